@@ -1,0 +1,862 @@
+"""Load and validate the table of training runs that a scaling law is fitted to.
+
+The one job of this module is to turn a user's file (or DataFrame) into a `Runs`
+object whose values are known to be usable: finite, strictly positive floats, one
+column per law input plus ``y``. Every problem is reported as a single-line
+`~bayescale.errors.DataError` naming the file, column, row and value, and saying what
+to do, so that the command-line interface can print it without a traceback.
+
+Derived columns (the compute triad)
+-----------------------------------
+Training compute ``C`` (FLOPs), parameter count ``N`` and training tokens ``D`` are
+linked by the usual approximation ``C = k N D`` with ``k = compute_factor`` (6 by
+default: 2 FLOPs per parameter per token for the forward pass, 4 for the backward
+pass). When exactly two of ``N``, ``D`` and ``C`` are mapped, the third is derived:
+
+* ``D = C / (k N)``
+* ``N = C / (k D)``
+* ``C = k N D``
+
+and `Runs.columns` records it, e.g. ``columns["D"] == "derived: C / (6 N)"``. When all
+three are mapped, they are used as given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import keyword
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescale.errors import DataError, DataWarning
+
+__all__ = ["SUPPORTED_SUFFIXES", "Runs", "load_runs"]
+
+#: File extensions `load_runs` reads (compared case-insensitively), and their format.
+SUPPORTED_SUFFIXES: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+_TRIAD = ("N", "D", "C")
+# Column names taken as inputs when the caller gives no mapping.
+_DEFAULT_INPUTS = ("N", "D", "C", "U")
+_DATAFRAME_SOURCE = "<DataFrame>"
+_DICT_FORMAT = "bayescale.runs"
+_DICT_VERSION = 1
+# Long lists in messages are cut so that the message stays one readable line.
+_MAX_LISTED_COLUMNS = 30
+_MAX_LISTED_DUPLICATES = 5
+_POSITIVE_WHY = (
+    "laws take logarithms of inputs and the likelihood is on log loss; "
+    "remove the row or fix the value"
+)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Validated table of training runs.
+
+    Build it with `load_runs`, which guarantees the invariants below; constructing it
+    directly checks them again.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One column per input (e.g. ``"N"``, ``"D"``, ``"C"``) then ``"y"``; a
+        ``RangeIndex`` ``0..n-1``; float64 values, all finite and > 0; at least one row.
+        The table is copied, so later changes to the caller's frame do not leak in.
+    y_name : str
+        The source column used as ``y``, e.g. ``"loss"``.
+    columns : dict of str to str
+        Input name -> source column name, or a description such as
+        ``"derived: C / (6 N)"``. Keys are the inputs, in table order.
+    source : str
+        The file path as given to `load_runs`, or ``"<DataFrame>"``.
+    compute_factor : float, default 6.0
+        ``k`` in ``C = k N D``, used to derive one column of the compute triad.
+
+    Raises
+    ------
+    DataError
+        If the table or metadata break the invariants above.
+    """
+
+    table: pd.DataFrame
+    y_name: str
+    columns: dict[str, str]
+    source: str
+    compute_factor: float = 6.0
+
+    def __post_init__(self) -> None:
+        table = _check_table(self.table, self.columns, self.source)
+        _check_compute_factor(self.compute_factor)
+        # Copies keep the frozen object independent of frames and dicts the caller holds.
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "columns", dict(self.columns))
+        object.__setattr__(self, "compute_factor", float(self.compute_factor))
+
+    # -- access -----------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Input names, in table order, without ``"y"``.
+
+        Returns
+        -------
+        tuple of str
+            E.g. ``("N", "D", "C")``.
+        """
+        return tuple(str(c) for c in self.table.columns[:-1])
+
+    @property
+    def y(self) -> np.ndarray:
+        """The response values (e.g. the final loss of each run).
+
+        Returns
+        -------
+        numpy.ndarray
+            A float64 copy, one value per run.
+        """
+        return self.table["y"].to_numpy(dtype=np.float64, copy=True)
+
+    def x(self, name: str) -> np.ndarray:
+        """Return the values of one input.
+
+        Parameters
+        ----------
+        name : str
+            An input name, one of `inputs`.
+
+        Returns
+        -------
+        numpy.ndarray
+            A float64 copy, one value per run.
+
+        Raises
+        ------
+        DataError
+            If `name` is not an input; the message lists the available inputs.
+        """
+        if name not in self.inputs:
+            hint = " (the response is Runs.y)" if name == "y" else ""
+            raise DataError(
+                f"{self.source}: no input {name!r}{hint}; available inputs: {_quoted(self.inputs)}"
+            )
+        return self.table[name].to_numpy(dtype=np.float64, copy=True)
+
+    def __len__(self) -> int:
+        """Return the number of runs (rows).
+
+        Returns
+        -------
+        int
+            Number of rows of `table`.
+        """
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        """Return a short summary; the full table would flood a console.
+
+        Returns
+        -------
+        str
+            E.g. ``Runs(n=245, inputs=('N', 'C', 'D'), y='loss', source='runs.csv')``.
+        """
+        return (
+            f"Runs(n={len(self)}, inputs={self.inputs!r}, y={self.y_name!r}, "
+            f"source={self.source!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Compare values and metadata (the generated ``==`` cannot compare DataFrames).
+
+        Parameters
+        ----------
+        other : object
+            Anything.
+
+        Returns
+        -------
+        bool
+            True if `other` is a `Runs` with an equal table and equal metadata.
+        """
+        if not isinstance(other, Runs):
+            return NotImplemented
+        return (
+            self.y_name == other.y_name
+            and self.columns == other.columns
+            and self.source == other.source
+            and self.compute_factor == other.compute_factor
+            and self.table.equals(other.table)
+        )
+
+    def __hash__(self) -> int:
+        """Hash consistently with ``==``.
+
+        Returns
+        -------
+        int
+            A hash of the fingerprint and the metadata.
+        """
+        return hash(
+            (
+                self.fingerprint(),
+                self.y_name,
+                tuple(self.columns.items()),
+                self.source,
+                self.compute_factor,
+            )
+        )
+
+    # -- checks and derived objects ---------------------------------------------------
+
+    def require(self, inputs: Sequence[str], n_parameters: int, law_name: str) -> None:
+        """Check that a law can be fitted to these runs.
+
+        Parameters
+        ----------
+        inputs : sequence of str
+            The input names the law's formula uses.
+        n_parameters : int
+            The number of free parameters of the law.
+        law_name : str
+            The law's name, for the messages.
+
+        Raises
+        ------
+        DataError
+            If an input the law needs is missing (the message names the law, the
+            missing inputs, the available inputs and how to map a column), or if there
+            are fewer runs than the law has parameters.
+        """
+        if isinstance(inputs, str):
+            # A lone name, not a sequence of one-letter names.
+            inputs = (inputs,)
+        if (
+            isinstance(n_parameters, bool)
+            or not isinstance(n_parameters, numbers.Integral)
+            or n_parameters < 0
+        ):
+            raise DataError(
+                f"law {law_name!r}: n_parameters must be a whole number >= 0, not {n_parameters!r}"
+            )
+        missing = [name for name in dict.fromkeys(inputs) if name not in self.inputs]
+        if missing:
+            first = missing[0]
+            noun = "input" if len(missing) == 1 else "inputs"
+            hint = ""
+            if any(name in _TRIAD for name in missing):
+                k = _format_factor(self.compute_factor)
+                hint = f" (when two of N, D, C are mapped the third is derived from C = {k} N D)"
+            raise DataError(
+                f"law {law_name!r} needs {noun} {_quoted(missing)}, but the data from "
+                f"{self.source} has only {_quoted(self.inputs)}; map a column to each "
+                f"with load_runs(..., x={{{first!r}: '<column>'}}) or on the command line "
+                f"--x {first}=COLUMN{hint}"
+            )
+        if len(self) < n_parameters:
+            raise DataError(
+                f"law {law_name!r} has {int(n_parameters)} parameters but the data has "
+                f"{len(self)} runs ({self.source}); a fit needs at least as many runs as "
+                f"parameters: add runs or choose a law with fewer parameters"
+            )
+
+    def subset(self, mask: np.ndarray) -> Runs:
+        """Keep the runs where `mask` is True.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray
+            Boolean array with one entry per run.
+
+        Returns
+        -------
+        Runs
+            The selected rows, renumbered ``0..m-1``, with the same metadata.
+
+        Raises
+        ------
+        DataError
+            If `mask` is not a boolean array of length ``len(self)``, or selects no
+            run.
+        """
+        array = np.asarray(mask)
+        if array.dtype != np.bool_ or array.shape != (len(self),):
+            raise DataError(
+                f"{self.source}: subset needs a boolean mask of shape ({len(self)},), "
+                f"got dtype {array.dtype} and shape {array.shape}"
+            )
+        if not array.any():
+            raise DataError(f"{self.source}: the subset mask selects no runs")
+        table = self.table.loc[array].reset_index(drop=True)
+        return Runs(
+            table=table,
+            y_name=self.y_name,
+            columns=self.columns,
+            source=self.source,
+            compute_factor=self.compute_factor,
+        )
+
+    def fingerprint(self) -> str:
+        """Return a digest of the table, for reproducibility records.
+
+        The digest covers the column names, the shape and the exact float64 values
+        (little-endian, row-major), so it is the same across platforms and sessions
+        and changes when any value changes.
+
+        Returns
+        -------
+        str
+            SHA-256 hex digest (64 characters).
+        """
+        digest = hashlib.sha256()
+        digest.update(json.dumps([str(c) for c in self.table.columns]).encode("utf-8"))
+        digest.update(np.asarray(self.table.shape, dtype="<i8").tobytes())
+        values = np.ascontiguousarray(self.table.to_numpy(dtype=np.float64), dtype="<f8")
+        digest.update(values.tobytes())
+        return digest.hexdigest()
+
+    # -- serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable description, e.g. to store in a NetCDF attribute.
+
+        Floats survive a JSON round trip exactly (shortest repr), so
+        ``Runs.from_dict(json.loads(json.dumps(runs.to_dict()))) == runs``.
+
+        Returns
+        -------
+        dict
+            Keys ``format``, ``version``, ``source``, ``y_name``, ``compute_factor``,
+            ``columns``, ``inputs``, ``table`` (column name -> list of floats) and
+            ``fingerprint``.
+        """
+        return {
+            "format": _DICT_FORMAT,
+            "version": _DICT_VERSION,
+            "source": self.source,
+            "y_name": self.y_name,
+            "compute_factor": self.compute_factor,
+            "columns": dict(self.columns),
+            "inputs": list(self.inputs),
+            "table": {str(c): self.table[c].astype(np.float64).tolist() for c in self.table},
+            "fingerprint": self.fingerprint(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Runs:
+        """Rebuild a `Runs` from the output of `to_dict`.
+
+        Parameters
+        ----------
+        data : mapping
+            As returned by `to_dict` (possibly after a JSON round trip).
+
+        Returns
+        -------
+        Runs
+            Equal to the object that was saved.
+
+        Raises
+        ------
+        DataError
+            If `data` is not a saved `Runs`, is incomplete, or its values no longer
+            match the stored fingerprint.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != _DICT_FORMAT:
+            raise DataError(
+                f"not a saved table of runs (expected format {_DICT_FORMAT!r}); "
+                f"it must come from Runs.to_dict()"
+            )
+        if data.get("version") != _DICT_VERSION:
+            raise DataError(
+                f"saved table of runs has version {data.get('version')!r}, but this "
+                f"bayescale reads version {_DICT_VERSION}; use a matching bayescale"
+            )
+        needed = ("source", "y_name", "compute_factor", "columns", "inputs", "table")
+        absent = [key for key in needed if key not in data]
+        if absent:
+            raise DataError(f"saved table of runs lacks {_quoted(absent)}; it is damaged")
+        source = str(data["source"])
+        stored = data["table"]
+        names = [*map(str, data["inputs"]), "y"]
+        if not isinstance(stored, Mapping) or [str(k) for k in stored] != names:
+            raise DataError(
+                f"{source}: saved table of runs has columns "
+                f"{_quoted(list(stored) if isinstance(stored, Mapping) else [])} but "
+                f"inputs {_quoted(names)}; it is damaged"
+            )
+        try:
+            table = pd.DataFrame(
+                {name: np.asarray(stored[name], dtype=np.float64) for name in names}
+            )
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"{source}: saved table of runs has unusable values ({_one_line(exc)}); "
+                f"it is damaged"
+            ) from exc
+        runs = cls(
+            table=table,
+            y_name=str(data["y_name"]),
+            columns={str(k): str(v) for k, v in dict(data["columns"]).items()},
+            source=source,
+            compute_factor=data["compute_factor"],
+        )
+        expected = data.get("fingerprint")
+        if expected is not None and expected != runs.fingerprint():
+            raise DataError(
+                f"{source}: saved table of runs does not match its fingerprint; it was "
+                f"edited or damaged after saving"
+            )
+        return runs
+
+
+def load_runs(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    x: Mapping[str, str] | None = None,
+    y: str = "loss",
+    *,
+    compute_factor: float = 6.0,
+) -> Runs:
+    """Read and validate a table of training runs.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or pandas.DataFrame
+        A ``.csv``, ``.tsv``, ``.parquet`` or ``.pq`` file (by extension,
+        case-insensitive), or a DataFrame, which is never modified.
+    x : mapping of str to str, optional
+        Input name (an identifier used in law formulas, such as ``"N"``, ``"D"``,
+        ``"C"``, ``"U"``) -> source column name. By default every column named exactly
+        ``"N"``, ``"D"``, ``"C"`` or ``"U"`` is used. When exactly two of ``N``, ``D``,
+        ``C`` are given, the third is derived from ``C = k N D`` (see the module
+        docstring).
+    y : str, default "loss"
+        The source column holding the response.
+    compute_factor : float, default 6.0
+        ``k`` in ``C = k N D``; finite and > 0.
+
+    Returns
+    -------
+    Runs
+        Validated float64 table with the inputs then ``"y"``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, a directory, of an unsupported type or unreadable; if
+        the table is empty; if a column is unknown (with the available columns and a
+        suggestion); if an input name is not a valid identifier or is ``"y"``; if a used
+        value is not a number, missing, infinite or <= 0 (naming the first offending row
+        and how many rows share the problem); or if `compute_factor` is not finite and
+        > 0.
+
+    Warns
+    -----
+    DataWarning
+        If some rows are identical in every used column; they are kept.
+    """
+    k = _check_compute_factor(compute_factor)
+    frame, label, text_file = _read(source)
+    if len(frame) == 0:
+        raise DataError(
+            f"{label}: the table has no rows; it needs a header and one row per training run"
+        )
+    if not isinstance(y, str):
+        raise DataError(f"{label}: y must be a column name (a string), not {y!r}")
+    _find_column(frame, y, label, role="y")
+    mapping = _infer_inputs(frame, label) if x is None else _check_mapping(x, label)
+    for name, column in mapping.items():
+        _find_column(frame, column, label, role=name)
+        if column == y:
+            raise DataError(
+                f"{label}: column {y!r} is used both as y and as input {name!r}; "
+                f"map the input to another column"
+            )
+
+    rows = _RowNamer(label, text_file, frame.index)
+    values: dict[str, np.ndarray] = {
+        name: _to_positive_floats(frame[column], column, rows) for name, column in mapping.items()
+    }
+    y_values = _to_positive_floats(frame[y], y, rows)
+    columns = {name: str(column) for name, column in mapping.items()}
+    _derive_triad(values, columns, k, rows)
+
+    table = pd.DataFrame({**values, "y": y_values})
+    _warn_duplicates(table, [*dict.fromkeys(map(str, mapping.values())), str(y)], rows)
+    return Runs(table=table, y_name=y, columns=columns, source=label, compute_factor=k)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _read(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
+    """Return the raw frame, the label used in messages, and whether it is a text file."""
+    if isinstance(source, pd.DataFrame):
+        # Only read from the caller's frame: no assignment touches it below.
+        return source, _DATAFRAME_SOURCE, False
+    if not isinstance(source, (str, os.PathLike)):
+        raise DataError(
+            f"source must be a file path or a pandas DataFrame, not {type(source).__name__}"
+        )
+    label = os.fspath(source)
+    if not isinstance(label, str):
+        raise DataError(f"source path must be text, not {type(label).__name__}")
+    path = Path(label)
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (relative to {os.getcwd()})"
+        raise DataError(f"file not found: {label!r}{where}; check the path")
+    if path.is_dir():
+        raise DataError(
+            f"{label!r} is a directory, not a file; give the path of a {_supported_list()} file"
+        )
+    suffix = path.suffix.lower()
+    kind = SUPPORTED_SUFFIXES.get(suffix)
+    if kind is None:
+        what = f"file type {path.suffix!r}" if path.suffix else "a file without extension"
+        raise DataError(
+            f"{label}: cannot read {what}; supported: {_supported_list()} "
+            f"(or pass a pandas DataFrame)"
+        )
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            # Read as text so that messages can quote the value as written, and so that
+            # entries like 'n/a' are reported as such instead of silently becoming NaN.
+            frame = pd.read_csv(
+                path,
+                sep="," if kind == "csv" else "\t",
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8",
+            )
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(
+            f"{label}: the file is empty; it needs a header and one row per training run"
+        ) from exc
+    # Readers raise many unrelated types (parser, Arrow, decoding, OS errors); every one
+    # must become a single-line DataError rather than a pandas/pyarrow traceback.
+    except Exception as exc:
+        raise DataError(
+            f"{label}: cannot read the file as {kind.upper()}: {_one_line(exc)}; "
+            f"check that it is a valid {kind.upper()} file"
+        ) from exc
+    return frame, label, kind != "parquet"
+
+
+def _supported_list() -> str:
+    return ", ".join(SUPPORTED_SUFFIXES)
+
+
+# -- columns ---------------------------------------------------------------------------
+
+
+def _infer_inputs(frame: pd.DataFrame, label: str) -> dict[str, Hashable]:
+    found = [c for c in frame.columns if isinstance(c, str) and c in _DEFAULT_INPUTS]
+    if not found:
+        raise DataError(
+            f"{label}: no input columns named {_quoted(_DEFAULT_INPUTS, 'or')}; available "
+            f"columns: {_available(frame)}; say which columns are inputs with "
+            f"load_runs(..., x={{'N': '<column>'}}) or on the command line --x N=COLUMN"
+        )
+    return {name: name for name in dict.fromkeys(found)}
+
+
+def _check_mapping(x: Mapping[str, str], label: str) -> dict[str, Hashable]:
+    if not isinstance(x, Mapping):
+        raise DataError(
+            f"{label}: x must map input names to columns, e.g. {{'N': 'params'}}, "
+            f"not {type(x).__name__}"
+        )
+    if not x:
+        raise DataError(f"{label}: x is empty; map at least one input, e.g. x={{'N': '<column>'}}")
+    for name in x:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise DataError(
+                f"{label}: input name {name!r} is not a valid identifier; input names "
+                f"appear in law formulas, so use letters, digits and underscores, not "
+                f"starting with a digit (e.g. 'N')"
+            )
+        if name == "y":
+            raise DataError(
+                f"{label}: 'y' cannot be an input name, it is the response; choose the "
+                f"response column with y='<column>' and give the input another name"
+            )
+    return dict(x)
+
+
+def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -> None:
+    """Check that `column` exists exactly once, else explain what is available."""
+    todo = (
+        "choose the response column with y='<column>'"
+        if role == "y"
+        else f"map it with x={{{role!r}: '<column>'}} (command line: --x {role}=COLUMN)"
+    )
+    purpose = "for y" if role == "y" else f"for input {role!r}"
+    try:
+        count = int(sum(1 for c in frame.columns if c == column))
+    except (TypeError, ValueError):
+        count = 0
+    if count > 1:
+        raise DataError(
+            f"{label}: column {column!r} ({purpose}) appears {count} times; rename the "
+            f"copies so that each column name is unique"
+        )
+    if count == 0:
+        suggestion = _suggest(column, frame.columns)
+        hint = f" (did you mean {suggestion!r}?)" if suggestion is not None else ""
+        raise DataError(
+            f"{label}: no column {column!r} ({purpose}); available columns: "
+            f"{_available(frame)}{hint}; {todo}"
+        )
+
+
+def _suggest(column: Hashable, available: pd.Index) -> str | None:
+    names = [str(c) for c in available]
+    # Case is the most common slip ('Loss' vs 'loss'), so compare lower-cased names.
+    lowered: dict[str, str] = {}
+    for name in names:
+        lowered.setdefault(name.lower(), name)
+    match = difflib.get_close_matches(str(column).lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+def _available(frame: pd.DataFrame) -> str:
+    names = [str(c) for c in frame.columns]
+    if not names:
+        return "none"
+    shown = _quoted(names[:_MAX_LISTED_COLUMNS])
+    extra = len(names) - _MAX_LISTED_COLUMNS
+    return f"{shown} and {extra} more" if extra > 0 else shown
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+class _RowNamer:
+    """Turns a 0-based position into the words a user can find in their file."""
+
+    def __init__(self, label: str, text_file: bool, index: pd.Index) -> None:
+        self.label = label
+        self.text_file = text_file
+        default = isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(index)))
+        # A DataFrame's own index labels help find a row; a default 0..n-1 adds nothing.
+        self.index = None if (text_file or default) else index
+
+    def __call__(self, position: int) -> str:
+        row = position + 1
+        if self.text_file:
+            # The header is line 1, so data row R is line R + 1.
+            return f"row {row} (line {row + 1} of the file)"
+        if self.index is not None:
+            return f"row {row} (index label {self.index[position]!r})"
+        return f"row {row}"
+
+
+def _to_positive_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> np.ndarray:
+    """Convert one source column to float64, or raise on the first unusable value."""
+    original = series.to_numpy(dtype=object)
+    missing = np.array(pd.isna(series), dtype=bool)  # writable: extended below
+    dtype = series.dtype
+    if (
+        pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_bool_dtype(dtype)
+        and not pd.api.types.is_complex_dtype(dtype)
+    ):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        not_number = np.zeros(len(series), dtype=bool)
+    elif (
+        pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+    ):
+        coerced = pd.to_numeric(pd.Series(original, dtype=object), errors="coerce")
+        coerced = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+        # Blank cells and a written 'NaN' are missing values, not words.
+        missing |= np.array([_is_blank_or_nan_text(v) for v in original], dtype=bool)
+        # to_numeric turns True into 1.0; a flag is not a measurement.
+        flags = np.array([isinstance(v, (bool, np.bool_)) for v in original], dtype=bool)
+        not_number = (np.isnan(coerced) & ~missing) | flags
+        values = np.where(not_number | missing, np.nan, coerced)
+    else:
+        # Booleans, dates, durations, complex numbers: nothing here is a usable number.
+        not_number = ~missing
+        values = np.full(len(series), np.nan)
+
+    where = f"{rows.label}: column {str(column)!r}"
+    _raise_first(
+        not_number,
+        lambda i: f"{where} {rows(i)} has {original[i]!r}, which is not a number",
+        "fix the value or remove the row",
+    )
+    missing = np.isnan(values)
+    _raise_first(
+        missing,
+        lambda i: f"{where} {rows(i)} has a missing value (empty or NaN)",
+        "fill it in or remove the row",
+    )
+    _raise_first(
+        np.isinf(values),
+        lambda i: f"{where} {rows(i)} has {_shown(original[i])}, which is not finite",
+        "fix the value or remove the row",
+    )
+    _raise_first(
+        values <= 0,
+        lambda i: f"{where} {rows(i)} has {_shown(original[i])}, which is not > 0",
+        _POSITIVE_WHY,
+    )
+    return values
+
+
+def _raise_first(bad: np.ndarray, describe: Callable[[int], str], todo: str) -> None:
+    """Raise about the first True entry of `bad`, counting all of them."""
+    positions = np.flatnonzero(bad)
+    if positions.size:
+        count = positions.size
+        total = f"{count} row{'s' if count != 1 else ''} in total"
+        raise DataError(f"{describe(int(positions[0]))} ({total}); {todo}")
+
+
+def _is_blank_or_nan_text(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() in ("", "nan", "+nan", "-nan")
+
+
+def _shown(value: object) -> str:
+    """Show a value as the user wrote it (text from a file) or as Python prints it."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def _derive_triad(
+    values: dict[str, np.ndarray], columns: dict[str, str], k: float, rows: _RowNamer
+) -> None:
+    """Add the missing one of N, D, C when exactly two are present (C = k N D)."""
+    present = [name for name in _TRIAD if name in values]
+    if len(present) != 2:
+        return
+    kk = _format_factor(k)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        if "D" not in values:
+            name, formula = "D", f"C / ({kk} N)"
+            derived = values["C"] / (k * values["N"])
+        elif "N" not in values:
+            name, formula = "N", f"C / ({kk} D)"
+            derived = values["C"] / (k * values["D"])
+        else:
+            name, formula = "C", f"{kk} N D"
+            derived = k * values["N"] * values["D"]
+    # Positive finite inputs can still overflow or underflow in the product.
+    _raise_first(
+        ~np.isfinite(derived) | (derived <= 0),
+        lambda i: (
+            f"{rows.label}: derived column {name!r} = {formula} is {derived[i]!r} at {rows(i)}"
+        ),
+        f"the values are too extreme to derive {name}: check their units or map {name} to a column",
+    )
+    values[name] = derived
+    columns[name] = f"derived: {formula}"
+
+
+def _warn_duplicates(table: pd.DataFrame, used: list[str], rows: _RowNamer) -> None:
+    repeated = table.duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return
+    first_seen: dict[tuple[float, ...], int] = {}
+    pairs: list[tuple[int, int]] = []
+    for position, key in enumerate(table.itertuples(index=False, name=None)):
+        first = first_seen.setdefault(key, position)
+        if first != position:
+            pairs.append((position, first))
+    shown = ", ".join(
+        f"{rows(pos)} repeats row {first + 1}" for pos, first in pairs[:_MAX_LISTED_DUPLICATES]
+    )
+    more = ", ..." if len(pairs) > _MAX_LISTED_DUPLICATES else ""
+    count = len(pairs)
+    warnings.warn(
+        f"{rows.label}: {count} duplicated row{'s' if count != 1 else ''} (identical in "
+        f"{_quoted(used)}): {shown}{more}; they are kept, but check that no run "
+        f"was entered twice",
+        DataWarning,
+        stacklevel=3,
+    )
+
+
+# -- invariants and small helpers ------------------------------------------------------
+
+
+def _check_compute_factor(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DataError(f"compute_factor must be a number (k in C = k N D), not {value!r}")
+    k = float(value)
+    if not math.isfinite(k) or k <= 0:
+        raise DataError(
+            f"compute_factor must be finite and > 0 (k in C = k N D, usually 6), not {value!r}"
+        )
+    return k
+
+
+def _check_table(table: object, columns: Mapping[str, str], source: str) -> pd.DataFrame:
+    """Check the invariants of `Runs.table` and return a float64 copy."""
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(f"{source}: Runs.table must be a DataFrame, not {type(table).__name__}")
+    names = list(table.columns)
+    expected = [*columns, "y"]
+    if names != expected:
+        raise DataError(
+            f"{source}: Runs.table has columns {_quoted(names)} but should have the inputs "
+            f"then 'y': {_quoted(expected)}"
+        )
+    for name in columns:
+        if not isinstance(name, str) or not name.isidentifier() or name == "y":
+            raise DataError(f"{source}: input name {name!r} is not a valid identifier")
+    if len(table) == 0:
+        raise DataError(f"{source}: Runs.table has no rows")
+    if not table.index.equals(pd.RangeIndex(len(table))):
+        raise DataError(f"{source}: Runs.table must have a RangeIndex 0..{len(table) - 1}")
+    try:
+        copy = table.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{source}: Runs.table has non-numeric values ({_one_line(exc)})") from exc
+    bad = ~np.isfinite(copy.to_numpy()) | (copy.to_numpy() <= 0)
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise DataError(
+            f"{source}: Runs.table column {names[col]!r} row {row + 1} has "
+            f"{copy.iat[row, col]!r}, which is not a finite number > 0"
+        )
+    return copy.reset_index(drop=True)
+
+
+def _format_factor(k: float) -> str:
+    return str(int(k)) if float(k).is_integer() else repr(float(k))
+
+
+def _quoted(names: Sequence[object] | pd.Index, last: str = "and") -> str:
+    items = [repr(str(n)) for n in names]
+    if len(items) <= 1:
+        return "".join(items) or "none"
+    if last == "and":
+        return ", ".join(items)
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,482 @@
+"""Safe formulas for scaling laws: parsed with a whitelist, evaluated on NumPy or PyTensor.
+
+A formula such as ``E + A * N**-alpha + B / D**beta`` is parsed into a small tree of our own
+node types. Python's :mod:`ast` is used only to *parse* the text; nothing is ever evaluated
+by Python itself, and any construct outside the whitelist (attribute access, subscripts,
+calls of unknown functions, strings, comprehensions, names starting with ``_`` ...) is
+refused with a :class:`~bayescale.errors.FormulaError`.
+
+The same tree evaluates two ways, on either backend (see :data:`NUMPY` and :func:`pytensor_ops`):
+
+- :meth:`Formula.evaluate` computes the value as written;
+- :meth:`Formula.log_evaluate` computes ``log(value)`` in a numerically stable form: sums of
+  positive terms become ``logaddexp`` reductions, products become sums of logs and powers
+  become ``exponent * log(base)``. Scaling laws are sums and products of positive terms, so
+  N ~ 1e12 or C ~ 1e25 never meet an overflow or a cancellation, and the sampler sees a
+  well-conditioned log-density. Where a sub-expression may not be positive (a subtraction,
+  a negative constant, a parameter with a real-valued prior), that sub-expression alone is
+  computed as written and its logarithm taken.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bayescale.errors import FormulaError
+
+__all__ = ["FUNCTIONS", "NUMPY", "Formula", "Ops", "pytensor_ops"]
+
+MAX_FORMULA_LENGTH = 2000
+MAX_DEPTH = 60
+
+#: Functions a formula may call, with the number of arguments each takes (None: one or more).
+FUNCTIONS: dict[str, int | None] = {
+    "log": 1,
+    "exp": 1,
+    "sqrt": 1,
+    "log1p": 1,
+    "expm1": 1,
+    "softplus": 1,
+    "logaddexp": 2,
+    "logsumexp": None,
+    "minimum": 2,
+    "maximum": 2,
+}
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / **
+    left: Any
+    right: Any
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Any, ...]
+
+
+Node = Num | Name | BinOp | Neg | Call
+
+_BINOPS: dict[type, str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+}
+
+
+# --------------------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The elementary functions a formula needs, for one array backend."""
+
+    log: Callable[[Any], Any]
+    exp: Callable[[Any], Any]
+    sqrt: Callable[[Any], Any]
+    log1p: Callable[[Any], Any]
+    expm1: Callable[[Any], Any]
+    logaddexp: Callable[[Any, Any], Any]
+    minimum: Callable[[Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+
+    def softplus(self, x: Any) -> Any:
+        """``log(1 + exp(x))`` without overflow."""
+        return self.logaddexp(0.0, x)
+
+    def logsumexp(self, *xs: Any) -> Any:
+        """``log(sum(exp(x)))`` of the arguments, broadcasting them."""
+        return functools.reduce(self.logaddexp, xs)
+
+
+#: NumPy backend, for forecasts over posterior draws.
+NUMPY = Ops(
+    log=np.log,
+    exp=np.exp,
+    sqrt=np.sqrt,
+    log1p=np.log1p,
+    expm1=np.expm1,
+    logaddexp=np.logaddexp,
+    minimum=np.minimum,
+    maximum=np.maximum,
+)
+
+
+@functools.cache
+def pytensor_ops() -> Ops:
+    """Return the PyTensor backend, used to build the sampling graph.
+
+    Returns
+    -------
+    Ops
+        Elementary functions on PyTensor tensors (imported lazily: PyTensor is slow to import).
+    """
+    import pytensor.tensor as pt
+
+    return Ops(
+        log=pt.log,
+        exp=pt.exp,
+        sqrt=pt.sqrt,
+        log1p=pt.log1p,
+        expm1=pt.expm1,
+        logaddexp=pt.logaddexp,
+        minimum=pt.minimum,
+        maximum=pt.maximum,
+    )
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
+    if depth > MAX_DEPTH:
+        raise FormulaError(f"formula {text!r} is nested more than {MAX_DEPTH} levels deep")
+    where = f"in formula {text!r}"
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            raise FormulaError(
+                f"{where}: only numbers are allowed as constants, not {node.value!r}"
+            )
+        value = float(node.value)
+        if not np.isfinite(value):
+            raise FormulaError(f"{where}: the number {node.value!r} is not finite")
+        return Num(value)
+    if isinstance(node, ast.Name):
+        if node.id.startswith("_"):
+            raise FormulaError(f"{where}: names may not start with '_' ({node.id!r})")
+        if node.id in FUNCTIONS:
+            raise FormulaError(f"{where}: {node.id!r} is a function; call it as {node.id}(...)")
+        return Name(node.id)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return BinOp(
+            _BINOPS[type(node.op)],
+            _convert(node.left, text, depth + 1),
+            _convert(node.right, text, depth + 1),
+        )
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = _convert(node.operand, text, depth + 1)
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        if isinstance(operand, Num):
+            return Num(-operand.value)
+        return Neg(operand)
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise FormulaError(
+                f"{where}: only the functions {', '.join(sorted(FUNCTIONS))} may be called"
+            )
+        name = node.func.id
+        if name not in FUNCTIONS:
+            raise FormulaError(
+                f"{where}: function {name!r} is not allowed; "
+                f"allowed: {', '.join(sorted(FUNCTIONS))}"
+            )
+        if node.keywords:
+            raise FormulaError(f"{where}: {name}() takes no keyword arguments")
+        arity = FUNCTIONS[name]
+        nargs = len(node.args)
+        if (arity is None and nargs < 1) or (arity is not None and nargs != arity):
+            wanted = "one or more" if arity is None else str(arity)
+            raise FormulaError(f"{where}: {name}() takes {wanted} argument(s), got {nargs}")
+        if any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise FormulaError(f"{where}: {name}() does not take *arguments")
+        return Call(name, tuple(_convert(arg, text, depth + 1) for arg in node.args))
+    kind = type(node).__name__
+    hint = ""
+    if isinstance(node, ast.Attribute):
+        hint = " (attribute access)"
+    elif isinstance(node, ast.Subscript):
+        hint = " (indexing)"
+    elif isinstance(node, ast.BinOp):
+        hint = " (only + - * / ** and ^ as power)"
+    raise FormulaError(
+        f"{where}: {kind}{hint} is not allowed; a formula may use numbers, names, "
+        f"+ - * / ** (or ^), parentheses and the functions {', '.join(sorted(FUNCTIONS))}"
+    )
+
+
+def _names(node: Node) -> set[str]:
+    if isinstance(node, Name):
+        return {node.id}
+    if isinstance(node, BinOp):
+        return _names(node.left) | _names(node.right)
+    if isinstance(node, Neg):
+        return _names(node.operand)
+    if isinstance(node, Call):
+        return set().union(*(_names(arg) for arg in node.args))
+    return set()
+
+
+def _unparse(node: Node) -> str:
+    if isinstance(node, Num):
+        return repr(node.value) if node.value != int(node.value) else str(int(node.value))
+    if isinstance(node, Name):
+        return node.id
+    if isinstance(node, Neg):
+        return f"-({_unparse(node.operand)})"
+    if isinstance(node, Call):
+        return f"{node.func}({', '.join(_unparse(a) for a in node.args)})"
+    return f"({_unparse(node.left)} {node.op} {_unparse(node.right)})"
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _linear(node: Node, env: Mapping[str, Any], ops: Ops) -> Any:
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Name):
+        return env[node.id]
+    if isinstance(node, Neg):
+        return -_linear(node.operand, env, ops)
+    if isinstance(node, Call):
+        args = [_linear(arg, env, ops) for arg in node.args]
+        return getattr(ops, node.func)(*args)
+    left = _linear(node.left, env, ops)
+    right = _linear(node.right, env, ops)
+    if node.op == "+":
+        return left + right
+    if node.op == "-":
+        return left - right
+    if node.op == "*":
+        return left * right
+    if node.op == "/":
+        return left / right
+    return left**right
+
+
+def _additive_terms(node: Node) -> list[Node]:
+    if isinstance(node, BinOp) and node.op == "+":
+        return _additive_terms(node.left) + _additive_terms(node.right)
+    return [node]
+
+
+def _stable(node: Node, positive: frozenset[str] | set[str]) -> bool:
+    """Whether ``log(node)`` can be built from logs of parts known to be positive.
+
+    Decided from the structure alone, before anything is computed, so that a sum with a
+    term that may be zero (``1 - exp(-x)`` at ``x = 0``) is computed as written as a whole
+    and never as a ``logaddexp`` of a ``log(0)``.
+    """
+    if isinstance(node, Num):
+        return node.value > 0
+    if isinstance(node, Name):
+        return node.id in positive
+    if isinstance(node, Call):
+        if node.func == "exp":
+            return True
+        if node.func in ("sqrt", "minimum", "maximum"):
+            return all(_stable(arg, positive) for arg in node.args)
+        return False
+    if isinstance(node, BinOp):
+        if node.op in ("+", "*", "/"):
+            return _stable(node.left, positive) and _stable(node.right, positive)
+        if node.op == "**":
+            return _stable(node.left, positive)
+    return False
+
+
+def _log(node: Node, env: Mapping[str, Any], log_env: Mapping[str, Any], ops: Ops) -> Any:
+    """Return ``log(value)``, from logs of positive parts wherever the structure allows."""
+    if not _stable(node, log_env.keys()):
+        if isinstance(node, BinOp) and node.op in ("*", "/"):
+            # A product stays a sum of logs even when one factor must be computed as written.
+            left, right = _log(node.left, env, log_env, ops), _log(node.right, env, log_env, ops)
+            return left + right if node.op == "*" else left - right
+        if isinstance(node, BinOp) and node.op == "**":
+            return _linear(node.right, env, ops) * _log(node.left, env, log_env, ops)
+        return ops.log(_linear(node, env, ops))
+    if isinstance(node, Num):
+        return float(np.log(node.value))
+    if isinstance(node, Name):
+        return log_env[node.id]
+    if isinstance(node, Call):
+        if node.func == "exp":
+            return _linear(node.args[0], env, ops)
+        logs = [_log(arg, env, log_env, ops) for arg in node.args]
+        return 0.5 * logs[0] if node.func == "sqrt" else getattr(ops, node.func)(*logs)
+    if node.op == "+":
+        return ops.logsumexp(*(_log(term, env, log_env, ops) for term in _additive_terms(node)))
+    left = _log(node.left, env, log_env, ops)
+    if node.op == "**":
+        return _linear(node.right, env, ops) * left
+    right = _log(node.right, env, log_env, ops)
+    return left + right if node.op == "*" else left - right
+
+
+def _value(node: Node, env: Mapping[str, Any], log_env: Mapping[str, Any], ops: Ops) -> Any:
+    """Return the value, each positive term of a sum as ``exp`` of its stable log form.
+
+    One ``exp`` per term, instead of the ``logaddexp`` chain of :func:`_log`: the cheap way to
+    evaluate a law over (points x draws) in NumPy, with no overflowing power.
+    """
+    if not _stable(node, log_env.keys()):
+        return _linear(node, env, ops)
+    if isinstance(node, BinOp) and node.op == "+":
+        terms = [_value(term, env, log_env, ops) for term in _additive_terms(node)]
+        return functools.reduce(lambda a, b: a + b, terms)
+    return ops.exp(_log(node, env, log_env, ops))
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed, whitelisted formula.
+
+    Parameters
+    ----------
+    text : str
+        The formula as the user wrote it. ``^`` is read as a power, like ``**``.
+
+    Raises
+    ------
+    FormulaError
+        If the text is empty, too long, not valid syntax, or uses anything outside the
+        whitelist (see :data:`FUNCTIONS`).
+
+    Examples
+    --------
+    >>> f = Formula("E + A * N**-alpha")
+    >>> sorted(f.names)
+    ['A', 'E', 'N', 'alpha']
+    >>> float(f.evaluate({"E": 1.0, "A": 2.0, "N": 4.0, "alpha": 0.5}))
+    2.0
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tree", self._parse(self.text))
+
+    @staticmethod
+    def _parse(text: str) -> Node:
+        if not isinstance(text, str) or not text.strip():
+            raise FormulaError("the formula is empty; write it like 'E + A * N**-alpha'")
+        if len(text) > MAX_FORMULA_LENGTH:
+            raise FormulaError(f"the formula is longer than {MAX_FORMULA_LENGTH} characters")
+        # '^' is how papers write powers; in Python it is XOR and binds looser than '+'.
+        source = text.replace("^", "**")
+        try:
+            tree = ast.parse(source.strip(), mode="eval")
+        except SyntaxError as err:
+            raise FormulaError(f"formula {text!r} is not valid: {err.msg}") from None
+        except (ValueError, RecursionError, MemoryError):
+            raise FormulaError(f"formula {text!r} cannot be parsed") from None
+        try:
+            return _convert(tree.body, text)
+        except RecursionError:
+            raise FormulaError(f"formula {text!r} is nested too deeply") from None
+
+    @property
+    def tree(self) -> Node:
+        """The parsed expression tree."""
+        return self._tree  # type: ignore[attr-defined]
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every free name the formula uses (inputs and parameters)."""
+        return frozenset(_names(self.tree))
+
+    def canonical(self) -> str:
+        """Return the formula fully parenthesised, as it was understood."""
+        return _unparse(self.tree)
+
+    def _check_env(self, env: Mapping[str, Any]) -> None:
+        missing = sorted(self.names - set(env))
+        if missing:
+            raise FormulaError(
+                f"formula {self.text!r} needs values for {', '.join(missing)}; "
+                f"given: {', '.join(sorted(env)) or 'nothing'}"
+            )
+
+    def evaluate(self, env: Mapping[str, Any], ops: Ops = NUMPY) -> Any:
+        """Evaluate the formula as written.
+
+        Parameters
+        ----------
+        env : mapping of str to array-like
+            A value for every name in :attr:`names`; arrays broadcast together.
+        ops : Ops, default NUMPY
+            The backend (:data:`NUMPY` or :func:`pytensor_ops`).
+
+        Returns
+        -------
+        array-like
+            The formula's value, broadcast over the inputs.
+        """
+        self._check_env(env)
+        return _linear(self.tree, env, ops)
+
+    def log_evaluate(
+        self,
+        env: Mapping[str, Any],
+        log_env: Mapping[str, Any] | None = None,
+        ops: Ops = NUMPY,
+    ) -> Any:
+        """Evaluate ``log(formula)`` in a numerically stable form.
+
+        Parameters
+        ----------
+        env : mapping of str to array-like
+            A value for every name in :attr:`names`.
+        log_env : mapping of str to array-like, optional
+            ``log`` of the names known to be positive (inputs, positive parameters). A name
+            missing here is treated as possibly non-positive. Defaults to ``{}``.
+        ops : Ops, default NUMPY
+            The backend.
+
+        Returns
+        -------
+        array-like
+            ``log`` of the formula's value; NaN where the value is not positive.
+        """
+        self._check_env(env)
+        return _log(self.tree, env, log_env or {}, ops)
+
+    def stable_evaluate(
+        self,
+        env: Mapping[str, Any],
+        log_env: Mapping[str, Any] | None = None,
+        ops: Ops = NUMPY,
+    ) -> Any:
+        """Evaluate the formula, each positive term of a sum from its stable log form.
+
+        Parameters
+        ----------
+        env, log_env, ops
+            As in :meth:`log_evaluate`.
+
+        Returns
+        -------
+        array-like
+            The formula's value (as :meth:`evaluate`, without overflowing powers).
+        """
+        self._check_env(env)
+        return _value(self.tree, env, log_env or {}, ops)

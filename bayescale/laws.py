@@ -1,0 +1,785 @@
+"""Scaling-law forms as data: the ``models/`` catalog, user formulas, and their priors.
+
+A :class:`Law` is a formula over *inputs* (N, D, C, ...) and *parameters*, each parameter
+with a prior (a pymc-extras :class:`~pymc_extras.prior.Prior`), a role (floor, exponent,
+coefficient, scale, shape) and optionally a *reference scale*: the prior of ``A`` in
+``A * N**-alpha`` is then placed on ``A * N_ref**-alpha``, the term's size at the runs'
+typical N (geometric mean). That statement of the prior means the same in any units, and it
+removes the amplitude-exponent correlation that makes samplers slow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import keyword
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymc_extras.prior import Prior
+
+from bayescale.errors import LawError
+from bayescale.formula import NUMPY, Formula, Ops
+
+__all__ = [
+    "ROLES",
+    "Law",
+    "Likelihood",
+    "Parameter",
+    "catalog",
+    "catalog_dir",
+    "get_law",
+    "prior_from_spec",
+]
+
+ROLES = ("floor", "exponent", "coefficient", "scale", "shape")
+FAMILIES = ("student_t", "normal")
+
+# Distributions whose support is the positive reals: such parameters enter the stable log form.
+_POSITIVE_DISTS = {
+    "LogNormal",
+    "HalfNormal",
+    "HalfStudentT",
+    "HalfCauchy",
+    "Gamma",
+    "InverseGamma",
+    "Exponential",
+    "Weibull",
+    "ChiSquared",
+    "Pareto",
+}
+_BOUNDED_DISTS = {"TruncatedNormal", "Uniform", "Beta"}
+
+DEFAULT_SIGMA = {"dist": "HalfNormal", "sigma": 0.1}
+DEFAULT_NU = {"dist": "Gamma", "alpha": 2.0, "beta": 0.1}
+
+
+def catalog_dir() -> Path:
+    """Return the folder holding the catalog of law forms.
+
+    Returns
+    -------
+    Path
+        ``bayescale/models`` inside an installed wheel, else ``models/`` at the top of the
+        source checkout (editable installs).
+    """
+    packaged = Path(__file__).resolve().parent / "models"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "models"
+
+
+def prior_from_spec(spec: Prior | Mapping[str, Any], where: str) -> Prior:
+    """Build a :class:`~pymc_extras.prior.Prior` from a catalog-style specification.
+
+    Parameters
+    ----------
+    spec : Prior or mapping
+        A ``Prior`` (returned as is) or a mapping such as
+        ``{"dist": "LogNormal", "mu": 0.0, "sigma": 1.0}``.
+    where : str
+        Where the spec comes from, for error messages (e.g. ``"chinchilla.toml: alpha"``).
+
+    Returns
+    -------
+    Prior
+        The prior.
+
+    Raises
+    ------
+    LawError
+        If the spec has no ``dist`` or names an unknown distribution or bad parameters.
+    """
+    if isinstance(spec, Prior):
+        return spec
+    if not isinstance(spec, Mapping) or "dist" not in spec:
+        raise LawError(
+            f'{where}: a prior is written like {{ dist = "LogNormal", mu = 0.0, sigma = 1.0 }}, '
+            f"got {spec!r}"
+        )
+    kwargs = {k: v for k, v in spec.items() if k != "dist"}
+    for key, value in kwargs.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise LawError(f"{where}: prior parameter {key} must be a number, got {value!r}")
+    try:
+        return Prior(str(spec["dist"]), **kwargs)
+    except Exception as err:  # pymc-extras raises several types for unknown names
+        raise LawError(f"{where}: invalid prior {dict(spec)!r}: {err}") from None
+
+
+def _spec_of(prior: Prior) -> dict[str, Any]:
+    return {"dist": prior.distribution, **{k: float(v) for k, v in prior.parameters.items()}}
+
+
+def _is_positive(prior: Prior) -> bool:
+    if prior.distribution in _POSITIVE_DISTS:
+        return True
+    if prior.distribution in _BOUNDED_DISTS:
+        lower = prior.parameters.get("lower", 0.0 if prior.distribution == "Beta" else None)
+        return lower is not None and float(lower) >= 0.0
+    return False
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a law.
+
+    Parameters
+    ----------
+    name : str
+        The name used in the formula.
+    prior : Prior
+        Prior of the parameter, or of its value at the reference scale (see ``reference``).
+    role : str
+        One of :data:`ROLES`: ``floor`` (the irreducible loss E), ``exponent``,
+        ``coefficient``, ``scale`` or ``shape``.
+    reference : tuple of (str, str) or None
+        ``(input, power)``: the prior is on ``value * input_ref**-power``, where ``input_ref``
+        is the geometric mean of that input over the runs and ``power`` a formula over other
+        parameters (e.g. ``"alpha"``) or a number. None: the prior is on the value itself.
+    why : str
+        The reasoning behind the prior.
+    """
+
+    name: str
+    prior: Prior
+    role: str = "coefficient"
+    reference: tuple[str, str] | None = None
+    why: str = ""
+
+    @property
+    def positive(self) -> bool:
+        """Whether the prior's support is the positive reals."""
+        return _is_positive(self.prior)
+
+    @property
+    def sampled_name(self) -> str:
+        """Name of the variable the sampler moves: ``A_ref`` for a reference-scale ``A``."""
+        return f"{self.name}_ref" if self.reference else self.name
+
+    def describe_prior(self) -> str:
+        """Return the prior as text, saying where it is stated."""
+        spec = _spec_of(self.prior)
+        args = ", ".join(f"{k}={v:g}" for k, v in spec.items() if k != "dist")
+        text = f"{spec['dist']}({args})"
+        if self.reference:
+            inp, power = self.reference
+            text += f" on {self.name} * {inp}_ref**-({power})"
+        return text
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """Observation model of the log of the measured loss.
+
+    Parameters
+    ----------
+    family : {"student_t", "normal"}
+        Noise distribution on log loss (multiplicative noise on the loss).
+    sigma : Prior
+        Prior of the noise scale (a relative error: 0.01 is about 1%).
+    nu : Prior or None
+        Prior of the Student-t degrees of freedom (None for ``normal``).
+    why : str
+        The reasoning.
+    """
+
+    family: str = "student_t"
+    sigma: Prior = field(default_factory=lambda: prior_from_spec(DEFAULT_SIGMA, "default"))
+    nu: Prior | None = field(default_factory=lambda: prior_from_spec(DEFAULT_NU, "default"))
+    why: str = ""
+
+    @property
+    def noise_names(self) -> tuple[str, ...]:
+        """Names of the noise parameters in the posterior."""
+        return ("sigma", "nu") if self.family == "student_t" else ("sigma",)
+
+
+@dataclass(frozen=True)
+class Law:
+    """A scaling-law form: formula, inputs, parameters with priors, and likelihood.
+
+    Build one with :meth:`from_file`, :meth:`from_toml`, :meth:`from_formula` or
+    :func:`get_law`; a law is immutable, :meth:`with_priors` returns a changed copy.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier (e.g. ``"chinchilla"``).
+    formula : Formula
+        The parsed formula.
+    inputs : dict of str to str
+        Input names in the formula, with a description each.
+    parameters : dict of str to Parameter
+        Every other name in the formula.
+    likelihood : Likelihood
+        Noise model.
+    title, reference, description : str
+        Human-readable title, paper reference and description.
+    published : dict
+        Published parameter values, ``{source: {parameter: value}}``, for reports.
+    source_text : str
+        The catalog file's text, kept so that a saved fit records exactly what was used.
+    """
+
+    name: str
+    formula: Formula
+    inputs: dict[str, str]
+    parameters: dict[str, Parameter]
+    likelihood: Likelihood = field(default_factory=Likelihood)
+    title: str = ""
+    reference: str = ""
+    description: str = ""
+    published: dict[str, dict[str, float]] = field(default_factory=dict)
+    source_text: str = ""
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(self) -> None:
+        where = f"law {self.name!r}"
+        if not self.name.isidentifier():
+            raise LawError(f"{where}: the name must be letters, digits and '_'")
+        for name in [*self.inputs, *self.parameters]:
+            if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+                raise LawError(f"{where}: {name!r} is not a valid input or parameter name")
+        both = set(self.inputs) & set(self.parameters)
+        if both:
+            raise LawError(f"{where}: {sorted(both)} are declared as inputs and as parameters")
+        if not self.inputs:
+            raise LawError(f"{where}: the law has no inputs")
+        declared = set(self.inputs) | set(self.parameters)
+        undeclared = sorted(self.formula.names - declared)
+        if undeclared:
+            raise LawError(
+                f"{where}: the formula uses {', '.join(undeclared)}, which is neither an input "
+                f"nor a parameter; declare it (an input, or a parameter with a prior)"
+            )
+        unused = sorted(declared - self.formula.names)
+        if unused:
+            raise LawError(f"{where}: {', '.join(unused)} is declared but not used in the formula")
+        reserved = {"sigma", "nu", "y"}
+        clash = sorted(reserved & declared)
+        if clash:
+            raise LawError(
+                f"{where}: {', '.join(clash)} is reserved for the noise model; rename it"
+            )
+        sampled = {p.sampled_name for p in self.parameters.values()}
+        clash = sorted(sampled & declared - set(self.parameters) | (sampled & set(self.inputs)))
+        if clash:
+            raise LawError(f"{where}: {clash} clashes with a reference-scale parameter name")
+        for p in self.parameters.values():
+            if p.role not in ROLES:
+                raise LawError(
+                    f"{where}: parameter {p.name} has role {p.role!r}; use one of {ROLES}"
+                )
+            if p.reference is None:
+                continue
+            inp, power = p.reference
+            if inp not in self.inputs:
+                raise LawError(
+                    f"{where}: parameter {p.name} is stated at the reference of {inp!r}, "
+                    f"which is not an input ({', '.join(self.inputs)})"
+                )
+            if not p.positive:
+                raise LawError(
+                    f"{where}: parameter {p.name} is stated at a reference scale, so its prior "
+                    f"must be positive (LogNormal, Gamma, ...), not {p.prior.distribution}"
+                )
+            power_names = Formula(str(power)).names
+            bad = sorted(
+                n
+                for n in power_names
+                if n not in self.parameters or self.parameters[n].reference is not None
+            )
+            if bad:
+                raise LawError(
+                    f"{where}: the reference power of {p.name} ({power!r}) may use only "
+                    f"parameters without a reference scale; not {', '.join(bad)}"
+                )
+        if self.likelihood.family not in FAMILIES:
+            raise LawError(f"{where}: likelihood family must be one of {FAMILIES}")
+        if self.likelihood.family == "student_t" and self.likelihood.nu is None:
+            raise LawError(f"{where}: a student_t likelihood needs a prior for nu")
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "<text>") -> Law:
+        """Read a law from the text of a catalog file.
+
+        Parameters
+        ----------
+        text : str
+            TOML text (see any file in ``models/`` for the format).
+        source : str
+            File name for error messages.
+
+        Returns
+        -------
+        Law
+            The law.
+
+        Raises
+        ------
+        LawError
+            If the text is not valid TOML or not a valid law.
+        """
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise LawError(f"{source}: not valid TOML: {err}") from None
+        return cls._from_dict(data, source, text)
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any], source: str, text: str = "") -> Law:
+        for key in ("name", "formula", "inputs", "parameters"):
+            if key not in data:
+                raise LawError(f"{source}: the key {key!r} is missing")
+        inputs = data["inputs"]
+        if isinstance(inputs, list):
+            inputs = {str(name): "" for name in inputs}
+        if not isinstance(inputs, Mapping):
+            raise LawError(f"{source}: 'inputs' must be a table of name = description")
+        params: dict[str, Parameter] = {}
+        for pname, spec in data["parameters"].items():
+            if not isinstance(spec, Mapping) or "prior" not in spec:
+                raise LawError(f"{source}: parameter {pname} needs a prior = {{ dist = ... }}")
+            ref = spec.get("at_reference")
+            if ref is not None:
+                if not isinstance(ref, Mapping) or "input" not in ref:
+                    raise LawError(
+                        f"{source}: at_reference of {pname} is written like "
+                        f'{{ input = "N", power = "alpha" }}'
+                    )
+                ref = (str(ref["input"]), str(ref.get("power", 1)))
+            params[pname] = Parameter(
+                name=pname,
+                prior=prior_from_spec(spec["prior"], f"{source}: {pname}"),
+                role=str(spec.get("role", "coefficient")),
+                reference=ref,
+                why=str(spec.get("why", "")).strip(),
+            )
+        lik = data.get("likelihood", {})
+        family = str(lik.get("family", "student_t"))
+        likelihood = Likelihood(
+            family=family,
+            sigma=prior_from_spec(lik.get("sigma", DEFAULT_SIGMA), f"{source}: sigma"),
+            nu=(
+                prior_from_spec(lik.get("nu", DEFAULT_NU), f"{source}: nu")
+                if family == "student_t"
+                else None
+            ),
+            why=str(lik.get("why", "")).strip(),
+        )
+        published = {
+            str(src): {str(k): float(v) for k, v in values.items()}
+            for src, values in data.get("published", {}).items()
+        }
+        return cls(
+            name=str(data["name"]),
+            formula=Formula(str(data["formula"])),
+            inputs={str(k): str(v) for k, v in inputs.items()},
+            parameters=params,
+            likelihood=likelihood,
+            title=str(data.get("title", "")),
+            reference=str(data.get("reference", "")),
+            description=str(data.get("description", "")).strip(),
+            published=published,
+            source_text=text,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Law:
+        """Read a law from a catalog-style TOML file.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+
+        Returns
+        -------
+        Law
+            The law.
+
+        Raises
+        ------
+        LawError
+            If the file is missing, unreadable or not a valid law.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise LawError(f"law file not found: '{path}'") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise LawError(f"cannot read law file '{path}': {err}") from None
+        return cls.from_toml(text, source=str(path))
+
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        priors: Mapping[str, Prior | Mapping[str, Any]],
+        *,
+        name: str = "custom",
+        inputs: Mapping[str, str] | list[str] | None = None,
+        roles: Mapping[str, str] | None = None,
+        at_reference: Mapping[str, tuple[str, str | float]] | None = None,
+        likelihood: Likelihood | None = None,
+        title: str = "",
+        reference: str = "",
+    ) -> Law:
+        """Build a law from a formula written by the user.
+
+        Parameters
+        ----------
+        formula : str
+            E.g. ``"E + A * N**-alpha"``; see :data:`bayescale.formula.FUNCTIONS`.
+        priors : mapping
+            A prior for every parameter: a ``Prior`` or ``{"dist": ..., **params}``.
+        name : str, default "custom"
+            Identifier of the law.
+        inputs : mapping or list, optional
+            Input names (with descriptions). Default: every name without a prior.
+        roles : mapping, optional
+            Role of each parameter (:data:`ROLES`). Default: ``floor`` for ``E``,
+            ``exponent`` for names starting with alpha/beta/gamma, else ``coefficient``.
+        at_reference : mapping, optional
+            ``{parameter: (input, power)}``: state that parameter's prior at the reference
+            scale of the input (see :class:`Parameter`).
+        likelihood : Likelihood, optional
+            Default: Student-t on log loss.
+        title, reference : str
+            Description and paper reference.
+
+        Returns
+        -------
+        Law
+            The law.
+
+        Raises
+        ------
+        FormulaError
+            If the formula is not valid or not whitelisted.
+        LawError
+            If names and priors do not match.
+
+        Examples
+        --------
+        >>> law = Law.from_formula(
+        ...     "E + A * N**-alpha",
+        ...     priors={
+        ...         "E": {"dist": "LogNormal", "mu": 0.4, "sigma": 1.0},
+        ...         "A": {"dist": "LogNormal", "mu": 3.0, "sigma": 3.0},
+        ...         "alpha": {"dist": "LogNormal", "mu": -1.2, "sigma": 0.75},
+        ...     },
+        ... )
+        >>> list(law.inputs)
+        ['N']
+        """
+        parsed = Formula(formula)
+        roles = dict(roles or {})
+        at_reference = dict(at_reference or {})
+        unknown = sorted(set(priors) - parsed.names)
+        if unknown:
+            raise LawError(
+                f"priors are given for {', '.join(unknown)}, which the formula {formula!r} "
+                f"does not use (it uses {', '.join(sorted(parsed.names))})"
+            )
+        if inputs is None:
+            inputs = {n: "" for n in sorted(parsed.names - set(priors))}
+        elif not isinstance(inputs, Mapping):
+            inputs = {str(n): "" for n in inputs}
+        missing = sorted(parsed.names - set(priors) - set(inputs))
+        if missing:
+            raise LawError(
+                f"{', '.join(missing)} in formula {formula!r} has no prior; give one in priors="
+            )
+        params = {}
+        for pname, spec in priors.items():
+            ref = at_reference.get(pname)
+            params[pname] = Parameter(
+                name=pname,
+                prior=prior_from_spec(spec, f"prior of {pname}"),
+                role=roles.get(pname, _guess_role(pname)),
+                reference=(str(ref[0]), str(ref[1])) if ref else None,
+            )
+        return cls(
+            name=name,
+            formula=parsed,
+            inputs=dict(inputs),
+            parameters=params,
+            likelihood=likelihood or Likelihood(),
+            title=title or f"User law {formula}",
+            reference=reference,
+        )
+
+    def with_priors(self, priors: Mapping[str, Prior | Mapping[str, Any]]) -> Law:
+        """Return a copy with some priors replaced.
+
+        Parameters
+        ----------
+        priors : mapping
+            ``{name: prior}`` for law parameters, or ``sigma`` / ``nu`` for the noise.
+            A reference-scale parameter keeps its reference: the new prior is on the value
+            at the reference scale.
+
+        Returns
+        -------
+        Law
+            The changed law (its ``source_text`` is dropped, ``to_dict`` records the priors).
+
+        Raises
+        ------
+        LawError
+            If a name is not a parameter of the law.
+        """
+        params = dict(self.parameters)
+        lik = self.likelihood
+        for pname, spec in priors.items():
+            prior = prior_from_spec(spec, f"prior of {pname}")
+            if pname == "sigma":
+                lik = Likelihood(lik.family, prior, lik.nu, lik.why)
+            elif pname == "nu" and lik.family == "student_t":
+                lik = Likelihood(lik.family, lik.sigma, prior, lik.why)
+            elif pname in params:
+                p = params[pname]
+                params[pname] = Parameter(p.name, prior, p.role, p.reference, "set by the user")
+            else:
+                raise LawError(
+                    f"law {self.name!r} has no parameter {pname!r}; "
+                    f"its parameters are {', '.join([*self.parameters, *lik.noise_names])}"
+                )
+        return Law(
+            name=self.name,
+            formula=self.formula,
+            inputs=self.inputs,
+            parameters=params,
+            likelihood=lik,
+            title=self.title,
+            reference=self.reference,
+            description=self.description,
+            published=self.published,
+        )
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable description that :meth:`from_dict` reads back.
+
+        Returns
+        -------
+        dict
+            Name, formula, inputs, parameters with priors and references, likelihood,
+            published values and the catalog file's text.
+        """
+        params = {}
+        for p in self.parameters.values():
+            entry: dict[str, Any] = {"prior": _spec_of(p.prior), "role": p.role, "why": p.why}
+            if p.reference:
+                entry["at_reference"] = {"input": p.reference[0], "power": p.reference[1]}
+            params[p.name] = entry
+        lik: dict[str, Any] = {
+            "family": self.likelihood.family,
+            "sigma": _spec_of(self.likelihood.sigma),
+            "why": self.likelihood.why,
+        }
+        if self.likelihood.nu is not None:
+            lik["nu"] = _spec_of(self.likelihood.nu)
+        return {
+            "name": self.name,
+            "title": self.title,
+            "reference": self.reference,
+            "description": self.description,
+            "formula": self.formula.text,
+            "inputs": dict(self.inputs),
+            "parameters": params,
+            "likelihood": lik,
+            "published": self.published,
+            "source_text": self.source_text,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Law:
+        """Rebuild a law from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        data : mapping
+            As returned by :meth:`to_dict`.
+
+        Returns
+        -------
+        Law
+            The same law.
+        """
+        return cls._from_dict(data, f"law {data.get('name', '?')!r}", data.get("source_text", ""))
+
+    def to_json(self) -> str:
+        """Return :meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    # ------------------------------------------------------------------ evaluation
+
+    @property
+    def floor(self) -> str | None:
+        """Name of the floor parameter (the irreducible loss E), or None."""
+        return next((p.name for p in self.parameters.values() if p.role == "floor"), None)
+
+    @property
+    def exponents(self) -> tuple[str, ...]:
+        """Names of the exponent parameters."""
+        return tuple(p.name for p in self.parameters.values() if p.role == "exponent")
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of parameters, counting the noise model's."""
+        return len(self.parameters) + len(self.likelihood.noise_names)
+
+    def _envs(
+        self,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        ops: Ops,
+        log_params: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        log_env = {name: ops.log(inputs[name]) for name in self.inputs}
+        log_params = log_params or {}
+        for p in self.parameters.values():
+            if p.positive:
+                log_env[p.name] = (
+                    log_params[p.name] if p.name in log_params else ops.log(params[p.name])
+                )
+        env = {**{n: params[n] for n in self.parameters}, **{n: inputs[n] for n in self.inputs}}
+        return env, log_env
+
+    def log_mean(
+        self,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        ops: Ops = NUMPY,
+        log_params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Return ``log`` of the law's value, in the numerically stable form.
+
+        Parameters
+        ----------
+        params : mapping
+            Values of every parameter (arrays broadcast with the inputs, e.g. shape
+            ``(1, draws)`` against inputs of shape ``(points, 1)``).
+        inputs : mapping
+            Values of every input (positive).
+        ops : Ops, default NUMPY
+            Backend.
+        log_params : mapping, optional
+            ``log`` of positive parameters if already known (saves work and keeps precision);
+            computed from ``params`` otherwise.
+
+        Returns
+        -------
+        array-like
+            ``log L``.
+        """
+        env, log_env = self._envs(params, inputs, ops, log_params)
+        return self.formula.log_evaluate(env, log_env, ops)
+
+    def predict(
+        self,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        log_params: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
+        """Return the law's value with NumPy (one ``exp`` per term: the fast path for forecasts).
+
+        Parameters
+        ----------
+        params, inputs, log_params
+            As in :meth:`log_mean`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``L``.
+        """
+        env, log_env = self._envs(params, inputs, NUMPY, log_params)
+        return self.formula.stable_evaluate(env, log_env, NUMPY)
+
+    def describe(self) -> str:
+        """Return a multi-line text description: formula, inputs, priors, reference."""
+        lines = [f"{self.name}: {self.title}", f"  L = {self.formula.text}"]
+        if self.reference:
+            lines.append(f"  reference: {self.reference}")
+        lines.append(
+            "  inputs: " + ", ".join(f"{k} ({v})" if v else k for k, v in self.inputs.items())
+        )
+        lines.append("  priors:")
+        for p in self.parameters.values():
+            lines.append(f"    {p.name:<8} [{p.role}] ~ {p.describe_prior()}")
+        lik = self.likelihood
+        noise = f"    noise: {lik.family} on log loss, sigma ~ {_spec_of(lik.sigma)}"
+        if lik.nu is not None:
+            noise += f", nu ~ {_spec_of(lik.nu)}"
+        lines.append(noise)
+        return "\n".join(lines)
+
+
+def _guess_role(name: str) -> str:
+    if name in ("E", "L_inf", "Linf", "floor"):
+        return "floor"
+    if name.lower().startswith(("alpha", "beta", "gamma", "exponent")):
+        return "exponent"
+    return "coefficient"
+
+
+def catalog() -> dict[str, Path]:
+    """List the law forms of the catalog.
+
+    Returns
+    -------
+    dict of str to Path
+        Law name to its file, sorted by name.
+    """
+    return {path.stem: path for path in sorted(catalog_dir().glob("*.toml"))}
+
+
+def get_law(law: str | Path | Law) -> Law:
+    """Return a law from the catalog by name, from a TOML file path, or as given.
+
+    Parameters
+    ----------
+    law : str, Path or Law
+        A catalog name (``"chinchilla"``), a path to a ``.toml`` law file, or a Law.
+
+    Returns
+    -------
+    Law
+        The law.
+
+    Raises
+    ------
+    LawError
+        If the name is not in the catalog (the message lists the catalog and the closest
+        match) and is not an existing file.
+    """
+    if isinstance(law, Law):
+        return law
+    entries = catalog()
+    if str(law) in entries:
+        return Law.from_file(entries[str(law)])
+    path = Path(law)
+    if path.suffix == ".toml" or path.exists():
+        return Law.from_file(path)
+    close = difflib.get_close_matches(str(law), list(entries), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise LawError(
+        f"unknown law {str(law)!r}{hint} The catalog has: {', '.join(entries)}; "
+        f"or give the path of a .toml law file"
+    )

@@ -1,0 +1,454 @@
+"""Tests of bayescale.data: loading, validation messages, derived columns, Runs helpers."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayescale.data import Runs, load_runs
+from bayescale.errors import DataError, DataWarning
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CHINCHILLA_CSV = SHARED_DATA / "chinchilla" / "svg_extracted_data.csv"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "params": [1e6, 2e6, 4e6, 8e6],
+            "tokens": [2e7, 4e7, 8e7, 1.6e8],
+            "loss": [4.0, 3.5, 3.1, 2.9],
+        }
+    )
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path, frame: pd.DataFrame) -> Path:
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+# -- formats ---------------------------------------------------------------------------
+
+
+def test_csv_with_mapping(csv_file: Path, frame: pd.DataFrame) -> None:
+    runs = load_runs(csv_file, x={"N": "params", "D": "tokens"})
+    assert runs.inputs == ("N", "D", "C")
+    assert list(runs.table.columns) == ["N", "D", "C", "y"]
+    assert runs.columns == {"N": "params", "D": "tokens", "C": "derived: 6 N D"}
+    assert runs.y_name == "loss"
+    assert runs.source == str(csv_file)
+    assert len(runs) == 4
+    assert isinstance(runs.table.index, pd.RangeIndex)
+    assert (runs.table.dtypes == np.float64).all()
+    np.testing.assert_array_equal(runs.x("N"), frame["params"].to_numpy())
+    np.testing.assert_array_equal(runs.y, frame["loss"].to_numpy())
+    np.testing.assert_allclose(runs.x("C"), 6 * frame["params"] * frame["tokens"])
+
+
+def test_tsv(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.TSV", "N\tloss\n10\t3.0\n20\t2.5\n")
+    runs = load_runs(path)
+    np.testing.assert_array_equal(runs.x("N"), [10.0, 20.0])
+    np.testing.assert_array_equal(runs.y, [3.0, 2.5])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".pq"])
+def test_parquet(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
+    path = tmp_path / f"runs{suffix}"
+    frame.to_parquet(path)
+    runs = load_runs(str(path), x={"N": "params"})
+    assert runs.inputs == ("N",)
+    np.testing.assert_array_equal(runs.x("N"), frame["params"].to_numpy())
+    np.testing.assert_array_equal(runs.y, frame["loss"].to_numpy())
+
+
+def test_dataframe_source_and_not_modified(frame: pd.DataFrame) -> None:
+    original = frame.copy(deep=True)
+    runs = load_runs(frame, x={"N": "params", "D": "tokens"})
+    assert runs.source == "<DataFrame>"
+    pd.testing.assert_frame_equal(frame, original)
+    # The Runs must not share memory with the caller's frame either way.
+    runs.table.loc[0, "N"] = 123.0
+    pd.testing.assert_frame_equal(frame, original)
+
+
+def test_dataframe_with_string_column_not_modified() -> None:
+    df = pd.DataFrame({"N": ["1", "2"], "loss": ["3.0", "2.0"]}, index=[10, 20])
+    original = df.copy(deep=True)
+    runs = load_runs(df)
+    np.testing.assert_array_equal(runs.x("N"), [1.0, 2.0])
+    pd.testing.assert_frame_equal(df, original)
+
+
+def test_x_none_uses_columns_named_like_inputs() -> None:
+    df = pd.DataFrame({"U": [1.0, 2.0], "other": [9, 9], "N": [5.0, 6.0], "loss": [3.0, 2.0]})
+    runs = load_runs(df)
+    assert runs.inputs == ("U", "N")
+    assert runs.columns == {"U": "U", "N": "N"}
+
+
+def test_x_none_without_input_columns_tells_to_pass_x(csv_file: Path) -> None:
+    with pytest.raises(DataError) as info:
+        load_runs(csv_file)
+    message = str(info.value)
+    assert "runs.csv" in message
+    assert "'params', 'tokens', 'loss'" in message
+    assert "x={'N': '<column>'}" in message
+
+
+# -- derived columns -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [6, 3])
+def test_derived_d_from_c_and_n(k: int) -> None:
+    df = pd.DataFrame({"N": [1e6, 2e6], "C": [6e13, 1.8e14], "loss": [3.0, 2.0]})
+    runs = load_runs(df, compute_factor=k)
+    assert runs.columns["D"] == f"derived: C / ({k} N)"
+    np.testing.assert_allclose(runs.x("D"), np.array([6e7, 9e7]) / k, rtol=1e-12)
+
+
+def test_derived_n_with_other_factor() -> None:
+    df = pd.DataFrame({"flops": [8e13], "toks": [1e7], "loss": [3.0]})
+    runs = load_runs(df, x={"C": "flops", "D": "toks"}, compute_factor=8)
+    assert runs.columns["N"] == "derived: C / (8 D)"
+    assert runs.compute_factor == 8.0
+    np.testing.assert_allclose(runs.x("N"), [1e6], rtol=1e-12)
+
+
+def test_non_integer_factor_recorded_exactly() -> None:
+    df = pd.DataFrame({"N": [2.0], "D": [3.0], "loss": [3.0]})
+    runs = load_runs(df, compute_factor=2.5)
+    assert runs.columns["C"] == "derived: 2.5 N D"
+    np.testing.assert_allclose(runs.x("C"), [15.0])
+
+
+def test_all_three_mapped_are_used_as_given() -> None:
+    df = pd.DataFrame({"N": [2.0], "D": [3.0], "C": [7.0], "loss": [3.0]})
+    runs = load_runs(df)
+    assert runs.columns == {"N": "N", "D": "D", "C": "C"}
+    np.testing.assert_array_equal(runs.x("C"), [7.0])
+
+
+@pytest.mark.parametrize("k", [0, -6, float("nan"), float("inf")])
+def test_bad_compute_factor(frame: pd.DataFrame, k: float) -> None:
+    with pytest.raises(DataError, match="compute_factor must be finite and > 0"):
+        load_runs(frame, x={"N": "params"}, compute_factor=k)
+
+
+# -- file problems ---------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.csv"
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    assert f"file not found: '{path}'" in str(info.value)
+
+
+def test_directory(tmp_path: Path) -> None:
+    folder = tmp_path / "runs.csv"
+    folder.mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        load_runs(folder)
+
+
+def test_bad_extension_lists_supported(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.xlsx", "N,loss\n1,2\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert "runs.xlsx" in message and "'.xlsx'" in message
+    for suffix in (".csv", ".tsv", ".parquet", ".pq"):
+        assert suffix in message
+
+
+def test_unparseable_csv_is_wrapped(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.csv", 'N,loss\n1,2\n3,"4\n')
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    assert "bad.csv: cannot read the file as CSV" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_parquet_is_wrapped(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.parquet", "this is not parquet")
+    with pytest.raises(DataError, match=r"bad\.parquet: cannot read the file as PARQUET"):
+        load_runs(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "empty.csv", "")
+    with pytest.raises(DataError, match=r"empty\.csv: the file is empty"):
+        load_runs(path)
+
+
+def test_header_only_table_has_no_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "head.csv", "N,loss\n")
+    with pytest.raises(DataError, match=r"head\.csv: the table has no rows"):
+        load_runs(path)
+
+
+def test_empty_dataframe() -> None:
+    with pytest.raises(DataError, match="<DataFrame>: the table has no rows"):
+        load_runs(pd.DataFrame({"N": [], "loss": []}))
+
+
+# -- columns and names -----------------------------------------------------------------
+
+
+def test_unknown_y_column_lists_available_and_suggests(csv_file: Path) -> None:
+    with pytest.raises(DataError) as info:
+        load_runs(csv_file, x={"N": "params"}, y="Loss")
+    message = str(info.value)
+    assert "runs.csv" in message
+    assert "no column 'Loss'" in message
+    assert "available columns: 'params', 'tokens', 'loss'" in message
+    assert "did you mean 'loss'?" in message
+
+
+def test_unknown_input_column_suggests_and_says_how_to_map(csv_file: Path) -> None:
+    with pytest.raises(DataError) as info:
+        load_runs(csv_file, x={"N": "param"})
+    message = str(info.value)
+    assert "no column 'param' (for input 'N')" in message
+    assert "did you mean 'params'?" in message
+    assert "--x N=COLUMN" in message
+
+
+def test_unknown_column_without_close_match_has_no_suggestion(csv_file: Path) -> None:
+    with pytest.raises(DataError) as info:
+        load_runs(csv_file, x={"N": "zzzzzz"})
+    assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["1N", "model size", "", "lambda", "N-1"])
+def test_input_names_must_be_identifiers(frame: pd.DataFrame, name: str) -> None:
+    with pytest.raises(DataError) as info:
+        load_runs(frame, x={name: "params"})
+    assert f"input name {name!r} is not a valid identifier" in str(info.value)
+
+
+def test_input_name_y_is_rejected(frame: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="'y' cannot be an input name"):
+        load_runs(frame, x={"y": "params"})
+
+
+def test_y_column_cannot_also_be_an_input(frame: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="column 'loss' is used both as y and as input 'N'"):
+        load_runs(frame, x={"N": "loss"})
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+def test_non_numeric_names_row_line_value_and_count(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", "N,loss\n1,3\n2,n/a\n3,2\n4,oops\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: column 'loss' row 2 (line 3 of the file) has 'n/a'")
+    assert "which is not a number" in message
+    assert "(2 rows in total)" in message
+
+
+def test_missing_values_reported_as_missing(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", "N,loss\n1,3\n2,\n3,NaN\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert "runs.csv: column 'loss' row 2 (line 3 of the file) has a missing value" in message
+    assert "(2 rows in total)" in message
+    assert "not a number" not in message
+
+
+def test_nan_in_dataframe_without_line_numbers() -> None:
+    df = pd.DataFrame({"N": [1.0, np.nan, 3.0], "loss": [3.0, 2.0, 1.0]})
+    with pytest.raises(DataError) as info:
+        load_runs(df)
+    message = str(info.value)
+    assert "<DataFrame>: column 'N' row 2 has a missing value" in message
+    assert "(1 row in total)" in message
+    assert "line" not in message
+
+
+def test_dataframe_rows_mention_index_labels() -> None:
+    df = pd.DataFrame({"N": [1.0, -2.0], "loss": [3.0, 2.0]}, index=["run-a", "run-b"])
+    with pytest.raises(DataError, match=r"row 2 \(index label 'run-b'\) has -2.0"):
+        load_runs(df)
+
+
+def test_infinite_values(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", "N,loss\n1,3\n2,2\n3,-inf\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert "runs.csv: column 'loss' row 3 (line 4 of the file) has -inf" in message
+    assert "not finite" in message
+
+
+def test_zero_value(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", "N,loss\n1,3\n0,2\n3,1\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert "runs.csv: column 'N' row 2 (line 3 of the file) has 0, which is not > 0" in message
+    assert "take logarithms" in message
+    assert "remove the row or fix the value" in message
+
+
+def test_negative_values_count_all_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.parquet", "")
+    pd.DataFrame({"N": [1.0, 2.0, 3.0, 4.0], "loss": [3.0, -1.5, -2.0, -0.5]}).to_parquet(path)
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert "runs.parquet: column 'loss' row 2 has -1.5, which is not > 0" in message
+    assert "(3 rows in total)" in message
+    assert "line" not in message
+
+
+def test_boolean_column_is_not_numeric() -> None:
+    df = pd.DataFrame({"N": [True, False], "loss": [3.0, 2.0]})
+    with pytest.raises(DataError, match="column 'N' row 1 has True, which is not a number"):
+        load_runs(df)
+
+
+def test_duplicated_rows_warn_and_are_kept(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", "N,loss,note\n1,3,a\n2,2,b\n1,3,c\n1,3,d\n")
+    with pytest.warns(DataWarning) as record:
+        runs = load_runs(path)
+    assert len(runs) == 4
+    message = str(record[0].message)
+    assert "runs.csv: 2 duplicated rows" in message
+    assert "row 3 (line 4 of the file) repeats row 1" in message
+    assert "row 4 (line 5 of the file) repeats row 1" in message
+
+
+def test_no_warning_without_duplicates(frame: pd.DataFrame) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_runs(frame, x={"N": "params"})
+
+
+# -- Runs methods ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs(frame: pd.DataFrame) -> Runs:
+    return load_runs(frame, x={"N": "params", "D": "tokens"})
+
+
+def test_x_unknown_lists_available(runs: Runs) -> None:
+    with pytest.raises(DataError, match="no input 'U'; available inputs: 'N', 'D', 'C'"):
+        runs.x("U")
+
+
+def test_x_and_y_return_copies(runs: Runs) -> None:
+    runs.x("N")[0] = -1.0
+    runs.y[0] = -1.0
+    assert runs.x("N")[0] == 1e6
+    assert runs.y[0] == 4.0
+
+
+def test_require_missing_input(runs: Runs) -> None:
+    with pytest.raises(DataError) as info:
+        runs.require(["N", "U"], 3, "data_constrained")
+    message = str(info.value)
+    assert "law 'data_constrained' needs input 'U'" in message
+    assert "'N', 'D', 'C'" in message
+    assert "x={'U': '<column>'}" in message
+    assert "--x U=COLUMN" in message
+
+
+def test_require_missing_triad_input_mentions_derivation() -> None:
+    runs = load_runs(pd.DataFrame({"N": [1.0, 2.0], "loss": [3.0, 2.0]}))
+    with pytest.raises(DataError, match=r"needs input 'D'.*C = 6 N D"):
+        runs.require(["N", "D"], 1, "chinchilla")
+
+
+def test_require_too_few_rows(runs: Runs) -> None:
+    runs.require(["N", "D"], 4, "chinchilla")  # as many runs as parameters is enough
+    with pytest.raises(DataError) as info:
+        runs.require(["N", "D"], 7, "chinchilla")
+    message = str(info.value)
+    assert "law 'chinchilla' has 7 parameters but the data has 4 runs" in message
+
+
+def test_subset(runs: Runs) -> None:
+    part = runs.subset(runs.y < 3.4)
+    assert len(part) == 2
+    np.testing.assert_array_equal(part.y, [3.1, 2.9])
+    np.testing.assert_array_equal(part.x("N"), [4e6, 8e6])
+    assert list(part.table.index) == [0, 1]
+    assert part.columns == runs.columns
+    assert part.source == runs.source
+    assert part.y_name == runs.y_name
+    assert len(runs) == 4
+
+
+def test_subset_rejects_bad_masks(runs: Runs) -> None:
+    with pytest.raises(DataError, match="boolean mask"):
+        runs.subset(np.array([0, 1]))
+    with pytest.raises(DataError, match="selects no runs"):
+        runs.subset(np.zeros(4, dtype=bool))
+
+
+def test_fingerprint_stable_and_sensitive(frame: pd.DataFrame) -> None:
+    first = load_runs(frame, x={"N": "params"})
+    second = load_runs(frame.copy(), x={"N": "params"})
+    assert first.fingerprint() == second.fingerprint()
+    assert len(first.fingerprint()) == 64
+    changed = frame.copy()
+    changed.loc[2, "loss"] = 3.1000000001
+    assert load_runs(changed, x={"N": "params"}).fingerprint() != first.fingerprint()
+    renamed = load_runs(frame, x={"X": "params"})
+    assert renamed.fingerprint() != first.fingerprint()
+
+
+def test_dict_round_trip_through_json(runs: Runs) -> None:
+    data = json.loads(json.dumps(runs.to_dict()))
+    back = Runs.from_dict(data)
+    assert back == runs
+    pd.testing.assert_frame_equal(back.table, runs.table)
+    assert back.columns == runs.columns
+    assert back.inputs == runs.inputs
+    assert back.fingerprint() == runs.fingerprint()
+
+
+def test_from_dict_detects_edits(runs: Runs) -> None:
+    data = json.loads(json.dumps(runs.to_dict()))
+    data["table"]["y"][0] = 5.0
+    with pytest.raises(DataError, match="does not match its fingerprint"):
+        Runs.from_dict(data)
+    with pytest.raises(DataError, match="not a saved table of runs"):
+        Runs.from_dict({"table": {}})
+
+
+# -- real data -------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"shared data folder not found at {SHARED_DATA}"
+)
+def test_chinchilla_svg_extracted_data() -> None:
+    runs = load_runs(CHINCHILLA_CSV, x={"N": "Model Size", "C": "Training FLOP"})
+    assert len(runs) == 245
+    assert runs.inputs == ("N", "C", "D")
+    assert runs.columns["D"] == "derived: C / (6 N)"
+    d = runs.x("D")
+    assert np.all(np.isfinite(d)) and np.all(d > 0)
+    np.testing.assert_allclose(6 * runs.x("N") * d, runs.x("C"), rtol=1e-12)
+    assert np.all(runs.y > 0)
