@@ -1,53 +1,64 @@
 """bayescale: Bayesian fitting, forecasting and comparison of neural scaling laws.
 
-The API in four names: :func:`load_runs` reads a table of training runs, :func:`fit` samples
+The API in a few names: :func:`load_runs` reads a table of training runs, :func:`fit` samples
 the posterior of a law from the ``models/`` catalog (or your own, :meth:`Law.from_formula`),
-:meth:`Fit.forecast` gives the loss at new scales with credible and predictive intervals, and
-:func:`load_fit` reads a saved fit back.
+:meth:`Fit.forecast` gives the loss at new scales with credible and predictive intervals,
+:meth:`Fit.compute_optimal` / :meth:`Fit.budget_for` / :meth:`Fit.prob_below` plan compute,
+:func:`compare` and :func:`average` weigh competing laws, and :func:`load_fit` reads a saved
+fit back.
+
+Names are imported on first use: ``import bayescale`` (and the command line's help) stays
+fast, and PyMC is loaded only when a fit needs it.
 """
 
 from __future__ import annotations
 
+import importlib
 import warnings
+from typing import Any
 
 # ArviZ 0.23 announces its 1.0 rewrite on import; it is not actionable for bayescale's users.
 warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
 
-from bayescale.data import Runs, load_runs  # noqa: E402
-from bayescale.errors import (  # noqa: E402
-    BayescaleError,
-    ConvergenceError,
-    DataError,
-    DataWarning,
-    FormulaError,
-    LawError,
-    OutputExistsError,
-)
-from bayescale.fitting import Diagnostics, Fit, fit, load_fit  # noqa: E402
-from bayescale.formula import Formula  # noqa: E402
-from bayescale.laws import Law, Likelihood, Parameter, catalog, get_law  # noqa: E402
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "BayescaleError",
-    "ConvergenceError",
-    "DataError",
-    "DataWarning",
-    "Diagnostics",
-    "Fit",
-    "Formula",
-    "FormulaError",
-    "Law",
-    "LawError",
-    "Likelihood",
-    "OutputExistsError",
-    "Parameter",
-    "Runs",
-    "__version__",
-    "catalog",
-    "fit",
-    "get_law",
-    "load_fit",
-    "load_runs",
-]
+_EXPORTS = {
+    "Average": "bayescale.compare",
+    "BayescaleError": "bayescale.errors",
+    "Comparison": "bayescale.compare",
+    "ConvergenceError": "bayescale.errors",
+    "DataError": "bayescale.errors",
+    "DataWarning": "bayescale.errors",
+    "Diagnostics": "bayescale.fitting",
+    "Fit": "bayescale.fitting",
+    "Formula": "bayescale.formula",
+    "FormulaError": "bayescale.errors",
+    "Law": "bayescale.laws",
+    "LawError": "bayescale.errors",
+    "Likelihood": "bayescale.laws",
+    "OutputExistsError": "bayescale.errors",
+    "Parameter": "bayescale.laws",
+    "Runs": "bayescale.data",
+    "average": "bayescale.compare",
+    "catalog": "bayescale.laws",
+    "compare": "bayescale.compare",
+    "fit": "bayescale.fitting",
+    "get_law": "bayescale.laws",
+    "load_fit": "bayescale.fitting",
+    "load_runs": "bayescale.data",
+    "score": "bayescale.compare",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'bayescale' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

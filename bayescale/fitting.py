@@ -309,6 +309,140 @@ class Fit:
             warnings.warn(message, stacklevel=2)
         return table
 
+    # ------------------------------------------------------------------ compute planning
+
+    def compute_optimal(
+        self,
+        C: float | Sequence[float],
+        level: float | Sequence[float] = 0.9,
+        fixed: Mapping[str, float] | None = None,
+        method: str = "auto",
+    ) -> pd.DataFrame:
+        """Posterior of the compute-optimal split of each budget between N and D.
+
+        Parameters
+        ----------
+        C : float or sequence of float
+            Compute budgets in FLOPs, with ``C = k N D`` (``k`` = the runs' compute factor).
+        level : float or sequence of float, default 0.9
+            Credible level(s).
+        fixed : mapping, optional
+            Values of the law's inputs other than N and D (e.g. unique tokens ``U``).
+        method : {"auto", "closed_form", "numerical"}
+            ``auto``: closed form for the Chinchilla law, numerical search otherwise.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per budget: ``C`` and the median and interval of ``N``, ``D``,
+            ``tokens_per_parameter`` and ``loss`` (the law's loss at the optimum).
+        """
+        from bayescale.planning import optimum_draws, summarise, table
+
+        budgets = np.atleast_1d(np.asarray(C, dtype=float))
+        draws = self.draws(list(self.law.parameters))
+        optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
+        columns: dict[str, Any] = {"C": budgets}
+        for name in ("N", "D", "tokens_per_parameter", "loss"):
+            columns.update(summarise(optimum[name], name, level))
+        return table(columns)
+
+    def budget_for(
+        self,
+        target_loss: float | Sequence[float],
+        level: float | Sequence[float] = 0.9,
+        fixed: Mapping[str, float] | None = None,
+    ) -> pd.DataFrame:
+        """Posterior of the compute needed to reach a target loss on the optimal frontier.
+
+        Parameters
+        ----------
+        target_loss : float or sequence of float
+            Target loss(es) of the law (the average run at that scale).
+        level : float or sequence of float, default 0.9
+            Credible level(s).
+        fixed : mapping, optional
+            Values of the law's inputs other than N and D.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per target: median and interval of ``C``, ``N`` and ``D`` at the
+            optimum, and ``prob_unreachable``: the share of the posterior in which the
+            target is at or below the floor (or beyond 1e40 FLOPs). Intervals reaching such
+            draws show ``inf``.
+        """
+        from bayescale.planning import budget_draws, summarise, table
+
+        targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
+        draws = self.draws(list(self.law.parameters))
+        rows = []
+        for target in targets:
+            found = budget_draws(self.law, draws, float(target), self.runs.compute_factor, fixed)
+            row: dict[str, Any] = {"target_loss": target}
+            row.update(summarise(found["C"], "C", level))
+            # N and D are undefined where the target is out of reach; those draws sort last.
+            for name in ("N", "D"):
+                row.update(
+                    summarise(np.where(np.isnan(found[name]), np.inf, found[name]), name, level)
+                )
+            row["prob_unreachable"] = float(np.isinf(found["C"]).mean())
+            rows.append({k: np.asarray(v).item() for k, v in row.items()})
+        return table({k: [r[k] for r in rows] for k in rows[0]})
+
+    def prob_below(
+        self,
+        target_loss: float,
+        *,
+        N: float | Sequence[float] | None = None,
+        D: float | Sequence[float] | None = None,
+        C: float | Sequence[float] | None = None,
+        fixed: Mapping[str, float] | None = None,
+    ) -> pd.DataFrame:
+        """Probability of reaching a target loss: by the law, and by one new run.
+
+        Parameters
+        ----------
+        target_loss : float
+            The target.
+        N, D, C : float or sequence of float, optional
+            Where: two of N, D, C (``C = k N D``), or C alone for the compute-optimal split
+            of each draw.
+        fixed : mapping, optional
+            Values of the law's other inputs.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The inputs, ``target_loss``, ``prob_law_below`` (the law's loss, i.e. the
+            average run, is below the target) and ``prob_run_below`` (one new run is, noise
+            included: the probability a single training run meets the target).
+        """
+        from bayescale.planning import optimum_draws, prob_below_draws
+
+        target = float(target_loss)
+        if not np.isfinite(target) or target <= 0:
+            raise DataError(f"target loss must be a positive number, got {target_loss!r}")
+        draws = self.draws()
+        theta = {name: draws[name] for name in self.law.parameters}
+        given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
+        if set(given) == {"C"}:
+            budgets = np.atleast_1d(np.asarray(C, dtype=float))
+            optimum = optimum_draws(self.law, theta, budgets, self.runs.compute_factor, fixed)
+            values = optimum["loss"]
+            points = pd.DataFrame({"C": budgets})
+        else:
+            points = forecast_points(self.law, {**given, **(fixed or {})}, self.runs.compute_factor)
+            x = {name: points[name].to_numpy()[None, :] for name in self.law.inputs}
+            values = self.law.predict({k: v[:, None] for k, v in theta.items()}, x)
+        lik = self.law.likelihood
+        law_p, run_p = prob_below_draws(values, target, lik.family, draws["sigma"], draws.get("nu"))
+        out = points.copy()
+        out["target_loss"] = target
+        out["prob_law_below"] = law_p
+        out["prob_run_below"] = run_p
+        return out
+
     # ------------------------------------------------------------------ persistence
 
     def _metadata(self) -> dict[str, Any]:
@@ -406,7 +540,7 @@ def fit(
     chains: int = 4,
     seed: int = 0,
     priors: Mapping[str, Any] | None = None,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
     prior_draws: int = 500,
     strict: bool = False,
     progress: bool = False,
@@ -427,7 +561,7 @@ def fit(
         Seed of the sampler, the prior draws and forecasts.
     priors : mapping, optional
         Replacement priors, ``{name: Prior or {"dist": ...}}`` (see :meth:`Law.with_priors`).
-    target_accept : float, default 0.9
+    target_accept : float, default 0.95
         Sampler step-size target.
     prior_draws : int, default 500
         Draws from the prior kept in ``idata.prior`` (0 to skip).

@@ -18,7 +18,7 @@ import pandas as pd
 from bayescale.errors import DataError
 from bayescale.laws import Law
 
-__all__ = ["forecast_points", "forecast_table", "level_label", "new_run_noise"]
+__all__ = ["forecast_points", "forecast_table", "level_label", "mixture_table", "new_run_noise"]
 
 # Points per block: keeps each (points x draws) work array near 8 MB.
 _BLOCK_ELEMENTS = 1_000_000
@@ -115,7 +115,7 @@ def forecast_points(
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"forecast input {name} at point {i + 1} is {arrays[name][i]!r}; "
+                f"forecast input {name} at point {i + 1} is {float(arrays[name][i])!r}; "
                 f"inputs must be positive finite numbers"
             )
     return pd.DataFrame(arrays)
@@ -202,28 +202,62 @@ def forecast_table(
         runs at this scale would average to) and ``pred_lower_l``, ``pred_upper_l``
         (predictive interval of one new run: law and run-to-run noise), and ``pred_median``.
     """
+    return mixture_table([(law, params, noise)], points, level)
+
+
+def mixture_table(
+    components: Sequence[tuple[Law, Mapping[str, np.ndarray], np.ndarray]],
+    points: pd.DataFrame,
+    level: float | Sequence[float] = 0.9,
+) -> pd.DataFrame:
+    """As :func:`forecast_table`, for draws pooled from several laws (model averaging).
+
+    Parameters
+    ----------
+    components : sequence of (Law, params, noise)
+        Each law with the draws it contributes; the pooled draws are summarised together,
+        so a law contributing more draws weighs more.
+    points : DataFrame
+        Values of every input any of the laws needs.
+    level : float or sequence of float, default 0.9
+        Credible level(s).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same columns as :func:`forecast_table`.
+    """
     levels = _levels(level)
     probs = sorted({0.5, *[(1 - lv) / 2 for lv in levels], *[(1 + lv) / 2 for lv in levels]})
     # Draws on the last axis, so that selection runs over contiguous memory.
-    theta = {name: np.asarray(params[name], dtype=DTYPE)[None, :] for name in law.parameters}
-    log_theta = {p.name: np.log(theta[p.name]) for p in law.parameters.values() if p.positive}
-    n_draws, n_points = len(noise), len(points)
+    prepared = []
+    for law, params, noise in components:
+        theta = {n: np.asarray(params[n], dtype=DTYPE)[None, :] for n in law.parameters}
+        log_theta = {p.name: np.log(theta[p.name]) for p in law.parameters.values() if p.positive}
+        inputs = {name: points[name].to_numpy(dtype=DTYPE) for name in law.inputs}
+        prepared.append((law, theta, log_theta, inputs, np.exp(noise).astype(DTYPE)))
+    n_draws = sum(len(noise) for *_, noise in components)
+    n_points = len(points)
     law_q = np.empty((len(probs), n_points))
     pred_q = np.empty((len(probs), n_points))
     law_mean = np.empty(n_points)
-    inputs = {name: points[name].to_numpy(dtype=DTYPE) for name in law.inputs}
-    noise_factor = np.exp(noise).astype(DTYPE)
 
     def run_block(bounds: tuple[int, int]) -> None:
         start, stop = bounds
-        x = {name: value[start:stop, None] for name, value in inputs.items()}
+        values, noisy = [], []
         with np.errstate(over="ignore", invalid="ignore"):
-            value = law.predict(theta, x, log_params=log_theta)
-            value = np.broadcast_to(value, (stop - start, n_draws))
+            for law, theta, log_theta, inputs, noise_factor in prepared:
+                x = {name: value[start:stop, None] for name, value in inputs.items()}
+                value = law.predict(theta, x, log_params=log_theta)
+                value = np.broadcast_to(value, (stop - start, noise_factor.shape[0]))
+                values.append(value)
+                # Multiplicative noise of a new run: one factor per draw (see new_run_noise).
+                noisy.append(value * noise_factor[None, :])
+            value = values[0] if len(values) == 1 else np.concatenate(values, axis=-1)
+            pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)
             law_q[:, start:stop] = _quantiles(value, probs)
             law_mean[start:stop] = value.mean(axis=-1)
-            # Multiplicative noise of a new run: one factor per draw (see new_run_noise).
-            pred_q[:, start:stop] = _quantiles(value * noise_factor[None, :], probs)
+            pred_q[:, start:stop] = _quantiles(pred, probs)
 
     # NumPy releases the GIL in these loops, so blocks run in parallel on the cores.
     size = max(1, _BLOCK_ELEMENTS // max(n_draws, 1))

@@ -165,7 +165,10 @@ def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
             raise FormulaError(
                 f"{where}: only numbers are allowed as constants, not {node.value!r}"
             )
-        value = float(node.value)
+        try:
+            value = float(node.value)
+        except OverflowError:  # an integer literal beyond the float range
+            value = float("inf")
         if not np.isfinite(value):
             raise FormulaError(f"{where}: the number {node.value!r} is not finite")
         return Num(value)
@@ -237,11 +240,13 @@ def _names(node: Node) -> set[str]:
 
 def _unparse(node: Node) -> str:
     if isinstance(node, Num):
-        return repr(node.value) if node.value != int(node.value) else str(int(node.value))
+        text = repr(node.value) if node.value != int(node.value) else str(int(node.value))
+        # Parenthesised when negative: '(-1) ** N' is not '-1 ** N', which is -(1 ** N).
+        return f"({text})" if node.value < 0 else text
     if isinstance(node, Name):
         return node.id
     if isinstance(node, Neg):
-        return f"-({_unparse(node.operand)})"
+        return f"(-{_unparse(node.operand)})"
     if isinstance(node, Call):
         return f"{node.func}({', '.join(_unparse(a) for a in node.args)})"
     return f"({_unparse(node.left)} {node.op} {_unparse(node.right)})"
@@ -307,11 +312,22 @@ def _stable(node: Node, positive: frozenset[str] | set[str]) -> bool:
 def _log(node: Node, env: Mapping[str, Any], log_env: Mapping[str, Any], ops: Ops) -> Any:
     """Return ``log(value)``, from logs of positive parts wherever the structure allows."""
     if not _stable(node, log_env.keys()):
-        if isinstance(node, BinOp) and node.op in ("*", "/"):
-            # A product stays a sum of logs even when one factor must be computed as written.
+        positive = log_env.keys()
+        if (
+            isinstance(node, BinOp)
+            and node.op in ("*", "/")
+            and (_stable(node.left, positive) or _stable(node.right, positive))
+        ):
+            # A product stays a sum of logs when one factor must be computed as written and
+            # the other is positive (two negative factors make a positive product).
             left, right = _log(node.left, env, log_env, ops), _log(node.right, env, log_env, ops)
             return left + right if node.op == "*" else left - right
-        if isinstance(node, BinOp) and node.op == "**":
+        if (
+            isinstance(node, BinOp)
+            and node.op == "**"
+            and not (isinstance(node.right, Num) and node.right.value == int(node.right.value))
+        ):
+            # Not for a whole-number power: (-2)**2 is positive, 2 * log(-2) is not a number.
             return _linear(node.right, env, ops) * _log(node.left, env, log_env, ops)
         return ops.log(_linear(node, env, ops))
     if isinstance(node, Num):

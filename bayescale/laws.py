@@ -264,16 +264,19 @@ class Law:
         unused = sorted(declared - self.formula.names)
         if unused:
             raise LawError(f"{where}: {', '.join(unused)} is declared but not used in the formula")
-        reserved = {"sigma", "nu", "y"}
+        reserved = {"sigma", "nu", "y", "log_y"}
         clash = sorted(reserved & declared)
         if clash:
             raise LawError(
                 f"{where}: {', '.join(clash)} is reserved for the noise model; rename it"
             )
-        sampled = {p.sampled_name for p in self.parameters.values()}
-        clash = sorted(sampled & declared - set(self.parameters) | (sampled & set(self.inputs)))
+        sampled = {p.sampled_name for p in self.parameters.values() if p.reference}
+        clash = sorted(sampled & (declared | {"log_y"}))
         if clash:
-            raise LawError(f"{where}: {clash} clashes with a reference-scale parameter name")
+            raise LawError(
+                f"{where}: {', '.join(clash)} is the name of a reference-scale parameter "
+                f"(A_ref for A); rename it"
+            )
         for p in self.parameters.values():
             if p.role not in ROLES:
                 raise LawError(
@@ -347,6 +350,9 @@ class Law:
             inputs = {str(name): "" for name in inputs}
         if not isinstance(inputs, Mapping):
             raise LawError(f"{source}: 'inputs' must be a table of name = description")
+        for key in ("parameters", "likelihood", "published"):
+            if not isinstance(data.get(key, {}), Mapping):
+                raise LawError(f"{source}: {key!r} must be a table, got {data[key]!r}")
         params: dict[str, Parameter] = {}
         for pname, spec in data["parameters"].items():
             if not isinstance(spec, Mapping) or "prior" not in spec:
@@ -378,10 +384,14 @@ class Law:
             ),
             why=str(lik.get("why", "")).strip(),
         )
-        published = {
-            str(src): {str(k): float(v) for k, v in values.items()}
-            for src, values in data.get("published", {}).items()
-        }
+        published = {}
+        for src, values in data.get("published", {}).items():
+            try:
+                published[str(src)] = {str(k): float(v) for k, v in values.items()}
+            except (AttributeError, TypeError, ValueError):
+                raise LawError(
+                    f"{source}: published values of {src!r} must be a table of numbers"
+                ) from None
         return cls(
             name=str(data["name"]),
             formula=Formula(str(data["formula"])),
@@ -778,8 +788,8 @@ def get_law(law: str | Path | Law) -> Law:
     if path.suffix == ".toml" or path.exists():
         return Law.from_file(path)
     close = difflib.get_close_matches(str(law), list(entries), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise LawError(
-        f"unknown law {str(law)!r}{hint} The catalog has: {', '.join(entries)}; "
+        f"unknown law {str(law)!r}{hint}; the catalog has {', '.join(entries)}, "
         f"or give the path of a .toml law file"
     )

@@ -168,7 +168,7 @@ def sample_posterior(
     tune: int,
     chains: int,
     seed: int,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
     progress: bool = False,
 ):
     """Sample the posterior with nutpie (low-rank modified mass matrix).
@@ -181,7 +181,7 @@ def sample_posterior(
         Draws kept and tuning steps per chain, number of chains.
     seed : int
         Seed of the sampler; the same seed and data give the same draws.
-    target_accept : float, default 0.9
+    target_accept : float, default 0.95
         Step-size adaptation target; raise it (0.95, 0.99) if a fit reports divergences.
     progress : bool, default False
         Show nutpie's progress bar.

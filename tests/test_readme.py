@@ -39,8 +39,10 @@ def test_readme_shows_the_two_commands_first() -> None:
 
 @pytest.mark.slow
 def test_python_example_runs(workdir: Path) -> None:
-    example = _blocks("python")[0]
-    assert "bayescale.fit(" in example and ".forecast(" in example
+    # The decisions block continues the first example (it uses its `fit`).
+    first, decisions = _blocks("python")[:2]
+    example = first + decisions
+    assert "bayescale.fit(" in example and ".forecast(" in example and ".budget_for(" in example
     script = workdir / "example.py"
     script.write_text(example, encoding="utf-8")
     done = subprocess.run(
@@ -53,9 +55,13 @@ def test_python_example_runs(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_example_runs(workdir: Path) -> None:
-    lines = [line.split("#")[0].strip() for line in _blocks("bash")[1].splitlines()]
+    text = _blocks("bash")[1] + _blocks("bash")[2]
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
     commands = [shlex.split(line) for line in lines if line.startswith("bayescale ")]
-    assert [c[1] for c in commands] == ["laws", "laws", "fit", "forecast", "forecast"]
+    assert [c[1] for c in commands] == [
+        *("laws", "laws", "fit", "forecast", "forecast"),
+        *("optimal", "target", "compare"),
+    ]
     for command in commands:
         done = subprocess.run(
             [str(BIN / "bayescale"), *command[1:]],
@@ -68,3 +74,4 @@ def test_cli_example_runs(workdir: Path) -> None:
             f"{shlex.join(command)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
     assert (workdir / "my-cli-fit.nc").is_file()
+    assert (workdir / "my-comparison" / "verdict.txt").is_file()

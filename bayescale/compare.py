@@ -1,0 +1,472 @@
+"""Compare law forms (PSIS-LOO, stacking, extrapolation-aware cross-validation) and average them.
+
+PSIS-LOO judges how well a law predicts a run *like* the others (interpolation). Users
+extrapolate, so :func:`compare` can also fit every law on the runs below a scale threshold and
+score the held-out larger runs: their log predictive density and how often they fall in the
+predictive intervals. The two criteria can disagree; the comparison says which law wins on
+which.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from bayescale.data import Runs, load_runs
+from bayescale.errors import DataError, OutputExistsError
+from bayescale.fitting import Fit, fit
+from bayescale.forecast import forecast_points, level_label, mixture_table, new_run_noise
+from bayescale.laws import Law, get_law
+
+__all__ = ["Average", "Comparison", "average", "compare", "score"]
+
+PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreliable
+
+
+def _log_density(fit_: Fit, runs: Runs) -> np.ndarray:
+    """Pointwise log predictive density of held-out runs, exact over the posterior draws."""
+    draws = fit_.draws()
+    theta = {name: draws[name][:, None] for name in fit_.law.parameters}
+    x = {name: runs.x(name)[None, :] for name in fit_.law.inputs}
+    log_mu = fit_.law.log_mean(theta, x)
+    sigma = draws["sigma"][:, None]
+    log_y = np.log(runs.y)[None, :]
+    if fit_.law.likelihood.family == "student_t":
+        logp = stats.t.logpdf(log_y, df=draws["nu"][:, None], loc=log_mu, scale=sigma)
+    else:
+        logp = stats.norm.logpdf(log_y, loc=log_mu, scale=sigma)
+    return special.logsumexp(logp, axis=0) - np.log(logp.shape[0])
+
+
+def score(fit_: Fit, test: Runs, levels: Sequence[float] = (0.5, 0.8, 0.9)) -> dict[str, float]:
+    """Score a fit on held-out runs: predictive density, calibration and point accuracy.
+
+    Parameters
+    ----------
+    fit_ : Fit
+        A fit (typically on smaller runs).
+    test : Runs
+        Held-out runs with the law's inputs.
+    levels : sequence of float, default (0.5, 0.8, 0.9)
+        Levels of the predictive intervals whose coverage is reported.
+
+    Returns
+    -------
+    dict of str to float
+        ``n_test``; ``elpd`` (sum of log predictive densities of the log losses) and
+        ``elpd_per_run``; ``coverage_50`` ... (share of held-out runs inside the
+        predictive interval, to compare with the level); ``r2`` (of the posterior median
+        law against the observed loss, clipped to [-1, 1] as in Li et al. 2026) and
+        ``mare`` (mean absolute relative error).
+    """
+    table = fit_.forecast(test.table[list(fit_.law.inputs)], level=levels)
+    y = test.y
+    logpd = _log_density(fit_, test)
+    out: dict[str, float] = {
+        "n_test": float(len(test)),
+        "elpd": float(logpd.sum()),
+        "elpd_per_run": float(logpd.mean()),
+    }
+    for lv in levels:
+        tag = level_label(lv)
+        inside = (y >= table[f"pred_lower_{tag}"].to_numpy()) & (
+            y <= table[f"pred_upper_{tag}"].to_numpy()
+        )
+        out[f"coverage_{tag}"] = float(inside.mean())
+    predicted = table["law_median"].to_numpy()
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else float("nan")
+    out["r2"] = float(np.clip(r2, -1.0, 1.0))
+    out["mare"] = float(np.mean(np.abs(predicted / y - 1.0)))
+    return out
+
+
+def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
+    import arviz as az
+
+    prints = {name: f.runs.fingerprint() for name, f in fits.items()}
+    if len(set(prints.values())) > 1:
+        raise DataError(
+            "PSIS-LOO compares laws fitted to the same runs; these fits used different data: "
+            + ", ".join(f"{name} ({len(f.runs)} runs)" for name, f in fits.items())
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pareto-k warnings are reported in the table instead
+        table = az.compare({name: f.idata for name, f in fits.items()}, ic="loo", method="stacking")
+        ks = {
+            name: np.asarray(az.loo(f.idata, pointwise=True).pareto_k).reshape(-1)
+            for name, f in fits.items()
+        }
+    table["pareto_k_bad"] = [int((ks[name] > PARETO_K_BAD).sum()) for name in table.index]
+    table["pareto_k_max"] = [float(ks[name].max()) for name in table.index]
+    table["diagnostics_ok"] = [fits[name].ok for name in table.index]
+    table.index.name = "law"
+    return table
+
+
+def _holdout_splits(
+    runs: Runs, holdout_above: Mapping[str, float | Sequence[float]]
+) -> list[tuple[str, float, Runs, Runs]]:
+    splits = []
+    for name, thresholds in holdout_above.items():
+        if name == "C" and "C" not in runs.inputs and {"N", "D"} <= set(runs.inputs):
+            scale = runs.compute_factor * runs.x("N") * runs.x("D")
+        elif name in runs.inputs:
+            scale = runs.x(name)
+        else:
+            raise DataError(
+                f"cannot hold out runs above {name}: the runs have {', '.join(runs.inputs)} "
+                f"(C can be used when N and D are present)"
+            )
+        for threshold in np.atleast_1d(np.asarray(thresholds, dtype=float)):
+            below = scale <= threshold
+            if below.all() or not below.any():
+                raise DataError(
+                    f"holding out runs above {name}={threshold:g} leaves "
+                    f"{'no held-out runs' if below.all() else 'no runs to fit'}; "
+                    f"the runs' {name} spans {scale.min():.3g} to {scale.max():.3g}"
+                )
+            splits.append((name, float(threshold), runs.subset(below), runs.subset(~below)))
+    return splits
+
+
+@dataclass
+class Comparison:
+    """Result of :func:`compare`.
+
+    Attributes
+    ----------
+    fits : dict of str to Fit
+        Each law fitted to all the runs.
+    loo : pandas.DataFrame
+        ArviZ's comparison table (``elpd_loo``, ``p_loo``, ``elpd_diff``, ``weight``
+        (stacking), ``se``, ``dse``, ``warning``) plus ``pareto_k_bad`` (runs with Pareto k
+        above 0.7), ``pareto_k_max`` and ``diagnostics_ok``; best law first.
+    extrapolation : pandas.DataFrame or None
+        Per law and threshold: runs used and held out, and :func:`score`'s columns.
+    """
+
+    fits: dict[str, Fit]
+    loo: pd.DataFrame
+    extrapolation: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def weights(self) -> pd.Series:
+        """Stacking weights of the laws (Yao et al. 2018), from PSIS-LOO."""
+        return self.loo["weight"]
+
+    def best(self) -> dict[str, str]:
+        """The winning law by each criterion.
+
+        Returns
+        -------
+        dict of str to str
+            ``loo`` (highest elpd_loo) and, with held-out runs, ``extrapolation`` (highest
+            mean held-out log predictive density per run over the thresholds).
+        """
+        out = {"loo": str(self.loo.index[0])}
+        if self.extrapolation is not None and len(self.extrapolation):
+            mean = self.extrapolation.groupby("law")["elpd_per_run"].mean()
+            out["extrapolation"] = str(mean.idxmax())
+        return out
+
+    def verdict(self) -> str:
+        """Say in words which law wins on which criterion, and what to watch out for."""
+        best = self.best()
+        top = self.loo.iloc[0]
+        lines = [
+            f"PSIS-LOO (interpolation) prefers {best['loo']} "
+            f"(stacking weight {top['weight']:.2f}; "
+            f"elpd_loo {top['elpd_loo']:.1f} +/- {top['se']:.1f})."
+        ]
+        if len(self.loo) > 1:
+            second = self.loo.iloc[1]
+            if second["elpd_diff"] < 2 * second["dse"]:
+                lines.append(
+                    f"Its lead over {self.loo.index[1]} ({second['elpd_diff']:.1f} +/- "
+                    f"{second['dse']:.1f}) is within two standard errors: not decisive."
+                )
+        if "extrapolation" in best:
+            ext = self.extrapolation.groupby("law")[["elpd_per_run", "coverage_90"]].mean()
+            w = best["extrapolation"]
+            lines.append(
+                f"On held-out larger runs (extrapolation) {w} predicts best "
+                f"(mean log density per run {ext.loc[w, 'elpd_per_run']:.2f}, "
+                f"90% interval coverage {ext.loc[w, 'coverage_90']:.0%})."
+            )
+            if w != best["loo"]:
+                lines.append(
+                    "The criteria disagree: for forecasts beyond your largest run, trust the "
+                    "extrapolation score more, or average the laws."
+                )
+        for name in self.loo.index:
+            bad = int(self.loo.loc[name, "pareto_k_bad"])
+            if bad:
+                lines.append(
+                    f"{name}: {bad} run(s) have Pareto k > {PARETO_K_BAD}: they alone shape the "
+                    f"fit, so its LOO score is unreliable; check those runs, or rely on the "
+                    f"held-out score."
+                )
+            if not self.fits[name].ok:
+                lines.append(f"{name}: {self.fits[name].diagnostics.verdict()}")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def average(self, weights: Mapping[str, float] | str = "stacking", seed: int = 0) -> Average:
+        """Model-average the fits (see :func:`average`)."""
+        return average(self.fits, weights=weights, seed=seed, comparison=self)
+
+    def save(self, folder: str | Path, overwrite: bool = False) -> dict[str, Path]:
+        """Write the tables, the verdict and every fit into a folder.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Created if missing.
+        overwrite : bool, default False
+            Replace earlier outputs.
+
+        Returns
+        -------
+        dict of str to Path
+            ``loo`` (loo.csv), ``extrapolation`` (extrapolation.csv), ``verdict``
+            (verdict.txt), and ``fit_<law>`` (fits/<law>.nc) for each law.
+        """
+        folder = Path(folder)
+        files = {"loo": folder / "loo.csv", "verdict": folder / "verdict.txt"}
+        if self.extrapolation is not None:
+            files["extrapolation"] = folder / "extrapolation.csv"
+        for name in self.fits:
+            files[f"fit_{name}"] = folder / "fits" / f"{name}.nc"
+        existing = [str(p) for p in files.values() if p.exists()]
+        if existing and not overwrite:
+            raise OutputExistsError(
+                f"{', '.join(existing)} exist already; choose another folder or pass --force"
+            )
+        (folder / "fits").mkdir(parents=True, exist_ok=True)
+        _atomic_text(files["loo"], self.loo.to_csv())
+        _atomic_text(files["verdict"], self.verdict() + "\n")
+        if self.extrapolation is not None:
+            _atomic_text(files["extrapolation"], self.extrapolation.to_csv(index=False))
+        for name, f in self.fits.items():
+            f.save(files[f"fit_{name}"], overwrite=True)
+        return files
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def compare(
+    fits: Mapping[str, Fit] | Runs | pd.DataFrame | str | None = None,
+    laws: Sequence[str | Law] | None = None,
+    *,
+    holdout_above: Mapping[str, float | Sequence[float]] | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    levels: Sequence[float] = (0.5, 0.8, 0.9),
+) -> Comparison:
+    """Compare law forms by PSIS-LOO with stacking weights and, optionally, by extrapolation.
+
+    Parameters
+    ----------
+    fits : mapping of str to Fit, or runs
+        Fits of several laws to the same runs, e.g. ``{"chinchilla": fit_a, "kaplan":
+        fit_b}``; or the runs (Runs, DataFrame or path), in which case every law in ``laws``
+        is fitted to them.
+    laws : sequence of str or Law, optional
+        Laws to fit when ``fits`` are runs; needed for extrapolation scores.
+    holdout_above : mapping, optional
+        ``{input: threshold or thresholds}``, e.g. ``{"C": [1e20, 1e21]}``: for each
+        threshold, fit every law on the runs at or below it and score the runs above it
+        (see :func:`score`). ``C`` may be used when the runs have N and D.
+    draws, tune, chains, seed : int
+        Sampler settings of the fits made here.
+    levels : sequence of float
+        Predictive-interval levels whose coverage is scored.
+
+    Returns
+    -------
+    Comparison
+        Tables, stacking weights, fits and a verdict.
+
+    Raises
+    ------
+    DataError
+        If fits were made on different runs, or a threshold leaves nothing to fit or score.
+    """
+    settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    if isinstance(fits, Mapping):
+        fitted = dict(fits)
+        law_objects = {name: f.law for name, f in fitted.items()}
+        runs = next(iter(fitted.values())).runs if fitted else None
+    else:
+        if fits is None or not laws:
+            raise DataError("give fits={'name': fit, ...}, or runs and laws=[...] to fit")
+        runs = fits if isinstance(fits, Runs) else load_runs(fits)
+        law_objects = {}
+        for entry in laws:
+            law = get_law(entry)
+            law_objects[law.name] = law
+        fitted = {name: fit(runs, law, **settings) for name, law in law_objects.items()}
+    if len(fitted) < 2:
+        raise DataError("compare needs at least two laws")
+    loo = _loo_table(fitted)
+    extrapolation = None
+    if holdout_above:
+        rows = []
+        for name, threshold, train, test in _holdout_splits(runs, holdout_above):
+            for law_name, law in law_objects.items():
+                if len(train) < law.n_parameters:
+                    continue
+                part = fit(train, law, **settings)
+                rows.append(
+                    {
+                        "law": law_name,
+                        "holdout": f"{name} > {threshold:g}",
+                        "threshold": threshold,
+                        "n_train": len(train),
+                        **score(part, test, levels),
+                        "diagnostics_ok": part.ok,
+                    }
+                )
+        extrapolation = pd.DataFrame(rows)
+    return Comparison(fitted, loo, extrapolation)
+
+
+@dataclass
+class Average:
+    """A model-averaged forecast: posterior draws pooled from several laws by weight.
+
+    Attributes
+    ----------
+    fits : dict of str to Fit
+        The laws' fits.
+    weights : pandas.Series
+        Weight of each law (sums to 1).
+    seed : int
+        Seed of the draw selection and of the new-run noise.
+    """
+
+    fits: dict[str, Fit]
+    weights: pd.Series
+    seed: int = 0
+
+    def _components(self) -> list[tuple[Law, dict[str, np.ndarray], np.ndarray]]:
+        sizes = {name: f.diagnostics.chains * f.diagnostics.draws for name, f in self.fits.items()}
+        total = min(sizes.values())
+        # Largest-remainder rounding: the pooled draws follow the weights as closely as possible.
+        raw = self.weights * total
+        counts = np.floor(raw).astype(int)
+        shortfall = total - int(counts.sum())
+        for name in (raw - counts).sort_values(ascending=False).index[:shortfall]:
+            counts[name] += 1
+        rng = np.random.default_rng(self.seed)
+        components = []
+        for i, (name, f) in enumerate(self.fits.items()):
+            if counts[name] == 0:
+                continue
+            pick = rng.permutation(sizes[name])[: counts[name]]
+            draws = {k: v[pick] for k, v in f.draws().items()}
+            lik = f.law.likelihood
+            noise = new_run_noise(lik.family, draws["sigma"], draws.get("nu"), self.seed + i)
+            components.append((f.law, draws, noise))
+        return components
+
+    def forecast(
+        self, at: Mapping[str, Any] | pd.DataFrame, level: float | Sequence[float] = 0.9
+    ) -> pd.DataFrame:
+        """Forecast with the pooled draws: same table as :meth:`Fit.forecast`.
+
+        Parameters
+        ----------
+        at : mapping or DataFrame
+            Input values; every input any of the laws needs.
+        level : float or sequence of float, default 0.9
+            Credible level(s).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Inputs, law and predictive medians and intervals, ``extrapolation``; the
+            weights are in ``attrs["weights"]``.
+        """
+        first = next(iter(self.fits.values()))
+        points = None
+        for f in self.fits.values():
+            part = forecast_points(f.law, at, f.runs.compute_factor)
+            points = part if points is None else points.combine_first(part)
+        table = mixture_table(self._components(), points, level)
+        runs = first.runs
+        used = [n for n in points.columns if n in runs.inputs]
+        ratios = [points[n].to_numpy() / runs.x(n).max() for n in used]
+        table["extrapolation"] = np.max(ratios, axis=0) if ratios else np.nan
+        table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
+        failed = [name for name, f in self.fits.items() if not f.ok and self.weights[name] > 0]
+        if failed:
+            names = ", ".join(failed)
+            message = f"averaged forecast includes fits that failed their diagnostics: {names}"
+            table.attrs["warning"] = message
+            warnings.warn(message, stacklevel=2)
+        return table
+
+
+def average(
+    fits: Mapping[str, Fit] | Comparison,
+    weights: Mapping[str, float] | str = "stacking",
+    seed: int = 0,
+    comparison: Comparison | None = None,
+) -> Average:
+    """Average laws' forecasts by pooling their posterior draws in proportion to weights.
+
+    Parameters
+    ----------
+    fits : mapping of str to Fit, or Comparison
+        The laws' fits.
+    weights : "stacking" or mapping, default "stacking"
+        Stacking weights from PSIS-LOO (the fits must share their runs), or user weights
+        ``{name: weight}`` (normalised to sum to 1).
+    seed : int, default 0
+        Seed of the draw selection and the new-run noise.
+    comparison : Comparison, optional
+        An existing comparison whose stacking weights to reuse.
+
+    Returns
+    -------
+    Average
+        Call ``.forecast(at, level)``.
+
+    Raises
+    ------
+    DataError
+        If weights are negative, all zero, or name unknown laws.
+    """
+    if isinstance(fits, Comparison):
+        comparison, fits = fits, fits.fits
+    fits = dict(fits)
+    if isinstance(weights, str):
+        if weights != "stacking":
+            raise DataError(f"weights must be 'stacking' or a mapping, got {weights!r}")
+        comparison = comparison or Comparison(fits, _loo_table(fits))
+        series = comparison.weights.reindex(list(fits)).fillna(0.0)
+    else:
+        unknown = sorted(set(weights) - set(fits))
+        if unknown:
+            raise DataError(f"weights name unknown laws {unknown}; the fits are {list(fits)}")
+        series = pd.Series({name: float(weights.get(name, 0.0)) for name in fits})
+    if (series < 0).any() or not np.isfinite(series).all() or series.sum() <= 0:
+        raise DataError(f"weights must be non-negative with a positive sum, got {series.to_dict()}")
+    return Average(fits, series / series.sum(), seed)

@@ -1,0 +1,338 @@
+"""Compute planning over posterior draws: optimal N/D split, budget for a target, risk.
+
+Pure NumPy functions of a law and arrays of draws. With ``C = k N D``, the compute-optimal
+split minimises ``L(N, C / (k N))`` over N for each draw and budget: in closed form for the
+Chinchilla law (Hoffmann et al. 2022, eq. 4), by a vectorised search over ``log N``
+otherwise (a grid, then golden-section refinement, for all draws and budgets at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayescale.errors import DataError, LawError
+from bayescale.formula import Formula
+from bayescale.laws import Law
+
+__all__ = [
+    "budget_draws",
+    "chinchilla_optimum",
+    "has_closed_form",
+    "optimum_draws",
+    "prob_below_draws",
+    "summarise",
+]
+
+_CHINCHILLA = Formula("E + A / N**alpha + B / D**beta").canonical()
+_GRID = 161
+_GOLDEN_STEPS = 40
+_BISECTION_STEPS = 50
+_MIN_SIZE = 1e3  # smallest N and D searched: a thousand parameters / tokens
+_LOG_C_RANGE = (np.log(1e12), np.log(1e40))  # budgets searched by budget_draws, in FLOPs
+
+
+def has_closed_form(law: Law) -> bool:
+    """Whether the law is the Chinchilla form, whose compute-optimal split is closed-form.
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+
+    Returns
+    -------
+    bool
+        True for ``E + A / N**alpha + B / D**beta`` (whatever the law is called).
+    """
+    return law.formula.canonical() == _CHINCHILLA
+
+
+def _check_law(law: Law, fixed: Mapping[str, Any]) -> None:
+    if not {"N", "D"} <= set(law.inputs):
+        raise LawError(
+            f"compute planning needs a law with inputs N and D (C = k N D); "
+            f"law {law.name!r} has {', '.join(law.inputs)}"
+        )
+    missing = sorted(set(law.inputs) - {"N", "D"} - set(fixed))
+    if missing:
+        raise DataError(
+            f"law {law.name!r} also needs {', '.join(missing)}; give a value with "
+            f"fixed={{{missing[0]!r}: ...}} (e.g. the unique tokens available)"
+        )
+
+
+def chinchilla_optimum(
+    params: Mapping[str, np.ndarray], log_c: np.ndarray, k: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form compute-optimal log N and loss of the Chinchilla law.
+
+    ``N_opt = G (C / k)**(beta / (alpha + beta))`` with
+    ``G = (alpha A / (beta B))**(1 / (alpha + beta))`` (Hoffmann et al. 2022, eq. 4).
+
+    Parameters
+    ----------
+    params : mapping
+        Draws of E, A, B, alpha, beta, each broadcastable against ``log_c``.
+    log_c : numpy.ndarray
+        Log compute budgets.
+    k : float
+        ``C = k N D``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``log N_opt`` and the loss reached, broadcast over draws and budgets.
+    """
+    a, b = params["alpha"], params["beta"]
+    log_g = (np.log(a * params["A"]) - np.log(b * params["B"])) / (a + b)
+    log_n = log_g + b / (a + b) * (log_c - np.log(k))
+    log_d = log_c - np.log(k) - log_n
+    loss = params["E"] + params["A"] * np.exp(-a * log_n) + params["B"] * np.exp(-b * log_d)
+    return log_n, loss
+
+
+def _loss(
+    law: Law, params: Mapping[str, Any], log_n: Any, log_c: Any, k: float, fixed: Mapping[str, Any]
+) -> Any:
+    inputs = {"N": np.exp(log_n), "D": np.exp(log_c - np.log(k) - log_n)}
+    inputs.update({name: value for name, value in fixed.items() if name in law.inputs})
+    return law.predict(params, inputs)
+
+
+def _numerical_optimum(
+    law: Law,
+    params: Mapping[str, np.ndarray],
+    log_c: np.ndarray,
+    k: float,
+    fixed: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    low = np.log(_MIN_SIZE)
+    high = log_c - np.log(k) - np.log(_MIN_SIZE)
+    if np.any(high <= low):
+        raise DataError(
+            f"a compute budget is too small to split: C must exceed {k * _MIN_SIZE**2:g}"
+        )
+    # A grid over log N on a trailing axis finds the basin; golden section then refines it.
+    fractions = np.linspace(0.0, 1.0, _GRID)
+    grid = low + (high - low)[..., None] * fractions
+    theta = {name: np.asarray(v)[..., None] for name, v in params.items()}
+    values = _loss(
+        law,
+        theta,
+        grid,
+        log_c[..., None],
+        k,
+        {n: np.asarray(v)[..., None] for n, v in fixed.items()},
+    )
+    values = np.where(np.isfinite(values), values, np.inf)
+    best = np.argmin(values, axis=-1)
+    step = (high - low) / (_GRID - 1)
+    a = np.maximum(low + (best - 1) * step, low)
+    b = np.minimum(low + (best + 1) * step, high)
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+
+    def loss_at(log_n: np.ndarray) -> np.ndarray:
+        value = _loss(law, params, log_n, log_c, k, fixed)
+        return np.where(np.isfinite(value), value, np.inf)
+
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = loss_at(c), loss_at(d)
+    for _ in range(_GOLDEN_STEPS):
+        left = fc < fd  # the minimum lies in [a, d]: drop (d, b]; else drop [a, c)
+        a, b = np.where(left, a, c), np.where(left, d, b)
+        c, d = np.where(left, b - ratio * (b - a), d), np.where(left, c, a + ratio * (b - a))
+        probe = np.where(left, c, d)
+        f_probe = loss_at(probe)
+        fc, fd = np.where(left, f_probe, fd), np.where(left, fc, f_probe)
+    log_n = (a + b) / 2
+    return log_n, _loss(law, params, log_n, log_c, k, fixed)
+
+
+def optimum_draws(
+    law: Law,
+    params: Mapping[str, np.ndarray],
+    budgets: Sequence[float] | np.ndarray,
+    k: float = 6.0,
+    fixed: Mapping[str, float] | None = None,
+    method: str = "auto",
+) -> dict[str, np.ndarray]:
+    """Compute-optimal N, D and loss for every draw and budget.
+
+    Parameters
+    ----------
+    law : Law
+        A law with inputs N and D (others given in ``fixed``).
+    params : mapping
+        Posterior draws of every law parameter, shape ``(draws,)``.
+    budgets : sequence of float
+        Compute budgets C in FLOPs.
+    k : float, default 6.0
+        ``C = k N D``.
+    fixed : mapping, optional
+        Values of the law's other inputs (e.g. unique tokens ``U``).
+    method : {"auto", "closed_form", "numerical"}
+        ``auto`` uses the closed form where the law has one.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``N``, ``D``, ``tokens_per_parameter`` and ``loss``, each of shape
+        ``(draws, budgets)``.
+    """
+    fixed = dict(fixed or {})
+    _check_law(law, fixed)
+    budgets = np.asarray(budgets, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(budgets) & (budgets > 0)):
+        raise DataError(f"compute budgets must be positive numbers, got {budgets.tolist()}")
+    theta = {name: np.asarray(params[name], dtype=float)[:, None] for name in law.parameters}
+    log_c = np.broadcast_to(
+        np.log(budgets)[None, :], (len(next(iter(theta.values()))), len(budgets))
+    )
+    if method == "auto":
+        method = "closed_form" if has_closed_form(law) and not fixed else "numerical"
+    if method == "closed_form":
+        if not has_closed_form(law):
+            raise LawError(f"law {law.name!r} has no closed-form compute optimum; use 'numerical'")
+        log_n, loss = chinchilla_optimum(theta, log_c, k)
+    elif method == "numerical":
+        log_n, loss = _numerical_optimum(law, theta, np.array(log_c), k, fixed)
+    else:
+        raise DataError(f"method must be 'auto', 'closed_form' or 'numerical', got {method!r}")
+    n = np.exp(log_n)
+    d = np.exp(log_c - np.log(k) - log_n)
+    return {"N": n, "D": d, "tokens_per_parameter": d / n, "loss": loss}
+
+
+def budget_draws(
+    law: Law,
+    params: Mapping[str, np.ndarray],
+    target: float,
+    k: float = 6.0,
+    fixed: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """Compute needed, per draw, to reach a target loss on the compute-optimal frontier.
+
+    The optimal loss falls as the budget grows, so a bisection over ``log C`` (for all
+    draws at once, the optimal split found at every step) finds where it meets the target.
+
+    Parameters
+    ----------
+    law, params, k, fixed
+        As in :func:`optimum_draws`.
+    target : float
+        Target loss.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``C``, ``N``, ``D`` of shape ``(draws,)``; ``inf`` (C) and NaN (N, D) for draws in
+        which the target is out of reach: at or below the floor, or beyond 1e40 FLOPs.
+    """
+    if not np.isfinite(target) or target <= 0:
+        raise DataError(f"target loss must be a positive number, got {target!r}")
+    fixed = dict(fixed or {})
+    _check_law(law, fixed)
+    n_draws = len(np.asarray(params[next(iter(law.parameters))]))
+
+    def frontier(log_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        theta = {name: np.asarray(params[name], dtype=float)[:, None] for name in law.parameters}
+        if has_closed_form(law) and not fixed:
+            log_n, loss = chinchilla_optimum(theta, log_c[:, None], k)
+        else:
+            log_n, loss = _numerical_optimum(law, theta, log_c[:, None], k, fixed)
+        return log_n[:, 0], loss[:, 0]
+
+    low = np.full(n_draws, _LOG_C_RANGE[0])
+    high = np.full(n_draws, _LOG_C_RANGE[1])
+    _, loss_high = frontier(high)
+    reachable = loss_high <= target
+    _, loss_low = frontier(low)
+    already = loss_low <= target  # reached below the searched range: report its low end
+    for _ in range(_BISECTION_STEPS):
+        mid = (low + high) / 2
+        _, loss = frontier(mid)
+        above = loss > target
+        low, high = np.where(above, mid, low), np.where(above, high, mid)
+    log_c = np.where(already, _LOG_C_RANGE[0], high)
+    log_n, _ = frontier(log_c)
+    budget = np.where(reachable, np.exp(log_c), np.inf)
+    n = np.where(reachable, np.exp(log_n), np.nan)
+    d = np.where(reachable, np.exp(log_c - np.log(k) - log_n), np.nan)
+    return {"C": budget, "N": n, "D": d}
+
+
+def prob_below_draws(
+    law_values: np.ndarray,
+    target: float,
+    family: str,
+    sigma: np.ndarray,
+    nu: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probability that the law, and that one new run, is below a target loss.
+
+    The run's noise is integrated exactly (its CDF per draw), not sampled, so the
+    probability carries no extra Monte Carlo error.
+
+    Parameters
+    ----------
+    law_values : numpy.ndarray
+        The law's loss per draw and point, shape ``(draws, points)``.
+    target : float
+        Target loss.
+    family : {"student_t", "normal"}
+        Noise distribution on log loss.
+    sigma, nu : numpy.ndarray
+        Noise parameters per draw, shape ``(draws,)``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``P(law < target)`` and ``P(new run < target)`` per point.
+    """
+    z = (np.log(target) - np.log(law_values)) / sigma[:, None]
+    if family == "student_t":
+        cdf = stats.t.cdf(z, df=nu[:, None])
+    else:
+        cdf = stats.norm.cdf(z)
+    return (law_values < target).mean(axis=0), cdf.mean(axis=0)
+
+
+def summarise(
+    draws: np.ndarray, name: str, level: float | Sequence[float] = 0.9
+) -> dict[str, np.ndarray]:
+    """Median and equal-tailed intervals of draws along the first axis.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Shape ``(draws, ...)``; ``inf`` allowed (it sorts last).
+    name : str
+        Column prefix.
+    level : float or sequence of float
+        Credible levels.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{name}_median``, ``{name}_lower_90``, ``{name}_upper_90``, ...
+    """
+    from bayescale.forecast import level_label
+
+    levels = [level] if np.isscalar(level) else list(level)
+    out = {f"{name}_median": np.quantile(draws, 0.5, axis=0, method="inverted_cdf")}
+    for lv in levels:
+        tag = level_label(lv)
+        low, high = np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0, method="inverted_cdf")
+        out[f"{name}_lower_{tag}"] = low
+        out[f"{name}_upper_{tag}"] = high
+    return out
+
+
+def table(columns: Mapping[str, Any]) -> pd.DataFrame:
+    """Build a tidy DataFrame from equal-length columns (helper for the Fit methods)."""
+    return pd.DataFrame({name: np.asarray(value).reshape(-1) for name, value in columns.items()})

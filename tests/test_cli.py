@@ -1,0 +1,385 @@
+"""Tests of the ``bayescale`` command line (bayescale.cli).
+
+Most tests run the CLI in-process with typer's CliRunner; one runs the installed console
+script in a subprocess to prove the entry point works end to end (fit, then forecast).
+The first chinchilla fit in a process compiles the model (~25 s); later ones reuse it, so
+the in-process fits all use chinchilla with its default priors and small settings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+import bayescale
+from bayescale.cli import app, parse_mapping, parse_points
+from bayescale.laws import catalog
+
+# Besiroglu et al. 2024's refit of Chinchilla: the truth of the simulated runs.
+TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+SMALL = ["--draws", "200", "--tune", "200", "--chains", "2"]
+X_MAP = ["--x", "N=Model Size", "--x", "D=Tokens"]
+AT = "N=7e10,D=1.4e12"
+
+# Wide enough that rich does not wrap the text the tests look for.
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in-process; stdout and stderr are kept apart."""
+    return runner.invoke(app, list(args), env=env)
+
+
+def assert_user_error(result: Result, *fragments: str, code: int = 2) -> str:
+    """The contract of every error: exit code, ONE ``error:`` line on stderr, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    return line
+
+
+@pytest.fixture(scope="module")
+def runs_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 runs simulated from Chinchilla with 1% noise; column names with spaces, a text column."""
+    rng = np.random.default_rng(11)
+    n = 10 ** rng.uniform(7.0, 9.5, 40)
+    d = 10 ** rng.uniform(8.5, 11.0, 40)
+    law = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    frame = pd.DataFrame(
+        {
+            "Model Size": n,
+            "Tokens": d,
+            "loss": law * np.exp(0.01 * rng.standard_normal(40)),
+            "comment": ["baseline"] * 40,
+        }
+    )
+    path = tmp_path_factory.mktemp("data") / "runs.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(runs_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
+    """One in-process fit shared by the forecast tests."""
+    out = tmp_path_factory.mktemp("fit") / "fit.nc"
+    result = invoke("fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *SMALL, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+# -- laws ------------------------------------------------------------------------------
+
+
+def test_laws_lists_every_catalog_law() -> None:
+    result = invoke("laws")
+    assert result.exit_code == 0, result.output
+    for name in catalog():
+        assert name in result.stdout
+
+
+def test_laws_chinchilla_shows_formula_priors_and_reasoning() -> None:
+    result = invoke("laws", "chinchilla")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "L = E + A / N**alpha + B / D**beta" in out
+    for text in ("LogNormal(mu=0.4, sigma=1)", "floor", "exponent", "Irreducible", "student_t"):
+        assert text in out, text
+    assert "Besiroglu 2024" in out and "2085" in out  # published values
+    assert "arXiv:2203.15556" in out  # reference
+
+
+def test_laws_unknown_name_suggests() -> None:
+    assert_user_error(invoke("laws", "chinchila"), "unknown law 'chinchila'", "chinchilla")
+
+
+def test_version_and_help() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"bayescale {bayescale.__version__}"
+    result = invoke("fit", "--help")
+    assert result.exit_code == 0
+    assert "--compute-factor" in result.stdout
+    assert "Parameters" not in result.stdout  # the numpydoc part stays out of --help
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+
+def test_parse_mapping_splits_at_first_equals() -> None:
+    assert parse_mapping(["N=Model Size", " D =a=b"]) == {"N": "Model Size", "D": "a=b"}
+    assert parse_mapping(None) is None
+
+
+def test_parse_points_one_point_per_option() -> None:
+    assert parse_points(["N=7e10,D=1.4e12", "N=1e9, D=2e10"]) == {
+        "N": [7e10, 1e9],
+        "D": [1.4e12, 2e10],
+    }
+
+
+# -- fit -------------------------------------------------------------------------------
+
+
+def test_fit_writes_file_and_prints_summary(fitted: tuple[Path, Result]) -> None:
+    out, result = fitted
+    assert out.is_file()
+    text = result.stdout
+    for name in ("E", "alpha", "beta", "sigma", "R-hat", "90% HDI"):
+        assert name in text
+    assert "diagnostics pass" in text or "DIAGNOSTICS FAIL" in text
+    assert f"Saved the fit to {out}" in text.replace("\n", "")
+    saved = bayescale.load_fit(out)
+    assert saved.law.name == "chinchilla"
+    assert len(saved.runs) == 40
+    assert saved.runs.columns["N"] == "Model Size"
+
+
+def test_fit_refuses_to_overwrite_before_sampling(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "fit.nc"
+    out.write_bytes(b"an earlier fit")
+
+    def no_sampling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sampling started although --out exists")
+
+    monkeypatch.setattr("bayescale.fitting.fit", no_sampling)
+    result = invoke("fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--out", str(out))
+    assert_user_error(result, str(out), "--force")
+    assert out.read_bytes() == b"an earlier fit"
+
+
+def test_fit_force_overwrites(runs_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fit.nc"
+    out.write_bytes(b"an earlier fit")
+    args = ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *SMALL, "--seed", "1"]
+    result = invoke(*args, "--out", str(out), "--force")
+    assert result.exit_code == 0, result.output
+    assert bayescale.load_fit(out).seed == 1
+
+
+def test_fit_strict_failure_writes_nothing(runs_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fit.nc"
+    # 2 chains x 20 draws cannot reach ESS 200: the diagnostics must fail.
+    starved = ["--draws", "20", "--tune", "20", "--chains", "2", "--strict"]
+    result = invoke(
+        "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *starved, "--out", str(out)
+    )
+    assert_user_error(result, "DIAGNOSTICS FAIL", "nothing was written", code=3)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        pytest.param(["missing.csv", *X_MAP], ["file not found", "missing.csv"], id="missing-file"),
+        pytest.param(
+            ["{csv}", "--x", "N=Model Sise", "--x", "D=Tokens"],
+            ["no column 'Model Sise'", "'Model Size'", "'Tokens'", "'loss'"],
+            id="unknown-column",
+        ),
+        pytest.param(
+            ["{csv}", "--x", "N:Model Size"], ["--x", "NAME=COLUMN", "N:Model Size"], id="bad-x"
+        ),
+        pytest.param(
+            ["{csv}", "--x", "N=comment", "--x", "D=Tokens"],
+            ["'comment'", "'baseline'", "not a number"],
+            id="non-numeric",
+        ),
+        pytest.param(
+            ["{csv}", *X_MAP, "--y", "Loss"], ["no column 'Loss'", "did you mean 'loss'"], id="y"
+        ),
+    ],
+)
+def test_fit_bad_input(
+    runs_csv: Path, tmp_path: Path, args: list[str], fragments: list[str]
+) -> None:
+    out = tmp_path / "fit.nc"
+    args = [a.replace("{csv}", str(runs_csv)) for a in args]
+    result = invoke("fit", *args, "--law", "chinchilla", "--out", str(out))
+    assert_user_error(result, *fragments)
+    assert not out.exists()
+
+
+def test_fit_unknown_law_suggests(runs_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fit.nc"
+    result = invoke("fit", str(runs_csv), "--law", "chinchila", *X_MAP, "--out", str(out))
+    assert_user_error(result, "unknown law 'chinchila'", "did you mean 'chinchilla'")
+    assert not out.exists()
+
+
+def test_fit_missing_option_is_one_line(runs_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fit.nc"
+    result = invoke("fit", str(runs_csv), "--out", str(out))
+    assert_user_error(result, "missing option '--law'", "(see 'bayescale fit --help')")
+    assert not out.exists()
+
+
+def test_unexpected_error_hides_traceback_unless_debug(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("bayescale.laws.get_law", broken)
+    args = ["fit", str(runs_csv), "--law", "chinchilla", "--out", str(tmp_path / "f.nc")]
+    line = assert_user_error(invoke(*args), "unexpected RuntimeError: boom", "report", code=1)
+    assert "BAYESCALE_DEBUG=1" in line
+    debug = invoke(*args, env={"BAYESCALE_DEBUG": "1"})
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1].startswith("error: unexpected RuntimeError")
+
+
+# -- forecast --------------------------------------------------------------------------
+
+
+def check_intervals(frame: pd.DataFrame, tag: str = "90") -> None:
+    for kind in ("law", "pred"):
+        lower, median, upper = (
+            frame[f"{kind}_{q}"] for q in (f"lower_{tag}", "median", f"upper_{tag}")
+        )
+        assert (lower < median).all() and (median < upper).all(), kind
+
+
+def test_forecast_csv(fitted: tuple[Path, Result]) -> None:
+    out, _ = fitted
+    result = invoke("forecast", str(out), "--at", AT, "--at", "N=1e9,D=2e10", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame["N"]) == [7e10, 1e9]
+    assert list(frame["D"]) == [1.4e12, 2e10]
+    check_intervals(frame)
+    assert frame.loc[0, "extrapolation"] > 1 > frame.loc[1, "extrapolation"]
+    # A failed fit's warning goes to stderr only, so stdout stays machine-readable.
+    assert ("warning:" in result.stderr) == (not bayescale.load_fit(out).ok)
+
+
+def test_forecast_json_levels_and_warning(fitted: tuple[Path, Result]) -> None:
+    out, _ = fitted
+    result = invoke(
+        "forecast", str(out), "--at", AT, "--level", "0.5", "--level", "0.9", "-f", "json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["law"] == "chinchilla"
+    assert (document["warning"] is None) == document["diagnostics_ok"]
+    frame = pd.DataFrame(document["forecast"])
+    assert len(frame) == 1
+    check_intervals(frame, "90")
+    check_intervals(frame, "50")
+    assert (frame["law_lower_90"] < frame["law_lower_50"]).all()
+
+
+def test_forecast_table(fitted: tuple[Path, Result]) -> None:
+    out, _ = fitted
+    result = invoke("forecast", str(out), "--at", AT)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for header in ("law", "median", "90% interval", "new run", "extrap."):
+        assert header in text
+    assert "70B" in text and "1.4T" in text  # readable scales
+    csv = invoke("forecast", str(out), "--at", AT, "-f", "csv")
+    median = pd.read_csv(io.StringIO(csv.stdout)).loc[0, "law_median"]
+    assert 1 < median < 10
+    assert f"{median:.3f}" in text
+
+
+@pytest.mark.parametrize(
+    ("at", "fragments"),
+    [
+        pytest.param("N7e10,D=1.4e12", ["--at", "NAME=VALUE"], id="no-equals"),
+        pytest.param("N=7e10,D=lots", ["--at", "D='lots'", "not a number"], id="not-a-number"),
+        pytest.param("N=7e10,,D=1.4e12", ["--at", "NAME=VALUE"], id="empty-item"),
+        pytest.param("N=7e10", ["needs N, D", "missing D"], id="missing-input"),
+        pytest.param("N=-7e10,D=1.4e12", ["forecast input N", "positive"], id="negative"),
+    ],
+)
+def test_forecast_bad_at(fitted: tuple[Path, Result], at: str, fragments: list[str]) -> None:
+    out, _ = fitted
+    result = invoke("forecast", str(out), "--at", at)
+    assert_user_error(result, *fragments)
+    assert result.stdout == ""
+
+
+def test_forecast_points_must_name_same_inputs(fitted: tuple[Path, Result]) -> None:
+    out, _ = fitted
+    result = invoke("forecast", str(out), "--at", AT, "--at", "N=1e9,C=1e20")
+    assert_user_error(result, "point 2", "same inputs")
+
+
+def test_forecast_missing_fit_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.nc"
+    assert_user_error(invoke("forecast", str(missing), "--at", AT), "fit file not found", "nope.nc")
+
+
+def test_forecast_not_a_fit_file(runs_csv: Path) -> None:
+    assert_user_error(invoke("forecast", str(runs_csv), "--at", AT), "not a bayescale fit")
+
+
+# -- the real console script -----------------------------------------------------------
+
+
+def console_script() -> list[str]:
+    script = Path(sys.executable).with_name("bayescale")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "bayescale.cli"]
+
+
+def test_console_script_fit_then_forecast(runs_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fit.nc"
+    env = {**os.environ, "COLUMNS": "120"}
+    command = [*console_script(), "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *SMALL]
+    done = subprocess.run(
+        [*command, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    # The command line is recorded in the fit for reproducibility.
+    recorded = bayescale.load_fit(out).info["command"]
+    assert "fit" in recorded and "--x 'N=Model Size'" in recorded
+
+    done = subprocess.run(
+        [*console_script(), "forecast", str(out), "--at", AT, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    check_intervals(pd.DataFrame(json.loads(done.stdout)["forecast"]))
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_demo(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", str(out), *SMALL)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "70B" in text and "1.4T" in text
+    for name in ("fit", "plot", "data"):
+        assert name in text
+    assert (out / "fit.nc").is_file()
+    assert str(out / "fit.nc") in text.replace("\n", "")
+    # A second run must not clobber the first without --force.
+    before = (out / "fit.nc").read_bytes()
+    assert_user_error(invoke("demo", "--out", str(out), *SMALL), "exist already", "--force")
+    assert (out / "fit.nc").read_bytes() == before

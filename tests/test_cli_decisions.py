@@ -1,0 +1,161 @@
+"""The decision commands: compare, optimal, target."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayescale as bs
+from bayescale.cli import app
+from bayescale.demo import demo_runs
+
+SMALL = {"draws": 300, "tune": 300, "chains": 2, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fit_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("decisions") / "fit.nc"
+    bs.fit(demo_runs(0), "chinchilla", **SMALL).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    runs = demo_runs(0)
+    runs.table.rename(columns={"y": "loss"}).to_csv(path, index=False)
+    return path
+
+
+def test_optimal_json_matches_the_library(runner: CliRunner, fit_file: Path) -> None:
+    done = runner.invoke(
+        app,
+        ["optimal", str(fit_file), "--compute", "1e21", "--compute", "1e24", "--format", "json"],
+    )
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.stdout)["rows"]
+    expected = bs.load_fit(fit_file).compute_optimal([1e21, 1e24])
+    assert [r["C"] for r in rows] == [1e21, 1e24]
+    assert rows[1]["N_median"] == pytest.approx(expected["N_median"].iloc[1])
+    assert rows[0]["N_lower_90"] < rows[0]["N_median"] < rows[0]["N_upper_90"]
+
+
+def test_optimal_table_is_one_column_per_budget(runner: CliRunner, fit_file: Path) -> None:
+    done = runner.invoke(app, ["optimal", str(fit_file), "-c", "1e21", "-c", "1e23"])
+    assert done.exit_code == 0, done.output
+    assert "C = 1e21" in done.stdout and "C = 1e23" in done.stdout
+    assert "tokens per parameter" in done.stdout
+
+
+def test_target_gives_budget_and_probability(runner: CliRunner, fit_file: Path) -> None:
+    done = runner.invoke(
+        app,
+        [
+            "target",
+            str(fit_file),
+            "--loss",
+            "2.0",
+            "--compute",
+            "1e22",
+            "--compute",
+            "1e25",
+            "--format",
+            "json",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    budget = doc["budget"][0]
+    assert budget["C_lower_90"] < budget["C_median"] < budget["C_upper_90"]
+    probs = [row["prob_run_below"] for row in doc["probability"]]
+    assert probs[0] < 0.5 < probs[1]  # more compute, better odds
+    csv = runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "--format", "csv"])
+    assert csv.exit_code == 0 and "C_median" in csv.stdout.splitlines()[0]
+
+
+def test_target_below_the_floor_is_unreachable(runner: CliRunner, fit_file: Path) -> None:
+    done = runner.invoke(app, ["target", str(fit_file), "--loss", "1.0", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["budget"][0]["prob_unreachable"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optimal", "{fit}", "--compute", "-5"], "positive"),
+        (["target", "{fit}", "--loss", "0"], "positive"),
+        (["optimal", "missing.nc", "--compute", "1e21"], "not found"),
+        (["optimal", "{fit}", "--compute", "1e21", "--fixed", "U"], "NAME=VALUE"),
+    ],
+)
+def test_decision_commands_reject_bad_input(
+    runner: CliRunner, fit_file: Path, args: list[str], message: str
+) -> None:
+    done = runner.invoke(app, [a.replace("{fit}", str(fit_file)) for a in args])
+    assert done.exit_code == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr
+    assert "Traceback" not in done.output
+
+
+@pytest.mark.slow
+def test_compare_command_end_to_end(runner: CliRunner, runs_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    args = [
+        "compare",
+        str(runs_csv),
+        "--laws",
+        "chinchilla,kaplan",
+        "--holdout-above",
+        "C=1e21",
+        "--out",
+        str(out),
+    ]
+    args += ["--draws", "300", "--tune", "300", "--chains", "2"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "PSIS-LOO (interpolation) prefers chinchilla" in done.stdout
+    loo = pd.read_csv(out / "loo.csv", index_col=0)
+    assert list(loo.index) == ["chinchilla", "kaplan"]
+    assert (out / "extrapolation.csv").is_file() and (out / "fits" / "kaplan.nc").is_file()
+    before = (out / "loo.csv").read_bytes()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "exist already" in again.stderr
+    assert (out / "loo.csv").read_bytes() == before
+
+
+def test_compare_command_checks_before_fitting(
+    runner: CliRunner, runs_csv: Path, tmp_path: Path
+) -> None:
+    one = runner.invoke(
+        app, ["compare", str(runs_csv), "--laws", "chinchilla", "--out", str(tmp_path / "x")]
+    )
+    assert one.exit_code == 2 and "at least two laws" in one.stderr
+    bad = runner.invoke(
+        app, ["compare", str(runs_csv), "--laws", "chinchilla,nope", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 2 and "unknown law 'nope'" in bad.stderr
+    hold = runner.invoke(
+        app,
+        [
+            "compare",
+            str(runs_csv),
+            "--laws",
+            "chinchilla,kaplan",
+            "--holdout-above",
+            "C=big",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert hold.exit_code == 2 and "not a number" in hold.stderr
+    assert not (tmp_path / "x").exists()

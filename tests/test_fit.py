@@ -1,0 +1,363 @@
+"""Tests of bayescale.fitting on simulated Chinchilla runs: summaries, diagnostics, save/load."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from conftest import HEALTHY, TRUTH, chinchilla_loss
+
+import bayescale
+from bayescale.errors import (
+    BayescaleError,
+    ConvergenceError,
+    DataError,
+    OutputExistsError,
+)
+from bayescale.laws import catalog, get_law
+
+PARAMS = ["E", "A", "B", "alpha", "beta", "sigma", "nu"]
+AT = {"N": [1e8, 1e9, 1e10, 7e10], "D": [2e9, 2e10, 2e11, 1.4e12]}
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def test_summary_has_every_parameter_and_column(healthy_fit):
+    table = healthy_fit.summary()
+    assert list(table.index) == PARAMS
+    assert list(table.columns) == [
+        "role",
+        "mean",
+        "sd",
+        "median",
+        "hdi_90_lower",
+        "hdi_90_upper",
+        "r_hat",
+        "ess_bulk",
+        "ess_tail",
+    ]
+    assert table.loc["E", "role"] == "floor" and table.loc["sigma", "role"] == "noise"
+    numbers = table.drop(columns="role")
+    assert np.isfinite(numbers.to_numpy(dtype=float)).all()
+    assert (table["hdi_90_lower"] < table["median"]).all()
+    assert (table["median"] < table["hdi_90_upper"]).all()
+    assert (table["sd"] > 0).all()
+    # The values are those of the draws.
+    draws = healthy_fit.draws()
+    for name in PARAMS:
+        assert table.loc[name, "mean"] == pytest.approx(draws[name].mean(), rel=1e-12)
+        assert table.loc[name, "median"] == pytest.approx(np.median(draws[name]), rel=1e-12)
+        assert table.loc[name, "sd"] == pytest.approx(draws[name].std(ddof=1), rel=1e-12)
+        assert len(draws[name]) == HEALTHY["chains"] * HEALTHY["draws"]
+    # A wider level gives a wider interval, and the column names follow the level.
+    wide = healthy_fit.summary(level=0.99)
+    assert "hdi_99_lower" in wide.columns
+    assert (wide["hdi_99_lower"] <= table["hdi_90_lower"]).all()
+    assert (wide["hdi_99_upper"] >= table["hdi_90_upper"]).all()
+
+
+def test_healthy_fit_recovers_the_simulation(healthy_fit):
+    table = healthy_fit.summary()
+    # 60 runs with 1% noise: E and the exponents are pinned to a few percent.
+    assert table.loc["E", "median"] == pytest.approx(TRUTH["E"], rel=0.08)
+    assert table.loc["alpha", "median"] == pytest.approx(TRUTH["alpha"], rel=0.15)
+    assert table.loc["beta", "median"] == pytest.approx(TRUTH["beta"], rel=0.15)
+    assert table.loc["sigma", "median"] == pytest.approx(0.01, rel=0.4)
+    # The law is pinned much more tightly than its parameters, inside the data.
+    forecast = healthy_fit.forecast({"N": [1e8, 1e9], "D": [3e9, 3e10]})
+    truth = chinchilla_loss([1e8, 1e9], [3e9, 3e10])
+    np.testing.assert_allclose(forecast["law_median"], truth, rtol=0.01)
+
+
+def test_reference_scale_parameters_are_consistent(healthy_fit, sim_runs):
+    assert healthy_fit.log_ref == {
+        "N": pytest.approx(np.mean(np.log(sim_runs.x("N"))), rel=1e-14),
+        "D": pytest.approx(np.mean(np.log(sim_runs.x("D"))), rel=1e-14),
+    }
+    post = healthy_fit.idata.posterior
+    np.testing.assert_allclose(
+        np.log(post["A"]),
+        np.log(post["A_ref"]) + post["alpha"] * healthy_fit.log_ref["N"],
+        rtol=1e-10,
+    )
+    np.testing.assert_allclose(
+        np.log(post["B"]),
+        np.log(post["B_ref"]) + post["beta"] * healthy_fit.log_ref["D"],
+        rtol=1e-10,
+    )
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def test_healthy_fit_passes_its_diagnostics(healthy_fit):
+    diag = healthy_fit.diagnostics
+    assert healthy_fit.ok and diag.ok and diag.problems == []
+    assert diag.verdict().startswith("diagnostics pass")
+    assert diag.divergences == 0
+    assert (diag.chains, diag.draws) == (2, 500)
+    assert list(diag.table.index) == PARAMS
+    assert (diag.table["r_hat"] <= 1.01).all()
+    assert (diag.table[["ess_bulk", "ess_tail"]] >= 200).all().all()
+    assert "ok" in repr(healthy_fit) and "FAILED" not in repr(healthy_fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = healthy_fit.forecast(AT)
+    assert table.attrs["diagnostics_ok"] is True
+    assert "warning" not in table.attrs
+
+
+def test_starved_fit_is_flagged(starved_fit):
+    diag = starved_fit.diagnostics
+    assert not starved_fit.ok and not diag.ok
+    assert diag.verdict().startswith("DIAGNOSTICS FAIL: ")
+    # 2 x 20 draws can never reach 200 effective draws.
+    assert any("ess bulk" in p and "(< 200)" in p for p in diag.problems)
+    assert "FAILED DIAGNOSTICS" in repr(starved_fit)
+    with pytest.warns(UserWarning, match="forecast from a fit that failed its diagnostics"):
+        table = starved_fit.forecast(AT)
+    assert table.attrs["diagnostics_ok"] is False
+    assert "DIAGNOSTICS FAIL" in table.attrs["warning"]
+
+
+def _diagnostics(r_hat, ess, divergences=0, chains=4):
+    table = pd.DataFrame(
+        {"r_hat": r_hat, "ess_bulk": ess, "ess_tail": ess}, index=["E", "alpha", "beta"]
+    )
+    return bayescale.Diagnostics(table, divergences=divergences, chains=chains, draws=1000)
+
+
+def test_diagnostics_thresholds():
+    good = _diagnostics([1.0, 1.01, 1.005], [400.0, 900.0, 1000.0])
+    assert good.ok and good.ess_min == 400.0
+    assert good.verdict().startswith("diagnostics pass: R-hat <= 1.01, bulk/tail ESS >= 400")
+    rhat = _diagnostics([1.0, 1.02, 1.011], [900.0] * 3)
+    assert rhat.problems == [
+        "R-hat of alpha is 1.020 (> 1.01): chains disagree; run longer (more tune/draws)"
+    ]
+    nan = _diagnostics([1.0, np.nan, 1.0], [900.0] * 3)
+    assert not nan.ok and "R-hat of alpha is nan" in nan.problems[0]
+    ess = _diagnostics([1.0] * 3, [900.0, 399.0, 500.0])
+    assert ess.problems == [
+        "ess bulk of alpha is 399 (< 400): take more draws",
+        "ess tail of alpha is 399 (< 400): take more draws",
+    ]
+    divergent = _diagnostics([1.0] * 3, [900.0] * 3, divergences=3)
+    assert not divergent.ok
+    assert divergent.problems[0].startswith("3 divergent transitions")
+    assert "target_accept" in divergent.verdict()
+    # One chain: R-hat is undefined and not asked for; ESS still is (100 per chain).
+    single = _diagnostics([np.nan] * 3, [150.0] * 3, chains=1)
+    assert single.ok and single.ess_min == 100.0
+
+
+def test_strict_fit_raises_convergence_error(sim_runs):
+    with pytest.raises(ConvergenceError, match=r"law 'chinchilla': DIAGNOSTICS FAIL"):
+        bayescale.fit(
+            sim_runs, "chinchilla", draws=20, tune=20, chains=2, seed=1, prior_draws=0, strict=True
+        )
+
+
+def test_same_seed_gives_the_same_draws(healthy_fit, sim_runs):
+    again = bayescale.fit(sim_runs, "chinchilla", **HEALTHY, prior_draws=0)
+    for name in PARAMS:
+        np.testing.assert_array_equal(
+            again.idata.posterior[name].values, healthy_fit.idata.posterior[name].values
+        )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_missing_input_is_a_data_error(sim_runs):
+    only_n = bayescale.load_runs(
+        pd.DataFrame({"N": sim_runs.x("N"), "loss": sim_runs.y}), x={"N": "N"}
+    )
+    with pytest.raises(DataError, match=r"law 'power_law_C' needs input 'C'"):
+        bayescale.fit(only_n, "power_law_C", draws=10, tune=10, chains=1)
+
+
+def test_too_few_runs_is_a_data_error(sim_runs):
+    few = sim_runs.subset(np.arange(len(sim_runs)) < 5)
+    with pytest.raises(DataError, match=r"has 7 parameters but the data has 5 runs"):
+        bayescale.fit(few, "chinchilla", draws=10, tune=10, chains=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"draws": 0}, "draws must be a whole number >= 1"),
+        ({"chains": 1.5}, "chains must be a whole number"),
+        ({"tune": True}, "tune must be a whole number"),
+        ({"target_accept": 1.0}, "target_accept must be in"),
+    ],
+)
+def test_invalid_sampler_settings(sim_runs, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        bayescale.fit(sim_runs, "chinchilla", **kwargs)
+
+
+def test_unknown_law_and_prior_names_fail_before_sampling(sim_runs):
+    with pytest.raises(bayescale.LawError, match="did you mean 'chinchilla'"):
+        bayescale.fit(sim_runs, "chinchila")
+    with pytest.raises(bayescale.LawError, match="no parameter 'gamma'"):
+        bayescale.fit(sim_runs, "chinchilla", priors={"gamma": {"dist": "Normal"}})
+
+
+# --------------------------------------------------------------------------- saved fits
+
+
+@pytest.fixture(scope="module")
+def saved(healthy_fit, tmp_path_factory):
+    path = tmp_path_factory.mktemp("fits") / "fit.nc"
+    assert healthy_fit.save(path) == path
+    return path
+
+
+def test_save_load_round_trip_is_exact(healthy_fit, saved):
+    loaded = bayescale.load_fit(saved)
+    assert loaded.forecast(AT).equals(healthy_fit.forecast(AT))
+    assert loaded.forecast(AT, level=[0.5, 0.9], seed=3).equals(
+        healthy_fit.forecast(AT, level=[0.5, 0.9], seed=3)
+    )
+    pd.testing.assert_frame_equal(loaded.summary(), healthy_fit.summary())
+    assert loaded.runs == healthy_fit.runs
+    assert loaded.law.to_dict() == healthy_fit.law.to_dict()
+    assert loaded.seed == healthy_fit.seed == HEALTHY["seed"]
+    assert loaded.log_ref == healthy_fit.log_ref
+    assert loaded.settings == healthy_fit.settings
+    assert loaded.ok == healthy_fit.ok
+
+
+def test_fit_file_records_law_priors_seed_and_versions(saved):
+    idata = az.from_netcdf(saved, engine="h5netcdf")
+    meta = json.loads(idata.posterior.attrs["bayescale"])
+    law = meta["law"]
+    assert law["formula"] == "E + A / N**alpha + B / D**beta"
+    assert law["source_text"] == catalog()["chinchilla"].read_text(encoding="utf-8")
+    assert law["parameters"]["E"]["prior"] == {"dist": "LogNormal", "mu": 0.4, "sigma": 1.0}
+    assert law["parameters"]["A"]["at_reference"] == {"input": "N", "power": "alpha"}
+    assert law["likelihood"]["nu"] == {"dist": "Gamma", "alpha": 2.0, "beta": 0.1}
+    assert meta["seed"] == HEALTHY["seed"]
+    assert meta["settings"]["draws"] == 500 and meta["settings"]["chains"] == 2
+    versions = meta["info"]["versions"]
+    for package in ("python", "bayescale", "pymc", "pytensor", "nutpie", "arviz", "numpy"):
+        assert versions[package] and versions[package] != "not installed", package
+    assert versions["bayescale"] == bayescale.__version__
+    assert len(meta["info"]["data_fingerprint"]) == 64
+    assert meta["runs"]["table"]["N"] == meta["runs"]["table"]["N"]  # plain JSON lists
+    assert len(meta["runs"]["table"]["y"]) == 60
+
+
+def test_idata_groups(healthy_fit, sim_runs):
+    idata = healthy_fit.idata
+    for group in (
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "observed_data",
+        "constant_data",
+        "prior",
+    ):
+        assert hasattr(idata, group), group
+    ll = idata.log_likelihood["y"]
+    assert ll.dims == ("chain", "draw", "run")
+    assert ll.shape == (2, 500, 60)
+    np.testing.assert_array_equal(idata.observed_data["y"].values, np.log(sim_runs.y))
+    np.testing.assert_array_equal(idata.constant_data["N"].values, sim_runs.x("N"))
+    np.testing.assert_array_equal(idata.constant_data["D"].values, sim_runs.x("D"))
+    np.testing.assert_array_equal(idata.constant_data["loss"].values, sim_runs.y)
+    assert idata.prior.sizes["draw"] == 500
+    for name in ("E", "A", "A_ref", "B_ref", "alpha", "sigma", "nu"):
+        assert name in idata.prior
+    # The prior is the prior: E ~ LogNormal(0.4, 1) has median 1.5 and log-sd 1.
+    log_e = np.log(idata.prior["E"].values.reshape(-1))
+    assert np.median(log_e) == pytest.approx(0.4, abs=0.15)
+    assert np.std(log_e) == pytest.approx(1.0, abs=0.12)
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+
+
+def _student_t_logpdf(x, nu, mu, sigma):
+    z = (x - mu) / sigma
+    return (
+        math.lgamma((nu + 1) / 2)
+        - math.lgamma(nu / 2)
+        - 0.5 * math.log(nu * math.pi)
+        - math.log(sigma)
+        - (nu + 1) / 2 * math.log1p(z * z / nu)
+    )
+
+
+def test_log_likelihood_matches_an_independent_computation(healthy_fit, sim_runs):
+    post = healthy_fit.idata.posterior.isel(chain=1, draw=123)
+    p = {name: float(post[name]) for name in PARAMS}
+    N, D, y = sim_runs.x("N"), sim_runs.x("D"), sim_runs.y
+    expected = [
+        _student_t_logpdf(
+            math.log(y[i]), p["nu"], math.log(chinchilla_loss(N[i], D[i], p)), p["sigma"]
+        )
+        for i in range(len(y))
+    ]
+    got = healthy_fit.idata.log_likelihood["y"].isel(chain=1, draw=123).values
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_save_refuses_to_overwrite(healthy_fit, starved_fit, saved):
+    before = saved.read_bytes()
+    with pytest.raises(OutputExistsError, match=r"exists already.*overwrite=True"):
+        healthy_fit.save(saved)
+    assert saved.read_bytes() == before
+    # overwrite=True replaces it (with another fit, to tell them apart); no temporary left.
+    copy = saved.parent / "copy.nc"
+    copy.write_bytes(before)
+    starved_fit.save(copy, overwrite=True)
+    assert bayescale.load_fit(copy).diagnostics.draws == 20
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["copy.nc", "fit.nc"]
+
+
+def test_save_into_a_missing_folder(healthy_fit, tmp_path):
+    target = tmp_path / "missing" / "fit.nc"
+    with pytest.raises(BayescaleError, match=r"folder .*missing.* does not exist"):
+        healthy_fit.save(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_fit_refuses_what_is_not_a_fit(tmp_path):
+    with pytest.raises(BayescaleError, match=r"fit file not found"):
+        bayescale.load_fit(tmp_path / "nope.nc")
+    text = tmp_path / "x.nc"
+    text.write_text("not a fit\n")
+    with pytest.raises(BayescaleError, match=r"is not a bayescale fit file"):
+        bayescale.load_fit(text)
+    other = tmp_path / "other.nc"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(other, engine="h5netcdf")
+    with pytest.raises(BayescaleError, match=r"is not a bayescale fit file"):
+        bayescale.load_fit(other)
+    with pytest.raises(BayescaleError):
+        bayescale.load_fit(tmp_path)  # a folder
+
+
+# --------------------------------------------------------------------------- priors
+
+
+def test_prior_override_moves_the_posterior(healthy_fit, sim_runs):
+    # A tight prior at E = 1.5 (the truth is 1.82): the data let A, B, alpha, beta adapt,
+    # so E follows the prior instead of the data.
+    tight = {"E": {"dist": "LogNormal", "mu": math.log(1.5), "sigma": 0.01}}
+    result = bayescale.fit(sim_runs, "chinchilla", **HEALTHY, priors=tight, prior_draws=100)
+    e_default = healthy_fit.summary().loc["E", "median"]
+    e_tight = result.summary().loc["E", "median"]
+    assert e_default > 1.65
+    assert e_tight == pytest.approx(1.5, abs=0.04)
+    assert result.law.parameters["E"].prior.parameters == {"mu": math.log(1.5), "sigma": 0.01}
+    # The prior group holds the new prior; the other priors are unchanged.
+    log_e = np.log(result.idata.prior["E"].values)
+    assert np.median(log_e) == pytest.approx(math.log(1.5), abs=0.005)
+    assert result.law.parameters["alpha"].prior == get_law("chinchilla").parameters["alpha"].prior

@@ -1,0 +1,235 @@
+"""Tests of bayescale.forecast on synthetic posterior draws (no sampling)."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TRUTH, chinchilla_loss, simulate_runs
+
+from bayescale.errors import DataError
+from bayescale.fitting import Fit
+from bayescale.forecast import forecast_points, forecast_table, level_label, new_run_noise
+from bayescale.laws import get_law
+
+LAW = get_law("chinchilla")
+N_DRAWS = 4000
+
+
+def synthetic_draws(n=N_DRAWS, spread=0.05, seed=0):
+    """Parameters scattered around the truth (log-normal), like a posterior."""
+    rng = np.random.default_rng(seed)
+    return {k: v * np.exp(spread * rng.standard_normal(n)) for k, v in TRUTH.items()}
+
+
+POINTS = pd.DataFrame({"N": [1e8, 1e9, 1e10, 1e11], "D": [2e9, 2e10, 2e11, 2e12]})
+
+
+def _quantile_check(got, values, prob):
+    want = np.quantile(values, prob, axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_quantiles_and_mean_agree_with_numpy():
+    draws = synthetic_draws()
+    noise = new_run_noise("student_t", np.full(N_DRAWS, 0.02), np.full(N_DRAWS, 5.0), seed=1)
+    table = forecast_table(LAW, draws, noise, POINTS, level=[0.5, 0.9])
+    values = chinchilla_loss(
+        POINTS["N"].to_numpy()[:, None],
+        POINTS["D"].to_numpy()[:, None],
+        {k: v[None, :] for k, v in draws.items()},
+    )
+    _quantile_check(table["law_median"], values, 0.5)
+    _quantile_check(table["law_lower_90"], values, 0.05)
+    _quantile_check(table["law_upper_90"], values, 0.95)
+    _quantile_check(table["law_lower_50"], values, 0.25)
+    _quantile_check(table["law_upper_50"], values, 0.75)
+    np.testing.assert_allclose(table["law_mean"], values.mean(axis=-1), rtol=1e-5)
+    predictive = values * np.exp(noise)[None, :]
+    _quantile_check(table["pred_median"], predictive, 0.5)
+    _quantile_check(table["pred_lower_90"], predictive, 0.05)
+    _quantile_check(table["pred_upper_90"], predictive, 0.95)
+    _quantile_check(table["pred_upper_50"], predictive, 0.75)
+    # The inputs come first, as given.
+    pd.testing.assert_frame_equal(table[["N", "D"]], POINTS)
+    assert list(table.columns) == [
+        "N",
+        "D",
+        "law_median",
+        "law_mean",
+        "law_lower_50",
+        "law_upper_50",
+        "law_lower_90",
+        "law_upper_90",
+        "pred_median",
+        "pred_lower_50",
+        "pred_upper_50",
+        "pred_lower_90",
+        "pred_upper_90",
+    ]
+
+
+def test_intervals_are_ordered_and_nested():
+    draws = synthetic_draws()
+    noise = new_run_noise("normal", np.full(N_DRAWS, 0.05), None, seed=2)
+    table = forecast_table(LAW, draws, noise, POINTS, level=[0.9, 0.5, 0.8])
+    for kind in ("law", "pred"):
+        assert (table[f"{kind}_lower_90"] < table[f"{kind}_lower_80"]).all()
+        assert (table[f"{kind}_lower_80"] < table[f"{kind}_lower_50"]).all()
+        assert (table[f"{kind}_lower_50"] < table[f"{kind}_median"]).all()
+        assert (table[f"{kind}_median"] < table[f"{kind}_upper_50"]).all()
+        assert (table[f"{kind}_upper_50"] < table[f"{kind}_upper_80"]).all()
+        assert (table[f"{kind}_upper_80"] < table[f"{kind}_upper_90"]).all()
+    # A new run varies more than the law: its interval contains the law's.
+    for tag in ("50", "80", "90"):
+        assert (table[f"pred_lower_{tag}"] < table[f"law_lower_{tag}"]).all()
+        assert (table[f"pred_upper_{tag}"] > table[f"law_upper_{tag}"]).all()
+    # Loss falls with scale.
+    assert table["law_median"].is_monotonic_decreasing
+
+
+def test_zero_noise_collapses_the_predictive_interval():
+    draws = synthetic_draws()
+    noise = new_run_noise("student_t", np.full(N_DRAWS, 1e-12), np.full(N_DRAWS, 4.0), seed=3)
+    table = forecast_table(LAW, draws, noise, POINTS)
+    for a, b in [
+        ("pred_median", "law_median"),
+        ("pred_lower_90", "law_lower_90"),
+        ("pred_upper_90", "law_upper_90"),
+    ]:
+        np.testing.assert_allclose(table[a], table[b], rtol=1e-6)
+
+
+def test_constant_draws_give_a_point():
+    draws = {k: np.full(100, v) for k, v in TRUTH.items()}
+    table = forecast_table(LAW, draws, np.zeros(100), POINTS)
+    truth = chinchilla_loss(POINTS["N"], POINTS["D"])
+    for column in ("law_median", "law_mean", "law_lower_90", "law_upper_90", "pred_upper_90"):
+        np.testing.assert_allclose(table[column], truth, rtol=1e-6)
+
+
+def test_many_points_in_parallel_blocks_match_one_by_one():
+    # 4000 draws and 700 points: three blocks of 250 points, run on a thread pool.
+    draws = synthetic_draws()
+    noise = new_run_noise("normal", np.full(N_DRAWS, 0.03), None, seed=4)
+    N = np.geomspace(1e7, 1e12, 700)
+    points = pd.DataFrame({"N": N, "D": 20 * N})
+    table = forecast_table(LAW, draws, noise, points)
+    for i in (0, 249, 250, 499, 500, 699):
+        one = forecast_table(LAW, draws, noise, points.iloc[[i]].reset_index(drop=True))
+        for column in one.columns:
+            assert table[column].iloc[i] == one[column].iloc[0], (i, column)
+
+
+def test_levels_are_validated_and_labelled():
+    draws = synthetic_draws(n=50)
+    for bad in (0.0, 1.0, 90, -0.5):
+        with pytest.raises(DataError, match="must be between 0 and 1"):
+            forecast_table(LAW, draws, np.zeros(50), POINTS, level=bad)
+    assert level_label(0.9) == "90"
+    assert level_label(0.975) == "97.5"
+    assert level_label(0.5) == "50"
+    table = forecast_table(LAW, draws, np.zeros(50), POINTS, level=0.975)
+    assert {"law_lower_97.5", "pred_upper_97.5"} <= set(table.columns)
+
+
+def test_new_run_noise():
+    sigma = np.full(200_000, 0.02)
+    normal = new_run_noise("normal", sigma, None, seed=9)
+    assert normal.shape == (200_000,)
+    assert normal.std() == pytest.approx(0.02, rel=0.01)
+    np.testing.assert_array_equal(normal, new_run_noise("normal", sigma, None, seed=9))
+    assert not np.array_equal(normal, new_run_noise("normal", sigma, None, seed=10))
+    heavy = new_run_noise("student_t", sigma, np.full(200_000, 3.0), seed=9)
+    # Student-t with 3 degrees of freedom: sd sqrt(3) times the scale, heavy tails.
+    assert heavy.std() == pytest.approx(0.02 * np.sqrt(3.0), rel=0.1)
+    assert np.mean(np.abs(heavy) > 0.1) > 10 * np.mean(np.abs(normal) > 0.1)
+
+
+# --------------------------------------------------------------------------- points
+
+
+def test_points_complete_the_compute_triad():
+    law_c = get_law("power_law_C")
+    points = forecast_points(LAW, {"N": [1e9, 2e9], "C": [6e19, 1.2e21]})
+    np.testing.assert_allclose(points["D"], [1e10, 1e11], rtol=1e-15)
+    points = forecast_points(LAW, {"D": 1e10, "C": [6e19, 1.2e20]})
+    np.testing.assert_allclose(points["N"], [1e9, 2e9], rtol=1e-15)
+    points = forecast_points(law_c, {"N": 1e9, "D": [1e10, 2e10]})
+    np.testing.assert_allclose(points["C"], [6e19, 1.2e20], rtol=1e-15)
+    points = forecast_points(law_c, {"N": 1e9, "D": 1e10}, compute_factor=8.0)
+    assert points["C"].iloc[0] == pytest.approx(8e19)
+    # What the law does not need is not derived; a DataFrame works like a mapping.
+    points = forecast_points(LAW, pd.DataFrame({"N": [1e9], "D": [2e10]}))
+    assert list(points.columns) == ["N", "D"]
+    assert points.dtypes.tolist() == [np.float64, np.float64]
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        ({"N": [1e9]}, r"law 'chinchilla' needs N, D to forecast; missing D"),
+        ({"C": [1e20]}, r"missing N, D"),
+        ({"N": [1e9, 0.0], "D": 1e10}, r"forecast input N at point 2 is 0\.0"),
+        ({"N": [1e9], "D": [-1.0]}, r"forecast input D at point 1 is -1\.0; inputs must be"),
+        ({"N": [np.nan], "D": [1e10]}, r"forecast input N at point 1 is nan"),
+        ({"N": [np.inf], "D": [1e10]}, r"forecast input N at point 1 is inf"),
+        ({"N": [1e9, 2e9], "D": [1e10, 2e10, 3e10]}, r"different lengths: \{'N': 2, 'D': 3\}"),
+        ({"N": ["big"], "D": [1e10]}, r"forecast input N=\['big'\] is not a number"),
+        ({"N": [[1e9]], "D": [1e10]}, r"must be a number or a flat list"),
+    ],
+)
+def test_points_errors(at, message):
+    with pytest.raises(DataError, match=message):
+        forecast_points(LAW, at)
+
+
+# --------------------------------------------------------------------------- Fit.forecast
+
+
+@pytest.fixture(scope="module")
+def synthetic_fit():
+    """A Fit made from independent draws (chains x draws = 4 x 500) without sampling."""
+    rng = np.random.default_rng(5)
+    N = np.geomspace(1e7, 1e9, 20)
+    runs = simulate_runs(N, 20 * N, seed=6)
+    draws = synthetic_draws(n=2000, spread=0.02, seed=8)
+    posterior = {k: v.reshape(4, 500) for k, v in draws.items()}
+    posterior["sigma"] = np.abs(0.01 + 0.001 * rng.standard_normal((4, 500)))
+    posterior["nu"] = np.exp(3.0 + 0.1 * rng.standard_normal((4, 500)))
+    idata = az.from_dict(
+        posterior=posterior, sample_stats={"diverging": np.zeros((4, 500), dtype=bool)}
+    )
+    return Fit(LAW, runs, idata, {"N": 0.0, "D": 0.0}, seed=3, settings={})
+
+
+def test_fit_forecast_extrapolation_column(synthetic_fit):
+    assert synthetic_fit.ok  # independent draws pass R-hat and ESS
+    n_max, d_max = 1e9, 2e10
+    table = synthetic_fit.forecast({"N": [1e8, 2e9, 1e9, 1e9], "D": [1e9, 2e10, 1e11, 2e10]})
+    np.testing.assert_allclose(table["extrapolation"], [0.1, 2.0, 5.0, 1.0], rtol=1e-12)
+    assert n_max == synthetic_fit.runs.x("N").max()
+    assert d_max == pytest.approx(synthetic_fit.runs.x("D").max())
+    # C given with N: D is derived with the runs' compute factor (6).
+    table = synthetic_fit.forecast({"N": [1e10], "C": [6 * 1e10 * 2e11]})
+    assert table["D"].iloc[0] == pytest.approx(2e11)
+    assert table["extrapolation"].iloc[0] == pytest.approx(10.0)
+
+
+def test_fit_forecast_uses_the_posterior_draws(synthetic_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = synthetic_fit.forecast(POINTS, level=[0.5, 0.9])
+    draws = synthetic_fit.draws()
+    noise = new_run_noise("student_t", draws["sigma"], draws["nu"], seed=3)
+    direct = forecast_table(LAW, draws, noise, POINTS, level=[0.5, 0.9])
+    pd.testing.assert_frame_equal(table.drop(columns="extrapolation"), direct)
+    assert table.attrs["diagnostics_ok"] is True
+    # The fit's seed is the default: the same call gives the same table, another seed not.
+    assert table.equals(synthetic_fit.forecast(POINTS, level=[0.5, 0.9]))
+    other = synthetic_fit.forecast(POINTS, level=[0.5, 0.9], seed=4)
+    assert not other["pred_upper_90"].equals(table["pred_upper_90"])
+    assert other["law_upper_90"].equals(table["law_upper_90"])

@@ -1,0 +1,450 @@
+"""Tests of bayescale.formula: whitelisted parsing, canonical form, and the three evaluations."""
+
+from __future__ import annotations
+
+import decimal
+import math
+import warnings
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from bayescale.errors import FormulaError
+from bayescale.formula import NUMPY, Formula, pytensor_ops
+from bayescale.laws import catalog, get_law
+
+# --------------------------------------------------------------------------- parsing
+
+
+def test_names_and_canonical_form():
+    f = Formula("E + A / N**alpha + B / D**beta")
+    assert f.names == frozenset({"E", "A", "N", "alpha", "B", "D", "beta"})
+    assert f.canonical() == "((E + (A / (N ** alpha))) + (B / (D ** beta)))"
+
+
+def test_caret_is_power_with_python_precedence():
+    caret, stars = Formula("E + A*N^-alpha"), Formula("E + A*N**-alpha")
+    assert caret.tree == stars.tree
+    assert caret.canonical() == "(E + (A * (N ** (-alpha))))"
+    env = {"E": 1.0, "A": 2.0, "N": 4.0, "alpha": 0.5}
+    assert caret.evaluate(env) == pytest.approx(2.0)  # 1 + 2 * 4**-0.5, not XOR
+    assert Formula("N^2").evaluate({"N": 3.0}) == 9.0
+    # ** is right-associative and binds tighter than unary minus, as in Python and papers.
+    assert Formula("2^3^2").evaluate({}) == 512.0
+    assert Formula("-N^2").evaluate({"N": 3.0}) == -9.0
+    assert Formula("(-N)^2").evaluate({"N": 3.0}) == 9.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "E + A*N^-alpha",
+        "(-1)**N",
+        "(-N)**2",
+        "-N**2",
+        "--N",
+        "N - -2",
+        "2 * -3.5 / N",
+        "-exp(N) + logsumexp(N, D, 1)",
+        "((Nc / N)**(alphaN / alphaD) + Dc / D)**alphaD",
+    ],
+)
+def test_canonical_form_reads_back_as_the_same_formula(text):
+    f = Formula(text)
+    assert Formula(f.canonical()).tree == f.tree
+
+
+def test_unary_plus_and_constant_folding():
+    assert Formula("+N").tree == Formula("N").tree
+    assert Formula("-2 * N").canonical() == "((-2) * N)"
+
+
+HOSTILE = [
+    "__import__('os')",
+    "__import__('os').system('touch /tmp/bayescale_pwned')",
+    "N.__class__",
+    "().__class__.__bases__",
+    "open('x')",
+    "exec('1')",
+    "eval('1')",
+    "getattr(N, 'x')",
+    "lambda: 1",
+    "[N][0]",
+    "N[0]",
+    "N if E else D",
+    "'a'",
+    "b'a'",
+    "f'{E}'",
+    "N < D",
+    "E and D",
+    "not N",
+    "~N",
+    "x := 1",
+    "(x := 1)",
+    "*N",
+    "exp(*N)",
+    "exp(**N)",
+    "exp(N, D)",
+    "exp()",
+    "logsumexp()",
+    "log(x=1)",
+    "_x + N",
+    "N + __y",
+    "__builtins__",
+    "N // D",
+    "N % D",
+    "N @ D",
+    "N | D",
+    "(N, D)",
+    "{N}",
+    "[N for N in D]",
+    "True * N",
+    "None",
+    "1j * N",
+    "...",
+    "N; D",
+    "import os",
+    "1e999 * N",
+    "9" * 400 + " * N",
+    "log",
+    "exp + N",
+    "",
+    "   ",
+    "N" * 3000,
+    "N" + " + N" * 1000,
+    "(" * 300 + "N" + ")" * 300,
+    "-" * 1500 + "N",
+    "exp(" * 100 + "N" + ")" * 100,
+    "N" + "**N" * 200,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=[repr(t[:30]) for t in HOSTILE])
+def test_hostile_formulas_are_refused(text, tmp_path):
+    # FormulaError only: no RecursionError, OverflowError, SyntaxError ... escapes.
+    with pytest.raises(FormulaError) as info:
+        Formula(text)
+    assert str(info.value).strip()
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_refusal_messages_say_what_is_wrong():
+    def message(text):
+        with pytest.raises(FormulaError) as info:
+            Formula(text)
+        return str(info.value)
+
+    assert "'open' is not allowed" in message("open('x')")
+    assert "attribute access" in message("N.__class__")
+    assert "indexing" in message("[N][0]")
+    assert "names may not start with '_'" in message("_x + N")
+    assert "takes 1 argument(s), got 2" in message("exp(N, D)")
+    assert "no keyword arguments" in message("log(x=1)")
+    assert "only numbers are allowed" in message("'a'")
+    assert "not finite" in message("1e999 * N")
+    assert "longer than" in message("N" * 3000)
+    assert "empty" in message("  ")
+
+
+def test_refused_formula_is_never_executed(tmp_path):
+    target = tmp_path / "pwned"
+    with pytest.raises(FormulaError):
+        Formula(f"__import__('pathlib').Path('{target}').touch()")
+    assert not target.exists()
+
+
+def test_allowed_functions():
+    env = {"N": 2.0, "D": 3.0}
+    cases = {
+        "log(N)": math.log(2.0),
+        "exp(N)": math.exp(2.0),
+        "sqrt(N)": math.sqrt(2.0),
+        "log1p(N)": math.log1p(2.0),
+        "expm1(N)": math.expm1(2.0),
+        "softplus(N)": math.log1p(math.exp(2.0)),
+        "logaddexp(N, D)": math.log(math.exp(2.0) + math.exp(3.0)),
+        "logsumexp(N, D, N)": math.log(2 * math.exp(2.0) + math.exp(3.0)),
+        "minimum(N, D)": 2.0,
+        "maximum(N, D)": 3.0,
+    }
+    for text, expected in cases.items():
+        assert float(Formula(text).evaluate(env)) == pytest.approx(expected, rel=1e-14), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sqrt(N * D)",
+        "exp(-N) + D",
+        "minimum(N, D) * maximum(N, 3 * D)",
+        "sqrt(N)**3 / D",
+        "log(N) * D",
+        "logaddexp(N, D) + log1p(N) + softplus(D)",
+        "(N + D)**-0.5 * exp(N / D)",
+    ],
+)
+def test_log_form_of_functions_matches_the_value(text):
+    f = Formula(text)
+    N, D = np.geomspace(0.5, 50.0, 9), np.geomspace(3.0, 0.2, 9)
+    env, log_env = {"N": N, "D": D}, {"N": np.log(N), "D": np.log(D)}
+    value = f.evaluate(env)
+    with np.errstate(invalid="ignore"):
+        expected = np.log(value)  # NaN where the value is negative, as log_evaluate says
+        np.testing.assert_allclose(f.log_evaluate(env, log_env), expected, rtol=1e-13)
+        np.testing.assert_allclose(f.log_evaluate(env), expected, rtol=1e-13)
+    np.testing.assert_allclose(f.stable_evaluate(env, log_env), value, rtol=1e-13)
+
+
+def test_missing_values_are_named():
+    with pytest.raises(FormulaError, match="needs values for A, alpha"):
+        Formula("E + A * N**-alpha").evaluate({"E": 1.0, "N": 2.0})
+
+
+# --------------------------------------------------------------------------- evaluation
+
+decimal.getcontext().prec = 60
+
+
+def _dec(x):
+    return Decimal(float(x))
+
+
+def _ref_chinchilla(p, x):
+    return p["E"] + p["A"] / x["N"] ** p["alpha"] + p["B"] / x["D"] ** p["beta"]
+
+
+def _ref_data_constrained(p, x):
+    one = Decimal(1)
+    unique = min(x["U"], x["D"])  # a run shorter than one epoch sees D unique tokens
+    reps = one - (-(x["D"] / unique - one) / p["R"]).exp()
+    effective = unique * (one + p["R"] * reps)
+    return p["E"] + p["A"] / x["N"] ** p["alpha"] + p["B"] / effective ** p["beta"]
+
+
+def _ref_kaplan(p, x):
+    return ((p["Nc"] / x["N"]) ** (p["alphaN"] / p["alphaD"]) + p["Dc"] / x["D"]) ** p["alphaD"]
+
+
+def _ref_power(inp):
+    return lambda p, x: p["E"] + p["A"] * x[inp] ** (-p["alpha"])
+
+
+def _ref_bnsl(p, x):
+    one = Decimal(1)
+    bend = (one + (x["C"] / p["d1"]) ** (one / p["f1"])) ** (-p["c1"] * p["f1"])
+    return p["E"] + p["b"] * x["C"] ** (-p["c0"]) * bend
+
+
+#: Hand-written high-precision (Decimal, 60 digits) reference and typical parameters per law.
+REFERENCE = {
+    "chinchilla": (_ref_chinchilla, dict(E=1.82, A=482.0, B=2085.0, alpha=0.348, beta=0.366)),
+    "data_constrained": (
+        _ref_data_constrained,
+        dict(E=1.82, A=482.0, B=2085.0, alpha=0.348, beta=0.366, R=15.4),
+    ),
+    "kaplan": (_ref_kaplan, dict(Nc=8.8e13, Dc=5.4e13, alphaN=0.076, alphaD=0.095)),
+    "power_law_N": (_ref_power("N"), dict(E=1.69, A=406.4, alpha=0.34)),
+    "power_law_D": (_ref_power("D"), dict(E=1.69, A=410.7, alpha=0.28)),
+    "power_law_C": (_ref_power("C"), dict(E=1.7, A=1.6e3, alpha=0.155)),
+    "bnsl": (_ref_bnsl, dict(E=1.7, b=1.6e3, c0=0.12, c1=0.08, d1=1e21, f1=0.3)),
+}
+
+ORDINARY = {"N": 1e8, "D": 2e9, "U": 5e8, "C": 1.2e18}
+EXTREME = {"N": 1e12, "D": 1e14, "U": 1e13, "C": 1e25}
+
+
+def test_reference_covers_the_whole_catalog():
+    assert set(REFERENCE) == set(catalog())
+
+
+def _reference_log(name, params, inputs):
+    ref, _ = REFERENCE[name]
+    value = ref({k: _dec(v) for k, v in params.items()}, {k: _dec(v) for k, v in inputs.items()})
+    assert value > 0
+    return float(value.ln())
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+@pytest.mark.parametrize("where", ["ordinary", "extreme"])
+def test_catalog_formulas_match_high_precision_reference(name, where):
+    law = get_law(name)
+    params = dict(REFERENCE[name][1])
+    inputs = {k: v for k, v in (ORDINARY if where == "ordinary" else EXTREME).items()}
+    inputs = {k: inputs[k] for k in law.inputs}
+    expected = _reference_log(name, params, inputs)
+
+    # The stable log form, as the sampler sees it (log of positive parameters known).
+    log_l = float(law.log_mean(params, inputs))
+    assert math.isfinite(log_l)
+    assert log_l == pytest.approx(expected, rel=1e-13, abs=1e-14)
+    # One exp per term (forecast path).
+    assert float(law.predict(params, inputs)) == pytest.approx(math.exp(expected), rel=1e-13)
+    # As written, and log form with nothing known positive (falls back to as written).
+    env = {**params, **inputs}
+    assert float(np.log(law.formula.evaluate(env))) == pytest.approx(expected, rel=1e-12)
+    assert float(law.formula.log_evaluate(env)) == pytest.approx(expected, rel=1e-12)
+    assert float(law.formula.stable_evaluate(env)) == pytest.approx(math.exp(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_three_evaluations_agree_over_a_grid(name):
+    law = get_law(name)
+    rng = np.random.default_rng(3)
+    params = {
+        k: np.asarray(v) * np.exp(0.1 * rng.standard_normal(50))
+        for k, v in REFERENCE[name][1].items()
+    }
+    if name == "bnsl":
+        params["c1"] = 0.1 * rng.standard_normal(50)  # either sign
+    N = np.geomspace(1e7, 1e10, 50)
+    inputs = {"N": N, "D": 20 * N, "U": 5 * N, "C": 120 * N**2}
+    inputs = {k: inputs[k] for k in law.inputs}
+    env = {**params, **inputs}
+    direct = law.formula.evaluate(env)
+    assert np.all(np.isfinite(direct)) and np.all(direct > 0)
+    np.testing.assert_allclose(law.log_mean(params, inputs), np.log(direct), rtol=1e-12)
+    np.testing.assert_allclose(law.predict(params, inputs), direct, rtol=1e-12)
+
+
+def test_log_form_avoids_overflow_and_underflow():
+    # C**alpha = 1e375 overflows float64; the log form never builds it.
+    f = Formula("E + A * C**alpha")
+    env = {k: np.float64(v) for k, v in {"E": 1.7, "A": 3.0, "C": 1e25, "alpha": 15.0}.items()}
+    log_env = {k: np.log(v) for k, v in env.items()}
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(f.evaluate(env))
+    exact = (Decimal("1.7") + Decimal(3) * Decimal("1e25") ** 15).ln()
+    assert float(f.log_evaluate(env, log_env)) == pytest.approx(float(exact), rel=1e-14)
+
+    # A * N**-alpha = 1e-358 underflows to 0 as written; its log is -824.
+    g = Formula("A * N**-alpha")
+    env = {k: np.float64(v) for k, v in {"A": 2.0, "N": 1e12, "alpha": 30.0}.items()}
+    log_env = {k: np.log(v) for k, v in env.items()}
+    assert g.evaluate(env) == 0.0
+    expected = math.log(2.0) - 30.0 * math.log(1e12)
+    assert float(g.log_evaluate(env, log_env)) == pytest.approx(expected, rel=1e-14)
+
+
+def test_log_form_of_products_and_powers_of_signed_parts():
+    # A factor that may be negative is computed as written; two of them make a positive
+    # product, and an even power of a negative number is positive: the log must be finite.
+    env = {"N": 1.0, "D": 2.0, "c": -2.0}
+    cases = {
+        "(N - D) * (N - 2*D)": 3.0,
+        "(N - D)**2": 1.0,
+        "c**2 * N": 4.0,
+        "N / (c * (N - D))": 0.5,
+    }
+    for text, value in cases.items():
+        f = Formula(text)
+        got = f.log_evaluate(env, {"N": 0.0, "D": math.log(2.0)})
+        assert float(got) == pytest.approx(math.log(value), abs=1e-15), text
+    # A negative value has no log.
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(Formula("N - D").log_evaluate(env, {"N": 0.0, "D": math.log(2.0)}))
+
+
+def test_data_constrained_without_repetition_equals_chinchilla():
+    # At D == U (every token seen once) the effective data is D exactly.
+    dc, ch = get_law("data_constrained"), get_law("chinchilla")
+    params = REFERENCE["data_constrained"][1]
+    N = np.geomspace(1e7, 1e12, 7)
+    D = np.geomspace(1e9, 1e14, 7)
+    got = dc.log_mean(params, {"N": N, "D": D, "U": D})
+    want = ch.log_mean({k: v for k, v in params.items() if k != "R"}, {"N": N, "D": D})
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    # Repetition lowers the value of data: same D with fewer unique tokens, higher loss.
+    assert np.all(dc.log_mean(params, {"N": N, "D": D, "U": D / 8}) > got)
+
+
+# --------------------------------------------------------------------------- PyTensor
+
+
+@pytest.fixture(scope="module")
+def pytensor_graphs():
+    """log L of every catalog law and the gradient of data_constrained, in one function."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    ops = pytensor_ops()
+    variables, outputs, laws = {}, [], []
+    for name in sorted(REFERENCE):
+        law = get_law(name)
+        v = {n: pt.dscalar(f"{name}_{n}") for n in sorted(law.formula.names)}
+        variables[name] = v
+        log_l = law.log_mean(
+            {k: v[k] for k in law.parameters}, {k: v[k] for k in law.inputs}, ops=ops
+        )
+        outputs.append(log_l)
+        laws.append(name)
+        if name == "data_constrained":
+            grads = pytensor.grad(log_l, [v[n] for n in sorted(v)])
+    inputs = [var for name in laws for var in variables[name].values()]
+    with warnings.catch_warnings():
+        # Laws are elementwise: PyTensor's notice that it found no BLAS library is irrelevant.
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        fn = pytensor.function(inputs, [*outputs, *grads], on_unused_input="ignore")
+
+    def call(values):
+        args = [values[name][n] for name in laws for n in variables[name]]
+        out = fn(*args)
+        logs = dict(zip(laws, (float(o) for o in out[: len(laws)]), strict=True))
+        dc_names = sorted(variables["data_constrained"])
+        grad = dict(zip(dc_names, (float(g) for g in out[len(laws) :]), strict=True))
+        return logs, grad
+
+    return call
+
+
+def _values(where, dc_override=None):
+    scale = ORDINARY if where == "ordinary" else EXTREME
+    values = {}
+    for name, (_, params) in REFERENCE.items():
+        law = get_law(name)
+        values[name] = {**params, **{k: scale[k] for k in law.inputs}}
+    if dc_override:
+        values["data_constrained"].update(dc_override)
+    return values
+
+
+@pytest.mark.parametrize("where", ["ordinary", "extreme"])
+def test_pytensor_and_numpy_backends_agree(pytensor_graphs, where):
+    values = _values(where)
+    logs, _ = pytensor_graphs(values)
+    for name, log_l in logs.items():
+        law = get_law(name)
+        v = values[name]
+        numpy_log = law.log_mean(
+            {k: v[k] for k in law.parameters}, {k: v[k] for k in law.inputs}, ops=NUMPY
+        )
+        assert np.isfinite(log_l), name
+        assert log_l == pytest.approx(float(numpy_log), rel=1e-12, abs=1e-14), name
+
+
+def test_data_constrained_gradient_is_finite_at_no_repetition(pytensor_graphs):
+    D = 2e10
+    values = _values("ordinary", {"N": 1e9, "D": D, "U": D})
+    logs, grad = pytensor_graphs(values)
+    assert np.isfinite(logs["data_constrained"])
+    assert all(np.isfinite(g) for g in grad.values()), grad
+
+    # Compare with central finite differences of the NumPy log form.
+    law = get_law("data_constrained")
+    point = values["data_constrained"]
+
+    def log_l(**change):
+        v = {**point, **change}
+        return float(law.log_mean({k: v[k] for k in law.parameters}, {k: v[k] for k in law.inputs}))
+
+    for name in ("E", "A", "B", "alpha", "beta", "R", "N", "D", "U"):
+        h = 1e-6 * abs(point[name])
+        numeric = (log_l(**{name: point[name] + h}) - log_l(**{name: point[name] - h})) / (2 * h)
+        scale = max(abs(numeric), abs(grad[name]))
+        rounding = 8 * np.finfo(float).eps * abs(log_l()) / h  # of the finite difference
+        assert abs(grad[name] - numeric) <= 1e-5 * scale + rounding, (name, grad[name], numeric)
+    # dL/dD is the slope of the data term (effective data grows like D at D = U); dL/dU is 0
+    # there: one more unique token adds nothing when every token is already unique.
+    assert grad["D"] < 0
+    assert abs(grad["U"]) < 1e-3 * abs(grad["D"])

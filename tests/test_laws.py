@@ -1,0 +1,389 @@
+"""Tests of bayescale.laws: the catalog, user laws, validation messages, and prior predictives."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymc_extras.prior import Prior
+
+import bayescale
+from bayescale.errors import FormulaError, LawError
+from bayescale.laws import Law, Likelihood, catalog, catalog_dir, get_law
+from bayescale.model import log_reference, sample_prior
+
+CATALOG = [
+    "bnsl",
+    "chinchilla",
+    "data_constrained",
+    "kaplan",
+    "power_law_C",
+    "power_law_D",
+    "power_law_N",
+]
+
+LOGNORMAL = {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0}
+PL_PRIORS = {"E": LOGNORMAL, "A": LOGNORMAL, "alpha": LOGNORMAL}
+
+
+def test_catalog_lists_every_file():
+    entries = catalog()
+    assert list(entries) == CATALOG
+    assert all(path.parent == catalog_dir() and path.suffix == ".toml" for path in entries.values())
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_every_catalog_file_loads(name):
+    law = get_law(name)
+    assert law.name == name
+    assert law.source_text == catalog()[name].read_text(encoding="utf-8")
+    assert set(law.inputs) | set(law.parameters) == set(law.formula.names)
+    assert set(law.inputs) <= {"N", "D", "C", "U"}
+    assert law.title and law.reference
+    # Every prior is documented, and every parameter has a valid role.
+    for p in law.parameters.values():
+        assert p.why, p.name
+        assert p.role in bayescale.laws.ROLES
+    assert law.n_parameters == len(law.parameters) + len(law.likelihood.noise_names)
+    assert get_law(catalog()[name]).to_dict() == law.to_dict()  # by path too
+    assert get_law(law) is law
+
+
+def test_chinchilla_roles_and_published_values():
+    law = get_law("chinchilla")
+    assert law.floor == "E"
+    assert law.exponents == ("alpha", "beta")
+    assert list(law.inputs) == ["N", "D"]
+    assert law.parameters["A"].reference == ("N", "alpha")
+    assert law.parameters["B"].reference == ("D", "beta")
+    assert law.parameters["E"].reference is None
+    assert law.parameters["A"].sampled_name == "A_ref"
+    assert all(p.positive for p in law.parameters.values())
+    assert law.likelihood.family == "student_t"
+    assert law.likelihood.noise_names == ("sigma", "nu")
+    assert law.n_parameters == 7
+    assert law.published["Besiroglu 2024"]["E"] == 1.82
+    assert law.published["Hoffmann 2022"]["alpha"] == 0.34
+    assert (
+        law.parameters["A"].describe_prior()
+        == "LogNormal(mu=-0.7, sigma=1.5) on A * N_ref**-(alpha)"
+    )
+
+
+def test_kaplan_has_no_floor_and_bnsl_has_a_signed_exponent():
+    kaplan = get_law("kaplan")
+    assert kaplan.floor is None
+    assert kaplan.exponents == ("alphaN", "alphaD")
+    bnsl = get_law("bnsl")
+    assert bnsl.floor == "E"
+    assert not bnsl.parameters["c1"].positive  # Normal prior: either sign
+    assert bnsl.parameters["c0"].positive
+
+
+# --------------------------------------------------------------------------- user laws
+
+
+def test_from_formula_infers_inputs_and_roles():
+    law = Law.from_formula("E + A * N^-alpha", priors=PL_PRIORS)
+    assert law.inputs == {"N": ""}
+    assert set(law.parameters) == {"E", "A", "alpha"}
+    assert law.floor == "E" and law.exponents == ("alpha",)
+    assert law.parameters["A"].role == "coefficient"
+    assert law.formula.text == "E + A * N^-alpha"
+    # A name without a prior is taken as an input when inputs are not given...
+    law2 = Law.from_formula("E + A * N**-alpha", priors={"E": LOGNORMAL, "A": LOGNORMAL})
+    assert set(law2.inputs) == {"N", "alpha"}
+
+
+def test_from_formula_reports_names_without_a_prior():
+    with pytest.raises(LawError, match=r"alpha in formula .* has no prior"):
+        Law.from_formula("E + A * N**-alpha", priors={"E": LOGNORMAL, "A": LOGNORMAL}, inputs=["N"])
+
+
+def test_from_formula_rejects_priors_for_unknown_names():
+    with pytest.raises(LawError, match=r"priors are given for Z, which the formula"):
+        Law.from_formula("E + A * N**-alpha", priors={**PL_PRIORS, "Z": LOGNORMAL})
+
+
+def test_from_formula_refuses_a_hostile_formula():
+    with pytest.raises(FormulaError):
+        Law.from_formula("__import__('os')", priors={})
+
+
+def test_from_formula_accepts_prior_objects_and_references():
+    law = Law.from_formula(
+        "E + A * N**-alpha",
+        priors={"E": Prior("LogNormal", mu=0.4, sigma=1.0), "A": LOGNORMAL, "alpha": LOGNORMAL},
+        at_reference={"A": ("N", "alpha")},
+        likelihood=Likelihood(family="normal", nu=None),
+    )
+    assert law.parameters["A"].reference == ("N", "alpha")
+    assert law.likelihood.noise_names == ("sigma",)
+    assert law.n_parameters == 4
+
+
+def test_reference_scale_needs_a_positive_prior():
+    with pytest.raises(LawError, match=r"parameter A is stated at a reference scale.*not Normal"):
+        Law.from_formula(
+            "E + A * N**-alpha",
+            priors={**PL_PRIORS, "A": {"dist": "Normal", "mu": 0.0, "sigma": 1.0}},
+            at_reference={"A": ("N", "alpha")},
+        )
+
+
+@pytest.mark.parametrize(
+    ("formula", "names", "message"),
+    [
+        ("sigma + N", ["sigma"], "reserved for the noise model"),
+        ("E + A * N", ["E", "A"], None),
+    ],
+)
+def test_reserved_names(formula, names, message):
+    priors = {n: LOGNORMAL for n in names}
+    if message is None:
+        assert set(Law.from_formula(formula, priors=priors).parameters) == set(names)
+    else:
+        with pytest.raises(LawError, match=message):
+            Law.from_formula(formula, priors=priors)
+
+
+# --------------------------------------------------------------------------- TOML
+
+
+BASE = catalog()["power_law_N"].read_text(encoding="utf-8")
+E_PRIOR = 'prior = { dist = "LogNormal", mu = 0.4, sigma = 1.0 }'
+A_PRIOR = 'prior = { dist = "LogNormal", mu = -0.7, sigma = 1.5 }'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name = \n", r"bad\.toml: not valid TOML"),
+        (BASE.replace('formula = "E + A * N**-alpha"', ""), r"the key 'formula' is missing"),
+        (BASE.replace("[inputs]", "[inputz]"), r"the key 'inputs' is missing"),
+        ('name = "x"\nformula = "E + N"\n[inputs]\nN = "n"\n', r"the key 'parameters' is missing"),
+        (
+            BASE.replace('"LogNormal", mu = 0.4', '"LogNormalz", mu = 0.4'),
+            r"bad\.toml: E: invalid prior .*LogNormalz",
+        ),
+        (BASE.replace("mu = 0.4, sigma", "mux = 0.4, sigma"), r"bad\.toml: E: invalid prior"),
+        (BASE.replace("mu = 0.4,", 'mu = "a",'), r"prior parameter mu must be a number"),
+        (BASE.replace(E_PRIOR, 'prior = "LogNormal"'), r"a prior is written like"),
+        (BASE.replace(E_PRIOR, ""), r"parameter E needs a prior"),
+        (
+            BASE.replace(A_PRIOR, 'prior = { dist = "Normal", mu = 0.0, sigma = 1.0 }'),
+            r"parameter A is stated at a reference scale, so its prior must be positive",
+        ),
+        (
+            BASE.replace(A_PRIOR, 'prior = { dist = "StudentT", nu = 3, mu = 0.0, sigma = 1.0 }'),
+            r"must be positive .* not StudentT",
+        ),
+        (
+            BASE.replace('input = "N", power', 'input = "Q", power'),
+            r"stated at the reference of 'Q', which is not an input",
+        ),
+        (
+            BASE.replace('at_reference = { input = "N", power = "alpha" }', 'at_reference = "N"'),
+            r"at_reference of A is written like",
+        ),
+        (BASE.replace('role = "floor"', 'role = "flor"'), r"role 'flor'; use one of"),
+        (
+            BASE.replace('family = "student_t"', 'family = "cauchy"'),
+            r"likelihood family must be one of",
+        ),
+        (
+            BASE.replace("E + A * N**-alpha", "E + A * N**-alpha + Z"),
+            r"the formula uses Z, which is neither an input nor a parameter",
+        ),
+        (BASE.replace("E + A * N**-alpha", "E + A * N**-0.3"), r"alpha is declared but not used"),
+        (BASE.replace('name = "power_law_N"', 'name = "power law"'), r"the name must be letters"),
+        (BASE.replace('[inputs]\nN = "parameters"', 'inputs = "N"'), r"'inputs' must be a table"),
+        (
+            'name = "x"\nformula = "E + N"\nparameters = 3\n[inputs]\nN = "n"\n',
+            r"'parameters' must be a table",
+        ),
+        (
+            BASE.split("[likelihood]")[0].replace("[inputs]", "likelihood = 3\n[inputs]"),
+            r"'likelihood' must be a table",
+        ),
+        (BASE + '\n[published.x]\nE = "a"\n', r"published values of 'x' must be a table"),
+    ],
+)
+def test_invalid_law_files_give_clear_errors(text, message):
+    with pytest.raises(LawError, match=message) as info:
+        Law.from_toml(text, source="bad.toml")
+    assert "\n" not in str(info.value)
+
+
+def test_law_file_with_a_hostile_formula_is_refused():
+    text = BASE.replace("E + A * N**-alpha", "E + A * N**-alpha + open('x')")
+    with pytest.raises(FormulaError, match=r"function 'open' is not allowed"):
+        Law.from_toml(text, source="bad.toml")
+
+
+def test_from_file_missing_and_unreadable(tmp_path):
+    with pytest.raises(LawError, match=r"law file not found: .*nope\.toml"):
+        Law.from_file(tmp_path / "nope.toml")
+    with pytest.raises(LawError, match=r"law file not found"):
+        get_law(str(tmp_path / "nope.toml"))
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(LawError, match=r"cannot read law file"):
+        Law.from_file(binary)
+
+
+def test_user_law_file_round_trip(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(BASE.replace('name = "power_law_N"', 'name = "mine"'), encoding="utf-8")
+    law = get_law(str(path))
+    assert law.name == "mine"
+    assert law.to_dict()["parameters"] == get_law("power_law_N").to_dict()["parameters"]
+
+
+def test_unknown_law_lists_the_catalog_and_suggests():
+    with pytest.raises(LawError) as info:
+        get_law("chinchila")
+    message = str(info.value)
+    assert "unknown law 'chinchila'" in message
+    assert "did you mean 'chinchilla'" in message
+    for name in CATALOG:
+        assert name in message
+    with pytest.raises(LawError) as info:
+        get_law("qqqqqq")
+    assert "did you mean" not in str(info.value)
+    assert "power_law_N" in str(info.value)
+
+
+# --------------------------------------------------------------------------- copies
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_dict_round_trip_gives_equal_predictions(name):
+    law = get_law(name)
+    data = json.loads(law.to_json())
+    copy = Law.from_dict(data)
+    assert copy.to_dict() == law.to_dict()
+    assert copy.formula.tree == law.formula.tree
+    rng = np.random.default_rng(0)
+    params = {}
+    for p in law.parameters.values():
+        draws = np.abs(rng.normal(0.3, 0.05, 20))
+        params[p.name] = draws * (1e3 if p.role in ("coefficient",) else 1.0)
+    if name == "kaplan":
+        params.update(Nc=np.full(20, 8.8e13), Dc=np.full(20, 5.4e13))
+    if name == "bnsl":
+        params["d1"] = np.full(20, 1e20)
+    N = np.geomspace(1e7, 1e11, 20)
+    inputs = {"N": N, "D": 20 * N, "U": 5 * N, "C": 120 * N**2}
+    inputs = {k: inputs[k] for k in law.inputs}
+    np.testing.assert_array_equal(copy.predict(params, inputs), law.predict(params, inputs))
+    assert np.all(np.isfinite(law.predict(params, inputs)))
+
+
+def test_with_priors_changes_one_prior():
+    law = get_law("chinchilla")
+    changed = law.with_priors(
+        {
+            "E": {"dist": "LogNormal", "mu": 0.6, "sigma": 0.1},
+            "sigma": {"dist": "HalfNormal", "sigma": 0.05},
+        }
+    )
+    assert changed.parameters["E"].prior.parameters == {"mu": 0.6, "sigma": 0.1}
+    assert changed.likelihood.sigma.parameters == {"sigma": 0.05}
+    assert changed.parameters["alpha"].prior.parameters == law.parameters["alpha"].prior.parameters
+    assert changed.parameters["A"].reference == ("N", "alpha")
+    # The original is unchanged (laws are immutable), and the copy says the prior is new.
+    assert law.parameters["E"].prior.parameters == {"mu": 0.4, "sigma": 1.0}
+    assert changed.to_dict()["parameters"]["E"]["prior"] == {
+        "dist": "LogNormal",
+        "mu": 0.6,
+        "sigma": 0.1,
+    }
+    assert changed.source_text == ""
+    # A reference-scale parameter keeps its reference; a non-positive prior is refused.
+    with pytest.raises(LawError, match="must be positive"):
+        law.with_priors({"A": {"dist": "Normal", "mu": 0.0, "sigma": 1.0}})
+
+
+def test_with_priors_rejects_unknown_names():
+    law = get_law("chinchilla")
+    with pytest.raises(LawError) as info:
+        law.with_priors({"gamma": LOGNORMAL})
+    message = str(info.value)
+    assert "no parameter 'gamma'" in message
+    assert "E, A, B, alpha, beta, sigma, nu" in message
+    normal = Law.from_formula(
+        "E + N", priors={"E": LOGNORMAL}, likelihood=Likelihood(family="normal", nu=None)
+    )
+    with pytest.raises(LawError, match="no parameter 'nu'"):
+        normal.with_priors({"nu": LOGNORMAL})
+
+
+# --------------------------------------------------------------------------- prior predictive
+
+
+@pytest.fixture(scope="module")
+def lm_runs():
+    """Typical language-model scales: N 1e7..1e10, D 1e9..1e12, U = D/4, C = 6 N D."""
+    rng = np.random.default_rng(11)
+    N = 10 ** rng.uniform(7, 10, 50)
+    D = 10 ** rng.uniform(9, 12, 50)
+    frame = pd.DataFrame({"N": N, "D": D, "U": D / 4, "C": 6 * N * D, "loss": 3.0})
+    return bayescale.load_runs(frame)
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_prior_predictive_is_plausible(name, lm_runs):
+    law = get_law(name)
+    log_ref = log_reference(law, lm_runs)
+    prior = sample_prior(law, lm_runs, log_ref, draws=2000, seed=5)
+    assert prior.sizes == {"chain": 1, "draw": 2000}
+    draws = {n: prior[n].values.reshape(-1) for n in law.parameters}
+    # The reference-scale statement holds draw by draw: A = A_ref * N_ref**alpha.
+    for p in law.parameters.values():
+        if p.reference:
+            inp, power = p.reference
+            exponent = bayescale.Formula(power).evaluate(draws)
+            np.testing.assert_allclose(
+                np.log(draws[p.name]),
+                np.log(prior[p.sampled_name].values.reshape(-1)) + exponent * log_ref[inp],
+                rtol=1e-10,
+                atol=1e-10,
+            )
+    theta = {k: v[None, :] for k, v in draws.items()}
+    ref = {k: float(np.exp(np.mean(np.log(lm_runs.x(k))))) for k in ("N", "D", "U", "C")}
+
+    # Curves along each input (others at the reference), over every draw.
+    sweeps = {
+        "N": np.geomspace(1e7, 1e10, 30),
+        "D": np.geomspace(1e9, 1e12, 30),
+        "U": np.geomspace(ref["D"] / 100, ref["D"], 30),  # U <= D: repetition falls
+        "C": np.geomspace(6e16, 6e22, 30),
+    }
+    checked = 0
+    for inp in law.inputs:
+        x = {k: np.full((30, 1), ref[k]) for k in law.inputs}
+        x[inp] = sweeps[inp][:, None]
+        if name == "data_constrained" and inp == "D":
+            x["U"] = np.full((30, 1), 1e9 / 4)  # D from 1e9 up: always D >= U
+        curve = law.predict(theta, x)
+        assert curve.shape == (30, 2000)
+        assert np.all(np.isfinite(curve)), (name, inp)
+        assert np.all(curve > 0), (name, inp)
+        keep = draws["c1"] >= 0 if name == "bnsl" else np.ones(2000, bool)
+        step = np.diff(curve[:, keep], axis=0)
+        assert np.all(step <= 1e-12 * curve[1:, keep]), (name, inp)
+        checked += 1
+    assert checked == len(law.inputs)
+
+    # At the reference scale: a language-model loss, with a wide prior range.
+    at_ref = law.predict(theta, {k: np.array([[ref[k]]]) for k in law.inputs}).reshape(-1)
+    q05, q50, q95 = np.quantile(at_ref, [0.05, 0.5, 0.95])
+    assert 0.5 <= q50 <= 20.0, (name, q50)
+    assert q95 / q05 >= 3.0, (name, q05, q95)
+    # With a floor, the law never falls below it.
+    if law.floor:
+        big = {k: np.array([[1e30]]) for k in law.inputs}
+        assert np.all(law.predict(theta, big).reshape(-1) >= draws[law.floor] * (1 - 1e-12))

@@ -1,0 +1,149 @@
+"""Compute planning: optimal split, budget for a target, probability of meeting it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import bayescale as bs
+from bayescale import planning
+from bayescale.errors import DataError, LawError
+from bayescale.formula import Formula
+from bayescale.laws import Law
+
+TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def draws() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    n = 2000
+    return {
+        "E": rng.normal(TRUTH["E"], 0.03, n),
+        "A": rng.lognormal(np.log(TRUTH["A"]), 0.1, n),
+        "B": rng.lognormal(np.log(TRUTH["B"]), 0.1, n),
+        "alpha": rng.normal(TRUTH["alpha"], 0.01, n),
+        "beta": rng.normal(TRUTH["beta"], 0.01, n),
+    }
+
+
+@pytest.fixture(scope="module")
+def chinchilla() -> Law:
+    return bs.get_law("chinchilla")
+
+
+@pytest.fixture(scope="module")
+def rewritten(chinchilla: Law) -> Law:
+    """The Chinchilla law written differently: same function, no closed form recognised."""
+    return Law(
+        name="rewritten",
+        formula=Formula("E + A * N**-alpha + B * D**-beta"),
+        inputs=chinchilla.inputs,
+        parameters=chinchilla.parameters,
+    )
+
+
+def test_closed_form_is_recognised_by_structure(chinchilla: Law, rewritten: Law) -> None:
+    assert planning.has_closed_form(chinchilla)
+    assert not planning.has_closed_form(rewritten)
+
+
+def test_closed_form_and_numerical_search_agree(chinchilla: Law, draws: dict) -> None:
+    budgets = [1e19, 1e21, 1e23, 1e25]
+    closed = planning.optimum_draws(chinchilla, draws, budgets, method="closed_form")
+    search = planning.optimum_draws(chinchilla, draws, budgets, method="numerical")
+    for key in ("N", "D", "tokens_per_parameter"):
+        np.testing.assert_allclose(search[key], closed[key], rtol=1e-5)
+    np.testing.assert_allclose(search["loss"], closed["loss"], rtol=1e-10)
+    np.testing.assert_allclose(
+        closed["N"] * closed["D"] * 6, np.broadcast_to(budgets, closed["N"].shape)
+    )
+
+
+def test_numerical_optimum_is_a_minimum(rewritten: Law, draws: dict) -> None:
+    budget = 1e22
+    best = planning.optimum_draws(rewritten, draws, [budget], method="numerical")
+    for factor in (0.9, 1.1):
+        n = best["N"][:, 0] * factor
+        inputs = {"N": n[:, None], "D": (budget / (6 * n))[:, None]}
+        other = rewritten.predict({k: v[:, None] for k, v in draws.items()}, inputs)[:, 0]
+        assert np.all(other >= best["loss"][:, 0] - 1e-12)
+
+
+def test_tokens_per_parameter_of_published_parameters(chinchilla: Law) -> None:
+    # Besiroglu et al. 2024's parameters give about 20 tokens per parameter near 1e21-1e23.
+    single = {k: np.array([v]) for k, v in TRUTH.items()}
+    ratio = planning.optimum_draws(chinchilla, single, [1e21, 1e23])["tokens_per_parameter"]
+    assert np.all((ratio > 15) & (ratio < 26))
+
+
+def test_budget_for_reaches_the_target(chinchilla: Law, rewritten: Law, draws: dict) -> None:
+    found = planning.budget_draws(chinchilla, draws, 2.0)
+    assert np.all(np.isfinite(found["C"]))
+    _, loss = planning.chinchilla_optimum(
+        {k: v[:, None] for k, v in draws.items()}, np.log(found["C"])[:, None], 6.0
+    )
+    np.testing.assert_allclose(loss[:, 0], 2.0, rtol=1e-9)
+    numerical = planning.budget_draws(rewritten, {k: v[:200] for k, v in draws.items()}, 2.0)
+    np.testing.assert_allclose(numerical["C"], found["C"][:200], rtol=1e-4)
+
+
+def test_budget_for_a_target_below_the_floor_is_unreachable(chinchilla: Law, draws: dict) -> None:
+    found = planning.budget_draws(chinchilla, draws, 1.5)  # every draw has E > 1.5
+    assert np.all(np.isinf(found["C"])) and np.all(np.isnan(found["N"]))
+    some = planning.budget_draws(chinchilla, draws, TRUTH["E"] + 0.001)
+    share = np.isinf(some["C"]).mean()
+    assert share == pytest.approx((draws["E"] >= TRUTH["E"] + 0.001).mean(), abs=0.02)
+
+
+def test_prob_below_integrates_the_noise_exactly() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.uniform(1.9, 2.1, size=(500, 2))
+    sigma, nu = np.full(500, 0.02), np.full(500, 4.0)
+    law_p, run_p = planning.prob_below_draws(values, 2.0, "student_t", sigma, nu)
+    np.testing.assert_allclose(law_p, (values < 2.0).mean(axis=0))
+    noise = sigma[:, None, None] * stats.t.rvs(4.0, size=(500, 2, 4000), random_state=4)
+    monte_carlo = (values[..., None] * np.exp(noise) < 2.0).mean(axis=(0, 2))
+    np.testing.assert_allclose(run_p, monte_carlo, atol=0.01)
+    tiny_law, tiny_run = planning.prob_below_draws(values, 2.0, "normal", np.full(500, 1e-9), None)
+    np.testing.assert_allclose(tiny_run, tiny_law, atol=1e-6)
+
+
+def test_planning_needs_n_and_d() -> None:
+    with pytest.raises(LawError, match="inputs N and D"):
+        planning.optimum_draws(
+            bs.get_law("power_law_C"), {"E": [1.8], "A": [1.0], "alpha": [0.1]}, [1e21]
+        )
+    law = bs.get_law("data_constrained")
+    params = {"E": [1.8], "A": [400.0], "B": [400.0], "alpha": [0.34], "beta": [0.28], "R": [15.0]}
+    with pytest.raises(DataError, match="fixed="):
+        planning.optimum_draws(law, params, [1e21])
+    bounded = planning.optimum_draws(law, params, [1e21], fixed={"U": 1e10})
+    # With only 1e10 unique tokens, repeating them is worth less: more parameters, fewer tokens.
+    free = planning.optimum_draws(law, params, [1e21], fixed={"U": 1e14})
+    assert bounded["tokens_per_parameter"][0, 0] < free["tokens_per_parameter"][0, 0]
+
+
+@pytest.mark.slow
+def test_epoch_data_tokens_per_parameter_near_20() -> None:
+    path = SHARED / "chinchilla" / "svg_extracted_data.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found: CI checks out ../shared beside the project")
+    runs = bs.load_runs(path, x={"N": "Model Size", "C": "Training FLOP"})
+    result = bs.fit(runs, "chinchilla", seed=1, prior_draws=0)
+    plan = result.compute_optimal([1e21, 1e22, 1e23])
+    # Besiroglu et al. 2024: a ratio consistent with about 20 tokens per parameter.
+    assert plan["tokens_per_parameter_median"].between(15, 25).all(), plan
+    assert (plan["tokens_per_parameter_lower_90"] < 20).any() and (
+        plan["tokens_per_parameter_upper_90"] > 20
+    ).all()
+    budget = result.budget_for(2.0)
+    assert budget["prob_unreachable"].iloc[0] == 0.0
+    lo, hi = budget["C_lower_90"].iloc[0], budget["C_upper_90"].iloc[0]
+    assert 1e22 < lo < budget["C_median"].iloc[0] < hi < 1e25
+    check = result.prob_below(2.0, C=[lo, hi])
+    assert check["prob_law_below"].iloc[0] < 0.1 and check["prob_law_below"].iloc[1] > 0.9
