@@ -23,9 +23,9 @@ warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=Future
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Average": "bayescale.compare",
+    "Average": "bayescale.comparison",
     "BayescaleError": "bayescale.errors",
-    "Comparison": "bayescale.compare",
+    "Comparison": "bayescale.comparison",
     "ConvergenceError": "bayescale.errors",
     "DataError": "bayescale.errors",
     "DataWarning": "bayescale.errors",
@@ -39,14 +39,14 @@ _EXPORTS = {
     "OutputExistsError": "bayescale.errors",
     "Parameter": "bayescale.laws",
     "Runs": "bayescale.data",
-    "average": "bayescale.compare",
+    "average": "bayescale.comparison",
     "catalog": "bayescale.laws",
-    "compare": "bayescale.compare",
+    "compare": "bayescale.comparison",
     "fit": "bayescale.fitting",
     "get_law": "bayescale.laws",
     "load_fit": "bayescale.fitting",
     "load_runs": "bayescale.data",
-    "score": "bayescale.compare",
+    "score": "bayescale.comparison",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

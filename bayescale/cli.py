@@ -1,8 +1,9 @@
 """The ``bayescale`` command line: a thin layer over the library.
 
 Commands: ``laws`` (the catalog), ``fit`` (sample a posterior and save it), ``forecast``
-(loss at new scales from a saved fit) and ``demo``. Every modelling decision lives in the
-library; this module parses arguments, calls it, and renders the results.
+(loss at new scales from a saved fit), ``report`` (the due-diligence report of a fit) and
+``demo``. Every modelling decision lives in the library; this module parses arguments, calls
+it, and renders the results.
 
 Errors are reported as one line on stderr starting with ``error:`` and no traceback;
 exit codes: 0 success, 1 unexpected error (a bug), 2 bad input or usage, 3 a ``--strict``
@@ -1057,7 +1058,7 @@ def compare_command(
     for law in chosen:
         runs.require(list(law.inputs), law.n_parameters, law.name)
 
-    from bayescale.compare import compare
+    from bayescale.comparison import compare
 
     console = _console()
     console.print(
@@ -1210,6 +1211,118 @@ def target_command(
     )
     if chances is not None:
         _emit(chances, output_format, f"Probability of reaching loss {loss:g}", "C")
+
+
+@app.command("report")
+def report_command(
+    fit_file: Annotated[str, typer.Argument(metavar="FIT.nc", help="A saved fit.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="REPORT.html", help="The HTML file to write.")
+    ],
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare", metavar="DIR", help="Folder written by 'bayescale compare --out'."
+        ),
+    ] = None,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            metavar="NAME=VALUE,...",
+            help="Target point, e.g. --at N=7e10,D=1.4e12 (repeatable). "
+            "[default: 10x the largest value of each input in the runs]",
+        ),
+    ] = None,
+    target_loss: Annotated[
+        float | None,
+        typer.Option(
+            "--target-loss",
+            help="Loss to reach: adds its probability and the compute it needs (laws of N, D).",
+        ),
+    ] = None,
+    compute: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--compute",
+            "-c",
+            help="Budget in FLOPs for the probability and the compute plan (repeatable). "
+            "[default: the targets' compute]",
+        ),
+    ] = None,
+    level: LevelOption = 0.9,
+    pdf: Annotated[
+        Path | None,
+        typer.Option(
+            "--pdf", metavar="REPORT.pdf", help="Also print the report to PDF (needs WeasyPrint)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out and --pdf.")] = False,
+) -> None:
+    """Write the due-diligence report of a fit: one self-contained HTML file.
+
+    \f
+    Parameters
+    ----------
+    fit_file : str
+        Path of a saved fit.
+    out : Path
+        The HTML file.
+    compare : Path, optional
+        A comparison folder to include.
+    at : list of str, optional
+        Target points, each ``NAME=VALUE,NAME=VALUE``.
+    target_loss : float, optional
+        Loss to reach.
+    compute : list of float, optional
+        Budgets in FLOPs.
+    level : float, default 0.9
+        Credible level.
+    pdf : Path, optional
+        Also write a PDF of the report.
+    force : bool, default False
+        Overwrite existing outputs.
+    """
+    parsed = parse_points(at) if at else None
+    targets = (
+        [
+            {name: values[i] for name, values in parsed.items()}
+            for i in range(len(next(iter(parsed.values()))))
+        ]
+        if parsed
+        else None
+    )
+    from bayescale.fitting import load_fit
+    from bayescale.report import write_report
+
+    result = load_fit(fit_file)
+    if not result.ok:
+        _echo_warning(
+            f"report of a fit that failed its diagnostics: {result.diagnostics.verdict()}"
+        )
+    with _warnings_as_lines():
+        files = write_report(
+            result,
+            out,
+            force=force,
+            pdf=pdf,
+            comparison=compare,
+            at=targets,
+            target_loss=target_loss,
+            compute=compute,
+            level=level,
+            command=shlex.join(sys.argv),
+            fit_path=fit_file,
+        )
+    console = _console()
+    _print_verdict(console, result)
+    for kind, path in files.items():
+        size = path.stat().st_size / 1024
+        console.print(
+            f"Wrote the {kind.upper()} report to {path} ({size:.0f} KB)",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

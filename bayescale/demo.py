@@ -20,7 +20,15 @@ from bayescale.data import Runs, load_runs
 from bayescale.errors import BayescaleError, OutputExistsError
 from bayescale.fitting import Fit, fit
 
-__all__ = ["BUDGETS", "TARGET", "TRUE_PARAMETERS", "DemoResult", "demo_runs", "run_demo"]
+__all__ = [
+    "BUDGETS",
+    "TARGET",
+    "TARGET_LOSS",
+    "TRUE_PARAMETERS",
+    "DemoResult",
+    "demo_runs",
+    "run_demo",
+]
 
 #: Besiroglu et al. 2024, Table 1 (their refit of Hoffmann et al.'s Approach 3).
 TRUE_PARAMETERS = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
@@ -31,7 +39,16 @@ TARGET = {"N": 70e9, "D": 1.4e12}
 NOISE_SIGMA = 0.01
 NOISE_NU = 5.0
 SIZES_PER_BUDGET = 12
-_OUTPUTS = {"data": "runs.csv", "fit": "fit.nc", "plot": "fit.png", "forecast": "forecast.csv"}
+#: The loss the demo's report asks about: its probability at Chinchilla's scale, and the
+#: compute that reaches it.
+TARGET_LOSS = 2.0
+_OUTPUTS = {
+    "data": "runs.csv",
+    "fit": "fit.nc",
+    "plot": "fit.png",
+    "forecast": "forecast.csv",
+    "report": "report.html",
+}
 
 
 def demo_runs(seed: int = 0) -> Runs:
@@ -73,7 +90,8 @@ class DemoResult:
     forecast : pandas.DataFrame
         The forecast at :data:`TARGET`.
     files : dict of str to Path
-        ``data`` (runs.csv), ``fit`` (fit.nc), ``plot`` (fit.png), ``forecast`` (forecast.csv).
+        ``data`` (runs.csv), ``fit`` (fit.nc), ``plot`` (fit.png), ``forecast`` (forecast.csv),
+        ``report`` (report.html, the due-diligence report).
     """
 
     fit: Fit
@@ -92,6 +110,10 @@ def run_demo(
     progress: bool = False,
 ) -> DemoResult:
     """Fit the Chinchilla law to the embedded runs, forecast Chinchilla's scale, write results.
+
+    The last output is the due-diligence report (``report.html``): the forecast at
+    :data:`TARGET`, the probability of reaching :data:`TARGET_LOSS` and everything a reviewer
+    needs to check the fit.
 
     Parameters
     ----------
@@ -116,6 +138,7 @@ def run_demo(
         work, so nothing is written).
     """
     from bayescale.plots import plot_fit, save_figure
+    from bayescale.report import write_report
 
     folder = Path(out)
     files = {name: folder / filename for name, filename in _OUTPUTS.items()}
@@ -137,6 +160,14 @@ def run_demo(
     _write_csv(table, files["forecast"])
     result.save(files["fit"], overwrite=True)
     save_figure(plot_fit(result, budgets=BUDGETS, targets=[TARGET]), files["plot"])
+    write_report(
+        result,
+        files["report"],
+        force=True,
+        at=[TARGET],
+        target_loss=TARGET_LOSS,
+        fit_path=files["fit"],
+    )
     return DemoResult(result, table, files)
 
 

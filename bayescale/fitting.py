@@ -6,7 +6,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from bayescale._files import temporary_beside
 from bayescale.data import Runs, load_runs
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, OutputExistsError
 from bayescale.forecast import forecast_points, forecast_table, new_run_noise
@@ -491,8 +491,7 @@ class Fit:
             raise BayescaleError(f"folder '{path.parent}' does not exist; create it first")
         idata = self.idata.copy()
         idata.posterior.attrs["bayescale"] = json.dumps(self._metadata())
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = temporary_beside(path)
         try:
             idata.to_netcdf(tmp, engine="h5netcdf")
             os.replace(tmp, path)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.compare import Comparison, average, compare, score
+from bayescale.comparison import Comparison, average, compare, score
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
 from bayescale.errors import DataError, OutputExistsError
 

@@ -1,19 +1,38 @@
-"""The README's examples really run: its Python block and its command lines, as a user would."""
+"""The README's examples really run: its Python blocks and its command lines, as a user would.
+
+They run in this process (the Python blocks with runpy, the commands through the CLI's own
+app), so that they share the compiled models of the rest of the suite; the installed console
+script itself is exercised by tests/test_cli.py.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import runpy
 import shlex
-import subprocess
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bayescale.cli import app
 from bayescale.demo import demo_runs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BIN = Path(sys.executable).parent
+
+
+@contextmanager
+def _inside(folder: Path) -> Iterator[None]:
+    """Run with `folder` as the working directory, as a user who cd'ed there."""
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def _blocks(language: str) -> list[str]:
@@ -45,12 +64,15 @@ def test_python_example_runs(workdir: Path) -> None:
     assert "bayescale.fit(" in example and ".forecast(" in example and ".budget_for(" in example
     script = workdir / "example.py"
     script.write_text(example, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=workdir, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "law_lower_90" in done.stdout
+    with _inside(workdir):
+        names = runpy.run_path(str(script), run_name="__main__")
+    assert "law_lower_90" in names["table"].columns
     assert (workdir / "my-fit.nc").is_file()
+    assert (
+        names["same"]
+        .forecast({"N": 7e10, "D": 1.4e12})
+        .equals(names["fit"].forecast({"N": 7e10, "D": 1.4e12}))
+    )
 
 
 @pytest.mark.slow
@@ -62,16 +84,10 @@ def test_cli_example_runs(workdir: Path) -> None:
         *("laws", "laws", "fit", "forecast", "forecast"),
         *("optimal", "target", "compare"),
     ]
-    for command in commands:
-        done = subprocess.run(
-            [str(BIN / "bayescale"), *command[1:]],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, (
-            f"{shlex.join(command)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
+    runner = CliRunner()
+    with _inside(workdir):
+        for command in commands:
+            done = runner.invoke(app, command[1:])
+            assert done.exit_code == 0, f"{shlex.join(command)}\n{done.output[-3000:]}"
     assert (workdir / "my-cli-fit.nc").is_file()
     assert (workdir / "my-comparison" / "verdict.txt").is_file()

@@ -1,0 +1,194 @@
+"""Tests of the plots (bayescale.plots): each draws what it claims, from the fit, readably.
+
+One small Chinchilla fit on the demo's simulated runs serves the module. A plot is checked
+by what a reader would look at: the rendered PNG is not blank, the axes are logarithmic where
+the data span decades and their limits contain the data, and the curves come from the fit.
+"""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+import bayescale
+from bayescale import plots
+
+# Not bayescale.compare(...): importing the submodule bayescale.compare rebinds that name.
+from bayescale.comparison import compare, score
+from bayescale.demo import BUDGETS, TARGET, demo_runs
+from bayescale.errors import BayescaleError
+from bayescale.laws import get_law
+
+SMALL = {"draws": 300, "tune": 300, "chains": 2, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def demo_fit() -> bayescale.Fit:
+    return bayescale.fit(demo_runs(0), "chinchilla", **SMALL)
+
+
+def inked(fig: Figure) -> float:
+    """Share of the rendered figure's pixels that are not white (closes the figure)."""
+    png = plots.figure_to_png(fig, dpi=60)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    return float((image < 245).mean())
+
+
+def test_plot_fit_keeps_the_data_on_log_axes(demo_fit) -> None:
+    # Regression: shading the extrapolated region before switching to log axes collapsed the
+    # x-axis to a sliver when a target was drawn.
+    fig = plots.plot_fit(demo_fit, budgets=BUDGETS, targets=[TARGET])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    low, high = ax.get_xlim()
+    n = demo_fit.runs.x("N")
+    assert 0 < low <= n.min() and high >= TARGET["N"]
+    assert high / low > 100  # the curves span decades, not a sliver
+    assert inked(fig) > 0.05
+
+
+def test_save_figure_still_writes_files(demo_fit, tmp_path) -> None:
+    path = plots.save_figure(plots.plot_fit(demo_fit), tmp_path / "fit.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_loss_contours_follow_the_posterior_median(demo_fit) -> None:
+    fig = plots.plot_loss_contours(demo_fit, targets=[TARGET])
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] >= TARGET["N"] and ax.get_ylim()[1] >= TARGET["D"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("compute-optimal frontier" in text for text in labels)
+    assert any("target" in text for text in labels)
+    # The frontier drawn is the library's median optimum over the plotted range of compute.
+    frontier = next(line for line in ax.get_lines() if line.get_label().startswith("compute"))
+    n_drawn, d_drawn = (np.asarray(v) for v in frontier.get_data())
+    k = demo_fit.runs.compute_factor
+    (n_low, n_high), (d_low, d_high) = ax.get_xlim(), ax.get_ylim()
+    budgets = np.geomspace(k * n_low * d_low, k * n_high * d_high, len(n_drawn))
+    expected = demo_fit.compute_optimal(budgets)
+    np.testing.assert_allclose(n_drawn, expected["N_median"], rtol=1e-6)
+    np.testing.assert_allclose(d_drawn, expected["D_median"], rtol=1e-6)
+    assert inked(fig) > 0.3
+
+
+def test_loss_contours_refuse_a_law_without_n_and_d() -> None:
+    fake = SimpleNamespace(law=get_law("power_law_C"))
+    with pytest.raises(BayescaleError, match="N and D"):
+        plots.plot_loss_contours(fake)
+    with pytest.raises(BayescaleError, match="N and D"):
+        plots.plot_frontier(fake)
+
+
+def test_residuals_have_one_panel_per_input(demo_fit) -> None:
+    fig = plots.plot_residuals(demo_fit)
+    panels = [ax for ax in fig.axes if ax.collections]
+    assert [ax.get_xlabel().split()[0] for ax in panels] == ["N", "D"]
+    points = panels[0].collections[-1].get_offsets()
+    assert len(points) == len(demo_fit.runs)
+    # Residuals of a good fit to 1% noise are a few percent at most.
+    assert np.abs(np.asarray(points)[:, 1]).max() < 10
+    assert "inside their 90% predictive interval" in fig.texts[0].get_text()
+    plt.close(fig)
+
+
+def test_posterior_predictive_replicates_the_runs(demo_fit) -> None:
+    replicated = plots.posterior_predictive(demo_fit)
+    draws = replicated.posterior_predictive["loss"].values
+    chains, n_draws = demo_fit.diagnostics.chains, demo_fit.diagnostics.draws
+    assert draws.shape == (chains, n_draws, len(demo_fit.runs))
+    np.testing.assert_array_equal(replicated.observed_data["loss"].values, demo_fit.runs.y)
+    # The replications scatter around the observed runs by about the fitted 1% noise.
+    ratio = np.median(draws.reshape(-1, len(demo_fit.runs)), axis=0) / demo_fit.runs.y
+    assert np.abs(ratio - 1).mean() < 0.03
+    spread = np.std(np.log(draws), axis=(0, 1)).mean()
+    assert 0.005 < spread < 0.03
+    # Same seed, same replications; another seed differs.
+    again = plots.posterior_predictive(demo_fit).posterior_predictive["loss"].values
+    np.testing.assert_array_equal(draws, again)
+    other = plots.posterior_predictive(demo_fit, seed=99).posterior_predictive["loss"].values
+    assert not np.array_equal(draws, other)
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("ppc", lambda f: plots.plot_ppc(f)),
+        ("pair", lambda f: plots.plot_pair(f)),
+        ("frontier", lambda f: plots.plot_frontier(f, budgets=[5.88e23])),
+        ("fan", lambda f: plots.plot_forecast_fan(f, [TARGET, {"N": 7e9, "D": 1.4e11}])),
+    ],
+)
+def test_every_plot_renders_with_content(demo_fit, name, make) -> None:
+    fig = make(demo_fit)
+    assert isinstance(fig, Figure)
+    assert fig._suptitle is not None and demo_fit.law.name in fig._suptitle.get_text(), name
+    assert inked(fig) > 0.03, name
+
+
+def test_rank_plot_has_a_row_per_parameter(demo_fit) -> None:
+    fig = plots.plot_rank(demo_fit)
+    titles = {ax.get_title() for ax in fig.axes}
+    assert set(demo_fit.parameter_names) <= titles
+    assert inked(fig) > 0.03
+
+
+def test_prior_posterior_marks_published_values(demo_fit) -> None:
+    fig = plots.plot_prior_posterior(demo_fit)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["prior", "posterior"]
+    assert "Hoffmann 2022" in legend and "Besiroglu 2024" in legend
+    alpha = next(ax for ax in fig.axes if ax.get_title() == "alpha")
+    marked = {round(line.get_xdata()[0], 4) for line in alpha.get_lines()}
+    assert marked == {0.34, 0.35}
+    assert alpha.get_xscale() == "log"  # a positive parameter
+    assert inked(fig) > 0.03
+
+
+def test_frontier_bands_come_from_compute_optimal(demo_fit) -> None:
+    fig = plots.plot_frontier(demo_fit, budgets=[1e24], level=0.8)
+    n_axis = fig.axes[0]
+    median = next(line for line in n_axis.get_lines() if line.get_label() == "median")
+    budgets, n_drawn = (np.asarray(v) for v in median.get_data())
+    expected = demo_fit.compute_optimal(budgets, level=0.8)["N_median"].to_numpy()
+    np.testing.assert_allclose(n_drawn, expected)
+    assert budgets.max() >= 0.999e25  # 10x past the largest budget asked about
+    plt.close(fig)
+
+
+def test_fan_chart_shades_only_beyond_the_data(demo_fit) -> None:
+    inside = {"N": 1e9, "D": 2e10}
+    fig = plots.plot_forecast_fan(demo_fit, [TARGET, inside])
+    far, near = fig.axes[:2]
+    assert any(t.get_text() == "beyond the data" for t in far.get_legend().get_texts())
+    # The path to the near target leaves the data only past it (4x): its shading starts
+    # beyond the target's compute.
+    c_inside = demo_fit.runs.compute_factor * inside["N"] * inside["D"]
+    spans = [p for p in near.patches if p.get_label() == "beyond the data"]
+    assert all(p.get_x() > c_inside for p in spans)
+    with pytest.raises(BayescaleError, match="at least one target"):
+        plots.plot_forecast_fan(demo_fit, [])
+    plt.close(fig)
+
+
+def test_comparison_plot(demo_fit) -> None:
+    comparison = compare({"chinchilla": demo_fit, "again": demo_fit})
+    fig = plots.plot_comparison(comparison.loo)
+    assert len(fig.axes) == 1
+    assert inked(fig) > 0.02
+    held_out = score(demo_fit, demo_fit.runs.subset(demo_fit.runs.x("N") > 5e9))
+    rows = pd.DataFrame(
+        [{"law": law, "holdout": "N > 5e+09", **held_out} for law in ("chinchilla", "again")]
+    )
+    fig = plots.plot_comparison(comparison.loo, rows)
+    assert len(fig.axes) == 3
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["chinchilla", "again"]
+    assert inked(fig) > 0.05

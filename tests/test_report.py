@@ -1,0 +1,535 @@
+"""Tests of the due-diligence report (bayescale.report and ``bayescale report``), as a user.
+
+A user fits, saves the fit, compares laws, then runs ``bayescale report`` with targets, a
+target loss, a budget and a PDF. The tests read what they get: they parse the HTML and check
+that every section is there, that every number shown carries the library's exact value and
+is formatted from it, that those values are the ones the library gives for the same
+questions, that the file needs no network, and that a rendered page (through the PDF, or a
+headless Chromium where installed) is neither blank nor broken.
+
+One small Chinchilla fit serves the module; the report is built once, through the CLI.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import bayescale
+from bayescale import report
+from bayescale.cli import app
+
+# Not bayescale.compare(...): importing the submodule bayescale.compare rebinds that name.
+from bayescale.comparison import Comparison, compare, score
+from bayescale.demo import TARGET, demo_runs
+
+SMALL = {"draws": 300, "tune": 300, "chains": 2, "seed": 0}
+TARGETS = [TARGET, {"N": 7e9, "D": 1.4e11}]
+TARGET_LOSS = 2.0
+BUDGET = 1e24
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+# -- reading the HTML as a user's tools would ----------------------------------------
+
+
+class ReportParser(HTMLParser):
+    """Collects sections, numbers, numeric cells, images, links and scripts of a report."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: list[str] = []
+        self.headings: dict[str, str] = {}
+        self.numbers: list[dict[str, str]] = []
+        self.cells: list[dict[str, object]] = []
+        self.images: list[dict[str, str]] = []
+        self.urls: list[str] = []
+        self.scripts = 0
+        self._section: str | None = None
+        self._h2: list[str] | None = None
+        self._span: dict[str, str] | None = None
+        self._cell: dict[str, object] | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "section":
+            self._section = a.get("id", "")
+            self.sections.append(self._section)
+        elif tag == "h2":
+            self._h2 = []
+        elif tag == "span" and a.get("class") == "num":
+            self._span = {**a, "text": ""}
+            if self._cell is not None:
+                self._cell["numbers"] += 1
+        elif tag == "td" and "n" in a.get("class", "").split():
+            self._cell = {"text": "", "numbers": 0}
+        elif tag == "img":
+            self.images.append(a)
+        elif tag == "script":
+            self.scripts += 1
+        for name in ("src", "href"):
+            if name in a:
+                self.urls.append(a[name])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h2" and self._h2 is not None:
+            self.headings[self._section or ""] = "".join(self._h2).strip()
+            self._h2 = None
+        elif tag == "span" and self._span is not None:
+            self.numbers.append(self._span)
+            self._span = None
+        elif tag == "td" and self._cell is not None:
+            self.cells.append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._h2 is not None:
+            self._h2.append(data)
+        if self._span is not None:
+            self._span["text"] += data
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+def parse(html: str) -> ReportParser:
+    parser = ReportParser()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def shown(parsed: ReportParser) -> dict[str, float]:
+    """Key -> exact value of every number in the report (a key shown twice agrees)."""
+    values: dict[str, float] = {}
+    for span in parsed.numbers:
+        value = float(span["data-value"])
+        key = span["data-key"]
+        if key in values:
+            assert values[key] == value or (math.isnan(value) and math.isnan(values[key])), key
+        values[key] = value
+    return values
+
+
+def same(value: float, expected: float) -> bool:
+    if isinstance(expected, float) and math.isnan(expected):
+        return math.isnan(value)
+    return value == pytest.approx(float(expected), rel=1e-12, abs=0)
+
+
+def not_blank(png: bytes | Image.Image) -> float:
+    """Share of the page's pixels that carry ink."""
+    image = png if isinstance(png, Image.Image) else Image.open(io.BytesIO(png))
+    grey = np.asarray(image.convert("L"))
+    return float((grey < 235).mean())
+
+
+# -- the user's work: fit, save, compare, report ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_fit() -> bayescale.Fit:
+    return bayescale.fit(demo_runs(0), "chinchilla", **SMALL)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("report")
+
+
+@pytest.fixture(scope="module")
+def fit_file(demo_fit, workdir) -> Path:
+    return demo_fit.save(workdir / "fit.nc")
+
+
+@pytest.fixture(scope="module")
+def comparison_dir(demo_fit, workdir) -> Path:
+    """A saved comparison: LOO of two laws' fits and their scores on held-out large runs."""
+    fits = {"chinchilla": demo_fit, "chinchilla_twin": demo_fit}
+    loo = compare(fits).loo
+    runs = demo_fit.runs
+    held_out = runs.subset(runs.compute_factor * runs.x("N") * runs.x("D") > 1e21)
+    scores = score(demo_fit, held_out)
+    rows = [
+        {"law": law, "holdout": "C > 1e+21", "threshold": 1e21, "n_train": 94, **scores}
+        for law in fits
+    ]
+    folder = workdir / "comparison"
+    Comparison(fits, loo, pd.DataFrame(rows)).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cli_report(fit_file, comparison_dir, workdir) -> dict[str, Path]:
+    """``bayescale report`` as a user runs it, with a PDF."""
+    out, pdf = workdir / "report.html", workdir / "report.pdf"
+    args = ["report", str(fit_file), "--out", str(out), "--compare", str(comparison_dir)]
+    for target in TARGETS:
+        args += ["--at", ",".join(f"{k}={v:g}" for k, v in target.items())]
+    args += ["--target-loss", f"{TARGET_LOSS:g}", "--compute", f"{BUDGET:g}"]
+    if report_pdf_available():
+        args += ["--pdf", str(pdf)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Wrote the HTML report" in result.stdout
+    return {"html": out, "pdf": pdf, "stdout": result.stdout}
+
+
+@pytest.fixture(scope="module")
+def parsed(cli_report) -> ReportParser:
+    return parse(cli_report["html"].read_text(encoding="utf-8"))
+
+
+def report_pdf_available() -> bool:
+    try:
+        import pypdfium2  # noqa: F401
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+# -- structure -----------------------------------------------------------------------
+
+
+def test_report_has_every_section_in_order(parsed) -> None:
+    assert parsed.sections == list(report.SECTIONS)
+    for number, (section, title) in enumerate(report.SECTIONS.items(), start=1):
+        assert parsed.headings[section] == f"{number}. {title}"
+    text = " ".join(" ".join(parsed.text).split())
+    for words in (
+        "The sampler converged",
+        "Probability of reaching loss 2.000",
+        "L = E + A / N**alpha + B / D**beta",
+        "Hoffmann 2022",
+        "Besiroglu 2024",
+        "PSIS-LOO (interpolation) prefers",
+        "Held-out larger runs",
+        "Credible versus predictive intervals",
+        "The law's form is fixed",
+        "If the diagnostics fail",
+        "To reproduce",
+        "bayescale fit runs.csv --law chinchilla",
+    ):
+        assert words in text, words
+
+
+def test_every_number_carries_its_value_and_is_formatted_from_it(parsed) -> None:
+    assert len(parsed.numbers) > 200
+    for span in parsed.numbers:
+        assert span["data-key"], span
+        kind, digits = span["data-format"].split(":")
+        expected = report.format_number(float(span["data-value"]), kind, int(digits))
+        assert span["text"] == expected, span
+    # Every numeric table cell shows library numbers, not text typed into the template.
+    numeric = [c for c in parsed.cells if str(c["text"]).strip() not in ("", "–")]
+    assert numeric
+    assert all(c["numbers"] >= 1 for c in numeric), [c for c in numeric if not c["numbers"]]
+
+
+def test_report_is_self_contained(cli_report, parsed) -> None:
+    assert parsed.scripts == 0
+    external = [u for u in parsed.urls if not u.startswith(("data:", "#"))]
+    assert external == []
+    expected = {
+        "fit",
+        "contours",
+        "residuals",
+        "ppc",
+        "rank",
+        "prior_posterior",
+        "pair",
+        "fan",
+        "frontier",
+        "comparison",
+    }
+    assert {img["alt"] and img["src"][:22] for img in parsed.images} == {"data:image/png;base64,"}
+    assert len(parsed.images) == len(expected)
+    for image in parsed.images:
+        png = base64.b64decode(image["src"].split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert not_blank(png) > 0.03, image["alt"]
+    html = cli_report["html"].read_text(encoding="utf-8")
+    assert [name for name in expected if f'id="fig-{name}"' not in html] == []
+    assert oct(cli_report["html"].stat().st_mode & 0o777) == "0o644"
+
+
+# -- the numbers are the library's ------------------------------------------------------
+
+
+def test_forecast_and_decisions_match_the_library(parsed, fit_file) -> None:
+    values = shown(parsed)
+    fit = bayescale.load_fit(fit_file)  # a reloaded fit forecasts identically
+    points = {name: [t[name] for t in TARGETS] for name in ("N", "D")}
+    table = fit.forecast(points, level=(0.5, 0.8, 0.9))
+    checked = 0
+    for i, row in table.iterrows():
+        for column in ("law_median", "pred_median", "law_lower_90", "law_upper_90"):
+            assert same(values[f"forecast.{i}.{column}"], row[column]), column
+        for column in ("pred_lower_50", "pred_upper_80", "pred_upper_90", "extrapolation"):
+            assert same(values[f"forecast.{i}.{column}"], row[column]), column
+        checked += 1
+    assert checked == len(TARGETS)
+    chances = fit.prob_below(TARGET_LOSS, **points)
+    for i, row in chances.iterrows():
+        assert same(values[f"prob.point.{i}.prob_run_below"], row["prob_run_below"])
+        assert same(values[f"prob.point.{i}.prob_law_below"], row["prob_law_below"])
+    at_budget = fit.prob_below(TARGET_LOSS, C=[BUDGET])
+    assert same(values["prob.budget.0.prob_run_below"], at_budget["prob_run_below"].iloc[0])
+    budget = fit.budget_for(TARGET_LOSS, level=0.9).iloc[0]
+    for column in ("C_median", "C_lower_90", "C_upper_90", "N_median", "prob_unreachable"):
+        assert same(values[f"budget.0.{column}"], budget[column]), column
+    # The plan: the largest run's compute, 10x and 100x it, and the budget asked about.
+    largest = float((6 * fit.runs.x("N") * fit.runs.x("D")).max())
+    plan = fit.compute_optimal(sorted({largest, 10 * largest, 100 * largest, BUDGET}))
+    for i, row in plan.iterrows():
+        for column in ("C", "N_median", "D_upper_90", "tokens_per_parameter_median", "loss_median"):
+            assert same(values[f"plan.{i}.{column}"], row[column]), column
+
+
+def test_parameters_diagnostics_and_sensitivity_match_the_library(parsed, fit_file) -> None:
+    values = shown(parsed)
+    demo_fit = bayescale.load_fit(fit_file)  # what the report was made from
+    summary = demo_fit.summary(level=0.9)
+    for name, row in summary.iterrows():
+        for column in ("median", "mean", "sd", "hdi_90_lower", "hdi_90_upper"):
+            assert same(values[f"param.{name}.{column}"], row[column]), (name, column)
+        for column in ("r_hat", "ess_bulk", "ess_tail"):
+            assert same(values[f"diag.{name}.{column}"], row[column]), (name, column)
+    assert values["diag.divergences"] == demo_fit.diagnostics.divergences
+    for source, published in demo_fit.law.published.items():
+        for name, value in published.items():
+            assert values[f"published.{source}.{name}"] == value
+    sensitivity = report.prior_sensitivity(demo_fit)
+    for name, row in sensitivity.iterrows():
+        assert same(values[f"psens.{name}.prior"], row["psens_prior"]), name
+        assert same(values[f"psens.{name}.likelihood"], row["psens_likelihood"]), name
+        assert same(values[f"shift.{name}.contraction"], row["contraction"]), name
+    # The data taught the law's parameters a lot: their posteriors are far narrower than priors.
+    assert (sensitivity.loc[list(demo_fit.law.parameters), "contraction"] > 0.9).all()
+    assert values["data.n_runs"] == len(demo_fit.runs)
+    assert values["data.N.max"] == demo_fit.runs.x("N").max()
+
+
+def test_comparison_tables_match_the_saved_comparison(parsed, comparison_dir) -> None:
+    values = shown(parsed)
+    loo = pd.read_csv(comparison_dir / "loo.csv", index_col=0)
+    for law, row in loo.iterrows():
+        for column in ("elpd_loo", "se", "weight", "p_loo"):
+            assert same(values[f"loo.{law}.{column}"], row[column]), (law, column)
+    extrapolation = pd.read_csv(comparison_dir / "extrapolation.csv")
+    for i, row in extrapolation.iterrows():
+        for column in ("elpd_per_run", "coverage_90", "r2", "mare"):
+            assert same(values[f"extrap.{i}.{column}"], row[column]), column
+
+
+def test_reproducibility_block(parsed, cli_report, fit_file, demo_fit) -> None:
+    html = cli_report["html"].read_text(encoding="utf-8")
+    assert demo_fit.runs.fingerprint() in html
+    assert "&#10003;&nbsp;verified" in html or "✓\xa0verified" in html
+    assert str(fit_file) in html
+    text = " ".join(parsed.text)
+    assert "--target-loss 2 --compute 1e+24" in text
+    assert "--seed 0" in text and "--draws 300" in text
+    assert 'name = "chinchilla"' in text  # the law file itself
+    assert values_include(parsed, "repro.seed", 0)
+
+
+def values_include(parsed: ReportParser, key: str, value: float) -> bool:
+    return shown(parsed).get(key) == value
+
+
+# -- rendering: is a page readable? ----------------------------------------------------
+
+
+@pytest.mark.skipif(not report_pdf_available(), reason="WeasyPrint/pypdfium2 not installed")
+def test_pdf_pages_render_with_the_numbers(cli_report, parsed) -> None:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(cli_report["pdf"]))
+    assert len(document) >= 8
+    first = document[0]
+    text = " ".join(first.get_textpage().get_text_range().split())
+    assert "Executive summary" in text
+    values = {s["data-key"]: s["text"] for s in parsed.numbers}
+    for key in ("forecast.0.pred_median", "forecast.0.law_median", "prob.point.0.prob_run_below"):
+        assert values[key] in text, key
+    image = first.render(scale=1.0).to_pil()
+    assert image.size[0] > 500
+    assert 0.03 < not_blank(image) < 0.6
+    # A page with a plot: the residuals figure's page has much more ink than text alone.
+    inks = [not_blank(document[i].render(scale=0.5).to_pil()) for i in range(len(document))]
+    assert max(inks) > 0.15
+
+
+def chromium() -> str | None:
+    return next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None
+    )
+
+
+@pytest.mark.skipif(chromium() is None, reason="no headless Chromium (apt-get install chromium)")
+def test_chromium_screenshot_is_not_blank(cli_report, tmp_path) -> None:
+    shot = tmp_path / "page.png"
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--hide-scrollbars",
+        "--window-size=1200,1600",
+        f"--screenshot={shot}",
+        cli_report["html"].resolve().as_uri(),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=120, env=os.environ.copy())
+    image = Image.open(shot)
+    assert image.size == (1200, 1600)
+    assert 0.03 < not_blank(image) < 0.7
+    # The header band is the report's dark blue, so the stylesheet was applied.
+    r, _, b = image.convert("RGB").getpixel((20, 20))
+    assert b > r + 40 and b < 140
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def test_report_is_not_overwritten_without_force(cli_report, fit_file) -> None:
+    out = cli_report["html"]
+    before = out.read_bytes()
+    result = runner.invoke(app, ["report", str(fit_file), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: '{out}' exists already; choose another --out or add --force to overwrite it"
+    ]
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--compare", "missing-folder"], "comparison folder not found"),
+        (["--at", "N=7e10"], "missing D"),
+        (["--at", "N=7e10,D=x"], "is not a number"),
+        (["--target-loss", "-1"], "target loss must be a positive number"),
+        (["--level", "1.5"], "between 0 and 1"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_no_file(fit_file, tmp_path, args, fragment) -> None:
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(fit_file), "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left either
+
+
+def test_missing_fit_and_folder(tmp_path, fit_file) -> None:
+    result = runner.invoke(app, ["report", str(tmp_path / "no.nc"), "--out", "r.html"])
+    assert result.exit_code == 2 and "fit file not found" in result.stderr
+    result = runner.invoke(app, ["report", str(fit_file), "--out", str(tmp_path / "x" / "r.html")])
+    assert result.exit_code == 2 and "does not exist; create it first" in result.stderr
+
+
+# -- defaults and failures, through the library --------------------------------------
+
+
+def test_defaults_forecast_ten_times_beyond_the_data(demo_fit) -> None:
+    context = report.build_context(demo_fit, figures=False)
+    rows = context["summary"]["rows"]
+    assert len(rows) == 1
+    assert rows[0]["N"].value == pytest.approx(10 * demo_fit.runs.x("N").max())
+    assert rows[0]["D"].value == pytest.approx(10 * demo_fit.runs.x("D").max())
+    assert rows[0]["extrapolation"].value == pytest.approx(10)
+    assert context["summary"]["far"] is False and context["summary"]["beyond"] is True
+    assert context["summary"]["probability"] is None and context["comparison"] is None
+    html = report.render_html(context)
+    for words in ("No target was given", "No target loss was given", "No comparison was given"):
+        assert words in html, words
+    assert parse(html).sections == list(report.SECTIONS)
+
+
+def test_report_of_a_failed_fit_says_so_everywhere(tmp_path) -> None:
+    starved = bayescale.fit(
+        demo_runs(0), "chinchilla", draws=20, tune=20, chains=2, seed=1, prior_draws=0
+    )
+    assert not starved.ok
+    out = report.write_report(starved, tmp_path / "failed.html", figures=False)["html"]
+    html = out.read_text(encoding="utf-8")
+    assert "Do not rely on these numbers yet" in html
+    assert "DIAGNOSTICS FAIL" in html
+    assert "They fail here:" in html
+    assert 'class="fail"' in html
+    assert "This fit has no prior draws" in html  # prior_draws=0: no shift, said so
+    parsed = parse(html)
+    assert parsed.sections == list(report.SECTIONS)
+
+
+def test_format_number() -> None:
+    assert report.format_number(70e9, "size") == "70B"
+    assert report.format_number(1.4e12, "size") == "1.4T"
+    assert report.format_number(5.88e23, "size") == "5.88e23"
+    assert report.format_number(2.0) == "2.000"
+    assert report.format_number(0.9999, "pct") == ">99%"
+    assert report.format_number(0.004, "pct") == "<1%"
+    assert report.format_number(0.0, "pct") == "0%"
+    assert report.format_number(0.01074, "percent") == "1.07%"
+    assert report.format_number(2.87, "ratio") == "2.87x"
+    assert report.format_number(float("inf")) == "∞"
+    assert report.format_number(float("nan")) == "n/a"
+    assert report.format_number(1234.4, "int") == "1,234"
+
+
+@pytest.mark.slow
+def test_report_of_a_single_input_law(tmp_path) -> None:
+    runs = demo_runs(0)
+    fit = bayescale.fit(runs, "power_law_C", **SMALL)
+    context = report.build_context(fit, target_loss=2.0)
+    assert context["plan"] is None and context["summary"]["probability"] is None
+    assert set(context["figures"]) == {
+        "fit",
+        "residuals",
+        "ppc",
+        "rank",
+        "prior_posterior",
+        "pair",
+        "fan",
+    }
+    html = report.render_html(context)
+    assert "Compute planning needs a law of parameters N and tokens D" in html
+    assert parse(html).sections == list(report.SECTIONS)
+
+
+@pytest.mark.slow
+def test_demo_ends_with_the_report(tmp_path) -> None:
+    from bayescale.demo import run_demo
+
+    result = run_demo(tmp_path / "demo", draws=300, tune=300, chains=2)
+    out = result.files["report"]
+    assert out == tmp_path / "demo" / "report.html"
+    parsed = parse(out.read_text(encoding="utf-8"))
+    assert parsed.sections == list(report.SECTIONS)
+    values = shown(parsed)
+    table = result.fit.forecast(TARGET, level=(0.5, 0.8, 0.9))
+    assert same(values["forecast.0.pred_median"], table["pred_median"].iloc[0])
+    assert "prob.point.0.prob_run_below" in values  # the demo asks about loss 2.0
+    with pytest.raises(bayescale.OutputExistsError, match=r"report\.html"):
+        run_demo(tmp_path / "demo", draws=300, tune=300, chains=2)
