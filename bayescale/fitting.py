@@ -32,9 +32,21 @@ ESS_PER_CHAIN_MIN = 100  # Vehtari et al. 2021: bulk and tail ESS above 100 per 
 _PACKAGES = ("bayescale", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "pymc-extras")
 
 
-def _versions() -> dict[str, str]:
+def package_versions(packages: Sequence[str] = _PACKAGES) -> dict[str, str]:
+    """Return the Python version and the installed version of each package.
+
+    Parameters
+    ----------
+    packages : sequence of str
+        Distribution names; default: those a fit depends on.
+
+    Returns
+    -------
+    dict of str to str
+        ``{"python": ..., package: version or "not installed"}``.
+    """
     found = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    for name in packages:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -632,7 +644,7 @@ def fit(
         "prior_draws": prior_draws,
     }
     info = {
-        "versions": _versions(),
+        "versions": package_versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": command or "",
         "data_fingerprint": runs.fingerprint(),

@@ -19,13 +19,11 @@ import datetime as _dt
 import hashlib
 import math
 import os
-import platform
 import shlex
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ import pandas as pd
 from markupsafe import escape
 
 from bayescale.errors import BayescaleError, DataError, OutputExistsError
-from bayescale.fitting import RHAT_MAX, Fit, load_fit
+from bayescale.fitting import RHAT_MAX, Fit, load_fit, package_versions
 from bayescale.forecast import level_label
 
 __all__ = [
@@ -751,16 +749,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in _REPORT_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
 def _when(stamp: str) -> str:
     """An ISO time stamp as ``2026-11-23 10:46 UTC`` (as given if it is not one)."""
     try:
@@ -843,7 +831,7 @@ def _reproducibility_section(
         "seed": Num(fit.seed, "repro.seed", "int"),
         "settings": settings,
         "fit_versions": dict(fit.info.get("versions", {})),
-        "report_versions": _versions(),
+        "report_versions": package_versions(_REPORT_PACKAGES),
         "fit_created": _when(fit.info.get("created", "")),
         "fit_command": fit.info.get("command", ""),
         "fit_file": None if fit_path is None else str(fit_path),
