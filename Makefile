@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bayescale-installed
 
-.PHONY: demo test test-fast lint format clean
+.PHONY: demo test test-fast bench bench-quick lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -ra -m "not slow"
+
+# The benchmarks need the baselines' packages too (the `bench` extra: NumPyro, JAX).
+BENCH_STAMP := $(VENV)/.bayescale-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --out bench/results.md
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --quick --out bench/results/quick.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,216 @@
+"""Fast checks of the benchmark suite's baselines (bench/): the point fit recovers a known law,
+its gradients are right, the bootstrap and NumPyro code paths run on tiny inputs, and the
+report renders. NumPyro and JAX are optional (the ``bench`` extra): their test is skipped
+without them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import baselines, common, run, workers  # noqa: E402
+
+
+def _isoflop(noise: float, seed: int = 0) -> pd.DataFrame:
+    """All 12 IsoFLOP budgets of the synthetic task, with Gaussian noise on log loss."""
+    train, test = common.simulate_isoflop(seed)
+    frame = pd.concat([train, test], ignore_index=True)
+    rng = np.random.default_rng(seed)
+    frame["loss"] = common.chinchilla_loss(frame["N"], frame["D"]) * np.exp(
+        noise * rng.standard_normal(len(frame))
+    )
+    return frame
+
+
+def test_point_fit_recovers_chinchilla_parameters() -> None:
+    frame = _isoflop(noise=0.002)
+    fit = baselines.huber_fit(frame, "chinchilla", thin=True)
+    got, truth = fit.params, common.TRUTH
+    assert got["E"] == pytest.approx(truth["E"], rel=0.03)
+    assert got["alpha"] == pytest.approx(truth["alpha"], abs=0.03)
+    assert got["beta"] == pytest.approx(truth["beta"], abs=0.03)
+    assert got["A"] == pytest.approx(truth["A"], rel=0.5)
+    assert got["B"] == pytest.approx(truth["B"], rel=0.5)
+    assert np.abs(fit.residuals).max() < 0.02
+
+
+@pytest.mark.parametrize("law", ["chinchilla", "data_constrained"])
+def test_point_fit_gradients_match_finite_differences(law: str) -> None:
+    frame = common.simulate("data_constrained", 40, seed=1)
+    point_law = baselines.POINT_LAWS[law]
+    x = point_law.prepare(frame)
+    log_y = np.log(frame["loss"].to_numpy())
+    theta = np.array([6.0, 7.5, 0.6, 0.35, 0.37, 2.7][: len(point_law.parameters)])
+    # Scale the residuals past delta so that both branches of the Huber loss are exercised.
+    err = optimize.check_grad(
+        lambda t: baselines.huber_objective(t, point_law, x, log_y)[0],
+        lambda t: baselines.huber_objective(t, point_law, x, log_y)[1],
+        theta,
+    )
+    scale = np.linalg.norm(baselines.huber_objective(theta, point_law, x, log_y)[1])
+    assert err < 1e-4 * max(scale, 1.0)
+
+
+def test_bootstrap_and_predictive_intervals_on_tiny_input() -> None:
+    frame = _isoflop(noise=0.01).iloc[::4].reset_index(drop=True)
+    fit = baselines.huber_fit(frame, "chinchilla", thin=True)
+    boot = baselines.bootstrap(fit, frame, resamples=5, seed=0)
+    assert boot.shape == (5, 5)
+    at = pd.DataFrame({"N": [1e10, 7e10], "D": [2e11, 1.4e12]})
+    table = baselines.point_forecast(fit, boot, at, levels=(0.5, 0.9), pairs=500)
+    assert len(table) == 2
+    for kind in ("law", "pred"):
+        assert (table[f"{kind}_lower_90"] <= table[f"{kind}_lower_50"]).all()
+        assert (table[f"{kind}_lower_50"] <= table[f"{kind}_upper_50"]).all()
+        assert (table[f"{kind}_upper_50"] <= table[f"{kind}_upper_90"]).all()
+    metrics = common.point_metrics(np.array([2.0, 2.1, 2.2]), np.array([2.0, 2.1, 2.2]))
+    assert metrics == {"r2": 1.0, "mare": 0.0}
+
+
+def test_data_constrained_point_fit_runs_from_the_best_grid_points() -> None:
+    frame = common.simulate("data_constrained", 60, seed=2)
+    fit = baselines.huber_fit(frame, "data_constrained", thin=True, top_k=3)
+    assert fit.starts == 3
+    assert set(fit.params) == {"E", "A", "B", "alpha", "beta", "R"}
+    assert np.isfinite(fit.objective)
+
+
+def test_numpyro_priors_are_bayescale_priors() -> None:
+    spec = tomllib.loads((ROOT / "models" / "chinchilla.toml").read_text())
+    expected = {}
+    for name, entry in spec["parameters"].items():
+        prior = dict(entry["prior"])
+        key = f"{name}_ref" if "at_reference" in entry else name
+        expected[key] = (prior.pop("dist"), prior)
+    for name in ("sigma", "nu"):
+        prior = dict(spec["likelihood"][name])
+        expected[name] = (prior.pop("dist"), prior)
+    assert baselines.CHINCHILLA_PRIORS == expected
+
+
+def test_numpyro_model_samples_tiny_input() -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("numpyro")
+    frame = common.simulate("chinchilla", 30, seed=3)
+    data = baselines.numpyro_data(frame)
+    result = baselines.numpyro_sample(data, draws=20, tune=20, chains=1, seed=0)
+    post = result["posterior"]
+    assert post["A"].shape == (1, 20)
+    assert set(post) >= {"E", "A", "B", "alpha", "beta", "sigma", "nu"}
+    assert result["steps_warmup"] > 0 and result["steps_sampling"] > 0
+    assert np.all(np.isfinite(post["E"]))
+
+
+def test_phase_timer_is_exclusive() -> None:
+    phases = workers.Phases()
+    with phases("outer"):
+        time.sleep(0.02)
+        with phases("inner"):
+            time.sleep(0.03)
+    assert phases.rows["inner"]["wall"] >= 0.03
+    assert 0.015 <= phases.rows["outer"]["wall"] < 0.03 + 0.02
+    assert phases.total() == pytest.approx(
+        phases.rows["outer"]["wall"] + phases.rows["inner"]["wall"]
+    )
+
+
+def test_report_renders_partial_results() -> None:
+    runs = {
+        "pointfit": {
+            "wall": 3.0,
+            "process_wall": 3.1,
+            "cpu": 3.0,
+            "exit": 0,
+            "results": {
+                "pointfit": {
+                    "phases": {
+                        "import": {"wall": 1.0, "cpu": 1.0},
+                        "grid of L-BFGS fits": {"wall": 1.5, "cpu": 1.5},
+                        "bootstrap refits": {"wall": 0.4, "cpu": 0.4},
+                    },
+                    "params": dict(common.TRUTH),
+                    "objective": 0.002,
+                    "objective_at_published": 0.002,
+                    "starts": 243,
+                    "resamples": 20,
+                    "bootstrap_90": {k: [v, v] for k, v in common.TRUTH.items()},
+                }
+            },
+        },
+        "pymc": {
+            "wall": 1.0,
+            "cpu": 1.0,
+            "exit": 1,
+            "results": {"pymc": {"error": "boom", "log_tail": ["Traceback"]}},
+        },
+    }
+    info = {
+        "date": "today",
+        "elapsed": 10.0,
+        "machine": common.machine(),
+        "load_before": (0.1, 0.1, 0.1),
+        "load_after": (0.1, 0.1, 0.1),
+        "load_max": 0.1,
+    }
+    text = run.report(runs, info, quick=True)
+    assert "Point fit + 20 bootstrap refits" in text
+    assert "failed: boom" in text
+    assert "## Failures" in text
+
+
+def test_scaling_section_explains_a_failing_fit() -> None:
+    row = {
+        "law": "bnsl",
+        "law_parameters": 6,
+        "n_runs": 245,
+        "compile": 9.4,
+        "sampling": 5.9,
+        "fit_without_compile": 6.4,
+        "steps_sampling": 152_906,
+        "ess_bulk_min": 122.7,
+        "r_hat_max": 1.033,
+        "divergences": 18,
+        "ok": False,
+        "strongest_correlation": ["b", "c0", 0.9917],
+        "floor": "E",
+        "floor_quantiles": [1.11, 1.46, 1.72],
+        "floor_at_divergences": [1.09],
+        "with_3x_draws": {
+            "draws": 3000,
+            "ok": False,
+            "divergences": 28,
+            "ess_bulk_min": 340.8,
+            "ess_tail_min": 371.8,
+            "r_hat_max": 1.0137,
+        },
+    }
+    good = {**row, "law": "chinchilla", "ok": True, "divergences": 0}
+    for key in ("strongest_correlation", "floor", "floor_quantiles", "with_3x_draws"):
+        good.pop(key)
+    text = "\n".join(
+        run._scaling_section(
+            {
+                "scaling": {
+                    "wall": 1.0,
+                    "results": {"scaling": {"rows": [good, row], "forecast": None}},
+                }
+            }
+        )
+    )
+    assert "`bnsl` on 245 runs fails the diagnostics" in text
+    assert "b–c0 +0.99" in text
+    assert "E = 1.09" in text
+    assert "it still fails: 28 divergences" in text
+    assert "`chinchilla` on" not in text
