@@ -5,7 +5,9 @@ numbers in the README's "Performance" section): nutpie with its low-rank modifie
 needs about 10x fewer gradient evaluations than with a diagonal one and about 30x less wall time
 than PyMC's own NUTS. Compiling the model with numba is the dominant cost of a small fit, so a
 compiled model is kept per law and reused for new data (inputs, observations and reference
-scales are ``pm.Data``), e.g. across the fits of a comparison or a test session.
+scales are ``pm.Data``), e.g. across the fits of a comparison or a test session; across
+processes PyTensor's numba cache keeps the log-density's code (see ``_numba_cache``), and
+nutpie's own wrapper around it is compiled again each time.
 """
 
 from __future__ import annotations
@@ -71,9 +73,15 @@ def log_reference(law: Law, runs: Runs) -> dict[str, float]:
 
 
 def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str, np.ndarray]:
-    values = {name: runs.x(name) for name in law.inputs}
-    values["log_y"] = np.log(runs.y)
-    values.update({f"log_{name}_ref": np.asarray(v, dtype=float) for name, v in log_ref.items()})
+    # One matrix for everything per run (the inputs, then log y): its rows share one length
+    # by construction, so the graph needs no broadcast checks between them. Those checks made
+    # PyTensor's order of nodes, hence its numba cache key, change from process to process.
+    per_run = [runs.x(name) for name in law.inputs] + [np.log(runs.y)]
+    values = {"per_run": np.vstack(per_run)}
+    # Every shared variable costs nutpie's numba wrapper seconds of compiling: one vector holds
+    # the log reference scales (in the order of log_ref's keys, which are sorted).
+    if log_ref:
+        values["log_ref"] = np.array([log_ref[name] for name in sorted(log_ref)])
     return values
 
 
@@ -104,6 +112,11 @@ def build_model(law: Law, runs: Runs, log_ref: Mapping[str, float] | None = None
     values = _data_values(law, runs, log_ref)
     with pm.Model(coords={"run": np.arange(len(runs))}) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
+        per_run = data.pop("per_run")
+        data.update({name: per_run[i] for i, name in enumerate([*law.inputs, "log_y"])})
+        if log_ref:
+            log_refs = data.pop("log_ref")
+            data.update({f"log_{n}_ref": log_refs[i] for i, n in enumerate(sorted(log_ref))})
         params: dict[str, Any] = {}
         log_params: dict[str, Any] = {}
         # Parameters without a reference first: reference powers are formulas over them.
@@ -152,6 +165,9 @@ def _compiled(law: Law, runs: Runs, log_ref: Mapping[str, float]):
     )
     compiled = _COMPILED.get(key)
     if compiled is None:
+        from bayescale import _numba_cache
+
+        _numba_cache.register()
         with _quiet():
             compiled = nutpie.compile_pymc_model(build_model(law, runs, log_ref))
         _COMPILED[key] = compiled

@@ -134,9 +134,9 @@ def _patch_bayescale() -> None:
     import bayescale.fitting
     import bayescale.model
 
-    _patch(bayescale.model, "_compiled", "compile: other")
+    _patch(bayescale.model, "_compiled", "compile: numba (log density, nutpie's C callbacks)")
     _patch(bayescale.model, "build_model", "build model (PyMC graph)")
-    _patch(nutpie.compile_pymc, "_make_functions", "compile: PyTensor graph to numba")
+    _patch(nutpie.compile_pymc, "_make_functions", "compile: PyTensor rewrites, code generation")
     _patch(bayescale.model, "sample_posterior", "sampling (nutpie)")
     _patch(bayescale.fitting, "_idata_groups", "log-likelihood (NumPy)")
     _patch(bayescale.model, "sample_prior", "prior draws")
@@ -226,6 +226,8 @@ def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
         result = bayescale.fit(runs, "chinchilla", seed=p["seed"], **settings)
     mark_done()
     out: dict[str, Any] = {"fit": _fit_record(result)}
+    if not p.get("extras", True):
+        return out
 
     # The same fit again in the same process: the compiled model is reused.
     warm = Phases()
