@@ -151,6 +151,42 @@ def plan(quick: bool) -> list[dict[str, Any]]:
     return jobs
 
 
+#: Seconds of quiet before each job, over which other processes' CPU use is measured.
+IDLE_WINDOW = 2.0
+
+
+def busy_cores(seconds: float) -> float | None:
+    """Cores kept busy by all processes over the next ``seconds`` (from /proc/stat).
+
+    Parameters
+    ----------
+    seconds : float
+        Length of the window.
+
+    Returns
+    -------
+    float or None
+        Busy CPU time over the window divided by its length (0 = idle, 2 = both cores of a
+        2-core machine busy); None where /proc/stat is missing.
+    """
+
+    def ticks() -> tuple[int, int] | None:
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    before = ticks()
+    time.sleep(seconds)
+    after = ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def run_job(job: Mapping[str, Any], log_dir: Path) -> dict[str, Any]:
     """Run one worker process; return its results with the process's wall and CPU time."""
     out = log_dir / f"{job['key'].replace(',', '+')}.json"
@@ -374,7 +410,10 @@ def report(runs: Mapping[str, Any], info: Mapping[str, Any], quick: bool) -> str
         ]
     load0, load1 = info["load_before"][0], info["load_after"][0]
     cores = info["machine"]["cores"] or 1
-    busy = max(load0, info["load_max"]) > 0.3 * cores
+    # The load average between jobs still holds the previous job's own load; the CPU that
+    # other processes used while none of ours ran is what tells a shared machine.
+    others = info.get("others_busiest")
+    busy = (others if others is not None else max(load0, info["load_max"])) > 0.3 * cores
     L += [
         f"Run {info['date']} in {info['elapsed'] / 60:.1f} min "
         f"(`python bench/run.py{' --quick' if quick else ''}`), "
@@ -384,13 +423,19 @@ def report(runs: Mapping[str, Any], info: Mapping[str, Any], quick: bool) -> str
         f"{info['machine']['os']}, Python {info['machine']['python']}.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in info["machine"]["versions"].items()),
         f"- Load average (1 min) before / highest between jobs / after: {load0:.2f} / "
-        f"{info['load_max']:.2f} / {load1:.2f}.",
+        f"{info['load_max']:.2f} / {load1:.2f}"
+        + (
+            f"; cores used by other processes in a {IDLE_WINDOW:.0f} s window before each job: "
+            f"at most {others:.2f}."
+            if others is not None
+            else "."
+        ),
     ]
     if busy:
         L += [
             "- **Timings were taken under load**: the machine was shared with other jobs "
-            "(load average up to "
-            f"{max(load0, info['load_max']):.1f} on {cores} cores), so wall times are noisy "
+            f"(up to {others if others is not None else info['load_max']:.1f} of {cores} "
+            "cores busy with them), so wall times are noisy "
             "and parallel chains got less than 2 cores. Ratios within this run are more "
             "trustworthy than absolute times; rerun on a quiet machine for the reference "
             "numbers.",
@@ -497,7 +542,9 @@ def _speed_section(rows: list[dict[str, Any]], runs: Mapping[str, Any]) -> list[
                 f"{f['wall']:.1f} s ({f['compile']:.1f} s compiling instead of "
                 f"{ref['compile']:.1f} s)"
                 + (
-                    f"; slower than {', '.join(r['label'].split(' (')[0] for r in faster)}."
+                    "; slower than "
+                    + " and ".join(f"{r['label']} ({r['wall']:.1f} s)" for r in faster)
+                    + "."
                     if faster
                     else "; still no slower than NumPyro and the bootstrap."
                 )
@@ -991,11 +1038,12 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
         "note": args.note,
     }
-    loads = []
+    loads, others = [], []
     runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bayescale-bench-") as tmp:
         for job in jobs:
             loads.append(os.getloadavg()[0])
+            others.append(busy_cores(IDLE_WINDOW))
             print(f"[{time.perf_counter() - started:6.0f} s] {job['key']} ...", flush=True)
             runs[job["key"]] = run_job(job, Path(tmp))
             run = runs[job["key"]]
@@ -1003,6 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     info["elapsed"] = time.perf_counter() - started
     info["load_after"] = os.getloadavg()
     info["load_max"] = max(loads, default=0.0)
+    info["others_busiest"] = max((o for o in others if o is not None), default=None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(args.out, report(runs, info, args.quick))
     _write_atomically(

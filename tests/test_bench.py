@@ -214,3 +214,20 @@ def test_scaling_section_explains_a_failing_fit() -> None:
     assert "E = 1.09" in text
     assert "it still fails: 28 divergences" in text
     assert "`chinchilla` on" not in text
+
+
+def test_busy_cores_sees_a_spinning_process() -> None:
+    import subprocess
+
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"]
+    )
+    try:
+        time.sleep(0.3)
+        busy = run.busy_cores(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    if busy is None:
+        pytest.skip("no /proc/stat on this system")
+    assert busy > 0.7  # one core spinning (plus whatever else runs)
