@@ -143,8 +143,6 @@ def build_model(law: Law, runs: Runs, log_ref: Mapping[str, float] | None = None
 
 
 def _compiled(law: Law, runs: Runs, log_ref: Mapping[str, float]):
-    import nutpie
-
     # Everything compiled into the graph, and nothing else (not the prose), makes the key.
     spec = law.to_dict()
     key = json.dumps(
@@ -167,9 +165,8 @@ def _compiled(law: Law, runs: Runs, log_ref: Mapping[str, float]):
     if compiled is None:
         from bayescale import _numba_cache
 
-        _numba_cache.register()
         with _quiet():
-            compiled = nutpie.compile_pymc_model(build_model(law, runs, log_ref))
+            compiled = _numba_cache.compile_model(build_model(law, runs, log_ref))
         _COMPILED[key] = compiled
         return compiled
     return compiled.with_data(**_data_values(law, runs, log_ref))

@@ -134,13 +134,26 @@ def _patch_bayescale() -> None:
     import bayescale.fitting
     import bayescale.model
 
-    _patch(bayescale.model, "_compiled", "compile: numba (log density, nutpie's C callbacks)")
+    _patch(bayescale.model, "_compiled", "compile: numba (log density, C callbacks)")
     _patch(bayescale.model, "build_model", "build model (PyMC graph)")
     _patch(nutpie.compile_pymc, "_make_functions", "compile: PyTensor rewrites, code generation")
     _patch(bayescale.model, "sample_posterior", "sampling (nutpie)")
     _patch(bayescale.fitting, "_idata_groups", "log-likelihood (NumPy)")
     _patch(bayescale.model, "sample_prior", "prior draws")
     _patch(bayescale.fitting.Diagnostics, "of", "diagnostics (ArviZ)", classmethod_=True)
+
+
+def _use_nutpie_callbacks() -> None:
+    """Compile with nutpie's own C callbacks (uncacheable), as bayescale did before its own."""
+    import nutpie
+
+    import bayescale._numba_cache
+
+    def compile_model(model: Any) -> Any:
+        bayescale._numba_cache.register()
+        return nutpie.compile_pymc_model(model)
+
+    bayescale._numba_cache.compile_model = compile_model
 
 
 def _fit_record(result: Any) -> dict[str, Any]:
@@ -220,6 +233,8 @@ def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
         import bayescale.model
     with ph("data"):
         runs = _epoch_runs()
+    if p.get("nutpie_callbacks"):
+        _use_nutpie_callbacks()
     _patch_bayescale()
     settings = {k: p[k] for k in ("draws", "tune", "chains")}
     with ph("fit: other"):

@@ -1,22 +1,31 @@
-"""PyTensor's numba cache keeps bayescale's compiled log density across processes.
+"""The numba caches keep bayescale's compiled models across processes.
 
-Two properties make that so, and each has broken it before: every operation of the graph
-has a cache key (SciPy's digamma, used by the Student-t gradient, has none: we supply one),
-and the graph's key is the same in every process (the order of its nodes must not depend on
-object ids, which broadcasting checks between separate data vectors made it do).
+For the log density, two properties make that so, and each has broken it before: every
+operation of the graph has a cache key (SciPy's digamma, used by the Student-t gradient, has
+none: we supply one), and the graph's key is the same in every process (the order of its nodes
+must not depend on object ids, which broadcasting checks between separate data vectors made it
+do). nutpie's C callbacks around it are replaced by cacheable ones of ours, which must behave
+exactly as nutpie's own.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
+import warnings
 
+import numba
 import numpy as np
 import pytest
 from scipy import special
 
+from bayescale import _numba_cache
 from bayescale._numba_cache import digamma
+from bayescale.demo import demo_runs
+from bayescale.laws import get_law
+from bayescale.model import _data_values, build_model, log_reference
 
 KEY_SCRIPT = """
 import warnings
@@ -80,3 +89,117 @@ def test_log_density_has_the_same_cache_key_in_every_process() -> None:
         keys.append(next(line for line in out.stdout.splitlines() if line.startswith("KEYS")))
     assert "None" not in keys[0], f"a graph has no numba cache key: {keys[0]}"
     assert keys[0] == keys[1]
+
+
+# --- nutpie's C callbacks: ours must behave as nutpie's own and load from the cache ---------
+
+CALLBACK_SCRIPT = """
+import warnings
+warnings.simplefilter("ignore")
+from bayescale import _numba_cache
+from bayescale.demo import demo_runs
+from bayescale.laws import get_law
+from bayescale.model import build_model
+
+compiled = _numba_cache.compile_model(build_model(get_law("chinchilla"), demo_runs()))
+for func in (compiled.compiled_logp_func, compiled.compiled_expand_func):
+    print("CALLBACK", func._pyfunc.__name__, func._cache_hits)
+"""
+
+
+def _pointer(array: np.ndarray) -> ctypes._Pointer:
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+
+def _logp(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    """Call a compiled model's log-density callback as nutpie's sampler does."""
+    grad, logp = np.zeros(compiled.n_dim), np.zeros(())
+    user_data = ctypes.c_void_p(compiled.user_data.ctypes.data)
+    func = compiled.compiled_logp_func.ctypes
+    code = func(compiled.n_dim, _pointer(x), _pointer(grad), _pointer(logp), user_data)
+    return code, float(logp), grad
+
+
+def _expand(compiled, x: np.ndarray) -> tuple[int, np.ndarray]:
+    """Call a compiled model's deterministics callback as nutpie's sampler does."""
+    values = np.zeros(compiled.n_expanded)
+    user_data = ctypes.c_void_p(compiled.user_data.ctypes.data)
+    func = compiled.compiled_expand_func.ctypes
+    code = func(compiled.n_dim, compiled.n_expanded, _pointer(x), _pointer(values), user_data)
+    return code, values
+
+
+@pytest.fixture(scope="module")
+def compiled_pair(sim_runs):
+    """The Chinchilla model compiled by bayescale and by nutpie alone (its own callbacks)."""
+    import nutpie
+
+    law = get_law("chinchilla")
+    model = build_model(law, sim_runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _numba_cache.compile_model(model), nutpie.compile_pymc_model(model)
+
+
+def _assert_same_callbacks(ours, theirs, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    points = [rng.normal(0.0, 2.0, ours.n_dim) for _ in range(100)]
+    points += [np.full(ours.n_dim, 800.0), np.full(ours.n_dim, np.nan)]  # overflow, NaN
+    codes = set()
+    for x in points:
+        got, want = _logp(ours, x), _logp(theirs, x)
+        assert got[0] == want[0]
+        codes.add(got[0])
+        if got[0] == 0:
+            assert got[1] == want[1]
+            np.testing.assert_array_equal(got[2], want[2])
+        got_expanded, want_expanded = _expand(ours, x), _expand(theirs, x)
+        assert got_expanded[0] == want_expanded[0]
+        np.testing.assert_array_equal(got_expanded[1], want_expanded[1])
+    assert 0 in codes and codes - {0}, f"the points exercised only return codes {codes}"
+    wrong_dim = ctypes.c_void_p(ours.user_data.ctypes.data)
+    x, out, logp = np.zeros(ours.n_dim), np.zeros(ours.n_dim), np.zeros(())
+    assert ours.compiled_logp_func.ctypes(99, _pointer(x), _pointer(out), _pointer(logp), wrong_dim)
+    assert out.sum() == 0.0  # a call with the wrong dimension writes nothing
+
+
+def test_callbacks_are_ours_and_agree_with_nutpies_own(compiled_pair) -> None:
+    ours, theirs = compiled_pair
+    assert ours.compiled_logp_func._pyfunc.__name__ == "bayescale_logp"
+    assert ours.compiled_expand_func._pyfunc.__name__ == "bayescale_expand"
+    _assert_same_callbacks(ours, theirs, seed=0)
+
+
+def test_callbacks_read_new_data_of_another_size(compiled_pair) -> None:
+    # The data's shape is read at each call, so one compiled model serves any number of runs.
+    law = get_law("chinchilla")
+    runs = demo_runs()
+    values = _data_values(law, runs, log_reference(law, runs))
+    ours, theirs = (c.with_data(**values) for c in compiled_pair)
+    assert ours.shared_data["per_run"].shape[1] != compiled_pair[0].shared_data["per_run"].shape[1]
+    _assert_same_callbacks(ours, theirs, seed=1)
+    x = np.zeros(ours.n_dim)
+    assert _logp(ours, x)[1] != _logp(compiled_pair[0], x)[1]
+
+
+def test_callbacks_load_from_the_cache_in_a_new_process(compiled_pair) -> None:
+    # compiled_pair compiled (and so cached) the same model; a new process must load it.
+    out = subprocess.run(
+        [sys.executable, "-c", CALLBACK_SCRIPT], capture_output=True, text=True, check=True
+    )
+    lines = [line.split() for line in out.stdout.splitlines() if line.startswith("CALLBACK")]
+    assert lines == [
+        ["CALLBACK", "bayescale_logp", "1"],
+        ["CALLBACK", "bayescale_expand", "1"],
+    ], out.stdout + out.stderr
+
+
+def test_no_cacheable_callback_without_a_graph_key() -> None:
+    # A compiled graph PyTensor could not cache: nutpie's own callback is kept.
+    user_data = np.zeros((), dtype=[("shared", [("data", [("a", np.uintp)])])])
+    assert (
+        _numba_cache._cacheable_callback(
+            _numba_cache._LOGP_TEMPLATE, numba.njit(lambda x: x), user_data, [], {}, n_dim=1
+        )
+        is None
+    )
