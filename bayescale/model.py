@@ -6,8 +6,8 @@ needs about 10x fewer gradient evaluations than with a diagonal one and about 30
 than PyMC's own NUTS. Compiling the model with numba is the dominant cost of a small fit, so a
 compiled model is kept per law and reused for new data (inputs, observations and reference
 scales are ``pm.Data``), e.g. across the fits of a comparison or a test session; across
-processes PyTensor's numba cache keeps the log-density's code (see ``_numba_cache``), and
-nutpie's own wrapper around it is compiled again each time.
+processes numba's caches keep the log density and the C callbacks nutpie calls (see
+``_numba_cache``), so a new process loads machine code instead of compiling it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str
     # PyTensor's order of nodes, hence its numba cache key, change from process to process.
     per_run = [runs.x(name) for name in law.inputs] + [np.log(runs.y)]
     values = {"per_run": np.vstack(per_run)}
-    # Every shared variable costs nutpie's numba wrapper seconds of compiling: one vector holds
+    # Every shared variable costs the C callbacks seconds of compiling: one vector holds
     # the log reference scales (in the order of log_ref's keys, which are sorted).
     if log_ref:
         values["log_ref"] = np.array([log_ref[name] for name in sorted(log_ref)])
