@@ -238,6 +238,8 @@ def compile_model(model: Any) -> Any:
     register()
     make_logp, make_expand = compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func
 
+    # nutpie's factories only build Python closures (numba compiles later, in nutpie's
+    # numba.cfunc call): they are called for the C signature and the fallback.
     def cached_logp(n_dim, logp_fn, user_data, shared_names, shared_data):  # type: ignore[no-untyped-def]
         func, signature = make_logp(n_dim, logp_fn, user_data, shared_names, shared_data)
         ours = _cacheable_callback(

@@ -78,7 +78,7 @@ def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str
     # PyTensor's order of nodes, hence its numba cache key, change from process to process.
     per_run = [runs.x(name) for name in law.inputs] + [np.log(runs.y)]
     values = {"per_run": np.vstack(per_run)}
-    # Every shared variable costs the C callbacks seconds of compiling: one vector holds
+    # Every shared variable costs seconds of compiling a law's first fit: one vector holds
     # the log reference scales (in the order of log_ref's keys, which are sorted).
     if log_ref:
         values["log_ref"] = np.array([log_ref[name] for name in sorted(log_ref)])
