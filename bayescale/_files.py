@@ -1,10 +1,36 @@
-"""Atomic writes: a temporary file beside the destination, renamed over it when complete."""
+"""Every file bayescale writes goes through here: checked before the work, written atomically.
+
+- :func:`check_destination` is called before any expensive work (sampling, rendering), so a
+  destination that exists, or a folder that is missing or read-only, is reported at once.
+- :func:`write_atomic` writes a temporary file beside the destination and then moves it into
+  place: with ``overwrite`` by ``os.replace``; without, by ``os.link``, which fails if the
+  destination appeared meanwhile (two processes writing the same name: one wins, the other
+  is told, nothing is lost). The temporary file is removed on every failure, Ctrl-C
+  included, and an existing destination is never touched by a failed write.
+- NetCDF files are serialised in memory first (:func:`netcdf_bytes`): HDF5 crashes the
+  process when the disk fills up under it, whereas a plain write reports ``ENOSPC``.
+"""
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from bayescale.errors import BayescaleError, OutputExistsError
+
+__all__ = [
+    "check_destination",
+    "netcdf_bytes",
+    "temporary_beside",
+    "write_atomic",
+    "write_bytes",
+    "write_text",
+]
 
 
 def temporary_beside(path: Path, suffix: str = ".tmp") -> str:
@@ -13,7 +39,7 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> str:
     Parameters
     ----------
     path : Path
-        The final destination (the temporary file is renamed onto it with ``os.replace``).
+        The final destination.
     suffix : str, default ".tmp"
         Suffix of the temporary file (some writers choose the format from it).
 
@@ -28,3 +54,198 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> str:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return tmp
+
+
+def _why(err: OSError) -> str:
+    if err.errno == errno.ENOSPC:
+        return "the disk is full; free some space and run again"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied; choose a folder you can write to"
+    return err.strerror or str(err)
+
+
+def check_destination(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Check, before any work, that a file can be written at ``path``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The destination.
+    overwrite : bool, default False
+        Whether an existing file may be replaced.
+
+    Returns
+    -------
+    Path
+        The destination as a Path.
+
+    Raises
+    ------
+    OutputExistsError
+        If the file exists and ``overwrite`` is False.
+    BayescaleError
+        If its folder is missing or not writable, or the destination is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BayescaleError(f"'{path}' is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"'{path}' exists already; choose another name or pass overwrite=True", path=path
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise BayescaleError(f"folder '{folder}' does not exist; create it first")
+    # os.access ignores read-only mounts and says yes to root: create a file instead.
+    try:
+        os.unlink(temporary_beside(path))
+    except OSError as err:
+        raise BayescaleError(f"cannot write into folder '{folder}': {_why(err)}") from None
+    return path
+
+
+def write_atomic(
+    path: str | os.PathLike[str],
+    write: Callable[[str], Any],
+    *,
+    overwrite: bool = False,
+    suffix: str = ".tmp",
+) -> Path:
+    """Write a file through a temporary one beside it, then move it into place.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The destination.
+    write : callable
+        Called with the temporary file's path; writes the whole content there.
+    overwrite : bool, default False
+        Replace an existing file; otherwise the move fails if the destination exists, even
+        if another process created it while ``write`` ran.
+    suffix : str, default ".tmp"
+        Suffix of the temporary file.
+
+    Returns
+    -------
+    Path
+        The destination.
+
+    Raises
+    ------
+    OutputExistsError
+        If the destination exists and ``overwrite`` is False.
+    BayescaleError
+        If the folder is missing or writing fails (disk full, permissions); the
+        temporary file is removed and an existing destination is left as it was.
+    """
+    path = Path(path)
+    check_destination(path, overwrite)
+    tmp = temporary_beside(path, suffix)
+    try:
+        write(tmp)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputExistsError(
+                    f"'{path}' was created by someone else while this was being written; "
+                    f"choose another name",
+                    path=path,
+                ) from None
+            except OSError as err:
+                if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # No hard links on this file system: the small window between the
+                # check and the rename is the best it allows.
+                check_destination(path, overwrite=False)
+                os.replace(tmp, path)
+    except OutputExistsError:
+        raise
+    except OSError as err:
+        raise BayescaleError(f"cannot write '{path}': {_why(err)}") from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _write_all(data: bytes) -> Callable[[str], None]:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    return write
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write bytes atomically (see :func:`write_atomic`).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The destination.
+    data : bytes
+        The content.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The destination.
+    """
+    return write_atomic(path, _write_all(data), overwrite=overwrite)
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:
+    """Write UTF-8 text atomically (see :func:`write_atomic`).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The destination.
+    text : str
+        The content.
+    overwrite : bool, default False
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The destination.
+    """
+    return write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def netcdf_bytes(idata: Any) -> bytes:
+    """Serialise an InferenceData to NetCDF (HDF5) bytes, as ``InferenceData.to_netcdf`` does.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The data; every group is written, compressed with zlib where the type allows.
+
+    Returns
+    -------
+    bytes
+        The file's content, readable by ``arviz.from_netcdf``.
+    """
+    import xarray as xr
+
+    buffer = io.BytesIO()
+    mode = "w"
+    if idata._attrs:
+        xr.Dataset(attrs=idata._attrs).to_netcdf(buffer, mode=mode, engine="h5netcdf")
+        mode = "a"
+    for group in idata._groups_all:
+        data = getattr(idata, group)
+        encoding = {
+            name: {"zlib": True} for name, var in data.variables.items() if var.dtype.kind in "biuf"
+        }
+        data.to_netcdf(buffer, mode=mode, group=f"/{group}", engine="h5netcdf", encoding=encoding)
+        mode = "a"
+    return buffer.getvalue()

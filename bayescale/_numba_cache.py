@@ -14,16 +14,27 @@ Two pieces of a compiled model were compiled again by numba in every new process
   signature, return codes and data layout, generated as source without captured arrays and
   registered under a key derived from PyTensor's key of the inner graph, so numba caches them.
 
+Both rely on private functions of nutpie and PyTensor. Where those are not as expected (checked
+before use) or our callbacks fail to build, :func:`compile_model` falls back to nutpie's own
+callbacks and warns (:class:`InternalsChangedWarning`): fits are the same, only slower to
+compile in a new process. And numba's cache may be damaged or read-only; while compiling, an
+entry that cannot be loaded is compiled again and rewritten, a failed save skipped, with a
+warning naming the folder (:class:`CompileCacheWarning`).
+
 Measured in ``bench/results.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import json
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numba
@@ -36,6 +47,39 @@ CALLBACK_VERSION = "bayescale-callbacks-1"
 
 _registered = False
 _patch_lock = threading.Lock()
+
+#: The parameters of nutpie's private callback factories that :func:`compile_model` wraps.
+_FACTORY_PARAMETERS = {
+    "_make_c_logp_func": ["n_dim", "logp_fn", "user_data", "shared_logp", "shared_data"],
+    "_make_c_expand_func": [
+        "n_dim",
+        "n_expanded",
+        "expand_fn",
+        "user_data",
+        "shared_vars",
+        "shared_data",
+    ],
+}
+
+#: How the packages are written in messages (keys: their distribution names).
+_NAMES = {"pytensor": "PyTensor"}
+
+# What this process has warned about already (each warning is given once per process).
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+class InternalsChangedWarning(UserWarning):
+    """nutpie's or PyTensor's private functions are not as bayescale expects.
+
+    bayescale then compiles models with nutpie's own C callbacks: fits give the same results,
+    but numba cannot cache those callbacks, so each new process compiles them again.
+    """
+
+
+class CompileCacheWarning(UserWarning):
+    """numba's compile cache could not be read or written; the model was compiled anyway."""
+
 
 # nutpie's C callbacks, as its own (same signatures and return codes: -1 wrong dimension,
 # 1 or -2 an error, 3 a non-finite gradient, 4 a non-finite log density), minus the closure
@@ -130,6 +174,144 @@ def digamma(x: float) -> float:  # pragma: no cover - compiled; checked against 
         )
     )
     return result + math.log(x) - 0.5 / x + series
+
+
+def _warn_once(key: tuple[str, str], message: str, category: type[Warning]) -> None:
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(message, category, stacklevel=2)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "(unknown version)"
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception in one short line (numba's typing errors run over dozens of lines)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _warn_internals(package: str, detail: str, consequence: str | None = None) -> None:
+    name = f"{_NAMES.get(package, package)} {_version(package)}"
+    consequence = consequence or "compile in every new process (slower first fit)"
+    _warn_once(
+        ("internals", ""),
+        f"{name} changed its internals ({detail}); fits still work but {consequence}.",
+        InternalsChangedWarning,
+    )
+
+
+def _internals_problem() -> tuple[str, str] | None:
+    """What is missing or different among the private functions our callbacks use, if any.
+
+    A cheap check before swapping anything: the names exist, and nutpie's factories take the
+    parameters we pass on to them. Returns the package and the difference, or None.
+    """
+    try:
+        from nutpie import compile_pymc
+    except ImportError as exc:
+        return "nutpie", _describe(exc)
+    for name, expected in _FACTORY_PARAMETERS.items():
+        factory = getattr(compile_pymc, name, None)
+        if not callable(factory):
+            return "nutpie", f"nutpie.compile_pymc.{name} is missing"
+        try:
+            parameters = list(inspect.signature(factory).parameters)
+        except (TypeError, ValueError):
+            parameters = None
+        if parameters != expected:
+            return "nutpie", (
+                f"nutpie.compile_pymc.{name} takes ({', '.join(parameters or ['?'])}) "
+                f"instead of ({', '.join(expected)})"
+            )
+    if not hasattr(compile_pymc, "address_as_void_pointer"):
+        return "nutpie", "nutpie.compile_pymc.address_as_void_pointer is missing"
+    try:
+        from pytensor.link.numba import cache
+    except ImportError as exc:
+        return "pytensor", _describe(exc)
+    if not isinstance(getattr(cache, "CACHED_SRC_FUNCTIONS", None), Mapping):
+        return "pytensor", "pytensor.link.numba.cache.CACHED_SRC_FUNCTIONS is missing"
+    compile_src = getattr(cache, "compile_numba_function_src", None)
+    try:
+        takes_key = "cache_key" in inspect.signature(compile_src).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        takes_key = False
+    if not takes_key:
+        return "pytensor", "pytensor.link.numba.cache.compile_numba_function_src changed"
+    return None
+
+
+@contextlib.contextmanager
+def _tolerant_numba_cache() -> Iterator[None]:
+    """While in the context, numba's cache failures cost a compile, not the fit.
+
+    numba tolerates a missing cache file only: it raises on an entry it cannot unpickle (a
+    truncated or garbled ``.nbi`` index or ``.nbc`` data file), and PyTensor's cache locator,
+    unlike numba's own, does not check that its folder is writable, so a read-only folder
+    raised on the first save. Either made every compile of the model fail until the files
+    were deleted by hand. Here an entry that cannot be loaded is a miss: the code is compiled
+    again and the entry rewritten from an empty index (the index may be what is damaged), so
+    the next process loads it; a failed save is skipped. Each warns once per folder.
+    """
+    try:
+        from numba.core.caching import Cache
+
+        load, save = Cache.load_overload, Cache.save_overload
+    except (ImportError, AttributeError):  # numba changed: compile as numba does
+        yield
+        return
+    unreadable: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def load_overload(self, sig, target_context):  # type: ignore[no-untyped-def]
+        try:
+            return load(self, sig, target_context)
+        except Exception as exc:
+            folder = getattr(self, "cache_path", "numba's cache folder")
+            unreadable.add(self)
+            _warn_once(
+                ("cache-read", str(folder)),
+                f"numba's compile cache in {folder} has an entry that could not be read "
+                f"({_describe(exc)}); bayescale compiles that code again and replaces the "
+                f"entry, and the fit goes on. If this warning comes back, delete the folder "
+                f"{folder}: it only holds compiled code, which is rebuilt when needed.",
+                CompileCacheWarning,
+            )
+            return None
+
+    def save_overload(self, sig, data):  # type: ignore[no-untyped-def]
+        try:
+            if self in unreadable:
+                unreadable.discard(self)
+                self.flush()  # an empty index: the damaged one cannot be read to be updated
+            save(self, sig, data)
+        except Exception as exc:
+            folder = getattr(self, "cache_path", "numba's cache folder")
+            _warn_once(
+                ("cache-write", str(folder)),
+                f"could not write numba's compile cache in {folder} ({_describe(exc)}): is "
+                f"the folder read-only, or the disk full? Fits still work but compile in "
+                f"every new process (slower first fit). Make the folder writable, or delete "
+                f"it: it only holds compiled code, which is rebuilt when needed.",
+                CompileCacheWarning,
+            )
+
+    # Class-wide, as numba has no hook per compile; callers hold _patch_lock, and in another
+    # thread the only difference is the same tolerance.
+    Cache.load_overload, Cache.save_overload = load_overload, save_overload
+    try:
+        yield
+    finally:
+        Cache.load_overload, Cache.save_overload = load, save
 
 
 def register() -> None:
@@ -230,17 +412,59 @@ def compile_model(model: Any) -> Any:
     -------
     nutpie.compile_pymc.CompiledPyMCModel
         As :func:`nutpie.compile_pymc_model` (numba backend) returns it; only the two C
-        callbacks are ours. Where a graph has no cache key, nutpie's own callbacks are used.
+        callbacks are ours. Where a graph has no cache key, nutpie's own callbacks are used;
+        so they are, with an :class:`InternalsChangedWarning` (once per process), where
+        nutpie's private functions are not as expected or our callbacks fail to build.
+
+    Warns
+    -----
+    InternalsChangedWarning
+        nutpie or PyTensor changed the private functions this module relies on.
+    CompileCacheWarning
+        numba's cache could not be read (a damaged entry: compiled again and rewritten) or
+        written (a read-only folder: not cached); once per folder and process.
+    """
+    import nutpie
+
+    with _patch_lock, _tolerant_numba_cache():
+        try:
+            register()
+        except Exception as exc:  # PyTensor's dispatch API changed: SciPy's digamma is kept
+            _warn_internals(
+                "pytensor",
+                f"registering a cacheable digamma failed: {_describe(exc)}",
+                "models with a Student-t likelihood compile in every new process (slower "
+                "first fit)",
+            )
+        problem = _internals_problem()
+        if problem is None:
+            compiled, problem = _compile_with_our_callbacks(model)
+            if compiled is not None:
+                if problem is not None:
+                    _warn_internals(*problem)
+                return compiled
+        # nutpie's own callbacks: the fallback keeps every fit working, only uncached.
+        compiled = nutpie.compile_pymc_model(model)
+        _warn_internals(*problem)
+        return compiled
+
+
+def _compile_with_our_callbacks(model: Any) -> tuple[Any, tuple[str, str] | None]:
+    """Compile with our callbacks swapped into nutpie: the model, or None, and any problem.
+
+    The model is None where the compile raised (and nutpie's own callbacks must be used); the
+    problem is set where nutpie did not use our factories (the model is then nutpie's own).
     """
     import nutpie
     from nutpie import compile_pymc
 
-    register()
     make_logp, make_expand = compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func
+    called: set[str] = set()
 
     # nutpie's factories only build Python closures (numba compiles later, in nutpie's
     # numba.cfunc call): they are called for the C signature and the fallback.
     def cached_logp(n_dim, logp_fn, user_data, shared_names, shared_data):  # type: ignore[no-untyped-def]
+        called.add("_make_c_logp_func")
         func, signature = make_logp(n_dim, logp_fn, user_data, shared_names, shared_data)
         ours = _cacheable_callback(
             _LOGP_TEMPLATE, logp_fn, user_data, shared_names, shared_data, n_dim=n_dim
@@ -248,6 +472,7 @@ def compile_model(model: Any) -> Any:
         return (func if ours is None else ours), signature
 
     def cached_expand(n_dim, n_expanded, expand_fn, user_data, shared_names, shared_data):  # type: ignore[no-untyped-def]
+        called.add("_make_c_expand_func")
         func, signature = make_expand(
             n_dim, n_expanded, expand_fn, user_data, shared_names, shared_data
         )
@@ -263,11 +488,18 @@ def compile_model(model: Any) -> Any:
         return (func if ours is None else ours), signature
 
     # nutpie has no hook for its callbacks: swap its two factories for the call only.
-    with _patch_lock:
-        compile_pymc._make_c_logp_func = cached_logp
-        compile_pymc._make_c_expand_func = cached_expand
-        try:
-            return nutpie.compile_pymc_model(model, cache=True)
-        finally:
-            compile_pymc._make_c_logp_func = make_logp
-            compile_pymc._make_c_expand_func = make_expand
+    compile_pymc._make_c_logp_func = cached_logp
+    compile_pymc._make_c_expand_func = cached_expand
+    try:
+        compiled = nutpie.compile_pymc_model(model, cache=True)
+    except Exception as exc:
+        # Most likely nutpie changed what our callbacks depend on (its user data, its C
+        # signatures); if the model itself is at fault, nutpie's own compile raises it again.
+        return None, ("nutpie", f"bayescale's callbacks failed to build: {_describe(exc)}")
+    finally:
+        compile_pymc._make_c_logp_func = make_logp
+        compile_pymc._make_c_expand_func = make_expand
+    unused = sorted(set(_FACTORY_PARAMETERS) - called)
+    if unused:
+        return compiled, ("nutpie", f"nutpie.compile_pymc no longer calls {', '.join(unused)}")
+    return compiled, None

@@ -10,6 +10,7 @@ which.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,17 +19,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from bayescale import _files
 from bayescale.data import Runs, load_runs
-from bayescale.errors import DataError, OutputExistsError
-from bayescale.fitting import Fit, fit
-from bayescale.forecast import forecast_points, level_label, mixture_table, new_run_noise
+from bayescale.errors import BayescaleError, DataError, OutputExistsError
+from bayescale.fitting import Fit, fit, load_fit
+from bayescale.forecast import forecast_points, level_label, mixture_table
 from bayescale.laws import Law, get_law
+from bayescale.settings import SamplerSettings, check_levels, check_seed
 
 __all__ = ["Average", "Comparison", "average", "compare", "score"]
 
 PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreliable
+# A law's name becomes a file name (fits/<name>.nc) and a table row: keep it plain.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _log_density(fit_: Fit, runs: Runs) -> np.ndarray:
@@ -37,12 +42,9 @@ def _log_density(fit_: Fit, runs: Runs) -> np.ndarray:
     theta = {name: draws[name][:, None] for name in fit_.law.parameters}
     x = {name: runs.x(name)[None, :] for name in fit_.law.inputs}
     log_mu = fit_.law.log_mean(theta, x)
-    sigma = draws["sigma"][:, None]
-    log_y = np.log(runs.y)[None, :]
-    if fit_.law.likelihood.family == "student_t":
-        logp = stats.t.logpdf(log_y, df=draws["nu"][:, None], loc=log_mu, scale=sigma)
-    else:
-        logp = stats.norm.logpdf(log_y, loc=log_mu, scale=sigma)
+    lik = fit_.law.likelihood
+    noise = {name: draws[name][:, None] for name in lik.noise_names}
+    logp = lik.logpdf(np.log(runs.y)[None, :], log_mu, noise)
     return special.logsumexp(logp, axis=0) - np.log(logp.shape[0])
 
 
@@ -100,9 +102,10 @@ def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pareto-k warnings are reported in the table instead
-        table = az.compare({name: f.idata for name, f in fits.items()}, ic="loo", method="stacking")
+        idatas = {name: f.with_log_likelihood() for name, f in fits.items()}
+        table = az.compare(idatas, ic="loo", method="stacking")
         ks = {
-            name: np.asarray(az.loo(f.idata, pointwise=True).pareto_k).reshape(-1)
+            name: np.asarray(az.loo(idatas[name], pointwise=True).pareto_k).reshape(-1)
             for name, f in fits.items()
         }
     table["pareto_k_bad"] = [int((ks[name] > PARETO_K_BAD).sum()) for name in table.index]
@@ -117,9 +120,7 @@ def _holdout_splits(
 ) -> list[tuple[str, float, Runs, Runs]]:
     splits = []
     for name, thresholds in holdout_above.items():
-        if name == "C" and "C" not in runs.inputs and {"N", "D"} <= set(runs.inputs):
-            scale = runs.compute_factor * runs.x("N") * runs.x("D")
-        elif name in runs.inputs:
+        if name in runs.inputs:
             scale = runs.x(name)
         else:
             raise DataError(
@@ -174,10 +175,25 @@ class Comparison:
             mean held-out log predictive density per run over the thresholds).
         """
         out = {"loo": str(self.loo.index[0])}
-        if self.extrapolation is not None and len(self.extrapolation):
-            mean = self.extrapolation.groupby("law")["elpd_per_run"].mean()
-            out["extrapolation"] = str(mean.idxmax())
+        mean = self._extrapolation_means()
+        if mean is not None and mean["elpd_per_run"].notna().any():
+            out["extrapolation"] = str(mean["elpd_per_run"].idxmax())
         return out
+
+    def _extrapolation_means(self) -> pd.DataFrame | None:
+        """Mean held-out scores per law over the thresholds; NaN where any score is NaN."""
+        if self.extrapolation is None or not len(self.extrapolation):
+            return None
+        columns = ["elpd_per_run", "coverage_90"]
+        return self.extrapolation.groupby("law")[columns].mean(numeric_only=True, skipna=False)
+
+    @property
+    def unscored(self) -> list[str]:
+        """Laws without a finite held-out score (a forecast or density was not finite)."""
+        mean = self._extrapolation_means()
+        if mean is None:
+            return []
+        return [str(name) for name in mean.index[mean["elpd_per_run"].isna()]]
 
     def verdict(self) -> str:
         """Say in words which law wins on which criterion, and what to watch out for."""
@@ -195,8 +211,14 @@ class Comparison:
                     f"Its lead over {self.loo.index[1]} ({second['elpd_diff']:.1f} +/- "
                     f"{second['dse']:.1f}) is within two standard errors: not decisive."
                 )
+        for name in self.unscored:
+            lines.append(
+                f"{name} has no finite held-out score (its forecast or log density of a "
+                f"held-out run was not finite), so it cannot win on extrapolation; see the "
+                f"extrapolation table for the threshold concerned."
+            )
         if "extrapolation" in best:
-            ext = self.extrapolation.groupby("law")[["elpd_per_run", "coverage_90"]].mean()
+            ext = self._extrapolation_means()
             w = best["extrapolation"]
             lines.append(
                 f"On held-out larger runs (extrapolation) {w} predicts best "
@@ -228,6 +250,9 @@ class Comparison:
     def save(self, folder: str | Path, overwrite: bool = False) -> dict[str, Path]:
         """Write the tables, the verdict and every fit into a folder.
 
+        Every destination is checked before anything is written, and each file is written
+        atomically (see :func:`bayescale._files.write_atomic`).
+
         Parameters
         ----------
         folder : str or Path
@@ -239,33 +264,137 @@ class Comparison:
         -------
         dict of str to Path
             ``loo`` (loo.csv), ``extrapolation`` (extrapolation.csv), ``verdict``
-            (verdict.txt), and ``fit_<law>`` (fits/<law>.nc) for each law.
+            (verdict.txt), ``notes`` (notes.json) and ``fit_<law>`` (fits/<law>.nc) for each
+            law.
+
+        Raises
+        ------
+        OutputExistsError
+            If an output exists and ``overwrite`` is False (nothing is written then).
+        BayescaleError
+            If the folder cannot be created or written.
         """
         folder = Path(folder)
-        files = {"loo": folder / "loo.csv", "verdict": folder / "verdict.txt"}
-        if self.extrapolation is not None:
-            files["extrapolation"] = folder / "extrapolation.csv"
-        for name in self.fits:
-            files[f"fit_{name}"] = folder / "fits" / f"{name}.nc"
+        if folder.exists() and not folder.is_dir():
+            raise BayescaleError(f"'{folder}' is a file; give a folder for the comparison")
+        files = comparison_files(folder, list(self.fits), self.extrapolation is not None)
         existing = [str(p) for p in files.values() if p.exists()]
         if existing and not overwrite:
             raise OutputExistsError(
-                f"{', '.join(existing)} exist already; choose another folder or pass --force"
+                f"{', '.join(existing)} exist already; choose another folder", path=folder
             )
-        (folder / "fits").mkdir(parents=True, exist_ok=True)
-        _atomic_text(files["loo"], self.loo.to_csv())
-        _atomic_text(files["verdict"], self.verdict() + "\n")
+        try:
+            (folder / "fits").mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise BayescaleError(f"cannot create folder '{folder / 'fits'}': {err}") from None
+        for path in files.values():
+            _files.check_destination(path, overwrite=True)
+        text = {
+            "loo": self.loo.to_csv(),
+            "verdict": self.verdict() + "\n",
+            "notes": json.dumps({"format": 1, "notes": list(self.notes)}, indent=1) + "\n",
+        }
         if self.extrapolation is not None:
-            _atomic_text(files["extrapolation"], self.extrapolation.to_csv(index=False))
+            text["extrapolation"] = self.extrapolation.to_csv(index=False)
+        for key, content in text.items():
+            _files.write_text(files[key], content, overwrite=overwrite)
         for name, f in self.fits.items():
-            f.save(files[f"fit_{name}"], overwrite=True)
+            f.save(files[f"fit_{name}"], overwrite=overwrite)
         return files
 
+    @classmethod
+    def load(cls, folder: str | Path) -> Comparison:
+        """Read a comparison written by :meth:`save` (or ``bayescale compare --out``).
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+        Parameters
+        ----------
+        folder : str or Path
+            The folder.
+
+        Returns
+        -------
+        Comparison
+            Its tables, notes and fits (each reloaded with :func:`bayescale.load_fit`).
+
+        Raises
+        ------
+        BayescaleError
+            If the folder, its ``loo.csv`` or a fit is missing or unreadable.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise BayescaleError(f"comparison folder not found: '{folder}'")
+        loo_file = folder / "loo.csv"
+        if not loo_file.is_file():
+            raise BayescaleError(f"'{folder}' has no loo.csv; it is not a saved comparison")
+        try:
+            loo = pd.read_csv(loo_file, index_col=0)
+            extra = folder / "extrapolation.csv"
+            extrapolation = pd.read_csv(extra) if extra.is_file() else None
+            notes_file = folder / "notes.json"
+            notes = []
+            if notes_file.is_file():
+                notes = json.loads(notes_file.read_text("utf-8"))["notes"]
+        except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as err:
+            raise BayescaleError(f"cannot read the comparison in '{folder}': {err}") from None
+        required = {"elpd_loo", "se", "elpd_diff", "dse", "weight", "pareto_k_bad"}
+        if not required <= set(loo.columns):
+            missing = ", ".join(sorted(required - set(loo.columns)))
+            raise BayescaleError(f"'{loo_file}' lacks {missing}; it is not a saved comparison")
+        loo.index = loo.index.astype(str)
+        loo.index.name = "law"
+        fits = {}
+        for name in loo.index:
+            path = folder / "fits" / f"{name}.nc"
+            if not path.is_file():
+                raise BayescaleError(f"'{folder}' lacks the fit of {name} ({path})")
+            fits[name] = load_fit(path)
+        return cls(fits, loo, extrapolation, [str(n) for n in notes])
+
+
+def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) -> dict[str, Path]:
+    """The files :meth:`Comparison.save` writes, so that callers can check them first.
+
+    Parameters
+    ----------
+    folder : Path
+        The comparison's folder.
+    names : sequence of str
+        The laws' names (one fit file each).
+    extrapolation : bool
+        Whether held-out scores are saved.
+
+    Returns
+    -------
+    dict of str to Path
+        ``loo``, ``verdict``, ``notes``, ``extrapolation`` (if any) and ``fit_<law>``.
+    """
+    files = {
+        "loo": folder / "loo.csv",
+        "verdict": folder / "verdict.txt",
+        "notes": folder / "notes.json",
+    }
+    if extrapolation:
+        files["extrapolation"] = folder / "extrapolation.csv"
+    for name in names:
+        files[f"fit_{name}"] = folder / "fits" / f"{name}.nc"
+    return files
+
+
+def _check_names(names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise DataError(
+                f"law name {name!r} cannot name a comparison's row and file; use letters, "
+                f"digits, '_', '.' and '-' (e.g. Law.from_formula(..., name='my_law'))"
+            )
+        if name in seen:
+            raise DataError(
+                f"two laws are named {name!r}; give each a distinct name "
+                f"(Law.from_formula(..., name=...), or fits={{'a': fit_a, 'b': fit_b}})"
+            )
+        seen.add(name)
 
 
 def compare(
@@ -273,10 +402,13 @@ def compare(
     laws: Sequence[str | Law] | None = None,
     *,
     holdout_above: Mapping[str, float | Sequence[float]] | None = None,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int = 0,
+    sampler: SamplerSettings | Mapping[str, Any] | None = None,
+    priors: Mapping[str, Mapping[str, Any]] | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
+    target_accept: float | None = None,
     levels: Sequence[float] = (0.5, 0.8, 0.9),
 ) -> Comparison:
     """Compare law forms by PSIS-LOO with stacking weights and, optionally, by extrapolation.
@@ -288,13 +420,23 @@ def compare(
         fit_b}``; or the runs (Runs, DataFrame or path), in which case every law in ``laws``
         is fitted to them.
     laws : sequence of str or Law, optional
-        Laws to fit when ``fits`` are runs; needed for extrapolation scores.
+        Laws to fit when ``fits`` are runs; needed for extrapolation scores. Their names
+        must differ.
     holdout_above : mapping, optional
         ``{input: threshold or thresholds}``, e.g. ``{"C": [1e20, 1e21]}``: for each
         threshold, fit every law on the runs at or below it and score the runs above it
-        (see :func:`score`). ``C`` may be used when the runs have N and D.
-    draws, tune, chains, seed : int
+        (see :func:`score`). ``C`` may be used when the runs have N and D. Laws given as
+        fits are refitted with their own priors, and their own sampler settings unless
+        settings are given here.
+    sampler : SamplerSettings or mapping, optional
+        Sampler settings of the fits made here (see :class:`~bayescale.SamplerSettings`);
+        the keywords below, when given, override it.
+    priors : mapping, optional
+        Replacement priors per law name, ``{"chinchilla": {"alpha": {...}}}``.
+    draws, tune, chains, seed : int, optional
         Sampler settings of the fits made here.
+    target_accept : float, optional
+        Sampler step-size target of the fits made here.
     levels : sequence of float
         Predictive-interval levels whose coverage is scored.
 
@@ -306,33 +448,62 @@ def compare(
     Raises
     ------
     DataError
-        If fits were made on different runs, or a threshold leaves nothing to fit or score.
+        If fits were made on different runs, two laws share a name, a setting is out of
+        range, or a threshold leaves nothing to fit or score.
     """
-    settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    settings = SamplerSettings.of(
+        sampler, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept
+    )
+    levels = check_levels(levels, "levels")
+    priors = dict(priors or {})
     if isinstance(fits, Mapping):
+        _check_names(list(fits))
         fitted = dict(fits)
         law_objects = {name: f.law for name, f in fitted.items()}
         runs = next(iter(fitted.values())).runs if fitted else None
+        explicit = sampler is not None or any(
+            v is not None for v in (draws, tune, chains, seed, target_accept)
+        )
+        refit = {name: settings if explicit else f.sampler for name, f in fitted.items()}
     else:
         if fits is None or not laws:
             raise DataError("give fits={'name': fit, ...}, or runs and laws=[...] to fit")
         runs = fits if isinstance(fits, Runs) else load_runs(fits)
         law_objects = {}
+        names = []
         for entry in laws:
             law = get_law(entry)
+            names.append(law.name)
             law_objects[law.name] = law
-        fitted = {name: fit(runs, law, **settings) for name, law in law_objects.items()}
+        _check_names(names)
+        unknown = sorted(set(priors) - set(law_objects))
+        if unknown:
+            raise DataError(
+                f"priors name laws that are not compared: {', '.join(unknown)}; "
+                f"the laws are {', '.join(law_objects)}"
+            )
+        law_objects = {
+            name: law.with_priors(priors[name]) if name in priors else law
+            for name, law in law_objects.items()
+        }
+        refit = dict.fromkeys(law_objects, settings)
+        fitted = {name: fit(runs, law, sampler=settings) for name, law in law_objects.items()}
     if len(fitted) < 2:
         raise DataError("compare needs at least two laws")
     loo = _loo_table(fitted)
     extrapolation = None
+    notes: list[str] = []
     if holdout_above:
         rows = []
         for name, threshold, train, test in _holdout_splits(runs, holdout_above):
             for law_name, law in law_objects.items():
                 if len(train) < law.n_parameters:
+                    notes.append(
+                        f"{law_name} was not scored above {name}={threshold:g}: "
+                        f"{len(train)} runs are fewer than its {law.n_parameters} parameters."
+                    )
                     continue
-                part = fit(train, law, **settings)
+                part = fit(train, law, sampler=refit[law_name])
                 rows.append(
                     {
                         "law": law_name,
@@ -344,7 +515,7 @@ def compare(
                     }
                 )
         extrapolation = pd.DataFrame(rows)
-    return Comparison(fitted, loo, extrapolation)
+    return Comparison(fitted, loo, extrapolation, notes)
 
 
 @dataclass
@@ -381,8 +552,7 @@ class Average:
                 continue
             pick = rng.permutation(sizes[name])[: counts[name]]
             draws = {k: v[pick] for k, v in f.draws().items()}
-            lik = f.law.likelihood
-            noise = new_run_noise(lik.family, draws["sigma"], draws.get("nu"), self.seed + i)
+            noise = f.law.likelihood.draw_noise(draws, self.seed + i)
             components.append((f.law, draws, noise))
         return components
 
@@ -404,6 +574,7 @@ class Average:
             Inputs, law and predictive medians and intervals, ``extrapolation``; the
             weights are in ``attrs["weights"]``.
         """
+        check_levels(level)
         first = next(iter(self.fits.values()))
         points = None
         for f in self.fits.values():
@@ -456,6 +627,12 @@ def average(
     """
     if isinstance(fits, Comparison):
         comparison, fits = fits, fits.fits
+    if not isinstance(fits, Mapping) or not fits:
+        raise DataError(
+            f"average needs fits as {{'name': fit, ...}} (at least one) or a Comparison, "
+            f"got {fits!r}"
+        )
+    check_seed(seed)
     fits = dict(fits)
     if isinstance(weights, str):
         if weights != "stacking":

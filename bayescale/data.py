@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale.errors import DataError, DataWarning
+from bayescale.errors import DataError, DataWarning, MappingError
 
-__all__ = ["SUPPORTED_SUFFIXES", "Runs", "load_runs"]
+__all__ = ["SUPPORTED_SUFFIXES", "Runs", "complete_triad", "load_runs"]
 
 #: File extensions `load_runs` reads (compared case-insensitively), and their format.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -262,11 +262,11 @@ class Runs:
             if any(name in _TRIAD for name in missing):
                 k = _format_factor(self.compute_factor)
                 hint = f" (when two of N, D, C are mapped the third is derived from C = {k} N D)"
-            raise DataError(
+            raise MappingError(
                 f"law {law_name!r} needs {noun} {_quoted(missing)}, but the data from "
                 f"{self.source} has only {_quoted(self.inputs)}; map a column to each "
-                f"with load_runs(..., x={{{first!r}: '<column>'}}) or on the command line "
-                f"--x {first}=COLUMN{hint}"
+                f"with load_runs(..., x={{{first!r}: '<column>'}}){hint}",
+                tuple(missing),
             )
         if len(self) < n_parameters:
             raise DataError(
@@ -569,10 +569,11 @@ def _supported_list() -> str:
 def _infer_inputs(frame: pd.DataFrame, label: str) -> dict[str, Hashable]:
     found = [c for c in frame.columns if isinstance(c, str) and c in _DEFAULT_INPUTS]
     if not found:
-        raise DataError(
+        raise MappingError(
             f"{label}: no input columns named {_quoted(_DEFAULT_INPUTS, 'or')}; available "
             f"columns: {_available(frame)}; say which columns are inputs with "
-            f"load_runs(..., x={{'N': '<column>'}}) or on the command line --x N=COLUMN"
+            f"load_runs(..., x={{'N': '<column>'}})",
+            ("N",),
         )
     return {name: name for name in dict.fromkeys(found)}
 
@@ -605,7 +606,7 @@ def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -
     todo = (
         "choose the response column with y='<column>'"
         if role == "y"
-        else f"map it with x={{{role!r}: '<column>'}} (command line: --x {role}=COLUMN)"
+        else f"map it with x={{{role!r}: '<column>'}}"
     )
     purpose = "for y" if role == "y" else f"for input {role!r}"
     try:
@@ -620,9 +621,11 @@ def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -
     if count == 0:
         suggestion = _suggest(column, frame.columns)
         hint = f" (did you mean {suggestion!r}?)" if suggestion is not None else ""
-        raise DataError(
+        raise MappingError(
             f"{label}: no column {column!r} ({purpose}); available columns: "
-            f"{_available(frame)}{hint}; {todo}"
+            f"{_available(frame)}{hint}; {todo}",
+            () if role == "y" else (str(role),),
+            response=role == "y",
         )
 
 
@@ -745,24 +748,48 @@ def _shown(value: object) -> str:
     return repr(value)
 
 
+def complete_triad(
+    values: Mapping[str, np.ndarray], compute_factor: float
+) -> tuple[str, np.ndarray] | None:
+    """The missing one of N, D and C when exactly two are given, from ``C = k N D``.
+
+    The one place where the compute triad is completed: for tables of runs, forecast
+    points and plots alike.
+
+    Parameters
+    ----------
+    values : mapping of str to numpy.ndarray
+        Inputs by name; only N, D and C are looked at.
+    compute_factor : float
+        ``k`` in ``C = k N D``.
+
+    Returns
+    -------
+    tuple of (str, numpy.ndarray) or None
+        The missing name and its values; None unless exactly two of N, D, C are given.
+    """
+    present = {name for name in _TRIAD if name in values}
+    if len(present) != 2:
+        return None
+    k = float(compute_factor)
+    if "C" not in present:
+        return "C", k * np.asarray(values["N"]) * np.asarray(values["D"])
+    if "D" not in present:
+        return "D", np.asarray(values["C"]) / (k * np.asarray(values["N"]))
+    return "N", np.asarray(values["C"]) / (k * np.asarray(values["D"]))
+
+
 def _derive_triad(
     values: dict[str, np.ndarray], columns: dict[str, str], k: float, rows: _RowNamer
 ) -> None:
     """Add the missing one of N, D, C when exactly two are present (C = k N D)."""
-    present = [name for name in _TRIAD if name in values]
-    if len(present) != 2:
-        return
-    kk = _format_factor(k)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        if "D" not in values:
-            name, formula = "D", f"C / ({kk} N)"
-            derived = values["C"] / (k * values["N"])
-        elif "N" not in values:
-            name, formula = "N", f"C / ({kk} D)"
-            derived = values["C"] / (k * values["D"])
-        else:
-            name, formula = "C", f"{kk} N D"
-            derived = k * values["N"] * values["D"]
+        completed = complete_triad(values, k)
+    if completed is None:
+        return
+    name, derived = completed
+    kk = _format_factor(k)
+    formula = {"N": f"C / ({kk} D)", "D": f"C / ({kk} N)", "C": f"{kk} N D"}[name]
     # Positive finite inputs can still overflow or underflow in the product.
     _raise_first(
         ~np.isfinite(derived) | (derived <= 0),

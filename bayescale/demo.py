@@ -10,15 +10,19 @@ D = C / (6 N)), with Student-t noise on log loss (sigma 0.01, nu 5).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bayescale import _files
 from bayescale.data import Runs, load_runs
 from bayescale.errors import BayescaleError, OutputExistsError
 from bayescale.fitting import Fit, fit
+from bayescale.settings import SamplerSettings
 
 __all__ = [
     "BUDGETS",
@@ -42,7 +46,7 @@ SIZES_PER_BUDGET = 12
 #: The loss the demo's report asks about: its probability at Chinchilla's scale, and the
 #: compute that reaches it.
 TARGET_LOSS = 2.0
-_OUTPUTS = {
+OUTPUTS = {
     "data": "runs.csv",
     "fit": "fit.nc",
     "plot": "fit.png",
@@ -102,12 +106,14 @@ class DemoResult:
 def run_demo(
     out: str | Path = "demo-output",
     *,
-    force: bool = False,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int = 0,
-    progress: bool = False,
+    overwrite: bool = False,
+    sampler: SamplerSettings | Mapping[str, Any] | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
+    progress: bool | None = None,
+    force: bool | None = None,
 ) -> DemoResult:
     """Fit the Chinchilla law to the embedded runs, forecast Chinchilla's scale, write results.
 
@@ -119,12 +125,16 @@ def run_demo(
     ----------
     out : str or Path, default "demo-output"
         Folder to write into (created if missing).
-    force : bool, default False
+    overwrite : bool, default False
         Replace earlier demo outputs in ``out``.
-    draws, tune, chains, seed : int
+    sampler : SamplerSettings or mapping, optional
+        Sampler settings (see :func:`bayescale.fit`); the keywords below override it.
+    draws, tune, chains, seed : int, optional
         Sampler settings (see :func:`bayescale.fit`).
-    progress : bool, default False
+    progress : bool, optional
         Show the sampler's progress bar.
+    force : bool, optional
+        Former name of ``overwrite``.
 
     Returns
     -------
@@ -134,36 +144,43 @@ def run_demo(
     Raises
     ------
     OutputExistsError
-        If ``out`` holds demo outputs already and ``force`` is False (checked before any
-        work, so nothing is written).
+        If ``out`` holds demo outputs already and ``overwrite`` is False (checked before
+        any work, so nothing is written).
     """
     from bayescale.plots import plot_fit, save_figure
     from bayescale.report import write_report
 
+    overwrite = bool(overwrite or force)
+    settings = SamplerSettings.of(
+        sampler, draws=draws, tune=tune, chains=chains, seed=seed, progress=progress
+    )
     folder = Path(out)
-    files = {name: folder / filename for name, filename in _OUTPUTS.items()}
+    files = {name: folder / filename for name, filename in OUTPUTS.items()}
     existing = [str(path) for path in files.values() if path.exists()]
-    if existing and not force:
+    if existing and not overwrite:
         raise OutputExistsError(
-            f"{', '.join(existing)} exist already; choose another --out folder or pass --force"
+            f"{', '.join(existing)} exist already; choose another folder", path=folder
         )
     if folder.exists() and not folder.is_dir():
         raise BayescaleError(f"'{folder}' exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BayescaleError(f"cannot create folder '{folder}': {err.strerror}") from None
+    for path in files.values():
+        _files.check_destination(path, overwrite=True)
 
-    runs = demo_runs(seed)
-    result = fit(
-        runs, "chinchilla", draws=draws, tune=tune, chains=chains, seed=seed, progress=progress
-    )
+    runs = demo_runs(settings.seed)
+    result = fit(runs, "chinchilla", sampler=settings)
     table = result.forecast(TARGET, level=(0.5, 0.9))
     _write_csv(runs.table.rename(columns={"y": runs.y_name}), files["data"])
     _write_csv(table, files["forecast"])
     result.save(files["fit"], overwrite=True)
-    save_figure(plot_fit(result, budgets=BUDGETS, targets=[TARGET]), files["plot"])
+    save_figure(plot_fit(result, budgets=BUDGETS, targets=[TARGET]), files["plot"], overwrite=True)
     write_report(
         result,
         files["report"],
-        force=True,
+        overwrite=True,
         at=[TARGET],
         target_loss=TARGET_LOSS,
         fit_path=files["fit"],
@@ -172,6 +189,4 @@ def run_demo(
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(path)
+    _files.write_text(path, table.to_csv(index=False), overwrite=True)

@@ -15,6 +15,25 @@ class DataError(BayescaleError, ValueError):
     """The table of runs cannot be used as given."""
 
 
+class MappingError(DataError):
+    """An input of the law is not mapped to a column of the data.
+
+    Parameters
+    ----------
+    message : str
+        What is missing and how to map it in Python (``x={"N": "<column>"}``).
+    inputs : sequence of str
+        The inputs to map (the command line names its own option for them).
+    response : bool, default False
+        Whether the response column (``y``) is the one to choose.
+    """
+
+    def __init__(self, message: str, inputs: tuple[str, ...] = (), response: bool = False):
+        super().__init__(message)
+        self.inputs = tuple(inputs)
+        self.response = response
+
+
 class FormulaError(BayescaleError, ValueError):
     """A law's formula is not valid or uses something outside the whitelist."""
 
@@ -28,7 +47,23 @@ class ConvergenceError(BayescaleError, RuntimeError):
 
 
 class OutputExistsError(BayescaleError, FileExistsError):
-    """An output file exists already and overwriting was not asked for."""
+    """An output file exists already and overwriting was not asked for.
+
+    Parameters
+    ----------
+    message : str
+        What exists and what to do, in the library's words (``overwrite=True``); the
+        command line adds its own flag.
+    path : Path, optional
+        The file that exists.
+    """
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class DataWarning(UserWarning):

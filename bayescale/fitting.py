@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -16,17 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
-from bayescale._files import temporary_beside
+from bayescale import _files
 from bayescale.data import Runs, load_runs
-from bayescale.errors import BayescaleError, ConvergenceError, DataError, OutputExistsError
-from bayescale.forecast import forecast_points, forecast_table, new_run_noise
+from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
+from bayescale.forecast import forecast_points, forecast_table
 from bayescale.laws import Law, get_law
+from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
 
 __all__ = ["Diagnostics", "Fit", "fit", "load_fit"]
 
 FORMAT_VERSION = 1
+#: Groups computed from the posterior and the runs when needed, never stored in a file.
+DERIVED_GROUPS = ("log_likelihood",)
+#: Share of the machine's available memory one derived array may take before we refuse.
+MEMORY_SHARE = 0.5
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100  # Vehtari et al. 2021: bulk and tail ESS above 100 per chain
 _PACKAGES = ("bayescale", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "pymc-extras")
@@ -167,7 +172,8 @@ class Fit:
         The runs it was fitted to.
     idata : arviz.InferenceData
         ``posterior``, ``sample_stats``, ``prior``, ``observed_data`` (log of the measured
-        values), ``constant_data`` (inputs) and ``log_likelihood`` (for PSIS-LOO).
+        values) and ``constant_data`` (inputs); the pointwise ``log_likelihood`` (for
+        PSIS-LOO) is added on demand by :meth:`with_log_likelihood`.
     log_ref : dict of str to float
         Log reference scale of the inputs that reference-scale parameters are stated at.
     seed : int
@@ -204,6 +210,14 @@ class Fit:
         """True when the diagnostics pass; forecasts of a failed fit carry a warning."""
         return self.diagnostics.ok
 
+    @property
+    def sampler(self) -> SamplerSettings:
+        """The sampler settings this fit was made with (to refit the same way)."""
+        known = {f.name for f in dataclasses.fields(SamplerSettings)}
+        return SamplerSettings.of(
+            {k: v for k, v in self.settings.items() if k in known}, seed=self.seed
+        )
+
     def draws(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Return posterior draws flattened over chains.
 
@@ -238,6 +252,7 @@ class Fit:
         """
         import arviz as az
 
+        level = check_level(level)
         post = self.idata.posterior[self.parameter_names]
         hdi = az.hdi(post, hdi_prob=level)
         tag = f"{100 * level:.10g}"
@@ -299,15 +314,11 @@ class Fit:
             value of that input in the runs (above 1: beyond the data). ``attrs`` holds
             ``diagnostics_ok`` and, for a failed fit, ``warning``.
         """
+        check_levels(level)
+        seed = self.seed if seed is None else check_seed(seed)
         points = forecast_points(self.law, at, self.runs.compute_factor)
         draws = self.draws()
-        lik = self.law.likelihood
-        noise = new_run_noise(
-            lik.family,
-            draws["sigma"],
-            draws.get("nu"),
-            self.seed if seed is None else seed,
-        )
+        noise = self.law.likelihood.draw_noise(draws, seed)
         table = forecast_table(self.law, draws, noise, points, level)
         ratios = [points[name].to_numpy() / self.runs.x(name).max() for name in self.law.inputs]
         table["extrapolation"] = np.max(ratios, axis=0)
@@ -351,6 +362,7 @@ class Fit:
         """
         from bayescale.planning import optimum_draws, summarise, table
 
+        check_levels(level)
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
         draws = self.draws(list(self.law.parameters))
         optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
@@ -386,6 +398,7 @@ class Fit:
         """
         from bayescale.planning import budget_draws, summarise, table
 
+        check_levels(level)
         targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
         draws = self.draws(list(self.law.parameters))
         rows = []
@@ -447,8 +460,7 @@ class Fit:
             points = forecast_points(self.law, {**given, **(fixed or {})}, self.runs.compute_factor)
             x = {name: points[name].to_numpy()[None, :] for name in self.law.inputs}
             values = self.law.predict({k: v[:, None] for k, v in theta.items()}, x)
-        lik = self.law.likelihood
-        law_p, run_p = prob_below_draws(values, target, lik.family, draws["sigma"], draws.get("nu"))
+        law_p, run_p = prob_below_draws(values, target, self.law.likelihood, draws)
         out = points.copy()
         out["target_loss"] = target
         out["prob_law_below"] = law_p
@@ -471,8 +483,11 @@ class Fit:
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write the fit to one NetCDF file (data, law, priors, seed, versions).
 
-        The file is written next to its destination and then renamed, so a failed write
-        never leaves a broken file and never damages an existing one.
+        The file is written next to its destination and then moved into place, so a failed
+        write (full disk, Ctrl-C) never leaves a broken file and never damages an existing
+        one; without ``overwrite`` the move fails if the file appeared meanwhile. Groups
+        derived from the posterior (the pointwise log-likelihood) are not stored: they are
+        recomputed on demand, identically.
 
         Parameters
         ----------
@@ -491,54 +506,131 @@ class Fit:
         OutputExistsError
             If the file exists and ``overwrite`` is False.
         BayescaleError
-            If the folder does not exist or is not writable.
+            If the folder does not exist or is not writable, or the disk is full.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise OutputExistsError(
-                f"'{path}' exists already; choose another name or allow overwriting "
-                f"(overwrite=True, or --force on the command line)"
-            )
-        if not path.parent.is_dir():
-            raise BayescaleError(f"folder '{path.parent}' does not exist; create it first")
+        path = _files.check_destination(path, overwrite)
         idata = self.idata.copy()
+        for group in DERIVED_GROUPS:
+            if group in idata.groups():
+                delattr(idata, group)
         idata.posterior.attrs["bayescale"] = json.dumps(self._metadata())
-        tmp = temporary_beside(path)
-        try:
-            idata.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        except OSError as err:
-            raise BayescaleError(f"cannot write '{path}': {err}") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return _files.write_bytes(path, _files.netcdf_bytes(idata), overwrite=overwrite)
+
+    # ------------------------------------------------------------------ derived groups
+
+    def log_likelihood(self) -> xr.Dataset:
+        """Pointwise log-likelihood of every run under every posterior draw (for PSIS-LOO).
+
+        Computed on demand, not stored with the fit: it has one value per run and draw,
+        which for large sweeps outweighs everything else (100,000 runs x 4,000 draws is
+        3.2 GB). Computed in blocks of draws, so temporaries stay small.
+
+        Returns
+        -------
+        xarray.Dataset
+            Variable ``y`` over ``(chain, draw, run)``: the log density of each run's log
+            loss.
+
+        Raises
+        ------
+        BayescaleError
+            If the array would take more than half of the memory available now; the message
+            says how large it is and what to do.
+        """
+        return pointwise_log_likelihood(self.law, self.runs, self.idata.posterior)
+
+    def with_log_likelihood(self) -> Any:
+        """Return :attr:`idata` with its ``log_likelihood`` group, computing it once.
+
+        Returns
+        -------
+        arviz.InferenceData
+            The fit's own InferenceData (the group is added to it and kept), ready for
+            ``arviz.loo``, ``arviz.compare`` or ``arviz.psens``.
+        """
+        if "log_likelihood" not in self.idata.groups():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self.idata.add_groups({"log_likelihood": self.log_likelihood()})
+        return self.idata
 
 
-def _idata_groups(law: Law, runs: Runs, posterior: xr.Dataset) -> dict[str, xr.Dataset]:
-    """Observed data, inputs and pointwise log-likelihood (for LOO), computed in NumPy."""
-    run = np.arange(len(runs))
+def _available_memory() -> int:
+    """Bytes of memory available now (Linux's MemAvailable; else free physical pages)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def pointwise_log_likelihood(law: Law, runs: Runs, posterior: xr.Dataset) -> xr.Dataset:
+    """Log density of each run's log loss under each posterior draw, computed in NumPy.
+
+    Parameters
+    ----------
+    law : Law
+        The law and its likelihood.
+    runs : Runs
+        The runs.
+    posterior : xarray.Dataset
+        Posterior with the law's parameters and noise parameters over ``(chain, draw)``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variable ``y`` over ``(chain, draw, run)``.
+
+    Raises
+    ------
+    BayescaleError
+        If the result would take more than :data:`MEMORY_SHARE` of the available memory.
+    """
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    n = len(runs)
+    need = chains * draws * n * 8
+    available = _available_memory()
+    if need > MEMORY_SHARE * available:
+        raise BayescaleError(
+            f"the pointwise log-likelihood of {n:,} runs x {chains * draws:,} draws needs "
+            f"{need / 1e9:.1f} GB, more than half of the {available / 1e9:.1f} GB available; "
+            f"fit with fewer draws, or score a subset of the runs"
+        )
     log_y = np.log(runs.y)
-    post = {name: posterior[name].values for name in law.parameters}
-    theta = {name: value[..., None] for name, value in post.items()}
     x = {name: runs.x(name) for name in law.inputs}
-    log_mu = np.broadcast_to(law.log_mean(theta, x), (*posterior["sigma"].shape, len(runs)))
-    sigma = posterior["sigma"].values[..., None]
-    if law.likelihood.family == "student_t":
-        nu = posterior["nu"].values[..., None]
-        loglik = stats.t.logpdf(log_y, df=nu, loc=log_mu, scale=sigma)
-    else:
-        loglik = stats.norm.logpdf(log_y, loc=log_mu, scale=sigma)
-    dims = ("chain", "draw", "run")
-    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values, "run": run}
+    lik = law.likelihood
+    names = [*law.parameters, *lik.noise_names]
+    flat = {name: np.asarray(posterior[name].values, dtype=float).reshape(-1) for name in names}
+    out = np.empty((chains * draws, n))
+    # Blocks of about 4 M values keep the few temporaries of a block near 100 MB.
+    step = max(1, 4_000_000 // max(n, 1))
+    for start in range(0, chains * draws, step):
+        block = {name: value[start : start + step, None] for name, value in flat.items()}
+        theta = {name: block[name] for name in law.parameters}
+        log_mu = law.log_mean(theta, x)
+        noise = {name: block[name] for name in lik.noise_names}
+        out[start : start + step] = lik.logpdf(log_y, log_mu, noise)
+    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    return xr.Dataset(
+        {"y": (("chain", "draw", "run"), out.reshape(chains, draws, n))},
+        coords={**coords, "run": np.arange(n)},
+    )
+
+
+def _data_groups(law: Law, runs: Runs) -> dict[str, xr.Dataset]:
+    """Observed data (log of the measured values) and the inputs, one value per run."""
+    run = np.arange(len(runs))
+    x = {name: runs.x(name) for name in law.inputs}
     return {
-        "observed_data": xr.Dataset({"y": (("run",), log_y)}, coords={"run": run}),
+        "observed_data": xr.Dataset({"y": (("run",), np.log(runs.y))}, coords={"run": run}),
         "constant_data": xr.Dataset(
             {name: (("run",), value) for name, value in x.items()}
             | {runs.y_name if runs.y_name not in x else "y_raw": (("run",), runs.y)},
             coords={"run": run},
         ),
-        "log_likelihood": xr.Dataset({"y": (dims, loglik)}, coords=coords),
     }
 
 
@@ -546,15 +638,16 @@ def fit(
     runs: Runs | pd.DataFrame | str | os.PathLike[str],
     law: Law | str = "chinchilla",
     *,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int = 0,
+    sampler: SamplerSettings | Mapping[str, Any] | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
     priors: Mapping[str, Any] | None = None,
-    target_accept: float = 0.95,
-    prior_draws: int = 500,
+    target_accept: float | None = None,
+    prior_draws: int | None = None,
     strict: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
     command: str | None = None,
 ) -> Fit:
     """Sample the posterior of a scaling law given observed runs.
@@ -566,21 +659,25 @@ def fit(
         default mapping (columns named N, D, C, U, and ``loss``).
     law : Law or str, default "chinchilla"
         A Law, a catalog name, or the path of a ``.toml`` law file.
-    draws, tune, chains : int
-        Draws kept and tuning steps per chain, and chains (run in parallel on the cores).
-    seed : int, default 0
-        Seed of the sampler, the prior draws and forecasts.
+    sampler : SamplerSettings or mapping, optional
+        All sampler settings at once (see :class:`~bayescale.settings.SamplerSettings`);
+        the keywords below, when given, override it.
+    draws, tune, chains : int, optional
+        Draws kept and tuning steps per chain (default 1000 each), and chains (default 4,
+        run in parallel on the cores).
+    seed : int, optional
+        Seed of the sampler, the prior draws and forecasts (default 0).
     priors : mapping, optional
         Replacement priors, ``{name: Prior or {"dist": ...}}`` (see :meth:`Law.with_priors`).
-    target_accept : float, default 0.95
-        Sampler step-size target.
-    prior_draws : int, default 500
-        Draws from the prior kept in ``idata.prior`` (0 to skip).
+    target_accept : float, optional
+        Sampler step-size target (default 0.95).
+    prior_draws : int, optional
+        Draws from the prior kept in ``idata.prior`` (default 500; 0 to skip).
     strict : bool, default False
         Raise :class:`~bayescale.errors.ConvergenceError` if the diagnostics fail, instead
         of returning a flagged fit.
-    progress : bool, default False
-        Show the sampler's progress bar.
+    progress : bool, optional
+        Show the sampler's progress bar (default False).
     command : str, optional
         The command line that asked for the fit, recorded for reproducibility.
 
@@ -592,9 +689,14 @@ def fit(
     Raises
     ------
     DataError
-        If the runs lack an input of the law or have fewer rows than the law has parameters.
+        If the runs lack an input of the law or have fewer rows than the law has
+        parameters, or a setting is out of range.
+    LawError
+        If the law is not a Law, a catalog name or a law file.
     ConvergenceError
         If ``strict`` and the diagnostics fail.
+    KeyboardInterrupt
+        If sampling is interrupted (Ctrl-C): the partial draws are discarded.
 
     Examples
     --------
@@ -603,16 +705,26 @@ def fit(
     >>> result = bayescale.fit(runs, "chinchilla")  # doctest: +SKIP
     >>> result.forecast({"N": 7e10, "D": 1.4e12})  # doctest: +SKIP
     """
+    settings = SamplerSettings.of(
+        sampler,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=target_accept,
+        prior_draws=prior_draws,
+        progress=progress,
+    )
+    if not isinstance(law, Law | str | os.PathLike):
+        raise LawError(
+            f"law must be a Law, a catalog name (see bayescale.catalog()) or a .toml file, "
+            f"not {law!r}"
+        )
     if not isinstance(runs, Runs):
         runs = load_runs(runs)
     law = get_law(law)
     if priors:
         law = law.with_priors(priors)
-    for name, value in {"draws": draws, "tune": tune, "chains": chains}.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise DataError(f"{name} must be a whole number >= 1, got {value!r}")
-    if not 0.5 <= target_accept < 1.0:
-        raise DataError(f"target_accept must be in [0.5, 1), got {target_accept}")
     runs.require(list(law.inputs), law.n_parameters, law.name)
 
     from bayescale.model import log_reference, sample_posterior, sample_prior
@@ -622,34 +734,29 @@ def fit(
         law,
         runs,
         log_ref,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        progress=progress,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        progress=settings.progress,
     )
-    groups = _idata_groups(law, runs, idata.posterior)
-    if prior_draws:
-        groups["prior"] = sample_prior(law, runs, log_ref, prior_draws, seed)
+    groups = _data_groups(law, runs)
+    if settings.prior_draws:
+        groups["prior"] = sample_prior(law, runs, log_ref, settings.prior_draws, settings.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         idata.add_groups(groups)
-    settings = {
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "target_accept": target_accept,
-        "sampler": "nutpie (NUTS, low-rank modified mass matrix)",
-        "prior_draws": prior_draws,
-    }
+    saved = settings.to_dict()
+    del saved["progress"], saved["seed"]
+    saved["sampler"] = "nutpie (NUTS, low-rank modified mass matrix)"
     info = {
         "versions": package_versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": command or "",
         "data_fingerprint": runs.fingerprint(),
     }
-    result = Fit(law, runs, idata, log_ref, seed, settings, info)
+    result = Fit(law, runs, idata, log_ref, settings.seed, saved, info)
     if strict and not result.ok:
         raise ConvergenceError(f"law {law.name!r}: {result.diagnostics.verdict()}")
     return result
@@ -682,21 +789,31 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         idata = az.from_netcdf(path, engine="h5netcdf")
         idata.load()
         meta = json.loads(idata.posterior.attrs["bayescale"])
-    except (OSError, ValueError, KeyError, AttributeError) as err:
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
         raise BayescaleError(
             f"'{path}' is not a bayescale fit file (written by Fit.save or 'bayescale fit'): "
             f"{type(err).__name__}"
         ) from None
-    if meta.get("format") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
         raise BayescaleError(
-            f"'{path}' has fit format {meta.get('format')}; this bayescale reads {FORMAT_VERSION}"
+            f"'{path}' has fit format {found!r}; this bayescale reads {FORMAT_VERSION}"
         )
-    return Fit(
-        law=Law.from_dict(meta["law"]),
-        runs=Runs.from_dict(meta["runs"]),
-        idata=idata,
-        log_ref={k: float(v) for k, v in meta["log_ref"].items()},
-        seed=int(meta["seed"]),
-        settings=dict(meta["settings"]),
-        info=dict(meta["info"]),
-    )
+    try:
+        return Fit(
+            law=Law.from_dict(meta["law"]),
+            runs=Runs.from_dict(meta["runs"]),
+            idata=idata,
+            log_ref={str(k): float(v) for k, v in meta["log_ref"].items()},
+            seed=check_seed(meta["seed"], "the saved seed"),
+            settings=dict(meta["settings"]),
+            info=dict(meta["info"]),
+        )
+    except BayescaleError as err:
+        raise BayescaleError(f"'{path}': its saved metadata is not valid: {err}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        what = f"missing {err}" if isinstance(err, KeyError) else str(err)
+        raise BayescaleError(
+            f"'{path}': its saved metadata is damaged ({type(err).__name__}: {what}); "
+            f"fit again, or restore the file from a copy"
+        ) from None

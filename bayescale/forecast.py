@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale.data import complete_triad
 from bayescale.errors import DataError
 from bayescale.laws import Law
 
-__all__ = ["forecast_points", "forecast_table", "level_label", "mixture_table", "new_run_noise"]
+__all__ = ["forecast_points", "forecast_table", "level_label", "mixture_table"]
 
 # Points per block: keeps each (points x draws) work array near 8 MB.
 _BLOCK_ELEMENTS = 1_000_000
@@ -96,14 +97,9 @@ def forecast_points(
         raise DataError(f"forecast inputs have different lengths: {lengths}") from None
     arrays = {k: np.broadcast_to(v, shape).copy() for k, v in arrays.items()}
     k = float(compute_factor)
-    triad = {"N", "D", "C"}
-    if len(triad & set(arrays)) == 2 and triad & set(law.inputs) - set(arrays):
-        if "C" not in arrays:
-            arrays["C"] = k * arrays["N"] * arrays["D"]
-        elif "D" not in arrays:
-            arrays["D"] = arrays["C"] / (k * arrays["N"])
-        else:
-            arrays["N"] = arrays["C"] / (k * arrays["D"])
+    completed = complete_triad(arrays, k)
+    if completed is not None and completed[0] in law.inputs:
+        arrays[completed[0]] = completed[1]
     missing = [name for name in law.inputs if name not in arrays]
     if missing:
         raise DataError(
@@ -119,35 +115,6 @@ def forecast_points(
                 f"inputs must be positive finite numbers"
             )
     return pd.DataFrame(arrays)
-
-
-def new_run_noise(family: str, sigma: np.ndarray, nu: np.ndarray | None, seed: int) -> np.ndarray:
-    """Draw one noise term on log loss per posterior draw.
-
-    One term per draw, shared by all points: the predictive distribution of each point (its
-    marginal, which the intervals describe) is exact, at a cost independent of the number of
-    points. Joint statements across points need one term per draw and point instead.
-
-    Parameters
-    ----------
-    family : {"student_t", "normal"}
-        Noise distribution.
-    sigma : numpy.ndarray
-        Noise scale per draw, shape ``(draws,)``.
-    nu : numpy.ndarray or None
-        Student-t degrees of freedom per draw.
-    seed : int
-        Random seed; the same seed gives the same forecast.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(draws,)``.
-    """
-    rng = np.random.default_rng(seed)
-    if family == "student_t":
-        return sigma * rng.standard_t(nu)
-    return sigma * rng.standard_normal(sigma.shape)
 
 
 def _quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
@@ -188,7 +155,8 @@ def forecast_table(
     params : mapping
         Posterior draws of every law parameter, each of shape ``(draws,)``.
     noise : numpy.ndarray
-        Noise on log loss per draw (see :func:`new_run_noise`), shape ``(draws,)``.
+        Noise on log loss per draw, shape ``(draws,)`` (see
+        :meth:`bayescale.likelihood.Likelihood.draw_noise`).
     points : DataFrame
         From :func:`forecast_points`.
     level : float or sequence of float, default 0.9
@@ -251,7 +219,8 @@ def mixture_table(
                 value = law.predict(theta, x, log_params=log_theta)
                 value = np.broadcast_to(value, (stop - start, noise_factor.shape[0]))
                 values.append(value)
-                # Multiplicative noise of a new run: one factor per draw (see new_run_noise).
+                # Multiplicative noise of a new run: one factor per draw, shared by the points;
+                # each point's marginal predictive distribution is exact.
                 noisy.append(value * noise_factor[None, :])
             value = values[0] if len(values) == 1 else np.concatenate(values, axis=-1)
             pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)

@@ -16,6 +16,12 @@ The same tree evaluates two ways, on either backend (see :data:`NUMPY` and :func
   well-conditioned log-density. Where a sub-expression may not be positive (a subtraction,
   a negative constant, a parameter with a real-valued prior), that sub-expression alone is
   computed as written and its logarithm taken.
+
+Limits, so that no formula can exhaust the stack or the memory, or hang the parser: at most
+:data:`MAX_FORMULA_LENGTH` characters and :data:`MAX_DEPTH` levels of nesting (parentheses,
+operators, calls). Operations on numbers alone are computed once, when the formula is read,
+in float64 like every evaluation: a constant that overflows (``10**400``), divides by zero
+or is not a number (``(-8)**0.5``) is refused there, never met by the sampler.
 """
 
 from __future__ import annotations
@@ -32,8 +38,12 @@ from bayescale.errors import FormulaError
 
 __all__ = ["FUNCTIONS", "NUMPY", "Formula", "Ops", "pytensor_ops"]
 
+#: Longest formula, in characters: far above any scaling law, far below a parser's limits.
 MAX_FORMULA_LENGTH = 2000
+#: Deepest nesting of parentheses, and of operators and calls in the parsed tree.
 MAX_DEPTH = 60
+#: Longest excerpt of a formula quoted in an error message (messages stay one short line).
+_SHOWN_LENGTH = 60
 
 #: Functions a formula may call, with the number of arguments each takes (None: one or more).
 FUNCTIONS: dict[str, int | None] = {
@@ -156,10 +166,62 @@ def pytensor_ops() -> Ops:
 # --------------------------------------------------------------------------- parsing
 
 
+def _shown(text: str) -> str:
+    """Quote a formula for an error message, shortened when long (messages are one line)."""
+    if len(text) <= _SHOWN_LENGTH:
+        return repr(text)
+    return repr(text[: _SHOWN_LENGTH - 3] + "...")
+
+
+def _too_deep(text: str) -> FormulaError:
+    return FormulaError(
+        f"formula {_shown(text)} is nested more than {MAX_DEPTH} levels deep; "
+        f"write it with fewer nested parentheses, operators and calls"
+    )
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest nesting of parentheses (and brackets), counted before Python parses the text."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _fold(node: BinOp | Call, where: str) -> Node:
+    """Replace an operation on numbers alone by its value, or refuse a value that is not finite.
+
+    Computed in float64, as every evaluation is: a power of floats takes constant time (a
+    Python integer power such as ``9**9**9**9`` would never finish), and an overflow, a
+    division by zero or an invalid operation is reported here, when the formula is read,
+    instead of producing ``inf`` or ``nan`` in every evaluation.
+    """
+    args = (node.left, node.right) if isinstance(node, BinOp) else node.args
+    if not all(isinstance(arg, Num) for arg in args):
+        return node
+    values = [np.float64(arg.value) for arg in args]
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+            if isinstance(node, BinOp):
+                value = _apply(node.op, *values)
+            else:
+                value = getattr(NUMPY, node.func)(*values)
+    except FloatingPointError as err:
+        raise FormulaError(
+            f"{where}: the constant {_unparse(node)} cannot be computed ({err}); "
+            f"a formula's constants must be finite numbers, within +-1.8e308"
+        ) from None
+    return Num(float(value))
+
+
 def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
     if depth > MAX_DEPTH:
-        raise FormulaError(f"formula {text!r} is nested more than {MAX_DEPTH} levels deep")
-    where = f"in formula {text!r}"
+        raise _too_deep(text)
+    where = f"in formula {_shown(text)}"
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise FormulaError(
@@ -179,11 +241,12 @@ def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
             raise FormulaError(f"{where}: {node.id!r} is a function; call it as {node.id}(...)")
         return Name(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        return BinOp(
+        binop = BinOp(
             _BINOPS[type(node.op)],
             _convert(node.left, text, depth + 1),
             _convert(node.right, text, depth + 1),
         )
+        return _fold(binop, where)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         operand = _convert(node.operand, text, depth + 1)
         if isinstance(node.op, ast.UAdd):
@@ -211,7 +274,8 @@ def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
             raise FormulaError(f"{where}: {name}() takes {wanted} argument(s), got {nargs}")
         if any(isinstance(arg, ast.Starred) for arg in node.args):
             raise FormulaError(f"{where}: {name}() does not take *arguments")
-        return Call(name, tuple(_convert(arg, text, depth + 1) for arg in node.args))
+        call = Call(name, tuple(_convert(arg, text, depth + 1) for arg in node.args))
+        return _fold(call, where)
     kind = type(node).__name__
     hint = ""
     if isinstance(node, ast.Attribute):
@@ -240,7 +304,9 @@ def _names(node: Node) -> set[str]:
 
 def _unparse(node: Node) -> str:
     if isinstance(node, Num):
-        text = repr(node.value) if node.value != int(node.value) else str(int(node.value))
+        # Whole numbers without '.0', unless large: repr keeps 1e308 short and exact.
+        whole = node.value == int(node.value) and abs(node.value) < 1e16
+        text = str(int(node.value)) if whole else repr(node.value)
         # Parenthesised when negative: '(-1) ** N' is not '-1 ** N', which is -(1 ** N).
         return f"({text})" if node.value < 0 else text
     if isinstance(node, Name):
@@ -255,6 +321,19 @@ def _unparse(node: Node) -> str:
 # --------------------------------------------------------------------------- evaluation
 
 
+def _apply(op: str, left: Any, right: Any) -> Any:
+    """Apply a binary operator (one of + - * / **) on either backend."""
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        return left / right
+    return left**right
+
+
 def _linear(node: Node, env: Mapping[str, Any], ops: Ops) -> Any:
     if isinstance(node, Num):
         return node.value
@@ -265,17 +344,7 @@ def _linear(node: Node, env: Mapping[str, Any], ops: Ops) -> Any:
     if isinstance(node, Call):
         args = [_linear(arg, env, ops) for arg in node.args]
         return getattr(ops, node.func)(*args)
-    left = _linear(node.left, env, ops)
-    right = _linear(node.right, env, ops)
-    if node.op == "+":
-        return left + right
-    if node.op == "-":
-        return left - right
-    if node.op == "*":
-        return left * right
-    if node.op == "/":
-        return left / right
-    return left**right
+    return _apply(node.op, _linear(node.left, env, ops), _linear(node.right, env, ops))
 
 
 def _additive_terms(node: Node) -> list[Node]:
@@ -396,19 +465,25 @@ class Formula:
         if not isinstance(text, str) or not text.strip():
             raise FormulaError("the formula is empty; write it like 'E + A * N**-alpha'")
         if len(text) > MAX_FORMULA_LENGTH:
-            raise FormulaError(f"the formula is longer than {MAX_FORMULA_LENGTH} characters")
+            raise FormulaError(
+                f"formula {_shown(text)} is {len(text)} characters long, more than "
+                f"{MAX_FORMULA_LENGTH}; a scaling law is a short formula"
+            )
+        # Refused before Python's parser meets them (its own limit gives a cryptic message).
+        if _bracket_depth(text) > MAX_DEPTH:
+            raise _too_deep(text)
         # '^' is how papers write powers; in Python it is XOR and binds looser than '+'.
         source = text.replace("^", "**")
         try:
             tree = ast.parse(source.strip(), mode="eval")
         except SyntaxError as err:
-            raise FormulaError(f"formula {text!r} is not valid: {err.msg}") from None
+            raise FormulaError(f"formula {_shown(text)} is not valid: {err.msg}") from None
         except (ValueError, RecursionError, MemoryError):
-            raise FormulaError(f"formula {text!r} cannot be parsed") from None
+            raise FormulaError(f"formula {_shown(text)} cannot be parsed") from None
         try:
             return _convert(tree.body, text)
         except RecursionError:
-            raise FormulaError(f"formula {text!r} is nested too deeply") from None
+            raise _too_deep(text) from None
 
     @property
     def tree(self) -> Node:
@@ -428,7 +503,7 @@ class Formula:
         missing = sorted(self.names - set(env))
         if missing:
             raise FormulaError(
-                f"formula {self.text!r} needs values for {', '.join(missing)}; "
+                f"formula {_shown(self.text)} needs values for {', '.join(missing)}; "
                 f"given: {', '.join(sorted(env)) or 'nothing'}"
             )
 

@@ -10,9 +10,9 @@ removes the amplitude-exponent correlation that makes samplers slow.
 
 from __future__ import annotations
 
-import difflib
 import json
 import keyword
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +22,18 @@ from typing import Any
 import numpy as np
 from pymc_extras.prior import Prior
 
-from bayescale.errors import LawError
+from bayescale.errors import FormulaError, LawError
 from bayescale.formula import NUMPY, Formula, Ops
+from bayescale.likelihood import Likelihood
+from bayescale.priors import (
+    check_keys,
+    check_number,
+    check_prior_object,
+    is_positive,
+    prior_from_spec,
+    spec_of,
+    suggest,
+)
 
 __all__ = [
     "ROLES",
@@ -37,25 +47,6 @@ __all__ = [
 ]
 
 ROLES = ("floor", "exponent", "coefficient", "scale", "shape")
-FAMILIES = ("student_t", "normal")
-
-# Distributions whose support is the positive reals: such parameters enter the stable log form.
-_POSITIVE_DISTS = {
-    "LogNormal",
-    "HalfNormal",
-    "HalfStudentT",
-    "HalfCauchy",
-    "Gamma",
-    "InverseGamma",
-    "Exponential",
-    "Weibull",
-    "ChiSquared",
-    "Pareto",
-}
-_BOUNDED_DISTS = {"TruncatedNormal", "Uniform", "Beta"}
-
-DEFAULT_SIGMA = {"dist": "HalfNormal", "sigma": 0.1}
-DEFAULT_NU = {"dist": "Gamma", "alpha": 2.0, "beta": 0.1}
 
 
 def catalog_dir() -> Path:
@@ -73,55 +64,23 @@ def catalog_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "models"
 
 
-def prior_from_spec(spec: Prior | Mapping[str, Any], where: str) -> Prior:
-    """Build a :class:`~pymc_extras.prior.Prior` from a catalog-style specification.
+# --------------------------------------------------------------------------- checks of law files
 
-    Parameters
-    ----------
-    spec : Prior or mapping
-        A ``Prior`` (returned as is) or a mapping such as
-        ``{"dist": "LogNormal", "mu": 0.0, "sigma": 1.0}``.
-    where : str
-        Where the spec comes from, for error messages (e.g. ``"chinchilla.toml: alpha"``).
-
-    Returns
-    -------
-    Prior
-        The prior.
-
-    Raises
-    ------
-    LawError
-        If the spec has no ``dist`` or names an unknown distribution or bad parameters.
-    """
-    if isinstance(spec, Prior):
-        return spec
-    if not isinstance(spec, Mapping) or "dist" not in spec:
-        raise LawError(
-            f'{where}: a prior is written like {{ dist = "LogNormal", mu = 0.0, sigma = 1.0 }}, '
-            f"got {spec!r}"
-        )
-    kwargs = {k: v for k, v in spec.items() if k != "dist"}
-    for key, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise LawError(f"{where}: prior parameter {key} must be a number, got {value!r}")
-    try:
-        return Prior(str(spec["dist"]), **kwargs)
-    except Exception as err:  # pymc-extras raises several types for unknown names
-        raise LawError(f"{where}: invalid prior {dict(spec)!r}: {err}") from None
-
-
-def _spec_of(prior: Prior) -> dict[str, Any]:
-    return {"dist": prior.distribution, **{k: float(v) for k, v in prior.parameters.items()}}
-
-
-def _is_positive(prior: Prior) -> bool:
-    if prior.distribution in _POSITIVE_DISTS:
-        return True
-    if prior.distribution in _BOUNDED_DISTS:
-        lower = prior.parameters.get("lower", 0.0 if prior.distribution == "Beta" else None)
-        return lower is not None and float(lower) >= 0.0
-    return False
+#: Keys of a law file, table by table: anything else is refused as a misspelling, never
+#: ignored (a misspelt key would silently leave a default in place).
+_LAW_KEYS = (
+    "name",
+    "title",
+    "reference",
+    "description",
+    "formula",
+    "inputs",
+    "parameters",
+    "likelihood",
+    "published",
+)
+_PARAMETER_KEYS = ("prior", "role", "at_reference", "why")
+_REFERENCE_KEYS = ("input", "power")
 
 
 @dataclass(frozen=True)
@@ -154,7 +113,7 @@ class Parameter:
     @property
     def positive(self) -> bool:
         """Whether the prior's support is the positive reals."""
-        return _is_positive(self.prior)
+        return is_positive(self.prior)
 
     @property
     def sampled_name(self) -> str:
@@ -163,40 +122,13 @@ class Parameter:
 
     def describe_prior(self) -> str:
         """Return the prior as text, saying where it is stated."""
-        spec = _spec_of(self.prior)
+        spec = spec_of(self.prior)
         args = ", ".join(f"{k}={v:g}" for k, v in spec.items() if k != "dist")
         text = f"{spec['dist']}({args})"
         if self.reference:
             inp, power = self.reference
             text += f" on {self.name} * {inp}_ref**-({power})"
         return text
-
-
-@dataclass(frozen=True)
-class Likelihood:
-    """Observation model of the log of the measured loss.
-
-    Parameters
-    ----------
-    family : {"student_t", "normal"}
-        Noise distribution on log loss (multiplicative noise on the loss).
-    sigma : Prior
-        Prior of the noise scale (a relative error: 0.01 is about 1%).
-    nu : Prior or None
-        Prior of the Student-t degrees of freedom (None for ``normal``).
-    why : str
-        The reasoning.
-    """
-
-    family: str = "student_t"
-    sigma: Prior = field(default_factory=lambda: prior_from_spec(DEFAULT_SIGMA, "default"))
-    nu: Prior | None = field(default_factory=lambda: prior_from_spec(DEFAULT_NU, "default"))
-    why: str = ""
-
-    @property
-    def noise_names(self) -> tuple[str, ...]:
-        """Names of the noise parameters in the posterior."""
-        return ("sigma", "nu") if self.family == "student_t" else ("sigma",)
 
 
 @dataclass(frozen=True)
@@ -239,8 +171,34 @@ class Law:
 
     def __post_init__(self) -> None:
         self._validate()
+        self._validate_roles()
+        self._validate_priors()
 
     # ------------------------------------------------------------------ validation
+
+    def _validate_roles(self) -> None:
+        where = f"law {self.name!r}"
+        for p in self.parameters.values():
+            if p.role not in ROLES:
+                raise LawError(
+                    f"{where}: parameters.{p.name}.role = {p.role!r}: unknown role"
+                    f"{suggest(p.role, ROLES)}; use one of {', '.join(ROLES)}"
+                )
+        # Reports and plots draw the floor as the loss never reached: there is one at most.
+        floors = [p.name for p in self.parameters.values() if p.role == "floor"]
+        if len(floors) > 1:
+            raise LawError(
+                f"{where}: {', '.join(floors[:-1])} and {floors[-1]} both have the role "
+                f"'floor'; a law has one floor (the irreducible loss): give the others "
+                f"another role"
+            )
+
+    def _validate_priors(self) -> None:
+        # Again here, for priors given as Prior objects to the constructor or to Likelihood.
+        where = f"law {self.name!r}"
+        for p in self.parameters.values():
+            check_prior_object(p.prior, f"{where}: parameters.{p.name}.prior")
+        self.likelihood.check(f"{where}: likelihood")
 
     def _validate(self) -> None:
         where = f"law {self.name!r}"
@@ -278,10 +236,6 @@ class Law:
                 f"(A_ref for A); rename it"
             )
         for p in self.parameters.values():
-            if p.role not in ROLES:
-                raise LawError(
-                    f"{where}: parameter {p.name} has role {p.role!r}; use one of {ROLES}"
-                )
             if p.reference is None:
                 continue
             inp, power = p.reference
@@ -295,7 +249,12 @@ class Law:
                     f"{where}: parameter {p.name} is stated at a reference scale, so its prior "
                     f"must be positive (LogNormal, Gamma, ...), not {p.prior.distribution}"
                 )
-            power_names = Formula(str(power)).names
+            try:
+                power_names = Formula(str(power)).names
+            except FormulaError as err:
+                raise FormulaError(
+                    f"{where}: parameters.{p.name}.at_reference.power: {err}"
+                ) from None
             bad = sorted(
                 n
                 for n in power_names
@@ -306,10 +265,6 @@ class Law:
                     f"{where}: the reference power of {p.name} ({power!r}) may use only "
                     f"parameters without a reference scale; not {', '.join(bad)}"
                 )
-        if self.likelihood.family not in FAMILIES:
-            raise LawError(f"{where}: likelihood family must be one of {FAMILIES}")
-        if self.likelihood.family == "student_t" and self.likelihood.nu is None:
-            raise LawError(f"{where}: a student_t likelihood needs a prior for nu")
 
     # ------------------------------------------------------------------ construction
 
@@ -332,7 +287,10 @@ class Law:
         Raises
         ------
         LawError
-            If the text is not valid TOML or not a valid law.
+            If the text is not valid TOML or not a valid law: a misspelt key, a prior
+            parameter out of its range, ... The message names ``source`` and the key path.
+        FormulaError
+            If the formula is not valid (the message names ``source``).
         """
         try:
             data = tomllib.loads(text)
@@ -341,7 +299,20 @@ class Law:
         return cls._from_dict(data, source, text)
 
     @classmethod
-    def _from_dict(cls, data: Mapping[str, Any], source: str, text: str = "") -> Law:
+    def _from_dict(
+        cls,
+        data: Mapping[str, Any],
+        source: str,
+        text: str = "",
+        keys: tuple[str, ...] = _LAW_KEYS,
+    ) -> Law:
+        if not isinstance(data, Mapping):
+            raise LawError(
+                f"{source}: a law is a table of name, formula, inputs and parameters, "
+                f"not a {type(data).__name__}"
+            )
+        # Unknown keys first: a misspelt 'formla' is reported as such, not as 'formula' missing.
+        check_keys(data, keys, f"{source}: ", "key", "a law takes")
         for key in ("name", "formula", "inputs", "parameters"):
             if key not in data:
                 raise LawError(f"{source}: the key {key!r} is missing")
@@ -353,57 +324,28 @@ class Law:
         for key in ("parameters", "likelihood", "published"):
             if not isinstance(data.get(key, {}), Mapping):
                 raise LawError(f"{source}: {key!r} must be a table, got {data[key]!r}")
-        params: dict[str, Parameter] = {}
-        for pname, spec in data["parameters"].items():
-            if not isinstance(spec, Mapping) or "prior" not in spec:
-                raise LawError(f"{source}: parameter {pname} needs a prior = {{ dist = ... }}")
-            ref = spec.get("at_reference")
-            if ref is not None:
-                if not isinstance(ref, Mapping) or "input" not in ref:
-                    raise LawError(
-                        f"{source}: at_reference of {pname} is written like "
-                        f'{{ input = "N", power = "alpha" }}'
-                    )
-                ref = (str(ref["input"]), str(ref.get("power", 1)))
-            params[pname] = Parameter(
-                name=pname,
-                prior=prior_from_spec(spec["prior"], f"{source}: {pname}"),
-                role=str(spec.get("role", "coefficient")),
-                reference=ref,
-                why=str(spec.get("why", "")).strip(),
+        params = {
+            str(pname): _read_parameter(str(pname), spec, source)
+            for pname, spec in data["parameters"].items()
+        }
+        likelihood = Likelihood.from_dict(data.get("likelihood", {}), f"{source}: likelihood")
+        known = [*params, *likelihood.noise_names]
+        published = _read_published(data.get("published", {}), known, source)
+        try:
+            return cls(
+                name=str(data["name"]),
+                formula=Formula(str(data["formula"])),
+                inputs={str(k): str(v) for k, v in inputs.items()},
+                parameters=params,
+                likelihood=likelihood,
+                title=str(data.get("title", "")),
+                reference=str(data.get("reference", "")),
+                description=str(data.get("description", "")).strip(),
+                published=published,
+                source_text=text,
             )
-        lik = data.get("likelihood", {})
-        family = str(lik.get("family", "student_t"))
-        likelihood = Likelihood(
-            family=family,
-            sigma=prior_from_spec(lik.get("sigma", DEFAULT_SIGMA), f"{source}: sigma"),
-            nu=(
-                prior_from_spec(lik.get("nu", DEFAULT_NU), f"{source}: nu")
-                if family == "student_t"
-                else None
-            ),
-            why=str(lik.get("why", "")).strip(),
-        )
-        published = {}
-        for src, values in data.get("published", {}).items():
-            try:
-                published[str(src)] = {str(k): float(v) for k, v in values.items()}
-            except (AttributeError, TypeError, ValueError):
-                raise LawError(
-                    f"{source}: published values of {src!r} must be a table of numbers"
-                ) from None
-        return cls(
-            name=str(data["name"]),
-            formula=Formula(str(data["formula"])),
-            inputs={str(k): str(v) for k, v in inputs.items()},
-            parameters=params,
-            likelihood=likelihood,
-            title=str(data.get("title", "")),
-            reference=str(data.get("reference", "")),
-            description=str(data.get("description", "")).strip(),
-            published=published,
-            source_text=text,
-        )
+        except (FormulaError, LawError) as err:
+            raise _in_source(err, source) from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> Law:
@@ -504,6 +446,9 @@ class Law:
                 f"priors are given for {', '.join(unknown)}, which the formula {formula!r} "
                 f"does not use (it uses {', '.join(sorted(parsed.names))})"
             )
+        for option, table in (("roles", roles), ("at_reference", at_reference)):
+            prefix = f"Law.from_formula: {option}."
+            check_keys(table, priors, prefix, "parameter", "the parameters are")
         if inputs is None:
             inputs = {n: "" for n in sorted(parsed.names - set(priors))}
         elif not isinstance(inputs, Mapping):
@@ -518,7 +463,7 @@ class Law:
             ref = at_reference.get(pname)
             params[pname] = Parameter(
                 name=pname,
-                prior=prior_from_spec(spec, f"prior of {pname}"),
+                prior=prior_from_spec(spec, f"Law.from_formula: priors.{pname}"),
                 role=roles.get(pname, _guess_role(pname)),
                 reference=(str(ref[0]), str(ref[1])) if ref else None,
             )
@@ -555,17 +500,16 @@ class Law:
         params = dict(self.parameters)
         lik = self.likelihood
         for pname, spec in priors.items():
-            prior = prior_from_spec(spec, f"prior of {pname}")
-            if pname == "sigma":
-                lik = Likelihood(lik.family, prior, lik.nu, lik.why)
-            elif pname == "nu" and lik.family == "student_t":
-                lik = Likelihood(lik.family, lik.sigma, prior, lik.why)
+            prior = prior_from_spec(spec, f"Law.with_priors (law {self.name!r}): priors.{pname}")
+            if pname in lik.noise_names:
+                lik = lik.with_prior(pname, prior)
             elif pname in params:
                 p = params[pname]
                 params[pname] = Parameter(p.name, prior, p.role, p.reference, "set by the user")
             else:
                 raise LawError(
-                    f"law {self.name!r} has no parameter {pname!r}; "
+                    f"law {self.name!r} has no parameter {pname!r}"
+                    f"{suggest(str(pname), [*self.parameters, *lik.noise_names])}; "
                     f"its parameters are {', '.join([*self.parameters, *lik.noise_names])}"
                 )
         return Law(
@@ -593,17 +537,11 @@ class Law:
         """
         params = {}
         for p in self.parameters.values():
-            entry: dict[str, Any] = {"prior": _spec_of(p.prior), "role": p.role, "why": p.why}
+            entry: dict[str, Any] = {"prior": spec_of(p.prior), "role": p.role, "why": p.why}
             if p.reference:
                 entry["at_reference"] = {"input": p.reference[0], "power": p.reference[1]}
             params[p.name] = entry
-        lik: dict[str, Any] = {
-            "family": self.likelihood.family,
-            "sigma": _spec_of(self.likelihood.sigma),
-            "why": self.likelihood.why,
-        }
-        if self.likelihood.nu is not None:
-            lik["nu"] = _spec_of(self.likelihood.nu)
+        lik = self.likelihood.to_dict()
         return {
             "name": self.name,
             "title": self.title,
@@ -630,8 +568,18 @@ class Law:
         -------
         Law
             The same law.
+
+        Raises
+        ------
+        LawError, FormulaError
+            As :meth:`from_toml`, if the description was edited into an invalid law.
         """
-        return cls._from_dict(data, f"law {data.get('name', '?')!r}", data.get("source_text", ""))
+        if not isinstance(data, Mapping):
+            return cls._from_dict(data, "law")  # refused there, with the expected form
+        source = f"law {data.get('name', '?')!r}"
+        return cls._from_dict(
+            data, source, data.get("source_text", ""), keys=(*_LAW_KEYS, "source_text")
+        )
 
     def to_json(self) -> str:
         """Return :meth:`to_dict` as JSON text."""
@@ -733,12 +681,62 @@ class Law:
         lines.append("  priors:")
         for p in self.parameters.values():
             lines.append(f"    {p.name:<8} [{p.role}] ~ {p.describe_prior()}")
-        lik = self.likelihood
-        noise = f"    noise: {lik.family} on log loss, sigma ~ {_spec_of(lik.sigma)}"
-        if lik.nu is not None:
-            noise += f", nu ~ {_spec_of(lik.nu)}"
-        lines.append(noise)
+        lines.append(f"    noise: {self.likelihood.describe()}")
         return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- reading law files
+
+
+def _in_source(err: FormulaError | LawError, source: str) -> FormulaError | LawError:
+    """Return the error with its message prefixed by the file it comes from, if it is not yet."""
+    message = str(err)
+    return err if message.startswith(source) else type(err)(f"{source}: {message}")
+
+
+def _toml_key(key: str) -> str:
+    """Write a key as in a TOML key path: bare if it can be, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _read_parameter(name: str, spec: Any, source: str) -> Parameter:
+    """Read ``[parameters.<name>]`` of a law file."""
+    where = f"{source}: parameters.{name}"
+    if isinstance(spec, Mapping):
+        check_keys(spec, _PARAMETER_KEYS, f"{where}.", "key", "a parameter takes")
+    if not isinstance(spec, Mapping) or "prior" not in spec:
+        raise LawError(f"{source}: parameter {name} needs a prior = {{ dist = ... }}")
+    ref = spec.get("at_reference")
+    if ref is not None:
+        if isinstance(ref, Mapping):
+            check_keys(ref, _REFERENCE_KEYS, f"{where}.at_reference.", "key", "it takes")
+        if not isinstance(ref, Mapping) or "input" not in ref:
+            raise LawError(
+                f"{source}: at_reference of {name} is written like "
+                f'{{ input = "N", power = "alpha" }}'
+            )
+        ref = (str(ref["input"]), str(ref.get("power", 1)))
+    return Parameter(
+        name=name,
+        prior=prior_from_spec(spec["prior"], f"{where}.prior"),
+        role=str(spec.get("role", "coefficient")),
+        reference=ref,
+        why=str(spec.get("why", "")).strip(),
+    )
+
+
+def _read_published(
+    published: Mapping[str, Any], names: list[str], source: str
+) -> dict[str, dict[str, float]]:
+    """Read ``[published.<source>]`` tables: finite values of the law's parameters."""
+    out = {}
+    for src, values in published.items():
+        where = f"{source}: published.{_toml_key(str(src))}"
+        if not isinstance(values, Mapping):
+            raise LawError(f"{where} = {values!r}: must be a table of parameter = value")
+        check_keys(values, names, f"{where}.", "parameter", "the law's parameters are")
+        out[str(src)] = {str(k): float(check_number(v, f"{where}.{k}")) for k, v in values.items()}
+    return out
 
 
 def _guess_role(name: str) -> str:
@@ -787,8 +785,7 @@ def get_law(law: str | Path | Law) -> Law:
     path = Path(law)
     if path.suffix == ".toml" or path.exists():
         return Law.from_file(path)
-    close = difflib.get_close_matches(str(law), list(entries), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = suggest(str(law), entries)
     raise LawError(
         f"unknown law {str(law)!r}{hint}; the catalog has {', '.join(entries)}, "
         f"or give the path of a .toml law file"

@@ -132,13 +132,7 @@ def build_model(law: Law, runs: Runs, log_ref: Mapping[str, float] | None = None
             params[p.name] = pm.Deterministic(p.name, pt.exp(log_params[p.name]))
         inputs = {name: data[name] for name in law.inputs}
         mu = law.log_mean(params, inputs, ops=ops, log_params=log_params)
-        lik = law.likelihood
-        sigma = lik.sigma.create_variable("sigma")
-        if lik.family == "student_t":
-            nu = lik.nu.create_variable("nu")
-            pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=data["log_y"], dims="run")
-        else:
-            pm.Normal("y", mu=mu, sigma=sigma, observed=data["log_y"], dims="run")
+        law.likelihood.observe("y", mu, observed=data["log_y"], dims="run")
     return model
 
 
@@ -203,12 +197,18 @@ def sample_posterior(
     -------
     arviz.InferenceData
         Groups ``posterior`` and ``sample_stats``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        If sampling is interrupted (Ctrl-C). The sampler is stopped and its partial
+        draws discarded: nutpie would return them, padded with NaN, as if complete.
     """
     import nutpie
 
     compiled = _compiled(law, runs, log_ref)
     with _quiet():
-        return nutpie.sample(
+        sampler = nutpie.sample(
             compiled,
             draws=draws,
             tune=tune,
@@ -219,7 +219,13 @@ def sample_posterior(
             low_rank_modified_mass_matrix=True,
             save_warmup=False,
             progress_bar=progress,
+            blocking=False,
         )
+        try:
+            return sampler.wait()
+        except BaseException:
+            sampler.cancel()
+            raise
 
 
 def sample_prior(law: Law, runs: Runs, log_ref: Mapping[str, float], draws: int, seed: int):

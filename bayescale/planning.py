@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayescale.errors import DataError, LawError
 from bayescale.formula import Formula
 from bayescale.laws import Law
+from bayescale.likelihood import Likelihood
 
 __all__ = [
     "budget_draws",
@@ -269,9 +269,8 @@ def budget_draws(
 def prob_below_draws(
     law_values: np.ndarray,
     target: float,
-    family: str,
-    sigma: np.ndarray,
-    nu: np.ndarray | None,
+    likelihood: Likelihood,
+    noise: Mapping[str, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability that the law, and that one new run, is below a target loss.
 
@@ -284,21 +283,18 @@ def prob_below_draws(
         The law's loss per draw and point, shape ``(draws, points)``.
     target : float
         Target loss.
-    family : {"student_t", "normal"}
-        Noise distribution on log loss.
-    sigma, nu : numpy.ndarray
-        Noise parameters per draw, shape ``(draws,)``.
+    likelihood : Likelihood
+        The law's observation model.
+    noise : mapping of str to numpy.ndarray
+        Noise parameters per draw (``sigma`` and the family's others), shape ``(draws,)``.
 
     Returns
     -------
     tuple of numpy.ndarray
         ``P(law < target)`` and ``P(new run < target)`` per point.
     """
-    z = (np.log(target) - np.log(law_values)) / sigma[:, None]
-    if family == "student_t":
-        cdf = stats.t.cdf(z, df=nu[:, None])
-    else:
-        cdf = stats.norm.cdf(z)
+    per_draw = {name: np.asarray(noise[name])[:, None] for name in likelihood.noise_names}
+    cdf = likelihood.cdf(np.log(target), np.log(law_values), per_draw)
     return (law_values < target).mean(axis=0), cdf.mean(axis=0)
 
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bayescale._files import temporary_beside  # noqa: E402
+from bayescale._files import write_text  # noqa: E402
 from bench import common  # noqa: E402
 
 #: Sampler settings compared with bayescale's shipped ones (on the warm compiled model).
@@ -1042,12 +1042,7 @@ def _failures(runs: Mapping[str, Any]) -> list[str]:
 
 def _write_atomically(path: Path, text: str) -> None:
     # A run interrupted while writing must not leave a half report over the last good one.
-    tmp = Path(temporary_beside(path))
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, text, overwrite=True)
 
 
 def main(argv: list[str] | None = None) -> int:

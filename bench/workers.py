@@ -138,7 +138,7 @@ def _patch_bayescale() -> None:
     _patch(bayescale.model, "build_model", "build model (PyMC graph)")
     _patch(nutpie.compile_pymc, "_make_functions", "compile: PyTensor rewrites, code generation")
     _patch(bayescale.model, "sample_posterior", "sampling (nutpie)")
-    _patch(bayescale.fitting, "_idata_groups", "log-likelihood (NumPy)")
+    _patch(bayescale.fitting, "_data_groups", "data groups (observed, inputs)")
     _patch(bayescale.model, "sample_prior", "prior draws")
     _patch(bayescale.fitting.Diagnostics, "of", "diagnostics (ArviZ)", classmethod_=True)
 

@@ -204,12 +204,13 @@ for i, row in forecast.iterrows():
 # `plot_fit` draws the runs along IsoFLOP curves (loss against N at a fixed compute budget),
 # the posterior median law, its 90% credible band (dark) and predictive band (light), and the
 # forecast targets as stars on dashed, extrapolated curves. The shaded region lies beyond the
-# largest run. `plot_fit` returns an ordinary matplotlib figure (adjust it as you like);
-# `save_figure` writes it (PNG, SVG or PDF by suffix) and closes it.
+# largest run. Like every `plot_*` function, `plot_fit` returns the matplotlib axes it drew on
+# (pass `ax=` to draw into a figure of your own; `ax.figure` is the figure, adjust it as you
+# like); `save_figure` writes the figure (PNG, SVG or PDF by suffix).
 
 # %%
-figure = plot_fit(fit, targets=[{"N": 7e10, "D": 1.4e12}])
-png = save_figure(figure, WORK / "fit.png")
+ax = plot_fit(fit, targets=[{"N": 7e10, "D": 1.4e12}])
+png = save_figure(ax.figure, WORK / "fit.png")
 display(Image(filename=str(png)))
 
 # %% [markdown]

@@ -238,7 +238,7 @@ def test_unexpected_error_hides_traceback_unless_debug(
         raise RuntimeError("boom")
 
     monkeypatch.setattr("bayescale.laws.get_law", broken)
-    args = ["fit", str(runs_csv), "--law", "chinchilla", "--out", str(tmp_path / "f.nc")]
+    args = ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--out", str(tmp_path / "f.nc")]
     line = assert_user_error(invoke(*args), "unexpected RuntimeError: boom", "report", code=1)
     assert "BAYESCALE_DEBUG=1" in line
     debug = invoke(*args, env={"BAYESCALE_DEBUG": "1"})

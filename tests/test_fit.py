@@ -261,13 +261,12 @@ def test_idata_groups(healthy_fit, sim_runs):
     for group in (
         "posterior",
         "sample_stats",
-        "log_likelihood",
         "observed_data",
         "constant_data",
         "prior",
     ):
         assert hasattr(idata, group), group
-    ll = idata.log_likelihood["y"]
+    ll = healthy_fit.log_likelihood()["y"]
     assert ll.dims == ("chain", "draw", "run")
     assert ll.shape == (2, 500, 60)
     np.testing.assert_array_equal(idata.observed_data["y"].values, np.log(sim_runs.y))
@@ -305,7 +304,7 @@ def test_log_likelihood_matches_an_independent_computation(healthy_fit, sim_runs
         )
         for i in range(len(y))
     ]
-    got = healthy_fit.idata.log_likelihood["y"].isel(chain=1, draw=123).values
+    got = healthy_fit.log_likelihood()["y"].isel(chain=1, draw=123).values
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 

@@ -12,8 +12,12 @@ from conftest import TRUTH, chinchilla_loss, simulate_runs
 
 from bayescale.errors import DataError
 from bayescale.fitting import Fit
-from bayescale.forecast import forecast_points, forecast_table, level_label, new_run_noise
+from bayescale.forecast import forecast_points, forecast_table, level_label
 from bayescale.laws import get_law
+from bayescale.likelihood import Likelihood
+
+STUDENT = Likelihood("student_t")
+NORMAL = Likelihood("normal", nu=None)
 
 LAW = get_law("chinchilla")
 N_DRAWS = 4000
@@ -35,7 +39,9 @@ def _quantile_check(got, values, prob):
 
 def test_quantiles_and_mean_agree_with_numpy():
     draws = synthetic_draws()
-    noise = new_run_noise("student_t", np.full(N_DRAWS, 0.02), np.full(N_DRAWS, 5.0), seed=1)
+    noise = STUDENT.draw_noise(
+        {"sigma": np.full(N_DRAWS, 0.02), "nu": np.full(N_DRAWS, 5.0)}, seed=1
+    )
     table = forecast_table(LAW, draws, noise, POINTS, level=[0.5, 0.9])
     values = chinchilla_loss(
         POINTS["N"].to_numpy()[:, None],
@@ -74,7 +80,7 @@ def test_quantiles_and_mean_agree_with_numpy():
 
 def test_intervals_are_ordered_and_nested():
     draws = synthetic_draws()
-    noise = new_run_noise("normal", np.full(N_DRAWS, 0.05), None, seed=2)
+    noise = NORMAL.draw_noise({"sigma": np.full(N_DRAWS, 0.05)}, seed=2)
     table = forecast_table(LAW, draws, noise, POINTS, level=[0.9, 0.5, 0.8])
     for kind in ("law", "pred"):
         assert (table[f"{kind}_lower_90"] < table[f"{kind}_lower_80"]).all()
@@ -93,7 +99,9 @@ def test_intervals_are_ordered_and_nested():
 
 def test_zero_noise_collapses_the_predictive_interval():
     draws = synthetic_draws()
-    noise = new_run_noise("student_t", np.full(N_DRAWS, 1e-12), np.full(N_DRAWS, 4.0), seed=3)
+    noise = STUDENT.draw_noise(
+        {"sigma": np.full(N_DRAWS, 1e-12), "nu": np.full(N_DRAWS, 4.0)}, seed=3
+    )
     table = forecast_table(LAW, draws, noise, POINTS)
     for a, b in [
         ("pred_median", "law_median"),
@@ -114,7 +122,7 @@ def test_constant_draws_give_a_point():
 def test_many_points_in_parallel_blocks_match_one_by_one():
     # 4000 draws and 700 points: three blocks of 250 points, run on a thread pool.
     draws = synthetic_draws()
-    noise = new_run_noise("normal", np.full(N_DRAWS, 0.03), None, seed=4)
+    noise = NORMAL.draw_noise({"sigma": np.full(N_DRAWS, 0.03)}, seed=4)
     N = np.geomspace(1e7, 1e12, 700)
     points = pd.DataFrame({"N": N, "D": 20 * N})
     table = forecast_table(LAW, draws, noise, points)
@@ -138,12 +146,12 @@ def test_levels_are_validated_and_labelled():
 
 def test_new_run_noise():
     sigma = np.full(200_000, 0.02)
-    normal = new_run_noise("normal", sigma, None, seed=9)
+    normal = NORMAL.draw_noise({"sigma": sigma}, seed=9)
     assert normal.shape == (200_000,)
     assert normal.std() == pytest.approx(0.02, rel=0.01)
-    np.testing.assert_array_equal(normal, new_run_noise("normal", sigma, None, seed=9))
-    assert not np.array_equal(normal, new_run_noise("normal", sigma, None, seed=10))
-    heavy = new_run_noise("student_t", sigma, np.full(200_000, 3.0), seed=9)
+    np.testing.assert_array_equal(normal, NORMAL.draw_noise({"sigma": sigma}, seed=9))
+    assert not np.array_equal(normal, NORMAL.draw_noise({"sigma": sigma}, seed=10))
+    heavy = STUDENT.draw_noise({"sigma": sigma, "nu": np.full(200_000, 3.0)}, seed=9)
     # Student-t with 3 degrees of freedom: sd sqrt(3) times the scale, heavy tails.
     assert heavy.std() == pytest.approx(0.02 * np.sqrt(3.0), rel=0.1)
     assert np.mean(np.abs(heavy) > 0.1) > 10 * np.mean(np.abs(normal) > 0.1)
@@ -224,7 +232,7 @@ def test_fit_forecast_uses_the_posterior_draws(synthetic_fit):
         warnings.simplefilter("error")
         table = synthetic_fit.forecast(POINTS, level=[0.5, 0.9])
     draws = synthetic_fit.draws()
-    noise = new_run_noise("student_t", draws["sigma"], draws["nu"], seed=3)
+    noise = STUDENT.draw_noise(draws, seed=3)
     direct = forecast_table(LAW, draws, noise, POINTS, level=[0.5, 0.9])
     pd.testing.assert_frame_equal(table.drop(columns="extrapolation"), direct)
     assert table.attrs["diagnostics_ok"] is True

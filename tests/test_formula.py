@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
+import threading
 import warnings
 from decimal import Decimal
 
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 from bayescale.errors import FormulaError
-from bayescale.formula import NUMPY, Formula, pytensor_ops
+from bayescale.formula import MAX_DEPTH, MAX_FORMULA_LENGTH, NUMPY, Formula, pytensor_ops
 from bayescale.laws import catalog, get_law
 
 # --------------------------------------------------------------------------- parsing
@@ -143,7 +145,7 @@ def test_refusal_messages_say_what_is_wrong():
     assert "no keyword arguments" in message("log(x=1)")
     assert "only numbers are allowed" in message("'a'")
     assert "not finite" in message("1e999 * N")
-    assert "longer than" in message("N" * 3000)
+    assert "3000 characters long, more than 2000" in message("N" * 3000)
     assert "empty" in message("  ")
 
 
@@ -152,6 +154,73 @@ def test_refused_formula_is_never_executed(tmp_path):
     with pytest.raises(FormulaError):
         Formula(f"__import__('pathlib').Path('{target}').touch()")
     assert not target.exists()
+
+
+#: Formulas that are too long, too deeply nested, or hold a constant beyond the float range,
+#: with what the refusal must say. Today some load and fail at the first evaluation
+#: (OverflowError) or inside the sampler; a few give Python's own parser messages.
+TOO_LARGE = [
+    ("9**9**9**9", "overflow encountered"),
+    ("1e308*10", "overflow encountered"),
+    ("10**400", "overflow encountered"),
+    ("E + A * N**-alpha * 10**400", "overflow encountered"),
+    ("exp(1000) * N", "overflow encountered"),
+    ("N * (1 / (1 - 1))", "divide by zero"),
+    ("N + log(0)", "divide by zero"),
+    ("N * (-8)**0.5", "invalid value"),
+    ("(" * 500 + "N" + ")" * 500, "nested more than 60 levels"),
+    ("-(" * 600 + "N" + ")" * 600, "nested more than 60 levels"),
+    ("-(" * 2000 + "N" + ")" * 2000, "6001 characters long, more than 2000"),
+    ("N + " * 25_000 + "N", "100001 characters long, more than 2000"),
+    ("-" * 1999 + "N", "nested more than 60 levels"),
+    ("N" + "**N" * 600, "nested more than 60 levels"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), TOO_LARGE, ids=[f"{t[:12]!r}..{len(t)}" for t, _ in TOO_LARGE]
+)
+def test_too_large_formulas_are_refused_at_once(text, message):
+    # Run in a thread: a formula evaluated with Python integers (9**9**9**9) would never
+    # finish, and a generous bound tells a hang from a slow machine.
+    outcome: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            Formula(text)
+        except BaseException as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=parse, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the formula was not refused before a huge computation"
+    assert outcome and isinstance(outcome[0], FormulaError), outcome
+    assert re.search(re.escape(message), str(outcome[0]))
+    text = str(outcome[0])
+    assert "\n" not in text
+    assert len(text) < 250  # a long formula is shown shortened
+
+
+def test_constants_are_folded_within_the_float_range():
+    assert Formula("2**10 * N").canonical() == "(1024 * N)"
+    assert Formula("N * 1e-300 * 1e-300").evaluate({"N": 2.0}) == 0.0  # underflow is fine
+    assert Formula("2^3^2").tree == Formula("512").tree
+    assert Formula("exp(0) + N").canonical() == "(1 + N)"
+    # The message names the constant as it was understood.
+    with pytest.raises(FormulaError, match=r"the constant \(10 \*\* 400\) cannot be computed"):
+        Formula("N + 10**400")
+
+
+def test_formula_limits_are_inclusive():
+    assert Formula("N" + " " * (MAX_FORMULA_LENGTH - 1)).names == {"N"}
+    deepest = "(" * MAX_DEPTH + "N" + ")" * MAX_DEPTH
+    assert Formula(deepest).names == {"N"}
+    with pytest.raises(FormulaError, match=f"nested more than {MAX_DEPTH} levels"):
+        Formula("(" + deepest + ")")
+    assert Formula("-" * MAX_DEPTH + "N").names == {"N"}
+    with pytest.raises(FormulaError, match=f"nested more than {MAX_DEPTH} levels"):
+        Formula("-" * (MAX_DEPTH + 1) + "N")
 
 
 def test_allowed_functions():

@@ -5,7 +5,8 @@ operation of the graph has a cache key (SciPy's digamma, used by the Student-t g
 none: we supply one), and the graph's key is the same in every process (the order of its nodes
 must not depend on object ids, which broadcasting checks between separate data vectors made it
 do). nutpie's C callbacks around it are replaced by cacheable ones of ours, which must behave
-exactly as nutpie's own.
+exactly as nutpie's own. Where nutpie's private functions are not as expected, or ours fail to
+build, nutpie's own are used, with one warning per process.
 """
 
 from __future__ import annotations
@@ -203,3 +204,102 @@ def test_no_cacheable_callback_without_a_graph_key() -> None:
         )
         is None
     )
+
+
+# --- nutpie's private functions changed: its own callbacks, a warning, and the fit goes on ---
+
+
+def _compile_warning(model) -> tuple[object, list[str]]:
+    """Compile ``model``; also the messages of the warnings about nutpie's internals."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = _numba_cache.compile_model(model)
+    category = _numba_cache.InternalsChangedWarning
+    return compiled, [str(w.message) for w in caught if issubclass(w.category, category)]
+
+
+def _assert_nutpies_own(compiled, theirs, messages: list[str]) -> None:
+    import nutpie
+
+    assert compiled.compiled_logp_func._pyfunc.__name__ == "logp_numba"
+    assert compiled.compiled_expand_func._pyfunc.__name__ == "expand_numba"
+    _assert_same_callbacks(compiled, theirs, seed=2)
+    [message] = messages
+    assert f"nutpie {nutpie.__version__} changed its internals" in message
+    assert "compile in every new process" in message
+
+
+def test_nutpies_own_callbacks_when_a_factory_was_renamed(
+    compiled_pair, sim_runs, monkeypatch
+) -> None:
+    from nutpie import compile_pymc
+
+    monkeypatch.setattr(_numba_cache, "_warned", set(), raising=False)
+    # A nutpie release that renamed _make_c_logp_func (and calls it by its new name).
+    compile_numba = compile_pymc._compile_pymc_model_numba
+    names = compile_numba.__code__.co_names
+    assert "_make_c_logp_func" in names
+    renamed = tuple("_c_logp_func" if name == "_make_c_logp_func" else name for name in names)
+    monkeypatch.setattr(compile_pymc, "_c_logp_func", compile_pymc._make_c_logp_func, raising=False)
+    monkeypatch.delattr(compile_pymc, "_make_c_logp_func")
+    monkeypatch.setattr(compile_numba, "__code__", compile_numba.__code__.replace(co_names=renamed))
+    compiled, messages = _compile_warning(build_model(get_law("chinchilla"), sim_runs))
+    _assert_nutpies_own(compiled, compiled_pair[1], messages)
+    assert "_make_c_logp_func" in messages[0]
+
+
+def test_nutpies_own_callbacks_when_ours_fail_to_compile(
+    compiled_pair, sim_runs, monkeypatch
+) -> None:
+    # As if nutpie renamed a field of the user data: numba cannot compile our callbacks.
+    monkeypatch.setattr(_numba_cache, "_warned", set(), raising=False)
+    template = _numba_cache._LOGP_TEMPLATE.replace('["shared"]', '["shared_arrays"]')
+    monkeypatch.setattr(_numba_cache, "_LOGP_TEMPLATE", template)
+    compiled, messages = _compile_warning(build_model(get_law("chinchilla"), sim_runs))
+    _assert_nutpies_own(compiled, compiled_pair[1], messages)
+
+
+def _stub_nutpie(monkeypatch) -> list[tuple[object, object]]:
+    """Replace nutpie's compile by a stub; the factories it would have called are recorded."""
+    import nutpie
+    from nutpie import compile_pymc
+
+    calls: list[tuple[object, object]] = []
+
+    def compile_pymc_model(model, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func))
+        return "compiled"
+
+    monkeypatch.setattr(nutpie, "compile_pymc_model", compile_pymc_model)
+    return calls
+
+
+def test_changed_signature_is_detected_before_compiling_and_warned_once(monkeypatch) -> None:
+    from nutpie import compile_pymc
+
+    monkeypatch.setattr(_numba_cache, "_warned", set(), raising=False)
+    original = compile_pymc._make_c_expand_func
+
+    def _make_c_expand_func(  # type: ignore[no-untyped-def]
+        n_dim, n_expanded, expand_fn, user_data, shared_vars, shared_data, fastmath=True
+    ):
+        return original(n_dim, n_expanded, expand_fn, user_data, shared_vars, shared_data)
+
+    monkeypatch.setattr(compile_pymc, "_make_c_expand_func", _make_c_expand_func)
+    calls = _stub_nutpie(monkeypatch)
+    first, first_messages = _compile_warning(model=None)
+    second, second_messages = _compile_warning(model=None)
+    assert first == second == "compiled"
+    [message] = first_messages  # once per process
+    assert "_make_c_expand_func" in message and second_messages == []
+    # nutpie compiled with its own factories: ours were not swapped in.
+    assert calls == [(compile_pymc._make_c_logp_func, _make_c_expand_func)] * 2
+
+
+def test_warns_when_nutpie_no_longer_calls_the_factories(monkeypatch) -> None:
+    monkeypatch.setattr(_numba_cache, "_warned", set(), raising=False)
+    calls = _stub_nutpie(monkeypatch)
+    compiled, messages = _compile_warning(model=None)
+    assert compiled == "compiled" and len(calls) == 1
+    [message] = messages
+    assert "compile in every new process" in message

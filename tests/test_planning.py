@@ -13,6 +13,7 @@ from bayescale import planning
 from bayescale.errors import DataError, LawError
 from bayescale.formula import Formula
 from bayescale.laws import Law
+from bayescale.likelihood import Likelihood
 
 TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -104,12 +105,16 @@ def test_prob_below_integrates_the_noise_exactly() -> None:
     rng = np.random.default_rng(3)
     values = rng.uniform(1.9, 2.1, size=(500, 2))
     sigma, nu = np.full(500, 0.02), np.full(500, 4.0)
-    law_p, run_p = planning.prob_below_draws(values, 2.0, "student_t", sigma, nu)
+    law_p, run_p = planning.prob_below_draws(
+        values, 2.0, Likelihood("student_t"), {"sigma": sigma, "nu": nu}
+    )
     np.testing.assert_allclose(law_p, (values < 2.0).mean(axis=0))
     noise = sigma[:, None, None] * stats.t.rvs(4.0, size=(500, 2, 4000), random_state=4)
     monte_carlo = (values[..., None] * np.exp(noise) < 2.0).mean(axis=(0, 2))
     np.testing.assert_allclose(run_p, monte_carlo, atol=0.01)
-    tiny_law, tiny_run = planning.prob_below_draws(values, 2.0, "normal", np.full(500, 1e-9), None)
+    tiny_law, tiny_run = planning.prob_below_draws(
+        values, 2.0, Likelihood("normal", nu=None), {"sigma": np.full(500, 1e-9)}
+    )
     np.testing.assert_allclose(tiny_run, tiny_law, atol=1e-6)
 
 

@@ -3,18 +3,22 @@
 One small Chinchilla fit on the demo's simulated runs serves the module. A plot is checked
 by what a reader would look at: the rendered PNG is not blank, the axes are logarithmic where
 the data span decades and their limits contain the data, and the curves come from the fit.
+Every plot returns the axes it drew on and draws into axes it is given (composable).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
 from PIL import Image
 
 import bayescale
@@ -34,9 +38,9 @@ def demo_fit() -> bayescale.Fit:
     return bayescale.fit(demo_runs(0), "chinchilla", **SMALL)
 
 
-def inked(fig: Figure) -> float:
-    """Share of the rendered figure's pixels that are not white (closes the figure)."""
-    png = plots.figure_to_png(fig, dpi=60)
+def inked(drawn) -> float:
+    """Share of the rendered figure's pixels that are not white (what a plot returned)."""
+    png = plots.figure_to_png(drawn, dpi=60)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
     return float((image < 245).mean())
@@ -45,25 +49,69 @@ def inked(fig: Figure) -> float:
 def test_plot_fit_keeps_the_data_on_log_axes(demo_fit) -> None:
     # Regression: shading the extrapolated region before switching to log axes collapsed the
     # x-axis to a sliver when a target was drawn.
-    fig = plots.plot_fit(demo_fit, budgets=BUDGETS, targets=[TARGET])
-    ax = fig.axes[0]
+    ax = plots.plot_fit(demo_fit, budgets=BUDGETS, targets=[TARGET])
+    assert isinstance(ax, Axes)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     low, high = ax.get_xlim()
     n = demo_fit.runs.x("N")
     assert 0 < low <= n.min() and high >= TARGET["N"]
     assert high / low > 100  # the curves span decades, not a sliver
-    assert inked(fig) > 0.05
+    assert inked(ax) > 0.05
 
 
-def test_save_figure_still_writes_files(demo_fit, tmp_path) -> None:
-    path = plots.save_figure(plots.plot_fit(demo_fit), tmp_path / "fit.png")
+def test_target_given_by_compute_is_completed(demo_fit) -> None:
+    # Any two of N, D, C name a target: the third follows from C = k N D.
+    c = demo_fit.runs.compute_factor * TARGET["N"] * TARGET["D"]
+    ax = plots.plot_fit(demo_fit, budgets=BUDGETS, targets=[{"N": TARGET["N"], "C": c}])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"forecast N={TARGET['N']:.3g}, D={TARGET['D']:.3g}" in labels
+
+
+def test_save_figure_writes_files_atomically(demo_fit, tmp_path) -> None:
+    ax = plots.plot_fit(demo_fit)
+    path = plots.save_figure(ax.figure, tmp_path / "fit.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    # What a plot returned is accepted too; an existing file is kept when asked to.
+    svg = plots.save_figure(plots.plot_residuals(demo_fit), tmp_path / "residuals.svg")
+    assert b"<svg" in svg.read_bytes()[:500]
+    before = path.read_bytes()
+    with pytest.raises(bayescale.OutputExistsError, match=r"fit\.png"):
+        plots.save_figure(ax, path, overwrite=False)
+    assert path.read_bytes() == before
+    with pytest.raises(BayescaleError, match="does not exist"):
+        plots.save_figure(ax, tmp_path / "missing" / "fit.png")
+
+
+def test_plots_draw_into_the_callers_axes_without_pyplot(demo_fit) -> None:
+    before = plt.get_fignums()
+    ax = plots.plot_fit(demo_fit)
+    assert plt.get_fignums() == before  # a plot's own figure is not left open in pyplot
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
+    try:
+        assert plots.plot_fit(demo_fit, ax=left) is left
+        assert len(left.get_lines()) == len(ax.get_lines())
+        drawn = plots.plot_residuals(demo_fit, axes=[middle, right])
+        assert list(drawn) == [middle, right]
+        assert [a.get_xlabel().split()[0] for a in drawn] == ["N", "D"]
+        assert fig._suptitle is None  # the caller's figure is the caller's to title
+        with pytest.raises(BayescaleError, match="needs 4 axes, got 2"):
+            plots.plot_frontier(demo_fit, axes=[middle, right])
+    finally:
+        plt.close(fig)
+
+
+def test_importing_the_plots_chooses_no_backend() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    code = "import matplotlib, bayescale.plots; print(matplotlib.rcParams._get_backend_or_none())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "None"
 
 
 def test_loss_contours_follow_the_posterior_median(demo_fit) -> None:
-    fig = plots.plot_loss_contours(demo_fit, targets=[TARGET])
-    ax = fig.axes[0]
+    ax = plots.plot_loss_contours(demo_fit, targets=[TARGET])
     assert ax.get_xlim()[1] >= TARGET["N"] and ax.get_ylim()[1] >= TARGET["D"]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("compute-optimal frontier" in text for text in labels)
@@ -77,7 +125,7 @@ def test_loss_contours_follow_the_posterior_median(demo_fit) -> None:
     expected = demo_fit.compute_optimal(budgets)
     np.testing.assert_allclose(n_drawn, expected["N_median"], rtol=1e-6)
     np.testing.assert_allclose(d_drawn, expected["D_median"], rtol=1e-6)
-    assert inked(fig) > 0.3
+    assert inked(ax) > 0.3
 
 
 def test_loss_contours_refuse_a_law_without_n_and_d() -> None:
@@ -89,33 +137,20 @@ def test_loss_contours_refuse_a_law_without_n_and_d() -> None:
 
 
 def test_residuals_have_one_panel_per_input(demo_fit) -> None:
-    fig = plots.plot_residuals(demo_fit)
-    panels = [ax for ax in fig.axes if ax.collections]
+    axes = plots.plot_residuals(demo_fit)
+    panels = list(axes)
     assert [ax.get_xlabel().split()[0] for ax in panels] == ["N", "D"]
     points = panels[0].collections[-1].get_offsets()
     assert len(points) == len(demo_fit.runs)
     # Residuals of a good fit to 1% noise are a few percent at most.
     assert np.abs(np.asarray(points)[:, 1]).max() < 10
-    assert "inside their 90% predictive interval" in fig.texts[0].get_text()
-    plt.close(fig)
+    assert "inside their 90% predictive interval" in axes[0].figure.texts[0].get_text()
 
 
-def test_posterior_predictive_replicates_the_runs(demo_fit) -> None:
-    replicated = plots.posterior_predictive(demo_fit)
-    draws = replicated.posterior_predictive["loss"].values
-    chains, n_draws = demo_fit.diagnostics.chains, demo_fit.diagnostics.draws
-    assert draws.shape == (chains, n_draws, len(demo_fit.runs))
-    np.testing.assert_array_equal(replicated.observed_data["loss"].values, demo_fit.runs.y)
-    # The replications scatter around the observed runs by about the fitted 1% noise.
-    ratio = np.median(draws.reshape(-1, len(demo_fit.runs)), axis=0) / demo_fit.runs.y
-    assert np.abs(ratio - 1).mean() < 0.03
-    spread = np.std(np.log(draws), axis=(0, 1)).mean()
-    assert 0.005 < spread < 0.03
-    # Same seed, same replications; another seed differs.
-    again = plots.posterior_predictive(demo_fit).posterior_predictive["loss"].values
-    np.testing.assert_array_equal(draws, again)
-    other = plots.posterior_predictive(demo_fit, seed=99).posterior_predictive["loss"].values
-    assert not np.array_equal(draws, other)
+def test_posterior_predictive_is_still_importable_from_plots() -> None:
+    from bayescale import checks
+
+    assert plots.posterior_predictive is checks.posterior_predictive
 
 
 @pytest.mark.parametrize(
@@ -128,21 +163,25 @@ def test_posterior_predictive_replicates_the_runs(demo_fit) -> None:
     ],
 )
 def test_every_plot_renders_with_content(demo_fit, name, make) -> None:
-    fig = make(demo_fit)
-    assert isinstance(fig, Figure)
+    axes = make(demo_fit)
+    assert isinstance(axes, np.ndarray), name
+    assert all(isinstance(ax, Axes) for ax in axes.ravel()), name
+    fig = axes.ravel()[0].figure
     assert fig._suptitle is not None and demo_fit.law.name in fig._suptitle.get_text(), name
-    assert inked(fig) > 0.03, name
+    assert inked(axes) > 0.03, name
 
 
 def test_rank_plot_has_a_row_per_parameter(demo_fit) -> None:
-    fig = plots.plot_rank(demo_fit)
-    titles = {ax.get_title() for ax in fig.axes}
+    axes = plots.plot_rank(demo_fit)
+    assert axes.shape == (len(demo_fit.parameter_names), 2)
+    titles = {ax.get_title() for ax in axes.ravel()}
     assert set(demo_fit.parameter_names) <= titles
-    assert inked(fig) > 0.03
+    assert inked(axes) > 0.03
 
 
 def test_prior_posterior_marks_published_values(demo_fit) -> None:
-    fig = plots.plot_prior_posterior(demo_fit)
+    axes = plots.plot_prior_posterior(demo_fit)
+    fig = axes.ravel()[0].figure
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:2] == ["prior", "posterior"]
     assert "Hoffmann 2022" in legend and "Besiroglu 2024" in legend
@@ -150,24 +189,23 @@ def test_prior_posterior_marks_published_values(demo_fit) -> None:
     marked = {round(line.get_xdata()[0], 4) for line in alpha.get_lines()}
     assert marked == {0.34, 0.35}
     assert alpha.get_xscale() == "log"  # a positive parameter
-    assert inked(fig) > 0.03
+    assert inked(axes) > 0.03
 
 
 def test_frontier_bands_come_from_compute_optimal(demo_fit) -> None:
-    fig = plots.plot_frontier(demo_fit, budgets=[1e24], level=0.8)
-    n_axis = fig.axes[0]
+    axes = plots.plot_frontier(demo_fit, budgets=[1e24], level=0.8)
+    assert axes.shape == (2, 2)
+    n_axis = axes[0, 0]
     median = next(line for line in n_axis.get_lines() if line.get_label() == "median")
     budgets, n_drawn = (np.asarray(v) for v in median.get_data())
     expected = demo_fit.compute_optimal(budgets, level=0.8)["N_median"].to_numpy()
     np.testing.assert_allclose(n_drawn, expected)
     assert budgets.max() >= 0.999e25  # 10x past the largest budget asked about
-    plt.close(fig)
 
 
 def test_fan_chart_shades_only_beyond_the_data(demo_fit) -> None:
     inside = {"N": 1e9, "D": 2e10}
-    fig = plots.plot_forecast_fan(demo_fit, [TARGET, inside])
-    far, near = fig.axes[:2]
+    far, near = plots.plot_forecast_fan(demo_fit, [TARGET, inside])
     assert any(t.get_text() == "beyond the data" for t in far.get_legend().get_texts())
     # The path to the near target leaves the data only past it (4x): its shading starts
     # beyond the target's compute.
@@ -176,19 +214,18 @@ def test_fan_chart_shades_only_beyond_the_data(demo_fit) -> None:
     assert all(p.get_x() > c_inside for p in spans)
     with pytest.raises(BayescaleError, match="at least one target"):
         plots.plot_forecast_fan(demo_fit, [])
-    plt.close(fig)
 
 
 def test_comparison_plot(demo_fit) -> None:
     comparison = compare({"chinchilla": demo_fit, "again": demo_fit})
-    fig = plots.plot_comparison(comparison.loo)
-    assert len(fig.axes) == 1
-    assert inked(fig) > 0.02
+    axes = plots.plot_comparison(comparison.loo)
+    assert len(axes) == 1 and len(axes[0].figure.axes) == 1
+    assert inked(axes) > 0.02
     held_out = score(demo_fit, demo_fit.runs.subset(demo_fit.runs.x("N") > 5e9))
     rows = pd.DataFrame(
         [{"law": law, "holdout": "N > 5e+09", **held_out} for law in ("chinchilla", "again")]
     )
-    fig = plots.plot_comparison(comparison.loo, rows)
-    assert len(fig.axes) == 3
-    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["chinchilla", "again"]
-    assert inked(fig) > 0.05
+    axes = plots.plot_comparison(comparison.loo, rows)
+    assert len(axes) == 3
+    assert [t.get_text() for t in axes[1].get_yticklabels()] == ["chinchilla", "again"]
+    assert inked(axes) > 0.05

@@ -13,6 +13,7 @@ One small Chinchilla fit serves the module; the report is built once, through th
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import math
 import os
@@ -222,7 +223,7 @@ def test_report_has_every_section_in_order(parsed) -> None:
         "The law's form is fixed",
         "If the diagnostics fail",
         "To reproduce",
-        "bayescale fit runs.csv --law chinchilla",
+        'bayescale.fit(runs, "chinchilla", seed=0, draws=300',
     ):
         assert words in text, words
 
@@ -342,10 +343,42 @@ def test_reproducibility_block(parsed, cli_report, fit_file, demo_fit) -> None:
     assert "&#10003;&nbsp;verified" in html or "✓\xa0verified" in html
     assert str(fit_file) in html
     text = " ".join(parsed.text)
-    assert "--target-loss 2 --compute 1e+24" in text
-    assert "--seed 0" in text and "--draws 300" in text
+    # The fit was made from Python: the Python call that redoes it, from its saved settings.
+    assert (
+        'bayescale.fit(runs, "chinchilla", seed=0, draws=300, tune=300, chains=2, '
+        "target_accept=0.95, prior_draws=500)"
+    ) in text
+    assert "--draws" not in text and "--force" not in text  # the library speaks no CLI flags
     assert 'name = "chinchilla"' in text  # the law file itself
     assert values_include(parsed, "repro.seed", 0)
+
+
+def reproduce_lines(fit, **options) -> list[str]:
+    context = report.build_context(fit, figures=False, **options)
+    return context["reproducibility"]["reproduce"]
+
+
+def test_reproduce_shows_the_commands_that_made_fit_and_report(demo_fit) -> None:
+    made_by_cli = dataclasses.replace(
+        demo_fit, info={**demo_fit.info, "command": "bayescale fit runs.csv --law chinchilla"}
+    )
+    command = "bayescale report fit.nc --out report.html --target-loss 2"
+    lines = reproduce_lines(made_by_cli, command=command, target_loss=2.0)
+    assert lines == ["bayescale fit runs.csv --law chinchilla", command]
+    # Without a command, the Python calls; the runs were a DataFrame, which the notes say.
+    context = report.build_context(demo_fit, figures=False, at=[TARGET], compute=[BUDGET])
+    lines = context["reproducibility"]["reproduce"]
+    assert lines[0] == "import bayescale"
+    assert lines[1].startswith('runs = bayescale.load_runs("runs.csv", x={"N": "N", "D": "D"')
+    assert lines[-1] == (
+        'bayescale.report.write_report(bayescale.load_fit("fit.nc"), "report.html", '
+        'at=[{"N": 7e10, "D": 1.4e12}], compute=[1e24], level=0.9)'
+    )
+    notes = " ".join(context["reproducibility"]["reproduce_notes"])
+    assert "write the table there first" in notes
+    namespace: dict = {}
+    exec(lines[1].replace("bayescale.load_runs", "(lambda source, **kw: kw)"), namespace)
+    assert namespace["runs"]["x"] == {"N": "N", "D": "D", "C": "C"}
 
 
 def values_include(parsed: ReportParser, key: str, value: float) -> bool:
@@ -416,10 +449,58 @@ def test_report_is_not_overwritten_without_force(cli_report, fit_file) -> None:
     before = out.read_bytes()
     result = runner.invoke(app, ["report", str(fit_file), "--out", str(out)])
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [
-        f"error: '{out}' exists already; choose another --out or add --force to overwrite it"
-    ]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: '{out}' exists already"), lines
     assert out.read_bytes() == before
+
+
+def test_destinations_are_checked_before_any_work(demo_fit, tmp_path, monkeypatch) -> None:
+    def no_work(*args, **kwargs):
+        raise AssertionError("the report was built before its destinations were checked")
+
+    monkeypatch.setattr("bayescale.report.render.build_context", no_work)
+    taken = tmp_path / "taken.html"
+    taken.write_text("keep me")
+    with pytest.raises(bayescale.OutputExistsError, match="exists already") as err:
+        report.write_report(demo_fit, taken)
+    assert "--force" not in str(err.value)  # the library's words, not the command line's
+    with pytest.raises(bayescale.OutputExistsError):
+        report.write_report(demo_fit, tmp_path / "new.html", pdf=taken)
+    with pytest.raises(bayescale.BayescaleError, match="does not exist"):
+        report.write_report(demo_fit, tmp_path / "missing" / "r.html")
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        with pytest.raises(bayescale.BayescaleError, match="cannot write into folder"):
+            report.write_report(demo_fit, locked / "r.html")
+    assert taken.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["taken.html", *(["locked"] if os.geteuid() != 0 else [])]
+    )
+
+
+def test_overwrite_and_its_old_name_force(demo_fit, tmp_path) -> None:
+    out = tmp_path / "r.html"
+    out.write_text("old")
+    report.write_report(demo_fit, out, overwrite=True, figures=False)
+    assert "<html" in out.read_text(encoding="utf-8")
+    out.write_text("old")
+    report.write_report(demo_fit, out, force=True, figures=False)
+    assert "<html" in out.read_text(encoding="utf-8")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_comparison_object_is_reported_like_its_folder(demo_fit, comparison_dir) -> None:
+    fits = {"chinchilla": demo_fit, "chinchilla_twin": demo_fit}
+    from_object = report.build_context(demo_fit, comparison=compare(fits), figures=False)
+    from_folder = report.build_context(demo_fit, comparison=comparison_dir, figures=False)
+    for context in (from_object, from_folder):
+        section = context["comparison"]
+        assert [row["law"] for row in section["loo"]] == ["chinchilla", "chinchilla_twin"]
+        assert section["same_data"] is True and section["includes_this_law"]
+        assert section["verdict"][0].startswith("PSIS-LOO (interpolation) prefers")
+    assert from_folder["comparison"]["folder"] == str(comparison_dir)
 
 
 @pytest.mark.parametrize(
@@ -484,6 +565,9 @@ def test_report_of_a_failed_fit_says_so_everywhere(tmp_path) -> None:
 
 
 def test_format_number() -> None:
+    from bayescale._format import format_number
+
+    assert report.format_number is format_number  # one formatter, re-exported
     assert report.format_number(70e9, "size") == "70B"
     assert report.format_number(1.4e12, "size") == "1.4T"
     assert report.format_number(5.88e23, "size") == "5.88e23"

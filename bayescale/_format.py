@@ -1,0 +1,90 @@
+"""Numbers and priors as bayescale shows them, in the command line's tables and the report."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["clean_exponent", "format_interval", "format_number", "format_prior"]
+
+
+def clean_exponent(text: str) -> str:
+    """``1.2e+23`` -> ``1.2e23``, ``3e-05`` -> ``3e-5``."""
+    mantissa, sep, exponent = text.partition("e")
+    if not sep:
+        return text
+    return f"{mantissa}e{int(exponent)}"
+
+
+def format_number(value: float, kind: str = "num", digits: int = 4) -> str:
+    """Format a number for people.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+    kind : {"num", "short", "size", "pct", "percent", "int", "ratio"}
+        ``num``: ``digits`` significant digits, trailing zeros kept so that a column's
+        numbers line up (2.000); ``short``: the same without trailing zeros (2); ``size``:
+        counts as ML papers write them (70B, 1.4T; FLOPs and beyond 1e15 as 5.88e23);
+        ``pct``: a probability in percent (below 1% and above 99% as ``<1%`` / ``>99%``);
+        ``percent``: a fraction in percent to 3 significant digits (1.08%); ``int``: a whole
+        number; ``ratio``: a factor such as ``12x``.
+    digits : int, default 4
+        Significant digits of ``num`` and ``short``.
+
+    Returns
+    -------
+    str
+        The text shown.
+    """
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if kind == "int":
+        return f"{round(value):,}"
+    if kind == "pct":
+        percent = 100 * value
+        if 0 < percent < 1:
+            return "<1%"
+        if 99 < percent < 100:
+            return ">99%"
+        return f"{percent:.0f}%"
+    if kind == "percent":
+        return f"{clean_exponent(f'{100 * value:.3g}')}%"
+    if kind == "ratio":
+        return f"{clean_exponent(f'{value:.3g}')}x"
+    if kind == "size":
+        magnitude = abs(value)
+        for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if factor <= magnitude < 1e15:
+                return f"{clean_exponent(f'{value / factor:.3g}')}{suffix}"
+        return clean_exponent(f"{value:.3g}")
+    if kind == "short":
+        return clean_exponent(f"{value:.{digits}g}")
+    text = f"{value:#.{digits}g}".replace(".e", "e").removesuffix(".")
+    return clean_exponent(text)
+
+
+def format_interval(low: float, high: float, digits: int = 4) -> str:
+    """An interval as ``[low, high]`` with ``digits`` significant digits."""
+    return f"[{format_number(low, digits=digits)}, {format_number(high, digits=digits)}]"
+
+
+def format_prior(prior: Any) -> str:
+    """A pymc-extras Prior as ``LogNormal(mu=0.4, sigma=1)``.
+
+    Parameters
+    ----------
+    prior : pymc_extras.prior.Prior
+        The prior.
+
+    Returns
+    -------
+    str
+        Its distribution and parameters.
+    """
+    args = ", ".join(f"{k}={format_number(float(v), 'short')}" for k, v in prior.parameters.items())
+    return f"{prior.distribution}({args})"

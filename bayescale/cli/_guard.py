@@ -1,0 +1,380 @@
+"""The error guard of the command line: every failure becomes one line and an exit code.
+
+Exit codes: 0 success, 1 unexpected error (a bug), 2 bad input or usage, 3 a ``--strict``
+fit failed its diagnostics, 130 interrupted (Ctrl-C).
+
+Outputs are checked here too, before any work (:func:`check_outputs`), so that the guard
+knows which files a command may write and can say, after Ctrl-C, whether any was written.
+The library's messages speak of its own arguments (``overwrite=True``); the flag wording
+(``--force``, ``--out``) is added here, the only place that knows the flags.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import typer
+
+# typer >= 0.29 vendors click and does not re-export these three; they are needed to turn
+# usage errors into the one-line format used for every other error.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
+
+from bayescale._files import check_destination
+from bayescale.errors import BayescaleError, ConvergenceError, MappingError, OutputExistsError
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_CONVERGED",
+    "EXIT_OK",
+    "EXIT_UNEXPECTED",
+    "EXIT_USAGE",
+    "Group",
+    "check_folder_outputs",
+    "check_outputs",
+    "command_line",
+    "echo_error",
+    "echo_warning",
+    "run_guarded",
+    "warnings_as_lines",
+]
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_NOT_CONVERGED = 3
+EXIT_INTERRUPTED = 130
+
+DEBUG_ENV = "BAYESCALE_DEBUG"
+FORCE_HINT = "add --force to overwrite it"
+
+# OS errors that come from what the user asked for (a path), not from a bug.
+_USER_OS_ERRORS = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+)
+
+# The arguments of the running command line (recorded in fits and reports), and the outputs
+# it may write with their state before the command ran (None: absent), for Ctrl-C's message.
+_ARGV: ContextVar[tuple[str, ...]] = ContextVar("bayescale_argv", default=())
+_OUTPUTS: ContextVar[dict[Path, tuple[int, int, int] | None] | None] = ContextVar(
+    "bayescale_outputs", default=None
+)
+
+
+def one_line(text: object) -> str:
+    """Collapse whitespace so that a message is exactly one line."""
+    return " ".join(str(text).split())
+
+
+def echo_error(message: str) -> None:
+    """Print ``error: message`` on stderr, on one line."""
+    # Plain echo, not rich: rich would hard-wrap a long message onto several lines.
+    typer.echo(f"{typer.style('error:', fg='red', bold=True)} {one_line(message)}", err=True)
+
+
+def echo_warning(message: str) -> None:
+    """Print ``warning: message`` on stderr, on one line."""
+    typer.echo(f"{typer.style('warning:', fg='yellow', bold=True)} {one_line(message)}", err=True)
+
+
+@contextmanager
+def warnings_as_lines() -> Iterator[set[str]]:
+    """Show the library's warnings as one ``warning:`` line each, once, on stderr.
+
+    Yields the set of messages shown (filled when the block ends), so that a caller can
+    avoid repeating one. Only `UserWarning` (which `DataWarning` and the library's own
+    warnings are) reaches the user; dependencies' deprecation notices are not theirs to act on.
+    After Ctrl-C nothing is shown but the interruption itself.
+    """
+    shown: set[str] = set()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield shown
+        except KeyboardInterrupt:
+            caught.clear()
+            raise
+        finally:
+            for item in caught:
+                text = one_line(item.message)
+                if issubclass(item.category, UserWarning) and text not in shown:
+                    shown.add(text)
+                    echo_warning(text)
+
+
+def command_line() -> str:
+    """The running command line, quoted so that a shell runs it again as given."""
+    return shlex.join(["bayescale", *_ARGV.get()])
+
+
+# -- outputs ---------------------------------------------------------------------------
+
+
+def _state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _first_missing(path: Path) -> Path:
+    """The path's first component that does not exist (the library creates the folders)."""
+    while not path.parent.exists() and path.parent != path.parent.parent:
+        path = path.parent
+    return path
+
+
+def check_outputs(
+    paths: Sequence[Path], force: bool, flag: str = "--out", make_folders: bool = False
+) -> None:
+    """Check, before any work, that a command can write all its outputs.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        The files the command will write.
+    force : bool
+        Whether existing files may be replaced.
+    flag : str, default "--out"
+        The option that names them, for the message.
+    make_folders : bool, default False
+        Whether the library creates missing folders on the way (then the first of them
+        must be creatable), or the folders must exist.
+
+    Raises
+    ------
+    OutputExistsError
+        If a file exists and `force` is False; the message lists every such file.
+    BayescaleError
+        If a destination is a folder, or a folder is missing or not writable.
+    """
+    existing = [p for p in paths if p.exists() and not p.is_dir()]
+    if existing and not force:
+        names = ", ".join(f"'{p}'" for p in existing)
+        verb, them = ("exists", "it") if len(existing) == 1 else ("exist", "them")
+        raise OutputExistsError(
+            f"{names} {verb} already; choose another {flag} or add --force to overwrite {them}",
+            path=existing[0],
+        )
+    # check_destination creates a file to test writing: probe a folder still to be made once.
+    probes = [_first_missing(p) for p in paths] if make_folders else paths
+    for probe in dict.fromkeys(probes):
+        check_destination(probe, overwrite=True)
+    watched = _OUTPUTS.get()
+    if watched is not None:
+        for path in paths:
+            watched.setdefault(path, _state(path))
+
+
+def check_folder_outputs(
+    folder: Path, names: Sequence[str | Path], force: bool, flag: str = "--out"
+) -> list[Path]:
+    """Check, before any work, that a command can write the files `names` into `folder`.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder (created by the library if missing).
+    names : sequence of str or Path
+        The files, relative to `folder`.
+    force : bool
+        Whether existing files may be replaced.
+    flag : str, default "--out"
+        The option that names the folder, for the message.
+
+    Returns
+    -------
+    list of Path
+        The files.
+
+    Raises
+    ------
+    OutputExistsError, BayescaleError
+        As :func:`check_outputs`, and if `folder` is a file.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise BayescaleError(f"{flag} '{folder}' is a file; give a folder")
+    paths = [folder / name for name in names]
+    check_outputs(paths, force, flag, make_folders=True)
+    return paths
+
+
+def _kept() -> list[Path]:
+    """The watched outputs that the command created or changed before it stopped."""
+    return [p for p, before in (_OUTPUTS.get() or {}).items() if _state(p) != before]
+
+
+# -- the guard -------------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    """Ctrl-C carried past typer, which would turn it into a silent exit 130."""
+
+
+def _usage_message(exc: UsageError) -> str:
+    """Click's message, lower-cased like ours, with a pointer to the command's help."""
+    text = one_line(exc.format_message()).rstrip(".")
+    text = text[:1].lower() + text[1:]
+    if exc.ctx is not None:
+        text += f" (see '{exc.ctx.command_path} --help')"
+    return text
+
+
+def _unexpected(exc: Exception) -> str:
+    # A bug: the traceback helps a developer, but only on request.
+    if os.environ.get(DEBUG_ENV) == "1":
+        traceback.print_exc(file=sys.stderr)
+        hint = "please report it with the command line and the traceback above"
+    else:
+        hint = f"please report it with the command line (set {DEBUG_ENV}=1 for a traceback)"
+    return f"unexpected {type(exc).__name__}: {one_line(exc) or '(no message)'}; {hint}"
+
+
+def _error_and_code(exc: BaseException) -> tuple[str, int]:
+    """The line to print and the exit code of an exception raised by a command."""
+    if isinstance(exc, UsageError):
+        return _usage_message(exc), EXIT_USAGE
+    if isinstance(exc, ClickException):
+        return exc.format_message(), EXIT_USAGE
+    if isinstance(exc, typer.Abort):
+        return "aborted", EXIT_UNEXPECTED
+    if isinstance(exc, ConvergenceError):
+        return f"{exc}; nothing was written", EXIT_NOT_CONVERGED
+    if isinstance(exc, OutputExistsError):
+        # The library's own remedy (overwrite=True) is --force here.
+        text = str(exc).replace(" or pass overwrite=True", "")
+        return (text if "--force" in text else f"{text}; {FORCE_HINT}"), EXIT_USAGE
+    if isinstance(exc, MappingError):
+        flags = [f"--x {name}=COLUMN" for name in exc.inputs] + ["--y COLUMN"] * exc.response
+        return f"{exc} (on the command line: {' '.join(flags)})", EXIT_USAGE
+    if isinstance(exc, BayescaleError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, _USER_OS_ERRORS):
+        where = f": '{exc.filename}'" if exc.filename is not None else ""
+        return f"{exc.strerror or exc}{where}", EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt | _Interrupted):
+        kept = _kept()
+        what = (
+            f"kept {', '.join(map(str, kept))}, written before the interrupt"
+            if kept
+            else "nothing was written"
+        )
+        return f"interrupted: {what}", EXIT_INTERRUPTED
+    assert isinstance(exc, Exception)
+    return _unexpected(exc), EXIT_UNEXPECTED
+
+
+def run_guarded(invoke: Callable[[], Any], argv: Sequence[str] = ()) -> int:
+    """Run the command line and turn every exception into an exit code and one line.
+
+    Parameters
+    ----------
+    invoke : callable
+        Runs click's parsing and the command, in non-standalone mode.
+    argv : sequence of str, default ()
+        The arguments, recorded by :func:`command_line`.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
+    argv_token = _ARGV.set(tuple(argv))
+    outputs_token = _OUTPUTS.set({})
+    try:
+        result = invoke()
+    except NoArgsIsHelpError:
+        # typer printed the help already, as click does; keep click's exit code.
+        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt) as exc:
+        message, code = _error_and_code(exc)
+        echo_error(message)
+        return code
+    finally:
+        _ARGV.reset(argv_token)
+        _OUTPUTS.reset(outputs_token)
+    # typer returns the code of an explicit Exit (e.g. 0 after --help) in non-standalone mode.
+    return result if isinstance(result, int) else EXIT_OK
+
+
+class Group(TyperGroup):
+    """The command group, with errors reported as single lines (also under CliRunner)."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Parse `args`, run the command, and exit with its code.
+
+        Parameters
+        ----------
+        args : sequence of str, optional
+            Arguments; default ``sys.argv[1:]``.
+        prog_name : str, optional
+            Program name shown in usage lines.
+        complete_var : str, optional
+            Environment variable of shell completion.
+        standalone_mode : bool, default True
+            Exit the process with the code (else return it).
+        windows_expand_args : bool, default True
+            Expand wildcards on Windows.
+        **extra
+            Passed on to the context.
+
+        Returns
+        -------
+        int
+            The exit code, when `standalone_mode` is False.
+        """
+        args = list(sys.argv[1:] if args is None else args)
+        code = run_guarded(
+            lambda: super(Group, self).main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            ),
+            args,
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command of `ctx`, letting Ctrl-C reach the guard.
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The parsed command line.
+
+        Returns
+        -------
+        Any
+            What the command returns.
+        """
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc

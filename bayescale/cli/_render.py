@@ -1,0 +1,299 @@
+"""Tables and numbers as the command line prints them (rich), and machine-readable output.
+
+Numbers go through :mod:`bayescale._format`, the formatter the report uses too, so a value
+reads the same in a terminal and in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from bayescale._format import format_interval, format_number, format_prior
+
+from ._options import OutputFormat
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from bayescale.fitting import Fit
+    from bayescale.laws import Law
+
+__all__ = [
+    "console",
+    "emit",
+    "forecast_table",
+    "frame_table",
+    "print_law",
+    "print_verdict",
+    "records",
+    "summary_table",
+]
+
+#: Input columns shown as sizes (70B, 1.4T) in plans.
+SIZED = frozenset({"N", "D", "C"})
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console on the current stream (tests swap sys.stdout, so never cache it)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def say(text: str, **style: Any) -> None:
+    """Print one logical line of plain text (no markup), wrapped by the terminal, not rich."""
+    console().print(text, markup=False, soft_wrap=True, **style)
+
+
+def paragraph(text: str) -> str:
+    """Reflow text from TOML triple-quoted strings, whose line breaks are not meaningful."""
+    return " ".join(text.split())
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, float | None]]:
+    """Rows as JSON-ready dicts; a non-finite number becomes null (JSON has no NaN)."""
+    return [
+        {
+            str(k): (float(v) if v is not None and math.isfinite(float(v)) else None)
+            for k, v in row.items()
+        }
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """Print a JSON document on stdout."""
+    typer.echo(json.dumps(document, indent=2))
+
+
+def print_csv(frame: pd.DataFrame) -> None:
+    """Print a table as CSV on stdout."""
+    typer.echo(frame.to_csv(index=False), nl=False)
+
+
+def _simple_table(title: str, **options: Any) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, **options)
+
+
+def summary_table(result: Fit, title: str) -> Table:
+    """Posterior summary of every parameter, with failing diagnostics in red.
+
+    The mean and the role are left out so that the table fits 80 columns; ``bayescale laws
+    NAME`` shows the roles, and the library's ``Fit.summary()`` has every column.
+    """
+    from bayescale.fitting import RHAT_MAX
+
+    summary = result.summary()
+    lower = next(c for c in summary.columns if c.endswith("_lower"))
+    upper = next(c for c in summary.columns if c.endswith("_upper"))
+    level = lower.removeprefix("hdi_").removesuffix("_lower")
+    ess_min = result.diagnostics.ess_min
+    table = _simple_table(title)
+    table.add_column("parameter", style="bold", no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column(f"{level}% HDI", justify="center", no_wrap=True)
+    table.add_column("sd", justify="right", no_wrap=True)
+    table.add_column("R-hat", justify="right", no_wrap=True)
+    table.add_column("ESS bulk", justify="right")
+    table.add_column("ESS tail", justify="right")
+
+    def flag(text: str, bad: bool) -> str:
+        return f"[red]{text}[/red]" if bad else text
+
+    for name, row in summary.iterrows():
+        table.add_row(
+            str(name),
+            format_number(row["median"]),
+            format_interval(row[lower], row[upper]),
+            format_number(row["sd"], digits=3),
+            flag(f"{row['r_hat']:.3f}", not row["r_hat"] <= RHAT_MAX),
+            flag(f"{row['ess_bulk']:.0f}", not row["ess_bulk"] >= ess_min),
+            flag(f"{row['ess_tail']:.0f}", not row["ess_tail"] >= ess_min),
+        )
+    return table
+
+
+def print_verdict(result: Fit) -> None:
+    """The diagnostics verdict, green when it passes, red when it fails."""
+    say(result.diagnostics.verdict(), style="bold green" if result.ok else "bold red")
+
+
+def _forecast_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The input columns (before ``law_median``) and the level tags (``"90"``, ...)."""
+    columns = list(frame.columns)
+    inputs = columns[: columns.index("law_median")] if "law_median" in columns else []
+    tags = [c.removeprefix("law_lower_") for c in columns if c.startswith("law_lower_")]
+    return inputs, tags
+
+
+def forecast_table(frame: pd.DataFrame, title: str) -> Table:
+    """Forecast as a table: per point, a row for the law and one for a new run.
+
+    One row per kind keeps the table within 80 columns with two credible levels, where one
+    wide row per point would not fit.
+    """
+    inputs, tags = _forecast_columns(frame)
+    table = _simple_table(
+        title,
+        caption=(
+            "law: the law's value (credible interval); new run: the loss of one more run "
+            "(predictive interval); extrap.: largest ratio of an input to its maximum in "
+            "the data (> 1: beyond the data)"
+        ),
+        caption_justify="left",
+    )
+    for name in inputs:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True, style="bold")
+    for tag in tags:
+        table.add_column(f"{tag}% interval", justify="center")
+    table.add_column("extrap.", justify="right", no_wrap=True)
+    last = len(frame) - 1
+    for position, (_, row) in enumerate(frame.iterrows()):
+        extrapolation = float(row.get("extrapolation", float("nan")))
+        ratio = format_number(extrapolation, "ratio")
+        table.add_row(
+            *[format_number(row[name], "size") for name in inputs],
+            "law",
+            format_number(row["law_median"]),
+            *[format_interval(row[f"law_lower_{t}"], row[f"law_upper_{t}"]) for t in tags],
+            f"[yellow]{ratio}[/yellow]" if extrapolation > 1 else ratio,
+        )
+        table.add_row(
+            *["" for _ in inputs],
+            "new run",
+            format_number(row["pred_median"]),
+            *[format_interval(row[f"pred_lower_{t}"], row[f"pred_upper_{t}"]) for t in tags],
+            "",
+            end_section=position < last,
+        )
+    return table
+
+
+def frame_table(frame: pd.DataFrame, title: str, size_columns: Sequence[str] = ()) -> Table:
+    """A DataFrame as a rich table: sizes as 70B / 1.4T, other numbers to 4 digits."""
+    import numpy as np
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    index_name = frame.index.name
+    if index_name:
+        table.add_column(str(index_name), style="bold")
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for key, row in frame.iterrows():
+        cells = [str(key)] if index_name else []
+        for column, value in row.items():
+            if isinstance(value, bool | np.bool_):
+                cells.append("yes" if value else "NO")
+            elif isinstance(value, int | float | np.integer | np.floating):
+                cells.append(format_number(value, "size" if column in size_columns else "num"))
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    return table
+
+
+def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
+    """One column per row of `frame` (a budget, a target) and one row per quantity.
+
+    Each cell is ``median [lower, upper]``: the ``{q}_median`` / ``{q}_lower_*`` /
+    ``{q}_upper_*`` columns regrouped so that a plan fits a terminal.
+    """
+    from rich.table import Table
+
+    quantities = [c.removesuffix("_median") for c in frame.columns if c.endswith("_median")]
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for value in frame[key]:
+        table.add_column(f"{key} = {format_number(value, 'short', 3)}", justify="right")
+    for q in quantities:
+        lower = next(c for c in frame.columns if c.startswith(f"{q}_lower_"))
+        upper = next(c for c in frame.columns if c.startswith(f"{q}_upper_"))
+        kind = "size" if q in SIZED else "num"
+        cells = [
+            f"{format_number(r[f'{q}_median'], kind)} "
+            f"[{format_number(r[lower], kind)}, {format_number(r[upper], kind)}]"
+            for _, r in frame.iterrows()
+        ]
+        table.add_row(q.replace("_", " "), *cells)
+    rest = [c for c in frame.columns if c != key and not c.startswith(tuple(quantities))]
+    for column in rest:
+        table.add_row(column.replace("_", " "), *(format_number(v) for v in frame[column]))
+    return table
+
+
+def emit(
+    frame: pd.DataFrame, output_format: OutputFormat, title: str, key: str, **extra: Any
+) -> None:
+    """Print a plan in the chosen format: a table, CSV, or JSON with `extra` fields."""
+    if output_format is OutputFormat.csv:
+        print_csv(frame)
+    elif output_format is OutputFormat.json:
+        print_json({**extra, "rows": records(frame)})
+    elif any(c.endswith("_median") for c in frame.columns):
+        console().print(interval_table(frame, key, title))
+    else:
+        console().print(frame_table(frame, title, [key]))
+
+
+def print_law(law: Law) -> None:
+    """Everything a user needs to judge a law's priors before fitting it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+    out.print(Text(f"{law.name}: {law.title}", style="bold"))
+    out.print(Text("  L = ") + Text(law.formula.text, style="cyan"))
+    if law.description:
+        out.print(Text(paragraph(law.description)))
+    if law.reference:
+        out.print(Text(f"Reference: {paragraph(law.reference)}"))
+
+    inputs = Table(title="Inputs", title_justify="left")
+    inputs.add_column("input", style="bold")
+    inputs.add_column("meaning")
+    for name, meaning in law.inputs.items():
+        inputs.add_row(name, Text(meaning))
+    out.print(inputs)
+
+    # The reasoning is the longest text: give it the most room.
+    priors = Table(title="Priors", title_justify="left", show_lines=True, expand=True)
+    priors.add_column("parameter", style="bold", no_wrap=True)
+    priors.add_column("role", no_wrap=True)
+    priors.add_column("prior", ratio=2)
+    priors.add_column("why", ratio=3)
+    for p in law.parameters.values():
+        priors.add_row(p.name, p.role, Text(p.describe_prior()), Text(paragraph(p.why)))
+    lik = law.likelihood
+    # One reasoning covers the noise model: the first row carries it, the others point to it.
+    why = paragraph(lik.why)
+    for name, prior in lik.priors.items():
+        priors.add_row(name, "noise", Text(format_prior(prior)), Text(why))
+        why = "see sigma"
+    out.print(priors)
+    out.print(Text(f"Likelihood: {lik.family} on log loss (multiplicative noise)"))
+
+    if law.published:
+        names = list(dict.fromkeys(n for values in law.published.values() for n in values))
+        published = Table(title="Published values", title_justify="left")
+        published.add_column("source", style="bold")
+        for name in names:
+            published.add_column(name, justify="right")
+        for source, values in law.published.items():
+            published.add_row(
+                Text(source),
+                *[format_number(values[n], "short") if n in values else "" for n in names],
+            )
+        out.print(published)

@@ -1,0 +1,123 @@
+"""``bayescale compare``: rank law forms by PSIS-LOO and by scores on held-out larger runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._guard import check_folder_outputs, warnings_as_lines
+from .._options import (
+    SAMPLER_DEFAULTS,
+    ChainsOption,
+    ComputeFactorOption,
+    DataArgument,
+    DrawsOption,
+    ForceOption,
+    SeedOption,
+    TargetAcceptOption,
+    TuneOption,
+    XOption,
+    YOption,
+    out_option,
+    parse_mapping,
+    parse_numbers,
+    sampler_settings,
+)
+from .._render import console, frame_table, say
+
+__all__ = ["compare_command"]
+
+LOO_COLUMNS = ["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "pareto_k_bad"]
+HELD_OUT_COLUMNS = ["law", "holdout", "n_train", "n_test", "elpd_per_run", "coverage_50"]
+HELD_OUT_COLUMNS += ["coverage_90", "r2", "mare"]
+
+
+def _law_names(laws: str) -> list[str]:
+    names = [name.strip() for name in laws.split(",") if name.strip()]
+    if len(names) < 2:
+        raise typer.BadParameter(
+            "give at least two laws, e.g. chinchilla,kaplan", param_hint="'--laws'"
+        )
+    return names
+
+
+def compare_command(
+    data: DataArgument,
+    laws: Annotated[
+        str,
+        typer.Option("--laws", metavar="NAME,NAME,...", help="Laws to compare, comma-separated."),
+    ],
+    out: Annotated[Path, out_option("DIR", "Folder for tables and fits.")],
+    x: XOption = None,
+    y: YOption = "loss",
+    compute_factor: ComputeFactorOption = 6.0,
+    holdout_above: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--holdout-above",
+            metavar="NAME=VALUE[,VALUE]",
+            help="Fit on the runs at or below the threshold, score the larger ones, "
+            "e.g. --holdout-above C=1e20,1e21 (repeatable).",
+        ),
+    ] = None,
+    draws: DrawsOption = SAMPLER_DEFAULTS.draws,
+    tune: TuneOption = SAMPLER_DEFAULTS.tune,
+    chains: ChainsOption = SAMPLER_DEFAULTS.chains,
+    target_accept: TargetAcceptOption = SAMPLER_DEFAULTS.target_accept,
+    seed: SeedOption = SAMPLER_DEFAULTS.seed,
+    force: ForceOption = False,
+) -> None:
+    """Compare law forms: PSIS-LOO with stacking weights, and scores on held-out larger runs.
+
+    \f
+    Parameters
+    ----------
+    data : str
+        Path of the table of runs.
+    laws : str
+        Comma-separated catalog names or ``.toml`` paths.
+    out : Path
+        Folder for loo.csv, extrapolation.csv, verdict.txt, notes.json and fits/.
+    x, y, compute_factor
+        As in ``fit``.
+    holdout_above : list of str, optional
+        ``NAME=VALUE[,VALUE]`` thresholds for the extrapolation score.
+    draws, tune, chains, target_accept, seed
+        Sampler settings of every fit, as in ``fit``.
+    force : bool, default False
+        Overwrite earlier outputs in `out`.
+    """
+    mapping = parse_mapping(x)
+    names = _law_names(laws)
+    thresholds = parse_numbers(holdout_above, "--holdout-above")
+    sampler = sampler_settings(draws, tune, chains, target_accept, seed)
+    from bayescale.data import load_runs
+
+    with warnings_as_lines():
+        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
+
+    # PyMC is imported from here on: every input has been checked that can be without it.
+    from bayescale.comparison import compare, comparison_files
+    from bayescale.laws import get_law
+
+    chosen = [get_law(name) for name in names]
+    for law in chosen:
+        runs.require(list(law.inputs), law.n_parameters, law.name)
+    # The library's own list of what it writes, relative to the folder.
+    files = comparison_files(Path(), [law.name for law in chosen], bool(thresholds))
+    check_folder_outputs(out, list(files.values()), force)
+
+    say(f"Comparing {', '.join(names)} on {len(runs)} runs from {runs.source}")
+    with warnings_as_lines():
+        result = compare(runs, laws=chosen, holdout_above=thresholds or None, sampler=sampler)
+    table = frame_table(result.loo[LOO_COLUMNS], "PSIS-LOO (interpolation): higher elpd is better")
+    console().print(table)
+    if result.extrapolation is not None:
+        held_out = result.extrapolation[HELD_OUT_COLUMNS].set_index("law")
+        title = "Held-out larger runs (extrapolation): higher elpd per run is better"
+        console().print(frame_table(held_out, title))
+    say(result.verdict())
+    written = result.save(out, overwrite=force)
+    say(f"Wrote {len(written)} files into {out}")

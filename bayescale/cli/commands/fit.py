@@ -1,0 +1,208 @@
+"""``bayescale fit`` (sample a posterior and save it) and ``bayescale forecast`` (use it).
+
+Both check every input before PyMC is imported (importing it takes seconds): ``fit`` parses
+its options, reads and validates the runs and checks ``--out`` first, and only then loads
+the law, which imports PyMC.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bayescale.settings import check_levels, check_seed
+
+from .._guard import check_outputs, command_line, echo_warning, warnings_as_lines
+from .._options import (
+    SAMPLER_DEFAULTS,
+    AtOption,
+    ChainsOption,
+    ComputeFactorOption,
+    DataArgument,
+    DrawsOption,
+    FitArgument,
+    ForceOption,
+    FormatOption,
+    LevelsOption,
+    OutputFormat,
+    SeedOption,
+    TargetAcceptOption,
+    TuneOption,
+    XOption,
+    YOption,
+    out_option,
+    parse_mapping,
+    parse_points,
+    sampler_settings,
+)
+from .._render import (
+    console,
+    forecast_table,
+    print_csv,
+    print_json,
+    print_verdict,
+    records,
+    say,
+    summary_table,
+)
+
+if TYPE_CHECKING:
+    from bayescale.data import Runs
+    from bayescale.laws import Law
+
+__all__ = ["fit_command", "forecast_command"]
+
+
+def _describe(runs: Runs, law: Law) -> None:
+    """Say what is fitted to what, before the sampler's progress bar."""
+    columns = ", ".join(
+        f"{name} = {column.removeprefix('derived: ')}"
+        if column.startswith("derived: ")
+        else f"{name} <- {column!r}"
+        for name, column in runs.columns.items()
+        if name in law.inputs
+    )
+    say(f"Fitting {law.name}: L = {law.formula.text}")
+    say(f"to {len(runs)} runs from {runs.source} ({columns}; y <- {runs.y_name!r})")
+
+
+def fit_command(
+    data: DataArgument,
+    law: Annotated[
+        str,
+        typer.Option(
+            "--law", "-l", metavar="NAME_OR_FILE", help="Catalog law (see 'laws') or .toml file."
+        ),
+    ],
+    out: Annotated[Path, out_option("FIT.nc", "File to save the fit to.")],
+    x: XOption = None,
+    y: YOption = "loss",
+    compute_factor: ComputeFactorOption = 6.0,
+    draws: DrawsOption = SAMPLER_DEFAULTS.draws,
+    tune: TuneOption = SAMPLER_DEFAULTS.tune,
+    chains: ChainsOption = SAMPLER_DEFAULTS.chains,
+    target_accept: TargetAcceptOption = SAMPLER_DEFAULTS.target_accept,
+    seed: SeedOption = SAMPLER_DEFAULTS.seed,
+    strict: Annotated[
+        bool, typer.Option(help="Exit with code 3 and write nothing if diagnostics fail.")
+    ] = False,
+    force: ForceOption = False,
+) -> None:
+    """Fit a law to a table of runs, print the posterior summary, and save it to --out.
+
+    \f
+    Parameters
+    ----------
+    data : str
+        Path of the table of runs.
+    law : str
+        Catalog name or ``.toml`` path.
+    out : Path
+        Destination of the fit (NetCDF); checked before sampling.
+    x : list of str, optional
+        ``NAME=COLUMN`` mappings.
+    y : str, default "loss"
+        Column of the response.
+    compute_factor : float, default 6.0
+        ``k`` in ``C = k N D``.
+    draws, tune, chains : int
+        Draws and tuning steps per chain, and chains.
+    target_accept : float, default 0.95
+        Step-size adaptation target.
+    seed : int, default 0
+        Seed of the sampler and of forecasts.
+    strict : bool, default False
+        Treat failed diagnostics as an error (exit 3, nothing written).
+    force : bool, default False
+        Overwrite an existing `out`.
+    """
+    mapping = parse_mapping(x)
+    sampler = sampler_settings(draws, tune, chains, target_accept, seed)
+    from bayescale.data import load_runs
+
+    with warnings_as_lines():
+        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
+    check_outputs([out], force)
+
+    # PyMC is imported from here on: every input has been checked that can be without it.
+    from bayescale.laws import get_law
+
+    chosen = get_law(law)
+    # fit() checks this too, but only after the header below has been printed.
+    runs.require(list(chosen.inputs), chosen.n_parameters, chosen.name)
+    _describe(runs, chosen)
+
+    from bayescale.fitting import fit
+
+    with warnings_as_lines():
+        result = fit(runs, chosen, sampler=sampler, strict=strict, command=command_line())
+    console().print(summary_table(result, f"Posterior of {chosen.name}"))
+    print_verdict(result)
+    saved = result.save(out, overwrite=force)
+    say(f"Saved the fit to {saved}")
+    if not result.ok:
+        say(
+            "Forecasts from this fit will carry a warning; refit with more --tune/--draws "
+            "or a higher --target-accept.",
+            style="red",
+        )
+
+
+def forecast_command(
+    fit_file: FitArgument,
+    at: AtOption,
+    level: LevelsOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed of the new-run noise (default: the fit's seed)."),
+    ] = None,
+) -> None:
+    """Forecast the loss at new scales from a saved fit, with credible and predictive intervals.
+
+    \f
+    Parameters
+    ----------
+    fit_file : str
+        Path of a saved fit.
+    at : list of str
+        Points, each ``NAME=VALUE,NAME=VALUE``.
+    level : list of float, optional
+        Credible levels; default 0.9.
+    output_format : OutputFormat, default table
+        ``table`` (rich), ``csv`` or ``json`` (machine-readable, on stdout).
+    seed : int, optional
+        Seed of the new-run noise; default the fit's.
+    """
+    points = parse_points(at or [])
+    levels = check_levels(level or [0.9], "--level")
+    if seed is not None:
+        check_seed(seed, "--seed")
+    from bayescale.fitting import load_fit
+
+    result = load_fit(fit_file)
+    # The library warns through `warnings` and records the same text in attrs; show it once.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        frame = result.forecast(points, level=levels, seed=seed)
+    warning = frame.attrs.get("warning")
+    if warning:
+        echo_warning(warning)
+
+    if output_format is OutputFormat.csv:
+        print_csv(frame)
+    elif output_format is OutputFormat.json:
+        print_json(
+            {
+                "law": result.law.name,
+                "fit": fit_file,
+                "diagnostics_ok": bool(result.ok),
+                "warning": warning or None,
+                "forecast": records(frame),
+            }
+        )
+    else:
+        console().print(forecast_table(frame, f"Forecast of {result.law.name} ({fit_file})"))

@@ -1,0 +1,127 @@
+"""``bayescale optimal`` and ``bayescale target``: compute plans from a saved fit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bayescale.settings import check_level
+
+from .._guard import echo_warning, warnings_as_lines
+from .._options import (
+    ComputeOption,
+    FitArgument,
+    FixedOption,
+    FormatOption,
+    LevelOption,
+    OutputFormat,
+    fixed_inputs,
+)
+from .._render import emit, print_csv, print_json, records
+
+if TYPE_CHECKING:
+    from bayescale.fitting import Fit
+
+__all__ = ["optimal_command", "target_command"]
+
+
+def _load_for_plan(fit_file: str) -> Fit:
+    """Load a fit, warning when a plan is made from one that failed its diagnostics."""
+    from bayescale.fitting import load_fit
+
+    result = load_fit(fit_file)
+    if not result.ok:
+        echo_warning(f"plan from a fit that failed its diagnostics: {result.diagnostics.verdict()}")
+    return result
+
+
+def optimal_command(
+    fit_file: FitArgument,
+    compute: ComputeOption,
+    level: LevelOption = 0.9,
+    fixed: FixedOption = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Compute-optimal parameters and tokens for each budget, with credible intervals.
+
+    \f
+    Parameters
+    ----------
+    fit_file : str
+        Path of a saved fit (a law in N and D).
+    compute : list of float
+        Budgets in FLOPs.
+    level : float, default 0.9
+        Credible level.
+    fixed : list of str, optional
+        ``NAME=VALUE`` for the law's other inputs.
+    output_format : OutputFormat, default table
+        ``table``, ``csv`` or ``json``.
+    """
+    level = check_level(level, "--level")
+    others = fixed_inputs(fixed)
+    result = _load_for_plan(fit_file)
+    with warnings_as_lines():
+        frame = result.compute_optimal(compute, level=level, fixed=others)
+    k = result.runs.compute_factor
+    emit(
+        frame,
+        output_format,
+        f"Compute-optimal split of {result.law.name} (C = {k:g} N D, {level:.0%} intervals)",
+        "C",
+        law=result.law.name,
+        diagnostics_ok=bool(result.ok),
+    )
+
+
+def target_command(
+    fit_file: FitArgument,
+    loss: Annotated[float, typer.Option("--loss", help="Target loss.")],
+    compute: ComputeOption = None,
+    level: LevelOption = 0.9,
+    fixed: FixedOption = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Compute needed to reach a target loss, and the probability of reaching it.
+
+    With --compute, also the probability of reaching the target with each budget
+    (split compute-optimally).
+
+    \f
+    Parameters
+    ----------
+    fit_file : str
+        Path of a saved fit (a law in N and D).
+    loss : float
+        Target loss.
+    compute : list of float, optional
+        Budgets at which to give the probability of meeting the target.
+    level, fixed, output_format
+        As in ``optimal``.
+    """
+    level = check_level(level, "--level")
+    others = fixed_inputs(fixed)
+    result = _load_for_plan(fit_file)
+    with warnings_as_lines():
+        budget = result.budget_for(loss, level=level, fixed=others)
+        chances = result.prob_below(loss, C=compute, fixed=others) if compute else None
+    if output_format is OutputFormat.json:
+        print_json(
+            {
+                "law": result.law.name,
+                "diagnostics_ok": bool(result.ok),
+                "budget": records(budget),
+                "probability": records(chances) if chances is not None else None,
+            }
+        )
+        return
+    if output_format is OutputFormat.csv:
+        import pandas as pd
+
+        print_csv(budget if chances is None else pd.concat([budget, chances], axis=1))
+        return
+    title = f"Compute to reach loss {loss:g} ({level:.0%} intervals)"
+    emit(budget, output_format, title, "target_loss")
+    if chances is not None:
+        emit(chances, output_format, f"Probability of reaching loss {loss:g}", "C")

@@ -1,0 +1,184 @@
+"""Everything the report shows, gathered from the library's results into one dict."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bayescale.errors import DataError
+from bayescale.fitting import Fit
+from bayescale.plots._common import has_n_and_d, is_n_d_law
+from bayescale.report import sections
+from bayescale.report.inputs import (
+    comparison_tables,
+    default_targets,
+    other_inputs,
+    target_compute,
+    target_points,
+)
+from bayescale.report.reproducibility import reproducibility_section, when
+
+__all__ = ["SECTIONS", "build_context"]
+
+#: Section ids of the report, in order, with their headings.
+SECTIONS = {
+    "summary": "Executive summary",
+    "data": "Data",
+    "law": "Law and priors",
+    "diagnostics": "Sampling diagnostics",
+    "parameters": "Parameters",
+    "fit": "Fit to the runs",
+    "forecast": "Forecast",
+    "comparison": "Model comparison",
+    "plan": "Compute plan",
+    "sensitivity": "Prior sensitivity",
+    "caveats": "Assumptions and caveats",
+    "reproducibility": "Reproducibility",
+}
+
+#: Credible levels of the forecast table (the report's own level is added).
+FORECAST_LEVELS = (0.5, 0.8, 0.9)
+
+
+def _figures(
+    fit: Fit,
+    targets: list[dict[str, float]],
+    level: float,
+    compute: list[float],
+    fixed: dict[str, float] | None,
+    comparison: dict[str, Any] | None,
+) -> dict[str, str]:
+    """Every plot as a ``data:image/png;base64`` URI, so the file needs nothing else."""
+    from bayescale import plots
+
+    makers: dict[str, Any] = {
+        "fit": lambda: plots.plot_fit(fit, targets=targets, level=level),
+        "residuals": lambda: plots.plot_residuals(fit, level=level),
+        "ppc": lambda: plots.plot_ppc(fit),
+        "rank": lambda: plots.plot_rank(fit),
+        "prior_posterior": lambda: plots.plot_prior_posterior(fit),
+        "pair": lambda: plots.plot_pair(fit),
+        "fan": lambda: plots.plot_forecast_fan(fit, targets),
+    }
+    if is_n_d_law(fit):
+        makers["contours"] = lambda: plots.plot_loss_contours(fit, targets=targets)
+    if has_n_and_d(fit):
+        makers["frontier"] = lambda: plots.plot_frontier(
+            fit, budgets=compute, level=level, fixed=fixed
+        )
+    if comparison is not None:
+        makers["comparison"] = lambda: plots.plot_comparison(
+            comparison["loo"], comparison["extrapolation"]
+        )
+    figures = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failed fit is stated in the report itself
+        for name, make in makers.items():
+            png = plots.figure_to_png(make())
+            figures[name] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return figures
+
+
+def build_context(
+    fit: Fit,
+    *,
+    comparison: Any = None,
+    at: Sequence[Mapping[str, float]] | None = None,
+    target_loss: float | None = None,
+    compute: Sequence[float] | None = None,
+    level: float = 0.9,
+    command: str | None = None,
+    fit_path: str | os.PathLike[str] | None = None,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Gather everything the report shows, from the library's results.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit to report on.
+    comparison : Comparison, str or PathLike, optional
+        A :class:`~bayescale.Comparison`, or the folder it was saved to.
+    at : sequence of mapping, optional
+        Target points, e.g. ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
+        10x the largest value of each input in the runs.
+    target_loss : float, optional
+        A loss to reach: adds the probability of reaching it and the compute it needs (laws
+        with inputs N and D).
+    compute : sequence of float, optional
+        Budgets in FLOPs for the probability and the compute plan; default the targets'
+        compute.
+    level : float, default 0.9
+        Credible level of the intervals.
+    command : str, optional
+        The command that asked for the report, shown as it is; without it the report shows
+        the Python call that redoes it.
+    fit_path : str or PathLike, optional
+        The fit's file, whose SHA-256 is recorded.
+    figures : bool, default True
+        Draw the plots (False: tables only, faster).
+
+    Returns
+    -------
+    dict
+        One entry per section of :data:`SECTIONS` plus ``meta`` and ``figures``; numbers
+        are :class:`~bayescale.report.Num`.
+
+    Raises
+    ------
+    DataError
+        If a target, budget, target loss or level is invalid.
+    BayescaleError
+        If the comparison folder cannot be read.
+    """
+    if not 0 < level < 1:
+        raise DataError(f"credible level {level} must be between 0 and 1 (e.g. 0.9)")
+    if target_loss is not None and not (math.isfinite(target_loss) and target_loss > 0):
+        raise DataError(f"target loss must be a positive number, got {target_loss!r}")
+    targets = [dict(t) for t in at] if at else default_targets(fit)
+    levels = sorted({*FORECAST_LEVELS, level})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the report states failed diagnostics
+        forecast = fit.forecast(target_points(targets), level=levels)
+    fixed = other_inputs(fit, targets)
+    budgets = [float(c) for c in compute] if compute else target_compute(fit, forecast)
+    if any(not (math.isfinite(c) and c > 0) for c in budgets):
+        raise DataError(f"compute budgets must be positive numbers, got {budgets}")
+    tables = comparison_tables(comparison)
+    created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    path = None if fit_path is None else Path(fit_path)
+    request = {
+        "at": [dict(t) for t in at] if at else None,
+        "target_loss": target_loss,
+        "compute": [float(c) for c in compute] if compute else None,
+        "level": level,
+        "comparison": str(comparison) if isinstance(comparison, str | os.PathLike) else None,
+    }
+    return {
+        "meta": {
+            "title": f"Scaling-law forecast: {fit.law.name}",
+            "law": fit.law.name,
+            "created": when(created),
+            "fit_file": None if path is None else path.name,
+            "sections": SECTIONS,
+            "targets_given": bool(at),
+        },
+        "summary": sections.summary_section(
+            fit, forecast, levels, level, target_loss, budgets, fixed
+        ),
+        "data": sections.data_section(fit),
+        "law": sections.law_section(fit),
+        "diagnostics": sections.diagnostics_section(fit),
+        "parameters": sections.parameters_section(fit, level),
+        "plan": sections.plan_section(fit, level, budgets, fixed),
+        "sensitivity": sections.sensitivity_section(fit),
+        "comparison": sections.comparison_section(fit, tables),
+        "reproducibility": reproducibility_section(fit, path, command, created, request),
+        "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},
+    }

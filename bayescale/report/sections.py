@@ -1,0 +1,298 @@
+"""The report's sections, each a dict of the library's results (numbers as :class:`Num`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescale._format import format_prior
+from bayescale.checks import PSENS_THRESHOLD, prior_sensitivity
+from bayescale.fitting import RHAT_MAX, Fit
+from bayescale.forecast import level_label
+from bayescale.plots._common import has_n_and_d, runs_compute
+from bayescale.report.numbers import Num, nums
+
+#: Targets beyond this many times the largest run are flagged as far extrapolations.
+FAR_EXTRAPOLATION = 10.0
+
+
+def summary_section(
+    fit: Fit,
+    forecast: pd.DataFrame,
+    levels: list[float],
+    level: float,
+    target_loss: float | None,
+    compute: list[float],
+    fixed: dict[str, float] | None,
+) -> dict[str, Any]:
+    """The forecast at the targets, the chance of reaching the target loss, its budget."""
+    inputs = list(forecast.columns[: list(forecast.columns).index("law_median")])
+    rows = [nums(row, f"forecast.{i}") for i, row in enumerate(forecast.to_dict(orient="records"))]
+    plannable = has_n_and_d(fit)
+    probability = budget = None
+    if target_loss is not None and plannable:
+        # The forecast's input columns are the targets completed (any two of N, D, C given).
+        at_points = fit.prob_below(target_loss, N=forecast["N"], D=forecast["D"], fixed=fixed)
+        at_budgets = (
+            fit.prob_below(target_loss, C=compute, fixed=fixed) if compute else pd.DataFrame()
+        )
+        probability = {
+            "points": [
+                nums(r, f"prob.point.{i}") for i, r in enumerate(at_points.to_dict("records"))
+            ],
+            "budgets": [
+                nums(r, f"prob.budget.{i}") for i, r in enumerate(at_budgets.to_dict("records"))
+            ],
+        }
+        found = fit.budget_for(target_loss, level=level, fixed=fixed)
+        budget = nums(found.iloc[0].to_dict(), "budget.0")
+    largest = float(forecast["extrapolation"].max())
+    return {
+        "inputs": inputs,
+        "levels": [level_label(lv) for lv in levels],
+        "level": level_label(level),
+        "rows": rows,
+        "target_loss": None if target_loss is None else Num(target_loss, "target_loss"),
+        "plannable": plannable,
+        "probability": probability,
+        "budget": budget,
+        "ok": fit.ok,
+        "verdict": fit.diagnostics.verdict(),
+        "max_extrapolation": Num(largest, "forecast.max_extrapolation", "ratio"),
+        "far": bool(largest > FAR_EXTRAPOLATION),
+        "beyond": bool(largest > 1),
+    }
+
+
+def data_section(fit: Fit) -> dict[str, Any]:
+    """The runs: how many, the range of each input and of the loss, the data fingerprint."""
+    runs = fit.runs
+    rows = []
+    for name in runs.inputs:
+        values = runs.x(name)
+        rows.append(
+            {
+                "name": name,
+                "column": runs.columns.get(name, name),
+                "meaning": fit.law.inputs.get(name, "not used by the law"),
+                "used": name in fit.law.inputs,
+                "min": Num(float(values.min()), f"data.{name}.min", "size"),
+                "median": Num(float(np.median(values)), f"data.{name}.median", "size"),
+                "max": Num(float(values.max()), f"data.{name}.max", "size"),
+            }
+        )
+    y = runs.y
+    return {
+        "n_runs": Num(len(runs), "data.n_runs", "int"),
+        "source": runs.source,
+        "y_name": runs.y_name,
+        "inputs": rows,
+        "y": {
+            "min": Num(float(y.min()), "data.y.min"),
+            "median": Num(float(np.median(y)), "data.y.median"),
+            "max": Num(float(y.max()), "data.y.max"),
+        },
+        "compute_factor": Num(runs.compute_factor, "data.compute_factor", digits=3),
+        "fingerprint": runs.fingerprint(),
+        "fingerprint_matches": runs.fingerprint() == fit.info.get("data_fingerprint"),
+    }
+
+
+def law_section(fit: Fit) -> dict[str, Any]:
+    """The law's formula, inputs, priors with their reasoning, likelihood and reference."""
+    law = fit.law
+    priors = [
+        {
+            "name": p.name,
+            "role": p.role,
+            "prior": p.describe_prior(),
+            "why": " ".join(p.why.split()),
+        }
+        for p in law.parameters.values()
+    ]
+    lik = law.likelihood
+    noise = [{"name": name, "prior": format_prior(prior)} for name, prior in lik.priors.items()]
+    references = [
+        {"input": name, "value": Num(float(np.exp(value)), f"law.ref.{name}", "size")}
+        for name, value in fit.log_ref.items()
+    ]
+    return {
+        "name": law.name,
+        "title": law.title,
+        "formula": law.formula.text,
+        "description": " ".join(law.description.split()),
+        "reference": " ".join(law.reference.split()),
+        "inputs": [{"name": k, "meaning": v} for k, v in law.inputs.items()],
+        "priors": priors,
+        "family": lik.title,
+        "noise": noise,
+        "noise_why": " ".join(lik.why.split()),
+        "references": references,
+    }
+
+
+def diagnostics_section(fit: Fit) -> dict[str, Any]:
+    """R-hat and ESS per parameter against their thresholds, divergences, the verdict."""
+    diag = fit.diagnostics
+    rows = []
+    for name, row in diag.table.iterrows():
+        rhat = float(row["r_hat"])
+        rows.append(
+            {
+                "name": name,
+                "r_hat": Num(rhat, f"diag.{name}.r_hat", digits=4),
+                "r_hat_ok": diag.chains == 1 or rhat <= RHAT_MAX,
+                "ess_bulk": Num(float(row["ess_bulk"]), f"diag.{name}.ess_bulk", "int"),
+                "ess_bulk_ok": float(row["ess_bulk"]) >= diag.ess_min,
+                "ess_tail": Num(float(row["ess_tail"]), f"diag.{name}.ess_tail", "int"),
+                "ess_tail_ok": float(row["ess_tail"]) >= diag.ess_min,
+            }
+        )
+    return {
+        "rows": rows,
+        "rhat_max": Num(RHAT_MAX, "diag.rhat_max"),
+        "ess_min": Num(diag.ess_min, "diag.ess_min", "int"),
+        "divergences": Num(diag.divergences, "diag.divergences", "int"),
+        "chains": Num(diag.chains, "diag.chains", "int"),
+        "draws": Num(diag.draws, "diag.draws", "int"),
+        "ok": diag.ok,
+        "verdict": diag.verdict(),
+        "problems": diag.problems,
+    }
+
+
+def parameters_section(fit: Fit, level: float) -> dict[str, Any]:
+    """The posterior of every parameter, next to published values (inside its HDI or not)."""
+    summary = fit.summary(level=level)
+    tag = level_label(level)
+    sources = list(fit.law.published)
+    rows = []
+    for name, row in summary.iterrows():
+        low, high = row[f"hdi_{tag}_lower"], row[f"hdi_{tag}_upper"]
+        published = []
+        for source in sources:
+            value = fit.law.published[source].get(str(name))
+            published.append(
+                None
+                if value is None
+                else {
+                    "value": Num(value, f"published.{source}.{name}"),
+                    "inside": bool(low <= value <= high),
+                }
+            )
+        rows.append(
+            {
+                "name": name,
+                "role": row["role"],
+                "median": Num(row["median"], f"param.{name}.median"),
+                "mean": Num(row["mean"], f"param.{name}.mean"),
+                "sd": Num(row["sd"], f"param.{name}.sd", digits=3),
+                "lower": Num(low, f"param.{name}.hdi_{tag}_lower"),
+                "upper": Num(high, f"param.{name}.hdi_{tag}_upper"),
+                "published": published,
+            }
+        )
+    noise = {"sigma": Num(float(summary.loc["sigma", "median"]), "param.sigma.median", "percent")}
+    return {"level": tag, "sources": sources, "rows": rows, "noise": noise}
+
+
+def plan_section(
+    fit: Fit, level: float, compute: list[float], fixed: dict[str, float] | None
+) -> dict[str, Any] | None:
+    """The compute-optimal split at the largest run's compute, 10x, 100x and the budgets."""
+    if not has_n_and_d(fit):
+        return None
+    largest = float(runs_compute(fit).max())
+    budgets = sorted({largest, largest * 10, largest * 100, *compute})
+    table = fit.compute_optimal(budgets, level=level, fixed=fixed)
+    rows = [nums(r, f"plan.{i}") for i, r in enumerate(table.to_dict(orient="records"))]
+    return {
+        "level": level_label(level),
+        "rows": rows,
+        "largest": Num(largest, "plan.largest_run_compute", "size"),
+        "fixed": {
+            name: Num(value, f"plan.fixed.{name}", "size") for name, value in (fixed or {}).items()
+        },
+    }
+
+
+def sensitivity_section(fit: Fit) -> dict[str, Any]:
+    """:func:`bayescale.checks.prior_sensitivity`, with the parameters it flags."""
+    table = prior_sensitivity(fit)
+    rows = []
+    for name, row in table.iterrows():
+        rows.append(
+            {
+                "name": name,
+                "variable": row["prior_variable"],
+                "scale": row["scale"],
+                "psens_prior": Num(row["psens_prior"], f"psens.{name}.prior", digits=3),
+                "psens_likelihood": Num(
+                    row["psens_likelihood"], f"psens.{name}.likelihood", digits=3
+                ),
+                "diagnosis": row["diagnosis"],
+                "contraction": Num(row["contraction"], f"shift.{name}.contraction", digits=3),
+                "shift": Num(row["shift"], f"shift.{name}.shift", digits=3),
+            }
+        )
+    flagged = [r["name"] for r in rows if r["diagnosis"] not in ("none", "not computed")]
+    return {
+        "rows": rows,
+        "threshold": Num(PSENS_THRESHOLD, "psens.threshold", digits=2),
+        "psens_error": table.attrs.get("psens_error"),
+        "has_prior_draws": "prior" in fit.idata.groups(),
+        "flagged": flagged,
+        "flagged_law": [n for n in flagged if n in fit.law.parameters],
+    }
+
+
+_LOO_COLUMNS = ("elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "pareto_k_bad")
+_HELD_OUT_COLUMNS = (
+    "n_train",
+    "n_test",
+    "elpd_per_run",
+    "coverage_50",
+    "coverage_80",
+    "coverage_90",
+    "r2",
+    "mare",
+)
+
+
+def comparison_section(fit: Fit, tables: dict[str, Any] | None) -> dict[str, Any] | None:
+    """PSIS-LOO of the laws compared, their held-out scores, the verdict."""
+    if tables is None:
+        return None
+    loo = tables["loo"]
+    columns = [c for c in _LOO_COLUMNS if c in loo.columns]
+    loo_rows = []
+    for law, row in loo.iterrows():
+        entry = nums(row[columns].to_dict(), f"loo.{law}", {"weight": "num", "pareto_k_bad": "int"})
+        entry["law"] = str(law)
+        entry["ok"] = bool(row["diagnostics_ok"]) if "diagnostics_ok" in loo.columns else None
+        entry["this"] = str(law) == fit.law.name
+        loo_rows.append(entry)
+    extrapolation = tables["extrapolation"]
+    extra_rows, extra_columns = [], []
+    if extrapolation is not None and len(extrapolation):
+        extra_columns = [c for c in _HELD_OUT_COLUMNS if c in extrapolation.columns]
+        for i, row in enumerate(extrapolation.to_dict(orient="records")):
+            entry = nums({c: row[c] for c in extra_columns}, f"extrap.{i}", {"mare": "percent"})
+            entry["law"] = row["law"]
+            entry["holdout"] = row["holdout"]
+            extra_rows.append(entry)
+    fingerprint = fit.info.get("data_fingerprint", fit.runs.fingerprint())
+    other = tables["fingerprints"].get(fit.law.name)
+    return {
+        "loo_columns": columns,
+        "loo": loo_rows,
+        "extrapolation_columns": extra_columns,
+        "extrapolation": extra_rows,
+        "verdict": [line for line in tables["verdict"].splitlines() if line.strip()],
+        "folder": None if tables["folder"] is None else str(tables["folder"]),
+        "includes_this_law": fit.law.name in [str(i) for i in loo.index],
+        "same_data": None if other is None else other == fingerprint,
+        "best": str(loo.index[0]),
+    }

@@ -1,0 +1,406 @@
+"""The command line checks before it works, and stops cleanly (bayescale.cli's guard).
+
+- inputs are checked before PyMC is imported, and outputs before any sampling;
+- the sampler options travel as one SamplerSettings, checked once (seed, draws, levels...);
+- Ctrl-C exits 130 with one line and writes nothing;
+- the exact command line is recorded in fits and reports.
+
+The library is replaced by stubs where the test is about what the command line does before
+or instead of calling it, so these tests sample nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+from bayescale.cli import app
+from bayescale.cli._guard import run_guarded
+from bayescale.errors import OutputExistsError
+from bayescale.settings import SamplerSettings
+
+runner = CliRunner(env={"COLUMNS": "200"})
+X_MAP = ["--x", "N=params", "--x", "D=tokens"]
+
+
+def invoke(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def assert_one_error(result: Result, *fragments: str, code: int = 2) -> str:
+    """Exit code, ONE ``error:`` line on stderr, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+class Stop(Exception):
+    """Raised by a stub once it has recorded what the command passed to the library."""
+
+
+def recorder(calls: dict[str, Any], error: BaseException | None = None):
+    """A stub of a library function: records its arguments, then raises `error` (or Stop)."""
+
+    def stub(*args: Any, **kwargs: Any) -> None:
+        calls["args"], calls["kwargs"] = args, kwargs
+        raise error if error is not None else Stop("stub")
+
+    return stub
+
+
+def forbid(monkeypatch: pytest.MonkeyPatch, *targets: str) -> None:
+    """Make each target fail the test if it is called: the command must stop before."""
+    for target in targets:
+
+        def called(*args: object, _target: str = target, **kwargs: object) -> None:
+            raise AssertionError(f"{_target} was called")
+
+        monkeypatch.setattr(target, called)
+
+
+@pytest.fixture(scope="module")
+def runs_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    n, d = 10 ** rng.uniform(7, 9, 20), 10 ** rng.uniform(9, 11, 20)
+    loss = 1.8 + 480 / n**0.35 + 2000 / d**0.37
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    pd.DataFrame({"params": n, "tokens": d, "loss": loss}).to_csv(path, index=False)
+    return path
+
+
+# -- 1. inputs before PyMC -------------------------------------------------------------
+
+
+def run_in_fresh_process(args: list[str], cwd: Path) -> tuple[int, bool, str]:
+    """Run the CLI in a new interpreter; return its exit code, whether PyMC was imported,
+    and stderr."""
+    code = (
+        "import sys\n"
+        "from bayescale.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'pymc' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    status, imported = done.stdout.split()
+    return int(status), imported == "True", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "fragment"),
+    [
+        (["fit", "missing.csv", "--law", "chinchilla", "--out", "x.nc"], "missing.csv"),
+        (["fit", "{csv}", "--law", "chinchilla", "--x", "N=nope", "--out", "x.nc"], "'nope'"),
+        (["compare", "missing.csv", "--laws", "chinchilla,kaplan", "--out", "cmp"], "missing"),
+        (["fit", "{csv}", "--law", "chinchilla", *X_MAP, "--seed", "-1", "--out", "x.nc"], "seed"),
+    ],
+    ids=["missing-file", "bad-column", "compare-missing-file", "bad-seed"],
+)
+def test_input_errors_come_before_pymc_is_imported(
+    runs_csv: Path, tmp_path: Path, command: list[str], fragment: str
+) -> None:
+    args = [a.replace("{csv}", str(runs_csv)) for a in command]
+    status, imported, stderr = run_in_fresh_process(args, tmp_path)
+    assert status == 2, stderr
+    assert not imported, "PyMC was imported before the input error was reported"
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_reported_before_pymc_is_imported(
+    runs_csv: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "x.nc").write_bytes(b"earlier")
+    args = ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--out", "x.nc"]
+    status, imported, stderr = run_in_fresh_process(args, tmp_path)
+    assert (status, imported) == (2, False), stderr
+    assert "'x.nc' exists already; choose another --out or add --force" in stderr
+
+
+# -- 2. outputs before any work --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("out", "fragment"),
+    [("no-such-folder/fit.nc", "does not exist; create it first"), (".", "is a folder")],
+    ids=["missing-folder", "a-folder"],
+)
+def test_fit_checks_out_before_sampling(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, fragment: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit")
+    out_path = tmp_path / out
+    result = invoke("fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--out", str(out_path))
+    assert_one_error(result, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_checks_its_folder_before_fitting(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.comparison.compare", "bayescale.fitting.fit")
+    out = tmp_path / "cmp"
+    (out / "fits").mkdir(parents=True)
+    (out / "fits" / "kaplan.nc").write_bytes(b"earlier")
+    args = ["compare", str(runs_csv), "--laws", "chinchilla,kaplan", *X_MAP, "--out", str(out)]
+    assert_one_error(invoke(*args), "kaplan.nc", "exists already", "--force")
+    assert (out / "fits" / "kaplan.nc").read_bytes() == b"earlier"
+    file_out = tmp_path / "a-file"
+    file_out.write_text("x")
+    args[-1] = str(file_out)
+    assert_one_error(invoke(*args), "is a file; give a folder")
+
+
+@pytest.mark.parametrize("which", ["--out", "--pdf"])
+def test_report_checks_out_and_pdf_before_loading_the_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.load_fit", "bayescale.report.write_report")
+    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    (html if which == "--out" else pdf).write_text("earlier")
+    result = invoke("report", "fit.nc", "--out", str(html), "--pdf", str(pdf))
+    assert_one_error(result, "exists already", f"choose another {which}", "--force")
+
+
+def test_demo_checks_its_folder_before_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.demo.run_demo")
+    (tmp_path / "fit.nc").write_bytes(b"earlier")
+    assert_one_error(invoke("demo", "--out", str(tmp_path)), "fit.nc", "exists already", "--force")
+    assert (tmp_path / "fit.nc").read_bytes() == b"earlier"
+
+
+# -- 3. one SamplerSettings ------------------------------------------------------------
+
+
+def test_fit_passes_one_sampler_settings_and_the_command_line(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr("bayescale.fitting.fit", recorder(calls))
+    args = ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--out", str(tmp_path / "f.nc")]
+    args += ["--draws", "30", "--tune", "20", "--chains", "3", "--target-accept", "0.9"]
+    args += ["--seed", "7"]
+    invoke(*args)
+    kwargs = calls["kwargs"]
+    assert kwargs["sampler"] == SamplerSettings(
+        draws=30, tune=20, chains=3, target_accept=0.9, seed=7, progress=True
+    )
+    assert kwargs["command"] == shlex.join(["bayescale", *args])
+
+
+def test_compare_passes_target_accept(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr("bayescale.comparison.compare", recorder(calls))
+    args = ["compare", str(runs_csv), "--laws", "chinchilla,kaplan", *X_MAP]
+    invoke(*args, "--out", str(tmp_path / "cmp"), "--target-accept", "0.99", "--seed", "3")
+    sampler = calls["kwargs"]["sampler"]
+    assert (sampler.target_accept, sampler.seed) == (0.99, 3)
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        (["--seed", "-1"], "seed must be a whole number from 0 to 4294967295"),
+        (["--seed", str(2**64)], "seed must be a whole number from 0 to 4294967295"),
+        (["--seed", "1.5"], "invalid value for '--seed'"),
+        (["--draws", "0"], "draws must be a whole number >= 1"),
+        (["--target-accept", "1.2"], "target_accept"),
+    ],
+    ids=["negative", "too-large", "fraction", "no-draws", "target-accept"],
+)
+@pytest.mark.parametrize("command", ["fit", "compare", "demo"])
+def test_bad_sampler_settings_stop_before_any_work(
+    runs_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    option: list[str],
+    fragment: str,
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit", "bayescale.demo.run_demo")
+    given = {
+        "fit": ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP],
+        "compare": ["compare", str(runs_csv), "--laws", "chinchilla,kaplan", *X_MAP],
+        "demo": ["demo"],
+    }[command]
+    result = invoke(*given, "--out", str(tmp_path / "out"), *option)
+    assert_one_error(result, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 4. credible levels ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["1.5", "0", "-0.1", "1"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["forecast", "fit.nc", "--at", "N=1e9,D=1e10"],
+        ["optimal", "fit.nc", "--compute", "1e21"],
+        ["target", "fit.nc", "--loss", "2"],
+        ["report", "fit.nc", "--out", "{tmp}/r.html"],
+    ],
+    ids=["forecast", "optimal", "target", "report"],
+)
+def test_level_outside_zero_one_stops_before_loading_the_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], level: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.load_fit")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    assert_one_error(invoke(*args, "--level", level), "--level", "between 0 and 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 5. Ctrl-C -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-file", "force-over-earlier"])
+def test_interrupted_fit_exits_130_and_writes_nothing(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier: bool
+) -> None:
+    monkeypatch.setattr("bayescale.fitting.fit", recorder({}, KeyboardInterrupt()))
+    out = tmp_path / "fit.nc"
+    if earlier:
+        out.write_bytes(b"earlier")
+    args = ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--out", str(out)]
+    result = invoke(*args, *(["--force"] if earlier else []))
+    assert_one_error(result, "interrupted: nothing was written", code=130)
+    assert [p.name for p in tmp_path.iterdir()] == (["fit.nc"] if earlier else [])
+    if earlier:
+        assert out.read_bytes() == b"earlier"
+
+
+def test_interrupted_demo_names_what_it_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def partial(out: Path, **kwargs: object) -> None:
+        (Path(out) / "runs.csv").write_text("N,D,loss\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bayescale.demo.run_demo", partial)
+    result = invoke("demo", "--out", str(tmp_path))
+    assert_one_error(result, "interrupted: kept", str(tmp_path / "runs.csv"), code=130)
+
+
+# -- 6. the command line recorded, and the library's words completed -------------------
+
+
+def test_report_records_the_exact_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = SimpleNamespace(ok=True, diagnostics=SimpleNamespace(verdict=lambda: "pass"))
+    monkeypatch.setattr("bayescale.fitting.load_fit", lambda path: fake)
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr("bayescale.report.write_report", recorder(calls))
+    args = ["report", "my fit.nc", "--out", str(tmp_path / "r.html"), "--at", "N=7e10,D=1.4e12"]
+    invoke(*args)
+    assert calls["kwargs"]["command"] == shlex.join(["bayescale", *args])
+    assert "'my fit.nc'" in calls["kwargs"]["command"]
+    assert calls["kwargs"]["at"] == [{"N": 7e10, "D": 1.4e12}]
+
+
+def run(error: BaseException, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    def command() -> None:
+        raise error
+
+    code = run_guarded(command)
+    return code, capsys.readouterr().err
+
+
+def test_guard_adds_the_force_flag_to_the_library_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, err = run(OutputExistsError("'fit.nc' exists already; choose another name"), capsys)
+    assert code == 2
+    assert (
+        err == "error: 'fit.nc' exists already; choose another name; add --force to overwrite it\n"
+    )
+
+
+def test_guard_interrupt_and_unexpected(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(KeyboardInterrupt(), capsys) == (130, "error: interrupted: nothing was written\n")
+    code, err = run(ZeroDivisionError("x"), capsys)
+    assert code == 1 and err.startswith("error: unexpected ZeroDivisionError: x;")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_real_fit_keeps_the_earlier_file(tmp_path: Path) -> None:
+    """A real SIGINT to the console script while it samples: exit 130, the file untouched."""
+    from bayescale.demo import demo_runs
+
+    runs = demo_runs(0)
+    runs.table.rename(columns={"y": runs.y_name}).to_csv(tmp_path / "runs.csv", index=False)
+    out = tmp_path / "fit.nc"
+    out.write_bytes(b"earlier")
+    # Enough draws to sample for minutes: the interrupt always comes before the save.
+    args = ["fit", "runs.csv", "--law", "chinchilla", "--out", "fit.nc", "--force"]
+    args += ["--draws", "2000000", "--chains", "2"]
+    code = f"from bayescale.cli import main; main({args!r})"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A shell's background job inherits SIGINT ignored; a user's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("to "):  # the header is printed: the sampler starts next
+            break
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted: nothing was written"
+    assert out.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc", "runs.csv"]
+
+
+def test_a_column_to_map_is_named_with_the_cli_option(runs_csv: Path) -> None:
+    # The library's message says x={'N': ...}; the command line names its own option.
+    result = invoke(
+        "fit",
+        str(runs_csv),
+        "--law",
+        "chinchilla",
+        "--x",
+        "N=param",
+        "--x",
+        "D=tokens",
+        "--out",
+        "x.nc",
+    )
+    line = assert_one_error(result, "no column 'param'", "(on the command line: --x N=COLUMN)")
+    assert "x={'N': '<column>'}" in line
+    result = invoke(
+        "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--y", "Loss", "--out", "x.nc"
+    )
+    assert_one_error(result, "no column 'Loss'", "(on the command line: --y COLUMN)")
