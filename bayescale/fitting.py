@@ -20,6 +20,7 @@ import xarray as xr
 
 from bayescale import _files
 from bayescale.data import Runs, load_runs
+from bayescale.discrepancy import KINDS, Discrepancy, backtest
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
 from bayescale.forecast import forecast_points, forecast_table
 from bayescale.laws import Law, get_law
@@ -184,6 +185,10 @@ class Fit:
         R-hat, ESS and divergences.
     info : dict
         Package versions, creation time and the command line that made the fit.
+    discrepancy : Discrepancy or None
+        The model discrepancy, when the fit was made with one (see
+        :mod:`bayescale.discrepancy`): forecasts then add ``disc_*`` columns and widen
+        ``pred_*`` by it.
     """
 
     law: Law
@@ -194,6 +199,7 @@ class Fit:
     settings: dict[str, Any]
     diagnostics: Diagnostics = field(init=False)
     info: dict[str, Any] = field(default_factory=dict)
+    discrepancy: Discrepancy | None = None
 
     def __post_init__(self) -> None:
         self.diagnostics = Diagnostics.of(self.idata, self.parameter_names)
@@ -319,7 +325,10 @@ class Fit:
         points = forecast_points(self.law, at, self.runs.compute_factor)
         draws = self.draws()
         noise = self.law.likelihood.draw_noise(draws, seed)
-        table = forecast_table(self.law, draws, noise, points, level)
+        log_delta = None
+        if self.discrepancy is not None:
+            log_delta = self.discrepancy.log_delta(points, len(noise), seed)
+        table = forecast_table(self.law, draws, noise, points, level, log_delta=log_delta)
         ratios = [points[name].to_numpy() / self.runs.x(name).max() for name in self.law.inputs]
         table["extrapolation"] = np.max(ratios, axis=0)
         table.attrs["law"] = self.law.name
@@ -440,8 +449,9 @@ class Fit:
         -------
         pandas.DataFrame
             The inputs, ``target_loss``, ``prob_law_below`` (the law's loss, i.e. the
-            average run, is below the target) and ``prob_run_below`` (one new run is, noise
-            included: the probability a single training run meets the target).
+            average run if the law's form is right, is below the target) and
+            ``prob_run_below`` (one new run is, noise and the fit's discrepancy included:
+            the probability a single training run meets the target).
         """
         from bayescale.planning import optimum_draws, prob_below_draws
 
@@ -456,11 +466,24 @@ class Fit:
             optimum = optimum_draws(self.law, theta, budgets, self.runs.compute_factor, fixed)
             values = optimum["loss"]
             points = pd.DataFrame({"C": budgets})
+            # Each draw's own optimal split: its distance beyond the runs differs by draw.
+            where: Mapping[str, Any] = {
+                "C": np.broadcast_to(budgets[:, None], optimum["N"].T.shape),
+                "N": optimum["N"].T,
+                "D": optimum["D"].T,
+                **{k: float(v) for k, v in (fixed or {}).items()},
+            }
         else:
             points = forecast_points(self.law, {**given, **(fixed or {})}, self.runs.compute_factor)
             x = {name: points[name].to_numpy()[None, :] for name in self.law.inputs}
             values = self.law.predict({k: v[:, None] for k, v in theta.items()}, x)
-        law_p, run_p = prob_below_draws(values, target, self.law.likelihood, draws)
+            where = points
+        log_delta = None
+        if self.discrepancy is not None:
+            log_delta = self.discrepancy.log_delta(where, len(values), self.seed).T
+        law_p, run_p = prob_below_draws(
+            values, target, self.law.likelihood, draws, log_delta=log_delta
+        )
         out = points.copy()
         out["target_loss"] = target
         out["prob_law_below"] = law_p
@@ -478,6 +501,7 @@ class Fit:
             "seed": self.seed,
             "settings": self.settings,
             "info": self.info,
+            "discrepancy": None if self.discrepancy is None else self.discrepancy.to_dict(),
         }
 
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -649,6 +673,7 @@ def fit(
     strict: bool = False,
     progress: bool | None = None,
     command: str | None = None,
+    discrepancy: str | None = None,
 ) -> Fit:
     """Sample the posterior of a scaling law given observed runs.
 
@@ -680,6 +705,11 @@ def fit(
         Show the sampler's progress bar (default False).
     command : str, optional
         The command line that asked for the fit, recorded for reproducibility.
+    discrepancy : {None, "backtest"}, optional
+        Model discrepancy, for intervals that stay honest far from the runs when the law's
+        form misses structure in them (see :mod:`bayescale.discrepancy`). ``"backtest"``
+        refits the law on the runs below three compute quantiles (2 x 300 draws each) and
+        learns how its forecast error grows with distance beyond the data. Off by default.
 
     Returns
     -------
@@ -715,6 +745,10 @@ def fit(
         prior_draws=prior_draws,
         progress=progress,
     )
+    if discrepancy is not None and discrepancy not in KINDS:
+        raise DataError(
+            f"discrepancy must be None or one of {', '.join(map(repr, KINDS))}, not {discrepancy!r}"
+        )
     if not isinstance(law, Law | str | os.PathLike):
         raise LawError(
             f"law must be a Law, a catalog name (see bayescale.catalog()) or a .toml file, "
@@ -756,7 +790,11 @@ def fit(
         "command": command or "",
         "data_fingerprint": runs.fingerprint(),
     }
+    if discrepancy:
+        saved["discrepancy"] = discrepancy
     result = Fit(law, runs, idata, log_ref, settings.seed, saved, info)
+    if discrepancy == "backtest":
+        result.discrepancy = backtest(result)
     if strict and not result.ok:
         raise ConvergenceError(f"law {law.name!r}: {result.diagnostics.verdict()}")
     return result
@@ -808,6 +846,9 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
             seed=check_seed(meta["seed"], "the saved seed"),
             settings=dict(meta["settings"]),
             info=dict(meta["info"]),
+            discrepancy=(
+                Discrepancy.from_dict(meta["discrepancy"]) if meta.get("discrepancy") else None
+            ),
         )
     except BayescaleError as err:
         raise BayescaleError(f"'{path}': its saved metadata is not valid: {err}") from None

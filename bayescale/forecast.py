@@ -145,6 +145,7 @@ def forecast_table(
     noise: np.ndarray,
     points: pd.DataFrame,
     level: float | Sequence[float] = 0.9,
+    log_delta: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Summarise the law and a new run's loss at each point over the posterior draws.
 
@@ -161,22 +162,29 @@ def forecast_table(
         From :func:`forecast_points`.
     level : float or sequence of float, default 0.9
         Credible level(s) of the intervals.
+    log_delta : numpy.ndarray, optional
+        Model discrepancy on log loss per point and draw, shape ``(points, draws)`` (see
+        :mod:`bayescale.discrepancy`).
 
     Returns
     -------
     pandas.DataFrame
         The points' inputs, then ``law_median``, ``law_mean``, and per level ``l`` (in
         percent): ``law_lower_l``, ``law_upper_l`` (credible interval of the law: what more
-        runs at this scale would average to) and ``pred_lower_l``, ``pred_upper_l``
-        (predictive interval of one new run: law and run-to-run noise), and ``pred_median``.
+        runs at this scale would average to if the law's form were right) and
+        ``pred_lower_l``, ``pred_upper_l`` (predictive interval of one new run: law,
+        discrepancy if given, and run-to-run noise), and ``pred_median``. With
+        ``log_delta``, also ``disc_median``, ``disc_lower_l``, ``disc_upper_l``: the law
+        with its discrepancy (what runs at this scale would average to).
     """
-    return mixture_table([(law, params, noise)], points, level)
+    return mixture_table([(law, params, noise)], points, level, log_delta=log_delta)
 
 
 def mixture_table(
     components: Sequence[tuple[Law, Mapping[str, np.ndarray], np.ndarray]],
     points: pd.DataFrame,
     level: float | Sequence[float] = 0.9,
+    log_delta: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """As :func:`forecast_table`, for draws pooled from several laws (model averaging).
 
@@ -189,6 +197,8 @@ def mixture_table(
         Values of every input any of the laws needs.
     level : float or sequence of float, default 0.9
         Credible level(s).
+    log_delta : numpy.ndarray, optional
+        Model discrepancy on log loss, shape ``(points, pooled draws)``.
 
     Returns
     -------
@@ -209,6 +219,7 @@ def mixture_table(
     law_q = np.empty((len(probs), n_points))
     pred_q = np.empty((len(probs), n_points))
     law_mean = np.empty(n_points)
+    disc_q = None if log_delta is None else np.empty((len(probs), n_points))
 
     def run_block(bounds: tuple[int, int]) -> None:
         start, stop = bounds
@@ -226,6 +237,10 @@ def mixture_table(
             pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)
             law_q[:, start:stop] = _quantiles(value, probs)
             law_mean[start:stop] = value.mean(axis=-1)
+            if disc_q is not None:
+                factor = np.exp(log_delta[start:stop]).astype(DTYPE)
+                disc_q[:, start:stop] = _quantiles(value * factor, probs)
+                pred = pred * factor
             pred_q[:, start:stop] = _quantiles(pred, probs)
 
     # NumPy releases the GIL in these loops, so blocks run in parallel on the cores.
@@ -244,6 +259,12 @@ def mixture_table(
         tag = level_label(lv)
         out[f"law_lower_{tag}"] = law_q[index[(1 - lv) / 2]]
         out[f"law_upper_{tag}"] = law_q[index[(1 + lv) / 2]]
+    if disc_q is not None:
+        out["disc_median"] = disc_q[index[0.5]]
+        for lv in levels:
+            tag = level_label(lv)
+            out[f"disc_lower_{tag}"] = disc_q[index[(1 - lv) / 2]]
+            out[f"disc_upper_{tag}"] = disc_q[index[(1 + lv) / 2]]
     out["pred_median"] = pred_q[index[0.5]]
     for lv in levels:
         tag = level_label(lv)

@@ -271,6 +271,7 @@ def prob_below_draws(
     target: float,
     likelihood: Likelihood,
     noise: Mapping[str, np.ndarray],
+    log_delta: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability that the law, and that one new run, is below a target loss.
 
@@ -287,6 +288,9 @@ def prob_below_draws(
         The law's observation model.
     noise : mapping of str to numpy.ndarray
         Noise parameters per draw (``sigma`` and the family's others), shape ``(draws,)``.
+    log_delta : numpy.ndarray, optional
+        Model discrepancy on log loss per draw and point, shape ``(draws, points)``: a new
+        run's loss is the law's times ``exp(delta)``, times its noise.
 
     Returns
     -------
@@ -294,7 +298,8 @@ def prob_below_draws(
         ``P(law < target)`` and ``P(new run < target)`` per point.
     """
     per_draw = {name: np.asarray(noise[name])[:, None] for name in likelihood.noise_names}
-    cdf = likelihood.cdf(np.log(target), np.log(law_values), per_draw)
+    log_mu = np.log(law_values) if log_delta is None else np.log(law_values) + log_delta
+    cdf = likelihood.cdf(np.log(target), log_mu, per_draw)
     return (law_values < target).mean(axis=0), cdf.mean(axis=0)
 
 

@@ -146,9 +146,14 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
     table = _simple_table(
         title,
         caption=(
-            "law: the law's value (credible interval); new run: the loss of one more run "
-            "(predictive interval); extrap.: largest ratio of an input to its maximum in "
-            "the data (> 1: beyond the data)"
+            "law: the law's value (credible interval, if its form is right); "
+            + (
+                "with discrepancy: the law's value allowing for its form's error beyond the data; "
+                if "disc_median" in frame.columns
+                else ""
+            )
+            + "new run: the loss of one more run (predictive interval); extrap.: largest "
+            "ratio of an input to its maximum in the data (> 1: beyond the data)"
         ),
         caption_justify="left",
     )
@@ -170,6 +175,14 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
             *[format_interval(row[f"law_lower_{t}"], row[f"law_upper_{t}"]) for t in tags],
             f"[yellow]{ratio}[/yellow]" if extrapolation > 1 else ratio,
         )
+        if "disc_median" in frame.columns:
+            table.add_row(
+                *["" for _ in inputs],
+                "with discrepancy",
+                format_number(row["disc_median"]),
+                *[format_interval(row[f"disc_lower_{t}"], row[f"disc_upper_{t}"]) for t in tags],
+                "",
+            )
         table.add_row(
             *["" for _ in inputs],
             "new run",

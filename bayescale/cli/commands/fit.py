@@ -8,6 +8,7 @@ the law, which imports PyMC.
 from __future__ import annotations
 
 import warnings
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -69,6 +70,12 @@ def _describe(runs: Runs, law: Law) -> None:
     say(f"to {len(runs)} runs from {runs.source} ({columns}; y <- {runs.y_name!r})")
 
 
+class Discrepancy(StrEnum):
+    """Designs of the model discrepancy (:data:`bayescale.discrepancy.KINDS`)."""
+
+    backtest = "backtest"
+
+
 def fit_command(
     data: DataArgument,
     law: Annotated[
@@ -89,6 +96,13 @@ def fit_command(
     strict: Annotated[
         bool, typer.Option(help="Exit with code 3 and write nothing if diagnostics fail.")
     ] = False,
+    discrepancy: Annotated[
+        Discrepancy | None,
+        typer.Option(
+            help="Model discrepancy: 'backtest' learns from refits on the smaller runs how "
+            "far forecasts drift beyond the data, and widens intervals there."
+        ),
+    ] = None,
     force: ForceOption = False,
 ) -> None:
     """Fit a law to a table of runs, print the posterior summary, and save it to --out.
@@ -116,6 +130,8 @@ def fit_command(
         Seed of the sampler and of forecasts.
     strict : bool, default False
         Treat failed diagnostics as an error (exit 3, nothing written).
+    discrepancy : Discrepancy, optional
+        Model discrepancy (see :mod:`bayescale.discrepancy`).
     force : bool, default False
         Overwrite an existing `out`.
     """
@@ -138,7 +154,14 @@ def fit_command(
     from bayescale.fitting import fit
 
     with warnings_as_lines():
-        result = fit(runs, chosen, sampler=sampler, strict=strict, command=command_line())
+        result = fit(
+            runs,
+            chosen,
+            sampler=sampler,
+            strict=strict,
+            command=command_line(),
+            discrepancy=None if discrepancy is None else discrepancy.value,
+        )
     console().print(summary_table(result, f"Posterior of {chosen.name}"))
     print_verdict(result)
     saved = result.save(out, overwrite=force)

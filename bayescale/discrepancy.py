@@ -1,0 +1,397 @@
+"""Model discrepancy: intervals that stay honest far from the runs when the law's form is off.
+
+A posterior is conditional on the law's form. Far from the runs, a form that misses structure
+in them (an exponent that drifts with scale, a break) is wrong by more than its credible
+interval says. The discrepancy ``delta(x)`` on log loss,
+``log y = log L(x; theta) + delta(x) + noise``, is learned from the runs themselves, the way a
+forecaster backtests:
+
+- refit the law on the runs below several compute quantiles (50%, 65% and 80%), forecast the
+  runs above each cut;
+- ``delta(x) ~ Normal(0, (s d(x))^2)``, where ``d(x)`` is the largest log-ratio by which a
+  point lies beyond the fitted runs' range along any input (N, D, U ...) or compute
+  ``C = k N D``: 0 inside the data, so nothing changes there, and growing linearly in log
+  scale beyond it (a random slope starting at the edge of the data);
+- the slope ``s`` gets a posterior on a grid, from a half-normal prior (scale 0.05 per
+  e-fold: 10x beyond the data, 95% of the prior below +-23%) and the backtests' held-out
+  predictive likelihood: each refit's law draws, the full fit's run-to-run noise, widened by
+  ``s d``. Forecasts integrate over ``s``.
+
+Where the law extrapolates well (its own backtests say so) ``s`` is near 0 and intervals
+barely widen (1.12x on correctly specified synthetic data); where it does not, they widen in
+proportion to the distance. Measured against held-out larger runs in
+``bench/results/calibration.md`` (``make bench-calibration``). A Gaussian process on the
+residuals was tried too (Kennedy & O'Hagan): it reverts to its amplitude beyond the data,
+which the runs do not constrain, and lost on the benchmark.
+
+Forecast columns then read: ``law_*`` the law's credible interval (if its form were right),
+``disc_*`` the law with its discrepancy (what runs at that scale would average to), and
+``pred_*`` one new run (discrepancy and run-to-run noise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from bayescale.data import complete_triad
+from bayescale.errors import DataError
+
+if TYPE_CHECKING:
+    from bayescale.data import Runs
+    from bayescale.fitting import Fit
+    from bayescale.likelihood import Likelihood
+
+__all__ = ["KINDS", "Discrepancy", "backtest", "distance"]
+
+#: The designs :func:`bayescale.fit` accepts for ``discrepancy=``.
+KINDS = ("backtest",)
+#: Grid of the slope s (log loss per e-fold of distance beyond the data).
+S_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 0.5, 200)])
+#: Half-normal prior scale of s.
+S_PRIOR_SCALE = 0.05
+#: Compute quantiles of the runs at which the backtests cut.
+BACKTEST_QUANTILES = (0.5, 0.65, 0.8)
+#: Sampler settings of the backtest refits: only their held-out predictive is needed.
+BACKTEST_SAMPLER = {"chains": 2, "draws": 300, "tune": 300, "prior_draws": 0}
+
+
+def _log_inputs(points: Mapping[str, Any], names: Sequence[str], k: float) -> dict:
+    values = {name: np.asarray(points[name], dtype=float) for name in points}
+    completed = complete_triad(values, k)
+    if completed is not None:
+        values[completed[0]] = completed[1]
+    return {name: np.log(values[name]) for name in names if name in values}
+
+
+def _range_names(inputs: Sequence[str]) -> list[str]:
+    names = list(inputs)
+    if {"N", "D"} <= set(names) and "C" not in names:
+        names.append("C")
+    return names
+
+
+def distance(
+    points: Mapping[str, Any] | pd.DataFrame,
+    log_min: Mapping[str, float],
+    log_max: Mapping[str, float],
+    compute_factor: float = 6.0,
+) -> np.ndarray:
+    """Log distance of each point beyond the runs' range: the largest over the inputs (and C).
+
+    Parameters
+    ----------
+    points : mapping or DataFrame
+        Input values (arrays of any one shape); C is derived from N and D when missing.
+    log_min, log_max : mapping
+        Log of the smallest and largest value of each input over the fitted runs.
+    compute_factor : float, default 6.0
+        ``k`` in ``C = k N D``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``max_k max(0, log x_k - log_max_k, log_min_k - log x_k)``: 0 inside the range.
+    """
+    if isinstance(points, pd.DataFrame):
+        points = {str(c): points[c].to_numpy() for c in points.columns}
+    logs = _log_inputs(points, list(log_max), compute_factor)
+    missing = sorted(set(log_max) - set(logs))
+    if missing:
+        raise DataError(f"the discrepancy needs {', '.join(missing)} at every forecast point")
+    d = np.zeros(np.broadcast_shapes(*(v.shape for v in logs.values())))
+    for name, value in logs.items():
+        d = np.maximum(d, np.maximum(value - log_max[name], log_min[name] - value))
+    return d
+
+
+def _ranges(runs: Runs) -> tuple[dict[str, float], dict[str, float]]:
+    logs = _log_inputs(
+        {n: runs.x(n) for n in runs.inputs}, _range_names(runs.inputs), runs.compute_factor
+    )
+    return (
+        {k: float(v.min()) for k, v in logs.items()},
+        {k: float(v.max()) for k, v in logs.items()},
+    )
+
+
+@dataclass
+class Discrepancy:
+    """A fitted discrepancy: how far a forecast's log loss may depart from the law's.
+
+    Attributes
+    ----------
+    kind : {"backtest"}
+        The design (see the module docstring).
+    log_min, log_max : dict of str to float
+        Log range of each input (and C) over the fitted runs.
+    compute_factor : float
+        ``k`` in ``C = k N D``.
+    s_grid, s_weights : numpy.ndarray
+        Grid of the slope ``s`` and its posterior weights (summing to 1).
+    info : dict
+        What the backtests found: per cut, the runs fitted and held out, the largest
+        distance and the errors of the median forecast.
+    """
+
+    kind: str
+    log_min: dict[str, float]
+    log_max: dict[str, float]
+    compute_factor: float = 6.0
+    s_grid: np.ndarray = field(default_factory=lambda: S_GRID.copy())
+    s_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.s_grid = np.asarray(self.s_grid, dtype=float)
+        self.s_weights = np.asarray(self.s_weights, dtype=float)
+        if self.kind not in KINDS:
+            raise DataError(
+                f"discrepancy kind must be one of {', '.join(KINDS)}, not {self.kind!r}"
+            )
+        if (
+            self.s_grid.shape != self.s_weights.shape
+            or not len(self.s_grid)
+            or np.any(self.s_grid < 0)
+            or np.any(self.s_weights < 0)
+            or not np.isclose(self.s_weights.sum(), 1.0)
+        ):
+            raise DataError("a discrepancy needs slopes >= 0 with weights summing to 1")
+        if set(self.log_min) != set(self.log_max):
+            raise DataError("a discrepancy needs the same inputs in log_min and log_max")
+
+    def s_quantiles(self, probs: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
+        """Posterior quantiles of the slope ``s``.
+
+        Parameters
+        ----------
+        probs : sequence of float, default (0.05, 0.5, 0.95)
+            Probabilities.
+
+        Returns
+        -------
+        numpy.ndarray
+            One slope per probability (log loss per e-fold of distance beyond the data).
+        """
+        order = np.argsort(self.s_grid, kind="stable")
+        cdf = np.cumsum(self.s_weights[order])
+        index = np.minimum(np.searchsorted(cdf, probs), len(cdf) - 1)
+        return self.s_grid[order][index]
+
+    def distance(self, points: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
+        """Log distance of points beyond the fitted runs (see :func:`distance`)."""
+        return distance(points, self.log_min, self.log_max, self.compute_factor)
+
+    def log_delta(
+        self, points: Mapping[str, Any] | pd.DataFrame, n_draws: int, seed: int
+    ) -> np.ndarray:
+        """Draws of the discrepancy on log loss.
+
+        Parameters
+        ----------
+        points : mapping or DataFrame
+            Input values: arrays of shape ``(points,)``, or ``(points, draws)`` where the
+            inputs differ by draw (a compute-optimal split).
+        n_draws : int
+            Number of draws.
+        seed : int
+            Seed; the same seed gives the same draws.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(points, n_draws)``. One slope and one normal term per draw, shared by
+            the points: each point's marginal is exact, as for a new run's noise.
+        """
+        rng = np.random.default_rng([seed, 7919])
+        s = self.s_grid[rng.choice(len(self.s_grid), size=n_draws, p=self.s_weights)]
+        d = self.distance(points)
+        if d.ndim == 1:
+            d = d[:, None]
+        return d * (s * rng.standard_normal(n_draws))[None, :]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable description that :meth:`from_dict` reads back."""
+        return {
+            "kind": self.kind,
+            "log_min": self.log_min,
+            "log_max": self.log_max,
+            "compute_factor": self.compute_factor,
+            "s_grid": self.s_grid.tolist(),
+            "s_weights": self.s_weights.tolist(),
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Discrepancy:
+        """Read what :meth:`to_dict` wrote.
+
+        Parameters
+        ----------
+        data : mapping
+            The description.
+
+        Returns
+        -------
+        Discrepancy
+            The discrepancy.
+
+        Raises
+        ------
+        DataError
+            If an entry is missing or not valid.
+        """
+        return cls(
+            kind=str(data["kind"]),
+            log_min={str(k): float(v) for k, v in data["log_min"].items()},
+            log_max={str(k): float(v) for k, v in data["log_max"].items()},
+            compute_factor=float(data["compute_factor"]),
+            s_grid=np.asarray(data["s_grid"], dtype=float),
+            s_weights=np.asarray(data["s_weights"], dtype=float),
+            info=dict(data.get("info", {})),
+        )
+
+
+def heldout_log_density(
+    log_y: np.ndarray,
+    log_mu: np.ndarray,
+    likelihood: Likelihood,
+    noise: Mapping[str, np.ndarray],
+    d: np.ndarray,
+    s_grid: np.ndarray = S_GRID,
+) -> np.ndarray:
+    """Log predictive density of held-out runs for each slope ``s``.
+
+    The run-to-run noise's scale is widened to ``sqrt(sigma^2 + (s d)^2)``: the normal
+    discrepancy convolved with the noise, exact for normal noise and moment-matched for
+    Student-t noise.
+
+    Parameters
+    ----------
+    log_y : numpy.ndarray
+        Log losses of the held-out runs, shape ``(runs,)``.
+    log_mu : numpy.ndarray
+        The refitted law's log loss at them per draw, shape ``(draws, runs)``.
+    likelihood : Likelihood
+        The noise model.
+    noise : mapping of str to numpy.ndarray
+        Noise parameters per draw, shape ``(draws,)``.
+    d : numpy.ndarray
+        Distance of each held-out run beyond the refit's runs, shape ``(runs,)``.
+    s_grid : numpy.ndarray
+        Slopes.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(slopes, runs)``.
+    """
+    per_draw = {name: np.asarray(noise[name])[:, None] for name in likelihood.noise_names}
+    out = np.empty((len(s_grid), len(log_y)))
+    for i, s in enumerate(s_grid):
+        widened = dict(per_draw, sigma=np.sqrt(per_draw["sigma"] ** 2 + (s * d[None, :]) ** 2))
+        logp = likelihood.logpdf(log_y[None, :], log_mu, widened)
+        out[i] = special.logsumexp(logp, axis=0) - np.log(logp.shape[0])
+    return out
+
+
+def _compute(runs: Runs) -> np.ndarray:
+    if "C" in runs.inputs:
+        return runs.x("C")
+    return runs.x(runs.inputs[0])
+
+
+def backtest(
+    fit_: Fit,
+    quantiles: Sequence[float] = BACKTEST_QUANTILES,
+    prior_scale: float = S_PRIOR_SCALE,
+) -> Discrepancy:
+    """Learn the discrepancy of a fit from its own runs, by backtests.
+
+    Parameters
+    ----------
+    fit_ : Fit
+        The fit on all the runs; its law, priors, seed and target_accept are reused.
+    quantiles : sequence of float, default (0.5, 0.65, 0.8)
+        Compute quantiles (or of the first input, without N and D) where the backtests cut:
+        each refits on the runs at or below the cut (2 chains x 300 draws) and forecasts the
+        runs above. A cut leaving fewer than max(10, 3 per parameter) runs to fit, or fewer
+        than 2 to forecast, is skipped.
+    prior_scale : float, default 0.05
+        Half-normal prior scale of the slope ``s``.
+
+    Returns
+    -------
+    Discrepancy
+        With the posterior of ``s``; with no possible cut, the prior alone (``info`` says so).
+    """
+    from bayescale.fitting import fit as fit_law
+    from bayescale.settings import SamplerSettings
+
+    runs, law = fit_.runs, fit_.law
+    sampler = SamplerSettings.of(
+        BACKTEST_SAMPLER, seed=fit_.seed, target_accept=fit_.sampler.target_accept
+    )
+    fewest = max(10, 3 * law.n_parameters)
+    compute = _compute(runs)
+    log_y = np.log(runs.y)
+    full = fit_.draws(list(law.likelihood.noise_names))
+    total = np.zeros(len(S_GRID))
+    splits: list[dict[str, Any]] = []
+    for q in quantiles:
+        cut = float(np.quantile(compute, q))
+        below = compute <= cut
+        if below.sum() < fewest or (~below).sum() < 2 or any(s["cut"] == cut for s in splits):
+            continue
+        part, held = runs.subset(below), runs.subset(~below)
+        refit = fit_law(part, law, sampler=sampler)
+        draws = refit.draws(list(law.parameters))
+        theta = {n: v[:, None] for n, v in draws.items()}
+        log_mu = np.asarray(law.log_mean(theta, {n: held.x(n)[None, :] for n in law.inputs}))
+        log_min, log_max = _ranges(part)
+        d = distance({n: held.x(n) for n in held.inputs}, log_min, log_max, runs.compute_factor)
+        # The full fit's noise: the noise a forecast adds the discrepancy to. A refit's own
+        # noise already holds some of the misfit, which would then be counted twice.
+        pick = np.random.default_rng(fit_.seed).integers(0, len(full["sigma"]), len(log_mu))
+        noise = {name: value[pick] for name, value in full.items()}
+        total += heldout_log_density(log_y[~below], log_mu, law.likelihood, noise, d).sum(axis=1)
+        errors = np.median(log_mu, axis=0) - log_y[~below]
+        splits.append(
+            {
+                "quantile": float(q),
+                "cut": cut,
+                "n_fit": int(below.sum()),
+                "n_heldout": int((~below).sum()),
+                "max_distance": float(d.max()),
+                "median_abs_log_error": float(np.median(np.abs(errors))),
+                "max_abs_log_error": float(np.max(np.abs(errors))),
+                "diagnostics_ok": bool(refit.ok),
+            }
+        )
+    # Grid cells: the prior density times the cell width (the grid is not uniform).
+    log_post = (
+        total + stats.halfnorm.logpdf(S_GRID, scale=prior_scale) + np.log(np.gradient(S_GRID))
+    )
+    weights = np.exp(log_post - special.logsumexp(log_post))
+    log_min, log_max = _ranges(runs)
+    result = Discrepancy(
+        "backtest",
+        log_min,
+        log_max,
+        runs.compute_factor,
+        S_GRID.copy(),
+        weights,
+        {"splits": splits, "prior_scale": prior_scale, "sampler": sampler.to_dict()},
+    )
+    result.info["s_quantiles_5_50_95"] = result.s_quantiles().tolist()
+    if not splits:
+        result.info["note"] = (
+            f"too few runs for a backtest (each cut needs {fewest} runs to fit and 2 to "
+            f"forecast): the slope follows its prior"
+        )
+    return result

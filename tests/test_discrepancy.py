@@ -1,0 +1,147 @@
+"""Model discrepancy (bayescale.discrepancy): pure functions, then one fit end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TRUTH
+
+import bayescale
+from bayescale import discrepancy as dm
+from bayescale.errors import BayescaleError, DataError
+from bayescale.likelihood import Likelihood
+
+
+def test_distance_is_zero_inside_and_the_log_ratio_beyond():
+    log_min = {"N": np.log(1e8), "D": np.log(1e9), "C": np.log(6e17)}
+    log_max = {"N": np.log(1e9), "D": np.log(1e11), "C": np.log(6e20)}
+    points = {"N": np.array([5e8, 1e10, 1e9]), "D": np.array([1e10, 1e10, 1e12])}
+    d = dm.distance(points, log_min, log_max)
+    assert d[0] == 0.0
+    assert d[1] == pytest.approx(np.log(10.0))  # N 10x beyond (C at its edge)
+    assert d[2] == pytest.approx(np.log(10.0))  # D and C 10x beyond
+    # Below the smallest run counts too, and C alone is enough when N and D are missing.
+    assert dm.distance({"C": np.array([6e16])}, {"C": log_min["C"]}, {"C": log_max["C"]})[
+        0
+    ] == pytest.approx(np.log(10.0))
+    with pytest.raises(DataError, match="needs C, D at every forecast point"):
+        dm.distance({"N": np.array([1e9])}, log_min, log_max)
+
+
+def test_draws_vanish_in_range_and_grow_linearly_beyond():
+    disc = dm.Discrepancy(
+        "backtest", {"N": 0.0}, {"N": np.log(10.0)}, s_grid=[0.02], s_weights=[1.0]
+    )
+    points = {"N": np.array([5.0, 10.0 * np.e, 10.0 * np.e**2])}
+    delta = disc.log_delta(points, 20_000, seed=0)
+    assert np.all(delta[0] == 0.0)
+    assert delta[1].std() == pytest.approx(0.02, rel=0.05)
+    assert delta[2].std() == pytest.approx(0.04, rel=0.05)
+    again = dm.Discrepancy.from_dict(disc.to_dict())
+    np.testing.assert_array_equal(again.log_delta(points, 50, 1), disc.log_delta(points, 50, 1))
+    with pytest.raises(DataError, match="weights summing to 1"):
+        dm.Discrepancy("backtest", {"N": 0.0}, {"N": 1.0}, s_grid=[0.02], s_weights=[0.5])
+    with pytest.raises(DataError, match="kind must be one of"):
+        dm.Discrepancy("gp", {"N": 0.0}, {"N": 1.0}, s_grid=[0.02], s_weights=[1.0])
+
+
+def test_heldout_density_learns_no_slope_from_noise_and_the_slope_of_a_drift():
+    rng = np.random.default_rng(0)
+    n, draws = 200, 100
+    log_mu = np.zeros((draws, n))
+    noise = {"sigma": np.full(draws, 0.01)}
+    normal = Likelihood("normal", nu=None)
+    log_y = 0.01 * rng.standard_normal(n)
+    d = rng.uniform(0.5, 3.0, n)
+    best = dm.S_GRID[np.argmax(dm.heldout_log_density(log_y, log_mu, normal, noise, d).sum(1))]
+    assert best < 0.002
+    drifted = log_y + 0.03 * d * rng.standard_normal(n)  # errors growing with distance
+    ll = dm.heldout_log_density(drifted, log_mu, normal, noise, d).sum(1)
+    assert 0.02 < dm.S_GRID[np.argmax(ll)] < 0.045
+
+
+def _isoflop_runs(drift: float, seed: int) -> bayescale.Runs:
+    """Runs on an IsoFLOP design (9 budgets 6e18..3e21, 12 sizes each) from Chinchilla's
+    truth, with the D-exponent drifting with N by ``drift`` per decade (Farseer found such a
+    drift; no Chinchilla law can express it) and 1% noise."""
+    rows = []
+    for budget in (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21):
+        n_opt = 0.6 * (budget / 6) ** 0.5
+        rows += [(n, budget / (6 * n)) for n in np.geomspace(n_opt / 6, n_opt * 5, 12)]
+    n, d = np.array(rows).T
+    beta = TRUTH["beta"] + drift * np.log10(n / 1e8)
+    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d**beta
+    noisy = loss * np.exp(0.01 * np.random.default_rng(seed).standard_normal(len(n)))
+    return bayescale.load_runs(pd.DataFrame({"N": n, "D": d, "loss": noisy}))
+
+
+SETTINGS = {"draws": 400, "tune": 400, "chains": 2, "seed": 2, "discrepancy": "backtest"}
+
+
+@pytest.fixture(scope="module")
+def misspecified_fit():
+    return bayescale.fit(_isoflop_runs(0.03, seed=5), "chinchilla", **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def well_specified_fit():
+    return bayescale.fit(_isoflop_runs(0.0, seed=5), "chinchilla", **SETTINGS)
+
+
+def test_the_slope_is_learned_from_how_backtests_miss(misspecified_fit, well_specified_fit):
+    # The same design and noise; only the form's error differs, and so does the slope.
+    for fit_ in (misspecified_fit, well_specified_fit):
+        assert fit_.discrepancy.kind == "backtest"
+        assert len(fit_.discrepancy.info["splits"]) == 3
+        assert fit_.settings["discrepancy"] == "backtest"
+    wrong = misspecified_fit.discrepancy.s_quantiles([0.5])[0]
+    right = well_specified_fit.discrepancy.s_quantiles([0.5])[0]
+    assert wrong > 3 * right
+
+
+def test_a_fit_with_a_discrepancy_widens_only_beyond_the_data(misspecified_fit, tmp_path):
+    fit_ = misspecified_fit
+    inside = {"N": [3e8], "D": [5e9]}
+    far = {"N": [5e10], "D": [1e12]}  # 100x beyond the largest budget
+    table = fit_.forecast(pd.DataFrame({k: inside[k] + far[k] for k in inside}), level=0.9)
+    assert {"disc_median", "disc_lower_90", "disc_upper_90"} <= set(table.columns)
+
+    def width(prefix):
+        return (table[f"{prefix}_upper_90"] - table[f"{prefix}_lower_90"]) / table["law_median"]
+
+    # Inside the runs nothing changes; beyond them the discrepancy widens the interval.
+    assert width("disc")[0] == pytest.approx(width("law")[0], rel=1e-6)
+    assert width("disc")[1] > 1.3 * width("law")[1]
+    assert width("pred")[1] > width("disc")[1]
+    # The probability that a run meets a target carries the discrepancy too.
+    target = float(table["disc_median"][1])
+    assert 0.3 < fit_.prob_below(target, N=far["N"], D=far["D"])["prob_run_below"][0] < 0.7
+    budget = fit_.prob_below(target, C=[6 * far["N"][0] * far["D"][0]])
+    assert 0.0 < budget["prob_run_below"][0] < 1.0
+    # Saved and reloaded: identical forecasts, the discrepancy included.
+    back = bayescale.load_fit(fit_.save(tmp_path / "fit.nc"))
+    pd.testing.assert_frame_equal(back.forecast(far), fit_.forecast(far), check_exact=True)
+
+
+def test_unknown_discrepancy_is_refused_before_sampling(sim_runs):
+    with pytest.raises(DataError, match="discrepancy must be None or one of 'backtest'"):
+        bayescale.fit(sim_runs, "chinchilla", discrepancy="gaussian-process")
+
+
+def test_a_damaged_discrepancy_in_a_file_is_a_clear_error(misspecified_fit, tmp_path):
+    import json
+
+    from bayescale import _files
+
+    path = misspecified_fit.save(tmp_path / "fit.nc")
+    import arviz as az
+
+    idata = az.from_netcdf(path, engine="h5netcdf")
+    idata.load()
+    meta = json.loads(idata.posterior.attrs["bayescale"])
+    meta["discrepancy"]["s_weights"] = [1.0]
+    idata.posterior.attrs["bayescale"] = json.dumps(meta)
+    _files.write_bytes(tmp_path / "bad.nc", _files.netcdf_bytes(idata))
+    with pytest.raises(BayescaleError, match=r"bad\.nc.*weights summing to 1"):
+        bayescale.load_fit(tmp_path / "bad.nc")
