@@ -72,12 +72,15 @@ class Diagnostics:
         Divergent transitions after tuning.
     chains, draws : int
         Chains and draws per chain.
+    target_accept : float or None
+        The sampler's step-size target, so that advice does not repeat what was tried.
     """
 
     table: pd.DataFrame
     divergences: int
     chains: int
     draws: int
+    target_accept: float | None = None
 
     @property
     def ess_min(self) -> float:
@@ -104,9 +107,16 @@ class Diagnostics:
                     f"(< {self.ess_min:.0f}): take more draws"
                 )
         if self.divergences:
+            ta = self.target_accept
+            advice = (
+                "tighten the priors or reparameterise the law: the sampler already took "
+                f"small steps (target_accept {ta:g})"
+                if ta is not None and ta >= 0.99
+                else f"raise target_accept (e.g. 0.99{f', it was {ta:g}' if ta else ''}) "
+                f"or tighten the priors"
+            )
             found.append(
-                f"{self.divergences} divergent transitions: the posterior may be biased; "
-                f"raise target_accept (e.g. 0.95) or tighten the priors"
+                f"{self.divergences} divergent transitions: the posterior may be biased; {advice}"
             )
         return found
 
@@ -125,7 +135,9 @@ class Diagnostics:
         return "DIAGNOSTICS FAIL: " + "; ".join(self.problems)
 
     @classmethod
-    def of(cls, idata: Any, var_names: Sequence[str]) -> Diagnostics:
+    def of(
+        cls, idata: Any, var_names: Sequence[str], target_accept: float | None = None
+    ) -> Diagnostics:
         """Compute the diagnostics of a posterior.
 
         Parameters
@@ -134,6 +146,8 @@ class Diagnostics:
             With ``posterior`` and ``sample_stats``.
         var_names : sequence of str
             Variables to check.
+        target_accept : float, optional
+            The sampler's step-size target (the advice on divergences depends on it).
 
         Returns
         -------
@@ -156,6 +170,7 @@ class Diagnostics:
             divergences=int(diverging.sum()) if diverging is not None else 0,
             chains=int(post.sizes["chain"]),
             draws=int(post.sizes["draw"]),
+            target_accept=target_accept,
         )
 
 
@@ -202,7 +217,10 @@ class Fit:
     discrepancy: Discrepancy | None = None
 
     def __post_init__(self) -> None:
-        self.diagnostics = Diagnostics.of(self.idata, self.parameter_names)
+        self.diagnostics = Diagnostics.of(
+            self.idata, self.parameter_names, self.settings.get("target_accept")
+        )
+        self._warned = False
 
     # ------------------------------------------------------------------ views
 
@@ -338,7 +356,10 @@ class Fit:
                 f"forecast from a fit that failed its diagnostics: {self.diagnostics.verdict()}"
             )
             table.attrs["warning"] = message
-            warnings.warn(message, stacklevel=2)
+            # Once per fit: every table still carries the warning in its attrs.
+            if not self._warned:
+                warnings.warn(message, stacklevel=2)
+                self._warned = True
         return table
 
     # ------------------------------------------------------------------ compute planning

@@ -121,10 +121,20 @@ def test_starved_fit_is_flagged(starved_fit):
     # 2 x 20 draws can never reach 200 effective draws.
     assert any("ess bulk" in p and "(< 200)" in p for p in diag.problems)
     assert "FAILED DIAGNOSTICS" in repr(starved_fit)
+    # A fresh Fit of the same posterior: the session's fixture may have warned already.
+    fresh = bayescale.Fit(*(getattr(starved_fit, k) for k in FIT_FIELDS))
     with pytest.warns(UserWarning, match="forecast from a fit that failed its diagnostics"):
-        table = starved_fit.forecast(AT)
+        table = fresh.forecast(AT)
     assert table.attrs["diagnostics_ok"] is False
     assert "DIAGNOSTICS FAIL" in table.attrs["warning"]
+    # One warning per fit, not one per forecast; every table still says so.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = fresh.forecast(AT)
+    assert "DIAGNOSTICS FAIL" in again.attrs["warning"]
+
+
+FIT_FIELDS = ("law", "runs", "idata", "log_ref", "seed", "settings", "info")
 
 
 def _diagnostics(r_hat, ess, divergences=0, chains=4):
@@ -152,7 +162,17 @@ def test_diagnostics_thresholds():
     divergent = _diagnostics([1.0] * 3, [900.0] * 3, divergences=3)
     assert not divergent.ok
     assert divergent.problems[0].startswith("3 divergent transitions")
-    assert "target_accept" in divergent.verdict()
+    assert "raise target_accept (e.g. 0.99)" in divergent.verdict()
+    # Advice matches what was tried: no "raise target_accept" when it is 0.99 already.
+    tried = bayescale.Diagnostics(
+        divergent.table, divergences=3, chains=4, draws=1000, target_accept=0.99
+    )
+    assert "raise target_accept" not in tried.verdict()
+    assert "tighten the priors or reparameterise" in tried.verdict()
+    usual = bayescale.Diagnostics(
+        divergent.table, divergences=3, chains=4, draws=1000, target_accept=0.95
+    )
+    assert "raise target_accept (e.g. 0.99, it was 0.95)" in usual.verdict()
     # One chain: R-hat is undefined and not asked for; ESS still is (100 per chain).
     single = _diagnostics([np.nan] * 3, [150.0] * 3, chains=1)
     assert single.ok and single.ess_min == 100.0
