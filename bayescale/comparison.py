@@ -37,11 +37,18 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _log_density(fit_: Fit, runs: Runs) -> np.ndarray:
-    """Pointwise log predictive density of held-out runs, exact over the posterior draws."""
+    """Pointwise log predictive density of held-out runs, over the posterior draws.
+
+    With a discrepancy, one draw of it per posterior draw joins the law's log loss: the
+    average over draws integrates it, as the forecast's ``pred_*`` intervals do.
+    """
     draws = fit_.draws()
     theta = {name: draws[name][:, None] for name in fit_.law.parameters}
     x = {name: runs.x(name)[None, :] for name in fit_.law.inputs}
     log_mu = fit_.law.log_mean(theta, x)
+    if fit_.discrepancy is not None:
+        points = {name: runs.x(name) for name in runs.inputs}
+        log_mu = log_mu + fit_.discrepancy.log_delta(points, len(draws["sigma"]), fit_.seed).T
     lik = fit_.law.likelihood
     noise = {name: draws[name][:, None] for name in lik.noise_names}
     logp = lik.logpdf(np.log(runs.y)[None, :], log_mu, noise)
@@ -409,6 +416,7 @@ def compare(
     chains: int | None = None,
     seed: int | None = None,
     target_accept: float | None = None,
+    discrepancy: str | None = None,
     levels: Sequence[float] = (0.5, 0.8, 0.9),
 ) -> Comparison:
     """Compare law forms by PSIS-LOO with stacking weights and, optionally, by extrapolation.
@@ -437,6 +445,10 @@ def compare(
         Sampler settings of the fits made here.
     target_accept : float, optional
         Sampler step-size target of the fits made here.
+    discrepancy : {None, "backtest"}, optional
+        Model discrepancy of the fits made here (see :func:`bayescale.fit`); laws given as
+        fits are refitted with their own. Held-out scores then judge the discrepancy-aware
+        predictive distribution.
     levels : sequence of float
         Predictive-interval levels whose coverage is scored.
 
@@ -465,6 +477,7 @@ def compare(
             v is not None for v in (draws, tune, chains, seed, target_accept)
         )
         refit = {name: settings if explicit else f.sampler for name, f in fitted.items()}
+        kinds = {name: f.settings.get("discrepancy") for name, f in fitted.items()}
     else:
         if fits is None or not laws:
             raise DataError("give fits={'name': fit, ...}, or runs and laws=[...] to fit")
@@ -487,7 +500,11 @@ def compare(
             for name, law in law_objects.items()
         }
         refit = dict.fromkeys(law_objects, settings)
-        fitted = {name: fit(runs, law, sampler=settings) for name, law in law_objects.items()}
+        kinds = dict.fromkeys(law_objects, discrepancy)
+        fitted = {
+            name: fit(runs, law, sampler=settings, discrepancy=discrepancy)
+            for name, law in law_objects.items()
+        }
     if len(fitted) < 2:
         raise DataError("compare needs at least two laws")
     loo = _loo_table(fitted)
@@ -503,7 +520,7 @@ def compare(
                         f"{len(train)} runs are fewer than its {law.n_parameters} parameters."
                     )
                     continue
-                part = fit(train, law, sampler=refit[law_name])
+                part = fit(train, law, sampler=refit[law_name], discrepancy=kinds[law_name])
                 rows.append(
                     {
                         "law": law_name,
