@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bayescale-installed
 
-.PHONY: demo test test-fast bench bench-quick lint format clean
+.PHONY: demo test test-fast bench bench-quick bench-calibration lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,15 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --out bench/results.md
+	$(BIN)/python bench/calibration.py --out bench/calibration.md
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick --out bench/results/quick.md
+
+# Calibration far from the data: bayescale, its backtest discrepancy and the bootstrapped point
+# fit on held-out larger runs (NumPy/SciPy only: no bench extra). A few minutes on 2 cores.
+bench-calibration: $(STAMP)
+	$(BIN)/python bench/calibration.py --out bench/calibration.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

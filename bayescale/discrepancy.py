@@ -20,7 +20,7 @@ forecaster backtests:
 Where the law extrapolates well (its own backtests say so) ``s`` is near 0 and intervals
 barely widen (1.12x on correctly specified synthetic data); where it does not, they widen in
 proportion to the distance. Measured against held-out larger runs in
-``bench/results/calibration.md`` (``make bench-calibration``). A Gaussian process on the
+``bench/calibration.md`` (``make bench-calibration``). A Gaussian process on the
 residuals was tried too (Kennedy & O'Hagan): it reverts to its amplitude beyond the data,
 which the runs do not constrain, and lost on the benchmark.
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import baselines, common, run, workers  # noqa: E402
+from bench import baselines, calibration, common, run, workers  # noqa: E402
 
 
 def _isoflop(noise: float, seed: int = 0) -> pd.DataFrame:
@@ -85,6 +85,25 @@ def test_data_constrained_point_fit_runs_from_the_best_grid_points() -> None:
     assert fit.starts == 3
     assert set(fit.params) == {"E", "A", "B", "alpha", "beta", "R"}
     assert np.isfinite(fit.objective)
+
+
+def test_calibration_interval_score_and_coverage_by_hand() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    lower = np.array([0.5, 2.5, 2.0, 1.0, 5.0])
+    upper = np.array([1.5, 3.0, 4.0, 3.5, 6.0])
+    # Inside: the width. Below by 0.5: 0.5 + (2 / 0.1) 0.5. Above by 0.5: 2.5 + 20 * 0.5. The
+    # last point sits on its lower bound: covered, scored by its width.
+    score = calibration.interval_score(y, lower, upper, alpha=0.1)
+    np.testing.assert_allclose(score, [1.0, 10.5, 2.0, 12.5, 1.0])
+    assert calibration.coverage(y, lower, upper) == pytest.approx(3 / 5)
+    pred = {"median": 1.1 * y}
+    for tag in (50, 80, 90):
+        pred[f"lower_{tag}"], pred[f"upper_{tag}"] = lower, upper
+    m = calibration.metrics(y, pred)
+    assert m["n"] == 5 and m["cov_90"] == pytest.approx(0.6)
+    assert m["is_90"] == pytest.approx((1 + 10.5 / 2 + 2 / 3 + 12.5 / 4 + 1 / 5) / 5)
+    assert m["width_90"] == pytest.approx((1 + 0.5 / 2 + 2 / 3 + 2.5 / 4 + 1 / 5) / 5)
+    assert m["mare"] == pytest.approx(0.1)
 
 
 def test_numpyro_priors_are_bayescale_priors() -> None:
