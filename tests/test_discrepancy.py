@@ -164,3 +164,21 @@ def test_held_out_scores_judge_the_discrepancy_aware_forecast():
     assert after["elpd_per_run"] > before["elpd_per_run"]
     assert after["coverage_90"] > before["coverage_90"]
     assert after["coverage_90"] >= 0.8
+
+
+def test_the_report_says_how_the_discrepancy_widened_the_interval(misspecified_fit, tmp_path):
+    from bayescale._format import format_number
+    from bayescale.report import write_report
+
+    far = {"N": 5e10, "D": 1e12}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        write_report(misspecified_fit, tmp_path / "report.html", at=[far])
+        table = misspecified_fit.forecast({k: [v] for k, v in far.items()})
+    html = (tmp_path / "report.html").read_text()
+    paragraph = html.split('<p id="discrepancy">')[1].split("</p>")[0]
+    widening = (table["disc_upper_90"] - table["disc_lower_90"]) / (
+        table["law_upper_90"] - table["law_lower_90"]
+    )
+    assert "treated as an approximation" in paragraph
+    assert format_number(float(widening[0]), "ratio") in paragraph

@@ -49,6 +49,20 @@ def summary_section(
         found = fit.budget_for(target_loss, level=level, fixed=fixed)
         budget = nums(found.iloc[0].to_dict(), "budget.0")
     largest = float(forecast["extrapolation"].max())
+    discrepancy = None
+    if fit.discrepancy is not None and "disc_median" in forecast.columns:
+        # How much the form's error widens the law's interval at the farthest target.
+        far = int(forecast["extrapolation"].to_numpy().argmax())
+        tag = level_label(level)
+        law_width = forecast[f"law_upper_{tag}"][far] - forecast[f"law_lower_{tag}"][far]
+        disc_width = forecast[f"disc_upper_{tag}"][far] - forecast[f"disc_lower_{tag}"][far]
+        low, mid, high = fit.discrepancy.s_quantiles([0.05, 0.5, 0.95])
+        discrepancy = {
+            "cuts": len(fit.discrepancy.info.get("splits", [])),
+            "s_median": Num(mid, "discrepancy.s_median", "percent"),
+            "s_high": Num(high, "discrepancy.s_95", "percent"),
+            "widening": Num(disc_width / law_width, "discrepancy.widening", "ratio"),
+        }
     return {
         "inputs": inputs,
         "levels": [level_label(lv) for lv in levels],
@@ -63,6 +77,7 @@ def summary_section(
         "max_extrapolation": Num(largest, "forecast.max_extrapolation", "ratio"),
         "far": bool(largest > FAR_EXTRAPOLATION),
         "beyond": bool(largest > 1),
+        "discrepancy": discrepancy,
     }
 
 
