@@ -26,6 +26,7 @@ NAMES = (
     "02_chinchilla_replication.py",
     "03_comparing_laws.py",
     "04_custom_law.py",
+    "05_honest_intervals.py",
 )
 MIN_MARKDOWN_CELLS = 8
 CELL_TIMEOUT = 300  # seconds; the slowest cell (a comparison: four fits, two compilations) ~45 s
@@ -154,11 +155,22 @@ def _check_custom_law(notebook, text: str) -> None:
     assert "identical posterior draws: True" in text
 
 
+def _check_honest_intervals(notebook, text: str) -> None:
+    rates = dict(re.findall(r"(drift|control): growth rate s = ([\d.]+)", text))
+    assert float(rates["drift"]) > 5 * float(rates["control"]), rates
+    assert "disc_lower_90" in text and "pred_upper_90" in text
+    cover = dict(re.findall(r"(drift|control) +backtest +([\d.]+)", text))
+    plain = dict(re.findall(r"(drift|control) +plain +([\d.]+)", text))
+    assert float(plain["drift"]) < 0.5 <= 0.8 <= float(cover["drift"]), (plain, cover)
+    assert float(cover["control"]) >= 0.8
+
+
 CHECKS = {
     "01_quickstart.py": _check_quickstart,
     "02_chinchilla_replication.py": _check_replication,
     "03_comparing_laws.py": _check_comparison,
     "04_custom_law.py": _check_custom_law,
+    "05_honest_intervals.py": _check_honest_intervals,
 }
 
 
