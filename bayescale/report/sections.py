@@ -56,7 +56,7 @@ def summary_section(
         tag = level_label(level)
         law_width = forecast[f"law_upper_{tag}"][far] - forecast[f"law_lower_{tag}"][far]
         disc_width = forecast[f"disc_upper_{tag}"][far] - forecast[f"disc_lower_{tag}"][far]
-        low, mid, high = fit.discrepancy.s_quantiles([0.05, 0.5, 0.95])
+        mid, high = fit.discrepancy.s_quantiles([0.5, 0.95])
         discrepancy = {
             "cuts": len(fit.discrepancy.info.get("splits", [])),
             "s_median": Num(mid, "discrepancy.s_median", "percent"),
