@@ -553,7 +553,7 @@ class Average:
     weights: pd.Series
     seed: int = 0
 
-    def _components(self) -> list[tuple[Law, dict[str, np.ndarray], np.ndarray]]:
+    def _components(self) -> list[tuple[Fit, dict[str, np.ndarray], np.ndarray]]:
         sizes = {name: f.diagnostics.chains * f.diagnostics.draws for name, f in self.fits.items()}
         total = min(sizes.values())
         # Largest-remainder rounding: the pooled draws follow the weights as closely as possible.
@@ -570,7 +570,7 @@ class Average:
             pick = rng.permutation(sizes[name])[: counts[name]]
             draws = {k: v[pick] for k, v in f.draws().items()}
             noise = f.law.likelihood.draw_noise(draws, self.seed + i)
-            components.append((f.law, draws, noise))
+            components.append((f, draws, noise))
         return components
 
     def forecast(
@@ -597,7 +597,21 @@ class Average:
         for f in self.fits.values():
             part = forecast_points(f.law, at, f.runs.compute_factor)
             points = part if points is None else points.combine_first(part)
-        table = mixture_table(self._components(), points, level)
+        components = self._components()
+        # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
+        deltas = [
+            np.zeros((len(points), len(noise)))
+            if f.discrepancy is None
+            else f.discrepancy.log_delta(points, len(noise), self.seed + i)
+            for i, (f, _, noise) in enumerate(components)
+        ]
+        any_discrepancy = any(f.discrepancy is not None for f, _, _ in components)
+        table = mixture_table(
+            [(f.law, draws, noise) for f, draws, noise in components],
+            points,
+            level,
+            log_delta=np.concatenate(deltas, axis=1) if any_discrepancy else None,
+        )
         runs = first.runs
         used = [n for n in points.columns if n in runs.inputs]
         ratios = [points[n].to_numpy() / runs.x(n).max() for n in used]

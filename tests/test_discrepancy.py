@@ -182,3 +182,23 @@ def test_the_report_says_how_the_discrepancy_widened_the_interval(misspecified_f
     )
     assert "treated as an approximation" in paragraph
     assert format_number(float(widening[0]), "ratio") in paragraph
+
+
+def test_an_average_carries_each_laws_discrepancy(misspecified_fit):
+    plain = bayescale.fit(misspecified_fit.runs, "chinchilla", **{**SETTINGS, "discrepancy": None})
+    far = {"N": [5e10], "D": [1e12]}
+
+    def width(table, prefix="pred"):
+        return float((table[f"{prefix}_upper_90"] - table[f"{prefix}_lower_90"]).iloc[0])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        own = misspecified_fit.forecast(far)
+        aware = bayescale.average({"a": misspecified_fit, "b": plain}, {"a": 1, "b": 0})
+        unaware = bayescale.average({"a": misspecified_fit, "b": plain}, {"a": 0, "b": 1})
+        mixed = bayescale.average({"a": misspecified_fit, "b": plain}, {"a": 1, "b": 1})
+        tables = [avg.forecast(far) for avg in (aware, unaware, mixed)]
+    # Draws only from the plain law: no discrepancy, no disc_* columns.
+    assert ["disc_median" in table.columns for table in tables] == [True, False, True]
+    assert width(tables[0]) == pytest.approx(width(own), rel=0.15)
+    assert width(tables[1]) < width(tables[2]) < width(tables[0])
