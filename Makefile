@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bayescale-installed
 
-.PHONY: demo test test-fast bench bench-quick bench-calibration lint format clean
+.PHONY: demo test test-fast bench bench-quick bench-calibration bench-convergence lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench-quick: $(BENCH_STAMP)
 # fit on held-out larger runs (NumPy/SciPy only: no bench extra). A few minutes on 2 cores.
 bench-calibration: $(STAMP)
 	$(BIN)/python bench/calibration.py --out bench/calibration.md
+
+# Convergence corpus of issue 11: every catalog law, published laws as formulas on real and
+# simulated sweeps (3-20 parameters, up to 3,000 runs), each fitted with default settings in its
+# own process, against a 100-start Huber point fit. NumPy/SciPy only. About an hour on 2 cores.
+bench-convergence: $(STAMP)
+	$(BIN)/python bench/convergence.py --out bench/convergence.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,9 +28,10 @@ PSENS_THRESHOLD = 0.05
 def posterior_predictive(fit: Fit, seed: int | None = None) -> Any:
     """Replicated runs from the posterior, computed in NumPy (no resampling of the model).
 
-    For every posterior draw and observed run: the law at the run's inputs times the
-    multiplicative noise of the likelihood (Student-t or normal on log loss), one
-    independent noise term per draw and run.
+    For every posterior draw and observed run: the law at the run's inputs with the noise
+    of the likelihood on its scale (times ``exp(noise)`` for multiplicative noise on log
+    loss, plus ``noise`` for additive noise on the loss), one independent noise term per
+    draw and run.
 
     Parameters
     ----------
@@ -47,15 +48,17 @@ def posterior_predictive(fit: Fit, seed: int | None = None) -> Any:
     """
     import arviz as az
 
+    from bayescale.forecast import law_mu
+
     post = fit.idata.posterior
     shape = (post.sizes["chain"], post.sizes["draw"])
     theta = {name: post[name].values[..., None] for name in fit.law.parameters}
     x = {name: fit.runs.x(name) for name in fit.law.inputs}
-    log_mu = np.broadcast_to(fit.law.log_mean(theta, x), (*shape, len(fit.runs)))
+    mu = np.broadcast_to(law_mu(fit.law, theta, x), (*shape, len(fit.runs)))
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     lik = fit.law.likelihood
     noise = {name: post[name].values[..., None] for name in lik.noise_names}
-    replicated = np.exp(log_mu + lik.draw_noise(noise, rng, shape=log_mu.shape))
+    replicated = lik.inverse(mu + lik.draw_noise(noise, rng, shape=mu.shape))
     return az.from_dict(
         posterior_predictive={"loss": replicated},
         observed_data={"loss": fit.runs.y},

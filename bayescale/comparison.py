@@ -5,6 +5,17 @@ extrapolate, so :func:`compare` can also fit every law on the runs below a scale
 score the held-out larger runs: their log predictive density and how often they fall in the
 predictive intervals. The two criteria can disagree; the comparison says which law wins on
 which.
+
+Averaging follows the same split. Stacking (Yao et al. 2018) chooses the mixture of the laws'
+predictive distributions that best predicts a set of runs: on PSIS-LOO's left-out runs it
+weighs laws by how they interpolate; on the held-out larger runs (leave-future-out by scale,
+pooled over the thresholds) by how they extrapolate, which is what a forecast beyond the
+largest run needs. :func:`average` uses the latter whenever the comparison has held-out runs.
+
+Densities are of the value each law's noise lives on: ``log y`` under multiplicative noise,
+``y`` under additive noise. Laws with different noise scales are compared on the density of
+``y`` itself: a log-scale law's density of ``log y`` times the Jacobian ``1 / y`` (its log
+density minus ``log y``), which :func:`compare` applies to LOO and held-out scores alike.
 """
 
 from __future__ import annotations
@@ -19,43 +30,58 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import optimize, special
 
 from bayescale import _files
 from bayescale.data import Runs, load_runs
 from bayescale.errors import BayescaleError, DataError, OutputExistsError
 from bayescale.fitting import Fit, fit, load_fit
-from bayescale.forecast import forecast_points, level_label, mixture_table
+from bayescale.forecast import forecast_points, law_mu, level_label, mixture_table
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_levels, check_seed
 
-__all__ = ["Average", "Comparison", "average", "compare", "score"]
+__all__ = ["Average", "Comparison", "average", "compare", "score", "stacking_weights"]
 
 PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreliable
+#: Names of the weights :func:`average` can compute from a comparison.
+WEIGHT_METHODS = ("auto", "stacking", "extrapolation")
 # A law's name becomes a file name (fits/<name>.nc) and a table row: keep it plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def _log_density(fit_: Fit, runs: Runs) -> np.ndarray:
+def _log_density(fit_: Fit, runs: Runs, of_y: bool = False) -> np.ndarray:
     """Pointwise log predictive density of held-out runs, over the posterior draws.
 
-    With a discrepancy, one draw of it per posterior draw joins the law's log loss: the
-    average over draws integrates it, as the forecast's ``pred_*`` intervals do.
+    With a discrepancy, one draw of it per posterior draw joins the law's value on the
+    noise's scale: the average over draws integrates it, as the forecast's ``pred_*``
+    intervals do. The density is that of the noise's scale (``log y`` or ``y``), or of ``y``
+    itself with ``of_y``.
     """
     draws = fit_.draws()
     theta = {name: draws[name][:, None] for name in fit_.law.parameters}
     x = {name: runs.x(name)[None, :] for name in fit_.law.inputs}
-    log_mu = fit_.law.log_mean(theta, x)
+    mu = law_mu(fit_.law, theta, x)
     if fit_.discrepancy is not None:
         points = {name: runs.x(name) for name in runs.inputs}
-        log_mu = log_mu + fit_.discrepancy.log_delta(points, len(draws["sigma"]), fit_.seed).T
+        mu = mu + fit_.discrepancy.log_delta(points, len(draws["sigma"]), fit_.seed).T
     lik = fit_.law.likelihood
     noise = {name: draws[name][:, None] for name in lik.noise_names}
-    logp = lik.logpdf(np.log(runs.y)[None, :], log_mu, noise)
+    y = runs.y[None, :]
+    logp = lik.logpdf_y(y, mu, noise) if of_y else lik.logpdf(lik.transform(y), mu, noise)
     return special.logsumexp(logp, axis=0) - np.log(logp.shape[0])
 
 
-def score(fit_: Fit, test: Runs, levels: Sequence[float] = (0.5, 0.8, 0.9)) -> dict[str, float]:
+def _scales(laws: Sequence[Law]) -> set[str]:
+    return {law.likelihood.scale for law in laws}
+
+
+def score(
+    fit_: Fit,
+    test: Runs,
+    levels: Sequence[float] = (0.5, 0.8, 0.9),
+    *,
+    of_y: bool = False,
+) -> dict[str, float]:
     """Score a fit on held-out runs: predictive density, calibration and point accuracy.
 
     Parameters
@@ -66,19 +92,31 @@ def score(fit_: Fit, test: Runs, levels: Sequence[float] = (0.5, 0.8, 0.9)) -> d
         Held-out runs with the law's inputs.
     levels : sequence of float, default (0.5, 0.8, 0.9)
         Levels of the predictive intervals whose coverage is reported.
+    of_y : bool, default False
+        Score the density of y itself, for comparing laws with multiplicative and
+        additive noise (the Jacobian ``1 / y`` joins a log-scale law's density); by
+        default the density of the value the noise lives on (``log y`` or ``y``).
 
     Returns
     -------
     dict of str to float
-        ``n_test``; ``elpd`` (sum of log predictive densities of the log losses) and
+        ``n_test``; ``elpd`` (sum of log predictive densities: of the log losses under
+        multiplicative noise, of the losses under additive noise or with ``of_y``) and
         ``elpd_per_run``; ``coverage_50`` ... (share of held-out runs inside the
         predictive interval, to compare with the level); ``r2`` (of the posterior median
         law against the observed loss, clipped to [-1, 1] as in Li et al. 2026) and
-        ``mare`` (mean absolute relative error).
+        ``mare`` (mean absolute relative error; NaN when a held-out loss is 0).
     """
+    return _score(fit_, test, levels, of_y)[0]
+
+
+def _score(
+    fit_: Fit, test: Runs, levels: Sequence[float], of_y: bool
+) -> tuple[dict[str, float], np.ndarray]:
+    """:func:`score`'s table and the pointwise log predictive densities it sums."""
     table = fit_.forecast(test.table[list(fit_.law.inputs)], level=levels)
     y = test.y
-    logpd = _log_density(fit_, test)
+    logpd = _log_density(fit_, test, of_y=of_y)
     out: dict[str, float] = {
         "n_test": float(len(test)),
         "elpd": float(logpd.sum()),
@@ -94,8 +132,86 @@ def score(fit_: Fit, test: Runs, levels: Sequence[float] = (0.5, 0.8, 0.9)) -> d
     total = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else float("nan")
     out["r2"] = float(np.clip(r2, -1.0, 1.0))
-    out["mare"] = float(np.mean(np.abs(predicted / y - 1.0)))
-    return out
+    # A relative error has no meaning against a loss of 0 (an additive-noise metric).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mare"] = float(np.mean(np.abs(predicted / y - 1.0))) if np.all(y != 0) else np.nan
+    return out, logpd
+
+
+def stacking_weights(log_density: np.ndarray) -> np.ndarray:
+    """Stacking weights of predictive distributions (Yao et al. 2018).
+
+    Maximises ``sum_i log sum_k w_k p_k(y_i)`` over the simplex, with ``p_k(y_i)`` the
+    predictive density law ``k`` gives point ``i``. The objective is concave in ``w``; it is
+    maximised over ``w = softmax(z)`` with its exact gradient
+    ``d/dz_k = sum_i r_ik - n w_k`` (``r_ik`` the share of point ``i``'s mixture density that
+    law ``k`` contributes), starting from equal weights, so that laws with identical
+    densities keep identical weights.
+
+    Parameters
+    ----------
+    log_density : numpy.ndarray
+        ``(points, laws)`` log predictive densities.
+
+    Returns
+    -------
+    numpy.ndarray
+        One non-negative weight per law, summing to 1.
+
+    Raises
+    ------
+    DataError
+        If the array is not two-dimensional, or no law or no point is usable.
+
+    Notes
+    -----
+    Non-finite densities follow one rule each:
+
+    - NaN or +inf (the law's density could not be evaluated at a point): the law gets
+      weight 0 and takes no part in the optimisation, since its mixture share is undefined.
+    - -inf (a density of exactly zero): kept; the mixture can still explain the point through
+      the other laws, and a law that gives a point zero density is rightly penalised.
+    - A point to which every usable law gives density zero: dropped, since no weighting
+      changes its (infinitely bad) score.
+    """
+    lpd = np.asarray(log_density, dtype=float)
+    if lpd.ndim != 2 or lpd.shape[1] == 0:
+        raise DataError(
+            f"stacking needs a (points, laws) array of log densities, got shape {lpd.shape}"
+        )
+    usable = ~(np.isnan(lpd) | (lpd == np.inf)).any(axis=0)
+    if not usable.any():
+        raise DataError(
+            "stacking has no law with a finite log density at every point; check the "
+            "held-out scores for failed forecasts"
+        )
+    kept = lpd[:, usable]
+    kept = kept[np.isfinite(kept).any(axis=1)]
+    if not len(kept):
+        raise DataError("stacking has no point to which any law gives a positive density")
+    weights = np.zeros(lpd.shape[1])
+    if kept.shape[1] == 1:
+        weights[usable] = 1.0
+        return weights
+    n = len(kept)
+    # Shift each point's densities by their maximum: the optimum is unchanged, and exp()
+    # cannot overflow or underflow to an all-zero row.
+    shifted = kept - kept.max(axis=1, keepdims=True)
+
+    def negative(z: np.ndarray) -> tuple[float, np.ndarray]:
+        log_w = z - special.logsumexp(z)
+        joint = shifted + log_w[None, :]
+        mixture = special.logsumexp(joint, axis=1)
+        shares = np.exp(joint - mixture[:, None])
+        return -float(mixture.sum()), -(shares.sum(axis=0) - n * np.exp(log_w))
+
+    start = np.zeros(kept.shape[1])
+    result = optimize.minimize(
+        negative, start, jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "maxiter": 2000}
+    )
+    z = result.x
+    weights[usable] = np.exp(z - special.logsumexp(z))
+    return weights
 
 
 def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
@@ -110,6 +226,10 @@ def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pareto-k warnings are reported in the table instead
         idatas = {name: f.with_log_likelihood() for name, f in fits.items()}
+        if len(_scales([f.law for f in fits.values()])) > 1:
+            # Densities of log y and of y are not comparable: state every law's as a density
+            # of y, the Jacobian 1 / y joining the log-scale laws' (on a copy of the idata).
+            idatas = {name: _as_density_of_y(idata, fits[name]) for name, idata in idatas.items()}
         table = az.compare(idatas, ic="loo", method="stacking")
         ks = {
             name: np.asarray(az.loo(idatas[name], pointwise=True).pareto_k).reshape(-1)
@@ -122,9 +242,20 @@ def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
     return table
 
 
+def _as_density_of_y(idata: Any, fit_: Fit) -> Any:
+    """The fit's idata with its pointwise log likelihood of y itself (a copy if changed)."""
+    if fit_.law.likelihood.scale == "linear":
+        return idata
+    copy = idata.copy()
+    log_y = np.log(fit_.runs.y)
+    copy.log_likelihood["y"] = copy.log_likelihood["y"] - log_y[None, None, :]
+    return copy
+
+
 def _holdout_splits(
     runs: Runs, holdout_above: Mapping[str, float | Sequence[float]]
-) -> list[tuple[str, float, Runs, Runs]]:
+) -> list[tuple[str, float, Runs, np.ndarray]]:
+    """Per threshold: input, threshold, the runs to fit, and which runs are held out."""
     splits = []
     for name, thresholds in holdout_above.items():
         if name in runs.inputs:
@@ -142,7 +273,7 @@ def _holdout_splits(
                     f"{'no held-out runs' if below.all() else 'no runs to fit'}; "
                     f"the runs' {name} spans {scale.min():.3g} to {scale.max():.3g}"
                 )
-            splits.append((name, float(threshold), runs.subset(below), runs.subset(~below)))
+            splits.append((name, float(threshold), runs.subset(below), ~below))
     return splits
 
 
@@ -157,20 +288,113 @@ class Comparison:
     loo : pandas.DataFrame
         ArviZ's comparison table (``elpd_loo``, ``p_loo``, ``elpd_diff``, ``weight``
         (stacking), ``se``, ``dse``, ``warning``) plus ``pareto_k_bad`` (runs with Pareto k
-        above 0.7), ``pareto_k_max`` and ``diagnostics_ok``; best law first.
+        above 0.7), ``pareto_k_max`` and ``diagnostics_ok``; best law first. When the laws'
+        noise scales differ, every ``elpd`` is of y itself (see the module docstring).
     extrapolation : pandas.DataFrame or None
         Per law and threshold: runs used and held out, and :func:`score`'s columns.
+    notes : list of str
+        Remarks on how the scores were made (skipped splits, density scales).
+    heldout : pandas.DataFrame or None
+        Pointwise held-out log predictive densities, one row per law, threshold and held-out
+        run: ``law``, ``holdout`` (as in ``extrapolation``), ``threshold``, ``run`` (the
+        run's position in the compared runs) and ``log_density`` (of the same value as
+        ``elpd``). None for comparisons without held-out runs, or saved before it was kept.
     """
 
     fits: dict[str, Fit]
     loo: pd.DataFrame
     extrapolation: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    heldout: pd.DataFrame | None = None
 
     @property
     def weights(self) -> pd.Series:
-        """Stacking weights of the laws (Yao et al. 2018), from PSIS-LOO."""
+        """Stacking weights of the laws (Yao et al. 2018), from PSIS-LOO (interpolation)."""
         return self.loo["weight"]
+
+    @property
+    def extrapolation_weights(self) -> pd.Series | None:
+        """Stacking weights from the held-out larger runs (leave-future-out), or None.
+
+        The runs held out at every threshold where every law was scored are pooled (a run
+        held out at two thresholds counts twice, once per fit that forecast it), and
+        :func:`stacking_weights` is applied to their log predictive densities. A law whose
+        density is not finite at some pooled run gets weight 0 (see :attr:`verdict`).
+
+        Returns
+        -------
+        pandas.Series or None
+            Weight per law (same order as ``loo``), summing to 1; None without held-out
+            densities, or when no threshold has every law scored.
+        """
+        return self._leave_future_out()[0]
+
+    def _leave_future_out(self) -> tuple[pd.Series | None, list[str], str]:
+        """Extrapolation stacking weights, remarks on what went into them, and their basis."""
+        if self.heldout is None or not len(self.heldout):
+            return None, [], ""
+        laws = [str(name) for name in self.loo.index]
+        frame = self.heldout[self.heldout["law"].astype(str).isin(laws)]
+        scored = frame.groupby("holdout", sort=False)["law"].agg(lambda s: set(s.astype(str)))
+        complete = [split for split, names in scored.items() if names >= set(laws)]
+        notes = []
+        for split, names in scored.items():
+            if split not in complete:
+                missing = ", ".join(sorted(set(laws) - names))
+                notes.append(
+                    f"Held-out runs above {split} do not enter the extrapolation weights: "
+                    f"{missing} was not scored there."
+                )
+        if not complete:
+            notes.append(
+                "No threshold has every law scored, so there are no extrapolation weights."
+            )
+            return None, notes, ""
+        used = frame[frame["holdout"].isin(complete)]
+        table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
+        lpd = table.reindex(columns=laws).to_numpy(dtype=float)
+        # The rules of stacking_weights, stated here in words for the verdict.
+        failed = (np.isnan(lpd) | (lpd == np.inf)).any(axis=0)
+        for k in np.flatnonzero(failed):
+            notes.append(
+                f"{laws[k]} gets extrapolation weight 0: its log density of a held-out run is "
+                f"not finite (a failed forecast), so it cannot join the mixture."
+            )
+        if failed.all():
+            return None, notes, ""
+        hopeless = int((lpd[:, ~failed] == -np.inf).all(axis=1).sum())
+        if hopeless == len(lpd):
+            notes.append("Every law gives every held-out run zero density: no weights.")
+            return None, notes, ""
+        if hopeless:
+            notes.append(
+                f"{hopeless} held-out run(s) to which every law gives zero density do not "
+                f"enter the extrapolation weights."
+            )
+        weights = pd.Series(stacking_weights(lpd), index=pd.Index(laws, name="law"))
+        weights.name = "extrapolation_weight"
+        basis = (
+            f"stacking on {len(lpd) - hopeless} held-out forecast(s) of "
+            f"{used['run'].nunique()} larger run(s) over {len(complete)} threshold(s) "
+            f"(leave-future-out): how well each law forecast beyond the runs it was fitted on"
+        )
+        return weights, notes, basis
+
+    def weights_table(self) -> pd.DataFrame:
+        """Both weightings of the laws side by side.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per law (best by LOO first): ``loo_weight`` (stacking on PSIS-LOO,
+            interpolation) and ``extrapolation_weight`` (stacking on held-out larger runs;
+            NaN when there are none).
+        """
+        out = pd.DataFrame({"loo_weight": self.weights.astype(float)})
+        extra = self.extrapolation_weights
+        out["extrapolation_weight"] = np.nan if extra is None else extra.reindex(out.index)
+        out.index.name = "law"
+        return out
 
     def best(self) -> dict[str, str]:
         """The winning law by each criterion.
@@ -237,6 +461,22 @@ class Comparison:
                     "The criteria disagree: for forecasts beyond your largest run, trust the "
                     "extrapolation score more, or average the laws."
                 )
+        extra, remarks, _ = self._leave_future_out()
+        if extra is not None:
+            lines.append(
+                "Stacking weights on the held-out larger runs (extrapolation): "
+                + _shares(extra)
+                + "; on PSIS-LOO (interpolation): "
+                + _shares(self.weights.reindex(extra.index))
+                + ". Averaged forecasts use the held-out weights."
+            )
+        elif self.heldout is None and self.extrapolation is not None and len(self.extrapolation):
+            lines.append(
+                "This comparison has held-out scores but not their pointwise densities (saved "
+                "by an older bayescale), so averaged forecasts use the PSIS-LOO weights; rerun "
+                "compare to weigh the laws by extrapolation."
+            )
+        lines.extend(remarks)
         for name in self.loo.index:
             bad = int(self.loo.loc[name, "pareto_k_bad"])
             if bad:
@@ -250,8 +490,12 @@ class Comparison:
         lines.extend(self.notes)
         return "\n".join(lines)
 
-    def average(self, weights: Mapping[str, float] | str = "stacking", seed: int = 0) -> Average:
-        """Model-average the fits (see :func:`average`)."""
+    def average(self, weights: Mapping[str, float] | str = "auto", seed: int = 0) -> Average:
+        """Model-average the fits (see :func:`average`).
+
+        By default (``"auto"``) with the extrapolation weights when the comparison has
+        held-out runs, else with the PSIS-LOO stacking weights.
+        """
         return average(self.fits, weights=weights, seed=seed, comparison=self)
 
     def save(self, folder: str | Path, overwrite: bool = False) -> dict[str, Path]:
@@ -270,9 +514,10 @@ class Comparison:
         Returns
         -------
         dict of str to Path
-            ``loo`` (loo.csv), ``extrapolation`` (extrapolation.csv), ``verdict``
-            (verdict.txt), ``notes`` (notes.json) and ``fit_<law>`` (fits/<law>.nc) for each
-            law.
+            ``loo`` (loo.csv), ``extrapolation`` (extrapolation.csv) and ``heldout``
+            (heldout.csv, the pointwise held-out log densities) with held-out runs,
+            ``verdict`` (verdict.txt), ``notes`` (notes.json) and ``fit_<law>``
+            (fits/<law>.nc) for each law.
 
         Raises
         ------
@@ -285,6 +530,10 @@ class Comparison:
         if folder.exists() and not folder.is_dir():
             raise BayescaleError(f"'{folder}' is a file; give a folder for the comparison")
         files = comparison_files(folder, list(self.fits), self.extrapolation is not None)
+        if self.extrapolation is None and self.heldout is not None:
+            raise BayescaleError(
+                "a comparison with held-out densities needs its extrapolation table to be saved"
+            )
         existing = [str(p) for p in files.values() if p.exists()]
         if existing and not overwrite:
             raise OutputExistsError(
@@ -303,6 +552,10 @@ class Comparison:
         }
         if self.extrapolation is not None:
             text["extrapolation"] = self.extrapolation.to_csv(index=False)
+            # Written even when empty, so that the folder's file list follows from the
+            # comparison alone (see comparison_files).
+            heldout = self.heldout if self.heldout is not None else _empty_heldout()
+            text["heldout"] = heldout.to_csv(index=False)
         for key, content in text.items():
             _files.write_text(files[key], content, overwrite=overwrite)
         for name, f in self.fits.items():
@@ -322,6 +575,8 @@ class Comparison:
         -------
         Comparison
             Its tables, notes and fits (each reloaded with :func:`bayescale.load_fit`).
+            Folders saved before the pointwise held-out densities were kept (no
+            heldout.csv) load with ``heldout`` None: no extrapolation weights.
 
         Raises
         ------
@@ -338,6 +593,16 @@ class Comparison:
             loo = pd.read_csv(loo_file, index_col=0)
             extra = folder / "extrapolation.csv"
             extrapolation = pd.read_csv(extra) if extra.is_file() else None
+            heldout_file = folder / "heldout.csv"
+            heldout = None
+            if heldout_file.is_file():
+                heldout = pd.read_csv(heldout_file, dtype={"law": str, "holdout": str})
+                if set(heldout.columns) != set(_HELDOUT_COLUMNS):
+                    raise ValueError(
+                        f"heldout.csv has columns {list(heldout.columns)}, "
+                        f"expected {list(_HELDOUT_COLUMNS)}"
+                    )
+                heldout["log_density"] = heldout["log_density"].astype(float)
             notes_file = folder / "notes.json"
             notes = []
             if notes_file.is_file():
@@ -356,7 +621,18 @@ class Comparison:
             if not path.is_file():
                 raise BayescaleError(f"'{folder}' lacks the fit of {name} ({path})")
             fits[name] = load_fit(path)
-        return cls(fits, loo, extrapolation, [str(n) for n in notes])
+        return cls(fits, loo, extrapolation, [str(n) for n in notes], heldout)
+
+
+_HELDOUT_COLUMNS = ("law", "holdout", "threshold", "run", "log_density")
+
+
+def _empty_heldout() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in _HELDOUT_COLUMNS})
+
+
+def _shares(weights: pd.Series) -> str:
+    return ", ".join(f"{name} {float(w):.2f}" for name, w in weights.items())
 
 
 def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) -> dict[str, Path]:
@@ -374,7 +650,8 @@ def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) ->
     Returns
     -------
     dict of str to Path
-        ``loo``, ``verdict``, ``notes``, ``extrapolation`` (if any) and ``fit_<law>``.
+        ``loo``, ``verdict``, ``notes``, ``extrapolation`` and ``heldout`` (if any) and
+        ``fit_<law>``.
     """
     files = {
         "loo": folder / "loo.csv",
@@ -383,6 +660,7 @@ def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) ->
     }
     if extrapolation:
         files["extrapolation"] = folder / "extrapolation.csv"
+        files["heldout"] = folder / "heldout.csv"
     for name in names:
         files[f"fit_{name}"] = folder / "fits" / f"{name}.nc"
     return files
@@ -455,7 +733,9 @@ def compare(
     Returns
     -------
     Comparison
-        Tables, stacking weights, fits and a verdict.
+        Tables, stacking weights (on PSIS-LOO, and with held-out runs on them too:
+        :attr:`Comparison.extrapolation_weights`), the pointwise held-out densities, fits
+        and a verdict.
 
     Raises
     ------
@@ -510,9 +790,18 @@ def compare(
     loo = _loo_table(fitted)
     extrapolation = None
     notes: list[str] = []
+    mixed = len(_scales(list(law_objects.values()))) > 1
+    if mixed:
+        notes.append(
+            "The laws' noise differs (multiplicative on log y, additive on y): their log "
+            "densities are all of y itself, the log-scale laws' including the Jacobian 1/y."
+        )
+    heldout = None
     if holdout_above:
         rows = []
-        for name, threshold, train, test in _holdout_splits(runs, holdout_above):
+        pointwise = []
+        for name, threshold, train, held in _holdout_splits(runs, holdout_above):
+            test, positions = runs.subset(held), np.flatnonzero(held)
             for law_name, law in law_objects.items():
                 if len(train) < law.n_parameters:
                     notes.append(
@@ -521,18 +810,32 @@ def compare(
                     )
                     continue
                 part = fit(train, law, sampler=refit[law_name], discrepancy=kinds[law_name])
+                scores, logpd = _score(part, test, levels, of_y=mixed)
+                split = f"{name} > {threshold:g}"
                 rows.append(
                     {
                         "law": law_name,
-                        "holdout": f"{name} > {threshold:g}",
+                        "holdout": split,
                         "threshold": threshold,
                         "n_train": len(train),
-                        **score(part, test, levels),
+                        **scores,
                         "diagnostics_ok": part.ok,
                     }
                 )
+                pointwise.append(
+                    pd.DataFrame(
+                        {
+                            "law": law_name,
+                            "holdout": split,
+                            "threshold": threshold,
+                            "run": positions,
+                            "log_density": logpd,
+                        }
+                    )
+                )
         extrapolation = pd.DataFrame(rows)
-    return Comparison(fitted, loo, extrapolation, notes)
+        heldout = pd.concat(pointwise, ignore_index=True) if pointwise else _empty_heldout()
+    return Comparison(fitted, loo, extrapolation, notes, heldout)
 
 
 @dataclass
@@ -547,11 +850,18 @@ class Average:
         Weight of each law (sums to 1).
     seed : int
         Seed of the draw selection and of the new-run noise.
+    method : {"extrapolation", "stacking", "user"}
+        Which weights these are: stacking on held-out larger runs, stacking on PSIS-LOO, or
+        given by the user.
+    reason : str
+        Why these weights were used, in words (shown with the forecast).
     """
 
     fits: dict[str, Fit]
     weights: pd.Series
     seed: int = 0
+    method: str = "user"
+    reason: str = "weights given by the user"
 
     def _components(self) -> list[tuple[Fit, dict[str, np.ndarray], np.ndarray]]:
         sizes = {name: f.diagnostics.chains * f.diagnostics.draws for name, f in self.fits.items()}
@@ -589,7 +899,8 @@ class Average:
         -------
         pandas.DataFrame
             Inputs, law and predictive medians and intervals, ``extrapolation``; the
-            weights are in ``attrs["weights"]``.
+            weights are in ``attrs["weights"]`` (JSON), which weights they are in
+            ``attrs["weights_method"]`` and why in ``attrs["weights_reason"]``.
         """
         check_levels(level)
         first = next(iter(self.fits.values()))
@@ -617,6 +928,8 @@ class Average:
         ratios = [points[n].to_numpy() / runs.x(n).max() for n in used]
         table["extrapolation"] = np.max(ratios, axis=0) if ratios else np.nan
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
+        table.attrs["weights_method"] = self.method
+        table.attrs["weights_reason"] = self.reason
         failed = [name for name, f in self.fits.items() if not f.ok and self.weights[name] > 0]
         if failed:
             names = ", ".join(failed)
@@ -628,7 +941,7 @@ class Average:
 
 def average(
     fits: Mapping[str, Fit] | Comparison,
-    weights: Mapping[str, float] | str = "stacking",
+    weights: Mapping[str, float] | str = "auto",
     seed: int = 0,
     comparison: Comparison | None = None,
 ) -> Average:
@@ -638,23 +951,29 @@ def average(
     ----------
     fits : mapping of str to Fit, or Comparison
         The laws' fits.
-    weights : "stacking" or mapping, default "stacking"
-        Stacking weights from PSIS-LOO (the fits must share their runs), or user weights
-        ``{name: weight}`` (normalised to sum to 1).
+    weights : {"auto", "extrapolation", "stacking"} or mapping, default "auto"
+        ``"extrapolation"``: stacking weights on the held-out larger runs of a comparison
+        made with ``holdout_above`` (:attr:`Comparison.extrapolation_weights`), how well
+        the laws forecast beyond the runs they were fitted on. ``"stacking"``: stacking
+        weights on PSIS-LOO (the fits must share their runs), how well they interpolate.
+        ``"auto"``: extrapolation weights when the comparison has them, else PSIS-LOO
+        stacking. Or user weights ``{name: weight}`` (normalised to sum to 1).
     seed : int, default 0
         Seed of the draw selection and the new-run noise.
     comparison : Comparison, optional
-        An existing comparison whose stacking weights to reuse.
+        An existing comparison whose weights to reuse.
 
     Returns
     -------
     Average
-        Call ``.forecast(at, level)``.
+        Call ``.forecast(at, level)``; ``.method`` and ``.reason`` say which weights were
+        used and why.
 
     Raises
     ------
     DataError
-        If weights are negative, all zero, or name unknown laws.
+        If weights are negative, all zero, name unknown laws or an unknown method, or
+        extrapolation weights are asked of a comparison without held-out runs.
     """
     if isinstance(fits, Comparison):
         comparison, fits = fits, fits.fits
@@ -666,15 +985,37 @@ def average(
     check_seed(seed)
     fits = dict(fits)
     if isinstance(weights, str):
-        if weights != "stacking":
-            raise DataError(f"weights must be 'stacking' or a mapping, got {weights!r}")
-        comparison = comparison or Comparison(fits, _loo_table(fits))
-        series = comparison.weights.reindex(list(fits)).fillna(0.0)
+        series, method, reason = _named_weights(fits, weights, comparison)
     else:
         unknown = sorted(set(weights) - set(fits))
         if unknown:
             raise DataError(f"weights name unknown laws {unknown}; the fits are {list(fits)}")
         series = pd.Series({name: float(weights.get(name, 0.0)) for name in fits})
+        method, reason = "user", "weights given by the user"
     if (series < 0).any() or not np.isfinite(series).all() or series.sum() <= 0:
         raise DataError(f"weights must be non-negative with a positive sum, got {series.to_dict()}")
-    return Average(fits, series / series.sum(), seed)
+    return Average(fits, series / series.sum(), seed, method, reason)
+
+
+def _named_weights(
+    fits: dict[str, Fit], weights: str, comparison: Comparison | None
+) -> tuple[pd.Series, str, str]:
+    """The weights ``"auto"``, ``"extrapolation"`` or ``"stacking"`` name, and why."""
+    if weights not in WEIGHT_METHODS:
+        raise DataError(
+            f"weights must be one of {', '.join(map(repr, WEIGHT_METHODS))} or a mapping "
+            f"{{law: weight}}, got {weights!r}"
+        )
+    extra, _, basis = (None, [], "") if comparison is None else comparison._leave_future_out()
+    if weights == "extrapolation" and extra is None:
+        raise DataError(
+            "extrapolation weights need a comparison with held-out larger runs: "
+            "compare(runs, laws=[...], holdout_above={'C': [...]}), then .average()"
+        )
+    if weights != "stacking" and extra is not None:
+        return extra.reindex(list(fits)).fillna(0.0), "extrapolation", basis
+    comparison = comparison or Comparison(fits, _loo_table(fits))
+    reason = "stacking on PSIS-LOO: how well each law predicts a left-out run among the others"
+    if weights == "auto":
+        reason += " (no held-out larger runs to judge extrapolation)"
+    return comparison.weights.reindex(list(fits)).fillna(0.0), "stacking", reason

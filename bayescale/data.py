@@ -1,8 +1,12 @@
 """Load and validate the table of training runs that a scaling law is fitted to.
 
 The one job of this module is to turn a user's file (or DataFrame) into a `Runs`
-object whose values are known to be usable: finite, strictly positive floats, one
-column per law input plus ``y``. Every problem is reported as a single-line
+object whose values are known to be usable: finite floats, one column per law input
+plus ``y``. Whether a value must also be > 0 depends on the law: only an input whose
+logarithm the law takes (a power of it, ``log(N)``) and ``y`` under multiplicative noise
+(which takes ``log y``); `Runs.require_law` checks that when the law is known, so that a
+metric that can be zero or negative (a unigram-normalised loss, a mixture proportion)
+loads and fits with additive noise. Every problem is reported as a single-line
 `~bayescale.errors.DataError` naming the file, column, row and value, and saying what
 to do, so that the command-line interface can print it without a traceback.
 
@@ -18,7 +22,7 @@ pass). When exactly two of ``N``, ``D`` and ``C`` are mapped, the third is deriv
 * ``C = k N D``
 
 and `Runs.columns` records it, e.g. ``columns["D"] == "derived: C / (6 N)"``. When all
-three are mapped, they are used as given.
+three are mapped, they are used as given. Deriving one needs the other two > 0.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import pandas as pd
 
 from bayescale.errors import DataError, DataWarning, MappingError
 
-__all__ = ["SUPPORTED_SUFFIXES", "Runs", "complete_triad", "load_runs"]
+__all__ = ["SUPPORTED_SUFFIXES", "Runs", "complete_triad", "load_runs", "log_inputs"]
 
 #: File extensions `load_runs` reads (compared case-insensitively), and their format.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -60,10 +64,6 @@ _DICT_VERSION = 1
 # Long lists in messages are cut so that the message stays one readable line.
 _MAX_LISTED_COLUMNS = 30
 _MAX_LISTED_DUPLICATES = 5
-_POSITIVE_WHY = (
-    "laws take logarithms of inputs and the likelihood is on log loss; "
-    "remove the row or fix the value"
-)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Runs:
     ----------
     table : pandas.DataFrame
         One column per input (e.g. ``"N"``, ``"D"``, ``"C"``) then ``"y"``; a
-        ``RangeIndex`` ``0..n-1``; float64 values, all finite and > 0; at least one row.
+        ``RangeIndex`` ``0..n-1``; float64 values, all finite; at least one row.
         The table is copied, so later changes to the caller's frame do not leak in.
     y_name : str
         The source column used as ``y``, e.g. ``"loss"``.
@@ -224,7 +224,15 @@ class Runs:
 
     # -- checks and derived objects ---------------------------------------------------
 
-    def require(self, inputs: Sequence[str], n_parameters: int, law_name: str) -> None:
+    def require(
+        self,
+        inputs: Sequence[str],
+        n_parameters: int,
+        law_name: str,
+        *,
+        positive_inputs: Sequence[str] | None = None,
+        positive_y: bool = True,
+    ) -> None:
         """Check that a law can be fitted to these runs.
 
         Parameters
@@ -235,13 +243,21 @@ class Runs:
             The number of free parameters of the law.
         law_name : str
             The law's name, for the messages.
+        positive_inputs : sequence of str, optional
+            Inputs whose logarithm the law takes (see :func:`log_inputs`): each must be
+            > 0. Default: all of ``inputs`` (the safe assumption when it is not known).
+        positive_y : bool, default True
+            Whether ``y`` must be > 0: under multiplicative noise, which takes ``log y``;
+            False for additive noise.
 
         Raises
         ------
         DataError
             If an input the law needs is missing (the message names the law, the
-            missing inputs, the available inputs and how to map a column), or if there
-            are fewer runs than the law has parameters.
+            missing inputs, the available inputs and how to map a column), if there
+            are fewer runs than the law has parameters, or if a value whose logarithm
+            is taken is <= 0 (the message names the file, row, column and value, and
+            why it must be > 0).
         """
         if isinstance(inputs, str):
             # A lone name, not a sequence of one-letter names.
@@ -274,6 +290,67 @@ class Runs:
                 f"{len(self)} runs ({self.source}); a fit needs at least as many runs as "
                 f"parameters: add runs or choose a law with fewer parameters"
             )
+        if positive_inputs is None:
+            positive_inputs = inputs
+        elif isinstance(positive_inputs, str):
+            positive_inputs = (positive_inputs,)
+        for name in dict.fromkeys(positive_inputs):
+            self._require_positive(
+                name,
+                f"law {law_name!r} takes the logarithm of {name} (a power of it, or log({name})); "
+                f"fix or remove the row, or write the law without a power of {name}",
+            )
+        if positive_y:
+            self._require_positive(
+                "y",
+                f"multiplicative noise (law {law_name!r}) takes log({self.y_name}); use "
+                f"scale='linear' (additive noise: [likelihood] scale = \"linear\" in a law "
+                f"file) for a metric that can be <= 0, or fix or remove the row",
+            )
+
+    def require_law(self, law: Any) -> None:
+        """Check that a law can be fitted to these runs: :meth:`require` with what it needs.
+
+        Parameters
+        ----------
+        law : Law
+            The law: its inputs, parameter count, the inputs it takes the logarithm of
+            (:func:`log_inputs`) and its noise scale (``y`` > 0 under multiplicative noise).
+
+        Raises
+        ------
+        DataError
+            As :meth:`require`.
+        """
+        self.require(
+            list(law.inputs),
+            law.n_parameters,
+            law.name,
+            positive_inputs=log_inputs(law),
+            positive_y=getattr(law.likelihood, "scale", "log") == "log",
+        )
+
+    def _require_positive(self, name: str, why: str) -> None:
+        """Raise about the first value of a column that is not > 0, saying why it must be."""
+        values = self.y if name == "y" else self.x(name)
+        bad = np.flatnonzero(~(values > 0))
+        if not bad.size:
+            return
+        first = int(bad[0])
+        if name == "y":
+            column = f"column {self.y_name!r} (y)"
+        elif self.columns.get(name, name).startswith("derived:"):
+            column = f"input {name!r} ({self.columns[name]})"
+        else:
+            column = f"column {self.columns.get(name, name)!r} (input {name!r})"
+        row = f"row {first + 1}"
+        if SUPPORTED_SUFFIXES.get(Path(self.source).suffix.lower()) in ("csv", "tsv"):
+            row += f" (line {first + 2} of the file)"
+        count = f"{bad.size} row{'s' if bad.size != 1 else ''} in total"
+        raise DataError(
+            f"{self.source}: {column} {row} has {float(values[first])!r}, which is not > 0 "
+            f"({count}): {why}"
+        )
 
     def subset(self, mask: np.ndarray) -> Runs:
         """Keep the runs where `mask` is True.
@@ -461,9 +538,11 @@ def load_runs(
         If the file is missing, a directory, of an unsupported type or unreadable; if
         the table is empty; if a column is unknown (with the available columns and a
         suggestion); if an input name is not a valid identifier or is ``"y"``; if a used
-        value is not a number, missing, infinite or <= 0 (naming the first offending row
-        and how many rows share the problem); or if `compute_factor` is not finite and
-        > 0.
+        value is not a number, missing or infinite (naming the first offending row and
+        how many rows share the problem); if one of N, D, C is derived from the others
+        and they are not > 0; or if `compute_factor` is not finite and > 0. Values <= 0
+        are accepted here: whether a law can use them is checked when it is fitted
+        (`Runs.require_law`).
 
     Warns
     -----
@@ -490,9 +569,9 @@ def load_runs(
 
     rows = _RowNamer(label, text_file, frame.index)
     values: dict[str, np.ndarray] = {
-        name: _to_positive_floats(frame[column], column, rows) for name, column in mapping.items()
+        name: _to_finite_floats(frame[column], column, rows) for name, column in mapping.items()
     }
-    y_values = _to_positive_floats(frame[y], y, rows)
+    y_values = _to_finite_floats(frame[y], y, rows)
     columns = {name: str(column) for name, column in mapping.items()}
     _derive_triad(values, columns, k, rows)
 
@@ -671,7 +750,7 @@ class _RowNamer:
         return f"row {row}"
 
 
-def _to_positive_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> np.ndarray:
+def _to_finite_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> np.ndarray:
     """Convert one source column to float64, or raise on the first unusable value."""
     original = series.to_numpy(dtype=object)
     missing = np.array(pd.isna(series), dtype=bool)  # writable: extended below
@@ -717,11 +796,6 @@ def _to_positive_floats(series: pd.Series, column: Hashable, rows: _RowNamer) ->
         np.isinf(values),
         lambda i: f"{where} {rows(i)} has {_shown(original[i])}, which is not finite",
         "fix the value or remove the row",
-    )
-    _raise_first(
-        values <= 0,
-        lambda i: f"{where} {rows(i)} has {_shown(original[i])}, which is not > 0",
-        _POSITIVE_WHY,
     )
     return values
 
@@ -779,10 +853,52 @@ def complete_triad(
     return "N", np.asarray(values["C"]) / (k * np.asarray(values["D"]))
 
 
+def log_inputs(law: Any) -> tuple[str, ...]:
+    """The inputs whose logarithm a law takes: each must be > 0 in runs and forecasts.
+
+    An input raised to a fitted power (``N**-alpha`` is ``exp(-alpha log N)``) or under
+    ``log`` needs it, and so does an input a parameter is stated at the reference scale of
+    (its reference is a geometric mean). An input the law only adds or multiplies (a
+    learning rate in ``c * (lr - lr0)**2``) may be zero or negative.
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+
+    Returns
+    -------
+    tuple of str
+        Input names, in the law's order.
+    """
+    structure = getattr(law.formula, "structure", None)
+    if structure is None:
+        # Formulas that cannot tell which inputs they take the log of: assume all of them.
+        names = set(law.inputs)
+    else:
+        names = set(structure(tuple(law.inputs)).log_inputs)
+    names |= {p.reference[0] for p in law.parameters.values() if p.reference}
+    return tuple(name for name in law.inputs if name in names)
+
+
 def _derive_triad(
     values: dict[str, np.ndarray], columns: dict[str, str], k: float, rows: _RowNamer
 ) -> None:
     """Add the missing one of N, D, C when exactly two are present (C = k N D)."""
+    if len({name for name in _TRIAD if name in values}) == 2:
+        # Compute, parameters and tokens are positive counts: a product or ratio of values
+        # <= 0 would be a number with no meaning, or a division by zero.
+        for name in (n for n in _TRIAD if n in values):
+            source = str(columns.get(name, name))
+            _raise_first(
+                ~(values[name] > 0),
+                lambda i, name=name, source=source: (
+                    f"{rows.label}: column {source!r} (input {name!r}) {rows(i)} has "
+                    f"{float(values[name][i])!r}, which is not > 0"
+                ),
+                "the third of N, D, C is derived from C = k N D, which needs the other two "
+                "> 0: fix or remove the row, or map all three to columns",
+            )
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         completed = complete_triad(values, k)
     if completed is None:
@@ -862,12 +978,12 @@ def _check_table(table: object, columns: Mapping[str, str], source: str) -> pd.D
         copy = table.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{source}: Runs.table has non-numeric values ({_one_line(exc)})") from exc
-    bad = ~np.isfinite(copy.to_numpy()) | (copy.to_numpy() <= 0)
+    bad = ~np.isfinite(copy.to_numpy())
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
         raise DataError(
             f"{source}: Runs.table column {names[col]!r} row {row + 1} has "
-            f"{copy.iat[row, col]!r}, which is not a finite number > 0"
+            f"{copy.iat[row, col]!r}, which is not a finite number"
         )
     return copy.reset_index(drop=True)
 

@@ -7,6 +7,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import KINDS, Discrepancy, backtest
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
 from bayescale.forecast import forecast_points, forecast_table
+from bayescale.ladder import Attempt, Mode, find_modes, next_attempt, projected_seconds
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
 
@@ -74,6 +76,11 @@ class Diagnostics:
         Chains and draws per chain.
     target_accept : float or None
         The sampler's step-size target, so that advice does not repeat what was tried.
+    attempts : tuple of Attempt
+        The sampler's attempts (see :mod:`bayescale.ladder`), the last one's draws kept.
+    modes : tuple of Mode
+        Groups of chains that sampled different modes (computed when R-hat fails); empty
+        or one mode when the chains agree.
     """
 
     table: pd.DataFrame
@@ -81,6 +88,20 @@ class Diagnostics:
     chains: int
     draws: int
     target_accept: float | None = None
+    attempts: tuple[Attempt, ...] = ()
+    modes: tuple[Mode, ...] = ()
+
+    @property
+    def multimodal(self) -> bool:
+        """True when the chains sampled two or more separate modes."""
+        return len(self.modes) > 1
+
+    def _tried(self) -> str:
+        if len(self.attempts) < 2:
+            return ""
+        return (
+            f" (after {len(self.attempts)} attempts, the last with {self.attempts[-1].describe()})"
+        )
 
     @property
     def ess_min(self) -> float:
@@ -92,11 +113,24 @@ class Diagnostics:
         """What failed, in words, with what to do; empty if the fit passes."""
         found = []
         rhat = self.table["r_hat"]
-        if self.chains > 1 and (rhat.isna().any() or (rhat > RHAT_MAX).any()):
-            worst = rhat.fillna(np.inf).idxmax()
+        tried = self._tried()
+        if self.multimodal:
+            shown = [n for n in self.table.index if not n.startswith(("sigma", "nu"))]
+            modes = "; ".join(f"mode {k} = {m.describe(shown)}" for k, m in enumerate(self.modes))
             found.append(
-                f"R-hat of {worst} is {rhat[worst]:.3f} (> {RHAT_MAX}): chains disagree; "
-                f"run longer (more tune/draws)"
+                f"the chains sampled {len(self.modes)} separate modes: {modes}. The runs "
+                f"do not decide between them and more sampling will not merge them: forecast "
+                f"each with fit.mode(k), add runs that tell them apart, or tighten the priors"
+            )
+        elif self.chains > 1 and (rhat.isna().any() or (rhat > RHAT_MAX).any()):
+            worst = rhat.fillna(np.inf).idxmax()
+            advice = (
+                "reparameterise the law, tighten its priors or add runs"
+                if tried
+                else "run longer (more tune/draws)"
+            )
+            found.append(
+                f"R-hat of {worst} is {rhat[worst]:.3f} (> {RHAT_MAX}): chains disagree; {advice}"
             )
         for kind in ("ess_bulk", "ess_tail"):
             ess = self.table[kind]
@@ -132,11 +166,15 @@ class Diagnostics:
                 f"diagnostics pass: R-hat <= {RHAT_MAX}, bulk/tail ESS >= {self.ess_min:.0f}, "
                 f"no divergences ({self.chains} chains x {self.draws} draws)"
             )
-        return "DIAGNOSTICS FAIL: " + "; ".join(self.problems)
+        return f"DIAGNOSTICS FAIL{self._tried()}: " + "; ".join(self.problems)
 
     @classmethod
     def of(
-        cls, idata: Any, var_names: Sequence[str], target_accept: float | None = None
+        cls,
+        idata: Any,
+        var_names: Sequence[str],
+        target_accept: float | None = None,
+        attempts: Sequence[Attempt] = (),
     ) -> Diagnostics:
         """Compute the diagnostics of a posterior.
 
@@ -148,6 +186,8 @@ class Diagnostics:
             Variables to check.
         target_accept : float, optional
             The sampler's step-size target (the advice on divergences depends on it).
+        attempts : sequence of Attempt, optional
+            The sampler's attempts, so that advice does not repeat what was tried.
 
         Returns
         -------
@@ -165,12 +205,17 @@ class Diagnostics:
             }
         )
         diverging = idata.sample_stats.get("diverging")
+        chains = int(post.sizes["chain"])
+        rhat = table["r_hat"]
+        split = chains > 1 and (rhat.isna().any() or (rhat > RHAT_MAX).any())
         return cls(
             table=table,
             divergences=int(diverging.sum()) if diverging is not None else 0,
-            chains=int(post.sizes["chain"]),
+            chains=chains,
             draws=int(post.sizes["draw"]),
             target_accept=target_accept,
+            attempts=tuple(attempts),
+            modes=tuple(find_modes(idata, list(var_names))) if split else (),
         )
 
 
@@ -217,10 +262,64 @@ class Fit:
     discrepancy: Discrepancy | None = None
 
     def __post_init__(self) -> None:
-        self.diagnostics = Diagnostics.of(
-            self.idata, self.parameter_names, self.settings.get("target_accept")
-        )
+        attempts = tuple(Attempt.from_dict(a) for a in self.settings.get("attempts", ()))
+        target = attempts[-1].target_accept if attempts else self.settings.get("target_accept")
+        self.diagnostics = Diagnostics.of(self.idata, self.parameter_names, target, attempts)
         self._warned = False
+
+    @property
+    def sampler_log(self) -> list[str]:
+        """What the sampler did, in words: where chains started, each attempt and its verdict."""
+        lines = [self.settings["starts"]] if self.settings.get("starts") else []
+        for k, a in enumerate(self.diagnostics.attempts, start=1):
+            lines.append(f"attempt {k}: {a.describe()}; {a.seconds:.1f} s; {a.verdict}")
+        if self.settings.get("stopped"):
+            lines.append(self.settings["stopped"])
+        return lines
+
+    @property
+    def modes(self) -> list[Mode]:
+        """Groups of chains in separate modes (one group when the chains agree)."""
+        if self.diagnostics.modes:
+            return list(self.diagnostics.modes)
+        return find_modes(self.idata, self.parameter_names, separation=np.inf)
+
+    def mode(self, k: int) -> Fit:
+        """Return the fit restricted to the chains of mode ``k`` (see :attr:`modes`).
+
+        When the chains sampled separate modes, the pooled draws blend forecasts that the
+        runs cannot tell apart; each mode's own forecast shows what each reading implies.
+
+        Parameters
+        ----------
+        k : int
+            Index into :attr:`modes` (0 is the most probable).
+
+        Returns
+        -------
+        Fit
+            A fit with the draws of that mode's chains only.
+
+        Raises
+        ------
+        DataError
+            If there is no mode ``k``.
+        """
+        modes = self.modes
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(modes):
+            raise DataError(f"mode must be a whole number from 0 to {len(modes) - 1}, got {k!r}")
+        chains = list(modes[k].chains)
+        idata = self.idata.isel(chain=chains, groups=["posterior", "sample_stats"])
+        return Fit(
+            self.law,
+            self.runs,
+            idata,
+            self.log_ref,
+            self.seed,
+            {**self.settings, "mode": k},
+            self.info,
+            self.discrepancy,
+        )
 
     # ------------------------------------------------------------------ views
 
@@ -477,7 +576,8 @@ class Fit:
         from bayescale.planning import optimum_draws, prob_below_draws
 
         target = float(target_loss)
-        if not np.isfinite(target) or target <= 0:
+        additive = self.law.likelihood.scale == "linear"
+        if not np.isfinite(target) or (target <= 0 and not additive):
             raise DataError(f"target loss must be a positive number, got {target_loss!r}")
         draws = self.draws()
         theta = {name: draws[name] for name in self.law.parameters}
@@ -613,7 +713,13 @@ def _available_memory() -> int:
 
 
 def pointwise_log_likelihood(law: Law, runs: Runs, posterior: xr.Dataset) -> xr.Dataset:
-    """Log density of each run's log loss under each posterior draw, computed in NumPy.
+    """Log density of each run's measured value under each posterior draw, computed in NumPy.
+
+    The density is that of the value the noise family sees: ``log y`` under multiplicative
+    noise (as the model is written, so that PSIS-LOO of log-scale laws is unchanged), ``y``
+    under additive noise. Laws with different scales are made comparable by
+    :func:`bayescale.comparison.compare`, which adds the Jacobian ``-log y`` to the
+    log-scale ones.
 
     Parameters
     ----------
@@ -634,6 +740,8 @@ def pointwise_log_likelihood(law: Law, runs: Runs, posterior: xr.Dataset) -> xr.
     BayescaleError
         If the result would take more than :data:`MEMORY_SHARE` of the available memory.
     """
+    from bayescale.forecast import law_mu
+
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     n = len(runs)
     need = chains * draws * n * 8
@@ -644,9 +752,9 @@ def pointwise_log_likelihood(law: Law, runs: Runs, posterior: xr.Dataset) -> xr.
             f"{need / 1e9:.1f} GB, more than half of the {available / 1e9:.1f} GB available; "
             f"fit with fewer draws, or score a subset of the runs"
         )
-    log_y = np.log(runs.y)
-    x = {name: runs.x(name) for name in law.inputs}
     lik = law.likelihood
+    z = lik.transform(runs.y)
+    x = {name: runs.x(name) for name in law.inputs}
     names = [*law.parameters, *lik.noise_names]
     flat = {name: np.asarray(posterior[name].values, dtype=float).reshape(-1) for name in names}
     out = np.empty((chains * draws, n))
@@ -655,9 +763,9 @@ def pointwise_log_likelihood(law: Law, runs: Runs, posterior: xr.Dataset) -> xr.
     for start in range(0, chains * draws, step):
         block = {name: value[start : start + step, None] for name, value in flat.items()}
         theta = {name: block[name] for name in law.parameters}
-        log_mu = law.log_mean(theta, x)
+        mu = law_mu(law, theta, x)
         noise = {name: block[name] for name in lik.noise_names}
-        out[start : start + step] = lik.logpdf(log_y, log_mu, noise)
+        out[start : start + step] = lik.logpdf(z, mu, noise)
     coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
     return xr.Dataset(
         {"y": (("chain", "draw", "run"), out.reshape(chains, draws, n))},
@@ -670,7 +778,9 @@ def _data_groups(law: Law, runs: Runs) -> dict[str, xr.Dataset]:
     run = np.arange(len(runs))
     x = {name: runs.x(name) for name in law.inputs}
     return {
-        "observed_data": xr.Dataset({"y": (("run",), np.log(runs.y))}, coords={"run": run}),
+        "observed_data": xr.Dataset(
+            {"y": (("run",), law.likelihood.transform(runs.y))}, coords={"run": run}
+        ),
         "constant_data": xr.Dataset(
             {name: (("run",), value) for name, value in x.items()}
             | {runs.y_name if runs.y_name not in x else "y_raw": (("run",), runs.y)},
@@ -695,6 +805,7 @@ def fit(
     progress: bool | None = None,
     command: str | None = None,
     discrepancy: str | None = None,
+    retries: int | None = None,
 ) -> Fit:
     """Sample the posterior of a scaling law given observed runs.
 
@@ -704,7 +815,9 @@ def fit(
         The runs (see :func:`bayescale.load_runs`); a DataFrame or path is read with the
         default mapping (columns named N, D, C, U, and ``loss``).
     law : Law or str, default "chinchilla"
-        A Law, a catalog name, or the path of a ``.toml`` law file.
+        A Law, a catalog name, the path of a ``.toml`` law file, or a formula such as
+        ``"E + A / N**alpha"`` (its parameters get weakly informative default priors
+        derived from the runs' scale; see :meth:`Law.from_formula`).
     sampler : SamplerSettings or mapping, optional
         All sampler settings at once (see :class:`~bayescale.settings.SamplerSettings`);
         the keywords below, when given, override it.
@@ -731,6 +844,10 @@ def fit(
         form misses structure in them (see :mod:`bayescale.discrepancy`). ``"backtest"``
         refits the law on the runs below three compute quantiles (2 x 300 draws each) and
         learns how its forecast error grows with distance beyond the data. Off by default.
+    retries : int, optional
+        Attempts after the first when the diagnostics fail (default 2): each one with longer
+        warm-up, and more draws, a higher ``target_accept`` or deeper trees as the failure
+        asks; ``fit.sampler_log`` says what was done (see :mod:`bayescale.ladder`).
 
     Returns
     -------
@@ -765,6 +882,7 @@ def fit(
         target_accept=target_accept,
         prior_draws=prior_draws,
         progress=progress,
+        retries=retries,
     )
     if discrepancy is not None and discrepancy not in KINDS:
         raise DataError(
@@ -772,30 +890,25 @@ def fit(
         )
     if not isinstance(law, Law | str | os.PathLike):
         raise LawError(
-            f"law must be a Law, a catalog name (see bayescale.catalog()) or a .toml file, "
-            f"not {law!r}"
+            f"law must be a Law, a catalog name (see bayescale.catalog()), a .toml file or a "
+            f"formula such as 'E + A / N**alpha', not {law!r}"
         )
     if not isinstance(runs, Runs):
         runs = load_runs(runs)
-    law = get_law(law)
+    law = get_law(law, runs=runs)
     if priors:
         law = law.with_priors(priors)
-    runs.require(list(law.inputs), law.n_parameters, law.name)
+    runs.require_law(law)
+    if discrepancy == "backtest" and law.likelihood.scale != "log":
+        raise DataError(
+            f"law {law.name!r} has additive noise (scale 'linear'); discrepancy='backtest' is "
+            f"learned on log loss: fit it without a discrepancy"
+        )
 
-    from bayescale.model import log_reference, sample_posterior, sample_prior
+    from bayescale.model import log_reference, sample_prior
 
     log_ref = log_reference(law, runs)
-    idata = sample_posterior(
-        law,
-        runs,
-        log_ref,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed,
-        target_accept=settings.target_accept,
-        progress=settings.progress,
-    )
+    idata, ladder = _climb(law, runs, log_ref, settings)
     groups = _data_groups(law, runs)
     if settings.prior_draws:
         groups["prior"] = sample_prior(law, runs, log_ref, settings.prior_draws, settings.seed)
@@ -805,6 +918,7 @@ def fit(
     saved = settings.to_dict()
     del saved["progress"], saved["seed"]
     saved["sampler"] = "nutpie (NUTS, low-rank modified mass matrix)"
+    saved.update(ladder)
     info = {
         "versions": package_versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -819,6 +933,71 @@ def fit(
     if strict and not result.ok:
         raise ConvergenceError(f"law {law.name!r}: {result.diagnostics.verdict()}")
     return result
+
+
+def _climb(
+    law: Law, runs: Runs, log_ref: Mapping[str, float], settings: SamplerSettings
+) -> tuple[Any, dict[str, Any]]:
+    """Sample, and climb the sampler ladder while the diagnostics fail (see ``ladder``)."""
+    from bayescale.model import compiled_model, find_starts, sample_posterior
+
+    names = [*law.parameters, *law.likelihood.noise_names]
+    starts = find_starts(compiled_model(law, runs, log_ref), settings.chains, settings.seed)
+    first = Attempt(settings.tune, settings.draws, settings.target_accept, 10, settings.seed)
+    attempt, done, spent, stopped = first, [], 0.0, ""
+    seeds = np.random.SeedSequence(settings.seed).generate_state(settings.retries + 1)
+    for step in range(settings.retries + 1):
+        began = time.perf_counter()
+        idata = sample_posterior(
+            law,
+            runs,
+            log_ref,
+            draws=attempt.draws,
+            tune=attempt.tune,
+            chains=settings.chains,
+            seed=attempt.seed,
+            target_accept=attempt.target_accept,
+            maxdepth=attempt.maxdepth,
+            starts=starts,
+            progress=settings.progress,
+        )
+        seconds = time.perf_counter() - began
+        spent += seconds
+        diagnostics = Diagnostics.of(idata, names, attempt.target_accept, [*done, attempt])
+        attempt = dataclasses.replace(attempt, seconds=seconds, verdict=diagnostics.verdict())
+        done.append(attempt)
+        if diagnostics.ok or step == settings.retries:
+            break
+        if diagnostics.multimodal:
+            stopped = (
+                "stopped: the chains sampled separate modes, which more sampling does not merge"
+            )
+            break
+        stats = idata.sample_stats
+        deep = "maxdepth_reached" in stats and float(stats["maxdepth_reached"].mean()) > 0.01
+        table = diagnostics.table
+        short = bool((table[["ess_bulk", "ess_tail"]] < diagnostics.ess_min).to_numpy().any())
+        upcoming = next_attempt(
+            first,
+            attempt,
+            step + 1,
+            diverged=diagnostics.divergences > 0,
+            short_ess=short,
+            deep=deep,
+            seed=int(seeds[step + 1]),
+        )
+        projected = projected_seconds(attempt, upcoming)
+        if spent + projected > settings.time_budget:
+            stopped = (
+                f"stopped: the next attempt ({upcoming.describe()}) would take about "
+                f"{projected:.0f} s, beyond the time budget of {settings.time_budget:.0f} s"
+            )
+            break
+        attempt = upcoming
+    ladder = {"starts": starts.describe(), "attempts": [a.to_dict() for a in done]}
+    if stopped:
+        ladder["stopped"] = stopped
+    return idata, ladder
 
 
 def load_fit(path: str | os.PathLike[str]) -> Fit:

@@ -3,6 +3,10 @@
 Pure NumPy functions over arrays of draws. Intervals are equal-tailed (quantiles of the draws):
 unlike highest-density intervals they do not depend on whether one looks at the loss or at the
 log loss, the scale the noise model lives on.
+
+A new run is the law's value with the noise on the likelihood's scale: times ``exp(noise)``
+under multiplicative noise, plus ``noise`` under additive noise (:func:`law_value` gives the
+law's value itself, evaluated as written for additive noise, whose value may be <= 0).
 """
 
 from __future__ import annotations
@@ -15,17 +19,79 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale.data import complete_triad
+from bayescale.data import complete_triad, log_inputs
 from bayescale.errors import DataError
 from bayescale.laws import Law
 
-__all__ = ["forecast_points", "forecast_table", "level_label", "mixture_table"]
+__all__ = [
+    "forecast_points",
+    "forecast_table",
+    "law_mu",
+    "law_value",
+    "level_label",
+    "mixture_table",
+]
 
 # Points per block: keeps each (points x draws) work array near 8 MB.
 _BLOCK_ELEMENTS = 1_000_000
 # Per-element work in float32: its rounding (6e-8 relative) is 10^4 times below the Monte Carlo
 # error of an interval from a few thousand draws, and it halves the memory traffic.
 DTYPE = np.float32
+
+
+def law_value(
+    law: Law,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    log_params: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """The law's value L (on the scale of y) at the inputs, for arrays of draws.
+
+    Under additive noise the formula is evaluated as written (``Law.value`` where it
+    exists), since its value may be zero or negative and its inputs need not be positive;
+    under multiplicative noise by :meth:`Law.predict`, the stable form for positive laws.
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    params, inputs : mapping
+        Values of every parameter and input, arrays that broadcast together.
+    log_params : mapping, optional
+        ``log`` of positive parameters, if known (used on the log scale only).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``L``, the broadcast shape.
+    """
+    if law.likelihood.scale == "linear":
+        value = getattr(law, "value", None)
+        if callable(value):
+            return np.asarray(value(params, inputs))
+        env = {**{n: params[n] for n in law.parameters}, **{n: inputs[n] for n in law.inputs}}
+        return np.asarray(law.formula.evaluate(env))
+    return law.predict(params, inputs, log_params=log_params)
+
+
+def law_mu(law: Law, params: Mapping[str, Any], inputs: Mapping[str, Any]) -> np.ndarray:
+    """The law's value on the scale of its noise: ``log L`` (multiplicative) or ``L`` (additive).
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    params, inputs : mapping
+        As in :func:`law_value`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The location of the noise family, to compare with ``law.likelihood.transform(y)``.
+    """
+    if law.likelihood.scale == "linear":
+        return law_value(law, params, inputs)
+    return np.asarray(law.log_mean(params, inputs))
 
 
 def level_label(level: float) -> str:
@@ -76,7 +142,8 @@ def forecast_points(
     Raises
     ------
     DataError
-        If an input is missing, lengths differ, or a value is not a positive finite number.
+        If an input is missing, lengths differ, or a value is not finite, or not > 0 for
+        an input the law takes the logarithm of.
     """
     if isinstance(at, pd.DataFrame):
         columns = {str(k): at[k].to_numpy() for k in at.columns}
@@ -106,13 +173,21 @@ def forecast_points(
             f"law {law.name!r} needs {', '.join(law.inputs)} to forecast; missing "
             f"{', '.join(missing)} (of N, D, C any two are enough: C = {k:g} N D)"
         )
+    logged = log_inputs(law)
     for name in law.inputs:
-        bad = ~(np.isfinite(arrays[name]) & (arrays[name] > 0))
+        bad = ~np.isfinite(arrays[name])
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
                 f"forecast input {name} at point {i + 1} is {float(arrays[name][i])!r}; "
-                f"inputs must be positive finite numbers"
+                f"inputs must be finite numbers"
+            )
+        bad = ~(arrays[name] > 0)
+        if name in logged and bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"forecast input {name} at point {i + 1} is {float(arrays[name][i])!r}; it "
+                f"must be > 0: law {law.name!r} takes the logarithm of {name}"
             )
     return pd.DataFrame(arrays)
 
@@ -156,15 +231,15 @@ def forecast_table(
     params : mapping
         Posterior draws of every law parameter, each of shape ``(draws,)``.
     noise : numpy.ndarray
-        Noise on log loss per draw, shape ``(draws,)`` (see
-        :meth:`bayescale.likelihood.Likelihood.draw_noise`).
+        Noise of a new run on the likelihood's scale (log y or y) per draw, shape
+        ``(draws,)`` (see :meth:`bayescale.likelihood.Likelihood.draw_noise`).
     points : DataFrame
         From :func:`forecast_points`.
     level : float or sequence of float, default 0.9
         Credible level(s) of the intervals.
     log_delta : numpy.ndarray, optional
-        Model discrepancy on log loss per point and draw, shape ``(points, draws)`` (see
-        :mod:`bayescale.discrepancy`).
+        Model discrepancy on the likelihood's scale per point and draw, shape
+        ``(points, draws)`` (see :mod:`bayescale.discrepancy`).
 
     Returns
     -------
@@ -198,7 +273,7 @@ def mixture_table(
     level : float or sequence of float, default 0.9
         Credible level(s).
     log_delta : numpy.ndarray, optional
-        Model discrepancy on log loss, shape ``(points, pooled draws)``.
+        Model discrepancy on each law's likelihood scale, shape ``(points, pooled draws)``.
 
     Returns
     -------
@@ -209,11 +284,23 @@ def mixture_table(
     probs = sorted({0.5, *[(1 - lv) / 2 for lv in levels], *[(1 + lv) / 2 for lv in levels]})
     # Draws on the last axis, so that selection runs over contiguous memory.
     prepared = []
+    # Per pooled draw: whether its law's noise (and discrepancy) is additive.
+    additive = []
     for law, params, noise in components:
         theta = {n: np.asarray(params[n], dtype=DTYPE)[None, :] for n in law.parameters}
-        log_theta = {p.name: np.log(theta[p.name]) for p in law.parameters.values() if p.positive}
+        linear = law.likelihood.scale == "linear"
+        log_theta = (
+            None
+            if linear
+            else {p.name: np.log(theta[p.name]) for p in law.parameters.values() if p.positive}
+        )
         inputs = {name: points[name].to_numpy(dtype=DTYPE) for name in law.inputs}
-        prepared.append((law, theta, log_theta, inputs, np.exp(noise).astype(DTYPE)))
+        noise = np.asarray(noise)
+        prepared.append(
+            (law, theta, log_theta, inputs, (noise if linear else np.exp(noise)).astype(DTYPE))
+        )
+        additive.append(np.full(len(noise), linear))
+    is_additive = np.concatenate(additive) if additive else np.zeros(0, dtype=bool)
     n_draws = sum(len(noise) for *_, noise in components)
     n_points = len(points)
     law_q = np.empty((len(probs), n_points))
@@ -225,22 +312,33 @@ def mixture_table(
         start, stop = bounds
         values, noisy = [], []
         with np.errstate(over="ignore", invalid="ignore"):
-            for law, theta, log_theta, inputs, noise_factor in prepared:
+            for law, theta, log_theta, inputs, noise_term in prepared:
                 x = {name: value[start:stop, None] for name, value in inputs.items()}
-                value = law.predict(theta, x, log_params=log_theta)
-                value = np.broadcast_to(value, (stop - start, noise_factor.shape[0]))
+                value = law_value(law, theta, x, log_params=log_theta)
+                value = np.broadcast_to(value, (stop - start, noise_term.shape[0]))
                 values.append(value)
-                # Multiplicative noise of a new run: one factor per draw, shared by the points;
-                # each point's marginal predictive distribution is exact.
-                noisy.append(value * noise_factor[None, :])
+                # The noise of a new run: one term per draw, shared by the points; each
+                # point's marginal predictive distribution is exact.
+                if law.likelihood.scale == "linear":
+                    noisy.append(value + noise_term[None, :])
+                else:
+                    noisy.append(value * noise_term[None, :])
             value = values[0] if len(values) == 1 else np.concatenate(values, axis=-1)
             pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)
             law_q[:, start:stop] = _quantiles(value, probs)
             law_mean[start:stop] = value.mean(axis=-1)
             if disc_q is not None:
                 factor = np.exp(log_delta[start:stop]).astype(DTYPE)
-                disc_q[:, start:stop] = _quantiles(value * factor, probs)
-                pred = pred * factor
+                if is_additive.any():
+                    # The discrepancy lives on each law's noise scale: added to an additive
+                    # law's value, a factor exp(delta) on a multiplicative law's.
+                    delta = np.asarray(log_delta[start:stop], dtype=DTYPE)
+                    shifted = np.where(is_additive, value + delta, value * factor)
+                    pred = np.where(is_additive, pred + delta, pred * factor)
+                else:
+                    shifted = value * factor
+                    pred = pred * factor
+                disc_q[:, start:stop] = _quantiles(shifted, probs)
             pred_q[:, start:stop] = _quantiles(pred, probs)
 
     # NumPy releases the GIL in these loops, so blocks run in parallel on the cores.

@@ -28,13 +28,18 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Callable, Mapping
+import keyword
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayescale.errors import FormulaError
+
+if TYPE_CHECKING:
+    from bayescale.structure import Structure
 
 __all__ = ["FUNCTIONS", "NUMPY", "Formula", "Ops", "pytensor_ops"]
 
@@ -431,9 +436,202 @@ def _value(node: Node, env: Mapping[str, Any], log_env: Mapping[str, Any], ops: 
     return ops.exp(_log(node, env, log_env, ops))
 
 
+#: Most nodes of a formula once its intermediates are substituted: a chain of intermediates
+#: that each use the previous one twice doubles the tree at every step.
+MAX_NODES = 5000
+
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.DOTALL)
+
+
+def _statements(text: str) -> list[str]:
+    """Split a formula into statements at ``;`` and line ends outside parentheses.
+
+    Blank lines are skipped; an empty statement between semicolons (``a;;b``, a leading or
+    trailing ``;``) is refused: it is most likely a deleted definition.
+    """
+    pieces: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if depth <= 0 and char in ";\n":
+            pieces.append("".join(current))
+            current = []
+            if char == ";":
+                pieces.append(";")
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    meaningful = [piece for piece in pieces if piece == ";" or piece.strip()]
+    for before, after in zip([";", *meaningful], [*meaningful, None], strict=True):
+        if after == ";" and before == ";":
+            raise FormulaError(
+                f"formula {_shown(text)} has an empty statement (';' with nothing before "
+                f"it); separate statements with one ';'"
+            )
+    if meaningful and meaningful[-1] == ";":
+        raise FormulaError(
+            f"formula {_shown(text)} ends with ';'; its last statement must be the law's expression"
+        )
+    statements = [piece.strip() for piece in meaningful if piece != ";"]
+    return statements
+
+
+def _parse_expression(source: str, text: str) -> Node:
+    """Parse one expression of ``text`` (already with ``^`` as ``**``) into our nodes."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as err:
+        raise FormulaError(f"formula {_shown(text)} is not valid: {err.msg}") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise FormulaError(f"formula {_shown(text)} cannot be parsed") from None
+    try:
+        return _convert(tree.body, text)
+    except RecursionError:
+        raise _too_deep(text) from None
+
+
+def _substitute(node: Node, values: Mapping[str, Node], where: str) -> Node:
+    """Replace intermediate names by their trees, folding operations on numbers alone."""
+    if isinstance(node, Name):
+        return values.get(node.id, node)
+    if isinstance(node, Neg):
+        operand = _substitute(node.operand, values, where)
+        return Num(-operand.value) if isinstance(operand, Num) else Neg(operand)
+    if isinstance(node, BinOp):
+        left = _substitute(node.left, values, where)
+        right = _substitute(node.right, values, where)
+        return _fold(BinOp(node.op, left, right), where)
+    if isinstance(node, Call):
+        return _fold(
+            Call(node.func, tuple(_substitute(a, values, where) for a in node.args)), where
+        )
+    return node
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, BinOp):
+        return (node.left, node.right)
+    if isinstance(node, Neg):
+        return (node.operand,)
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
+def _size_and_depth(node: Node) -> tuple[int, int]:
+    """Nodes and depth of the tree, counted once per shared subtree (fast on any chain)."""
+    memo: dict[int, tuple[int, int]] = {}
+
+    def visit(n: Node) -> tuple[int, int]:
+        key = id(n)
+        if key not in memo:
+            sizes = [visit(child) for child in _children(n)]
+            memo[key] = (
+                1 + sum(s for s, _ in sizes),
+                1 + max((d for _, d in sizes), default=0),
+            )
+        return memo[key]
+
+    return visit(node)
+
+
+def _parse_statements(text: str) -> tuple[Node, tuple[str, ...]]:
+    """Parse a formula with named intermediates into one substituted tree.
+
+    Returns the tree and the intermediates' names, in the order they are defined.
+    """
+    source = text.replace("^", "**")
+    statements = _statements(source)
+    if len(statements) == 1 and not _ASSIGNMENT.match(statements[0]):
+        return _parse_expression(statements[0], text), ()
+    where = f"in formula {_shown(text)}"
+    defined: dict[str, Node] = {}
+    order: list[str] = []
+    used: set[str] = set()
+    free_so_far: set[str] = set()
+    trees = []
+    for number, statement in enumerate(statements, start=1):
+        match = _ASSIGNMENT.match(statement)
+        last = number == len(statements)
+        if match and last:
+            raise FormulaError(
+                f"{where}: the last statement ({match.group(1)} = ...) is an assignment; "
+                f"end with the law's expression, e.g. '{match.group(1)}'"
+            )
+        if not match and not last:
+            raise FormulaError(
+                f"{where}: statement {number} ({_shown(statement)}) is not an assignment; "
+                f"every statement but the last defines an intermediate, like 'Ls = E + A / N**a'"
+            )
+        body = match.group(2) if match else statement
+        if not body.strip():
+            raise FormulaError(f"{where}: statement {number} ({statement!r}) has nothing after '='")
+        tree = _parse_expression(body, text)
+        names = _names(tree)
+        later = sorted(
+            n
+            for n in names
+            if n not in defined
+            and any((_ASSIGNMENT.match(s) or [None, None])[1] == n for s in statements[number:])
+        )
+        if later:
+            raise FormulaError(
+                f"{where}: {later[0]!r} is used in statement {number} before it is defined; "
+                f"define an intermediate before the statements that use it"
+            )
+        used |= names & set(defined)
+        free_so_far |= names - set(defined)
+        if match:
+            target = match.group(1)
+            if target.startswith("_") or keyword.iskeyword(target):
+                raise FormulaError(f"{where}: {target!r} cannot name an intermediate")
+            if target in FUNCTIONS:
+                raise FormulaError(
+                    f"{where}: {target!r} is a function; give the intermediate another name"
+                )
+            if target in defined:
+                raise FormulaError(
+                    f"{where}: the intermediate {target!r} is defined twice; give the second "
+                    f"one another name"
+                )
+            if target in free_so_far:
+                raise FormulaError(
+                    f"{where}: {target!r} is used as an input or parameter and also defined as "
+                    f"an intermediate; give the intermediate another name"
+                )
+            defined[target] = _substitute(tree, defined, where)
+            order.append(target)
+        trees.append(tree)
+    unused = [n for n in order if n not in used]
+    if unused:
+        raise FormulaError(
+            f"{where}: the intermediate {unused[0]!r} is defined but never used; use it or "
+            f"remove its definition"
+        )
+    final = _substitute(trees[-1], defined, where)
+    size, depth = _size_and_depth(final)
+    if size > MAX_NODES:
+        raise FormulaError(
+            f"{where}: with its intermediates substituted the formula has {size} nodes, more "
+            f"than {MAX_NODES}; an intermediate used many times in a chain multiplies the size"
+        )
+    if depth > MAX_DEPTH:
+        raise _too_deep(text)
+    return final, tuple(order)
+
+
 @dataclass(frozen=True)
 class Formula:
-    """A parsed, whitelisted formula.
+    """A parsed, whitelisted formula, possibly with named intermediate expressions.
+
+    Statements are separated by ``;`` or line ends (outside parentheses); every statement but
+    the last defines an intermediate (``Ls = E + A / N**alpha``), the last is the law's value
+    (``Ls * (1 + B / D**beta)``). Intermediates are substituted into the last statement, so
+    every evaluation sees one expression tree.
 
     Parameters
     ----------
@@ -444,7 +642,10 @@ class Formula:
     ------
     FormulaError
         If the text is empty, too long, not valid syntax, or uses anything outside the
-        whitelist (see :data:`FUNCTIONS`).
+        whitelist (see :data:`FUNCTIONS`); if an intermediate is used before it is defined,
+        defined twice, named like a function, input or parameter, or never used; if the
+        last statement is an assignment; if a statement is empty; or if the substituted
+        tree has more than :data:`MAX_NODES` nodes or :data:`MAX_DEPTH` levels.
 
     Examples
     --------
@@ -453,15 +654,20 @@ class Formula:
     ['A', 'E', 'N', 'alpha']
     >>> float(f.evaluate({"E": 1.0, "A": 2.0, "N": 4.0, "alpha": 0.5}))
     2.0
+    >>> g = Formula("Ls = E + A / N**alpha; Ls * (1 + B / D**beta)")
+    >>> g.intermediates, sorted(g.names)
+    (('Ls',), ['A', 'B', 'D', 'E', 'N', 'alpha', 'beta'])
     """
 
     text: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_tree", self._parse(self.text))
+        tree, intermediates = self._parse(self.text)
+        object.__setattr__(self, "_tree", tree)
+        object.__setattr__(self, "_intermediates", intermediates)
 
     @staticmethod
-    def _parse(text: str) -> Node:
+    def _parse(text: str) -> tuple[Node, tuple[str, ...]]:
         if not isinstance(text, str) or not text.strip():
             raise FormulaError("the formula is empty; write it like 'E + A * N**-alpha'")
         if len(text) > MAX_FORMULA_LENGTH:
@@ -473,17 +679,12 @@ class Formula:
         if _bracket_depth(text) > MAX_DEPTH:
             raise _too_deep(text)
         # '^' is how papers write powers; in Python it is XOR and binds looser than '+'.
-        source = text.replace("^", "**")
-        try:
-            tree = ast.parse(source.strip(), mode="eval")
-        except SyntaxError as err:
-            raise FormulaError(f"formula {_shown(text)} is not valid: {err.msg}") from None
-        except (ValueError, RecursionError, MemoryError):
-            raise FormulaError(f"formula {_shown(text)} cannot be parsed") from None
-        try:
-            return _convert(tree.body, text)
-        except RecursionError:
-            raise _too_deep(text) from None
+        return _parse_statements(text)
+
+    @property
+    def intermediates(self) -> tuple[str, ...]:
+        """Names of the intermediate expressions, in the order they are defined."""
+        return self._intermediates  # type: ignore[attr-defined]
 
     @property
     def tree(self) -> Node:
@@ -571,3 +772,26 @@ class Formula:
         """
         self._check_env(env)
         return _value(self.tree, env, log_env or {}, ops)
+
+    def structure(self, inputs: Iterable[str]) -> Structure:
+        """Read the roles of the parameters from the formula's structure, not their names.
+
+        Parameters
+        ----------
+        inputs : iterable of str
+            The formula's inputs (N, D, C, ...); every other free name is a parameter.
+
+        Returns
+        -------
+        Structure
+            Floor, roles, amplitudes, inputs that must be positive and decay exponents.
+
+        Examples
+        --------
+        >>> s = Formula("E + A / N**alpha").structure(["N"])
+        >>> s.floor, s.roles["alpha"], s.amplitudes["A"]
+        ('E', 'exponent', ('N', 'alpha'))
+        """
+        from bayescale.structure import analyse
+
+        return analyse(self.tree, frozenset(inputs) & self.names, self.names)

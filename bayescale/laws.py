@@ -15,15 +15,24 @@ import keyword
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pymc_extras.prior import Prior
 
 from bayescale.errors import FormulaError, LawError
-from bayescale.formula import NUMPY, Formula, Ops
+from bayescale.formula import (
+    NUMPY,
+    BinOp,
+    Call,
+    Formula,
+    Name,
+    Neg,
+    Num,
+    Ops,
+)
 from bayescale.likelihood import Likelihood
 from bayescale.priors import (
     check_keys,
@@ -34,6 +43,10 @@ from bayescale.priors import (
     spec_of,
     suggest,
 )
+from bayescale.structure import Structure, _factors, scale_references
+
+if TYPE_CHECKING:
+    from bayescale.data import Runs
 
 __all__ = [
     "ROLES",
@@ -207,6 +220,12 @@ class Law:
         for name in [*self.inputs, *self.parameters]:
             if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
                 raise LawError(f"{where}: {name!r} is not a valid input or parameter name")
+        shadowed = sorted(set(self.formula.intermediates) & {*self.inputs, *self.parameters})
+        if shadowed:
+            raise LawError(
+                f"{where}: {', '.join(shadowed)} is an intermediate of the formula and also "
+                f"declared as an input or parameter; rename the intermediate"
+            )
         both = set(self.inputs) & set(self.parameters)
         if both:
             raise LawError(f"{where}: {sorted(both)} are declared as inputs and as parameters")
@@ -332,9 +351,17 @@ class Law:
         known = [*params, *likelihood.noise_names]
         published = _read_published(data.get("published", {}), known, source)
         try:
+            formula = Formula(str(data["formula"]))
+            if any(not p.role for p in params.values()):
+                # A parameter without a role takes the one the formula's structure gives it.
+                roles = formula.structure(inputs).roles
+                params = {
+                    n: p if p.role else replace(p, role=roles.get(n, "shape"))
+                    for n, p in params.items()
+                }
             return cls(
                 name=str(data["name"]),
-                formula=Formula(str(data["formula"])),
+                formula=formula,
                 inputs={str(k): str(v) for k, v in inputs.items()},
                 parameters=params,
                 likelihood=likelihood,
@@ -379,8 +406,9 @@ class Law:
     def from_formula(
         cls,
         formula: str,
-        priors: Mapping[str, Prior | Mapping[str, Any]],
+        priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
         *,
+        runs: Runs | None = None,
         name: str = "custom",
         inputs: Mapping[str, str] | list[str] | None = None,
         roles: Mapping[str, str] | None = None,
@@ -389,24 +417,34 @@ class Law:
         title: str = "",
         reference: str = "",
     ) -> Law:
-        """Build a law from a formula written by the user.
+        """Build a law from a formula written by the user; a formula alone is enough.
 
         Parameters
         ----------
         formula : str
-            E.g. ``"E + A * N**-alpha"``; see :data:`bayescale.formula.FUNCTIONS`.
-        priors : mapping
-            A prior for every parameter: a ``Prior`` or ``{"dist": ..., **params}``.
+            E.g. ``"E + A * N**-alpha"``, or with named intermediates
+            ``"Ls = E + A / N**alpha; Ls * (1 + B / D**beta)"``; see
+            :data:`bayescale.formula.FUNCTIONS`.
+        priors : mapping, optional
+            Priors of some or all parameters: a ``Prior`` or ``{"dist": ..., **params}``. A
+            prior given here is kept exactly as written, on the parameter's own value (the
+            sampler may move a transformed variable, but the prior means what it says).
+        runs : Runs, optional
+            The runs the law will be fitted to: they name the inputs and set the scale of
+            the default priors.
         name : str, default "custom"
             Identifier of the law.
         inputs : mapping or list, optional
-            Input names (with descriptions). Default: every name without a prior.
+            Input names (with descriptions). Default: the formula's names that are inputs of
+            ``runs``; without runs, every name without a prior if priors are given, else
+            the names that are the base of a power with a parameter exponent (``N`` in
+            ``N**-alpha``).
         roles : mapping, optional
-            Role of each parameter (:data:`ROLES`). Default: ``floor`` for ``E``,
-            ``exponent`` for names starting with alpha/beta/gamma, else ``coefficient``.
+            Role of each parameter (:data:`ROLES`). Default: read from the formula's
+            structure (:meth:`~bayescale.formula.Formula.structure`), never from names.
         at_reference : mapping, optional
-            ``{parameter: (input, power)}``: state that parameter's prior at the reference
-            scale of the input (see :class:`Parameter`).
+            ``{parameter: (input, power)}``: state that parameter's given prior at the
+            reference scale of the input (see :class:`Parameter`).
         likelihood : Likelihood, optional
             Default: Student-t on log loss.
         title, reference : str
@@ -422,58 +460,92 @@ class Law:
         FormulaError
             If the formula is not valid or not whitelisted.
         LawError
-            If names and priors do not match.
+            If names and priors do not match, or the inputs cannot be told apart from the
+            parameters.
+
+        Notes
+        -----
+        Default priors, weakly informative, one per parameter without a prior, chosen by its
+        structural role; each records in ``why`` that it is a default and how it was derived
+        (the report shows it). ``y`` below is the runs' measured values.
+
+        - floor: ``LogNormal(log(0.5 * min y), 1)`` (median half the lowest loss seen);
+          without runs ``LogNormal(0.4, 1)`` (median 1.5 nats, as the catalog); if ``min y
+          <= 0`` (a metric that is not a loss) ``Normal(min y, max y - min y)``;
+        - amplitude (``A`` in ``A * N**-alpha``): stated at the reference scale, on
+          ``A * N_ref**-alpha``: ``LogNormal(log(0.2 * median y), 1.5)``; without runs (or
+          ``median y <= 0``) ``LogNormal(-0.7, 1.5)`` (median 0.5, as the catalog);
+        - exponent written so that a positive value means decay (``N**-a``, ``1/N**a``):
+          ``LogNormal(-1.2, 0.75)`` (median 0.30, 95% between 0.07 and 1.3); an exponent of
+          either sign: ``Normal(0, 0.5)``;
+        - scale of an input (``d`` in ``(C/d)**c``): stated at the input's reference, on
+          ``d / C_ref``: ``LogNormal(0, 2)`` (within a factor of about 50 of the typical
+          value, 95%);
+        - other coefficients and shapes: ``LogNormal(0, 1)`` where the formula needs the
+          parameter positive (a factor of a power's base or of a log argument, a divisor),
+          else ``Normal(0, 1)``.
 
         Examples
         --------
-        >>> law = Law.from_formula(
-        ...     "E + A * N**-alpha",
-        ...     priors={
-        ...         "E": {"dist": "LogNormal", "mu": 0.4, "sigma": 1.0},
-        ...         "A": {"dist": "LogNormal", "mu": 3.0, "sigma": 3.0},
-        ...         "alpha": {"dist": "LogNormal", "mu": -1.2, "sigma": 0.75},
-        ...     },
-        ... )
-        >>> list(law.inputs)
-        ['N']
+        >>> law = Law.from_formula("E + A * N**-alpha", inputs=["N"])
+        >>> {p.name: p.role for p in law.parameters.values()}
+        {'A': 'coefficient', 'E': 'floor', 'alpha': 'exponent'}
+        >>> law.parameters["A"].reference
+        ('N', 'alpha')
         """
         parsed = Formula(formula)
+        priors = dict(priors or {})
         roles = dict(roles or {})
         at_reference = dict(at_reference or {})
+        clash = sorted(set(priors) & set(parsed.intermediates))
+        if clash:
+            raise LawError(
+                f"a prior is given for {', '.join(clash)}, an intermediate of the formula, not a "
+                f"parameter; give priors for the parameters it is made of"
+            )
         unknown = sorted(set(priors) - parsed.names)
         if unknown:
             raise LawError(
                 f"priors are given for {', '.join(unknown)}, which the formula {formula!r} "
                 f"does not use (it uses {', '.join(sorted(parsed.names))})"
             )
+        inputs = _formula_inputs(parsed, priors, inputs, runs)
+        # The order the user gave priors in, then the rest sorted (tables list them so).
+        free = parsed.names - set(inputs)
+        params_names = [n for n in priors if n in free] + sorted(free - set(priors))
         for option, table in (("roles", roles), ("at_reference", at_reference)):
             prefix = f"Law.from_formula: {option}."
-            check_keys(table, priors, prefix, "parameter", "the parameters are")
-        if inputs is None:
-            inputs = {n: "" for n in sorted(parsed.names - set(priors))}
-        elif not isinstance(inputs, Mapping):
-            inputs = {str(n): "" for n in inputs}
-        missing = sorted(parsed.names - set(priors) - set(inputs))
-        if missing:
+            check_keys(table, params_names, prefix, "parameter", "the parameters are")
+        given_inputs = sorted(set(priors) & set(inputs))
+        if given_inputs:
             raise LawError(
-                f"{', '.join(missing)} in formula {formula!r} has no prior; give one in priors="
+                f"{', '.join(given_inputs)} in formula {formula!r} is an input and has a prior; "
+                f"remove the prior or the input"
             )
+        structure = parsed.structure(inputs)
+        defaults = _default_priors(parsed, inputs, structure, runs)
         params = {}
-        for pname, spec in priors.items():
-            ref = at_reference.get(pname)
-            params[pname] = Parameter(
-                name=pname,
-                prior=prior_from_spec(spec, f"Law.from_formula: priors.{pname}"),
-                role=roles.get(pname, _guess_role(pname)),
-                reference=(str(ref[0]), str(ref[1])) if ref else None,
-            )
+        for pname in params_names:
+            role = roles.get(pname, structure.roles[pname])
+            if pname in priors:
+                ref = at_reference.get(pname)
+                params[pname] = Parameter(
+                    name=pname,
+                    prior=prior_from_spec(priors[pname], f"Law.from_formula: priors.{pname}"),
+                    role=role,
+                    reference=(str(ref[0]), str(ref[1])) if ref else None,
+                    why="set by the user",
+                )
+            else:
+                prior, ref, why = defaults[pname]
+                params[pname] = Parameter(pname, prior, role, ref, why)
         return cls(
             name=name,
             formula=parsed,
             inputs=dict(inputs),
             parameters=params,
             likelihood=likelihood or Likelihood(),
-            title=title or f"User law {formula}",
+            title=title or f"User law {_one_line(formula)}",
             reference=reference,
         )
 
@@ -657,6 +729,9 @@ class Law:
     ) -> np.ndarray:
         """Return the law's value with NumPy (one ``exp`` per term: the fast path for forecasts).
 
+        With additive noise (``likelihood.scale == "linear"``) the value is computed as
+        written (:meth:`value`): the metric may be zero or negative, where logs fail.
+
         Parameters
         ----------
         params, inputs, log_params
@@ -667,12 +742,37 @@ class Law:
         numpy.ndarray
             ``L``.
         """
+        if getattr(self.likelihood, "scale", "log") == "linear":
+            return np.asarray(self.value(params, inputs))
         env, log_env = self._envs(params, inputs, NUMPY, log_params)
         return self.formula.stable_evaluate(env, log_env, NUMPY)
 
+    def value(self, params: Mapping[str, Any], inputs: Mapping[str, Any], ops: Ops = NUMPY) -> Any:
+        """Return the law's value computed as written (no logarithm taken anywhere).
+
+        For metrics that can be zero or negative (additive noise, ``Likelihood.scale ==
+        "linear"``), where the log form would be NaN.
+
+        Parameters
+        ----------
+        params : mapping
+            Values of every parameter (arrays broadcast with the inputs).
+        inputs : mapping
+            Values of every input.
+        ops : Ops, default NUMPY
+            Backend.
+
+        Returns
+        -------
+        array-like
+            ``L``.
+        """
+        env = {**{n: params[n] for n in self.parameters}, **{n: inputs[n] for n in self.inputs}}
+        return self.formula.evaluate(env, ops)
+
     def describe(self) -> str:
         """Return a multi-line text description: formula, inputs, priors, reference."""
-        lines = [f"{self.name}: {self.title}", f"  L = {self.formula.text}"]
+        lines = [f"{self.name}: {self.title}", f"  L = {_one_line(self.formula.text)}"]
         if self.reference:
             lines.append(f"  reference: {self.reference}")
         lines.append(
@@ -719,7 +819,7 @@ def _read_parameter(name: str, spec: Any, source: str) -> Parameter:
     return Parameter(
         name=name,
         prior=prior_from_spec(spec["prior"], f"{where}.prior"),
-        role=str(spec.get("role", "coefficient")),
+        role=str(spec.get("role", "")),
         reference=ref,
         why=str(spec.get("why", "")).strip(),
     )
@@ -739,12 +839,175 @@ def _read_published(
     return out
 
 
-def _guess_role(name: str) -> str:
-    if name in ("E", "L_inf", "Linf", "floor"):
-        return "floor"
-    if name.lower().startswith(("alpha", "beta", "gamma", "exponent")):
-        return "exponent"
-    return "coefficient"
+def _one_line(text: str) -> str:
+    # A formula with intermediate lines, as one line: its statements joined by "; ".
+    statements = [part.strip() for line in text.splitlines() for part in line.split(";")]
+    return "; ".join(part for part in statements if part)
+
+
+def _formula_inputs(
+    formula: Formula,
+    priors: Mapping[str, Any],
+    inputs: Mapping[str, str] | list[str] | None,
+    runs: Runs | None,
+) -> dict[str, str]:
+    """The inputs of a user formula: given, else from the runs, the priors or the structure."""
+    if inputs is not None:
+        if isinstance(inputs, Mapping):
+            return {str(k): str(v) for k, v in inputs.items()}
+        return {str(n): "" for n in inputs}
+    if runs is not None:
+        found = [n for n in runs.inputs if n in formula.names]
+        if not found:
+            raise LawError(
+                f"the formula {formula.text!r} uses none of the runs' inputs "
+                f"({', '.join(runs.inputs)}); write it in those names or pass inputs=[...]"
+            )
+        return {n: "" for n in found}
+    if priors:
+        return {n: "" for n in sorted(formula.names - set(priors))}
+    # Only the structure is left: the base of a power with a parameter exponent (N in
+    # N**-alpha) is an input; anything subtler needs the user to say.
+    bases = set()
+    for node in _nodes(formula.tree):
+        if isinstance(node, BinOp) and node.op == "**" and isinstance(node.left, Name):
+            if _names_of(node.right) - {node.left.id}:
+                bases.add(node.left.id)
+    bases -= {
+        n
+        for node in _nodes(formula.tree)
+        if isinstance(node, BinOp) and node.op == "**"
+        for n in _names_of(node.right)
+    }
+    if not bases:
+        raise LawError(
+            f"cannot tell the inputs of formula {formula.text!r} from its parameters; "
+            f"pass inputs=['N', ...] or runs="
+        )
+    return {n: "" for n in sorted(bases)}
+
+
+def _needs_positive(formula: Formula, inputs: Mapping[str, str]) -> set[str]:
+    """Parameters the formula needs positive: factors of a power's base or of a log
+    argument (a non-whole power of a negative number is not a real number), and divisors."""
+    out: set[str] = set()
+
+    def factors_of(node: Any) -> None:
+        for factor, _ in _factors(node):
+            if isinstance(factor, Name):
+                out.add(factor.id)
+            elif isinstance(factor, Call) and factor.func in ("minimum", "maximum"):
+                for arg in factor.args:
+                    factors_of(arg)
+
+    for node in _nodes(formula.tree):
+        if isinstance(node, BinOp) and node.op == "**":
+            right = node.right
+            if not (isinstance(right, Num) and right.value == int(right.value)):
+                factors_of(node.left)
+        elif isinstance(node, BinOp) and node.op == "/":
+            factors_of(node.right)
+        elif isinstance(node, Call) and node.func in ("log", "sqrt"):
+            factors_of(node.args[0])
+    return out - set(inputs)
+
+
+def _default_priors(
+    formula: Formula,
+    inputs: Mapping[str, str],
+    structure: Structure,
+    runs: Runs | None,
+) -> dict[str, tuple[Prior, tuple[str, str] | None, str]]:
+    """Weakly informative default priors by structural role (see Law.from_formula)."""
+    y = None if runs is None else np.asarray(runs.y, dtype=float)
+    positive = _needs_positive(formula, inputs)
+    scales = scale_references(formula, inputs)
+    out: dict[str, tuple[Prior, tuple[str, str] | None, str]] = {}
+    for name, role in structure.roles.items():
+        ref: tuple[str, str] | None = None
+        if role == "floor":
+            if y is not None and y.min() > 0:
+                mu = float(np.log(0.5 * y.min()))
+                prior = Prior("LogNormal", mu=mu, sigma=1.0)
+                why = (
+                    f"Default for a floor: LogNormal(log(0.5 * min y) = {mu:.3g}, 1), median "
+                    f"half the lowest value observed ({y.min():.4g})."
+                )
+            elif y is not None:
+                spread = float(y.max() - y.min()) or 1.0
+                prior = Prior("Normal", mu=float(y.min()), sigma=spread)
+                why = (
+                    f"Default for a floor of a metric that reaches {y.min():.4g} <= 0: "
+                    f"Normal(min y, max y - min y = {spread:.3g})."
+                )
+            else:
+                prior = Prior("LogNormal", mu=0.4, sigma=1.0)
+                why = "Default for a floor (no runs given): LogNormal(0.4, 1), median 1.5 nats."
+        elif name in structure.amplitudes:
+            ref = structure.amplitudes[name]
+            inp, power = ref
+            term = f"{name} * {inp}_ref**-({power})"
+            if y is not None and np.median(y) > 0:
+                mu = float(np.log(0.2 * np.median(y)))
+                prior = Prior("LogNormal", mu=mu, sigma=1.5)
+                why = (
+                    f"Default for an amplitude, stated as {term}, the term at the runs' typical "
+                    f"{inp}: LogNormal(log(0.2 * median y) = {mu:.3g}, 1.5)."
+                )
+            else:
+                prior = Prior("LogNormal", mu=-0.7, sigma=1.5)
+                why = (
+                    f"Default for an amplitude, stated as {term}, the term at the runs' typical "
+                    f"{inp}: LogNormal(-0.7, 1.5), median 0.5."
+                )
+        elif role == "exponent" and name in structure.decay_exponents:
+            prior = Prior("LogNormal", mu=-1.2, sigma=0.75)
+            why = (
+                "Default for an exponent written so that positive means decay: "
+                "LogNormal(-1.2, 0.75), median 0.30, 95% between 0.07 and 1.3."
+            )
+        elif role == "exponent":
+            prior = Prior("Normal", mu=0.0, sigma=0.5)
+            why = "Default for an exponent of either sign: Normal(0, 0.5)."
+        elif role == "scale" and name in scales:
+            ref = scales[name]
+            inp, power = ref
+            stated = f"{name} / {inp}_ref" if power == "1" else f"{name} * {inp}_ref"
+            prior = Prior("LogNormal", mu=0.0, sigma=2.0)
+            why = (
+                f"Default for a scale of {inp}, stated as {stated}: LogNormal(0, 2), within a "
+                f"factor of about 50 of the runs' typical {inp} (95%)."
+            )
+        elif name in positive:
+            prior = Prior("LogNormal", mu=0.0, sigma=1.0)
+            why = (
+                f"Default for a {role} the formula needs positive (a base, log argument or "
+                f"divisor): LogNormal(0, 1)."
+            )
+        else:
+            prior = Prior("Normal", mu=0.0, sigma=1.0)
+            why = f"Default for a {role}: Normal(0, 1)."
+        out[name] = (prior, ref, why)
+    return out
+
+
+def _nodes(tree: Any) -> list[Any]:
+    """Every node of a formula tree (pre-order)."""
+    out, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, BinOp):
+            stack.extend((node.right, node.left))
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+        elif isinstance(node, Call):
+            stack.extend(reversed(node.args))
+    return out
+
+
+def _names_of(node: Any) -> set[str]:
+    return {n.id for n in _nodes(node) if isinstance(n, Name)}
 
 
 def catalog() -> dict[str, Path]:
@@ -758,24 +1021,31 @@ def catalog() -> dict[str, Path]:
     return {path.stem: path for path in sorted(catalog_dir().glob("*.toml"))}
 
 
-def get_law(law: str | Path | Law) -> Law:
-    """Return a law from the catalog by name, from a TOML file path, or as given.
+def get_law(law: str | Path | Law, *, runs: Runs | None = None) -> Law:
+    """Return a law from the catalog by name, from a TOML file path, a formula, or as given.
 
     Parameters
     ----------
     law : str, Path or Law
-        A catalog name (``"chinchilla"``), a path to a ``.toml`` law file, or a Law.
+        A catalog name (``"chinchilla"``), a path to a ``.toml`` law file, a formula
+        (``"E + A / N**alpha"``: a string that is neither and has an operator or a
+        parenthesis), or a Law.
+    runs : Runs, optional
+        For a formula: the runs it will be fitted to, which name its inputs and set the
+        scale of its default priors (see :meth:`Law.from_formula`).
 
     Returns
     -------
     Law
-        The law.
+        The law (named ``"custom"`` for a formula).
 
     Raises
     ------
     LawError
         If the name is not in the catalog (the message lists the catalog and the closest
-        match) and is not an existing file.
+        match), not an existing file and not a formula.
+    FormulaError
+        If the string is read as a formula and is not a valid one.
     """
     if isinstance(law, Law):
         return law
@@ -783,10 +1053,13 @@ def get_law(law: str | Path | Law) -> Law:
     if str(law) in entries:
         return Law.from_file(entries[str(law)])
     path = Path(law)
+    if isinstance(law, str) and not path.exists() and re.search(r"[-+*/^()=;]", law):
+        if not law.strip().endswith(".toml"):
+            return Law.from_formula(law, runs=runs)
     if path.suffix == ".toml" or path.exists():
         return Law.from_file(path)
     hint = suggest(str(law), entries)
     raise LawError(
-        f"unknown law {str(law)!r}{hint}; the catalog has {', '.join(entries)}, "
-        f"or give the path of a .toml law file"
+        f"unknown law {str(law)!r}{hint}; the catalog has {', '.join(entries)}; "
+        f"or give the path of a .toml law file, or a formula like 'E + A / N**alpha'"
     )

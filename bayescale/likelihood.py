@@ -6,8 +6,19 @@ One :class:`Likelihood` owns its noise family everywhere it matters: the PyMC mo
 (:meth:`Likelihood.cdf`) and the noise of a new run in forecasts (:meth:`Likelihood.draw_noise`).
 Adding a family is one entry in ``_FAMILIES``; no other module branches on the family.
 
-Noise is multiplicative: ``log y = log L(x; theta) + sigma * eps`` with ``eps`` standard
-Student-t (robust to outlying runs, like the Huber loss of Hoffmann et al. 2022) or normal.
+Two scales of noise, ``eps`` standard Student-t (robust to outlying runs, like the Huber loss
+of Hoffmann et al. 2022) or normal:
+
+- ``scale="log"`` (default), multiplicative noise: ``log y = log L(x; theta) + sigma * eps``;
+  ``sigma`` is a relative error (0.01 is about 1%) and every ``y`` must be > 0.
+- ``scale="linear"``, additive noise: ``y = L(x; theta) + sigma * eps``, for a metric that can
+  be zero or negative (a unigram-normalised loss, a mixture proportion); ``sigma`` is in the
+  units of ``y``, so its default prior HalfNormal(0.1) suits metrics of order 1 and should be
+  restated for others (``[likelihood] sigma = {...}`` in a law file).
+
+The family works on the *transformed* value ``z = transform(y)`` (``log y`` or ``y``) around
+the law's value on that scale (``log L`` or ``L``); :meth:`Likelihood.logpdf_y` and
+:meth:`Likelihood.cdf_y` speak of ``y`` itself.
 """
 
 from __future__ import annotations
@@ -20,20 +31,27 @@ import numpy as np
 from pymc_extras.prior import Prior
 from scipy import stats
 
-from bayescale.errors import LawError
+from bayescale.errors import DataError, LawError
 from bayescale.priors import check_keys, check_prior_object, is_positive, prior_from_spec, spec_of
 
-__all__ = ["DEFAULT_FAMILY", "DEFAULT_PRIORS", "FAMILIES", "Likelihood"]
+__all__ = ["DEFAULT_FAMILY", "DEFAULT_PRIORS", "DEFAULT_SCALE", "FAMILIES", "SCALES", "Likelihood"]
 
 DEFAULT_FAMILY = "student_t"
-#: Default priors of the noise parameters: a relative error of a few percent at most, and
-#: Student-t degrees of freedom from about 2 (heavy tails) to 50 (nearly normal).
+DEFAULT_SCALE = "log"
+#: The scales noise can live on, and how people read them.
+SCALES: dict[str, str] = {
+    "log": "multiplicative noise on log y",
+    "linear": "additive noise on y",
+}
+#: Default priors of the noise parameters: a relative error of a few percent at most (on the
+#: log scale; in the units of y on the linear scale), and Student-t degrees of freedom from
+#: about 2 (heavy tails) to 50 (nearly normal).
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "sigma": {"dist": "HalfNormal", "sigma": 0.1},
     "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
 }
 #: Keys of a law file's ``[likelihood]`` table besides the noise parameters' priors.
-_KEYS = ("family", "why")
+_KEYS = ("family", "scale", "why")
 
 
 @dataclass(frozen=True)
@@ -73,24 +91,30 @@ def _default_prior(spec: Mapping[str, Any]) -> Prior:
 
 @dataclass(frozen=True)
 class Likelihood:
-    """Observation model of the log of the measured loss.
+    """Observation model of the measured metric (loss): its noise family and scale.
 
     Parameters
     ----------
     family : {"student_t", "normal"}
-        Noise distribution on log loss (multiplicative noise on the loss).
+        Noise distribution on the transformed value (see ``scale``).
     sigma : Prior
-        Prior of the noise scale (a relative error: 0.01 is about 1%).
+        Prior of the noise scale: a relative error on the log scale (0.01 is about 1%), in
+        the units of y on the linear scale (the default HalfNormal(0.1) assumes a metric
+        of order 1).
     nu : Prior or None
         Prior of the Student-t degrees of freedom (None for ``normal``).
     why : str
         The reasoning.
+    scale : {"log", "linear"}, default "log"
+        ``"log"``: multiplicative noise on log y (y must be > 0); ``"linear"``: additive
+        noise on y, for a metric that can be zero or negative.
     """
 
     family: str = DEFAULT_FAMILY
     sigma: Prior = field(default_factory=lambda: _default_prior(DEFAULT_PRIORS["sigma"]))
     nu: Prior | None = field(default_factory=lambda: _default_prior(DEFAULT_PRIORS["nu"]))
     why: str = ""
+    scale: str = DEFAULT_SCALE
 
     # ------------------------------------------------------------------ reading and writing
 
@@ -101,7 +125,8 @@ class Likelihood:
         Parameters
         ----------
         spec : mapping
-            ``family``, ``why`` and a prior spec per noise parameter (``sigma``, ``nu``).
+            ``family``, ``scale`` (``"log"``, the default, or ``"linear"``), ``why`` and a
+            prior spec per noise parameter (``sigma``, ``nu``).
         where : str
             Where the table comes from, for messages (``"chinchilla.toml: likelihood"``).
 
@@ -113,11 +138,11 @@ class Likelihood:
         Raises
         ------
         LawError
-            If a key is unknown or belongs to another family, the family is unknown, or a
-            prior is invalid or not positive.
+            If a key is unknown or belongs to another family, the family or scale is
+            unknown, or a prior is invalid or not positive.
         """
         if not isinstance(spec, Mapping):
-            raise LawError(f"{where} = {spec!r}: must be a table (family, sigma, nu, why)")
+            raise LawError(f"{where} = {spec!r}: must be a table (family, scale, sigma, nu, why)")
         every = list(
             dict.fromkeys(n for f in _FAMILIES.values() for n in ("sigma", *f.shape_names))
         )
@@ -138,12 +163,16 @@ class Likelihood:
             name: prior_from_spec(spec.get(name, DEFAULT_PRIORS[name]), f"{where}.{name}")
             for name in names
         }
+        scale = spec.get("scale", DEFAULT_SCALE)
+        _check_scale(scale, where)
         shapes = {name: priors.get(name) for name in every if name != "sigma"}
-        return cls(family, priors["sigma"], **shapes, why=str(spec.get("why", "")).strip())
+        return cls(
+            family, priors["sigma"], **shapes, why=str(spec.get("why", "")).strip(), scale=scale
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the table :meth:`from_dict` reads back."""
-        out: dict[str, Any] = {"family": self.family}
+        out: dict[str, Any] = {"family": self.family, "scale": self.scale}
         out.update({name: spec_of(prior) for name, prior in self.priors.items()})
         out["why"] = self.why
         return out
@@ -161,6 +190,7 @@ class Likelihood:
         LawError
             Naming the problem and what to do.
         """
+        _check_scale(self.scale, where)
         if self.family not in _FAMILIES:
             raise LawError(
                 f"{where}.family = {self.family!r}: unknown; use one of {', '.join(FAMILIES)}"
@@ -180,9 +210,10 @@ class Likelihood:
                 )
 
     def describe(self) -> str:
-        """One line: the family and the noise priors."""
+        """One line: the family, the scale of the noise and the noise priors."""
         priors = ", ".join(f"{name} ~ {spec_of(prior)}" for name, prior in self.priors.items())
-        return f"{self.family} on log loss, {priors}"
+        units = " (sigma in units of y)" if self.scale == "linear" else ""
+        return f"{self.family} {self.kind}{units}, {priors}"
 
     @property
     def _kind(self) -> _Family:
@@ -195,8 +226,62 @@ class Likelihood:
 
     @property
     def title(self) -> str:
-        """The family's name for people (``Student-t``, ``normal``)."""
+        """The family's name for people (``Student-t``, ``normal``); see also :attr:`kind`."""
         return self._kind.title
+
+    @property
+    def kind(self) -> str:
+        """The scale of the noise for people: ``multiplicative noise on log y`` or
+        ``additive noise on y``."""
+        _check_scale(self.scale, "likelihood")
+        return SCALES[self.scale]
+
+    # ------------------------------------------------------------------ scale
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        """Return the value the noise family sees: ``log y`` (scale "log") or ``y``.
+
+        Parameters
+        ----------
+        y : numpy.ndarray
+            Measured values.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log y`` or a float copy of ``y``.
+
+        Raises
+        ------
+        DataError
+            On the log scale, if a value is <= 0 (its logarithm is undefined).
+        """
+        y = np.asarray(y, dtype=float)
+        if self.scale == "linear":
+            return y.copy()
+        _check_scale(self.scale, "likelihood")
+        bad = ~(y > 0)
+        if bad.any():
+            raise DataError(
+                f"multiplicative noise takes log(y), but y = {float(y[bad].flat[0])!r} is "
+                f"not > 0; use scale='linear' (additive noise) for a metric that can be <= 0"
+            )
+        return np.log(y)
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        """Map a transformed value back to y: ``exp(z)`` (scale "log") or ``z``.
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            Values on the scale of the noise.
+
+        Returns
+        -------
+        numpy.ndarray
+            Values of y.
+        """
+        return np.asarray(z) if self.scale == "linear" else np.exp(z)
 
     @property
     def noise_names(self) -> tuple[str, ...]:
@@ -246,17 +331,17 @@ class Likelihood:
 
     # ------------------------------------------------------------------ PyMC
 
-    def observe(self, name: str, log_mu: Any, observed: Any, dims: str | None = None) -> Any:
-        """Add the noise parameters and the observed log values to the current PyMC model.
+    def observe(self, name: str, mu: Any, observed: Any, dims: str | None = None) -> Any:
+        """Add the noise parameters and the observed values to the current PyMC model.
 
         Parameters
         ----------
         name : str
             Name of the observed variable.
-        log_mu : TensorVariable
-            The law's log value per run.
+        mu : TensorVariable
+            The law's value per run on the scale of the noise (``log L`` or ``L``).
         observed : TensorVariable or array
-            The log of the measured values.
+            The measured values on that scale (:meth:`transform` of y).
         dims : str, optional
             Dimension of the runs.
 
@@ -266,24 +351,23 @@ class Likelihood:
             The observed variable.
         """
         noise = {pname: prior.create_variable(pname) for pname, prior in self.priors.items()}
-        return self._kind.pymc(name, log_mu, **noise, observed=observed, dims=dims)
+        return self._kind.pymc(name, mu, **noise, observed=observed, dims=dims)
 
     # ------------------------------------------------------------------ NumPy
 
     def _standard(self, noise: Mapping[str, np.ndarray]) -> Any:
         return self._kind.standard(*(noise[name] for name in self._kind.shape_names))
 
-    def logpdf(
-        self, log_y: np.ndarray, log_mu: np.ndarray, noise: Mapping[str, np.ndarray]
-    ) -> np.ndarray:
-        """Log density of observed log values, per draw and run.
+    def logpdf(self, z: np.ndarray, mu: np.ndarray, noise: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log density of observed values on the scale of the noise, per draw and run.
 
         Parameters
         ----------
-        log_y : numpy.ndarray
-            Log of the measured values.
-        log_mu : numpy.ndarray
-            The law's log value, broadcastable against ``log_y``.
+        z : numpy.ndarray
+            The measured values on the scale of the noise (:meth:`transform` of y: the log
+            of y on the log scale, y itself on the linear one).
+        mu : numpy.ndarray
+            The law's value on that scale, broadcastable against ``z``.
         noise : mapping of str to numpy.ndarray
             The noise parameters (:attr:`noise_names`), shaped to broadcast (e.g.
             ``(draws, 1)`` against ``(draws, runs)``).
@@ -291,27 +375,72 @@ class Likelihood:
         Returns
         -------
         numpy.ndarray
-            ``log p(log_y | log_mu, noise)``, the broadcast shape.
+            ``log p(z | mu, noise)``, the broadcast shape.
         """
         sigma = noise["sigma"]
-        return self._standard(noise).logpdf((log_y - log_mu) / sigma) - np.log(sigma)
+        return self._standard(noise).logpdf((z - mu) / sigma) - np.log(sigma)
 
-    def cdf(
-        self, log_y: np.ndarray, log_mu: np.ndarray, noise: Mapping[str, np.ndarray]
-    ) -> np.ndarray:
-        """Probability that a new run's log value is below ``log_y``.
+    def cdf(self, z: np.ndarray, mu: np.ndarray, noise: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Probability that a new run's transformed value is below ``z``.
 
         Parameters
         ----------
-        log_y, log_mu, noise
+        z, mu, noise
             As in :meth:`logpdf`.
 
         Returns
         -------
         numpy.ndarray
-            ``P(log Y <= log_y | log_mu, noise)``, the broadcast shape.
+            ``P(transform(Y) <= z | mu, noise)``, the broadcast shape.
         """
-        return self._standard(noise).cdf((log_y - log_mu) / noise["sigma"])
+        return self._standard(noise).cdf((z - mu) / noise["sigma"])
+
+    def logpdf_y(
+        self, y: np.ndarray, mu: np.ndarray, noise: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Log density of y itself, whatever the scale: comparable between scales.
+
+        On the log scale the density of y is that of ``log y`` times the Jacobian
+        ``1 / y``; on the linear scale it is :meth:`logpdf`.
+
+        Parameters
+        ----------
+        y : numpy.ndarray
+            Measured values (> 0 on the log scale).
+        mu : numpy.ndarray
+            The law's value on the scale of the noise (``log L`` or ``L``).
+        noise : mapping of str to numpy.ndarray
+            As in :meth:`logpdf`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(y | mu, noise)``, the broadcast shape.
+        """
+        z = self.transform(y)
+        logp = self.logpdf(z, mu, noise)
+        return logp if self.scale == "linear" else logp - z
+
+    def cdf_y(self, target: float, mu: np.ndarray, noise: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Probability that a new run's y is below ``target``, whatever the scale.
+
+        Parameters
+        ----------
+        target : float
+            A value of y; on the log scale a target <= 0 is never reached (probability 0).
+        mu : numpy.ndarray
+            The law's value on the scale of the noise (``log L`` or ``L``).
+        noise : mapping of str to numpy.ndarray
+            As in :meth:`logpdf`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``P(Y <= target | mu, noise)``, the broadcast shape.
+        """
+        if self.scale != "linear" and not target > 0:
+            return np.zeros(np.broadcast_shapes(np.shape(mu), np.shape(noise["sigma"])))
+        return self.cdf(self.transform(np.asarray(target, dtype=float)), mu, noise)
 
     def draw_noise(
         self,
@@ -319,7 +448,7 @@ class Likelihood:
         seed: int | np.random.Generator,
         shape: tuple[int, ...] | None = None,
     ) -> np.ndarray:
-        """Draw the noise of new runs on log loss.
+        """Draw the noise of new runs on the scale of the noise (log y or y).
 
         Parameters
         ----------
@@ -342,3 +471,11 @@ class Likelihood:
         shapes = {name: np.broadcast_to(noise[name], shape) for name in self._kind.shape_names}
         eps = self._standard(shapes).rvs(size=shape, random_state=rng)
         return sigma * eps
+
+
+def _check_scale(scale: object, where: str) -> None:
+    if scale not in SCALES:
+        raise LawError(
+            f"{where}.scale = {scale!r}: unknown; use 'log' (multiplicative noise on log y, "
+            f"the default) or 'linear' (additive noise on y, for a metric that can be <= 0)"
+        )

@@ -13,11 +13,12 @@ processes numba's caches keep the log density and the C callbacks nutpie calls (
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
-import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,16 @@ from bayescale.data import Runs
 from bayescale.formula import Formula, pytensor_ops
 from bayescale.laws import Law
 
-__all__ = ["build_model", "log_reference", "sample_posterior", "sample_prior"]
+__all__ = [
+    "Starts",
+    "build_model",
+    "compiled_model",
+    "find_starts",
+    "log_reference",
+    "sample_posterior",
+    "sample_prior",
+    "sampled_at_reference",
+]
 
 _COMPILED: dict[str, Any] = {}
 
@@ -54,7 +64,7 @@ def _quiet():
 
 
 def log_reference(law: Law, runs: Runs) -> dict[str, float]:
-    """Return the log reference scale of each input a parameter is stated at.
+    """Return the log reference scale of each input a parameter is stated or sampled at.
 
     Parameters
     ----------
@@ -66,17 +76,75 @@ def log_reference(law: Law, runs: Runs) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        ``{input: mean(log(input))}`` for the inputs that reference-scale parameters use.
+        ``{input: mean(log(input))}`` for the inputs that reference-scale parameters and
+        the amplitudes the sampler moves at a reference scale (:func:`sampled_at_reference`)
+        use.
     """
-    used = sorted({p.reference[0] for p in law.parameters.values() if p.reference})
-    return {name: float(np.mean(np.log(runs.x(name)))) for name in used}
+    used = {p.reference[0] for p in law.parameters.values() if p.reference}
+    used |= {inp for inp, _ in sampled_at_reference(law).values()}
+    return {name: float(np.mean(np.log(runs.x(name)))) for name in sorted(used)}
+
+
+def sampled_at_reference(law: Law) -> dict[str, tuple[str, str]]:
+    """Return the amplitudes the sampler moves at a reference scale, keeping their prior.
+
+    An amplitude ``A`` in a term ``A * X**-p`` is strongly correlated with ``p`` when ``X``
+    is far from 1 (a change of ``p`` moves the term by ``X**-p``; ``A`` must follow). Laws
+    of the catalog state such priors at the runs' reference scale (``at_reference``). A
+    user's prior on ``A`` itself means what it says, so instead the sampler moves
+    ``log A - p log X_ref`` (``A * X_ref**-p`` for an amplitude of either sign, e.g. ``a`` in
+    ``exp(a * N**g + b)``) and the prior of ``A`` enters the density with the Jacobian of
+    that change of variables: the posterior is the same, its geometry nearly Gaussian.
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+
+    Returns
+    -------
+    dict of str to (str, str)
+        ``{amplitude: (input, power)}`` for the amplitudes found in the formula's structure
+        whose prior is unbounded (on the positive or on all reals) with plain numbers as
+        parameters and whose power uses only parameters without a reference scale.
+    """
+    structure = getattr(law.formula, "structure", None)
+    if structure is None:
+        return {}
+    from bayescale.formula import Formula
+    from bayescale.priors import _BOUNDED_DISTS
+
+    found = {}
+    for name, (inp, power) in structure(law.inputs).amplitudes.items():
+        p = law.parameters.get(name)
+        if p is None or p.reference is not None or inp not in law.inputs:
+            continue
+        prior = p.prior
+        if prior.distribution in _BOUNDED_DISTS or not all(
+            isinstance(v, int | float) for v in prior.parameters.values()
+        ):
+            continue
+        uses = Formula(power).names
+        if all(n in law.parameters and law.parameters[n].reference is None for n in uses):
+            found[name] = (inp, power)
+    return found
+
+
+def _observed(law: Law, y: np.ndarray) -> np.ndarray:
+    # The family sees log y (multiplicative noise) or y itself (additive noise).
+    transform = getattr(law.likelihood, "transform", None)
+    return np.log(y) if transform is None else np.asarray(transform(y), dtype=float)
+
+
+def _additive(law: Law) -> bool:
+    return getattr(law.likelihood, "scale", "log") == "linear"
 
 
 def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str, np.ndarray]:
     # One matrix for everything per run (the inputs, then log y): its rows share one length
     # by construction, so the graph needs no broadcast checks between them. Those checks made
     # PyTensor's order of nodes, hence its numba cache key, change from process to process.
-    per_run = [runs.x(name) for name in law.inputs] + [np.log(runs.y)]
+    per_run = [runs.x(name) for name in law.inputs] + [_observed(law, runs.y)]
     values = {"per_run": np.vstack(per_run)}
     # Every shared variable costs seconds of compiling a law's first fit: one vector holds
     # the log reference scales (in the order of log_ref's keys, which are sorted).
@@ -85,8 +153,17 @@ def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str
     return values
 
 
-def build_model(law: Law, runs: Runs, log_ref: Mapping[str, float] | None = None):
+def build_model(
+    law: Law,
+    runs: Runs,
+    log_ref: Mapping[str, float] | None = None,
+    *,
+    reparameterise: bool = True,
+):
     """Build the PyMC model of ``log y ~ family(log L(x; theta), sigma)``.
+
+    With additive noise (``likelihood.scale == "linear"``) the family is on ``y`` itself:
+    ``y ~ family(L(x; theta), sigma)``.
 
     Parameters
     ----------
@@ -96,13 +173,18 @@ def build_model(law: Law, runs: Runs, log_ref: Mapping[str, float] | None = None
         Observed runs; every input of the law must be present.
     log_ref : mapping, optional
         Log reference scales (see :func:`log_reference`); computed from ``runs`` if omitted.
+    reparameterise : bool, default True
+        Let the sampler move amplitudes at a reference scale (:func:`sampled_at_reference`).
+        The posterior is the same either way; False gives every parameter a prior variable
+        of its own, which prior sampling needs.
 
     Returns
     -------
     pymc.Model
         Free variables are the law's parameters (``A_ref`` for a reference-scale ``A``, with
-        ``A`` as a deterministic), ``sigma`` and, for Student-t, ``nu``; the observed variable
-        is ``y`` (the log of the measured values), over the dimension ``run``.
+        ``A`` as a deterministic; ``A_log_at_ref`` for an amplitude sampled at a reference
+        scale), ``sigma`` and, for Student-t, ``nu``; the observed variable is ``y`` (the
+        log of the measured values, or the values with additive noise), over ``run``.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -110,33 +192,71 @@ def build_model(law: Law, runs: Runs, log_ref: Mapping[str, float] | None = None
     ops = pytensor_ops()
     log_ref = dict(log_reference(law, runs) if log_ref is None else log_ref)
     values = _data_values(law, runs, log_ref)
+    at_ref = sampled_at_reference(law) if reparameterise else {}
     with pm.Model(coords={"run": np.arange(len(runs))}) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
         per_run = data.pop("per_run")
-        data.update({name: per_run[i] for i, name in enumerate([*law.inputs, "log_y"])})
+        data.update({name: per_run[i] for i, name in enumerate([*law.inputs, "y_obs"])})
         if log_ref:
             log_refs = data.pop("log_ref")
             data.update({f"log_{n}_ref": log_refs[i] for i, n in enumerate(sorted(log_ref))})
         params: dict[str, Any] = {}
         log_params: dict[str, Any] = {}
         # Parameters without a reference first: reference powers are formulas over them.
-        ordered = sorted(law.parameters.values(), key=lambda p: p.reference is not None)
+        ordered = sorted(
+            law.parameters.values(), key=lambda p: p.reference is not None or p.name in at_ref
+        )
         for p in ordered:
-            if p.reference is None:
+            if p.reference is not None:
+                inp, power = p.reference
+                value_at_ref = p.prior.create_variable(p.sampled_name)
+                exponent = Formula(power).evaluate(params, ops)
+                log_params[p.name] = pt.log(value_at_ref) + exponent * data[f"log_{inp}_ref"]
+            elif p.name in at_ref:
+                inp, power = at_ref[p.name]
+                shift = Formula(power).evaluate(params, ops) * data[f"log_{inp}_ref"]
+                dist = p.prior.pymc_distribution.dist(**p.prior.parameters)
+                if p.positive:
+                    moved = pm.Flat(f"{p.name}_log_at_ref")
+                    log_params[p.name] = moved + shift
+                    # The user's prior on A, and log|dA/d moved| = log A: (moved, p) ->
+                    # (log A, p) is a shear with unit determinant.
+                    value = pt.exp(log_params[p.name])
+                    pm.Potential(f"{p.name}_prior", pm.logp(dist, value) + log_params[p.name])
+                else:
+                    moved = pm.Flat(f"{p.name}_at_ref")
+                    # A = moved * X_ref**p: log|dA/d moved| = p log X_ref.
+                    params[p.name] = pm.Deterministic(p.name, moved * pt.exp(shift))
+                    pm.Potential(f"{p.name}_prior", pm.logp(dist, params[p.name]) + shift)
+                    continue
+            else:
                 params[p.name] = p.prior.create_variable(p.name)
                 continue
-            inp, power = p.reference
-            at_ref = p.prior.create_variable(p.sampled_name)
-            exponent = Formula(power).evaluate(params, ops)
-            log_params[p.name] = pt.log(at_ref) + exponent * data[f"log_{inp}_ref"]
             params[p.name] = pm.Deterministic(p.name, pt.exp(log_params[p.name]))
         inputs = {name: data[name] for name in law.inputs}
-        mu = law.log_mean(params, inputs, ops=ops, log_params=log_params)
-        law.likelihood.observe("y", mu, observed=data["log_y"], dims="run")
+        if _additive(law):
+            mu = law.formula.evaluate({**params, **inputs}, ops)
+        else:
+            mu = law.log_mean(params, inputs, ops=ops, log_params=log_params)
+        law.likelihood.observe("y", mu, observed=data["y_obs"], dims="run")
     return model
 
 
-def _compiled(law: Law, runs: Runs, log_ref: Mapping[str, float]):
+def compiled_model(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> Any:
+    """Return the law's compiled model (nutpie, numba) with the data of ``runs``.
+
+    Compiled once per law and process (see the module's notes); later calls swap the data.
+
+    Parameters
+    ----------
+    law, runs, log_ref
+        As in :func:`build_model`.
+
+    Returns
+    -------
+    nutpie compiled model
+        Ready for :func:`sample_posterior` and :func:`find_starts`.
+    """
     # Everything compiled into the graph, and nothing else (not the prose), makes the key.
     spec = law.to_dict()
     key = json.dumps(
@@ -151,7 +271,9 @@ def _compiled(law: Law, runs: Runs, log_ref: Mapping[str, float]):
                 spec["likelihood"]["family"],
                 spec["likelihood"]["sigma"],
                 spec["likelihood"].get("nu"),
+                spec["likelihood"].get("scale", "log"),
             ],
+            "sampled_at_reference": sampled_at_reference(law),
         },
         sort_keys=True,
     )
@@ -166,6 +288,148 @@ def _compiled(law: Law, runs: Runs, log_ref: Mapping[str, float]):
     return compiled.with_data(**_data_values(law, runs, log_ref))
 
 
+@dataclass(frozen=True)
+class Starts:
+    """Where the chains start: distinct optima of the posterior density, best first.
+
+    Attributes
+    ----------
+    points : list of numpy.ndarray
+        One point per chain, on the sampler's unconstrained space.
+    log_density : list of float
+        The log posterior density (up to a constant) at each chain's point.
+    optima : int
+        Distinct optima found by the multi-start optimisation (1 for a unimodal posterior).
+    tries : int
+        Optimisations run.
+    """
+
+    points: list[np.ndarray]
+    log_density: list[float]
+    optima: int
+    tries: int
+
+    def describe(self) -> str:
+        """One line for the fit's sampler log."""
+        gap = max(self.log_density) - min(self.log_density)
+        where = (
+            "at the posterior mode"
+            if self.optima == 1
+            else f"at {self.optima} distinct optima (log density within {gap:.1f})"
+        )
+        return f"chains started {where}, found by {self.tries} L-BFGS optimisations"
+
+
+#: Optima whose log density is this far below the best hold a negligible share of the mass
+#: (e^-10) unless far wider; chains do not start there.
+START_GAP = 10.0
+
+
+def _log_density(compiled: Any):
+    # nutpie's with_data updates the C callbacks' data only: the Python function keeps the
+    # data it was compiled with, so it is given the current data before use.
+    function = compiled.logp_func
+    for shared in function.get_shared():
+        if shared.name in compiled.shared_data:
+            shared.set_value(np.array(compiled.shared_data[shared.name]))
+
+    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        logp, grad = function(x)
+        logp = float(logp)
+        if not np.isfinite(logp) or not np.all(np.isfinite(grad)):
+            return np.inf, np.zeros_like(x)
+        return -logp, -np.asarray(grad, dtype=float)
+
+    return negative
+
+
+#: A valley deeper than this (in log density) between two optima makes them separate modes.
+BARRIER = 1.0
+
+
+def _separated(
+    negative: Any, value: float, x: np.ndarray, other_value: float, other: np.ndarray
+) -> bool:
+    # Two optima are separate modes if the log density dips between them; optimisers that
+    # stop at different points of one flat ridge (a Student-t's nu, say) find one mode.
+    if np.max(np.abs(x - other)) <= 0.05:
+        return False
+    along = [negative(x + t * (other - x))[0] for t in np.linspace(0.1, 0.9, 9)]
+    return max(along) > max(value, other_value) + BARRIER
+
+
+def find_starts(compiled: Any, chains: int, seed: int, tries: int | None = None) -> Starts:
+    """Optimise the posterior density from many points and pick where each chain starts.
+
+    Chains that start in the tails spend their warm-up finding the bulk, and with laws whose
+    parameters trade off (a floor against an amplitude, a break against a slope) they may
+    not find it in time. L-BFGS from prior-like points (PyMC's jittered initial points,
+    half of them jittered further) finds the posterior's optima in well under a second.
+    Each chain starts at a different optimum within :data:`START_GAP` of the best, if there
+    are several separated by a valley (:data:`BARRIER`), so that R-hat still sees modes;
+    otherwise all start at the best.
+
+    Parameters
+    ----------
+    compiled : nutpie compiled model
+        The model (see :func:`sample_posterior`).
+    chains : int
+        Chains to place.
+    seed : int
+        Seed of the starting points.
+    tries : int, optional
+        Optimisations; default ``max(8, 2 * chains)``.
+
+    Returns
+    -------
+    Starts
+        One point per chain.
+    """
+    from scipy.optimize import minimize
+
+    negative = _log_density(compiled)
+    tries = tries or max(8, 2 * chains)
+    rng = np.random.default_rng(seed)
+    found: list[tuple[float, np.ndarray]] = []
+    for i in range(tries):
+        x0 = np.asarray(compiled.initial_point_func(int(rng.integers(2**31))), dtype=float)
+        if i >= tries // 2:
+            x0 = x0 + rng.normal(0.0, 1.0, x0.shape)
+        if not np.isfinite(negative(x0)[0]):
+            continue
+        with np.errstate(all="ignore"):
+            result = minimize(negative, x0, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+        if np.isfinite(result.fun):
+            found.append((float(result.fun), np.asarray(result.x, dtype=float)))
+    if not found:
+        # Nothing finite to optimise from: nutpie's own initialisation (and its error).
+        zero = np.zeros(compiled.n_dim)
+        return Starts([zero] * chains, [float("nan")] * chains, 0, tries)
+    found.sort(key=lambda item: item[0])
+    best = found[0][0]
+    distinct: list[tuple[float, np.ndarray]] = []
+    for value, x in found:
+        if value - best > START_GAP:
+            break
+        if all(_separated(negative, value, x, v, other) for v, other in distinct):
+            distinct.append((value, x))
+    picks = [distinct[i % len(distinct)] for i in range(chains)]
+    return Starts([x for _, x in picks], [-v for v, _ in picks], len(distinct), tries)
+
+
+def _starting_at(compiled: Any, point: np.ndarray) -> Any:
+    # nutpie's PyMC models start where their initial-point function says (PyMC's, jittered
+    # by up to 1 around the prior's centre); its init_mean argument is not used for them.
+    # Jitter of that size throws a law like exp(a * N**g) far off (N**1 ~ 1e9): chains start
+    # at the optimum itself, and their own seeds set them apart.
+    start = np.array(point, dtype=np.float64)
+
+    def initial_point(seed: Any) -> np.ndarray:
+        return start.copy()
+
+    return dataclasses.replace(compiled, initial_point_func=initial_point)
+
+
 def sample_posterior(
     law: Law,
     runs: Runs,
@@ -176,9 +440,14 @@ def sample_posterior(
     chains: int,
     seed: int,
     target_accept: float = 0.95,
+    maxdepth: int = 10,
+    starts: Starts | None = None,
     progress: bool = False,
 ):
     """Sample the posterior with nutpie (low-rank modified mass matrix).
+
+    Each chain is its own nutpie sampler, so that chains can start at different optima
+    (a compiled model has one starting point); they run at once, on the cores.
 
     Parameters
     ----------
@@ -190,6 +459,10 @@ def sample_posterior(
         Seed of the sampler; the same seed and data give the same draws.
     target_accept : float, default 0.95
         Step-size adaptation target; raise it (0.95, 0.99) if a fit reports divergences.
+    maxdepth : int, default 10
+        Largest tree depth (at most ``2**maxdepth`` gradients per draw).
+    starts : Starts, optional
+        Where each chain starts (see :func:`find_starts`); default: found here.
     progress : bool, default False
         Show nutpie's progress bar.
 
@@ -201,31 +474,45 @@ def sample_posterior(
     Raises
     ------
     KeyboardInterrupt
-        If sampling is interrupted (Ctrl-C). The sampler is stopped and its partial
+        If sampling is interrupted (Ctrl-C). The samplers are stopped and their partial
         draws discarded: nutpie would return them, padded with NaN, as if complete.
     """
+    import arviz as az
     import nutpie
 
-    compiled = _compiled(law, runs, log_ref)
+    compiled = compiled_model(law, runs, log_ref)
+    if starts is None:
+        starts = find_starts(compiled, chains, seed)
+    seeds = np.random.SeedSequence(seed).generate_state(chains)
+    samplers = []
     with _quiet():
-        sampler = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, os.cpu_count() or 1),
-            seed=seed,
-            target_accept=target_accept,
-            low_rank_modified_mass_matrix=True,
-            save_warmup=False,
-            progress_bar=progress,
-            blocking=False,
-        )
         try:
-            return sampler.wait()
+            for chain in range(chains):
+                samplers.append(
+                    nutpie.sample(
+                        _starting_at(compiled, starts.points[chain]),
+                        draws=draws,
+                        tune=tune,
+                        chains=1,
+                        cores=1,
+                        seed=int(seeds[chain]),
+                        target_accept=target_accept,
+                        maxdepth=maxdepth,
+                        low_rank_modified_mass_matrix=True,
+                        save_warmup=False,
+                        progress_bar=progress and chain == 0,
+                        blocking=False,
+                    )
+                )
+            traces = [sampler.wait() for sampler in samplers]
         except BaseException:
-            sampler.cancel()
+            for sampler in samplers:
+                sampler.cancel()
             raise
+    if chains == 1:
+        return traces[0]
+    # Each trace numbers its one chain 0; concat numbers them 0..chains-1.
+    return az.concat(*traces, dim="chain", reset_dim=True)
 
 
 def sample_prior(law: Law, runs: Runs, log_ref: Mapping[str, float], draws: int, seed: int):
@@ -248,7 +535,7 @@ def sample_prior(law: Law, runs: Runs, log_ref: Mapping[str, float], draws: int,
     """
     import pymc as pm
 
-    model = build_model(law, runs, log_ref)
+    model = build_model(law, runs, log_ref, reparameterise=False)
     names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
     with _quiet():
         prior = pm.sample_prior_predictive(

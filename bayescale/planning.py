@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.errors import DataError, LawError
+from bayescale.forecast import law_value
 from bayescale.formula import Formula
 from bayescale.laws import Law
 from bayescale.likelihood import Likelihood
@@ -101,7 +102,7 @@ def _loss(
 ) -> Any:
     inputs = {"N": np.exp(log_n), "D": np.exp(log_c - np.log(k) - log_n)}
     inputs.update({name: value for name, value in fixed.items() if name in law.inputs})
-    return law.predict(params, inputs)
+    return law_value(law, params, inputs)
 
 
 def _numerical_optimum(
@@ -225,7 +226,8 @@ def budget_draws(
     law, params, k, fixed
         As in :func:`optimum_draws`.
     target : float
-        Target loss.
+        Target loss (> 0 for a law with multiplicative noise, whose value is positive; any
+        finite number for a metric with additive noise).
 
     Returns
     -------
@@ -233,8 +235,15 @@ def budget_draws(
         ``C``, ``N``, ``D`` of shape ``(draws,)``; ``inf`` (C) and NaN (N, D) for draws in
         which the target is out of reach: at or below the floor, or beyond 1e40 FLOPs.
     """
-    if not np.isfinite(target) or target <= 0:
-        raise DataError(f"target loss must be a positive number, got {target!r}")
+    linear = law.likelihood.scale == "linear"
+    if not np.isfinite(target) or (target <= 0 and not linear):
+        raise DataError(
+            f"target loss must be a positive number, got {target!r} (a law with "
+            f"multiplicative noise never reaches 0; a metric that can be <= 0 needs "
+            f"scale='linear')"
+            if np.isfinite(target)
+            else f"target loss must be a finite number, got {target!r}"
+        )
     fixed = dict(fixed or {})
     _check_law(law, fixed)
     n_draws = len(np.asarray(params[next(iter(law.parameters))]))
@@ -285,12 +294,14 @@ def prob_below_draws(
     target : float
         Target loss.
     likelihood : Likelihood
-        The law's observation model.
+        The law's observation model; the noise is integrated on its scale.
     noise : mapping of str to numpy.ndarray
         Noise parameters per draw (``sigma`` and the family's others), shape ``(draws,)``.
     log_delta : numpy.ndarray, optional
-        Model discrepancy on log loss per draw and point, shape ``(draws, points)``: a new
-        run's loss is the law's times ``exp(delta)``, times its noise.
+        Model discrepancy on the likelihood's scale per draw and point, shape
+        ``(draws, points)``: under multiplicative noise a new run's loss is the law's times
+        ``exp(delta)``, times its noise; under additive noise, the law's plus ``delta``
+        plus its noise.
 
     Returns
     -------
@@ -298,8 +309,11 @@ def prob_below_draws(
         ``P(law < target)`` and ``P(new run < target)`` per point.
     """
     per_draw = {name: np.asarray(noise[name])[:, None] for name in likelihood.noise_names}
-    log_mu = np.log(law_values) if log_delta is None else np.log(law_values) + log_delta
-    cdf = likelihood.cdf(np.log(target), log_mu, per_draw)
+    if likelihood.scale == "linear":
+        mu = law_values if log_delta is None else law_values + log_delta
+    else:
+        mu = np.log(law_values) if log_delta is None else np.log(law_values) + log_delta
+    cdf = likelihood.cdf_y(target, mu, per_draw)
     return (law_values < target).mean(axis=0), cdf.mean(axis=0)
 
 

@@ -156,6 +156,13 @@ class SamplerSettings:
         Draws from the prior kept with the fit (0 to skip).
     progress : bool, default False
         Show the sampler's progress bar.
+    retries : int, default 2
+        Attempts after the first when the diagnostics fail: longer warm-up, more draws, a
+        higher ``target_accept`` or deeper trees, as the failure asks (see
+        :mod:`bayescale.ladder`); 0 samples once.
+    time_budget : float, default 900
+        Seconds the retries may bring the sampling to in total: an attempt projected to end
+        beyond it is not started (the first attempt always runs).
 
     Raises
     ------
@@ -170,11 +177,18 @@ class SamplerSettings:
     seed: int = 0
     prior_draws: int = 500
     progress: bool = False
+    retries: int = 2
+    time_budget: float = 900.0
 
     def __post_init__(self) -> None:
         for name in ("draws", "tune", "chains"):
             check_count(getattr(self, name), name)
         check_count(self.prior_draws, "prior_draws", minimum=0)
+        check_count(self.retries, "retries", minimum=0)
+        budget = self.time_budget
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
+            raise DataError(f"time_budget must be a number of seconds > 0, got {budget!r}")
+        object.__setattr__(self, "time_budget", float(budget))
         check_seed(self.seed)
         ta = self.target_accept
         if isinstance(ta, bool) or not isinstance(ta, int | float) or not 0.5 <= ta < 1.0:

@@ -17,10 +17,19 @@ Methods:
 - ``bootstrap``: Huber point fit on log loss + bootstrap refits + resampled residuals
   (``bench/baselines.py``; the best of the 100 best grid starts, 200 refits).
 
+The compute-optimal part (``--part optimum``; issue 12's second "Done when" bullet) fits
+the Chinchilla law on every budget of an IsoFLOP sweep but the largest (Hoffmann et al.'s
+IsoFLOP points as extracted by Epoch, and synthetic sweeps from laws Chinchilla cannot
+express) and asks whether the 90% interval of ``Fit.compute_optimal(C).N`` at the largest
+budget holds that budget's IsoFLOP minimum (the vertex of a parabola in log N through its
+runs), for bayescale as shipped, a prototype plan discrepancy learned by backtests
+(``plan_backtest``) and the bootstrap.
+
 Run (2 cores: small fits, one process)::
 
     make bench-calibration
     .venv/bin/python bench/calibration.py --out bench/calibration.md [--tasks farseer,overtrain]
+    .venv/bin/python bench/calibration.py --out bench/calibration.md --part optimum
 
 writes the Markdown report and the raw numbers beside it (``.json``). Real data are read from
 ``../shared/data`` (see ``bench/common.py``).
@@ -425,7 +434,8 @@ def render(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) ->
         f"{meta['machine']['versions'].get('bayescale', '?')}, commit "
         f"{meta['machine']['commit']}{meta['dirty']}; seed {meta['seed']}. bayescale fits "
         f"{settings['chains']} chains x ({settings['tune']} tune + {settings['draws']} draws); "
-        f"bootstrap: {RESAMPLES} refits from the best of the {TOP_K} best grid starts.",
+        f"bootstrap: {meta.get('resamples', RESAMPLES)} refits from the best of the "
+        f"{meta.get('top_k', TOP_K)} best grid starts.",
         "",
         "Coverage of the 50/80/90% predictive intervals; width: mean of the 90% interval's "
         "width / loss; IS90: mean interval score of the 90% interval / loss (Gneiting & "
@@ -544,6 +554,652 @@ def render(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) ->
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- compute-optimal plan
+#
+# Issue 12, second "Done when" bullet: fitted on all but the largest budget of an IsoFLOP
+# sweep, does the 90% interval of the optimal N at the largest budget hold the minimum of that
+# budget's IsoFLOP curve (a parabola in log N through its runs)?
+
+#: Synthetic sweeps: budgets (the last is held out), runs per budget, their spread around the
+#: true optimum (N_opt / spread .. N_opt * spread, geometric) and noise seeds per law.
+OPT_BUDGETS = tuple(float(c) for c in np.geomspace(6e18, 1e22, 8))
+OPT_SIZES = 9
+OPT_SPREAD = 8.0
+OPT_SEEDS = 3
+OPT_LEVEL = 0.9
+Z90 = 1.6448536269514722  # standard normal 95% quantile: half-width of a central 90%
+OPT_METHODS = ("bayescale", "plan_backtest", "bootstrap")
+#: Hoffmann et al.'s nine IsoFLOP budgets (Figure 3); an Epoch point belongs to the nearest
+#: one when its decoded C is within 10% of it (the others are Approach 1 runs).
+EPOCH_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
+EPOCH_TOLERANCE = 1.1
+#: Held-out budgets of the Epoch sweep: each truncation fits every budget below it.
+EPOCH_HELD_OUT = (3e21, 1e21, 6e20)
+#: Unique tokens of the data-constrained sweep: the optimal D passes it near 3e20 FLOPs,
+#: so the larger budgets repeat data (about 9 epochs at 1e22).
+OPT_UNIQUE_TOKENS = 2e10
+#: Noise of the simulated runs on log loss ("1% noise": Gaussian, sd 0.01).
+OPT_NOISE = 0.01
+
+
+def broken_n_loss(N: Any, D: Any) -> np.ndarray:
+    """Chinchilla (Besiroglu's truth) whose N-exponent steepens from 0.35 to 0.55 around
+    N = 1e9 (a smoothly broken power law, Caballero et al. 2023): the optimum at large budgets
+    moves to smaller N than a single-exponent law fitted across the break says."""
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    p = common.TRUTH
+    n_term = p["A"] / N ** p["alpha"] * (1.0 + (N / 1e9) ** 2) ** (-0.2 / 2)
+    return p["E"] + n_term + p["B"] / D ** p["beta"]
+
+
+def curved_data_loss(N: Any, D: Any) -> np.ndarray:
+    """Chinchilla whose D-exponent shrinks with log D (diminishing returns of data, a
+    curvature of the data term in log-log): ``beta(D) = 0.3658 - 0.01 ln(D / 1e10)``."""
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    p = common.TRUTH
+    beta = p["beta"] - 0.01 * np.log(D / 1e10)
+    return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D**beta
+
+
+def interaction_loss(N: Any, D: Any) -> np.ndarray:
+    """Chinchilla with an N x D interaction: the D-exponent grows with N,
+    ``beta(N) = 0.3658 + 0.015 log10(N / 1e8)`` (Farseer's finding, milder than
+    :func:`farseer_like_loss`, whose optimum runs off to N ~ 1e12 at 1e22 FLOPs)."""
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    p = common.TRUTH
+    beta = p["beta"] + 0.015 * np.log10(N / 1e8)
+    return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D**beta
+
+
+def data_penalty_loss(N: Any, D: Any) -> np.ndarray:
+    """Muennighoff et al.'s data-constrained law (R = 15.4) with a fixed pool of
+    :data:`OPT_UNIQUE_TOKENS` unique tokens: repeated data is worth less."""
+    return common.data_constrained_loss(N, D, np.full(np.shape(N), OPT_UNIQUE_TOKENS))
+
+
+#: name: (label, true law). ``control`` is the only one the Chinchilla law expresses exactly.
+OPT_LAWS: dict[str, tuple[str, Callable[[Any, Any], np.ndarray]]] = {
+    "broken_n": ("broken power law in N", broken_n_loss),
+    "curved_data": ("curved data term", curved_data_loss),
+    "interaction": ("N x D interaction", interaction_loss),
+    "data_penalty": ("data-constrained penalty", data_penalty_loss),
+    "control": ("control: Chinchilla", common.chinchilla_loss),
+}
+
+
+def true_optimum(loss: Callable[[Any, Any], np.ndarray], budget: float) -> float:
+    """The N minimising a law's loss at ``C = 6 N D = budget`` (bounded search in log N)."""
+    from scipy import optimize
+
+    def objective(log_n: float) -> float:
+        n = np.exp(log_n)
+        return float(loss(n, budget / (common.COMPUTE_FACTOR * n)))
+
+    found = optimize.minimize_scalar(
+        objective, bounds=(np.log(1e6), np.log(1e14)), method="bounded", options={"xatol": 1e-8}
+    )
+    return float(np.exp(found.x))
+
+
+def isoflop_minimum(N: Any, loss: Any) -> dict[str, float]:
+    """Minimum of an IsoFLOP curve: the vertex of a quadratic in log N fitted to log loss.
+
+    Returns ``N`` (the vertex), ``factor_se``: ``exp`` of the vertex's standard error in
+    log N (delta method on the quadratic's coefficients; how sharply the runs pin the
+    minimum), and ``inside``: whether the vertex lies within the runs' N range.
+    """
+    x = np.log(np.asarray(N, dtype=float))
+    y = np.log(np.asarray(loss, dtype=float))
+    coef, cov = np.polyfit(x, y, 2, cov=True)
+    a, b = coef[0], coef[1]
+    if a <= 0:
+        return {"N": float("nan"), "factor_se": float("nan"), "inside": False}
+    vertex = -b / (2 * a)
+    grad = np.array([b / (2 * a**2), -1 / (2 * a), 0.0])
+    se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+    return {
+        "N": float(np.exp(vertex)),
+        "factor_se": float(np.exp(se)),
+        "inside": bool(x.min() <= vertex <= x.max()),
+    }
+
+
+@dataclass
+class Sweep:
+    """An IsoFLOP sweep split for the plan check: fit ``train``, plan ``budget``."""
+
+    name: str
+    label: str
+    train: pd.DataFrame
+    held_out: pd.DataFrame
+    budget: float
+    real: bool
+    true_n: float | None = None
+
+
+def synthetic_sweep(kind: str, seed: int) -> Sweep:
+    """An IsoFLOP sweep simulated from ``OPT_LAWS[kind]``: :data:`OPT_SIZES` runs per budget
+    around the law's own optimum, ``D = C / (6 N)``, Gaussian noise :data:`OPT_NOISE` on log
+    loss."""
+    label, loss = OPT_LAWS[kind]
+    rng = np.random.default_rng(2000 + seed)
+    rows = []
+    for budget in OPT_BUDGETS:
+        n_opt = true_optimum(loss, budget)
+        for n in np.geomspace(n_opt / OPT_SPREAD, n_opt * OPT_SPREAD, OPT_SIZES):
+            rows.append((n, budget / (common.COMPUTE_FACTOR * n), budget))
+    frame = pd.DataFrame(rows, columns=["N", "D", "C"])
+    frame["budget"] = frame["C"]
+    frame["loss"] = loss(frame["N"], frame["D"]) * np.exp(
+        OPT_NOISE * rng.standard_normal(len(frame))
+    )
+    largest = OPT_BUDGETS[-1]
+    return Sweep(
+        f"{kind}-{seed}",
+        label,
+        frame[frame["budget"] < largest].reset_index(drop=True),
+        frame[frame["budget"] == largest].reset_index(drop=True),
+        largest,
+        real=False,
+        true_n=true_optimum(loss, largest),
+    )
+
+
+def epoch_isoflop() -> pd.DataFrame:
+    """The Epoch points of Hoffmann et al.'s IsoFLOP curves: ``budget`` = the nearest of
+    :data:`EPOCH_BUDGETS` within :data:`EPOCH_TOLERANCE` (other points dropped)."""
+    frame = common.epoch_chinchilla()
+    budgets = np.asarray(EPOCH_BUDGETS)
+    gap = np.abs(np.log(frame["C"].to_numpy()[:, None] / budgets[None, :]))
+    nearest = gap.argmin(axis=1)
+    keep = gap[np.arange(len(frame)), nearest] < np.log(EPOCH_TOLERANCE)
+    frame = frame[keep].copy()
+    frame["budget"] = budgets[nearest[keep]]
+    return frame.reset_index(drop=True)
+
+
+def epoch_sweeps() -> list[Sweep]:
+    """Truncations of the Epoch IsoFLOP sweep, one per held-out budget in
+    :data:`EPOCH_HELD_OUT`: fit on the budgets below it, plan it."""
+    frame = epoch_isoflop()
+    return [
+        Sweep(
+            f"epoch-{budget:.0e}",
+            f"Epoch Chinchilla IsoFLOPs, {budget:.0e} held out",
+            frame[frame["budget"] < budget].reset_index(drop=True),
+            frame[frame["budget"] == budget].reset_index(drop=True),
+            float(budget),
+            real=True,
+        )
+        for budget in EPOCH_HELD_OUT
+    ]
+
+
+def optimum_sweeps(seed: int = 0, seeds: int = OPT_SEEDS) -> list[Sweep]:
+    """Every sweep of the plan check: the Epoch truncations, then each synthetic law x seed."""
+    sweeps = epoch_sweeps()
+    for kind in OPT_LAWS:
+        sweeps += [synthetic_sweep(kind, seed + s) for s in range(seeds)]
+    return sweeps
+
+
+def plan_bayescale(
+    train: pd.DataFrame, budget: float, seed: int, settings: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``bayescale.fit(runs, "chinchilla")`` + ``Fit.compute_optimal(budget, level=0.9)``.
+
+    ``compute_optimal`` reads only the law's posterior draws: a fit with
+    ``discrepancy="backtest"`` gives the same interval, so it is not run separately.
+    """
+    import bayescale
+
+    runs = bayescale.load_runs(train, x={"N": "N", "D": "D"}, y="loss")
+    sampler = bayescale.SamplerSettings(**(settings or SETTINGS), seed=seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bayescale.fit(runs, "chinchilla", sampler=sampler)
+        plan = fitted.compute_optimal(budget, level=OPT_LEVEL)
+    tag = round(100 * OPT_LEVEL)
+    return {
+        "median": float(plan["N_median"].iloc[0]),
+        "lower": float(plan[f"N_lower_{tag}"].iloc[0]),
+        "upper": float(plan[f"N_upper_{tag}"].iloc[0]),
+        "seconds": time.perf_counter() - start,
+        "ok": bool(fitted.ok),
+        # The plan's posterior draws, for the plan-backtest widening (not serialised).
+        "log_n_draws": np.log(
+            chinchilla_optimal_n(fitted.draws(["A", "B", "alpha", "beta"]), budget)
+        ),
+    }
+
+
+def chinchilla_optimal_n(params: Mapping[str, Any], budget: float) -> np.ndarray:
+    """Hoffmann et al.'s closed form ``N_opt = G (C / 6)^(beta / (alpha + beta))``,
+    ``G = (alpha A / (beta B))^(1 / (alpha + beta))``, for arrays of parameters."""
+    a, b = np.asarray(params["alpha"], float), np.asarray(params["beta"], float)
+    log_g = (np.log(a * np.asarray(params["A"], float)) - np.log(b * np.asarray(params["B"]))) / (
+        a + b
+    )
+    return np.exp(log_g + b / (a + b) * np.log(budget / common.COMPUTE_FACTOR))
+
+
+def plan_bootstrap(train: pd.DataFrame, budget: float, seed: int) -> dict[str, Any]:
+    """Huber point fit + bootstrap refits: the point fit's optimum and the refits' 5-95%."""
+    start = time.perf_counter()
+    point = baselines.huber_fit(train, "chinchilla", top_k=TOP_K)
+    boot = baselines.bootstrap(point, train, RESAMPLES, seed=seed)
+    law = baselines.POINT_LAWS["chinchilla"]
+    n_boot = chinchilla_optimal_n(law.natural(boot), budget)
+    n_boot = n_boot[np.isfinite(n_boot)]
+    lower, upper = np.quantile(n_boot, [(1 - OPT_LEVEL) / 2, (1 + OPT_LEVEL) / 2])
+    return {
+        "median": float(chinchilla_optimal_n(point.params, budget)),
+        "lower": float(lower),
+        "upper": float(upper),
+        "seconds": time.perf_counter() - start,
+        "ok": True,
+    }
+
+
+#: Plan backtest (a proposed fix, bench-side): refit on the training budgets minus the last
+#: 1..PLAN_CUTS, compare each refit's planned N with the IsoFLOP minima of the budgets it
+#: left out, and learn the slope s of a plan discrepancy ``log N_true - log N_plan ~
+#: Normal(0, (s d)^2)``, ``d = ln(C / largest fitted C)``, on a grid from a half-normal
+#: prior; the vertices' standard errors and each refit's bootstrap spread of its
+#: plan enter the likelihood.
+PLAN_CUTS = 3
+PLAN_S_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 200)])
+PLAN_S_PRIOR = 0.1
+PLAN_TOP_K = 20
+#: Bootstrap refits per backtest: the refit's own uncertainty about its plan, so that the
+#: slope s learns only what the fit's uncertainty does not already explain.
+PLAN_RESAMPLES = 50
+
+
+def plan_slope(train: pd.DataFrame) -> dict[str, Any]:
+    """Posterior of the plan-discrepancy slope s from backtests on the training budgets.
+
+    Returns ``grid``, ``weights`` (posterior over :data:`PLAN_S_GRID`), the backtests'
+    ``errors`` (log planned N / IsoFLOP minimum), ``distances`` (e-folds of compute beyond
+    each refit's data) and ``seconds``.
+    """
+    start = time.perf_counter()
+    budgets = sorted(train["budget"].unique())
+    vertices = {
+        b: isoflop_minimum(
+            train.loc[train["budget"] == b, "N"], train.loc[train["budget"] == b, "loss"]
+        )
+        for b in budgets
+    }
+    errors, distances, ses = [], [], []
+    for cut in range(1, PLAN_CUTS + 1):
+        kept = budgets[:-cut]
+        if len(kept) < 3:
+            break
+        part = train[train["budget"].isin(kept)]
+        point = baselines.huber_fit(part, "chinchilla", top_k=PLAN_TOP_K)
+        boot = baselines.POINT_LAWS["chinchilla"].natural(
+            baselines.bootstrap(point, part, PLAN_RESAMPLES, seed=cut)
+        )
+        for b in budgets[-cut:]:
+            v = vertices[b]
+            if not (v["inside"] and np.isfinite(v["N"])):
+                continue  # a minimum outside the runs is an extrapolation, not a measurement
+            errors.append(float(np.log(chinchilla_optimal_n(point.params, b) / v["N"])))
+            distances.append(float(np.log(b / kept[-1])))
+            spread = np.std(np.log(chinchilla_optimal_n(boot, b)))
+            ses.append(float(np.hypot(np.log(v["factor_se"]), spread)))
+    return {
+        "grid": PLAN_S_GRID,
+        "weights": slope_posterior(errors, distances, ses),
+        "errors": errors,
+        "distances": distances,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def slope_posterior(errors: Any, distances: Any, ses: Any) -> np.ndarray:
+    """Posterior weights of the plan-discrepancy slope on :data:`PLAN_S_GRID`.
+
+    ``errors[i] ~ Normal(0, ses[i]^2 + (s distances[i])^2)``, half-normal prior of scale
+    :data:`PLAN_S_PRIOR`; the weights include the grid's cell widths and sum to 1.
+    """
+    from scipy import stats
+
+    e, d, se = (np.asarray(v, dtype=float) for v in (errors, distances, ses))
+    grid = PLAN_S_GRID
+    scale = np.sqrt(np.maximum(se[None, :] ** 2 + (grid[:, None] * d[None, :]) ** 2, 1e-12))
+    log_post = stats.norm.logpdf(e[None, :], 0.0, scale).sum(axis=1) + stats.halfnorm.logpdf(
+        grid, scale=PLAN_S_PRIOR
+    )
+    # Cell widths of the uneven (geometric) grid turn point densities into masses.
+    weights = np.exp(log_post - log_post.max()) * np.gradient(grid)
+    return weights / weights.sum()
+
+
+def widen_plan(
+    log_n_draws: np.ndarray, slope: Mapping[str, Any], distance: float, seed: int
+) -> dict[str, float]:
+    """The plan with its discrepancy: ``log N + s d z``, ``s`` from the slope posterior,
+    ``z`` standard normal, one pair per posterior draw."""
+    rng = np.random.default_rng(seed)
+    s = rng.choice(slope["grid"], size=len(log_n_draws), p=slope["weights"])
+    widened = np.exp(log_n_draws + s * distance * rng.standard_normal(len(log_n_draws)))
+    lower, median, upper = np.quantile(widened, [(1 - OPT_LEVEL) / 2, 0.5, (1 + OPT_LEVEL) / 2])
+    return {"median": float(median), "lower": float(lower), "upper": float(upper)}
+
+
+PLANNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "bayescale": plan_bayescale,
+    "bootstrap": plan_bootstrap,
+}
+
+
+def score_plan(
+    plan: Mapping[str, Any], truth: float, truth_se: float | None = None
+) -> dict[str, Any]:
+    """Hit (truth inside the interval), median / truth, interval width as a factor
+    (upper / lower) and the miss as a factor (1 when inside); with ``truth_se`` (the truth's
+    standard error as a factor) also ``hit_noise_aware``: inside the interval widened by the
+    truth's own 90% uncertainty in quadrature."""
+    lower, upper = plan["lower"], plan["upper"]
+    hit = bool(lower <= truth <= upper)
+    miss = 1.0 if hit else float(max(lower / truth, truth / upper))
+    out = {
+        "hit": hit,
+        "ratio": float(plan["median"] / truth),
+        "width": float(upper / lower),
+        "miss": miss,
+    }
+    if truth_se is not None:
+        # The truth's own 90% half-width added in quadrature (log N) to the plan's.
+        centre = 0.5 * np.log(lower * upper)
+        half = np.hypot(0.5 * np.log(upper / lower), Z90 * np.log(truth_se))
+        out["hit_noise_aware"] = bool(abs(np.log(truth) - centre) <= half)
+    return out
+
+
+def evaluate_optimum(
+    sweep: Sweep, methods: Sequence[str], seed: int = 0, settings: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Plan the held-out budget of one sweep with every method and score it against the
+    parabola's minimum (and, for synthetic sweeps, the true law's)."""
+    vertex = isoflop_minimum(sweep.held_out["N"], sweep.held_out["loss"])
+    out: dict[str, Any] = {
+        "label": sweep.label,
+        "real": sweep.real,
+        "budget": sweep.budget,
+        "n_train": len(sweep.train),
+        "budgets_train": int(sweep.train["budget"].nunique()),
+        "n_held_out": len(sweep.held_out),
+        "parabola": vertex,
+        "true_n": sweep.true_n,
+        "methods": {},
+    }
+    bayes: dict[str, Any] | None = None
+    for method in methods:
+        if method in ("bayescale", "plan_backtest") and bayes is None:
+            bayes = plan_bayescale(sweep.train, sweep.budget, seed, settings)
+        if method == "bayescale":
+            plan = {k: v for k, v in bayes.items() if k != "log_n_draws"}
+        elif method == "plan_backtest":
+            slope = plan_slope(sweep.train)
+            distance = float(np.log(sweep.budget / sweep.train["budget"].max()))
+            plan = {
+                **widen_plan(bayes["log_n_draws"], slope, distance, seed),
+                "seconds": slope["seconds"],
+                "ok": bayes["ok"],
+                "slope_median": float(
+                    slope["grid"][np.searchsorted(np.cumsum(slope["weights"]), 0.5)]
+                ),
+                "backtest_errors": slope["errors"],
+            }
+        else:
+            plan = PLANNERS[method](sweep.train, sweep.budget, seed)
+        entry = {**plan, "vs_parabola": score_plan(plan, vertex["N"], vertex["factor_se"])}
+        if sweep.true_n is not None:
+            entry["vs_truth"] = score_plan(plan, sweep.true_n)
+        out["methods"][method] = entry
+    return out
+
+
+def summarise_optimum(
+    results: Mapping[str, Mapping[str, Any]], group: Callable[[str, Mapping[str, Any]], str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per group of sweeps and method: hit rate (vs the parabola, and vs the truth where
+    known), geometric mean of median / truth, median width and median miss factor."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    keys: dict[str, list[str]] = {}
+    for name, r in results.items():
+        keys.setdefault(group(name, r), []).append(name)
+    for g, names in keys.items():
+        out[g] = {}
+        methods = results[names[0]]["methods"]
+        for method in methods:
+            rows = [results[n]["methods"][method] for n in names]
+            par = [r["vs_parabola"] for r in rows]
+            entry = {
+                "n": float(len(rows)),
+                "hit_parabola": float(np.mean([p["hit"] for p in par])),
+                "hit_noise_aware": float(
+                    np.mean([p.get("hit_noise_aware", p["hit"]) for p in par])
+                ),
+                "ratio_parabola": float(np.exp(np.mean(np.log([p["ratio"] for p in par])))),
+                "width": float(np.median([p["width"] for p in par])),
+                "miss_parabola": float(np.median([p["miss"] for p in par if not p["hit"]] or [1])),
+                "seconds": float(np.sum([r["seconds"] for r in rows])),
+            }
+            truth = [r["vs_truth"] for r in rows if "vs_truth" in r]
+            if truth:
+                entry["hit_truth"] = float(np.mean([t["hit"] for t in truth]))
+                entry["ratio_truth"] = float(np.exp(np.mean(np.log([t["ratio"] for t in truth]))))
+            out[g][method] = entry
+    return out
+
+
+def _sweep_group(name: str, result: Mapping[str, Any]) -> str:
+    return name if result["real"] else name.rsplit("-", 1)[0]
+
+
+def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
+    """The Markdown section of the compute-optimal plan check."""
+    settings = meta["settings"]
+    summary = summarise_optimum(results, _sweep_group)
+    budgets = ", ".join(f"{c:.1e}" for c in OPT_BUDGETS)
+    lines = [
+        "## Compute-optimal plan",
+        "",
+        f"`bench/calibration.py --part optimum`, {meta['date']}, {meta['elapsed']:.0f} s "
+        f"(load average before/after: {meta['load_before'][0]:.1f} / "
+        f"{meta['load_after'][0]:.1f}); bayescale fits {settings['chains']} chains x "
+        f"({settings['tune']} tune + {settings['draws']} draws), bootstrap "
+        f"{meta.get('resamples', RESAMPLES)} refits.",
+        "",
+        "Fitted (Chinchilla law) on every budget of an IsoFLOP sweep but the largest, is the "
+        "largest budget's IsoFLOP minimum inside the 90% interval of "
+        "`Fit.compute_optimal(C).N`? The minimum is the vertex of a quadratic in log N "
+        "through that budget's runs (log loss); for synthetic sweeps also the true law's "
+        "argmin. hit: share of sweeps whose minimum is inside; median/min: geometric mean "
+        "of the planned median N over the minimum; width: median upper/lower of the 90% "
+        "interval; miss: median factor by which a missed minimum lies outside the interval; "
+        "hit (noisy min): the interval widened, in quadrature on log N, by the parabola "
+        "minimum's own 90% uncertainty (so a perfect plan would hit it 90% of the time).",
+        "",
+        "| sweeps | method | n | hit (parabola) | hit (noisy min) | median/min | width | miss "
+        "| hit (true law) | median/true | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for g, per in summary.items():
+        label = results[next(n for n in results if _sweep_group(n, results[n]) == g)]["label"]
+        for method, m in per.items():
+            truth = (
+                f"{m['hit_truth']:.0%} | {m['ratio_truth']:.2f}" if "hit_truth" in m else "- | -"
+            )
+            lines.append(
+                f"| {label} | {method} | {m['n']:.0f} | {m['hit_parabola']:.0%} | "
+                f"{m['hit_noise_aware']:.0%} | {m['ratio_parabola']:.2f} | {m['width']:.2f}x | "
+                f"{m['miss_parabola']:.2f}x | "
+                f"{truth} | {m['seconds']:.0f} |"
+            )
+    kinds = {
+        "real": lambda n, r: r["real"],
+        "misspecified synthetic": lambda n, r: not r["real"] and not n.startswith("control"),
+        "control synthetic": lambda n, r: n.startswith("control"),
+    }
+    pooled = {
+        kind: summarise_optimum(
+            {n: r for n, r in results.items() if keep(n, r)}, lambda n, r: "all"
+        ).get("all", {})
+        for kind, keep in kinds.items()
+    }
+    lines += ["", "Per sweep (minimum N of the parabola, its standard error as a factor):", ""]
+    lines += [
+        "| sweep | fit runs (budgets) | held-out runs | parabola min N (se) | true N | "
+        + " | ".join(f"{m} median [90%]" for m in OPT_METHODS)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(OPT_METHODS),
+    ]
+    for name, r in results.items():
+        par = r["parabola"]
+        true_n = f"{r['true_n']:.3g}" if r["true_n"] else "-"
+        cells = []
+        for method in OPT_METHODS:
+            m = r["methods"].get(method)
+            cells.append(
+                "-"
+                if m is None
+                else f"{m['median']:.3g} [{m['lower']:.3g}, {m['upper']:.3g}]"
+                + ("" if m["vs_parabola"]["hit"] else " miss")
+            )
+        lines.append(
+            f"| {name} | {r['n_train']} ({r['budgets_train']}) | {r['n_held_out']} | "
+            f"{par['N']:.3g} (x{par['factor_se']:.2f}) | {true_n} | " + " | ".join(cells) + " |"
+        )
+    lines += ["", "### Summary", ""]
+    for kind, per in pooled.items():
+        for method, m in per.items():
+            truth = f", true law's argmin inside {m['hit_truth']:.0%}" if "hit_truth" in m else ""
+            lines.append(
+                f"- {kind} sweeps ({m['n']:.0f}), {method}: 90% interval holds the IsoFLOP "
+                f"minimum in {m['hit_parabola']:.0%}{truth}; median N / minimum "
+                f"{m['ratio_parabola']:.2f}, interval width {m['width']:.2f}x, misses by "
+                f"{m['miss_parabola']:.2f}x."
+            )
+    ses = [r["parabola"]["factor_se"] for r in results.values() if not r["real"]]
+    real_se = [r["parabola"]["factor_se"] for r in results.values() if r["real"]]
+    epoch_points = max(
+        (r["n_train"] + r["n_held_out"] for r in results.values() if r["real"]), default=0
+    )
+    lines += ["", "### Finding", "", *finding(pooled)]
+    lines += [
+        "",
+        'Methods: `bayescale` = `bayescale.fit(runs, "chinchilla")` then '
+        "`Fit.compute_optimal(C, level=0.9)` as shipped. `plan_backtest` (a proposed fix, "
+        "prototyped here, not in bayescale) widens that same posterior of log N by a plan "
+        "discrepancy `s d z`, `d` = e-folds of compute beyond the largest fitted budget, "
+        "`z` standard normal, and the slope `s` learned from backtests on the fitted "
+        f"budgets: Huber refits without the last 1..{PLAN_CUTS} budgets (with "
+        f"{PLAN_RESAMPLES} bootstrap refits each for their own spread), whose plans are "
+        "compared with the IsoFLOP minima of the budgets they left out; grid posterior from "
+        f"a half-normal prior of scale {PLAN_S_PRIOR} per e-fold (its `s` column adds only the "
+        "backtests' time; the bayescale fit is shared). `bootstrap` = the Huber point fit's "
+        "closed-form optimum, interval from its bootstrap refits.",
+        "",
+        "Caveats: `Fit.compute_optimal` reads only the law's posterior draws, so a fit with "
+        '`discrepancy="backtest"` gives the same N interval (the discrepancy widens loss '
+        "forecasts, not the plan), and it is not run separately. Propagating that "
+        "discrepancy as it stands would not help either: it adds `s d(x) z` to log loss, "
+        "`d(x)` the largest log distance beyond the runs over N, D and C; along a held-out "
+        "IsoFLOP curve whose runs lie within the fitted N and D ranges (nearly all here) "
+        "`d` is the compute distance, the same for every run, so it shifts the curve "
+        "without moving its minimum. The parabola's minimum is itself uncertain (standard "
+        "error column: a "
+        f"factor of {min(ses, default=float('nan')):.2f}-{max(ses, default=float('nan')):.2f} on "
+        f"the synthetic sweeps, {min(real_se, default=float('nan')):.2f}-"
+        f"{max(real_se, default=float('nan')):.2f} on Epoch's), so an interval narrower "
+        "than that can miss it by noise alone; the true-law columns of the synthetic sweeps "
+        "have no such noise. The three Epoch truncations share their runs and are not "
+        "independent, and the backtests' errors of one refit are correlated but scored as "
+        "independent. Synthetic sweeps: budgets "
+        f"{budgets} FLOPs ({OPT_SIZES} runs each, N_opt/{OPT_SPREAD:g}..{OPT_SPREAD:g} N_opt "
+        f"around the true law's optimum, Gaussian noise {OPT_NOISE} on log loss, {OPT_SEEDS} "
+        "noise seeds per law); the largest is held out. Epoch: Hoffmann et al.'s nine "
+        f"IsoFLOP budgets, a point assigned to a budget within {EPOCH_TOLERANCE - 1:.0%} of "
+        f"its decoded C ({epoch_points} of the 245 points; the rest are not on an IsoFLOP "
+        "curve). No "
+        "other real IsoFLOP sweep is in ../shared/data (scalebench and overtrain vary N and "
+        "D on grids, not at fixed compute).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def finding(pooled: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str]:
+    """README-ready lines: is the plan calibrated, by how much it misses, what fixes it."""
+    out = []
+    for kind in ("real", "misspecified synthetic", "control synthetic"):
+        per = pooled.get(kind, {})
+        if "bayescale" not in per:
+            continue
+        b = per["bayescale"]
+        line = (
+            f"- {kind.capitalize()} IsoFLOP sweeps ({b['n']:.0f}): the 90% interval of "
+            f"`compute_optimal` holds the held-out budget's IsoFLOP minimum in "
+            f"{b['hit_parabola']:.0%} (nominal 90%; {b['hit_noise_aware']:.0%} allowing for the "
+            f"minimum's own noise); its median is {b['ratio_parabola']:.2f}x "
+            f"the minimum, the interval spans {b['width']:.2f}x"
+        )
+        if b["hit_parabola"] < 1:
+            line += f", and a missed minimum lies {b['miss_parabola']:.2f}x outside it"
+        line += "."
+        for other in ("plan_backtest", "bootstrap"):
+            if other in per:
+                o = per[other]
+                line += (
+                    f" {other}: {o['hit_parabola']:.0%} ({o['hit_noise_aware']:.0%}), width "
+                    f"{o['width']:.2f}x"
+                    + (f", true law inside {o['hit_truth']:.0%}" if "hit_truth" in o else "")
+                    + "."
+                )
+        out.append(line)
+    return out
+
+
+def run_optimum(
+    seed: int = 0,
+    methods: Sequence[str] = OPT_METHODS,
+    seeds: int = OPT_SEEDS,
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the plan check on every sweep; returns (results by sweep, meta)."""
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+    results: dict[str, Any] = {}
+    for sweep in optimum_sweeps(seed, seeds):
+        results[sweep.name] = r = evaluate_optimum(sweep, methods, seed, settings)
+        par = r["parabola"]["N"]
+        print(
+            f"  {sweep.name:18s} min {par:.3g} "
+            + " ".join(
+                f"{m}: {e['median']:.3g} [{e['lower']:.3g}, {e['upper']:.3g}]"
+                f"{'' if e['vs_parabola']['hit'] else ' MISS'} ({e['seconds']:.1f} s)"
+                for m, e in r["methods"].items()
+            ),
+            flush=True,
+        )
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "elapsed": time.perf_counter() - start,
+        "seed": seed,
+        "settings": dict(settings or SETTINGS),
+        "resamples": RESAMPLES,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "summary": summarise_optimum(results, _sweep_group),
+    }
+    return results, meta
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -573,6 +1229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--methods", default=",".join(METHODS_ORDER))
+    parser.add_argument(
+        "--part",
+        choices=("all", "forecast", "optimum"),
+        default="all",
+        help="forecast calibration, the compute-optimal plan check, or both; a part not run "
+        "keeps its results from the existing .json beside --out",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -581,36 +1244,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [m for m in methods if m not in METHODS] + [t for t in tasks if t not in TASKS]
     if unknown:
         parser.error(f"unknown method or task: {', '.join(unknown)}")
-    load_before = os.getloadavg()
-    start = time.perf_counter()
-    results: dict[str, dict[str, Any]] = {}
-    for name in tasks:
-        print(f"== {name}", flush=True)
-        results[name] = evaluate(TASKS[name][2](args.seed), methods, args.seed)
-        for method, m in results[name].items():
-            print(
-                f"  {method:10s} cov {m['cov_50']:.0%}/{m['cov_80']:.0%}/{m['cov_90']:.0%} "
-                f"width {m['width_90']:.2%} IS {m['is_90']:.2%} MARE {m['mare']:.2%} "
-                f"({m['seconds']:.1f} s{'' if m['ok'] else ', diagnostics failed'})",
-                flush=True,
-            )
-    meta = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "elapsed": time.perf_counter() - start,
-        "seed": args.seed,
-        "settings": SETTINGS,
-        "resamples": RESAMPLES,
-        "top_k": TOP_K,
-        "machine": common.machine(),
-        "dirty": _dirty(),
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
-        "targets": {m: targets(results, m) for m in methods},
-    }
-    text = render(results, meta)
+    previous_path = args.out.with_suffix(".json")
+    previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
+    payload: dict[str, Any] = {}
+    if args.part in ("all", "forecast"):
+        load_before = os.getloadavg()
+        start = time.perf_counter()
+        results: dict[str, dict[str, Any]] = {}
+        for name in tasks:
+            print(f"== {name}", flush=True)
+            results[name] = evaluate(TASKS[name][2](args.seed), methods, args.seed)
+            for method, m in results[name].items():
+                print(
+                    f"  {method:10s} cov {m['cov_50']:.0%}/{m['cov_80']:.0%}/{m['cov_90']:.0%} "
+                    f"width {m['width_90']:.2%} IS {m['is_90']:.2%} MARE {m['mare']:.2%} "
+                    f"({m['seconds']:.1f} s{'' if m['ok'] else ', diagnostics failed'})",
+                    flush=True,
+                )
+        meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "elapsed": time.perf_counter() - start,
+            "seed": args.seed,
+            "settings": SETTINGS,
+            "resamples": RESAMPLES,
+            "top_k": TOP_K,
+            "machine": common.machine(),
+            "dirty": _dirty(),
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
+            "targets": {m: targets(results, m) for m in methods},
+        }
+        payload.update(meta=meta, results=results)
+    elif "results" in previous:
+        payload.update(meta=previous["meta"], results=previous["results"])
+    if args.part in ("all", "optimum"):
+        print("== compute-optimal plan", flush=True)
+        opt_results, opt_meta = run_optimum(args.seed)
+        payload["optimum"] = {"meta": opt_meta, "results": opt_results}
+    elif "optimum" in previous:
+        payload["optimum"] = previous["optimum"]
+    sections = []
+    if "results" in payload:
+        sections.append(render(payload["results"], payload["meta"]))
+    if "optimum" in payload:
+        sections.append(render_optimum(payload["optimum"]["results"], payload["optimum"]["meta"]))
+    text = "\n".join(sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    payload = {"meta": meta, "results": results}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1, default=_json_default))
     print(text)
     return 0

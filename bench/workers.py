@@ -134,7 +134,7 @@ def _patch_bayescale() -> None:
     import bayescale.fitting
     import bayescale.model
 
-    _patch(bayescale.model, "_compiled", "compile: numba (log density, C callbacks)")
+    _patch(bayescale.model, "compiled_model", "compile: numba (log density, C callbacks)")
     _patch(bayescale.model, "build_model", "build model (PyMC graph)")
     _patch(nutpie.compile_pymc, "_make_functions", "compile: PyTensor rewrites, code generation")
     _patch(bayescale.model, "sample_posterior", "sampling (nutpie)")

@@ -138,7 +138,10 @@ print(comparison.verdict())
 # ## Averaging laws instead of choosing one
 #
 # `comparison.average()` (or `bayescale.average(fits)`) pools the laws' posterior draws in
-# proportion to their stacking weights and returns the same forecast table as a single fit.
+# proportion to their weights and returns the same forecast table as a single fit. With
+# held-out runs, as here, the weights are stacking weights fitted to the held-out larger runs
+# (leave-future-out: which mix of laws, refitted on the smaller runs, best forecast the
+# larger ones); without, stacking weights on PSIS-LOO. `comparison.weights_table()` shows both.
 # When the data cannot tell two forms apart, the averaged interval honestly includes both
 # stories. When the data can, the weights say so and the average is close to the winner.
 #
@@ -148,9 +151,11 @@ print(comparison.verdict())
 
 # %%
 targets = {"N": [7e10, 7e11], "D": [1.4e12, 1.4e13]}
+print(comparison.weights_table().round(3).to_string())
 stacked = comparison.average()
+print(f"weights used: {stacked.method} ({stacked.reason})")
 forecasts = {name: fit.forecast(targets) for name, fit in comparison.fits.items()}
-forecasts["average (stacking)"] = stacked.forecast(targets)
+forecasts["average (held-out weights)"] = stacked.forecast(targets)
 forecasts["average (50/50 by hand)"] = bayescale.average(
     comparison.fits, weights={"chinchilla": 0.5, "kaplan": 0.5}
 ).forecast(targets)

@@ -113,19 +113,27 @@ for formula in hostile:
         print(f"refused: {err}\n")
 
 # %% [markdown]
-# Honest mistakes get equally direct messages (`LawError`). Without `inputs=`, every name that
-# has no prior is taken to be an input; declaring the inputs, as above, turns a forgotten prior
-# into an error instead:
+# Honest mistakes get equally direct messages (`LawError`): a prior for a name the formula
+# does not use (a misspelt parameter, say) is refused. A parameter you give no prior is not
+# an error: it gets a weakly informative default chosen by its role in the formula (read
+# from the formula's structure, not from its name), with a `why` that says so, and the
+# report shows it.
 
 # %%
 try:
     bayescale.Law.from_formula(
         "E + A / N**alpha",
-        priors={"E": PRIORS["E"], "A": PRIORS["A"]},
+        priors={"E": PRIORS["E"], "Alpha": PRIORS["alpha"]},
         inputs={"N": "parameters"},
     )
 except bayescale.LawError as err:
     print(f"refused: {err}")
+
+defaulted = bayescale.Law.from_formula(
+    "E + A / N**alpha", priors={"E": PRIORS["E"]}, inputs={"N": "parameters"}
+)
+for p in defaulted.parameters.values():
+    print(f"{p.name:6} {p.role:12} {p.describe_prior()}\n       {p.why}")
 
 # %% [markdown]
 # ## 3. Fit it

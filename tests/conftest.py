@@ -56,5 +56,7 @@ def healthy_fit(sim_runs):
 
 @pytest.fixture(scope="session")
 def starved_fit(sim_runs):
-    """The same fit with far too few draws to converge: it must be flagged."""
-    return bayescale.fit(sim_runs, "chinchilla", draws=20, tune=20, chains=2, seed=1, prior_draws=0)
+    """The same fit with far too few draws to converge and no retries: it must be flagged."""
+    return bayescale.fit(
+        sim_runs, "chinchilla", draws=20, tune=20, chains=2, seed=1, prior_draws=0, retries=0
+    )

@@ -106,6 +106,107 @@ def test_calibration_interval_score_and_coverage_by_hand() -> None:
     assert m["mare"] == pytest.approx(0.1)
 
 
+def test_isoflop_minimum_is_the_vertex_of_the_parabola_in_log_n() -> None:
+    n = np.geomspace(1e8, 1e10, 9)
+    x = np.log(n)
+    vertex = np.log(2e9)
+    loss = np.exp(0.02 * (x - vertex) ** 2 + 0.5)
+    found = calibration.isoflop_minimum(n, loss)
+    assert found["N"] == pytest.approx(2e9, rel=1e-6)
+    assert found["inside"] and found["factor_se"] == pytest.approx(1.0, abs=1e-6)
+    # A minimum beyond the runs is flagged; a concave curve has none.
+    assert not calibration.isoflop_minimum(n[:4], loss[:4])["inside"]
+    assert np.isnan(calibration.isoflop_minimum(n, 1.0 / loss)["N"])
+
+
+def test_true_optimum_of_chinchilla_is_hoffmanns_closed_form() -> None:
+    for budget in (1e19, 1e22):
+        closed = calibration.chinchilla_optimal_n(common.TRUTH, budget)
+        found = calibration.true_optimum(common.chinchilla_loss, budget)
+        assert found == pytest.approx(float(closed), rel=1e-5)
+
+
+def test_score_plan_hits_misses_and_factors_by_hand() -> None:
+    plan = {"median": 2.0, "lower": 1.0, "upper": 4.0}
+    assert calibration.score_plan(plan, 3.0) == {
+        "hit": True,
+        "ratio": pytest.approx(2 / 3),
+        "width": pytest.approx(4.0),
+        "miss": 1.0,
+    }
+    below, above = calibration.score_plan(plan, 0.5), calibration.score_plan(plan, 6.0)
+    assert not below["hit"] and below["miss"] == pytest.approx(2.0)
+    assert not above["hit"] and above["miss"] == pytest.approx(1.5)
+
+
+def test_score_plan_allows_for_the_noise_of_the_minimum() -> None:
+    plan = {"median": 2.0, "lower": 1.0, "upper": 4.0}
+    # 4.4 is 10% beyond the interval: a minimum pinned to 1% misses, one known to 30% hits.
+    assert not calibration.score_plan(plan, 4.4, truth_se=1.01)["hit_noise_aware"]
+    assert calibration.score_plan(plan, 4.4, truth_se=1.3)["hit_noise_aware"]
+    assert calibration.score_plan(plan, 3.0, truth_se=1.01)["hit_noise_aware"]
+
+
+def test_plan_slope_posterior_follows_the_backtest_errors() -> None:
+    d = np.array([0.7, 1.1, 1.6, 2.3])
+    se = np.full(4, 0.02)
+    grid = calibration.PLAN_S_GRID
+
+    def median(weights: np.ndarray) -> float:
+        return float(grid[np.searchsorted(np.cumsum(weights), 0.5)])
+
+    exact = calibration.slope_posterior(np.zeros(4), d, se)
+    assert exact.sum() == pytest.approx(1.0) and median(exact) < 0.02
+    # Errors growing as 0.3 per e-fold (Epoch-like) put the slope near 0.3.
+    drifting = calibration.slope_posterior(0.3 * d * np.array([1, -1, 1, 1]), d, se)
+    assert 0.2 < median(drifting) < 0.45
+
+
+@pytest.mark.parametrize("kind", list(calibration.OPT_LAWS))
+def test_synthetic_sweeps_centre_their_runs_on_the_true_optimum(kind: str) -> None:
+    sweep = calibration.synthetic_sweep(kind, seed=0)
+    budgets = calibration.OPT_BUDGETS
+    assert sweep.budget == budgets[-1] and set(sweep.train["budget"]) == set(budgets[:-1])
+    assert len(sweep.held_out) == calibration.OPT_SIZES
+    held = sweep.held_out
+    np.testing.assert_allclose(common.COMPUTE_FACTOR * held["N"] * held["D"], sweep.budget)
+    # Noise-free, the held-out curve's parabola finds the true optimum to a few percent:
+    # the criterion measures the plan, not the parabola's bias.
+    _, loss = calibration.OPT_LAWS[kind]
+    exact = calibration.isoflop_minimum(
+        sweep.held_out["N"], loss(sweep.held_out["N"], sweep.held_out["D"])
+    )
+    assert exact["N"] == pytest.approx(sweep.true_n, rel=0.06)
+
+
+@pytest.mark.skipif(not common.EPOCH_CSV.exists(), reason="needs ../shared/data")
+def test_epoch_isoflop_budgets_and_truncations() -> None:
+    frame = calibration.epoch_isoflop()
+    counts = frame.groupby("budget").size()
+    assert list(counts.index) == list(calibration.EPOCH_BUDGETS)
+    assert counts.min() >= 7  # enough runs for a parabola at every budget
+    for sweep in calibration.epoch_sweeps():
+        assert sweep.train["budget"].max() < sweep.budget
+        assert set(sweep.held_out["budget"]) == {sweep.budget}
+
+
+def test_widen_plan_without_discrepancy_keeps_the_posterior() -> None:
+    rng = np.random.default_rng(0)
+    log_n = np.log(1e10) + 0.1 * rng.standard_normal(4000)
+    grid = calibration.PLAN_S_GRID
+    none = {"grid": grid, "weights": (grid == 0).astype(float)}
+    plan = calibration.widen_plan(log_n, none, distance=1.0, seed=0)
+    lower, upper = np.exp(np.quantile(log_n, [0.05, 0.95]))
+    assert plan["lower"] == pytest.approx(lower, rel=1e-3)
+    assert plan["upper"] == pytest.approx(upper, rel=1e-3)
+    slope = {"grid": grid, "weights": (grid == grid[np.argmin(np.abs(grid - 0.3))]).astype(float)}
+    wide = calibration.widen_plan(log_n, slope, distance=1.0, seed=0)
+    # sd 0.1 and 0.3 in log N add to sqrt(0.1): the 90% interval spans exp(2 * 1.645 * 0.32).
+    assert wide["upper"] / wide["lower"] == pytest.approx(
+        np.exp(2 * 1.645 * np.sqrt(0.1)), rel=0.05
+    )
+
+
 def test_numpyro_priors_are_bayescale_priors() -> None:
     spec = tomllib.loads((ROOT / "models" / "chinchilla.toml").read_text())
     expected = {}

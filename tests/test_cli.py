@@ -308,7 +308,9 @@ def test_forecast_table(fitted: tuple[Path, Result]) -> None:
         pytest.param("N=7e10,D=lots", ["--at", "D='lots'", "not a number"], id="not-a-number"),
         pytest.param("N=7e10,,D=1.4e12", ["--at", "NAME=VALUE"], id="empty-item"),
         pytest.param("N=7e10", ["needs N, D", "missing D"], id="missing-input"),
-        pytest.param("N=-7e10,D=1.4e12", ["forecast input N", "positive"], id="negative"),
+        pytest.param(
+            "N=-7e10,D=1.4e12", ["forecast input N", "> 0", "logarithm of N"], id="negative"
+        ),
     ],
 )
 def test_forecast_bad_at(fitted: tuple[Path, Result], at: str, fragments: list[str]) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.comparison import Comparison, average, compare, score
+from bayescale.comparison import Comparison, average, compare, score, stacking_weights
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
 from bayescale.errors import DataError, OutputExistsError
 
@@ -50,6 +50,47 @@ def test_compare_prefers_the_true_law_by_both_criteria(comparison: Comparison) -
     assert "extrapolation) chinchilla predicts best" in verdict
 
 
+def _held_out_score(lpd: np.ndarray, weights: np.ndarray) -> float:
+    """Held-out log score of the mixture of the laws' predictive densities."""
+    top = lpd.max(axis=1, keepdims=True)
+    return float((np.log(np.exp(lpd - top) @ weights) + top[:, 0]).sum())
+
+
+@pytest.mark.slow
+def test_extrapolation_weights_are_the_best_mixture_of_held_out_forecasts(
+    comparison: Comparison,
+) -> None:
+    # Kaplan's law has no data term in the form the runs were simulated from: it is the
+    # misspecified law, and the held-out larger runs should show it.
+    held = comparison.heldout
+    runs = comparison.fits["chinchilla"].runs
+    large = np.flatnonzero(runs.x("C") > 1e21)
+    for law in ("chinchilla", "kaplan"):
+        rows = held[held["law"] == law]
+        assert sorted(rows["run"]) == list(large)
+        elpd = comparison.extrapolation.set_index("law").loc[law, "elpd"]
+        assert rows["log_density"].sum() == pytest.approx(elpd)
+    extra = comparison.extrapolation_weights
+    loo = comparison.weights.reindex(extra.index)
+    assert extra.sum() == pytest.approx(1.0)
+    assert extra["chinchilla"] > 0.5
+    # Stacking maximises the held-out score over the simplex: it beats every single law and
+    # the LOO weights on the very runs it was fitted to.
+    lpd = held.pivot(index="run", columns="law", values="log_density")[list(extra.index)]
+    lpd = lpd.to_numpy()
+    best = _held_out_score(lpd, extra.to_numpy())
+    assert best >= _held_out_score(lpd, loo.to_numpy()) - 1e-6
+    for k in range(lpd.shape[1]):
+        assert best >= lpd[:, k].sum() - 1e-6
+    np.testing.assert_allclose(extra.to_numpy(), stacking_weights(lpd), atol=1e-6)
+    averaged = comparison.average()
+    assert averaged.method == "extrapolation"
+    assert averaged.weights.to_dict() == pytest.approx(extra.to_dict())
+    assert "Stacking weights on the held-out larger runs" in comparison.verdict()
+    table = comparison.weights_table()
+    assert table.loc["chinchilla", "extrapolation_weight"] == pytest.approx(extra["chinchilla"])
+
+
 @pytest.mark.slow
 def test_averaged_forecast_covers_the_truth_beyond_the_data(comparison: Comparison) -> None:
     avg = comparison.average()
@@ -80,6 +121,11 @@ def test_user_weights_reproduce_a_single_law(comparison: Comparison) -> None:
 def test_comparison_saves_and_refuses_to_overwrite(comparison: Comparison, tmp_path: Path) -> None:
     files = comparison.save(tmp_path / "cmp")
     assert pd.read_csv(files["loo"]).shape[0] == 2
+    back = Comparison.load(tmp_path / "cmp")
+    pd.testing.assert_frame_equal(back.heldout, comparison.heldout, check_dtype=False)
+    assert back.extrapolation_weights.to_dict() == pytest.approx(
+        comparison.extrapolation_weights.to_dict()
+    )
     assert "prefers chinchilla" in files["verdict"].read_text()
     assert bs.load_fit(files["fit_kaplan"]).law.name == "kaplan"
     before = files["loo"].read_bytes()

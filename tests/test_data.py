@@ -288,8 +288,8 @@ def test_nan_in_dataframe_without_line_numbers() -> None:
 
 
 def test_dataframe_rows_mention_index_labels() -> None:
-    df = pd.DataFrame({"N": [1.0, -2.0], "loss": [3.0, 2.0]}, index=["run-a", "run-b"])
-    with pytest.raises(DataError, match=r"row 2 \(index label 'run-b'\) has -2.0"):
+    df = pd.DataFrame({"N": [1.0, np.nan], "loss": [3.0, 2.0]}, index=["run-a", "run-b"])
+    with pytest.raises(DataError, match=r"row 2 \(index label 'run-b'\) has a missing value"):
         load_runs(df)
 
 
@@ -302,25 +302,55 @@ def test_infinite_values(tmp_path: Path) -> None:
     assert "not finite" in message
 
 
-def test_zero_value(tmp_path: Path) -> None:
+def test_zero_input_loads_and_is_refused_where_the_law_takes_its_log(tmp_path: Path) -> None:
     path = _write(tmp_path / "runs.csv", "N,loss\n1,3\n0,2\n3,1\n")
+    runs = load_runs(path)  # a value <= 0 is data; whether a law can use it is the law's
+    assert runs.x("N")[1] == 0.0
     with pytest.raises(DataError) as info:
-        load_runs(path)
+        runs.require(["N"], 2, "power", positive_inputs=["N"], positive_y=False)
     message = str(info.value)
-    assert "runs.csv: column 'N' row 2 (line 3 of the file) has 0, which is not > 0" in message
-    assert "take logarithms" in message
-    assert "remove the row or fix the value" in message
+    assert "runs.csv: column 'N' (input 'N') row 2 (line 3 of the file) has 0.0" in message
+    assert "which is not > 0 (1 row in total)" in message
+    assert "law 'power' takes the logarithm of N" in message
+    # A law that only adds or multiplies N may use it; the default assumes every input.
+    runs.require(["N"], 2, "linear", positive_inputs=[], positive_y=False)
+    with pytest.raises(DataError, match="takes the logarithm of N"):
+        runs.require(["N"], 2, "power")
 
 
-def test_negative_values_count_all_rows(tmp_path: Path) -> None:
+def test_negative_losses_load_and_multiplicative_noise_refuses_them(tmp_path: Path) -> None:
     path = _write(tmp_path / "runs.parquet", "")
     pd.DataFrame({"N": [1.0, 2.0, 3.0, 4.0], "loss": [3.0, -1.5, -2.0, -0.5]}).to_parquet(path)
+    runs = load_runs(path)
+    np.testing.assert_array_equal(runs.y, [3.0, -1.5, -2.0, -0.5])
+    runs.require(["N"], 2, "additive", positive_y=False)
     with pytest.raises(DataError) as info:
-        load_runs(path)
+        runs.require(["N"], 2, "chinchilla")
     message = str(info.value)
-    assert "runs.parquet: column 'loss' row 2 has -1.5, which is not > 0" in message
+    assert "runs.parquet: column 'loss' (y) row 2 has -1.5, which is not > 0" in message
     assert "(3 rows in total)" in message
-    assert "line" not in message
+    assert "multiplicative noise (law 'chinchilla') takes log(loss)" in message
+    assert "scale='linear'" in message
+    assert "(line" not in message
+
+
+def test_derived_triad_needs_positive_sources() -> None:
+    df = pd.DataFrame({"N": [1e6, 0.0], "C": [6e12, 6e12], "loss": [3.0, 2.0]})
+    with pytest.raises(DataError) as info:
+        load_runs(df, x={"N": "N", "C": "C"})
+    message = str(info.value)
+    assert "column 'N' (input 'N') row 2 has 0.0, which is not > 0" in message
+    assert "derived from C = k N D" in message
+
+
+def test_require_names_a_derived_input() -> None:
+    runs = load_runs(pd.DataFrame({"N": [1e6, 2e6], "D": [1e9, 2e9], "loss": [3.0, -2.0]}))
+    with pytest.raises(DataError, match=r"column 'loss' \(y\) row 2 has -2\.0"):
+        runs.require(["N", "D"], 1, "chinchilla", positive_inputs=["C"])
+    table = runs.table.assign(C=[-1.0, 1.0])
+    runs = Runs(table, "loss", {**runs.columns}, "<DataFrame>")
+    with pytest.raises(DataError, match=r"input 'C' \(derived: 6 N D\) row 1 has -1\.0"):
+        runs.require(["C"], 1, "kaplan", positive_y=False)
 
 
 def test_boolean_column_is_not_numeric() -> None:

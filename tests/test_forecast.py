@@ -182,7 +182,11 @@ def test_points_complete_the_compute_triad():
         ({"N": [1e9]}, r"law 'chinchilla' needs N, D to forecast; missing D"),
         ({"C": [1e20]}, r"missing N, D"),
         ({"N": [1e9, 0.0], "D": 1e10}, r"forecast input N at point 2 is 0\.0"),
-        ({"N": [1e9], "D": [-1.0]}, r"forecast input D at point 1 is -1\.0; inputs must be"),
+        (
+            {"N": [1e9], "D": [-1.0]},
+            r"forecast input D at point 1 is -1\.0; it must be > 0: law 'chinchilla' takes the "
+            r"logarithm of D",
+        ),
         ({"N": [np.nan], "D": [1e10]}, r"forecast input N at point 1 is nan"),
         ({"N": [np.inf], "D": [1e10]}, r"forecast input N at point 1 is inf"),
         ({"N": [1e9, 2e9], "D": [1e10, 2e10, 3e10]}, r"different lengths: \{'N': 2, 'D': 3\}"),

@@ -305,6 +305,57 @@ def _ref_bnsl(p, x):
     return p["E"] + p["b"] * x["C"] ** (-p["c0"]) * bend
 
 
+def _box_cox(n, g):
+    # ((N / 1e9)**g - 1) / g, as expm1(g * log(N / 1e9)) / g
+    return ((n / Decimal("1e9")) ** g - Decimal(1)) / g
+
+
+def _ref_farseer(p, x):
+    floor = (p["c3"] - p["s3"] * _box_cox(x["N"], p["g3"])).exp()
+    coefficient = (p["c2"] - p["s2"] * _box_cox(x["N"], -p["g2"])).exp()
+    exponent = (p["c1"] - p["s1"] * _box_cox(x["N"], p["g1"])).exp()
+    return floor + coefficient * x["D"] ** (-exponent)
+
+
+def _ref_data_constrained_full(p, x):
+    one = Decimal(1)
+    u_d = min(x["U"], x["D"])
+    d_eff = u_d * (one + p["RD_star"] * (one - (-(x["D"] / u_d - one) / p["RD_star"]).exp()))
+    n_opt = (p["alpha"] * p["A"] * u_d ** p["beta"] / (p["beta"] * p["B"])) ** (one / p["alpha"])
+    u_n = min(x["N"], n_opt)
+    n_eff = u_n * (one + p["RN_star"] * (one - (-(x["N"] / u_n - one) / p["RN_star"]).exp()))
+    return p["E"] + p["A"] / n_eff ** p["alpha"] + p["B"] / d_eff ** p["beta"]
+
+
+def _ref_vocabulary(p, x):
+    return (
+        p["E"]
+        + p["A1"] / x["Nnv"] ** p["alpha1"]
+        + p["A2"] / x["Nv"] ** p["alpha2"]
+        + p["B"] / x["H"] ** p["beta"]
+    )
+
+
+def _ref_moe(p, x):
+    one = Decimal(1)
+    e_hat = one / (
+        one / (x["E"] - one + one / (one / p["E_start"] - one / p["E_max"])) + one / p["E_max"]
+    )
+    log_n, log_e = (x["N"] / Decimal("1e9")).ln(), e_hat.ln()
+    return (p["d"] + p["a"] * log_n + p["b"] * log_e + p["c"] * log_n * log_e).exp()
+
+
+def _ref_lr_batch(p, x):
+    c = 6 * x["N"] * x["D"] / Decimal("1e20")
+    lr_star = p["lr_opt"] * c ** (-p["p_lr"])
+    bs_star = p["bs_opt"] * c ** p["p_bs"]
+    return (
+        _ref_chinchilla(p, x)
+        + p["k_lr"] * (x["lr"] / lr_star).ln() ** 2
+        + p["k_bs"] * (x["bs"] / bs_star).ln() ** 2
+    )
+
+
 #: Hand-written high-precision (Decimal, 60 digits) reference and typical parameters per law.
 REFERENCE = {
     "chinchilla": (_ref_chinchilla, dict(E=1.82, A=482.0, B=2085.0, alpha=0.348, beta=0.366)),
@@ -317,10 +368,65 @@ REFERENCE = {
     "power_law_D": (_ref_power("D"), dict(E=1.69, A=410.7, alpha=0.28)),
     "power_law_C": (_ref_power("C"), dict(E=1.7, A=1.6e3, alpha=0.155)),
     "bnsl": (_ref_bnsl, dict(E=1.7, b=1.6e3, c0=0.12, c1=0.08, d1=1e21, f1=0.3)),
+    "farseer": (
+        _ref_farseer,
+        dict(
+            c3=-0.795, s3=0.120, g3=0.13, c2=4.87, s2=1.11, g2=0.173, c1=-1.18, s1=0.198, g1=0.0459
+        ),
+    ),
+    "data_constrained_full": (
+        _ref_data_constrained_full,
+        dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28, RN_star=5.3, RD_star=15.4),
+    ),
+    "vocabulary": (
+        _ref_vocabulary,
+        dict(E=0.55, A1=232.0, alpha1=0.35, A2=3155.0, alpha2=0.6, B=348.0, beta=0.3),
+    ),
+    "moe": (_ref_moe, dict(d=0.85, a=-0.07, b=-0.09, c=0.008, E_start=1.9, E_max=300.0)),
+    "lr_batch": (
+        _ref_lr_batch,
+        dict(
+            E=1.82,
+            A=482.0,
+            B=2085.0,
+            alpha=0.348,
+            beta=0.366,
+            lr_opt=9.86e-4,
+            p_lr=0.125,
+            k_lr=0.04,
+            bs_opt=1.02e6,
+            p_bs=0.3271,
+            k_bs=0.015,
+        ),
+    ),
 }
 
-ORDINARY = {"N": 1e8, "D": 2e9, "U": 5e8, "C": 1.2e18}
-EXTREME = {"N": 1e12, "D": 1e14, "U": 1e13, "C": 1e25}
+# E here is the number of experts (the moe law's input), lr and bs a learning rate and batch
+# size in tokens, Nnv, Nv and H non-vocabulary and vocabulary parameters and characters.
+ORDINARY = {
+    "N": 1e8,
+    "D": 2e9,
+    "U": 5e8,
+    "C": 1.2e18,
+    "E": 8.0,
+    "lr": 2e-3,
+    "bs": 5e5,
+    "Nnv": 1e8,
+    "Nv": 3e7,
+    "H": 8e9,
+}
+EXTREME = {
+    "N": 1e12,
+    "D": 1e14,
+    "U": 1e13,
+    "C": 1e25,
+    "E": 4096.0,
+    "lr": 1e-5,
+    "bs": 1e8,
+    "Nnv": 1e12,
+    "Nv": 1e10,
+    "H": 4e14,
+}
 
 
 def test_reference_covers_the_whole_catalog():
@@ -367,7 +473,9 @@ def test_three_evaluations_agree_over_a_grid(name):
     if name == "bnsl":
         params["c1"] = 0.1 * rng.standard_normal(50)  # either sign
     N = np.geomspace(1e7, 1e10, 50)
-    inputs = {"N": N, "D": 20 * N, "U": 5 * N, "C": 120 * N**2}
+    inputs = {"N": N, "D": 20 * N, "U": 5 * N, "C": 120 * N**2, "Nnv": N, "Nv": N / 10}
+    inputs |= {"H": 80 * N, "E": np.geomspace(1, 512, 50)}
+    inputs |= {"lr": np.geomspace(1e-4, 1e-2, 50), "bs": np.geomspace(1e5, 4e6, 50)}
     inputs = {k: inputs[k] for k in law.inputs}
     env = {**params, **inputs}
     direct = law.formula.evaluate(env)
@@ -517,3 +625,51 @@ def test_data_constrained_gradient_is_finite_at_no_repetition(pytensor_graphs):
     # there: one more unique token adds nothing when every token is already unique.
     assert grad["D"] < 0
     assert abs(grad["U"]) < 1e-3 * abs(grad["D"])
+
+
+# --------------------------------------------------------------------------- intermediates
+
+
+def test_intermediates_are_substituted():
+    f = Formula("Ls = E + A / N**alpha; Ls * (1 + B / D**beta)")
+    g = Formula("(E + A / N**alpha) * (1 + B / D**beta)")
+    assert f.tree == g.tree and f.canonical() == g.canonical()
+    assert f.names == g.names and "Ls" not in f.names
+    assert f.intermediates == ("Ls",)
+    assert f.text == "Ls = E + A / N**alpha; Ls * (1 + B / D**beta)"
+    lines = Formula("Ls = E + A / N**alpha\n\nx = (B /\n  D**beta)\nLs * (1 + x)\n")
+    assert lines.tree == g.tree  # line ends inside parentheses do not end a statement
+    env = {"E": 1.0, "A": 2.0, "N": 4.0, "alpha": 0.5, "B": 1.0, "D": 1.0, "beta": 1.0}
+    log_env = {k: np.log(v) for k, v in env.items()}
+    assert f.evaluate(env) == pytest.approx(4.0)
+    assert f.log_evaluate(env, log_env) == pytest.approx(np.log(4.0))
+    assert Formula("k = 2; N**k").tree == Formula("N**2").tree
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("b = a; a = 2; b", "'a' is used in statement 1 before it is defined"),
+        ("a = N; a = 2 * N; a", "'a' is defined twice"),
+        ("N + a; a = N", "statement 1 .* is not an assignment"),
+        ("log = N; log", "'log' is a function"),
+        ("a = a + 1; a", "'a' is used as an input or parameter and also defined"),
+        ("a = N; b = 2 * N; b", "'a' is defined but never used"),
+        ("a = N", r"the last statement \(a = \.\.\.\) is an assignment"),
+        ("a = N;; a", "empty statement"),
+        ("a = N; a;", "ends with ';'"),
+        ("a = ; a", "has nothing after"),
+    ],
+)
+def test_intermediate_errors(text, message):
+    with pytest.raises(FormulaError, match=message):
+        Formula(text)
+
+
+def test_a_chain_of_intermediates_cannot_blow_up():
+    chain = "x0 = N + a; " + "".join(f"x{i} = x{i - 1} * x{i - 1}; " for i in range(1, 14))
+    with pytest.raises(FormulaError, match=r"nodes, more than 5000"):
+        Formula(chain + "x13")
+    deep = "x0 = N + a; " + "".join(f"x{i} = x{i - 1} + a; " for i in range(1, 70))
+    with pytest.raises(FormulaError, match="nested more than"):
+        Formula(deep + "x69")

@@ -77,3 +77,17 @@ def test_no_other_module_branches_on_the_noise_family():
     for path in package.rglob("*.py"):
         if path.name != "likelihood.py":
             assert '"student_t"' not in path.read_text(), path
+
+
+def test_default_scale_is_multiplicative_and_unchanged():
+    assert STUDENT.scale == "log" and STUDENT.to_dict()["scale"] == "log"
+    assert "Student-t" in STUDENT.title and "multiplicative noise on log y" in STUDENT.describe()
+    y = np.exp(LOG_Y)
+    np.testing.assert_allclose(STUDENT.transform(y), LOG_Y, rtol=1e-12)
+    # Densities of y and of log y differ by the Jacobian only.
+    np.testing.assert_allclose(
+        STUDENT.logpdf_y(y, LOG_MU, NOISE), STUDENT.logpdf(LOG_Y, LOG_MU, NOISE) - LOG_Y
+    )
+    np.testing.assert_allclose(
+        STUDENT.cdf_y(2.0, LOG_MU, NOISE), STUDENT.cdf(np.log(2.0), LOG_MU, NOISE)
+    )

@@ -145,12 +145,13 @@ def _check_comparison(notebook, text: str) -> None:
     assert "elpd_loo" in text and "coverage_90" in text
     assert "PSIS-LOO (interpolation) prefers chinchilla" in text
     assert "(extrapolation) chinchilla predicts best" in text
-    assert "average (stacking)" in text
+    assert "average (held-out weights)" in text and "weights used: extrapolation" in text
 
 
 def _check_custom_law(notebook, text: str) -> None:
     assert text.count("refused: in formula") >= 4, "the hostile formulas were not all refused"
-    assert "has no prior" in text
+    assert "which the formula 'E + A / N**alpha' does not use" in text
+    assert "Default for an amplitude" in text and "set by the user" in text
     assert "<Fit law='shared_exponent' runs=108" in text
     assert "identical posterior draws: True" in text
 

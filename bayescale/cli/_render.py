@@ -124,7 +124,10 @@ def summary_table(result: Fit, title: str) -> Table:
 
 
 def print_verdict(result: Fit) -> None:
-    """The diagnostics verdict, green when it passes, red when it fails."""
+    """What the sampler did when it had to retry, then the verdict (green or red)."""
+    if len(result.diagnostics.attempts) > 1:
+        for line in result.sampler_log:
+            say(line)
     say(result.diagnostics.verdict(), style="bold green" if result.ok else "bold red")
 
 
@@ -296,7 +299,7 @@ def print_law(law: Law) -> None:
         priors.add_row(name, "noise", Text(format_prior(prior)), Text(why))
         why = "see sigma"
     out.print(priors)
-    out.print(Text(f"Likelihood: {lik.family} on log loss (multiplicative noise)"))
+    out.print(Text(f"Likelihood: {lik.describe()}"))
 
     if law.published:
         names = list(dict.fromkeys(n for values in law.published.values() for n in values))

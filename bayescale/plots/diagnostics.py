@@ -105,9 +105,13 @@ def plot_ppc(
     import arviz as az
 
     replicated = posterior_predictive(fit, seed)
+    # The density the likelihood is on: log y (multiplicative noise) or y (additive).
+    transform = fit.law.likelihood.transform
     logged = az.from_dict(
-        posterior_predictive={"log_loss": np.log(replicated.posterior_predictive["loss"].values)},
-        observed_data={"log_loss": np.log(fit.runs.y)},
+        posterior_predictive={
+            "log_loss": transform(replicated.posterior_predictive["loss"].values)
+        },
+        observed_data={"log_loss": transform(fit.runs.y)},
         dims={"log_loss": ["run"]},
     )
     axes, owned = axes_grid(axes, (1, 2), (11, 4), "the posterior predictive check")
@@ -121,18 +125,28 @@ def plot_ppc(
             legend=True,
             textsize=9,
         )
-    left.set_xlabel(f"log {fit.runs.y_name}")
-    left.set_title("density of log loss: replicated vs observed", fontsize=9)
+    on_log = fit.law.likelihood.scale == "log"
+    shown = f"log {fit.runs.y_name}" if on_log else fit.runs.y_name
+    left.set_xlabel(shown)
+    left.set_title(f"density of {shown}: replicated vs observed", fontsize=9)
     draws = replicated.posterior_predictive["loss"].values.reshape(-1, len(fit.runs))
     low, mid, high = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
     order = np.argsort(mid)
     rank = np.arange(len(order))
-    ratio_low, ratio_high = low[order] / mid[order], high[order] / mid[order]
-    observed = fit.runs.y[order] / mid[order]
+    # Relative to the median replication for multiplicative noise (in %); in units of y for
+    # additive noise, whose median may be 0.
+    if on_log:
+        scale, shift, label = 100.0, 1.0, "observed / median replication - 1 (%)"
+        ratio_low, ratio_high = low[order] / mid[order], high[order] / mid[order]
+        observed = fit.runs.y[order] / mid[order]
+    else:
+        scale, shift, label = 1.0, 0.0, f"observed - median replication ({fit.runs.y_name})"
+        ratio_low, ratio_high = low[order] - mid[order], high[order] - mid[order]
+        observed = fit.runs.y[order] - mid[order]
     right.fill_between(
         rank,
-        100 * (ratio_low - 1),
-        100 * (ratio_high - 1),
+        scale * (ratio_low - shift),
+        scale * (ratio_high - shift),
         color="C0",
         alpha=0.25,
         lw=0,
@@ -141,7 +155,7 @@ def plot_ppc(
     outside = (observed < ratio_low) | (observed > ratio_high)
     right.scatter(
         rank,
-        100 * (observed - 1),
+        scale * (observed - shift),
         s=10,
         c=np.where(outside, "crimson", "k"),
         zorder=3,
@@ -149,7 +163,7 @@ def plot_ppc(
     )
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel("runs, sorted by predicted loss")
-    right.set_ylabel("observed / median replication - 1 (%)")
+    right.set_ylabel(label)
     right.set_title("each run against its replications", fontsize=9)
     right.legend(fontsize=7)
     finish(left.figure, owned, f"{fit.law.name}: posterior predictive check")

@@ -149,7 +149,8 @@ def plot_fit(
     # Log scales first: the shading of the extrapolated region reads the autoscaled limits,
     # which on a linear axis can start below zero and then vanish on the log axis.
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    # Additive noise is for metrics that can be <= 0: a log axis would hide them.
+    ax.set_yscale("log" if fit.law.likelihood.scale == "log" else "linear")
     inputs = set(fit.law.inputs)
     if is_n_d_law(fit):
         _isoflop(ax, fit, _budgets(fit, budgets), targets, level)

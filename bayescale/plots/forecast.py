@@ -93,7 +93,8 @@ def plot_frontier(
         for budget in budgets:
             ax.axvline(budget, color="crimson", ls="--", lw=1)
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        linear = name == "loss" and fit.law.likelihood.scale == "linear"
+        ax.set_yscale("linear" if linear else "log")
         ax.set_ylabel(label, fontsize=9)
         ax.grid(True, which="major", alpha=0.25)
         if name in ("tokens_per_parameter", "loss"):
@@ -161,7 +162,7 @@ def _fan(ax: Any, fit: Fit, target: Mapping[str, float], levels: list[float]) ->
         start = float(x[np.argmax(beyond)])
         ax.axvspan(start, x.max(), color="0.92", zorder=0, lw=0, label="beyond the data")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_yscale("log" if fit.law.likelihood.scale == "log" else "linear")
     ax.set_xlim(x.min(), x.max())
     plain_numbers(ax.yaxis)
     ax.set_xlabel(input_label(fit, axis_name))

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bayescale.errors import DataError
+from bayescale.comparison import Comparison
+from bayescale.errors import BayescaleError, DataError
 from bayescale.fitting import Fit
 from bayescale.plots._common import has_n_and_d, is_n_d_law
 from bayescale.report import sections
@@ -85,6 +86,60 @@ def _figures(
     return figures
 
 
+def _comparison_inputs(comparison: Any) -> tuple[dict[str, Any] | None, Comparison | None]:
+    """The comparison's tables (with both weightings) and the comparison itself, if any.
+
+    Tables already read (a dict) have no fits, so no averaged forecast can be made of them.
+    """
+    if comparison is None or isinstance(comparison, dict):
+        return comparison_tables(comparison), None
+    loaded = comparison if isinstance(comparison, Comparison) else Comparison.load(comparison)
+    tables = comparison_tables(loaded)
+    if tables is not None:
+        if isinstance(comparison, str | os.PathLike):
+            tables["folder"] = Path(comparison)
+        tables["weights"] = loaded.weights_table()
+    return tables, loaded
+
+
+def _averaged_forecast(
+    fit: Fit, comparison: Comparison | None, targets: list[dict[str, float]], levels: list[float]
+) -> dict[str, Any] | None:
+    """The comparison's model-averaged forecast at the targets, with its weights and why.
+
+    Returns None without a comparison; ``table`` is None (and ``why_not`` says why) when the
+    average does not apply to this fit: its law is not compared, the comparison used other
+    runs, or another law cannot forecast the targets.
+    """
+    if comparison is None:
+        return None
+    out: dict[str, Any] = {"table": None, "why_not": None, "method": None, "reason": None}
+    if fit.law.name not in comparison.fits:
+        out["why_not"] = f"this report's law ({fit.law.name}) is not among the compared laws"
+        return out
+    own = fit.info.get("data_fingerprint", fit.runs.fingerprint())
+    other = comparison.fits[fit.law.name]
+    if other.info.get("data_fingerprint", other.runs.fingerprint()) != own:
+        out["why_not"] = "the comparison was run on other runs than this fit"
+        return out
+    try:
+        averaged = comparison.average()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # failed diagnostics are in attrs
+            table = averaged.forecast(target_points(targets), level=levels)
+    except BayescaleError as err:
+        out["why_not"] = f"the averaged forecast could not be made: {err}"
+        return out
+    out.update(
+        table=table,
+        method=averaged.method,
+        reason=averaged.reason,
+        weights=averaged.weights,
+        warning=table.attrs.get("warning"),
+    )
+    return out
+
+
 def build_context(
     fit: Fit,
     *,
@@ -104,7 +159,10 @@ def build_context(
     fit : Fit
         The fit to report on.
     comparison : Comparison, str or PathLike, optional
-        A :class:`~bayescale.Comparison`, or the folder it was saved to.
+        A :class:`~bayescale.Comparison`, or the folder it was saved to. The comparison
+        section then also shows the laws' averaged forecast at the targets, with the
+        weights :meth:`~bayescale.Comparison.average` uses by default (stacking on held-out
+        larger runs when the comparison has them, else on PSIS-LOO).
     at : sequence of mapping, optional
         Target points, e.g. ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
         10x the largest value of each input in the runs.
@@ -150,7 +208,8 @@ def build_context(
     budgets = [float(c) for c in compute] if compute else target_compute(fit, forecast)
     if any(not (math.isfinite(c) and c > 0) for c in budgets):
         raise DataError(f"compute budgets must be positive numbers, got {budgets}")
-    tables = comparison_tables(comparison)
+    tables, compared = _comparison_inputs(comparison)
+    averaged = _averaged_forecast(fit, compared, targets, levels)
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     path = None if fit_path is None else Path(fit_path)
     request = {
@@ -178,7 +237,7 @@ def build_context(
         "parameters": sections.parameters_section(fit, level),
         "plan": sections.plan_section(fit, level, budgets, fixed),
         "sensitivity": sections.sensitivity_section(fit),
-        "comparison": sections.comparison_section(fit, tables),
+        "comparison": sections.comparison_section(fit, tables, averaged, level),
         "reproducibility": reproducibility_section(fit, path, command, created, request),
         "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},
     }

@@ -92,6 +92,7 @@ def _tables(comparison: Comparison, folder: Path | None) -> dict[str, Any]:
     return {
         "loo": comparison.loo,
         "extrapolation": comparison.extrapolation,
+        "weights": comparison.weights_table(),
         "verdict": comparison.verdict(),
         "folder": folder,
         "fingerprints": {

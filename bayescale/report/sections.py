@@ -142,6 +142,7 @@ def law_section(fit: Fit) -> dict[str, Any]:
         "inputs": [{"name": k, "meaning": v} for k, v in law.inputs.items()],
         "priors": priors,
         "family": lik.title,
+        "additive": lik.scale == "linear",
         "noise": noise,
         "noise_why": " ".join(lik.why.split()),
         "references": references,
@@ -175,6 +176,7 @@ def diagnostics_section(fit: Fit) -> dict[str, Any]:
         "ok": diag.ok,
         "verdict": diag.verdict(),
         "problems": diag.problems,
+        "sampler_log": fit.sampler_log,
     }
 
 
@@ -276,8 +278,33 @@ _HELD_OUT_COLUMNS = (
 )
 
 
-def comparison_section(fit: Fit, tables: dict[str, Any] | None) -> dict[str, Any] | None:
-    """PSIS-LOO of the laws compared, their held-out scores, the verdict."""
+def comparison_section(
+    fit: Fit,
+    tables: dict[str, Any] | None,
+    averaged: dict[str, Any] | None = None,
+    level: float = 0.9,
+) -> dict[str, Any] | None:
+    """PSIS-LOO of the laws compared, their held-out scores, both stacking weights, the
+    verdict and the laws' averaged forecast at the targets.
+
+    Parameters
+    ----------
+    fit : Fit
+        The report's fit.
+    tables : dict or None
+        :func:`bayescale.report.inputs.comparison_tables`, with ``weights``
+        (:meth:`bayescale.Comparison.weights_table`) when the comparison itself was given.
+    averaged : dict, optional
+        The averaged forecast (``table``, ``method``, ``reason``, ``weights``,
+        ``warning``), or why there is none (``why_not``).
+    level : float, default 0.9
+        Credible level of the averaged forecast's intervals.
+
+    Returns
+    -------
+    dict or None
+        None without a comparison.
+    """
     if tables is None:
         return None
     loo = tables["loo"]
@@ -300,6 +327,16 @@ def comparison_section(fit: Fit, tables: dict[str, Any] | None) -> dict[str, Any
             extra_rows.append(entry)
     fingerprint = fit.info.get("data_fingerprint", fit.runs.fingerprint())
     other = tables["fingerprints"].get(fit.law.name)
+    weight_rows = []
+    weights = tables.get("weights")
+    has_extrapolation_weights = False
+    if weights is not None:
+        has_extrapolation_weights = bool(weights["extrapolation_weight"].notna().any())
+        for law, row in weights.iterrows():
+            entry = nums(row.to_dict(), f"weights.{law}", {c: "num" for c in weights.columns})
+            entry["law"] = str(law)
+            entry["this"] = str(law) == fit.law.name
+            weight_rows.append(entry)
     return {
         "loo_columns": columns,
         "loo": loo_rows,
@@ -310,4 +347,32 @@ def comparison_section(fit: Fit, tables: dict[str, Any] | None) -> dict[str, Any
         "includes_this_law": fit.law.name in [str(i) for i in loo.index],
         "same_data": None if other is None else other == fingerprint,
         "best": str(loo.index[0]),
+        "weights": weight_rows,
+        "has_extrapolation_weights": has_extrapolation_weights,
+        "averaged": _averaged_section(averaged, level),
+    }
+
+
+def _averaged_section(averaged: dict[str, Any] | None, level: float) -> dict[str, Any] | None:
+    """The averaged forecast's rows (numbers as Num), the weights it used and why."""
+    if averaged is None:
+        return None
+    table = averaged.get("table")
+    if table is None:
+        return {"rows": [], "why_not": averaged.get("why_not")}
+    inputs = list(table.columns[: list(table.columns).index("law_median")])
+    rows = [nums(row, f"averaged.{i}") for i, row in enumerate(table.to_dict(orient="records"))]
+    weights = averaged["weights"]
+    return {
+        "rows": rows,
+        "inputs": inputs,
+        "level": level_label(level),
+        "method": averaged["method"],
+        "reason": averaged["reason"],
+        "weights": [
+            {"law": str(law), "weight": Num(float(w), f"averaged.weight.{law}", "num")}
+            for law, w in weights.items()
+        ],
+        "warning": averaged.get("warning"),
+        "why_not": None,
     }

@@ -79,7 +79,8 @@ def compare_command(
     laws : str
         Comma-separated catalog names or ``.toml`` paths.
     out : Path
-        Folder for loo.csv, extrapolation.csv, verdict.txt, notes.json and fits/.
+        Folder for loo.csv, extrapolation.csv and heldout.csv (with held-out runs),
+        verdict.txt, notes.json and fits/.
     x, y, compute_factor
         As in ``fit``.
     holdout_above : list of str, optional
@@ -104,7 +105,7 @@ def compare_command(
 
     chosen = [get_law(name) for name in names]
     for law in chosen:
-        runs.require(list(law.inputs), law.n_parameters, law.name)
+        runs.require_law(law)
     # The library's own list of what it writes, relative to the folder.
     files = comparison_files(Path(), [law.name for law in chosen], bool(thresholds))
     check_folder_outputs(out, list(files.values()), force)
@@ -118,6 +119,16 @@ def compare_command(
         held_out = result.extrapolation[HELD_OUT_COLUMNS].set_index("law")
         title = "Held-out larger runs (extrapolation): higher elpd per run is better"
         console().print(frame_table(held_out, title))
+    weights = result.weights_table()
+    if result.extrapolation_weights is None:
+        weights = weights[["loo_weight"]]
+        title = "Stacking weights (PSIS-LOO): averaged forecasts use these"
+    else:
+        title = (
+            "Stacking weights: on PSIS-LOO (interpolation) and on the held-out larger runs "
+            "(extrapolation); averaged forecasts use the extrapolation weights"
+        )
+    console().print(frame_table(weights, title))
     say(result.verdict())
     written = result.save(out, overwrite=force)
     say(f"Wrote {len(written)} files into {out}")

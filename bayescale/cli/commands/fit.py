@@ -81,7 +81,11 @@ def fit_command(
     law: Annotated[
         str,
         typer.Option(
-            "--law", "-l", metavar="NAME_OR_FILE", help="Catalog law (see 'laws') or .toml file."
+            "--law",
+            "-l",
+            metavar="LAW",
+            help="Catalog law (see 'laws'), .toml file, or a formula such as "
+            "'E + A / N**alpha' (default priors from the data's scale).",
         ),
     ],
     out: Annotated[Path, out_option("FIT.nc", "File to save the fit to.")],
@@ -146,9 +150,9 @@ def fit_command(
     # PyMC is imported from here on: every input has been checked that can be without it.
     from bayescale.laws import get_law
 
-    chosen = get_law(law)
+    chosen = get_law(law, runs=runs)
     # fit() checks this too, but only after the header below has been printed.
-    runs.require(list(chosen.inputs), chosen.n_parameters, chosen.name)
+    runs.require_law(chosen)
     _describe(runs, chosen)
 
     from bayescale.fitting import fit
@@ -166,10 +170,22 @@ def fit_command(
     print_verdict(result)
     saved = result.save(out, overwrite=force)
     say(f"Saved the fit to {saved}")
-    if not result.ok:
+    if result.diagnostics.multimodal:
         say(
-            "Forecasts from this fit will carry a warning; refit with more --tune/--draws "
-            "or a higher --target-accept.",
+            f"The chains sampled {len(result.modes)} separate modes; forecast each with "
+            f"'bayescale forecast {saved} --mode K --at ...' (K = 0 is the most probable).",
+            style="red",
+        )
+    elif not result.ok:
+        retried = len(result.diagnostics.attempts) > 1
+        say(
+            "Forecasts from this fit will carry a warning; "
+            + (
+                "the sampler already retried with longer warm-up: reparameterise the law, "
+                "tighten its priors or add runs."
+                if retried
+                else "refit with more --tune/--draws or a higher --target-accept."
+            ),
             style="red",
         )
 
@@ -182,6 +198,15 @@ def forecast_command(
     seed: Annotated[
         int | None,
         typer.Option("--seed", help="Seed of the new-run noise (default: the fit's seed)."),
+    ] = None,
+    mode: Annotated[
+        int | None,
+        typer.Option(
+            "--mode",
+            min=0,
+            help="Forecast from one mode's chains, when the fit's chains sampled separate "
+            "modes (0 = the most probable).",
+        ),
     ] = None,
 ) -> None:
     """Forecast the loss at new scales from a saved fit, with credible and predictive intervals.
@@ -199,6 +224,8 @@ def forecast_command(
         ``table`` (rich), ``csv`` or ``json`` (machine-readable, on stdout).
     seed : int, optional
         Seed of the new-run noise; default the fit's.
+    mode : int, optional
+        Forecast from the chains of this mode only (see ``Fit.modes``).
     """
     points = parse_points(at or [])
     levels = check_levels(level or [0.9], "--level")
@@ -207,6 +234,8 @@ def forecast_command(
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)
+    if mode is not None:
+        result = result.mode(mode)
     # The library warns through `warnings` and records the same text in attrs; show it once.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -1,0 +1,588 @@
+"""What a formula's structure says about its parameters: floor, exponents, amplitudes, scales.
+
+Read from the parsed tree of :class:`~bayescale.formula.Formula`, never from the names: a
+bare parameter added at the top is the *floor*; a parameter in the power of an input is an
+*exponent*; one multiplying a power of an input is an *amplitude* (a coefficient), which the
+sampler moves at the runs' reference scale; one dividing an input inside a power is a
+*scale*; the rest are *shapes*. The same walk finds the inputs that must be positive (those
+whose logarithm the law takes) and the exponents written so that a positive value is decay.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bayescale.formula import (
+    BinOp,
+    Call,
+    Formula,
+    Name,
+    Neg,
+    Node,
+    Num,
+    _additive_terms,
+    _children,
+    _names,
+    _unparse,
+)
+
+__all__ = ["Structure", "analyse", "scale_references"]
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What a formula's structure says about its parameters (see :meth:`Formula.structure`).
+
+    Parameters
+    ----------
+    floor : str or None
+        The parameter that is a bare term of the top-level sum (``E`` in ``E + A/N**a``), or
+        the value the law tends to when every decaying power of an input vanishes (``E`` in
+        ``(E + A/N**a) * (1 + B/D**b)``); None if there is none or several.
+    roles : dict of str to str
+        Every parameter's role (one of ``bayescale.laws.ROLES``): ``floor``; ``exponent``, in
+        the exponent of a power whose base involves an input (a parameter whose reciprocal
+        is such an exponent, like ``f`` in ``x**(1/f)``, and never a whole exponent itself,
+        is a sharpness: ``shape``);
+        ``scale``, multiplying or dividing an input in a power's base (``d`` in
+        ``(C/d)**c``); ``coefficient``, an amplitude or another factor of a term of the law;
+        ``shape``, everything else.
+    amplitudes : dict of str to (str, str)
+        ``{parameter: (input, power)}``: the parameter multiplies ``input**(-power)`` in a
+        product (also through a sum it is a term of, as ``a`` in ``(g + a) / N**alpha``);
+        ``power`` is formula text over parameters only. With several inputs, the first in
+        the formula's order.
+    log_inputs : frozenset of str
+        Inputs that must be positive: a base (or a factor or divisor of a base) of a power
+        whose exponent is not a whole number, a factor of the argument of log, sqrt or
+        log1p, or the input a reference scale is taken at (amplitudes, scales).
+    decay_exponents : frozenset of str
+        Exponent parameters written so that a positive value means decay (``N**-a``,
+        ``1/N**a``, ``(Nc/N)**a``). Decided at the outermost power the parameter is an
+        exponent of; a base whose direction is not clear is taken to grow with its inputs.
+    """
+
+    floor: str | None
+    roles: dict[str, str]
+    amplitudes: dict[str, tuple[str, str]]
+    log_inputs: frozenset[str]
+    decay_exponents: frozenset[str]
+
+
+def _factors(node: Node, side: int = 1) -> list[tuple[Node, int]]:
+    """Factors of a product chain with their side: +1 numerator, -1 denominator."""
+    if isinstance(node, BinOp) and node.op in ("*", "/"):
+        right = side if node.op == "*" else -side
+        return _factors(node.left, side) + _factors(node.right, right)
+    return [(node, side)]
+
+
+def _is_whole(node: Node) -> bool:
+    return isinstance(node, Num) and node.value == int(node.value)
+
+
+def _combine(a: int | None, b: int | None) -> int | None:
+    """Direction of a sum of two parts: same direction, else unknown (0)."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    return 0
+
+
+def _flip(a: int | None) -> int | None:
+    return None if a is None else -a
+
+
+def _sign(node: Node) -> int:
+    """Sign of an expression over names taken as positive (+1, -1, or 0 if unknown)."""
+    if isinstance(node, Num):
+        return int(np.sign(node.value))
+    if isinstance(node, Name):
+        return 1
+    if isinstance(node, Neg):
+        return -_sign(node.operand)
+    if isinstance(node, Call):
+        if node.func in ("exp", "sqrt", "softplus"):
+            return 1
+        if node.func in ("minimum", "maximum"):
+            signs = {_sign(a) for a in node.args}
+            return signs.pop() if len(signs) == 1 else 0
+        return 0
+    left, right = _sign(node.left), _sign(node.right)
+    if node.op in ("*", "/"):
+        return left * right
+    if node.op == "**":
+        return 1 if left == 1 else 0
+    if node.op == "-":
+        right = -right
+    return left if left == right else 0
+
+
+def _sign_in(node: Node, name: str) -> int | None:
+    """Sign of d(node)/d(name), names taken positive; None if absent, 0 if unknown."""
+    if isinstance(node, Name):
+        return 1 if node.id == name else None
+    if isinstance(node, Num):
+        return None
+    if isinstance(node, Neg):
+        return _flip(_sign_in(node.operand, name))
+    if isinstance(node, Call):
+        if len(node.args) == 1 and node.func in ("exp", "log", "sqrt", "log1p", "softplus"):
+            return _sign_in(node.args[0], name)
+        return None if name not in _names(node) else 0
+    left, right = _sign_in(node.left, name), _sign_in(node.right, name)
+    if node.op == "+":
+        return _combine(left, right)
+    if node.op == "-":
+        return _combine(left, _flip(right))
+    if node.op == "**":
+        return None if left is None and right is None else 0
+    if left is not None and right is not None:
+        return 0
+    if left is not None:
+        return left * _sign(node.right)
+    if right is None:
+        return None
+    return right * _sign(node.left) * (1 if node.op == "*" else -1)
+
+
+def _direction(node: Node, inputs: frozenset[str]) -> int | None:
+    """How a node moves as its inputs grow: +1, -1, 0 (mixed or unknown), None (constant)."""
+    if isinstance(node, Name):
+        return 1 if node.id in inputs else None
+    if isinstance(node, Num):
+        return None
+    if isinstance(node, Neg):
+        return _flip(_direction(node.operand, inputs))
+    if isinstance(node, Call):
+        dirs = [_direction(a, inputs) for a in node.args]
+        if node.func in ("expm1", "exp", "log", "sqrt", "log1p", "softplus", "logaddexp"):
+            return functools.reduce(_combine, dirs, None)
+        if node.func in ("minimum", "maximum", "logsumexp"):
+            return functools.reduce(_combine, dirs, None)
+        return 0
+    left, right = _direction(node.left, inputs), _direction(node.right, inputs)
+    if node.op == "**":
+        if right is not None:
+            return 0
+        return None if left is None else left * _sign(node.right)
+    if node.op in ("-", "/"):
+        right = _flip(right)
+    if node.op in ("*", "/"):
+        # A constant factor of known sign turns the direction; factors with inputs are
+        # taken as positive.
+        if left is None and right is not None:
+            return right * (_sign(node.left) or 1)
+        if right is None and left is not None:
+            return left * (_sign(node.right) or 1)
+    return _combine(left, right)
+
+
+def _negated_text(node: Node) -> str:
+    """Formula text of ``-node``, simplified for ``-(-x)``."""
+    if isinstance(node, Neg):
+        return _bare(node.operand)
+    if isinstance(node, Num):
+        return _bare(Num(-node.value))
+    return f"-({_bare(node)})"
+
+
+def _bare(node: Node) -> str:
+    """Formula text without the outermost parentheses of the canonical form."""
+    text = _unparse(node)
+    if text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for i, char in enumerate(text):
+            depth += char == "("
+            depth -= char == ")"
+            if depth == 0 and i < len(text) - 1:
+                return text
+        return text[1:-1]
+    return text
+
+
+def _limit(node: Node, inputs: frozenset[str]) -> Node | str:
+    """The node's value as every input grows without bound, taking parameters positive.
+
+    Returns a node over parameters, ``"0"``, ``"inf"``, ``"-inf"`` or ``"?"`` (unknown).
+    """
+    if isinstance(node, Name):
+        return "inf" if node.id in inputs else node
+    if isinstance(node, Num):
+        return node
+    if isinstance(node, Neg):
+        inner = _limit(node.operand, inputs)
+        return (
+            {"0": "0", "inf": "-inf", "-inf": "inf", "?": "?"}.get(inner, Neg(inner))
+            if isinstance(inner, str)
+            else Neg(inner)
+        )
+    if isinstance(node, Call):
+        args = [_limit(a, inputs) for a in node.args]
+        if any(isinstance(a, str) for a in args):
+            if node.func == "exp" and args[0] in ("-inf", "inf"):
+                return "0" if args[0] == "-inf" else "inf"
+            if node.func in ("log", "sqrt", "log1p", "softplus") and args[0] == "inf":
+                return "inf"
+            return "?"
+        return Call(node.func, tuple(args))  # type: ignore[arg-type]
+    left, right = _limit(node.left, inputs), _limit(node.right, inputs)
+    op = node.op
+    if op in ("+", "-"):
+        if op == "-":
+            right = (
+                {"0": "0", "inf": "-inf", "-inf": "inf", "?": "?"}.get(right, right)
+                if isinstance(right, str)
+                else Neg(right)
+            )
+        if left == "0":
+            return right
+        if right == "0":
+            return left
+        if "?" in (left, right):
+            return "?"
+        infinite = {x for x in (left, right) if isinstance(x, str)}
+        if infinite:
+            return infinite.pop() if len(infinite) == 1 else "?"
+        return BinOp("+", left, right)
+    if op == "**":
+        if isinstance(right, str):
+            return "?"
+        sign = _sign(right)
+        if left == "inf":
+            return {1: "inf", -1: "0"}.get(sign, "?")
+        if left == "0":
+            return {1: "0", -1: "inf"}.get(sign, "?")
+        if isinstance(left, str):
+            return "?"
+        if isinstance(left, Num) and left.value == 1:
+            return Num(1.0)
+        return BinOp("**", left, right)
+    if op == "/":
+        right = (
+            {"0": "inf", "inf": "0", "-inf": "0", "?": "?"}.get(right, right)
+            if isinstance(right, str)
+            else BinOp("/", Num(1.0), right)
+        )
+    if "?" in (left, right):
+        return "?"
+    if "0" in (left, right):
+        return "?" if {"inf", "-inf"} & {left, right} else "0"  # type: ignore[operator]
+    if isinstance(left, str) or isinstance(right, str):
+        return "?"
+    for one, other in ((left, right), (right, left)):
+        if isinstance(one, Num) and one.value == 1:
+            return other
+        if (
+            isinstance(one, BinOp)
+            and one.op == "/"
+            and isinstance(one.left, Num)
+            and one.left.value == 1
+            and isinstance(one.right, Num)
+            and one.right.value == 1
+        ):
+            return other
+    return BinOp("*", left, right)
+
+
+@dataclass
+class _Walk:
+    """What one walk over the tree collects, per parameter."""
+
+    inputs: frozenset[str]
+    exponent: dict[str, int] = field(default_factory=dict)  # name -> decay verdict (first)
+    reciprocal: set[str] = field(default_factory=set)
+    whole: set[str] = field(default_factory=set)  # the whole exponent (up to sign) somewhere
+    scales: dict[str, tuple[str, str]] = field(default_factory=dict)
+    amplitudes: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    factors: set[str] = field(default_factory=set)
+    log_inputs: set[str] = field(default_factory=set)
+    position: dict[int, int] = field(default_factory=dict)
+
+    def order(self, node: Node) -> None:
+        """Number the nodes in formula order (pre-order), for 'the first input'."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            self.position.setdefault(id(n), len(self.position))
+            stack.extend(reversed(_children(n)))
+
+
+def _positive_needed(node: Node, walk: _Walk) -> None:
+    """Record the inputs a node that must be positive is made of (factors, min/max)."""
+    for factor, _ in _factors(node):
+        if isinstance(factor, Name) and factor.id in walk.inputs:
+            walk.log_inputs.add(factor.id)
+        elif isinstance(factor, Call) and factor.func in ("minimum", "maximum"):
+            for arg in factor.args:
+                _positive_needed(arg, walk)
+        elif isinstance(factor, BinOp) and factor.op == "**" and not _is_whole(factor.right):
+            _positive_needed(factor.left, walk)
+
+
+def _scales_in(base: Node, walk: _Walk) -> None:
+    """Record parameters that multiply or divide an input inside a power's base."""
+    stack = [base]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, BinOp) and node.op in ("+", "-"):
+            terms = _additive_terms_signed(node)
+            inputs = [t.id for t in terms if isinstance(t, Name) and t.id in walk.inputs]
+            for term in terms:
+                if inputs and not _names(term) & walk.inputs:
+                    # Added to an input, so in its units (E_start in E - 1 + E_start).
+                    for name in sorted(_names(term)):
+                        walk.scales.setdefault(name, (inputs[0], "1"))
+                else:
+                    stack.append(term)
+        elif isinstance(node, Call) and len(node.args) == 1:
+            stack.append(node.args[0])
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+        elif isinstance(node, BinOp) and node.op == "**":
+            stack.append(node.left)
+        elif isinstance(node, BinOp):
+            factors = _factors(node)
+            found = [
+                (f.id, side) for f, side in factors if isinstance(f, Name) and f.id in walk.inputs
+            ]
+            if not found:
+                stack.extend(f for f, _ in factors if not isinstance(f, Name | Num))
+                continue
+            inp, inp_side = found[0]
+            for f, side in factors:
+                if isinstance(f, Name) and f.id not in walk.inputs:
+                    # d in C/d is like C (reference power 1); k in k*C is like 1/C (-1).
+                    walk.scales.setdefault(f.id, (inp, "1" if side != inp_side else "-1"))
+                elif not isinstance(f, Name):
+                    stack.append(f)
+
+
+def _products(node: Node, inherited: list[tuple[int, str, str]], top: bool, walk: _Walk) -> None:
+    """Record amplitudes (and other factors of the law's terms) through sums and products."""
+    if isinstance(node, BinOp) and node.op in ("+", "-"):
+        _products(node.left, inherited, top, walk)
+        _products(node.right, inherited, top, walk)
+        return
+    if isinstance(node, Neg):
+        _products(node.operand, inherited, top, walk)
+        return
+    factors = _factors(node)
+    powers: list[tuple[int, str, str]] = []
+    for factor, side in factors:
+        if (
+            isinstance(factor, BinOp)
+            and factor.op == "**"
+            and isinstance(factor.left, Name)
+            and factor.left.id in walk.inputs
+        ):
+            names = _names(factor.right)
+            if names and not names & walk.inputs:
+                power = _negated_text(factor.right) if side > 0 else _bare(factor.right)
+                powers.append((walk.position.get(id(factor), 0), factor.left.id, power))
+    for i, (factor, side) in enumerate(factors):
+        if isinstance(factor, Name) and factor.id not in walk.inputs:
+            if top and len(factors) > 1:
+                walk.factors.add(factor.id)
+            candidates = sorted(inherited + powers) if side > 0 else []
+            if candidates and factor.id not in walk.amplitudes:
+                walk.amplitudes[factor.id] = candidates[0]
+        elif isinstance(factor, BinOp) and factor.op in ("+", "-") and side > 0:
+            others = [
+                p
+                for j, (f, _) in enumerate(factors)
+                if j != i
+                for p in powers
+                if p[0] == walk.position.get(id(f))
+            ]
+            _products(factor, inherited + others, top, walk)
+        elif len(factors) > 1 or not isinstance(factor, Name):
+            for child in _children(factor):
+                _products(child, [], False, walk)
+
+
+def _walk_powers(node: Node, context: int, walk: _Walk) -> None:
+    """Record exponents, their decay verdicts, scales and inputs that must be positive."""
+    if isinstance(node, Call):
+        if node.func in ("log", "sqrt", "log1p"):
+            _positive_needed(node.args[0], walk)
+            if _names(node.args[0]) & walk.inputs:
+                _scales_in(node.args[0], walk)
+        if node.func == "exp":
+            _log_linear(node.args[0], context, walk)
+        for arg in node.args:
+            _walk_powers(arg, context, walk)
+        return
+    if isinstance(node, Neg):
+        _walk_powers(node.operand, -context, walk)
+        return
+    if not isinstance(node, BinOp):
+        return
+    if node.op == "**":
+        base, exponent = node.left, node.right
+        if not _is_whole(exponent):
+            _positive_needed(base, walk)
+        if _names(base) & walk.inputs and not _names(exponent) & walk.inputs:
+            direction = -1 if _direction(base, walk.inputs) == -1 else 1
+            for name in sorted(_names(exponent) - walk.inputs):
+                verdict = context * direction * (_sign_in(exponent, name) or 0)
+                walk.exponent.setdefault(name, verdict)
+            for sub in _iter_nodes(exponent):
+                if (
+                    isinstance(sub, BinOp)
+                    and sub.op == "/"
+                    and isinstance(sub.left, Num)
+                    and isinstance(sub.right, Name)
+                ):
+                    walk.reciprocal.add(sub.right.id)
+            bare = exponent.operand if isinstance(exponent, Neg) else exponent
+            if isinstance(bare, Name):
+                walk.whole.add(bare.id)
+            _scales_in(base, walk)
+        _walk_powers(base, context * _sign(exponent), walk)
+        _walk_powers(exponent, 0, walk)
+        return
+    if node.op in ("+", "*"):
+        _walk_powers(node.left, context, walk)
+        _walk_powers(node.right, context, walk)
+    else:  # '-' and '/': the right operand moves the other way
+        _walk_powers(node.left, context, walk)
+        _walk_powers(node.right, -context, walk)
+
+
+def _additive_terms_signed(node: Node) -> list[Node]:
+    """Terms of a sum or difference, negations dropped (only which names share a sum matters)."""
+    if isinstance(node, BinOp) and node.op in ("+", "-"):
+        return _additive_terms_signed(node.left) + _additive_terms_signed(node.right)
+    if isinstance(node, Neg):
+        return _additive_terms_signed(node.operand)
+    return [node]
+
+
+def _log_linear(argument: Node, context: int, walk: _Walk) -> None:
+    """Read ``exp(d + a * log(N) + ...)``: ``a`` is an exponent (N**a), ``d`` a coefficient."""
+    for term, sign in _signed_terms(argument, 1):
+        factors = _factors(term)
+        logs = [
+            f
+            for f, _ in factors
+            if isinstance(f, Call) and f.func in ("log", "log1p") and _names(f) & walk.inputs
+        ]
+        params = [f.id for f, _ in factors if isinstance(f, Name) and f.id not in walk.inputs]
+        if not logs and len(factors) == 1 and params:
+            walk.factors.add(params[0])  # exp(d) multiplies the law
+        elif (
+            len(logs) == 1
+            and params
+            and all(isinstance(f, Name | Num) or f is logs[0] for f, _ in factors)
+        ):
+            direction = _direction(logs[0].args[0], walk.inputs)
+            direction = -1 if direction == -1 else 1
+            for name, side in ((f.id, s) for f, s in factors if isinstance(f, Name)):
+                if name in walk.inputs:
+                    continue
+                constant = functools.reduce(
+                    lambda acc, f: acc * (_sign(f[0]) if isinstance(f[0], Num) else 1), factors, 1
+                )
+                walk.exponent.setdefault(name, context * sign * direction * side * constant)
+                walk.whole.add(name)
+
+
+def _signed_terms(node: Node, sign: int) -> list[tuple[Node, int]]:
+    """Terms of a sum with the sign each enters with."""
+    if isinstance(node, BinOp) and node.op in ("+", "-"):
+        right = sign if node.op == "+" else -sign
+        return _signed_terms(node.left, sign) + _signed_terms(node.right, right)
+    if isinstance(node, Neg):
+        return _signed_terms(node.operand, -sign)
+    return [(node, sign)]
+
+
+def _iter_nodes(node: Node) -> list[Node]:
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(_children(n))
+    return out
+
+
+def analyse(tree: Node, inputs: frozenset[str], names: frozenset[str]) -> Structure:
+    """Structure of a tree (see :class:`Structure`)."""
+    params = names - inputs
+    walk = _Walk(inputs)
+    walk.order(tree)
+    _walk_powers(tree, 1, walk)
+    _products(tree, [], True, walk)
+
+    # The floor: the one bare parameter term of the top-level sum, else the limit of the law
+    # when every decaying power of an input vanishes, if that is a bare parameter.
+    bare = [t.id for t in _additive_terms(tree) if isinstance(t, Name) and t.id in params]
+    floor: str | None = None
+    if len(bare) == 1:
+        floor = bare[0]
+    elif not bare:
+        limit = _limit(tree, inputs)
+        if isinstance(limit, Name) and limit.id in params:
+            floor = limit.id
+
+    roles: dict[str, str] = {}
+    for name in sorted(params):
+        if name == floor:
+            role = "floor"
+        elif name in walk.exponent:
+            sharpness = name in walk.reciprocal and name not in walk.whole
+            role = "shape" if sharpness else "exponent"
+        elif name in walk.scales:
+            role = "scale"
+        elif name in walk.amplitudes or name in walk.factors:
+            role = "coefficient"
+        else:
+            role = "shape"
+        roles[name] = role
+    amplitudes = {
+        name: (inp, power)
+        for name, (_, inp, power) in walk.amplitudes.items()
+        if roles[name] == "coefficient"
+    }
+    log_inputs = set(walk.log_inputs)
+    log_inputs |= {inp for inp, _ in amplitudes.values()}
+    log_inputs |= {walk.scales[n][0] for n in params if roles[n] == "scale"}
+    decay = frozenset(n for n, v in walk.exponent.items() if v < 0 and roles[n] == "exponent")
+    return Structure(
+        floor=floor,
+        roles=roles,
+        amplitudes=amplitudes,
+        log_inputs=frozenset(log_inputs),
+        decay_exponents=decay,
+    )
+
+
+def scale_references(formula: Formula, inputs: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Return ``{scale parameter: (input, power)}``: where each scale's prior is stated.
+
+    Parameters
+    ----------
+    formula : Formula
+        The formula.
+    inputs : iterable of str
+        Its inputs.
+
+    Returns
+    -------
+    dict of str to (str, str)
+        Power ``"1"`` for a parameter on the other side of the input (``d`` in ``C/d``,
+        ``Nc`` in ``Nc/N``: the prior is on ``d / C_ref``), ``"-1"`` for one on the same
+        side (``k`` in ``(k*C)**a``: the prior is on ``k * C_ref``).
+    """
+    inputs = frozenset(inputs) & formula.names
+    walk = _Walk(inputs)
+    walk.order(formula.tree)
+    _walk_powers(formula.tree, 1, walk)
+    roles = formula.structure(inputs).roles
+    return {n: ref for n, ref in walk.scales.items() if roles.get(n) == "scale"}

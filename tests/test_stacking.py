@@ -1,0 +1,317 @@
+"""Stacking weights (Yao et al. 2018) and leave-future-out weights of a comparison.
+
+The math is checked on synthetic log densities, where the optimum is known in closed form;
+the comparison-level tests build a Comparison from hand-made tables, so nothing samples
+except the save/load round trip, which reuses the session's shared fits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayescale
+from bayescale.comparison import Comparison, average, stacking_weights
+from bayescale.errors import DataError
+from bayescale.report.context import _averaged_forecast
+from bayescale.report.sections import comparison_section
+
+
+def _mixture_score(lpd: np.ndarray, w: np.ndarray) -> float:
+    with np.errstate(divide="ignore"):
+        return float(np.log(np.exp(lpd) @ w).sum())
+
+
+# --------------------------------------------------------------------------- the math
+
+
+def test_a_law_that_predicts_every_point_best_gets_all_the_weight() -> None:
+    rng = np.random.default_rng(0)
+    good = rng.normal(0.0, 0.3, 40)
+    lpd = np.column_stack([good, good - 3.0 - rng.uniform(0, 1, 40)])
+    w = stacking_weights(lpd)
+    assert w[0] > 0.999
+    assert w.sum() == pytest.approx(1.0)
+    assert (w >= 0).all()
+
+
+def test_complementary_laws_share_the_weight_by_the_points_they_predict() -> None:
+    # Law a predicts the first k points (density 1 vs e^-20), law b the rest: the mixture
+    # likelihood is (w)^k (1 - w)^(n - k) up to e^-20 terms, maximal at w = k / n.
+    n, k = 40, 10
+    lpd = np.full((n, 2), -20.0)
+    lpd[:k, 0] = 0.0
+    lpd[k:, 1] = 0.0
+    w = stacking_weights(lpd)
+    assert w[0] == pytest.approx(k / n, abs=1e-4)
+    assert w[1] == pytest.approx(1 - k / n, abs=1e-4)
+
+
+def test_the_weights_maximise_the_mixture_score() -> None:
+    # Three overlapping laws with no closed form: no other point of the simplex does better.
+    rng = np.random.default_rng(3)
+    y = rng.normal(0.0, 1.0, 60)
+    lpd = np.column_stack(
+        [
+            stats.norm.logpdf(y, -0.5, 0.8),
+            stats.norm.logpdf(y, 0.6, 0.7),
+            stats.norm.logpdf(y, 0.0, 3.0),
+        ]
+    )
+    w = stacking_weights(lpd)
+    best = _mixture_score(lpd, w)
+    for trial in rng.dirichlet(np.ones(3), 2000):
+        assert _mixture_score(lpd, trial) <= best + 1e-7
+
+
+def test_identical_laws_get_equal_weights() -> None:
+    rng = np.random.default_rng(1)
+    column = rng.normal(-1.0, 0.5, 25)
+    w = stacking_weights(np.column_stack([column, column, column]))
+    np.testing.assert_allclose(w, [1 / 3, 1 / 3, 1 / 3], atol=1e-9)
+
+
+def test_a_law_with_an_undefined_density_is_excluded() -> None:
+    lpd = np.array([[0.0, -1.0, 0.5], [0.0, -1.0, np.nan], [-2.0, 0.0, 0.5]])
+    w = stacking_weights(lpd)
+    assert w[2] == 0.0
+    # The rest are the weights of the two usable laws alone.
+    np.testing.assert_allclose(w[:2], stacking_weights(lpd[:, :2]), atol=1e-9)
+
+
+def test_zero_densities_are_kept_and_hopeless_points_dropped() -> None:
+    # Law a gives point 2 zero density; law b explains it, so b must keep some weight.
+    lpd = np.array([[0.0, -1.0], [0.0, -1.0], [-np.inf, -1.0]])
+    w = stacking_weights(lpd)
+    assert 0 < w[1] < 1
+    # A point no law can explain does not change the weights.
+    with_hopeless = np.vstack([lpd, [-np.inf, -np.inf]])
+    np.testing.assert_allclose(stacking_weights(with_hopeless), w, atol=1e-9)
+
+
+def test_stacking_refuses_unusable_input() -> None:
+    with pytest.raises(DataError, match="points, laws"):
+        stacking_weights(np.zeros(3))
+    with pytest.raises(DataError, match="no law"):
+        stacking_weights(np.array([[np.nan, np.nan]]))
+    with pytest.raises(DataError, match="no point"):
+        stacking_weights(np.array([[-np.inf, -np.inf]]))
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _loo(names: list[str], weights: list[float]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "elpd_loo": [10.0 - i for i in range(len(names))],
+            "se": 1.0,
+            "elpd_diff": [float(i) for i in range(len(names))],
+            "dse": 1.0,
+            "weight": weights,
+            "pareto_k_bad": 0,
+            "diagnostics_ok": True,
+        },
+        index=pd.Index(names, name="law"),
+    )
+    return frame
+
+
+def _heldout(densities: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    rows = []
+    for (law, split), values in densities.items():
+        threshold = float(split.split("> ")[1])
+        for run, value in enumerate(values):
+            rows.append(
+                {
+                    "law": law,
+                    "holdout": split,
+                    "threshold": threshold,
+                    "run": 100 + run,
+                    "log_density": value,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_extrapolation_weights_pool_the_splits_every_law_was_scored_at() -> None:
+    held = _heldout(
+        {
+            ("a", "C > 1e+20"): [0.0, 0.0, 0.0],
+            ("b", "C > 1e+20"): [-5.0, -5.0, -5.0],
+            ("a", "C > 1e+21"): [0.0, -5.0],
+            ("b", "C > 1e+21"): [-5.0, 0.0],
+            # Only law a was scored at the smallest threshold: that split is left out.
+            ("a", "C > 1e+19"): [-9.0] * 6,
+        }
+    )
+    result = Comparison({}, _loo(["b", "a"], [0.9, 0.1]), None, [], held)
+    w = result.extrapolation_weights
+    assert list(w.index) == ["b", "a"]
+    assert w.sum() == pytest.approx(1.0)
+    pooled = np.array([[-5, 0], [-5, 0], [-5, 0], [-5, 0], [0, -5]], dtype=float)
+    np.testing.assert_allclose(w.to_numpy(), stacking_weights(pooled), atol=1e-9)
+    assert w["a"] > 0.7
+    _, notes, basis = result._leave_future_out()
+    assert any("C > 1e+19" in n and "b was not scored" in n for n in notes)
+    assert "5 held-out forecast(s)" in basis and "2 threshold(s)" in basis
+    table = result.weights_table()
+    assert list(table.columns) == ["loo_weight", "extrapolation_weight"]
+    assert table.loc["b", "loo_weight"] == 0.9
+    assert table.loc["a", "extrapolation_weight"] == pytest.approx(w["a"])
+
+
+def test_a_law_with_a_failed_forecast_gets_no_extrapolation_weight() -> None:
+    held = _heldout(
+        {
+            ("a", "C > 1e+20"): [0.0, np.nan],
+            ("b", "C > 1e+20"): [-1.0, -1.0],
+            ("c", "C > 1e+20"): [-2.0, 0.0],
+        }
+    )
+    result = Comparison({}, _loo(["a", "b", "c"], [0.5, 0.3, 0.2]), None, [], held)
+    w = result.extrapolation_weights
+    assert w["a"] == 0.0
+    assert w.sum() == pytest.approx(1.0)
+    assert any(n.startswith("a gets extrapolation weight 0") for n in result._leave_future_out()[1])
+
+
+def test_without_held_out_densities_there_are_no_extrapolation_weights() -> None:
+    result = Comparison({}, _loo(["a", "b"], [0.6, 0.4]))
+    assert result.extrapolation_weights is None
+    assert result.weights_table()["extrapolation_weight"].isna().all()
+    # No threshold has both laws: no weights either.
+    held = _heldout({("a", "C > 1e+20"): [0.0]})
+    assert (
+        Comparison({}, _loo(["a", "b"], [0.6, 0.4]), None, [], held).extrapolation_weights is None
+    )
+
+
+def test_average_names_its_weights_and_refuses_unknown_ones() -> None:
+    fits = {"a": object(), "b": object()}  # only names are needed to choose weights
+    held = _heldout({("a", "C > 1e+20"): [0.0, 0.0], ("b", "C > 1e+20"): [-4.0, -4.0]})
+    result = Comparison(fits, _loo(["b", "a"], [0.8, 0.2]), None, [], held)  # type: ignore[arg-type]
+    auto = average(result)
+    assert auto.method == "extrapolation"
+    assert "leave-future-out" in auto.reason
+    assert auto.weights["a"] > 0.99
+    assert list(auto.weights.index) == ["a", "b"]
+    loo = average(result, weights="stacking")
+    assert loo.method == "stacking"
+    assert loo.weights.to_dict() == pytest.approx({"a": 0.2, "b": 0.8})
+    user = average(result, weights={"a": 1.0, "b": 3.0})
+    assert (user.method, user.weights["b"]) == ("user", 0.75)
+    plain = Comparison(fits, _loo(["b", "a"], [0.8, 0.2]))  # type: ignore[arg-type]
+    fallback = average(plain)
+    assert fallback.method == "stacking" and "no held-out" in fallback.reason
+    with pytest.raises(DataError, match="held-out larger runs"):
+        average(plain, weights="extrapolation")
+    with pytest.raises(DataError, match="weights must be one of"):
+        average(plain, weights="pseudo-bma")
+
+
+# --------------------------------------------------------------------------- save and load
+
+
+def test_held_out_densities_survive_save_and_load(healthy_fit, starved_fit, tmp_path: Path) -> None:
+    result = bayescale.compare({"chinchilla": healthy_fit, "starved": starved_fit})
+    held = _heldout(
+        {
+            ("chinchilla", "C > 1e+18"): [0.5, -0.25, -np.inf],
+            ("starved", "C > 1e+18"): [-1.0, np.nan, 0.0],
+        }
+    )
+    result.extrapolation = pd.DataFrame(
+        {
+            "law": ["chinchilla", "starved"],
+            "holdout": "C > 1e+18",
+            "elpd_per_run": [-1.0, np.nan],
+            "coverage_90": [0.9, np.nan],
+        }
+    )
+    result.heldout = held
+    files = result.save(tmp_path / "cmp")
+    assert files["heldout"].name == "heldout.csv"
+    back = Comparison.load(tmp_path / "cmp")
+    pd.testing.assert_frame_equal(back.heldout, held, check_dtype=False)
+    assert back.extrapolation_weights.to_dict() == pytest.approx(
+        result.extrapolation_weights.to_dict()
+    )
+    assert back.verdict() == result.verdict()
+    assert "Stacking weights on the held-out larger runs" in back.verdict()
+    # A folder saved before the densities were kept still loads, without those weights.
+    files["heldout"].unlink()
+    old = Comparison.load(tmp_path / "cmp")
+    assert old.heldout is None and old.extrapolation_weights is None
+    assert average(old).method == "stacking"
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _stub_fit(name: str) -> SimpleNamespace:
+    """What the report's comparison section reads of a fit: its law's name and data."""
+    runs = SimpleNamespace(fingerprint=lambda: "abc")
+    return SimpleNamespace(law=SimpleNamespace(name=name), info={}, runs=runs)
+
+
+def test_the_report_shows_both_weightings_and_the_averaged_forecast() -> None:
+    held = _heldout({("a", "C > 1e+20"): [0.0, 0.0], ("b", "C > 1e+20"): [-4.0, -4.0]})
+    result = Comparison({}, _loo(["b", "a"], [0.8, 0.2]), None, [], held)
+    tables = {
+        "loo": result.loo,
+        "extrapolation": None,
+        "verdict": "line one\nline two",
+        "folder": None,
+        "fingerprints": {"a": "abc", "b": "abc"},
+        "weights": result.weights_table(),
+    }
+    forecast = pd.DataFrame(
+        {
+            "N": [1e10],
+            "D": [2e11],
+            "law_median": [2.0],
+            "law_lower_90": [1.9],
+            "law_upper_90": [2.1],
+            "pred_median": [2.0],
+            "pred_lower_90": [1.8],
+            "pred_upper_90": [2.2],
+            "extrapolation": [10.0],
+        }
+    )
+    weights = result.extrapolation_weights.reindex(["a", "b"])
+    averaged = {
+        "table": forecast,
+        "method": "extrapolation",
+        "reason": "stacking on held-out runs",
+        "weights": weights,
+        "warning": None,
+    }
+    section = comparison_section(_stub_fit("a"), tables, averaged, 0.9)
+    assert section["has_extrapolation_weights"]
+    rows = {row["law"]: row for row in section["weights"]}
+    assert rows["b"]["loo_weight"].value == 0.8
+    assert rows["a"]["extrapolation_weight"].value == pytest.approx(weights["a"])
+    assert rows["a"]["this"] and not rows["b"]["this"]
+    av = section["averaged"]
+    assert (av["method"], av["inputs"], av["level"]) == ("extrapolation", ["N", "D"], "90")
+    assert av["rows"][0]["law_upper_90"].value == 2.1
+    assert [w["law"] for w in av["weights"]] == ["a", "b"]
+    # Tables read without the comparison object: no weights, no averaged forecast.
+    bare = {k: v for k, v in tables.items() if k != "weights"}
+    plain = comparison_section(_stub_fit("a"), bare, None, 0.9)
+    assert plain["weights"] == [] and plain["averaged"] is None
+    missing = comparison_section(_stub_fit("a"), bare, {"table": None, "why_not": "x"}, 0.9)
+    assert missing["averaged"] == {"rows": [], "why_not": "x"}
+
+
+def test_no_averaged_forecast_for_a_law_outside_the_comparison() -> None:
+    result = Comparison({"b": _stub_fit("b")}, _loo(["b"], [1.0]))  # type: ignore[dict-item]
+    out = _averaged_forecast(_stub_fit("a"), result, [{"N": 1e10, "D": 1e11}], [0.9])  # type: ignore[arg-type]
+    assert out["table"] is None and "not among the compared laws" in out["why_not"]
+    assert _averaged_forecast(_stub_fit("a"), None, [], [0.9]) is None  # type: ignore[arg-type]

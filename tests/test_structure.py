@@ -1,0 +1,329 @@
+"""Tests of formula structure (roles, amplitudes, positivity), default priors and formula laws."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayescale.data import load_runs
+from bayescale.errors import FormulaError, LawError
+from bayescale.formula import Formula
+from bayescale.laws import ROLES, Law, Likelihood, catalog, get_law
+from bayescale.structure import Structure, scale_references
+
+# --------------------------------------------------------------------------- catalog laws
+
+#: Catalog roles that the structure reads differently, with the reason. Everything else in
+#: the catalog must match exactly.
+DISAGREE = {
+    # farseer writes each term as exp(c - s * expm1(g * log(N / 1e9)) / g): as g -> 0 this is
+    # exp(c) * (N / 1e9)**-s, so s is a slope (the catalog's exponent) and g a curvature; the
+    # structure sees s and g only inside exp(...), as shapes.
+    **{("farseer", f"s{i}"): ("shape", "exponent") for i in "123"},
+}
+
+
+@pytest.mark.parametrize("name", list(catalog()))
+def test_structural_roles_match_the_catalog(name):
+    law = get_law(name)
+    structure = law.formula.structure(law.inputs)
+    assert set(structure.roles) == set(law.parameters)
+    assert set(structure.roles.values()) <= set(ROLES)
+    for pname, p in law.parameters.items():
+        expected = DISAGREE.get((name, pname), (p.role, p.role))
+        assert (structure.roles[pname], p.role) == expected, pname
+    assert structure.floor == law.floor
+
+
+@pytest.mark.parametrize("name", list(catalog()))
+def test_amplitudes_and_scales_match_the_catalog_references(name):
+    law = get_law(name)
+    structure = law.formula.structure(law.inputs)
+    scales = scale_references(law.formula, law.inputs)
+    for pname, p in law.parameters.items():
+        # data_constrained's B divides a power of the effective data D', not of an input:
+        # the structure finds no amplitude there (the catalog states B at D_ref by choice).
+        if p.reference and p.role == "coefficient" and pname in structure.amplitudes:
+            inp, power = structure.amplitudes[pname]
+            assert inp == p.reference[0]
+            assert Formula(power).tree == Formula(str(p.reference[1])).tree
+        if p.reference and p.role == "scale":
+            assert scales[pname] == (p.reference[0], str(p.reference[1]))
+    found = {n for n, p in law.parameters.items() if p.reference and p.role == "coefficient"}
+    assert found - set(structure.amplitudes) <= {"A", "B"}  # effective N and D' likewise
+
+
+def test_catalog_structures_in_detail():
+    chin = get_law("chinchilla").formula.structure(["N", "D"])
+    assert chin == Structure(
+        floor="E",
+        roles={
+            "A": "coefficient",
+            "B": "coefficient",
+            "E": "floor",
+            "alpha": "exponent",
+            "beta": "exponent",
+        },
+        amplitudes={"A": ("N", "alpha"), "B": ("D", "beta")},
+        log_inputs=frozenset({"N", "D"}),
+        decay_exponents=frozenset({"alpha", "beta"}),
+    )
+    kaplan = get_law("kaplan").formula.structure(["N", "D"])
+    # (Nc/N)**a falls as N grows: a positive exponent of a decreasing base is a decay.
+    assert kaplan.floor is None and kaplan.decay_exponents == {"alphaN", "alphaD"}
+    assert kaplan.log_inputs == {"N", "D"}
+    bnsl = get_law("bnsl").formula.structure(["C"])
+    # f1 is a sharpness (the break's exponent is 1/f1), not a slope.
+    assert bnsl.roles["f1"] == "shape" and bnsl.roles["d1"] == "scale"
+    assert bnsl.amplitudes == {"b": ("C", "c0")}
+    # c1 is written so that a positive value steepens the decay after the break; the catalog
+    # deliberately gives it a prior of either sign (an explicit prior wins over the default).
+    assert bnsl.decay_exponents == {"c0", "c1"}
+    dc = get_law("data_constrained").formula.structure(["N", "D", "U"])
+    # U and D are factors of the effective data, the base of a power: both must be > 0.
+    assert dc.log_inputs == {"N", "D", "U"} and dc.roles["R"] == "shape"
+    assert "beta" in dc.decay_exponents
+
+
+# --------------------------------------------------------------------------- published forms
+
+
+@pytest.mark.parametrize(
+    ("formula", "inputs", "roles", "amplitudes", "floor"),
+    [
+        (  # Farseer-like: exponents of the data term that depend on N.
+            "exp(b3 - a3 * N**g3) + exp(b2 + a2 * N**-g2) * D**-exp(b1 - a1 * N**g1)",
+            ["N", "D"],
+            {"g1": "exponent", "g2": "exponent", "g3": "exponent", "a2": "coefficient"},
+            {"a1": ("N", "-(g1)"), "a2": ("N", "g2"), "a3": ("N", "-(g3)")},
+            None,
+        ),
+        (  # Krajewski et al. 2024, fine-grained MoE: granularity G inside the N term.
+            "c + (g / G**gamma + a) / N**alpha + b / D**beta",
+            ["G", "N", "D"],
+            {"c": "floor", "gamma": "exponent", "g": "coefficient", "a": "coefficient"},
+            {"g": ("G", "gamma"), "a": ("N", "alpha"), "b": ("D", "beta")},
+            "c",
+        ),
+        (  # Tao et al. 2024 vocabulary law, unigram-normalised loss: -E is not a floor.
+            "-E + A1 / Nnv**a1 + A2 / Nv**a2 + B / H**b",
+            ["Nnv", "Nv", "H"],
+            {"E": "shape", "a1": "exponent", "A2": "coefficient"},
+            {"A1": ("Nnv", "a1"), "A2": ("Nv", "a2"), "B": ("H", "b")},
+            None,
+        ),
+        (  # Ye et al. 2024 data-mixing law: exp of a sum, proportions may be 0.
+            "c + k * exp(t1 * r1 + t2 * r2 + t3 * r3)",
+            ["r1", "r2", "r3"],
+            {"c": "floor", "k": "coefficient", "t1": "shape"},
+            {},
+            "c",
+        ),
+        (  # Clark et al. 2022 routed models, log-bilinear: a and b are exponents.
+            "exp(d + a * log(N) + b * log(E) + c * log(N) * log(E))",
+            ["N", "E"],
+            {"d": "coefficient", "a": "exponent", "b": "exponent", "c": "shape"},
+            {},
+            None,
+        ),
+        (  # One amplitude over two inputs: the first input in formula order.
+            "E + A * N**-a * D**-b",
+            ["N", "D"],
+            {"A": "coefficient", "a": "exponent", "b": "exponent"},
+            {"A": ("N", "a")},
+            "E",
+        ),
+        (  # A growing term: the power is '-(g)'.
+            "E + A * N**g",
+            ["N"],
+            {"g": "exponent"},
+            {"A": ("N", "-(g)")},
+            "E",
+        ),
+        (  # Two bare terms: the floor is ambiguous.
+            "E + F + A / N**a",
+            ["N"],
+            {"E": "shape", "F": "shape"},
+            {"A": ("N", "a")},
+            None,
+        ),
+        (  # Multiplicative law through an intermediate: the limit at large N, D is E.
+            "Ls = E + A / N**alpha; Ls * (1 + B / D**beta)",
+            ["N", "D"],
+            {"E": "floor", "B": "coefficient"},
+            {"A": ("N", "alpha"), "B": ("D", "beta")},
+            "E",
+        ),
+    ],
+)
+def test_structure_of_published_forms(formula, inputs, roles, amplitudes, floor):
+    s = Formula(formula).structure(inputs)
+    assert {k: s.roles[k] for k in roles} == roles
+    assert s.amplitudes == amplitudes
+    assert s.floor == floor
+    assert set(s.roles) == Formula(formula).names - set(inputs)
+
+
+def test_roles_come_from_structure_not_names():
+    # 'alpha' is an amplitude and 'E' an exponent here; names say nothing.
+    s = Formula("L0 + alpha * N**-E").structure(["N"])
+    assert s.roles == {"L0": "floor", "alpha": "coefficient", "E": "exponent"}
+    assert s.decay_exponents == {"E"}
+
+
+def test_log_inputs_only_where_a_log_is_taken():
+    assert Formula("c + k * exp(t * r)").structure(["r"]).log_inputs == frozenset()
+    assert Formula("E + A * N**2").structure(["N"]).log_inputs == frozenset()
+    assert Formula("E + A * (C / d1)**(1 / f)").structure(["C"]).log_inputs == {"C"}
+    assert Formula("E + A * log(N / x)").structure(["N", "x"]).log_inputs == {"N", "x"}
+    assert Formula("E + A * log1p(N / N0)").structure(["N"]).log_inputs == {"N"}
+
+
+def test_decay_exponents_follow_how_the_exponent_is_written():
+    assert Formula("A / N**a").structure(["N"]).decay_exponents == {"a"}
+    assert Formula("A * N**-a").structure(["N"]).decay_exponents == {"a"}
+    assert Formula("A * N**a").structure(["N"]).decay_exponents == frozenset()
+    assert Formula("A * (Nc / N)**a").structure(["N"]).decay_exponents == {"a"}
+
+
+# --------------------------------------------------------------------------- default priors
+
+
+@pytest.fixture
+def runs():
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e7, 1e9, 12)
+    d = 20 * n
+    y = 1.8 + 400 / n**0.34 + 400 / d**0.28
+    y *= np.exp(rng.normal(0, 0.01, n.size))
+    return load_runs(pd.DataFrame({"N": n, "D": d, "loss": y}))
+
+
+def test_default_priors_follow_the_runs_scale(runs):
+    law = Law.from_formula("E + A / N**alpha + B / D**beta", runs=runs)
+    assert set(law.inputs) == {"N", "D"}
+    E, A, alpha = law.parameters["E"], law.parameters["A"], law.parameters["alpha"]
+    assert E.role == "floor"
+    assert E.prior.parameters["mu"] == pytest.approx(np.log(0.5 * runs.y.min()))
+    assert A.reference == ("N", "alpha")
+    assert A.prior.parameters["mu"] == pytest.approx(np.log(0.2 * np.median(runs.y)))
+    assert A.prior.parameters["sigma"] == 1.5
+    assert alpha.prior.distribution == "LogNormal"
+    assert all(p.why.startswith("Default") for p in law.parameters.values())
+    # Without runs, the catalog's values.
+    bare = Law.from_formula("E + A / N**alpha + B / D**beta", inputs=["N", "D"])
+    assert bare.parameters["E"].prior.parameters == {"mu": 0.4, "sigma": 1.0}
+    assert bare.parameters["A"].prior.parameters == {"mu": -0.7, "sigma": 1.5}
+
+
+def test_default_priors_by_role():
+    law = Law.from_formula(
+        "E + b * C**-c0 * (1 + (C / d1)**(1 / f1))**(-c1 * f1) + k * exp(t * C) + A * C**g",
+        inputs=["C"],
+    )
+    p = law.parameters
+    assert p["d1"].reference == ("C", "1") and p["d1"].prior.parameters == {"mu": 0, "sigma": 2}
+    assert p["f1"].prior.distribution == "LogNormal"  # a divisor: must be positive
+    assert p["t"].prior.distribution == "Normal"  # inside exp: any sign
+    assert p["g"].prior.distribution == "Normal" and p["g"].prior.parameters["sigma"] == 0.5
+    assert p["b"].reference == ("C", "c0") and p["A"].reference == ("C", "-(g)")
+
+
+def test_a_floor_of_a_metric_below_zero_is_not_lognormal():
+    frame = pd.DataFrame({"N": [1e6, 1e7, 1e8], "loss": [0.5, -0.1, -0.4]})
+    law = Law.from_formula("E + A / N**alpha", runs=load_runs(frame))
+    assert law.parameters["E"].prior.distribution == "Normal"
+
+
+def test_user_priors_are_kept_and_roles_can_be_given():
+    user = {"dist": "LogNormal", "mu": 2.0, "sigma": 0.5}
+    law = Law.from_formula("E + A / N**alpha", {"A": user}, inputs=["N"], roles={"E": "shape"})
+    assert law.parameters["A"].prior.parameters == {"mu": 2.0, "sigma": 0.5}
+    assert law.parameters["A"].reference is None
+    assert law.parameters["E"].role == "shape"
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "E + A / N**alpha",
+        "Ls = E + A / N**alpha; Ls * (1 + B / D**beta)",
+        "((Nc / N)**(aN / aD) + Dc / D)**aD",
+        "exp(d + a * log(N) + b * log(D) + c * log(N) * log(D))",
+    ],
+)
+def test_a_formula_alone_round_trips(formula):
+    law = Law.from_formula(formula, inputs=["N", "D"] if "D" in formula else ["N"])
+    again = Law.from_dict(law.to_dict())
+    assert again.to_dict() == law.to_dict()
+    x = {"N": np.array([1e8, 1e9]), "D": np.array([1e9, 1e10])}
+    theta = {n: 0.5 for n in law.parameters}
+    np.testing.assert_allclose(again.predict(theta, x), law.predict(theta, x))
+
+
+def test_inputs_needed_when_structure_cannot_tell():
+    with pytest.raises(LawError, match="cannot tell the inputs"):
+        Law.from_formula("a + b * c")
+
+
+def test_law_file_without_roles_gets_structural_roles():
+    text = get_law("bnsl").source_text
+    stripped = "\n".join(line for line in text.splitlines() if not line.startswith("role ="))
+    law = Law.from_toml(stripped)
+    assert {n: p.role for n, p in law.parameters.items()} == {
+        n: p.role for n, p in get_law("bnsl").parameters.items()
+    }
+
+
+def test_intermediate_shadowing_a_declared_name_is_refused():
+    text = get_law("power_law_N").source_text.replace(
+        'formula = "E + A * N**-alpha"', 'formula = "N = A * 2; E + N**-alpha"'
+    )
+    with pytest.raises(LawError, match="N is an intermediate"):
+        Law.from_toml(text)
+    with pytest.raises(LawError, match="Ls, an intermediate"):
+        Law.from_formula("Ls = E + A / N**a; Ls", {"Ls": {"dist": "Normal", "mu": 0, "sigma": 1}})
+
+
+# --------------------------------------------------------------------------- get_law, value
+
+
+def test_get_law_reads_a_formula(runs):
+    law = get_law("E + A / N**alpha", runs=runs)
+    assert law.name == "custom" and set(law.inputs) == {"N"}
+    assert law.parameters["E"].prior.parameters["mu"] == pytest.approx(np.log(0.5 * runs.y.min()))
+    with pytest.raises(LawError, match="or a formula like"):
+        get_law("chinchila")
+    with pytest.raises(FormulaError):
+        get_law("E + A / (N")
+
+
+def test_value_is_the_formula_as_written_and_predict_uses_it_on_the_linear_scale():
+    law = Law.from_formula("-E + A / N**alpha", inputs=["N"])
+    theta = {"E": 2.0, "A": 1.0, "alpha": 1.0}
+    x = {"N": np.array([0.5, 1.0, 4.0])}
+    np.testing.assert_allclose(law.value(theta, x), [0.0, -1.0, -1.75])
+    # A positive floor takes the log path in predict; on the linear scale, the value as written.
+    law = Law.from_formula("E + A / N**alpha", inputs=["N"])
+    theta = {"E": 1.0, "A": 1.0, "alpha": 1.0}
+    x = {"N": np.array([0.5, 2.0])}
+    np.testing.assert_allclose(law.predict(theta, x), [3.0, 1.5])
+    log_only = {"E": 1.0, "A": 1.0, "alpha": 1.0}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert np.isnan(law.predict({**log_only, "E": -5.0}, x)).all()
+    if "scale" in Likelihood.__dataclass_fields__:  # added with additive noise
+        linear = replace(law, likelihood=Likelihood(scale="linear"))
+        np.testing.assert_allclose(linear.predict({**log_only, "E": -5.0}, x), [-3.0, -4.5])
+
+
+@pytest.mark.slow
+def test_a_formula_alone_fits(runs):
+    import bayescale
+
+    fit = bayescale.fit(runs, "E + A / N**alpha", draws=200, tune=200, chains=2, seed=1)
+    assert fit.law.name == "custom"
+    median = float(np.median(fit.idata.posterior["E"].values))
+    assert 0.5 < median < 2.6
