@@ -327,7 +327,7 @@ class Runs:
             law.n_parameters,
             law.name,
             positive_inputs=log_inputs(law),
-            positive_y=getattr(law.likelihood, "scale", "log") == "log",
+            positive_y=law.likelihood.scale == "log",
         )
 
     def _require_positive(self, name: str, why: str) -> None:
@@ -871,12 +871,7 @@ def log_inputs(law: Any) -> tuple[str, ...]:
     tuple of str
         Input names, in the law's order.
     """
-    structure = getattr(law.formula, "structure", None)
-    if structure is None:
-        # Formulas that cannot tell which inputs they take the log of: assume all of them.
-        names = set(law.inputs)
-    else:
-        names = set(structure(tuple(law.inputs)).log_inputs)
+    names = set(law.formula.structure(tuple(law.inputs)).log_inputs)
     names |= {p.reference[0] for p in law.parameters.values() if p.reference}
     return tuple(name for name in law.inputs if name in names)
 

@@ -65,12 +65,7 @@ def law_value(
     numpy.ndarray
         ``L``, the broadcast shape.
     """
-    if law.likelihood.scale == "linear":
-        value = getattr(law, "value", None)
-        if callable(value):
-            return np.asarray(value(params, inputs))
-        env = {**{n: params[n] for n in law.parameters}, **{n: inputs[n] for n in law.inputs}}
-        return np.asarray(law.formula.evaluate(env))
+    # Law.predict evaluates the formula as written for additive noise, in log form otherwise.
     return law.predict(params, inputs, log_params=log_params)
 
 

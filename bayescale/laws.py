@@ -742,7 +742,7 @@ class Law:
         numpy.ndarray
             ``L``.
         """
-        if getattr(self.likelihood, "scale", "log") == "linear":
+        if self.likelihood.scale == "linear":
             return np.asarray(self.value(params, inputs))
         env, log_env = self._envs(params, inputs, NUMPY, log_params)
         return self.formula.stable_evaluate(env, log_env, NUMPY)

@@ -108,14 +108,10 @@ def sampled_at_reference(law: Law) -> dict[str, tuple[str, str]]:
         whose prior is unbounded (on the positive or on all reals) with plain numbers as
         parameters and whose power uses only parameters without a reference scale.
     """
-    structure = getattr(law.formula, "structure", None)
-    if structure is None:
-        return {}
-    from bayescale.formula import Formula
     from bayescale.priors import _BOUNDED_DISTS
 
     found = {}
-    for name, (inp, power) in structure(law.inputs).amplitudes.items():
+    for name, (inp, power) in law.formula.structure(law.inputs).amplitudes.items():
         p = law.parameters.get(name)
         if p is None or p.reference is not None or inp not in law.inputs:
             continue
@@ -130,21 +126,12 @@ def sampled_at_reference(law: Law) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _observed(law: Law, y: np.ndarray) -> np.ndarray:
-    # The family sees log y (multiplicative noise) or y itself (additive noise).
-    transform = getattr(law.likelihood, "transform", None)
-    return np.log(y) if transform is None else np.asarray(transform(y), dtype=float)
-
-
-def _additive(law: Law) -> bool:
-    return getattr(law.likelihood, "scale", "log") == "linear"
-
-
 def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str, np.ndarray]:
     # One matrix for everything per run (the inputs, then log y): its rows share one length
     # by construction, so the graph needs no broadcast checks between them. Those checks made
     # PyTensor's order of nodes, hence its numba cache key, change from process to process.
-    per_run = [runs.x(name) for name in law.inputs] + [_observed(law, runs.y)]
+    # The family sees log y (multiplicative noise) or y itself (additive noise).
+    per_run = [runs.x(name) for name in law.inputs] + [law.likelihood.transform(runs.y)]
     values = {"per_run": np.vstack(per_run)}
     # Every shared variable costs seconds of compiling a law's first fit: one vector holds
     # the log reference scales (in the order of log_ref's keys, which are sorted).
@@ -234,7 +221,7 @@ def build_model(
                 continue
             params[p.name] = pm.Deterministic(p.name, pt.exp(log_params[p.name]))
         inputs = {name: data[name] for name in law.inputs}
-        if _additive(law):
+        if law.likelihood.scale == "linear":
             mu = law.formula.evaluate({**params, **inputs}, ops)
         else:
             mu = law.log_mean(params, inputs, ops=ops, log_params=log_params)
