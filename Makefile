@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bayescale-installed
 
-.PHONY: demo test test-fast bench bench-quick bench-calibration bench-convergence lint format clean
+.PHONY: demo test test-fast bench bench-quick bench-calibration bench-convergence bench-hierarchy bench-recommend bench-downstream bench-sweep lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --out bench/results.md
 	$(BIN)/python bench/calibration.py --out bench/calibration.md
+	$(BIN)/python bench/hierarchy.py --out bench/hierarchy.md
+	$(BIN)/python bench/downstream.py --out bench/downstream.md
+	$(BIN)/python bench/sweep.py --out bench/sweep.md
+	$(BIN)/python bench/recommend.py --seeds 3 --out bench/recommend.md
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick --out bench/results/quick.md
@@ -41,6 +45,25 @@ bench-quick: $(BENCH_STAMP)
 # fit on held-out larger runs (NumPy/SciPy only: no bench extra). A few minutes on 2 cores.
 bench-calibration: $(STAMP)
 	$(BIN)/python bench/calibration.py --out bench/calibration.md
+
+# Hierarchical fits (issue 13): partial pooling against each dataset alone and complete pooling
+# on Gadre et al.'s three datasets (held-out larger runs), and the speed of a hierarchical fit
+# against the single-law Epoch fit in fresh processes. NumPy/SciPy only. About 30 min on 2 cores.
+bench-hierarchy: $(STAMP)
+	$(BIN)/python bench/hierarchy.py --out bench/hierarchy.md
+
+# Which run next (issue 14): sequential selection on scalebench; ~7 min per farseer seed,
+# ~2 min per data_constrained seed on 2 cores.
+bench-recommend: $(STAMP)
+	$(BIN)/python bench/recommend.py --seeds 3 --out bench/recommend.md
+
+# Downstream errors through the loss (issue 15): Gadre et al.'s protocol, ~10 min.
+bench-downstream: $(BENCH_STAMP)
+	$(BIN)/python bench/downstream.py --out bench/downstream.md
+
+# Sweep throughput (issue 16): Dask on the cores against the in-process loop.
+bench-sweep: $(STAMP)
+	$(BIN)/python bench/sweep.py --out bench/sweep.md
 
 # Convergence corpus of issue 11: every catalog law, published laws as formulas on real and
 # simulated sweeps (3-20 parameters, up to 3,000 runs), each fitted with default settings in its

@@ -5,7 +5,11 @@ the posterior of a law from the ``models/`` catalog (or your own, :meth:`Law.fro
 :meth:`Fit.forecast` gives the loss at new scales with credible and predictive intervals,
 :meth:`Fit.compute_optimal` / :meth:`Fit.budget_for` / :meth:`Fit.prob_below` plan compute,
 :func:`compare` and :func:`average` weigh competing laws, and :func:`load_fit` reads a saved
-fit back.
+fit back. Runs in groups (``load_runs(..., group="dataset")``) get one hierarchical fit with
+per-group parameters pooled across groups (:mod:`bayescale.hierarchy`, :func:`compare_pooling`).
+:meth:`Fit.recommend` picks the next runs to train,
+:func:`sweep` runs many fits from one spec on local processes or a Dask cluster, and
+:mod:`bayescale.downstream` forecasts benchmark errors through the loss.
 
 Names are imported on first use: ``import bayescale`` (and the command line's help) stays
 fast, and PyMC is loaded only when a fit needs it.
@@ -36,18 +40,23 @@ _EXPORTS = {
     "Law": "bayescale.laws",
     "LawError": "bayescale.errors",
     "Likelihood": "bayescale.likelihood",
+    "NEW_GROUP": "bayescale.hierarchy",
     "OutputExistsError": "bayescale.errors",
     "Parameter": "bayescale.laws",
+    "Pooling": "bayescale.hierarchy",
     "Runs": "bayescale.data",
     "SamplerSettings": "bayescale.settings",
     "average": "bayescale.comparison",
     "catalog": "bayescale.laws",
     "compare": "bayescale.comparison",
+    "compare_pooling": "bayescale.comparison",
     "fit": "bayescale.fitting",
     "get_law": "bayescale.laws",
     "load_fit": "bayescale.fitting",
     "load_runs": "bayescale.data",
+    "recommend": "bayescale.recommendation",
     "score": "bayescale.comparison",
+    "sweep": "bayescale.sweeps",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

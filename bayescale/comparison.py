@@ -40,7 +40,15 @@ from bayescale.forecast import forecast_points, law_mu, level_label, mixture_tab
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_levels, check_seed
 
-__all__ = ["Average", "Comparison", "average", "compare", "score", "stacking_weights"]
+__all__ = [
+    "Average",
+    "Comparison",
+    "average",
+    "compare",
+    "compare_pooling",
+    "score",
+    "stacking_weights",
+]
 
 PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreliable
 #: Names of the weights :func:`average` can compute from a comparison.
@@ -57,6 +65,18 @@ def _log_density(fit_: Fit, runs: Runs, of_y: bool = False) -> np.ndarray:
     intervals do. The density is that of the noise's scale (``log y`` or ``y``), or of ``y``
     itself with ``of_y``.
     """
+    if fit_.pooling is not None:
+        # A hierarchical fit scores each run with its own group's parameters.
+        out = np.empty(len(runs))
+        labels = np.array(runs.group if runs.group is not None else [])
+        if len(labels) != len(runs):
+            raise DataError(
+                "held-out runs for a fit with groups need groups too: load_runs(..., group=...)"
+            )
+        for g in dict.fromkeys(labels):
+            mask = labels == g
+            out[mask] = _log_density(fit_.group(g), runs.subset(mask), of_y)
+        return out
     draws = fit_.draws()
     theta = {name: draws[name][:, None] for name in fit_.law.parameters}
     x = {name: runs.x(name)[None, :] for name in fit_.law.inputs}
@@ -114,7 +134,10 @@ def _score(
     fit_: Fit, test: Runs, levels: Sequence[float], of_y: bool
 ) -> tuple[dict[str, float], np.ndarray]:
     """:func:`score`'s table and the pointwise log predictive densities it sums."""
-    table = fit_.forecast(test.table[list(fit_.law.inputs)], level=levels)
+    at = test.table[list(fit_.law.inputs)]
+    if fit_.pooling is not None and test.group is not None:
+        at = at.assign(group=list(test.group))
+    table = fit_.forecast(at, level=levels)
     y = test.y
     logpd = _log_density(fit_, test, of_y=of_y)
     out: dict[str, float] = {
@@ -1019,3 +1042,66 @@ def _named_weights(
     if weights == "auto":
         reason += " (no held-out larger runs to judge extrapolation)"
     return comparison.weights.reindex(list(fits)).fillna(0.0), "stacking", reason
+
+
+def compare_pooling(
+    runs: Runs,
+    law: Law | str = "chinchilla",
+    test: Runs | None = None,
+    choices: Sequence[str] = ("none", "partial", "complete"),
+    levels: Sequence[float] = (0.5, 0.8, 0.9),
+    **fit_options: Any,
+) -> pd.DataFrame:
+    """Fit grouped runs with each pooling choice and tabulate LOO and held-out scores.
+
+    Parameters
+    ----------
+    runs : Runs
+        Runs in groups (``load_runs(..., group=...)``).
+    law : Law or str, default "chinchilla"
+        The law.
+    test : Runs, optional
+        Held-out runs in the same groups, scored with :func:`score`.
+    choices : sequence of str, default ("none", "partial", "complete")
+        Pooling choices (see :meth:`bayescale.hierarchy.Pooling.of`; mappings are not
+        accepted here, as they make no row name).
+    levels : sequence of float, default (0.5, 0.8, 0.9)
+        Levels of the intervals whose held-out coverage is reported.
+    **fit_options
+        Passed to :func:`bayescale.fit` (draws, tune, chains, seed ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per choice: ``elpd_loo`` and ``p_loo`` (PSIS-LOO on ``runs``),
+        ``pareto_k_bad`` (runs with k > 0.7), ``diagnostics_ok`` and, with ``test``, the
+        columns of :func:`score` (``elpd``, ``mare``, ``coverage_90`` ...).
+
+    Raises
+    ------
+    DataError
+        If the runs have no groups.
+    """
+    import arviz as az
+
+    if runs.group is None:
+        raise DataError("compare_pooling needs runs in groups: load_runs(..., group='<column>')")
+    rows = []
+    for choice in choices:
+        result = fit(runs, law, pooling=choice, **fit_options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loo = az.loo(result.with_log_likelihood(), pointwise=True)
+        row: dict[str, Any] = {
+            "pooling": choice,
+            "elpd_loo": float(loo.elpd_loo),
+            "p_loo": float(loo.p_loo),
+            "pareto_k_bad": int((np.asarray(loo.pareto_k) > PARETO_K_BAD).sum()),
+            "diagnostics_ok": result.ok,
+        }
+        if test is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                row.update(score(result, test, levels))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("pooling")

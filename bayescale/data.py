@@ -88,6 +88,12 @@ class Runs:
         The file path as given to `load_runs`, or ``"<DataFrame>"``.
     compute_factor : float, default 6.0
         ``k`` in ``C = k N D``, used to derive one column of the compute triad.
+    group : tuple of str, optional
+        The group of each run (its dataset, tokenizer, architecture ...), for hierarchical
+        fits (see :mod:`bayescale.hierarchy`); None when the runs form one family.
+    group_by : tuple of str, default ()
+        The source column(s) the group labels come from (labels of several columns are
+        joined with ``"/"``).
 
     Raises
     ------
@@ -100,10 +106,21 @@ class Runs:
     columns: dict[str, str]
     source: str
     compute_factor: float = 6.0
+    group: tuple[str, ...] | None = None
+    group_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         table = _check_table(self.table, self.columns, self.source)
         _check_compute_factor(self.compute_factor)
+        if self.group is not None:
+            labels = tuple(str(g) for g in self.group)
+            if len(labels) != len(table):
+                raise DataError(
+                    f"{self.source}: {len(labels)} group labels for {len(table)} runs; give "
+                    f"one group per run"
+                )
+            object.__setattr__(self, "group", labels)
+            object.__setattr__(self, "group_by", tuple(str(c) for c in self.group_by))
         # Copies keep the frozen object independent of frames and dicts the caller holds.
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "columns", dict(self.columns))
@@ -158,6 +175,50 @@ class Runs:
             )
         return self.table[name].to_numpy(dtype=np.float64, copy=True)
 
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The distinct groups, sorted; empty when the runs have no groups.
+
+        Returns
+        -------
+        tuple of str
+            E.g. ``("c4", "rpj", "rw")``.
+        """
+        return tuple(sorted(set(self.group))) if self.group is not None else ()
+
+    def group_index(self, names: Sequence[str] | None = None) -> np.ndarray:
+        """Return the position of each run's group in ``names``.
+
+        Parameters
+        ----------
+        names : sequence of str, optional
+            The groups, in the order a fit numbers them; default :attr:`group_names`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Integers, one per run.
+
+        Raises
+        ------
+        DataError
+            If the runs have no groups, or a run's group is not in ``names``.
+        """
+        if self.group is None:
+            raise DataError(
+                f"{self.source}: the runs have no groups; load them with "
+                f"load_runs(..., group='<column>')"
+            )
+        names = list(self.group_names if names is None else names)
+        position = {name: i for i, name in enumerate(names)}
+        unknown = sorted(set(self.group) - set(position))
+        if unknown:
+            raise DataError(
+                f"{self.source}: group {unknown[0]!r} is not one of the fit's groups "
+                f"({_quoted(names)}); forecast it as a new group instead"
+            )
+        return np.array([position[g] for g in self.group], dtype=int)
+
     def __len__(self) -> int:
         """Return the number of runs (rows).
 
@@ -176,9 +237,10 @@ class Runs:
         str
             E.g. ``Runs(n=245, inputs=('N', 'C', 'D'), y='loss', source='runs.csv')``.
         """
+        groups = f", groups={self.group_names!r}" if self.group is not None else ""
         return (
             f"Runs(n={len(self)}, inputs={self.inputs!r}, y={self.y_name!r}, "
-            f"source={self.source!r})"
+            f"source={self.source!r}{groups})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -201,6 +263,8 @@ class Runs:
             and self.columns == other.columns
             and self.source == other.source
             and self.compute_factor == other.compute_factor
+            and self.group == other.group
+            and self.group_by == other.group_by
             and self.table.equals(other.table)
         )
 
@@ -219,6 +283,7 @@ class Runs:
                 tuple(self.columns.items()),
                 self.source,
                 self.compute_factor,
+                self.group_by,
             )
         )
 
@@ -380,12 +445,17 @@ class Runs:
         if not array.any():
             raise DataError(f"{self.source}: the subset mask selects no runs")
         table = self.table.loc[array].reset_index(drop=True)
+        group = None
+        if self.group is not None:
+            group = tuple(g for g, keep in zip(self.group, array, strict=True) if keep)
         return Runs(
             table=table,
             y_name=self.y_name,
             columns=self.columns,
             source=self.source,
             compute_factor=self.compute_factor,
+            group=group,
+            group_by=self.group_by,
         )
 
     def fingerprint(self) -> str:
@@ -405,6 +475,9 @@ class Runs:
         digest.update(np.asarray(self.table.shape, dtype="<i8").tobytes())
         values = np.ascontiguousarray(self.table.to_numpy(dtype=np.float64), dtype="<f8")
         digest.update(values.tobytes())
+        # Runs without groups keep the digest they always had (saved fits record it).
+        if self.group is not None:
+            digest.update(json.dumps([list(self.group_by), list(self.group)]).encode("utf-8"))
         return digest.hexdigest()
 
     # -- serialisation ----------------------------------------------------------------
@@ -422,7 +495,7 @@ class Runs:
             ``columns``, ``inputs``, ``table`` (column name -> list of floats) and
             ``fingerprint``.
         """
-        return {
+        out = {
             "format": _DICT_FORMAT,
             "version": _DICT_VERSION,
             "source": self.source,
@@ -433,6 +506,10 @@ class Runs:
             "table": {str(c): self.table[c].astype(np.float64).tolist() for c in self.table},
             "fingerprint": self.fingerprint(),
         }
+        if self.group is not None:
+            out["group"] = list(self.group)
+            out["group_by"] = list(self.group_by)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Runs:
@@ -492,6 +569,8 @@ class Runs:
             columns={str(k): str(v) for k, v in dict(data["columns"]).items()},
             source=source,
             compute_factor=data["compute_factor"],
+            group=None if data.get("group") is None else tuple(map(str, data["group"])),
+            group_by=tuple(map(str, data.get("group_by", ()))),
         )
         expected = data.get("fingerprint")
         if expected is not None and expected != runs.fingerprint():
@@ -508,6 +587,7 @@ def load_runs(
     y: str = "loss",
     *,
     compute_factor: float = 6.0,
+    group: str | Sequence[str] | None = None,
 ) -> Runs:
     """Read and validate a table of training runs.
 
@@ -526,6 +606,10 @@ def load_runs(
         The source column holding the response.
     compute_factor : float, default 6.0
         ``k`` in ``C = k N D``; finite and > 0.
+    group : str or sequence of str, optional
+        Column(s) naming each run's family (dataset, tokenizer, architecture ...) for a
+        hierarchical fit (see :mod:`bayescale.hierarchy`); with several columns a run's
+        group is their values joined by ``"/"``.
 
     Returns
     -------
@@ -576,8 +660,46 @@ def load_runs(
     _derive_triad(values, columns, k, rows)
 
     table = pd.DataFrame({**values, "y": y_values})
-    _warn_duplicates(table, [*dict.fromkeys(map(str, mapping.values())), str(y)], rows)
-    return Runs(table=table, y_name=y, columns=columns, source=label, compute_factor=k)
+    group_by, labels = _group_labels(frame, group, label, rows)
+    checked = table if labels is None else table.assign(_group=list(labels))
+    _warn_duplicates(checked, [*dict.fromkeys(map(str, mapping.values())), str(y)], rows)
+    return Runs(
+        table=table,
+        y_name=y,
+        columns=columns,
+        source=label,
+        compute_factor=k,
+        group=labels,
+        group_by=group_by,
+    )
+
+
+def _group_labels(
+    frame: pd.DataFrame, group: str | Sequence[str] | None, label: str, rows: _RowNamer
+) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """The group columns and each run's label (their values joined by '/'), or none."""
+    if group is None:
+        return (), None
+    names = (group,) if isinstance(group, str) else tuple(group)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise DataError(
+            f"{label}: group must be a column name or a list of column names, not {group!r}"
+        )
+    parts = []
+    for name in names:
+        _find_column(frame, name, label, role="group")
+        values = frame[name]
+        blank = np.array(
+            [pd.isna(v) or (isinstance(v, str) and not v.strip()) for v in values], dtype=bool
+        )
+        _raise_first(
+            blank,
+            lambda i, name=name: f"{label}: group column {name!r} {rows(i)} is empty",
+            "give every run a group, or remove the row",
+        )
+        parts.append([str(v).strip() for v in values])
+    labels = tuple("/".join(p) for p in zip(*parts, strict=True))
+    return names, labels
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -685,9 +807,13 @@ def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -
     todo = (
         "choose the response column with y='<column>'"
         if role == "y"
+        else "choose the group column with group='<column>'"
+        if role == "group"
         else f"map it with x={{{role!r}: '<column>'}}"
     )
-    purpose = "for y" if role == "y" else f"for input {role!r}"
+    purpose = (
+        "for y" if role == "y" else "for the groups" if role == "group" else f"for input {role!r}"
+    )
     try:
         count = int(sum(1 for c in frame.columns if c == column))
     except (TypeError, ValueError):
@@ -700,6 +826,11 @@ def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -
     if count == 0:
         suggestion = _suggest(column, frame.columns)
         hint = f" (did you mean {suggestion!r}?)" if suggestion is not None else ""
+        if role == "group":
+            raise DataError(
+                f"{label}: no column {column!r} ({purpose}); available columns: "
+                f"{_available(frame)}{hint}; {todo}"
+            )
         raise MappingError(
             f"{label}: no column {column!r} ({purpose}); available columns: "
             f"{_available(frame)}{hint}; {todo}",

@@ -32,6 +32,25 @@ own units would need a prior in those units, which nothing here calibrates yet.
 Forecast columns then read: ``law_*`` the law's credible interval (if its form were right),
 ``disc_*`` the law with its discrepancy (what runs at that scale would average to), and
 ``pred_*`` one new run (discrepancy and run-to-run noise).
+
+The compute-optimal plan needs a discrepancy of its own. Along one budget's IsoFLOP curve
+every point lies the same distance beyond the data, so the loss discrepancy shifts the curve
+without moving its minimum; yet a form that misses structure puts the minimum in the wrong
+place (on Hoffmann et al.'s IsoFLOPs, Chinchilla's law fitted on the smaller budgets plans
+1.2-1.4x too large a model for the next). So when the held-out runs of a backtest contain
+IsoFLOP curves (:mod:`bayescale.isoflop`), the minimum of the parabola through each curve's
+runs is compared with where each refit's law puts it (its loss curve at the same sizes, through
+the same parabola, so that the parabola's own error cancels), and so is the full fit's law on
+the IsoFLOP curves among the runs themselves (a parametric law can place
+the minimum off even inside its data: Hoffmann et al.'s approaches 2 and 3 disagree). The
+plan's error is ``log N_min - log N_plan ~ Normal(0, s0^2 + (s_plan d_C)^2)``: an offset
+``s0`` that holds at every budget and a slope ``s_plan`` per e-fold ``d_C`` of compute beyond
+the runs, both with half-normal priors (scale 0.1) and a joint posterior on a grid, from the
+minima's predictive density (each plan's posterior spread and the minimum's own standard
+error included). :meth:`bayescale.Fit.compute_optimal` then adds ``N_disc_*``, ``D_disc_*``
+and ``tokens_per_parameter_disc_*`` columns. Without IsoFLOP curves among the held-out runs
+there is nothing to learn the slope from, and the plan keeps the law's interval (``info``
+says so).
 """
 
 from __future__ import annotations
@@ -45,7 +64,8 @@ import pandas as pd
 from scipy import special, stats
 
 from bayescale.data import complete_triad
-from bayescale.errors import DataError
+from bayescale.errors import DataError, LawError
+from bayescale.isoflop import IsoFLOPCurve, find_curves, parabola_vertices
 
 if TYPE_CHECKING:
     from bayescale.data import Runs
@@ -60,6 +80,11 @@ KINDS = ("backtest",)
 S_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 0.5, 200)])
 #: Half-normal prior scale of s.
 S_PRIOR_SCALE = 0.05
+#: Half-normal prior scale of the plan's slope (log N per e-fold of compute beyond the runs,
+#: 10x beyond the data 95% of the prior within a factor 1.57 of the law's plan) and offset.
+PLAN_PRIOR_SCALE = 0.1
+#: Grid of the plan's offset s0 (log N at every budget).
+PLAN_OFFSET_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 80)])
 #: Compute quantiles of the runs at which the backtests cut.
 BACKTEST_QUANTILES = (0.5, 0.65, 0.8)
 #: Sampler settings of the backtest refits: only their held-out predictive is needed, so
@@ -151,6 +176,10 @@ class Discrepancy:
     info : dict
         What the backtests found: per cut, the runs fitted and held out, the largest
         distance and the errors of the median forecast.
+    plan_weights : numpy.ndarray or None
+        Joint posterior weights of the compute-optimal plan's offset (rows,
+        :data:`PLAN_OFFSET_GRID`) and slope (columns, ``s_grid``); None where no held-out
+        IsoFLOP curve could teach them.
     """
 
     kind: str
@@ -160,10 +189,19 @@ class Discrepancy:
     s_grid: np.ndarray = field(default_factory=lambda: S_GRID.copy())
     s_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     info: dict[str, Any] = field(default_factory=dict)
+    plan_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.s_grid = np.asarray(self.s_grid, dtype=float)
         self.s_weights = np.asarray(self.s_weights, dtype=float)
+        if self.plan_weights is not None:
+            self.plan_weights = np.asarray(self.plan_weights, dtype=float)
+            if (
+                self.plan_weights.shape != (len(PLAN_OFFSET_GRID), len(self.s_grid))
+                or np.any(self.plan_weights < 0)
+                or not np.isclose(self.plan_weights.sum(), 1.0)
+            ):
+                raise DataError("a discrepancy's plan needs weights >= 0 summing to 1")
         if self.kind not in KINDS:
             raise DataError(
                 f"discrepancy kind must be one of {', '.join(KINDS)}, not {self.kind!r}"
@@ -179,8 +217,29 @@ class Discrepancy:
         if set(self.log_min) != set(self.log_max):
             raise DataError("a discrepancy needs the same inputs in log_min and log_max")
 
-    def s_quantiles(self, probs: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
-        """Posterior quantiles of the slope ``s``.
+    def s_quantiles(
+        self, probs: Sequence[float] = (0.05, 0.5, 0.95), plan: bool = False
+    ) -> np.ndarray:
+        """Posterior quantiles of the slope ``s``, or of the plan's slope.
+
+        Parameters
+        ----------
+        probs : sequence of float, default (0.05, 0.5, 0.95)
+            Probabilities.
+        plan : bool, default False
+            Quantiles of the compute-optimal plan's slope (log N per e-fold of compute).
+
+        Returns
+        -------
+        numpy.ndarray
+            One slope per probability (log loss, or log N, per e-fold beyond the data).
+        """
+        if not plan:
+            return _quantiles(self.s_grid, self.s_weights, probs)
+        return _quantiles(self.s_grid, self._plan().sum(axis=0), probs)
+
+    def plan_offset_quantiles(self, probs: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
+        """Posterior quantiles of the plan's offset ``s0`` (log N at every budget).
 
         Parameters
         ----------
@@ -190,12 +249,14 @@ class Discrepancy:
         Returns
         -------
         numpy.ndarray
-            One slope per probability (log loss per e-fold of distance beyond the data).
+            One offset per probability.
         """
-        order = np.argsort(self.s_grid, kind="stable")
-        cdf = np.cumsum(self.s_weights[order])
-        index = np.minimum(np.searchsorted(cdf, probs), len(cdf) - 1)
-        return self.s_grid[order][index]
+        return _quantiles(PLAN_OFFSET_GRID, self._plan().sum(axis=1), probs)
+
+    def _plan(self) -> np.ndarray:
+        if self.plan_weights is None:
+            raise DataError("this discrepancy has no plan error: no IsoFLOP curve taught it")
+        return self.plan_weights
 
     def distance(self, points: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
         """Log distance of points beyond the fitted runs (see :func:`distance`)."""
@@ -229,6 +290,35 @@ class Discrepancy:
             d = d[:, None]
         return d * (s * rng.standard_normal(n_draws))[None, :]
 
+    def plan_log_shift(self, compute: np.ndarray, n_draws: int, seed: int) -> np.ndarray | None:
+        """Draws of the plan's discrepancy on ``log N_opt`` at each budget.
+
+        Parameters
+        ----------
+        compute : numpy.ndarray
+            Budgets in FLOPs, shape ``(budgets,)``.
+        n_draws : int
+            Number of draws.
+        seed : int
+            Seed; the same seed gives the same draws.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Shape ``(draws, budgets)``: ``sqrt(s0^2 + (s_plan d_C)^2) z``, ``d_C`` the e-folds
+            of compute beyond the runs' range (0 within it); None when the discrepancy has no
+            plan error (or no C range).
+        """
+        if self.plan_weights is None or "C" not in self.log_max:
+            return None
+        log_c = np.log(np.asarray(compute, dtype=float))
+        d = np.maximum(0.0, np.maximum(log_c - self.log_max["C"], self.log_min["C"] - log_c))
+        rng = np.random.default_rng([seed, 104729])
+        cell = rng.choice(self.plan_weights.size, size=n_draws, p=self.plan_weights.ravel())
+        row, column = np.unravel_index(cell, self.plan_weights.shape)
+        s0, s = PLAN_OFFSET_GRID[row][:, None], self.s_grid[column][:, None]
+        return np.sqrt(s0**2 + (s * d[None, :]) ** 2) * rng.standard_normal(n_draws)[:, None]
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable description that :meth:`from_dict` reads back."""
         return {
@@ -239,6 +329,7 @@ class Discrepancy:
             "s_grid": self.s_grid.tolist(),
             "s_weights": self.s_weights.tolist(),
             "info": self.info,
+            "plan_weights": None if self.plan_weights is None else self.plan_weights.tolist(),
         }
 
     @classmethod
@@ -268,7 +359,19 @@ class Discrepancy:
             s_grid=np.asarray(data["s_grid"], dtype=float),
             s_weights=np.asarray(data["s_weights"], dtype=float),
             info=dict(data.get("info", {})),
+            plan_weights=(
+                None
+                if data.get("plan_weights") is None
+                else np.asarray(data["plan_weights"], dtype=float)
+            ),
         )
+
+
+def _quantiles(grid: np.ndarray, weights: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    order = np.argsort(grid, kind="stable")
+    cdf = np.cumsum(weights[order])
+    index = np.minimum(np.searchsorted(cdf, probs), len(cdf) - 1)
+    return grid[order][index]
 
 
 def heldout_log_density(
@@ -314,10 +417,119 @@ def heldout_log_density(
     return out
 
 
+def plan_log_density(
+    log_n_min: np.ndarray,
+    se: np.ndarray,
+    plan_mean: np.ndarray,
+    plan_sd: np.ndarray,
+    d: np.ndarray,
+    s_grid: np.ndarray = S_GRID,
+    offset_grid: np.ndarray = PLAN_OFFSET_GRID,
+) -> np.ndarray:
+    """Log predictive density of IsoFLOP minima for each plan offset and slope.
+
+    ``log N_min ~ Normal(plan_mean, se^2 + plan_sd^2 + s0^2 + (s d)^2)``: the plan's
+    posterior taken as normal in log N (its spread across draws), the minimum's standard
+    error, and the plan's discrepancy.
+
+    Parameters
+    ----------
+    log_n_min : numpy.ndarray
+        ``log N`` at each curve's minimum, shape ``(curves,)``.
+    se : numpy.ndarray
+        Standard error of each minimum, shape ``(curves,)``.
+    plan_mean, plan_sd : numpy.ndarray
+        Mean and standard deviation over posterior draws of the planned ``log N`` at each
+        curve's budget, shape ``(curves,)``.
+    d : numpy.ndarray
+        E-folds of compute of each curve beyond the fit's runs (0 for a curve among them),
+        shape ``(curves,)``.
+    s_grid, offset_grid : numpy.ndarray
+        Slopes and offsets.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(offsets, slopes, curves)``.
+    """
+    variance = (
+        (se**2 + plan_sd**2)[None, None, :]
+        + (np.asarray(offset_grid) ** 2)[:, None, None]
+        + (np.asarray(s_grid)[:, None] * d[None, :])[None, :, :] ** 2
+    )
+    return stats.norm.logpdf(log_n_min, plan_mean, np.sqrt(variance))
+
+
+def _plan_errors(
+    fit_: Fit, curves: Sequence[IsoFLOPCurve], runs: Runs, log_c_max: float
+) -> list[dict[str, Any]]:
+    """A fit's plan at each curve's budget against the curve's minimum."""
+    from bayescale.planning import optimum_draws
+
+    law, k = fit_.law, runs.compute_factor
+    draws = fit_.draws(list(law.parameters))
+    theta = {name: value[:, None] for name, value in draws.items()}
+    others = [name for name in law.inputs if name not in ("N", "D")]
+    found = []
+    for curve in curves:
+        values = {name: runs.x(name)[curve.rows] for name in others}
+        # A curve over other inputs too (unique tokens that vary along it) has no plan.
+        if any(np.ptp(np.log(v)) > 0.01 for v in values.values()):
+            continue
+        fixed = {name: float(np.median(v)) for name, v in values.items()}
+        plan = np.log(optimum_draws(law, draws, [curve.compute], k, fixed or None)["N"][:, 0])
+        # The law's curve measured like the runs (the same sizes, the same parabola), so that
+        # the parabola's own error in placing a minimum is not taken for the law's.
+        log_mu = law.log_mean(theta, {n: runs.x(n)[curve.fitted][None, :] for n in law.inputs})
+        measured = parabola_vertices(np.log(runs.x("N")[curve.fitted]), np.asarray(log_mu))
+        measured = measured[np.isfinite(measured)]
+        if len(measured) < 2:
+            continue
+        found.append(
+            {
+                "compute": curve.compute,
+                "runs": len(curve.rows),
+                "n_min": float(np.exp(curve.log_n_min)),
+                "se_log_n": curve.se,
+                "planned_n_median": float(np.exp(np.median(plan))),
+                "plan_mean": float(measured.mean()),
+                "plan_sd": float(measured.std()),
+                "distance": max(0.0, float(np.log(curve.compute) - log_c_max)),
+            }
+        )
+    return found
+
+
+def _plan_posterior(errors: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    columns = {
+        key: np.array([e[key] for e in errors])
+        for key in ("n_min", "se_log_n", "plan_mean", "plan_sd", "distance")
+    }
+    density = plan_log_density(
+        np.log(columns["n_min"]),
+        columns["se_log_n"],
+        columns["plan_mean"],
+        columns["plan_sd"],
+        columns["distance"],
+    ).sum(axis=2)
+    log_prior = (
+        stats.halfnorm.logpdf(PLAN_OFFSET_GRID, scale=PLAN_PRIOR_SCALE)
+        + np.log(np.gradient(PLAN_OFFSET_GRID))
+    )[:, None] + (
+        stats.halfnorm.logpdf(S_GRID, scale=PLAN_PRIOR_SCALE) + np.log(np.gradient(S_GRID))
+    )[None, :]
+    log_post = density + log_prior
+    return np.exp(log_post - special.logsumexp(log_post))
+
+
 def _compute(runs: Runs) -> np.ndarray:
     if "C" in runs.inputs:
         return runs.x("C")
     return runs.x(runs.inputs[0])
+
+
+def _compute_max(runs: Runs) -> float:
+    return float((runs.compute_factor * runs.x("N") * runs.x("D")).max())
 
 
 def backtest(
@@ -369,6 +581,25 @@ def backtest(
     full = fit_.draws(list(law.likelihood.noise_names))
     total = np.zeros(len(S_GRID))
     splits: list[dict[str, Any]] = []
+    plans = {"N", "D"} <= set(law.inputs) and {"N", "D"} <= set(runs.inputs)
+    curves = (
+        find_curves(
+            runs.x("N"),
+            runs.x("D"),
+            runs.y,
+            runs.compute_factor,
+            noise=float(np.median(full["sigma"])),
+        )
+        if plans
+        else []
+    )
+    plan_errors: list[dict[str, Any]] = []
+    if curves:
+        try:
+            inside = _plan_errors(fit_, curves, runs, float(np.log(_compute_max(runs))))
+        except (DataError, LawError):  # a law whose plan cannot be searched
+            inside, curves = [], []
+        plan_errors += [{**e, "fit": "all runs"} for e in inside]
     for q in quantiles:
         cut = float(np.quantile(compute, q))
         below = compute <= cut
@@ -387,6 +618,9 @@ def backtest(
         noise = {name: value[pick] for name, value in full.items()}
         total += heldout_log_density(log_y[~below], log_mu, law.likelihood, noise, d).sum(axis=1)
         errors = np.median(log_mu, axis=0) - log_y[~below]
+        held_curves = [c for c in curves if compute[c.rows].min() > cut]
+        shown = _plan_errors(refit, held_curves, runs, log_max["C"]) if held_curves else []
+        plan_errors += [{**e, "fit": f"below {q:.0%}"} for e in shown]
         splits.append(
             {
                 "quantile": float(q),
@@ -397,6 +631,7 @@ def backtest(
                 "median_abs_log_error": float(np.median(np.abs(errors))),
                 "max_abs_log_error": float(np.max(np.abs(errors))),
                 "diagnostics_ok": bool(refit.ok),
+                "isoflop_curves": len(shown),
             }
         )
     # Grid cells: the prior density times the cell width (the grid is not uniform).
@@ -404,6 +639,9 @@ def backtest(
         total + stats.halfnorm.logpdf(S_GRID, scale=prior_scale) + np.log(np.gradient(S_GRID))
     )
     weights = np.exp(log_post - special.logsumexp(log_post))
+    # Only held-out curves (d > 0) teach the slope; without them the plan keeps the law's.
+    held_out = any(e["distance"] > 0 for e in plan_errors)
+    plan_weights = _plan_posterior(plan_errors) if held_out else None
     log_min, log_max = _ranges(runs)
     result = Discrepancy(
         "backtest",
@@ -413,8 +651,22 @@ def backtest(
         S_GRID.copy(),
         weights,
         {"splits": splits, "prior_scale": prior_scale, "sampler": sampler.to_dict()},
+        plan_weights,
     )
     result.info["s_quantiles_5_50_95"] = result.s_quantiles().tolist()
+    result.info["plan_curves"] = plan_errors
+    if plan_weights is not None:
+        result.info["plan_prior_scale"] = PLAN_PRIOR_SCALE
+        result.info["plan_s_quantiles_5_50_95"] = result.s_quantiles(plan=True).tolist()
+        result.info["plan_offset_quantiles_5_50_95"] = result.plan_offset_quantiles().tolist()
+    else:
+        result.info["plan_note"] = (
+            "no IsoFLOP curve (5 or more runs within 10% of one budget, with a minimum "
+            "inside their range of N) among the backtests' held-out runs: the compute-optimal "
+            "plan keeps the law's interval"
+            if plans
+            else "the law has no compute-optimal plan (it needs inputs N and D)"
+        )
     if not splits:
         result.info["note"] = (
             f"too few runs for a backtest (each cut needs {fewest} runs to fit and 2 to "

@@ -24,6 +24,7 @@ from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import KINDS, Discrepancy, backtest
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
 from bayescale.forecast import forecast_points, forecast_table
+from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, find_modes, next_attempt, projected_seconds
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
@@ -196,7 +197,10 @@ class Diagnostics:
         """
         import arviz as az
 
-        post = idata.posterior[list(var_names)]
+        from bayescale.hierarchy import scalar_view
+
+        hierarchical = "group" in idata.posterior.coords
+        post = (scalar_view(idata.posterior) if hierarchical else idata.posterior)[list(var_names)]
         table = pd.DataFrame(
             {
                 "r_hat": az.rhat(post).to_pandas(),
@@ -215,8 +219,17 @@ class Diagnostics:
             draws=int(post.sizes["draw"]),
             target_accept=target_accept,
             attempts=tuple(attempts),
-            modes=tuple(find_modes(idata, list(var_names))) if split else (),
+            modes=tuple(find_modes(_scalar_idata(idata, post), list(var_names))) if split else (),
         )
+
+
+def _scalar_idata(idata: Any, post: xr.Dataset) -> Any:
+    """InferenceData whose posterior is ``post`` (per-group variables split into scalars)."""
+    if "group" not in idata.posterior.coords:
+        return idata
+    import arviz as az
+
+    return az.InferenceData(posterior=post, sample_stats=idata.sample_stats)
 
 
 @dataclass
@@ -249,6 +262,11 @@ class Fit:
         The model discrepancy, when the fit was made with one (see
         :mod:`bayescale.discrepancy`): forecasts then add ``disc_*`` columns and widen
         ``pred_*`` by it.
+    pooling : Pooling or None
+        For runs in groups (a hierarchical fit, see :mod:`bayescale.hierarchy`): which law
+        parameters the groups share, pool or keep separate. Per-group parameters are over
+        the posterior's ``group`` coordinate; forecasts and plans are per group
+        (``group=`` or :meth:`group`), including a new group drawn from the population.
     """
 
     law: Law
@@ -260,12 +278,19 @@ class Fit:
     diagnostics: Diagnostics = field(init=False)
     info: dict[str, Any] = field(default_factory=dict)
     discrepancy: Discrepancy | None = None
+    pooling: Pooling | None = None
+    # A group's view (see Fit.group) carries the diagnostics of the hierarchical fit.
+    _given_diagnostics: Diagnostics | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        attempts = tuple(Attempt.from_dict(a) for a in self.settings.get("attempts", ()))
-        target = attempts[-1].target_accept if attempts else self.settings.get("target_accept")
-        self.diagnostics = Diagnostics.of(self.idata, self.parameter_names, target, attempts)
+        if self._given_diagnostics is not None:
+            self.diagnostics = self._given_diagnostics
+        else:
+            attempts = tuple(Attempt.from_dict(a) for a in self.settings.get("attempts", ()))
+            target = attempts[-1].target_accept if attempts else self.settings.get("target_accept")
+            self.diagnostics = Diagnostics.of(self.idata, self.diagnostic_names, target, attempts)
         self._warned = False
+        self._views: dict[str, Fit] = {}
 
     @property
     def sampler_log(self) -> list[str]:
@@ -282,6 +307,12 @@ class Fit:
         """Groups of chains in separate modes (one group when the chains agree)."""
         if self.diagnostics.modes:
             return list(self.diagnostics.modes)
+        if self.pooling is not None:
+            from bayescale.hierarchy import scalar_view
+
+            post = scalar_view(self.idata.posterior)[self.diagnostic_names]
+            idata = _scalar_idata(self.idata, post)
+            return find_modes(idata, self.diagnostic_names, separation=np.inf)
         return find_modes(self.idata, self.parameter_names, separation=np.inf)
 
     def mode(self, k: int) -> Fit:
@@ -319,6 +350,7 @@ class Fit:
             {**self.settings, "mode": k},
             self.info,
             self.discrepancy,
+            self.pooling,
         )
 
     # ------------------------------------------------------------------ views
@@ -327,6 +359,147 @@ class Fit:
     def parameter_names(self) -> list[str]:
         """Law parameters then noise parameters, as named in the posterior."""
         return [*self.law.parameters, *self.law.likelihood.noise_names]
+
+    @property
+    def groups(self) -> list[str]:
+        """The groups of a hierarchical fit, in its order (empty for a fit without groups)."""
+        return list(self.runs.group_names) if self.pooling is not None else []
+
+    @property
+    def diagnostic_names(self) -> list[str]:
+        """Variables the diagnostics check: per group ``alpha[c4]`` ..., populations, noise."""
+        if self.pooling is None:
+            return self.parameter_names
+        post = self.idata.posterior
+        names = []
+        for name in self.law.parameters:
+            if "group" in post[name].dims:
+                names += [f"{name}[{g}]" for g in self.groups]
+            else:
+                names.append(name)
+        return [*names, *self.pooling.population_names(), *self.law.likelihood.noise_names]
+
+    def group(self, name: str) -> Fit:
+        """The fit as seen by one group: its parameters' draws as a fit without groups.
+
+        Every method of the returned fit (forecast, compute_optimal, budget_for, prob_below,
+        the plots) is that group's. ``"new"`` (:data:`bayescale.hierarchy.NEW_GROUP`) is a
+        group not yet observed: each posterior draw's parameters drawn from the population
+        (seeded by the fit's seed, so a reloaded fit gives the same draws).
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`groups`, or ``"new"``.
+
+        Returns
+        -------
+        Fit
+            A fit over that group's runs (all the runs for a new group), with the
+            diagnostics of the whole fit.
+
+        Raises
+        ------
+        DataError
+            If the fit has no groups or ``name`` is not one of them.
+        """
+        from bayescale.hierarchy import NEW_GROUP, new_group_draws, shared_variables
+
+        if self.pooling is None:
+            raise DataError(
+                f"this fit has no groups; fit runs loaded with load_runs(..., group='<column>') "
+                f"to forecast per group (asked for group {name!r})"
+            )
+        name = str(name)
+        if name in self._views:
+            return self._views[name]
+        post = self.idata.posterior
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        noise = self.law.likelihood.noise_names
+        if name == NEW_GROUP:
+            flat = self.draws(shared_variables(self.law, self.pooling))
+            values = new_group_draws(self.law, self.pooling, flat, self.log_ref, self.seed)
+            runs = self.runs
+        elif name in self.groups:
+            values = {
+                n: np.asarray(
+                    post[n].sel(group=name).values if "group" in post[n].dims else post[n].values,
+                    dtype=float,
+                ).reshape(-1)
+                for n in self.law.parameters
+            }
+            runs = self.runs.subset(np.array([g == name for g in self.runs.group]))
+        else:
+            raise DataError(
+                f"group {name!r} is not one of this fit's groups ({', '.join(self.groups)}); "
+                f"use {NEW_GROUP!r} for a group not yet observed"
+            )
+        # A reference-scale parameter's value there (A_ref), as a fit without groups has it.
+        from bayescale.formula import NUMPY, Formula
+
+        for p in self.law.parameters.values():
+            if p.reference is not None:
+                inp, power = p.reference
+                shift = Formula(power).evaluate(values, NUMPY) * self.log_ref[inp]
+                values[p.sampled_name] = values[p.name] * np.exp(-shift)
+        values.update({n: np.asarray(post[n].values, dtype=float).reshape(-1) for n in noise})
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+        view_post = xr.Dataset(
+            {n: (("chain", "draw"), v.reshape(shape)) for n, v in values.items()}, coords=coords
+        )
+        idata = self.idata.copy()
+        idata.posterior = view_post
+        if "prior" in idata.groups():
+            # Groups are exchangeable a priori: a new group's prior is any group's.
+            chosen = name if name in self.groups else self.groups[0]
+            prior = self.idata.prior
+            idata.prior = xr.Dataset(
+                {
+                    n: prior[n].sel(group=chosen, drop=True)
+                    if "group" in prior[n].dims
+                    else prior[n]
+                    for n in prior.data_vars
+                    if n in values or n.removesuffix("_ref") in values
+                }
+            )
+        for derived in DERIVED_GROUPS:
+            if derived in idata.groups():
+                delattr(idata, derived)
+        view = Fit(
+            self.law,
+            runs,
+            idata,
+            self.log_ref,
+            self.seed,
+            {**self.settings, "group": name},
+            self.info,
+            None,
+            None,
+            self.diagnostics,
+        )
+        self._views[name] = view
+        return view
+
+    def _groups_of(self, group: str | Sequence[str] | None) -> list[str] | None:
+        """The groups a per-group method covers: None without groups, else a list."""
+        if self.pooling is None:
+            if group is not None:
+                self.group(group if isinstance(group, str) else next(iter(group)))  # raises
+            return None
+        if group is None:
+            return list(self.groups)
+        return [group] if isinstance(group, str) else [str(g) for g in group]
+
+    def _per_group(self, groups: Sequence[str], call: Any) -> pd.DataFrame:
+        """Stack a method's table over groups, with a ``group`` column first."""
+        tables = []
+        for g in groups:
+            table = call(self.group(g))
+            table.insert(0, "group", g)
+            tables.append(table)
+        out = pd.concat(tables, ignore_index=True)
+        out.attrs.update(tables[0].attrs)
+        return out
 
     @property
     def ok(self) -> bool:
@@ -341,20 +514,38 @@ class Fit:
             {k: v for k, v in self.settings.items() if k in known}, seed=self.seed
         )
 
-    def draws(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def draws(
+        self, names: Sequence[str] | None = None, group: str | None = None
+    ) -> dict[str, np.ndarray]:
         """Return posterior draws flattened over chains.
 
         Parameters
         ----------
         names : sequence of str, optional
             Variables; default :attr:`parameter_names`.
+        group : str, optional
+            For a hierarchical fit: the group whose parameter values to return (or
+            ``"new"``, see :meth:`group`); needed for per-group variables.
 
         Returns
         -------
         dict of str to numpy.ndarray
             Each of shape ``(chains * draws,)``.
+
+        Raises
+        ------
+        DataError
+            If a per-group variable is asked for without a group.
         """
+        if group is not None:
+            return self.group(group).draws(names)
         post = self.idata.posterior
+        varying = [n for n in (names or self.parameter_names) if "group" in post[n].dims]
+        if varying:
+            raise DataError(
+                f"{varying[0]} differs by group in this fit; pass group= one of "
+                f"{', '.join(self.groups)} (or 'new')"
+            )
         return {
             name: np.asarray(post[name].values, dtype=float).reshape(-1)
             for name in (names or self.parameter_names)
@@ -375,14 +566,22 @@ class Fit:
         """
         import arviz as az
 
+        from bayescale.hierarchy import scalar_view
+
         level = check_level(level)
-        post = self.idata.posterior[self.parameter_names]
+        names = self.diagnostic_names
+        post = (
+            scalar_view(self.idata.posterior) if self.pooling is not None else self.idata.posterior
+        )[names]
         hdi = az.hdi(post, hdi_prob=level)
         tag = f"{100 * level:.10g}"
         rows = []
-        for name in self.parameter_names:
+        for name in names:
             values = post[name].values.reshape(-1)
-            role = self.law.parameters[name].role if name in self.law.parameters else "noise"
+            base = name.split("[")[0]
+            role = self.law.parameters[base].role if base in self.law.parameters else "noise"
+            if base.endswith(("_loc", "_tau")) and base not in self.law.parameters:
+                role = "population" if base.endswith("_loc") else "population spread"
             low, high = (float(v) for v in hdi[name].values)
             rows.append(
                 {
@@ -414,6 +613,7 @@ class Fit:
         at: Mapping[str, Any] | pd.DataFrame,
         level: float | Sequence[float] = 0.9,
         seed: int | None = None,
+        group: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Forecast the loss at new scales, with credible and predictive intervals.
 
@@ -421,17 +621,21 @@ class Fit:
         ----------
         at : mapping or DataFrame
             Input values, e.g. ``{"N": [7e10], "D": [1.4e12]}``; of N, D and C any two
-            are enough.
+            are enough. For a hierarchical fit, a ``group`` column gives each point's group.
         level : float or sequence of float, default 0.9
             Credible level(s).
         seed : int, optional
             Seed of the new-run noise; default: the fit's seed, so that a fit and its
             reloaded copy give identical forecasts.
+        group : str or sequence of str, optional
+            For a hierarchical fit: the group(s) to forecast, ``"new"`` for a group not yet
+            observed; default every observed group (or the ``group`` column of ``at``).
 
         Returns
         -------
         pandas.DataFrame
-            Inputs, ``law_median``, ``law_mean``, ``law_lower_90`` ... (the law's credible
+            For a hierarchical fit, first a ``group`` column; then inputs,
+            ``law_median``, ``law_mean``, ``law_lower_90`` ... (the law's credible
             interval), ``pred_median``, ``pred_lower_90`` ... (a new run's predictive
             interval), and ``extrapolation``: the largest ratio of an input to the largest
             value of that input in the runs (above 1: beyond the data). ``attrs`` holds
@@ -439,6 +643,23 @@ class Fit:
         """
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
+        if self.pooling is not None and isinstance(at, pd.DataFrame) and "group" in at.columns:
+            if group is not None:
+                raise DataError("give the groups either as a 'group' column of at or as group=")
+            labels = at["group"].astype(str).to_numpy()
+            parts = []
+            for g in dict.fromkeys(labels):
+                rows = np.flatnonzero(labels == g)
+                part = self.group(g).forecast(at.iloc[rows].drop(columns="group"), level, seed)
+                part.insert(0, "group", g)
+                part.index = rows
+                parts.append(part)
+            out = pd.concat(parts).sort_index().reset_index(drop=True)
+            out.attrs.update(parts[0].attrs)
+            return out
+        groups = self._groups_of(group)
+        if groups is not None:
+            return self._per_group(groups, lambda view: view.forecast(at, level, seed))
         points = forecast_points(self.law, at, self.runs.compute_factor)
         draws = self.draws()
         noise = self.law.likelihood.draw_noise(draws, seed)
@@ -463,12 +684,67 @@ class Fit:
 
     # ------------------------------------------------------------------ compute planning
 
+    # ------------------------------------------------------------------ which run next
+
+    def recommend(
+        self,
+        candidates: pd.DataFrame | Mapping[str, Any],
+        target: pd.DataFrame | Mapping[str, Any],
+        *,
+        cost: str | Sequence[float] | np.ndarray | None = None,
+        budget: float | None = None,
+        batch: int = 1,
+        criterion: str = "auto",
+        measure: str = "variance",
+        fixed: Mapping[str, float] | None = None,
+        group: str | None = None,
+        seed: int | None = None,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """Which run(s) to train next: the most expected reduction of uncertainty per unit cost.
+
+        Parameters
+        ----------
+        candidates : DataFrame or mapping
+            Runnable candidates: a column per input of the law (and any the cost uses).
+        target : DataFrame or mapping
+            Points of the inputs (criterion ``loss``) or budgets ``{"C": ...}``
+            (criterion ``optimal_N``).
+        cost, budget, batch, criterion, measure, fixed, group, seed
+            As in :func:`bayescale.recommendation.recommend`.
+        **options
+            ``fantasies``, ``max_draws``, ``min_ess``, ``method``, ``strategy``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate, the chosen first in order: cost, expected reductions,
+            value per cost, ESS, ``chosen``, ``order``; ``attrs`` name the criterion.
+        """
+        from bayescale.recommendation import recommend
+
+        return recommend(
+            self,
+            candidates,
+            target,
+            cost=cost,
+            budget=budget,
+            batch=batch,
+            criterion=criterion,
+            measure=measure,
+            fixed=fixed,
+            group=group,
+            seed=seed,
+            **options,
+        )
+
     def compute_optimal(
         self,
         C: float | Sequence[float],
         level: float | Sequence[float] = 0.9,
         fixed: Mapping[str, float] | None = None,
         method: str = "auto",
+        group: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Posterior of the compute-optimal split of each budget between N and D.
 
@@ -482,22 +758,46 @@ class Fit:
             Values of the law's inputs other than N and D (e.g. unique tokens ``U``).
         method : {"auto", "closed_form", "numerical"}
             ``auto``: closed form for the Chinchilla law, numerical search otherwise.
+        group : str or sequence of str, optional
+            For a hierarchical fit: the group(s), ``"new"`` for a group not yet observed;
+            default every observed group (the table then starts with a ``group`` column).
 
         Returns
         -------
         pandas.DataFrame
             One row per budget: ``C`` and the median and interval of ``N``, ``D``,
-            ``tokens_per_parameter`` and ``loss`` (the law's loss at the optimum).
+            ``tokens_per_parameter`` and ``loss`` (the law's loss at the optimum): the
+            law's credible interval, right if its form is. With a discrepancy that learned
+            the plan's slope from IsoFLOP curves (see :mod:`bayescale.discrepancy`), also
+            ``N_disc_*``, ``D_disc_*`` and ``tokens_per_parameter_disc_*``: the plan with its
+            discrepancy, wider beyond the runs' largest budget.
         """
         from bayescale.planning import optimum_draws, summarise, table
 
         check_levels(level)
+        groups = self._groups_of(group)
+        if groups is not None:
+            return self._per_group(
+                groups, lambda view: view.compute_optimal(C, level, fixed, method)
+            )
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
         draws = self.draws(list(self.law.parameters))
         optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
         columns: dict[str, Any] = {"C": budgets}
         for name in ("N", "D", "tokens_per_parameter", "loss"):
             columns.update(summarise(optimum[name], name, level))
+        shift = (
+            None
+            if self.discrepancy is None
+            else self.discrepancy.plan_log_shift(budgets, len(optimum["N"]), self.seed)
+        )
+        if shift is not None:
+            # Moving N_opt by a factor moves D = C / (k N) by its inverse, at the same budget.
+            factor = np.exp(shift)
+            ratio = optimum["tokens_per_parameter"] / factor**2
+            columns.update(summarise(optimum["N"] * factor, "N_disc", level))
+            columns.update(summarise(optimum["D"] / factor, "D_disc", level))
+            columns.update(summarise(ratio, "tokens_per_parameter_disc", level))
         return table(columns)
 
     def budget_for(
@@ -505,6 +805,7 @@ class Fit:
         target_loss: float | Sequence[float],
         level: float | Sequence[float] = 0.9,
         fixed: Mapping[str, float] | None = None,
+        group: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Posterior of the compute needed to reach a target loss on the optimal frontier.
 
@@ -516,11 +817,13 @@ class Fit:
             Credible level(s).
         fixed : mapping, optional
             Values of the law's inputs other than N and D.
+        group : str or sequence of str, optional
+            For a hierarchical fit, as in :meth:`compute_optimal`.
 
         Returns
         -------
         pandas.DataFrame
-            One row per target: median and interval of ``C``, ``N`` and ``D`` at the
+            One row per target (and group): median and interval of ``C``, ``N`` and ``D`` at the
             optimum, and ``prob_unreachable``: the share of the posterior in which the
             target is at or below the floor (or beyond 1e40 FLOPs). Intervals reaching such
             draws show ``inf``.
@@ -528,6 +831,9 @@ class Fit:
         from bayescale.planning import budget_draws, summarise, table
 
         check_levels(level)
+        groups = self._groups_of(group)
+        if groups is not None:
+            return self._per_group(groups, lambda view: view.budget_for(target_loss, level, fixed))
         targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
         draws = self.draws(list(self.law.parameters))
         rows = []
@@ -552,6 +858,7 @@ class Fit:
         D: float | Sequence[float] | None = None,
         C: float | Sequence[float] | None = None,
         fixed: Mapping[str, float] | None = None,
+        group: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Probability of reaching a target loss: by the law, and by one new run.
 
@@ -564,17 +871,25 @@ class Fit:
             of each draw.
         fixed : mapping, optional
             Values of the law's other inputs.
+        group : str or sequence of str, optional
+            For a hierarchical fit, as in :meth:`compute_optimal`.
 
         Returns
         -------
         pandas.DataFrame
-            The inputs, ``target_loss``, ``prob_law_below`` (the law's loss, i.e. the
-            average run if the law's form is right, is below the target) and
-            ``prob_run_below`` (one new run is, noise and the fit's discrepancy included:
-            the probability a single training run meets the target).
+            The inputs (after a ``group`` column for a hierarchical fit),
+            ``target_loss``, ``prob_law_below`` (the law's loss, i.e. the average run
+            if the law's form is right, is below the target) and ``prob_run_below``
+            (one new run is, noise and the fit's discrepancy included: the probability a
+            single training run meets the target).
         """
         from bayescale.planning import optimum_draws, prob_below_draws
 
+        groups = self._groups_of(group)
+        if groups is not None:
+            return self._per_group(
+                groups, lambda view: view.prob_below(target_loss, N=N, D=D, C=C, fixed=fixed)
+            )
         target = float(target_loss)
         additive = self.law.likelihood.scale == "linear"
         if not np.isfinite(target) or (target <= 0 and not additive):
@@ -623,6 +938,7 @@ class Fit:
             "settings": self.settings,
             "info": self.info,
             "discrepancy": None if self.discrepancy is None else self.discrepancy.to_dict(),
+            "pooling": None if self.pooling is None else self.pooling.to_dict(),
         }
 
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -756,12 +1072,24 @@ def pointwise_log_likelihood(law: Law, runs: Runs, posterior: xr.Dataset) -> xr.
     z = lik.transform(runs.y)
     x = {name: runs.x(name) for name in law.inputs}
     names = [*law.parameters, *lik.noise_names]
-    flat = {name: np.asarray(posterior[name].values, dtype=float).reshape(-1) for name in names}
+    flat = {}
+    index = None
+    if "group" in posterior.coords:
+        from bayescale.hierarchy import group_names
+
+        index = runs.group_index(group_names(posterior))
+    for name in names:
+        value = np.asarray(posterior[name].values, dtype=float)
+        if "group" in posterior[name].dims:
+            # Each run takes its group's value: (draws, groups) -> (draws, runs).
+            flat[name] = value.reshape(chains * draws, -1)[:, index]
+        else:
+            flat[name] = value.reshape(-1, 1)
     out = np.empty((chains * draws, n))
     # Blocks of about 4 M values keep the few temporaries of a block near 100 MB.
     step = max(1, 4_000_000 // max(n, 1))
     for start in range(0, chains * draws, step):
-        block = {name: value[start : start + step, None] for name, value in flat.items()}
+        block = {name: value[start : start + step] for name, value in flat.items()}
         theta = {name: block[name] for name in law.parameters}
         mu = law_mu(law, theta, x)
         noise = {name: block[name] for name in lik.noise_names}
@@ -806,6 +1134,8 @@ def fit(
     command: str | None = None,
     discrepancy: str | None = None,
     retries: int | None = None,
+    pooling: str | Mapping[str, Any] | Pooling | None = None,
+    group: str | Sequence[str] | None = None,
 ) -> Fit:
     """Sample the posterior of a scaling law given observed runs.
 
@@ -848,6 +1178,13 @@ def fit(
         Attempts after the first when the diagnostics fail (default 2): each one with longer
         warm-up, and more draws, a higher ``target_accept`` or deeper trees as the failure
         asks; ``fit.sampler_log`` says what was done (see :mod:`bayescale.ladder`).
+    pooling : str or mapping, optional
+        For runs in groups (``load_runs(..., group=...)``): which law parameters the groups
+        share, pool or keep separate (see :meth:`bayescale.hierarchy.Pooling.of`):
+        ``"partial"`` (the default for grouped runs: every parameter pooled, non-centred),
+        ``"none"``, ``"complete"``, or ``{parameter: kind}``.
+    group : str or sequence of str, optional
+        Group column(s), when ``runs`` is a DataFrame or a path (see :func:`load_runs`).
 
     Returns
     -------
@@ -894,11 +1231,21 @@ def fit(
             f"formula such as 'E + A / N**alpha', not {law!r}"
         )
     if not isinstance(runs, Runs):
-        runs = load_runs(runs)
+        runs = load_runs(runs, group=group)
+    elif group is not None and tuple([group] if isinstance(group, str) else group) != runs.group_by:
+        raise DataError(
+            f"group={group!r} is for loading runs; these runs are already loaded "
+            f"(grouped by {list(runs.group_by) or 'nothing'}): pass group= to load_runs"
+        )
     law = get_law(law, runs=runs)
     if priors:
         law = law.with_priors(priors)
     runs.require_law(law)
+    resolved = _pooling_of(law, runs, pooling)
+    if resolved is not None and discrepancy is not None:
+        raise DataError(
+            "a discrepancy is not yet learned for a fit with groups; fit without discrepancy="
+        )
     if discrepancy == "backtest" and law.likelihood.scale != "log":
         raise DataError(
             f"law {law.name!r} has additive noise (scale 'linear'); discrepancy='backtest' is "
@@ -908,10 +1255,13 @@ def fit(
     from bayescale.model import log_reference, sample_prior
 
     log_ref = log_reference(law, runs)
-    idata, ladder = _climb(law, runs, log_ref, settings)
+    names = runs.group_names if resolved is not None else None
+    idata, ladder = _climb(law, runs, log_ref, settings, resolved, names)
     groups = _data_groups(law, runs)
     if settings.prior_draws:
-        groups["prior"] = sample_prior(law, runs, log_ref, settings.prior_draws, settings.seed)
+        groups["prior"] = sample_prior(
+            law, runs, log_ref, settings.prior_draws, settings.seed, resolved, names
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         idata.add_groups(groups)
@@ -927,7 +1277,7 @@ def fit(
     }
     if discrepancy:
         saved["discrepancy"] = discrepancy
-    result = Fit(law, runs, idata, log_ref, settings.seed, saved, info)
+    result = Fit(law, runs, idata, log_ref, settings.seed, saved, info, pooling=resolved)
     if discrepancy == "backtest":
         result.discrepancy = backtest(result)
     if strict and not result.ok:
@@ -935,14 +1285,48 @@ def fit(
     return result
 
 
+def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
+    """The fit's pooling: None for runs without groups, the default 'partial' for grouped ones."""
+    if runs.group is None:
+        if pooling is not None:
+            raise DataError(
+                f"pooling={pooling!r} needs runs in groups: load them with "
+                f"load_runs(..., group='<column>') (or fit(..., group='<column>'))"
+            )
+        return None
+    if NEW_GROUP in runs.group_names:
+        raise DataError(
+            f"a group is named {NEW_GROUP!r}, the name that asks for a group not yet observed; "
+            f"rename it in the data"
+        )
+    return Pooling.of(law, pooling)
+
+
 def _climb(
-    law: Law, runs: Runs, log_ref: Mapping[str, float], settings: SamplerSettings
+    law: Law,
+    runs: Runs,
+    log_ref: Mapping[str, float],
+    settings: SamplerSettings,
+    pooling: Pooling | None = None,
+    groups: Sequence[str] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Sample, and climb the sampler ladder while the diagnostics fail (see ``ladder``)."""
     from bayescale.model import compiled_model, find_starts, sample_posterior
 
     names = [*law.parameters, *law.likelihood.noise_names]
-    starts = find_starts(compiled_model(law, runs, log_ref), settings.chains, settings.seed)
+    if pooling is not None:
+        varying = pooling.varying(law)
+        names = [
+            *(
+                f"{n}[{g}]" if n in varying else n
+                for n in law.parameters
+                for g in (groups if n in varying else [None])
+            ),
+            *pooling.population_names(),
+            *law.likelihood.noise_names,
+        ]
+    compiled = compiled_model(law, runs, log_ref, pooling, groups)
+    starts = find_starts(compiled, settings.chains, settings.seed)
     first = Attempt(settings.tune, settings.draws, settings.target_accept, 10, settings.seed)
     attempt, done, spent, stopped = first, [], 0.0, ""
     seeds = np.random.SeedSequence(settings.seed).generate_state(settings.retries + 1)
@@ -960,6 +1344,8 @@ def _climb(
             maxdepth=attempt.maxdepth,
             starts=starts,
             progress=settings.progress,
+            pooling=pooling,
+            groups=groups,
         )
         seconds = time.perf_counter() - began
         spent += seconds
@@ -1049,6 +1435,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
             discrepancy=(
                 Discrepancy.from_dict(meta["discrepancy"]) if meta.get("discrepancy") else None
             ),
+            pooling=Pooling.from_dict(meta["pooling"]) if meta.get("pooling") else None,
         )
     except BayescaleError as err:
         raise BayescaleError(f"'{path}': its saved metadata is not valid: {err}") from None

@@ -17,15 +17,18 @@ import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayescale.data import Runs
 from bayescale.formula import Formula, pytensor_ops
 from bayescale.laws import Law
+
+if TYPE_CHECKING:
+    from bayescale.hierarchy import Pooling
 
 __all__ = [
     "Starts",
@@ -126,12 +129,21 @@ def sampled_at_reference(law: Law) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _data_values(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> dict[str, np.ndarray]:
+def _data_values(
+    law: Law,
+    runs: Runs,
+    log_ref: Mapping[str, float],
+    groups: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
     # One matrix for everything per run (the inputs, then log y): its rows share one length
     # by construction, so the graph needs no broadcast checks between them. Those checks made
     # PyTensor's order of nodes, hence its numba cache key, change from process to process.
     # The family sees log y (multiplicative noise) or y itself (additive noise).
     per_run = [runs.x(name) for name in law.inputs] + [law.likelihood.transform(runs.y)]
+    if groups is not None:
+        # The group of each run, as a float row of the same matrix (cast back in the graph):
+        # another shared variable would cost seconds of compiling.
+        per_run.append(runs.group_index(groups).astype(float))
     values = {"per_run": np.vstack(per_run)}
     # Every shared variable costs seconds of compiling a law's first fit: one vector holds
     # the log reference scales (in the order of log_ref's keys, which are sorted).
@@ -146,6 +158,8 @@ def build_model(
     log_ref: Mapping[str, float] | None = None,
     *,
     reparameterise: bool = True,
+    pooling: Pooling | None = None,
+    groups: Sequence[str] | None = None,
 ):
     """Build the PyMC model of ``log y ~ family(log L(x; theta), sigma)``.
 
@@ -163,7 +177,13 @@ def build_model(
     reparameterise : bool, default True
         Let the sampler move amplitudes at a reference scale (:func:`sampled_at_reference`).
         The posterior is the same either way; False gives every parameter a prior variable
-        of its own, which prior sampling needs.
+        of its own, which prior sampling needs. Hierarchical models do not use it.
+    pooling : Pooling, optional
+        With ``groups``: a hierarchical model (see :mod:`bayescale.hierarchy`), whose
+        per-group parameters are vectors over the ``group`` coordinate, indexed by each
+        run's group; pooled ones non-centred (``p_loc``, ``p_tau``, ``p_z``).
+    groups : sequence of str, optional
+        The groups, in order; every run's group must be one of them.
 
     Returns
     -------
@@ -178,15 +198,31 @@ def build_model(
 
     ops = pytensor_ops()
     log_ref = dict(log_reference(law, runs) if log_ref is None else log_ref)
-    values = _data_values(law, runs, log_ref)
-    at_ref = sampled_at_reference(law) if reparameterise else {}
-    with pm.Model(coords={"run": np.arange(len(runs))}) as model:
+    hierarchical = pooling is not None
+    if hierarchical and groups is None:
+        groups = runs.group_names
+    values = _data_values(law, runs, log_ref, groups if hierarchical else None)
+    at_ref = sampled_at_reference(law) if reparameterise and not hierarchical else {}
+    coords: dict[str, Any] = {"run": np.arange(len(runs))}
+    if hierarchical:
+        coords["group"] = list(groups)
+    with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
         per_run = data.pop("per_run")
-        data.update({name: per_run[i] for i, name in enumerate([*law.inputs, "y_obs"])})
+        rows = [*law.inputs, "y_obs", *(["group_index"] if hierarchical else [])]
+        data.update({name: per_run[i] for i, name in enumerate(rows)})
         if log_ref:
             log_refs = data.pop("log_ref")
             data.update({f"log_{n}_ref": log_refs[i] for i, n in enumerate(sorted(log_ref))})
+        if hierarchical:
+            params, log_params = _group_parameters(law, pooling, data, log_ref)
+            inputs = {name: data[name] for name in law.inputs}
+            if law.likelihood.scale == "linear":
+                mu = law.formula.evaluate({**params, **inputs}, ops)
+            else:
+                mu = law.log_mean(params, inputs, ops=ops, log_params=log_params)
+            law.likelihood.observe("y", mu, observed=data["y_obs"], dims="run")
+            return model
         params: dict[str, Any] = {}
         log_params: dict[str, Any] = {}
         # Parameters without a reference first: reference powers are formulas over them.
@@ -229,14 +265,48 @@ def build_model(
     return model
 
 
-def compiled_model(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> Any:
+def _group_parameters(
+    law: Law, pooling: Pooling, data: Mapping[str, Any], log_ref: Mapping[str, float]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-run parameter values of a hierarchical model, recording per-group deterministics."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from bayescale.hierarchy import create_free_variables, group_values
+
+    free = create_free_variables(law, pooling)
+    refs = {inp: data[f"log_{inp}_ref"] for inp in log_ref}
+    values, logs, at_ref = group_values(law, pooling, free, refs, pytensor_ops())
+    varying = pooling.varying(law)
+    for name, value in values.items():
+        if name in varying:
+            if name not in free:  # a separate parameter is its own (free) variable
+                pm.Deterministic(name, value, dims="group")
+            ref_name = f"{name}_ref"
+            if name in at_ref and ref_name not in free:
+                pm.Deterministic(ref_name, at_ref[name], dims="group")
+        elif name not in free:
+            pm.Deterministic(name, value)
+    index = pt.cast(data["group_index"], "int64")
+    per_run = {n: (v[index] if n in varying else v) for n, v in values.items()}
+    log_per_run = {n: (v[index] if n in varying else v) for n, v in logs.items()}
+    return per_run, log_per_run
+
+
+def compiled_model(
+    law: Law,
+    runs: Runs,
+    log_ref: Mapping[str, float],
+    pooling: Pooling | None = None,
+    groups: Sequence[str] | None = None,
+) -> Any:
     """Return the law's compiled model (nutpie, numba) with the data of ``runs``.
 
     Compiled once per law and process (see the module's notes); later calls swap the data.
 
     Parameters
     ----------
-    law, runs, log_ref
+    law, runs, log_ref, pooling, groups
         As in :func:`build_model`.
 
     Returns
@@ -244,6 +314,8 @@ def compiled_model(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> Any:
     nutpie compiled model
         Ready for :func:`sample_posterior` and :func:`find_starts`.
     """
+    if pooling is not None and groups is None:
+        groups = runs.group_names
     # Everything compiled into the graph, and nothing else (not the prose), makes the key.
     spec = law.to_dict()
     key = json.dumps(
@@ -261,6 +333,8 @@ def compiled_model(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> Any:
                 spec["likelihood"].get("scale", "log"),
             ],
             "sampled_at_reference": sampled_at_reference(law),
+            # The group structure shapes the graph: kinds, spreads and the number of groups.
+            "pooling": None if pooling is None else [pooling.to_dict(), len(groups)],
         },
         sort_keys=True,
     )
@@ -269,10 +343,13 @@ def compiled_model(law: Law, runs: Runs, log_ref: Mapping[str, float]) -> Any:
         from bayescale import _numba_cache
 
         with _quiet():
-            compiled = _numba_cache.compile_model(build_model(law, runs, log_ref))
+            compiled = _numba_cache.compile_model(
+                build_model(law, runs, log_ref, pooling=pooling, groups=groups)
+            )
         _COMPILED[key] = compiled
         return compiled
-    return compiled.with_data(**_data_values(law, runs, log_ref))
+    hierarchical = groups if pooling is not None else None
+    return compiled.with_data(**_data_values(law, runs, log_ref, hierarchical))
 
 
 @dataclass(frozen=True)
@@ -430,6 +507,8 @@ def sample_posterior(
     maxdepth: int = 10,
     starts: Starts | None = None,
     progress: bool = False,
+    pooling: Pooling | None = None,
+    groups: Sequence[str] | None = None,
 ):
     """Sample the posterior with nutpie (low-rank modified mass matrix).
 
@@ -452,6 +531,8 @@ def sample_posterior(
         Where each chain starts (see :func:`find_starts`); default: found here.
     progress : bool, default False
         Show nutpie's progress bar.
+    pooling, groups : optional
+        A hierarchical model (see :func:`build_model`).
 
     Returns
     -------
@@ -467,7 +548,7 @@ def sample_posterior(
     import arviz as az
     import nutpie
 
-    compiled = compiled_model(law, runs, log_ref)
+    compiled = compiled_model(law, runs, log_ref, pooling, groups)
     if starts is None:
         starts = find_starts(compiled, chains, seed)
     seeds = np.random.SeedSequence(seed).generate_state(chains)
@@ -496,18 +577,32 @@ def sample_posterior(
             for sampler in samplers:
                 sampler.cancel()
             raise
+    if pooling is not None:
+        # A compiled model reused for other data keeps the group labels it was built with.
+        names = list(runs.group_names if groups is None else groups)
+        for trace in traces:
+            if "group" in trace.posterior.dims:
+                trace.posterior = trace.posterior.assign_coords(group=names)
     if chains == 1:
         return traces[0]
     # Each trace numbers its one chain 0; concat numbers them 0..chains-1.
     return az.concat(*traces, dim="chain", reset_dim=True)
 
 
-def sample_prior(law: Law, runs: Runs, log_ref: Mapping[str, float], draws: int, seed: int):
+def sample_prior(
+    law: Law,
+    runs: Runs,
+    log_ref: Mapping[str, float],
+    draws: int,
+    seed: int,
+    pooling: Pooling | None = None,
+    groups: Sequence[str] | None = None,
+):
     """Draw from the prior of every parameter (for prior-vs-posterior plots and checks).
 
     Parameters
     ----------
-    law, runs, log_ref
+    law, runs, log_ref, pooling, groups
         As in :func:`build_model`.
     draws : int
         Number of prior draws.
@@ -522,7 +617,7 @@ def sample_prior(law: Law, runs: Runs, log_ref: Mapping[str, float], draws: int,
     """
     import pymc as pm
 
-    model = build_model(law, runs, log_ref, reparameterise=False)
+    model = build_model(law, runs, log_ref, reparameterise=False, pooling=pooling, groups=groups)
     names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
     with _quiet():
         prior = pm.sample_prior_predictive(

@@ -22,8 +22,9 @@ the Chinchilla law on every budget of an IsoFLOP sweep but the largest (Hoffmann
 IsoFLOP points as extracted by Epoch, and synthetic sweeps from laws Chinchilla cannot
 express) and asks whether the 90% interval of ``Fit.compute_optimal(C).N`` at the largest
 budget holds that budget's IsoFLOP minimum (the vertex of a parabola in log N through its
-runs), for bayescale as shipped, a prototype plan discrepancy learned by backtests
-(``plan_backtest``) and the bootstrap.
+runs near the minimum, :func:`bayescale.isoflop.parabola_minimum`), for bayescale as shipped,
+with ``discrepancy="backtest"`` (whose backtests also learn the plan's slope from the IsoFLOP
+curves they hold out: ``N_disc_*``) and the bootstrap.
 
 Run (2 cores: small fits, one process)::
 
@@ -44,6 +45,7 @@ if __name__ == "__main__":
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -568,7 +570,7 @@ OPT_SPREAD = 8.0
 OPT_SEEDS = 3
 OPT_LEVEL = 0.9
 Z90 = 1.6448536269514722  # standard normal 95% quantile: half-width of a central 90%
-OPT_METHODS = ("bayescale", "plan_backtest", "bootstrap")
+OPT_METHODS = ("bayescale", "backtest", "bootstrap")
 #: Hoffmann et al.'s nine IsoFLOP budgets (Figure 3); an Epoch point belongs to the nearest
 #: one when its decoded C is within 10% of it (the others are Approach 1 runs).
 EPOCH_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
@@ -642,26 +644,20 @@ def true_optimum(loss: Callable[[Any, Any], np.ndarray], budget: float) -> float
 
 
 def isoflop_minimum(N: Any, loss: Any) -> dict[str, float]:
-    """Minimum of an IsoFLOP curve: the vertex of a quadratic in log N fitted to log loss.
+    """Minimum of an IsoFLOP curve, as bayescale's backtests find it
+    (:func:`bayescale.isoflop.parabola_minimum`: a quadratic in log N fitted to log loss, then
+    again to the runs within a factor 10 of its vertex).
 
     Returns ``N`` (the vertex), ``factor_se``: ``exp`` of the vertex's standard error in
-    log N (delta method on the quadratic's coefficients; how sharply the runs pin the
-    minimum), and ``inside``: whether the vertex lies within the runs' N range.
+    log N (how sharply the runs pin the minimum), and ``inside``: whether a minimum was found
+    within the runs' N range.
     """
-    x = np.log(np.asarray(N, dtype=float))
-    y = np.log(np.asarray(loss, dtype=float))
-    coef, cov = np.polyfit(x, y, 2, cov=True)
-    a, b = coef[0], coef[1]
-    if a <= 0:
+    from bayescale.isoflop import parabola_minimum
+
+    found = parabola_minimum(np.log(np.asarray(N, float)), np.log(np.asarray(loss, float)))
+    if found is None:
         return {"N": float("nan"), "factor_se": float("nan"), "inside": False}
-    vertex = -b / (2 * a)
-    grad = np.array([b / (2 * a**2), -1 / (2 * a), 0.0])
-    se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
-    return {
-        "N": float(np.exp(vertex)),
-        "factor_se": float(np.exp(se)),
-        "inside": bool(x.min() <= vertex <= x.max()),
-    }
+    return {"N": float(np.exp(found[0])), "factor_se": float(np.exp(found[1])), "inside": True}
 
 
 @dataclass
@@ -744,13 +740,15 @@ def optimum_sweeps(seed: int = 0, seeds: int = OPT_SEEDS) -> list[Sweep]:
 
 
 def plan_bayescale(
-    train: pd.DataFrame, budget: float, seed: int, settings: Mapping[str, Any] | None = None
+    train: pd.DataFrame,
+    budget: float,
+    seed: int,
+    settings: Mapping[str, Any] | None = None,
+    discrepancy: str | None = None,
 ) -> dict[str, Any]:
-    """``bayescale.fit(runs, "chinchilla")`` + ``Fit.compute_optimal(budget, level=0.9)``.
-
-    ``compute_optimal`` reads only the law's posterior draws: a fit with
-    ``discrepancy="backtest"`` gives the same interval, so it is not run separately.
-    """
+    """``bayescale.fit(runs, "chinchilla", discrepancy=...)`` +
+    ``Fit.compute_optimal(budget, level=0.9)``: the law's interval of N, or with a
+    discrepancy that learned the plan's slope, its ``N_disc_*`` interval."""
     import bayescale
 
     runs = bayescale.load_runs(train, x={"N": "N", "D": "D"}, y="loss")
@@ -758,20 +756,24 @@ def plan_bayescale(
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = bayescale.fit(runs, "chinchilla", sampler=sampler)
+        fitted = bayescale.fit(runs, "chinchilla", sampler=sampler, discrepancy=discrepancy)
         plan = fitted.compute_optimal(budget, level=OPT_LEVEL)
     tag = round(100 * OPT_LEVEL)
-    return {
-        "median": float(plan["N_median"].iloc[0]),
-        "lower": float(plan[f"N_lower_{tag}"].iloc[0]),
-        "upper": float(plan[f"N_upper_{tag}"].iloc[0]),
+    prefix = "N_disc" if discrepancy and "N_disc_median" in plan else "N"
+    out = {
+        "median": float(plan[f"{prefix}_median"].iloc[0]),
+        "lower": float(plan[f"{prefix}_lower_{tag}"].iloc[0]),
+        "upper": float(plan[f"{prefix}_upper_{tag}"].iloc[0]),
         "seconds": time.perf_counter() - start,
         "ok": bool(fitted.ok),
-        # The plan's posterior draws, for the plan-backtest widening (not serialised).
-        "log_n_draws": np.log(
-            chinchilla_optimal_n(fitted.draws(["A", "B", "alpha", "beta"]), budget)
-        ),
     }
+    if discrepancy:
+        info = fitted.discrepancy.info
+        out["plan_slope"] = info.get("plan_s_quantiles_5_50_95")
+        out["plan_offset"] = info.get("plan_offset_quantiles_5_50_95")
+        out["plan_note"] = info.get("plan_note")
+        out["curves"] = len(info["plan_curves"])
+    return out
 
 
 def chinchilla_optimal_n(params: Mapping[str, Any], budget: float) -> np.ndarray:
@@ -802,96 +804,9 @@ def plan_bootstrap(train: pd.DataFrame, budget: float, seed: int) -> dict[str, A
     }
 
 
-#: Plan backtest (a proposed fix, bench-side): refit on the training budgets minus the last
-#: 1..PLAN_CUTS, compare each refit's planned N with the IsoFLOP minima of the budgets it
-#: left out, and learn the slope s of a plan discrepancy ``log N_true - log N_plan ~
-#: Normal(0, (s d)^2)``, ``d = ln(C / largest fitted C)``, on a grid from a half-normal
-#: prior; the vertices' standard errors and each refit's bootstrap spread of its
-#: plan enter the likelihood.
-PLAN_CUTS = 3
-PLAN_S_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 200)])
-PLAN_S_PRIOR = 0.1
-PLAN_TOP_K = 20
-#: Bootstrap refits per backtest: the refit's own uncertainty about its plan, so that the
-#: slope s learns only what the fit's uncertainty does not already explain.
-PLAN_RESAMPLES = 50
-
-
-def plan_slope(train: pd.DataFrame) -> dict[str, Any]:
-    """Posterior of the plan-discrepancy slope s from backtests on the training budgets.
-
-    Returns ``grid``, ``weights`` (posterior over :data:`PLAN_S_GRID`), the backtests'
-    ``errors`` (log planned N / IsoFLOP minimum), ``distances`` (e-folds of compute beyond
-    each refit's data) and ``seconds``.
-    """
-    start = time.perf_counter()
-    budgets = sorted(train["budget"].unique())
-    vertices = {
-        b: isoflop_minimum(
-            train.loc[train["budget"] == b, "N"], train.loc[train["budget"] == b, "loss"]
-        )
-        for b in budgets
-    }
-    errors, distances, ses = [], [], []
-    for cut in range(1, PLAN_CUTS + 1):
-        kept = budgets[:-cut]
-        if len(kept) < 3:
-            break
-        part = train[train["budget"].isin(kept)]
-        point = baselines.huber_fit(part, "chinchilla", top_k=PLAN_TOP_K)
-        boot = baselines.POINT_LAWS["chinchilla"].natural(
-            baselines.bootstrap(point, part, PLAN_RESAMPLES, seed=cut)
-        )
-        for b in budgets[-cut:]:
-            v = vertices[b]
-            if not (v["inside"] and np.isfinite(v["N"])):
-                continue  # a minimum outside the runs is an extrapolation, not a measurement
-            errors.append(float(np.log(chinchilla_optimal_n(point.params, b) / v["N"])))
-            distances.append(float(np.log(b / kept[-1])))
-            spread = np.std(np.log(chinchilla_optimal_n(boot, b)))
-            ses.append(float(np.hypot(np.log(v["factor_se"]), spread)))
-    return {
-        "grid": PLAN_S_GRID,
-        "weights": slope_posterior(errors, distances, ses),
-        "errors": errors,
-        "distances": distances,
-        "seconds": time.perf_counter() - start,
-    }
-
-
-def slope_posterior(errors: Any, distances: Any, ses: Any) -> np.ndarray:
-    """Posterior weights of the plan-discrepancy slope on :data:`PLAN_S_GRID`.
-
-    ``errors[i] ~ Normal(0, ses[i]^2 + (s distances[i])^2)``, half-normal prior of scale
-    :data:`PLAN_S_PRIOR`; the weights include the grid's cell widths and sum to 1.
-    """
-    from scipy import stats
-
-    e, d, se = (np.asarray(v, dtype=float) for v in (errors, distances, ses))
-    grid = PLAN_S_GRID
-    scale = np.sqrt(np.maximum(se[None, :] ** 2 + (grid[:, None] * d[None, :]) ** 2, 1e-12))
-    log_post = stats.norm.logpdf(e[None, :], 0.0, scale).sum(axis=1) + stats.halfnorm.logpdf(
-        grid, scale=PLAN_S_PRIOR
-    )
-    # Cell widths of the uneven (geometric) grid turn point densities into masses.
-    weights = np.exp(log_post - log_post.max()) * np.gradient(grid)
-    return weights / weights.sum()
-
-
-def widen_plan(
-    log_n_draws: np.ndarray, slope: Mapping[str, Any], distance: float, seed: int
-) -> dict[str, float]:
-    """The plan with its discrepancy: ``log N + s d z``, ``s`` from the slope posterior,
-    ``z`` standard normal, one pair per posterior draw."""
-    rng = np.random.default_rng(seed)
-    s = rng.choice(slope["grid"], size=len(log_n_draws), p=slope["weights"])
-    widened = np.exp(log_n_draws + s * distance * rng.standard_normal(len(log_n_draws)))
-    lower, median, upper = np.quantile(widened, [(1 - OPT_LEVEL) / 2, 0.5, (1 + OPT_LEVEL) / 2])
-    return {"median": float(median), "lower": float(lower), "upper": float(upper)}
-
-
 PLANNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "bayescale": plan_bayescale,
+    "backtest": functools.partial(plan_bayescale, discrepancy="backtest"),
     "bootstrap": plan_bootstrap,
 }
 
@@ -937,26 +852,11 @@ def evaluate_optimum(
         "true_n": sweep.true_n,
         "methods": {},
     }
-    bayes: dict[str, Any] | None = None
     for method in methods:
-        if method in ("bayescale", "plan_backtest") and bayes is None:
-            bayes = plan_bayescale(sweep.train, sweep.budget, seed, settings)
-        if method == "bayescale":
-            plan = {k: v for k, v in bayes.items() if k != "log_n_draws"}
-        elif method == "plan_backtest":
-            slope = plan_slope(sweep.train)
-            distance = float(np.log(sweep.budget / sweep.train["budget"].max()))
-            plan = {
-                **widen_plan(bayes["log_n_draws"], slope, distance, seed),
-                "seconds": slope["seconds"],
-                "ok": bayes["ok"],
-                "slope_median": float(
-                    slope["grid"][np.searchsorted(np.cumsum(slope["weights"]), 0.5)]
-                ),
-                "backtest_errors": slope["errors"],
-            }
-        else:
+        if method == "bootstrap":
             plan = PLANNERS[method](sweep.train, sweep.budget, seed)
+        else:
+            plan = PLANNERS[method](sweep.train, sweep.budget, seed, settings)
         entry = {**plan, "vs_parabola": score_plan(plan, vertex["N"], vertex["factor_se"])}
         if sweep.true_n is not None:
             entry["vs_truth"] = score_plan(plan, sweep.true_n)
@@ -1095,24 +995,18 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
     lines += [
         "",
         'Methods: `bayescale` = `bayescale.fit(runs, "chinchilla")` then '
-        "`Fit.compute_optimal(C, level=0.9)` as shipped. `plan_backtest` (a proposed fix, "
-        "prototyped here, not in bayescale) widens that same posterior of log N by a plan "
-        "discrepancy `s d z`, `d` = e-folds of compute beyond the largest fitted budget, "
-        "`z` standard normal, and the slope `s` learned from backtests on the fitted "
-        f"budgets: Huber refits without the last 1..{PLAN_CUTS} budgets (with "
-        f"{PLAN_RESAMPLES} bootstrap refits each for their own spread), whose plans are "
-        "compared with the IsoFLOP minima of the budgets they left out; grid posterior from "
-        f"a half-normal prior of scale {PLAN_S_PRIOR} per e-fold (its `s` column adds only the "
-        "backtests' time; the bayescale fit is shared). `bootstrap` = the Huber point fit's "
-        "closed-form optimum, interval from its bootstrap refits.",
+        "`Fit.compute_optimal(C, level=0.9)` as shipped: the law's credible interval of N. "
+        '`backtest` = the same with `discrepancy="backtest"`: its `N_disc_*` interval widens '
+        "log N by a plan discrepancy `s d z`, `d` = e-folds of compute beyond the largest "
+        "fitted budget, `z` standard normal, the slope `s` learned in the backtests (refits "
+        "on the runs below the 50/65/80% compute quantiles) from how far each refit's planned "
+        "N lies from the IsoFLOP minima of the curves it held out, with the minimum's own "
+        "standard error; half-normal prior of scale 0.1 per e-fold. `bootstrap` = the Huber "
+        "point fit's closed-form optimum, interval from its bootstrap refits.",
         "",
-        "Caveats: `Fit.compute_optimal` reads only the law's posterior draws, so a fit with "
-        '`discrepancy="backtest"` gives the same N interval (the discrepancy widens loss '
-        "forecasts, not the plan), and it is not run separately. Propagating that "
-        "discrepancy as it stands would not help either: it adds `s d(x) z` to log loss, "
-        "`d(x)` the largest log distance beyond the runs over N, D and C; along a held-out "
-        "IsoFLOP curve whose runs lie within the fitted N and D ranges (nearly all here) "
-        "`d` is the compute distance, the same for every run, so it shifts the curve "
+        "Caveats: the loss discrepancy alone would not move the plan: along a held-out "
+        "IsoFLOP curve every run lies the same distance beyond the data, so it shifts the "
+        "curve "
         "without moving its minimum. The parabola's minimum is itself uncertain (standard "
         "error column: a "
         f"factor of {min(ses, default=float('nan')):.2f}-{max(ses, default=float('nan')):.2f} on "
@@ -1152,7 +1046,7 @@ def finding(pooled: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str
         if b["hit_parabola"] < 1:
             line += f", and a missed minimum lies {b['miss_parabola']:.2f}x outside it"
         line += "."
-        for other in ("plan_backtest", "bootstrap"):
+        for other in ("backtest", "bootstrap"):
             if other in per:
                 o = per[other]
                 line += (

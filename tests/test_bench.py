@@ -147,21 +147,6 @@ def test_score_plan_allows_for_the_noise_of_the_minimum() -> None:
     assert calibration.score_plan(plan, 3.0, truth_se=1.01)["hit_noise_aware"]
 
 
-def test_plan_slope_posterior_follows_the_backtest_errors() -> None:
-    d = np.array([0.7, 1.1, 1.6, 2.3])
-    se = np.full(4, 0.02)
-    grid = calibration.PLAN_S_GRID
-
-    def median(weights: np.ndarray) -> float:
-        return float(grid[np.searchsorted(np.cumsum(weights), 0.5)])
-
-    exact = calibration.slope_posterior(np.zeros(4), d, se)
-    assert exact.sum() == pytest.approx(1.0) and median(exact) < 0.02
-    # Errors growing as 0.3 per e-fold (Epoch-like) put the slope near 0.3.
-    drifting = calibration.slope_posterior(0.3 * d * np.array([1, -1, 1, 1]), d, se)
-    assert 0.2 < median(drifting) < 0.45
-
-
 @pytest.mark.parametrize("kind", list(calibration.OPT_LAWS))
 def test_synthetic_sweeps_centre_their_runs_on_the_true_optimum(kind: str) -> None:
     sweep = calibration.synthetic_sweep(kind, seed=0)
@@ -188,23 +173,6 @@ def test_epoch_isoflop_budgets_and_truncations() -> None:
     for sweep in calibration.epoch_sweeps():
         assert sweep.train["budget"].max() < sweep.budget
         assert set(sweep.held_out["budget"]) == {sweep.budget}
-
-
-def test_widen_plan_without_discrepancy_keeps_the_posterior() -> None:
-    rng = np.random.default_rng(0)
-    log_n = np.log(1e10) + 0.1 * rng.standard_normal(4000)
-    grid = calibration.PLAN_S_GRID
-    none = {"grid": grid, "weights": (grid == 0).astype(float)}
-    plan = calibration.widen_plan(log_n, none, distance=1.0, seed=0)
-    lower, upper = np.exp(np.quantile(log_n, [0.05, 0.95]))
-    assert plan["lower"] == pytest.approx(lower, rel=1e-3)
-    assert plan["upper"] == pytest.approx(upper, rel=1e-3)
-    slope = {"grid": grid, "weights": (grid == grid[np.argmin(np.abs(grid - 0.3))]).astype(float)}
-    wide = calibration.widen_plan(log_n, slope, distance=1.0, seed=0)
-    # sd 0.1 and 0.3 in log N add to sqrt(0.1): the 90% interval spans exp(2 * 1.645 * 0.32).
-    assert wide["upper"] / wide["lower"] == pytest.approx(
-        np.exp(2 * 1.645 * np.sqrt(0.1)), rel=0.05
-    )
 
 
 def test_numpyro_priors_are_bayescale_priors() -> None:

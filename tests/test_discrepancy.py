@@ -202,3 +202,90 @@ def test_an_average_carries_each_laws_discrepancy(misspecified_fit):
     assert ["disc_median" in table.columns for table in tables] == [True, False, True]
     assert width(tables[0]) == pytest.approx(width(own), rel=0.15)
     assert width(tables[1]) < width(tables[2]) < width(tables[0])
+
+
+def test_the_plan_error_is_learned_from_the_isoflop_curves(well_specified_fit):
+    # Every budget of the design is an IsoFLOP curve with its minimum inside its runs; each
+    # is compared with the full fit's plan (in the data) and, above each cut, a refit's.
+    info = well_specified_fit.discrepancy.info
+    curves = info["plan_curves"]
+    inside = [c for c in curves if c["fit"] == "all runs"]
+    held = [c for c in curves if c["fit"] != "all runs"]
+    assert [round(np.log10(c["compute"]), 1) for c in inside] == [
+        round(np.log10(b), 1) for b in (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
+    ]
+    assert all(c["distance"] == 0 for c in inside)
+    assert held and all(c["distance"] > 0 for c in held)
+    assert sum(s["isoflop_curves"] for s in info["splits"]) == len(held)
+    # The law is right: each minimum lies where the law's own curve, measured on the same
+    # runs, puts it, within the two standard errors.
+    z = [
+        (np.log(c["n_min"]) - c["plan_mean"]) / np.hypot(c["se_log_n"], c["plan_sd"])
+        for c in curves
+    ]
+    assert np.max(np.abs(z)) < 3
+    offset, slope = info["plan_offset_quantiles_5_50_95"][1], info["plan_s_quantiles_5_50_95"][1]
+    assert offset < 0.08 and slope < 0.08
+
+
+def test_the_plan_widens_with_compute_beyond_the_runs_and_reloads(well_specified_fit, tmp_path):
+    fit_ = well_specified_fit
+    budgets = [1e20, 3e22, 3e23, 3e24]  # inside the runs, then 10x, 100x, 1000x beyond
+    table = fit_.compute_optimal(budgets, level=0.9)
+    assert {"N_disc_median", "D_disc_lower_90", "tokens_per_parameter_disc_upper_90"} <= set(
+        table.columns
+    )
+
+    def spread(prefix):
+        return np.log(table[f"{prefix}_upper_90"] / table[f"{prefix}_lower_90"]).to_numpy()
+
+    ratio = spread("N_disc") / spread("N")
+    assert np.all(ratio >= 0.97)  # the offset holds inside the runs too; never narrower
+    assert ratio[1] < ratio[2] < ratio[3]
+    # D = C / (k N) at each draw: the same factor, inverted.
+    np.testing.assert_allclose(
+        table["N_disc_median"] * table["D_disc_median"] * 6, table["C"], rtol=0.05
+    )
+    back = bayescale.load_fit(fit_.save(tmp_path / "fit.nc"))
+    pd.testing.assert_frame_equal(back.compute_optimal(budgets, level=0.9), table)
+
+
+def test_without_isoflop_curves_the_plan_keeps_the_laws_interval(sim_runs):
+    # Runs scattered in N and D (log-uniform): no budget holds an IsoFLOP curve to learn from.
+    fit_ = bayescale.fit(sim_runs, "chinchilla", **SETTINGS)
+    assert fit_.discrepancy.plan_weights is None
+    assert "no IsoFLOP curve" in fit_.discrepancy.info["plan_note"]
+    table = fit_.compute_optimal([1e22])
+    assert not any("_disc_" in c for c in table.columns)
+    with pytest.raises(DataError, match="no plan error"):
+        fit_.discrepancy.plan_offset_quantiles()
+
+
+def test_the_report_shows_the_plan_with_its_discrepancy(well_specified_fit, tmp_path):
+    from bayescale.report import write_report
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        write_report(well_specified_fit, tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    table = html.split('id="table-plan"')[1].split("</table>")[0]
+    assert "N with discrepancy" in table and 'data-key="plan.0.N_disc_upper_90"' in table
+    paragraph = html.split('<p id="plan-discrepancy">')[1].split("</p>")[0]
+    curves = len(well_specified_fit.discrepancy.info["plan_curves"])
+    assert f'data-key="plan.discrepancy.curves" data-value="{float(curves)}"' in paragraph
+    assert 'data-key="plan.discrepancy.offset_95"' in paragraph
+
+
+def test_the_cli_plan_shows_the_interval_with_discrepancy(well_specified_fit, tmp_path):
+    from typer.testing import CliRunner
+
+    from bayescale.cli import app
+
+    path = well_specified_fit.save(tmp_path / "fit.nc")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["optimal", str(path), "--compute", "1e20", "--compute", "3e23"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "N with discrepancy" in rows and "N" in rows
+    assert "tokens per parameter with discrepancy" in rows

@@ -27,6 +27,8 @@ NAMES = (
     "03_comparing_laws.py",
     "04_custom_law.py",
     "05_honest_intervals.py",
+    "06_many_families.py",
+    "07_next_runs.py",
 )
 MIN_MARKDOWN_CELLS = 8
 CELL_TIMEOUT = 300  # seconds; the slowest cell (a comparison: four fits, two compilations) ~45 s
@@ -166,12 +168,32 @@ def _check_honest_intervals(notebook, text: str) -> None:
     assert float(cover["control"]) >= 0.8
 
 
+def _check_many_families(notebook, text: str) -> None:
+    assert "refused:" in text and "parameters" in text
+    assert "pooled: E, A, B, alpha, beta" in text
+    assert re.search(r"truth inside the 90% interval for \d+ of 3", text)
+    sds = dict(re.findall(r"new-mix E: sd alone ([\d.]+), pooled ([\d.]+)", text))
+    assert sds and all(float(pooled) < float(alone) for alone, pooled in sds.items()), sds
+    images = [out for out in _outputs(notebook) if "image/png" in out.get("data", {})]
+    assert len(images) >= 3, "the group, population and shrinkage plots were not displayed"
+
+
+def _check_next_runs(notebook, text: str) -> None:
+    assert "criterion: loss" in text and "criterion: optimal_N" in text
+    found = re.search(r"now ([\d.]+)\n  after the recommended runs: ([\d.]+)", text)
+    assert found and float(found.group(2)) < float(found.group(1)), found
+    images = [out for out in _outputs(notebook) if "image/png" in out.get("data", {})]
+    assert images, "plot_recommendation's figure was not displayed"
+
+
 CHECKS = {
     "01_quickstart.py": _check_quickstart,
     "02_chinchilla_replication.py": _check_replication,
     "03_comparing_laws.py": _check_comparison,
     "04_custom_law.py": _check_custom_law,
     "05_honest_intervals.py": _check_honest_intervals,
+    "06_many_families.py": _check_many_families,
+    "07_next_runs.py": _check_next_runs,
 }
 
 

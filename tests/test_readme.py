@@ -60,13 +60,16 @@ def test_readme_shows_the_two_commands_first() -> None:
 def test_python_example_runs(workdir: Path) -> None:
     # The decisions block continues the first example (it uses its `fit`).
     first, decisions = _blocks("python")[:2]
-    example = first + decisions
+    # "Which run next" continues it too.
+    (nxt,) = [b for b in _blocks("python") if "fit.recommend(" in b]
+    example = first + decisions + nxt
     assert "bayescale.fit(" in example and ".forecast(" in example and ".budget_for(" in example
     script = workdir / "example.py"
     script.write_text(example, encoding="utf-8")
     with _inside(workdir):
         names = runpy.run_path(str(script), run_name="__main__")
     assert "law_lower_90" in names["table"].columns
+    assert names["plan"]["chosen"].sum() == 3 and (workdir / "grid.csv").is_file()
     assert (workdir / "my-fit.nc").is_file()
     assert (
         names["same"]

@@ -27,8 +27,11 @@ from .commands.compare import compare_command
 from .commands.demo import demo_command
 from .commands.fit import fit_command, forecast_command
 from .commands.laws import laws_command
+from .commands.link import link_command
+from .commands.next import next_command
 from .commands.plan import optimal_command, target_command
 from .commands.report import report_command
+from .commands.sweep import sweep_command
 
 __all__ = ["app", "main", "parse_mapping", "parse_points"]
 
@@ -56,7 +59,10 @@ for _name, _command in {
     "compare": compare_command,
     "optimal": optimal_command,
     "target": target_command,
+    "next": next_command,
     "report": report_command,
+    "link": link_command,
+    "sweep": sweep_command,
 }.items():
     app.command(_name)(_command)
 

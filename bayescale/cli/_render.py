@@ -57,11 +57,20 @@ def paragraph(text: str) -> str:
     return " ".join(text.split())
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, float | None]]:
-    """Rows as JSON-ready dicts; a non-finite number becomes null (JSON has no NaN)."""
+def records(frame: pd.DataFrame) -> list[dict[str, float | str | None]]:
+    """Rows as JSON-ready dicts; a non-finite number becomes null (JSON has no NaN).
+
+    Text (a hierarchical fit's ``group``) stays text.
+    """
     return [
         {
-            str(k): (float(v) if v is not None and math.isfinite(float(v)) else None)
+            str(k): (
+                v
+                if isinstance(v, str)
+                else float(v)
+                if v is not None and math.isfinite(float(v))
+                else None
+            )
             for k, v in row.items()
         }
         for row in frame.to_dict(orient="records")
@@ -172,7 +181,10 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
         extrapolation = float(row.get("extrapolation", float("nan")))
         ratio = format_number(extrapolation, "ratio")
         table.add_row(
-            *[format_number(row[name], "size") for name in inputs],
+            *[
+                str(row[name]) if name == "group" else format_number(row[name], "size")
+                for name in inputs
+            ],
             "law",
             format_number(row["law_median"]),
             *[format_interval(row[f"law_lower_{t}"], row[f"law_upper_{t}"]) for t in tags],
@@ -237,13 +249,15 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
     for q in quantities:
         lower = next(c for c in frame.columns if c.startswith(f"{q}_lower_"))
         upper = next(c for c in frame.columns if c.startswith(f"{q}_upper_"))
-        kind = "size" if q in SIZED else "num"
+        base = q.removesuffix("_disc")
+        kind = "size" if base in SIZED else "num"
         cells = [
             f"{format_number(r[f'{q}_median'], kind)} "
             f"[{format_number(r[lower], kind)}, {format_number(r[upper], kind)}]"
             for _, r in frame.iterrows()
         ]
-        table.add_row(q.replace("_", " "), *cells)
+        label = base.replace("_", " ") + (" with discrepancy" if q != base else "")
+        table.add_row(label, *cells)
     rest = [c for c in frame.columns if c != key and not c.startswith(tuple(quantities))]
     for column in rest:
         table.add_row(column.replace("_", " "), *(format_number(v) for v in frame[column]))
@@ -258,6 +272,11 @@ def emit(
         print_csv(frame)
     elif output_format is OutputFormat.json:
         print_json({**extra, "rows": records(frame)})
+    elif "group" in frame.columns:
+        # A hierarchical fit's plan: one table per group, each within 80 columns.
+        for group, part in frame.groupby("group", sort=False):
+            rest = part.drop(columns="group").reset_index(drop=True)
+            emit(rest, output_format, f"{title}, group {group}", key, **extra)
     elif any(c.endswith("_median") for c in frame.columns):
         console().print(interval_table(frame, key, title))
     else:

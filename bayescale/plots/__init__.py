@@ -26,6 +26,8 @@ from bayescale.plots.diagnostics import (
 )
 from bayescale.plots.fit import plot_fit, plot_loss_contours
 from bayescale.plots.forecast import plot_forecast_fan, plot_frontier
+from bayescale.plots.hierarchy import plot_groups, plot_population, plot_shrinkage
+from bayescale.plots.recommend import plot_recommendation
 from bayescale.plots.save import figure_to_png, save_figure
 
 __all__ = [
@@ -34,12 +36,16 @@ __all__ = [
     "plot_fit",
     "plot_forecast_fan",
     "plot_frontier",
+    "plot_groups",
     "plot_loss_contours",
     "plot_pair",
+    "plot_population",
     "plot_ppc",
     "plot_prior_posterior",
     "plot_rank",
+    "plot_recommendation",
     "plot_residuals",
+    "plot_shrinkage",
     "posterior_predictive",
     "save_figure",
 ]

@@ -151,6 +151,7 @@ def build_context(
     command: str | None = None,
     fit_path: str | os.PathLike[str] | None = None,
     figures: bool = True,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Gather everything the report shows, from the library's results.
 
@@ -181,6 +182,10 @@ def build_context(
         The fit's file, whose SHA-256 is recorded.
     figures : bool, default True
         Draw the plots (False: tables only, faster).
+    group : str, optional
+        For a hierarchical fit: the group the forecast, plan and plots are about (``"new"``
+        for a group not yet observed); default the group with the fewest runs, usually the
+        new setup being asked about. A "Groups" section shows every group.
 
     Returns
     -------
@@ -197,6 +202,16 @@ def build_context(
     """
     if not 0 < level < 1:
         raise DataError(f"credible level {level} must be between 0 and 1 (e.g. 0.9)")
+    whole = fit
+    focus = None
+    if fit.pooling is not None:
+        # The report's forecast, plan and plots are one group's; data, diagnostics and
+        # parameters are the whole fit's, and the Groups section compares the groups.
+        counts = {g: int(sum(1 for x in fit.runs.group if x == g)) for g in fit.groups}
+        focus = group if group is not None else min(fit.groups, key=lambda g: counts[g])
+        fit = whole.group(focus)
+    elif group is not None:
+        raise DataError(f"group={group!r} is for fits with groups; this fit has none")
     if target_loss is not None and not (math.isfinite(target_loss) and target_loss > 0):
         raise DataError(f"target loss must be a positive number, got {target_loss!r}")
     targets = [dict(t) for t in at] if at else default_targets(fit)
@@ -219,25 +234,52 @@ def build_context(
         "level": level,
         "comparison": str(comparison) if isinstance(comparison, str | os.PathLike) else None,
     }
-    return {
+    ordered = dict(SECTIONS)
+    if focus is not None:
+        ordered = {"summary": SECTIONS["summary"], "groups": "Groups", **SECTIONS}
+    out = {
         "meta": {
-            "title": f"Scaling-law forecast: {fit.law.name}",
+            "title": f"Scaling-law forecast: {fit.law.name}"
+            + (f" (group {focus})" if focus is not None else ""),
             "law": fit.law.name,
             "created": when(created),
             "fit_file": None if path is None else path.name,
-            "sections": SECTIONS,
+            "sections": ordered,
             "targets_given": bool(at),
         },
         "summary": sections.summary_section(
             fit, forecast, levels, level, target_loss, budgets, fixed
         ),
-        "data": sections.data_section(fit),
+        "data": sections.data_section(whole),
         "law": sections.law_section(fit),
-        "diagnostics": sections.diagnostics_section(fit),
-        "parameters": sections.parameters_section(fit, level),
+        "diagnostics": sections.diagnostics_section(whole),
+        "parameters": sections.parameters_section(whole, level),
         "plan": sections.plan_section(fit, level, budgets, fixed),
         "sensitivity": sections.sensitivity_section(fit),
         "comparison": sections.comparison_section(fit, tables, averaged, level),
-        "reproducibility": reproducibility_section(fit, path, command, created, request),
+        "reproducibility": reproducibility_section(whole, path, command, created, request),
         "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},
     }
+    out["groups"] = None
+    if focus is not None:
+        out["groups"] = sections.groups_section(whole, focus, targets, level)
+        if figures:
+            out["figures"].update(_group_figures(whole, level))
+    return out
+
+
+def _group_figures(fit: Fit, level: float) -> dict[str, str]:
+    """The per-group curves and the population forest plot of a hierarchical fit."""
+    from bayescale import plots
+    from bayescale.plots.hierarchy import plot_groups, plot_population
+
+    makers: dict[str, Any] = {"groups": lambda: plot_groups(fit, level=level)}
+    if fit.pooling.pooled:
+        makers["population"] = lambda: plot_population(fit, level=level)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, make in makers.items():
+            png = plots.figure_to_png(make()[0].figure)
+            out[name] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return out

@@ -228,10 +228,30 @@ def plan_section(
     return {
         "level": level_label(level),
         "rows": rows,
+        "discrepancy": _plan_discrepancy(fit),
         "largest": Num(largest, "plan.largest_run_compute", "size"),
         "fixed": {
             name: Num(value, f"plan.fixed.{name}", "size") for name, value in (fixed or {}).items()
         },
+    }
+
+
+def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
+    """What the backtests learned about the plan's error, or why they could not."""
+    disc = fit.discrepancy
+    if disc is None:
+        return None
+    if disc.plan_weights is None:
+        return {"learned": False, "note": disc.info.get("plan_note", "")}
+    mid, high = disc.s_quantiles([0.5, 0.95], plan=True)
+    offset_mid, offset_high = disc.plan_offset_quantiles([0.5, 0.95])
+    return {
+        "learned": True,
+        "curves": Num(len(disc.info.get("plan_curves", [])), "plan.discrepancy.curves", "int"),
+        "s_median": Num(mid, "plan.discrepancy.s_median", "percent"),
+        "s_high": Num(high, "plan.discrepancy.s_95", "percent"),
+        "offset_median": Num(offset_mid, "plan.discrepancy.offset_median", "percent"),
+        "offset_high": Num(offset_high, "plan.discrepancy.offset_95", "percent"),
     }
 
 
@@ -375,4 +395,60 @@ def _averaged_section(averaged: dict[str, Any] | None, level: float) -> dict[str
         ],
         "warning": averaged.get("warning"),
         "why_not": None,
+    }
+
+
+def groups_section(
+    fit: Fit, focus: str, targets: list[dict[str, float]], level: float
+) -> dict[str, Any]:
+    """A hierarchical fit's groups: each one's forecast at the first target, a new group's,
+    and the population of each pooled parameter (centre and spread)."""
+    from bayescale.hierarchy import NEW_GROUP
+
+    tag = level_label(level)
+    target = targets[0]
+    names = [*fit.groups, NEW_GROUP]
+    table = fit.forecast({k: [v] for k, v in target.items()}, level=level, group=names)
+    counts = dict(zip(*np.unique(np.asarray(fit.runs.group), return_counts=True), strict=True))
+    rows = []
+    for _, row in table.iterrows():
+        g = str(row["group"])
+        key = f"groups.{g}"
+        rows.append(
+            {
+                "group": g,
+                "new": g == NEW_GROUP,
+                "focus": g == focus,
+                "runs": Num(int(counts.get(g, 0)), f"{key}.runs", "int"),
+                "law_median": Num(float(row["law_median"]), f"{key}.law_median"),
+                "law_lower": Num(float(row[f"law_lower_{tag}"]), f"{key}.law_lower_{tag}"),
+                "law_upper": Num(float(row[f"law_upper_{tag}"]), f"{key}.law_upper_{tag}"),
+                "pred_lower": Num(float(row[f"pred_lower_{tag}"]), f"{key}.pred_lower_{tag}"),
+                "pred_upper": Num(float(row[f"pred_upper_{tag}"]), f"{key}.pred_upper_{tag}"),
+            }
+        )
+    post = fit.idata.posterior
+    population = []
+    for name in fit.pooling.pooled:
+        loc = np.asarray(post[f"{name}_loc"].values, dtype=float).reshape(-1)
+        tau = np.asarray(post[f"{name}_tau"].values, dtype=float).reshape(-1)
+        p = fit.law.parameters[name]
+        population.append(
+            {
+                "name": name,
+                "at_reference": p.reference is not None,
+                "loc": Num(float(np.median(loc)), f"groups.population.{name}.loc"),
+                "tau": Num(float(np.median(tau)), f"groups.population.{name}.tau", digits=3),
+                "log_scale": p.positive,
+            }
+        )
+    point = ", ".join(f"{k} = {v:.3g}" for k, v in target.items())
+    return {
+        "level": tag,
+        "by": ", ".join(fit.runs.group_by),
+        "focus": focus,
+        "pooling": fit.pooling.describe(),
+        "point": point,
+        "rows": rows,
+        "population": population,
     }

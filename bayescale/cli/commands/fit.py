@@ -68,6 +68,33 @@ def _describe(runs: Runs, law: Law) -> None:
     )
     say(f"Fitting {law.name}: L = {law.formula.text}")
     say(f"to {len(runs)} runs from {runs.source} ({columns}; y <- {runs.y_name!r})")
+    if runs.group is not None:
+        say(
+            f"in {len(runs.group_names)} groups by {', '.join(runs.group_by)}: "
+            f"{', '.join(runs.group_names)}"
+        )
+
+
+def _parse_pooling(text: str | None, grouped: bool) -> str | dict[str, str] | None:
+    """``--pooling``: a shorthand, or ``NAME=KIND`` items separated by commas."""
+    from bayescale.errors import DataError
+
+    if text is None:
+        return None
+    if not grouped:
+        raise DataError("--pooling needs --group COLUMN: pooling is across groups of runs")
+    text = text.strip()
+    if "=" not in text:
+        return text
+    out = {}
+    for item in text.split(","):
+        name, sep, kind = item.partition("=")
+        if not sep or not name.strip() or not kind.strip():
+            raise DataError(
+                f"--pooling item {item!r} is not NAME=KIND (e.g. alpha=shared,E=separate)"
+            )
+        out[name.strip()] = kind.strip()
+    return out
 
 
 class Discrepancy(StrEnum):
@@ -108,6 +135,25 @@ def fit_command(
         ),
     ] = None,
     force: ForceOption = False,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            metavar="COLUMN",
+            help="Column naming each run's family (dataset, tokenizer ...): one hierarchical "
+            "fit with per-group parameters (repeatable: groups from several columns).",
+        ),
+    ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            "--pooling",
+            metavar="KIND|NAME=KIND,...",
+            help="With --group: 'partial' (default: parameters pooled across groups), 'none' "
+            "(each group its own law), 'complete' (one law), or per parameter, e.g. "
+            "'alpha=shared,E=separate' (kinds: shared, pooled, separate).",
+        ),
+    ] = None,
 ) -> None:
     """Fit a law to a table of runs, print the posterior summary, and save it to --out.
 
@@ -138,13 +184,18 @@ def fit_command(
         Model discrepancy (see :mod:`bayescale.discrepancy`).
     force : bool, default False
         Overwrite an existing `out`.
+    group : list of str, optional
+        Group column(s) (see :mod:`bayescale.hierarchy`).
+    pooling : str, optional
+        Pooling shorthand or ``NAME=KIND`` list.
     """
     mapping = parse_mapping(x)
     sampler = sampler_settings(draws, tune, chains, target_accept, seed)
+    pooling_spec = _parse_pooling(pooling, bool(group))
     from bayescale.data import load_runs
 
     with warnings_as_lines():
-        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
+        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor, group=group or None)
     check_outputs([out], force)
 
     # PyMC is imported from here on: every input has been checked that can be without it.
@@ -165,6 +216,7 @@ def fit_command(
             strict=strict,
             command=command_line(),
             discrepancy=None if discrepancy is None else discrepancy.value,
+            pooling=pooling_spec,
         )
     console().print(summary_table(result, f"Posterior of {chosen.name}"))
     print_verdict(result)
@@ -208,6 +260,15 @@ def forecast_command(
             "modes (0 = the most probable).",
         ),
     ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            metavar="NAME",
+            help="For a fit with groups: the group to forecast, 'new' for a group not yet "
+            "observed (repeatable; default every observed group).",
+        ),
+    ] = None,
 ) -> None:
     """Forecast the loss at new scales from a saved fit, with credible and predictive intervals.
 
@@ -226,6 +287,8 @@ def forecast_command(
         Seed of the new-run noise; default the fit's.
     mode : int, optional
         Forecast from the chains of this mode only (see ``Fit.modes``).
+    group : list of str, optional
+        Groups to forecast (see ``Fit.group``).
     """
     points = parse_points(at or [])
     levels = check_levels(level or [0.9], "--level")
@@ -239,7 +302,7 @@ def forecast_command(
     # The library warns through `warnings` and records the same text in attrs; show it once.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        frame = result.forecast(points, level=levels, seed=seed)
+        frame = result.forecast(points, level=levels, seed=seed, group=group or None)
     warning = frame.attrs.get("warning")
     if warning:
         echo_warning(warning)

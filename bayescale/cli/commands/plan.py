@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 __all__ = ["optimal_command", "target_command"]
 
+GroupOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group",
+        metavar="NAME",
+        help="For a fit with groups: the group to plan for, 'new' for a group not yet "
+        "observed (repeatable; default every observed group).",
+    ),
+]
+
 
 def _load_for_plan(fit_file: str) -> Fit:
     """Load a fit, warning when a plan is made from one that failed its diagnostics."""
@@ -42,6 +52,7 @@ def optimal_command(
     level: LevelOption = 0.9,
     fixed: FixedOption = None,
     output_format: FormatOption = OutputFormat.table,
+    group: GroupOption = None,
 ) -> None:
     """Compute-optimal parameters and tokens for each budget, with credible intervals.
 
@@ -58,12 +69,14 @@ def optimal_command(
         ``NAME=VALUE`` for the law's other inputs.
     output_format : OutputFormat, default table
         ``table``, ``csv`` or ``json``.
+    group : list of str, optional
+        For a fit with groups: the groups to plan for (``new``: a group not yet observed).
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
     result = _load_for_plan(fit_file)
     with warnings_as_lines():
-        frame = result.compute_optimal(compute, level=level, fixed=others)
+        frame = result.compute_optimal(compute, level=level, fixed=others, group=group or None)
     k = result.runs.compute_factor
     emit(
         frame,
@@ -82,6 +95,7 @@ def target_command(
     level: LevelOption = 0.9,
     fixed: FixedOption = None,
     output_format: FormatOption = OutputFormat.table,
+    group: GroupOption = None,
 ) -> None:
     """Compute needed to reach a target loss, and the probability of reaching it.
 
@@ -97,15 +111,18 @@ def target_command(
         Target loss.
     compute : list of float, optional
         Budgets at which to give the probability of meeting the target.
-    level, fixed, output_format
+    level, fixed, output_format, group
         As in ``optimal``.
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
     result = _load_for_plan(fit_file)
     with warnings_as_lines():
-        budget = result.budget_for(loss, level=level, fixed=others)
-        chances = result.prob_below(loss, C=compute, fixed=others) if compute else None
+        groups = group or None
+        budget = result.budget_for(loss, level=level, fixed=others, group=groups)
+        chances = (
+            result.prob_below(loss, C=compute, fixed=others, group=groups) if compute else None
+        )
     if output_format is OutputFormat.json:
         print_json(
             {

@@ -50,6 +50,15 @@ def report_command(
         ),
     ] = None,
     force: ForceOption = False,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            metavar="NAME",
+            help="For a fit with groups: the group the forecast and plan are about ('new': "
+            "a group not yet observed; default the group with the fewest runs).",
+        ),
+    ] = None,
 ) -> None:
     """Write the due-diligence report of a fit: one self-contained HTML file.
 
@@ -77,6 +86,8 @@ def report_command(
         Also write a PDF of the report.
     force : bool, default False
         Overwrite existing outputs.
+    group : str, optional
+        The group the report is about (see ``build_context``).
     """
     targets = point_list(at) if at else None
     level = check_level(level, "--level")
@@ -102,6 +113,7 @@ def report_command(
             level=level,
             command=command_line(),
             fit_path=fit_file,
+            group=group,
         )
     print_verdict(result)
     for kind, path in files.items():

@@ -1,0 +1,245 @@
+"""``bayescale next``: which runs to train next, for the least cost (bayescale.recommendation)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .._guard import echo_warning, warnings_as_lines
+from .._options import (
+    FitArgument,
+    FixedOption,
+    FormatOption,
+    OutputFormat,
+    fixed_inputs,
+    parse_points,
+)
+from .._render import console, frame_table, print_csv, print_json, records, say
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["next_command", "read_candidates"]
+
+
+class Criterion(StrEnum):
+    """What to be surer of (``auto``: ``optimal_N`` for a target of budgets only)."""
+
+    auto = "auto"
+    loss = "loss"
+    optimal_N = "optimal_N"
+
+
+class Measure(StrEnum):
+    """How the uncertainty is measured."""
+
+    variance = "variance"
+    width = "width"
+
+
+_READERS = {".csv": ",", ".tsv": "\t"}
+
+
+def _display(table: pd.DataFrame, inputs: list[str]) -> pd.DataFrame:
+    """The terminal's view: few, short columns (CSV and JSON carry every column)."""
+    import pandas as pd
+
+    width = table.attrs["width_before"]
+    variance = table.attrs["variance_before"]
+    out = pd.DataFrame({"#": [str(o) if o else "" for o in table["order"]]})
+    for name in inputs:
+        out[name] = table[name].to_numpy()
+    out["cost"] = table["cost"].to_numpy()
+    out["var -%"] = 100 * table["variance_reduction"].to_numpy() / variance
+    out["width -%"] = 100 * table["width_reduction"].to_numpy() / width
+    out["per cost"] = table["value_per_cost"].to_numpy()
+    out["ESS"] = table["ess"].round().to_numpy()
+    if (table["estimate"] != "reweight").any():
+        out["estimate"] = table["estimate"].to_numpy()
+    return out
+
+
+def read_candidates(path: str) -> pd.DataFrame:
+    """Read the table of candidate runs (.csv, .tsv, .parquet or .pq).
+
+    Parameters
+    ----------
+    path : str
+        The file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per candidate.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, of another type, or empty.
+    """
+    import pandas as pd
+
+    from bayescale.errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"--candidates {path}: file not found; give a .csv, .tsv or .parquet file")
+    suffix = file.suffix.lower()
+    if suffix in _READERS:
+        frame = pd.read_csv(file, sep=_READERS[suffix])
+    elif suffix in (".parquet", ".pq"):
+        frame = pd.read_parquet(file)
+    else:
+        raise DataError(
+            f"--candidates {path}: cannot read {suffix or 'a file without extension'}; "
+            f"give a .csv, .tsv, .parquet or .pq file"
+        )
+    if frame.empty:
+        raise DataError(f"--candidates {path}: no candidate rows; give one run per row")
+    return frame
+
+
+def next_command(
+    fit_file: FitArgument,
+    candidates: Annotated[
+        str,
+        typer.Option(
+            "--candidates",
+            metavar="FILE",
+            help="Table of runnable candidates (.csv, .tsv, .parquet): a column per input "
+            "of the law (of N, D, C two are enough), and any column the cost uses.",
+        ),
+    ],
+    target: Annotated[
+        list[str],
+        typer.Option(
+            "--target",
+            metavar="NAME=VALUE,...",
+            help="What to be surer of: a point such as N=7e10,D=1.4e12 (the loss there), or "
+            "C=1e23 (the compute-optimal N at that budget). Repeatable: a target region.",
+        ),
+    ],
+    budget: Annotated[
+        float | None,
+        typer.Option("--budget", help="Most the chosen runs may cost together (cost units)."),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Runs to choose, greedily.")] = 1,
+    cost: Annotated[
+        str | None,
+        typer.Option(
+            "--cost",
+            metavar="FORMULA",
+            help="Cost of a run, a formula of the candidates' columns, e.g. '6*N*D' or "
+            "'gpu_hours' (default: k N D with the fit's compute factor k).",
+        ),
+    ] = None,
+    criterion: Annotated[
+        Criterion, typer.Option("--criterion", help="What the uncertainty is of.")
+    ] = Criterion.auto,
+    measure: Annotated[
+        Measure,
+        typer.Option("--measure", help="Reduce the variance or the 90% interval's width."),
+    ] = Measure.variance,
+    fixed: FixedOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Candidates shown in the table format.")
+    ] = 10,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the fantasies (default: the fit's).")
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", metavar="NAME", help="For a fit with groups: the group planned."),
+    ] = None,
+) -> None:
+    """Which runs to train next: most expected reduction of uncertainty per unit cost.
+
+    \f
+    Parameters
+    ----------
+    fit_file : str
+        Path of a saved fit.
+    candidates : str
+        Table of candidate runs.
+    target : list of str
+        Target points (``NAME=VALUE,...``) or budgets (``C=...``).
+    budget : float, optional
+        Cap on the chosen runs' total cost.
+    batch : int, default 1
+        Runs to choose.
+    cost : str, optional
+        Cost formula of the candidates' columns.
+    criterion, measure : str
+        See :func:`bayescale.recommend`.
+    fixed : list of str, optional
+        ``NAME=VALUE`` for the law's other inputs (``optimal_N`` only).
+    output_format : OutputFormat, default table
+        ``table``, ``csv`` or ``json``.
+    top : int, default 10
+        Rows of the terminal table.
+    seed : int, optional
+        Seed of the fantasies.
+    group : str, optional
+        Group of a hierarchical fit.
+    """
+    points = parse_points(target)
+    others = fixed_inputs(fixed)
+    pool = read_candidates(candidates)
+
+    from bayescale.fitting import load_fit
+    from bayescale.recommendation import recommend
+
+    result = load_fit(fit_file)
+    if not result.ok:
+        echo_warning(
+            f"recommendation from a fit that failed its diagnostics: {result.diagnostics.verdict()}"
+        )
+    with warnings_as_lines():
+        table = recommend(
+            result,
+            pool,
+            target=points,
+            cost=cost,
+            budget=budget,
+            batch=batch,
+            criterion=criterion.value,
+            measure=measure.value,
+            fixed=others,
+            seed=seed,
+            group=group,
+        )
+    attrs = dict(table.attrs)
+    if output_format is OutputFormat.csv:
+        print_csv(table)
+        return
+    if output_format is OutputFormat.json:
+        print_json(
+            {
+                "law": result.law.name,
+                "diagnostics_ok": bool(result.ok),
+                **{key: attrs[key] for key in sorted(attrs)},
+                "rows": records(table),
+            }
+        )
+        return
+    console().print(
+        frame_table(
+            _display(table, [n for n in result.law.inputs if n in table.columns]).head(top),
+            f"Which run next: {attrs['criterion']}",
+            ["cost", *result.law.inputs],
+        )
+    )
+    chosen = int(table["chosen"].sum())
+    say(
+        f"Chosen: {chosen} run(s) costing {attrs['spent']:.3g}"
+        + (f" (greedy by {attrs['strategy'].replace('_', ' ')})" if chosen > 1 else "")
+        + (f" of a budget of {attrs['budget']:.3g}" if attrs["budget"] is not None else "")
+        + f". Expected 90% interval width at the target: {attrs['width_before']:.3g} -> "
+        f"{attrs['width_after']:.3g}; variance {attrs['variance_before']:.3g} -> "
+        f"{attrs['variance_after']:.3g} ({attrs['fantasies']} fantasies over "
+        f"{attrs['draws']} draws)."
+    )

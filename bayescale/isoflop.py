@@ -1,0 +1,209 @@
+"""IsoFLOP curves in a set of runs, and the minimum of each (Hoffmann et al. 2022, approach 2).
+
+An IsoFLOP curve is a set of runs at one compute budget ``C = k N D`` with different model
+sizes. Its loss is about a parabola in ``log N`` near the optimum, and the vertex of that
+parabola is the budget's empirical compute-optimal size: what a user would call "the minimum
+of the IsoFLOP curve". The discrepancy of a compute-optimal plan is learned by comparing the
+plans of backtest refits with these minima (:func:`bayescale.discrepancy.backtest`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["IsoFLOPCurve", "find_curves", "parabola_minimum", "parabola_vertices"]
+
+#: Runs within this relative distance of a budget's compute belong to its curve.
+TOLERANCE = 0.1
+#: Half-width in log N of the runs a minimum is fitted on (a factor 10 either side): the loss
+#: along an IsoFLOP curve is a parabola in log N only near its minimum, and a parabola through
+#: a very wide sweep misplaces the vertex by more than its noise. A narrower window costs more
+#: in noise than it saves in bias on sweeps of the usual width (a factor 30-100 in N).
+WINDOW = np.log(10.0)
+#: Fewest runs on a curve: a parabola has 3 coefficients, and its vertex's standard error
+#: needs at least 2 residual degrees of freedom.
+FEWEST = 5
+
+
+@dataclass(frozen=True)
+class IsoFLOPCurve:
+    """One budget's runs and the minimum of the parabola through them.
+
+    Attributes
+    ----------
+    compute : float
+        Geometric mean compute of the curve's runs, in FLOPs.
+    rows : numpy.ndarray
+        Positions of the curve's runs in the arrays given to :func:`find_curves`.
+    log_n_min : float
+        ``log N`` at the parabola's vertex.
+    se : float
+        Standard error of ``log_n_min`` (delta method on the least-squares fit).
+    fitted : numpy.ndarray
+        The rows (a subset of ``rows``) the final parabola was fitted on: a law's own
+        minimum on this curve is measured on the same runs (:func:`parabola_vertices`).
+    """
+
+    compute: float
+    rows: np.ndarray
+    log_n_min: float
+    se: float
+    fitted: np.ndarray
+
+
+def parabola_minimum(
+    log_n: np.ndarray, log_y: np.ndarray, window: float = WINDOW, noise: float = 0.0
+) -> tuple[float, float] | None:
+    """Vertex of the least-squares parabola of ``log_y`` in ``log_n``, with its standard error.
+
+    The parabola is fitted to all runs, then again (twice) to the runs within ``window`` of
+    its vertex, as long as :data:`FEWEST` runs lie there.
+
+    Parameters
+    ----------
+    log_n, log_y : numpy.ndarray
+        Log model size and log loss of the runs on one curve, at least :data:`FEWEST`.
+    window : float, default log(10)
+        Half-width in ``log N`` of the runs the final parabola is fitted on.
+    noise : float, default 0
+        The runs' noise (standard deviation of log loss), when known from a fit of all the
+        runs: the standard error uses the larger of it and the parabola's own residual
+        standard deviation, which with 5-7 runs (2-4 degrees of freedom) is often far too
+        small by chance.
+
+    Returns
+    -------
+    tuple of float, or None
+        ``(log_n_min, se)``; None when the parabola opens downward, or its vertex lies outside
+        the runs' range of ``log N`` (the curve does not bracket its minimum), or there are
+        too few runs.
+    """
+    found = _windowed(np.asarray(log_n, float), np.asarray(log_y, float), window, noise)
+    return None if found is None else found[:2]
+
+
+def _windowed(
+    log_n: np.ndarray, log_y: np.ndarray, window: float, noise: float
+) -> tuple[float, float, np.ndarray] | None:
+    """:func:`parabola_minimum`, and the mask of the runs its final parabola used."""
+    used = np.ones(len(log_n), dtype=bool)
+    found = _vertex(log_n, log_y, noise)
+    for _ in range(2):
+        if found is None:
+            break
+        near = np.abs(log_n - found[0]) <= window
+        if near.sum() < FEWEST or near.all():
+            break
+        refined = _vertex(log_n[near], log_y[near], noise)
+        if refined is None:  # too few runs near it to bracket the vertex: keep the wider fit
+            break
+        found, used = refined, near
+    return None if found is None else (*found, used)
+
+
+def parabola_vertices(log_n: np.ndarray, log_y: np.ndarray) -> np.ndarray:
+    """Vertex of the least-squares parabola in ``log_n`` of each row of ``log_y``.
+
+    How a law's loss curve would place the minimum if measured like the runs: the same
+    ``log N`` values and the same parabola, so the parabola's own approximation error cancels
+    when it is compared with the runs' minimum.
+
+    Parameters
+    ----------
+    log_n : numpy.ndarray
+        Log model sizes, shape ``(runs,)``.
+    log_y : numpy.ndarray
+        Log losses, shape ``(draws, runs)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(draws,)``; NaN where the parabola opens downward.
+    """
+    log_n = np.asarray(log_n, dtype=float)
+    centre = log_n.mean()
+    x = log_n - centre
+    design = np.column_stack([np.ones_like(x), x, x**2])
+    coef = np.linalg.pinv(design) @ np.asarray(log_y, dtype=float).T
+    b, c = coef[1], coef[2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(c > 0, centre - b / (2 * c), np.nan)
+
+
+def _vertex(log_n: np.ndarray, log_y: np.ndarray, noise: float) -> tuple[float, float] | None:
+    if len(log_n) < FEWEST or np.ptp(log_n) <= 0:
+        return None
+    centre = log_n.mean()
+    x = log_n - centre
+    design = np.column_stack([np.ones_like(x), x, x**2])
+    coef, _, rank, _ = np.linalg.lstsq(design, log_y, rcond=None)
+    _, b, c = coef
+    if rank < 3 or c <= 0:
+        return None
+    vertex = -b / (2 * c)
+    if not x.min() < vertex < x.max():
+        return None
+    residual = log_y - design @ coef
+    sigma2 = max(residual @ residual / (len(x) - 3), noise**2)
+    covariance = sigma2 * np.linalg.inv(design.T @ design)
+    gradient = np.array([0.0, -1 / (2 * c), b / (2 * c**2)])
+    return float(vertex + centre), float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
+
+
+def find_curves(
+    N: np.ndarray,
+    D: np.ndarray,
+    y: np.ndarray,
+    compute_factor: float = 6.0,
+    tolerance: float = TOLERANCE,
+    noise: float = 0.0,
+) -> list[IsoFLOPCurve]:
+    """The IsoFLOP curves among runs, each with a bracketed minimum.
+
+    Budgets are found greedily: the compute with the most runs within ``tolerance`` of it
+    becomes a curve, its runs are removed, and so on while a budget has :data:`FEWEST` runs.
+    A curve whose parabola has no minimum inside its runs' range is left out.
+
+    Parameters
+    ----------
+    N, D : numpy.ndarray
+        Parameters and training tokens of each run.
+    y : numpy.ndarray
+        Loss of each run (> 0).
+    compute_factor : float, default 6.0
+        ``k`` in ``C = k N D``.
+    tolerance : float, default 0.1
+        Relative distance in compute within which runs share a budget.
+    noise : float, default 0
+        The runs' noise on log loss (see :func:`parabola_minimum`).
+
+    Returns
+    -------
+    list of IsoFLOPCurve
+        Sorted by compute.
+    """
+    log_n, log_y = np.log(np.asarray(N, dtype=float)), np.log(np.asarray(y, dtype=float))
+    log_c = np.log(compute_factor) + log_n + np.log(np.asarray(D, dtype=float))
+    width = np.log1p(tolerance)
+    free = np.ones(len(log_c), dtype=bool)
+    curves = []
+    while free.sum() >= FEWEST:
+        rows = np.flatnonzero(free)
+        order = rows[np.argsort(log_c[rows], kind="stable")]
+        sorted_c = log_c[order]
+        counts = np.searchsorted(sorted_c, sorted_c + width, "right") - np.searchsorted(
+            sorted_c, sorted_c - width, "left"
+        )
+        best = int(np.argmax(counts))
+        if counts[best] < FEWEST:
+            break
+        members = order[np.abs(sorted_c - sorted_c[best]) <= width]
+        free[members] = False
+        members = np.sort(members)
+        found = _windowed(log_n[members], log_y[members], WINDOW, noise)
+        if found is not None:
+            compute = float(np.exp(log_c[members].mean()))
+            curves.append(IsoFLOPCurve(compute, members, found[0], found[1], members[found[2]]))
+    return sorted(curves, key=lambda curve: curve.compute)

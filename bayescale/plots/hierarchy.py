@@ -1,0 +1,244 @@
+"""Plots of hierarchical fits: per-group curves, the population of each pooled parameter,
+shrinkage of each group's estimate (see :mod:`bayescale.hierarchy`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bayescale.errors import DataError
+from bayescale.fitting import Fit
+from bayescale.hierarchy import NEW_GROUP
+from bayescale.plots._common import axes_grid
+
+__all__ = ["plot_groups", "plot_population", "plot_shrinkage"]
+
+
+def _require_groups(fit: Fit) -> None:
+    if fit.pooling is None:
+        raise DataError(
+            "this plot needs a fit with groups: fit runs loaded with load_runs(..., group=...)"
+        )
+
+
+def _grid(axes: Any, n: int, panel: tuple[float, float], what: str) -> np.ndarray:
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    grid, _ = axes_grid(axes, (rows, cols), (panel[0] * cols, panel[1] * rows), what)
+    flat = np.ravel(grid)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return flat[:n]
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
+    low, mid, high = np.quantile(values, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return float(low), float(mid), float(high)
+
+
+def plot_groups(
+    fit: Fit,
+    *,
+    groups: Sequence[str] | None = None,
+    new: bool = True,
+    budgets: Sequence[float] | None = None,
+    level: float = 0.9,
+    axes: Any = None,
+) -> np.ndarray:
+    """One panel per group: its runs, its posterior median law and bands (see ``plot_fit``).
+
+    Parameters
+    ----------
+    fit : Fit
+        A hierarchical fit.
+    groups : sequence of str, optional
+        Groups to draw; default all of the fit's.
+    new : bool, default True
+        Add a panel for a group not yet observed (parameters drawn from the population),
+        over all the runs: how wide a forecast for an untried family is.
+    budgets : sequence of float, optional
+        IsoFLOP budgets shared by the panels (laws in N and D); default each group's own.
+    level : float, default 0.9
+        Credible level of the bands.
+    axes : array of Axes, optional
+        One per panel; default a new figure.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        The panels.
+    """
+    from bayescale.plots.fit import plot_fit
+
+    _require_groups(fit)
+    names = list(groups or fit.groups) + ([NEW_GROUP] if new else [])
+    axes = _grid(axes, len(names), (6.5, 4.5), "plot_groups")
+    for ax, name in zip(axes, names, strict=True):
+        plot_fit(fit.group(name), budgets=budgets, level=level, ax=ax)
+        what = "a new group (drawn from the population)" if name == NEW_GROUP else name
+        ax.set_title(f"{what}: {fit.law.name}, {100 * level:.0f}% bands", fontsize=9)
+    return axes
+
+
+def _pooled_scale(fit: Fit, name: str) -> tuple[str, str]:
+    """The variable the population is over (the value at the reference scale, if any)."""
+    p = fit.law.parameters[name]
+    if p.reference is not None:
+        inp, power = p.reference
+        return f"{name}_ref", f"{name} at {inp}_ref (times {inp}_ref**-({power}))"
+    return name, name
+
+
+def plot_population(
+    fit: Fit,
+    parameters: Sequence[str] | None = None,
+    *,
+    level: float = 0.9,
+    axes: Any = None,
+) -> np.ndarray:
+    """Forest plot of each pooled parameter: groups, population centre and a new group.
+
+    Per group, the posterior median (dot) with the central 50% (thick) and ``level``
+    (thin) intervals, as ArviZ's forest plots draw them; below, the population median
+    (``p_loc``) and the distribution of a new group's value, whose width is the learned
+    spread. Parameters stated at a reference scale are shown there, where they are pooled.
+
+    Parameters
+    ----------
+    fit : Fit
+        A hierarchical fit.
+    parameters : sequence of str, optional
+        Pooled parameters to draw; default every pooled one.
+    level : float, default 0.9
+        Outer interval's probability.
+    axes : array of Axes, optional
+        One per parameter.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        The panels.
+    """
+    _require_groups(fit)
+    names = list(parameters or fit.pooling.pooled)
+    if not names:
+        raise DataError(
+            "the fit pools no parameter: nothing to draw (pooling is 'complete'/'none')"
+        )
+    height = 0.45 * (len(fit.groups) + 3) + 1.2
+    axes = _grid(axes, len(names), (4.5, height), "plot_population")
+    post = fit.idata.posterior
+    new = fit.group(NEW_GROUP).idata.posterior
+    for ax, name in zip(axes, names, strict=True):
+        variable, label = _pooled_scale(fit, name)
+        rows: list[tuple[str, np.ndarray, str]] = []
+        for g in fit.groups:
+            rows.append((g, post[variable].sel(group=g).values.reshape(-1), "C0"))
+        rows.append(("population median", post[f"{name}_loc"].values.reshape(-1), "C3"))
+        values = new[name].values.reshape(-1)
+        p = fit.law.parameters[name]
+        if p.reference is not None:
+            # The new group's value at the reference scale: undo the reference shift.
+            from bayescale.formula import NUMPY, Formula
+
+            inp, power = p.reference
+            theta = {n: new[n].values.reshape(-1) for n in fit.law.parameters}
+            values = values * np.exp(-Formula(power).evaluate(theta, NUMPY) * fit.log_ref[inp])
+        rows.append((f"{NEW_GROUP} group", values, "C2"))
+        for y, (_, draws, color) in enumerate(reversed(rows)):
+            low, mid, high = _interval(draws, level)
+            q25, q75 = np.quantile(draws, [0.25, 0.75])
+            ax.plot([low, high], [y, y], color=color, lw=1.2)
+            ax.plot([q25, q75], [y, y], color=color, lw=3.5)
+            ax.plot([mid], [y], "o", color=color, mfc="white", ms=5)
+        ax.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)], fontsize=8)
+        tau = post[f"{name}_tau"].values.reshape(-1)
+        ax.set_title(
+            f"{label}\nspread tau median {np.median(tau):.3g}"
+            + (" (log scale)" if p.positive else ""),
+            fontsize=9,
+        )
+        ax.grid(True, axis="x", alpha=0.25)
+    return axes
+
+
+def _unpooled_draws(
+    unpooled: Fit | Mapping[str, Fit], variable: str, group: str
+) -> np.ndarray | None:
+    if isinstance(unpooled, Fit):
+        post = unpooled.idata.posterior
+        if variable not in post:
+            return None
+        var = post[variable]
+        return (var.sel(group=group) if "group" in var.dims else var).values.reshape(-1)
+    fit = unpooled.get(group)
+    if fit is None or variable not in fit.idata.posterior:
+        return None
+    return fit.idata.posterior[variable].values.reshape(-1)
+
+
+def plot_shrinkage(
+    fit: Fit,
+    unpooled: Fit | Mapping[str, Fit],
+    parameters: Sequence[str] | None = None,
+    *,
+    level: float = 0.9,
+    axes: Any = None,
+) -> np.ndarray:
+    """Each group's estimate alone (grey) and with partial pooling (colour), per parameter.
+
+    Groups with few runs move most towards the population: the arrow from a group's
+    estimate alone to its pooled estimate is the strength it borrows.
+
+    Parameters
+    ----------
+    fit : Fit
+        A hierarchical fit (partial pooling).
+    unpooled : Fit or mapping of str to Fit
+        The same runs fitted with ``pooling="none"`` (one fit), or each group's runs fitted
+        alone (``{group: fit}``).
+    parameters : sequence of str, optional
+        Parameters; default the pooled ones.
+    level : float, default 0.9
+        Probability of the intervals.
+    axes : array of Axes, optional
+        One per parameter.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        The panels.
+    """
+    _require_groups(fit)
+    names = list(parameters or fit.pooling.pooled)
+    axes = _grid(axes, len(names), (4.5, 3.5), "plot_shrinkage")
+    post = fit.idata.posterior
+    for ax, name in zip(axes, names, strict=True):
+        variable, label = _pooled_scale(fit, name)
+        if variable not in post:
+            variable, label = name, name
+        for i, g in enumerate(fit.groups):
+            pooled = post[variable]
+            mine = (pooled.sel(group=g) if "group" in pooled.dims else pooled).values.reshape(-1)
+            low, mid, high = _interval(mine, level)
+            ax.plot([i + 0.12, i + 0.12], [low, high], color="C0", lw=2)
+            ax.plot([i + 0.12], [mid], "o", color="C0", ms=5)
+            alone = _unpooled_draws(unpooled, variable, g)
+            if alone is not None:
+                a_low, a_mid, a_high = _interval(alone, level)
+                ax.plot([i - 0.12, i - 0.12], [a_low, a_high], color="0.5", lw=2)
+                ax.plot([i - 0.12], [a_mid], "s", color="0.5", ms=5)
+                ax.annotate(
+                    "",
+                    xy=(i + 0.1, mid),
+                    xytext=(i - 0.1, a_mid),
+                    arrowprops={"arrowstyle": "->", "color": "C3", "lw": 1},
+                )
+        if f"{name}_loc" in post:
+            ax.axhline(float(np.median(post[f"{name}_loc"])), color="C3", ls="--", lw=1)
+        ax.set_xticks(range(len(fit.groups)), fit.groups, fontsize=8)
+        ax.set_title(f"{label}: alone (grey) -> pooled (blue)", fontsize=9)
+        ax.grid(True, axis="y", alpha=0.25)
+    return axes

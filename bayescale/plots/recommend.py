@@ -1,0 +1,152 @@
+"""Plot of a recommendation: the (N, D) plane with the runs, the candidates and the target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from bayescale.errors import BayescaleError
+from bayescale.fitting import Fit
+from bayescale.plots._common import finish, input_label, one_axes
+
+__all__ = ["plot_recommendation"]
+
+
+def plot_recommendation(
+    fit: Fit,
+    table: pd.DataFrame,
+    ax: Axes | None = None,
+    annotate: bool = True,
+) -> Axes:
+    """Draw the runs, the candidates (coloured by value per cost), the chosen runs and the target.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit the recommendation was made from (its runs are drawn); a law with inputs
+        N and D.
+    table : pandas.DataFrame
+        The result of :func:`bayescale.recommend` (its ``attrs`` give the target).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default a new figure.
+    annotate : bool, default True
+        Number the chosen runs in the order chosen.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on (the figure is ``ax.figure``).
+
+    Raises
+    ------
+    BayescaleError
+        If the law has no inputs N and D, or the table is not a recommendation.
+    """
+    if not {"N", "D"} <= set(fit.law.inputs):
+        raise BayescaleError(
+            f"plot_recommendation draws the (N, D) plane; law {fit.law.name!r} has inputs "
+            f"{', '.join(fit.law.inputs)}"
+        )
+    needed = {"N", "D", "value_per_cost", "chosen", "order"}
+    if not needed <= set(table.columns):
+        missing = sorted(needed - set(table.columns))
+        raise BayescaleError(
+            f"the table lacks {', '.join(missing)}: give the table bayescale.recommend returned"
+        )
+    ax, owned = one_axes(ax, (6.4, 4.8))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.scatter(
+        fit.runs.x("N"), fit.runs.x("D"), s=14, color="0.35", marker="o", label="runs so far"
+    )
+    value = table["value_per_cost"].to_numpy(float)
+    positive = np.where(value > 0, value, np.nan)
+    shown = np.log10(positive)
+    cand = ax.scatter(
+        table["N"],
+        table["D"],
+        c=shown,
+        cmap="viridis",
+        s=28,
+        marker="s",
+        edgecolors="none",
+        label="candidates",
+        plotnonfinite=True,
+    )
+    colorbar = ax.figure.colorbar(cand, ax=ax)
+    colorbar.set_label(f"log10 expected {table.attrs.get('measure', 'variance')} reduction / cost")
+    chosen = table[table["chosen"]].sort_values("order")
+    ax.scatter(
+        chosen["N"],
+        chosen["D"],
+        s=120,
+        facecolors="none",
+        edgecolors="crimson",
+        linewidths=1.8,
+        label="chosen",
+    )
+    if annotate:
+        for _, row in chosen.iterrows():
+            ax.annotate(
+                str(int(row["order"])),
+                (row["N"], row["D"]),
+                xytext=(5, 5),
+                textcoords="offset points",
+                color="crimson",
+                fontsize=9,
+            )
+    _draw_target(ax, fit, table.attrs.get("target", []))
+    ax.set_xlabel(input_label(fit, "N"))
+    ax.set_ylabel(input_label(fit, "D"))
+    ax.legend(fontsize=8, loc="best")
+    criterion = table.attrs.get("criterion", "")
+    finish(ax.figure, owned, f"Which run next: {criterion}" if criterion else "Which run next")
+    return ax
+
+
+def _draw_target(ax: Axes, fit: Fit, target: Any) -> None:
+    points = pd.DataFrame(list(target))
+    if points.empty:
+        return
+    if {"N", "D"} <= set(points.columns):
+        ax.scatter(
+            points["N"],
+            points["D"],
+            marker="*",
+            s=220,
+            color="gold",
+            edgecolors="black",
+            label="target",
+            zorder=5,
+        )
+        return
+    if "C" in points.columns:
+        # A compute budget: its IsoFLOP line N D = C / k.
+        low, high = ax.get_xlim()
+        n = np.geomspace(low, high * 10, 50)
+        budgets = points["C"].to_numpy(float)
+        for i, c in enumerate(budgets):
+            ax.plot(
+                n,
+                c / (fit.runs.compute_factor * n),
+                color="gold",
+                linestyle="--",
+                label="target budget" if i == 0 else None,
+            )
+        # Where the posterior puts the optimum on it now, with its 90% interval in N.
+        plan = fit.compute_optimal(C=list(budgets))
+        ax.errorbar(
+            plan["N_median"],
+            plan["D_median"],
+            xerr=[plan["N_median"] - plan["N_lower_90"], plan["N_upper_90"] - plan["N_median"]],
+            fmt="*",
+            markersize=14,
+            color="gold",
+            markeredgecolor="black",
+            ecolor="black",
+            label="optimal N now (90%)",
+            zorder=5,
+        )

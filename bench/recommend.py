@@ -1,0 +1,378 @@
+"""Benchmark of ``bayescale.recommend`` (issue 14): which runs to train, for the least compute.
+
+Li et al. 2026's protocol ("Spend Less, Fit Better", github PlanarG/active-sl) on two
+scalebench tasks (``../shared/data/scalebench``): the training split is the pool of runnable
+runs, the test split (larger runs) the target region. Every method starts from the cheapest
+runs, enough to fit (the law's parameter count + 3), and adds runs from the pool until 1%, 5%
+and 10% of the pool's total cost (``6 N D``) is spent; the law is then fitted on the runs
+chosen and scored on the test split:
+
+* R^2 of the posterior median of the law against the test losses, clipped to [-1, 1] as
+  Li et al.'s metric;
+* coverage of the 90% predictive interval.
+
+Methods:
+
+* ``bayescale``: sequential, :func:`bayescale.recommend` with the test split's inputs as the
+  target (criterion ``loss``, measure ``variance``), batches of up to ``BATCH`` runs, refit
+  after each batch, ``ROUNDS`` batches per budget level, each spending at most an equal
+  share of what is left of that level; the batch is chosen by the default strategy within
+  a budget (the better of the greedy by reduction per cost and the greedy by reduction);
+* ``bayescale_per_cost``: the same with ``strategy="per_cost"`` (reduction per unit cost
+  only);
+* ``random``: runs in a random order (one per seed), each taken if it still fits the budget;
+* ``cheapest``: runs by increasing cost until the budget is spent (the selection does not
+  depend on the seed; only the sampler's seed does).
+
+Tasks and laws: ``farseer`` with the catalog's ``farseer`` law (N, D), ``data_constrained``
+with ``models/data_constrained.toml`` (N, D, U). Small fits (2 chains x 300 draws, no retries)
+keep the benchmark affordable on 2 shared cores.
+
+Run::
+
+    .venv/bin/python bench/recommend.py --seeds 3            # runs, then writes the report
+    .venv/bin/python bench/recommend.py --report-only       # the report from recommend.json
+    .venv/bin/python bench/recommend.py --speed             # 100 candidates, Chinchilla
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
+#: task -> (law, inputs)
+TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "farseer": ("farseer", ("N", "D")),
+    "data_constrained": (str(ROOT / "models" / "data_constrained.toml"), ("N", "D", "U")),
+}
+LEVELS = (0.01, 0.05, 0.10)
+METHODS = ("bayescale", "bayescale_per_cost", "random", "cheapest")
+#: Li et al. 2026, Table 2: R^2 of their method (MSPE) at 5% and 10% of the budget.
+PUBLISHED = {
+    ("farseer", 0.05): 0.88,
+    ("farseer", 0.10): 0.93,
+    ("data_constrained", 0.05): 0.85,
+    ("data_constrained", 0.10): 0.86,
+}
+SETTINGS = {"chains": 2, "draws": 300, "tune": 300, "prior_draws": 0, "retries": 0}
+BATCH = 8
+ROUNDS = 2
+DEFAULT_OUT = ROOT / "bench" / "recommend.md"
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def r2_clipped(y: np.ndarray, prediction: np.ndarray) -> float:
+    """``1 - SS_res / SS_tot`` on the loss, clipped to [-1, 1] (Li et al.'s metric)."""
+    y, prediction = np.asarray(y, float), np.asarray(prediction, float)
+    ss_res = np.sum((y - prediction) ** 2)
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    return float(np.clip(1.0 - ss_res / ss_tot, -1.0, 1.0))
+
+
+def _fit(task: str, runs: pd.DataFrame, seed: int) -> Any:
+    import bayescale
+
+    law, inputs = TASKS[task]
+    data = bayescale.load_runs(runs, x={n: n for n in inputs}, y="loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bayescale.fit(data, law, sampler=bayescale.SamplerSettings(**SETTINGS, seed=seed))
+
+
+def _score(task: str, fitted: Any, test: pd.DataFrame) -> dict[str, float]:
+    inputs = TASKS[task][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = fitted.forecast(test[list(inputs)], level=0.9)
+    y = test["loss"].to_numpy(float)
+    inside = (y >= table["pred_lower_90"].to_numpy()) & (y <= table["pred_upper_90"].to_numpy())
+    return {
+        "r2": r2_clipped(y, table["law_median"].to_numpy()),
+        "coverage_90": float(inside.mean()),
+        "ok": bool(fitted.ok),
+    }
+
+
+def _law_size(task: str) -> int:
+    from bayescale.laws import get_law
+
+    return len(get_law(TASKS[task][0]).parameters)
+
+
+def run_bayescale(
+    task: str, seed: int, pool: pd.DataFrame, test: pd.DataFrame, strategy: str = "auto"
+) -> list[dict]:
+    """Sequential selection with :func:`bayescale.recommend`; scores at each budget level."""
+    from bayescale.recommendation import recommend
+
+    inputs = TASKS[task][1]
+    total = pool["C"].sum()
+    chosen = list(pool.sort_values("C").index[: _law_size(task) + 3])
+    fitted = _fit(task, pool.loc[chosen], seed)
+    out = []
+    seconds_recommend = 0.0
+    start = time.perf_counter()
+    for level in LEVELS:
+        limit = level * total
+        for round_ in range(ROUNDS):
+            spent = pool.loc[chosen, "C"].sum()
+            share = (limit - spent) / (ROUNDS - round_)
+            rest = pool.drop(index=chosen)
+            rest = rest[rest["C"] <= share]
+            if len(rest) == 0:
+                continue
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = recommend(
+                    fitted,
+                    rest[list(inputs)],
+                    target=test[list(inputs)],
+                    cost=rest["C"].to_numpy(),
+                    budget=share,
+                    batch=BATCH,
+                    seed=seed,
+                    strategy=strategy,
+                )
+            seconds_recommend += time.perf_counter() - t0
+            picked = table.loc[table["chosen"], "candidate"].tolist()
+            if not picked:
+                continue
+            chosen += picked
+            fitted = _fit(task, pool.loc[chosen], seed)
+        out.append(
+            {
+                "task": task,
+                "method": "bayescale" if strategy == "auto" else f"bayescale_{strategy}",
+                "seed": seed,
+                "level": level,
+                "runs": len(chosen),
+                "spent": float(pool.loc[chosen, "C"].sum() / total),
+                **_score(task, fitted, test),
+            }
+        )
+    out[-1]["seconds"] = time.perf_counter() - start
+    out[-1]["seconds_recommend"] = seconds_recommend
+    return out
+
+
+def run_baseline(
+    task: str, method: str, seed: int, pool: pd.DataFrame, test: pd.DataFrame
+) -> list[dict]:
+    """Random or cheapest-first selection, fitted at each budget level."""
+    total = pool["C"].sum()
+    initial = list(pool.sort_values("C").index[: _law_size(task) + 3])
+    rest = pool.drop(index=initial)
+    if method == "random":
+        order = list(np.random.default_rng(seed).permutation(rest.index))
+    else:
+        order = list(rest.sort_values("C").index)
+    out = []
+    for level in LEVELS:
+        chosen = list(initial)
+        spent = pool.loc[chosen, "C"].sum()
+        for i in order:
+            if spent + pool.loc[i, "C"] <= level * total:
+                chosen.append(i)
+                spent += pool.loc[i, "C"]
+        fitted = _fit(task, pool.loc[chosen], seed)
+        out.append(
+            {
+                "task": task,
+                "method": method,
+                "seed": seed,
+                "level": level,
+                "runs": len(chosen),
+                "spent": float(spent / total),
+                **_score(task, fitted, test),
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def speed(candidates: int = 100) -> dict[str, float]:
+    """Seconds of one recommendation (batch 1 and 5) over a Chinchilla fit of the demo runs."""
+    import bayescale
+    from bayescale.demo import demo_runs
+    from bayescale.recommendation import recommend
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bayescale.fit(demo_runs(), "chinchilla", seed=0)  # default: 4 x 1000 draws
+    rng = np.random.default_rng(0)
+    grid = pd.DataFrame(
+        {"N": 10 ** rng.uniform(7.5, 10.5, candidates), "D": 10 ** rng.uniform(9, 12, candidates)}
+    )
+    out = {"draws": float(fitted.diagnostics.chains * fitted.diagnostics.draws)}
+    for batch in (1, 5):
+        start = time.perf_counter()
+        recommend(fitted, grid, target={"N": 7e10, "D": 1.4e12}, batch=batch)
+        out[f"loss_batch_{batch}"] = time.perf_counter() - start
+    start = time.perf_counter()
+    recommend(fitted, grid, target={"C": 1e23}, batch=1)
+    out["optimal_N_batch_1"] = time.perf_counter() - start
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(results: dict[str, Any]) -> str:
+    """The markdown report of the saved results."""
+    rows = pd.DataFrame(results.get("selection", []))
+    lines = [
+        "# Which run next: `bayescale.recommend` against random and cheapest-first selection",
+        "",
+        "Generated by `bench/recommend.py` (see its docstring for the protocol). Li et al. "
+        "2026's protocol on scalebench: start from the cheapest runs (the law's parameter "
+        "count + 3), add runs from the training pool until 1%, 5%, 10% of its total cost "
+        "(6ND) is spent, fit (2 chains x 300 draws), score the test split (larger runs): R^2 "
+        "of the posterior median (clipped to [-1, 1]) and coverage of the 90% predictive "
+        "interval. `published` is Li et al.'s Table 2 (their MSPE method).",
+        "",
+    ]
+    if len(rows):
+        seeds = rows.groupby(["task", "method"])["seed"].nunique()
+        lines += [
+            f"Seeds per method: {', '.join(f'{t}/{m} {n}' for (t, m), n in seeds.items())} "
+            "(the issue asks 10; what fitted in the time is shown). `cheapest` does not "
+            "depend on the seed.",
+            "",
+            "| task | budget | method | R^2 mean | R^2 min..max | 90% coverage | runs | "
+            "cost spent | fits ok | published R^2 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for (task, level, method), part in rows.groupby(["task", "level", "method"], sort=True):
+            pub = PUBLISHED.get((task, level))
+            lines.append(
+                f"| {task} | {level:.0%} | {method} | {part['r2'].mean():.3f} | "
+                f"{part['r2'].min():.2f}..{part['r2'].max():.2f} | "
+                f"{part['coverage_90'].mean():.2f} | {part['runs'].mean():.1f} | "
+                f"{part['spent'].mean():.2%} | {part['ok'].mean():.0%} | "
+                f"{'' if pub is None else f'{pub:.2f}'} |"
+            )
+        timed = rows.dropna(subset=["seconds"]) if "seconds" in rows else rows.iloc[:0]
+        if len(timed):
+            lines += [
+                "",
+                "Wall time of one seed of sequential selection (every fit and recommendation, "
+                "to 10%): "
+                + ", ".join(
+                    f"{t} {m} {g['seconds'].mean():.0f} s "
+                    f"(recommend {g['seconds_recommend'].mean():.0f} s)"
+                    for (t, m), g in timed.groupby(["task", "method"])
+                )
+                + " (on 2 cores shared with other jobs: load average about 7).",
+            ]
+    if len(rows):
+        lines += [
+            "",
+            "Notes. `fits ok` is bayescale's own verdict (R-hat <= 1.01, ESS >= 200 on every "
+            "parameter): 2 chains x 300 draws without retries rarely pass it; the scores are "
+            "of these small fits as they are. `bayescale_per_cost` (ratio ranking only, an "
+            "earlier version run on fewer seeds) spends a small part of each budget: with "
+            f"batches of at most {BATCH} runs and {ROUNDS} batches per level it keeps choosing "
+            "the cheapest runs; it is kept as the ablation that motivated the default "
+            "strategy. Seeds vary the sampler, the fantasies and the random order; the initial "
+            "runs and the pool are the same.",
+        ]
+    if results.get("speed"):
+        s = results["speed"]
+        lines += [
+            "",
+            "## Speed",
+            "",
+            f"One recommendation among 100 candidates over a Chinchilla fit of the demo runs "
+            f"({s['draws']:.0f} posterior draws, 1000 used, 32 fantasies): "
+            f"loss at one target, batch 1: {s['loss_batch_1']:.2f} s; batch 5: "
+            f"{s['loss_batch_5']:.2f} s; compute-optimal N at 1e23 FLOPs, batch 1: "
+            f"{s['optimal_N_batch_1']:.2f} s (the issue asks under 30 s).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``--seeds``, ``--tasks``, ``--methods``, ``--speed``, ``--report-only``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--speed", action="store_true", help="Only time recommendations.")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    raw = args.out.with_suffix(".json")
+
+    def load() -> dict[str, Any]:
+        return json.loads(raw.read_text()) if raw.exists() else {}
+
+    def save(update: dict[str, Any]) -> None:
+        # Reread before writing: another process of this bench may have added results.
+        saved = load()
+        if "speed" in update:
+            saved["speed"] = update["speed"]
+        for row in update.get("selection", []):
+            key = (row["task"], row["method"], row["seed"], row["level"])
+            kept = [
+                r
+                for r in saved.get("selection", [])
+                if (r["task"], r["method"], r["seed"], r["level"]) != key
+            ]
+            saved["selection"] = [*kept, row]
+        raw.write_text(json.dumps(saved, indent=1))
+        args.out.write_text(report(saved))
+
+    if args.report_only:
+        args.out.write_text(report(load()))
+        return 0
+    if args.speed:
+        save({"speed": speed()})
+        return 0
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for task in args.tasks:
+            pool, test = common.scalebench(task)
+            for method in args.methods:
+                if method == "cheapest" and seed != args.first_seed:
+                    continue
+                start = time.perf_counter()
+                if method == "bayescale":
+                    rows = run_bayescale(task, seed, pool, test)
+                elif method == "bayescale_per_cost":
+                    rows = run_bayescale(task, seed, pool, test, strategy="per_cost")
+                else:
+                    rows = run_baseline(task, method, seed, pool, test)
+                print(
+                    f"{task} {method} seed {seed}: "
+                    + ", ".join(
+                        f"{r['level']:.0%} R2 {r['r2']:.3f} cov {r['coverage_90']:.2f}"
+                        for r in rows
+                    )
+                    + f" ({time.perf_counter() - start:.0f} s)",
+                    flush=True,
+                )
+                save({"selection": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Plan the next sweep: which runs to train next, for the least compute
+#
+# After "how sure are we?" comes "what should we train next to be surer, for the least
+# compute?". `bayescale.recommend` answers it from the posterior: for each runnable candidate
+# it simulates what the run could show (its outcome drawn from the posterior predictive),
+# reweights the posterior draws by that outcome's likelihood, and measures how much the
+# uncertainty of *what you care about* would shrink. Dividing by the run's cost ranks the
+# candidates; a batch is chosen greedily, each run valued given the ones chosen before it.
+#
+# What you can care about (the `criterion`):
+#
+# - `"loss"`: the loss at a target scale (one point or a region of several);
+# - `"optimal_N"`: the compute-optimal model size at a target budget.
+#
+# This notebook plans on simulated runs whose truth we know, so that we can *run* the
+# recommended experiments afterwards and check that they helped:
+#
+# 1. fit Chinchilla's law on a small sweep;
+# 2. ask for the best three runs from a grid of candidates, for the loss at 70B parameters /
+#    1.4T tokens, within a compute budget;
+# 3. train them (simulate their losses), refit, and compare with three random runs of the
+#    same budget;
+# 4. ask again for the compute-optimal size at 1e23 FLOPs instead, and with another cost model.
+
+# %%
+import warnings
+
+import numpy as np
+import pandas as pd
+from IPython.display import Image, display
+
+import bayescale
+from bayescale.plots import figure_to_png
+from bayescale.plots.recommend import plot_recommendation
+from bayescale.recommendation import recommend
+
+# Chinchilla's law as refitted by Besiroglu et al. 2024: the truth of the simulations.
+TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+SAMPLER = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}  # defaults: 4 x 1000
+rng = np.random.default_rng(7)
+
+
+def train(N, D) -> pd.DataFrame:
+    """'Train' runs: the true loss with 1% noise (what a real sweep would measure)."""
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    truth = TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
+    return pd.DataFrame(
+        {"N": N, "D": D, "loss": truth * np.exp(0.01 * rng.standard_normal(N.shape))}
+    )
+
+
+# %% [markdown]
+# ## 1. The sweep so far
+#
+# Forty small runs: 10M to 1B parameters, 200M to 20B tokens.
+
+# %%
+sweep = train(10 ** rng.uniform(7, 9, 40), 10 ** rng.uniform(8.3, 10.3, 40))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fit = bayescale.fit(sweep, "chinchilla", **SAMPLER)
+print(fit)
+TARGET = {"N": 7e10, "D": 1.4e12}
+before = fit.forecast(TARGET)
+print(
+    f"loss at 70B x 1.4T: {before['law_median'][0]:.3f}, 90% interval "
+    f"[{before['law_lower_90'][0]:.3f}, {before['law_upper_90'][0]:.3f}]"
+)
+
+# %% [markdown]
+# ## 2. Which three runs next?
+#
+# The candidates: a grid of 64 runs up to 3B parameters and 100B tokens. The cost of a run is
+# its training compute `6 N D` by default (any formula of the candidates' columns can be
+# given as `cost=`). We can spend 1e20 FLOPs.
+
+# %%
+grid = pd.DataFrame(
+    [(n, d) for n in np.geomspace(3e7, 3e9, 8) for d in np.geomspace(1e9, 1e11, 8)],
+    columns=["N", "D"],
+)
+BUDGET = 1e20
+plan = recommend(fit, grid, target=TARGET, budget=BUDGET, batch=3, seed=0)
+print("criterion:", plan.attrs["criterion"], "| batch chosen by:", plan.attrs["strategy"])
+columns = ["N", "D", "cost", "variance_reduction", "width_reduction", "ess", "order"]
+print(plan[columns].head(6).to_string(float_format=lambda v: f"{v:.3g}"))
+print(
+    f"expected 90% width of log loss at the target: {plan.attrs['width_before']:.4f} -> "
+    f"{plan.attrs['width_after']:.4f} for {plan.attrs['spent']:.2g} FLOPs"
+)
+
+# %% [markdown]
+# `variance_reduction` and `width_reduction` are what each run would do *alone* (the 90%
+# width is of log loss: 0.01 is about 1% of the loss). One run is ranked by reduction per
+# FLOP, so a cheap run that teaches a little can beat a costly one that teaches more. A batch
+# within a budget is chosen greedily twice, by reduction per FLOP and by reduction among the
+# runs the budget still affords, and the one that ends surer is kept (`strategy` says which):
+# ranking by ratio alone can fill a budget with cheap runs that teach little. `ess` is the
+# effective sample size of the importance weights: when a candidate would teach so much that
+# it collapses (below 2% of the draws), the estimate falls back to a linear-Gaussian one and
+# the table says so (`estimate` column).
+#
+# On the (N, D) plane: the sweep so far (grey), the candidates coloured by value per FLOP,
+# the chosen ones numbered in order, and the target (star).
+
+# %%
+ax = plot_recommendation(fit, plan)
+display(Image(data=figure_to_png(ax.figure)))
+
+# %% [markdown]
+# ## 3. Train them, and check
+#
+# Now we "train" the three recommended runs, refit, and compare the 90% interval at the target
+# with what three random runs of the grid costing no more in total would have given. (One
+# draw of the noise and one random pick: a demonstration, not a benchmark; see
+# `bench/recommend.md` for the benchmark over many seeds.)
+
+# %%
+chosen = plan[plan["chosen"]]
+spent = plan.attrs["spent"]
+affordable = grid[6 * grid["N"] * grid["D"] <= spent / 3]
+random_pick = affordable.sample(3, random_state=1)
+
+
+def width_after(new_runs: pd.DataFrame) -> float:
+    runs = pd.concat([sweep, train(new_runs["N"], new_runs["D"])], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = bayescale.fit(runs, "chinchilla", **SAMPLER)
+    table = refit.forecast(TARGET)
+    return float(np.log(table["law_upper_90"][0]) - np.log(table["law_lower_90"][0]))
+
+
+now = float(np.log(before["law_upper_90"][0]) - np.log(before["law_lower_90"][0]))
+recommended = width_after(chosen)
+random_width = width_after(random_pick)
+print(f"90% width of log loss at the target: now {now:.4f}")
+print(
+    f"  after the recommended runs: {recommended:.4f} ({6 * (chosen.N * chosen.D).sum():.2g} FLOPs)"
+)
+print(
+    f"  after three random runs:    {random_width:.4f} "
+    f"({6 * (random_pick.N * random_pick.D).sum():.2g} FLOPs)"
+)
+
+# %% [markdown]
+# ## 4. Other questions, other runs
+#
+# **The compute-optimal model size at 1e23 FLOPs.** The split of a budget between parameters
+# and tokens is set by the curvature of the loss across an IsoFLOP curve, so the runs that
+# teach it lie away from the compute-optimal ratio, not towards the target's scale.
+
+# %%
+optimal = recommend(fit, grid, target={"C": 1e23}, budget=BUDGET, batch=3, seed=0)
+print("criterion:", optimal.attrs["criterion"])
+print(optimal[columns].head(3).to_string(float_format=lambda v: f"{v:.3g}"))
+chosen_ratio = optimal.loc[optimal["chosen"], "D"] / optimal.loc[optimal["chosen"], "N"]
+print("tokens per parameter of the chosen runs:", [f"{r:.2g}" for r in chosen_ratio])
+
+# %% [markdown]
+# **Another cost model.** Say every run also costs a fixed 2e18 FLOPs of evaluation, so that
+# small runs are no longer almost free (compare the costs and the third run with section 2).
+# The cost is a formula of the candidates' columns, read with bayescale's safe formula parser (never
+# evaluated by Python).
+
+# %%
+overhead = recommend(fit, grid, target=TARGET, cost="6*N*D + 2e18", budget=BUDGET, batch=3, seed=0)
+print(overhead[columns].head(3).to_string(float_format=lambda v: f"{v:.3g}"))
+
+# %% [markdown]
+# From the command line, with a saved fit and a CSV of candidates:
+#
+# ```bash
+# bayescale next fit.nc --candidates grid.csv --target N=7e10,D=1.4e12 --budget 1e20 --batch 3
+# bayescale next fit.nc --candidates grid.csv --target C=1e23 --format csv
+# ```

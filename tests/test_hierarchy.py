@@ -1,0 +1,339 @@
+"""Hierarchical fits (issue 13): pooling declarations, grouped runs, the non-centred model,
+per-group and new-group forecasts, save/load."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale
+from bayescale.data import Runs, load_runs
+from bayescale.errors import DataError, LawError
+from bayescale.formula import NUMPY
+from bayescale.hierarchy import NEW_GROUP, Pooling, group_values, scalar_view
+from bayescale.laws import get_law
+
+TRUTH = {"A": 400.0, "B": 400.0, "alpha": 0.34, "beta": 0.28}
+FLOORS = {"a": 1.7, "b": 1.9, "c": 2.1}
+
+
+def _frame(seed: int = 0, small: int = 4) -> pd.DataFrame:
+    """Three groups of a Chinchilla law differing in their floor; group 'c' has few runs."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, floor in FLOORS.items():
+        sizes = np.geomspace(2e7, 1e9, 6)
+        for n in sizes:
+            for multiplier in (10, 20, 40):
+                d = multiplier * n
+                loss = floor + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+                rows.append((group, n, d, loss * np.exp(0.01 * rng.standard_normal())))
+    frame = pd.DataFrame(rows, columns=["family", "N", "D", "loss"])
+    # The last group keeps only its smallest runs: it must borrow from the others.
+    keep = (frame["family"] != "c") | (frame.groupby("family").cumcount() < small)
+    return frame[keep].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------- declarations
+
+
+def test_default_pooling_pools_every_parameter_of_chinchilla() -> None:
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law)
+    assert set(pooling.kinds.values()) == {"pooled"}
+    assert pooling.spreads["alpha"] < pooling.spreads["A"]  # exponents transfer best
+    assert pooling.population_names()[:2] == ["E_loc", "E_tau"]
+
+
+@pytest.mark.parametrize(
+    ("shorthand", "kind"), [("partial", "pooled"), ("none", "separate"), ("complete", "shared")]
+)
+def test_shorthands(shorthand: str, kind: str) -> None:
+    pooling = Pooling.of(get_law("chinchilla"), shorthand)
+    assert set(pooling.kinds.values()) == {kind}
+    assert pooling.shorthand == shorthand
+
+
+def test_mapping_overrides_defaults_and_sets_spread() -> None:
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law, {"alpha": "shared", "E": {"kind": "pooled", "spread": 0.05}})
+    assert pooling.kinds["alpha"] == "shared"
+    assert pooling.kinds["beta"] == "pooled"
+    assert pooling.spreads["E"] == 0.05
+    # A is stated at N_ref**alpha: with alpha shared and A pooled, A still varies.
+    assert "A" in pooling.varying(law)
+    restored = Pooling.from_dict(json.loads(json.dumps(pooling.to_dict())))
+    assert restored == pooling
+
+
+def test_shared_reference_parameter_varies_with_its_pooled_power() -> None:
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law, {"A": "shared", "default": "shared", "alpha": "pooled"})
+    assert pooling.varying(law) == {"alpha", "A"}
+
+
+@pytest.mark.parametrize(
+    ("pooling", "words"),
+    [
+        ({"gamma": "pooled"}, "no parameter 'gamma'"),
+        ({"alpha": "partly"}, "not a kind"),
+        ({"sigma": "pooled"}, "noise parameter"),
+        ("some", "must be one of"),
+        ({"E": {"kind": "pooled", "spread": -1}}, "spread must be a positive number"),
+        ({"E": {"kind": "pooled", "width": 1}}, "unknown key 'width'"),
+    ],
+)
+def test_bad_pooling_is_one_clear_line(pooling: object, words: str) -> None:
+    with pytest.raises(LawError, match=words) as err:
+        Pooling.of(get_law("chinchilla"), pooling)
+    assert "\n" not in str(err.value)
+
+
+def test_bounded_prior_cannot_be_pooled() -> None:
+    law = get_law("chinchilla").with_priors(
+        {"alpha": {"dist": "Uniform", "lower": 0.0, "upper": 1.0}}
+    )
+    assert Pooling.of(law).kinds["alpha"] == "shared"  # the default steps aside
+    with pytest.raises(LawError, match="bounded"):
+        Pooling.of(law, {"alpha": "pooled"})
+
+
+def test_group_values_reconstructs_reference_amplitudes() -> None:
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law)
+    z = np.array([-1.0, 0.0, 2.0])
+    free = {}
+    for name in law.parameters:
+        free |= {f"{name}_loc": 0.5, f"{name}_tau": 0.1, f"{name}_z": z}
+    log_ref = {"N": np.log(1e8), "D": np.log(2e9)}
+    values, logs, at_ref = group_values(law, pooling, free, log_ref, NUMPY)
+    alpha = np.exp(np.log(0.5) + 0.1 * z)
+    np.testing.assert_allclose(values["alpha"], alpha)
+    np.testing.assert_allclose(at_ref["A"], alpha)  # same loc, tau and z
+    # A_ref = A / N_ref**alpha: the value at the reference scale is what is pooled.
+    np.testing.assert_allclose(values["A"] / 1e8 ** values["alpha"], at_ref["A"])
+    np.testing.assert_allclose(logs["A"], np.log(values["A"]))
+
+
+# ----------------------------------------------------------------- grouped runs
+
+
+def test_load_runs_with_groups_round_trips() -> None:
+    frame = _frame()
+    runs = load_runs(frame, y="loss", group="family")
+    assert runs.group_names == ("a", "b", "c")
+    assert runs.group_index().tolist() == [{"a": 0, "b": 1, "c": 2}[g] for g in frame["family"]]
+    restored = Runs.from_dict(json.loads(json.dumps(runs.to_dict())))
+    assert restored == runs
+    part = runs.subset(runs.group_index() == 2)
+    assert part.group_names == ("c",) and len(part) == 4
+    plain = load_runs(frame, y="loss")
+    assert plain.group is None
+    assert plain.fingerprint() != runs.fingerprint()
+
+
+def test_groups_from_two_columns_are_joined() -> None:
+    frame = _frame().assign(tok=lambda f: np.where(f["N"] > 1e8, "big", "small"))
+    runs = load_runs(frame, y="loss", group=["family", "tok"])
+    assert "a/big" in runs.group_names and runs.group_by == ("family", "tok")
+
+
+def test_missing_or_blank_group_column_is_reported() -> None:
+    frame = _frame()
+    with pytest.raises(DataError, match=r"no column 'famly'.*did you mean 'family'"):
+        load_runs(frame, y="loss", group="famly")
+    frame.loc[3, "family"] = " "
+    with pytest.raises(DataError, match="group column 'family' row 4 is empty"):
+        load_runs(frame, y="loss", group="family")
+
+
+def test_pooling_without_groups_is_refused() -> None:
+    with pytest.raises(DataError, match="needs runs in groups"):
+        bayescale.fit(_frame(), "chinchilla", pooling="partial")
+
+
+def test_model_is_non_centred_and_cached_per_group_structure() -> None:
+    from bayescale.model import build_model, log_reference
+
+    law = get_law("chinchilla")
+    runs = load_runs(_frame(), y="loss", group="family")
+    pooling = Pooling.of(law)
+    model = build_model(law, runs, log_reference(law, runs), pooling=pooling)
+    free = {v.name for v in model.free_RVs}
+    assert {"alpha_loc", "alpha_tau", "alpha_z"} <= free and "alpha" not in free
+    assert model["alpha_z"].eval().shape == (3,)
+    assert model.named_vars_to_dims["alpha"] == ("group",)
+
+
+# ----------------------------------------------------------------- one fit, many checks
+
+
+@pytest.fixture(scope="module")
+def hierarchical() -> bayescale.Fit:
+    runs = load_runs(_frame(), y="loss", group="family")
+    return bayescale.fit(
+        runs, "chinchilla", draws=300, tune=300, chains=2, seed=3, prior_draws=0, retries=0
+    )
+
+
+@pytest.mark.slow
+def test_fit_recovers_each_group_and_shrinks_the_small_one(hierarchical: bayescale.Fit) -> None:
+    fit = hierarchical
+    assert fit.groups == ["a", "b", "c"]
+    assert fit.diagnostics.divergences == 0
+    post = fit.idata.posterior
+    for group, floor in FLOORS.items():
+        values = post["E"].sel(group=group).values.reshape(-1)
+        low, high = np.quantile(values, [0.02, 0.98])
+        assert low < floor < high, (group, low, high)
+    table = fit.summary()
+    assert {"E[a]", "E_loc", "E_tau", "sigma"} <= set(table.index)
+    assert table.loc["E_tau", "role"] == "population spread"
+
+
+@pytest.mark.slow
+def test_forecasts_per_group_and_for_a_new_group(hierarchical: bayescale.Fit) -> None:
+    fit = hierarchical
+    at = {"N": [3e9], "D": [6e10]}
+    table = fit.forecast(at)
+    assert table["group"].tolist() == ["a", "b", "c"]
+    # Ordered by their floors.
+    assert table["law_median"].is_monotonic_increasing
+    new = fit.forecast(at, group=NEW_GROUP)
+    width = lambda t: float((t["law_upper_90"] - t["law_lower_90"]).iloc[0])  # noqa: E731
+    assert width(new) > width(fit.forecast(at, group="a"))
+    # A 'group' column routes each point to its group, in the caller's order.
+    routed = fit.forecast(pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "group": ["c", "a"]}))
+    assert routed["group"].tolist() == ["c", "a"]
+    assert routed["law_median"].iloc[1] == pytest.approx(table["law_median"].iloc[0])
+    plan = fit.compute_optimal([1e21], group=["a", NEW_GROUP])
+    assert plan["group"].tolist() == ["a", NEW_GROUP] and (plan["N_median"] > 0).all()
+    # Truth at this point: a 2.32, b 2.52, c 2.72.
+    risk = fit.prob_below(2.45, N=3e9, D=6e10).set_index("group")["prob_law_below"]
+    assert risk["a"] > 0.9 and risk["c"] < 0.1
+    with pytest.raises(DataError, match="not one of this fit's groups"):
+        fit.forecast(at, group="d")
+    with pytest.raises(DataError, match="differs by group"):
+        fit.draws()
+
+
+@pytest.mark.slow
+def test_saved_fit_forecasts_identically(hierarchical: bayescale.Fit, tmp_path) -> None:
+    path = hierarchical.save(tmp_path / "h.nc")
+    loaded = bayescale.load_fit(path)
+    assert loaded.pooling == hierarchical.pooling and loaded.groups == hierarchical.groups
+    at = {"N": [3e9, 1e10], "D": [6e10, 2e11]}
+    for group in (None, NEW_GROUP):
+        pd.testing.assert_frame_equal(
+            loaded.forecast(at, group=group), hierarchical.forecast(at, group=group)
+        )
+
+
+@pytest.mark.slow
+def test_loo_and_held_out_scores_use_each_runs_group(hierarchical: bayescale.Fit) -> None:
+    from bayescale.comparison import score
+
+    ll = hierarchical.log_likelihood()["y"]
+    assert ll.shape[-1] == len(hierarchical.runs)
+    held = load_runs(_frame(small=18), y="loss", group="family")
+    held = held.subset(np.array([g == "c" for g in held.group]) & (held.x("N") > 3e8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scored = score(hierarchical, held, (0.9,))
+        as_a = Runs(held.table, held.y_name, held.columns, held.source, group=("a",) * len(held))
+        wrong = score(hierarchical, as_a, (0.9,))
+    # Each run is scored with its own group's law: group c's runs are far from group a's.
+    assert scored["mare"] < 0.1 < wrong["mare"]
+    assert scored["elpd"] > wrong["elpd"]
+    view = scalar_view(hierarchical.idata.posterior, ["alpha"])
+    assert list(view.data_vars) == ["alpha[a]", "alpha[b]", "alpha[c]"]
+
+
+@pytest.mark.slow
+def test_readme_section_runs(tmp_path, monkeypatch) -> None:
+    import re
+    import runpy
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Many families, one fit", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    script = tmp_path / "families.py"
+    script.write_text(code, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    names = runpy.run_path(str(script), run_name="__main__")
+    table = names["fit"].forecast(names["at"])
+    assert table["group"].tolist() == ["books", "new-mix", "web"]
+
+
+@pytest.mark.parametrize("pooling", ["none", "complete", {"alpha": "shared", "E": "separate"}])
+def test_every_pooling_builds_a_model_with_per_group_values_where_declared(pooling) -> None:
+    from bayescale.model import build_model, log_reference
+
+    law = get_law("chinchilla")
+    runs = load_runs(_frame(), y="loss", group="family")
+    resolved = Pooling.of(law, pooling)
+    model = build_model(law, runs, log_reference(law, runs), pooling=resolved)
+    for name in law.parameters:
+        dims = model.named_vars_to_dims.get(name, ())
+        assert (dims == ("group",)) == (name in resolved.varying(law)), (name, dims)
+
+
+def test_cli_pooling_needs_groups(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from bayescale.cli import app
+
+    csv = tmp_path / "runs.csv"
+    _frame().to_csv(csv, index=False)
+    done = CliRunner().invoke(
+        app, ["fit", str(csv), "--law", "chinchilla", "--pooling", "none", "--out", "x.nc"]
+    )
+    assert done.exit_code != 0 and "--pooling needs --group" in done.output
+
+
+@pytest.mark.slow
+def test_cli_forecasts_and_plans_per_group(hierarchical: bayescale.Fit, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from bayescale.cli import app
+
+    path = str(hierarchical.save(tmp_path / "h.nc"))
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["forecast", path, "--at", "N=3e9,D=6e10", "--group", "c", "--group", "new"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "new" in done.output and " c " in done.output
+    done = runner.invoke(app, ["forecast", path, "--at", "N=3e9,D=6e10", "--format", "json"])
+    rows = json.loads(done.stdout)["forecast"]
+    assert [r["group"] for r in rows] == ["a", "b", "c"]
+    done = runner.invoke(app, ["optimal", path, "--compute", "1e21", "--group", "a"])
+    assert done.exit_code == 0 and "group a" in done.output
+
+
+@pytest.mark.slow
+def test_report_has_a_groups_section(hierarchical: bayescale.Fit) -> None:
+    from bayescale.report import build_context
+    from bayescale.report.render import render_html
+
+    context = build_context(hierarchical, figures=False)
+    assert context["groups"]["focus"] == "c"  # the group with the fewest runs
+    assert list(context["meta"]["sections"])[:2] == ["summary", "groups"]
+    html = render_html(context)
+    assert 'id="table-groups"' in html and 'id="table-population"' in html
+    assert [r["group"] for r in context["groups"]["rows"]] == ["a", "b", "c", NEW_GROUP]
+
+
+@pytest.mark.slow
+def test_a_reused_compiled_model_takes_the_new_groups_names(hierarchical: bayescale.Fit) -> None:
+    # Same structure (three groups, all pooled) as the fixture: the compiled model is reused.
+    frame = _frame().replace({"family": {"a": "x", "b": "y", "c": "z"}})
+    runs = load_runs(frame, y="loss", group="family")
+    other = bayescale.fit(runs, "chinchilla", draws=20, tune=20, chains=1, prior_draws=0, retries=0)
+    assert list(other.idata.posterior["group"].values) == ["x", "y", "z"]
+    assert other.forecast({"N": [1e9], "D": [2e10]})["group"].tolist() == ["x", "y", "z"]

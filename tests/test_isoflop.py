@@ -1,0 +1,93 @@
+"""IsoFLOP curves and their minima (bayescale.isoflop), and the plan's discrepancy density."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayescale import discrepancy as dm
+from bayescale.isoflop import FEWEST, find_curves, parabola_minimum
+
+
+def test_the_vertex_of_an_exact_parabola_and_its_standard_error():
+    log_n = np.log(np.geomspace(1e8, 1e10, 9))
+    vertex = np.log(2e9)
+    log_y = 0.7 + 0.05 * (log_n - vertex) ** 2
+    found, se = parabola_minimum(log_n, log_y)
+    assert found == pytest.approx(vertex, abs=1e-9)
+    assert se == pytest.approx(0.0, abs=1e-6)
+    # With noise, the standard error says how far the vertex strays: about 95% of 400
+    # replicates lie within 2 standard errors of the truth.
+    rng = np.random.default_rng(0)
+    x = np.log(np.geomspace(3e8, 1.5e10, 15))
+    z = []
+    for _ in range(400):
+        y = 0.7 + 0.05 * (x - vertex) ** 2 + 0.003 * rng.standard_normal(len(x))
+        got, error = parabola_minimum(x, y)
+        z.append((got - vertex) / error)
+    assert 0.9 < np.mean(np.abs(z) < 2) < 0.99
+
+
+def test_a_curve_without_a_bracketed_minimum_has_none():
+    log_n = np.log(np.geomspace(1e8, 1e9, 7))
+    assert parabola_minimum(log_n, 0.7 + 0.05 * (log_n - np.log(5e9)) ** 2) is None  # beyond
+    assert parabola_minimum(log_n, 0.7 - 0.05 * (log_n - np.log(3e8)) ** 2) is None  # a maximum
+    assert parabola_minimum(log_n[: FEWEST - 1], (log_n[: FEWEST - 1] - 19) ** 2) is None
+
+
+def test_the_window_removes_the_bias_of_a_wide_asymmetric_sweep():
+    # Chinchilla's loss along an IsoFLOP curve, over a factor 1e5 in N: not a parabola far from
+    # the optimum, so a parabola through every run misplaces the vertex; the window does not.
+    budget, k = 1e21, 6.0
+    n = np.geomspace(1e7, 1e12, 21)
+    loss = 1.82 + 482 / n**0.35 + 2085 / (budget / (k * n)) ** 0.37
+    grid = np.geomspace(1e7, 1e12, 200_001)
+    exact = np.log(grid[np.argmin(1.82 + 482 / grid**0.35 + 2085 / (budget / (k * grid)) ** 0.37)])
+    windowed = parabola_minimum(np.log(n), np.log(loss))[0]
+    everything = parabola_minimum(np.log(n), np.log(loss), window=np.inf)[0]
+    assert abs(windowed - exact) < 0.02
+    assert abs(everything - exact) > 5 * abs(windowed - exact)
+
+
+def test_curves_are_found_by_budget_and_other_runs_left_out():
+    rng = np.random.default_rng(1)
+    rows = []
+    for budget, centre in ((1e19, 3e8), (1e20, 9e8), (1e21, 3e9)):
+        # Each budget's compute jitters by up to 4%, as decoded runs do.
+        for n in np.geomspace(centre / 5, centre * 5, 7):
+            c = budget * (1 + rng.uniform(-0.04, 0.04))
+            rows.append((n, c / (6 * n), 2.0 + 0.04 * np.log(n / centre) ** 2))
+    # Scattered runs on no curve, and a short curve with its minimum outside its runs.
+    rows += [(n, 1e10, 2.5) for n in np.geomspace(1e7, 1e8, 4)]
+    rows += [
+        (n, 1e22 / (6 * n), 2.0 + 0.04 * np.log(n / 1e12) ** 2) for n in np.geomspace(1e9, 1e10, 6)
+    ]
+    n, d, y = np.array(rows).T
+    curves = find_curves(n, d, y)
+    assert [round(np.log10(c.compute)) for c in curves] == [19, 20, 21]
+    assert [len(c.rows) for c in curves] == [7, 7, 7]
+    for curve, centre in zip(curves, (3e8, 9e8, 3e9), strict=True):
+        assert np.exp(curve.log_n_min) == pytest.approx(centre, rel=1e-6)
+        assert np.all(np.abs(np.log(6 * n[curve.rows] * d[curve.rows] / curve.compute)) < 0.1)
+
+
+def test_the_plan_density_tells_an_offset_from_a_slope():
+    rng = np.random.default_rng(2)
+    curves = 60
+    d = np.where(np.arange(curves) < 20, 0.0, rng.uniform(0.5, 3.0, curves))  # 20 in the data
+    se, plan_sd = np.full(curves, 0.05), np.full(curves, 0.02)
+    on_target = np.hypot(0.05, 0.02) * rng.standard_normal(curves)
+    drifting = on_target + 0.15 * d * rng.standard_normal(curves)
+    offset = on_target + 0.2 * rng.standard_normal(curves)  # as far off inside as beyond
+
+    def best(minima):
+        density = dm.plan_log_density(minima, se, np.zeros(curves), plan_sd, d).sum(axis=2)
+        row, column = np.unravel_index(np.argmax(density), density.shape)
+        return dm.PLAN_OFFSET_GRID[row], dm.S_GRID[column]
+
+    s0, s = best(on_target)
+    assert s0 < 0.03 and s < 0.02
+    s0, s = best(drifting)
+    assert s0 < 0.05 and 0.1 < s < 0.2
+    s0, s = best(offset)
+    assert 0.14 < s0 < 0.26 and s < 0.05
