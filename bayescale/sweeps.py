@@ -390,7 +390,20 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def run_chunk(tasks: Sequence[SweepTask], out: str) -> list[dict[str, Any]]:
-    """Run tasks one after another (a worker's unit of work); return their rows."""
+    """Run tasks one after another: a Dask worker's unit of work.
+
+    Parameters
+    ----------
+    tasks : sequence of SweepTask
+        Fits of one law.
+    out : str
+        The sweep's output folder.
+
+    Returns
+    -------
+    list of dict
+        Their rows (see :func:`run_task`); finished fits are read, not redone.
+    """
     import dask
 
     # Inside a Dask worker xarray would take a cluster-wide lock named after the in-memory
