@@ -232,11 +232,11 @@ def chain(
         ``pred_upper_l``: one model's error (a new run's loss noise, the loss fit's
         discrepancy if it has one, and the link's noise).
     """
-    from bayescale.forecast import law_value, level_label
+    from bayescale.forecast import law_value
+    from bayescale.planning import summarise
     from bayescale.settings import check_levels
 
     check_levels(level)
-    levels = [level] if np.isscalar(level) else list(level)
     frame = pd.DataFrame(points) if not isinstance(points, pd.DataFrame) else points
     missing = [name for name in loss_fit.law.inputs if name not in frame.columns]
     if missing:
@@ -281,9 +281,5 @@ def chain(
         )
     out = {name: frame[name].to_numpy() for name in loss_law.inputs}
     for prefix, draws in (("loss", mean_loss), ("error", error), ("pred", one_model)):
-        out[f"{prefix}_median"] = np.median(draws, axis=0)
-        for lv in levels:
-            tag = level_label(lv)
-            low, high = np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0)
-            out[f"{prefix}_lower_{tag}"], out[f"{prefix}_upper_{tag}"] = low, high
+        out.update(summarise(draws, prefix, level))
     return pd.DataFrame(out)

@@ -356,7 +356,11 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
             cut = float(np.quantile(compute, task.holdout))
             below = compute <= cut
             if below.all() or not below.any():
-                raise DataError(f"cut at the {task.holdout:g} quantile leaves no runs to score")
+                raise DataError(
+                    f"the cut at the {task.holdout:g} compute quantile leaves no runs on one "
+                    f"side ({len(compute)} runs); choose quantiles further inside (0, 1) or "
+                    f"give this slice more runs"
+                )
             train, test = runs.subset(below), runs.subset(~below)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the row records the diagnostics instead
