@@ -17,6 +17,11 @@ The pairing treats the two posteriors as independent: they are fitted to the sam
 on different responses (loss; the benchmark's error given the loss), so their parameters share
 no term of the likelihood.
 
+:func:`fit_joint` fits both as one model instead: the losses follow the loss law, and the
+error follows the link of the law's *mean* loss at each run (a latent value, not the run's
+noisy loss), so the benchmark also informs the loss law's parameters and the draws of the two
+laws come out paired; :meth:`JointFit.forecast` gives the columns of :func:`chain`.
+
 A task whose error stays at chance over the runs (its best run is within
 :data:`CHANCE_MARGIN` of chance) has no loss-to-error relation to fit: :func:`near_chance`
 flags it, and :func:`chain` returns its flag and no numbers rather than a confident forecast
@@ -25,22 +30,39 @@ drawn from the prior.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from bayescale.errors import DataError
+from bayescale.errors import DataError, NearChanceError
 
 if TYPE_CHECKING:
     from bayescale.data import Runs
-    from bayescale.fitting import Fit
+    from bayescale.fitting import Diagnostics, Fit
+    from bayescale.ladder import Attempt
     from bayescale.laws import Law
+    from bayescale.settings import SamplerSettings
 
-__all__ = ["CHANCE_MARGIN", "LINKS", "chain", "fit_link", "link_law", "near_chance"]
+__all__ = [
+    "CHANCE_MARGIN",
+    "LINKS",
+    "LINK_PREFIX",
+    "JointFit",
+    "chain",
+    "fit_joint",
+    "fit_link",
+    "forecast_metrics",
+    "link_law",
+    "near_chance",
+]
 
 #: The link catalog's laws (``models/links/<name>.toml``).
 LINKS = ("exponential", "sigmoid")
@@ -171,7 +193,8 @@ def fit_link(
     Returns
     -------
     Fit
-        The link's posterior, a fit of law input ``L`` (the loss) and response ``error``.
+        The link's posterior, a fit of law input ``L`` (the loss) and response ``error``;
+        its ``info`` records ``metric`` and ``chance`` (saved with it).
 
     Raises
     ------
@@ -179,26 +202,50 @@ def fit_link(
         If a column is missing, or the task is near chance (see :func:`near_chance`): its
         error does not move with the loss, so there is nothing to link.
     """
-    from bayescale.data import load_runs
     from bayescale.fitting import fit
 
+    data = _link_runs(runs, loss, metric, chance, accuracy)
+    result = fit(data, link_law(law, chance, runs=data), **fit_options)
+    # The link's response is the generic 'error': the report names the metric from here.
+    result.info.update(metric=metric, chance=chance)
+    return result
+
+
+def _link_runs(
+    runs: pd.DataFrame, loss: str, metric: str, chance: float | None, accuracy: bool
+) -> Runs:
+    """The (loss ``L``, error) runs a link is fitted to, refusing a task at chance."""
+    from bayescale.data import _RowNamer, load_runs
+
+    if not isinstance(runs, pd.DataFrame):
+        raise DataError(
+            f"the runs must be a pandas DataFrame with the loss and the metric as columns, "
+            f"not {type(runs).__name__}"
+        )
     missing = [c for c in (loss, metric) if c not in runs.columns]
     if missing:
         raise DataError(
             f"column(s) {', '.join(map(repr, missing))} not in the runs "
             f"(they have {', '.join(map(str, runs.columns))})"
         )
+    where = _RowNamer("<DataFrame>", False, runs.index)
+    for column in (loss, metric):
+        bad = ~np.isfinite(pd.to_numeric(runs[column], errors="coerce").to_numpy(float))
+        if bad.any():
+            raise DataError(
+                f"column {column!r} {where(int(np.argmax(bad)))} is not a finite number "
+                f"({int(bad.sum())} row(s) in total); fill it in or remove the row"
+            )
     values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(float)
     error = 1.0 - values if accuracy else values
     if near_chance(error, chance):
-        raise DataError(
+        raise NearChanceError(
             f"{metric!r} stays at chance: its best run's error {np.nanmin(error):.3f} is within "
             f"{CHANCE_MARGIN} of the chance error {1 - chance:.3f}; no link can be fitted "
             f"(train larger models, or leave this task out)"
         )
     frame = pd.DataFrame({"L": pd.to_numeric(runs[loss], errors="coerce"), "error": error})
-    data = load_runs(frame, x={"L": "L"}, y="error")
-    return fit(data, link_law(law, chance, runs=data), **fit_options)
+    return load_runs(frame, x={"L": "L"}, y="error")
 
 
 def chain(
@@ -232,37 +279,151 @@ def chain(
         ``pred_upper_l``: one model's error (a new run's loss noise, the loss fit's
         discrepancy if it has one, and the link's noise).
     """
-    from bayescale.forecast import law_value
-    from bayescale.planning import summarise
     from bayescale.settings import check_levels
 
     check_levels(level)
+    frame = _target_frame(loss_fit.law, points)
+    seed = loss_fit.seed if seed is None else seed
+    loss_law, link = loss_fit.law, link_fit.law
+    theta = loss_fit.draws([*loss_law.parameters, *loss_law.likelihood.noise_names])
+    log_delta = None
+    if loss_fit.discrepancy is not None:
+        n = len(next(iter(theta.values())))
+        log_delta = loss_fit.discrepancy.log_delta(frame, n, seed).T
+    phi = link_fit.draws([*link.parameters, *link.likelihood.noise_names])
+    return _through_link(loss_law, theta, link, phi, frame, level, seed, log_delta=log_delta)
+
+
+def forecast_metrics(
+    loss_fit: Fit,
+    table: pd.DataFrame,
+    loss: str,
+    metrics: Sequence[str],
+    points: Mapping[str, Any] | pd.DataFrame,
+    *,
+    link: str | Path | Law = "exponential",
+    chance: float | Mapping[str, float] | None = None,
+    accuracy: bool = False,
+    level: float | Sequence[float] = 0.9,
+    **fit_options: Any,
+) -> pd.DataFrame:
+    """Forecast many downstream metrics at once: a link per metric, each chained.
+
+    Parameters
+    ----------
+    loss_fit : Fit
+        The loss law's fit.
+    table : pandas.DataFrame
+        One row per model: its loss and every metric (the link's runs).
+    loss : str
+        Column of the validation loss.
+    metrics : sequence of str
+        Columns of the metrics (errors, or accuracies with ``accuracy=True``).
+    points : mapping or DataFrame
+        The loss law's inputs at each target.
+    link : str, Path or Law, default "exponential"
+        The link of every metric (see :func:`link_law`).
+    chance : float or mapping, optional
+        Chance accuracy of every task, or per metric (missing metrics: unknown).
+    accuracy : bool, default False
+        The metrics hold accuracies.
+    level : float or sequence of float, default 0.9
+        Interval level(s).
+    **fit_options
+        Sampler settings of the link fits (see :func:`bayescale.fit`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric and target: ``metric``, ``status`` (``ok``, ``diagnostics
+        failed`` or ``near chance``), ``note`` (why, or the chain's warning), then
+        :func:`chain`'s columns; a metric near chance has its reason and no numbers.
+
+    Raises
+    ------
+    DataError
+        If a column is missing or not finite (near-chance metrics are rows, not errors).
+    """
+    if isinstance(metrics, str) or not len(metrics):
+        raise DataError("metrics must be a list of one or more column names, e.g. ['mmlu']")
+    frame = _target_frame(loss_fit.law, points)
+    rows = []
+    for metric in metrics:
+        task_chance = chance.get(metric) if isinstance(chance, Mapping) else chance
+        try:
+            link_fit = fit_link(
+                table, loss, metric, link, chance=task_chance, accuracy=accuracy, **fit_options
+            )
+        except NearChanceError as err:
+            inputs = {name: frame[name].to_numpy() for name in loss_fit.law.inputs}
+            flagged = {"metric": metric, "status": "near chance", "note": str(err)}
+            rows.append(pd.DataFrame({**flagged, **inputs}))
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            part = chain(loss_fit, link_fit, frame, level=level)
+        status = "ok" if link_fit.ok else "diagnostics failed"
+        note = "; ".join(str(w.message) for w in caught) or (
+            "" if link_fit.ok else link_fit.diagnostics.verdict()
+        )
+        part.insert(0, "note", note)
+        part.insert(0, "status", status)
+        part.insert(0, "metric", metric)
+        rows.append(part)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _target_frame(law: Law, points: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
+    """The targets as a frame, refusing one without an input of the loss law."""
     frame = pd.DataFrame(points) if not isinstance(points, pd.DataFrame) else points
-    missing = [name for name in loss_fit.law.inputs if name not in frame.columns]
+    missing = [name for name in law.inputs if name not in frame.columns]
     if missing:
         raise DataError(
             f"the targets need the loss law's input(s) {', '.join(missing)} "
-            f"(law {loss_fit.law.name!r}); add them to the points"
+            f"(law {law.name!r}); add them to the points"
         )
-    inputs = {name: frame[name].to_numpy(float)[None, :] for name in loss_fit.law.inputs}
-    seed = loss_fit.seed if seed is None else seed
-    rng = np.random.default_rng([seed, 15])
+    return frame
 
-    loss_law, link = loss_fit.law, link_fit.law
-    theta = loss_fit.draws([*loss_law.parameters, *loss_law.likelihood.noise_names])
+
+def _through_link(
+    loss_law: Law,
+    theta: Mapping[str, np.ndarray],
+    link: Law,
+    phi: Mapping[str, np.ndarray],
+    frame: pd.DataFrame,
+    level: float | Sequence[float],
+    seed: int,
+    *,
+    log_delta: np.ndarray | None = None,
+    joint: bool = False,
+) -> pd.DataFrame:
+    """The loss law's draws at the targets, pushed through the link's draws: the forecast table.
+
+    Two posteriors fitted apart (``joint=False``) are paired at random, and one model's error
+    is the link at one run's loss (the law, ``log_delta`` and a new run's loss noise) plus the
+    link's noise. A joint posterior's draws are already paired (``joint=True``), and its link
+    noise is the scatter of the error around the link at the law's *mean* loss, which already
+    holds what a run's loss noise does to its error: one model's error is the link at the mean
+    loss plus that noise (adding the loss noise as well would count it twice).
+    """
+    from bayescale.forecast import law_value
+    from bayescale.planning import summarise
+
+    inputs = {name: frame[name].to_numpy(float)[None, :] for name in loss_law.inputs}
+    rng = np.random.default_rng([seed, 15])
     n = len(next(iter(theta.values())))
     mean_loss = law_value(loss_law, {k: theta[k][:, None] for k in loss_law.parameters}, inputs)
-    # One run's loss: the law, its discrepancy (if fitted) and a new run's noise.
-    noise = {k: theta[k][:, None] for k in loss_law.likelihood.noise_names}
-    location = loss_law.likelihood.transform(mean_loss)
-    if loss_fit.discrepancy is not None:
-        location = location + loss_fit.discrepancy.log_delta(frame, n, seed).T
-    run_loss = loss_law.likelihood.inverse(
-        location + loss_law.likelihood.draw_noise(noise, rng, mean_loss.shape)
-    )
-
-    phi = link_fit.draws([*link.parameters, *link.likelihood.noise_names])
-    pick = rng.integers(0, len(next(iter(phi.values()))), n)
+    run_loss = mean_loss
+    if not joint:
+        # One run's loss: the law, its discrepancy (if fitted) and a new run's noise.
+        noise = {k: theta[k][:, None] for k in loss_law.likelihood.noise_names}
+        location = loss_law.likelihood.transform(mean_loss)
+        if log_delta is not None:
+            location = location + log_delta
+        run_loss = loss_law.likelihood.inverse(
+            location + loss_law.likelihood.draw_noise(noise, rng, mean_loss.shape)
+        )
+    pick = np.arange(n) if joint else rng.integers(0, len(next(iter(phi.values()))), n)
     params = {k: phi[k][pick, None] for k in link.parameters}
     link_noise = {k: phi[k][pick, None] for k in link.likelihood.noise_names}
     error = law_value(link, params, {"L": mean_loss})
@@ -277,9 +438,386 @@ def chain(
             f"these targets: it extrapolates past what an error can be; a bounded link "
             f"('sigmoid', from chance to a floor) suits this metric",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     out = {name: frame[name].to_numpy() for name in loss_law.inputs}
     for prefix, draws in (("loss", mean_loss), ("error", error), ("pred", one_model)):
         out.update(summarise(draws, prefix, level))
     return pd.DataFrame(out)
+
+
+#: Prefix of the link's variables in a joint posterior (both laws have a noise ``sigma``).
+LINK_PREFIX = "link_"
+#: The sampler settings a joint fit takes (those of bayescale.fit but its prior draws).
+_JOINT_SETTINGS = (
+    "draws",
+    "tune",
+    "chains",
+    "seed",
+    "target_accept",
+    "progress",
+    "retries",
+    "time_budget",
+)
+_COMPILED_JOINT: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class JointFit:
+    """One posterior of a loss law and a link, fitted together (made by :func:`fit_joint`).
+
+    Attributes
+    ----------
+    law : Law
+        The loss law.
+    link : Law
+        The link, a law of the loss ``L``.
+    runs : Runs
+        The runs' inputs and losses (the loss law's response).
+    error : numpy.ndarray
+        The runs' error fractions (the link's response).
+    posterior : xarray.Dataset
+        Over ``(chain, draw)``: the loss law's parameters and noise under their own names,
+        the link's prefixed with :data:`LINK_PREFIX` (``link_eps``, ``link_sigma`` ...).
+    diagnostics : Diagnostics
+        R-hat, ESS and divergences of every parameter of both laws.
+    seed : int
+        Seed of the sampler and of forecasts.
+    settings : dict
+        The sampler settings asked for (draws, tune, chains, target_accept), where the chains
+        started and the ladder's attempts (the last one's draws kept).
+    """
+
+    law: Law
+    link: Law
+    runs: Runs
+    error: np.ndarray
+    posterior: Any
+    diagnostics: Diagnostics
+    seed: int
+    settings: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """True when the diagnostics pass; forecasts of a failed fit carry a warning."""
+        return self.diagnostics.ok
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The posterior's parameters: the loss law's and its noise, then the link's."""
+        link = [*self.link.parameters, *self.link.likelihood.noise_names]
+        return [
+            *self.law.parameters,
+            *self.law.likelihood.noise_names,
+            *(LINK_PREFIX + name for name in link),
+        ]
+
+    def _flat(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        return {n: np.asarray(self.posterior[n].values, dtype=float).reshape(-1) for n in names}
+
+    def loss_draws(self) -> dict[str, np.ndarray]:
+        """Draws of the loss law's parameters and noise, flattened over chains.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            By the loss law's names, each of shape ``(chains * draws,)``.
+        """
+        return self._flat([*self.law.parameters, *self.law.likelihood.noise_names])
+
+    def link_draws(self) -> dict[str, np.ndarray]:
+        """Draws of the link's parameters and noise, paired with :meth:`loss_draws`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            By the link's own names (without the prefix), each of shape ``(chains * draws,)``.
+        """
+        names = [*self.link.parameters, *self.link.likelihood.noise_names]
+        flat = self._flat([LINK_PREFIX + n for n in names])
+        return {n: flat[LINK_PREFIX + n] for n in names}
+
+    def summary(self, level: float = 0.9) -> pd.DataFrame:
+        """Return the table of parameters: median, highest-density interval, R-hat and ESS.
+
+        Parameters
+        ----------
+        level : float, default 0.9
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (:attr:`parameter_names`).
+        """
+        import arviz as az
+
+        from bayescale.forecast import level_label
+        from bayescale.settings import check_level
+
+        level = check_level(level)
+        names = self.parameter_names
+        hdi = az.hdi(self.posterior[names], hdi_prob=level)
+        tag = level_label(level)
+        flat = self._flat(names)
+        rows = [
+            {
+                "parameter": name,
+                "median": float(np.median(flat[name])),
+                f"hdi_{tag}_lower": float(hdi[name].values[0]),
+                f"hdi_{tag}_upper": float(hdi[name].values[1]),
+                **self.diagnostics.table.loc[name, ["r_hat", "ess_bulk", "ess_tail"]].to_dict(),
+            }
+            for name in names
+        ]
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def forecast(
+        self,
+        points: Mapping[str, Any] | pd.DataFrame,
+        level: float | Sequence[float] = 0.9,
+        seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Forecast the downstream error at new scales from the joint posterior.
+
+        Parameters
+        ----------
+        points : mapping or DataFrame
+            The loss law's inputs at each target (e.g. ``N`` and ``D``).
+        level : float or sequence of float, default 0.9
+            Interval level(s).
+        seed : int, optional
+            Seed of the noise draws; default the fit's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :func:`chain`: inputs, ``loss_*`` (the law's loss), ``error_*``
+            (the link at that loss: the parameters' uncertainty) and ``pred_*`` (one model's
+            error: the link at the law's loss plus the link's noise, which in a joint fit
+            already holds a run's loss noise). ``attrs`` holds ``diagnostics_ok`` and, for a
+            failed fit, ``warning``.
+        """
+        from bayescale.settings import check_levels, check_seed
+
+        check_levels(level)
+        seed = self.seed if seed is None else check_seed(seed)
+        frame = _target_frame(self.law, points)
+        theta, phi = self.loss_draws(), self.link_draws()
+        table = _through_link(self.law, theta, self.link, phi, frame, level, seed, joint=True)
+        table.attrs["diagnostics_ok"] = self.ok
+        if not self.ok:
+            message = (
+                f"forecast from a fit that failed its diagnostics: {self.diagnostics.verdict()}"
+            )
+            table.attrs["warning"] = message
+            warnings.warn(message, stacklevel=2)
+        return table
+
+    def __repr__(self) -> str:
+        return (
+            f"<JointFit law={self.law.name!r} link={self.link.name!r} runs={len(self.runs)} "
+            f"draws={self.diagnostics.chains}x{self.diagnostics.draws} "
+            f"{'ok' if self.ok else 'FAILED DIAGNOSTICS'}>"
+        )
+
+
+def fit_joint(
+    table: pd.DataFrame,
+    loss: str,
+    metric: str,
+    law: str | Path | Law = "chinchilla",
+    link: str | Path | Law = "exponential",
+    *,
+    x: Mapping[str, str] | None = None,
+    chance: float | None = None,
+    accuracy: bool = False,
+    **fit_options: Any,
+) -> JointFit:
+    """Fit the loss law and the link as one model: the metric informs the loss law too.
+
+    The runs' losses follow the loss law (its likelihood), and their metric follows the link
+    of the law's *mean* loss at each run's inputs (the link's likelihood): the loss a run
+    would have without its noise, a latent value, rather than the noisy loss :func:`fit_link`
+    regresses on. Draws of both laws come out paired, so their correlation is kept.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per model: the loss law's inputs, the loss and the metric.
+    loss : str
+        Column of the validation loss (the loss law's response).
+    metric : str
+        Column of the downstream metric: an error fraction, or an accuracy with
+        ``accuracy=True`` (fitted as ``1 - accuracy``).
+    law : str, Path or Law, default "chinchilla"
+        The loss law (see :func:`bayescale.fit`).
+    link : str, Path or Law, default "exponential"
+        The link (see :func:`link_law`).
+    x : mapping, optional
+        The loss law's inputs to columns, e.g. ``{"N": "params", "D": "tokens"}`` (see
+        :func:`bayescale.load_runs`); default columns named after the inputs.
+    chance : float, optional
+        The task's chance accuracy (a fraction), for the prior of the error at high loss.
+    accuracy : bool, default False
+        ``metric`` holds accuracies.
+    **fit_options
+        Sampler settings: ``draws``, ``tune``, ``chains``, ``seed``, ``target_accept``,
+        ``progress``, ``retries`` and ``time_budget``, as in :func:`bayescale.fit` (and its
+        ladder of retries while the diagnostics fail).
+
+    Returns
+    -------
+    JointFit
+        The joint posterior, its diagnostics and :meth:`JointFit.forecast`.
+
+    Raises
+    ------
+    DataError
+        If a column is missing or not finite, the task is near chance (see
+        :func:`near_chance`), or a sampler setting is unknown or out of range.
+    """
+    from bayescale.data import load_runs
+    from bayescale.ladder import climb
+    from bayescale.laws import get_law
+    from bayescale.model import find_starts, log_reference
+    from bayescale.settings import SamplerSettings
+
+    unknown = sorted(set(fit_options) - set(_JOINT_SETTINGS))
+    if unknown:
+        raise DataError(
+            f"fit_joint does not take {', '.join(unknown)}; its sampler settings are "
+            f"{', '.join(_JOINT_SETTINGS)}"
+        )
+    settings = SamplerSettings.of(fit_options)
+    link_runs = _link_runs(table, loss, metric, chance, accuracy)
+    runs = load_runs(table, x=x, y=loss)
+    loss_law = get_law(law, runs=runs)
+    runs.require_law(loss_law)
+    link = link_law(link, chance, runs=link_runs)
+    error = link_runs.y
+    log_ref = log_reference(loss_law, runs)
+    compiled = _compiled_joint(loss_law, link, runs, error, log_ref, log_reference(link, link_runs))
+    starts = find_starts(compiled, settings.chains, settings.seed)
+    names = [
+        *loss_law.parameters,
+        *loss_law.likelihood.noise_names,
+        *(LINK_PREFIX + n for n in [*link.parameters, *link.likelihood.noise_names]),
+    ]
+    # The sampler ladder of bayescale.fit: longer warm-up, more draws or a higher
+    # target_accept while the diagnostics fail (the Chinchilla law often needs a second try).
+    idata, diagnostics, done, _ = climb(
+        lambda attempt: _sample_joint(compiled, starts.points[0], attempt, settings),
+        names,
+        settings,
+    )
+    diagnostics = dataclasses.replace(diagnostics, attempts=tuple(done))
+    used = {k: getattr(settings, k) for k in ("draws", "tune", "chains", "target_accept")}
+    used["starts"] = starts.describe()
+    used["attempts"] = [a.to_dict() for a in done]
+    return JointFit(loss_law, link, runs, error, idata.posterior, diagnostics, settings.seed, used)
+
+
+def _sample_joint(
+    compiled: Any, start: np.ndarray, attempt: Attempt, settings: SamplerSettings
+) -> Any:
+    """One attempt of nutpie on the joint model; the link's variables renamed ``link_*``."""
+    import arviz as az
+    import nutpie
+
+    from bayescale.model import _quiet, _starting_at
+
+    with _quiet():
+        # All chains start at the best optimum; their own seeds set them apart.
+        trace = nutpie.sample(
+            _starting_at(compiled, start),
+            draws=attempt.draws,
+            tune=attempt.tune,
+            chains=settings.chains,
+            cores=min(settings.chains, os.cpu_count() or 1),
+            seed=attempt.seed,
+            target_accept=attempt.target_accept,
+            maxdepth=attempt.maxdepth,
+            low_rank_modified_mass_matrix=True,
+            save_warmup=False,
+            progress_bar=settings.progress,
+        )
+    moved = {v: LINK_PREFIX + v.split("::", 1)[1] for v in trace.posterior.data_vars if "::" in v}
+    return az.InferenceData(
+        posterior=trace.posterior.rename(moved), sample_stats=trace.sample_stats
+    )
+
+
+def _compiled_joint(
+    law: Law,
+    link: Law,
+    runs: Runs,
+    error: np.ndarray,
+    log_ref: Mapping[str, float],
+    link_ref: Mapping[str, float],
+) -> Any:
+    """The joint model compiled for nutpie, once per pair of laws and process; data swapped."""
+    from bayescale import _numba_cache
+    from bayescale.model import _data_values, _quiet
+
+    values = {
+        **_data_values(law, runs, log_ref),
+        "link::error_obs": link.likelihood.transform(error),
+    }
+    # A link parameter stated at a reference loss bakes that loss into the graph.
+    key = json.dumps([law.to_dict(), link.to_dict(), sorted(log_ref), link_ref], sort_keys=True)
+    compiled = _COMPILED_JOINT.get(key)
+    if compiled is None:
+        with _quiet():
+            compiled = _numba_cache.compile_model(
+                _joint_model(law, link, runs, values, log_ref, link_ref)
+            )
+        _COMPILED_JOINT[key] = compiled
+        return compiled
+    return compiled.with_data(**values)
+
+
+def _joint_model(
+    law: Law,
+    link: Law,
+    runs: Runs,
+    values: Mapping[str, np.ndarray],
+    log_ref: Mapping[str, float],
+    link_ref: Mapping[str, float],
+):
+    """The loss law's PyMC model, with the link observed at the law's mean loss per run."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from bayescale.formula import Formula, pytensor_ops
+    from bayescale.model import build_model
+
+    ops = pytensor_ops()
+    model = build_model(law, runs, log_ref)
+    # build_model keeps each run's inputs as the first rows of one matrix, in the law's order.
+    per_run = model["per_run"]
+    inputs = {name: per_run[i] for i, name in enumerate(law.inputs)}
+    params = {name: model[name] for name in law.parameters}
+    with model:
+        if law.likelihood.scale == "linear":
+            mean_loss = law.value(params, inputs, ops)
+        else:
+            mean_loss = pt.exp(law.log_mean(params, inputs, ops=ops))
+        # A submodel prefixes the link's names ("link::sigma"): both laws have a noise sigma.
+        with pm.Model(name="link"):
+            observed = pm.Data("error_obs", values["link::error_obs"])
+            theta: dict[str, Any] = {}
+            for p in sorted(link.parameters.values(), key=lambda p: p.reference is not None):
+                if p.reference is None:
+                    theta[p.name] = p.prior.create_variable(p.name)
+                    continue
+                inp, power = p.reference
+                shift = Formula(power).evaluate(theta, ops) * link_ref[inp]
+                at_ref = p.prior.create_variable(p.sampled_name)
+                theta[p.name] = pm.Deterministic(p.name, at_ref * pt.exp(shift))
+            if link.likelihood.scale == "linear":
+                mu = link.value(theta, {"L": mean_loss}, ops)
+            else:
+                mu = link.log_mean(theta, {"L": mean_loss}, ops=ops)
+            link.likelihood.observe("error", mu, observed=observed)
+    return model

@@ -34,6 +34,10 @@ class MappingError(DataError):
         self.response = response
 
 
+class NearChanceError(DataError):
+    """A downstream task's runs stay at chance: no link from the loss can be learnt."""
+
+
 class FormulaError(BayescaleError, ValueError):
     """A law's formula is not valid or uses something outside the whitelist."""
 

@@ -7,7 +7,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from bayescale.discrepancy import KINDS, Discrepancy, backtest
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
 from bayescale.forecast import forecast_points, forecast_table
 from bayescale.hierarchy import NEW_GROUP, Pooling
-from bayescale.ladder import Attempt, Mode, find_modes, next_attempt, projected_seconds
+from bayescale.ladder import Attempt, Mode, climb, find_modes
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
 
@@ -1181,8 +1180,10 @@ def fit(
     pooling : str or mapping, optional
         For runs in groups (``load_runs(..., group=...)``): which law parameters the groups
         share, pool or keep separate (see :meth:`bayescale.hierarchy.Pooling.of`):
-        ``"partial"`` (the default for grouped runs: every parameter pooled, non-centred),
-        ``"none"``, ``"complete"``, or ``{parameter: kind}``.
+        ``"partial"`` (the default for grouped runs: every parameter pooled, sampled in the
+        coordinates of :data:`bayescale.hierarchy.CENTRING`),
+        ``"none"``, ``"complete"``, or ``{parameter: kind}``. Default: the law file's
+        ``[pooling]`` table if it has one, else ``"partial"``.
     group : str or sequence of str, optional
         Group column(s), when ``runs`` is a DataFrame or a path (see :func:`load_runs`).
 
@@ -1286,7 +1287,8 @@ def fit(
 
 
 def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
-    """The fit's pooling: None for runs without groups, the default 'partial' for grouped ones."""
+    """The fit's pooling: None for runs without groups; for grouped ones the call's, else the
+    law file's ``[pooling]``, else the default 'partial'."""
     if runs.group is None:
         if pooling is not None:
             raise DataError(
@@ -1299,7 +1301,7 @@ def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
             f"a group is named {NEW_GROUP!r}, the name that asks for a group not yet observed; "
             f"rename it in the data"
         )
-    return Pooling.of(law, pooling)
+    return Pooling.of(law, law.pooling or None if pooling is None else pooling)
 
 
 def _climb(
@@ -1327,12 +1329,9 @@ def _climb(
         ]
     compiled = compiled_model(law, runs, log_ref, pooling, groups)
     starts = find_starts(compiled, settings.chains, settings.seed)
-    first = Attempt(settings.tune, settings.draws, settings.target_accept, 10, settings.seed)
-    attempt, done, spent, stopped = first, [], 0.0, ""
-    seeds = np.random.SeedSequence(settings.seed).generate_state(settings.retries + 1)
-    for step in range(settings.retries + 1):
-        began = time.perf_counter()
-        idata = sample_posterior(
+
+    def sample(attempt: Attempt) -> Any:
+        return sample_posterior(
             law,
             runs,
             log_ref,
@@ -1347,39 +1346,8 @@ def _climb(
             pooling=pooling,
             groups=groups,
         )
-        seconds = time.perf_counter() - began
-        spent += seconds
-        diagnostics = Diagnostics.of(idata, names, attempt.target_accept, [*done, attempt])
-        attempt = dataclasses.replace(attempt, seconds=seconds, verdict=diagnostics.verdict())
-        done.append(attempt)
-        if diagnostics.ok or step == settings.retries:
-            break
-        if diagnostics.multimodal:
-            stopped = (
-                "stopped: the chains sampled separate modes, which more sampling does not merge"
-            )
-            break
-        stats = idata.sample_stats
-        deep = "maxdepth_reached" in stats and float(stats["maxdepth_reached"].mean()) > 0.01
-        table = diagnostics.table
-        short = bool((table[["ess_bulk", "ess_tail"]] < diagnostics.ess_min).to_numpy().any())
-        upcoming = next_attempt(
-            first,
-            attempt,
-            step + 1,
-            diverged=diagnostics.divergences > 0,
-            short_ess=short,
-            deep=deep,
-            seed=int(seeds[step + 1]),
-        )
-        projected = projected_seconds(attempt, upcoming)
-        if spent + projected > settings.time_budget:
-            stopped = (
-                f"stopped: the next attempt ({upcoming.describe()}) would take about "
-                f"{projected:.0f} s, beyond the time budget of {settings.time_budget:.0f} s"
-            )
-            break
-        attempt = upcoming
+
+    idata, _, done, stopped = climb(sample, names, settings)
     ladder = {"starts": starts.describe(), "attempts": [a.to_dict() for a in done]}
     if stopped:
         ladder["stopped"] = stopped

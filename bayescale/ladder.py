@@ -15,13 +15,15 @@ the fit then reports each mode rather than a blend of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Attempt", "Mode", "find_modes", "next_attempt"]
+__all__ = ["Attempt", "Mode", "climb", "find_modes", "next_attempt"]
 
 #: Share of draws at the maximum tree depth above which the depth limit is raised.
 DEPTH_SHARE = 0.01
@@ -138,6 +140,76 @@ def projected_seconds(last: Attempt, new: Attempt) -> float:
     work = (new.tune + new.draws) / max(last.tune + last.draws, 1)
     steps = np.sqrt((1.0 - last.target_accept) / max(1.0 - new.target_accept, 1e-6))
     return float(last.seconds * work * steps)
+
+
+def climb(
+    sample: Callable[[Attempt], Any], names: Sequence[str], settings: Any
+) -> tuple[Any, Any, list[Attempt], str]:
+    """Sample, and climb the ladder while the diagnostics fail, within the time budget.
+
+    Parameters
+    ----------
+    sample : callable
+        Runs one attempt's sampler and returns its ``arviz.InferenceData`` (groups
+        ``posterior`` and ``sample_stats``).
+    names : sequence of str
+        Variables the diagnostics judge (as in :class:`bayescale.fitting.Diagnostics`).
+    settings : SamplerSettings
+        The first attempt's settings, ``retries`` and ``time_budget``.
+
+    Returns
+    -------
+    idata : arviz.InferenceData
+        The last attempt's draws.
+    diagnostics : Diagnostics
+        Their diagnostics.
+    attempts : list of Attempt
+        Every attempt, with its time and verdict.
+    stopped : str
+        Why the ladder stopped before passing or running out of retries (empty otherwise).
+    """
+    from bayescale.fitting import Diagnostics
+
+    first = Attempt(settings.tune, settings.draws, settings.target_accept, 10, settings.seed)
+    attempt, done, spent, stopped = first, [], 0.0, ""
+    seeds = np.random.SeedSequence(settings.seed).generate_state(settings.retries + 1)
+    for step in range(settings.retries + 1):
+        began = time.perf_counter()
+        idata = sample(attempt)
+        seconds = time.perf_counter() - began
+        spent += seconds
+        diagnostics = Diagnostics.of(idata, names, attempt.target_accept, [*done, attempt])
+        attempt = dataclasses.replace(attempt, seconds=seconds, verdict=diagnostics.verdict())
+        done.append(attempt)
+        if diagnostics.ok or step == settings.retries:
+            break
+        if diagnostics.multimodal:
+            stopped = (
+                "stopped: the chains sampled separate modes, which more sampling does not merge"
+            )
+            break
+        stats = idata.sample_stats
+        deep = "maxdepth_reached" in stats and float(stats["maxdepth_reached"].mean()) > DEPTH_SHARE
+        table = diagnostics.table
+        short = bool((table[["ess_bulk", "ess_tail"]] < diagnostics.ess_min).to_numpy().any())
+        upcoming = next_attempt(
+            first,
+            attempt,
+            step + 1,
+            diverged=diagnostics.divergences > 0,
+            short_ess=short,
+            deep=deep,
+            seed=int(seeds[step + 1]),
+        )
+        projected = projected_seconds(attempt, upcoming)
+        if spent + projected > settings.time_budget:
+            stopped = (
+                f"stopped: the next attempt ({upcoming.describe()}) would take about "
+                f"{projected:.0f} s, beyond the time budget of {settings.time_budget:.0f} s"
+            )
+            break
+        attempt = upcoming
+    return idata, diagnostics, done, stopped
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ _LAW_KEYS = (
     "parameters",
     "likelihood",
     "published",
+    "pooling",
 )
 _PARAMETER_KEYS = ("prior", "role", "at_reference", "why")
 _REFERENCE_KEYS = ("input", "power")
@@ -169,6 +170,10 @@ class Law:
         Published parameter values, ``{source: {parameter: value}}``, for reports.
     source_text : str
         The catalog file's text, kept so that a saved fit records exactly what was used.
+    pooling : dict
+        How the parameters vary across groups when the runs have groups (a ``[pooling]``
+        table, as :meth:`bayescale.hierarchy.Pooling.of` reads it); empty: the default
+        partial pooling. ``fit(..., pooling=...)`` overrides it.
     """
 
     name: str
@@ -181,6 +186,7 @@ class Law:
     description: str = ""
     published: dict[str, dict[str, float]] = field(default_factory=dict)
     source_text: str = ""
+    pooling: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -340,7 +346,7 @@ class Law:
             inputs = {str(name): "" for name in inputs}
         if not isinstance(inputs, Mapping):
             raise LawError(f"{source}: 'inputs' must be a table of name = description")
-        for key in ("parameters", "likelihood", "published"):
+        for key in ("parameters", "likelihood", "published", "pooling"):
             if not isinstance(data.get(key, {}), Mapping):
                 raise LawError(f"{source}: {key!r} must be a table, got {data[key]!r}")
         params = {
@@ -359,7 +365,7 @@ class Law:
                     n: p if p.role else replace(p, role=roles.get(n, "shape"))
                     for n, p in params.items()
                 }
-            return cls(
+            law = cls(
                 name=str(data["name"]),
                 formula=formula,
                 inputs={str(k): str(v) for k, v in inputs.items()},
@@ -370,7 +376,13 @@ class Law:
                 description=str(data.get("description", "")).strip(),
                 published=published,
                 source_text=text,
+                pooling=dict(data.get("pooling", {})),
             )
+            if law.pooling:
+                from bayescale.hierarchy import Pooling
+
+                Pooling.of(law, law.pooling)  # a wrong declaration fails here, not at a fit
+            return law
         except (FormulaError, LawError) as err:
             raise _in_source(err, source) from None
 
@@ -594,6 +606,7 @@ class Law:
             reference=self.reference,
             description=self.description,
             published=self.published,
+            pooling=self.pooling,
         )
 
     # ------------------------------------------------------------------ serialisation
@@ -625,6 +638,8 @@ class Law:
             "likelihood": lik,
             "published": self.published,
             "source_text": self.source_text,
+            # Only when declared: fits saved before keep the same description and cache keys.
+            **({"pooling": self.pooling} if self.pooling else {}),
         }
 
     @classmethod

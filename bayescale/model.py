@@ -177,11 +177,13 @@ def build_model(
     reparameterise : bool, default True
         Let the sampler move amplitudes at a reference scale (:func:`sampled_at_reference`).
         The posterior is the same either way; False gives every parameter a prior variable
-        of its own, which prior sampling needs. Hierarchical models do not use it.
+        of its own, which prior sampling needs; in a hierarchical model, False samples the
+        pooled parameters non-centred (see :mod:`bayescale.hierarchy`).
     pooling : Pooling, optional
         With ``groups``: a hierarchical model (see :mod:`bayescale.hierarchy`), whose
         per-group parameters are vectors over the ``group`` coordinate, indexed by each
-        run's group; pooled ones non-centred (``p_loc``, ``p_tau``, ``p_z``).
+        run's group; pooled ones in the coordinates the pooling names (``p_loc``, ``p_tau``
+        and ``p_z`` non-centred, or ``p_tau``, ``p_mean``, ``p_zeta``).
     groups : sequence of str, optional
         The groups, in order; every run's group must be one of them.
 
@@ -215,7 +217,10 @@ def build_model(
             log_refs = data.pop("log_ref")
             data.update({f"log_{n}_ref": log_refs[i] for i, n in enumerate(sorted(log_ref))})
         if hierarchical:
-            params, log_params = _group_parameters(law, pooling, data, log_ref)
+            # Prior draws need every variable drawable: the non-centred coordinates (the
+            # same model) have no flat group mean.
+            coordinates = pooling if reparameterise else pooling.non_centred()
+            params, log_params = _group_parameters(law, coordinates, data, log_ref)
             inputs = {name: data[name] for name in law.inputs}
             if law.likelihood.scale == "linear":
                 mu = law.formula.evaluate({**params, **inputs}, ops)
@@ -449,6 +454,16 @@ def find_starts(compiled: Any, chains: int, seed: int, tries: int | None = None)
     Starts
         One point per chain.
     """
+    from threadpoolctl import threadpool_limits
+
+    # The density's gradient multiplies tiny matrices thousands of times; OpenBLAS's worker
+    # threads would wake and spin for each one. On a busy machine (a sweep's workers, other
+    # jobs) that tripled a fit's CPU time (bench/sweep.md).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _find_starts(compiled, chains, seed, tries)
+
+
+def _find_starts(compiled: Any, chains: int, seed: int, tries: int | None) -> Starts:
     from scipy.optimize import minimize
 
     negative = _log_density(compiled)

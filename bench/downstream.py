@@ -12,6 +12,9 @@ each such task alone. Methods:
   :func:`bayescale.downstream.chain`; the interval of one model's error (``pred_*``). Single
   tasks use the sigmoid link (bounded by chance and a floor; the exponential extrapolates
   below 0 for steep tasks).
+- ``joint`` (averaged errors): :func:`bayescale.downstream.fit_joint`, the Chinchilla law and
+  the exponential link as one model, the link observed at the law's mean loss per run (same
+  sampler); the interval of one model's error from its :meth:`~JointFit.forecast`.
 - ``point chain``: the paper's method: a Huber point fit of the Chinchilla law
   (``bench/baselines.py``) and a least-squares fit of the same link, chained.
 
@@ -41,7 +44,7 @@ from bench import baselines, common
 
 OVERTRAIN = common.SHARED / "overtrain"
 SMALL = 411_616_256  # the largest model of the fitted runs
-SAMPLER = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}
+SAMPLER = {"seed": 0}  # bayescale as shipped: 4 chains x 1000 draws
 TASK_SAMPLER = {"draws": 300, "tune": 300, "chains": 2, "seed": 0, "retries": 0}
 DEFAULT_OUT = Path(__file__).with_name("downstream.md")
 #: The link of single tasks: bounded between a floor and chance. Gadre et al.'s exponential,
@@ -96,8 +99,18 @@ def point_chain(train: pd.DataFrame, metric: str, loss: np.ndarray) -> np.ndarra
     return link(loss, *coef)
 
 
+def interval(row: pd.Series, observed: float) -> dict[str, float]:
+    """One model's error from a forecast table's row: median, 50/90% interval, rel. error."""
+    out = {"median": float(row["pred_median"])}
+    for level in (50, 90):
+        out[f"lower_{level}"] = float(row[f"pred_lower_{level}"])
+        out[f"upper_{level}"] = float(row[f"pred_upper_{level}"])
+    out["rel_error"] = abs(out["median"] - observed) / observed
+    return out
+
+
 def evaluate(per_task: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every (dataset, metric, target) with both methods; and the (dataset, task) pairs
+    """Every (dataset, metric, target) with every method; and the (dataset, task) pairs
     flagged near chance on that dataset's small runs."""
     import bayescale
     from bayescale import downstream
@@ -143,85 +156,133 @@ def evaluate(per_task: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
                     continue
                 table = downstream.chain(loss_fit, link_fit, points, level=(0.5, 0.9))
             seconds = time.perf_counter() - start
+            joint = None
+            if task_chance is None:  # the averaged errors: also the joint fit
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    joint_fit = downstream.fit_joint(
+                        train, "loss_c4_val", metric, x={"N": "params", "D": "tokens"}, **SAMPLER
+                    )
+                    joint = joint_fit.forecast(points, level=(0.5, 0.9))
+                joint_seconds = time.perf_counter() - start
             point = point_chain(train, metric, goal_loss)
             for i, (_, target) in enumerate(goal.iterrows()):
                 r, y = table.iloc[i], float(target[metric])
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "metric": metric,
-                        "N": float(target["params"]),
-                        "D": float(target["tokens"]),
-                        "observed": y,
-                        "median": float(r["pred_median"]),
-                        "lower_50": float(r["pred_lower_50"]),
-                        "upper_50": float(r["pred_upper_50"]),
-                        "lower_90": float(r["pred_lower_90"]),
-                        "upper_90": float(r["pred_upper_90"]),
-                        "rel_error": abs(float(r["pred_median"]) - y) / y,
-                        "point": float(point[i]),
-                        "point_rel_error": abs(float(point[i]) - y) / y,
-                        "loss_ok": bool(loss_fit.ok),
-                        "link_ok": bool(link_fit.ok),
-                        "seconds": seconds,
-                    }
-                )
-            print(f"  {dataset} {metric}: {seconds:.1f} s", flush=True)
+                row = {
+                    "dataset": dataset,
+                    "metric": metric,
+                    "N": float(target["params"]),
+                    "D": float(target["tokens"]),
+                    "observed": y,
+                    **interval(r, y),
+                    "point": float(point[i]),
+                    "point_rel_error": abs(float(point[i]) - y) / y,
+                    "loss_ok": bool(loss_fit.ok),
+                    "link_ok": bool(link_fit.ok),
+                    "seconds": seconds,
+                }
+                if joint is not None:
+                    found = interval(joint.iloc[i], y)
+                    row.update({f"joint_{k}": v for k, v in found.items()})
+                    row.update({"joint_ok": bool(joint_fit.ok), "joint_seconds": joint_seconds})
+                rows.append(row)
+            took = "" if joint is None else f"; joint fit {joint_seconds:.1f} s"
+            print(f"  {dataset} {metric}: {seconds:.1f} s{took}", flush=True)
     return rows, flagged
+
+
+AVERAGED = ["error_all_46", "error_above_chance"]
+
+
+def covered(frame: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
+    """Whether each observed error lies in a method's 50% and 90% intervals."""
+    out = pd.DataFrame(index=frame.index)
+    for level in (50, 90):
+        low, high = frame[f"{prefix}lower_{level}"], frame[f"{prefix}upper_{level}"]
+        out[f"in_{level}"] = frame["observed"].between(low, high)
+    return out
+
+
+def cell(r: pd.Series, prefix: str) -> str:
+    """``median [90% interval] | in 90% | rel. error`` of one method."""
+    low, high = r[f"{prefix}lower_90"], r[f"{prefix}upper_90"]
+    inside = low <= r["observed"] <= high
+    return (
+        f"{r[f'{prefix}median']:.4f} [{low:.4f}, {high:.4f}] | {'yes' if inside else 'NO'} | "
+        f"{r[f'{prefix}rel_error']:.2%}"
+    )
 
 
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The Markdown report."""
     frame = pd.DataFrame(rows)
-    frame["in_50"] = frame["observed"].between(frame["lower_50"], frame["upper_50"])
-    frame["in_90"] = frame["observed"].between(frame["lower_90"], frame["upper_90"])
     lines = [
-        "# Downstream error through the loss: chained posteriors vs point fits",
+        "# Downstream error through the loss: chained and joint posteriors vs point fits",
         "",
         f"`bench/downstream.py`, {meta['date']}, {meta['elapsed']:.0f} s; load average before/"
         f"after {meta['load'][0]:.1f} / {meta['load'][1]:.1f}. Gadre et al.'s protocol: fit on "
         "the runs up to 411M parameters of each dataset, predict the 6.9B x 138B-token model "
-        "(each dataset) and the 1.4B x 900B-token RedPajama model. bayescale: Chinchilla loss "
-        f"law ({SAMPLER['chains']} x {SAMPLER['draws']} draws) chained with the exponential "
-        "link for the averaged errors and the sigmoid link (from chance to a floor) for single "
-        "tasks; the interval of one model's error. Point chain: Huber fit + least-squares "
-        "exponential link (the paper's method).",
+        "(each dataset) and the 1.4B x 900B-token RedPajama model. Chain (bayescale's "
+        "two-step forecast): Chinchilla loss law (bayescale's default sampler, 4 chains x 1000 "
+        "draws) chained with the exponential link for the averaged errors and the sigmoid link "
+        "(from chance to a floor) for single tasks. Joint (`fit_joint`, averaged errors only): "
+        "the same two laws as one model, the link observed at the law's mean loss of each run, "
+        "same sampler. Both: the interval of one model's error. Point chain: Huber fit + "
+        "least-squares exponential link (the paper's method).",
         "",
         "## Averaged error",
         "",
-        "| dataset | metric | N | observed | bayescale median [90%] | in 90% | rel. error | "
-        "point chain | rel. error |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dataset | metric | N | observed | chain median [90%] | in 90% | rel. error | "
+        "joint median [90%] | in 90% | rel. error | point chain | rel. error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    averaged = frame[frame["metric"].isin(["error_all_46", "error_above_chance"])]
-    for r in averaged.itertuples():
+    averaged = frame[frame["metric"].isin(AVERAGED)]
+    for _, r in averaged.iterrows():
         lines.append(
-            f"| {r.dataset} | {r.metric} | {r.N:.2g} | {r.observed:.4f} | {r.median:.4f} "
-            f"[{r.lower_90:.4f}, {r.upper_90:.4f}] | {'yes' if r.in_90 else 'NO'} | "
-            f"{r.rel_error:.2%} | {r.point:.4f} | {r.point_rel_error:.2%} |"
+            f"| {r['dataset']} | {r['metric']} | {r['N']:.2g} | {r['observed']:.4f} | "
+            f"{cell(r, '')} | {cell(r, 'joint_')} | {r['point']:.4f} | "
+            f"{r['point_rel_error']:.2%} |"
         )
     lines += ["", "## Summary", ""]
-    groups = [("averaged errors", averaged)]
-    tasks = frame[~frame["metric"].isin(["error_all_46", "error_above_chance"])]
-    if len(tasks):
-        groups.append((f"single tasks above chance ({tasks['metric'].nunique()})", tasks))
     lines += [
-        "| targets | n | 50% coverage | 90% coverage | median rel. error bayescale | "
-        "median rel. error point chain |",
+        "| targets | method | n | 50% coverage | 90% coverage | median rel. error |",
         "|---|---|---|---|---|---|",
     ]
-    for label, part in groups:
+    groups = [("averaged errors", averaged, ("chain", "joint", "point chain"))]
+    tasks = frame[~frame["metric"].isin(AVERAGED)]
+    if len(tasks):
+        label = f"single tasks above chance ({tasks['metric'].nunique()})"
+        groups.append((label, tasks, ("chain", "point chain")))
+    prefixes = {"chain": "", "joint": "joint_"}
+    for label, part, methods in groups:
+        for method in methods:
+            if method == "point chain":
+                cover, error = ("-", "-"), part["point_rel_error"]
+            else:
+                inside = covered(part, prefixes[method])
+                cover = (f"{inside['in_50'].mean():.0%}", f"{inside['in_90'].mean():.0%}")
+                error = part[f"{prefixes[method]}rel_error"]
+            lines.append(
+                f"| {label} | {method} | {len(part)} | {cover[0]} | {cover[1]} | "
+                f"{error.median():.2%} |"
+            )
+    point = averaged["point_rel_error"].median()
+    lines += ["", "Targets (issue 15), averaged errors:", ""]
+    for method in ("chain", "joint"):
+        prefix = prefixes[method]
+        inside = covered(averaged, prefix)["in_90"].all()
+        better = averaged[f"{prefix}rel_error"].median() <= point
         lines.append(
-            f"| {label} | {len(part)} | {part['in_50'].mean():.0%} | {part['in_90'].mean():.0%} "
-            f"| {part['rel_error'].median():.2%} | {part['point_rel_error'].median():.2%} |"
+            f"- {method}: every target inside its 90% interval: {'PASS' if inside else 'FAIL'}; "
+            f"median relative error no worse than the point chain's: "
+            f"{'PASS' if better else 'FAIL'}."
         )
-    inside = averaged["in_90"].all()
-    better = averaged["rel_error"].median() <= averaged["point_rel_error"].median()
+    failed = averaged.loc[~averaged["joint_ok"].astype(bool), ["dataset", "metric"]]
+    if len(failed):
+        pairs = ", ".join(sorted({f"{d} {m}" for d, m in failed.itertuples(index=False)}))
+        lines += ["", f"Joint fits that failed their diagnostics: {pairs}."]
     lines += [
-        "",
-        "Targets (issue 15): every averaged error of the targets inside its 90% interval: "
-        f"{'PASS' if inside else 'FAIL'}; median relative error no worse than the point "
-        f"chain's: {'PASS' if better else 'FAIL'}.",
         "",
         "Tasks near chance on the small runs (best run within 5 points of chance accuracy) "
         f"are left out and flagged by `bayescale.downstream.near_chance`: {meta['near_chance']} "

@@ -50,6 +50,43 @@ KS = (6, 3, 10)
 #: Sampler settings of the held-out fits (2 shared cores); the seed is added per fit.
 SETTINGS = {"chains": 2, "draws": 500, "tune": 500, "prior_draws": 0, "retries": 0}
 DEFAULT_OUT = ROOT / "bench" / "hierarchy.md"
+#: What made the hierarchical fit slow, measured once (2026-11-26, 2 cores shared, load
+#: average 1-4): kept in the report as the reason for bayescale.hierarchy.CENTRING.
+DIAGNOSIS = [
+    "Why the hierarchical fit was slow (measured 2026-11-26; `bayescale.hierarchy` notes):",
+    "",
+    "* Non-centred (`log theta_g = log m + tau z_g`), the previous default: step size 0.05, "
+    "tree depth 7.8 (max 9), 300-340 gradients per draw against 12 for the same runs with "
+    "complete pooling and 9 for the Epoch fit; the smallest ESS (`E_tau`) was 0.6 per 1000 "
+    "gradients. The global posterior covariance is benign (condition number 13 after "
+    "scaling), but the runs pin combinations of each group's parameters (the loss at the "
+    "reference scale) whose direction in `z` turns with every `tau`: no mass matrix follows "
+    "them. With default settings the first attempt failed (R-hat of `E_tau` 1.018, bulk ESS "
+    "376 < 400) and the ladder's second attempt doubled warm-up and draws: 250 s at load 3.",
+    "* Centred (`log theta_g` sampled): 76 gradients per draw but 42 divergences in 2 x 500 "
+    "draws: the three datasets' parameters differ by less than their per-group posterior "
+    "sd (e.g. `E`: 0.036 vs 0.04 on the log scale), so `tau` reaches into the funnel.",
+    "* Group mean centred (`log m` moved as `mean - tau xi / sqrt(G)`), deviations "
+    "`tau**(1-c) zeta`: c = 0: 193 gradients per draw, 0 divergences; c = 0.3: 83, 0 "
+    "divergences, smallest ESS 2.6 per 1000 gradients (4x the non-centred), first attempt "
+    "passes with the defaults for seeds 0, 1 and 2; c = 0.4: 59, but seed 1 had a "
+    "divergence and a tail ESS of 311 (< 400), hence a second attempt; c = 0.5: 46 "
+    "but divergences (12 in 4 x 1000 draws with the defaults); c = 1 (group values centred, "
+    "`log m` moved): 46, 16 divergences in 2 x 500 draws. The default is c = 0.3. The "
+    "amplitudes were already pooled at the reference scale (`A_loc` is the median of "
+    "`A_ref`).",
+    "* Before and after, default settings, fresh process, load average 2-3: non-centred "
+    "250 s (2 attempts), c = 0.3 39-45 s (1 attempt). The previous table here (854 s, 2 "
+    "attempts, against 38.8 s for the Epoch fit) was timed on a busier machine: the Epoch "
+    "fit takes 10 s at load 1.5. What remains of the hierarchical fit's 39 s: 27 s of "
+    "sampling (85 gradients per draw against 9) and 9-10 s of building and rewriting the "
+    "larger graph (PyTensor's rewrites are not cached across processes; 4 s for the Epoch "
+    "law).",
+    "* Same posterior, same accuracy: the held-out table's fits (2 x 500 draws, most failing "
+    "their diagnostics) are noisy; k = 10, c4 refitted with 2 x 1000 draws: c = 0.3 ELPD "
+    "24.3, 90% coverage 75% (diagnostics pass), non-centred 23.2 and 62.5% (tail ESS of "
+    "`B_tau` 177 < 200). The previous table had 24.0 and 67%.",
+]
 
 
 def overtrain_runs() -> Any:
@@ -156,7 +193,13 @@ else:
 start = time.perf_counter()
 result = bayescale.fit(runs, "chinchilla", seed=0)
 fit_seconds = time.perf_counter() - start
+stats = result.idata.sample_stats
 print(json.dumps({{"which": {which!r}, "import": imported, "fit": fit_seconds,
+    "gradients_per_draw": float(stats["n_steps"].mean()),
+    "step_size": float(stats["step_size"].mean()),
+    "sampling": [a.seconds for a in result.diagnostics.attempts],
+    "verdicts": [a.verdict for a in result.diagnostics.attempts],
+    "load": __import__("os").getloadavg()[0],
     "total": time.perf_counter() - began, "ok": result.ok,
     "divergences": result.diagnostics.divergences,
     "attempts": len(result.diagnostics.attempts), "draws": result.diagnostics.draws,
@@ -205,7 +248,9 @@ def report(rows: list[dict[str, Any]], timings: list[dict[str, Any]]) -> str:
         f"({SETTINGS['tune']} tuning), retries: {SETTINGS['retries']} (a failed diagnostic is "
         "reported, not retried).",
         "",
-        "* partial: one hierarchical fit, every parameter pooled (the default), non-centred;",
+        "* partial: one hierarchical fit, every parameter pooled (the default), in the "
+        "default coordinates (group mean centred, deviations partially centred; see "
+        "`bayescale.hierarchy`);",
         '* complete: one law for every dataset (`pooling="complete"`);',
         "* none: each dataset its own law in one fit (no pooling; noise shared): the target's",
         "  law parameters learn from its k runs only;",
@@ -273,17 +318,19 @@ def report(rows: list[dict[str, Any]], timings: list[dict[str, Any]]) -> str:
         lines += [
             "## Speed: fresh processes, default sampler settings (4 chains x 1000 draws)",
             "",
-            "| fit | runs | import s | fit s | process s | attempts | divergences | diagnostics |",
-            "|---|---|---|---|---|---|---|---|",
+            "| fit | runs | import s | fit s | process s | attempts | gradients / draw | "
+            "divergences | diagnostics | load average |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for t in timings:
             if "error" in t:
-                lines.append(f"| {t['which']} | error: {t['error']} | | | | | | |")
+                lines.append(f"| {t['which']} | error: {t['error']} | | | | | | | | |")
                 continue
             lines.append(
                 f"| {t['which']} | {t['runs']} | {_f(t['import'], 1)} | {_f(t['fit'], 1)} | "
-                f"{_f(t['process'], 1)} | {t['attempts']} | {t['divergences']} | "
-                f"{'pass' if t['ok'] else 'FAIL'} |"
+                f"{_f(t['process'], 1)} | {t['attempts']} | {_f(t.get('gradients_per_draw'), 0)} "
+                f"| {t['divergences']} | {'pass' if t['ok'] else 'FAIL'} | "
+                f"{_f(t.get('load'), 1)} |"
             )
         epoch = [t["fit"] for t in timings if t.get("which") == "epoch" and "fit" in t]
         hier = [t["fit"] for t in timings if t.get("which") == "hierarchical" and "fit" in t]
@@ -296,6 +343,7 @@ def report(rows: list[dict[str, Any]], timings: list[dict[str, Any]]) -> str:
                 f"{'PASS' if ratio <= 3 else 'FAIL'}. Both compiled models come from numba's "
                 f"cache on disk when it holds them (the held-out fits above filled it).",
             ]
+            lines += ["", *DIAGNOSIS]
             retried = [t for t in timings if t.get("attempts", 1) > 1]
             lines += [
                 "",

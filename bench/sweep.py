@@ -73,13 +73,16 @@ def timed(plan: Any, workers: int) -> dict[str, Any]:
     from bayescale.sweeps import sweep
 
     with tempfile.TemporaryDirectory(prefix="bayescale-sweep-") as out:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         table = sweep(plan, out, workers=workers)
         wall = time.perf_counter() - start
+        # This process's CPU time over every thread: the loop's own use of the cores.
+        cpu = time.process_time() - cpu
     return {
         "workers": workers,
         "fits": len(table),
         "wall": wall,
+        "cpu": cpu,
         "fit_seconds": float(table["seconds"].sum()),
         "status": table["status"].value_counts().to_dict(),
         "per_minute": 60 * len(table) / wall,
@@ -100,7 +103,10 @@ def render(loop: dict[str, Any], dask: dict[str, Any], meta: dict[str, Any]) -> 
         f"{len(CUTS)} hold-out cuts (compute quantiles {', '.join(map(str, CUTS))}) = "
         f"{loop['fits']} fits of Gadre et al.'s over-training runs; sampler "
         f"{SAMPLER['chains']} chains x ({SAMPLER['tune']} tune + {SAMPLER['draws']} draws), no "
-        "retries.",
+        "retries. The short sampling makes this a test of the engine, not of the fits: most "
+        "miss bayescale's own verdict (R-hat <= 1.01, ESS >= 200 for every parameter), as "
+        "the table says; a real sweep keeps the default sampler (4 chains x 1000 draws, and "
+        "retries), whose longer sampling keeps the loop's cores busier (see the bound below).",
         "",
         "| engine | fits | wall | fits per minute | ratio | fits ok / diagnostics failed / error |",
         "|---|---|---|---|---|---|",
@@ -116,10 +122,21 @@ def render(loop: dict[str, Any], dask: dict[str, Any], meta: dict[str, Any]) -> 
             f"{s.get('diagnostics failed', 0)} / {s.get('error', 0)} |"
         )
     verdict = "PASS" if ratio >= 1.6 else "FAIL"
+    busy = loop["cpu"] / loop["wall"]
+    cores = meta["cores"]
     lines += [
         "",
         f"Target (issue 16): Dask on 2 cores at least 1.6x the loop's throughput: {ratio:.2f}x, "
         f"{verdict}.",
+        "",
+        f"Why the ratio is bounded: the loop itself keeps {busy:.2f} of the {cores} cores busy "
+        f"(its CPU time over its wall time): a fit's chains sample in parallel threads, and "
+        f"only its serial parts (compiling, finding the chains' starts, LOO, scores, saving) "
+        f"leave a core idle. An engine that packed the cores perfectly, at no cost of its own, "
+        f"would reach {cores / busy:.2f}x; Dask reached {ratio / (cores / busy):.0%} of that "
+        f"(the bound holds on an otherwise idle machine: compare the load average above). "
+        f"Longer sampling per fit makes the loop busier and the bound lower; more machines "
+        f"raise it (below).",
         "",
         f"Engine overhead: {overhead:.1f} s per fit (Dask workers' busy time minus the fits' "
         f"own time; it includes each worker's start, PyMC's import and compiling each law "
@@ -151,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "cpu": f"{common.machine().get('cpu', '?')}, {os.cpu_count()} cores",
+        "cores": os.cpu_count() or 1,
         "load_before": load_before,
         "load_after": os.getloadavg(),
         "losses": LOSSES[: args.responses],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TRUTH, chinchilla_loss
 
 from bayescale import downstream
 from bayescale.errors import DataError
@@ -85,6 +88,35 @@ def test_the_chain_carries_both_posteriors_to_the_metric(healthy_fit, link_fit):
         downstream.chain(healthy_fit, link_fit, {"N": [1e9]})
 
 
+def test_many_metrics_at_once_flag_the_ones_at_chance(healthy_fit):
+    runs = _link_runs()
+    runs["acc_good"] = 1 - runs["err"]
+    rng = np.random.default_rng(1)
+    runs["acc_chance"] = 0.25 + 0.01 * rng.standard_normal(len(runs))  # four choices, at chance
+    points = {"N": [1e9, 1e12], "D": [2e10, 2e13]}
+    chance = {"acc_good": 0.25, "acc_chance": 0.25}
+    table = downstream.forecast_metrics(
+        healthy_fit, runs, "val_loss", ["acc_good", "acc_chance"], points,
+        chance=chance, accuracy=True, **SETTINGS,
+    )  # fmt: skip
+    assert list(table["metric"]) == ["acc_good", "acc_good", "acc_chance", "acc_chance"]
+    good, flat = table[table["metric"] == "acc_good"], table[table["metric"] == "acc_chance"]
+    assert set(flat["status"]) == {"near chance"} and flat["note"].str.contains("at chance").all()
+    assert flat["pred_median"].isna().all() and list(flat["N"]) == [1e9, 1e12]
+    # The good task is the same link fit and chain as one call: identical numbers.
+    link_fit = downstream.fit_link(
+        runs, "val_loss", "acc_good", chance=0.25, accuracy=True, **SETTINGS
+    )
+    single = downstream.chain(healthy_fit, link_fit, points, level=0.9)
+    assert good["status"].iloc[0] == ("ok" if link_fit.ok else "diagnostics failed")
+    for column in ("loss_median", "error_median", "pred_lower_90", "pred_upper_90"):
+        np.testing.assert_allclose(good[column], single[column])
+    with pytest.raises(DataError, match="metrics must be a list"):
+        downstream.forecast_metrics(healthy_fit, runs, "val_loss", "acc_good", points)
+    with pytest.raises(DataError, match=r"column\(s\) 'nope' not in the runs"):
+        downstream.forecast_metrics(healthy_fit, runs, "val_loss", ["nope"], points)
+
+
 def test_the_link_command_chains_a_saved_loss_fit(healthy_fit, tmp_path):
     import json
 
@@ -121,3 +153,124 @@ def test_the_link_command_chains_a_saved_loss_fit(healthy_fit, tmp_path):
     assert missing.exit_code == 2 and "give at least one target with --at" in missing.output
     wrong = runner.invoke(app, [*base, "--metric", "nope", "--at", "N=1e9,D=2e10"])
     assert wrong.exit_code == 2 and "'nope' not in the runs" in wrong.output
+
+
+# ---------------------------------------------------------------- the joint fit
+
+
+def _joint_runs(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Runs from the joint model's own story: a loss law, and an error that follows the link
+    of the law's mean loss (not of the run's noisy loss) plus its own noise."""
+    rng = np.random.default_rng(seed)
+    N = 10 ** rng.uniform(7.0, 9.5, n)
+    D = 10 ** rng.uniform(8.5, 11.0, n)
+    mean = chinchilla_loss(N, D)
+    error = TRUE_LINK["eps"] - TRUE_LINK["k"] * np.exp(TRUE_LINK["gamma"] * (3.5 - mean))
+    return pd.DataFrame(
+        {
+            "params": N,
+            "tokens": D,
+            "val_loss": mean * np.exp(0.01 * rng.standard_normal(n)),
+            "err": error + 0.005 * rng.standard_normal(n),
+        }
+    )
+
+
+JOINT_X = {"N": "params", "D": "tokens"}
+#: One attempt of 2 x 300 draws (no retries): enough for the checks below.
+JOINT_SETTINGS = {**SETTINGS, "retries": 0}
+
+
+@pytest.fixture(scope="module")
+def joint_fit():
+    return downstream.fit_joint(_joint_runs(), "val_loss", "err", x=JOINT_X, **JOINT_SETTINGS)
+
+
+def test_the_joint_fit_recovers_the_link_and_the_loss_exponents(joint_fit):
+    summary = joint_fit.summary(level=0.9)
+    truth = {**{f"link_{k}": v for k, v in TRUE_LINK.items()}, **TRUTH}
+    for name in ("link_eps", "link_k", "link_gamma", "alpha", "beta"):
+        low, high = summary.loc[name, "hdi_90_lower"], summary.loc[name, "hdi_90_upper"]
+        assert low <= truth[name] <= high, (name, low, truth[name], high)
+    # Both laws' noises are named sigma: the link's is prefixed, and each has its own value.
+    assert summary.loc["sigma", "median"] == pytest.approx(0.01, rel=0.35)
+    assert summary.loc["link_sigma", "median"] == pytest.approx(0.005, rel=0.35)
+    # One posterior: the link's draws come paired with the loss law's, chain by chain.
+    loss, link = joint_fit.loss_draws(), joint_fit.link_draws()
+    assert len(loss["alpha"]) == len(link["eps"]) == 2 * 300
+    assert set(link) == {"eps", "k", "gamma", "sigma"}
+    assert joint_fit.diagnostics.chains == 2 and joint_fit.diagnostics.draws == 300
+
+
+def test_the_metric_informs_the_loss_law_in_the_joint_fit():
+    # Few runs with loud losses but a precise metric: the metric pins the loss law's
+    # exponents down better than the losses alone do (the two-step loss fit sees only them).
+    import bayescale
+
+    table = _joint_runs(n=25, seed=3)
+    rng = np.random.default_rng(4)
+    table["val_loss"] = table["val_loss"] * np.exp(0.04 * rng.standard_normal(len(table)))
+    joint = downstream.fit_joint(table, "val_loss", "err", x=JOINT_X, **JOINT_SETTINGS)
+    runs = bayescale.load_runs(table, x=JOINT_X, y="val_loss")
+    alone = bayescale.fit(runs, "chinchilla", **JOINT_SETTINGS, prior_draws=0)
+    for name in ("alpha", "beta"):
+        assert np.std(joint.loss_draws()[name]) < 0.8 * np.std(alone.draws([name])[name]), name
+
+
+def test_the_joint_forecast_has_the_chain_columns(joint_fit, healthy_fit, link_fit):
+    points = pd.DataFrame({"N": [1e9, 1e12], "D": [2e10, 2e13]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the 2 x 300 fit may fail its diagnostics: no matter
+        table = joint_fit.forecast(points, level=(0.5, 0.9))
+        again = joint_fit.forecast(points, level=(0.5, 0.9))
+    chained = downstream.chain(healthy_fit, link_fit, points, level=(0.5, 0.9))
+    assert list(table.columns) == list(chained.columns)
+    pd.testing.assert_frame_equal(again, table)
+    # The forecast is the link at the law's loss: at the true law's loss near the runs.
+    true_loss = chinchilla_loss(points["N"], points["D"])
+    assert table.loc[0, "loss_median"] == pytest.approx(true_loss[0], rel=0.01)
+    true_error = TRUE_LINK["eps"] - TRUE_LINK["k"] * np.exp(TRUE_LINK["gamma"] * (3.5 - true_loss))
+    assert table.loc[0, "error_lower_90"] <= true_error[0] <= table.loc[0, "error_upper_90"]
+    assert np.all(
+        table["pred_upper_90"] - table["pred_lower_90"]
+        > table["error_upper_90"] - table["error_lower_90"]
+    )
+    assert np.all(
+        table["pred_upper_90"] - table["pred_lower_90"]
+        > table["pred_upper_50"] - table["pred_lower_50"]
+    )
+    with pytest.raises(DataError, match=r"need the loss law's input.*D"):
+        joint_fit.forecast({"N": [1e9]})
+
+
+def test_a_joint_fit_that_fails_its_diagnostics_warns_on_forecast():
+    starved = downstream.fit_joint(
+        _joint_runs(), "val_loss", "err", x=JOINT_X, draws=20, tune=20, chains=2, seed=1, retries=0
+    )
+    assert not starved.ok and "FAILED DIAGNOSTICS" in repr(starved)
+    with pytest.warns(UserWarning, match=r"forecast from a fit that failed its diagnostics"):
+        table = starved.forecast({"N": [1e9], "D": [2e10]})
+    assert table.attrs["diagnostics_ok"] is False and "R-hat" in table.attrs["warning"]
+
+
+def test_fit_joint_refuses_bad_inputs_with_clear_messages():
+    table = _joint_runs(n=12)
+    fit_joint = downstream.fit_joint
+    with pytest.raises(DataError, match=r"column\(s\) 'acc' not in the runs"):
+        fit_joint(table, "val_loss", "acc", x=JOINT_X)
+    with pytest.raises(DataError, match=r"no column 'toks' \(for input 'D'\)"):
+        fit_joint(table, "val_loss", "err", x={"N": "params", "D": "toks"})
+    holed = table.assign(err=table["err"].where(table.index != 3))
+    with pytest.raises(DataError, match=r"column 'err' row 4 is not a finite number"):
+        fit_joint(holed, "val_loss", "err", x=JOINT_X)
+    at_chance = table.assign(acc=0.26)
+    with pytest.raises(DataError, match=r"'acc' stays at chance"):
+        fit_joint(at_chance, "val_loss", "acc", x=JOINT_X, chance=0.25, accuracy=True)
+    with pytest.raises(DataError, match=r"maps the loss L to a metric"):
+        fit_joint(table, "val_loss", "err", "chinchilla", "chinchilla", x=JOINT_X)
+    with pytest.raises(DataError, match=r"does not take draw; its sampler settings are draws"):
+        fit_joint(table, "val_loss", "err", x=JOINT_X, draw=100)
+    with pytest.raises(DataError, match=r"does not take prior_draws"):
+        fit_joint(table, "val_loss", "err", x=JOINT_X, prior_draws=100)
+    with pytest.raises(DataError, match=r"must be a pandas DataFrame"):
+        fit_joint("runs.csv", "val_loss", "err", x=JOINT_X)

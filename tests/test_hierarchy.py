@@ -14,7 +14,7 @@ import bayescale
 from bayescale.data import Runs, load_runs
 from bayescale.errors import DataError, LawError
 from bayescale.formula import NUMPY
-from bayescale.hierarchy import NEW_GROUP, Pooling, group_values, scalar_view
+from bayescale.hierarchy import CENTRING, NEW_GROUP, Pooling, group_values, scalar_view
 from bayescale.laws import get_law
 
 TRUTH = {"A": 400.0, "B": 400.0, "alpha": 0.34, "beta": 0.28}
@@ -156,17 +156,84 @@ def test_pooling_without_groups_is_refused() -> None:
         bayescale.fit(_frame(), "chinchilla", pooling="partial")
 
 
-def test_model_is_non_centred_and_cached_per_group_structure() -> None:
+def test_model_coordinates_follow_the_centring() -> None:
     from bayescale.model import build_model, log_reference
 
     law = get_law("chinchilla")
     runs = load_runs(_frame(), y="loss", group="family")
-    pooling = Pooling.of(law)
-    model = build_model(law, runs, log_reference(law, runs), pooling=pooling)
+    log_ref = log_reference(law, runs)
+    non_centred = Pooling.of(law, {"alpha": {"kind": "pooled", "centring": 0}})
+    model = build_model(law, runs, log_ref, pooling=non_centred)
     free = {v.name for v in model.free_RVs}
     assert {"alpha_loc", "alpha_tau", "alpha_z"} <= free and "alpha" not in free
+    assert {"E_tau", "E_mean", "E_xi", "E_zeta"} <= free and "E_loc" not in free
     assert model["alpha_z"].eval().shape == (3,)
     assert model.named_vars_to_dims["alpha"] == ("group",)
+    assert model.named_vars_to_dims["E_zeta"] == ("group",)
+    # Every pooled parameter's population median is in the posterior, whatever its form.
+    assert {"E_loc", "A_loc"} <= {v.name for v in model.deterministics}
+    # Prior draws need drawable variables: the same model, non-centred.
+    prior_model = build_model(law, runs, log_ref, reparameterise=False, pooling=Pooling.of(law))
+    assert "E_mean" not in {v.name for v in prior_model.free_RVs}
+
+
+def test_default_centring_round_trips_and_is_checked() -> None:
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law)
+    assert pooling.centring == dict.fromkeys(law.parameters, CENTRING)
+    assert Pooling.from_dict(json.loads(json.dumps(pooling.to_dict()))) == pooling
+    assert Pooling.of(law, pooling) == pooling
+    # Fits saved before the choice of coordinates were non-centred.
+    old = {"kinds": pooling.kinds, "spreads": pooling.spreads}
+    assert Pooling.from_dict(old).centring == {}
+    assert Pooling.of(law, {"E": {"kind": "pooled", "centring": 1}}).centring["E"] == 1.0
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(LawError, match="centring must be a number from 0"):
+            Pooling.of(law, {"E": {"kind": "pooled", "centring": bad}})
+    assert Pooling.of(law, "complete").centring == {}
+
+
+@pytest.mark.parametrize("centring", [0.3, 1.0])
+def test_group_mean_form_has_the_non_centred_density(centring: float) -> None:
+    """The change of coordinates keeps the model: its density in (mean, xi, tau, zeta) is the
+    hierarchical density of (log m, tau, log theta_g) times the Jacobian
+    tau**(1 + (1 - c)(G - 1)), up to a constant."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from bayescale.hierarchy import _group_mean_variables
+
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law, {"E": {"kind": "pooled", "centring": centring}})
+    prior = law.parameters["E"].prior.parameters  # LogNormal(mu, sigma)
+    groups = 3
+    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
+        _group_mean_variables(law.parameters["E"], pooling)
+    logp = model.compile_logp(jacobian=False)
+    zeta_transform = model.rvs_to_transforms[model["E_zeta"]]
+    rng = np.random.default_rng(7)
+    gaps = []
+    for _ in range(6):
+        log_m = rng.normal(0.4, 0.5)
+        tau = rng.uniform(0.01, 0.8)
+        log_theta = log_m + tau * rng.normal(size=groups)
+        mean = log_theta.mean()
+        zeta = (log_theta - mean) / tau ** (1 - centring)
+        point = {
+            "E_tau_log__": np.log(tau),
+            "E_mean": mean,
+            "E_xi": (mean - log_m) * np.sqrt(groups) / tau,
+            "E_zeta_zerosum__": zeta_transform.forward(pt.as_tensor(zeta)).eval(),
+        }
+        target = (
+            stats.norm.logpdf(log_m, prior["mu"], prior["sigma"])
+            + stats.halfnorm.logpdf(tau, scale=pooling.spreads["E"])
+            + stats.norm.logpdf(log_theta, log_m, tau).sum()
+        )
+        jacobian = (1 + (1 - centring) * (groups - 1)) * np.log(tau)
+        gaps.append(float(logp(point)) - target - jacobian)
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
 
 
 # ----------------------------------------------------------------- one fit, many checks
@@ -193,6 +260,37 @@ def test_fit_recovers_each_group_and_shrinks_the_small_one(hierarchical: bayesca
     table = fit.summary()
     assert {"E[a]", "E_loc", "E_tau", "sigma"} <= set(table.index)
     assert table.loc["E_tau", "role"] == "population spread"
+
+
+@pytest.mark.slow
+def test_centred_and_non_centred_coordinates_give_one_posterior(
+    hierarchical: bayescale.Fit,
+) -> None:
+    runs = load_runs(_frame(), y="loss", group="family")
+    non_centred = bayescale.fit(
+        runs,
+        "chinchilla",
+        draws=300,
+        tune=300,
+        chains=2,
+        seed=4,
+        prior_draws=0,
+        retries=0,
+        pooling={
+            "default": "pooled",
+            **{n: {"centring": 0} for n in ("E", "A", "B", "alpha", "beta")},
+        },
+    )
+    assert non_centred.pooling.centring == dict.fromkeys(non_centred.law.parameters, 0.0)
+    assert hierarchical.pooling.centring["E"] == CENTRING
+    for name in ("E", "A_ref", "alpha", "beta", "E_loc", "sigma"):
+        a = hierarchical.idata.posterior[name]
+        b = non_centred.idata.posterior[name]
+        dims = ("chain", "draw")
+        # Medians within 4 Monte Carlo standard errors (about 1.25 sd / sqrt(ESS) each).
+        error = 1.25 * np.hypot(a.std(dims) / np.sqrt(150), b.std(dims) / np.sqrt(150))
+        gap = np.abs(a.median(dims) - b.median(dims))
+        assert bool((gap < 4 * error).all()), (name, gap.values, error.values)
 
 
 @pytest.mark.slow

@@ -459,3 +459,42 @@ def test_catalog_laws_load_unchanged_and_round_trip(name):
     assert Law.from_dict(json.loads(law.to_json())).to_dict() == law.to_dict()
     changed = law.with_priors({"sigma": {"dist": "HalfNormal", "sigma": 0.05}})
     assert Law.from_dict(changed.to_dict()).to_dict() == changed.to_dict()
+
+
+# ------------------------------------------------------------- pooling declared in the file
+
+CHINCHILLA = catalog()["chinchilla"].read_text(encoding="utf-8")
+
+
+def test_a_law_file_declares_its_pooling_and_a_call_overrides_it() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from bayescale.data import load_runs
+    from bayescale.fitting import _pooling_of
+
+    text = CHINCHILLA + '\n[pooling]\nalpha = "shared"\nE = "separate"\n'
+    law = Law.from_toml(text, source="grouped.toml")
+    assert law.pooling == {"alpha": "shared", "E": "separate"}
+    again = Law.from_dict(json.loads(law.to_json()))
+    assert again.pooling == law.pooling  # saved with a fit, reloaded with it
+    assert "pooling" not in get_law("chinchilla").to_dict()  # undeclared: description unchanged
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"N": 10 ** rng.uniform(7, 9, 12), "D": 10 ** rng.uniform(9, 11, 12), "loss": 3.0}
+    )
+    runs = load_runs(frame.assign(set=["a", "b"] * 6), group="set")
+    kinds = _pooling_of(law, runs, None).kinds
+    assert (kinds["alpha"], kinds["E"], kinds["beta"]) == ("shared", "separate", "pooled")
+    assert set(_pooling_of(law, runs, "complete").kinds.values()) == {"shared"}
+    assert _pooling_of(get_law("chinchilla"), runs, None).kinds["alpha"] == "pooled"
+
+
+def test_a_wrong_pooling_table_is_refused_when_the_file_is_read() -> None:
+    message = refusal(CHINCHILLA + '\n[pooling]\ngamma = "shared"\n')
+    assert "bad.toml" in message and "no parameter 'gamma'" in message
+    message = refusal(CHINCHILLA + '\n[pooling]\nalpha = "sometimes"\n')
+    assert "bad.toml" in message and "sometimes" in message
+    assert "must be a table" in refusal(
+        CHINCHILLA.replace('name = "chinchilla"', 'pooling = 3\nname = "chinchilla"')
+    )

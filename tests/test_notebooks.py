@@ -29,10 +29,12 @@ NAMES = (
     "05_honest_intervals.py",
     "06_many_families.py",
     "07_next_runs.py",
+    "08_downstream.py",
 )
 MIN_MARKDOWN_CELLS = 8
 CELL_TIMEOUT = 300  # seconds; the slowest cell (a comparison: four fits, two compilations) ~45 s
 EPOCH_CSV = Path("chinchilla") / "svg_extracted_data.csv"
+OVERTRAIN_CSV = Path("overtrain") / "downstream.csv"
 
 
 def _read(name: str):
@@ -87,6 +89,15 @@ def _epoch_data_available() -> bool:
         folder = Path(os.environ["BAYESCALE_DATA"])
         return folder.is_file() or (folder / EPOCH_CSV).is_file()
     return any((NOTEBOOKS / up / "shared" / "data" / EPOCH_CSV).is_file() for up in ("../..", ".."))
+
+
+def _overtrain_data_available() -> bool:
+    if os.environ.get("BAYESCALE_DATA"):
+        folder = Path(os.environ["BAYESCALE_DATA"])
+        return (folder / OVERTRAIN_CSV).is_file() or (folder / OVERTRAIN_CSV.name).is_file()
+    return any(
+        (NOTEBOOKS / up / "shared" / "data" / OVERTRAIN_CSV).is_file() for up in ("../..", "..")
+    )
 
 
 # --------------------------------------------------------------------------- stored format
@@ -186,6 +197,29 @@ def _check_next_runs(notebook, text: str) -> None:
     assert images, "plot_recommendation's figure was not displayed"
 
 
+def _check_downstream(notebook, text: str) -> None:
+    if not _overtrain_data_available():
+        assert "was not found" in text
+        pytest.skip("Gadre et al.'s data is absent: only the notebook's graceful stop was checked")
+    assert "31 C4 runs up to 412M parameters" in text
+    assert "26 of 46 tasks are above chance" in text
+    found = re.search(
+        r"error: forecast ([\d.]+), credible \[([\d.]+), ([\d.]+)\], "
+        r"one model \[([\d.]+), ([\d.]+)\] +observed ([\d.]+)",
+        text,
+    )
+    assert found, "no chained forecast of the averaged error"
+    median, low, high, pred_low, pred_high, observed = map(float, found.groups())
+    # One model's interval holds the credible one (it adds both noises), which holds the median.
+    assert pred_low < low < median < high < pred_high
+    assert abs(median - observed) / observed < 0.1, (median, observed)
+    assert "near chance: True" in text and "refused: 'mmlu' stays at chance" in text
+    task = re.search(r"winograd error: forecast ([\d.]+), one model \[([\d.]+), ([\d.]+)\]", text)
+    assert task and 0 <= float(task.group(2)) < float(task.group(1)) < float(task.group(3)) <= 1
+    images = [out for out in _outputs(notebook) if "image/png" in out.get("data", {})]
+    assert images, "plot_link's figure was not displayed"
+
+
 CHECKS = {
     "01_quickstart.py": _check_quickstart,
     "02_chinchilla_replication.py": _check_replication,
@@ -194,6 +228,7 @@ CHECKS = {
     "05_honest_intervals.py": _check_honest_intervals,
     "06_many_families.py": _check_many_families,
     "07_next_runs.py": _check_next_runs,
+    "08_downstream.py": _check_downstream,
 }
 
 

@@ -10,7 +10,9 @@ is chosen here: new figures are made without pyplot, so writing them to files
 - :mod:`~bayescale.plots.forecast`: compute-optimal frontier, forecast fan chart;
 - :mod:`~bayescale.plots.diagnostics`: residuals, posterior predictive check, rank, prior
   against posterior, joint posterior;
-- :mod:`~bayescale.plots.comparison`: PSIS-LOO and held-out scores of competing laws.
+- :mod:`~bayescale.plots.comparison`: PSIS-LOO and held-out scores of competing laws;
+- :mod:`~bayescale.plots.downstream`: a link from loss to a downstream error, with the
+  chained forecast at the targets.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bayescale.plots.diagnostics import (
     plot_rank,
     plot_residuals,
 )
+from bayescale.plots.downstream import plot_link
 from bayescale.plots.fit import plot_fit, plot_loss_contours
 from bayescale.plots.forecast import plot_forecast_fan, plot_frontier
 from bayescale.plots.hierarchy import plot_groups, plot_population, plot_shrinkage
@@ -37,6 +40,7 @@ __all__ = [
     "plot_forecast_fan",
     "plot_frontier",
     "plot_groups",
+    "plot_link",
     "plot_loss_contours",
     "plot_pair",
     "plot_population",

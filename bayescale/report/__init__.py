@@ -13,7 +13,9 @@ value the library returned sits next to its rounded text, so a reader (or a test
 each one.
 
 - :mod:`~bayescale.report.inputs`: targets, budgets, a comparison to include;
-- :mod:`~bayescale.report.sections`: one builder per section;
+- :mod:`~bayescale.report.sections`: one builder per section (with links from loss to
+  downstream metrics, ``downstream=``, a "Downstream forecast" section chains each with the
+  fit at the targets);
 - :mod:`~bayescale.report.reproducibility`: what made the fit and the report;
 - :mod:`~bayescale.report.context`: :func:`build_context` and the embedded plots;
 - :mod:`~bayescale.report.render`: HTML, PDF and the files.

@@ -23,7 +23,7 @@ from bayescale.report.inputs import (
     target_compute,
     target_points,
 )
-from bayescale.report.reproducibility import reproducibility_section, when
+from bayescale.report.reproducibility import _Code, _literal, reproducibility_section, when
 
 __all__ = ["SECTIONS", "build_context"]
 
@@ -45,6 +45,10 @@ SECTIONS = {
 
 #: Credible levels of the forecast table (the report's own level is added).
 FORECAST_LEVELS = (0.5, 0.8, 0.9)
+#: Heading of the downstream section, shown after the forecast when links are given.
+DOWNSTREAM_HEADING = "Downstream forecast"
+#: Up to this many metrics get a figure each; more share one figure of panels.
+LINK_FIGURES = 3
 
 
 def _figures(
@@ -152,6 +156,7 @@ def build_context(
     fit_path: str | os.PathLike[str] | None = None,
     figures: bool = True,
     group: str | None = None,
+    downstream: Mapping[str, Fit | str | os.PathLike[str]] | None = None,
 ) -> dict[str, Any]:
     """Gather everything the report shows, from the library's results.
 
@@ -186,6 +191,12 @@ def build_context(
         For a hierarchical fit: the group the forecast, plan and plots are about (``"new"``
         for a group not yet observed); default the group with the fewest runs, usually the
         new setup being asked about. A "Groups" section shows every group.
+    downstream : mapping of str to Fit or path, optional
+        Downstream metrics: name -> the fit of its link from the loss
+        (:func:`bayescale.downstream.fit_link`), or the file it was saved to. A "Downstream
+        forecast" section then chains each link with this fit at the targets
+        (:func:`bayescale.downstream.chain`), flags links whose runs are near chance, and
+        plots each link (:func:`bayescale.plots.plot_link`).
 
     Returns
     -------
@@ -196,9 +207,10 @@ def build_context(
     Raises
     ------
     DataError
-        If a target, budget, target loss or level is invalid.
+        If a target, budget, target loss or level is invalid, or a downstream entry is not
+        a link's fit.
     BayescaleError
-        If the comparison folder cannot be read.
+        If the comparison folder or a link's file cannot be read.
     """
     if not 0 < level < 1:
         raise DataError(f"credible level {level} must be between 0 and 1 (e.g. 0.9)")
@@ -223,6 +235,7 @@ def build_context(
     budgets = [float(c) for c in compute] if compute else target_compute(fit, forecast)
     if any(not (math.isfinite(c) and c > 0) for c in budgets):
         raise DataError(f"compute budgets must be positive numbers, got {budgets}")
+    links, link_files = _links(downstream)
     tables, compared = _comparison_inputs(comparison)
     averaged = _averaged_forecast(fit, compared, targets, levels)
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
@@ -233,10 +246,19 @@ def build_context(
         "compute": [float(c) for c in compute] if compute else None,
         "level": level,
         "comparison": str(comparison) if isinstance(comparison, str | os.PathLike) else None,
+        "downstream": _links_call(link_files) if links else None,
     }
     ordered = dict(SECTIONS)
     if focus is not None:
         ordered = {"summary": SECTIONS["summary"], "groups": "Groups", **SECTIONS}
+    if links:
+        keys = list(ordered)
+        cut = keys.index("forecast") + 1
+        ordered = {
+            **{k: ordered[k] for k in keys[:cut]},
+            "downstream": DOWNSTREAM_HEADING,
+            **{k: ordered[k] for k in keys[cut:]},
+        }
     out = {
         "meta": {
             "title": f"Scaling-law forecast: {fit.law.name}"
@@ -245,6 +267,9 @@ def build_context(
             "created": when(created),
             "fit_file": None if path is None else path.name,
             "sections": ordered,
+            # Numbered in order, so that headings, contents and cross-references agree
+            # whichever optional sections (groups, downstream) are shown.
+            "numbers": {name: i for i, name in enumerate(ordered, start=1)},
             "targets_given": bool(at),
         },
         "summary": sections.summary_section(
@@ -260,6 +285,12 @@ def build_context(
         "reproducibility": reproducibility_section(whole, path, command, created, request),
         "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},
     }
+    out["downstream"] = None
+    if links:
+        points = forecast[list(fit.law.inputs)]
+        out["downstream"] = sections.downstream_section(fit, points, links, level)
+        if figures:
+            out["figures"].update(_link_figures(out["downstream"], links, level))
     out["groups"] = None
     if focus is not None:
         out["groups"] = sections.groups_section(whole, focus, targets, level)
@@ -283,3 +314,103 @@ def _group_figures(fit: Fit, level: float) -> dict[str, str]:
             png = plots.figure_to_png(make()[0].figure)
             out[name] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return out
+
+
+def _links(
+    downstream: Mapping[str, Fit | str | os.PathLike[str]] | None,
+) -> tuple[dict[str, Fit], dict[str, str | None]]:
+    """The link fits by metric name (files read), and the file each came from, if any.
+
+    Raises
+    ------
+    DataError
+        If ``downstream`` is not a mapping, or an entry is not the fit of a link from L.
+    """
+    if downstream is None:
+        return {}, {}
+    if not isinstance(downstream, Mapping):
+        raise DataError(
+            f"downstream must map each metric's name to its link fit, e.g. "
+            f"{{'mmlu': link_fit}}; got {type(downstream).__name__}"
+        )
+    from bayescale.fitting import load_fit
+
+    links: dict[str, Fit] = {}
+    files: dict[str, str | None] = {}
+    for name, value in downstream.items():
+        path = None
+        if isinstance(value, str | os.PathLike):
+            path = os.fspath(value)
+            value = load_fit(path)
+        if not isinstance(value, Fit):
+            raise DataError(
+                f"downstream[{name!r}] must be a link fit (bayescale.downstream.fit_link) or "
+                f"its saved file, not {type(value).__name__}"
+            )
+        if "L" not in value.law.inputs:
+            raise DataError(
+                f"downstream[{name!r}] is a fit of law {value.law.name!r} (inputs "
+                f"{', '.join(value.law.inputs)}), not a link from the loss L: fit it with "
+                f"bayescale.downstream.fit_link"
+            )
+        links[str(name)] = value
+        files[str(name)] = path
+    return links, files
+
+
+def _links_call(files: Mapping[str, str | None]) -> dict[str, _Code]:
+    """``downstream=`` of the Python call that redoes the report: each link read from its
+    file (a link given as a fit is read from ``<metric>.link.nc``, where it must be saved)."""
+    return {
+        name: _Code(f"bayescale.load_fit({_literal(path if path else name + '.link.nc')})")
+        for name, path in files.items()
+    }
+
+
+def _link_figures(
+    section: Mapping[str, Any], links: Mapping[str, Fit], level: float
+) -> dict[str, str]:
+    """plot_link of each metric with its forecast: one figure each, or one of panels for many."""
+    import numpy as np
+
+    from bayescale import plots
+    from bayescale.plots._common import axes_grid
+
+    metrics = section["metrics"]
+    drawn: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(metrics) <= LINK_FIGURES:
+            for i, entry in enumerate(metrics):
+                ax = plots.plot_link(
+                    links[entry["name"]],
+                    forecast=entry.get("table"),
+                    level=level,
+                    metric=entry["name"],
+                )
+                drawn[f"link-{i}"] = ax.figure
+        else:
+            columns = LINK_FIGURES
+            rows = -(-len(metrics) // columns)
+            grid, _ = axes_grid(None, (rows, columns), (4.2 * columns, 3.4 * rows), "links")
+            axes = np.ravel(grid)
+            for ax, entry in zip(axes, metrics, strict=False):
+                plots.plot_link(
+                    links[entry["name"]],
+                    forecast=entry.get("table"),
+                    level=level,
+                    ax=ax,
+                    metric=entry["name"],
+                )
+                ax.set_title(entry["name"], fontsize=9)
+            for ax in axes[len(metrics) :]:
+                ax.set_visible(False)
+            figure = axes[0].figure
+            figure.suptitle("Downstream errors through the loss", fontsize=10)
+            figure.tight_layout()
+            drawn["links"] = figure
+    return {
+        name: "data:image/png;base64,"
+        + base64.b64encode(plots.figure_to_png(figure)).decode("ascii")
+        for name, figure in drawn.items()
+    }

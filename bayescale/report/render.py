@@ -117,7 +117,8 @@ def write_report(
         Former name of ``overwrite``, still accepted.
     **options
         Passed to :func:`build_context` (``comparison``, ``at``, ``target_loss``,
-        ``compute``, ``level``, ``fit_path``, ``figures``).
+        ``compute``, ``level``, ``fit_path``, ``figures``, ``group``, ``downstream``: metric
+        name -> link fit, for the "Downstream forecast" section).
 
     Returns
     -------

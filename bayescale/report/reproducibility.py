@@ -46,6 +46,8 @@ def _sha256(path: Path) -> str:
 
 def _literal(value: Any) -> str:
     """A Python literal of a value; floats as short as they can be and still exact."""
+    if isinstance(value, _Code):
+        return str(value)
     if isinstance(value, float):
         shortest = next(t for p in range(1, 18) if float(t := f"{value:.{p}g}") == value)
         return clean_exponent(shortest)
@@ -138,7 +140,7 @@ def reproduce(
         The command that made the report.
     request : mapping
         The report's options (``at``, ``target_loss``, ``compute``, ``level``,
-        ``comparison``), for the Python call when no command is given.
+        ``comparison``, ``downstream``), for the Python call when no command is given.
 
     Returns
     -------
@@ -152,6 +154,11 @@ def reproduce(
     else:
         lines, notes = _fit_in_python(fit, in_catalog, fit_file)
     lines += [command] if command else _report_in_python(request, fit_file)
+    if not command and request.get("downstream"):
+        notes.append(
+            "Each downstream link is read from the file named in downstream= (a link given "
+            "as a fit: save it there first, with link_fit.save)."
+        )
     notes.append(
         "The same data, law, seed and sampler settings with the same versions give the same "
         "draws, hence the same numbers."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -452,3 +454,83 @@ def groups_section(
         "rows": rows,
         "population": population,
     }
+
+
+def downstream_section(
+    fit: Fit,
+    points: pd.DataFrame,
+    links: Mapping[str, Fit],
+    level: float,
+) -> dict[str, Any] | None:
+    """Each downstream metric forecast through the loss at the targets, with its link.
+
+    Parameters
+    ----------
+    fit : Fit
+        The report's loss fit.
+    points : pandas.DataFrame
+        The targets, completed with every input of the loss law.
+    links : mapping of str to Fit
+        Metric name -> its link's fit (:func:`bayescale.downstream.fit_link`).
+    level : float
+        Credible level of the intervals.
+
+    Returns
+    -------
+    dict or None
+        None without links; else ``metrics``, one entry per metric: the link, its runs,
+        the chance level, whether the runs are near chance (no forecast is then made), the
+        chain's rows (numbers as :class:`Num` keyed ``downstream.<metric>.<i>.<column>``)
+        and its warnings.
+    """
+    if not links:
+        return None
+    from bayescale import downstream
+    from bayescale.errors import BayescaleError
+    from bayescale.plots.downstream import link_chance
+
+    tag = level_label(level)
+    inputs = list(fit.law.inputs)
+    metrics = []
+    for name, link in links.items():
+        key = f"downstream.{name}"
+        loss, error = link.runs.x("L"), link.runs.y
+        chance = link_chance(link)
+        flagged = downstream.near_chance(error, chance)
+        entry: dict[str, Any] = {
+            "name": name,
+            "link": link.law.name,
+            "title": link.law.title,
+            "formula": link.law.formula.text,
+            "n_runs": Num(len(link.runs), f"{key}.n_runs", "int"),
+            "loss_min": Num(float(loss.min()), f"{key}.runs_loss_min"),
+            "loss_max": Num(float(loss.max()), f"{key}.runs_loss_max"),
+            "best_error": Num(float(np.nanmin(error)), f"{key}.runs_best_error"),
+            "chance": None if chance is None else Num(chance, f"{key}.chance", "percent"),
+            "chance_error": None if chance is None else Num(1 - chance, f"{key}.chance_error"),
+            "margin": Num(downstream.CHANCE_MARGIN, "downstream.chance_margin", "short"),
+            "near_chance": flagged,
+            "ok": link.ok,
+            "verdict": link.diagnostics.verdict(),
+            "rows": [],
+            "warnings": [],
+            "failed": None,
+            "extrapolated": False,
+        }
+        metrics.append(entry)
+        if flagged:
+            continue  # the link is the prior's echo: no forecast is made of it
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                table = downstream.chain(fit, link, points[inputs], level=level)
+        except BayescaleError as err:
+            entry["failed"] = str(err)
+            continue
+        entry["warnings"] = list(
+            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+        )
+        entry["rows"] = [nums(r, f"{key}.{i}") for i, r in enumerate(table.to_dict("records"))]
+        entry["table"] = table
+        entry["extrapolated"] = bool((table["loss_median"] < float(loss.min())).any())
+    return {"level": tag, "inputs": inputs, "metrics": metrics}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .._guard import echo_warning, warnings_as_lines
+from .._guard import check_outputs, command_line, echo_warning, warnings_as_lines
 from .._options import (
     SAMPLER_DEFAULTS,
     AtOption,
@@ -14,6 +15,7 @@ from .._options import (
     DataArgument,
     DrawsOption,
     FitArgument,
+    ForceOption,
     FormatOption,
     OutputFormat,
     SeedOption,
@@ -55,6 +57,15 @@ def link_command(
     chains: ChainsOption = SAMPLER_DEFAULTS.chains,
     seed: SeedOption = SAMPLER_DEFAULTS.seed,
     output_format: FormatOption = OutputFormat.table,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            metavar="LINK.nc",
+            help="Also save the link fit, e.g. for 'bayescale report --link LINK.nc'.",
+        ),
+    ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Fit a link from loss to a metric on DATA and chain it with a saved loss fit.
 
@@ -81,6 +92,11 @@ def link_command(
         Sampler settings of the link fit.
     output_format : OutputFormat, default table
         ``table``, ``csv`` or ``json``.
+    save : Path, optional
+        Also save the link fit there; it records the metric's name and the chance accuracy
+        (``info["metric"]``, ``info["chance"]``), which the report shows.
+    force : bool, default False
+        Overwrite an existing ``--save`` file.
     """
     import pandas as pd
 
@@ -92,6 +108,8 @@ def link_command(
     if not at:
         raise DataError("give at least one target with --at, e.g. --at N=7e10,D=1.4e12")
     points = pd.DataFrame(parse_points(at))
+    if save is not None:
+        check_outputs([save], force, "--save")
     sampler = sampler_settings(draws, tune, chains, SAMPLER_DEFAULTS.target_accept, seed)
     table = _read(data)[0]
 
@@ -101,11 +119,21 @@ def link_command(
     loss_fit = load_fit(fit_file)
     with warnings_as_lines():
         link_fit = downstream.fit_link(
-            table, loss, metric, link, chance=chance, accuracy=accuracy, sampler=sampler
+            table,
+            loss,
+            metric,
+            link,
+            chance=chance,
+            accuracy=accuracy,
+            sampler=sampler,
+            command=command_line(),
         )
         frame = downstream.chain(loss_fit, link_fit, points, level=level)
     if not link_fit.ok:
         echo_warning(f"the link fit failed its diagnostics: {link_fit.diagnostics.verdict()}")
+    if save is not None:
+        # On stderr: stdout holds the table, which --format csv/json keeps machine-readable.
+        typer.echo(f"Saved the link fit to {link_fit.save(save, overwrite=force)}", err=True)
     emit(
         frame,
         output_format,

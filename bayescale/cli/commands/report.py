@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bayescale.errors import BayescaleError
 from bayescale.settings import check_level
 
 from .._guard import check_outputs, command_line, echo_warning, warnings_as_lines
@@ -21,7 +22,49 @@ from .._options import (
 )
 from .._render import print_verdict, say
 
+if TYPE_CHECKING:
+    from bayescale.fitting import Fit
+
 __all__ = ["report_command"]
+
+#: The response name of a link fitted by ``bayescale.downstream.fit_link``, which says
+#: nothing of the metric: the file's name names it instead.
+_GENERIC_RESPONSE = "error"
+
+
+def _check_link_files(paths: list[Path]) -> None:
+    """Refuse missing link files at once, before the fit is read."""
+    for path in paths:
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "not found"
+            raise BayescaleError(
+                f"--link {path}: {what}; give a link fit saved with link_fit.save (a .nc file "
+                f"from bayescale.downstream.fit_link)"
+            )
+
+
+def _read_links(paths: list[Path]) -> dict[str, Fit]:
+    """The link fits by metric name: the fit's response, or the file's name for a link
+    whose response is the generic ``error``; a repeated name gets the file's name too."""
+    from bayescale.fitting import load_fit
+
+    links: dict[str, Fit] = {}
+    for path in paths:
+        try:
+            link = load_fit(path)
+        except BayescaleError as err:
+            raise BayescaleError(f"--link {path}: {err}") from None
+        if "L" not in link.law.inputs:
+            raise BayescaleError(
+                f"--link {path}: a fit of law {link.law.name!r} (inputs "
+                f"{', '.join(link.law.inputs)}), not a link from the loss L; fit the link with "
+                f"bayescale.downstream.fit_link and save it"
+            )
+        name = str(link.info.get("metric") or link.runs.y_name)
+        if name == _GENERIC_RESPONSE or name in links:
+            name = path.stem if path.stem not in links else str(path)
+        links[name] = link
+    return links
 
 
 def report_command(
@@ -59,6 +102,16 @@ def report_command(
             "a group not yet observed; default the group with the fewest runs).",
         ),
     ] = None,
+    link: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--link",
+            metavar="LINK.nc",
+            help="A saved link fit from loss to a downstream error "
+            "(bayescale.downstream.fit_link, then .save): adds the metric's forecast through "
+            "the loss (repeatable, one file per metric).",
+        ),
+    ] = None,
 ) -> None:
     """Write the due-diligence report of a fit: one self-contained HTML file.
 
@@ -88,18 +141,28 @@ def report_command(
         Overwrite existing outputs.
     group : str, optional
         The group the report is about (see ``build_context``).
+    link : list of Path, optional
+        Saved link fits; each metric is named by its fit's response, or by its file's name
+        when the response is the generic ``error``.
     """
     targets = point_list(at) if at else None
     level = check_level(level, "--level")
     check_outputs([out], force)
     if pdf is not None:
         check_outputs([pdf], force, "--pdf")
+    _check_link_files(link or [])
     from bayescale.fitting import load_fit
     from bayescale.report import write_report
 
     result = load_fit(fit_file)
     if not result.ok:
         echo_warning(f"report of a fit that failed its diagnostics: {result.diagnostics.verdict()}")
+    downstream = _read_links(link) if link else None
+    for name, fitted in (downstream or {}).items():
+        if not fitted.ok:
+            echo_warning(
+                f"the link of {name} failed its diagnostics: {fitted.diagnostics.verdict()}"
+            )
     with warnings_as_lines():
         files = write_report(
             result,
@@ -114,6 +177,7 @@ def report_command(
             command=command_line(),
             fit_path=fit_file,
             group=group,
+            downstream=downstream,
         )
     print_verdict(result)
     for kind, path in files.items():
