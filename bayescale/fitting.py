@@ -681,8 +681,6 @@ class Fit:
                 self._warned = True
         return table
 
-    # ------------------------------------------------------------------ compute planning
-
     # ------------------------------------------------------------------ which run next
 
     def recommend(
@@ -1301,7 +1299,9 @@ def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
             f"a group is named {NEW_GROUP!r}, the name that asks for a group not yet observed; "
             f"rename it in the data"
         )
-    return Pooling.of(law, law.pooling or None if pooling is None else pooling)
+    if pooling is None:  # the law file's declaration, else the default
+        pooling = law.pooling or None
+    return Pooling.of(law, pooling)
 
 
 def _climb(
