@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bayescale demo --out demo-output --force
 
+# Two processes, a test file each at a time (the files' shared fits are made once per process).
 test: $(STAMP)
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -ra -m "not slow"
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile -m "not slow"
 
 # The benchmarks need the baselines' packages too (the `bench` extra: NumPyro, JAX).
 BENCH_STAMP := $(VENV)/.bayescale-bench-installed

@@ -509,6 +509,38 @@ def _starting_at(compiled: Any, point: np.ndarray) -> Any:
     return dataclasses.replace(compiled, initial_point_func=initial_point)
 
 
+def _stop(samplers: Sequence[Any]) -> None:
+    """Cancel every sampler, even through further Ctrl-C presses.
+
+    People press Ctrl-C twice. A second ``KeyboardInterrupt`` raised while the first is
+    handled would skip the samplers not yet cancelled, and their threads would keep
+    sampling (and keep the process alive) after the fit has raised. In the main thread
+    further presses are ignored until every sampler is cancelled; elsewhere (no handler
+    can be set there) a cancel that was interrupted is tried again.
+    """
+    import signal
+    import threading
+
+    held = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: None) if held else None
+    try:
+        for sampler in samplers:
+            while True:
+                try:
+                    sampler.cancel()
+                except KeyboardInterrupt:
+                    continue
+                except Exception:
+                    pass  # already finished or cancelled: nothing to stop
+                break
+    finally:
+        if held:
+            # None: the handler was not set from Python; Python's own is the closest.
+            signal.signal(
+                signal.SIGINT, signal.default_int_handler if previous is None else previous
+            )
+
+
 def sample_posterior(
     law: Law,
     runs: Runs,
@@ -589,8 +621,7 @@ def sample_posterior(
                 )
             traces = [sampler.wait() for sampler in samplers]
         except BaseException:
-            for sampler in samplers:
-                sampler.cancel()
+            _stop(samplers)
             raise
     if pooling is not None:
         # A compiled model reused for other data keeps the group labels it was built with.

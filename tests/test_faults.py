@@ -52,27 +52,78 @@ def test_interrupted_sampling_is_cancelled_and_raised(monkeypatch, sim_runs):
     assert Interrupted.cancelled
 
 
+def test_a_second_ctrl_c_still_cancels_every_sampler(monkeypatch, sim_runs):
+    # Two presses: the second lands while the first's clean-up cancels chain 0's sampler.
+    # Before, chain 1's sampler was never cancelled and went on sampling after the fit raised.
+    import nutpie
+
+    made = []
+
+    class Sampler:
+        def __init__(self):
+            self.cancelled = False
+            self.calls = 0
+            made.append(self)
+
+        def wait(self):
+            raise KeyboardInterrupt
+
+        def cancel(self):
+            self.calls += 1
+            if self is made[0] and self.calls == 1:
+                raise KeyboardInterrupt
+            self.cancelled = True
+
+    monkeypatch.setattr(nutpie, "sample", lambda *args, **kwargs: Sampler())
+    with pytest.raises(KeyboardInterrupt):
+        bayescale.fit(sim_runs, "chinchilla", draws=10, tune=10, chains=2)
+    assert len(made) == 2 and all(s.cancelled for s in made)
+
+
 _INTERRUPT_SCRIPT = """
-import os, signal, sys, threading
+import faulthandler, os, signal, sys, threading
+# Should the process hang, every thread's stack goes to stderr and it exits, failing the test.
+faulthandler.dump_traceback_later(200, exit=True)
+# A terminal's Ctrl-C: a test run started in the background (`make test &`) ignores SIGINT,
+# and so would this process, which inherits that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import nutpie
 import bayescale
 from bayescale.demo import demo_runs
 
+stop = threading.Event()
+presses = []
+
+def press():
+    # Ctrl-C once sampling runs, again every 2 s until the fit stops, as a user would.
+    delay = float(os.environ["DELAY"])
+    while not stop.wait(delay):
+        presses.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        delay = 2.0
+
 real_sample = nutpie.sample
 def sample(*args, **kwargs):
     sampler = real_sample(*args, **kwargs)
-    # Ctrl-C once sampling runs: during tuning in the first fit, while drawing in the second.
-    threading.Timer(float(os.environ["DELAY"]), os.kill, (os.getpid(), signal.SIGINT)).start()
+    if not sample.started:
+        sample.started = True
+        threading.Thread(target=press, daemon=True).start()
     return sampler
 nutpie.sample = sample
 
 runs = demo_runs(0)
+# Interrupted during tuning in the first fit, while drawing in the second.
 for tune, draws in ((10**7, 100), (20, 10**7)):
+    stop.clear()
+    presses.clear()
+    sample.started = False
     try:
         bayescale.fit(runs, "chinchilla", tune=tune, draws=draws, chains=2, prior_draws=0)
     except KeyboardInterrupt:
-        print("interrupted", flush=True)
+        stop.set()
+        print("interrupted", len(presses), flush=True)
     else:
+        stop.set()
         print("finished", flush=True)
 """
 
@@ -87,10 +138,13 @@ def test_ctrl_c_during_tuning_and_drawing_raises_keyboard_interrupt(tmp_path):
         text=True,
         env=env,
         cwd=tmp_path,
-        timeout=600,
+        timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["interrupted", "interrupted"], done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-8000:]
+    lines = [line.split() for line in done.stdout.splitlines()]
+    assert [line[0] for line in lines] == ["interrupted", "interrupted"], done.stderr[-2000:]
+    # A fit that swallowed Ctrl-C would take press after press (until the timeout).
+    assert all(int(line[1]) <= 2 for line in lines), lines
     assert list(tmp_path.iterdir()) == []
 
 
