@@ -38,6 +38,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/downstream.py --out bench/downstream.md
 	$(BIN)/python bench/sweep.py --out bench/sweep.md
 	$(BIN)/python bench/recommend.py --seeds 3 --out bench/recommend.md
+	$(BIN)/python bench/recommend.py --ceiling --out bench/recommend.md
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick --out bench/results/quick.md
@@ -57,6 +58,7 @@ bench-hierarchy: $(STAMP)
 # ~2 min per data_constrained seed on 2 cores.
 bench-recommend: $(STAMP)
 	$(BIN)/python bench/recommend.py --seeds 3 --out bench/recommend.md
+	$(BIN)/python bench/recommend.py --ceiling --out bench/recommend.md
 
 # Downstream errors through the loss (issue 15): Gadre et al.'s protocol, ~10 min.
 bench-downstream: $(BENCH_STAMP)

@@ -33,6 +33,7 @@ Run::
     .venv/bin/python bench/recommend.py --seeds 3            # runs, then writes the report
     .venv/bin/python bench/recommend.py --report-only       # the report from recommend.json
     .venv/bin/python bench/recommend.py --speed             # 100 candidates, Chinchilla
+    .venv/bin/python bench/recommend.py --ceiling           # each task's whole pool
 """
 
 from __future__ import annotations
@@ -209,6 +210,24 @@ def run_baseline(
 # --------------------------------------------------------------------------- speed
 
 
+def ceiling(task: str, seed: int = 0) -> dict[str, Any]:
+    """The whole training pool, fitted as the selections are: what 100% of the budget scores.
+
+    No selection can be expected to beat this fit of the same law on the test split; it tells
+    how much of a gap to a published R^2 is the selection's and how much the law's.
+    """
+    pool, test = common.scalebench(task)
+    start = time.perf_counter()
+    scored = _score(task, _fit(task, pool, seed), test)
+    return {
+        "task": task,
+        "seed": seed,
+        "runs": len(pool),
+        **scored,
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def speed(candidates: int = 100) -> dict[str, float]:
     """Seconds of one recommendation (batch 1 and 5) over a Chinchilla fit of the demo runs."""
     import bayescale
@@ -295,6 +314,23 @@ def report(results: dict[str, Any]) -> str:
             "strategy. Seeds vary the sampler, the fantasies and the random order; the initial "
             "runs and the pool are the same.",
         ]
+    if results.get("ceiling"):
+        lines += [
+            "",
+            "## The whole pool",
+            "",
+            "Each task's law fitted on its whole training pool (100% of the budget), as the "
+            "selections are fitted, scored on the same test split: what no selection can be "
+            "expected to beat.",
+            "",
+            "| task | runs | R^2 | 90% coverage | fit ok |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for c in results["ceiling"]:
+            lines.append(
+                f"| {c['task']} | {c['runs']} | {c['r2']:.3f} | {c['coverage_90']:.2f} | "
+                f"{'yes' if c['ok'] else 'no'} |"
+            )
     if results.get("speed"):
         s = results["speed"]
         lines += [
@@ -311,7 +347,8 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``--seeds``, ``--tasks``, ``--methods``, ``--speed``, ``--report-only``."""
+    """Command line: ``--seeds``, ``--tasks``, ``--methods``, ``--speed``, ``--ceiling``,
+    ``--report-only``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seeds", type=int, default=3)
@@ -319,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--speed", action="store_true", help="Only time recommendations.")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="Only fit and score each task's whole pool."
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     raw = args.out.with_suffix(".json")
@@ -329,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     def save(update: dict[str, Any]) -> None:
         # Reread before writing: another process of this bench may have added results.
         saved = load()
-        if "speed" in update:
-            saved["speed"] = update["speed"]
+        for part in ("speed", "ceiling"):
+            if part in update:
+                saved[part] = update[part]
         for row in update.get("selection", []):
             key = (row["task"], row["method"], row["seed"], row["level"])
             kept = [
@@ -347,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.speed:
         save({"speed": speed()})
+        return 0
+    if args.ceiling:
+        save({"ceiling": [ceiling(task) for task in args.tasks]})
         return 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for task in args.tasks:
