@@ -165,7 +165,9 @@ class Pooling:
             ``{"kind": "pooled", "spread": 0.1}`` to set the half-normal scale of the
             population spread (and ``"centring"``, between 0 and 1, the sampler's
             coordinates, default :data:`CENTRING`: the posterior is the same). The key
-            ``"default"`` sets the kind of the unlisted parameters.
+            ``"default"`` sets the kind, or the whole entry, of the unlisted parameters
+            (e.g. ``{"default": {"kind": "pooled", "centring": 0}}``); with it, a parameter
+            with a bounded prior is shared, as with ``"partial"``.
 
         Returns
         -------
@@ -203,10 +205,25 @@ class Pooling:
             )
         given = dict(pooling)
         default = given.pop("default", "pooled")
-        default = SHORTHANDS.get(default, default)
-        if default not in KINDS:
+        # A default may be a whole entry ({"kind": "pooled", "centring": 0}): the unlisted
+        # parameters' entry.
+        default_entry = dict(default) if isinstance(default, Mapping) else None
+        if default_entry is not None:
+            unknown = sorted(set(default_entry) - {"kind", "spread", "centring"})
+            if unknown:
+                raise LawError(
+                    f"pooling default: unknown key {unknown[0]!r}; use 'kind', 'spread' and "
+                    f"'centring'"
+                )
+            default = default_entry.get("kind", "pooled")
+        if isinstance(default, str):
+            default = SHORTHANDS.get(default, default)
+        if not isinstance(default, str) or default not in KINDS:
             kinds = ", ".join(map(repr, KINDS))
-            raise LawError(f"pooling default {default!r} is not a kind; use one of {kinds}")
+            raise LawError(
+                f"pooling default {default!r} is not a kind; use one of {kinds}, or a table "
+                f"with 'kind', 'spread' and 'centring'"
+            )
         noise = set(law.likelihood.noise_names)
         for name in given:
             if name in noise:
@@ -223,7 +240,7 @@ class Pooling:
         spreads: dict[str, float] = {}
         centrings: dict[str, float] = {}
         for name, p in law.parameters.items():
-            entry = given.get(name)
+            entry = given.get(name, default_entry)
             spread = centring = None
             if isinstance(entry, Mapping):
                 unknown = sorted(set(entry) - {"kind", "spread", "centring"})
@@ -242,7 +259,7 @@ class Pooling:
                     f"{', '.join(map(repr, KINDS))}"
                 )
             if kind == "pooled" and not _poolable(p):
-                if entry is not None:
+                if name in given:
                     raise LawError(
                         f"pooling of {name!r}: its prior ({p.prior.distribution}) is bounded, "
                         f"which partial pooling cannot respect; declare it 'shared' or 'separate'"

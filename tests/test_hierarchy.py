@@ -85,6 +85,9 @@ def test_shared_reference_parameter_varies_with_its_pooled_power() -> None:
         ("some", "must be one of"),
         ({"E": {"kind": "pooled", "spread": -1}}, "spread must be a positive number"),
         ({"E": {"kind": "pooled", "width": 1}}, "unknown key 'width'"),
+        ({"default": ["pooled"]}, "pooling default .* is not a kind"),
+        ({"default": {"kind": "partly"}}, "pooling default 'partly' is not a kind"),
+        ({"default": {"kind": "pooled", "width": 1}}, "pooling default: unknown key 'width'"),
     ],
 )
 def test_bad_pooling_is_one_clear_line(pooling: object, words: str) -> None:
@@ -100,6 +103,26 @@ def test_bounded_prior_cannot_be_pooled() -> None:
     assert Pooling.of(law).kinds["alpha"] == "shared"  # the default steps aside
     with pytest.raises(LawError, match="bounded"):
         Pooling.of(law, {"alpha": "pooled"})
+
+
+def test_a_default_entry_applies_to_the_unlisted_parameters() -> None:
+    # Before, a mapping as the default raised a bare TypeError.
+    law = get_law("chinchilla").with_priors(
+        {"alpha": {"dist": "Uniform", "lower": 0.0, "upper": 1.0}}
+    )
+    pooling = Pooling.of(
+        law, {"default": {"kind": "pooled", "spread": 0.05, "centring": 0}, "E": "shared"}
+    )
+    assert pooling.kinds == {
+        "E": "shared",
+        "A": "pooled",
+        "B": "pooled",
+        "alpha": "shared",
+        "beta": "pooled",
+    }  # alpha's bounded prior: the default steps aside, as with "partial"
+    assert pooling.spreads == {"A": 0.05, "B": 0.05, "beta": 0.05}
+    assert pooling.centring == {"A": 0.0, "B": 0.0, "beta": 0.0}
+    assert Pooling.of(law, {"default": {"kind": "shared"}}) == Pooling.of(law, "complete")
 
 
 def test_group_values_reconstructs_reference_amplitudes() -> None:
