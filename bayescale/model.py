@@ -514,9 +514,9 @@ def _stop(samplers: Sequence[Any]) -> None:
 
     People press Ctrl-C twice. A second ``KeyboardInterrupt`` raised while the first is
     handled would skip the samplers not yet cancelled, and their threads would keep
-    sampling (and keep the process alive) after the fit has raised. In the main thread
-    further presses are ignored until every sampler is cancelled; elsewhere (no handler
-    can be set there) a cancel that was interrupted is tried again.
+    sampling after the fit has raised, using the cores until garbage-collected. In the
+    main thread further presses are ignored until every sampler is cancelled; elsewhere
+    (no handler can be set there) a cancel that was interrupted is tried again.
     """
     import signal
     import threading
