@@ -300,7 +300,8 @@ def report(results: dict[str, Any]) -> str:
                     f"(recommend {g['seconds_recommend'].mean():.0f} s)"
                     for (t, m), g in timed.groupby(["task", "method"])
                 )
-                + " (on 2 cores shared with other jobs: load average about 7).",
+                + " (means over seeds run on 2 cores shared with other jobs, load average "
+                "1 to 7).",
             ]
     if len(rows):
         lines += [
