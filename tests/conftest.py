@@ -39,6 +39,24 @@ def simulate_runs(N, D, noise=0.01, seed=0, student_t_df=None) -> bayescale.Runs
     return bayescale.load_runs(frame, x={"N": "params", "D": "tokens"}, y="loss")
 
 
+#: The files that take minutes (new processes, notebooks, fresh compile caches). Run first, so
+#: that the two processes of `make test` (one file at a time each) finish together rather than
+#: one waiting on a long file collected last.
+SLOW_FILES = (
+    "test_notebooks.py",
+    "test_compile_cache_faults.py",
+    "test_numba_cache.py",
+    "test_catalog_laws.py",
+    "test_discrepancy.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the slow files first, keeping every file's tests together and in order."""
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
+
+
 @pytest.fixture(scope="session")
 def sim_runs() -> bayescale.Runs:
     """60 runs, N in 1e7..3e9 and D in 3e8..1e11 (log-uniform), 1% log-normal noise."""
