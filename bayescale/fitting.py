@@ -1251,7 +1251,7 @@ def fit(
             f"learned on log loss: fit it without a discrepancy"
         )
 
-    from bayescale.model import log_reference, sample_prior
+    from bayescale.model import log_reference, low_rank_mass_matrix, sample_prior
 
     log_ref = log_reference(law, runs)
     names = runs.group_names if resolved is not None else None
@@ -1266,7 +1266,11 @@ def fit(
         idata.add_groups(groups)
     saved = settings.to_dict()
     del saved["progress"], saved["seed"]
-    saved["sampler"] = "nutpie (NUTS, low-rank modified mass matrix)"
+    saved["sampler"] = (
+        "nutpie (NUTS, low-rank modified mass matrix)"
+        if low_rank_mass_matrix(resolved)
+        else "nutpie (NUTS, diagonal mass matrix)"
+    )
     saved.update(ladder)
     info = {
         "versions": package_versions(),

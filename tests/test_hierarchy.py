@@ -189,15 +189,19 @@ def test_model_coordinates_follow_the_centring() -> None:
     model = build_model(law, runs, log_ref, pooling=non_centred)
     free = {v.name for v in model.free_RVs}
     assert {"alpha_loc", "alpha_tau", "alpha_z"} <= free and "alpha" not in free
-    assert {"E_tau", "E_mean", "E_xi", "E_zeta"} <= free and "E_loc" not in free
+    # The group-mean form: one variable per role over the pooled parameters.
+    assert {"pooled_tau", "pooled_mean", "pooled_xi", "pooled_zeta"} <= free
+    assert not {"E_tau", "E_loc", "alpha_mean"} & free
+    assert model.coords["pooled"] == ("E", "A", "B", "beta")
+    assert model.named_vars_to_dims["pooled_zeta"] == ("pooled", "group")
     assert model["alpha_z"].eval().shape == (3,)
     assert model.named_vars_to_dims["alpha"] == ("group",)
-    assert model.named_vars_to_dims["E_zeta"] == ("group",)
-    # Every pooled parameter's population median is in the posterior, whatever its form.
-    assert {"E_loc", "A_loc"} <= {v.name for v in model.deterministics}
+    # Every pooled parameter's population median and spread are in the posterior, whatever
+    # its form.
+    assert {"E_loc", "A_loc", "E_tau", "beta_tau"} <= {v.name for v in model.deterministics}
     # Prior draws need drawable variables: the same model, non-centred.
     prior_model = build_model(law, runs, log_ref, reparameterise=False, pooling=Pooling.of(law))
-    assert "E_mean" not in {v.name for v in prior_model.free_RVs}
+    assert "pooled_mean" not in {v.name for v in prior_model.free_RVs}
 
 
 def test_default_centring_round_trips_and_is_checked() -> None:
@@ -220,41 +224,58 @@ def test_default_centring_round_trips_and_is_checked() -> None:
 def test_group_mean_form_has_the_non_centred_density(centring: float) -> None:
     """The change of coordinates keeps the model: its density in (mean, xi, tau, zeta) is the
     hierarchical density of (log m, tau, log theta_g) times the Jacobian
-    tau**(1 + (1 - c)(G - 1)), up to a constant."""
+    tau**(1 + (1 - c)(G - 1)) per pooled parameter, up to a constant. Two parameters with
+    different centrings and priors share the block's vectors: each must get its own."""
     import pymc as pm
+    import pytensor
     import pytensor.tensor as pt
     from scipy import stats
 
-    from bayescale.hierarchy import _group_mean_variables
+    from bayescale.hierarchy import _group_mean_block
 
     law = get_law("chinchilla")
-    pooling = Pooling.of(law, {"E": {"kind": "pooled", "centring": centring}})
-    prior = law.parameters["E"].prior.parameters  # LogNormal(mu, sigma)
+    pooling = Pooling.of(
+        law,
+        {
+            "E": {"kind": "pooled", "centring": centring},
+            "alpha": {"kind": "pooled", "centring": 0.5, "spread": 0.1},
+        },
+    )
+    names = ["E", "alpha"]
+    priors = [law.parameters[n].prior.parameters for n in names]  # LogNormal(mu, sigma)
+    centrings = np.array([centring, 0.5])
     groups = 3
     with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
-        _group_mean_variables(law.parameters["E"], pooling)
+        free = _group_mean_block([law.parameters[n] for n in names], pooling)
     logp = model.compile_logp(jacobian=False)
-    zeta_transform = model.rvs_to_transforms[model["E_zeta"]]
+    zeta_transform = model.rvs_to_transforms[model["pooled_zeta"]]
+    position = pytensor.function(
+        model.value_vars,
+        model.replace_rvs_by_values([free["E_position"], free["alpha_position"]]),
+        on_unused_input="ignore",
+    )
     rng = np.random.default_rng(7)
     gaps = []
     for _ in range(6):
-        log_m = rng.normal(0.4, 0.5)
-        tau = rng.uniform(0.01, 0.8)
-        log_theta = log_m + tau * rng.normal(size=groups)
-        mean = log_theta.mean()
-        zeta = (log_theta - mean) / tau ** (1 - centring)
+        log_m = np.array([rng.normal(p["mu"], 0.5) for p in priors])
+        tau = rng.uniform(0.01, 0.8, size=2)
+        log_theta = log_m[:, None] + tau[:, None] * rng.normal(size=(2, groups))
+        mean = log_theta.mean(axis=1)
+        zeta = (log_theta - mean[:, None]) / (tau ** (1 - centrings))[:, None]
         point = {
-            "E_tau_log__": np.log(tau),
-            "E_mean": mean,
-            "E_xi": (mean - log_m) * np.sqrt(groups) / tau,
-            "E_zeta_zerosum__": zeta_transform.forward(pt.as_tensor(zeta)).eval(),
+            "pooled_tau_log__": np.log(tau),
+            "pooled_mean": mean,
+            "pooled_xi": (mean - log_m) * np.sqrt(groups) / tau,
+            "pooled_zeta_zerosum__": zeta_transform.forward(pt.as_tensor(zeta)).eval(),
         }
-        target = (
-            stats.norm.logpdf(log_m, prior["mu"], prior["sigma"])
-            + stats.halfnorm.logpdf(tau, scale=pooling.spreads["E"])
-            + stats.norm.logpdf(log_theta, log_m, tau).sum()
+        np.testing.assert_allclose(np.stack(position(**point)), log_theta, rtol=1e-10)
+        target = sum(
+            stats.norm.logpdf(log_m[i], prior["mu"], prior["sigma"])
+            + stats.halfnorm.logpdf(tau[i], scale=pooling.spreads[name])
+            + stats.norm.logpdf(log_theta[i], log_m[i], tau[i]).sum()
+            for i, (name, prior) in enumerate(zip(names, priors, strict=True))
         )
-        jacobian = (1 + (1 - centring) * (groups - 1)) * np.log(tau)
+        jacobian = ((1 + (1 - centrings) * (groups - 1)) * np.log(tau)).sum()
         gaps.append(float(logp(point)) - target - jacobian)
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
 
