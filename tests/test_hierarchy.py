@@ -280,6 +280,66 @@ def test_group_mean_form_has_the_non_centred_density(centring: float) -> None:
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
 
 
+def test_group_mean_block_mixes_positive_and_real_valued_parameters() -> None:
+    """A block with a log-scale (LogNormal) and a real-valued (Normal) parameter: each gets
+    its own prior of m (with the log's Jacobian only for the positive one) and its own
+    population median, on its own scale."""
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from bayescale.hierarchy import _group_mean_block
+    from bayescale.laws import Law
+
+    law = Law.from_formula(
+        "E + A / N**alpha + b",
+        priors={
+            "E": {"dist": "LogNormal", "mu": 0.4, "sigma": 1.0},
+            "A": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
+            "alpha": {"dist": "LogNormal", "mu": -1.2, "sigma": 0.75},
+            "b": {"dist": "Normal", "mu": 0.2, "sigma": 0.5},
+        },
+    )
+    pooling = Pooling.of(law, {"default": "shared", "E": "pooled", "b": "pooled"})
+    names = ["E", "b"]
+    groups, c = 3, CENTRING
+    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
+        free = _group_mean_block([law.parameters[n] for n in names], pooling)
+    logp = model.compile_logp(jacobian=False)
+    zeta_transform = model.rvs_to_transforms[model["pooled_zeta"]]
+    loc = pytensor.function(
+        model.value_vars,
+        model.replace_rvs_by_values([free["E_loc"], free["b_loc"]]),
+        on_unused_input="ignore",
+    )
+    rng = np.random.default_rng(11)
+    gaps = []
+    for _ in range(5):
+        # E on the log scale, b in its own units.
+        m = np.array([rng.normal(0.4, 0.5), rng.normal(0.2, 0.4)])
+        tau = rng.uniform(0.05, 0.6, size=2)
+        theta = m[:, None] + tau[:, None] * rng.normal(size=(2, groups))
+        mean = theta.mean(axis=1)
+        zeta = (theta - mean[:, None]) / (tau ** (1 - c))[:, None]
+        point = {
+            "pooled_tau_log__": np.log(tau),
+            "pooled_mean": mean,
+            "pooled_xi": (mean - m) * np.sqrt(groups) / tau,
+            "pooled_zeta_zerosum__": zeta_transform.forward(pt.as_tensor(zeta)).eval(),
+        }
+        np.testing.assert_allclose(loc(**point), [np.exp(m[0]), m[1]], rtol=1e-10)
+        target = (
+            stats.norm.logpdf(m[0], 0.4, 1.0)  # LogNormal of exp(m) times exp(m) = Normal of m
+            + stats.norm.logpdf(m[1], 0.2, 0.5)
+            + stats.halfnorm.logpdf(tau, scale=[pooling.spreads[n] for n in names]).sum()
+            + stats.norm.logpdf(theta, m[:, None], tau[:, None]).sum()
+        )
+        jacobian = ((1 + (1 - c) * (groups - 1)) * np.log(tau)).sum()
+        gaps.append(float(logp(point)) - target - jacobian)
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
+
+
 # ----------------------------------------------------------------- one fit, many checks
 
 
