@@ -48,7 +48,10 @@ DATASETS = ("c4", "rpj", "rw")
 #: The verdicts' configurations first (k = 6 against alone, k = 3 against complete).
 KS = (6, 3, 10)
 #: Sampler settings of the held-out fits (2 shared cores); the seed is added per fit.
-SETTINGS = {"chains": 2, "draws": 500, "tune": 500, "prior_draws": 0, "retries": 0}
+#: bayescale's default chains, draws and warm-up (4 x 1000 + 1000), as a user's fit samples,
+#: since hierarchical fits take ~25 s; without retries, so that the 'none' and 'alone' fits
+#: (unidentified with a few runs) do not climb the ladder. Before 2026-11-27: 2 x 500.
+SETTINGS = {"chains": 4, "draws": 1000, "tune": 1000, "prior_draws": 0, "retries": 0}
 DEFAULT_OUT = ROOT / "bench" / "hierarchy.md"
 #: What made the hierarchical fit slow, measured once (2026-11-26, 2 cores shared, load
 #: average 1-4): kept in the report as the reason for bayescale.hierarchy.CENTRING.
@@ -105,7 +108,8 @@ DIAGNOSIS = [
 #: Why partial pooling loses to complete pooling at k = 3 on rpj and rw, measured once
 #: (2026-11-26, same protocol and sampler settings, seed 0): other population spreads.
 SPREAD_TRIALS = [
-    "Other population spreads at k = 3 and 6 (measured 2026-11-26, same protocol, seed 0; "
+    "Other population spreads at k = 3 and 6 (measured 2026-11-26, same protocol with 2 "
+    "chains x 500 draws, seed 0; "
     "ELPD, held-out rpj / rw at k = 3, against complete pooling's 66.3 / 73.2):",
     "",
     "* exponents' spread 0.1 (default 0.2): 67.2 / 59.8; k = 6 c4, rpj, rw 53.1, 57.3, 46.8;",
