@@ -3,8 +3,9 @@
 Sampler choice (measured on the 245 Epoch/Chinchilla points, 4 chains x 1000 draws, 2 cores;
 numbers in the README's "Performance" section): nutpie with its low-rank modified mass matrix
 needs about 10x fewer gradient evaluations than with a diagonal one and about 30x less wall time
-than PyMC's own NUTS. Compiling the model with numba is the dominant cost of a small fit, so a
-compiled model is kept per law and reused for new data (inputs, observations and reference
+than PyMC's own NUTS. Hierarchical models sample with a diagonal one (see
+:func:`low_rank_mass_matrix`). Compiling the model with numba is the dominant cost of a small
+fit, so a compiled model is kept per law and reused for new data (inputs, observations and reference
 scales are ``pm.Data``), e.g. across the fits of a comparison or a test session; across
 processes numba's caches keep the log density and the C callbacks nutpie calls (see
 ``_numba_cache``), so a new process loads machine code instead of compiling it.
