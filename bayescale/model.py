@@ -398,12 +398,6 @@ START_GAP = 10.0
 
 
 def _log_density(compiled: Any):
-    # The C callback the sampler calls costs a fifth of the Python function's call (which
-    # goes through PyTensor's wrapper): find_starts' thousands of calls took 2.8 s of a
-    # hierarchical fit that way, 0.6 s this way.
-    native = _native_log_density(compiled)
-    if native is not None:
-        return native
     # nutpie's with_data updates the C callbacks' data only: the Python function keeps the
     # data it was compiled with, so it is given the current data before use.
     function = compiled.logp_func
@@ -418,45 +412,6 @@ def _log_density(compiled: Any):
             return np.inf, np.zeros_like(x)
         return -logp, -np.asarray(grad, dtype=float)
 
-    return negative
-
-
-def _native_log_density(compiled: Any):
-    """Negative log density and gradient through the compiled model's C callback, or None.
-
-    The callback (nutpie's or :mod:`bayescale._numba_cache`'s, one signature) reads the data
-    from the model's user-data record, which ``with_data`` keeps current. None where the
-    model has no such callback (not a nutpie PyMC model).
-    """
-    import ctypes
-
-    function = getattr(getattr(compiled, "compiled_logp_func", None), "ctypes", None)
-    user_data = getattr(compiled, "user_data", None)
-    if function is None or user_data is None:
-        return None
-    n = int(compiled.n_dim)
-    pointer = ctypes.POINTER(ctypes.c_double)
-    x = np.zeros(n)
-    grad = np.zeros(n)
-    logp = np.zeros(1)
-    args = (
-        n,
-        x.ctypes.data_as(pointer),
-        grad.ctypes.data_as(pointer),
-        logp.ctypes.data_as(pointer),
-        ctypes.c_void_p(user_data.ctypes.data),
-    )
-
-    def negative(point: np.ndarray) -> tuple[float, np.ndarray]:
-        # Closes over the buffers the pointers point into (and the model, whose user data
-        # must outlive the calls).
-        x[:] = point
-        code = function(*args)
-        if code != 0 or not np.isfinite(logp[0]) or not np.all(np.isfinite(grad)):
-            return np.inf, np.zeros(n)
-        return -float(logp[0]), -grad.copy()
-
-    negative.model = compiled  # keeps user_data's owner alive with the function
     return negative
 
 
@@ -597,8 +552,8 @@ def low_rank_mass_matrix(pooling: Pooling | None) -> bool:
     Diagonal for a hierarchical model: there the directions the runs pin turn with the
     population spreads, no linear map follows them, and the low-rank adaptation only adds
     its cost. Measured on the hierarchical Chinchilla fit of 104 runs in 3 groups (4 chains
-    x 1000 draws, seeds 1-3): the same wall time (17.6-21.1 s against 17.7-19.6 s), but
-    a diagonal mass matrix gave twice the smallest bulk ESS (1154-1410 against 513-790, the
+    x 1000 draws, seeds 1-3): the same wall time (diagonal 17.7-19.6 s, low-rank 17.6-21.1
+    s), but the diagonal gave twice the smallest bulk ESS (1154-1410 against 513-790, the
     bar being 400), so the first attempt passes more often. Low-rank spends ~390
     gradients a tuning step in its first 300 steps against ~150 for the diagonal.
 

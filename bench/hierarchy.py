@@ -89,19 +89,20 @@ DIAGNOSIS = [
     "their diagnostics) are noisy; k = 10, c4 refitted with 2 x 1000 draws: c = 0.3 ELPD "
     "24.3, 90% coverage 75% (diagnostics pass), non-centred 23.2 and 62.5% (tail ESS of "
     "`B_tau` 177 < 200). The previous table had 24.0 and 67%.",
-    "* Then (2026-11-27) three changes, same posterior: (1) the pooled parameters' "
+    "* Then (2026-11-27) two changes, same posterior: (1) the pooled parameters' "
     "population variables are one vector per role (`pooled_tau`, `pooled_mean`, "
     "`pooled_xi`, `pooled_zeta` over `(pooled, group)`) instead of four scalar chains per "
     "parameter: one log-density-and-gradient call through nutpie's C callback went from "
     "40.5-47.4 to 27.2-29.8 us (complete pooling: 26.4), and building the model from 7.3 to "
-    "4.6 s; (2) `find_starts` calls that C callback instead of PyTensor's Python wrapper "
-    "(its 12,700 calls took 2.8 s, now 0.6 s; every fit gains); (3) a diagonal mass matrix "
-    "for hierarchical fits (`bayescale.model.low_rank_mass_matrix`): 139 gradients a draw "
-    "against 85, but each costs ~34 us of CPU against ~56 (the low-rank adaptation spends "
-    "~390 gradients a tuning step in its first 300 steps), so the same wall time (17.6-21.1 "
-    "s against 17.7-19.6 s, seeds 1-3) with twice the smallest bulk ESS (1154-1410 against "
+    "4.6 s; (2) a diagonal mass matrix for hierarchical fits "
+    "(`bayescale.model.low_rank_mass_matrix`): 139 gradients a draw against 85, but each "
+    "costs ~34 us of CPU against ~56 (the low-rank adaptation spends ~390 gradients a "
+    "tuning step in its first 300 steps), so the same wall time (diagonal 17.7-19.6 s, "
+    "low-rank 17.6-21.1 s, seeds 1-3) with twice the smallest bulk ESS (1154-1410 against "
     "513-790; the bar is 400), so the first attempt passes more often. Sampling now takes "
-    "17-21 s of the fit, about half of it in warm-up.",
+    "17-21 s of the fit, about half of it in warm-up. (The profile that put 2.8 s in "
+    "`find_starts` was cProfile's overhead on PyTensor's Python wrapper: timed without a "
+    "profiler, its 8 optimisations take 0.9-1.1 s either way.)",
 ]
 
 
