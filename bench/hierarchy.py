@@ -103,6 +103,11 @@ DIAGNOSIS = [
     "17-21 s of the fit, about half of it in warm-up. (The profile that put 2.8 s in "
     "`find_starts` was cProfile's overhead on PyTensor's Python wrapper: timed without a "
     "profiler, its 8 optimisations take 0.9-1.1 s either way.)",
+    "* The ratio moves with the machine's load: three runs of this speed table after these "
+    "changes (2026-11-27, nine pairs) gave pair ratios 3.38, 3.15, 2.83 / 2.14, 3.03, 3.37 / "
+    "3.59, 3.91, 3.49 (the last run is the table above): median 3.37, against 3.93 for one "
+    "pair before them. The 2.14 pair's Epoch fit was the first process after a pause (14.1 "
+    "s, its libraries read from disk); an untimed import now comes first.",
 ]
 
 
@@ -261,6 +266,9 @@ def speed(repeats: int = REPEATS) -> list[dict[str, Any]]:
     """Time both fits in fresh processes, alternating, ``repeats`` pairs (default sampler
     settings: 4 chains x 1000 draws)."""
     out = []
+    # One untimed import first: the first process after a pause read its libraries from disk
+    # (an Epoch fit took 14.1 s, then 8.0-8.9 s).
+    subprocess.run([sys.executable, "-c", "import bayescale.fitting"], cwd=ROOT, timeout=600)
     for which in ("epoch", "hierarchical") * repeats:
         code = _SPEED_WORKER.format(root=str(ROOT), which=which)
         began = time.perf_counter()
