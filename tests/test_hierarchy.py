@@ -15,7 +15,7 @@ from bayescale.data import Runs, load_runs
 from bayescale.errors import DataError, LawError
 from bayescale.formula import NUMPY
 from bayescale.hierarchy import CENTRING, NEW_GROUP, Pooling, group_values, scalar_view
-from bayescale.laws import get_law
+from bayescale.laws import Law, get_law
 
 TRUTH = {"A": 400.0, "B": 400.0, "alpha": 0.34, "beta": 0.28}
 FLOORS = {"a": 1.7, "b": 1.9, "c": 2.1}
@@ -220,18 +220,55 @@ def test_default_centring_round_trips_and_is_checked() -> None:
     assert Pooling.of(law, "complete").centring == {}
 
 
+def _block(law: Law, pooling: Pooling, names: list[str], outputs: list[str]):
+    """The group-mean block of ``names`` alone, in a model of 3 groups.
+
+    Returns its log density (without the transforms' Jacobians), a function of the block's
+    values giving ``outputs`` (e.g. ``"E_position"``), and ``point(m, tau, theta)``: the
+    block's coordinates of population centres ``m``, spreads ``tau`` and group values
+    ``theta`` (one row per parameter, on the scale pooling works on).
+    """
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayescale.hierarchy import _group_mean_block
+
+    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
+        free = _group_mean_block([law.parameters[n] for n in names], pooling)
+    transform = model.rvs_to_transforms[model["pooled_zeta"]]
+    evaluate = pytensor.function(
+        model.value_vars,
+        model.replace_rvs_by_values([free[o] for o in outputs]),
+        on_unused_input="ignore",
+    )
+    centrings = np.array([pooling.centring[n] for n in names])
+
+    def point(m: np.ndarray, tau: np.ndarray, theta: np.ndarray) -> dict[str, np.ndarray]:
+        mean = theta.mean(axis=1)
+        zeta = (theta - mean[:, None]) / (tau ** (1 - centrings))[:, None]
+        return {
+            "pooled_tau_log__": np.log(tau),
+            "pooled_mean": mean,
+            "pooled_xi": (mean - m) * np.sqrt(theta.shape[1]) / tau,
+            "pooled_zeta_zerosum__": transform.forward(pt.as_tensor(zeta)).eval(),
+        }
+
+    return model.compile_logp(jacobian=False), evaluate, point
+
+
+def _jacobian(tau: np.ndarray, centrings: np.ndarray, groups: int) -> float:
+    # Of (mean, xi, zeta) against (log m, tau, theta): tau**(1 + (1 - c)(G - 1)) each.
+    return float(((1 + (1 - centrings) * (groups - 1)) * np.log(tau)).sum())
+
+
 @pytest.mark.parametrize("centring", [0.3, 1.0])
 def test_group_mean_form_has_the_non_centred_density(centring: float) -> None:
     """The change of coordinates keeps the model: its density in (mean, xi, tau, zeta) is the
     hierarchical density of (log m, tau, log theta_g) times the Jacobian
     tau**(1 + (1 - c)(G - 1)) per pooled parameter, up to a constant. Two parameters with
     different centrings and priors share the block's vectors: each must get its own."""
-    import pymc as pm
-    import pytensor
-    import pytensor.tensor as pt
     from scipy import stats
-
-    from bayescale.hierarchy import _group_mean_block
 
     law = get_law("chinchilla")
     pooling = Pooling.of(
@@ -243,31 +280,14 @@ def test_group_mean_form_has_the_non_centred_density(centring: float) -> None:
     )
     names = ["E", "alpha"]
     priors = [law.parameters[n].prior.parameters for n in names]  # LogNormal(mu, sigma)
-    centrings = np.array([centring, 0.5])
-    groups = 3
-    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
-        free = _group_mean_block([law.parameters[n] for n in names], pooling)
-    logp = model.compile_logp(jacobian=False)
-    zeta_transform = model.rvs_to_transforms[model["pooled_zeta"]]
-    position = pytensor.function(
-        model.value_vars,
-        model.replace_rvs_by_values([free["E_position"], free["alpha_position"]]),
-        on_unused_input="ignore",
-    )
+    logp, position, point_of = _block(law, pooling, names, ["E_position", "alpha_position"])
     rng = np.random.default_rng(7)
     gaps = []
     for _ in range(6):
         log_m = np.array([rng.normal(p["mu"], 0.5) for p in priors])
         tau = rng.uniform(0.01, 0.8, size=2)
-        log_theta = log_m[:, None] + tau[:, None] * rng.normal(size=(2, groups))
-        mean = log_theta.mean(axis=1)
-        zeta = (log_theta - mean[:, None]) / (tau ** (1 - centrings))[:, None]
-        point = {
-            "pooled_tau_log__": np.log(tau),
-            "pooled_mean": mean,
-            "pooled_xi": (mean - log_m) * np.sqrt(groups) / tau,
-            "pooled_zeta_zerosum__": zeta_transform.forward(pt.as_tensor(zeta)).eval(),
-        }
+        log_theta = log_m[:, None] + tau[:, None] * rng.normal(size=(2, 3))
+        point = point_of(log_m, tau, log_theta)
         np.testing.assert_allclose(np.stack(position(**point)), log_theta, rtol=1e-10)
         target = sum(
             stats.norm.logpdf(log_m[i], prior["mu"], prior["sigma"])
@@ -275,7 +295,7 @@ def test_group_mean_form_has_the_non_centred_density(centring: float) -> None:
             + stats.norm.logpdf(log_theta[i], log_m[i], tau[i]).sum()
             for i, (name, prior) in enumerate(zip(names, priors, strict=True))
         )
-        jacobian = ((1 + (1 - centrings) * (groups - 1)) * np.log(tau)).sum()
+        jacobian = _jacobian(tau, np.array([centring, 0.5]), 3)
         gaps.append(float(logp(point)) - target - jacobian)
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
 
@@ -284,13 +304,7 @@ def test_group_mean_block_mixes_positive_and_real_valued_parameters() -> None:
     """A block with a log-scale (LogNormal) and a real-valued (Normal) parameter: each gets
     its own prior of m (with the log's Jacobian only for the positive one) and its own
     population median, on its own scale."""
-    import pymc as pm
-    import pytensor
-    import pytensor.tensor as pt
     from scipy import stats
-
-    from bayescale.hierarchy import _group_mean_block
-    from bayescale.laws import Law
 
     law = Law.from_formula(
         "E + A / N**alpha + b",
@@ -303,31 +317,15 @@ def test_group_mean_block_mixes_positive_and_real_valued_parameters() -> None:
     )
     pooling = Pooling.of(law, {"default": "shared", "E": "pooled", "b": "pooled"})
     names = ["E", "b"]
-    groups, c = 3, CENTRING
-    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
-        free = _group_mean_block([law.parameters[n] for n in names], pooling)
-    logp = model.compile_logp(jacobian=False)
-    zeta_transform = model.rvs_to_transforms[model["pooled_zeta"]]
-    loc = pytensor.function(
-        model.value_vars,
-        model.replace_rvs_by_values([free["E_loc"], free["b_loc"]]),
-        on_unused_input="ignore",
-    )
+    logp, loc, point_of = _block(law, pooling, names, ["E_loc", "b_loc"])
     rng = np.random.default_rng(11)
     gaps = []
     for _ in range(5):
         # E on the log scale, b in its own units.
         m = np.array([rng.normal(0.4, 0.5), rng.normal(0.2, 0.4)])
         tau = rng.uniform(0.05, 0.6, size=2)
-        theta = m[:, None] + tau[:, None] * rng.normal(size=(2, groups))
-        mean = theta.mean(axis=1)
-        zeta = (theta - mean[:, None]) / (tau ** (1 - c))[:, None]
-        point = {
-            "pooled_tau_log__": np.log(tau),
-            "pooled_mean": mean,
-            "pooled_xi": (mean - m) * np.sqrt(groups) / tau,
-            "pooled_zeta_zerosum__": zeta_transform.forward(pt.as_tensor(zeta)).eval(),
-        }
+        theta = m[:, None] + tau[:, None] * rng.normal(size=(2, 3))
+        point = point_of(m, tau, theta)
         np.testing.assert_allclose(loc(**point), [np.exp(m[0]), m[1]], rtol=1e-10)
         target = (
             stats.norm.logpdf(m[0], 0.4, 1.0)  # LogNormal of exp(m) times exp(m) = Normal of m
@@ -335,8 +333,7 @@ def test_group_mean_block_mixes_positive_and_real_valued_parameters() -> None:
             + stats.halfnorm.logpdf(tau, scale=[pooling.spreads[n] for n in names]).sum()
             + stats.norm.logpdf(theta, m[:, None], tau[:, None]).sum()
         )
-        jacobian = ((1 + (1 - c) * (groups - 1)) * np.log(tau)).sum()
-        gaps.append(float(logp(point)) - target - jacobian)
+        gaps.append(float(logp(point)) - target - _jacobian(tau, np.full(2, CENTRING), 3))
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
 
 
