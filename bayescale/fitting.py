@@ -1298,6 +1298,17 @@ def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
                 f"load_runs(..., group='<column>') (or fit(..., group='<column>'))"
             )
         return None
+    if len(runs.group_names) < 2:
+        # One group has nothing to pool: its spreads would be the priors' and a new group's
+        # forecast would be the prior's width, with no warning (scalebench's tasks carry a
+        # group column with one value).
+        column = ", ".join(runs.group_by) or "group"
+        raise DataError(
+            f"{runs.source}: every one of the {len(runs)} runs is in group "
+            f"{runs.group_names[0]!r} (column {column}); a fit with groups needs two or more. "
+            f"Fit without groups (no group=, no --group: one law for these runs), or add runs of "
+            f"other groups"
+        )
     if NEW_GROUP in runs.group_names:
         raise DataError(
             f"a group is named {NEW_GROUP!r}, the name that asks for a group not yet observed; "

@@ -179,6 +179,16 @@ def test_pooling_without_groups_is_refused() -> None:
         bayescale.fit(_frame(), "chinchilla", pooling="partial")
 
 
+def test_a_single_group_is_refused_with_its_name() -> None:
+    # scalebench's tasks carry a group column with one value: nothing to pool, and a new
+    # group's forecast would be as wide as the priors say.
+    one = _frame().query("family == 'a'").reset_index(drop=True)
+    with pytest.raises(
+        DataError, match=r"every one of the 18 runs is in group 'a' \(column family\)"
+    ):
+        bayescale.fit(one, "chinchilla", group="family", pooling="complete")
+
+
 def test_model_coordinates_follow_the_centring() -> None:
     from bayescale.model import build_model, log_reference
 

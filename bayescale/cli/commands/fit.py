@@ -70,7 +70,8 @@ def _describe(runs: Runs, law: Law) -> None:
     say(f"to {len(runs)} runs from {runs.source} ({columns}; y <- {runs.y_name!r})")
     if runs.group is not None:
         say(
-            f"in {len(runs.group_names)} groups by {', '.join(runs.group_by)}: "
+            f"in {len(runs.group_names)} group{'s' if len(runs.group_names) != 1 else ''} by "
+            f"{', '.join(runs.group_by)}: "
             f"{', '.join(runs.group_names)}"
         )
 
