@@ -318,6 +318,12 @@ def report(rows: list[dict[str, Any]], timings: list[dict[str, Any]]) -> str:
         "",
         "The issue's 'alone' at k = 6 is therefore measured as `none`.",
         "",
+        "scalebench's `farseer` and `data_constrained` (`../shared/data/scalebench`) carry a "
+        "`group` column, but with one value, `all_data`, in every run of both splits (404 + 7 "
+        "and 161 + 21 runs): pooled and per-group are the same single fit there, so they are "
+        "not compared. bayescale refuses a fit with groups on such runs and says why "
+        "(checked 2026-11-27).",
+        "",
     ]
     if rows:
         frame = pd.DataFrame(rows)
