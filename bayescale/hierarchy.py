@@ -47,6 +47,15 @@ The parameters in this form share one variable per role, over a ``pooled`` coord
 has a few vector operations instead of a chain of scalar ones per parameter (a third of each
 gradient's cost before); each parameter's ``p_loc`` and ``p_tau`` are deterministics.
 
+The runs pin the groups' means jointly, as they pin a single law's parameters: a floor
+against the exponents, a floor against the amplitudes at the reference scale (posterior
+correlations of 0.9 and more on the Chinchilla fit of bench/hierarchy.md). Those directions
+are set by the data, not by the spreads, so one linear map follows them: the sampler moves
+``w`` with ``mean = o + L w`` (``w`` flat), where the frame ``(o, L)`` is shared data
+(:data:`FRAME`) that :func:`bayescale.model.sample_posterior` sets from the curvature of the
+log density at the posterior mode. A flat density stays flat under an affine map, so the
+posterior is the same whatever the frame; :func:`identity_frame` moves the means themselves.
+
 Both changes of variables leave the density of ``(log m, tau, log theta)`` as it was (the
 Jacobians ``tau / sqrt(G)``, ``sqrt(G) tau**(G - 1)`` and the normal's ``tau**-G`` cancel),
 so the posterior is the same; ``Pooling.of(law, {"E": {"centring": 0}})`` asks for the
@@ -114,6 +123,12 @@ NEW_GROUP = "new"
 #: draws c = 0.3 passed its first attempt for every seed tried; c = 0.4 (59 gradients a
 #: draw) and 0.5 diverged for some seeds, sending the fit up the sampler ladder.
 CENTRING = 0.3
+#: The shared data of a hierarchical model holding its group-mean block's frame: an array
+#: ``(P, P + 1)``, an offset ``o`` then a basis ``L``; the groups' means are ``o + L w``
+#: with ``w`` the free variable :data:`WHITENED` (see the module's notes).
+FRAME = "pooled_frame"
+#: The whitened coordinates of the groups' means, the block's free variable.
+WHITENED = "pooled_mean_whitened"
 
 
 def _poolable(p: Parameter) -> bool:
@@ -482,7 +497,45 @@ def group_values(
     return params, log_params, at_ref
 
 
-def create_free_variables(law: Law, pooling: Pooling) -> dict[str, Any]:
+def group_mean_block(law: Law, pooling: Pooling) -> list[Parameter]:
+    """The pooled parameters sampled in the group-mean form (see the module's notes).
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+    pooling : Pooling
+        Kinds and centrings of the parameters.
+
+    Returns
+    -------
+    list of Parameter
+        In the order of the block's ``pooled`` coordinate (the law's); empty if none.
+    """
+    return [
+        p
+        for name, p in law.parameters.items()
+        if pooling.kinds[name] == "pooled" and pooling.centring.get(name, 0.0) > 0
+    ]
+
+
+def identity_frame(size: int) -> np.ndarray:
+    """The frame of a group-mean block of ``size`` parameters that moves the means themselves.
+
+    Parameters
+    ----------
+    size : int
+        Parameters in the block.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(size, size + 1)``: a zero offset, then the identity basis (see :data:`FRAME`).
+    """
+    return np.hstack([np.zeros((size, 1)), np.eye(size)])
+
+
+def create_free_variables(law: Law, pooling: Pooling, frame: Any = None) -> dict[str, Any]:
     """Create the free variables of a hierarchical model, in the current PyMC model.
 
     The model needs a ``group`` coordinate. See :func:`group_values` for their names.
@@ -493,6 +546,9 @@ def create_free_variables(law: Law, pooling: Pooling) -> dict[str, Any]:
         The law.
     pooling : Pooling
         Kinds of the parameters.
+    frame : tensor or array, optional
+        The group-mean block's frame (:data:`FRAME`), e.g. a ``pm.Data`` the sampler sets;
+        default :func:`identity_frame`.
 
     Returns
     -------
@@ -507,13 +563,9 @@ def create_free_variables(law: Law, pooling: Pooling) -> dict[str, Any]:
     import pymc as pm
 
     free: dict[str, Any] = {}
-    block = [
-        p
-        for name, p in law.parameters.items()
-        if pooling.kinds[name] == "pooled" and pooling.centring.get(name, 0.0) > 0
-    ]
+    block = group_mean_block(law, pooling)
     if block:
-        free.update(_group_mean_block(block, pooling))
+        free.update(_group_mean_block(block, pooling, frame))
     for name, p in law.parameters.items():
         kind = pooling.kinds[name]
         if kind == "pooled" and pooling.centring.get(name, 0.0) > 0:
@@ -536,7 +588,9 @@ def create_free_variables(law: Law, pooling: Pooling) -> dict[str, Any]:
     return free
 
 
-def _group_mean_block(params: Sequence[Parameter], pooling: Pooling) -> dict[str, Any]:
+def _group_mean_block(
+    params: Sequence[Parameter], pooling: Pooling, frame: Any = None
+) -> dict[str, Any]:
     """Free variables of the pooled parameters in the group-mean form (see the module's notes).
 
     One variable per role over a ``pooled`` coordinate (``pooled_tau``, ``pooled_mean``,
@@ -559,7 +613,11 @@ def _group_mean_block(params: Sequence[Parameter], pooling: Pooling) -> dict[str
     spreads = np.array([pooling.spreads[n] for n in names])
     centring = np.array([pooling.centring[n] for n in names])
     tau = pm.HalfNormal("pooled_tau", sigma=spreads, dims="pooled")
-    mean = pm.Flat("pooled_mean", dims="pooled")
+    if frame is None:
+        frame = identity_frame(len(names))
+    frame = pt.as_tensor(frame)
+    whitened = pm.Flat(WHITENED, dims="pooled")
+    mean = pm.Deterministic("pooled_mean", frame[:, 0] + frame[:, 1:] @ whitened, dims="pooled")
     xi = pm.Normal("pooled_xi", 0.0, 1.0, dims="pooled")
     zeta = pm.ZeroSumNormal("pooled_zeta", sigma=(tau**centring)[:, None], dims=("pooled", "group"))
     log_m = mean - tau * xi / np.sqrt(groups)

@@ -14,7 +14,14 @@ import bayescale
 from bayescale.data import Runs, load_runs
 from bayescale.errors import DataError, LawError
 from bayescale.formula import NUMPY
-from bayescale.hierarchy import CENTRING, NEW_GROUP, Pooling, group_values, scalar_view
+from bayescale.hierarchy import (
+    CENTRING,
+    NEW_GROUP,
+    WHITENED,
+    Pooling,
+    group_values,
+    scalar_view,
+)
 from bayescale.laws import Law, get_law
 
 TRUTH = {"A": 400.0, "B": 400.0, "alpha": 0.34, "beta": 0.28}
@@ -200,7 +207,8 @@ def test_model_coordinates_follow_the_centring() -> None:
     free = {v.name for v in model.free_RVs}
     assert {"alpha_loc", "alpha_tau", "alpha_z"} <= free and "alpha" not in free
     # The group-mean form: one variable per role over the pooled parameters.
-    assert {"pooled_tau", "pooled_mean", "pooled_xi", "pooled_zeta"} <= free
+    assert {"pooled_tau", WHITENED, "pooled_xi", "pooled_zeta"} <= free
+    assert "pooled_mean" in {v.name for v in model.deterministics}
     assert not {"E_tau", "E_loc", "alpha_mean"} & free
     assert model.coords["pooled"] == ("E", "A", "B", "beta")
     assert model.named_vars_to_dims["pooled_zeta"] == ("pooled", "group")
@@ -211,7 +219,8 @@ def test_model_coordinates_follow_the_centring() -> None:
     assert {"E_loc", "A_loc", "E_tau", "beta_tau"} <= {v.name for v in model.deterministics}
     # Prior draws need drawable variables: the same model, non-centred.
     prior_model = build_model(law, runs, log_ref, reparameterise=False, pooling=Pooling.of(law))
-    assert "pooled_mean" not in {v.name for v in prior_model.free_RVs}
+    assert WHITENED not in {v.name for v in prior_model.free_RVs}
+    assert "pooled_frame" not in {v.name for v in prior_model.data_vars}
 
 
 def test_default_centring_round_trips_and_is_checked() -> None:
@@ -230,26 +239,34 @@ def test_default_centring_round_trips_and_is_checked() -> None:
     assert Pooling.of(law, "complete").centring == {}
 
 
-def _block(law: Law, pooling: Pooling, names: list[str], outputs: list[str]):
+def _block(
+    law: Law,
+    pooling: Pooling,
+    names: list[str],
+    outputs: list[str],
+    frame: np.ndarray | None = None,
+):
     """The group-mean block of ``names`` alone, in a model of 3 groups.
 
     Returns its log density (without the transforms' Jacobians), a function of the block's
     values giving ``outputs`` (e.g. ``"E_position"``), and ``point(m, tau, theta)``: the
     block's coordinates of population centres ``m``, spreads ``tau`` and group values
-    ``theta`` (one row per parameter, on the scale pooling works on).
+    ``theta`` (one row per parameter, on the scale pooling works on), the groups' means
+    in the ``frame`` (offset, then basis; default the identity) as its docs state it.
     """
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
 
-    from bayescale.hierarchy import _group_mean_block
+    from bayescale.hierarchy import _group_mean_block, identity_frame
 
+    frame = identity_frame(len(names)) if frame is None else frame
     with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
-        free = _group_mean_block([law.parameters[n] for n in names], pooling)
+        free = _group_mean_block([law.parameters[n] for n in names], pooling, frame)
     transform = model.rvs_to_transforms[model["pooled_zeta"]]
     evaluate = pytensor.function(
         model.value_vars,
-        model.replace_rvs_by_values([free[o] for o in outputs]),
+        model.replace_rvs_by_values([free[o] if o in free else model[o] for o in outputs]),
         on_unused_input="ignore",
     )
     centrings = np.array([pooling.centring[n] for n in names])
@@ -259,7 +276,7 @@ def _block(law: Law, pooling: Pooling, names: list[str], outputs: list[str]):
         zeta = (theta - mean[:, None]) / (tau ** (1 - centrings))[:, None]
         return {
             "pooled_tau_log__": np.log(tau),
-            "pooled_mean": mean,
+            WHITENED: np.linalg.solve(frame[:, 1:], mean - frame[:, 0]),
             "pooled_xi": (mean - m) * np.sqrt(theta.shape[1]) / tau,
             "pooled_zeta_zerosum__": transform.forward(pt.as_tensor(zeta)).eval(),
         }
@@ -345,6 +362,35 @@ def test_group_mean_block_mixes_positive_and_real_valued_parameters() -> None:
         )
         gaps.append(float(logp(point)) - target - _jacobian(tau, np.full(2, CENTRING), 3))
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
+
+
+def test_a_frame_of_the_group_means_keeps_the_density_and_the_values() -> None:
+    """In a frame (offset o, basis L), the block gives back the same group values from the
+    coordinates ``w = L^-1 (mean - o)`` (so ``mean = o + L w``, not ``L^T w`` or ``o - L w``),
+    with the same log density: the flat mean's density is flat in ``w`` too, the Jacobian
+    det L a constant."""
+    law = get_law("chinchilla")
+    pooling = Pooling.of(law, {"default": "shared", "E": "pooled", "alpha": "pooled"})
+    names = ["E", "alpha"]
+    outputs = ["E_position", "alpha_position", "pooled_mean"]
+    frame = np.array([[0.5, 0.02, 0.0], [-1.1, -0.03, 0.05]])
+    plain = _block(law, pooling, names, outputs)
+    framed = _block(law, pooling, names, outputs, frame)
+    rng = np.random.default_rng(5)
+    gaps = []
+    for _ in range(5):
+        log_m = np.array([rng.normal(0.4, 0.3), rng.normal(-1.2, 0.3)])
+        tau = rng.uniform(0.05, 0.5, size=2)
+        log_theta = log_m[:, None] + tau[:, None] * rng.normal(size=(2, 3))
+        values = []
+        for logp, evaluate, point_of in (plain, framed):
+            point = point_of(log_m, tau, log_theta)
+            position = evaluate(**point)
+            np.testing.assert_allclose(np.stack(position[:2]), log_theta, rtol=1e-10)
+            np.testing.assert_allclose(position[2], log_theta.mean(axis=1), rtol=1e-10)
+            values.append(float(logp(point)))
+        gaps.append(values[1] - values[0])
+    np.testing.assert_allclose(gaps, 0.0, atol=1e-8)
 
 
 # ----------------------------------------------------------------- one fit, many checks
@@ -546,3 +592,52 @@ def test_a_reused_compiled_model_takes_the_new_groups_names(hierarchical: bayesc
     other = bayescale.fit(runs, "chinchilla", draws=20, tune=20, chains=1, prior_draws=0, retries=0)
     assert list(other.idata.posterior["group"].values) == ["x", "y", "z"]
     assert other.forecast({"N": [1e9], "D": [2e10]})["group"].tolist() == ["x", "y", "z"]
+
+
+@pytest.mark.slow
+def test_the_sampler_moves_the_group_means_in_a_whitened_frame(
+    hierarchical: bayescale.Fit,
+) -> None:
+    """The frame set from the mode: there the means' coordinates are 0, with unit
+    curvature; every start keeps its means, other coordinates and log density; the model
+    compiled for the next fit keeps the identity frame; the fit's posterior keeps
+    ``pooled_mean``, not the frame's coordinates."""
+    from bayescale.hierarchy import FRAME, identity_frame
+    from bayescale.model import (
+        _log_density,
+        _whitened,
+        compiled_model,
+        find_starts,
+        log_reference,
+    )
+
+    def negative(model, x):  # each model's own data (the Python function is shared)
+        return _log_density(model)(x)
+
+    law = get_law("chinchilla")
+    runs = load_runs(_frame(), y="loss", group="family")
+    compiled = compiled_model(law, runs, log_reference(law, runs), Pooling.of(law))
+    mode = find_starts(compiled, 1, 0).points[0]
+    points = [mode, mode + np.random.default_rng(0).normal(0.0, 0.01, mode.shape)]
+    framed, moved = _whitened(compiled, points)
+    names, slices, _ = compiled.shape_info
+    block = slices[names.index(WHITENED)]
+    index = np.arange(block.start, block.stop)
+    frame = framed.shared_data[FRAME]
+    for x, y in zip(points, moved, strict=True):
+        np.testing.assert_array_equal(np.delete(y, index), np.delete(x, index))
+        np.testing.assert_allclose(frame[:, 0] + frame[:, 1:] @ y[index], x[index], atol=1e-12)
+        assert negative(framed, y)[0] == pytest.approx(negative(compiled, x)[0], abs=1e-8)
+    np.testing.assert_allclose(moved[0][index], 0.0, atol=1e-12)
+    step = 1e-3
+    curvature = np.empty((len(index), len(index)))
+    for column, i in enumerate(index):
+        shift = np.zeros_like(mode)
+        shift[i] = step
+        gradient = negative(framed, moved[0] + shift)[1] - negative(framed, moved[0] - shift)[1]
+        curvature[:, column] = gradient[index] / (2 * step)
+    np.testing.assert_allclose(curvature, np.eye(len(index)), atol=1e-3)
+    assert np.abs(frame[:, 1:] - np.eye(len(index))).max() > 1e-3  # a frame was set
+    np.testing.assert_array_equal(compiled.shared_data[FRAME], identity_frame(len(index)))
+    posterior = hierarchical.idata.posterior
+    assert WHITENED not in posterior and posterior["pooled_mean"].dims[-1] == "pooled"
