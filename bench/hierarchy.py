@@ -123,8 +123,8 @@ DIAGNOSIS = [
     "* Three runs of this speed table with the frame (2026-11-27, nine pairs, the machine "
     "slower that day: Epoch fits 9.4-12.9 s against 7.3 s the night before) gave pair ratios "
     "2.85, 2.75, 2.25 / 2.87, 2.87, 2.27 / 2.61, 3.34, 2.02 (the last run is the table "
-    "above): median 2.75, against 3.37 before the frame. Eleven seeds (0-11 but 1-3 as "
-    "above) passed their first attempt without divergences. The held-out table was refitted "
+    "above): median 2.75, against 3.37 before the frame. Twelve seeds (0-11) of the "
+    "default fit passed their first attempt without divergences. The held-out table was refitted "
     "with the frame: the same scores within the seeds' spread (k = 10 c4's coverage is 54% "
     "or 71% by seed, in either coordinates); k = 3 rpj's seed-0 fit missed R-hat by a hair "
     "(1.011 on `E[rpj]`, no retries here; seeds 1 and 2 pass).",
