@@ -598,7 +598,9 @@ def _group_mean_block(
     log density then has a few vector operations where it had a chain of scalar ones per
     parameter, which cost a third of each gradient of the hierarchical Chinchilla fit
     (bench/hierarchy.md, "Speed"). Each parameter's ``p_loc`` and ``p_tau`` are recorded as
-    deterministics: what a new group, the reports and the diagnostics read.
+    deterministics: what a new group, the reports and the diagnostics read. The groups'
+    means ``pooled_mean`` are a deterministic too, ``o + L w`` from the free
+    :data:`WHITENED` ``w`` in ``frame`` (:data:`FRAME`; default :func:`identity_frame`).
 
     Returns ``{p_tau, p_position}`` per parameter for :func:`group_values` (the position is
     ``log theta_g``, or ``theta_g`` for a real-valued parameter), and ``p_loc``.

@@ -195,7 +195,8 @@ def build_model(
         run's group; pooled ones in the coordinates the pooling names (``p_loc``, ``p_tau``
         and ``p_z`` non-centred, or the group-mean block ``pooled_tau``, ``pooled_mean``,
         ``pooled_xi``, ``pooled_zeta`` over a ``pooled`` coordinate, with ``p_loc`` and
-        ``p_tau`` as deterministics).
+        ``p_tau`` as deterministics; ``pooled_mean`` is moved in a frame, the shared data
+        ``pooled_frame``, as ``pooled_mean_whitened``).
     groups : sequence of str, optional
         The groups, in order; every run's group must be one of them.
 
