@@ -411,13 +411,26 @@ START_GAP = 10.0
 
 def _log_density(compiled: Any):
     # nutpie's with_data updates the C callbacks' data only: the Python function keeps the
-    # data it was compiled with, so it is given the current data before use.
+    # data it was compiled with, and every copy of a compiled model shares it (the frame of
+    # _whitened is one such copy). Each closure gives it its own data whenever another has
+    # set different data since.
     function = compiled.logp_func
-    for shared in function.get_shared():
-        if shared.name in compiled.shared_data:
-            shared.set_value(np.array(compiled.shared_data[shared.name]))
+    mine = [
+        (shared, np.array(compiled.shared_data[shared.name]))
+        for shared in function.get_shared()
+        if shared.name in compiled.shared_data
+    ]
+
+    def load() -> None:
+        if getattr(function, "_bayescale_data", None) is not mine:
+            for shared, value in mine:
+                shared.set_value(value)
+            function._bayescale_data = mine
+
+    load()
 
     def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        load()
         logp, grad = function(x)
         logp = float(logp)
         if not np.isfinite(logp) or not np.all(np.isfinite(grad)):

@@ -611,9 +611,6 @@ def test_the_sampler_moves_the_group_means_in_a_whitened_frame(
         log_reference,
     )
 
-    def negative(model, x):  # each model's own data (the Python function is shared)
-        return _log_density(model)(x)
-
     law = get_law("chinchilla")
     runs = load_runs(_frame(), y="loss", group="family")
     compiled = compiled_model(law, runs, log_reference(law, runs), Pooling.of(law))
@@ -624,17 +621,20 @@ def test_the_sampler_moves_the_group_means_in_a_whitened_frame(
     block = slices[names.index(WHITENED)]
     index = np.arange(block.start, block.stop)
     frame = framed.shared_data[FRAME]
+    # Both models share one Python density function: each closure must use its own data,
+    # whichever was made last.
+    before, after = _log_density(compiled), _log_density(framed)
     for x, y in zip(points, moved, strict=True):
         np.testing.assert_array_equal(np.delete(y, index), np.delete(x, index))
         np.testing.assert_allclose(frame[:, 0] + frame[:, 1:] @ y[index], x[index], atol=1e-12)
-        assert negative(framed, y)[0] == pytest.approx(negative(compiled, x)[0], abs=1e-8)
+        assert after(y)[0] == pytest.approx(before(x)[0], abs=1e-8)
     np.testing.assert_allclose(moved[0][index], 0.0, atol=1e-12)
     step = 1e-3
     curvature = np.empty((len(index), len(index)))
     for column, i in enumerate(index):
         shift = np.zeros_like(mode)
         shift[i] = step
-        gradient = negative(framed, moved[0] + shift)[1] - negative(framed, moved[0] - shift)[1]
+        gradient = after(moved[0] + shift)[1] - after(moved[0] - shift)[1]
         curvature[:, column] = gradient[index] / (2 * step)
     np.testing.assert_allclose(curvature, np.eye(len(index)), atol=1e-3)
     assert np.abs(frame[:, 1:] - np.eye(len(index))).max() > 1e-3  # a frame was set
