@@ -566,9 +566,10 @@ def create_free_variables(law: Law, pooling: Pooling, frame: Any = None) -> dict
     block = group_mean_block(law, pooling)
     if block:
         free.update(_group_mean_block(block, pooling, frame))
+    in_block = {p.name for p in block}
     for name, p in law.parameters.items():
         kind = pooling.kinds[name]
-        if kind == "pooled" and pooling.centring.get(name, 0.0) > 0:
+        if name in in_block:
             continue
         if kind == "pooled":
             free[f"{name}_loc"] = p.prior.create_variable(f"{name}_loc")

@@ -586,11 +586,12 @@ def _whitened(compiled: Any, points: Sequence[np.ndarray]) -> tuple[Any, list[np
         forward, backward = negative(mode + step)[1], negative(mode - step)[1]
         hessian[:, column] = (forward[index] - backward[index]) / (2 * CURVATURE_STEP)
     # In the means m = o + L w: H_m = L^-T H_w L^-1, so cov_m = L H_w^-1 L^T.
+    hessian = (hessian + hessian.T) / 2
     try:
-        root = np.linalg.cholesky((hessian + hessian.T) / 2)
+        np.linalg.cholesky(hessian)  # positive definite: a mode in the means
     except np.linalg.LinAlgError:
         return compiled, points
-    new_basis = np.linalg.cholesky(basis @ np.linalg.inv(root @ root.T) @ basis.T)
+    new_basis = np.linalg.cholesky(basis @ np.linalg.inv(hessian) @ basis.T)
     if not np.all(np.isfinite(new_basis)):
         return compiled, points
     means = [offset + basis @ x[index] for x in points]
