@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from bayescale.fitting import Fit
     from bayescale.likelihood import Likelihood
 
-__all__ = ["KINDS", "Discrepancy", "backtest", "distance"]
+__all__ = ["KINDS", "Discrepancy", "backtest", "distance", "log_inputs"]
 
 #: The designs :func:`bayescale.fit` accepts for ``discrepancy=``.
 KINDS = ("backtest",)
@@ -93,7 +93,25 @@ BACKTEST_QUANTILES = (0.5, 0.65, 0.8)
 BACKTEST_SAMPLER = {"chains": 2, "draws": 300, "tune": 300, "prior_draws": 0, "retries": 0}
 
 
-def _log_inputs(points: Mapping[str, Any], names: Sequence[str], k: float) -> dict:
+def log_inputs(
+    points: Mapping[str, Any], names: Sequence[str], k: float = 6.0
+) -> dict[str, np.ndarray]:
+    """Log of the named inputs at some points, C derived from N and D when missing.
+
+    Parameters
+    ----------
+    points : mapping
+        Input name to values (arrays of one shape).
+    names : sequence of str
+        The inputs wanted (those missing from ``points`` and not derivable are left out).
+    k : float, default 6.0
+        ``k`` in ``C = k N D``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The log values, by name.
+    """
     values = {name: np.asarray(points[name], dtype=float) for name in points}
     completed = complete_triad(values, k)
     if completed is not None:
@@ -132,7 +150,7 @@ def distance(
     """
     if isinstance(points, pd.DataFrame):
         points = {str(c): points[c].to_numpy() for c in points.columns}
-    logs = _log_inputs(points, list(log_max), compute_factor)
+    logs = log_inputs(points, list(log_max), compute_factor)
     missing = sorted(set(log_max) - set(logs))
     if missing:
         raise DataError(f"the discrepancy needs {', '.join(missing)} at every forecast point")
@@ -152,7 +170,7 @@ def _ranges(runs: Runs) -> tuple[dict[str, float], dict[str, float]]:
     ]
     if "C" in names and "C" not in runs.inputs and not {"N", "D"} <= set(positive):
         names.remove("C")
-    logs = _log_inputs(values, names, runs.compute_factor)
+    logs = log_inputs(values, names, runs.compute_factor)
     return (
         {k: float(v.min()) for k, v in logs.items()},
         {k: float(v.max()) for k, v in logs.items()},
@@ -252,6 +270,29 @@ class Discrepancy:
             One offset per probability.
         """
         return _quantiles(PLAN_OFFSET_GRID, self._plan().sum(axis=1), probs)
+
+    def variance_terms(self, plan: bool = False) -> tuple[float, float]:
+        """Posterior means ``(E[s0^2], E[s^2])``: the discrepancy's variance at distance d is
+        ``E[s0^2] + E[s^2] d^2``.
+
+        Parameters
+        ----------
+        plan : bool, default False
+            The compute-optimal plan's terms (offset and slope on log N per e-fold of compute
+            beyond the runs) instead of the loss's (no offset; slope on log loss).
+
+        Returns
+        -------
+        tuple of float
+            The offset's and the slope's mean square.
+        """
+        if not plan:
+            return 0.0, float(np.sum(self.s_weights * self.s_grid**2))
+        weights = self._plan()
+        return (
+            float(np.sum(weights.sum(axis=1) * PLAN_OFFSET_GRID**2)),
+            float(np.sum(weights.sum(axis=0) * self.s_grid**2)),
+        )
 
     def _plan(self) -> np.ndarray:
         if self.plan_weights is None:

@@ -34,6 +34,16 @@ variance), is marked ``estimate="gaussian"`` in the table and a warning says so.
 Candidates compete within one step on common random numbers (the same worlds and noise
 draws), so that two identical candidates get identical values and the ranking is not
 decided by simulation noise.
+
+A fit with a discrepancy (``bayescale.fit(..., discrepancy="backtest")``, see
+:mod:`bayescale.discrepancy`) knows its law may be off beyond the runs, by a variance
+``s^2 d^2`` at a target ``d`` e-folds beyond their range (``s0^2 + s^2 d^2`` for the
+compute-optimal plan, when IsoFLOP curves taught it). The posterior variance of the law does
+not see that part shrink when a run nears the target, yet that is where a misspecified law's
+error lies. So the uncertainty reduced is then the law's variance plus the discrepancy's,
+``E[s^2]`` kept and ``d`` measured from the range the chosen runs would leave (widths add the
+discrepancy as an independent normal term). On farseer's misspecified law this turns the
+choice towards runs nearer the target region (``bench/recommend.md``).
 """
 
 from __future__ import annotations
@@ -46,11 +56,13 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from bayescale.discrepancy import log_inputs
 from bayescale.errors import DataError, FormulaError
 from bayescale.forecast import forecast_points, law_mu
 from bayescale.formula import Formula
 
 if TYPE_CHECKING:
+    from bayescale.discrepancy import Discrepancy
     from bayescale.fitting import Fit
 
 __all__ = ["CRITERIA", "MEASURES", "candidate_costs", "recommend"]
@@ -63,6 +75,8 @@ CRITERIA: dict[str, str] = {
 #: How that uncertainty is measured: posterior variance, or width of the 90% interval.
 MEASURES = ("variance", "width")
 _INTERVAL = 0.9
+#: Width of a standard normal's 90% equal-tailed interval.
+_Z_WIDTH = 2 * 1.6448536269514722
 
 
 def candidate_costs(
@@ -155,8 +169,14 @@ def _weighted_variance(w: np.ndarray, q: np.ndarray, q2: np.ndarray) -> np.ndarr
     return np.maximum(w @ q2 - mean**2, 0.0).mean(axis=-1)
 
 
-def _weighted_width(w: np.ndarray, sorted_q: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Mean over targets of the weighted 90% equal-tailed interval width; ``w`` (..., S)."""
+def _weighted_width(
+    w: np.ndarray, sorted_q: np.ndarray, order: np.ndarray, extra: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean over targets of the weighted 90% equal-tailed interval width; ``w`` (..., S).
+
+    ``extra`` (..., T), a variance added at each target (the discrepancy's), widens each
+    width as an independent normal term would: ``sqrt(width^2 + (2 z_0.95)^2 extra)``.
+    """
     low, high = (1 - _INTERVAL) / 2, (1 + _INTERVAL) / 2
     widths = []
     last = w.shape[-1] - 1
@@ -164,7 +184,10 @@ def _weighted_width(w: np.ndarray, sorted_q: np.ndarray, order: np.ndarray) -> n
         cw = np.cumsum(w[..., order[:, t]], axis=-1)
         i_low = np.minimum((cw < low).sum(axis=-1), last)
         i_high = np.minimum((cw < high).sum(axis=-1), last)
-        widths.append(sorted_q[i_high, t] - sorted_q[i_low, t])
+        width = sorted_q[i_high, t] - sorted_q[i_low, t]
+        if extra is not None:
+            width = np.sqrt(width**2 + _Z_WIDTH**2 * extra[..., t])
+        widths.append(width)
     return np.mean(widths, axis=0)
 
 
@@ -268,6 +291,70 @@ def _gaussian_gain(
     return np.array([now - after([*chosen, int(j)]) for j in candidates])
 
 
+class _RangeTerm:
+    """The discrepancy's variance at the targets as chosen runs widen the runs' range.
+
+    A fit with a discrepancy (:mod:`bayescale.discrepancy`) says its law may be off by
+    ``s0^2 + s^2 d^2`` in variance at a target ``d`` e-folds beyond the runs' range. A run
+    nearer the target shortens ``d`` for the refit: that is a reduction of the forecast's
+    uncertainty the law's posterior variance does not see. The slopes' posterior is kept as
+    it is (the refit's backtests would update it too).
+    """
+
+    def __init__(
+        self,
+        discrepancy: Discrepancy,
+        criterion: str,
+        targets: pd.DataFrame,
+        candidates: pd.DataFrame,
+        compute_factor: float,
+    ) -> None:
+        plan = criterion == "optimal_N"
+        self.offset2, self.slope2 = discrepancy.variance_terms(plan=plan)
+        names = ["C"] if plan else list(discrepancy.log_max)
+        self.start = (
+            np.array([discrepancy.log_min[n] for n in names]),
+            np.array([discrepancy.log_max[n] for n in names]),
+        )
+        self.reset()
+        self.targets = self._logs(targets, names, compute_factor, "target")[:, None, :]
+        self.candidates = self._logs(candidates, names, compute_factor, "candidates")
+
+    @staticmethod
+    def _logs(frame: pd.DataFrame, names: list[str], k: float, what: str) -> np.ndarray:
+        logs = log_inputs({str(c): frame[c].to_numpy(float) for c in frame.columns}, names, k)
+        missing = [n for n in names if n not in logs]
+        if missing:
+            raise DataError(
+                f"the fit's discrepancy measures distance beyond the runs along "
+                f"{', '.join(names)}: the {what} need {', '.join(missing)}"
+            )
+        return np.stack([logs[n] for n in names], axis=-1)  # (rows, inputs)
+
+    def _variance(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        beyond = np.maximum(self.targets - high, low - self.targets)
+        d = np.maximum(beyond, 0.0).max(axis=-1)
+        return self.offset2 + self.slope2 * d**2
+
+    def reset(self) -> None:
+        """Back to the fitted runs' range."""
+        self.low, self.high = self.start
+
+    def now(self) -> np.ndarray:
+        """Variance at each target given the runs so far: shape (T,)."""
+        return self._variance(self.low, self.high)[:, 0]
+
+    def after(self, idx: np.ndarray) -> np.ndarray:
+        """Variance at each target if candidate ``j`` were added: shape (len(idx), T)."""
+        c = self.candidates[idx]  # (J, K)
+        return self._variance(np.minimum(self.low, c), np.maximum(self.high, c)).T
+
+    def add(self, j: int) -> None:
+        """Widen the range by a chosen candidate."""
+        self.low = np.minimum(self.low, self.candidates[j])
+        self.high = np.maximum(self.high, self.candidates[j])
+
+
 def recommend(
     fit: Fit,
     candidates: pd.DataFrame | Mapping[str, Any],
@@ -313,7 +400,8 @@ def recommend(
         the target gives only budgets ``C``, else ``loss``.
     measure : {"variance", "width"}, default "variance"
         What is reduced: the posterior variance, or the width of the 90% credible interval
-        (mean over the targets). Both are reported; this one ranks.
+        (mean over the targets). Both are reported; this one ranks. With the fit's
+        discrepancy, both include it (see the module's notes).
     fixed : mapping, optional
         For ``optimal_N``: values of the law's inputs besides N and D (e.g. ``U``).
     fantasies : int, default 32
@@ -355,7 +443,10 @@ def recommend(
         ``measure``, ``target`` (records), ``variance_before``, ``width_before``,
         ``variance_after`` and ``width_after`` (expected, after the whole batch), ``strategy``
         (the one that chose the batch), ``spent``,
-        ``budget``, ``draws``, ``fantasies``, ``law`` and ``warnings``.
+        ``budget``, ``draws``, ``fantasies``, ``law`` and ``warnings``; with a fit's
+        discrepancy, the variances and widths include it, ``discrepancy`` says so and
+        ``discrepancy_variance_before`` and ``discrepancy_variance_after`` give its part
+        (mean over the targets).
 
     Raises
     ------
@@ -441,17 +532,31 @@ def recommend(
 
     qz = np.where(bad[:, None], 0.0, q)
     q2z = qz**2
+    discrepancy = getattr(view, "discrepancy", None)
+    if discrepancy is not None and criterion == "optimal_N" and discrepancy.plan_weights is None:
+        discrepancy = None  # no plan error was learned: the plan keeps the law's interval
+    term = (
+        None
+        if discrepancy is None
+        else _RangeTerm(discrepancy, criterion, target_points, columns, k)
+    )
+    n_targets = q.shape[1]
+    disc_before = term.now() if term is not None else np.zeros(n_targets)
     w0 = np.exp(base - special.logsumexp(base, axis=-1, keepdims=True))
-    var_now = float(_weighted_variance(w0, qz, q2z).mean())
-    width_now = float(_weighted_width(w0, sorted_q, order).mean())
-    var_before, width_before = var_now, width_now
+    law_var_before = float(_weighted_variance(w0, qz, q2z).mean())
+    var_before = law_var_before + float(disc_before.mean())
+    width_before = float(_weighted_width(w0, sorted_q, order, disc_before).mean())
 
     # Fantasised noise of each step, shared by both greedy strategies (common random numbers).
     eps_steps = [law.likelihood.draw_noise(truth_noise, rng) for _ in range(batch)]
     notes: list[str] = []
 
     def greedy(per_cost: bool) -> dict[str, Any]:
-        var_now, width_now = var_before, width_before
+        # var_now and width_now include the discrepancy; law_var_now is the law's alone.
+        var_now, width_now, law_var_now = var_before, width_before, law_var_before
+        disc_now = disc_before
+        if term is not None:
+            term.reset()
         log_base = base
         chosen: list[int] = []
         marginal: dict[int, float] = {}
@@ -475,10 +580,13 @@ def recommend(
             log_w = log_base[:, None, :] + ll
             w = np.nan_to_num(np.exp(log_w - special.logsumexp(log_w, axis=-1, keepdims=True)))
             ess = _ess(w).mean(axis=0)  # (J,)
-            var_after = _weighted_variance(w, qz, q2z).mean(axis=0)
+            law_var_after = _weighted_variance(w, qz, q2z).mean(axis=0)
+            disc_after = term.after(idx) if term is not None else np.zeros((len(idx), n_targets))
             # The widths' weighted quantiles are the costly part: all of them only when they rank.
             need_width = step == 0 or measure == "width"
-            width_after = _weighted_width(w, sorted_q, order).mean(axis=0) if need_width else None
+            width_after = (
+                _weighted_width(w, sorted_q, order, disc_after).mean(axis=0) if need_width else None
+            )
             estimate = np.full(len(idx), "reweight", dtype=object)
             fallback = np.zeros(len(idx), dtype=bool)
             if method == "gaussian":
@@ -488,7 +596,9 @@ def recommend(
             if fallback.any():
                 which = np.flatnonzero(fallback)
                 g_gain = _gaussian_gain(mu[~bad], q[~bad], chosen, idx[which], noise_var)
-                var_after[which] = np.maximum(var_now - g_gain, 0.0)
+                law_var_after[which] = np.maximum(law_var_now - g_gain, 0.0)
+            var_after = law_var_after + disc_after.mean(axis=1)
+            if fallback.any():
                 if width_after is not None:
                     width_after[which] = width_now * np.sqrt(
                         var_after[which] / max(var_now, 1e-300)
@@ -533,9 +643,14 @@ def recommend(
             elif fallback[pos]:
                 width_best = width_now * np.sqrt(var_after[pos] / max(var_now, 1e-300))
             else:
-                width_best = float(_weighted_width(w[:, pos, :], sorted_q, order).mean())
+                width_best = float(
+                    _weighted_width(w[:, pos, :], sorted_q, order, disc_after[pos]).mean()
+                )
             log_base = log_base + ll[:, pos, :]
             var_now, width_now = float(var_after[pos]), width_best
+            law_var_now, disc_now = float(law_var_after[pos]), disc_after[pos]
+            if term is not None:
+                term.add(best)
 
         return {
             "chosen": chosen,
@@ -544,6 +659,7 @@ def recommend(
             "spent": spent,
             "variance": var_now,
             "width": width_now,
+            "discrepancy_variance": float(disc_now.mean()),
         }
 
     if strategy == "auto":
@@ -562,6 +678,7 @@ def recommend(
             strategy = "per_cost"
     chosen, marginal, spent = run["chosen"], run["marginal"], run["spent"]
     var_now, width_now = run["variance"], run["width"]
+    disc_final = run["discrepancy_variance"]
 
     if budget is not None and not chosen:
         notes.append(
@@ -601,6 +718,13 @@ def recommend(
             "law": law.name,
             "warnings": list(dict.fromkeys(notes)),
             "strategy": strategy,
+            "discrepancy": (
+                None
+                if term is None
+                else "the fit's discrepancy, whose variance shrinks as runs near the target"
+            ),
+            "discrepancy_variance_before": float(disc_before.mean()),
+            "discrepancy_variance_after": disc_final,
         }
     )
     return out

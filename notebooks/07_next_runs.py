@@ -36,7 +36,8 @@
 #    1.4T tokens, within a compute budget;
 # 3. train them (simulate their losses), refit, and compare with three random runs of the
 #    same budget;
-# 4. ask again for the compute-optimal size at 1e23 FLOPs instead, and with another cost model.
+# 4. ask again for the compute-optimal size at 1e23 FLOPs instead, and with another cost model;
+# 5. plan with a fit that knows its law may be off beyond the runs (a discrepancy).
 
 # %%
 import warnings
@@ -182,6 +183,34 @@ print("tokens per parameter of the chosen runs:", [f"{r:.2g}" for r in chosen_ra
 # %%
 overhead = recommend(fit, grid, target=TARGET, cost="6*N*D + 2e18", budget=BUDGET, batch=3, seed=0)
 print(overhead[columns].head(3).to_string(float_format=lambda v: f"{v:.3g}"))
+
+# %% [markdown]
+# ## 5. When the law itself may be off
+#
+# Everything above trusts the law's form: its posterior variance is all the uncertainty
+# there is. A law fitted with a **discrepancy** (`discrepancy="backtest"`, notebook 05) also
+# knows how far its form may be off beyond the runs: a variance `s^2 d^2` at a target `d`
+# e-folds beyond their range, with the slope `s` learned by backtests on the runs themselves.
+# `recommend` then counts that part too: a run nearer the target shortens `d` for the next
+# fit, which the law's own variance cannot see. Here the law is right (we simulated it), so
+# the backtests find a small slope; on a law that misses structure, such as Farseer's runs
+# fitted with its own form, this turns the choice towards the target region
+# (`bench/recommend.md`).
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    careful = bayescale.fit(sweep, "chinchilla", discrepancy="backtest", **SAMPLER)
+slope = careful.discrepancy.s_quantiles((0.5, 0.95))
+print(f"discrepancy slope s: median {slope[0]:.4f}, 95% {slope[1]:.4f} (log loss per e-fold)")
+aware = recommend(careful, grid, target=TARGET, budget=BUDGET, batch=3, seed=0)
+a = aware.attrs
+print(
+    f"variance at the target {a['variance_before']:.3g}, of which the discrepancy "
+    f"{a['discrepancy_variance_before']:.3g}; after the batch {a['variance_after']:.3g} "
+    f"({a['discrepancy_variance_after']:.3g})"
+)
+print(aware[columns].head(3).to_string(float_format=lambda v: f"{v:.3g}"))
 
 # %% [markdown]
 # From the command line, with a saved fit and a CSV of candidates:

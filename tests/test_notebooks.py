@@ -195,6 +195,15 @@ def _check_next_runs(notebook, text: str) -> None:
     assert found and float(found.group(2)) < float(found.group(1)), found
     images = [out for out in _outputs(notebook) if "image/png" in out.get("data", {})]
     assert images, "plot_recommendation's figure was not displayed"
+    # The discrepancy's part of the target's variance shrinks with the batch, and is a part.
+    part = re.search(
+        r"variance at the target ([\d.e+-]+), of which the discrepancy ([\d.e+-]+); after the "
+        r"batch ([\d.e+-]+) \(([\d.e+-]+)\)",
+        text,
+    )
+    assert part, "the discrepancy's part was not shown"
+    total, disc, total_after, disc_after = map(float, part.groups())
+    assert 0 < disc < total and disc_after < disc and total_after < total
 
 
 def _check_downstream(notebook, text: str) -> None:

@@ -188,3 +188,130 @@ def test_within_a_budget_the_batch_is_the_better_of_two_greedy_choices(healthy_f
     assert 3 in set(auto.loc[auto["chosen"], "candidate"])
     assert 3 not in set(per_cost.loc[per_cost["chosen"], "candidate"])
     assert auto.loc[auto["chosen"], "cost"].sum() <= 201.5
+
+
+def _with_discrepancy(fit, slope: float, plan: tuple[float, float] | None = None):
+    """The fit with a discrepancy whose slope (and plan offset, slope) sit at one value."""
+    import dataclasses
+
+    from bayescale.discrepancy import PLAN_OFFSET_GRID, S_GRID, Discrepancy
+
+    runs = fit.runs
+    n, d = runs.x("N"), runs.x("D")
+    logs = {"N": np.log(n), "D": np.log(d), "C": np.log(runs.compute_factor * n * d)}
+    weights = np.zeros(len(S_GRID))
+    weights[np.argmin(np.abs(S_GRID - slope))] = 1.0
+    plan_weights = None
+    if plan is not None:
+        plan_weights = np.zeros((len(PLAN_OFFSET_GRID), len(S_GRID)))
+        plan_weights[
+            np.argmin(np.abs(PLAN_OFFSET_GRID - plan[0])), np.argmin(np.abs(S_GRID - plan[1]))
+        ] = 1.0
+    found = Discrepancy(
+        "backtest",
+        {k: float(v.min()) for k, v in logs.items()},
+        {k: float(v.max()) for k, v in logs.items()},
+        runs.compute_factor,
+        S_GRID.copy(),
+        weights,
+        plan_weights=plan_weights,
+    )
+    return dataclasses.replace(fit, discrepancy=found), found
+
+
+def test_a_discrepancy_adds_what_a_run_shortens_of_the_extrapolation(healthy_fit):
+    from bayescale.discrepancy import distance
+
+    beyond = {"N": 2e10, "D": 1e10}  # beyond the runs in N and C, not in D
+    pool = _pool(INSIDE, TOWARDS, beyond)
+    plain = recommend(healthy_fit, pool, TARGET, cost=[1.0, 1.0, 1.0], seed=3)
+    fit, found = _with_discrepancy(healthy_fit, 0.03)
+    aware = recommend(fit, pool, TARGET, cost=[1.0, 1.0, 1.0], seed=3)
+    slope2 = found.s_grid[np.argmax(found.s_weights)] ** 2
+    d_now = distance(TARGET, found.log_min, found.log_max, found.compute_factor)
+    assert aware.attrs["discrepancy_variance_before"] == pytest.approx(slope2 * d_now**2)
+    assert aware.attrs["variance_before"] == pytest.approx(
+        plain.attrs["variance_before"] + slope2 * d_now**2
+    )
+    by_plain, by_aware = plain.set_index("candidate"), aware.set_index("candidate")
+    for j, point in enumerate((INSIDE, TOWARDS, beyond)):
+        logs = {"N": np.log(point["N"]), "D": np.log(point["D"])}
+        logs["C"] = np.log(found.compute_factor * point["N"] * point["D"])
+        low = {k: min(v, logs[k]) for k, v in found.log_min.items()}
+        high = {k: max(v, logs[k]) for k, v in found.log_max.items()}
+        d_after = distance(TARGET, low, high, found.compute_factor)
+        shortened = slope2 * (d_now**2 - d_after**2)
+        assert by_aware.loc[j, "variance_reduction"] == pytest.approx(
+            by_plain.loc[j, "variance_reduction"] + shortened, rel=1e-9, abs=1e-15
+        )
+    assert by_aware.loc[0, "variance_reduction"] == pytest.approx(
+        by_plain.loc[0, "variance_reduction"]
+    )
+    # Nearer the target in every input, the run towards it shortens the extrapolation most,
+    # and the batch's expected variance keeps the discrepancy left after it.
+    assert by_aware.loc[1, "chosen"]
+    left, before = (aware.attrs[f"discrepancy_variance_{w}"] for w in ("after", "before"))
+    assert 0 < left < before
+    assert aware.attrs["width_before"] > plain.attrs["width_before"]
+    assert aware.attrs["discrepancy"] and plain.attrs["discrepancy"] is None
+    # A batch: the range grows by every run chosen, in turn.
+    two = recommend(fit, pool, TARGET, cost=[1.0, 1.0, 1.0], batch=2, seed=3)
+    picked = [(INSIDE, TOWARDS, beyond)[j] for j in two.loc[two["chosen"], "candidate"]]
+    low, high = dict(found.log_min), dict(found.log_max)
+    for point in picked:
+        logs = {"N": np.log(point["N"]), "D": np.log(point["D"])}
+        logs["C"] = np.log(found.compute_factor * point["N"] * point["D"])
+        low = {k: min(v, logs[k]) for k, v in low.items()}
+        high = {k: max(v, logs[k]) for k, v in high.items()}
+    d_two = distance(TARGET, low, high, found.compute_factor)
+    assert len(picked) == 2
+    assert two.attrs["discrepancy_variance_after"] == pytest.approx(slope2 * d_two**2)
+
+
+def test_a_discrepancy_turns_the_choice_to_the_run_that_nears_the_target(healthy_fit):
+    # Per unit of compute, the law alone learns more from a cheap run beyond the runs in N
+    # only; a discrepancy makes the run that extends the compute range worth more (here 30x).
+    pool = _pool({"N": 3e9, "D": 1e11}, {"N": 1e10, "D": 3e9})
+    plain = recommend(healthy_fit, pool, TARGET, seed=3).set_index("candidate")
+    fit, _ = _with_discrepancy(healthy_fit, 0.01)
+    aware = recommend(fit, pool, TARGET, seed=3).set_index("candidate")
+    assert plain.loc[1, "chosen"] and not plain.loc[0, "chosen"]
+    assert aware.loc[0, "chosen"] and not aware.loc[1, "chosen"]
+    # The run beyond in N alone leaves the target's distance (set by C) as it was.
+    assert aware.loc[1, "variance_reduction"] == pytest.approx(plain.loc[1, "variance_reduction"])
+
+
+def test_the_plan_discrepancy_counts_for_optimal_n_only_when_learnt(healthy_fit):
+    target = {"C": 1e23}
+    pool = _pool(TOWARDS, {"N": 1e11, "D": 1e10})
+    plain = recommend(healthy_fit, pool, target, cost=[1.0, 1.0], seed=3)
+    no_plan, _ = _with_discrepancy(healthy_fit, 0.05)
+    same = recommend(no_plan, pool, target, cost=[1.0, 1.0], seed=3)
+    assert same.attrs["discrepancy"] is None
+    assert np.allclose(same["variance_reduction"], plain["variance_reduction"])
+    fit, found = _with_discrepancy(healthy_fit, 0.05, plan=(0.1, 0.05))
+    aware = recommend(fit, pool, target, cost=[1.0, 1.0], seed=3)
+    offset2, slope2 = found.variance_terms(plan=True)
+    d_c = np.log(1e23) - found.log_max["C"]
+    assert aware.attrs["discrepancy_variance_before"] == pytest.approx(offset2 + slope2 * d_c**2)
+    # The offset holds at every budget: no run removes it.
+    assert aware.attrs["discrepancy_variance_after"] >= offset2 - 1e-15
+
+
+def test_cli_next_says_what_the_discrepancy_adds_and_a_saved_fit_agrees(healthy_fit, tmp_path):
+    import bayescale
+
+    fit, _ = _with_discrepancy(healthy_fit, 0.03)
+    fit_file = fit.save(tmp_path / "fit.nc")
+    pool = _pool(INSIDE, TOWARDS)
+    direct = recommend(fit, pool, TARGET, seed=3)
+    again = recommend(bayescale.load_fit(fit_file), pool, TARGET, seed=3)
+    pd.testing.assert_frame_equal(direct, again)
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        done = CliRunner().invoke(_app(), args)
+    assert done.exit_code == 0, done.output
+    assert "discrepancy beyond the runs" in " ".join(done.output.split())

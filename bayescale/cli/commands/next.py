@@ -242,4 +242,11 @@ def next_command(
         f"{attrs['width_after']:.3g}; variance {attrs['variance_before']:.3g} -> "
         f"{attrs['variance_after']:.3g} ({attrs['fantasies']} fantasies over "
         f"{attrs['draws']} draws)."
+        + (
+            f" Of that variance, the law's discrepancy beyond the runs: "
+            f"{attrs['discrepancy_variance_before']:.3g} -> "
+            f"{attrs['discrepancy_variance_after']:.3g}."
+            if attrs.get("discrepancy")
+            else ""
+        )
     )
