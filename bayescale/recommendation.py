@@ -327,7 +327,7 @@ class _RangeTerm:
         if missing:
             raise DataError(
                 f"the fit's discrepancy measures distance beyond the runs along "
-                f"{', '.join(names)}: the {what} need {', '.join(missing)}"
+                f"{', '.join(names)}: give {', '.join(missing)} in the {what} too"
             )
         return np.stack([logs[n] for n in names], axis=-1)  # (rows, inputs)
 

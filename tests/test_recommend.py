@@ -315,3 +315,13 @@ def test_cli_next_says_what_the_discrepancy_adds_and_a_saved_fit_agrees(healthy_
         done = CliRunner().invoke(_app(), args)
     assert done.exit_code == 0, done.output
     assert "discrepancy beyond the runs" in " ".join(done.output.split())
+
+
+def test_a_discrepancy_along_an_input_the_candidates_lack_is_named(healthy_fit):
+    import dataclasses
+
+    _, found = _with_discrepancy(healthy_fit, 0.03)
+    found.log_min["U"], found.log_max["U"] = 20.0, 25.0
+    fit = dataclasses.replace(healthy_fit, discrepancy=found)
+    with pytest.raises(DataError, match=r"give U in the target too"):
+        recommend(fit, _pool(INSIDE), TARGET, seed=3)
