@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from bayescale.fitting import Fit
     from bayescale.likelihood import Likelihood
 
-__all__ = ["KINDS", "Discrepancy", "backtest", "distance", "log_inputs"]
+__all__ = ["KINDS", "Discrepancy", "backtest", "distance", "log_inputs", "log_ranges"]
 
 #: The designs :func:`bayescale.fit` accepts for ``discrepancy=``.
 KINDS = ("backtest",)
@@ -160,7 +160,20 @@ def distance(
     return d
 
 
-def _ranges(runs: Runs) -> tuple[dict[str, float], dict[str, float]]:
+def log_ranges(runs: Runs) -> tuple[dict[str, float], dict[str, float]]:
+    """Log of the smallest and largest value of each input (and C) over some runs.
+
+    Parameters
+    ----------
+    runs : Runs
+        The runs.
+
+    Returns
+    -------
+    (dict, dict)
+        ``log_min`` and ``log_max`` by input, as :func:`distance` takes them; an input with
+        values <= 0 is left out (it has no log range).
+    """
     values = {n: runs.x(n) for n in runs.inputs}
     # Distance is measured in log scale: an input with values <= 0 (one the law does not
     # take the logarithm of, such as a centred learning rate) has no log range to leave.
@@ -651,7 +664,7 @@ def backtest(
         draws = refit.draws(list(law.parameters))
         theta = {n: v[:, None] for n, v in draws.items()}
         log_mu = np.asarray(law.log_mean(theta, {n: held.x(n)[None, :] for n in law.inputs}))
-        log_min, log_max = _ranges(part)
+        log_min, log_max = log_ranges(part)
         d = distance({n: held.x(n) for n in held.inputs}, log_min, log_max, runs.compute_factor)
         # The full fit's noise: the noise a forecast adds the discrepancy to. A refit's own
         # noise already holds some of the misfit, which would then be counted twice.
@@ -683,7 +696,7 @@ def backtest(
     # Only held-out curves (d > 0) teach the slope; without them the plan keeps the law's.
     held_out = any(e["distance"] > 0 for e in plan_errors)
     plan_weights = _plan_posterior(plan_errors) if held_out else None
-    log_min, log_max = _ranges(runs)
+    log_min, log_max = log_ranges(runs)
     result = Discrepancy(
         "backtest",
         log_min,

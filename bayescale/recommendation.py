@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayescale.discrepancy import log_inputs
+from bayescale.discrepancy import distance, log_inputs, log_ranges
 from bayescale.errors import DataError, FormulaError
 from bayescale.forecast import forecast_points, law_mu
 from bayescale.formula import Formula
@@ -355,6 +355,21 @@ class _RangeTerm:
         self.high = np.maximum(self.high, self.candidates[j])
 
 
+def _extrapolation(fit: Fit, targets: pd.DataFrame, criterion: str) -> float | None:
+    """E-folds by which the farthest target lies beyond the fit's runs (C for optimal_N)."""
+    log_min, log_max = log_ranges(fit.runs)
+    if criterion == "optimal_N":
+        log_min = {n: v for n, v in log_min.items() if n == "C"}
+        log_max = {n: v for n, v in log_max.items() if n == "C"}
+    if not log_max:
+        return None
+    try:
+        d = distance(targets, log_min, log_max, fit.runs.compute_factor)
+    except DataError:  # a target without an input the runs range over
+        return None
+    return float(d.max())
+
+
 def recommend(
     fit: Fit,
     candidates: pd.DataFrame | Mapping[str, Any],
@@ -446,7 +461,8 @@ def recommend(
         ``budget``, ``draws``, ``fantasies``, ``law`` and ``warnings``; with a fit's
         discrepancy, the variances and widths include it, ``discrepancy`` says so and
         ``discrepancy_variance_before`` and ``discrepancy_variance_after`` give its part
-        (mean over the targets).
+        (mean over the targets); ``extrapolation``, the e-folds by which the farthest target
+        lies beyond the runs' range (in C for ``optimal_N``; None if it cannot be measured).
 
     Raises
     ------
@@ -542,6 +558,7 @@ def recommend(
     )
     n_targets = q.shape[1]
     disc_before = term.now() if term is not None else np.zeros(n_targets)
+    extrapolation = _extrapolation(view, target_points, criterion)
     w0 = np.exp(base - special.logsumexp(base, axis=-1, keepdims=True))
     law_var_before = float(_weighted_variance(w0, qz, q2z).mean())
     var_before = law_var_before + float(disc_before.mean())
@@ -724,6 +741,7 @@ def recommend(
                 else "the fit's discrepancy, whose variance shrinks as runs near the target"
             ),
             "discrepancy_variance_before": float(disc_before.mean()),
+            "extrapolation": extrapolation,
             "discrepancy_variance_after": disc_final,
         }
     )

@@ -254,6 +254,7 @@ def test_a_discrepancy_adds_what_a_run_shortens_of_the_extrapolation(healthy_fit
     assert 0 < left < before
     assert aware.attrs["width_before"] > plain.attrs["width_before"]
     assert aware.attrs["discrepancy"] and plain.attrs["discrepancy"] is None
+    assert plain.attrs["extrapolation"] == pytest.approx(d_now)
     # A batch: the range grows by every run chosen, in turn.
     two = recommend(fit, pool, TARGET, cost=[1.0, 1.0, 1.0], batch=2, seed=3)
     picked = [(INSIDE, TOWARDS, beyond)[j] for j in two.loc[two["chosen"], "candidate"]]
@@ -314,7 +315,15 @@ def test_cli_next_says_what_the_discrepancy_adds_and_a_saved_fit_agrees(healthy_
         warnings.simplefilter("ignore")
         done = CliRunner().invoke(_app(), args)
     assert done.exit_code == 0, done.output
-    assert "discrepancy beyond the runs" in " ".join(done.output.split())
+    said = " ".join(done.output.split())
+    assert "discrepancy beyond the runs" in said and "takes the law's form as exact" not in said
+    # Without a discrepancy, the CLI says how far the target is and what the plan assumes.
+    plain = CliRunner().invoke(
+        _app(), ["next", str(healthy_fit.save(tmp_path / "plain.nc")), *args[2:]]
+    )
+    said = " ".join(plain.output.split())
+    d = direct.attrs["extrapolation"]
+    assert f"lies {d:.1f} e-folds" in said and "takes the law's form as exact" in said
 
 
 def test_a_discrepancy_along_an_input_the_candidates_lack_is_named(healthy_fit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -250,3 +251,11 @@ def next_command(
             else ""
         )
     )
+    beyond = attrs.get("extrapolation")
+    if not attrs.get("discrepancy") and beyond is not None and beyond > 1.0:
+        say(
+            f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond the runs' "
+            f"range, and this plan takes the law's form as exact there. A fit made with "
+            f"--discrepancy backtest also counts the law's possible error, which runs nearer "
+            f"the target shorten."
+        )
