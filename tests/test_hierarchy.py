@@ -641,3 +641,22 @@ def test_the_sampler_moves_the_group_means_in_a_whitened_frame(
     np.testing.assert_array_equal(compiled.shared_data[FRAME], identity_frame(len(index)))
     posterior = hierarchical.idata.posterior
     assert WHITENED not in posterior and posterior["pooled_mean"].dims[-1] == "pooled"
+
+
+@pytest.mark.slow
+def test_recommend_plans_one_groups_runs(hierarchical: bayescale.Fit) -> None:
+    from bayescale.recommendation import recommend
+
+    target = {"N": 3e9, "D": 6e10}
+    # Runs of group 'c' (its 4 smallest runs so far) at the sizes 'a' already covers.
+    pool = pd.DataFrame({"N": [2e8, 1e9], "D": [4e9, 2e10]})
+    with pytest.raises(DataError, match="pass group="):
+        recommend(hierarchical, pool, target, seed=0)
+    few = recommend(hierarchical, pool, target, cost=[1.0, 1.0], group="c", seed=0)
+    many = recommend(hierarchical, pool, target, cost=[1.0, 1.0], group="a", seed=0)
+    # The group with few runs learns much more from the same runs than one that has them.
+    assert few["variance_reduction"].max() > 3 * many["variance_reduction"].max()
+    assert few.attrs["variance_before"] > many.attrs["variance_before"]
+    new = recommend(hierarchical, pool, target, cost=[1.0, 1.0], group="new", seed=0)
+    assert new.attrs["variance_before"] > few.attrs["variance_before"]
+    assert new["chosen"].sum() == 1 and new["variance_reduction"].max() > 0
