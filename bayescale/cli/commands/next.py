@@ -159,6 +159,8 @@ def next_command(
 ) -> None:
     """Which runs to train next: most expected reduction of uncertainty per unit cost.
 
+    A fit made with --discrepancy backtest also counts the law's possible error at the target.
+
     \f
     Parameters
     ----------
