@@ -312,12 +312,12 @@ class _RangeTerm:
         plan = criterion == "optimal_N"
         self.offset2, self.slope2 = discrepancy.variance_terms(plan=plan)
         names = ["C"] if plan else list(discrepancy.log_max)
+        #: The fitted runs' log range, (low, high), each of shape (inputs,).
         self.start = (
             np.array([discrepancy.log_min[n] for n in names]),
             np.array([discrepancy.log_max[n] for n in names]),
         )
-        self.reset()
-        self.targets = self._logs(targets, names, compute_factor, "target")[:, None, :]
+        self.targets = self._logs(targets, names, compute_factor, "target")
         self.candidates = self._logs(candidates, names, compute_factor, "candidates")
 
     @staticmethod
@@ -331,28 +331,19 @@ class _RangeTerm:
             )
         return np.stack([logs[n] for n in names], axis=-1)  # (rows, inputs)
 
-    def _variance(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-        beyond = np.maximum(self.targets - high, low - self.targets)
+    def variance(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Variance at each target given a log range: (T,) for a range of shape (K,), (J, T)
+        for J ranges of shape (J, K)."""
+        beyond = np.maximum(self.targets - high[..., None, :], low[..., None, :] - self.targets)
         d = np.maximum(beyond, 0.0).max(axis=-1)
         return self.offset2 + self.slope2 * d**2
 
-    def reset(self) -> None:
-        """Back to the fitted runs' range."""
-        self.low, self.high = self.start
-
-    def now(self) -> np.ndarray:
-        """Variance at each target given the runs so far: shape (T,)."""
-        return self._variance(self.low, self.high)[:, 0]
-
-    def after(self, idx: np.ndarray) -> np.ndarray:
-        """Variance at each target if candidate ``j`` were added: shape (len(idx), T)."""
-        c = self.candidates[idx]  # (J, K)
-        return self._variance(np.minimum(self.low, c), np.maximum(self.high, c)).T
-
-    def add(self, j: int) -> None:
-        """Widen the range by a chosen candidate."""
-        self.low = np.minimum(self.low, self.candidates[j])
-        self.high = np.maximum(self.high, self.candidates[j])
+    def widened(
+        self, low: np.ndarray, high: np.ndarray, idx: np.ndarray | int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The range with candidate ``idx`` added (one range per candidate for an array)."""
+        c = self.candidates[idx]
+        return np.minimum(low, c), np.maximum(high, c)
 
 
 def _extrapolation(fit: Fit, targets: pd.DataFrame, criterion: str) -> float | None:
@@ -557,7 +548,7 @@ def recommend(
         else _RangeTerm(discrepancy, criterion, target_points, columns, k)
     )
     n_targets = q.shape[1]
-    disc_before = term.now() if term is not None else np.zeros(n_targets)
+    disc_before = term.variance(*term.start) if term is not None else np.zeros(n_targets)
     extrapolation = _extrapolation(view, target_points, criterion)
     w0 = np.exp(base - special.logsumexp(base, axis=-1, keepdims=True))
     law_var_before = float(_weighted_variance(w0, qz, q2z).mean())
@@ -572,8 +563,7 @@ def recommend(
         # var_now and width_now include the discrepancy; law_var_now is the law's alone.
         var_now, width_now, law_var_now = var_before, width_before, law_var_before
         disc_now = disc_before
-        if term is not None:
-            term.reset()
+        low, high = term.start if term is not None else (None, None)
         log_base = base
         chosen: list[int] = []
         marginal: dict[int, float] = {}
@@ -598,7 +588,11 @@ def recommend(
             w = np.nan_to_num(np.exp(log_w - special.logsumexp(log_w, axis=-1, keepdims=True)))
             ess = _ess(w).mean(axis=0)  # (J,)
             law_var_after = _weighted_variance(w, qz, q2z).mean(axis=0)
-            disc_after = term.after(idx) if term is not None else np.zeros((len(idx), n_targets))
+            disc_after = (
+                term.variance(*term.widened(low, high, idx))
+                if term is not None
+                else np.zeros((len(idx), n_targets))
+            )
             # The widths' weighted quantiles are the costly part: all of them only when they rank.
             need_width = step == 0 or measure == "width"
             width_after = (
@@ -667,7 +661,7 @@ def recommend(
             var_now, width_now = float(var_after[pos]), width_best
             law_var_now, disc_now = float(law_var_after[pos]), disc_after[pos]
             if term is not None:
-                term.add(best)
+                low, high = term.widened(low, high, best)
 
         return {
             "chosen": chosen,
