@@ -43,9 +43,11 @@ runs is compared with where each refit's law puts it (its loss curve at the same
 the same parabola, so that the parabola's own error cancels), and so is the full fit's law on
 the IsoFLOP curves among the runs themselves (a parametric law can place
 the minimum off even inside its data: Hoffmann et al.'s approaches 2 and 3 disagree). The
-plan's error is ``log N_min - log N_plan ~ Normal(0, s0^2 + (s_plan d_C)^2)``: an offset
-``s0`` that holds at every budget and a slope ``s_plan`` per e-fold ``d_C`` of compute beyond
-the runs, both with half-normal priors (scale 0.1) and a joint posterior on a grid, from the
+plan's error is ``log N_min - log N_plan = s0 z_C + s_plan d_C z``: an offset ``s0`` drawn
+afresh at every budget and a trend ``s_plan`` per e-fold ``d_C`` of compute beyond the runs,
+with one ``z`` shared by every budget one fit plans (a law that extrapolates badly drifts the
+same way at each of them, so its curves are not counted as independent evidence). Both have
+half-normal priors (scale 0.2) and a joint posterior on a grid, from the
 minima's predictive density (each plan's posterior spread and the minimum's own standard
 error included). :meth:`bayescale.Fit.compute_optimal` then adds ``N_disc_*``, ``D_disc_*``
 and ``tokens_per_parameter_disc_*`` columns. Without IsoFLOP curves among the held-out runs
@@ -80,9 +82,12 @@ KINDS = ("backtest",)
 S_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 0.5, 200)])
 #: Half-normal prior scale of s.
 S_PRIOR_SCALE = 0.05
-#: Half-normal prior scale of the plan's slope (log N per e-fold of compute beyond the runs,
-#: 10x beyond the data 95% of the prior within a factor 1.57 of the law's plan) and offset.
-PLAN_PRIOR_SCALE = 0.1
+#: Half-normal prior scale of the plan's slope (log N per e-fold of compute beyond the runs)
+#: and offset. The slope is an error in the exponent ``a`` of ``N_opt ~ C^a``; published
+#: values run from 0.46-0.51 (Hoffmann et al.'s three approaches, Besiroglu et al.) to 0.73
+#: (Kaplan et al.), so careful studies disagree by 0.03-0.27 per e-fold: 0.2 puts the median
+#: at 0.13 and 5% of the prior above 0.39.
+PLAN_PRIOR_SCALE = 0.2
 #: Grid of the plan's offset s0 (log N at every budget).
 PLAN_OFFSET_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 80)])
 #: Compute quantiles of the runs at which the backtests cut.
@@ -359,9 +364,10 @@ class Discrepancy:
         Returns
         -------
         numpy.ndarray or None
-            Shape ``(draws, budgets)``: ``sqrt(s0^2 + (s_plan d_C)^2) z``, ``d_C`` the e-folds
-            of compute beyond the runs' range (0 within it); None when the discrepancy has no
-            plan error (or no C range).
+            Shape ``(draws, budgets)``: ``s0 z_C + s_plan d_C z``, ``d_C`` the e-folds of
+            compute beyond the runs' range (0 within it), ``z_C`` drawn per budget and ``z``
+            once per draw (the trend); None when the discrepancy has no plan error (or no C
+            range).
         """
         if self.plan_weights is None or "C" not in self.log_max:
             return None
@@ -371,7 +377,9 @@ class Discrepancy:
         cell = rng.choice(self.plan_weights.size, size=n_draws, p=self.plan_weights.ravel())
         row, column = np.unravel_index(cell, self.plan_weights.shape)
         s0, s = PLAN_OFFSET_GRID[row][:, None], self.s_grid[column][:, None]
-        return np.sqrt(s0**2 + (s * d[None, :]) ** 2) * rng.standard_normal(n_draws)[:, None]
+        # As learned: an offset of its own at each budget, one trend shared by all of them.
+        offset = s0 * rng.standard_normal((n_draws, len(d)))
+        return offset + s * d[None, :] * rng.standard_normal(n_draws)[:, None]
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable description that :meth:`from_dict` reads back."""
@@ -477,14 +485,16 @@ def plan_log_density(
     plan_mean: np.ndarray,
     plan_sd: np.ndarray,
     d: np.ndarray,
+    groups: Sequence[Any] | np.ndarray | None = None,
     s_grid: np.ndarray = S_GRID,
     offset_grid: np.ndarray = PLAN_OFFSET_GRID,
 ) -> np.ndarray:
     """Log predictive density of IsoFLOP minima for each plan offset and slope.
 
-    ``log N_min ~ Normal(plan_mean, se^2 + plan_sd^2 + s0^2 + (s d)^2)``: the plan's
-    posterior taken as normal in log N (its spread across draws), the minimum's standard
-    error, and the plan's discrepancy.
+    ``log N_min = plan_mean + e``, with ``e ~ Normal(0, se^2 + plan_sd^2 + s0^2)`` for each
+    curve (the minimum's standard error, the plan's posterior spread in log N and the
+    offset) plus ``s d z``: one trend ``z ~ Normal(0, 1)`` shared by the curves of one fit,
+    since a law that extrapolates badly drifts the same way at every budget beyond its runs.
 
     Parameters
     ----------
@@ -498,20 +508,43 @@ def plan_log_density(
     d : numpy.ndarray
         E-folds of compute of each curve beyond the fit's runs (0 for a curve among them),
         shape ``(curves,)``.
+    groups : sequence, optional
+        The fit each curve's plan came from, shape ``(curves,)``; curves of one fit share
+        the trend. By default each curve is its own fit (independent errors).
     s_grid, offset_grid : numpy.ndarray
         Slopes and offsets.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(offsets, slopes, curves)``.
+        Shape ``(offsets, slopes, fits)``, fits in order of first appearance; their sum
+        over the last axis is the joint log density of all the minima.
     """
-    variance = (
-        (se**2 + plan_sd**2)[None, None, :]
-        + (np.asarray(offset_grid) ** 2)[:, None, None]
-        + (np.asarray(s_grid)[:, None] * d[None, :])[None, :, :] ** 2
+    log_n_min, se, plan_mean, plan_sd, d = (
+        np.asarray(v, dtype=float) for v in (log_n_min, se, plan_mean, plan_sd, d)
     )
-    return stats.norm.logpdf(log_n_min, plan_mean, np.sqrt(variance))
+    labels = np.arange(len(d)) if groups is None else np.asarray(groups)
+    _, first, index = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    # A rank-one update of a diagonal covariance, diag(a) + s^2 d d^T, per fit: the matrix
+    # determinant lemma and Sherman-Morrison give its log determinant and quadratic form.
+    a = (se**2 + plan_sd**2)[None, :] + (np.asarray(offset_grid) ** 2)[:, None]
+    e = log_n_min - plan_mean
+    s2 = (np.asarray(s_grid) ** 2)[None, :, None]
+    out = np.empty((a.shape[0], len(s_grid), len(order)))
+    for column, g in enumerate(order):
+        mask = index == g
+        ag, eg, dg = a[:, mask], e[mask], d[mask]
+        dd = (dg**2 / ag).sum(axis=1)[:, None, None]
+        de = (dg * eg / ag).sum(axis=1)[:, None, None]
+        ee = (eg**2 / ag).sum(axis=1)[:, None, None]
+        ld = np.log(ag).sum(axis=1)[:, None, None]
+        scale = 1.0 + s2 * dd
+        quad = ee - s2 * de**2 / scale
+        out[:, :, column] = (
+            -0.5 * (mask.sum() * np.log(2 * np.pi) + ld + np.log(scale) + quad)[..., 0]
+        )
+    return out
 
 
 def _plan_errors(
@@ -565,6 +598,7 @@ def _plan_posterior(errors: Sequence[Mapping[str, Any]]) -> np.ndarray:
         columns["plan_mean"],
         columns["plan_sd"],
         columns["distance"],
+        groups=[e["fit"] for e in errors],
     ).sum(axis=2)
     log_prior = (
         stats.halfnorm.logpdf(PLAN_OFFSET_GRID, scale=PLAN_PRIOR_SCALE)

@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bayescale.discrepancy import PLAN_PRIOR_SCALE  # noqa: E402
 from bench import baselines, common  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.9)
@@ -567,7 +568,7 @@ def render(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) ->
 OPT_BUDGETS = tuple(float(c) for c in np.geomspace(6e18, 1e22, 8))
 OPT_SIZES = 9
 OPT_SPREAD = 8.0
-OPT_SEEDS = 3
+OPT_SEEDS = 6
 OPT_LEVEL = 0.9
 Z90 = 1.6448536269514722  # standard normal 95% quantile: half-width of a central 90%
 OPT_METHODS = ("bayescale", "backtest", "bootstrap")
@@ -997,11 +998,13 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
         'Methods: `bayescale` = `bayescale.fit(runs, "chinchilla")` then '
         "`Fit.compute_optimal(C, level=0.9)` as shipped: the law's credible interval of N. "
         '`backtest` = the same with `discrepancy="backtest"`: its `N_disc_*` interval widens '
-        "log N by a plan discrepancy `s d z`, `d` = e-folds of compute beyond the largest "
-        "fitted budget, `z` standard normal, the slope `s` learned in the backtests (refits "
+        "log N by a plan discrepancy `s0 z_C + s d z`, `d` = e-folds of compute beyond the "
+        "largest fitted budget, `z_C` and `z` standard normal (`z` one trend shared by the "
+        "budgets of one fit), the offset `s0` and slope `s` learned in the backtests (refits "
         "on the runs below the 50/65/80% compute quantiles) from how far each refit's planned "
-        "N lies from the IsoFLOP minima of the curves it held out, with the minimum's own "
-        "standard error; half-normal prior of scale 0.1 per e-fold. `bootstrap` = the Huber "
+        "N lies from the IsoFLOP minima of the curves it held out (and the full fit from "
+        "those among its runs), with the minimum's own standard error; half-normal priors of "
+        f"scale {PLAN_PRIOR_SCALE:g}. `bootstrap` = the Huber "
         "point fit's closed-form optimum, interval from its bootstrap refits.",
         "",
         "Caveats: the loss discrepancy alone would not move the plan: along a held-out "
@@ -1014,7 +1017,6 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
         f"{max(real_se, default=float('nan')):.2f} on Epoch's), so an interval narrower "
         "than that can miss it by noise alone; the true-law columns of the synthetic sweeps "
         "have no such noise. The three Epoch truncations share their runs and are not "
-        "independent, and the backtests' errors of one refit are correlated but scored as "
         "independent. Synthetic sweeps: budgets "
         f"{budgets} FLOPs ({OPT_SIZES} runs each, N_opt/{OPT_SPREAD:g}..{OPT_SPREAD:g} N_opt "
         f"around the true law's optimum, Gaussian noise {OPT_NOISE} on log loss, {OPT_SEEDS} "

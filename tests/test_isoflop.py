@@ -91,3 +91,27 @@ def test_the_plan_density_tells_an_offset_from_a_slope():
     assert s0 < 0.05 and 0.1 < s < 0.2
     s0, s = best(offset)
     assert 0.14 < s0 < 0.26 and s < 0.05
+
+
+def test_the_curves_of_one_fit_share_the_plans_trend():
+    # One refit planning three held-out budgets. A drift that grows with distance and keeps
+    # its sign is a trend; the same errors with alternating signs are not. Independent
+    # errors cannot tell the two apart (only their squares count); a shared trend can.
+    d = np.array([1.0, 2.0, 3.0])
+    se, plan_sd, zero = np.full(3, 0.03), np.full(3, 0.02), np.zeros(3)
+    drift, zigzag = 0.15 * d, 0.15 * d * np.array([1, -1, 1])
+
+    def slope(errors, groups):
+        density = dm.plan_log_density(errors, se, zero, plan_sd, d, groups=groups).sum(axis=2)
+        weights = np.exp(density - density.max())
+        return (weights.sum(axis=0) * dm.S_GRID).sum() / weights.sum()
+
+    alone = [slope(e, None) for e in (drift, zigzag)]
+    assert alone[0] == pytest.approx(alone[1])
+    shared = [slope(e, ["refit"] * 3) for e in (drift, zigzag)]
+    assert shared[0] > 1.5 * shared[1]
+    # Three fits of one curve each are independent: the same as no groups.
+    np.testing.assert_allclose(
+        dm.plan_log_density(drift, se, zero, plan_sd, d, groups=["a", "b", "c"]),
+        dm.plan_log_density(drift, se, zero, plan_sd, d),
+    )
