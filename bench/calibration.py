@@ -184,6 +184,17 @@ def overtrain_task() -> Task:
     return Task("overtrain", "chinchilla", splits)
 
 
+def epoch_task() -> Task:
+    """Hoffmann et al.'s IsoFLOP points (Epoch's extraction), in the truncations of the plan
+    check (:func:`epoch_sweeps`): fit every budget below 6e20, 1e21 or 3e21 FLOPs and forecast
+    that budget's runs. The held-out studies issue 12 describes are IsoFLOP sweeps like it."""
+    return Task(
+        "epoch_isoflop",
+        "chinchilla",
+        [Split(sweep.name, sweep.train, sweep.held_out) for sweep in epoch_sweeps()],
+    )
+
+
 # Synthetic studies: Hoffmann's IsoFLOP design (nine budgets 6e18..3e21 to fit, 1e22..1e24
 # held out), 12 sizes per budget around the Chinchilla-optimal size.
 def _isoflop_design(budgets: Sequence[float], sizes: int = 12) -> pd.DataFrame:
@@ -245,6 +256,11 @@ TASKS: dict[str, tuple[str, bool, Callable[[int], Task]]] = {
         lambda seed: data_constrained_task("data_constrained"),
     ),
     "overtrain": ("overtrain, 4 targets (chinchilla)", True, lambda seed: overtrain_task()),
+    "epoch_isoflop": (
+        "Epoch IsoFLOPs, 3 truncations (chinchilla)",
+        True,
+        lambda seed: epoch_task(),
+    ),
     "synthetic_misspecified": (
         "synthetic farseer-like (chinchilla)",
         False,
@@ -527,15 +543,18 @@ def render(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) ->
         "",
         "Each task fits on the small runs and forecasts the held-out larger ones; real tasks "
         "are single splits (scalebench's train/test, Gadre et al.'s runs up to 411M "
-        "parameters per dataset), the synthetic tasks pool 3 noise replicates of a Chinchilla "
+        "parameters per dataset) except Epoch's IsoFLOP points, fitted on every budget below "
+        "6e20, 1e21 or 3e21 FLOPs to forecast that budget's runs; the synthetic tasks pool "
+        "3 noise replicates of a Chinchilla "
         "IsoFLOP study (9 budgets 6e18..3e21 FLOPs to fit, 1e22..1e24 held out, Student-t "
         "noise 0.01 on log loss): `synthetic_misspecified` has a D-exponent growing with N "
         "that the Chinchilla law cannot express, `synthetic_control` is Chinchilla itself. "
         '`backtest` is `bayescale.fit(..., discrepancy="backtest")` as shipped: it refits on '
         "the runs below the 50/65/80% compute quantiles (2 x 300 draws), learns the slope s "
         "of a discrepancy growing linearly with log distance beyond the data, and widens "
-        "`pred_*` by it. Caveats: the real held-out sets are small (7, 21, 21 and 4 runs; "
-        "the two data_constrained rows share the same runs), so one run moves a coverage "
+        "`pred_*` by it. Caveats: the real held-out sets are small (7, 21, 21, 4 and 38 runs; "
+        "the two data_constrained rows share the same runs, and the Epoch truncations share "
+        "their fitted runs), so one run moves a coverage "
         "by 5-25 points and the verdicts are noisy; held-out runs of one split share a fit, "
         "so they are not independent draws (the binomial band of the control is optimistic); "
         "coverage on a real task does not say whether the law or the run-to-run noise was "

@@ -173,6 +173,12 @@ def test_epoch_isoflop_budgets_and_truncations() -> None:
     for sweep in calibration.epoch_sweeps():
         assert sweep.train["budget"].max() < sweep.budget
         assert set(sweep.held_out["budget"]) == {sweep.budget}
+    # The forecast task holds out the same budgets: every forecast run lies beyond its fit's.
+    task = calibration.epoch_task()
+    assert [split.label for split in task.splits] == [s.name for s in calibration.epoch_sweeps()]
+    for split in task.splits:
+        assert split.test["C"].min() > split.train["C"].max()
+        assert {"N", "D", "loss"} <= set(split.test.columns)
 
 
 def test_numpyro_priors_are_bayescale_priors() -> None:
