@@ -32,6 +32,34 @@ def test_distance_is_zero_inside_and_the_log_ratio_beyond():
         dm.distance({"N": np.array([1e9])}, log_min, log_max)
 
 
+def test_plan_draws_share_the_trend_beyond_the_runs_not_the_offset():
+    # One cell of the plan's posterior: offset 0.1 at every budget, slope 0.2 per e-fold.
+    weights = np.zeros((len(dm.PLAN_OFFSET_GRID), 2))
+    row = int(np.argmin(np.abs(dm.PLAN_OFFSET_GRID - 0.1)))
+    weights[row, 1] = 1.0
+    s0 = dm.PLAN_OFFSET_GRID[row]
+    disc = dm.Discrepancy(
+        "backtest",
+        {"C": np.log(1e18)},
+        {"C": np.log(1e21)},
+        s_grid=[0.0, 0.2],
+        s_weights=[1.0, 0.0],
+        plan_weights=weights,
+    )
+    # Two budgets inside the runs, two 1 and 3 e-folds beyond.
+    budgets = np.array([1e19, 1e20, 1e21 * np.e, 1e21 * np.e**3])
+    shift = disc.plan_log_shift(budgets, 40_000, seed=0)
+    np.testing.assert_allclose(
+        shift.std(axis=0), np.sqrt(s0**2 + (0.2 * np.array([0, 0, 1, 3])) ** 2), rtol=0.02
+    )
+    corr = np.corrcoef(shift.T)
+    # Offsets are drawn per budget; the trend is one per draw, as the backtests learn it.
+    assert abs(corr[0, 1]) < 0.02
+    expected = 0.2**2 * 3 / np.sqrt((s0**2 + 0.2**2) * (s0**2 + (0.2 * 3) ** 2))
+    assert corr[2, 3] == pytest.approx(expected, abs=0.02)
+    np.testing.assert_array_equal(shift, disc.plan_log_shift(budgets, 40_000, seed=0))
+
+
 def test_draws_vanish_in_range_and_grow_linearly_beyond():
     disc = dm.Discrepancy(
         "backtest", {"N": 0.0}, {"N": np.log(10.0)}, s_grid=[0.02], s_weights=[1.0]

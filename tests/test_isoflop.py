@@ -110,6 +110,17 @@ def test_the_curves_of_one_fit_share_the_plans_trend():
     assert alone[0] == pytest.approx(alone[1])
     shared = [slope(e, ["refit"] * 3) for e in (drift, zigzag)]
     assert shared[0] > 1.5 * shared[1]
+
+    # The backtest's posterior groups the curves by the fit that planned them.
+    def posterior_slope(errors):
+        found = [
+            {"n_min": np.exp(e), "se_log_n": 0.03, "plan_mean": 0.0, "plan_sd": 0.02}
+            | {"distance": di, "fit": "below 50%"}
+            for e, di in zip(errors, d, strict=True)
+        ]
+        return (dm._plan_posterior(found).sum(axis=0) * dm.S_GRID).sum()
+
+    assert posterior_slope(drift) > 1.5 * posterior_slope(zigzag)
     # Three fits of one curve each are independent: the same as no groups.
     np.testing.assert_allclose(
         dm.plan_log_density(drift, se, zero, plan_sd, d, groups=["a", "b", "c"]),
