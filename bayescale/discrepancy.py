@@ -51,8 +51,10 @@ half-normal priors (scale 0.2) and a joint posterior on a grid, from the
 minima's predictive density (each plan's posterior spread and the minimum's own standard
 error included). :meth:`bayescale.Fit.compute_optimal` then adds ``N_disc_*``, ``D_disc_*``
 and ``tokens_per_parameter_disc_*`` columns. Without IsoFLOP curves among the held-out runs
-there is nothing to learn the slope from, and the plan keeps the law's interval (``info``
-says so).
+no refit's plan can be checked beyond its runs: the trend (and, without curves among the runs,
+the offset) then follows its prior, wide because published plans disagree that much, and
+``info["plan_learned"]`` is False with a note that says so. A plan that nothing could check is
+not taken to be exact.
 """
 
 from __future__ import annotations
@@ -314,7 +316,10 @@ class Discrepancy:
 
     def _plan(self) -> np.ndarray:
         if self.plan_weights is None:
-            raise DataError("this discrepancy has no plan error: no IsoFLOP curve taught it")
+            raise DataError(
+                "this discrepancy has no plan error: "
+                + self.info.get("plan_note", "the law has no compute-optimal plan")
+            )
         return self.plan_weights
 
     def distance(self, points: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
@@ -610,6 +615,24 @@ def _plan_posterior(errors: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return np.exp(log_post - special.logsumexp(log_post))
 
 
+def _unchecked_plan_note(inside: int) -> str:
+    """Why the plan's trend follows its prior, for ``info["plan_note"]``."""
+    offset = (
+        f"its offset is learned from the {inside} IsoFLOP curve{'s' if inside != 1 else ''} "
+        "among the runs, its growth"
+        if inside
+        else "its offset and growth follow their prior"
+    )
+    return (
+        "no IsoFLOP curve (5 or more runs within 10% of one budget, with a minimum inside "
+        "their range of N) among the backtests' held-out runs, so no refit's plan could be "
+        f"checked beyond its runs: {offset}"
+        + (" follows its prior" if inside else "")
+        + f" (half-normal, scale {PLAN_PRIOR_SCALE:g} in log N per e-fold of compute: how far "
+        "published compute-optimal exponents disagree)"
+    )
+
+
 def _compute(runs: Runs) -> np.ndarray:
     if "C" in runs.inputs:
         return runs.x("C")
@@ -727,9 +750,10 @@ def backtest(
         total + stats.halfnorm.logpdf(S_GRID, scale=prior_scale) + np.log(np.gradient(S_GRID))
     )
     weights = np.exp(log_post - special.logsumexp(log_post))
-    # Only held-out curves (d > 0) teach the slope; without them the plan keeps the law's.
+    # Held-out curves (d > 0) teach the trend, curves among the runs the offset; what no curve
+    # teaches follows the prior. A plan nothing could check is not taken to be exact.
     held_out = any(e["distance"] > 0 for e in plan_errors)
-    plan_weights = _plan_posterior(plan_errors) if held_out else None
+    plan_weights = _plan_posterior(plan_errors) if plans else None
     log_min, log_max = log_ranges(runs)
     result = Discrepancy(
         "backtest",
@@ -744,17 +768,14 @@ def backtest(
     result.info["s_quantiles_5_50_95"] = result.s_quantiles().tolist()
     result.info["plan_curves"] = plan_errors
     if plan_weights is not None:
+        result.info["plan_learned"] = held_out
         result.info["plan_prior_scale"] = PLAN_PRIOR_SCALE
         result.info["plan_s_quantiles_5_50_95"] = result.s_quantiles(plan=True).tolist()
         result.info["plan_offset_quantiles_5_50_95"] = result.plan_offset_quantiles().tolist()
+        if not held_out:
+            result.info["plan_note"] = _unchecked_plan_note(len(plan_errors))
     else:
-        result.info["plan_note"] = (
-            "no IsoFLOP curve (5 or more runs within 10% of one budget, with a minimum "
-            "inside their range of N) among the backtests' held-out runs: the compute-optimal "
-            "plan keeps the law's interval"
-            if plans
-            else "the law has no compute-optimal plan (it needs inputs N and D)"
-        )
+        result.info["plan_note"] = "the law has no compute-optimal plan (it needs inputs N and D)"
     if not splits:
         result.info["note"] = (
             f"too few runs for a backtest (each cut needs {fewest} runs to fit and 2 to "

@@ -37,13 +37,13 @@ decided by simulation noise.
 
 A fit with a discrepancy (``bayescale.fit(..., discrepancy="backtest")``, see
 :mod:`bayescale.discrepancy`) knows its law may be off beyond the runs, by a variance
-``s^2 d^2`` at a target ``d`` e-folds beyond their range (``s0^2 + s^2 d^2`` for the
-compute-optimal plan, when IsoFLOP curves taught it). The posterior variance of the law does
-not see that part shrink when a run nears the target, yet that is where a misspecified law's
-error lies. So the uncertainty reduced is then the law's variance plus the discrepancy's,
-``E[s^2]`` kept and ``d`` measured from the range the chosen runs would leave (widths add the
-discrepancy as an independent normal term). On farseer's misspecified law this turns the
-choice towards runs nearer the target region (``bench/recommend.md``).
+``s^2 d^2`` at a target ``d`` e-folds beyond their range (``s0^2 + s^2 d^2`` for the compute-optimal
+plan: learned from IsoFLOP curves, else its prior). The posterior variance of the law does not
+see that part shrink when a run nears the target, yet that is where a misspecified law's error
+lies. So the uncertainty reduced is then the law's variance plus the discrepancy's, ``E[s^2]``
+kept and ``d`` measured from the range the chosen runs would leave (widths add the discrepancy
+as an independent normal term). On farseer's misspecified law this turns the choice towards runs
+nearer the target region (``bench/recommend.md``).
 """
 
 from __future__ import annotations
@@ -541,7 +541,7 @@ def recommend(
     q2z = qz**2
     discrepancy = getattr(view, "discrepancy", None)
     if discrepancy is not None and criterion == "optimal_N" and discrepancy.plan_weights is None:
-        discrepancy = None  # no plan error was learned: the plan keeps the law's interval
+        discrepancy = None  # a law without a compute-optimal plan has no plan error
     term = (
         None
         if discrepancy is None

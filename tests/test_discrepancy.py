@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -58,6 +59,18 @@ def test_plan_draws_share_the_trend_beyond_the_runs_not_the_offset():
     expected = 0.2**2 * 3 / np.sqrt((s0**2 + 0.2**2) * (s0**2 + (0.2 * 3) ** 2))
     assert corr[2, 3] == pytest.approx(expected, abs=0.02)
     np.testing.assert_array_equal(shift, disc.plan_log_shift(budgets, 40_000, seed=0))
+    # A law without a compute-optimal plan has no plan error, and says why.
+    no_plan = dm.Discrepancy(
+        "backtest",
+        {"C": np.log(1e18)},
+        {"C": np.log(1e21)},
+        s_grid=[0.0, 0.2],
+        s_weights=[1.0, 0.0],
+        info={"plan_note": "the law has no compute-optimal plan (it needs inputs N and D)"},
+    )
+    assert no_plan.plan_log_shift(budgets, 10, seed=0) is None
+    with pytest.raises(DataError, match="no plan error: the law has no compute-optimal plan"):
+        no_plan.plan_offset_quantiles()
 
 
 def test_draws_vanish_in_range_and_grow_linearly_beyond():
@@ -278,15 +291,58 @@ def test_the_plan_widens_with_compute_beyond_the_runs_and_reloads(well_specified
     pd.testing.assert_frame_equal(back.compute_optimal(budgets, level=0.9), table)
 
 
-def test_without_isoflop_curves_the_plan_keeps_the_laws_interval(sim_runs):
-    # Runs scattered in N and D (log-uniform): no budget holds an IsoFLOP curve to learn from.
+def test_without_isoflop_curves_the_plan_follows_its_prior(sim_runs, tmp_path):
+    from scipy import stats
+
+    from bayescale.report import write_report
+
+    # Runs scattered in N and D (log-uniform): no held-out budget holds an IsoFLOP curve, so
+    # no refit's plan is checked beyond its runs. The plan is not taken to be exact there: its
+    # growth beyond the runs is the prior's (the one chance curve among the runs teaches the
+    # offset alone).
     fit_ = bayescale.fit(sim_runs, "chinchilla", **SETTINGS)
-    assert fit_.discrepancy.plan_weights is None
-    assert "no IsoFLOP curve" in fit_.discrepancy.info["plan_note"]
-    table = fit_.compute_optimal([1e22])
-    assert not any("_disc_" in c for c in table.columns)
-    with pytest.raises(DataError, match="no plan error"):
-        fit_.discrepancy.plan_offset_quantiles()
+    disc = fit_.discrepancy
+    curves = disc.info["plan_curves"]
+    assert all(c["distance"] == 0 for c in curves) and disc.info["plan_learned"] is False
+    note = disc.info["plan_note"]
+    assert "no IsoFLOP curve" in note and "growth follows its prior" in note
+    assert f"learned from the {len(curves)} IsoFLOP curve" in note
+    prior = stats.halfnorm(scale=dm.PLAN_PRIOR_SCALE)
+    np.testing.assert_allclose(
+        disc.s_quantiles([0.25, 0.5, 0.75], plan=True), prior.ppf([0.25, 0.5, 0.75]), rtol=0.05
+    )
+    largest = float((6 * sim_runs.x("N") * sim_runs.x("D")).max())
+    table = fit_.compute_optimal([largest / 10, largest * np.e**3], level=0.9)
+    spread = {
+        q: np.log(table[f"{q}_upper_90"] / table[f"{q}_lower_90"]).to_numpy()
+        for q in ("N", "N_disc")
+    }
+    # Inside the runs the offset alone; 3 e-folds beyond, the trend on top of it.
+    assert np.all(spread["N_disc"] > spread["N"])
+    assert spread["N_disc"][1] - spread["N"][1] > spread["N_disc"][0] - spread["N"][0] + 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        write_report(fit_, tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert "N with discrepancy" in html.split('id="table-plan"')[1].split("</table>")[0]
+    paragraph = html.split('<p id="plan-discrepancy">')[1].split("</p>")[0]
+    assert "could not check it" in paragraph and "no IsoFLOP curve" in paragraph
+    # The CLI says why, in the table's note and in JSON; the saved fit reloads to the same plan.
+    from typer.testing import CliRunner
+
+    from bayescale.cli import app
+
+    path = fit_.save(tmp_path / "fit.nc")
+    budgets = [largest / 10, largest * np.e**3]
+    pd.testing.assert_frame_equal(
+        bayescale.load_fit(path).compute_optimal(budgets, level=0.9), table
+    )
+    runner = CliRunner(env={"COLUMNS": "200"})
+    shown = runner.invoke(app, ["optimal", str(path), "--compute", "1e22"])
+    assert shown.exit_code == 0, shown.output
+    assert "With discrepancy: no IsoFLOP curve" in " ".join(shown.output.split())
+    as_json = runner.invoke(app, ["optimal", str(path), "--compute", "1e22", "--format", "json"])
+    assert json.loads(as_json.output)["plan_note"] == note
 
 
 def test_the_report_shows_the_plan_with_its_discrepancy(well_specified_fit, tmp_path):
@@ -316,4 +372,5 @@ def test_the_cli_plan_shows_the_interval_with_discrepancy(well_specified_fit, tm
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
     assert "N with discrepancy" in rows and "N" in rows
+    assert "With discrepancy:" not in result.output  # learned from curves: no prior's note
     assert "tokens per parameter with discrepancy" in rows

@@ -244,11 +244,15 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
     if disc is None:
         return None
     if disc.plan_weights is None:
-        return {"learned": False, "note": disc.info.get("plan_note", "")}
+        return {"learned": False, "prior": False, "note": disc.info.get("plan_note", "")}
     mid, high = disc.s_quantiles([0.5, 0.95], plan=True)
     offset_mid, offset_high = disc.plan_offset_quantiles([0.5, 0.95])
+    # Fits saved before the prior fallback only had plan weights when curves taught them.
+    learned = bool(disc.info.get("plan_learned", True))
     return {
-        "learned": True,
+        "learned": learned,
+        "prior": not learned,
+        "note": disc.info.get("plan_note", ""),
         "curves": Num(len(disc.info.get("plan_curves", [])), "plan.discrepancy.curves", "int"),
         "s_median": Num(mid, "plan.discrepancy.s_median", "percent"),
         "s_high": Num(high, "plan.discrepancy.s_95", "percent"),

@@ -18,7 +18,7 @@ from .._options import (
     OutputFormat,
     fixed_inputs,
 )
-from .._render import emit, print_csv, print_json, records
+from .._render import emit, print_csv, print_json, records, say
 
 if TYPE_CHECKING:
     from bayescale.fitting import Fit
@@ -78,6 +78,9 @@ def optimal_command(
     with warnings_as_lines():
         frame = result.compute_optimal(compute, level=level, fixed=others, group=group or None)
     k = result.runs.compute_factor
+    # Why "with discrepancy" is the prior's, when no IsoFLOP curve could check the plan.
+    info = {} if result.discrepancy is None else result.discrepancy.info
+    unchecked = info.get("plan_note") if info.get("plan_learned") is False else None
     emit(
         frame,
         output_format,
@@ -85,7 +88,10 @@ def optimal_command(
         "C",
         law=result.law.name,
         diagnostics_ok=bool(result.ok),
+        **({"plan_note": unchecked} if unchecked else {}),
     )
+    if unchecked and output_format is OutputFormat.table:
+        say(f"With discrepancy: {unchecked}.")
 
 
 def target_command(
