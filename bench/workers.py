@@ -238,7 +238,9 @@ def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
     _patch_bayescale()
     settings = {k: p[k] for k in ("draws", "tune", "chains")}
     with ph("fit: other"):
-        result = bayescale.fit(runs, "chinchilla", seed=p["seed"], **settings)
+        result = bayescale.fit(
+            runs, "chinchilla", seed=p["seed"], discrepancy=p.get("discrepancy"), **settings
+        )
     mark_done()
     out: dict[str, Any] = {"fit": _fit_record(result)}
     if not p.get("extras", True):

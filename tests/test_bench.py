@@ -10,6 +10,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -262,6 +263,28 @@ def test_report_renders_partial_results() -> None:
     assert "Point fit + 20 bootstrap refits" in text
     assert "failed: boom" in text
     assert "## Failures" in text
+
+
+def test_speed_section_prices_the_discrepancy_against_the_shipped_fit() -> None:
+    fit = {"ess_bulk_min": 2000.0, "r_hat_max": 1.003, "divergences": 0, "steps_sampling": 9}
+    fit["means"] = dict(common.TRUTH)
+    phases = {"import": {"wall": 4.0, "cpu": 4.0}, "sampling (nutpie)": {"wall": 2.0, "cpu": 4.0}}
+
+    def job(wall: float, **extra: Any) -> dict[str, Any]:
+        result = {"phases": phases, "fit": fit, **extra}
+        return {"wall": wall, "cpu": wall, "exit": 0, "results": {"bayescale": result}}
+
+    warm = {"phases": phases, "total": 2.0, "fit": fit}
+    floor = {"steps_warmup": 5, "steps_sampling": 9}
+    runs = {
+        "bayescale": job(10.0, warm=warm, floor=floor),
+        "bayescale_discrepancy": job(17.0),
+    }
+    text = "\n".join(run._speed_section(run.speed_rows(runs), runs))
+    assert "takes 17.0 s, 1.70x bayescale as shipped, within 2x" in text
+    runs["bayescale_discrepancy"] = job(25.0)
+    text = "\n".join(run._speed_section(run.speed_rows(runs), runs))
+    assert "2.50x bayescale as shipped, NOT within 2x" in text
 
 
 def test_scaling_section_explains_a_failing_fit() -> None:
