@@ -39,13 +39,10 @@ def test_plan_draws_share_the_trend_beyond_the_runs_not_the_offset():
     row = int(np.argmin(np.abs(dm.PLAN_OFFSET_GRID - 0.1)))
     weights[row, 1] = 1.0
     s0 = dm.PLAN_OFFSET_GRID[row]
+    # Runs from 1e18 to 1e21 FLOPs; the loss slope plays no part here.
+    compute_range = ("backtest", {"C": np.log(1e18)}, {"C": np.log(1e21)})
     disc = dm.Discrepancy(
-        "backtest",
-        {"C": np.log(1e18)},
-        {"C": np.log(1e21)},
-        s_grid=[0.0, 0.2],
-        s_weights=[1.0, 0.0],
-        plan_weights=weights,
+        *compute_range, s_grid=[0.0, 0.2], s_weights=[1.0, 0.0], plan_weights=weights
     )
     # Two budgets inside the runs, two 1 and 3 e-folds beyond.
     budgets = np.array([1e19, 1e20, 1e21 * np.e, 1e21 * np.e**3])
@@ -60,13 +57,9 @@ def test_plan_draws_share_the_trend_beyond_the_runs_not_the_offset():
     assert corr[2, 3] == pytest.approx(expected, abs=0.02)
     np.testing.assert_array_equal(shift, disc.plan_log_shift(budgets, 40_000, seed=0))
     # A law without a compute-optimal plan has no plan error, and says why.
+    note = "the law has no compute-optimal plan (it needs inputs N and D)"
     no_plan = dm.Discrepancy(
-        "backtest",
-        {"C": np.log(1e18)},
-        {"C": np.log(1e21)},
-        s_grid=[0.0, 0.2],
-        s_weights=[1.0, 0.0],
-        info={"plan_note": "the law has no compute-optimal plan (it needs inputs N and D)"},
+        *compute_range, s_grid=[0.0], s_weights=[1.0], info={"plan_note": note}
     )
     assert no_plan.plan_log_shift(budgets, 10, seed=0) is None
     with pytest.raises(DataError, match="no plan error: the law has no compute-optimal plan"):
