@@ -764,10 +764,11 @@ class Fit:
         pandas.DataFrame
             One row per budget: ``C`` and the median and interval of ``N``, ``D``,
             ``tokens_per_parameter`` and ``loss`` (the law's loss at the optimum): the
-            law's credible interval, right if its form is. With a discrepancy that learned
-            the plan's slope from IsoFLOP curves (see :mod:`bayescale.discrepancy`), also
-            ``N_disc_*``, ``D_disc_*`` and ``tokens_per_parameter_disc_*``: the plan with its
-            discrepancy, wider beyond the runs' largest budget.
+            law's credible interval, right if its form is. With a discrepancy (see
+            :mod:`bayescale.discrepancy`), also ``N_disc_*``, ``D_disc_*`` and
+            ``tokens_per_parameter_disc_*``: the plan with its error, learned from IsoFLOP
+            curves or else the prior's (``discrepancy.info["plan_learned"]``), wider beyond
+            the runs' largest budget.
         """
         from bayescale.planning import optimum_draws, summarise, table
 
