@@ -211,6 +211,6 @@ for name, frame in sweeps.items():
 # - The compute-optimal plan is checked the same way, against the minima of IsoFLOP curves:
 #   plan with `N_disc_*`. Runs on IsoFLOP curves at the larger budgets let the fit learn its own
 #   plan error; without them `N_disc_*` carries the prior's, wider.
-# - On real held-out sweeps (scalebench, Gadre et al.'s over-training runs) the same switch takes
-#   the pooled 90% coverage from 87% to 94% and the worst task from 0% to 57%
-#   (`bench/calibration.md`, `make bench-calibration`).
+# - On real held-out sweeps (scalebench, Gadre et al.'s over-training runs, Hoffmann et al.'s
+#   IsoFLOPs) the same switch takes the pooled 90% coverage from 88% to 93% and the worst task
+#   from 0% to 57% (`bench/calibration.md`, `make bench-calibration`).
