@@ -535,20 +535,17 @@ def plan_log_density(
     # determinant lemma and Sherman-Morrison give its log determinant and quadratic form.
     a = (se**2 + plan_sd**2)[None, :] + (np.asarray(offset_grid) ** 2)[:, None]
     e = log_n_min - plan_mean
-    s2 = (np.asarray(s_grid) ** 2)[None, :, None]
+    s2 = (np.asarray(s_grid) ** 2)[None, :]
     out = np.empty((a.shape[0], len(s_grid), len(order)))
     for column, g in enumerate(order):
         mask = index == g
         ag, eg, dg = a[:, mask], e[mask], d[mask]
-        dd = (dg**2 / ag).sum(axis=1)[:, None, None]
-        de = (dg * eg / ag).sum(axis=1)[:, None, None]
-        ee = (eg**2 / ag).sum(axis=1)[:, None, None]
-        ld = np.log(ag).sum(axis=1)[:, None, None]
+        # Per offset (rows): sums over the fit's curves; per slope (columns): the update.
+        dd, de = (dg**2 / ag).sum(axis=1)[:, None], (dg * eg / ag).sum(axis=1)[:, None]
+        ee, ld = (eg**2 / ag).sum(axis=1)[:, None], np.log(ag).sum(axis=1)[:, None]
         scale = 1.0 + s2 * dd
         quad = ee - s2 * de**2 / scale
-        out[:, :, column] = (
-            -0.5 * (mask.sum() * np.log(2 * np.pi) + ld + np.log(scale) + quad)[..., 0]
-        )
+        out[:, :, column] = -0.5 * (mask.sum() * np.log(2 * np.pi) + ld + np.log(scale) + quad)
     return out
 
 
@@ -617,19 +614,17 @@ def _plan_posterior(errors: Sequence[Mapping[str, Any]]) -> np.ndarray:
 
 def _unchecked_plan_note(inside: int) -> str:
     """Why the plan's trend follows its prior, for ``info["plan_note"]``."""
-    offset = (
+    learned = (
         f"its offset is learned from the {inside} IsoFLOP curve{'s' if inside != 1 else ''} "
-        "among the runs, its growth"
+        "among the runs, its growth follows its prior"
         if inside
         else "its offset and growth follow their prior"
     )
     return (
         "no IsoFLOP curve (5 or more runs within 10% of one budget, with a minimum inside "
         "their range of N) among the backtests' held-out runs, so no refit's plan could be "
-        f"checked beyond its runs: {offset}"
-        + (" follows its prior" if inside else "")
-        + f" (half-normal, scale {PLAN_PRIOR_SCALE:g} in log N per e-fold of compute: how far "
-        "published compute-optimal exponents disagree)"
+        f"checked beyond its runs: {learned} (half-normal, scale {PLAN_PRIOR_SCALE:g} in log N "
+        "per e-fold of compute: how far published compute-optimal exponents disagree)"
     )
 
 
