@@ -717,7 +717,7 @@ def compare(
     chains: int | None = None,
     seed: int | None = None,
     target_accept: float | None = None,
-    discrepancy: str | None = None,
+    discrepancy: str | None = "auto",
     levels: Sequence[float] = (0.5, 0.8, 0.9),
 ) -> Comparison:
     """Compare law forms by PSIS-LOO with stacking weights and, optionally, by extrapolation.
@@ -746,7 +746,7 @@ def compare(
         Sampler settings of the fits made here.
     target_accept : float, optional
         Sampler step-size target of the fits made here.
-    discrepancy : {None, "backtest"}, optional
+    discrepancy : {"auto", "backtest", "none"}, default "auto"
         Model discrepancy of the fits made here (see :func:`bayescale.fit`); laws given as
         fits are refitted with their own. Held-out scores then judge the discrepancy-aware
         predictive distribution.

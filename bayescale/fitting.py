@@ -20,7 +20,8 @@ import xarray as xr
 
 from bayescale import _files
 from bayescale.data import Runs, load_runs
-from bayescale.discrepancy import KINDS, Discrepancy, backtest
+from bayescale.discrepancy import Discrepancy, backtest
+from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
 from bayescale.forecast import forecast_points, forecast_table
 from bayescale.hierarchy import NEW_GROUP, Pooling
@@ -1130,7 +1131,7 @@ def fit(
     strict: bool = False,
     progress: bool | None = None,
     command: str | None = None,
-    discrepancy: str | None = None,
+    discrepancy: str | None = "auto",
     retries: int | None = None,
     pooling: str | Mapping[str, Any] | Pooling | None = None,
     group: str | Sequence[str] | None = None,
@@ -1167,11 +1168,14 @@ def fit(
         Show the sampler's progress bar (default False).
     command : str, optional
         The command line that asked for the fit, recorded for reproducibility.
-    discrepancy : {None, "backtest"}, optional
+    discrepancy : {"auto", "backtest", "none"}, default "auto"
         Model discrepancy, for intervals that stay honest far from the runs when the law's
         form misses structure in them (see :mod:`bayescale.discrepancy`). ``"backtest"``
         refits the law on the runs below three compute quantiles (2 x 300 draws each) and
-        learns how its forecast error grows with distance beyond the data. Off by default.
+        learns how its forecast error grows with distance beyond the data. ``"auto"`` is
+        ``"backtest"`` wherever it can be learned, and none for a fit with groups or a law
+        with additive noise (``fit.info["discrepancy_note"]`` says why). ``"none"`` (or
+        None) gives the law's intervals alone, which assume its form is exact.
     retries : int, optional
         Attempts after the first when the diagnostics fail (default 2): each one with longer
         warm-up, and more draws, a higher ``target_accept`` or deeper trees as the failure
@@ -1221,10 +1225,6 @@ def fit(
         progress=progress,
         retries=retries,
     )
-    if discrepancy is not None and discrepancy not in KINDS:
-        raise DataError(
-            f"discrepancy must be None or one of {', '.join(map(repr, KINDS))}, not {discrepancy!r}"
-        )
     if not isinstance(law, Law | str | os.PathLike):
         raise LawError(
             f"law must be a Law, a catalog name (see bayescale.catalog()), a .toml file or a "
@@ -1242,15 +1242,7 @@ def fit(
         law = law.with_priors(priors)
     runs.require_law(law)
     resolved = _pooling_of(law, runs, pooling)
-    if resolved is not None and discrepancy is not None:
-        raise DataError(
-            "a discrepancy is not yet learned for a fit with groups; fit without discrepancy="
-        )
-    if discrepancy == "backtest" and law.likelihood.scale != "log":
-        raise DataError(
-            f"law {law.name!r} has additive noise (scale 'linear'); discrepancy='backtest' is "
-            f"learned on log loss: fit it without a discrepancy"
-        )
+    discrepancy, without = resolve_discrepancy(discrepancy, law, resolved is not None)
 
     from bayescale.model import log_reference, low_rank_mass_matrix, sample_prior
 
@@ -1279,8 +1271,9 @@ def fit(
         "command": command or "",
         "data_fingerprint": runs.fingerprint(),
     }
-    if discrepancy:
-        saved["discrepancy"] = discrepancy
+    saved["discrepancy"] = discrepancy or "none"
+    if without:
+        info["discrepancy_note"] = without
     result = Fit(law, runs, idata, log_ref, settings.seed, saved, info, pooling=resolved)
     if discrepancy == "backtest":
         result.discrepancy = backtest(result)

@@ -35,7 +35,7 @@ Candidates compete within one step on common random numbers (the same worlds and
 draws), so that two identical candidates get identical values and the ranking is not
 decided by simulation noise.
 
-A fit with a discrepancy (``bayescale.fit(..., discrepancy="backtest")``, see
+A fit with a discrepancy (every fit by default where it can be learned, see
 :mod:`bayescale.discrepancy`) knows its law may be off beyond the runs, by a variance
 ``s^2 d^2`` at a target ``d`` e-folds beyond their range (``s0^2 + s^2 d^2`` for the compute-optimal
 plan: learned from IsoFLOP curves, else its prior). The posterior variance of the law does not
@@ -348,7 +348,7 @@ class _RangeTerm:
 
 def _extrapolation(fit: Fit, targets: pd.DataFrame, criterion: str) -> float | None:
     """E-folds by which the farthest target lies beyond the fit's runs (C for optimal_N)."""
-    log_min, log_max = log_ranges(fit.runs)
+    log_min, log_max = log_ranges(fit.runs, list(fit.law.inputs))
     if criterion == "optimal_N":
         log_min = {n: v for n, v in log_min.items() if n == "C"}
         log_max = {n: v for n, v in log_max.items() if n == "C"}

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import _files
+from bayescale.discrepancy import KINDS
 from bayescale.errors import DataError
 
 __all__ = ["SweepSpec", "SweepTask", "load_spec", "plan_sweep", "sweep"]
@@ -78,8 +79,8 @@ class SweepSpec:
         Also fit all the runs of each slice.
     sampler : mapping, default {}
         :class:`bayescale.SamplerSettings` fields (draws, tune, chains, seed ...).
-    discrepancy : str or None, default None
-        Passed to :func:`bayescale.fit`.
+    discrepancy : str or None, default "auto"
+        Passed to :func:`bayescale.fit` (``"none"`` turns it off).
     compute_factor : float, default 6.0
         ``k`` in ``C = k N D``.
     source : str, default "<DataFrame>"
@@ -94,7 +95,7 @@ class SweepSpec:
     holdout: Sequence[float] = ()
     full: bool = True
     sampler: Mapping[str, Any] = field(default_factory=dict)
-    discrepancy: str | None = None
+    discrepancy: str | None = "auto"
     compute_factor: float = 6.0
     source: str = "<DataFrame>"
 
@@ -117,6 +118,11 @@ class SweepSpec:
                 raise DataError(f"{where}: holdout.quantiles must be numbers in (0, 1), got {q!r}")
         if not self.holdout and not self.full:
             raise DataError(f"{where}: holdout.full is false and there are no quantiles: no fit")
+        if self.discrepancy not in (None, "auto", "none", *KINDS):
+            raise DataError(
+                f"{where}: discrepancy must be 'auto' (the default), 'none' or one of "
+                f"{', '.join(map(repr, KINDS))}, not {self.discrepancy!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class SweepTask:
     frame: pd.DataFrame = field(repr=False)
     x: Mapping[str, str] = field(repr=False)
     sampler: Mapping[str, Any] = field(repr=False)
-    discrepancy: str | None = None
+    discrepancy: str | None = "auto"
     compute_factor: float = 6.0
 
     def describe(self) -> dict[str, Any]:
@@ -227,7 +233,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         holdout=list(holdout.get("quantiles", [])),
         full=bool(holdout.get("full", True)),
         sampler=dict(spec.get("sampler", {})),
-        discrepancy=spec.get("discrepancy"),
+        discrepancy=spec.get("discrepancy", "auto"),
         compute_factor=float(data.get("compute_factor", 6.0)),
         source=str(path),
     )

@@ -9,11 +9,12 @@ to the observed loss, and the mean absolute relative error of the median.
 
 Methods:
 
-- ``bayescale``: ``bayescale.fit`` + ``Fit.forecast`` as shipped (``pred_*``: the law's
-  posterior + new-run noise; conditional on the law's form being right; median
-  ``law_median``).
-- ``backtest``: ``bayescale.fit(..., discrepancy="backtest")`` (:mod:`bayescale.discrepancy`):
-  ``pred_*`` then include the backtested discrepancy; median ``disc_median``.
+- ``bayescale``: ``bayescale.fit(..., discrepancy=None)`` + ``Fit.forecast``, the law alone
+  (``pred_*``: the law's posterior + new-run noise; conditional on the law's form being right;
+  median ``law_median``).
+- ``backtest``: ``bayescale.fit`` as shipped (``discrepancy="auto"``, which is ``"backtest"``
+  for every task here; :mod:`bayescale.discrepancy`): ``pred_*`` then include the backtested
+  discrepancy; median ``disc_median``.
 - ``bootstrap``: Huber point fit on log loss + bootstrap refits + resampled residuals
   (``bench/baselines.py``; the best of the 100 best grid starts, 200 refits).
 
@@ -22,9 +23,9 @@ the Chinchilla law on every budget of an IsoFLOP sweep but the largest (Hoffmann
 IsoFLOP points as extracted by Epoch, and synthetic sweeps from laws Chinchilla cannot
 express) and asks whether the 90% interval of ``Fit.compute_optimal(C).N`` at the largest
 budget holds that budget's IsoFLOP minimum (the vertex of a parabola in log N through its
-runs near the minimum, :func:`bayescale.isoflop.parabola_minimum`), for bayescale as shipped,
-with ``discrepancy="backtest"`` (whose backtests also learn the plan's slope from the IsoFLOP
-curves they hold out: ``N_disc_*``) and the bootstrap.
+runs near the minimum, :func:`bayescale.isoflop.parabola_minimum`), for the law's interval of N,
+for bayescale as shipped (its backtests also learn the plan's slope from the IsoFLOP curves
+they hold out: ``N_disc_*``) and the bootstrap.
 
 Run (2 cores: small fits, one process)::
 
@@ -306,13 +307,14 @@ def _bayescale(task: Task, split: Split, seed: int, discrepancy: str | None) -> 
 
 
 def method_bayescale(task: Task, split: Split, seed: int) -> dict[str, Any]:
-    """``fit`` + ``forecast`` as shipped: ``pred_*`` intervals, ``law_median``."""
+    """``fit(..., discrepancy=None)`` + ``forecast``: ``pred_*`` intervals, ``law_median``."""
     return _bayescale(task, split, seed, None)
 
 
 def method_backtest(task: Task, split: Split, seed: int) -> dict[str, Any]:
-    """``fit(..., discrepancy="backtest")``: ``pred_*`` with the discrepancy, ``disc_median``."""
-    return _bayescale(task, split, seed, "backtest")
+    """``fit`` as shipped (``discrepancy="auto"``: a backtest here): ``pred_*`` with the
+    discrepancy, ``disc_median``."""
+    return _bayescale(task, split, seed, "auto")
 
 
 def method_bootstrap(task: Task, split: Split, seed: int) -> dict[str, Any]:
@@ -549,7 +551,8 @@ def render(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) ->
         "IsoFLOP study (9 budgets 6e18..3e21 FLOPs to fit, 1e22..1e24 held out, Student-t "
         "noise 0.01 on log loss): `synthetic_misspecified` has a D-exponent growing with N "
         "that the Chinchilla law cannot express, `synthetic_control` is Chinchilla itself. "
-        '`backtest` is `bayescale.fit(..., discrepancy="backtest")` as shipped: it refits on '
+        "`bayescale` is the law alone (`discrepancy=None`); `backtest` is `bayescale.fit` as "
+        'shipped (`discrepancy="auto"`, a backtest for every task here): it refits on '
         "the runs below the 50/65/80% compute quantiles (2 x 300 draws), learns the slope s "
         "of a discrepancy growing linearly with log distance beyond the data, and widens "
         "`pred_*` by it. Caveats: the real held-out sets are small (7, 21, 21, 4 and 38 runs; "
@@ -826,7 +829,7 @@ def plan_bootstrap(train: pd.DataFrame, budget: float, seed: int) -> dict[str, A
 
 PLANNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "bayescale": plan_bayescale,
-    "backtest": functools.partial(plan_bayescale, discrepancy="backtest"),
+    "backtest": functools.partial(plan_bayescale, discrepancy="auto"),
     "bootstrap": plan_bootstrap,
 }
 
@@ -1014,9 +1017,10 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
     lines += ["", "### Finding", "", *finding(pooled)]
     lines += [
         "",
-        'Methods: `bayescale` = `bayescale.fit(runs, "chinchilla")` then '
-        "`Fit.compute_optimal(C, level=0.9)` as shipped: the law's credible interval of N. "
-        '`backtest` = the same with `discrepancy="backtest"`: its `N_disc_*` interval widens '
+        'Methods: `bayescale` = `bayescale.fit(runs, "chinchilla", discrepancy=None)` then '
+        "`Fit.compute_optimal(C, level=0.9)`: the law's credible interval of N. "
+        '`backtest` = the same as shipped (`discrepancy="auto"`, a backtest here): its '
+        "`N_disc_*` interval widens "
         "log N by a plan discrepancy `s0 z_C + s d z`, `d` = e-folds of compute beyond the "
         "largest fitted budget, `z_C` and `z` standard normal (`z` one trend shared by the "
         "budgets of one fit), the offset `s0` and slope `s` learned in the backtests (refits "

@@ -223,7 +223,8 @@ def _gradient_cost(compiled: Any, point: Any, calls: int = 3000, repeats: int = 
 
 
 def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
-    """bayescale as shipped on the Epoch data, then a warm refit, the floor, settings."""
+    """bayescale on the Epoch data (the law's fit alone unless ``p["discrepancy"]`` says
+    otherwise), then a warm refit, the floor, settings."""
     with ph("import"):
         import numpy as np
         import nutpie
@@ -239,7 +240,11 @@ def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
     settings = {k: p[k] for k in ("draws", "tune", "chains")}
     with ph("fit: other"):
         result = bayescale.fit(
-            runs, "chinchilla", seed=p["seed"], discrepancy=p.get("discrepancy"), **settings
+            runs,
+            "chinchilla",
+            seed=p["seed"],
+            discrepancy=p.get("discrepancy", "none"),
+            **settings,
         )
     mark_done()
     out: dict[str, Any] = {"fit": _fit_record(result)}
@@ -250,7 +255,9 @@ def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
     warm = Phases()
     CURRENT[0] = warm
     with warm("fit: other"):
-        again = bayescale.fit(runs, "chinchilla", seed=p["seed"] + 1, **settings)
+        again = bayescale.fit(
+            runs, "chinchilla", seed=p["seed"] + 1, discrepancy="none", **settings
+        )
     CURRENT[0] = Phases()  # later fits are not part of any reported phase table
     out["warm"] = {"phases": warm.rows, "total": warm.total(), "fit": _fit_record(again)}
 
@@ -311,7 +318,13 @@ def task_bayescale(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
         phases = Phases()
         CURRENT[0] = phases
         with phases("fit: other"):
-            fitted = bayescale.fit(runs, "chinchilla", seed=p["seed"] + 2, **{**settings, **kwargs})
+            fitted = bayescale.fit(
+                runs,
+                "chinchilla",
+                seed=p["seed"] + 2,
+                discrepancy="none",
+                **{**settings, **kwargs},
+            )
         CURRENT[0] = Phases()
         variants.append(
             {
@@ -345,7 +358,14 @@ def task_profile(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
         import bayescale
 
         runs = _epoch_runs()
-        bayescale.fit(runs, "chinchilla", seed=p["seed"], draws=p["draws"], tune=p["tune"])
+        bayescale.fit(
+            runs,
+            "chinchilla",
+            seed=p["seed"],
+            draws=p["draws"],
+            tune=p["tune"],
+            discrepancy="none",
+        )
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     by_package: dict[str, float] = {}
@@ -623,7 +643,9 @@ def task_scaling(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
             phases = Phases()
             CURRENT[0] = phases
             with phases("fit: other"):
-                result = bayescale.fit(runs, law, seed=p["seed"], prior_draws=0, **settings)
+                result = bayescale.fit(
+                    runs, law, seed=p["seed"], prior_draws=0, discrepancy="none", **settings
+                )
             CURRENT[0] = Phases()
             compile_s = sum(
                 v["wall"]
@@ -651,7 +673,9 @@ def task_scaling(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
                 # The fit's message says "take more draws": check whether that is enough.
                 longer = {**settings, "draws": 3 * settings["draws"]}
                 CURRENT[0] = Phases()
-                retry = bayescale.fit(runs, law, seed=p["seed"], prior_draws=0, **longer)
+                retry = bayescale.fit(
+                    runs, law, seed=p["seed"], prior_draws=0, discrepancy="none", **longer
+                )
                 table = retry.diagnostics.table.loc[list(retry.law.parameters)]
                 rows[-1]["with_3x_draws"] = {
                     "draws": longer["draws"],
@@ -725,7 +749,10 @@ def task_quality(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
         train_runs = _runs_from_frame(train, inputs)
         test_runs = _runs_from_frame(test, inputs)
         with ph(f"bayescale {law}"):
-            fitted = bayescale.fit(train_runs, law, seed=p["seed"], prior_draws=0, **settings)
+            # The law's own intervals: the discrepancy's calibration is bench/calibration.py's.
+            fitted = bayescale.fit(
+                train_runs, law, seed=p["seed"], prior_draws=0, discrepancy="none", **settings
+            )
         row["bayescale"] = _bayescale_scores(fitted, test_runs)
         if truth is not None:
             table = fitted.forecast(test[list(inputs)], level=0.9)
@@ -735,7 +762,12 @@ def task_quality(p: Mapping[str, Any], ph: Phases) -> dict[str, Any]:
         for label, kwargs in p.get("variants", []):
             with ph(f"bayescale {law} ({label})"):
                 other = bayescale.fit(
-                    train_runs, law, seed=p["seed"], prior_draws=0, **{**settings, **kwargs}
+                    train_runs,
+                    law,
+                    seed=p["seed"],
+                    prior_draws=0,
+                    discrepancy="none",
+                    **{**settings, **kwargs},
                 )
             row[f"bayescale {label}"] = _bayescale_scores(other, test_runs)
         with ph("point fit"):

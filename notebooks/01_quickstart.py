@@ -154,14 +154,23 @@ for name, truth in TRUE_PARAMETERS.items():
 # about two hundred times the largest budget in our runs (3e21). We also ask for a point ten
 # times further (700B parameters, 14T tokens).
 #
-# The forecast table has two kinds of interval:
+# The forecast table has three kinds of interval, from narrowest to widest:
 #
 # * `law_*`: the **credible interval of the law**: where the *average* run at that scale would
-#   land, given what we do not know about `E, A, B, alpha, beta`. This is what you need to
-#   compare two plans, or a law with a scaling target.
-# * `pred_*`: the **predictive interval of one new run**: the law's uncertainty *plus* the
-#   run-to-run noise (seeds, data order, hardware non-determinism) estimated from the scatter of
-#   your runs. This is what you need to bet on the one big run you will actually train.
+#   land, given what we do not know about `E, A, B, alpha, beta`, *if the law's form is exactly
+#   right*.
+# * `disc_*`: the law **with its discrepancy**: no law is exactly right, and how far its
+#   forecasts drift beyond the data is learned from your runs. The fit refitted the law on its
+#   smaller runs three times and checked how well each refit forecast the larger ones (its
+#   backtests: `fit.discrepancy`); the interval widens with the distance beyond the runs by
+#   as much as those backtests say. Compare two plans, or a law with a scaling target, with this
+#   one.
+# * `pred_*`: the **predictive interval of one new run**: the above *plus* the run-to-run noise
+#   (seeds, data order, hardware non-determinism) estimated from the scatter of your runs. This
+#   is what you need to bet on the one big run you will actually train.
+#
+# (`bayescale.fit(..., discrepancy="none")` skips the backtests and gives `law_*` and `pred_*`
+# alone, which assume the form is exact; notebook 05 shows when that goes wrong.)
 #
 # `extrapolation` is the largest ratio of an input (N or D) to its largest value in the runs:
 # above 1 the forecast is beyond the data and rests on the law's form holding there. (It is
@@ -171,7 +180,8 @@ for name, truth in TRUE_PARAMETERS.items():
 targets = {"N": [7e10, 7e11], "D": [1.4e12, 1.4e13]}
 forecast = fit.forecast(targets, level=(0.5, 0.9))
 columns = ["N", "D", "law_median", "law_lower_90", "law_upper_90"]
-columns += ["pred_lower_90", "pred_upper_90", "extrapolation"]
+columns += ["disc_lower_90", "disc_upper_90", "pred_lower_90", "pred_upper_90", "extrapolation"]
+print(fit.discrepancy.describe())
 print(forecast[columns].to_string(index=False, float_format="{:.4g}".format))
 
 # %% [markdown]

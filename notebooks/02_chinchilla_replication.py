@@ -261,6 +261,16 @@ for label in ("Hoffmann 2022 (published)", "Besiroglu 2024 (Table 1)"):
 #
 # The interval widens with the budget: the ratio depends on `alpha - beta`, and a small
 # uncertainty in the exponents compounds over orders of magnitude of extrapolation.
+#
+# That interval is the law's: it assumes the form is exact. The fit also learned its
+# discrepancy (the default): refitted on the runs below three compute cuts, where did each refit
+# put the minima of the IsoFLOP curves it had not seen, against the parabolas through their runs?
+# `N_disc_*` adds that error of the plan, growing with the compute beyond the runs (notebook 05).
+
+# %%
+print(fit.discrepancy.describe())
+plan = optimal[["C", "N_median", "N_lower_90", "N_upper_90", "N_disc_lower_90", "N_disc_upper_90"]]
+print(plan.to_string(index=False, float_format="{:.3g}".format))
 
 # %% [markdown]
 # ## Chinchilla versus Gopher
@@ -324,9 +334,12 @@ print(risk.to_string(index=False, float_format="{:.3g}".format))
 #
 # * The runs were read off a figure: their precision is that of the plot's pixels, and a few
 #   overlapping points were recovered imperfectly. The heavy-tailed noise model absorbs this.
-# * The intervals are conditional on the law's form. The runs span 1.4e18 to 1.3e22 FLOPs;
-#   forecasts at 1e25 FLOPs assume the form holds three orders of magnitude further. To test
-#   whether a form extrapolates, hold out the largest runs (notebook `03_comparing_laws.py`).
+# * The law's intervals (`law_*`, `N_*`) are conditional on its form. The runs span 1.4e18 to
+#   1.3e22 FLOPs; forecasts at 1e25 FLOPs assume the form holds three orders of magnitude
+#   further. The discrepancy's intervals (`disc_*`, `N_disc_*`) allow for the error its
+#   backtests found; they cannot see structure that first appears beyond all the runs. To
+#   compare forms by how they extrapolate, hold out the largest runs (notebook
+#   `03_comparing_laws.py`).
 # * The sampler settings here are small; use the defaults for numbers you report.
 #
 # To keep the fit: `fit.save(WORK / "chinchilla_epoch.nc")` writes everything needed to

@@ -78,7 +78,8 @@ for name, frame in sweeps.items():
 # %% [markdown]
 # ## Fit on the small budgets, with and without a discrepancy
 #
-# `discrepancy="backtest"` makes the fit check its own extrapolation: it refits the law on the
+# Every fit checks its own extrapolation by default (`discrepancy="auto"`, here a backtest;
+# `discrepancy="none"` turns it off, for the comparison): it refits the law on the
 # runs below three compute cuts (the 50%, 65% and 80% quantiles of the runs' compute),
 # forecasts the runs above each cut, and learns how fast the forecast error grows with the
 # (log) distance beyond the data. That growth rate `s` has a posterior like any other
@@ -90,10 +91,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # short chains: diagnostics may be marginal
     for name, frame in sweeps.items():
         runs = bayescale.load_runs(frame[frame["C"] <= SMALL][["N", "D", "loss"]])
-        fits[name, "plain"] = bayescale.fit(runs, "chinchilla", **SAMPLER)
-        fits[name, "backtest"] = bayescale.fit(
-            runs, "chinchilla", **SAMPLER, discrepancy="backtest"
-        )
+        fits[name, "plain"] = bayescale.fit(runs, "chinchilla", **SAMPLER, discrepancy="none")
+        fits[name, "backtest"] = bayescale.fit(runs, "chinchilla", **SAMPLER)
 for name in sweeps:
     low, mid, high = fits[name, "backtest"].discrepancy.s_quantiles()
     print(f"{name}: growth rate s = {mid:.4f} per e-fold (90%: {low:.4f} to {high:.4f})")
@@ -204,7 +203,8 @@ for name, frame in sweeps.items():
 # %% [markdown]
 # ## What to take away
 #
-# - Report `pred_*` of a fit with a discrepancy when a decision depends on it; the gap between
+# - Report `pred_*` of a fit with its discrepancy (the default) when a decision depends on it;
+#   `discrepancy="none"` is for seeing what the law alone claims. The gap between
 #   `law_*` and `disc_*` says how much of the uncertainty is "the form may be wrong here".
 # - The discrepancy is learned from your runs: a sweep whose law extrapolates well keeps tight
 #   intervals. It cannot see structure that appears only beyond all runs; no method can.
@@ -212,5 +212,5 @@ for name, frame in sweeps.items():
 #   plan with `N_disc_*`. Runs on IsoFLOP curves at the larger budgets let the fit learn its own
 #   plan error; without them `N_disc_*` carries the prior's, wider.
 # - On real held-out sweeps (scalebench, Gadre et al.'s over-training runs, Hoffmann et al.'s
-#   IsoFLOPs) the same switch takes the pooled 90% coverage from 88% to 93% and the worst task
+#   IsoFLOPs) the discrepancy takes the pooled 90% coverage from 88% to 93% and the worst task
 #   from 0% to 57% (`bench/calibration.md`, `make bench-calibration`).

@@ -249,6 +249,8 @@ def test_backtest_discrepancy_refuses_additive_noise():
 def test_additive_fit_forecasts_and_covers_new_runs():
     frame = _runs(60, seed=4)
     result = fit(frame, _law(), draws=200, tune=200, chains=2, seed=5, prior_draws=0)
+    # By default no discrepancy for additive noise (it is learned on log loss), said so.
+    assert result.discrepancy is None and "additive noise" in result.info["discrepancy_note"]
     summary = result.summary()
     assert summary.loc["E", "hdi_90_lower"] < TRUTH["E"] < summary.loc["E", "hdi_90_upper"]
     assert summary.loc["sigma", "median"] == pytest.approx(SIGMA, rel=0.3)

@@ -147,6 +147,9 @@ def test_fit_writes_file_and_prints_summary(fitted: tuple[Path, Result]) -> None
     assert saved.law.name == "chinchilla"
     assert len(saved.runs) == 40
     assert saved.runs.columns["N"] == "Model Size"
+    # The default learns the discrepancy, and says what it found.
+    assert saved.discrepancy is not None and saved.settings["discrepancy"] == "backtest"
+    assert "Discrepancy: the law's error beyond the runs grows by" in " ".join(text.split())
 
 
 def test_fit_refuses_to_overwrite_before_sampling(
@@ -168,9 +171,15 @@ def test_fit_force_overwrites(runs_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "fit.nc"
     out.write_bytes(b"an earlier fit")
     args = ["fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *SMALL, "--seed", "1"]
-    result = invoke(*args, "--out", str(out), "--force")
+    result = invoke(*args, "--out", str(out), "--force", "--discrepancy", "none")
     assert result.exit_code == 0, result.output
-    assert bayescale.load_fit(out).seed == 1
+    saved = bayescale.load_fit(out)
+    assert saved.seed == 1
+    # Switched off: no backtests, and the command says what the intervals then assume.
+    assert saved.discrepancy is None and saved.settings["discrepancy"] == "none"
+    said = " ".join(result.stdout.split())
+    assert "No discrepancy (switched off (discrepancy='none'))" in said
+    assert "assume the law's form is exact beyond the runs" in said
 
 
 def test_fit_strict_failure_writes_nothing(runs_csv: Path, tmp_path: Path) -> None:

@@ -120,13 +120,16 @@ def test_compare_command_end_to_end(runner: CliRunner, runs_csv: Path, tmp_path:
         "--out",
         str(out),
     ]
-    args += ["--draws", "300", "--tune", "300", "--chains", "2"]
+    args += ["--draws", "300", "--tune", "300", "--chains", "2", "--discrepancy", "none"]
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     assert "PSIS-LOO (interpolation) prefers chinchilla" in done.stdout
     loo = pd.read_csv(out / "loo.csv", index_col=0)
     assert list(loo.index) == ["chinchilla", "kaplan"]
     assert (out / "extrapolation.csv").is_file() and (out / "fits" / "kaplan.nc").is_file()
+    # --discrepancy reaches every fit (the library's default would learn one).
+    saved = bs.load_fit(out / "fits" / "kaplan.nc")
+    assert saved.discrepancy is None and saved.settings["discrepancy"] == "none"
     before = (out / "loo.csv").read_bytes()
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "exist already" in again.stderr

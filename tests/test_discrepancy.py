@@ -161,8 +161,73 @@ def test_a_fit_with_a_discrepancy_widens_only_beyond_the_data(misspecified_fit, 
     pd.testing.assert_frame_equal(back.forecast(far), fit_.forecast(far), check_exact=True)
 
 
+def test_the_default_learns_a_discrepancy_and_its_backtests_sample_no_more_than_the_fit(
+    healthy_fit, starved_fit
+):
+    # The shared fits were made with every default: each learned a discrepancy by backtests.
+    for fit_ in (healthy_fit, starved_fit):
+        assert fit_.settings["discrepancy"] == "backtest"
+        assert fit_.discrepancy is not None and "discrepancy_note" not in fit_.info
+        assert len(fit_.discrepancy.info["splits"]) == 3
+    # Backtests of 2 x 300 draws at most, and no more than the fit's own (a quick look stays
+    # quick).
+    assert healthy_fit.discrepancy.info["sampler"]["draws"] == 300
+    assert starved_fit.discrepancy.info["sampler"]["draws"] == 20
+    assert starved_fit.discrepancy.info["sampler"]["tune"] == 20
+    said = healthy_fit.discrepancy.describe()
+    low, mid, high = healthy_fit.discrepancy.s_quantiles()
+    assert f"grows by {mid:.2%} of the loss per e-fold (90%: {low:.2%} to {high:.2%})" in said
+    assert "learned from 3 backtests on the runs" in said
+
+
+def test_auto_skips_the_discrepancy_only_where_it_cannot_be_learned():
+    chinchilla = bayescale.get_law("chinchilla")
+    additive = bayescale.Law.from_formula(
+        "E + A / N**alpha",
+        {
+            "E": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+            "A": {"dist": "LogNormal"},
+            "alpha": {"dist": "Gamma", "alpha": 6.0, "beta": 20.0},
+        },
+        name="additive",
+        likelihood=Likelihood("normal", nu=None, scale="linear"),
+    )
+    assert dm.resolve("auto", chinchilla, grouped=False) == ("backtest", "")
+    assert dm.resolve("backtest", chinchilla, grouped=False) == ("backtest", "")
+    kind, why = dm.resolve("auto", chinchilla, grouped=True)
+    assert kind is None and "fit with groups" in why
+    kind, why = dm.resolve("auto", additive, grouped=False)
+    assert kind is None and "additive noise" in why and "'additive'" in why
+    for off in ("none", None):
+        assert dm.resolve(off, chinchilla, grouped=False) == (
+            None,
+            "switched off (discrepancy='none')",
+        )
+    # Asked for explicitly where it cannot be learned: an error that says what to do.
+    for law, grouped in ((chinchilla, True), (additive, False)):
+        with pytest.raises(DataError, match=r"cannot be learned here.*discrepancy='none'"):
+            dm.resolve("backtest", law, grouped=grouped)
+
+
+def test_a_law_of_fewer_inputs_than_the_runs_forecasts_at_its_own(sim_runs):
+    # Runs with N and D, a law of C alone: its discrepancy ranges over C, so a forecast at C
+    # alone works (it used to need N and D at every point).
+    fit_ = bayescale.fit(
+        sim_runs, "power_law_C", draws=100, tune=100, chains=2, seed=0, prior_draws=0, retries=0
+    )
+    assert set(fit_.discrepancy.log_max) == {"C"}
+    top = float(np.exp(fit_.discrepancy.log_max["C"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # short chains: the ranges are the point
+        table = fit_.forecast({"C": [top / 10, top * 100]}, level=0.9)
+    widths = table["disc_upper_90"] - table["disc_lower_90"]
+    law_widths = table["law_upper_90"] - table["law_lower_90"]
+    assert widths[0] == pytest.approx(law_widths[0], rel=1e-9)  # inside: unchanged
+    assert widths[1] >= law_widths[1]
+
+
 def test_unknown_discrepancy_is_refused_before_sampling(sim_runs):
-    with pytest.raises(DataError, match="discrepancy must be None or one of 'backtest'"):
+    with pytest.raises(DataError, match=r"discrepancy must be 'auto' \(the default\), 'none'"):
         bayescale.fit(sim_runs, "chinchilla", discrepancy="gaussian-process")
 
 

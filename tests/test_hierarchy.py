@@ -409,6 +409,9 @@ def test_fit_recovers_each_group_and_shrinks_the_small_one(hierarchical: bayesca
     fit = hierarchical
     assert fit.groups == ["a", "b", "c"]
     assert fit.diagnostics.divergences == 0
+    # The default discrepancy is not learned for groups yet, and the fit says so.
+    assert fit.discrepancy is None and fit.settings["discrepancy"] == "none"
+    assert "not yet learned for a fit with groups" in fit.info["discrepancy_note"]
     post = fit.idata.posterior
     for group, floor in FLOORS.items():
         values = post["E"].sel(group=group).values.reshape(-1)

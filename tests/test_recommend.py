@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -18,6 +19,13 @@ TARGET = {"N": 7e10, "D": 1.4e12}
 INSIDE = {"N": 3e8, "D": 1e10}
 #: Between the runs and the target: extrapolation, informative about it.
 TOWARDS = {"N": 2e10, "D": 4e11}
+
+
+@pytest.fixture(scope="module")
+def healthy_fit(healthy_fit):
+    """The shared fit without the discrepancy it learned by default: these tests judge the
+    law's own variance, and the ones about a discrepancy give it one of a known slope."""
+    return dataclasses.replace(healthy_fit, discrepancy=None)
 
 
 def _pool(*points: dict[str, float]) -> pd.DataFrame:
@@ -192,8 +200,6 @@ def test_within_a_budget_the_batch_is_the_better_of_two_greedy_choices(healthy_f
 
 def _with_discrepancy(fit, slope: float, plan: tuple[float, float] | None = None):
     """The fit with a discrepancy whose slope (and plan offset, slope) sit at one value."""
-    import dataclasses
-
     from bayescale.discrepancy import PLAN_OFFSET_GRID, S_GRID, Discrepancy
 
     runs = fit.runs

@@ -346,7 +346,7 @@ def test_reproducibility_block(parsed, cli_report, fit_file, demo_fit) -> None:
     # The fit was made from Python: the Python call that redoes it, from its saved settings.
     assert (
         'bayescale.fit(runs, "chinchilla", seed=0, draws=300, tune=300, chains=2, '
-        "target_accept=0.95, prior_draws=500)"
+        'target_accept=0.95, prior_draws=500, discrepancy="backtest")'
     ) in text
     assert "--draws" not in text and "--force" not in text  # the library speaks no CLI flags
     assert 'name = "chinchilla"' in text  # the law file itself

@@ -100,6 +100,10 @@ def test_a_spec_file_plans_the_product_of_its_slices_laws_and_cuts(tmp_path):
     reseeded = plan_sweep(_spec(_runs(), sampler={**SAMPLER, "seed": 4}))
     base = plan_sweep(_spec(_runs()))
     assert not {t.key for t in reseeded} & {t.key for t in base}
+    # The default learns a discrepancy; switched off, the fits differ, and so do their keys.
+    assert {t.discrepancy for t in base} == {"auto"}
+    plain = plan_sweep(_spec(_runs(), discrepancy="none"))
+    assert not {t.key for t in plain} & {t.key for t in base}
     changed = _runs()
     changed.loc[0, "val_a"] *= 1.01
     moved = {t.key for t in plan_sweep(_spec(changed))} - {t.key for t in base}
@@ -121,8 +125,21 @@ def test_a_spec_file_plans_the_product_of_its_slices_laws_and_cuts(tmp_path):
         ),
         (SPEC_TOML.replace("draws = 150", "drawz = 150"), r"drawz"),
         (SPEC_TOML + "\n[[", r"sweep\.toml' is not valid TOML"),
+        (
+            'discrepancy = "gp"\n' + SPEC_TOML,
+            r"sweep\.toml: discrepancy must be 'auto' \(the default\), 'none' or one of "
+            r"'backtest', not 'gp'",
+        ),
     ],
-    ids=["unknown-key", "missing-column", "bad-quantile", "missing-file", "bad-setting", "toml"],
+    ids=[
+        "unknown-key",
+        "missing-column",
+        "bad-quantile",
+        "missing-file",
+        "bad-setting",
+        "toml",
+        "bad-discrepancy",
+    ],
 )
 def test_a_bad_spec_is_refused_with_the_file_and_the_key(tmp_path, body, message):
     with pytest.raises(DataError, match=message):

@@ -22,6 +22,8 @@ __all__ = [
     "ComputeFactorOption",
     "ComputeOption",
     "DataArgument",
+    "Discrepancy",
+    "DiscrepancyOption",
     "DrawsOption",
     "FitArgument",
     "FixedOption",
@@ -46,6 +48,25 @@ __all__ = [
 
 #: The sampler's defaults, shown in --help: the library's, not a copy of them.
 SAMPLER_DEFAULTS = SamplerSettings()
+
+
+class Discrepancy(StrEnum):
+    """Choices of the model discrepancy (see :func:`bayescale.discrepancy.resolve`)."""
+
+    auto = "auto"
+    backtest = "backtest"
+    none = "none"
+
+
+DiscrepancyOption = Annotated[
+    Discrepancy,
+    typer.Option(
+        help="Model discrepancy: 'backtest' learns from refits on the smaller runs how far "
+        "forecasts drift beyond the data, and widens intervals there; 'auto' does so wherever "
+        "it can be learned (not for --group fits or additive-noise laws); 'none' keeps the "
+        "law's intervals alone, which assume its form is exact."
+    ),
+]
 
 
 class OutputFormat(StrEnum):

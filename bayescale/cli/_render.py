@@ -30,6 +30,7 @@ __all__ = [
     "emit",
     "forecast_table",
     "frame_table",
+    "print_discrepancy",
     "print_law",
     "print_verdict",
     "records",
@@ -138,6 +139,17 @@ def print_verdict(result: Fit) -> None:
         for line in result.sampler_log:
             say(line)
     say(result.diagnostics.verdict(), style="bold green" if result.ok else "bold red")
+
+
+def print_discrepancy(result: Fit) -> None:
+    """What the fit's discrepancy found, or why it has none and what its intervals then assume."""
+    if result.discrepancy is not None:
+        say(f"Discrepancy: {result.discrepancy.describe()}.")
+    else:
+        say(
+            f"No discrepancy ({result.info.get('discrepancy_note', 'the fit was made without one')}"
+            f"): the intervals assume the law's form is exact beyond the runs."
+        )
 
 
 def _forecast_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -22,7 +22,7 @@ from bayescale.report.numbers import Num
 #: Packages whose versions the report records next to the fit's.
 REPORT_PACKAGES = ("bayescale", "arviz", "matplotlib", "jinja2", "numpy", "pandas")
 #: Arguments of :func:`bayescale.fit` that the fit's settings record.
-_FIT_ARGUMENTS = ("draws", "tune", "chains", "target_accept", "prior_draws")
+_FIT_ARGUMENTS = ("draws", "tune", "chains", "target_accept", "prior_draws", "discrepancy")
 
 
 def when(stamp: str) -> str:

@@ -80,6 +80,8 @@ def summary_section(
         "far": bool(largest > FAR_EXTRAPOLATION),
         "beyond": bool(largest > 1),
         "discrepancy": discrepancy,
+        # Fits saved before the discrepancy was the default carry no note.
+        "discrepancy_note": fit.info.get("discrepancy_note", "the fit was made without one"),
     }
 
 

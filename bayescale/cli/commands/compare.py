@@ -13,6 +13,8 @@ from .._options import (
     ChainsOption,
     ComputeFactorOption,
     DataArgument,
+    Discrepancy,
+    DiscrepancyOption,
     DrawsOption,
     ForceOption,
     SeedOption,
@@ -67,6 +69,7 @@ def compare_command(
     chains: ChainsOption = SAMPLER_DEFAULTS.chains,
     target_accept: TargetAcceptOption = SAMPLER_DEFAULTS.target_accept,
     seed: SeedOption = SAMPLER_DEFAULTS.seed,
+    discrepancy: DiscrepancyOption = Discrepancy.auto,
     force: ForceOption = False,
 ) -> None:
     """Compare law forms: PSIS-LOO with stacking weights, and scores on held-out larger runs.
@@ -87,6 +90,9 @@ def compare_command(
         ``NAME=VALUE[,VALUE]`` thresholds for the extrapolation score.
     draws, tune, chains, target_accept, seed
         Sampler settings of every fit, as in ``fit``.
+    discrepancy : Discrepancy, default "auto"
+        Model discrepancy of every fit, as in ``fit``: held-out scores then judge each law
+        with its own.
     force : bool, default False
         Overwrite earlier outputs in `out`.
     """
@@ -112,7 +118,13 @@ def compare_command(
 
     say(f"Comparing {', '.join(names)} on {len(runs)} runs from {runs.source}")
     with warnings_as_lines():
-        result = compare(runs, laws=chosen, holdout_above=thresholds or None, sampler=sampler)
+        result = compare(
+            runs,
+            laws=chosen,
+            holdout_above=thresholds or None,
+            sampler=sampler,
+            discrepancy=discrepancy.value,
+        )
     table = frame_table(result.loo[LOO_COLUMNS], "PSIS-LOO (interpolation): higher elpd is better")
     console().print(table)
     if result.extrapolation is not None:

@@ -19,7 +19,14 @@ from .._options import (
     out_option,
     sampler_settings,
 )
-from .._render import console, forecast_table, print_verdict, say, summary_table
+from .._render import (
+    console,
+    forecast_table,
+    print_discrepancy,
+    print_verdict,
+    say,
+    summary_table,
+)
 
 __all__ = ["demo_command"]
 
@@ -53,6 +60,7 @@ def demo_command(
         demo = run_demo(out, overwrite=force, sampler=sampler)
     console().print(summary_table(demo.fit, f"Posterior of {demo.fit.law.name} (demo data)"))
     print_verdict(demo.fit)
+    print_discrepancy(demo.fit)
     warning = demo.forecast.attrs.get("warning")
     if warning and one_line(warning) not in shown:
         echo_warning(warning)

@@ -8,7 +8,6 @@ the law, which imports PyMC.
 from __future__ import annotations
 
 import warnings
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,8 @@ from .._options import (
     ChainsOption,
     ComputeFactorOption,
     DataArgument,
+    Discrepancy,
+    DiscrepancyOption,
     DrawsOption,
     FitArgument,
     ForceOption,
@@ -43,6 +44,7 @@ from .._render import (
     console,
     forecast_table,
     print_csv,
+    print_discrepancy,
     print_json,
     print_verdict,
     records,
@@ -98,12 +100,6 @@ def _parse_pooling(text: str | None, grouped: bool) -> str | dict[str, str] | No
     return out
 
 
-class Discrepancy(StrEnum):
-    """Designs of the model discrepancy (:data:`bayescale.discrepancy.KINDS`)."""
-
-    backtest = "backtest"
-
-
 def fit_command(
     data: DataArgument,
     law: Annotated[
@@ -128,13 +124,7 @@ def fit_command(
     strict: Annotated[
         bool, typer.Option(help="Exit with code 3 and write nothing if diagnostics fail.")
     ] = False,
-    discrepancy: Annotated[
-        Discrepancy | None,
-        typer.Option(
-            help="Model discrepancy: 'backtest' learns from refits on the smaller runs how "
-            "far forecasts drift beyond the data, and widens intervals there."
-        ),
-    ] = None,
+    discrepancy: DiscrepancyOption = Discrepancy.auto,
     force: ForceOption = False,
     group: Annotated[
         list[str] | None,
@@ -181,7 +171,7 @@ def fit_command(
         Seed of the sampler and of forecasts.
     strict : bool, default False
         Treat failed diagnostics as an error (exit 3, nothing written).
-    discrepancy : Discrepancy, optional
+    discrepancy : Discrepancy, default "auto"
         Model discrepancy (see :mod:`bayescale.discrepancy`).
     force : bool, default False
         Overwrite an existing `out`.
@@ -216,11 +206,12 @@ def fit_command(
             sampler=sampler,
             strict=strict,
             command=command_line(),
-            discrepancy=None if discrepancy is None else discrepancy.value,
+            discrepancy=discrepancy.value,
             pooling=pooling_spec,
         )
     console().print(summary_table(result, f"Posterior of {chosen.name}"))
     print_verdict(result)
+    print_discrepancy(result)
     saved = result.save(out, overwrite=force)
     say(f"Saved the fit to {saved}")
     if result.diagnostics.multimodal:

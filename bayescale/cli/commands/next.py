@@ -159,7 +159,8 @@ def next_command(
 ) -> None:
     """Which runs to train next: most expected reduction of uncertainty per unit cost.
 
-    A fit made with --discrepancy backtest also counts the law's possible error at the target.
+    A fit with its discrepancy (the default of 'bayescale fit') also counts the law's possible
+    error at the target.
 
     \f
     Parameters
@@ -257,7 +258,8 @@ def next_command(
     if not attrs.get("discrepancy") and beyond is not None and beyond > 1.0:
         say(
             f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond the runs' "
-            f"range, and this plan takes the law's form as exact there. A fit made with "
-            f"--discrepancy backtest also counts the law's possible error, which runs nearer "
-            f"the target shorten."
+            f"range, and this plan takes the law's form as exact there: the fit has no "
+            f"discrepancy. A fit with one (the default of 'bayescale fit', where it can be "
+            f"learned) also counts the law's possible error, which runs nearer the target "
+            f"shorten."
         )
