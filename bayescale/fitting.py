@@ -1275,10 +1275,10 @@ def fit(
     if without:
         info["discrepancy_note"] = without
     result = Fit(law, runs, idata, log_ref, settings.seed, saved, info, pooling=resolved)
+    if strict and not result.ok:  # before the backtests: they would be spent for nothing
+        raise ConvergenceError(f"law {law.name!r}: {result.diagnostics.verdict()}")
     if discrepancy == "backtest":
         result.discrepancy = backtest(result)
-    if strict and not result.ok:
-        raise ConvergenceError(f"law {law.name!r}: {result.diagnostics.verdict()}")
     return result
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from pymc_extras.prior import Prior
-from scipy import stats
+from scipy import special, stats
 
 from bayescale.errors import DataError, LawError
 from bayescale.priors import check_keys, check_prior_object, is_positive, prior_from_spec, spec_of
@@ -64,6 +64,9 @@ class _Family:
     pymc: Callable[..., Any]
     # SciPy's standard distribution (loc 0, scale 1) given the shape parameters' arrays.
     standard: Callable[..., Any]
+    # Its log density at x given the shape parameters' arrays, in NumPy: a backtest scores
+    # held-out runs at 200 slopes x 600 draws, where SciPy's per-call overhead dominated.
+    log_standard: Callable[..., np.ndarray]
 
 
 def _pymc_student_t(name: str, mu: Any, sigma: Any, nu: Any, **kwargs: Any) -> Any:
@@ -78,9 +81,21 @@ def _pymc_normal(name: str, mu: Any, sigma: Any, **kwargs: Any) -> Any:
     return pm.Normal(name, mu=mu, sigma=sigma, **kwargs)
 
 
+def _student_t_logpdf(x: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    nu = np.asarray(nu, dtype=float)
+    constant = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+    return constant - (nu + 1) / 2 * np.log1p(x * x / nu)
+
+
+def _normal_logpdf(x: np.ndarray) -> np.ndarray:
+    return -0.5 * x * x - 0.5 * np.log(2 * np.pi)
+
+
 _FAMILIES: dict[str, _Family] = {
-    "student_t": _Family("Student-t", ("nu",), _pymc_student_t, lambda nu: stats.t(df=nu)),
-    "normal": _Family("normal", (), _pymc_normal, lambda: stats.norm()),
+    "student_t": _Family(
+        "Student-t", ("nu",), _pymc_student_t, lambda nu: stats.t(df=nu), _student_t_logpdf
+    ),
+    "normal": _Family("normal", (), _pymc_normal, lambda: stats.norm(), _normal_logpdf),
 }
 FAMILIES = tuple(_FAMILIES)
 
@@ -378,7 +393,8 @@ class Likelihood:
             ``log p(z | mu, noise)``, the broadcast shape.
         """
         sigma = noise["sigma"]
-        return self._standard(noise).logpdf((z - mu) / sigma) - np.log(sigma)
+        shapes = (noise[name] for name in self._kind.shape_names)
+        return self._kind.log_standard((z - mu) / sigma, *shapes) - np.log(sigma)
 
     def cdf(self, z: np.ndarray, mu: np.ndarray, noise: Mapping[str, np.ndarray]) -> np.ndarray:
         """Probability that a new run's transformed value is below ``z``.

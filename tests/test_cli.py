@@ -178,8 +178,7 @@ def test_fit_force_overwrites(runs_csv: Path, tmp_path: Path) -> None:
     # Switched off: no backtests, and the command says what the intervals then assume.
     assert saved.discrepancy is None and saved.settings["discrepancy"] == "none"
     said = " ".join(result.stdout.split())
-    assert "No discrepancy (switched off (discrepancy='none'))" in said
-    assert "assume the law's form is exact beyond the runs" in said
+    assert "No discrepancy: switched off (discrepancy='none'); the intervals assume" in said
 
 
 def test_fit_strict_failure_writes_nothing(runs_csv: Path, tmp_path: Path) -> None:
