@@ -603,6 +603,7 @@ class Fit:
         return (
             f"<Fit law={self.law.name!r} runs={len(self.runs)} "
             f"draws={self.diagnostics.chains}x{self.diagnostics.draws} "
+            f"discrepancy={'none' if self.discrepancy is None else self.discrepancy.kind} "
             f"{'ok' if self.ok else 'FAILED DIAGNOSTICS'}>"
         )
 

@@ -107,6 +107,7 @@ def test_healthy_fit_passes_its_diagnostics(healthy_fit):
     assert (diag.table["r_hat"] <= 1.01).all()
     assert (diag.table[["ess_bulk", "ess_tail"]] >= 200).all().all()
     assert "ok" in repr(healthy_fit) and "FAILED" not in repr(healthy_fit)
+    assert "discrepancy=backtest" in repr(healthy_fit)  # learned by default
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = healthy_fit.forecast(AT)
