@@ -13,14 +13,15 @@ chosen and scored on the test split:
 
 Methods:
 
-* ``bayescale``: sequential, :func:`bayescale.recommend` with the test split's inputs as the
+* ``bayescale``: fits of the law alone (``discrepancy=None``); sequential,
+  :func:`bayescale.recommend` with the test split's inputs as the
   target (criterion ``loss``, measure ``variance``), batches of up to ``BATCH`` runs, refit
   after each batch, ``ROUNDS`` batches per budget level, each spending at most an equal
   share of what is left of that level; the batch is chosen by the default strategy within
   a budget (the better of the greedy by reduction per cost and the greedy by reduction);
 * ``bayescale_discrepancy``: the same, with every fit learning its law's discrepancy
-  (``discrepancy="backtest"``), so that a run's value also counts how much it shortens the
-  extrapolation to the target (see :mod:`bayescale.recommendation`);
+  (``discrepancy="backtest"``, what ``fit`` does by default), so that a run's value also
+  counts how much it shortens the extrapolation to the target (see :mod:`bayescale.recommendation`);
 * ``bayescale_per_cost``: the same as ``bayescale`` with ``strategy="per_cost"`` (reduction per
   unit cost only);
 * ``random``: runs in a random order (one per seed), each taken if it still fits the budget;
@@ -339,8 +340,9 @@ def report(results: dict[str, Any]) -> str:
             "earlier version run on fewer seeds) spends a small part of each budget: with "
             f"batches of at most {BATCH} runs and {ROUNDS} batches per level it keeps choosing "
             "the cheapest runs; it is kept as the ablation that motivated the default "
-            "strategy. `bayescale_discrepancy` fits every selection with "
-            "`discrepancy=\"backtest\"`: the target's uncertainty then includes the law's "
+            "strategy. `bayescale` fits the law alone (`discrepancy=None`); "
+            '`bayescale_discrepancy` fits every selection with `discrepancy="backtest"`, '
+            "as `fit` does by default: the target's uncertainty then includes the law's "
             "possible error beyond the runs, which a run nearer the target shortens; its 90% "
             "coverage is of the discrepancy-aware predictive interval. Seeds vary the sampler, "
             "the fantasies and the random order; the initial runs and the pool are the same.",
