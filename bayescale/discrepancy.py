@@ -87,6 +87,7 @@ __all__ = [
     "KINDS",
     "Discrepancy",
     "backtest",
+    "check_choice",
     "distance",
     "log_inputs",
     "log_ranges",
@@ -119,6 +120,29 @@ BACKTEST_QUANTILES = (0.5, 0.65, 0.8)
 BACKTEST_SAMPLER = {"chains": 2, "draws": 300, "tune": 300, "prior_draws": 0, "retries": 0}
 
 
+def check_choice(kind: Any, where: str = "") -> None:
+    """Refuse a ``discrepancy=`` that is none of the choices, before anything is fitted.
+
+    Parameters
+    ----------
+    kind : object
+        The value given.
+    where : str, optional
+        Where it was given (a spec file), to start the message with.
+
+    Raises
+    ------
+    DataError
+        If ``kind`` is not "auto", "none", None or one of :data:`KINDS`.
+    """
+    if kind is None or kind in ("auto", "none", *KINDS):
+        return
+    raise DataError(
+        f"{where + ': ' if where else ''}discrepancy must be 'auto' (the default), 'none' or "
+        f"one of {', '.join(map(repr, KINDS))}, not {kind!r}"
+    )
+
+
 def resolve(kind: str | None, law: Law, grouped: bool) -> tuple[str | None, str]:
     """The discrepancy a fit learns, given the one asked for, and why when it learns none.
 
@@ -143,13 +167,9 @@ def resolve(kind: str | None, law: Law, grouped: bool) -> tuple[str | None, str]
         If ``kind`` is not one of the above, or an explicit ``"backtest"`` cannot be learned
         for this fit.
     """
+    check_choice(kind)
     if kind is None or kind == "none":
         return None, "switched off (discrepancy='none')"
-    if kind not in (*KINDS, "auto"):
-        raise DataError(
-            f"discrepancy must be 'auto' (the default), 'none' or one of "
-            f"{', '.join(map(repr, KINDS))}, not {kind!r}"
-        )
     if grouped:
         why = "a discrepancy is not yet learned for a fit with groups"
     elif law.likelihood.scale != "log":

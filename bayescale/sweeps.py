@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import _files
-from bayescale.discrepancy import KINDS
+from bayescale.discrepancy import check_choice
 from bayescale.errors import DataError
 
 __all__ = ["SweepSpec", "SweepTask", "load_spec", "plan_sweep", "sweep"]
@@ -118,11 +118,7 @@ class SweepSpec:
                 raise DataError(f"{where}: holdout.quantiles must be numbers in (0, 1), got {q!r}")
         if not self.holdout and not self.full:
             raise DataError(f"{where}: holdout.full is false and there are no quantiles: no fit")
-        if self.discrepancy not in (None, "auto", "none", *KINDS):
-            raise DataError(
-                f"{where}: discrepancy must be 'auto' (the default), 'none' or one of "
-                f"{', '.join(map(repr, KINDS))}, not {self.discrepancy!r}"
-            )
+        check_choice(self.discrepancy, where)
 
 
 @dataclass(frozen=True)

@@ -381,6 +381,25 @@ def test_reproduce_shows_the_commands_that_made_fit_and_report(demo_fit) -> None
     assert namespace["runs"]["x"] == {"N": "N", "D": "D", "C": "C"}
 
 
+def test_a_fit_from_before_the_default_discrepancy_is_redone_without_one(demo_fit) -> None:
+    # Saved before the discrepancy was the default: no "discrepancy" setting, none learned.
+    settings = {k: v for k, v in demo_fit.settings.items() if k != "discrepancy"}
+    old = dataclasses.replace(demo_fit, settings=settings, discrepancy=None)
+    fit_line = next(line for line in reproduce_lines(old) if line.startswith("fit = "))
+    assert 'discrepancy="none"' in fit_line
+    # Made by a command that did not say: the notes say how to redo it as it was.
+    by_cli = dataclasses.replace(old, info={**old.info, "command": "bayescale fit r.csv"})
+    context = report.build_context(by_cli, figures=False)
+    notes = " ".join(context["reproducibility"]["reproduce_notes"])
+    assert "add --discrepancy none" in notes
+    # A fit of today records its choice and needs no such note.
+    today = dataclasses.replace(demo_fit, info={**demo_fit.info, "command": "bayescale fit r.csv"})
+    notes = " ".join(
+        report.build_context(today, figures=False)["reproducibility"]["reproduce_notes"]
+    )
+    assert "--discrepancy none" not in notes
+
+
 def values_include(parsed: ReportParser, key: str, value: float) -> bool:
     return shown(parsed).get(key) == value
 

@@ -86,6 +86,8 @@ def _fit_in_python(fit: Fit, in_catalog: bool, fit_file: str) -> tuple[list[str]
         notes.append("Save the law file below as law.toml.")
     columns = {k: v for k, v in runs.columns.items() if not str(v).startswith("derived: ")}
     settings = {k: fit.settings[k] for k in _FIT_ARGUMENTS if k in fit.settings}
+    # A fit saved before the discrepancy was the default records none: it was made without.
+    settings.setdefault("discrepancy", "none")
     lines = [
         "import bayescale",
         "runs = "
@@ -151,6 +153,11 @@ def reproduce(
     recorded = fit.info.get("command", "")
     if recorded:
         lines, notes = [recorded], []
+        if "discrepancy" not in fit.settings and "--discrepancy" not in recorded:
+            notes.append(
+                "This fit was made before the discrepancy was on by default: add "
+                "--discrepancy none to the fit's command to redo it as it was."
+            )
     else:
         lines, notes = _fit_in_python(fit, in_catalog, fit_file)
     lines += [command] if command else _report_in_python(request, fit_file)
