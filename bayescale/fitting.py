@@ -637,8 +637,11 @@ class Fit:
         pandas.DataFrame
             For a hierarchical fit, first a ``group`` column; then inputs,
             ``law_median``, ``law_mean``, ``law_lower_90`` ... (the law's credible
-            interval), ``pred_median``, ``pred_lower_90`` ... (a new run's predictive
-            interval), and ``extrapolation``: the largest ratio of an input to the largest
+            interval, if its form is exact), with a discrepancy (the default, see
+            :func:`bayescale.fit`) ``disc_median``, ``disc_lower_90`` ... (the law allowing
+            for its form's error beyond the runs), ``pred_median``, ``pred_lower_90`` ... (a
+            new run's predictive interval, that error and run-to-run noise included), and
+            ``extrapolation``: the largest ratio of an input to the largest
             value of that input in the runs (above 1: beyond the data). ``attrs`` holds
             ``diagnostics_ok`` and, for a failed fit, ``warning``.
         """
