@@ -20,7 +20,7 @@ forecaster backtests:
 Every fit learns it by default (``discrepancy="auto"``, :func:`resolve`): on the calibration
 benchmark (``bench/calibration.md``) it is what brings every real task's 90% intervals within
 the bar, for 1.4-1.7x a fit's time. A fit with groups and a law with additive noise learn none
-yet, and say so (``fit.info["discrepancy_note"]``); ``discrepancy="none"`` switches it off.
+yet, and say so (``fit.discrepancy_note``); ``discrepancy="none"`` switches it off.
 
 Where the law extrapolates well (its own backtests say so) ``s`` is near 0 and intervals
 barely widen (1.12x on correctly specified synthetic data); where it does not, they widen in
@@ -380,7 +380,7 @@ class Discrepancy:
         source = (
             f"learned from {cuts} backtest{'s' if cuts != 1 else ''} on the runs"
             if cuts
-            else self.info.get("note", "the prior's")
+            else self.info.get("note", "no backtest: the slope follows its prior")
         )
         return (
             f"the law's error beyond the runs grows by {mid:.2%} of the loss per e-fold "

@@ -507,6 +507,14 @@ class Fit:
         return self.diagnostics.ok
 
     @property
+    def discrepancy_note(self) -> str:
+        """Why the fit has no discrepancy ("" when it has one)."""
+        if self.discrepancy is not None:
+            return ""
+        # Fits saved before the discrepancy was the default carry no note.
+        return self.info.get("discrepancy_note", "the fit was made without one")
+
+    @property
     def sampler(self) -> SamplerSettings:
         """The sampler settings this fit was made with (to refit the same way)."""
         known = {f.name for f in dataclasses.fields(SamplerSettings)}
@@ -1178,7 +1186,7 @@ def fit(
         refits the law on the runs below three compute quantiles (2 x 300 draws each) and
         learns how its forecast error grows with distance beyond the data. ``"auto"`` is
         ``"backtest"`` wherever it can be learned, and none for a fit with groups or a law
-        with additive noise (``fit.info["discrepancy_note"]`` says why). ``"none"`` (or
+        with additive noise (``fit.discrepancy_note`` says why). ``"none"`` (or
         None) gives the law's intervals alone, which assume its form is exact.
     retries : int, optional
         Attempts after the first when the diagnostics fail (default 2): each one with longer

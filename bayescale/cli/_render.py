@@ -146,8 +146,10 @@ def print_discrepancy(result: Fit) -> None:
     if result.discrepancy is not None:
         say(f"Discrepancy: {result.discrepancy.describe()}.")
     else:
-        note = result.info.get("discrepancy_note", "the fit was made without one")
-        say(f"No discrepancy: {note}; the intervals assume the law's form is exact beyond the runs")
+        say(
+            f"No discrepancy: {result.discrepancy_note}; the intervals assume the law's form is "
+            f"exact beyond the runs"
+        )
 
 
 def _forecast_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:

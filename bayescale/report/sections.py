@@ -80,8 +80,7 @@ def summary_section(
         "far": bool(largest > FAR_EXTRAPOLATION),
         "beyond": bool(largest > 1),
         "discrepancy": discrepancy,
-        # Fits saved before the discrepancy was the default carry no note.
-        "discrepancy_note": fit.info.get("discrepancy_note", "the fit was made without one"),
+        "discrepancy_note": fit.discrepancy_note,
     }
 
 
