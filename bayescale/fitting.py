@@ -781,9 +781,14 @@ class Fit:
             :mod:`bayescale.discrepancy`), also ``N_disc_*``, ``D_disc_*`` and
             ``tokens_per_parameter_disc_*``: the plan with its error, learned from IsoFLOP
             curves or else the prior's (``discrepancy.info["plan_learned"]``), wider beyond
-            the runs' largest budget.
+            the runs' largest budget: where the optimum of runs at that budget lies. When
+            the runs hold IsoFLOP curves, also ``N_pred_*``, ``D_pred_*`` and
+            ``tokens_per_parameter_pred_*``: the minimum that a new IsoFLOP curve at the
+            budget would measure (a parabola in log N through runs placed and as noisy as
+            the runs' largest curve, :meth:`Discrepancy.plan_sweep`). It is to the plan what
+            ``pred_*`` is to a forecast, and the interval to check a sweep's minimum against.
         """
-        from bayescale.planning import optimum_draws, summarise, table
+        from bayescale.planning import measured_optimum_draws, optimum_draws, summarise, table
 
         check_levels(level)
         groups = self._groups_of(group)
@@ -802,13 +807,24 @@ class Fit:
             if self.discrepancy is None
             else self.discrepancy.plan_log_shift(budgets, len(optimum["N"]), self.seed)
         )
-        if shift is not None:
-            # Moving N_opt by a factor moves D = C / (k N) by its inverse, at the same budget.
-            factor = np.exp(shift)
-            ratio = optimum["tokens_per_parameter"] / factor**2
-            columns.update(summarise(optimum["N"] * factor, "N_disc", level))
-            columns.update(summarise(optimum["D"] / factor, "D_disc", level))
-            columns.update(summarise(ratio, "tokens_per_parameter_disc", level))
+        if shift is None:
+            return table(columns)
+        # Moving N_opt by a factor moves D = C / (k N) by its inverse, at the same budget.
+        k = self.runs.compute_factor
+        columns.update(_split_summary(optimum["N"] * np.exp(shift), budgets, k, "disc", level))
+        sweep = self.discrepancy.plan_sweep()
+        if sweep is not None:
+            offsets, noise = sweep
+            rng = np.random.default_rng([self.seed, 15485863])
+            log_n = np.log(optimum["N"])
+            measured = measured_optimum_draws(
+                self.law, draws, budgets, log_n, offsets, noise, rng, k, fixed
+            )
+            # A sweep whose parabola has no minimum inside its runs finds none: such draws
+            # are left out, as a user would rerun that sweep wider.
+            found = (measured - log_n > offsets.min()) & (measured - log_n < offsets.max())
+            n = np.where(found, np.exp(measured + shift), np.nan)
+            columns.update(_split_summary(n, budgets, k, "pred", level))
         return table(columns)
 
     def budget_for(
@@ -1025,6 +1041,20 @@ class Fit:
                 warnings.simplefilter("ignore", UserWarning)
                 self.idata.add_groups({"log_likelihood": self.log_likelihood()})
         return self.idata
+
+
+def _split_summary(
+    n: np.ndarray, budgets: np.ndarray, k: float, tag: str, level: float | Sequence[float]
+) -> dict[str, np.ndarray]:
+    """``N_{tag}``, ``D_{tag}`` and ``tokens_per_parameter_{tag}`` columns from draws of N
+    at each budget (``D = C / (k N)``)."""
+    from bayescale.planning import summarise
+
+    d = budgets[None, :] / (k * n)
+    columns = summarise(n, f"N_{tag}", level)
+    columns.update(summarise(d, f"D_{tag}", level))
+    columns.update(summarise(d / n, f"tokens_per_parameter_{tag}", level))
+    return columns
 
 
 def _available_memory() -> int:

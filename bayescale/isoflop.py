@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["IsoFLOPCurve", "find_curves", "parabola_minimum", "parabola_vertices"]
+__all__ = [
+    "IsoFLOPCurve",
+    "curve_noise",
+    "find_curves",
+    "parabola_minimum",
+    "parabola_vertices",
+]
 
 #: Runs within this relative distance of a budget's compute belong to its curve.
 TOLERANCE = 0.1
@@ -44,6 +50,8 @@ class IsoFLOPCurve:
     fitted : numpy.ndarray
         The rows (a subset of ``rows``) the final parabola was fitted on: a law's own
         minimum on this curve is measured on the same runs (:func:`parabola_vertices`).
+    rss : float
+        Sum of the squared residuals of log loss around that parabola.
     """
 
     compute: float
@@ -51,6 +59,7 @@ class IsoFLOPCurve:
     log_n_min: float
     se: float
     fitted: np.ndarray
+    rss: float = 0.0
 
 
 def parabola_minimum(
@@ -81,13 +90,14 @@ def parabola_minimum(
         too few runs.
     """
     found = _windowed(np.asarray(log_n, float), np.asarray(log_y, float), window, noise)
-    return None if found is None else found[:2]
+    return None if found is None else (found[0], found[1])
 
 
 def _windowed(
     log_n: np.ndarray, log_y: np.ndarray, window: float, noise: float
-) -> tuple[float, float, np.ndarray] | None:
-    """:func:`parabola_minimum`, and the mask of the runs its final parabola used."""
+) -> tuple[float, float, float, np.ndarray] | None:
+    """:func:`parabola_minimum`, its residual sum of squares and the mask of the runs its
+    final parabola used."""
     used = np.ones(len(log_n), dtype=bool)
     found = _vertex(log_n, log_y, noise)
     for _ in range(2):
@@ -132,7 +142,31 @@ def parabola_vertices(log_n: np.ndarray, log_y: np.ndarray) -> np.ndarray:
         return np.where(c > 0, centre - b / (2 * c), np.nan)
 
 
-def _vertex(log_n: np.ndarray, log_y: np.ndarray, noise: float) -> tuple[float, float] | None:
+def curve_noise(curves: list[IsoFLOPCurve]) -> float | None:
+    """Standard deviation of a typical curve's log loss around its parabola.
+
+    The median over curves of each one's residual standard deviation: one curve with
+    outliers (a mislabelled run, a diverged one) would dominate a pooled sum of squares.
+
+    Parameters
+    ----------
+    curves : list of IsoFLOPCurve
+        Curves from :func:`find_curves`.
+
+    Returns
+    -------
+    float or None
+        The median of ``sqrt(rss / (runs - 3))`` over the curves; None without any.
+    """
+    sds = [
+        np.sqrt(curve.rss / (len(curve.fitted) - 3)) for curve in curves if len(curve.fitted) > 3
+    ]
+    return float(np.median(sds)) if sds else None
+
+
+def _vertex(
+    log_n: np.ndarray, log_y: np.ndarray, noise: float
+) -> tuple[float, float, float] | None:
     if len(log_n) < FEWEST or np.ptp(log_n) <= 0:
         return None
     centre = log_n.mean()
@@ -146,10 +180,12 @@ def _vertex(log_n: np.ndarray, log_y: np.ndarray, noise: float) -> tuple[float, 
     if not x.min() < vertex < x.max():
         return None
     residual = log_y - design @ coef
-    sigma2 = max(residual @ residual / (len(x) - 3), noise**2)
+    rss = float(residual @ residual)
+    sigma2 = max(rss / (len(x) - 3), noise**2)
     covariance = sigma2 * np.linalg.inv(design.T @ design)
     gradient = np.array([0.0, -1 / (2 * c), b / (2 * c**2)])
-    return float(vertex + centre), float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
+    se = float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
+    return float(vertex + centre), se, rss
 
 
 def find_curves(
@@ -205,5 +241,6 @@ def find_curves(
         found = _windowed(log_n[members], log_y[members], WINDOW, noise)
         if found is not None:
             compute = float(np.exp(log_c[members].mean()))
-            curves.append(IsoFLOPCurve(compute, members, found[0], found[1], members[found[2]]))
+            log_n_min, se, rss, used = found
+            curves.append(IsoFLOPCurve(compute, members, log_n_min, se, members[used], rss))
     return sorted(curves, key=lambda curve: curve.compute)

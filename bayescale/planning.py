@@ -24,6 +24,7 @@ __all__ = [
     "budget_draws",
     "chinchilla_optimum",
     "has_closed_form",
+    "measured_optimum_draws",
     "optimum_draws",
     "prob_below_draws",
     "summarise",
@@ -209,6 +210,66 @@ def optimum_draws(
     return {"N": n, "D": d, "tokens_per_parameter": d / n, "loss": loss}
 
 
+def measured_optimum_draws(
+    law: Law,
+    params: Mapping[str, np.ndarray],
+    budgets: Sequence[float] | np.ndarray,
+    log_n_opt: np.ndarray,
+    offsets: Sequence[float] | np.ndarray,
+    noise: float,
+    rng: np.random.Generator,
+    k: float = 6.0,
+    fixed: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """Where an IsoFLOP curve at each budget would measure its minimum, per draw.
+
+    Each draw runs the sweep once: runs at ``log N_opt + offsets`` (the design of the user's
+    own curves, centred on the draw's optimum), their log loss the law's plus normal noise of
+    standard deviation ``noise``, and the minimum the vertex of the least-squares parabola in
+    ``log N`` through them (:func:`bayescale.isoflop.parabola_vertices`), as a user finds it.
+
+    Parameters
+    ----------
+    law, params, budgets, k, fixed
+        As in :func:`optimum_draws`.
+    log_n_opt : numpy.ndarray
+        Each draw's optimal ``log N`` at each budget, shape ``(draws, budgets)``.
+    offsets : sequence of float
+        ``log N`` of the curve's runs relative to its optimum.
+    noise : float
+        Standard deviation of a run's log loss around the law.
+    rng : numpy.random.Generator
+        Source of the runs' noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``log N`` of the measured minimum, shape ``(draws, budgets)``; NaN where the noisy
+        curve's parabola opens downward (a sweep that finds no minimum).
+    """
+    from bayescale.isoflop import parabola_vertices
+
+    fixed = dict(fixed or {})
+    _check_law(law, fixed)
+    offsets = np.asarray(offsets, dtype=float)
+    log_n_opt = np.asarray(log_n_opt, dtype=float)
+    log_c = np.log(np.asarray(budgets, dtype=float).reshape(-1))
+    theta = {name: np.asarray(params[name], dtype=float)[:, None, None] for name in law.parameters}
+    values = _loss(
+        law,
+        theta,
+        log_n_opt[..., None] + offsets,
+        log_c[None, :, None],
+        k,
+        {n: np.asarray(v)[..., None, None] for n, v in fixed.items()},
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.log(np.where(np.asarray(values) > 0, values, np.nan))
+    log_y = log_y + noise * rng.standard_normal(log_y.shape)
+    vertex = parabola_vertices(offsets, log_y.reshape(-1, len(offsets)))
+    return log_n_opt + vertex.reshape(log_n_opt.shape)
+
+
 def budget_draws(
     law: Law,
     params: Mapping[str, np.ndarray],
@@ -325,7 +386,7 @@ def summarise(
     Parameters
     ----------
     draws : numpy.ndarray
-        Shape ``(draws, ...)``; ``inf`` allowed (it sorts last).
+        Shape ``(draws, ...)``; ``inf`` allowed (it sorts last), NaN left out.
     name : str
         Column prefix.
     level : float or sequence of float
@@ -339,10 +400,11 @@ def summarise(
     from bayescale.forecast import level_label
 
     levels = [level] if np.isscalar(level) else list(level)
-    out = {f"{name}_median": np.quantile(draws, 0.5, axis=0, method="inverted_cdf")}
+    out = {f"{name}_median": np.nanquantile(draws, 0.5, axis=0, method="inverted_cdf")}
     for lv in levels:
         tag = level_label(lv)
-        low, high = np.quantile(draws, [(1 - lv) / 2, (1 + lv) / 2], axis=0, method="inverted_cdf")
+        probs = [(1 - lv) / 2, (1 + lv) / 2]
+        low, high = np.nanquantile(draws, probs, axis=0, method="inverted_cdf")
         out[f"{name}_lower_{tag}"] = low
         out[f"{name}_upper_{tag}"] = high
     return out

@@ -590,10 +590,15 @@ def render(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) ->
 OPT_BUDGETS = tuple(float(c) for c in np.geomspace(6e18, 1e22, 8))
 OPT_SIZES = 9
 OPT_SPREAD = 8.0
-OPT_SEEDS = 6
+OPT_SEEDS = 12
 OPT_LEVEL = 0.9
 Z90 = 1.6448536269514722  # standard normal 95% quantile: half-width of a central 90%
 OPT_METHODS = ("bayescale", "backtest", "bootstrap")
+#: The row of the shipped fit's `N_pred_*` interval (the minimum a new IsoFLOP curve would
+#: measure), scored from the `backtest` fit.
+MEASURED = "backtest N_pred"
+#: Columns of the per-sweep table.
+OPT_SHOWN = ("bayescale", "backtest", MEASURED, "bootstrap")
 #: Hoffmann et al.'s nine IsoFLOP budgets (Figure 3); an Epoch point belongs to the nearest
 #: one when its decoded C is within 10% of it (the others are Approach 1 runs).
 EPOCH_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
@@ -790,6 +795,12 @@ def plan_bayescale(
         "seconds": time.perf_counter() - start,
         "ok": bool(fitted.ok),
     }
+    if "N_pred_median" in plan:
+        out["measured"] = {
+            "median": float(plan["N_pred_median"].iloc[0]),
+            "lower": float(plan[f"N_pred_lower_{tag}"].iloc[0]),
+            "upper": float(plan[f"N_pred_upper_{tag}"].iloc[0]),
+        }
     if discrepancy:
         info = fitted.discrepancy.info
         out["plan_slope"] = info.get("plan_s_quantiles_5_50_95")
@@ -880,10 +891,22 @@ def evaluate_optimum(
             plan = PLANNERS[method](sweep.train, sweep.budget, seed)
         else:
             plan = PLANNERS[method](sweep.train, sweep.budget, seed, settings)
-        entry = {**plan, "vs_parabola": score_plan(plan, vertex["N"], vertex["factor_se"])}
-        if sweep.true_n is not None:
-            entry["vs_truth"] = score_plan(plan, sweep.true_n)
-        out["methods"][method] = entry
+        # The shipped fit's interval of the minimum a new curve measures (`N_pred_*`): the
+        # same fit, so no time of its own.
+        measured = plan.pop("measured", None)
+        for name, interval in ((method, plan), (MEASURED, measured)):
+            if interval is None:
+                continue
+            entry = {
+                **plan,
+                **interval,
+                "vs_parabola": score_plan(interval, vertex["N"], vertex["factor_se"]),
+            }
+            if sweep.true_n is not None:
+                entry["vs_truth"] = score_plan(interval, sweep.true_n)
+            if name == MEASURED:
+                entry["seconds"] = 0.0
+            out["methods"][name] = entry
     return out
 
 
@@ -901,9 +924,15 @@ def summarise_optimum(
         methods = results[names[0]]["methods"]
         for method in methods:
             rows = [results[n]["methods"][method] for n in names]
-            par = [r["vs_parabola"] for r in rows]
+            # A held-out curve that brackets no minimum checks nothing: left out, not a miss.
+            par = [
+                results[n]["methods"][method]["vs_parabola"]
+                for n in names
+                if results[n]["parabola"]["inside"]
+            ] or [{"hit": float("nan"), "ratio": float("nan"), "width": float("nan"), "miss": 1}]
             entry = {
                 "n": float(len(rows)),
+                "n_parabola": float(sum(results[n]["parabola"]["inside"] for n in names)),
                 "hit_parabola": float(np.mean([p["hit"] for p in par])),
                 "hit_noise_aware": float(
                     np.mean([p.get("hit_noise_aware", p["hit"]) for p in par])
@@ -943,11 +972,14 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
         "largest budget's IsoFLOP minimum inside the 90% interval of "
         "`Fit.compute_optimal(C).N`? The minimum is the vertex of a quadratic in log N "
         "through that budget's runs (log loss); for synthetic sweeps also the true law's "
-        "argmin. hit: share of sweeps whose minimum is inside; median/min: geometric mean "
+        'argmin. n: sweeps ("11 of 12": one held-out curve brackets no minimum, so the '
+        "parabola columns leave it out). hit: share of sweeps whose minimum is inside; "
+        "median/min: geometric mean "
         "of the planned median N over the minimum; width: median upper/lower of the 90% "
         "interval; miss: median factor by which a missed minimum lies outside the interval; "
         "hit (noisy min): the interval widened, in quadrature on log N, by the parabola "
-        "minimum's own 90% uncertainty (so a perfect plan would hit it 90% of the time).",
+        "minimum's own 90% uncertainty (so a perfect plan would hit it 90% of the time; "
+        f"`{MEASURED}` already holds that noise, so there it counts it twice).",
         "",
         "| sweeps | method | n | hit (parabola) | hit (noisy min) | median/min | width | miss "
         "| hit (true law) | median/true | s |",
@@ -959,8 +991,11 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
             truth = (
                 f"{m['hit_truth']:.0%} | {m['ratio_truth']:.2f}" if "hit_truth" in m else "- | -"
             )
+            n = f"{m['n']:.0f}"
+            if m.get("n_parabola", m["n"]) != m["n"]:
+                n = f"{m['n_parabola']:.0f} of {n}"
             lines.append(
-                f"| {label} | {method} | {m['n']:.0f} | {m['hit_parabola']:.0%} | "
+                f"| {label} | {method} | {n} | {m['hit_parabola']:.0%} | "
                 f"{m['hit_noise_aware']:.0%} | {m['ratio_parabola']:.2f} | {m['width']:.2f}x | "
                 f"{m['miss_parabola']:.2f}x | "
                 f"{truth} | {m['seconds']:.0f} |"
@@ -979,15 +1014,15 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
     lines += ["", "Per sweep (minimum N of the parabola, its standard error as a factor):", ""]
     lines += [
         "| sweep | fit runs (budgets) | held-out runs | parabola min N (se) | true N | "
-        + " | ".join(f"{m} median [90%]" for m in OPT_METHODS)
+        + " | ".join(f"{m} median [90%]" for m in OPT_SHOWN)
         + " |",
-        "|---|---|---|---|---|" + "---|" * len(OPT_METHODS),
+        "|---|---|---|---|---|" + "---|" * len(OPT_SHOWN),
     ]
     for name, r in results.items():
         par = r["parabola"]
         true_n = f"{r['true_n']:.3g}" if r["true_n"] else "-"
         cells = []
-        for method in OPT_METHODS:
+        for method in OPT_SHOWN:
             m = r["methods"].get(method)
             cells.append(
                 "-"
@@ -1004,7 +1039,8 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
         for method, m in per.items():
             truth = f", true law's argmin inside {m['hit_truth']:.0%}" if "hit_truth" in m else ""
             lines.append(
-                f"- {kind} sweeps ({m['n']:.0f}), {method}: 90% interval holds the IsoFLOP "
+                f"- {kind} sweeps ({m['n_parabola']:.0f} with a minimum of {m['n']:.0f}), "
+                f"{method}: 90% interval holds the IsoFLOP "
                 f"minimum in {m['hit_parabola']:.0%}{truth}; median N / minimum "
                 f"{m['ratio_parabola']:.2f}, interval width {m['width']:.2f}x, misses by "
                 f"{m['miss_parabola']:.2f}x."
@@ -1027,7 +1063,11 @@ def render_optimum(results: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
         "on the runs below the 50/65/80% compute quantiles) from how far each refit's planned "
         "N lies from the IsoFLOP minima of the curves it held out (and the full fit from "
         "those among its runs), with the minimum's own standard error; half-normal priors of "
-        f"scale {PLAN_PRIOR_SCALE:g}. `bootstrap` = the Huber "
+        f"scale {PLAN_PRIOR_SCALE:g}. `{MEASURED}` = the same fit's `N_pred_*` interval: "
+        "the minimum a new IsoFLOP curve at the budget would measure, its runs placed and as "
+        "noisy as the largest fitted curve's (the law's parabola vertex over that design, "
+        "the delta method's error of the vertex for the runs' pooled noise around their "
+        "parabolas, and the plan discrepancy). `bootstrap` = the Huber "
         "point fit's closed-form optimum, interval from its bootstrap refits.",
         "",
         "Caveats: the loss discrepancy alone would not move the plan: along a held-out "
@@ -1062,7 +1102,8 @@ def finding(pooled: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str
             continue
         b = per["bayescale"]
         line = (
-            f"- {kind.capitalize()} IsoFLOP sweeps ({b['n']:.0f}): the 90% interval of "
+            f"- {kind.capitalize()} IsoFLOP sweeps ({b['n_parabola']:.0f} with a minimum of "
+            f"{b['n']:.0f}): the 90% interval of "
             f"`compute_optimal` holds the held-out budget's IsoFLOP minimum in "
             f"{b['hit_parabola']:.0%} (nominal 90%; {b['hit_noise_aware']:.0%} allowing for the "
             f"minimum's own noise); its median is {b['ratio_parabola']:.2f}x "
@@ -1071,7 +1112,7 @@ def finding(pooled: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str
         if b["hit_parabola"] < 1:
             line += f", and a missed minimum lies {b['miss_parabola']:.2f}x outside it"
         line += "."
-        for other in ("backtest", "bootstrap"):
+        for other in ("backtest", MEASURED, "bootstrap"):
             if other in per:
                 o = per[other]
                 line += (

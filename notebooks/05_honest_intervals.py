@@ -168,6 +168,12 @@ print(pd.DataFrame(rows).to_string(index=False))
 # plan's growth beyond the runs then follows its prior (wide: published compute-optimal
 # exponents disagree by up to 0.27 per e-fold), and the fit says so. Below, each held-out
 # budget whose runs bracket their minimum is a test of the plan.
+#
+# A minimum measured through a parabola is itself noisy: with a handful of runs at 1% noise
+# it can land a factor 1.1-1.5 from the curve's own. So the plan has a third interval, as a
+# forecast has `pred_*` beside `disc_*`: `N_pred_*`, where a new IsoFLOP curve at the budget
+# would find its minimum, its runs placed like the largest curve among yours and as noisy as
+# your curves. Check a sweep's measured minimum against `N_pred_*`; budget with `N_disc_*`.
 
 # %%
 from bayescale.isoflop import find_curves  # noqa: E402
@@ -190,8 +196,10 @@ for name, frame in sweeps.items():
         "N_upper_90",
         "N_disc_lower_90",
         "N_disc_upper_90",
+        "N_pred_lower_90",
+        "N_pred_upper_90",
     ]
-    print(plan[columns].to_string(index=False))
+    print(plan[[c for c in columns if c in plan]].to_string(index=False))
 
 # %% [markdown]
 # On the `drift` sweep the optimum moved off the range of sizes each budget tried, so no
@@ -209,8 +217,9 @@ for name, frame in sweeps.items():
 # - The discrepancy is learned from your runs: a sweep whose law extrapolates well keeps tight
 #   intervals. It cannot see structure that appears only beyond all runs; no method can.
 # - The compute-optimal plan is checked the same way, against the minima of IsoFLOP curves:
-#   plan with `N_disc_*`. Runs on IsoFLOP curves at the larger budgets let the fit learn its own
-#   plan error; without them `N_disc_*` carries the prior's, wider.
+#   plan with `N_disc_*`, and check a new sweep's measured minimum against `N_pred_*`. Runs on
+#   IsoFLOP curves at the larger budgets let the fit learn its own plan error; without them
+#   `N_disc_*` carries the prior's, wider.
 # - On real held-out sweeps (scalebench, Gadre et al.'s over-training runs, Hoffmann et al.'s
 #   IsoFLOPs) the discrepancy takes the pooled 90% coverage from 88% to 93% and the worst task
 #   from 0% to 57% (`bench/calibration.md`, `make bench-calibration`).

@@ -13,7 +13,9 @@ import bayescale as bs
 from bayescale.cli import app
 from bayescale.demo import demo_runs
 
-SMALL = {"draws": 300, "tune": 300, "chains": 2, "seed": 0}
+# 2 x 500 draws: a fit that passes its diagnostics (2 x 300 at this seed misses R-hat by
+# 0.002 on some CPUs, and a warning would then precede every message checked here).
+SMALL = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}
 
 
 @pytest.fixture(scope="module")

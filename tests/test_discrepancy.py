@@ -150,7 +150,10 @@ def test_a_fit_with_a_discrepancy_widens_only_beyond_the_data(misspecified_fit, 
     # Inside the runs nothing changes; beyond them the discrepancy widens the interval.
     assert width("disc")[0] == pytest.approx(width("law")[0], rel=1e-6)
     assert width("disc")[1] > 1.3 * width("law")[1]
-    assert width("pred")[1] > width("disc")[1]
+    # A new run adds its noise: far wider inside the runs; far out, where the discrepancy
+    # dominates, no narrower (beyond the Monte Carlo error of two sets of draws).
+    assert width("pred")[0] > 1.5 * width("disc")[0]
+    assert width("pred")[1] > 0.98 * width("disc")[1]
     # The probability that a run meets a target carries the discrepancy too.
     target = float(table["disc_median"][1])
     assert 0.3 < fit_.prob_below(target, N=far["N"], D=far["D"])["prob_run_below"][0] < 0.7
@@ -349,6 +352,40 @@ def test_the_plan_widens_with_compute_beyond_the_runs_and_reloads(well_specified
     pd.testing.assert_frame_equal(back.compute_optimal(budgets, level=0.9), table)
 
 
+def test_the_plan_says_where_a_new_isoflop_curve_finds_its_minimum(well_specified_fit):
+    # The runs' curves: 12 sizes over a factor 30, 1% noise. A new curve measured like the
+    # largest of them adds its own noise to where the optimum lies; the law alone carries none.
+    fit_ = well_specified_fit
+    offsets, noise = fit_.discrepancy.plan_sweep()
+    assert 6 <= len(offsets) <= 12 and 3.0 < np.ptp(offsets) < np.log(30) + 0.01
+    assert 0.007 < noise < 0.013
+    budgets = [1e20, 3e22]
+    table = fit_.compute_optimal(budgets, level=0.9)
+
+    def spread(prefix):
+        return np.log(table[f"{prefix}_upper_90"] / table[f"{prefix}_lower_90"]).to_numpy()
+
+    assert np.all(spread("N_pred") > spread("N_disc") + 0.05)
+    np.testing.assert_allclose(
+        table["N_pred_median"] * table["D_pred_median"] * 6, table["C"], rtol=0.05
+    )
+    np.testing.assert_allclose(
+        table["tokens_per_parameter_pred_median"],
+        table["D_pred_median"] / table["N_pred_median"],
+        rtol=0.1,
+    )
+    # The measurement's share: at 1e20, among the runs, a curve like theirs pins its minimum
+    # about as well as theirs did (their standard errors, in quadrature with the plan's).
+    inside = [c for c in fit_.discrepancy.info["plan_curves"] if c["fit"] == "all runs"]
+    se = np.median([c["se_log_n"] for c in inside])
+    added = np.sqrt(spread("N_pred")[0] ** 2 - spread("N_disc")[0] ** 2) / (2 * 1.645)
+    assert 0.5 * se < added < 2 * se
+    # A fit saved before the sweep was recorded has no such columns.
+    old = dm.Discrepancy.from_dict(fit_.discrepancy.to_dict())
+    del old.info["plan_sweep"]
+    assert old.plan_sweep() is None
+
+
 def test_without_isoflop_curves_the_plan_follows_its_prior(sim_runs, tmp_path):
     from scipy import stats
 
@@ -412,10 +449,15 @@ def test_the_report_shows_the_plan_with_its_discrepancy(well_specified_fit, tmp_
     html = (tmp_path / "report.html").read_text()
     table = html.split('id="table-plan"')[1].split("</table>")[0]
     assert "N with discrepancy" in table and 'data-key="plan.0.N_disc_upper_90"' in table
+    assert "N a new IsoFLOP curve finds" in table and 'data-key="plan.0.N_pred_upper_90"' in table
     paragraph = html.split('<p id="plan-discrepancy">')[1].split("</p>")[0]
     curves = len(well_specified_fit.discrepancy.info["plan_curves"])
     assert f'data-key="plan.discrepancy.curves" data-value="{float(curves)}"' in paragraph
     assert 'data-key="plan.discrepancy.offset_95"' in paragraph
+    assert "with. &#34;N a new IsoFLOP curve finds&#34;" in paragraph or (
+        'with. "N a new IsoFLOP curve finds"' in paragraph
+    )
+    assert 'data-key="plan.discrepancy.sweep_noise"' in paragraph
 
 
 def test_the_cli_plan_shows_the_interval_with_discrepancy(well_specified_fit, tmp_path):
@@ -432,3 +474,6 @@ def test_the_cli_plan_shows_the_interval_with_discrepancy(well_specified_fit, tm
     assert "N with discrepancy" in rows and "N" in rows
     assert "With discrepancy:" not in result.output  # learned from curves: no prior's note
     assert "tokens per parameter with discrepancy" in rows
+    assert "N a new IsoFLOP curve finds" in rows and "D a new IsoFLOP curve finds" in rows
+    text = " ".join(result.output.split())
+    assert "the interval to check such a sweep against" in text

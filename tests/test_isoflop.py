@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from bayescale import discrepancy as dm
-from bayescale.isoflop import FEWEST, find_curves, parabola_minimum
+from bayescale.isoflop import (
+    FEWEST,
+    curve_noise,
+    find_curves,
+    parabola_minimum,
+)
 
 
 def test_the_vertex_of_an_exact_parabola_and_its_standard_error():
@@ -69,6 +74,24 @@ def test_curves_are_found_by_budget_and_other_runs_left_out():
     for curve, centre in zip(curves, (3e8, 9e8, 3e9), strict=True):
         assert np.exp(curve.log_n_min) == pytest.approx(centre, rel=1e-6)
         assert np.all(np.abs(np.log(6 * n[curve.rows] * d[curve.rows] / curve.compute)) < 0.1)
+
+
+def test_curve_noise_is_a_typical_curves_and_one_with_outliers_does_not_rule_it():
+    rng = np.random.default_rng(4)
+    rows = []
+    for budget, centre in ((1e19, 3e8), (1e20, 9e8), (1e21, 3e9), (3e21, 5e9), (1e22, 9e9)):
+        for n in np.geomspace(centre / 6, centre * 6, 9):
+            rows.append((n, budget / (6 * n), 2.0 * np.exp(0.04 * np.log(n / centre) ** 2)))
+    n, d, y = np.array(rows).T
+    y = y * np.exp(0.01 * rng.standard_normal(len(y)))
+    y[[2, 6]] *= 1.08  # two runs of the first curve went wrong
+    curves = find_curves(n, d, y)
+    assert len(curves) == 5
+    noise = curve_noise(curves)
+    assert 0.006 < noise < 0.014
+    pooled = np.sqrt(sum(c.rss for c in curves) / sum(len(c.fitted) - 3 for c in curves))
+    assert pooled > 1.8 * noise  # what a sum of squares over the curves would have said
+    assert curve_noise([]) is None
 
 
 def test_the_plan_density_tells_an_offset_from_a_slope():

@@ -177,6 +177,7 @@ def _check_honest_intervals(notebook, text: str) -> None:
     plain = dict(re.findall(r"(drift|control) +plain +([\d.]+)", text))
     assert float(plain["drift"]) < 0.5 <= 0.8 <= float(cover["drift"]), (plain, cover)
     assert float(cover["control"]) >= 0.8
+    assert "N_pred_upper_90" in text  # the plan's interval of a new curve's minimum
 
 
 def _check_many_families(notebook, text: str) -> None:

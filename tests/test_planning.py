@@ -82,6 +82,38 @@ def test_tokens_per_parameter_of_published_parameters(chinchilla: Law) -> None:
     assert np.all((ratio > 15) & (ratio < 26))
 
 
+def test_the_measured_optimum_is_where_simulated_sweeps_find_it(chinchilla: Law) -> None:
+    from bayescale.isoflop import parabola_minimum
+
+    # One law, many draws: the spread is the sweep's noise alone. The same sweep (9 runs over
+    # a factor 64 around the optimum, 1% noise), run 4000 times and measured as a user's
+    # curve is (bayescale.isoflop.parabola_minimum, its parabola through every run), finds its
+    # minimum there.
+    n_draws, budget = 4000, 1e22
+    params = {name: np.full(n_draws, value) for name, value in TRUTH.items()}
+    log_opt, _ = planning.chinchilla_optimum(TRUTH, np.log(budget), 6.0)
+    offsets = np.log(np.geomspace(1 / 8, 8, 9))
+    rng = np.random.default_rng(5)
+    at = np.full((n_draws, 1), log_opt)
+    got = planning.measured_optimum_draws(chinchilla, params, [budget], at, offsets, 0.01, rng)
+    assert got.shape == (n_draws, 1)
+    n = np.exp(log_opt + offsets)
+    law = planning.law_value(chinchilla, TRUTH, {"N": n, "D": budget / (6 * n)})
+    simulated = [
+        parabola_minimum(np.log(n), np.log(law) + 0.01 * rng.standard_normal(len(n)), window=np.inf)
+        for _ in range(n_draws)
+    ]
+    simulated = np.array([found[0] for found in simulated if found is not None])
+    assert len(simulated) > 0.99 * n_draws
+    probs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    np.testing.assert_allclose(
+        np.quantile(got[:, 0], probs), np.quantile(simulated, probs), atol=0.015
+    )
+    # Without noise it is the law's own parabola vertex: near its optimum, not at it.
+    exact = planning.measured_optimum_draws(chinchilla, params, [budget], at, offsets, 0.0, rng)
+    assert np.ptp(exact) == 0 and 0 < abs(exact[0, 0] - log_opt) < 0.05
+
+
 def test_budget_for_reaches_the_target(chinchilla: Law, rewritten: Law, draws: dict) -> None:
     found = planning.budget_draws(chinchilla, draws, 2.0)
     assert np.all(np.isfinite(found["C"]))

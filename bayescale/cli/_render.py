@@ -245,6 +245,10 @@ def frame_table(frame: pd.DataFrame, title: str, size_columns: Sequence[str] = (
     return table
 
 
+#: How a plan's rows with discrepancy and of a new IsoFLOP curve's minimum are named.
+PLAN_LABELS = {"_disc": " with discrepancy", "_pred": " a new IsoFLOP curve finds"}
+
+
 def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
     """One column per row of `frame` (a budget, a target) and one row per quantity.
 
@@ -261,14 +265,14 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
     for q in quantities:
         lower = next(c for c in frame.columns if c.startswith(f"{q}_lower_"))
         upper = next(c for c in frame.columns if c.startswith(f"{q}_upper_"))
-        base = q.removesuffix("_disc")
+        base = q.removesuffix("_disc").removesuffix("_pred")
         kind = "size" if base in SIZED else "num"
         cells = [
             f"{format_number(r[f'{q}_median'], kind)} "
             f"[{format_number(r[lower], kind)}, {format_number(r[upper], kind)}]"
             for _, r in frame.iterrows()
         ]
-        label = base.replace("_", " ") + (" with discrepancy" if q != base else "")
+        label = base.replace("_", " ") + PLAN_LABELS.get(q.removeprefix(base), "")
         table.add_row(label, *cells)
     rest = [c for c in frame.columns if c != key and not c.startswith(tuple(quantities))]
     for column in rest:

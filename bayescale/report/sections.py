@@ -250,7 +250,17 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
     offset_mid, offset_high = disc.plan_offset_quantiles([0.5, 0.95])
     # Fits saved before the prior fallback only had plan weights when curves taught them.
     learned = bool(disc.info.get("plan_learned", True))
+    sweep = disc.plan_sweep()
+    measured = (
+        {}
+        if sweep is None
+        else {
+            "sweep_runs": Num(len(sweep[0]), "plan.discrepancy.sweep_runs", "int"),
+            "sweep_noise": Num(sweep[1], "plan.discrepancy.sweep_noise", "percent"),
+        }
+    )
     return {
+        **measured,
         "learned": learned,
         "prior": not learned,
         "note": disc.info.get("plan_note", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -92,6 +93,16 @@ def optimal_command(
     )
     if unchecked and output_format is OutputFormat.table:
         say(f"With discrepancy: {unchecked}.")
+    sweep = None if result.discrepancy is None else result.discrepancy.plan_sweep()
+    if sweep is not None and "N_pred_median" in frame and output_format is OutputFormat.table:
+        offsets, noise = sweep
+        spread = math.exp(offsets.max() - offsets.min())
+        say(
+            f"'With discrepancy' is where the optimum lies; 'a new IsoFLOP curve finds' is the "
+            f"minimum of a parabola through a new curve's {len(offsets)} runs, spread over "
+            f"{spread:.0f}x in N like your largest curve and as noisy as your curves "
+            f"({noise:.2%} on the loss): the interval to check such a sweep against."
+        )
 
 
 def target_command(
