@@ -512,8 +512,9 @@ class Discrepancy:
         -------
         tuple or None
             ``log N`` of the largest curve's runs relative to its minimum, and the runs'
-            standard deviation of log loss around their curves' parabolas (pooled); None
-            when no IsoFLOP curve was found among the runs (or the fit predates this).
+            standard deviation of log loss around their curves' parabolas (the median over
+            curves, :func:`bayescale.isoflop.curve_noise`); None when no IsoFLOP curve was
+            found among the runs (or the fit predates this).
         """
         sweep = self.info.get("plan_sweep")
         if not sweep:

@@ -90,7 +90,7 @@ def parabola_minimum(
         too few runs.
     """
     found = _windowed(np.asarray(log_n, float), np.asarray(log_y, float), window, noise)
-    return None if found is None else (found[0], found[1])
+    return None if found is None else found[:2]
 
 
 def _windowed(
