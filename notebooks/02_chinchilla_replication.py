@@ -266,10 +266,14 @@ for label in ("Hoffmann 2022 (published)", "Besiroglu 2024 (Table 1)"):
 # discrepancy (the default): refitted on the runs below three compute cuts, where did each refit
 # put the minima of the IsoFLOP curves it had not seen, against the parabolas through their runs?
 # `N_disc_*` adds that error of the plan, growing with the compute beyond the runs (notebook 05).
+# `N_pred_*` is where a new IsoFLOP curve at that budget would find its minimum: a parabola
+# through runs placed like the largest curve here, and as noisy. Budget with `N_disc_*`; check
+# a new sweep's measured minimum against `N_pred_*`.
 
 # %%
 print(fit.discrepancy.describe())
-plan = optimal[["C", "N_median", "N_lower_90", "N_upper_90", "N_disc_lower_90", "N_disc_upper_90"]]
+columns = ["C", "N_median", "N_lower_90", "N_upper_90", "N_disc_lower_90", "N_disc_upper_90"]
+plan = optimal[[*columns, "N_pred_lower_90", "N_pred_upper_90"]]
 print(plan.to_string(index=False, float_format="{:.3g}".format))
 
 # %% [markdown]

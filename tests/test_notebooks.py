@@ -152,6 +152,7 @@ def _check_replication(notebook, text: str) -> None:
     assert found, "no compute-optimal tokens per parameter at 1e21 FLOPs"
     assert 15 <= float(found.group(1)) <= 25, found.group(0)
     assert "P(unreachable)" in text and "prob_run_below" in text
+    assert "N_disc_upper_90" in text and "N_pred_upper_90" in text  # the plan's three intervals
 
 
 def _check_comparison(notebook, text: str) -> None:
