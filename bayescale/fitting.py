@@ -1047,13 +1047,14 @@ def _split_summary(
     n: np.ndarray, budgets: np.ndarray, k: float, tag: str, level: float | Sequence[float]
 ) -> dict[str, np.ndarray]:
     """``N_{tag}``, ``D_{tag}`` and ``tokens_per_parameter_{tag}`` columns from draws of N
-    at each budget (``D = C / (k N)``)."""
+    at each budget (``D = C / (k N)``), NaN draws left out."""
     from bayescale.planning import summarise
 
     d = budgets[None, :] / (k * n)
-    columns = summarise(n, f"N_{tag}", level)
-    columns.update(summarise(d, f"D_{tag}", level))
-    columns.update(summarise(d / n, f"tokens_per_parameter_{tag}", level))
+    # NaN: a draw in which the quantity does not exist (a sweep that finds no minimum).
+    columns = summarise(n, f"N_{tag}", level, skip_nan=True)
+    columns.update(summarise(d, f"D_{tag}", level, skip_nan=True))
+    columns.update(summarise(d / n, f"tokens_per_parameter_{tag}", level, skip_nan=True))
     return columns
 
 

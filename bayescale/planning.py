@@ -379,18 +379,24 @@ def prob_below_draws(
 
 
 def summarise(
-    draws: np.ndarray, name: str, level: float | Sequence[float] = 0.9
+    draws: np.ndarray,
+    name: str,
+    level: float | Sequence[float] = 0.9,
+    skip_nan: bool = False,
 ) -> dict[str, np.ndarray]:
     """Median and equal-tailed intervals of draws along the first axis.
 
     Parameters
     ----------
     draws : numpy.ndarray
-        Shape ``(draws, ...)``; ``inf`` allowed (it sorts last), NaN left out.
+        Shape ``(draws, ...)``; ``inf`` allowed (it sorts last).
     name : str
         Column prefix.
     level : float or sequence of float
         Credible levels.
+    skip_nan : bool, default False
+        Leave NaN draws out (draws in which the quantity does not exist); otherwise a NaN
+        makes the summary NaN.
 
     Returns
     -------
@@ -399,12 +405,13 @@ def summarise(
     """
     from bayescale.forecast import level_label
 
+    quantile = np.nanquantile if skip_nan else np.quantile
     levels = [level] if np.isscalar(level) else list(level)
-    out = {f"{name}_median": np.nanquantile(draws, 0.5, axis=0, method="inverted_cdf")}
+    out = {f"{name}_median": quantile(draws, 0.5, axis=0, method="inverted_cdf")}
     for lv in levels:
         tag = level_label(lv)
         probs = [(1 - lv) / 2, (1 + lv) / 2]
-        low, high = np.nanquantile(draws, probs, axis=0, method="inverted_cdf")
+        low, high = quantile(draws, probs, axis=0, method="inverted_cdf")
         out[f"{name}_lower_{tag}"] = low
         out[f"{name}_upper_{tag}"] = high
     return out

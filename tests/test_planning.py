@@ -184,3 +184,11 @@ def test_epoch_data_tokens_per_parameter_near_20() -> None:
     assert 1e22 < lo < budget["C_median"].iloc[0] < hi < 1e25
     check = result.prob_below(2.0, C=[lo, hi])
     assert check["prob_law_below"].iloc[0] < 0.1 and check["prob_law_below"].iloc[1] > 0.9
+
+
+def test_summarise_leaves_nan_draws_out_only_when_asked() -> None:
+    draws = np.array([[1.0], [2.0], [np.nan], [3.0], [np.inf]])
+    assert np.isnan(planning.summarise(draws, "x")["x_median"][0])
+    kept = planning.summarise(draws, "x", level=0.5, skip_nan=True)
+    assert kept["x_median"][0] == 2.0  # of 1, 2, 3, inf
+    assert kept["x_lower_50"][0] == 1.0 and kept["x_upper_50"][0] == 3.0
