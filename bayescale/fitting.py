@@ -755,6 +755,7 @@ class Fit:
         fixed: Mapping[str, float] | None = None,
         method: str = "auto",
         group: str | Sequence[str] | None = None,
+        sweep: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         """Posterior of the compute-optimal split of each budget between N and D.
 
@@ -771,6 +772,14 @@ class Fit:
         group : str or sequence of str, optional
             For a hierarchical fit: the group(s), ``"new"`` for a group not yet observed;
             default every observed group (the table then starts with a ``group`` column).
+        sweep : mapping, optional
+            The IsoFLOP curve a new sweep would run at each budget, for ``N_pred_*``:
+            ``runs`` (sizes, at least 5), ``spread`` (the sizes run from ``N_opt / spread``
+            to ``N_opt * spread``, geometrically) and ``noise`` (standard deviation of a run's
+            log loss). What is not given is the runs' own largest curve's (its sizes as they
+            are, when neither ``runs`` nor ``spread`` is given) and their curves' noise; a fit
+            whose runs hold no IsoFLOP curve needs all three. Given, it also adds ``N_pred_*``
+            to a fit without a discrepancy (the law's plan plus the sweep's noise).
 
         Returns
         -------
@@ -782,20 +791,35 @@ class Fit:
             ``tokens_per_parameter_disc_*``: the plan with its error, learned from IsoFLOP
             curves or else the prior's (``discrepancy.info["plan_learned"]``), wider beyond
             the runs' largest budget: where the optimum of runs at that budget lies. When
-            the runs hold IsoFLOP curves, also ``N_pred_*``, ``D_pred_*`` and
-            ``tokens_per_parameter_pred_*``: the minimum that a new IsoFLOP curve at the
-            budget would measure (a parabola in log N through runs placed and as noisy as
-            the runs' largest curve, :meth:`Discrepancy.plan_sweep`). It is to the plan what
-            ``pred_*`` is to a forecast, and the interval to check a sweep's minimum against.
+            the runs hold IsoFLOP curves (or ``sweep`` is given), also ``N_pred_*``,
+            ``D_pred_*`` and ``tokens_per_parameter_pred_*``: the minimum that a new IsoFLOP
+            curve at the budget would measure (a parabola in log N through runs placed and as
+            noisy as the runs' largest curve, :meth:`Discrepancy.plan_sweep`, or as
+            ``sweep`` says). It is to the plan what ``pred_*`` is to a forecast, and the
+            interval to check a sweep's minimum against.
+
+        Raises
+        ------
+        DataError
+            For a ``sweep`` with an unknown key or a value out of range, or without what the
+            runs cannot give.
         """
-        from bayescale.planning import measured_optimum_draws, optimum_draws, summarise, table
+        from bayescale.planning import (
+            measured_optimum_draws,
+            optimum_draws,
+            summarise,
+            sweep_design,
+            table,
+        )
 
         check_levels(level)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(
-                groups, lambda view: view.compute_optimal(C, level, fixed, method)
+                groups, lambda view: view.compute_optimal(C, level, fixed, method, sweep=sweep)
             )
+        learned = None if self.discrepancy is None else self.discrepancy.plan_sweep()
+        design = None if sweep is None and learned is None else sweep_design(sweep, learned)
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
         draws = self.draws(list(self.law.parameters))
         optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
@@ -807,14 +831,16 @@ class Fit:
             if self.discrepancy is None
             else self.discrepancy.plan_log_shift(budgets, len(optimum["N"]), self.seed)
         )
-        if shift is None:
-            return table(columns)
-        # Moving N_opt by a factor moves D = C / (k N) by its inverse, at the same budget.
         k = self.runs.compute_factor
-        columns.update(_split_summary(optimum["N"] * np.exp(shift), budgets, k, "disc", level))
-        sweep = self.discrepancy.plan_sweep()
-        if sweep is not None:
-            offsets, noise = sweep
+        if shift is not None:
+            # Moving N_opt by a factor moves D = C / (k N) by its inverse, at one budget.
+            columns.update(_split_summary(optimum["N"] * np.exp(shift), budgets, k, "disc", level))
+        elif sweep is None:
+            return table(columns)
+        else:
+            shift = np.zeros_like(optimum["N"])  # the law's plan alone: no discrepancy
+        if design is not None:
+            offsets, noise = design
             rng = np.random.default_rng([self.seed, 15485863])
             log_n = np.log(optimum["N"])
             measured = measured_optimum_draws(

@@ -28,6 +28,7 @@ __all__ = [
     "optimum_draws",
     "prob_below_draws",
     "summarise",
+    "sweep_design",
 ]
 
 _CHINCHILLA = Formula("E + A / N**alpha + B / D**beta").canonical()
@@ -268,6 +269,77 @@ def measured_optimum_draws(
     log_y = log_y + noise * rng.standard_normal(log_y.shape)
     vertex = parabola_vertices(offsets, log_y.reshape(-1, len(offsets)))
     return log_n_opt + vertex.reshape(log_n_opt.shape)
+
+
+#: Keys of a planned IsoFLOP sweep (:func:`sweep_design`).
+SWEEP_KEYS = ("runs", "spread", "noise")
+
+
+def sweep_design(
+    sweep: Mapping[str, float] | None, learned: tuple[np.ndarray, float] | None
+) -> tuple[np.ndarray, float]:
+    """The sizes (as log factors of the optimum) and noise of a new IsoFLOP curve.
+
+    Parameters
+    ----------
+    sweep : mapping, optional
+        ``runs`` (at least 5 sizes), ``spread`` (> 1: sizes from ``N_opt / spread`` to
+        ``N_opt * spread``, geometric) and ``noise`` (>= 0, standard deviation of log loss);
+        any may be left out.
+    learned : tuple, optional
+        The runs' own curves' design and noise
+        (:meth:`bayescale.discrepancy.Discrepancy.plan_sweep`), used for what ``sweep``
+        leaves out: their sizes as they are when neither ``runs`` nor ``spread`` is given.
+
+    Returns
+    -------
+    tuple
+        ``log(N / N_opt)`` of the curve's runs, and the noise.
+
+    Raises
+    ------
+    DataError
+        For an unknown key or a value out of range, or what neither gives.
+    """
+    from bayescale.isoflop import FEWEST
+
+    sweep = dict(sweep or {})
+    unknown = sorted(set(sweep) - set(SWEEP_KEYS))
+    if unknown:
+        raise DataError(f"sweep takes {', '.join(SWEEP_KEYS)}; got {', '.join(map(repr, unknown))}")
+    for key, value in sweep.items():
+        if not isinstance(value, int | float | np.integer | np.floating) or not np.isfinite(value):
+            raise DataError(f"sweep {key} must be a number, got {value!r}")
+    if "runs" in sweep and (int(sweep["runs"]) != sweep["runs"] or sweep["runs"] < FEWEST):
+        raise DataError(
+            f"sweep runs must be a whole number of at least {FEWEST} (a parabola's minimum "
+            f"and its error need them), got {sweep['runs']!r}"
+        )
+    if "spread" in sweep and sweep["spread"] <= 1:
+        raise DataError(
+            f"sweep spread must exceed 1 (sizes from N_opt / spread to N_opt * spread), "
+            f"got {sweep['spread']!r}"
+        )
+    if "noise" in sweep and sweep["noise"] < 0:
+        raise DataError(f"sweep noise must be >= 0, got {sweep['noise']!r}")
+    missing = [key for key in SWEEP_KEYS if key not in sweep]
+    if learned is None and missing:
+        raise DataError(
+            f"this fit learned no IsoFLOP curve of its runs (a fit with a discrepancy learns "
+            f"them, where the runs hold any) to take the sweep's {', '.join(missing)} from: "
+            f"give them, e.g. sweep={{'runs': 9, 'spread': 8, 'noise': 0.01}} (on the command "
+            f"line --sweep runs=9 --sweep spread=8 --sweep noise=0.01)"
+        )
+    if learned is not None and "runs" not in sweep and "spread" not in sweep:
+        offsets = np.asarray(learned[0], dtype=float)
+    else:
+        runs = int(sweep["runs"]) if "runs" in sweep else len(learned[0])  # type: ignore[index]
+        spread = (
+            float(sweep["spread"]) if "spread" in sweep else float(np.exp(np.ptp(learned[0]) / 2))  # type: ignore[index]
+        )
+        offsets = np.linspace(-np.log(spread), np.log(spread), runs)
+    noise = float(sweep["noise"]) if "noise" in sweep else float(learned[1])  # type: ignore[index]
+    return offsets, noise
 
 
 def budget_draws(

@@ -386,6 +386,32 @@ def test_the_plan_says_where_a_new_isoflop_curve_finds_its_minimum(well_specifie
     assert old.plan_sweep() is None
 
 
+def test_a_planned_sweep_of_more_runs_or_less_noise_pins_its_minimum_tighter(
+    well_specified_fit, sim_runs
+):
+    fit_ = well_specified_fit
+    budgets = [1e20, 3e22]
+
+    def spread(sweep):
+        table = fit_.compute_optimal(budgets, level=0.9, sweep=sweep)
+        return np.log(table["N_pred_upper_90"] / table["N_pred_lower_90"]).to_numpy()
+
+    few, many = spread({"runs": 5, "spread": 8}), spread({"runs": 25, "spread": 8})
+    quiet = spread({"runs": 5, "spread": 8, "noise": 0.001})
+    assert np.all(many < few) and np.all(quiet < many)
+    # The law's plan alone (no discrepancy, no curves learned): the sweep must be given
+    # whole, and then only its noise widens the law's interval.
+    plain = bayescale.fit(sim_runs, "chinchilla", **{**SETTINGS, "discrepancy": "none"})
+    with pytest.raises(DataError, match=r"learned no IsoFLOP curve .* the sweep's noise from"):
+        plain.compute_optimal(budgets, sweep={"runs": 9, "spread": 8})
+    assert "N_pred_median" not in plain.compute_optimal(budgets)
+    table = plain.compute_optimal(budgets, sweep={"runs": 9, "spread": 8, "noise": 0.01})
+    assert "N_disc_median" not in table
+    law = np.log(table["N_upper_90"] / table["N_lower_90"])
+    pred = np.log(table["N_pred_upper_90"] / table["N_pred_lower_90"])
+    assert np.all(pred > law + 0.05)
+
+
 def test_without_isoflop_curves_the_plan_follows_its_prior(sim_runs, tmp_path):
     from scipy import stats
 
@@ -476,4 +502,14 @@ def test_the_cli_plan_shows_the_interval_with_discrepancy(well_specified_fit, tm
     assert "tokens per parameter with discrepancy" in rows
     assert "N a new IsoFLOP curve finds" in rows and "D a new IsoFLOP curve finds" in rows
     text = " ".join(result.output.split())
-    assert "the interval to check such a sweep against" in text
+    assert "the interval to check such a sweep against" in text and "your largest curve" in text
+    planned = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["optimal", str(path), "-c", "3e23", "--sweep", "runs=7", "--sweep", "noise=0.002"]
+    )
+    assert planned.exit_code == 0, planned.output
+    assert "7 runs" in planned.output and "0.20% noise" in planned.output
+    assert "as you gave it" in planned.output
+    bad = CliRunner().invoke(app, ["optimal", str(path), "-c", "3e23", "--sweep", "runs=3"])
+    assert bad.exit_code == 2
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "at least 5" in lines[0]

@@ -192,3 +192,35 @@ def test_summarise_leaves_nan_draws_out_only_when_asked() -> None:
     kept = planning.summarise(draws, "x", level=0.5, skip_nan=True)
     assert kept["x_median"][0] == 2.0  # of 1, 2, 3, inf
     assert kept["x_lower_50"][0] == 1.0 and kept["x_upper_50"][0] == 3.0
+
+
+def test_a_sweep_design_takes_what_is_given_and_the_rest_from_the_runs() -> None:
+    learned = (np.array([-1.5, -0.7, 0.1, 0.8, 1.6]), 0.02)
+    offsets, noise = planning.sweep_design(None, learned)
+    np.testing.assert_array_equal(offsets, learned[0])
+    assert noise == 0.02
+    offsets, noise = planning.sweep_design({"runs": 9, "spread": 8}, learned)
+    np.testing.assert_allclose(offsets, np.log(np.geomspace(1 / 8, 8, 9)))
+    assert noise == 0.02
+    offsets, noise = planning.sweep_design({"runs": 7, "noise": 0.005}, learned)
+    assert len(offsets) == 7 and noise == 0.005
+    np.testing.assert_allclose(offsets[[0, -1]], [-1.55, 1.55])  # the runs' spread, centred
+    offsets, _ = planning.sweep_design({"runs": 5, "spread": 4, "noise": 0.01}, None)
+    np.testing.assert_allclose(np.exp(offsets[[0, -1]]), [0.25, 4])
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"runs": 9, "spread": 8}, "give them"),
+        ({"runs": 4, "spread": 8, "noise": 0.01}, "at least 5"),
+        ({"runs": 9.5, "spread": 8, "noise": 0.01}, "whole number"),
+        ({"runs": 9, "spread": 1, "noise": 0.01}, "must exceed 1"),
+        ({"runs": 9, "spread": 8, "noise": -0.01}, ">= 0"),
+        ({"runs": 9, "spread": 8, "noise": float("nan")}, "must be a number"),
+        ({"runs": 9, "spread": 8, "nosie": 0.01}, "'nosie'"),
+    ],
+)
+def test_a_bad_sweep_design_is_one_clear_error(sweep: dict, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        planning.sweep_design(sweep, None)

@@ -33,6 +33,7 @@ __all__ = [
     "LevelsOption",
     "OutputFormat",
     "SeedOption",
+    "SweepOption",
     "TargetAcceptOption",
     "TuneOption",
     "XOption",
@@ -44,6 +45,7 @@ __all__ = [
     "parse_points",
     "point_list",
     "sampler_settings",
+    "sweep_design",
 ]
 
 #: The sampler's defaults, shown in --help: the library's, not a copy of them.
@@ -137,6 +139,16 @@ FixedOption = Annotated[
     typer.Option("--fixed", metavar="NAME=VALUE", help="Other inputs, e.g. U=1e11."),
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+SweepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sweep",
+        metavar="KEY=VALUE",
+        help="The IsoFLOP curve a new sweep would run, for the row 'a new IsoFLOP curve "
+        "finds': runs=9, spread=8 (sizes N_opt/8..N_opt*8), noise=0.01 (of log loss); "
+        "default: as your runs' largest curve (repeatable).",
+    ),
+]
 
 # The sampler. Ranges are checked by SamplerSettings, so the rule lives in one place.
 DrawsOption = Annotated[int, typer.Option("--draws", help="Draws kept per chain.")]
@@ -327,6 +339,12 @@ def parse_numbers(items: Sequence[str] | None, option: str) -> dict[str, list[fl
                 param_hint=f"'{option}'",
             ) from None
     return found
+
+
+def sweep_design(items: Sequence[str] | None) -> dict[str, float] | None:
+    """Parse ``--sweep KEY=VALUE`` options; a key given twice keeps its last value."""
+    parsed = parse_numbers(items, "--sweep")
+    return {key: values[-1] for key, values in parsed.items()} or None
 
 
 def fixed_inputs(items: Sequence[str] | None) -> dict[str, float] | None:

@@ -17,7 +17,9 @@ from .._options import (
     FormatOption,
     LevelOption,
     OutputFormat,
+    SweepOption,
     fixed_inputs,
+    sweep_design,
 )
 from .._render import emit, print_csv, print_json, records, say
 
@@ -54,6 +56,7 @@ def optimal_command(
     fixed: FixedOption = None,
     output_format: FormatOption = OutputFormat.table,
     group: GroupOption = None,
+    sweep: SweepOption = None,
 ) -> None:
     """Compute-optimal parameters and tokens for each budget, with credible intervals.
 
@@ -72,12 +75,17 @@ def optimal_command(
         ``table``, ``csv`` or ``json``.
     group : list of str, optional
         For a fit with groups: the groups to plan for (``new``: a group not yet observed).
+    sweep : list of str, optional
+        ``KEY=VALUE`` of the IsoFLOP curve a new sweep would run (runs, spread, noise).
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
+    planned = sweep_design(sweep)
     result = _load_for_plan(fit_file)
     with warnings_as_lines():
-        frame = result.compute_optimal(compute, level=level, fixed=others, group=group or None)
+        frame = result.compute_optimal(
+            compute, level=level, fixed=others, group=group or None, sweep=planned
+        )
     k = result.runs.compute_factor
     # Why "with discrepancy" is the prior's, when no IsoFLOP curve could check the plan.
     info = {} if result.discrepancy is None else result.discrepancy.info
@@ -93,15 +101,25 @@ def optimal_command(
     )
     if unchecked and output_format is OutputFormat.table:
         say(f"With discrepancy: {unchecked}.")
-    sweep = None if result.discrepancy is None else result.discrepancy.plan_sweep()
-    if sweep is not None and "N_pred_median" in frame and output_format is OutputFormat.table:
-        offsets, noise = sweep
+    if "N_pred_median" in frame and output_format is OutputFormat.table:
+        from bayescale.planning import sweep_design as design_of
+
+        learned = None if result.discrepancy is None else result.discrepancy.plan_sweep()
+        offsets, noise = design_of(planned, learned)
         spread = math.exp(offsets.max() - offsets.min())
+        where = (
+            "placed like your largest curve, as noisy as your curves"
+            if not planned
+            else "as you gave it"
+            if len(planned) == 3
+            else "as you gave it, the rest from your curves"
+        )
+        lead = "'With discrepancy' is where the optimum lies; " if "N_disc_median" in frame else ""
         say(
-            f"'With discrepancy' is where the optimum lies; 'a new IsoFLOP curve finds' is the "
+            f"{lead}'a new IsoFLOP curve finds' is the "
             f"minimum of a parabola through a new curve's {len(offsets)} runs, spread over "
-            f"{spread:.0f}x in N like your largest curve and as noisy as your curves "
-            f"({noise:.2%} on the loss): the interval to check such a sweep against."
+            f"{spread:.0f}x in N with {noise:.2%} noise on the loss ({where}): the interval "
+            f"to check such a sweep against."
         )
 
 
