@@ -39,13 +39,13 @@ __all__ = [
     "XOption",
     "YOption",
     "fixed_inputs",
+    "last_values",
     "out_option",
     "parse_mapping",
     "parse_numbers",
     "parse_points",
     "point_list",
     "sampler_settings",
-    "sweep_design",
 ]
 
 #: The sampler's defaults, shown in --help: the library's, not a copy of them.
@@ -341,13 +341,13 @@ def parse_numbers(items: Sequence[str] | None, option: str) -> dict[str, list[fl
     return found
 
 
-def sweep_design(items: Sequence[str] | None) -> dict[str, float] | None:
-    """Parse ``--sweep KEY=VALUE`` options; a key given twice keeps its last value."""
-    parsed = parse_numbers(items, "--sweep")
-    return {key: values[-1] for key, values in parsed.items()} or None
+def last_values(items: Sequence[str] | None, option: str) -> dict[str, float] | None:
+    """Parse ``NAME=VALUE`` options (``--fixed``, ``--sweep``); a name given twice keeps its
+    last value."""
+    parsed = parse_numbers(items, option)
+    return {name: values[-1] for name, values in parsed.items()} or None
 
 
 def fixed_inputs(items: Sequence[str] | None) -> dict[str, float] | None:
     """Parse ``--fixed NAME=VALUE`` options; a name given twice keeps its last value."""
-    parsed = parse_numbers(items, "--fixed")
-    return {name: values[-1] for name, values in parsed.items()} or None
+    return last_values(items, "--fixed")

@@ -19,7 +19,7 @@ from .._options import (
     OutputFormat,
     SweepOption,
     fixed_inputs,
-    sweep_design,
+    last_values,
 )
 from .._render import emit, print_csv, print_json, records, say
 
@@ -80,7 +80,7 @@ def optimal_command(
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
-    planned = sweep_design(sweep)
+    planned = last_values(sweep, "--sweep")
     result = _load_for_plan(fit_file)
     with warnings_as_lines():
         frame = result.compute_optimal(
@@ -102,10 +102,10 @@ def optimal_command(
     if unchecked and output_format is OutputFormat.table:
         say(f"With discrepancy: {unchecked}.")
     if "N_pred_median" in frame and output_format is OutputFormat.table:
-        from bayescale.planning import sweep_design as design_of
+        from bayescale.planning import sweep_design
 
         learned = None if result.discrepancy is None else result.discrepancy.plan_sweep()
-        offsets, noise = design_of(planned, learned)
+        offsets, noise = sweep_design(planned, learned)
         spread = math.exp(offsets.max() - offsets.min())
         where = (
             "placed like your largest curve, as noisy as your curves"
