@@ -77,6 +77,29 @@ SETTINGS = {"chains": 2, "draws": 300, "tune": 300, "prior_draws": 0, "retries":
 BATCH = 8
 ROUNDS = 2
 DEFAULT_OUT = ROOT / "bench" / "recommend.md"
+#: Variations measured once, by hand, on farseer at 10% with ``bayescale_discrepancy``: kept in
+#: the report because they say where the gap to Li et al.'s 0.93 is not.
+TRIED = [
+    "Where farseer's gap at 10% is not (measured 2026-11-27, `bayescale_discrepancy`, the "
+    "protocol above unless said):",
+    "",
+    "* The sampler: two seeds' 10% selections refitted with bayescale's default 4 x 1000 "
+    "draws (diagnostics pass) score 0.916 and 0.898 against 0.917 and 0.903 from the "
+    "2 x 300 fits; the posterior mean scores as the median (within 0.001).",
+    "* More sequential choice: 4 batches of at most 4 runs per level (refit after each) "
+    "instead of 2 of 8: 10 seeds, R^2 0.843 / 0.901 / 0.897 at 1% / 5% / 10% (0.876..0.919 "
+    "at 10%), no better.",
+    "* Seed noise and the machine: seeds 0-9 rerun on another machine (AVX-512; floating "
+    "point differs in the last bits, the selections diverge after the first refit) give a "
+    "mean of 0.917 at 10% (0.902..0.937); the table's seeds 10-19 were run there too. Over "
+    "the 20 seeds of the table the standard error of the mean is about 0.003.",
+    "* The law's own limit: the test split has 7 runs, and one (N = 2.5e10, 4x the pool's "
+    "largest model) carries most of the squared error. Fitted on the whole pool the law "
+    "over-predicts it by 1.0% and under-predicts the other six by 0.1-0.4%; the 10% "
+    "selections over-predict it by 1.2-1.3%. Li et al. 2025's own published parameters "
+    "score 0.917 (see the whole pool below): neither fit gets all seven runs right at once, so "
+    "0.93 needs the selection's fit to land near the whole pool's (0.936).",
+]
 
 
 # --------------------------------------------------------------------------- pieces
@@ -245,6 +268,24 @@ def ceiling(task: str, seed: int = 0) -> dict[str, Any]:
         "runs": len(pool),
         **scored,
         "seconds": time.perf_counter() - start,
+        "published_r2": published_r2(task, test),
+    }
+
+
+def published_r2(task: str, test: pd.DataFrame) -> dict[str, float]:
+    """R^2 on the test split of each parameter set the law's catalog file publishes.
+
+    The law's authors fitted these on their own (larger) runs: what the form itself reaches
+    on the test split, with no selection and no fit of ours.
+    """
+    from bayescale.laws import get_law
+
+    law = get_law(TASKS[task][0])
+    inputs = {n: test[n].to_numpy(float) for n in TASKS[task][1]}
+    y = test["loss"].to_numpy(float)
+    return {
+        name: r2_clipped(y, np.exp(law.log_mean(values, inputs)))
+        for name, values in law.published.items()
     }
 
 
@@ -347,6 +388,8 @@ def report(results: dict[str, Any]) -> str:
             "coverage is of the discrepancy-aware predictive interval. Seeds vary the sampler, "
             "the fantasies and the random order; the initial runs and the pool are the same.",
         ]
+    if len(rows):
+        lines += ["", *TRIED]
     if results.get("ceiling"):
         lines += [
             "",
@@ -364,6 +407,14 @@ def report(results: dict[str, Any]) -> str:
                 f"| {c['task']} | {c['runs']} | {c['r2']:.3f} | {c['coverage_90']:.2f} | "
                 f"{'yes' if c['ok'] else 'no'} |"
             )
+        published = [
+            f"{c['task']}'s law with the parameters {name} published (fitted on their own "
+            f"runs, catalog file `[published]`): R^2 {r2:.3f}"
+            for c in results["ceiling"]
+            for name, r2 in c.get("published_r2", {}).items()
+        ]
+        if published:
+            lines += ["", "; ".join(published) + "."]
     if results.get("speed"):
         s = results["speed"]
         lines += [

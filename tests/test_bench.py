@@ -349,3 +349,21 @@ def test_busy_cores_sees_a_spinning_process() -> None:
     if busy is None:
         pytest.skip("no /proc/stat on this system")
     assert busy > 0.7  # one core spinning (plus whatever else runs)
+
+
+def test_published_parameters_score_one_on_their_own_law_and_less_off_it() -> None:
+    from bayescale.laws import get_law
+    from bench import recommend
+
+    law = get_law("farseer")
+    rng = np.random.default_rng(0)
+    test = pd.DataFrame({"N": 10 ** rng.uniform(9, 10.5, 7), "D": 10 ** rng.uniform(11, 11.7, 7)})
+    exact = np.exp(
+        law.log_mean(law.published["Li 2025"], {n: test[n].to_numpy() for n in ("N", "D")})
+    )
+    assert recommend.published_r2("farseer", test.assign(loss=exact))["Li 2025"] == pytest.approx(
+        1.0
+    )
+    off = recommend.published_r2("farseer", test.assign(loss=exact * np.exp(0.01 * np.arange(7))))
+    assert off["Li 2025"] < 0.9
+    assert recommend.published_r2("data_constrained", test.assign(U=1e10, loss=exact)) == {}
