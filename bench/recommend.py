@@ -95,10 +95,10 @@ TRIED = [
     "the 20 seeds of the table the standard error of the mean is about 0.003.",
     "* The law's own limit: the test split has 7 runs, and one (N = 2.5e10, 4x the pool's "
     "largest model) carries most of the squared error. Fitted on the whole pool the law "
-    "over-predicts it by 1.0% and under-predicts the other six by 0.1-0.4%; the 10% "
-    "selections over-predict it by 1.2-1.3%. Li et al. 2025's own published parameters "
-    "score 0.917 (see the whole pool below): neither fit gets all seven runs right at once, so "
-    "0.93 needs the selection's fit to land near the whole pool's (0.936).",
+    "over-predicts it by 1.0% and misses the other six by 0.05-0.36%; seed 1's 10% selection "
+    "over-predicts it by 1.2%. Li et al. 2025's own published parameters score 0.917 (see "
+    "the whole pool below): neither fit gets all seven runs right at once, so 0.93 needs the "
+    "selection's fit to land near the whole pool's (0.938).",
 ]
 
 
