@@ -9,7 +9,7 @@ import os
 import platform
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -473,12 +473,22 @@ class Fit:
             self.seed,
             {**self.settings, "group": name},
             self.info,
-            None,
+            self._group_discrepancy(runs),
             None,
             self.diagnostics,
         )
         self._views[name] = view
         return view
+
+    def _group_discrepancy(self, runs: Runs) -> Discrepancy | None:
+        """The fit's discrepancy as one group sees it: distances from that group's runs (all
+        the runs for a new group or one law for all), see :func:`discrepancy.group_ranges`."""
+        if self.discrepancy is None:
+            return None
+        from bayescale.discrepancy import group_ranges
+
+        log_min, log_max = group_ranges(self, runs)
+        return replace(self.discrepancy, log_min=log_min, log_max=log_max)
 
     def _groups_of(self, group: str | Sequence[str] | None) -> list[str] | None:
         """The groups a per-group method covers: None without groups, else a list."""
@@ -1242,8 +1252,9 @@ def fit(
         form misses structure in them (see :mod:`bayescale.discrepancy`). ``"backtest"``
         refits the law on the runs below three compute quantiles (2 x 300 draws each) and
         learns how its forecast error grows with distance beyond the data. ``"auto"`` is
-        ``"backtest"`` wherever it can be learned, and none for a fit with groups or a law
-        with additive noise (``fit.discrepancy_note`` says why). ``"none"`` (or
+        ``"backtest"`` wherever it can be learned, and none for a law with additive noise
+        (``fit.discrepancy_note`` says why); a fit with groups learns one only with
+        ``"backtest"`` (each group's distance from its own runs). ``"none"`` (or
         None) gives the law's intervals alone, which assume its form is exact.
     retries : int, optional
         Attempts after the first when the diagnostics fail (default 2): each one with longer

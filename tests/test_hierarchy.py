@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import bayescale
+from bayescale import discrepancy as dm
 from bayescale.data import Runs, load_runs
 from bayescale.errors import DataError, LawError
 from bayescale.formula import NUMPY
@@ -409,9 +410,9 @@ def test_fit_recovers_each_group_and_shrinks_the_small_one(hierarchical: bayesca
     fit = hierarchical
     assert fit.groups == ["a", "b", "c"]
     assert fit.diagnostics.divergences == 0
-    # The default discrepancy is not learned for groups yet, and the fit says so.
+    # A discrepancy is learned for groups only when asked, and the fit says so.
     assert fit.discrepancy is None and fit.settings["discrepancy"] == "none"
-    assert "not yet learned for a fit with groups" in fit.info["discrepancy_note"]
+    assert "only when asked" in fit.info["discrepancy_note"]
     post = fit.idata.posterior
     for group, floor in FLOORS.items():
         values = post["E"].sel(group=group).values.reshape(-1)
@@ -663,3 +664,44 @@ def test_recommend_plans_one_groups_runs(hierarchical: bayescale.Fit) -> None:
     new = recommend(hierarchical, pool, target, cost=[1.0, 1.0], group="new", seed=0)
     assert new.attrs["variance_before"] > few.attrs["variance_before"]
     assert new["chosen"].sum() == 1 and new["variance_reduction"].max() > 0
+
+
+def test_a_discrepancy_asked_of_a_fit_with_groups_widens_each_group_beyond_its_own_runs(
+    tmp_path,
+) -> None:
+    runs = load_runs(_frame(), y="loss", group="family")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bayescale.fit(
+            runs,
+            "chinchilla",
+            draws=300,
+            tune=300,
+            chains=2,
+            seed=3,
+            prior_draws=0,
+            retries=0,
+            discrepancy="backtest",
+        )
+    disc = fit.discrepancy
+    assert disc is not None and fit.settings["discrepancy"] == "backtest"
+    assert disc.info["splits"] and all(s["n_heldout"] >= 2 for s in disc.info["splits"])
+    assert disc.s_weights[1:].sum() > 0.5  # the slope has a posterior, not a point at 0
+    assert "groups" in disc.info["plan_note"]
+    # Inside groups a and b's runs, beyond c's four smallest: only c's interval widens.
+    at = {"N": [5e8], "D": [1e10]}
+    table = fit.forecast(at, group=["a", "c", "new"]).set_index("group")
+    widened = table["disc_upper_90"] - table["disc_lower_90"]
+    law = table["law_upper_90"] - table["law_lower_90"]
+    assert widened["a"] == pytest.approx(law["a"]) and widened["new"] == pytest.approx(law["new"])
+    assert widened["c"] > 1.05 * law["c"]
+    assert fit.group("c").discrepancy.distance(at)[0] > 1.0
+    # One law for all is pinned by every run: its distance is from all of them.
+    complete = type("Complete", (), {"pooling": Pooling.of(fit.law, "complete"), "runs": runs})
+    complete.law = fit.law
+    few = runs.subset(np.array([g == "c" for g in runs.group]))
+    assert dm.group_ranges(complete, few) == dm.log_ranges(runs, list(fit.law.inputs))
+    assert dm.group_ranges(fit, few) == dm.log_ranges(few, list(fit.law.inputs))
+    # Saved and reloaded, the same intervals.
+    again = bayescale.load_fit(fit.save(tmp_path / "g.nc"))
+    pd.testing.assert_frame_equal(again.forecast(at, group="c"), fit.forecast(at, group="c"))
