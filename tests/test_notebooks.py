@@ -189,6 +189,10 @@ def _check_many_families(notebook, text: str) -> None:
     assert sds and all(float(pooled) < float(alone) for alone, pooled in sds.items()), sds
     images = [out for out in _outputs(notebook) if "image/png" in out.get("data", {})]
     assert len(images) >= 3, "the group, population and shrinkage plots were not displayed"
+    # With a discrepancy, the family with four small runs is widened more than a rich one.
+    added = dict(re.findall(r"^(web|new-mix): law .* ([\d.]+) wider$", text, re.M))
+    assert set(added) == {"web", "new-mix"}, added
+    assert float(added["new-mix"]) > float(added["web"]) > 0, added
 
 
 def _check_next_runs(notebook, text: str) -> None:
