@@ -367,3 +367,27 @@ def test_published_parameters_score_one_on_their_own_law_and_less_off_it() -> No
     off = recommend.published_r2("farseer", test.assign(loss=exact * np.exp(0.01 * np.arange(7))))
     assert off["Li 2025"] < 0.9
     assert recommend.published_r2("data_constrained", test.assign(U=1e10, loss=exact)) == {}
+
+
+def test_hierarchy_report_sorts_methods_and_sets_the_discrepancy_beside_partial() -> None:
+    from bench import hierarchy
+
+    def row(k: int, target: str, method: str, elpd: float, coverage: float) -> dict[str, Any]:
+        return {
+            "k": k,
+            "target": target,
+            "method": method,
+            "n_test": 20,
+            "elpd": elpd,
+            "mare": 0.02,
+            "coverage_90": coverage,
+            "ok": True,
+            "divergences": 0,
+        }
+
+    rows = [row(10, "c4", "partial_disc", 25.0, 0.7), row(10, "c4", "partial", 24.0, 0.5)]
+    rows += [row(10, "c4", "complete", 21.0, 0.4)]
+    text = hierarchy.report(rows, [])
+    table = [line for line in text.splitlines() if line.startswith("| 10 | c4 |")]
+    assert [line.split("|")[3].strip() for line in table] == ["partial", "complete", "partial_disc"]
+    assert "c4 70% and ELPD 25.0 (without: 50%, 24.0)" in text
