@@ -825,25 +825,23 @@ def _grouped_heldout(refit: Fit, held: Runs) -> tuple[np.ndarray, np.ndarray, np
     kept = np.isin(labels, list(refit.groups))
     if not kept.any():
         return None
-    log_mu: list[np.ndarray] = []
+    log_mu: np.ndarray | None = None
     d = np.empty(len(held))
-    order = np.empty(len(held), dtype=int)
-    filled = 0
     for name in np.unique(labels[kept]):
         mine = labels == name
         rows = held.subset(mine)
         view = refit.group(name)
         theta = {n: v[:, None] for n, v in view.draws(list(law.parameters)).items()}
-        log_mu.append(np.asarray(law.log_mean(theta, {n: rows.x(n)[None, :] for n in law.inputs})))
+        values = np.asarray(law.log_mean(theta, {n: rows.x(n)[None, :] for n in law.inputs}))
+        if log_mu is None:
+            log_mu = np.empty((values.shape[0], len(held)))
+        log_mu[:, mine] = values
         log_min, log_max = group_ranges(refit, view.runs)
         d[mine] = distance(
             {n: rows.x(n) for n in rows.inputs}, log_min, log_max, held.compute_factor
         )
-        order[mine] = filled + np.arange(mine.sum())
-        filled += int(mine.sum())
-    # Back to the held-out runs' own order, so that they line up with their losses.
-    stacked = np.concatenate(log_mu, axis=1)[:, order[kept]]
-    return stacked, d[kept], kept
+    assert log_mu is not None  # kept.any(): at least one group was filled
+    return log_mu[:, kept], d[kept], kept
 
 
 def backtest(

@@ -20,7 +20,7 @@ import xarray as xr
 
 from bayescale import _files
 from bayescale.data import Runs, load_runs
-from bayescale.discrepancy import Discrepancy, backtest
+from bayescale.discrepancy import Discrepancy, backtest, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
 from bayescale.forecast import forecast_points, forecast_table
@@ -485,8 +485,6 @@ class Fit:
         the runs for a new group or one law for all), see :func:`discrepancy.group_ranges`."""
         if self.discrepancy is None:
             return None
-        from bayescale.discrepancy import group_ranges
-
         log_min, log_max = group_ranges(self, runs)
         return replace(self.discrepancy, log_min=log_min, log_max=log_max)
 
