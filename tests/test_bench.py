@@ -391,3 +391,38 @@ def test_hierarchy_report_sorts_methods_and_sets_the_discrepancy_beside_partial(
     table = [line for line in text.splitlines() if line.startswith("| 10 | c4 |")]
     assert [line.split("|")[3].strip() for line in table] == ["partial", "complete", "partial_disc"]
     assert "c4 70% and ELPD 25.0 (without: 50%, 24.0)" in text
+
+
+def test_hierarchy_loss_report_counts_each_verdict_and_shows_a_missing_fit() -> None:
+    from bench import hierarchy
+
+    def row(k: int, target: str, method: str, elpd: float) -> dict[str, Any]:
+        return {"k": k, "target": target, "method": method, "elpd": elpd, "mare": 0.02}
+
+    rows = []
+    # The held-out table's rows carry no loss: they are on C4 validation.
+    for target, (mine, rival) in {"c4": (5.0, 1.0), "rpj": (2.0, 3.0), "rw": (4.0, 1.0)}.items():
+        rows += [row(3, target, "partial", mine) | {"coverage_90": 0.9}]
+        rows += [row(3, target, "complete", rival) | {"coverage_90": 0.5}]
+    rows += [
+        row(6, "c4", "partial", 9.0) | {"coverage_90": 0.7, "loss": "loss_de_en"},
+        row(6, "c4", "none", 1.0) | {"coverage_90": 1.0, "loss": "loss_de_en"},
+        # A failed fit is no verdict.
+        row(6, "rw", "partial", float("nan")) | {"coverage_90": 0.9, "loss": "loss_de_en"},
+        row(6, "rw", "none", 1.0) | {"coverage_90": 1.0, "loss": "loss_de_en"},
+    ]
+    text = "\n".join(hierarchy.loss_report(rows))
+    assert "| c4_val | 3 | rpj | 2.0 | complete | 3.0 | NO |" in text
+    assert "| c4_val | 3 | c4 | 5.0 | complete | 1.0 | yes |" in text
+    assert "| de_en | 6 | c4 | 9.0 | none | 1.0 | yes | 2.00% | 2.00% | 70% | 100% |" in text
+    assert "| de_en | 6 | rw | — | none | — | no fit |" in text
+    assert (
+        "* k = 6: partial beats none in 1 of 1 (loss, target) pairs; partial: summed ELPD 9.0, "
+        "mean 90% coverage 70%, at least 80% in 0 of 1; none: summed ELPD 1.0, mean 90% "
+        "coverage 100%, at least 80% in 1 of 1." in text
+    )
+    assert (
+        "* k = 3: partial beats complete in 2 of 3 (loss, target) pairs; partial: summed ELPD "
+        "11.0, mean 90% coverage 90%, at least 80% in 3 of 3; complete: summed ELPD 5.0, mean "
+        "90% coverage 50%, at least 80% in 0 of 3." in text
+    )
