@@ -20,6 +20,18 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 EPOCH_CSV = SHARED / "chinchilla" / "svg_extracted_data.csv"
+#: The loss evaluations of Gadre et al.'s runs (``overtrain/runs.csv``'s ``loss_*`` columns),
+#: C4 validation (the paper's main one) first.
+OVERTRAIN_LOSSES = (
+    "loss_c4_val",
+    "loss_openlm",
+    "loss_paloma_c4_en",
+    "loss_paloma_dolma_100_programing_languages",
+    "loss_paloma_falcon_refinedweb",
+    "loss_paloma_ptb",
+    "loss_paloma_redpajama",
+    "loss_de_en",
+)
 SCALEBENCH = SHARED / "scalebench"
 
 #: Besiroglu et al. 2024, Table 1 (their refit of Hoffmann et al.'s Approach 3): the truth of

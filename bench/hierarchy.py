@@ -69,16 +69,7 @@ LOSS = "loss_c4_val"
 #: Every loss evaluation of the runs (``runs.csv``'s ``loss_*`` columns): the verdicts'
 #: configurations are rerun on each, with the same defaults, to see whether a verdict on C4
 #: validation is the rule or the exception.
-LOSSES = (
-    "loss_c4_val",
-    "loss_openlm",
-    "loss_paloma_c4_en",
-    "loss_paloma_dolma_100_programing_languages",
-    "loss_paloma_falcon_refinedweb",
-    "loss_paloma_ptb",
-    "loss_paloma_redpajama",
-    "loss_de_en",
-)
+LOSSES = common.OVERTRAIN_LOSSES
 #: The methods of the verdicts, rerun on every loss: k -> methods.
 LOSS_SWEEP = {6: ("partial", "none"), 3: ("partial", "complete")}
 #: What made the hierarchical fit slow, measured once (2026-11-26, 2 cores shared, load

@@ -34,16 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common
 
-LOSSES = (
-    "loss_c4_val",
-    "loss_openlm",
-    "loss_paloma_c4_en",
-    "loss_paloma_dolma_100_programing_languages",
-    "loss_paloma_falcon_refinedweb",
-    "loss_paloma_ptb",
-    "loss_paloma_redpajama",
-    "loss_de_en",
-)
+LOSSES = common.OVERTRAIN_LOSSES
 LAWS = ("chinchilla", "kaplan", "power_law_C")
 CUTS = (0.6, 0.75, 0.9)
 SAMPLER = {"draws": 300, "tune": 300, "chains": 2, "seed": 0, "retries": 0, "prior_draws": 0}
