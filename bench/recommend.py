@@ -96,7 +96,13 @@ TRIED = [
     "choice gained (10%: 0.909 -> 0.937, reaching the whole pool's fit), `recommend`'s "
     "choice did not (0.909 -> 0.908 with the discrepancy, 0.894 -> 0.917 without), so on "
     "farseer at 10% random choice now beats it. The rows before the change are in the git "
-    "history of `bench/recommend.json` (commit 3bb631b).",
+    "history of `bench/recommend.json` (commit 3bb631b). Why, not found (seeds 0-9 of "
+    "`bayescale_discrepancy` rerun with the new priors and their 10% selections kept): not "
+    "the number of runs (46 against random's 63): the same selections plus the 111 cheapest "
+    "runs they left (1% more of the pool's cost), fitted without the discrepancy, score "
+    "0.923 against 0.913 (7 of 10 seeds higher), short of random's 0.937; not the model "
+    "sizes: the chosen runs' median N is 3.4e8, random choice's too, and 35% of their cost "
+    "is on models of at least half the largest chosen size (random: 33%).",
     "",
     "Where farseer's gap at 10% was not, measured before that change (2026-11-27, "
     "`bayescale_discrepancy`, the former priors, the protocol above unless said):",
