@@ -369,6 +369,56 @@ def test_published_parameters_score_one_on_their_own_law_and_less_off_it() -> No
     assert recommend.published_r2("data_constrained", test.assign(U=1e10, loss=exact)) == {}
 
 
+def test_recommend_report_sets_each_selection_against_the_whole_pool_forecast() -> None:
+    from bench import recommend
+
+    pool = [0.50, 0.40, 0.30]
+    assert recommend.gap_to_pool(pool, pool) == 0.0
+    # 1% above at every point, and 3% off at one point of three: RMS in percent.
+    assert recommend.gap_to_pool([x * 1.01 for x in pool], pool) == pytest.approx(1.0)
+    assert recommend.gap_to_pool([0.515, 0.40, 0.30], pool) == pytest.approx(np.sqrt(3.0))
+    assert np.isnan(recommend.gap_to_pool(None, pool))
+    assert np.isnan(recommend.gap_to_pool(pool, None))
+
+    def row(method: str, seed: int, off: float | None) -> dict[str, Any]:
+        return {
+            "task": "farseer",
+            "method": method,
+            "seed": seed,
+            "level": 0.1,
+            "runs": 40,
+            "spent": 0.1,
+            "r2": 0.9,
+            "coverage_90": 0.9,
+            "ok": True,
+            **({} if off is None else {"median": [x * (1 + off) for x in pool]}),
+        }
+
+    results = {
+        "selection": [
+            row("random", 0, 0.01),
+            row("random", 1, -0.03),
+            row("bayescale", 0, 0.002),
+            row("cheapest", 0, None),  # a row saved before forecasts were kept
+        ],
+        "ceiling": [
+            {"task": "farseer", "runs": 9, "r2": 0.93, "coverage_90": 0.6, "ok": True}
+            | {"reference_median": pool}
+        ],
+    }
+    lines = {
+        line.split(" | ")[2]: line.split(" | ")[5]
+        for line in recommend.report(results).splitlines()
+        if line.startswith("| farseer | 10% |")
+    }
+    assert lines["random"] == "2.00% (median 2.00%)"
+    assert lines["bayescale"] == "0.20% (median 0.20%)"
+    assert lines["cheapest"] == "—"
+    # Without the whole pool's forecast no gap can be measured.
+    results["ceiling"] = []
+    assert "| bayescale | 0.900 | 0.90..0.90 | — |" in recommend.report(results)
+
+
 def test_hierarchy_report_sorts_methods_and_sets_the_discrepancy_beside_partial() -> None:
     from bench import hierarchy
 
