@@ -1250,8 +1250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.append(render_optimum(payload["optimum"]["results"], payload["optimum"]["meta"]))
     text = "\n".join(sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(payload, indent=1, default=_json_default))
+    common.write_result(args.out, text)
+    common.write_result(
+        args.out.with_suffix(".json"), json.dumps(payload, indent=1, default=_json_default)
+    )
     print(text)
     return 0
 

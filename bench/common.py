@@ -6,10 +6,11 @@ so that import costs land in that method's "import" phase.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,35 @@ PACKAGES = (
 
 
 # --------------------------------------------------------------------------- data
+
+
+def write_result(path: Path, text: str) -> None:
+    """Replace a bench's report or results file atomically.
+
+    An interrupted run must not leave half a file over the last good one, and a second process
+    of the same bench, which rereads the results to merge its own, must never read half a file.
+    """
+    from bayescale._files import write_text
+
+    write_text(path, text, overwrite=True)
+
+
+@contextlib.contextmanager
+def results_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a bench's results file while it is reread, merged and written.
+
+    Two processes of a bench that merge their rows into one file would otherwise both read it
+    before either writes, and the second write would drop the first's rows. The lock is on a
+    ``.lock`` file beside it (POSIX ``flock``: released when the process ends, even killed).
+    """
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def epoch_chinchilla() -> pd.DataFrame:

@@ -680,9 +680,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         records.append(record)
     meta["seconds"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(records, meta))
-    args.out.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, "records": records}, indent=1, default=_json_default)
+    common.write_result(args.out, render(records, meta))
+    common.write_result(
+        args.out.with_suffix(".json"),
+        json.dumps({"meta": meta, "records": records}, indent=1, default=_json_default),
     )
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0

@@ -314,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         "near_chance": sum(downstream.near_chance(1 - small[t], chance[t]) for t in tasks),
         "flagged": flagged,
     }
-    args.out.write_text(render(rows, meta))
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    common.write_result(args.out, render(rows, meta))
+    common.write_result(
+        args.out.with_suffix(".json"), json.dumps({"meta": meta, "rows": rows}, indent=1)
+    )
     print(args.out.read_text())
     return 0
 

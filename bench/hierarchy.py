@@ -650,9 +650,9 @@ def main(argv: list[str] | None = None) -> int:
     def write(rows: list[dict[str, Any]] | None = None) -> None:
         if rows is not None:
             saved["heldout"] = kept + rows
-        raw.write_text(json.dumps(saved, indent=1, default=float))
-        args.out.write_text(
-            report(saved.get("heldout", []), saved.get("speed", []), saved.get("losses"))
+        common.write_result(raw, json.dumps(saved, indent=1, default=float))
+        common.write_result(
+            args.out, report(saved.get("heldout", []), saved.get("speed", []), saved.get("losses"))
         )
 
     if args.part in ("all", "heldout"):

@@ -575,7 +575,11 @@ def main(argv: list[str] | None = None) -> int:
         return json.loads(raw.read_text()) if raw.exists() else {}
 
     def save(update: dict[str, Any]) -> None:
-        # Reread before writing: another process of this bench may have added results.
+        # Locked and reread before writing: another process of this bench may add results.
+        with common.results_lock(raw):
+            _merge(update)
+
+    def _merge(update: dict[str, Any]) -> None:
         saved = load()
         if "speed" in update:
             saved["speed"] = update["speed"]
@@ -592,11 +596,11 @@ def main(argv: list[str] | None = None) -> int:
                 if (r["task"], r["method"], r["seed"], r["level"]) != key
             ]
             saved["selection"] = [*kept, row]
-        raw.write_text(json.dumps(saved, indent=1))
-        args.out.write_text(report(saved))
+        common.write_result(raw, json.dumps(saved, indent=1))
+        common.write_result(args.out, report(saved))
 
     if args.report_only:
-        args.out.write_text(report(load()))
+        common.write_result(args.out, report(load()))
         return 0
     if args.speed:
         save({"speed": speed()})

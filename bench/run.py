@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bayescale._files import write_text  # noqa: E402
 from bench import common  # noqa: E402
 
 #: Sampler settings compared with bayescale's shipped ones (on the warm compiled model).
@@ -1068,11 +1067,6 @@ def _failures(runs: Mapping[str, Any]) -> list[str]:
     return (["## Failures", "", *lines, ""]) if lines else []
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    # A run interrupted while writing must not leave a half report over the last good one.
-    write_text(path, text, overwrite=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the suite and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1088,7 +1082,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.render:
         saved = json.loads(args.render.read_text())
-        _write_atomically(args.out, report(saved["runs"], saved["info"], args.quick))
+        common.write_result(args.out, report(saved["runs"], saved["info"], args.quick))
         print(f"wrote {args.out} from {args.render}")
         return 0
     jobs = plan(args.quick)
@@ -1117,8 +1111,8 @@ def main(argv: list[str] | None = None) -> int:
     info["load_max"] = max(loads, default=0.0)
     info["others_busiest"] = max((o for o in others if o is not None), default=None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(args.out, report(runs, info, args.quick))
-    _write_atomically(
+    common.write_result(args.out, report(runs, info, args.quick))
+    common.write_result(
         args.out.with_suffix(".json"),
         json.dumps({"info": info, "runs": runs}, indent=1, default=str),
     )

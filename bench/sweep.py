@@ -167,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": os.getloadavg(),
         "losses": LOSSES[: args.responses],
     }
-    args.out.write_text(render(loop, dask, meta))
-    args.out.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, "loop": loop, "dask": dask}, indent=1, default=str)
+    common.write_result(args.out, render(loop, dask, meta))
+    common.write_result(
+        args.out.with_suffix(".json"),
+        json.dumps({"meta": meta, "loop": loop, "dask": dask}, indent=1, default=str),
     )
     print(args.out.read_text())
     return 0

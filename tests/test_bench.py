@@ -6,6 +6,7 @@ without them.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 import tomllib
@@ -335,7 +336,6 @@ def test_scaling_section_explains_a_failing_fit() -> None:
 
 
 def test_busy_cores_sees_a_spinning_process() -> None:
-    import subprocess
 
     spinner = subprocess.Popen(
         [sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"]
@@ -476,3 +476,25 @@ def test_hierarchy_loss_report_counts_each_verdict_and_shows_a_missing_fit() -> 
         "11.0, mean 90% coverage 90%, at least 80% in 3 of 3; complete: summed ELPD 5.0, mean "
         "90% coverage 50%, at least 80% in 0 of 3." in text
     )
+
+
+def test_results_lock_excludes_another_process_until_released(tmp_path: Path) -> None:
+    from bench import common
+
+    results = tmp_path / "recommend.json"
+    probe = (
+        "import fcntl, sys\n"
+        f"handle = open({str(results) + '.lock'!r}, 'a')\n"
+        "try:\n"
+        "    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+    with common.results_lock(results):
+        held = subprocess.run([sys.executable, "-c", probe], check=False)
+    free = subprocess.run([sys.executable, "-c", probe], check=False)
+    assert (held.returncode, free.returncode) == (3, 0)
+    common.write_result(results, "{}")
+    common.write_result(results, '{"a": 1}')  # replaces, atomically
+    assert results.read_text() == '{"a": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recommend.json", "recommend.json.lock"]
