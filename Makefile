@@ -54,8 +54,8 @@ bench-calibration: $(STAMP)
 bench-hierarchy: $(STAMP)
 	$(BIN)/python bench/hierarchy.py --out bench/hierarchy.md
 
-# Which run next (issue 14): sequential selection on scalebench; ~7 min per farseer seed,
-# ~2 min per data_constrained seed on 2 cores.
+# Which run next (issue 14): sequential selection on scalebench; ~3 min per farseer seed,
+# ~5 min per data_constrained seed (4 of them the per-cost ablation) on 2 cores.
 bench-recommend: $(STAMP)
 	$(BIN)/python bench/recommend.py --seeds 3 --out bench/recommend.md
 	$(BIN)/python bench/recommend.py --ceiling --out bench/recommend.md
