@@ -731,7 +731,8 @@ class Fit:
         cost, budget, batch, criterion, measure, fixed, group, seed
             As in :func:`bayescale.recommendation.recommend`.
         **options
-            ``fantasies``, ``max_draws``, ``min_ess``, ``method``, ``strategy``.
+            ``fantasies``, ``max_draws``, ``min_ess``, ``method``, ``strategy``,
+            ``discrepancy``.
 
         Returns
         -------

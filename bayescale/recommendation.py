@@ -377,6 +377,7 @@ def recommend(
     min_ess: float | None = None,
     method: str = "auto",
     strategy: str = "auto",
+    discrepancy: bool = True,
     group: str | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
@@ -428,6 +429,13 @@ def recommend(
         budget, ranking by ratio alone can fill it with cheap runs that teach little; the
         better of the two has a constant-factor guarantee, Leskovec et al. 2007). ``auto``
         is ``better`` for a batch within a budget, else ``per_cost``.
+    discrepancy : bool, default True
+        Count the fit's discrepancy (if it has one) in the uncertainty to reduce, so that a
+        run nearer the target is also valued for shortening the extrapolation. False: the
+        law's posterior uncertainty alone (the fit's forecasts keep their discrepancy either
+        way). On Li et al.'s scalebench tasks the law's alone chose runs whose fits forecast
+        the larger held-out runs as well or better at 5% and 10% of the pool's compute
+        (``bench/recommend.md``).
     group : str, optional
         For a hierarchical fit: the group whose runs are planned (``"new"`` allowed); the
         joint posterior's draws are reweighted, so the other groups learn through the
@@ -488,6 +496,8 @@ def recommend(
         )
     if method not in ("auto", "reweight", "gaussian"):
         raise DataError(f"method {method!r} is unknown; use 'auto', 'reweight' or 'gaussian'")
+    if not isinstance(discrepancy, bool | np.bool_):
+        raise DataError(f"discrepancy = {discrepancy!r}: give True or False")
     if not isinstance(batch, int | np.integer) or batch < 1:
         raise DataError(f"batch = {batch!r}: give the number of runs to choose, 1 or more")
     if not isinstance(fantasies, int | np.integer) or fantasies < 2:
@@ -539,14 +549,10 @@ def recommend(
 
     qz = np.where(bad[:, None], 0.0, q)
     q2z = qz**2
-    discrepancy = getattr(view, "discrepancy", None)
-    if discrepancy is not None and criterion == "optimal_N" and discrepancy.plan_weights is None:
-        discrepancy = None  # a law without a compute-optimal plan has no plan error
-    term = (
-        None
-        if discrepancy is None
-        else _RangeTerm(discrepancy, criterion, target_points, columns, k)
-    )
+    errors = getattr(view, "discrepancy", None) if discrepancy else None
+    if errors is not None and criterion == "optimal_N" and errors.plan_weights is None:
+        errors = None  # a law without a compute-optimal plan has no plan error
+    term = None if errors is None else _RangeTerm(errors, criterion, target_points, columns, k)
     n_targets = q.shape[1]
     disc_before = term.variance(*term.start) if term is not None else np.zeros(n_targets)
     extrapolation = _extrapolation(view, target_points, criterion)

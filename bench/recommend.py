@@ -26,6 +26,8 @@ Methods:
 * ``bayescale_discrepancy``: the same, with every fit learning its law's discrepancy
   (``discrepancy="backtest"``, what ``fit`` does by default), so that a run's value also
   counts how much it shortens the extrapolation to the target (see :mod:`bayescale.recommendation`);
+* ``bayescale_law_choice``: fits as ``bayescale_discrepancy`` (forecasts with the
+  discrepancy), choices on the law's uncertainty alone (``recommend(..., discrepancy=False)``);
 * ``bayescale_per_cost``: the same as ``bayescale`` with ``strategy="per_cost"`` (reduction per
   unit cost only);
 * ``random``: runs in a random order (one per seed), each taken if it still fits the budget;
@@ -69,7 +71,14 @@ TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "data_constrained": (str(ROOT / "models" / "data_constrained.toml"), ("N", "D", "U")),
 }
 LEVELS = (0.01, 0.05, 0.10)
-METHODS = ("bayescale", "bayescale_discrepancy", "bayescale_per_cost", "random", "cheapest")
+METHODS = (
+    "bayescale",
+    "bayescale_discrepancy",
+    "bayescale_law_choice",
+    "bayescale_per_cost",
+    "random",
+    "cheapest",
+)
 #: Li et al. 2026, Table 2: R^2 of their method (MSPE) at 5% and 10% of the budget.
 PUBLISHED = {
     ("farseer", 0.05): 0.88,
@@ -228,6 +237,9 @@ def _score(task: str, fitted: Any, test: pd.DataFrame) -> dict[str, float]:
         "ok": bool(fitted.ok),
         # Kept so that a selection's forecast can be set against the whole pool's.
         "median": [float(m) for m in table["law_median"]],
+        "width_90": float(
+            np.mean((table["pred_upper_90"] - table["pred_lower_90"]) / table["law_median"])
+        ),
     }
 
 
@@ -258,6 +270,7 @@ def run_bayescale(
     test: pd.DataFrame,
     strategy: str = "auto",
     discrepancy: str | None = None,
+    choose_with_discrepancy: bool = True,
 ) -> list[dict]:
     """Sequential selection with :func:`bayescale.recommend`; scores at each budget level.
 
@@ -294,6 +307,7 @@ def run_bayescale(
                     batch=BATCH,
                     seed=seed,
                     strategy=strategy,
+                    discrepancy=choose_with_discrepancy,
                 )
             seconds_recommend += time.perf_counter() - t0
             picked = table.loc[table["chosen"], "candidate"].tolist()
@@ -306,7 +320,13 @@ def run_bayescale(
                 "task": task,
                 "method": "bayescale"
                 + ("" if strategy == "auto" else f"_{strategy}")
-                + ("" if discrepancy is None else "_discrepancy"),
+                + (
+                    ""
+                    if discrepancy is None
+                    else "_discrepancy"
+                    if choose_with_discrepancy
+                    else "_law_choice"
+                ),
                 "seed": seed,
                 "level": level,
                 "runs": len(chosen),
@@ -449,7 +469,9 @@ def report(results: dict[str, Any]) -> str:
         "(bayescale's default settings), at the test inputs: how far the selection's fit lands "
         "from what all the runs say, without the law's own error at the test runs that R^2 "
         "also holds (mean over seeds, and median; `—` for rows saved before forecasts were "
-        "kept). `published` is Li et al.'s Table 2 (their MSPE method).",
+        "kept). `90% width`: the 90% predictive interval's width over the forecast, mean over "
+        "the test runs and seeds (for the seeds that kept it). `published` is Li et al.'s "
+        "Table 2 (their MSPE method).",
         "",
     ]
     if len(rows):
@@ -460,12 +482,14 @@ def report(results: dict[str, Any]) -> str:
             "depend on the seed.",
             "",
             "| task | budget | method | R^2 mean | R^2 min..max | gap to whole pool | "
-            "90% coverage | runs | cost spent | fits ok | published R^2 |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "90% coverage | 90% width | runs | cost spent | fits ok | published R^2 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         pool_median = {c["task"]: c.get("reference_median") for c in results.get("ceiling", [])}
         if "median" not in rows:
             rows["median"] = None
+        if "width_90" not in rows:
+            rows["width_90"] = np.nan
         rows["gap"] = [
             gap_to_pool(m, pool_median.get(t))
             for m, t in zip(rows["median"], rows["task"], strict=True)
@@ -478,10 +502,14 @@ def report(results: dict[str, Any]) -> str:
                 if len(gaps) == len(part)
                 else "—"
             )
+            widths = part["width_90"].dropna()
+            width = "—" if widths.empty else f"{100 * widths.mean():.1f}%"
+            if 0 < len(widths) < len(part):
+                width += f" ({len(widths)} of {len(part)} seeds)"
             lines.append(
                 f"| {task} | {level:.0%} | {method} | {part['r2'].mean():.3f} | "
                 f"{part['r2'].min():.2f}..{part['r2'].max():.2f} | {gap} | "
-                f"{part['coverage_90'].mean():.2f} | {part['runs'].mean():.1f} | "
+                f"{part['coverage_90'].mean():.2f} | {width} | {part['runs'].mean():.1f} | "
                 f"{part['spent'].mean():.2%} | {part['ok'].mean():.0%} | "
                 f"{'' if pub is None else f'{pub:.2f}'} |"
             )
@@ -512,7 +540,10 @@ def report(results: dict[str, Any]) -> str:
             '`bayescale_discrepancy` fits every selection with `discrepancy="backtest"`, '
             "as `fit` does by default: the target's uncertainty then includes the law's "
             "possible error beyond the runs, which a run nearer the target shortens; its 90% "
-            "coverage is of the discrepancy-aware predictive interval. Seeds vary the sampler, "
+            "coverage is of the discrepancy-aware predictive interval. "
+            "`bayescale_law_choice` fits as `bayescale_discrepancy` and forecasts with the "
+            "discrepancy, but chooses on the law's uncertainty alone "
+            "(`recommend(..., discrepancy=False)`). Seeds vary the sampler, "
             "the fantasies and the random order; the initial runs and the pool are the same.",
         ]
     if len(rows):
@@ -655,6 +686,15 @@ def main(argv: list[str] | None = None) -> int:
                     rows = run_bayescale(task, seed, pool, test)
                 elif method == "bayescale_discrepancy":
                     rows = run_bayescale(task, seed, pool, test, discrepancy="backtest")
+                elif method == "bayescale_law_choice":
+                    rows = run_bayescale(
+                        task,
+                        seed,
+                        pool,
+                        test,
+                        discrepancy="backtest",
+                        choose_with_discrepancy=False,
+                    )
                 elif method == "bayescale_per_cost":
                     rows = run_bayescale(task, seed, pool, test, strategy="per_cost")
                 else:

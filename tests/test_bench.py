@@ -396,8 +396,8 @@ def test_recommend_report_sets_each_selection_against_the_whole_pool_forecast() 
 
     results = {
         "selection": [
-            row("random", 0, 0.01),
-            row("random", 1, -0.03),
+            row("random", 0, 0.01) | {"width_90": 0.02},
+            row("random", 1, -0.03) | {"width_90": 0.04},
             row("bayescale", 0, 0.002),
             row("cheapest", 0, None),  # a row saved before forecasts were kept
         ],
@@ -407,13 +407,16 @@ def test_recommend_report_sets_each_selection_against_the_whole_pool_forecast() 
         ],
     }
     lines = {
-        line.split(" | ")[2]: line.split(" | ")[5]
+        line.split(" | ")[2]: line.split(" | ")[5:8]
         for line in recommend.report(results).splitlines()
         if line.startswith("| farseer | 10% |")
     }
-    assert lines["random"] == "2.00% (median 2.00%)"
-    assert lines["bayescale"] == "0.20% (median 0.20%)"
-    assert lines["cheapest"] == "—"
+    assert lines["random"] == ["2.00% (median 2.00%)", "0.90", "3.0%"]
+    assert lines["bayescale"] == ["0.20% (median 0.20%)", "0.90", "—"]
+    assert lines["cheapest"][0] == "—"
+    # A width kept by some seeds only says how many.
+    results["selection"][1] = row("random", 1, -0.03)
+    assert "| 0.90 | 2.0% (1 of 2 seeds) |" in recommend.report(results)
     # Without the whole pool's forecast no gap can be measured.
     results["ceiling"] = []
     assert "| bayescale | 0.900 | 0.90..0.90 | — |" in recommend.report(results)

@@ -288,6 +288,21 @@ def test_a_discrepancy_turns_the_choice_to_the_run_that_nears_the_target(healthy
     assert aware.loc[1, "variance_reduction"] == pytest.approx(plain.loc[1, "variance_reduction"])
 
 
+def test_discrepancy_false_plans_on_the_law_alone_from_a_fit_that_has_one(healthy_fit):
+    # The same choice, reductions and attributes as the fit without its discrepancy, where
+    # counting the discrepancy would choose the other run (the test above).
+    pool = _pool({"N": 3e9, "D": 1e11}, {"N": 1e10, "D": 3e9})
+    plain = recommend(healthy_fit, pool, TARGET, seed=3)
+    fit, _ = _with_discrepancy(healthy_fit, 0.01)
+    law_only = recommend(fit, pool, TARGET, seed=3, discrepancy=False)
+    pd.testing.assert_frame_equal(law_only, plain)
+    assert law_only.attrs == plain.attrs
+    assert law_only.attrs["discrepancy"] is None
+    assert law_only.set_index("candidate").loc[1, "chosen"]
+    with pytest.raises(DataError, match="discrepancy = 'no': give True or False"):
+        recommend(fit, pool, TARGET, seed=3, discrepancy="no")
+
+
 def test_the_plan_discrepancy_counts_for_optimal_n_only_when_learnt(healthy_fit):
     target = {"C": 1e23}
     pool = _pool(TOWARDS, {"N": 1e11, "D": 1e10})
@@ -330,6 +345,16 @@ def test_cli_next_says_what_the_discrepancy_adds_and_a_saved_fit_agrees(healthy_
     said = " ".join(plain.output.split())
     d = direct.attrs["extrapolation"]
     assert f"lies {d:.1f} e-folds" in said and "takes the law's form as exact" in said
+    # --law-only: the same choice as the fit without its discrepancy, and it says so.
+    law_only = CliRunner().invoke(_app(), [*args, "--law-only", "--format", "csv"])
+    no_disc = CliRunner().invoke(
+        _app(), ["next", str(tmp_path / "plain.nc"), *args[2:], "--format", "csv"]
+    )
+    assert law_only.exit_code == 0, law_only.output
+    assert law_only.output == no_disc.output
+    said = " ".join(CliRunner().invoke(_app(), [*args, "--law-only"]).output.split())
+    assert "Planned on the law's posterior uncertainty alone" in said
+    assert "discrepancy beyond the runs" not in said
 
 
 def test_a_discrepancy_along_an_input_the_candidates_lack_is_named(healthy_fit):

@@ -156,11 +156,19 @@ def next_command(
         str | None,
         typer.Option("--group", metavar="NAME", help="For a fit with groups: the group planned."),
     ] = None,
+    discrepancy: Annotated[
+        bool,
+        typer.Option(
+            "--discrepancy/--law-only",
+            help="Count the fit's discrepancy in the uncertainty to reduce (a run nearer the "
+            "target shortens the extrapolation), or the law's posterior uncertainty alone.",
+        ),
+    ] = True,
 ) -> None:
     """Which runs to train next: most expected reduction of uncertainty per unit cost.
 
     A fit with its discrepancy (the default of 'bayescale fit') also counts the law's possible
-    error at the target.
+    error at the target, unless --law-only.
 
     \f
     Parameters
@@ -189,6 +197,8 @@ def next_command(
         Seed of the fantasies.
     group : str, optional
         Group of a hierarchical fit.
+    discrepancy : bool, default True
+        Count the fit's discrepancy in the uncertainty to reduce.
     """
     points = parse_points(target)
     others = fixed_inputs(fixed)
@@ -215,6 +225,7 @@ def next_command(
             fixed=others,
             seed=seed,
             group=group,
+            discrepancy=discrepancy,
         )
     attrs = dict(table.attrs)
     if output_format is OutputFormat.csv:
@@ -255,7 +266,12 @@ def next_command(
         )
     )
     beyond = attrs.get("extrapolation")
-    if not attrs.get("discrepancy") and beyond is not None and beyond > 1.0:
+    if not discrepancy and getattr(result, "discrepancy", None) is not None:
+        say(
+            "Planned on the law's posterior uncertainty alone (--law-only): the fit's "
+            "discrepancy is left out of the choice, not out of its forecasts."
+        )
+    elif not attrs.get("discrepancy") and beyond is not None and beyond > 1.0:
         say(
             f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond the runs' "
             f"range, and this plan takes the law's form as exact there: the fit has no "
