@@ -63,7 +63,7 @@ PACKAGES = (
 )
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- results files
 
 
 def write_result(path: Path, text: str) -> None:
@@ -93,6 +93,9 @@ def results_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- data
 
 
 def epoch_chinchilla() -> pd.DataFrame:

@@ -644,27 +644,24 @@ def main(argv: list[str] | None = None) -> int:
     def save(update: dict[str, Any]) -> None:
         # Locked and reread before writing: another process of this bench may add results.
         with common.results_lock(raw):
-            _merge(update)
-
-    def _merge(update: dict[str, Any]) -> None:
-        saved = load()
-        if "speed" in update:
-            saved["speed"] = update["speed"]
-        # One task's whole-pool fit replaces that task's alone.
-        tasks = {c["task"] for c in update.get("ceiling", [])}
-        if tasks:
-            kept = [c for c in saved.get("ceiling", []) if c["task"] not in tasks]
-            saved["ceiling"] = [*kept, *update["ceiling"]]
-        for row in update.get("selection", []):
-            key = (row["task"], row["method"], row["seed"], row["level"])
-            kept = [
-                r
-                for r in saved.get("selection", [])
-                if (r["task"], r["method"], r["seed"], r["level"]) != key
-            ]
-            saved["selection"] = [*kept, row]
-        common.write_result(raw, json.dumps(saved, indent=1))
-        common.write_result(args.out, report(saved))
+            saved = load()
+            if "speed" in update:
+                saved["speed"] = update["speed"]
+            # One task's whole-pool fit replaces that task's alone.
+            tasks = {c["task"] for c in update.get("ceiling", [])}
+            if tasks:
+                kept = [c for c in saved.get("ceiling", []) if c["task"] not in tasks]
+                saved["ceiling"] = [*kept, *update["ceiling"]]
+            for row in update.get("selection", []):
+                key = (row["task"], row["method"], row["seed"], row["level"])
+                kept = [
+                    r
+                    for r in saved.get("selection", [])
+                    if (r["task"], r["method"], r["seed"], r["level"]) != key
+                ]
+                saved["selection"] = [*kept, row]
+            common.write_result(raw, json.dumps(saved, indent=1))
+            common.write_result(args.out, report(saved))
 
     if args.report_only:
         common.write_result(args.out, report(load()))
