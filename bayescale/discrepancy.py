@@ -499,10 +499,13 @@ class Discrepancy:
         -------
         numpy.ndarray or None
             Shape ``(draws, budgets)``: ``s0 z_C + s_plan d_C z``, ``d_C`` the e-folds of
-            compute beyond the runs' range (0 within it), ``z_C`` drawn per budget and ``z``
-            once per draw (the trend); None when the discrepancy has no plan error (or no C
-            range).
+            compute beyond the runs' range (0 within it), ``z_C`` drawn per budget (from the
+            budget's own stream, so a budget's draws do not depend on the other budgets asked
+            for) and ``z`` once per draw (the trend); None when the discrepancy has no plan
+            error (or no C range).
         """
+        from bayescale.planning import budget_normals
+
         if self.plan_weights is None or "C" not in self.log_max:
             return None
         log_c = np.log(np.asarray(compute, dtype=float))
@@ -512,7 +515,7 @@ class Discrepancy:
         row, column = np.unravel_index(cell, self.plan_weights.shape)
         s0, s = PLAN_OFFSET_GRID[row][:, None], self.s_grid[column][:, None]
         # As learned: an offset of its own at each budget, one trend shared by all of them.
-        offset = s0 * rng.standard_normal((n_draws, len(d)))
+        offset = s0 * budget_normals(seed, 104729, compute, (n_draws,))
         return offset + s * d[None, :] * rng.standard_normal(n_draws)[:, None]
 
     def plan_sweep(self) -> tuple[np.ndarray, float] | None:

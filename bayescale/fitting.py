@@ -850,15 +850,14 @@ class Fit:
             shift = np.zeros_like(optimum["N"])  # the law's plan alone: no discrepancy
         if design is not None:
             offsets, noise = design
-            rng = np.random.default_rng([self.seed, 15485863])
             log_n = np.log(optimum["N"])
             measured = measured_optimum_draws(
-                self.law, draws, budgets, log_n, offsets, noise, rng, k, fixed
+                self.law, draws, budgets, log_n, offsets, noise, self.seed, k, fixed
             )
             # A sweep whose parabola has no minimum inside its runs finds none: such draws
             # are left out, as a user would rerun that sweep wider.
             found = (measured - log_n > offsets.min()) & (measured - log_n < offsets.max())
-            n = np.where(found, np.exp(measured + shift), np.nan)
+            n = np.exp(np.where(found, measured + shift, np.nan))
             columns.update(_split_summary(n, budgets, k, "pred", level))
         return table(columns)
 

@@ -22,6 +22,7 @@ from bayescale.likelihood import Likelihood
 
 __all__ = [
     "budget_draws",
+    "budget_normals",
     "chinchilla_optimum",
     "has_closed_form",
     "measured_optimum_draws",
@@ -218,7 +219,7 @@ def measured_optimum_draws(
     log_n_opt: np.ndarray,
     offsets: Sequence[float] | np.ndarray,
     noise: float,
-    rng: np.random.Generator,
+    seed: int,
     k: float = 6.0,
     fixed: Mapping[str, float] | None = None,
 ) -> np.ndarray:
@@ -239,8 +240,8 @@ def measured_optimum_draws(
         ``log N`` of the curve's runs relative to its optimum.
     noise : float
         Standard deviation of a run's log loss around the law.
-    rng : numpy.random.Generator
-        Source of the runs' noise.
+    seed : int
+        Seed of the runs' noise, drawn per budget (:func:`budget_normals`).
 
     Returns
     -------
@@ -266,13 +267,51 @@ def measured_optimum_draws(
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         log_y = np.log(np.where(np.asarray(values) > 0, values, np.nan))
-    log_y = log_y + noise * rng.standard_normal(log_y.shape)
+    # (draws, offsets, budgets) from each budget's own stream, to (draws, budgets, offsets).
+    eps = budget_normals(seed, 15485863, log_c, (log_y.shape[0], len(offsets)))
+    log_y = log_y + noise * np.moveaxis(eps, -1, 1)
     vertex = parabola_vertices(offsets, log_y.reshape(-1, len(offsets)))
     return log_n_opt + vertex.reshape(log_n_opt.shape)
 
 
 #: Keys of a planned IsoFLOP sweep (:func:`sweep_design`).
 SWEEP_KEYS = ("runs", "spread", "noise")
+
+
+def budget_normals(
+    seed: int, stream: int, budgets: np.ndarray, shape: tuple[int, ...]
+) -> np.ndarray:
+    """Standard normal draws for each budget, from a stream of its own.
+
+    A budget's draws depend on the seed, the stream and the budget's value alone, not on
+    which other budgets are asked for in the same call or in what order: a plan for 1e24
+    FLOPs reads the same whether asked alone or beside 1e21. Distinct budgets get
+    independent draws.
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+    stream : int
+        A constant naming what the draws are for, so two uses never share draws.
+    budgets : numpy.ndarray
+        Budgets in FLOPs, shape ``(budgets,)``.
+    shape : tuple of int
+        Shape of each budget's draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(*shape, budgets)``.
+    """
+    budgets = np.ascontiguousarray(budgets, dtype=np.float64).reshape(-1)
+    # The budget's exact bits key its stream (two 32-bit words, as SeedSequence takes them).
+    words = budgets.view(np.uint32).reshape(-1, 2)
+    columns = [
+        np.random.default_rng([int(seed), int(stream), int(lo), int(hi)]).standard_normal(shape)
+        for lo, hi in words
+    ]
+    return np.stack(columns, axis=-1) if columns else np.empty((*shape, 0))
 
 
 def sweep_design(

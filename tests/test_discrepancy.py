@@ -353,6 +353,18 @@ def test_the_plan_widens_with_compute_beyond_the_runs_and_reloads(well_specified
     pd.testing.assert_frame_equal(back.compute_optimal(budgets, level=0.9), table)
 
 
+def test_a_budgets_plan_does_not_depend_on_the_other_budgets_asked_for(well_specified_fit):
+    # A user asking for 1e24 alone, or among other budgets, must read the same interval:
+    # the discrepancy's and the new curve's draws are per budget, not per call.
+    fit_ = well_specified_fit
+    alone = fit_.compute_optimal([3e24], level=0.9)
+    among = fit_.compute_optimal([1e20, 3e22, 3e24], level=0.9)
+    first = fit_.compute_optimal([3e24, 1e20], level=0.9)
+    assert any("_pred_" in c for c in alone) and any("_disc_" in c for c in alone)
+    pd.testing.assert_frame_equal(among.iloc[[2]].reset_index(drop=True), alone)
+    pd.testing.assert_frame_equal(first.iloc[[0]].reset_index(drop=True), alone)
+
+
 def test_the_plan_says_where_a_new_isoflop_curve_finds_its_minimum(well_specified_fit):
     # The runs' curves: 12 sizes over a factor 30, 1% noise. A new curve measured like the
     # largest of them adds its own noise to where the optimum lies; the law alone carries none.

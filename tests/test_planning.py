@@ -95,7 +95,7 @@ def test_the_measured_optimum_is_where_simulated_sweeps_find_it(chinchilla: Law)
     offsets = np.log(np.geomspace(1 / 8, 8, 9))
     rng = np.random.default_rng(5)
     at = np.full((n_draws, 1), log_opt)
-    got = planning.measured_optimum_draws(chinchilla, params, [budget], at, offsets, 0.01, rng)
+    got = planning.measured_optimum_draws(chinchilla, params, [budget], at, offsets, 0.01, 5)
     assert got.shape == (n_draws, 1)
     n = np.exp(log_opt + offsets)
     law = planning.law_value(chinchilla, TRUTH, {"N": n, "D": budget / (6 * n)})
@@ -110,7 +110,7 @@ def test_the_measured_optimum_is_where_simulated_sweeps_find_it(chinchilla: Law)
         np.quantile(got[:, 0], probs), np.quantile(simulated, probs), atol=0.015
     )
     # Without noise it is the law's own parabola vertex: near its optimum, not at it.
-    exact = planning.measured_optimum_draws(chinchilla, params, [budget], at, offsets, 0.0, rng)
+    exact = planning.measured_optimum_draws(chinchilla, params, [budget], at, offsets, 0.0, 5)
     assert np.ptp(exact) == 0 and 0 < abs(exact[0, 0] - log_opt) < 0.05
 
 
@@ -224,3 +224,20 @@ def test_a_sweep_design_takes_what_is_given_and_the_rest_from_the_runs() -> None
 def test_a_bad_sweep_design_is_one_clear_error(sweep: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         planning.sweep_design(sweep, None)
+
+
+def test_budget_normals_are_a_budgets_own_whatever_else_is_asked() -> None:
+    budgets = np.array([1e21, 1e23, 1e25])
+    together = planning.budget_normals(3, 11, budgets, (500,))
+    assert together.shape == (500, 3)
+    np.testing.assert_array_equal(
+        planning.budget_normals(3, 11, budgets[[2]], (500,))[:, 0], together[:, 2]
+    )
+    np.testing.assert_array_equal(
+        planning.budget_normals(3, 11, budgets[::-1], (500,)), together[:, ::-1]
+    )
+    # Distinct budgets, streams and seeds: independent standard normals.
+    assert abs(np.corrcoef(together.T)[0, 1]) < 0.15
+    assert not np.array_equal(planning.budget_normals(3, 12, budgets, (500,)), together)
+    assert not np.array_equal(planning.budget_normals(4, 11, budgets, (500,)), together)
+    assert abs(together.mean()) < 0.1 and abs(together.std() - 1) < 0.1
