@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import simulate_runs
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -583,6 +584,59 @@ def test_report_of_a_failed_fit_says_so_everywhere(tmp_path) -> None:
     assert "This fit has no prior draws" in html  # prior_draws=0: no shift, said so
     parsed = parse(html)
     assert parsed.sections == list(report.SECTIONS)
+
+
+def paragraph(html: str, pid: str) -> str:
+    """The text of ``<p id=pid>``, tags dropped, entities decoded, whitespace collapsed."""
+    from html import unescape
+
+    inner = html.split(f'<p id="{pid}"')[1].split(">", 1)[1].split("</p>")[0]
+    return " ".join(unescape("".join(part.split(">")[-1] for part in inner.split("<"))).split())
+
+
+@pytest.fixture(scope="module")
+def scattered_fit() -> bayescale.Fit:
+    """Runs scattered over N and D, no IsoFLOP curve among them, with a learned discrepancy:
+    the plan's discrepancy then comes from its prior."""
+    rng = np.random.default_rng(20240417)
+    runs = simulate_runs(10 ** rng.uniform(7.0, 9.5, 40), 10 ** rng.uniform(8.5, 11.0, 40), seed=7)
+    return bayescale.fit(
+        runs, "chinchilla", draws=300, tune=300, chains=2, seed=0, discrepancy="backtest"
+    )
+
+
+def test_report_of_a_plan_whose_discrepancy_is_its_prior(scattered_fit, tmp_path) -> None:
+    disc = scattered_fit.discrepancy
+    assert disc.plan_weights is not None and disc.info["plan_learned"] is False
+    assert disc.plan_sweep() is None and not disc.info["plan_curves"]  # no IsoFLOP curve
+    out = report.write_report(scattered_fit, tmp_path / "r.html", figures=False)["html"]
+    html = out.read_text(encoding="utf-8")
+    assert parse(html).sections == list(report.SECTIONS)
+    table = html.split('id="table-plan"')[1].split("</table>")[0]
+    assert "N with discrepancy" in table and "N a new IsoFLOP curve finds" not in table
+    words = paragraph(html, "plan-discrepancy")
+    assert words.startswith("The plan's discrepancy comes from its prior, not from your runs")
+    assert "they hold no IsoFLOP curves" in words
+    assert disc.info["plan_note"] in words  # the library's own words, not the report's
+    assert "offset and growth follow their prior" in words
+    assert 'No column "N a new IsoFLOP curve finds"' in paragraph(html, "plan-no-sweep")
+    section = report.build_context(scattered_fit, figures=False)["plan"]["discrepancy"]
+    assert section["prior_only"] is True and section["measured"] is False
+    assert section["sweep_runs"] is None and section["sweep_noise"] is None
+
+
+def test_the_form_caveat_says_what_the_discrepancy_covers(scattered_fit, demo_fit) -> None:
+    with_disc = report.render_html(report.build_context(scattered_fit, figures=False))
+    words = paragraph(with_disc, "caveat-form")
+    assert "treats that form as an approximation" in words
+    assert "the law's own error as the backtests measured it" in words
+    assert "They do not cover errors unlike those the backtests saw" in words
+    assert "the possibility that the formula itself is wrong" not in words
+    without = dataclasses.replace(demo_fit, discrepancy=None)
+    html = report.render_html(report.build_context(without, figures=False))
+    words = paragraph(html, "caveat-form")
+    assert "not the possibility that the formula itself is wrong" in words
+    assert "approximation" not in words
 
 
 def test_format_number() -> None:

@@ -250,21 +250,24 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
     offset_mid, offset_high = disc.plan_offset_quantiles([0.5, 0.95])
     # Fits saved before the prior fallback only had plan weights when curves taught them.
     learned = bool(disc.info.get("plan_learned", True))
+    curves = disc.info.get("plan_curves", [])
+    # How the runs' IsoFLOP curves measure a minimum; None when they hold none (or the fit
+    # predates it): then the report has no "N a new IsoFLOP curve finds" column.
     sweep = disc.plan_sweep()
-    measured = (
-        {}
-        if sweep is None
-        else {
-            "sweep_runs": Num(len(sweep[0]), "plan.discrepancy.sweep_runs", "int"),
-            "sweep_noise": Num(sweep[1], "plan.discrepancy.sweep_noise", "percent"),
-        }
-    )
     return {
-        **measured,
         "learned": learned,
         "prior": not learned,
+        # Nothing checked the plan, not even inside the runs: offset and growth are the prior's.
+        "prior_only": not learned and not curves,
         "note": disc.info.get("plan_note", ""),
-        "curves": Num(len(disc.info.get("plan_curves", [])), "plan.discrepancy.curves", "int"),
+        "measured": sweep is not None,
+        "sweep_runs": (
+            None if sweep is None else Num(len(sweep[0]), "plan.discrepancy.sweep_runs", "int")
+        ),
+        "sweep_noise": (
+            None if sweep is None else Num(sweep[1], "plan.discrepancy.sweep_noise", "percent")
+        ),
+        "curves": Num(len(curves), "plan.discrepancy.curves", "int"),
         "s_median": Num(mid, "plan.discrepancy.s_median", "percent"),
         "s_high": Num(high, "plan.discrepancy.s_95", "percent"),
         "offset_median": Num(offset_mid, "plan.discrepancy.offset_median", "percent"),
