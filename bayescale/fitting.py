@@ -130,9 +130,10 @@ class Diagnostics:
                 if tried
                 else "run longer (more tune/draws)"
             )
-            found.append(
-                f"R-hat of {worst} is {rhat[worst]:.3f} (> {RHAT_MAX}): chains disagree; {advice}"
-            )
+            # Enough digits to show it above the limit: 1.0104 is not "1.010 (> 1.01)".
+            value = rhat[worst]
+            shown = f"{value:.3f}" if round(value, 3) > RHAT_MAX else f"{value:.4f}"
+            found.append(f"R-hat of {worst} is {shown} (> {RHAT_MAX}): chains disagree; {advice}")
         for kind in ("ess_bulk", "ess_tail"):
             ess = self.table[kind]
             if (ess < self.ess_min).any():
@@ -291,6 +292,8 @@ class Fit:
             self.diagnostics = Diagnostics.of(self.idata, self.diagnostic_names, target, attempts)
         self._warned = False
         self._views: dict[str, Fit] = {}
+        # A group's view warns through the fit it came from: once per fit, not per group.
+        self._root: Fit = self
 
     @property
     def sampler_log(self) -> list[str]:
@@ -477,6 +480,7 @@ class Fit:
             None,
             self.diagnostics,
         )
+        view._root = self._root
         self._views[name] = view
         return view
 
@@ -690,16 +694,19 @@ class Fit:
         ratios = [points[name].to_numpy() / self.runs.x(name).max() for name in self.law.inputs]
         table["extrapolation"] = np.max(ratios, axis=0)
         table.attrs["law"] = self.law.name
+        return self._flag_failed(table, "forecast")
+
+    def _flag_failed(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
+        """Mark a result table with the fit's verdict; warn, once per fit, if it failed."""
         table.attrs["diagnostics_ok"] = self.ok
         if not self.ok:
-            message = (
-                f"forecast from a fit that failed its diagnostics: {self.diagnostics.verdict()}"
-            )
+            message = f"{what} from a fit that failed its diagnostics: {self.diagnostics.verdict()}"
             table.attrs["warning"] = message
-            # Once per fit: every table still carries the warning in its attrs.
-            if not self._warned:
-                warnings.warn(message, stacklevel=2)
-                self._warned = True
+            # Once per fit (a group's view counts as its fit): every table still carries the
+            # warning in its attrs.
+            if not self._root._warned:
+                warnings.warn(message, stacklevel=3)
+                self._root._warned = True
         return table
 
     # ------------------------------------------------------------------ which run next
@@ -805,7 +812,8 @@ class Fit:
             curve at the budget would measure (a parabola in log N through runs placed and as
             noisy as the runs' largest curve, :meth:`Discrepancy.plan_sweep`, or as
             ``sweep`` says). It is to the plan what ``pred_*`` is to a forecast, and the
-            interval to check a sweep's minimum against.
+            interval to check a sweep's minimum against. ``attrs`` holds
+            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
 
         Raises
         ------
@@ -845,7 +853,7 @@ class Fit:
             # Moving N_opt by a factor moves D = C / (k N) by its inverse, at one budget.
             columns.update(_split_summary(optimum["N"] * np.exp(shift), budgets, k, "disc", level))
         elif sweep is None:
-            return table(columns)
+            return self._flag_failed(table(columns), "compute-optimal plan")
         else:
             shift = np.zeros_like(optimum["N"])  # the law's plan alone: no discrepancy
         if design is not None:
@@ -859,7 +867,7 @@ class Fit:
             found = (measured - log_n > offsets.min()) & (measured - log_n < offsets.max())
             n = np.exp(np.where(found, measured + shift, np.nan))
             columns.update(_split_summary(n, budgets, k, "pred", level))
-        return table(columns)
+        return self._flag_failed(table(columns), "compute-optimal plan")
 
     def budget_for(
         self,
@@ -887,7 +895,8 @@ class Fit:
             One row per target (and group): median and interval of ``C``, ``N`` and ``D`` at the
             optimum, and ``prob_unreachable``: the share of the posterior in which the
             target is at or below the floor (or beyond 1e40 FLOPs). Intervals reaching such
-            draws show ``inf``.
+            draws show ``inf``. ``attrs`` holds
+            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
         """
         from bayescale.planning import budget_draws, summarise, table
 
@@ -909,7 +918,9 @@ class Fit:
                 )
             row["prob_unreachable"] = float(np.isinf(found["C"]).mean())
             rows.append({k: np.asarray(v).item() for k, v in row.items()})
-        return table({k: [r[k] for r in rows] for k in rows[0]})
+        return self._flag_failed(
+            table({k: [r[k] for r in rows] for k in rows[0]}), "budget for the target"
+        )
 
     def prob_below(
         self,
@@ -942,7 +953,8 @@ class Fit:
             ``target_loss``, ``prob_law_below`` (the law's loss, i.e. the average run
             if the law's form is right, is below the target) and ``prob_run_below``
             (one new run is, noise and the fit's discrepancy included: the probability a
-            single training run meets the target).
+            single training run meets the target). ``attrs`` holds
+            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
         """
         from bayescale.planning import optimum_draws, prob_below_draws
 
@@ -958,7 +970,8 @@ class Fit:
         draws = self.draws()
         theta = {name: draws[name] for name in self.law.parameters}
         given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
-        if set(given) == {"C"}:
+        # C alone: each draw's compute-optimal split, unless the law is written in C itself.
+        if set(given) == {"C"} and not set(self.law.inputs) & {"C"}:
             budgets = np.atleast_1d(np.asarray(C, dtype=float))
             optimum = optimum_draws(self.law, theta, budgets, self.runs.compute_factor, fixed)
             values = optimum["loss"]
@@ -985,7 +998,7 @@ class Fit:
         out["target_loss"] = target
         out["prob_law_below"] = law_p
         out["prob_run_below"] = run_p
-        return out
+        return self._flag_failed(out, "probability of the target")
 
     # ------------------------------------------------------------------ persistence
 

@@ -465,7 +465,9 @@ def recommend(
         discrepancy, the variances and widths include it, ``discrepancy`` says so and
         ``discrepancy_variance_before`` and ``discrepancy_variance_after`` give its part
         (mean over the targets); ``extrapolation``, the e-folds by which the farthest target
-        lies beyond the runs' range (in C for ``optimal_N``; None if it cannot be measured).
+        lies beyond the runs' range (in C for ``optimal_N``; None if it cannot be measured);
+        ``diagnostics_ok`` and, from a fit that failed its diagnostics, ``warning`` (also
+        issued once per fit as a ``UserWarning``).
 
     Raises
     ------
@@ -749,4 +751,4 @@ def recommend(
             "discrepancy_variance_after": disc_final,
         }
     )
-    return out
+    return view._flag_failed(out, "recommendation")

@@ -228,6 +228,13 @@ def test_a_law_of_fewer_inputs_than_the_runs_forecasts_at_its_own(sim_runs):
     law_widths = table["law_upper_90"] - table["law_lower_90"]
     assert widths[0] == pytest.approx(law_widths[0], rel=1e-9)  # inside: unchanged
     assert widths[1] >= law_widths[1]
+    # A law of C: its loss at a budget is the law's own, no split of the budget needed.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        median = float(table["law_median"][1])
+        odds = fit_.prob_below(median, C=[top * 100])
+    assert list(odds["C"]) == [top * 100]
+    assert odds["prob_law_below"][0] == pytest.approx(0.5, abs=0.02)
 
 
 def test_unknown_discrepancy_is_refused_before_sampling(sim_runs):

@@ -135,6 +135,33 @@ def test_starved_fit_is_flagged(starved_fit):
     assert "DIAGNOSTICS FAIL" in again.attrs["warning"]
 
 
+@pytest.mark.parametrize(
+    ("what", "call"),
+    [
+        ("compute-optimal plan", lambda f: f.compute_optimal([1e22])),
+        ("budget for the target", lambda f: f.budget_for(2.2)),
+        ("probability of the target", lambda f: f.prob_below(2.2, N=[1e9], D=[2e10])),
+        (
+            "recommendation",
+            lambda f: f.recommend(
+                {"N": [1e8, 3e8], "D": [2e9, 6e9]}, {"N": [1e10], "D": [2e11]}, fantasies=4
+            ),
+        ),
+    ],
+)
+def test_every_decision_from_a_failed_fit_says_so(starved_fit, what, call):
+    # A plan or a probability is as untrustworthy as a forecast from such a fit: each warns
+    # (once per fit) and its table carries the verdict.
+    fresh = bayescale.Fit(*(getattr(starved_fit, k) for k in FIT_FIELDS))
+    with pytest.warns(UserWarning, match=f"{what} from a fit that failed its diagnostics"):
+        table = call(fresh)
+    assert table.attrs["diagnostics_ok"] is False
+    assert "DIAGNOSTICS FAIL" in table.attrs["warning"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert call(fresh).attrs["diagnostics_ok"] is False
+
+
 FIT_FIELDS = ("law", "runs", "idata", "log_ref", "seed", "settings", "info")
 
 
@@ -153,6 +180,9 @@ def test_diagnostics_thresholds():
     assert rhat.problems == [
         "R-hat of alpha is 1.020 (> 1.01): chains disagree; run longer (more tune/draws)"
     ]
+    # Just above the limit: shown with the digit that puts it there.
+    near = _diagnostics([1.0, 1.0104, 1.0], [900.0] * 3)
+    assert near.problems[0].startswith("R-hat of alpha is 1.0104 (> 1.01)")
     nan = _diagnostics([1.0, np.nan, 1.0], [900.0] * 3)
     assert not nan.ok and "R-hat of alpha is nan" in nan.problems[0]
     ess = _diagnostics([1.0] * 3, [900.0, 399.0, 500.0])
