@@ -14,7 +14,7 @@ import json
 import keyword
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pymc_extras.prior import Prior
 
+from bayescale.data import _DEFAULT_INPUTS
 from bayescale.errors import FormulaError, LawError
 from bayescale.formula import (
     NUMPY,
@@ -32,6 +33,7 @@ from bayescale.formula import (
     Neg,
     Num,
     Ops,
+    _shown,
 )
 from bayescale.likelihood import Likelihood
 from bayescale.priors import (
@@ -247,6 +249,12 @@ class Law:
         unused = sorted(declared - self.formula.names)
         if unused:
             raise LawError(f"{where}: {', '.join(unused)} is declared but not used in the formula")
+        if not self.parameters:
+            raise LawError(
+                f"{where}: the formula {_shown(self.formula.text)} has no parameters, only "
+                f"inputs ({', '.join(self.inputs)}); a law needs at least one parameter to fit, "
+                f"e.g. 'E + A / N**alpha'"
+            )
         reserved = {"sigma", "nu", "y", "log_y"}
         clash = sorted(reserved & declared)
         if clash:
@@ -428,6 +436,7 @@ class Law:
         likelihood: Likelihood | None = None,
         title: str = "",
         reference: str = "",
+        declared: tuple[str, ...] = (),
     ) -> Law:
         """Build a law from a formula written by the user; a formula alone is enough.
 
@@ -461,6 +470,9 @@ class Law:
             Default: Student-t on log loss.
         title, reference : str
             Description and paper reference.
+        declared : tuple of str, default ()
+            Names the caller gives priors to afterwards (as :func:`bayescale.fit`'s
+            ``priors=``): parameters, never taken for a misspelt input.
 
         Returns
         -------
@@ -473,7 +485,10 @@ class Law:
             If the formula is not valid or not whitelisted.
         LawError
             If names and priors do not match, or the inputs cannot be told apart from the
-            parameters.
+            parameters; if the law has no parameter; or, when the inputs are read from the
+            formula and the runs, if a name without a prior differs from an input only by
+            letter case (``n`` for ``N``) or is a column of the runs (mapped to an input, or
+            the response): give such a name a prior to make it a parameter.
 
         Notes
         -----
@@ -521,7 +536,7 @@ class Law:
                 f"priors are given for {', '.join(unknown)}, which the formula {formula!r} "
                 f"does not use (it uses {', '.join(sorted(parsed.names))})"
             )
-        inputs = _formula_inputs(parsed, priors, inputs, runs)
+        inputs = _formula_inputs(parsed, {**dict.fromkeys(declared), **priors}, inputs, runs)
         # The order the user gave priors in, then the rest sorted (tables list them so).
         free = parsed.names - set(inputs)
         params_names = [n for n in priors if n in free] + sorted(free - set(priors))
@@ -873,6 +888,7 @@ def _formula_inputs(
         return {str(n): "" for n in inputs}
     if runs is not None:
         found = [n for n in runs.inputs if n in formula.names]
+        _refuse_misread_names(formula, found, priors, runs)
         if not found:
             raise LawError(
                 f"the formula {formula.text!r} uses none of the runs' inputs "
@@ -899,7 +915,62 @@ def _formula_inputs(
             f"cannot tell the inputs of formula {formula.text!r} from its parameters; "
             f"pass inputs=['N', ...] or runs="
         )
+    _refuse_misread_names(formula, bases, priors, None)
     return {n: "" for n in sorted(bases)}
+
+
+def _refuse_misread_names(
+    formula: Formula, inputs: Iterable[str], priors: Mapping[str, Any], runs: Runs | None
+) -> None:
+    """Refuse a name about to become a parameter that is most likely meant as an input.
+
+    Only for inputs read from the formula and the runs (not given by the user), and only for
+    names without a prior (a prior declares a parameter): a name that differs from an input
+    (the runs', the law's, or a default column name N, D, C, U) only by letter case, and a
+    name that is a column of the runs' table (mapped to an input, or the response).
+    """
+    inputs = list(inputs)
+    parameters = sorted(formula.names - set(inputs) - set(priors))
+    where = f"formula {_shown(formula.text)}"
+    if runs is not None:
+        mapped = {
+            column: name
+            for name, column in runs.columns.items()
+            if column != name and not column.startswith("derived:")
+        }
+        for name in parameters:
+            if name in mapped:
+                raise LawError(
+                    f"{where}: {name!r} is the column mapped to input {mapped[name]!r}, not a "
+                    f"parameter; write {mapped[name]} in the formula"
+                )
+            if name == runs.y_name:
+                raise LawError(
+                    f"{where}: {name!r} is the column of the response (y), not a parameter; "
+                    f"a law predicts it from the inputs ({', '.join(runs.inputs)})"
+                )
+    named = list(runs.inputs) if runs is not None else list(dict.fromkeys(inputs))
+    known = list(dict.fromkeys([*named, *_DEFAULT_INPUTS]))
+    for name in parameters:
+        match = next((n for n in known if n != name and n.casefold() == name.casefold()), None)
+        if match is None:
+            continue
+        if runs is None:
+            listed = f"inputs are named {', '.join(known)}"
+        else:
+            listed = f"the runs' inputs are named {', '.join(named)}"
+        unmapped = ""
+        if runs is not None and match not in runs.inputs:
+            unmapped = (
+                f" (no column is mapped to {match}: map one with x={{{match!r}: '<column>'}}, "
+                f"on the command line --x {match}=COLUMN)"
+            )
+        raise LawError(
+            f"{where}: {name!r} is not an input; {listed}: did you mean {match!r}?{unmapped} "
+            f"If {name!r} really is a parameter, give it a prior "
+            f"(Law.from_formula(..., priors={{{name!r}: {{'dist': ...}}}})) or declare it in a "
+            f".toml law file ([parameters.{name}] with a prior)"
+        )
 
 
 def _needs_positive(formula: Formula, inputs: Mapping[str, str]) -> set[str]:
@@ -1036,18 +1107,23 @@ def catalog() -> dict[str, Path]:
     return {path.stem: path for path in sorted(catalog_dir().glob("*.toml"))}
 
 
-def get_law(law: str | Path | Law, *, runs: Runs | None = None) -> Law:
+def get_law(
+    law: str | Path | Law, *, runs: Runs | None = None, declared: tuple[str, ...] = ()
+) -> Law:
     """Return a law from the catalog by name, from a TOML file path, a formula, or as given.
 
     Parameters
     ----------
     law : str, Path or Law
-        A catalog name (``"chinchilla"``), a path to a ``.toml`` law file, a formula
-        (``"E + A / N**alpha"``: a string that is neither and has an operator or a
-        parenthesis), or a Law.
+        A catalog name (``"chinchilla"``), a path to a law file (a Path, a string ending in
+        ``.toml`` or naming an existing file), a formula (``"E + A / N**alpha"``: any other
+        string with an operator or a parenthesis), or a Law.
     runs : Runs, optional
         For a formula: the runs it will be fitted to, which name its inputs and set the
         scale of its default priors (see :meth:`Law.from_formula`).
+    declared : tuple of str, default ()
+        For a formula: names the caller gives priors to afterwards (see
+        :meth:`Law.from_formula`).
 
     Returns
     -------
@@ -1057,24 +1133,48 @@ def get_law(law: str | Path | Law, *, runs: Runs | None = None) -> Law:
     Raises
     ------
     LawError
-        If the name is not in the catalog (the message lists the catalog and the closest
-        match), not an existing file and not a formula.
+        If the string is empty or a folder; if the name is not in the catalog (the message
+        lists the catalog and the closest match), not an existing file and not a formula;
+        or as :meth:`Law.from_formula` and :meth:`Law.from_file`.
     FormulaError
         If the string is read as a formula and is not a valid one.
     """
     if isinstance(law, Law):
         return law
     entries = catalog()
+    if isinstance(law, str) and not law.strip():
+        raise LawError(
+            f"the law is empty; give a catalog name ({', '.join(entries)}), the path of a "
+            f".toml law file, or a formula like 'E + A / N**alpha'"
+        )
     if str(law) in entries:
         return Law.from_file(entries[str(law)])
-    path = Path(law)
-    if isinstance(law, str) and not path.exists() and re.search(r"[-+*/^()=;]", law):
-        if not law.strip().endswith(".toml"):
-            return Law.from_formula(law, runs=runs)
-    if path.suffix == ".toml" or path.exists():
-        return Law.from_file(path)
+    # A string is a path only if it looks like one: a formula may be longer than a file
+    # name can be, and '' or '.' name the current folder.
+    if not isinstance(law, str) or law.strip().lower().endswith(".toml") or _is_file(law):
+        return Law.from_file(law)
+    if _is_dir(law):
+        raise LawError(f"law {law!r} is a folder; give the path of a .toml law file")
+    if re.search(r"[-+*/^()=;]", law):
+        return Law.from_formula(law, runs=runs, declared=declared)
     hint = suggest(str(law), entries)
     raise LawError(
         f"unknown law {str(law)!r}{hint}; the catalog has {', '.join(entries)}; "
         f"or give the path of a .toml law file, or a formula like 'E + A / N**alpha'"
     )
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file (False for text no file name can be)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # too long a name, a NUL byte...
+        return False
+
+
+def _is_dir(text: str) -> bool:
+    """Whether ``text`` names an existing folder (False for text no path can be)."""
+    try:
+        return Path(text).is_dir()
+    except (OSError, ValueError):
+        return False

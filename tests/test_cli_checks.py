@@ -404,3 +404,61 @@ def test_a_column_to_map_is_named_with_the_cli_option(runs_csv: Path) -> None:
         "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--y", "Loss", "--out", "x.nc"
     )
     assert_one_error(result, "no column 'Loss'", "(on the command line: --y COLUMN)")
+
+
+# -- 7. --law: a catalog name, a law file or a formula ---------------------------------
+
+#: 14 terms, 279 characters: longer than a file name may be, well within the formula limit.
+LONG_LAW = "E + " + " + ".join(f"A{i}*N**-a{i}*D**-b{i}" for i in range(14))
+
+
+def test_a_long_formula_is_a_law_not_a_file_name(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert 255 < len(LONG_LAW) < 2000
+    # 45 parameters with the noise: as many runs at least.
+    frame = pd.concat([pd.read_csv(runs_csv)] * 3, ignore_index=True)
+    frame["params"] *= np.repeat([1.0, 1.1, 1.2], len(frame) // 3)
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr("bayescale.fitting.fit", recorder(calls))
+    invoke("fit", str(path), "--law", LONG_LAW, *X_MAP, "--out", str(tmp_path / "f.nc"))
+    law = calls["args"][1]
+    assert law.formula.text == LONG_LAW and len(law.parameters) == 43
+
+
+@pytest.mark.parametrize(
+    ("law", "fragments"),
+    [
+        ("", ["the law is empty; give a catalog name (bnsl, chinchilla"]),
+        ("E + A/N**alpha + B/d**beta", ["'d' is not an input", "did you mean 'D'?"]),
+        ("E + A/N**a + B/tokens**b", ["'tokens' is the column mapped to input 'D'"]),
+        ("1 / N", ["has no parameters", "a law needs at least one parameter"]),
+    ],
+    ids=["empty", "letter-case", "column", "no-parameter"],
+)
+def test_a_law_the_user_mistook_is_refused_before_fitting(
+    runs_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    law: str,
+    fragments: list[str],
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit")
+    result = invoke("fit", str(runs_csv), "--law", law, *X_MAP, "--out", str(tmp_path / "f.nc"))
+    assert_one_error(result, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_formula_parameter_named_as_an_unmapped_column_is_refused(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only N is mapped: 'tokens' in the formula would be fitted as a number, the column unused.
+    forbid(monkeypatch, "bayescale.fitting.fit")
+    result = invoke(
+        "fit", str(runs_csv), "--law", "E + A/N**a + B/tokens**b", "--x", "N=params",
+        "--out", str(tmp_path / "f.nc"),
+    )  # fmt: skip
+    assert_one_error(result, "'tokens' in law 'custom' is a column of", "--x D=tokens")
+    assert list(tmp_path.iterdir()) == []

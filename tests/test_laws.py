@@ -161,6 +161,100 @@ def test_reserved_names(formula, names, message):
             Law.from_formula(formula, priors=priors)
 
 
+# ---------------------------------------------------------------- names a formula mistakes
+
+
+@pytest.fixture(scope="module")
+def mapped_runs():
+    """Runs from columns named otherwise than the inputs: N <- params, D <- tokens."""
+    rng = np.random.default_rng(3)
+    n, d = 10 ** rng.uniform(7, 9, 60), 10 ** rng.uniform(9, 11, 60)
+    frame = pd.DataFrame({"params": n, "tokens": d, "loss": 1.8 + 480 / n**0.35})
+    return {
+        "both": bayescale.load_runs(frame, x={"N": "params", "D": "tokens"}),
+        "N only": bayescale.load_runs(frame, x={"N": "params"}),
+    }
+
+
+@pytest.mark.parametrize(
+    ("formula", "which", "fragments"),
+    [
+        ("E + A / n**alpha + B/D**beta", "both", ["'n' is not an input", "did you mean 'N'?"]),
+        ("E + A/N**alpha + B/d**beta", "both", ["'d' is not an input", "did you mean 'D'?"]),
+        ("E + A/n**alpha", "both", ["the runs' inputs are named N, D, C", "did you mean 'N'?"]),
+        ("E + A/N**alpha + B/d**beta", "N only", ["did you mean 'D'?", "x={'D': '<column>'}"]),
+        ("E + c / N**alpha", None, ["'c' is not an input", "did you mean 'C'?"]),
+    ],
+)
+def test_a_name_that_differs_from_an_input_only_by_case_is_refused(
+    mapped_runs, formula, which, fragments
+):
+    runs = mapped_runs[which] if which else None
+    with pytest.raises(LawError) as info:
+        get_law(formula, runs=runs)
+    message = str(info.value)
+    for fragment in [*fragments, "really is a parameter, give it a prior", ".toml law file"]:
+        assert fragment in message, (fragment, message)
+
+
+def test_a_prior_declares_a_name_that_differs_from_an_input_a_parameter(mapped_runs):
+    runs = mapped_runs["both"]
+    law = Law.from_formula("E + A/N**alpha + c * N**-beta", runs=runs, priors={"c": LOGNORMAL})
+    assert set(law.inputs) == {"N"} and law.parameters["c"].why == "set by the user"
+    # Inputs given: the user said which names are inputs.
+    law = Law.from_formula("E + A/N**alpha + c * N**-beta", runs=runs, inputs=["N"])
+    assert "c" in law.parameters
+
+
+@pytest.mark.parametrize(
+    ("formula", "fragments"),
+    [
+        (
+            "E + A/N**a + B/tokens**b",
+            ["'tokens' is the column mapped to input 'D'", "write D in the formula"],
+        ),
+        ("E + A/params**a + B/D**b", ["'params' is the column mapped to input 'N'"]),
+        ("E + A/N**a + loss", ["'loss' is the column of the response (y), not a parameter"]),
+    ],
+)
+def test_a_column_of_the_runs_is_not_a_parameter(mapped_runs, formula, fragments):
+    with pytest.raises(LawError) as info:
+        get_law(formula, runs=mapped_runs["both"])
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
+@pytest.mark.parametrize("formula", ["1 / N", "log(N)", "N**-0.5 + 2"])
+def test_a_law_without_parameters_is_refused(mapped_runs, formula):
+    with pytest.raises(LawError, match=r"has no parameters, only inputs \(N\); a law needs at"):
+        get_law(formula, runs=mapped_runs["both"])
+    text = 'name = "x"\nformula = "1 / N"\n[inputs]\nN = "n"\n[parameters]\n'
+    with pytest.raises(LawError, match=r"x\.toml: law 'x': the formula '1 / N' has no parameters"):
+        Law.from_toml(text, source="x.toml")
+
+
+LONG_FORMULA = "E + " + " + ".join(f"A{i}*N**-a{i}*D**-b{i}" for i in range(14))
+
+
+def test_a_law_string_is_a_path_only_if_it_looks_like_one(tmp_path, monkeypatch):
+    # Longer than a file name may be (255 bytes), far below the formula limit (2,000).
+    assert 255 < len(LONG_FORMULA) < 2000
+    law = get_law(LONG_FORMULA)
+    assert len(law.parameters) == 43 and set(law.inputs) == {"N", "D"}
+    for empty in ("", "  "):
+        with pytest.raises(LawError, match=r"the law is empty; give a catalog name \(bnsl"):
+            get_law(empty)
+    with pytest.raises(LawError, match=r"law '\.' is a folder; give the path of a \.toml"):
+        get_law(".")
+    with pytest.raises(LawError, match=r"law file not found"):
+        get_law("no/such/law.TOML")
+    # An existing file is read as a law file whatever its name; a formula never as a path.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_law.txt").write_text(BASE, encoding="utf-8")
+    assert get_law("my_law.txt").name == "power_law_N"
+    assert get_law("E + A/N**alpha").name == "custom"
+
+
 # --------------------------------------------------------------------------- TOML
 
 

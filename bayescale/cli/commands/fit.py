@@ -35,6 +35,7 @@ from .._options import (
     TuneOption,
     XOption,
     YOption,
+    check_point_names,
     out_option,
     parse_mapping,
     parse_points,
@@ -57,6 +58,22 @@ if TYPE_CHECKING:
     from bayescale.laws import Law
 
 __all__ = ["fit_command", "forecast_command"]
+
+
+def _refuse_unmapped_columns(law: Law, data: str) -> None:
+    """A formula's parameter named as a column of the table: an input the user forgot to map."""
+    from bayescale.data import _read
+    from bayescale.errors import DataError
+
+    columns = set(_read(data)[0].columns.astype(str))
+    clash = [name for name in law.parameters if name in columns]
+    if clash:
+        name = clash[0]
+        raise DataError(
+            f"{name!r} in law {law.name!r} is a column of {data}, so it would be fitted as a "
+            f"parameter and its values ignored; to use the column, map it to an input (--x "
+            f"D={name}) and write that input (D) in the formula; to keep a parameter, rename it"
+        )
 
 
 def _describe(runs: Runs, law: Law) -> None:
@@ -193,6 +210,8 @@ def fit_command(
     from bayescale.laws import get_law
 
     chosen = get_law(law, runs=runs)
+    if chosen.formula.text.strip() == law.strip():  # a formula, not a catalog name or a file
+        _refuse_unmapped_columns(chosen, data)
     # fit() checks this too, but only after the header below has been printed.
     runs.require_law(chosen)
     _describe(runs, chosen)
@@ -289,6 +308,7 @@ def forecast_command(
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)
+    check_point_names(points, list(result.law.inputs), "--at")
     if mode is not None:
         result = result.mode(mode)
     # The library warns through `warnings` and records the same text in attrs; show it once.
