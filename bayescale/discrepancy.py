@@ -224,7 +224,8 @@ def log_inputs(
     dict of str to numpy.ndarray
         The log values, by name.
     """
-    values = {name: np.asarray(points[name], dtype=float) for name in points}
+    wanted = {*names, "N", "D", "C"}  # other columns (labels) play no part
+    values = {name: np.asarray(points[name], dtype=float) for name in points if name in wanted}
     completed = complete_triad(values, k)
     if completed is not None:
         values[completed[0]] = completed[1]

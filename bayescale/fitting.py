@@ -500,7 +500,13 @@ class Fit:
             return None
         if group is None:
             return list(self.groups)
-        return [group] if isinstance(group, str) else [str(g) for g in group]
+        chosen = [group] if isinstance(group, str) else [str(g) for g in group]
+        if not chosen:
+            raise DataError(
+                f"group names no group; give one or more of {', '.join(self.groups)} (or "
+                f"'new'), or leave it out for every group"
+            )
+        return chosen
 
     def _per_group(self, groups: Sequence[str], call: Any) -> pd.DataFrame:
         """Stack a method's table over groups, with a ``group`` column first."""
@@ -642,7 +648,9 @@ class Fit:
         ----------
         at : mapping or DataFrame
             Input values, e.g. ``{"N": [7e10], "D": [1.4e12]}``; of N, D and C any two
-            are enough. For a hierarchical fit, a ``group`` column gives each point's group.
+            are enough; records (a list of mappings) work too, and columns that are not
+            inputs (labels) are carried to the table. For a hierarchical fit, a ``group``
+            column (or one named as the runs' grouping column) gives each point's group.
         level : float or sequence of float, default 0.9
             Credible level(s).
         seed : int, optional
@@ -667,9 +675,15 @@ class Fit:
         """
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
-        if self.pooling is not None and isinstance(at, pd.DataFrame) and "group" in at.columns:
+        # The groups as a column: 'group', or the runs' own grouping column (e.g. 'dataset').
+        named = [c for c in ("group", *self.runs.group_by) if isinstance(at, pd.DataFrame)]
+        column = next((c for c in named if c in at.columns), None)
+        if self.pooling is not None and column is not None:
             if group is not None:
-                raise DataError("give the groups either as a 'group' column of at or as group=")
+                raise DataError(
+                    f"give the groups either as the {column!r} column of at or as group=, not both"
+                )
+            at = at.rename(columns={column: "group"})
             labels = at["group"].astype(str).to_numpy()
             parts = []
             for g in dict.fromkeys(labels):
@@ -1328,7 +1342,8 @@ def fit(
             f"group={group!r} is for loading runs; these runs are already loaded "
             f"(grouped by {list(runs.group_by) or 'nothing'}): pass group= to load_runs"
         )
-    law = get_law(law, runs=runs)
+    # A name given a prior is a parameter, even one a formula alone would take for a typo.
+    law = get_law(law, runs=runs, declared=tuple(priors or ()))
     if priors:
         law = law.with_priors(priors)
     runs.require_law(law)

@@ -132,7 +132,8 @@ def forecast_points(
     Returns
     -------
     pandas.DataFrame
-        One row per point, one float column per input the law needs (plus any given).
+        One row per point, one float column per input the law needs, plus any other
+        column given (numbers as floats, anything else, e.g. a label, as given).
 
     Raises
     ------
@@ -140,16 +141,26 @@ def forecast_points(
         If an input is missing, lengths differ, or a value is not finite, or not > 0 for
         an input the law takes the logarithm of.
     """
+    if isinstance(at, list | tuple) and at and all(isinstance(r, Mapping) for r in at):
+        at = pd.DataFrame(list(at))  # records: one mapping per point
     if isinstance(at, pd.DataFrame):
         columns = {str(k): at[k].to_numpy() for k in at.columns}
     else:
         columns = {str(k): v for k, v in dict(at).items()}
     arrays: dict[str, np.ndarray] = {}
+    needed = {*law.inputs, "N", "D", "C"}
     for name, value in columns.items():
         try:
             arrays[name] = np.atleast_1d(np.asarray(value, dtype=float))
         except (TypeError, ValueError):
-            raise DataError(f"forecast input {name}={value!r} is not a number") from None
+            if name not in needed:
+                # Not an input (a label, a note): carried through to the table as given.
+                arrays[name] = np.atleast_1d(np.asarray(value, dtype=object))
+                continue
+            raise DataError(
+                f"forecast input {name}={value!r} is not a number; give {name} as numbers "
+                f"(e.g. 7e10), one per point"
+            ) from None
         if arrays[name].ndim != 1:
             raise DataError(f"forecast input {name} must be a number or a flat list")
     try:
@@ -168,6 +179,8 @@ def forecast_points(
             f"law {law.name!r} needs {', '.join(law.inputs)} to forecast; missing "
             f"{', '.join(missing)} (of N, D, C any two are enough: C = {k:g} N D)"
         )
+    if {"N", "D", "C"} <= set(columns):
+        _check_triad(arrays, k)
     logged = log_inputs(law)
     for name in law.inputs:
         bad = ~np.isfinite(arrays[name])
@@ -185,6 +198,24 @@ def forecast_points(
                 f"must be > 0: law {law.name!r} takes the logarithm of {name}"
             )
     return pd.DataFrame(arrays)
+
+
+def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
+    """N, D and C all given: refuse points where C is far from k N D (a slip of units)."""
+    with np.errstate(all="ignore"):
+        product = k * arrays["N"].astype(float) * arrays["D"].astype(float)
+        ratio = arrays["C"].astype(float) / product
+    # A FLOP count other than k N D (attention, embeddings) differs by tens of percent, not 2x.
+    off = np.isfinite(ratio) & (ratio > 0) & ((ratio < 0.5) | (ratio > 2.0))
+    if off.any():
+        i = int(np.argmax(off))
+        raise DataError(
+            f"forecast point {i + 1}: C = {float(arrays['C'][i]):.4g} but {k:g} N D = "
+            f"{float(product[i]):.4g} (N = {float(arrays['N'][i]):.4g}, D = "
+            f"{float(arrays['D'][i]):.4g}): they disagree by more than a factor 2. Give two of "
+            f"N, D, C (the third follows from C = {k:g} N D), or load the runs with the "
+            f"compute_factor their FLOPs are counted with"
+        )
 
 
 def _quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:

@@ -319,6 +319,13 @@ def test_forecast_table(fitted: tuple[Path, Result]) -> None:
         pytest.param(
             "N=-7e10,D=1.4e12", ["forecast input N", "> 0", "logarithm of N"], id="negative"
         ),
+        pytest.param("N=7e10,d=1.4e12", ["--at", "d is not an input", "did you mean D"], id="case"),
+        pytest.param("N=7e10,D=1.4e12,X=3", ["--at", "X is not an input"], id="unknown"),
+        pytest.param(
+            "N=7e10,D=1.4e12,C=1e20",
+            ["point 1", "C = 1e+20", "6 N D = 5.88e+23", "factor 2"],
+            id="inconsistent-C",
+        ),
     ],
 )
 def test_forecast_bad_at(fitted: tuple[Path, Result], at: str, fragments: list[str]) -> None:
@@ -393,3 +400,31 @@ def test_demo(tmp_path: Path) -> None:
     before = (out / "fit.nc").read_bytes()
     assert_user_error(invoke("demo", "--out", str(out), *SMALL), "exist already", "--force")
     assert (out / "fit.nc").read_bytes() == before
+
+
+def test_a_groups_parameters_keep_their_labels_in_the_cli_tables() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from bayescale.cli._render import frame_table, summary_table
+
+    # 'E[c4]' must not be read as rich markup (it was printed as a bare 'E').
+    summary = pd.DataFrame(
+        {
+            "median": [1.6, 1.7],
+            "hdi_90_lower": [1.5, 1.6],
+            "hdi_90_upper": [1.7, 1.8],
+            "sd": [0.05, 0.05],
+            "r_hat": [1.0, 1.0],
+            "ess_bulk": [900.0, 900.0],
+            "ess_tail": [900.0, 900.0],
+        },
+        index=pd.Index(["E[c4]", "E[rpj]"], name="parameter"),
+    )
+    fake = SimpleNamespace(summary=lambda: summary, diagnostics=SimpleNamespace(ess_min=400.0))
+    console = Console(width=100, record=True)
+    console.print(summary_table(fake, "posterior"))
+    console.print(frame_table(pd.DataFrame({"group": ["[b]old"], "x": [1.0]}), "t"))
+    text = console.export_text()
+    assert "E[c4]" in text and "E[rpj]" in text and "[b]old" in text

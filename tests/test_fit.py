@@ -411,3 +411,22 @@ def test_prior_override_moves_the_posterior(healthy_fit, sim_runs):
     log_e = np.log(result.idata.prior["E"].values)
     assert np.median(log_e) == pytest.approx(math.log(1.5), abs=0.005)
     assert result.law.parameters["alpha"].prior == get_law("chinchilla").parameters["alpha"].prior
+
+
+def test_forecast_points_as_records_with_labels_and_a_checked_compute(healthy_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plain = healthy_fit.forecast({"N": [1e9, 3e9], "D": [2e10, 6e10]})
+        records = healthy_fit.forecast([{"N": 1e9, "D": 2e10}, {"N": 3e9, "D": 6e10}])
+        labelled = healthy_fit.forecast(
+            pd.DataFrame({"run": ["small", "big"], "N": [1e9, 3e9], "D": [2e10, 6e10]})
+        )
+    pd.testing.assert_frame_equal(records, plain)
+    # A label is carried to the table, and the numbers are the same.
+    assert list(labelled["run"]) == ["small", "big"]
+    pd.testing.assert_frame_equal(labelled.drop(columns="run"), plain)
+    # C given with N and D must agree with them (up to how FLOPs are counted).
+    with pytest.raises(DataError, match=r"point 2: C = 1e\+20 .* factor 2"):
+        healthy_fit.forecast({"N": [1e9, 3e9], "D": [2e10, 6e10], "C": [1.2e20, 1e20]})
+    with pytest.raises(DataError, match=r"forecast input N=.* is not a number"):
+        healthy_fit.forecast({"N": ["big"], "D": [2e10]})

@@ -469,6 +469,13 @@ def test_forecasts_per_group_and_for_a_new_group(hierarchical: bayescale.Fit) ->
     routed = fit.forecast(pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "group": ["c", "a"]}))
     assert routed["group"].tolist() == ["c", "a"]
     assert routed["law_median"].iloc[1] == pytest.approx(table["law_median"].iloc[0])
+    # The runs' own grouping column (here 'family') routes them the same way.
+    by_family = fit.forecast(
+        pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "family": ["c", "a"]})
+    )
+    pd.testing.assert_frame_equal(by_family, routed)
+    with pytest.raises(DataError, match="names no group; give one or more of a, b, c"):
+        fit.forecast(at, group=[])
     plan = fit.compute_optimal([1e21], group=["a", NEW_GROUP])
     assert plan["group"].tolist() == ["a", NEW_GROUP] and (plan["N_median"] > 0).all()
     # Truth at this point: a 2.32, b 2.52, c 2.72.

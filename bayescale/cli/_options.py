@@ -7,9 +7,10 @@ library's checks (:mod:`bayescale.settings`), never by a second copy of the rule
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -294,6 +295,36 @@ def parse_points(items: Sequence[str]) -> dict[str, list[float]]:
             )
         points.append(point)
     return {name: [p[name] for p in points] for name in points[0]}
+
+
+def check_point_names(points: Mapping[str, Any], inputs: Sequence[str], option: str) -> None:
+    """Refuse a name in ``--at`` that is not an input: a typo would be carried along silently.
+
+    Parameters
+    ----------
+    points : mapping
+        From :func:`parse_points`.
+    inputs : sequence of str
+        The law's inputs (N, D and C are always accepted: two of them give the third).
+    option : str
+        The option, for the message.
+
+    Raises
+    ------
+    typer.BadParameter
+        Naming the unknown input and the law's.
+    """
+    known = [*inputs, *(n for n in ("N", "D", "C") if n not in inputs)]
+    unknown = [name for name in points if name not in known]
+    if unknown:
+        same = [k for k in known if k.casefold() == unknown[0].casefold()]
+        close = same or difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise typer.BadParameter(
+            f"{', '.join(unknown)} is not an input of the fit's law (its inputs: "
+            f"{', '.join(inputs)}; of N, D, C any two are enough){hint}",
+            param_hint=f"'{option}'",
+        )
 
 
 def point_list(items: Sequence[str]) -> list[dict[str, float]]:

@@ -20,6 +20,7 @@ from .._options import (
     OutputFormat,
     SeedOption,
     TuneOption,
+    check_point_names,
     parse_points,
     sampler_settings,
 )
@@ -117,6 +118,7 @@ def link_command(
     from bayescale.fitting import load_fit
 
     loss_fit = load_fit(fit_file)
+    check_point_names(points, list(loss_fit.law.inputs), "--at")
     with warnings_as_lines():
         link_fit = downstream.fit_link(
             table,
