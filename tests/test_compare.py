@@ -10,6 +10,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.comparison import Comparison, average, compare, score, stacking_weights
+from bayescale.data import load_runs
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
 from bayescale.errors import DataError, OutputExistsError
 
@@ -173,3 +174,16 @@ def test_scalebench_held_out_scores(task: str, law: str, mapping: dict[str, str]
     if task == "data_constrained_scaling_law":
         assert scores["r2"] > 0.79  # the published point-fit baseline of Li et al. 2026
         assert scores["coverage_90"] >= 0.8
+
+
+def test_a_run_at_the_cut_is_not_held_out_when_its_compute_is_derived() -> None:
+    from bayescale.comparison import _holdout_splits
+
+    # The demo's 1e21 curve: with C derived as 6 N D, rounding puts some runs a hair above.
+    given = demo_runs(0)
+    table = given.table.rename(columns={"y": given.y_name})
+    derived = load_runs(table.drop(columns="C"), x={"N": "N", "D": "D"}, y=given.y_name)
+    assert derived.columns["C"].startswith("derived") and (derived.x("C") > 1e21).sum() > 12
+    for runs in (given, derived):
+        [(_, _, train, held)] = _holdout_splits(runs, {"C": 1e21})
+        assert (len(train), int(held.sum())) == (96, 12)
