@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from bayescale._format import format_interval, format_number, format_prior
 
@@ -122,7 +123,7 @@ def summary_table(result: Fit, title: str) -> Table:
 
     for name, row in summary.iterrows():
         table.add_row(
-            str(name),
+            escape(str(name)),  # 'E[c4]' is a group's parameter, not rich markup
             format_number(row["median"]),
             format_interval(row[lower], row[upper]),
             format_number(row["sd"], digits=3),
@@ -194,7 +195,7 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
         ratio = format_number(extrapolation, "ratio")
         table.add_row(
             *[
-                str(row[name]) if name == "group" else format_number(row[name], "size")
+                escape(str(row[name])) if name == "group" else format_number(row[name], "size")
                 for name in inputs
             ],
             "law",
@@ -233,14 +234,14 @@ def frame_table(frame: pd.DataFrame, title: str, size_columns: Sequence[str] = (
     for column in frame.columns:
         table.add_column(str(column), justify="right")
     for key, row in frame.iterrows():
-        cells = [str(key)] if index_name else []
+        cells = [escape(str(key))] if index_name else []
         for column, value in row.items():
             if isinstance(value, bool | np.bool_):
                 cells.append("yes" if value else "NO")
             elif isinstance(value, int | float | np.integer | np.floating):
                 cells.append(format_number(value, "size" if column in size_columns else "num"))
             else:
-                cells.append(str(value))
+                cells.append(escape(str(value)))
         table.add_row(*cells)
     return table
 
