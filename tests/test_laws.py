@@ -204,6 +204,11 @@ def test_a_prior_declares_a_name_that_differs_from_an_input_a_parameter(mapped_r
     # Inputs given: the user said which names are inputs.
     law = Law.from_formula("E + A/N**alpha + c * N**-beta", runs=runs, inputs=["N"])
     assert "c" in law.parameters
+    # bayescale.fit(runs, formula, priors={"c": ...}) declares it so (its priors come later).
+    with pytest.raises(LawError, match="'c' is not an input"):
+        get_law("E + A/N**alpha + c * N**-beta", runs=runs)
+    law = get_law("E + A/N**alpha + c * N**-beta", runs=runs, declared=("c",))
+    assert "c" in law.parameters and set(law.inputs) == {"N"}
 
 
 @pytest.mark.parametrize(
