@@ -132,7 +132,8 @@ class Diagnostics:
             )
             # Enough digits to show it above the limit: 1.0104 is not "1.010 (> 1.01)".
             value = rhat[worst]
-            shown = f"{value:.3f}" if round(value, 3) > RHAT_MAX else f"{value:.4f}"
+            digits = next((d for d in range(3, 7) if round(value, d) > RHAT_MAX), 6)
+            shown = f"{value:.{digits}f}"
             found.append(f"R-hat of {worst} is {shown} (> {RHAT_MAX}): chains disagree; {advice}")
         for kind in ("ess_bulk", "ess_tail"):
             ess = self.table[kind]

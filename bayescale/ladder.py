@@ -107,7 +107,7 @@ def next_attempt(
     diverged : bool
         Whether ``last`` had divergent transitions.
     short_ess : bool
-        Whether its bulk or tail ESS fell short.
+        Whether its bulk or tail ESS fell short, or its R-hat was too high: more draws.
     deep : bool
         Whether its trajectories often reached the maximum tree depth.
     seed : int
@@ -168,10 +168,11 @@ def climb(
     stopped : str
         Why the ladder stopped before passing or running out of retries (empty otherwise).
     """
-    from bayescale.fitting import Diagnostics
+    from bayescale.fitting import RHAT_MAX, Diagnostics
 
     first = Attempt(settings.tune, settings.draws, settings.target_accept, 10, settings.seed)
     attempt, done, spent, stopped = first, [], 0.0, ""
+    short = False
     seeds = np.random.SeedSequence(settings.seed).generate_state(settings.retries + 1)
     for step in range(settings.retries + 1):
         began = time.perf_counter()
@@ -191,7 +192,15 @@ def climb(
         stats = idata.sample_stats
         deep = "maxdepth_reached" in stats and float(stats["maxdepth_reached"].mean()) > DEPTH_SHARE
         table = diagnostics.table
-        short = bool((table[["ess_bulk", "ess_tail"]] < diagnostics.ess_min).to_numpy().any())
+        # Chains that disagree (one mode) need more draws as much as a short ESS does: the
+        # R-hat of a slowly mixing parameter falls as the draws grow, and warm-up alone left
+        # catalog laws one attempt short (power_law_N on the Epoch runs).
+        # Once short, the draws keep growing: an attempt that only fixed divergences (a
+        # smaller step) mixes no faster, and the shortfall comes back.
+        short = short or bool(
+            (table[["ess_bulk", "ess_tail"]] < diagnostics.ess_min).to_numpy().any()
+            or (table["r_hat"].fillna(np.inf) > RHAT_MAX).any()
+        )
         upcoming = next_attempt(
             first,
             attempt,

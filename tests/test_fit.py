@@ -183,6 +183,8 @@ def test_diagnostics_thresholds():
     # Just above the limit: shown with the digit that puts it there.
     near = _diagnostics([1.0, 1.0104, 1.0], [900.0] * 3)
     assert near.problems[0].startswith("R-hat of alpha is 1.0104 (> 1.01)")
+    nearer = _diagnostics([1.0, 1.01004, 1.0], [900.0] * 3)
+    assert nearer.problems[0].startswith("R-hat of alpha is 1.01004 (> 1.01)")
     nan = _diagnostics([1.0, np.nan, 1.0], [900.0] * 3)
     assert not nan.ok and "R-hat of alpha is nan" in nan.problems[0]
     ess = _diagnostics([1.0] * 3, [900.0, 399.0, 500.0])

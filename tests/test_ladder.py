@@ -309,3 +309,29 @@ def test_signed_amplitude_is_sampled_at_the_reference_with_its_prior_unchanged(s
         assert logp_moved({**point, "a_at_ref": moved_value}) == pytest.approx(
             logp_plain({**point, "a": a}) - shift, rel=1e-10
         )
+
+
+def test_chains_that_disagree_get_more_draws_not_only_more_warm_up():
+    from bayescale.ladder import climb
+    from bayescale.settings import SamplerSettings
+
+    # One mode, chains a little apart (R-hat above 1.01) and ESS to spare: the next attempt
+    # must draw more, as R-hat falls with the draws.
+    asked = []
+
+    def sample(attempt):
+        asked.append(attempt)
+        offset = 0.23 if len(asked) == 1 else 0.0
+        idata = _idata([[0, 0], [offset, 0], [-offset, 0], [0, 0]], spread=1.0, draws=1000)
+        if len(asked) == 2:  # then one divergence, and nothing else wrong
+            idata.sample_stats["diverging"][0, 0] = True
+        return idata
+
+    settings = SamplerSettings.of({"draws": 1000, "tune": 1000, "chains": 4, "retries": 2})
+    _, diagnostics, done, _ = climb(sample, ["a", "b"], settings)
+    assert "R-hat of a" in done[0].verdict and "ess" not in done[0].verdict
+    assert (asked[1].tune, asked[1].draws) == (2000, 2000)
+    # Smaller steps for the divergence, and still more draws: the shortfall would come back.
+    assert done[1].verdict.endswith("or tighten the priors") and "R-hat" not in done[1].verdict
+    assert (asked[2].tune, asked[2].draws, asked[2].target_accept) == (4000, 4000, 0.995)
+    assert diagnostics.ok
