@@ -22,7 +22,7 @@ from bayescale import _files
 from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import Discrepancy, backtest, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
-from bayescale.errors import BayescaleError, ConvergenceError, DataError, LawError
+from bayescale.errors import BayescaleError, ConvergenceError, DataError, DataWarning, LawError
 from bayescale.forecast import forecast_points, forecast_table
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
@@ -1348,6 +1348,7 @@ def fit(
     if priors:
         law = law.with_priors(priors)
     runs.require_law(law)
+    _warn_constant_inputs(law, runs)
     resolved = _pooling_of(law, runs, pooling)
     discrepancy, without = resolve_discrepancy(discrepancy, law, resolved is not None)
 
@@ -1468,6 +1469,22 @@ def _climb(
     if stopped:
         ladder["stopped"] = stopped
     return idata, ladder
+
+
+def _warn_constant_inputs(law: Law, runs: Runs) -> None:
+    """An input with one value in every run: the law's dependence on it is the priors' guess."""
+    for name in law.inputs:
+        values = runs.x(name)
+        if len(values) > 1 and np.ptp(values) == 0:
+            warnings.warn(
+                f"every run has {name} = {values[0]:.4g} (column {runs.columns.get(name, name)!r}"
+                f"): law {law.name!r} cannot learn how the loss depends on {name} from these "
+                f"runs, so its parameters in {name} follow their priors and forecasts at other "
+                f"{name} are the priors' guess; add runs at other {name}, or use a law without "
+                f"{name}",
+                DataWarning,
+                stacklevel=3,
+            )
 
 
 def load_fit(path: str | os.PathLike[str]) -> Fit:

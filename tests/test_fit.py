@@ -432,3 +432,15 @@ def test_forecast_points_as_records_with_labels_and_a_checked_compute(healthy_fi
         healthy_fit.forecast({"N": [1e9, 3e9], "D": [2e10, 6e10], "C": [1.2e20, 1e20]})
     with pytest.raises(DataError, match=r"forecast input N=.* is not a number"):
         healthy_fit.forecast({"N": ["big"], "D": [2e10]})
+
+
+def test_an_input_with_one_value_in_every_run_is_warned_about():
+    from conftest import simulate_runs
+
+    from bayescale.errors import DataWarning
+
+    runs = simulate_runs(np.full(12, 1e9), np.geomspace(1e9, 1e11, 12), seed=1)
+    with pytest.warns(DataWarning, match=r"every run has N = 1e\+09 .* follow their priors"):
+        bayescale.fit(
+            runs, "chinchilla", draws=20, tune=20, chains=1, retries=0, discrepancy="none"
+        )
