@@ -428,3 +428,28 @@ def test_a_groups_parameters_keep_their_labels_in_the_cli_tables() -> None:
     console.print(frame_table(pd.DataFrame({"group": ["[b]old"], "x": [1.0]}), "t"))
     text = console.export_text()
     assert "E[c4]" in text and "E[rpj]" in text and "[b]old" in text
+
+
+def test_tables_show_counts_as_counts_and_never_cut_a_number(monkeypatch) -> None:
+    from rich.console import Console
+
+    from bayescale.cli import _render
+
+    frame = pd.DataFrame(
+        {
+            "law": ["chinchilla"],
+            "n_train": [96.0],
+            "elpd_per_run": [3.2114],
+            "coverage_90": [0.8333],
+            "mare": [0.006792],
+            "pareto_k_bad": [0.0],
+        }
+    )
+    narrow = Console(width=60, record=True)
+    narrow.print(_render.frame_table(frame, "held out"))
+    text = narrow.export_text()
+    assert "…" not in text and "96.00" not in text
+    assert " 96 " in text and "0.00679" in text  # folded onto two lines, not cut
+    # Into a file or a pipe the tables are wide enough not to wrap.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _render.console().width == _render.WIDTH_NOT_A_TERMINAL

@@ -42,11 +42,21 @@ __all__ = [
 SIZED = frozenset({"N", "D", "C"})
 
 
+#: Width of tables written to a file or a pipe (COLUMNS, when set, still decides).
+WIDTH_NOT_A_TERMINAL = 160
+
+
 def console(stderr: bool = False) -> Console:
     """A rich console on the current stream (tests swap sys.stdout, so never cache it)."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    out = Console(stderr=stderr, highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        # Into a file or a pipe nothing wraps: a table 80 columns wide would cut its numbers.
+        out = Console(stderr=stderr, highlight=False, width=WIDTH_NOT_A_TERMINAL)
+    return out
 
 
 def say(text: str, **style: Any) -> None:
@@ -232,18 +242,36 @@ def frame_table(frame: pd.DataFrame, title: str, size_columns: Sequence[str] = (
     if index_name:
         table.add_column(str(index_name), style="bold")
     for column in frame.columns:
-        table.add_column(str(column), justify="right")
+        # A narrow terminal folds a number onto two lines rather than cut it to '0.00…'.
+        table.add_column(str(column), justify="right", overflow="fold")
+    counts = {column for column in frame.columns if _is_count(frame[column])}
     for key, row in frame.iterrows():
         cells = [escape(str(key))] if index_name else []
         for column, value in row.items():
             if isinstance(value, bool | np.bool_):
                 cells.append("yes" if value else "NO")
+            elif column in counts and np.isfinite(value):
+                cells.append(f"{int(value):d}")
             elif isinstance(value, int | float | np.integer | np.floating):
                 cells.append(format_number(value, "size" if column in size_columns else "num"))
             else:
                 cells.append(escape(str(value)))
         table.add_row(*cells)
     return table
+
+
+def _is_count(values: pd.Series) -> bool:
+    """A column of counts (runs, bad Pareto k): whole numbers, shown without decimals."""
+    import numpy as np
+    import pandas as pd
+
+    name = str(values.name)
+    if not (
+        pd.api.types.is_integer_dtype(values) or name.startswith("n_") or name.endswith("_bad")
+    ):
+        return False
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(len(finite)) and bool(np.all(finite == np.round(finite)))
 
 
 #: How a plan's rows with discrepancy and of a new IsoFLOP curve's minimum are named.
