@@ -34,6 +34,7 @@ import keyword
 import math
 import numbers
 import os
+import re
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -757,7 +758,27 @@ def _read(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, 
             f"{label}: cannot read the file as {kind.upper()}: {_one_line(exc)}; "
             f"check that it is a valid {kind.upper()} file"
         ) from exc
+    if kind == "csv" and frame.shape[1] == 1:
+        frame = _other_separator(path, frame)
     return frame, label, kind != "parquet"
+
+
+def _other_separator(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """A .csv whose one column holds ';' or tab: European spreadsheets write ';'."""
+    header = str(frame.columns[0])
+    for sep in (";", "\t"):
+        if sep in header:
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+    return frame
+
+
+def _decimal_comma_hint(value: object) -> str:
+    """A hint for '3,29', a number written with a decimal comma."""
+    text = str(value).strip()
+    # Three digits after the comma may be a thousands separator (7,000): no hint then.
+    if re.fullmatch(r"[-+]?\d+,(\d{1,2}|\d{4,})([eE][-+]?\d+)?", text):
+        return f" (a decimal comma? write {text.replace(',', '.')})"
+    return ""
 
 
 def _supported_list() -> str:
@@ -914,7 +935,10 @@ def _to_finite_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> n
     where = f"{rows.label}: column {str(column)!r}"
     _raise_first(
         not_number,
-        lambda i: f"{where} {rows(i)} has {original[i]!r}, which is not a number",
+        lambda i: (
+            f"{where} {rows(i)} has {original[i]!r}, which is not a number"
+            + _decimal_comma_hint(original[i])
+        ),
         "fix the value or remove the row",
     )
     missing = np.isnan(values)

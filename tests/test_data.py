@@ -486,3 +486,20 @@ def test_chinchilla_svg_extracted_data() -> None:
     assert np.all(np.isfinite(d)) and np.all(d > 0)
     np.testing.assert_allclose(6 * runs.x("N") * d, runs.x("C"), rtol=1e-12)
     assert np.all(runs.y > 0)
+
+
+def test_a_csv_separated_by_semicolons_is_read_and_a_decimal_comma_is_named(tmp_path):
+    semicolons = tmp_path / "runs.csv"
+    semicolons.write_text("N;D;loss\n1e8;2e9;3.1\n2e8;4e9;2.9\n4e8;8e9;2.7\n", encoding="utf-8")
+    runs = load_runs(semicolons)
+    assert runs.inputs[:2] == ("N", "D") and list(runs.y) == [3.1, 2.9, 2.7]
+    commas = tmp_path / "commas.csv"
+    commas.write_text("N;D;loss\n1e8;2e9;3,1\n2e8;4e9;2,9\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"has '3,1', which is not a number \(a decimal comma\? "):
+        load_runs(commas)
+    # Three digits after a comma may be thousands: no guess then.
+    thousands = tmp_path / "thousands.csv"
+    thousands.write_text('N,D,loss\n"7,000",2e9,3.1\n', encoding="utf-8")
+    with pytest.raises(DataError, match="which is not a number") as info:
+        load_runs(thousands)
+    assert "decimal comma" not in str(info.value)
