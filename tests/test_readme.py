@@ -96,11 +96,8 @@ def test_cli_example_runs(workdir: Path) -> None:
     assert (workdir / "my-comparison" / "verdict.txt").is_file()
     # The README's report of that fit and comparison: one set of runs, so the report averages.
     with _inside(workdir):
-        done = runner.invoke(
-            app,
-            ["report", "my-cli-fit.nc", "--compare", "my-comparison", "--at", "N=7e10,D=1.4e12"]
-            + ["--out", "report.html"],
-        )
+        args = ["report", "my-cli-fit.nc", "--compare", "my-comparison"]
+        done = runner.invoke(app, [*args, "--at", "N=7e10,D=1.4e12", "--out", "report.html"])
     assert done.exit_code == 0, done.output[-3000:]
     html = (workdir / "report.html").read_text(encoding="utf-8")
     assert "different data" not in html and "other runs than this fit" not in html
