@@ -208,7 +208,7 @@ class Runs:
         if self.group is None:
             raise DataError(
                 f"{self.source}: the runs have no groups; load them with "
-                f"load_runs(..., group='<column>')"
+                f"load_runs(..., group='<column>') (on the command line: --group COLUMN)"
             )
         names = list(self.group_names if names is None else names)
         position = {name: i for i, name in enumerate(names)}
@@ -731,8 +731,8 @@ def _read(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, 
     if kind is None:
         what = f"file type {path.suffix!r}" if path.suffix else "a file without extension"
         raise DataError(
-            f"{label}: cannot read {what}; supported: {_supported_list()} "
-            f"(or pass a pandas DataFrame)"
+            f"{label}: cannot read {what}; supported: {_supported_list()}; save the table in "
+            f"one of them (from Python, a pandas DataFrame works too)"
         )
     try:
         if kind == "parquet":
@@ -1060,7 +1060,8 @@ def _derive_triad(
     _raise_first(
         ~np.isfinite(derived) | (derived <= 0),
         lambda i: (
-            f"{rows.label}: derived column {name!r} = {formula} is {derived[i]!r} at {rows(i)}"
+            f"{rows.label}: derived column {name!r} = {formula} is {float(derived[i])!r} at "
+            f"{rows(i)}"
         ),
         f"the values are too extreme to derive {name}: check their units or map {name} to a column",
     )

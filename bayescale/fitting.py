@@ -130,6 +130,13 @@ class Diagnostics:
                 if tried
                 else "run longer (more tune/draws)"
             )
+            defaults = SamplerSettings()
+            if tried and (self.chains < defaults.chains or self.draws < defaults.draws):
+                advice = (
+                    f"sample more (this fit kept {self.chains} chains x {self.draws} draws; "
+                    f"the defaults are {defaults.chains} x {defaults.draws}), or "
+                    f"reparameterise the law, tighten its priors or add runs"
+                )
             # Enough digits to show it above the limit: 1.0104 is not "1.010 (> 1.01)".
             value = rhat[worst]
             digits = next((d for d in range(3, 7) if round(value, d) > RHAT_MAX), 6)
@@ -412,7 +419,8 @@ class Fit:
         if self.pooling is None:
             raise DataError(
                 f"this fit has no groups; fit runs loaded with load_runs(..., group='<column>') "
-                f"to forecast per group (asked for group {name!r})"
+                f"(on the command line: bayescale fit ... --group COLUMN) to forecast per group "
+                f"(asked for group {name!r})"
             )
         name = str(name)
         if name in self._views:
@@ -1397,7 +1405,8 @@ def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
         if pooling is not None:
             raise DataError(
                 f"pooling={pooling!r} needs runs in groups: load them with "
-                f"load_runs(..., group='<column>') (or fit(..., group='<column>'))"
+                f"load_runs(..., group='<column>') (or fit(..., group='<column>'); on the "
+                f"command line: --group COLUMN)"
             )
         return None
     if len(runs.group_names) < 2:

@@ -516,7 +516,11 @@ def recommend(
     target_frame = _table_of(target, "target")
     criterion = _criterion_of(criterion, target_frame, list(law.inputs))
     k = view.runs.compute_factor
-    points = forecast_points(law, frame, k)
+    try:
+        points = forecast_points(law, frame, k)
+    except DataError as err:
+        found = ", ".join(map(str, frame.columns))
+        raise DataError(f"candidates: {err} (the candidates' columns: {found})") from None
     columns = frame.assign(**{n: points[n].to_numpy() for n in points.columns})
     costs = candidate_costs(columns, cost, k)
     rng = np.random.default_rng(view.seed if seed is None else check_seed(seed))
@@ -703,6 +707,11 @@ def recommend(
     var_now, width_now = run["variance"], run["width"]
     disc_final = run["discrepancy_variance"]
 
+    if batch > n_cand:
+        notes.append(
+            f"batch = {batch} but there are {n_cand} candidates: at most {n_cand} can be "
+            f"chosen; add candidates to choose from"
+        )
     if budget is not None and not chosen:
         notes.append(
             f"no candidate fits the budget {budget:g} (the cheapest costs {costs.min():g})"

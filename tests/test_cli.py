@@ -453,3 +453,13 @@ def test_tables_show_counts_as_counts_and_never_cut_a_number(monkeypatch) -> Non
     # Into a file or a pipe the tables are wide enough not to wrap.
     monkeypatch.delenv("COLUMNS", raising=False)
     assert _render.console().width == _render.WIDTH_NOT_A_TERMINAL
+
+
+def test_a_formula_over_several_lines_is_shown_on_one() -> None:
+    from bayescale.cli._render import formula_line
+
+    text = "\nterm_N = A * N^(-a)\nterm_D = B * D^(-b)\nE + term_N + term_D\n"
+    assert formula_line(text) == "term_N = A * N^(-a); term_D = B * D^(-b); L = E + term_N + term_D"
+    assert formula_line("Ls = E + A / N**a; Ls * (1 + B / D**b)") == (
+        "Ls = E + A / N**a; L = Ls * (1 + B / D**b)"
+    )

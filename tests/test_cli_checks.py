@@ -462,3 +462,33 @@ def test_a_formula_parameter_named_as_an_unmapped_column_is_refused(
     )  # fmt: skip
     assert_one_error(result, "'tokens' in law 'custom' is a column of", "--x D=tokens")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["--out", "fit.csv"],
+            "--out fit.csv: a fit is saved as NetCDF; give a name ending in .nc",
+        ),
+    ],
+)
+def test_an_output_named_for_another_format_is_refused(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], fragment: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *args)
+    assert_one_error(result, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_must_be_named_html_and_pdf(tmp_path: Path) -> None:
+    fit_file = tmp_path / "fit.nc"
+    fit_file.write_bytes(b"not read: the names are checked first")
+    result = invoke("report", str(fit_file), "--out", str(tmp_path / "r.txt"))
+    assert_one_error(result, "the report is HTML; give a name ending in .html or .htm")
+    result = invoke(
+        "report", str(fit_file), "--out", str(tmp_path / "r.html"), "--pdf", str(tmp_path / "r")
+    )
+    assert_one_error(result, "--pdf writes a PDF; give a name ending in .pdf")

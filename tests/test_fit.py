@@ -185,6 +185,15 @@ def test_diagnostics_thresholds():
     assert near.problems[0].startswith("R-hat of alpha is 1.0104 (> 1.01)")
     nearer = _diagnostics([1.0, 1.01004, 1.0], [900.0] * 3)
     assert nearer.problems[0].startswith("R-hat of alpha is 1.01004 (> 1.01)")
+    # After retries with fewer chains or draws than the defaults: sample more, first.
+    from bayescale.ladder import Attempt
+
+    tries = (Attempt(150, 150, 0.95, 10, 0), Attempt(300, 300, 0.95, 10, 1))
+    small = bayescale.Diagnostics(rhat.table, divergences=0, chains=2, draws=300, attempts=tries)
+    assert (
+        "sample more (this fit kept 2 chains x 300 draws; the defaults are 4 x 1000)"
+        in (small.problems[0])
+    )
     nan = _diagnostics([1.0, np.nan, 1.0], [900.0] * 3)
     assert not nan.ok and "R-hat of alpha is nan" in nan.problems[0]
     ess = _diagnostics([1.0] * 3, [900.0, 399.0, 500.0])

@@ -179,6 +179,17 @@ def test_cli_next(healthy_fit, tmp_path):
         bad = runner.invoke(_app(), [*args, "--cost", "6*N*tokens"])
         assert bad.exit_code == 2
         assert "tokens" in bad.output and "not a column" in bad.output
+        # More runs asked for than there are candidates: said, not silently all taken.
+        every = runner.invoke(_app(), [*args, "--batch", "100"])
+        assert every.exit_code == 0 and "batch = 100 but there are" in every.output
+    # A candidates file without the law's inputs: the file and its columns are named.
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(grid).rename(columns={"N": "params"}).to_csv(renamed, index=False)
+    args[3] = str(renamed)
+    done = runner.invoke(_app(), args)
+    assert done.exit_code == 2
+    assert f"--candidates {renamed}: law" in done.output and "missing N" in done.output
+    assert "the candidates' columns: params, D" in done.output
 
 
 def test_within_a_budget_the_batch_is_the_better_of_two_greedy_choices(healthy_fit):

@@ -273,7 +273,7 @@ def test_cli_link_saves_a_link_the_report_names(saved, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("which", "fragment"),
     [
-        ("missing", "not found; give a link fit saved with link_fit.save"),
+        ("missing", "not found; give a link fit saved by 'bayescale link ... --save"),
         ("folder", "a folder; give a link fit"),
         ("junk", "is not a bayescale fit file"),
         ("fit", "not a link from the loss L"),

@@ -138,6 +138,31 @@ def _first_missing(path: Path) -> Path:
     return path
 
 
+def check_suffix(path: Path, suffixes: Sequence[str], what: str, flag: str = "--out") -> None:
+    """Refuse a destination whose name says another format than the one written.
+
+    Parameters
+    ----------
+    path : Path
+        The destination.
+    suffixes : sequence of str
+        The accepted suffixes, lower case with their dot (``".nc"``).
+    what : str
+        What the file holds, for the message (``"a fit is saved as NetCDF"``).
+    flag : str, default "--out"
+        The option that names it.
+
+    Raises
+    ------
+    BayescaleError
+        If the name ends otherwise.
+    """
+    if Path(path).suffix.lower() not in suffixes and not Path(path).is_dir():  # said later
+        raise BayescaleError(
+            f"{flag} {path}: {what}; give a name ending in {' or '.join(suffixes)}"
+        )
+
+
 def check_outputs(
     paths: Sequence[Path], force: bool, flag: str = "--out", make_folders: bool = False
 ) -> None:

@@ -64,6 +64,17 @@ def say(text: str, **style: Any) -> None:
     console().print(text, markup=False, soft_wrap=True, **style)
 
 
+def formula_line(text: str) -> str:
+    """A formula on one line: its named intermediates first, then ``L = `` the loss.
+
+    ``"t = A * N^(-a)\nE + t"`` (a law file's formula over several lines) is shown as
+    ``"t = A * N^(-a); L = E + t"``.
+    """
+    parts = [p.strip() for line in text.strip().splitlines() for p in line.split(";")]
+    parts = [p for p in parts if p]
+    return "; ".join([*parts[:-1], f"L = {parts[-1]}"]) if parts else "L = "
+
+
 def paragraph(text: str) -> str:
     """Reflow text from TOML triple-quoted strings, whose line breaks are not meaningful."""
     return " ".join(text.split())
@@ -335,7 +346,7 @@ def print_law(law: Law) -> None:
 
     out = console()
     out.print(Text(f"{law.name}: {law.title}", style="bold"))
-    out.print(Text("  L = ") + Text(law.formula.text, style="cyan"))
+    out.print(Text("  ") + Text(formula_line(law.formula.text), style="cyan"))
     if law.description:
         out.print(Text(paragraph(law.description)))
     if law.reference:

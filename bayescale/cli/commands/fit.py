@@ -15,7 +15,7 @@ import typer
 
 from bayescale.settings import check_levels, check_seed
 
-from .._guard import check_outputs, command_line, echo_warning, warnings_as_lines
+from .._guard import check_outputs, check_suffix, command_line, echo_warning, warnings_as_lines
 from .._options import (
     SAMPLER_DEFAULTS,
     AtOption,
@@ -44,6 +44,7 @@ from .._options import (
 from .._render import (
     console,
     forecast_table,
+    formula_line,
     print_csv,
     print_discrepancy,
     print_json,
@@ -85,7 +86,7 @@ def _describe(runs: Runs, law: Law) -> None:
         for name, column in runs.columns.items()
         if name in law.inputs
     )
-    say(f"Fitting {law.name}: L = {law.formula.text}")
+    say(f"Fitting {law.name}: {formula_line(law.formula.text)}")
     say(f"to {len(runs)} runs from {runs.source} ({columns}; y <- {runs.y_name!r})")
     if runs.group is not None:
         say(
@@ -202,6 +203,7 @@ def fit_command(
     pooling_spec = _parse_pooling(pooling, bool(group))
     from bayescale.data import load_runs
 
+    check_suffix(out, [".nc"], "a fit is saved as NetCDF")
     with warnings_as_lines():
         runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor, group=group or None)
     check_outputs([out], force)

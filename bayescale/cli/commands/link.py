@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .._guard import check_outputs, command_line, echo_warning, warnings_as_lines
+from .._guard import check_outputs, check_suffix, command_line, echo_warning, warnings_as_lines
 from .._options import (
     SAMPLER_DEFAULTS,
     AtOption,
@@ -110,6 +110,7 @@ def link_command(
         raise DataError("give at least one target with --at, e.g. --at N=7e10,D=1.4e12")
     points = pd.DataFrame(parse_points(at))
     if save is not None:
+        check_suffix(save, [".nc"], "a link fit is saved as NetCDF", "--save")
         check_outputs([save], force, "--save")
     sampler = sampler_settings(draws, tune, chains, SAMPLER_DEFAULTS.target_accept, seed)
     table = _read(data)[0]

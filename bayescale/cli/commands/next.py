@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._guard import echo_warning, warnings_as_lines
+from .._guard import warnings_as_lines
 from .._options import (
     FitArgument,
     FixedOption,
@@ -61,6 +63,20 @@ def _display(table: pd.DataFrame, inputs: list[str]) -> pd.DataFrame:
     if (table["estimate"] != "reweight").any():
         out["estimate"] = table["estimate"].to_numpy()
     return out
+
+
+@contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """Name the candidates file in the library's messages about the candidates."""
+    from bayescale.errors import DataError
+
+    try:
+        yield
+    except DataError as err:
+        text = str(err)
+        if text.startswith("candidates: "):
+            raise DataError(f"--candidates {path}: {text.removeprefix('candidates: ')}") from None
+        raise
 
 
 def read_candidates(path: str) -> pd.DataFrame:
@@ -208,11 +224,8 @@ def next_command(
     from bayescale.recommendation import recommend
 
     result = load_fit(fit_file)
-    if not result.ok:
-        echo_warning(
-            f"recommendation from a fit that failed its diagnostics: {result.diagnostics.verdict()}"
-        )
-    with warnings_as_lines():
+    # A fit that failed its diagnostics: recommend warns, and the warning becomes a line.
+    with warnings_as_lines(), _naming(candidates):
         table = recommend(
             result,
             pool,

@@ -10,7 +10,7 @@ import typer
 from bayescale.errors import BayescaleError
 from bayescale.settings import check_level
 
-from .._guard import check_outputs, command_line, echo_warning, warnings_as_lines
+from .._guard import check_outputs, check_suffix, command_line, echo_warning, warnings_as_lines
 from .._options import (
     AtOption,
     ComputeOption,
@@ -38,8 +38,8 @@ def _check_link_files(paths: list[Path]) -> None:
         if not path.is_file():
             what = "a folder" if path.is_dir() else "not found"
             raise BayescaleError(
-                f"--link {path}: {what}; give a link fit saved with link_fit.save (a .nc file "
-                f"from bayescale.downstream.fit_link)"
+                f"--link {path}: {what}; give a link fit saved by 'bayescale link ... --save "
+                f"LINK.nc' (or, from Python, link_fit.save)"
             )
 
 
@@ -147,8 +147,10 @@ def report_command(
     """
     targets = point_list(at) if at else None
     level = check_level(level, "--level")
+    check_suffix(out, [".html", ".htm"], "the report is HTML")
     check_outputs([out], force)
     if pdf is not None:
+        check_suffix(pdf, [".pdf"], "--pdf writes a PDF", "--pdf")
         check_outputs([pdf], force, "--pdf")
     _check_link_files(link or [])
     from bayescale.fitting import load_fit
