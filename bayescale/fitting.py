@@ -429,6 +429,18 @@ class Fit:
         shape = (post.sizes["chain"], post.sizes["draw"])
         noise = self.law.likelihood.noise_names
         if name == NEW_GROUP:
+            separate = [p for p, kind in self.pooling.kinds.items() if kind == "separate"]
+            if separate:
+                # Once per fit: the view is kept, so this runs once.
+                names = ", ".join(separate)
+                warnings.warn(
+                    f"separate per group: {names}. The other groups say nothing of a new "
+                    f"group's value, so it is drawn from the law's prior and the new group's "
+                    f"forecasts are as wide as that prior; pool it (pooling={{{separate[0]!r}: "
+                    f"'pooled'}}) to learn it from the other groups",
+                    UserWarning,
+                    stacklevel=3,
+                )
             flat = self.draws(shared_variables(self.law, self.pooling))
             values = new_group_draws(self.law, self.pooling, flat, self.log_ref, self.seed)
             runs = self.runs

@@ -712,3 +712,20 @@ def test_a_discrepancy_asked_of_a_fit_with_groups_widens_each_group_beyond_its_o
     # Saved and reloaded, the same intervals.
     again = bayescale.load_fit(fit.save(tmp_path / "g.nc"))
     pd.testing.assert_frame_equal(again.forecast(at, group="c"), fit.forecast(at, group="c"))
+
+
+@pytest.mark.slow
+def test_a_new_groups_separate_parameter_is_said_to_come_from_its_prior(
+    hierarchical: bayescale.Fit,
+) -> None:
+    import dataclasses
+
+    pooled = hierarchical.pooling
+    separate = dataclasses.replace(pooled, kinds={**pooled.kinds, "E": "separate"})
+    fit = dataclasses.replace(hierarchical, pooling=separate)
+    with pytest.warns(UserWarning, match=r"separate per group: E\. .* drawn from the law's prior"):
+        fit.group(NEW_GROUP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hierarchical.group(NEW_GROUP)  # everything pooled: nothing to say
+        fit.group(NEW_GROUP)  # said once per fit
