@@ -697,8 +697,9 @@ class Fit:
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
         # The groups as a column: 'group', or the runs' own grouping column (e.g. 'dataset').
-        named = [c for c in ("group", *self.runs.group_by) if isinstance(at, pd.DataFrame)]
-        column = next((c for c in named if c in at.columns), None)
+        column = None
+        if isinstance(at, pd.DataFrame):
+            column = next((c for c in ("group", *self.runs.group_by) if c in at.columns), None)
         if self.pooling is not None and column is not None:
             if group is not None:
                 raise DataError(

@@ -139,7 +139,8 @@ def forecast_points(
     ------
     DataError
         If an input is missing, lengths differ, or a value is not finite, or not > 0 for
-        an input the law takes the logarithm of.
+        an input the law takes the logarithm of; or if N, D and C are all given and C is
+        more than a factor 2 from ``compute_factor * N * D``.
     """
     if isinstance(at, list | tuple) and at and all(isinstance(r, Mapping) for r in at):
         at = pd.DataFrame(list(at))  # records: one mapping per point
