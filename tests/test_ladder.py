@@ -335,3 +335,24 @@ def test_chains_that_disagree_get_more_draws_not_only_more_warm_up():
     assert done[1].verdict.endswith("or tighten the priors") and "R-hat" not in done[1].verdict
     assert (asked[2].tune, asked[2].draws, asked[2].target_accept) == (4000, 4000, 0.995)
     assert diagnostics.ok
+
+
+def test_once_divergent_the_steps_keep_shrinking():
+    from bayescale.ladder import climb
+    from bayescale.settings import SamplerSettings
+
+    asked = []
+
+    def sample(attempt):
+        asked.append(attempt)
+        offset = 0.23 if len(asked) < 3 else 0.0  # chains a little apart until the last
+        idata = _idata([[0, 0], [offset, 0], [-offset, 0], [0, 0]], spread=1.0, draws=1000)
+        if len(asked) == 1:  # divergences first, none in the second attempt
+            idata.sample_stats["diverging"][0, :5] = True
+        return idata
+
+    settings = SamplerSettings.of({"draws": 1000, "tune": 1000, "chains": 4, "retries": 2})
+    _, diagnostics, done, _ = climb(sample, ["a", "b"], settings)
+    assert "divergent" in done[0].verdict and "divergent" not in done[1].verdict
+    assert [a.target_accept for a in asked] == [0.95, 0.99, 0.995]
+    assert diagnostics.ok
