@@ -7,6 +7,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import Discrepancy, backtest, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, DataWarning, LawError
-from bayescale.forecast import forecast_points, forecast_table
+from bayescale.forecast import as_points, forecast_points, forecast_table
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
 from bayescale.laws import Law, get_law
@@ -696,6 +697,7 @@ class Fit:
         """
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
+        at = as_points(at)
         # The groups as a column: 'group', or the runs' own grouping column (e.g. 'dataset').
         column = None
         if isinstance(at, pd.DataFrame):
@@ -741,7 +743,7 @@ class Fit:
             # Once per fit (a group's view counts as its fit): every table still carries the
             # warning in its attrs.
             if not self._root._warned:
-                warnings.warn(message, stacklevel=3)
+                warnings.warn(message, stacklevel=_outside_level())
                 self._root._warned = True
         return table
 
@@ -1491,6 +1493,21 @@ def _climb(
     if stopped:
         ladder["stopped"] = stopped
     return idata, ladder
+
+
+def _outside_level() -> int:
+    """The ``stacklevel`` at which a warning points to the user's line, not bayescale's.
+
+    A plan, a group's forecast or a recommendation reaches the warning through a varying
+    number of bayescale's own frames; the first frame outside the package is the caller's.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)  # the function that calls warnings.warn
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _warn_constant_inputs(law: Law, runs: Runs) -> None:

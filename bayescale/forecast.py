@@ -142,8 +142,7 @@ def forecast_points(
         an input the law takes the logarithm of; or if N, D and C are all given and C is
         more than a factor 2 from ``compute_factor * N * D``.
     """
-    if isinstance(at, list | tuple) and at and all(isinstance(r, Mapping) for r in at):
-        at = pd.DataFrame(list(at))  # records: one mapping per point
+    at = as_points(at)
     if isinstance(at, pd.DataFrame):
         columns = {str(k): at[k].to_numpy() for k in at.columns}
     else:
@@ -201,6 +200,34 @@ def forecast_points(
     return pd.DataFrame(arrays)
 
 
+def as_points(at: Any) -> Mapping[str, Any] | pd.DataFrame:
+    """Forecast points as given, records (a list of mappings) as a DataFrame.
+
+    Parameters
+    ----------
+    at : mapping, DataFrame or list of mappings
+        The points.
+
+    Returns
+    -------
+    mapping or DataFrame
+        ``at`` itself, or its records as a DataFrame.
+
+    Raises
+    ------
+    DataError
+        If ``at`` is none of these.
+    """
+    if isinstance(at, pd.DataFrame | Mapping):
+        return at
+    if isinstance(at, list | tuple) and at and all(isinstance(r, Mapping) for r in at):
+        return pd.DataFrame(list(at))
+    raise DataError(
+        f"forecast points must be a mapping like {{'N': [7e10], 'D': [1.4e12]}}, a DataFrame, "
+        f"or a list of such mappings, one per point; got {type(at).__name__} {at!r:.60}"
+    )
+
+
 def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
     """N, D and C all given: refuse points where C is far from k N D (a slip of units)."""
     with np.errstate(all="ignore"):
@@ -215,7 +242,8 @@ def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
             f"{float(product[i]):.4g} (N = {float(arrays['N'][i]):.4g}, D = "
             f"{float(arrays['D'][i]):.4g}): they disagree by more than a factor 2. Give two of "
             f"N, D, C (the third follows from C = {k:g} N D), or load the runs with the "
-            f"compute_factor their FLOPs are counted with"
+            f"compute_factor their FLOPs are counted with (on the command line: "
+            f"--compute-factor)"
         )
 
 

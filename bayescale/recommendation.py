@@ -491,7 +491,7 @@ def recommend(
     if fit.pooling is not None and group is None:
         raise DataError(
             f"this fit has groups ({', '.join(fit.groups)}); pass group= the one whose runs "
-            f"you plan, or 'new'"
+            f"you plan, or 'new' (on the command line: --group NAME)"
         )
     view = fit.group(group) if group is not None else fit
     if measure not in MEASURES:

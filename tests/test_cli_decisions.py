@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def test_target_gives_budget_and_probability(runner: CliRunner, fit_file: Path) 
     assert probs[0] < 0.5 < probs[1]  # more compute, better odds
     csv = runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "--format", "csv"])
     assert csv.exit_code == 0 and "C_median" in csv.stdout.splitlines()[0]
+    # With budgets: one table, a row per budget, the compute needed beside each.
+    args = ["target", str(fit_file), "--loss", "2.0", "-c", "1e22", "-c", "1e25", "-f", "csv"]
+    both = pd.read_csv(io.StringIO(runner.invoke(app, args).stdout))
+    assert list(both["C"]) == [1e22, 1e25] and both.columns.is_unique
+    assert both["C_median"].nunique() == 1 and both["prob_run_below"].is_monotonic_increasing
 
 
 def test_target_below_the_floor_is_unreachable(runner: CliRunner, fit_file: Path) -> None:

@@ -153,8 +153,9 @@ def test_every_decision_from_a_failed_fit_says_so(starved_fit, what, call):
     # A plan or a probability is as untrustworthy as a forecast from such a fit: each warns
     # (once per fit) and its table carries the verdict.
     fresh = bayescale.Fit(*(getattr(starved_fit, k) for k in FIT_FIELDS))
-    with pytest.warns(UserWarning, match=f"{what} from a fit that failed its diagnostics"):
+    with pytest.warns(UserWarning, match=f"{what} from a fit that failed its diagnostics") as seen:
         table = call(fresh)
+    assert seen[0].filename == __file__  # the user's line, not bayescale's
     assert table.attrs["diagnostics_ok"] is False
     assert "DIAGNOSTICS FAIL" in table.attrs["warning"]
     with warnings.catch_warnings():
@@ -441,6 +442,8 @@ def test_forecast_points_as_records_with_labels_and_a_checked_compute(healthy_fi
         healthy_fit.forecast({"N": [1e9, 3e9], "D": [2e10, 6e10], "C": [1.2e20, 1e20]})
     with pytest.raises(DataError, match=r"forecast input N=.* is not a number"):
         healthy_fit.forecast({"N": ["big"], "D": [2e10]})
+    with pytest.raises(DataError, match=r"forecast points must be a mapping like \{'N'"):
+        healthy_fit.forecast([7e10, 1.4e12])
 
 
 def test_an_input_with_one_value_in_every_run_is_warned_about():

@@ -474,6 +474,8 @@ def test_forecasts_per_group_and_for_a_new_group(hierarchical: bayescale.Fit) ->
         pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "family": ["c", "a"]})
     )
     pd.testing.assert_frame_equal(by_family, routed)
+    records = [{"N": 3e9, "D": 6e10, "family": "c"}, {"N": 3e9, "D": 6e10, "family": "a"}]
+    pd.testing.assert_frame_equal(fit.forecast(records), routed)
     with pytest.raises(DataError, match="names no group; give one or more of a, b, c"):
         fit.forecast(at, group=[])
     plan = fit.compute_optimal([1e21], group=["a", NEW_GROUP])

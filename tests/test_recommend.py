@@ -180,8 +180,12 @@ def test_cli_next(healthy_fit, tmp_path):
         assert bad.exit_code == 2
         assert "tokens" in bad.output and "not a column" in bad.output
         # More runs asked for than there are candidates: said, not silently all taken.
-        every = runner.invoke(_app(), [*args, "--batch", "100"])
+        every = runner.invoke(_app(), [*args, "--batch", "100", "--top", "2"])
         assert every.exit_code == 0 and "batch = 100 but there are" in every.output
+        # Every chosen run is in the table, beyond --top.
+        chosen = int(every.output.split("Chosen: ")[1].split()[0])
+        rows = [line for line in every.output.splitlines() if line.startswith("│")]
+        assert chosen > 2 and len(rows) >= chosen
     # A candidates file without the law's inputs: the file and its columns are named.
     renamed = tmp_path / "renamed.csv"
     pd.read_csv(grid).rename(columns={"N": "params"}).to_csv(renamed, index=False)

@@ -254,14 +254,18 @@ def next_command(
             }
         )
         return
+    chosen = int(table["chosen"].sum())
+    # Every chosen run is shown (they come first), and at least --top rows.
+    shown = max(top, chosen)
     console().print(
         frame_table(
-            _display(table, [n for n in result.law.inputs if n in table.columns]).head(top),
+            _display(table, [n for n in result.law.inputs if n in table.columns]).head(shown),
             f"Which run next: {attrs['criterion']}",
             ["cost", *result.law.inputs],
         )
     )
-    chosen = int(table["chosen"].sum())
+    if len(table) > shown:
+        say(f"(the first {shown} of {len(table)} candidates; --top N shows more, -f csv all)")
     say(
         f"Chosen: {chosen} run(s) costing {attrs['spent']:.3g}"
         + (f" (greedy by {attrs['strategy'].replace('_', ' ')})" if chosen > 1 else "")

@@ -9,7 +9,7 @@ import typer
 
 from bayescale.settings import check_level
 
-from .._guard import echo_warning, warnings_as_lines
+from .._guard import warnings_as_lines
 from .._options import (
     ComputeOption,
     FitArgument,
@@ -40,13 +40,10 @@ GroupOption = Annotated[
 
 
 def _load_for_plan(fit_file: str) -> Fit:
-    """Load a fit, warning when a plan is made from one that failed its diagnostics."""
+    """Load a fit; a plan from one that failed its diagnostics warns (the library says so)."""
     from bayescale.fitting import load_fit
 
-    result = load_fit(fit_file)
-    if not result.ok:
-        echo_warning(f"plan from a fit that failed its diagnostics: {result.diagnostics.verdict()}")
-    return result
+    return load_fit(fit_file)
 
 
 def optimal_command(
@@ -169,9 +166,9 @@ def target_command(
         )
         return
     if output_format is OutputFormat.csv:
-        import pandas as pd
-
-        print_csv(budget if chances is None else pd.concat([budget, chances], axis=1))
+        # One table: each budget's probability beside the compute the target needs.
+        keys = [k for k in ("group", "target_loss") if k in budget.columns]
+        print_csv(budget if chances is None else chances.merge(budget, on=keys, how="left"))
         return
     title = f"Compute to reach loss {loss:g} ({level:.0%} intervals)"
     emit(budget, output_format, title, "target_loss")
