@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -23,9 +23,6 @@ from .._options import (
 )
 from .._render import emit, print_csv, print_json, records, say
 
-if TYPE_CHECKING:
-    from bayescale.fitting import Fit
-
 __all__ = ["optimal_command", "target_command"]
 
 GroupOption = Annotated[
@@ -37,13 +34,6 @@ GroupOption = Annotated[
         "observed (repeatable; default every observed group).",
     ),
 ]
-
-
-def _load_for_plan(fit_file: str) -> Fit:
-    """Load a fit; a plan from one that failed its diagnostics warns (the library says so)."""
-    from bayescale.fitting import load_fit
-
-    return load_fit(fit_file)
 
 
 def optimal_command(
@@ -78,7 +68,9 @@ def optimal_command(
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
     planned = last_values(sweep, "--sweep")
-    result = _load_for_plan(fit_file)
+    from bayescale.fitting import load_fit
+
+    result = load_fit(fit_file)  # a failed fit's plan warns from the library
     with warnings_as_lines():
         frame = result.compute_optimal(
             compute, level=level, fixed=others, group=group or None, sweep=planned
@@ -148,7 +140,9 @@ def target_command(
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
-    result = _load_for_plan(fit_file)
+    from bayescale.fitting import load_fit
+
+    result = load_fit(fit_file)  # a failed fit's plan warns from the library
     with warnings_as_lines():
         groups = group or None
         budget = result.budget_for(loss, level=level, fixed=others, group=groups)
