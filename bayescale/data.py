@@ -95,6 +95,10 @@ class Runs:
     group_by : tuple of str, default ()
         The source column(s) the group labels come from (labels of several columns are
         joined with ``"/"``).
+    other_columns : tuple of str, default ()
+        The source table's columns that are neither an input, the response nor a group: a
+        formula's parameter named like one of them is most likely an input left unmapped
+        (see :meth:`bayescale.laws.Law.from_formula`).
 
     Raises
     ------
@@ -109,6 +113,7 @@ class Runs:
     compute_factor: float = 6.0
     group: tuple[str, ...] | None = None
     group_by: tuple[str, ...] = ()
+    other_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         table = _check_table(self.table, self.columns, self.source)
@@ -126,6 +131,7 @@ class Runs:
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "columns", dict(self.columns))
         object.__setattr__(self, "compute_factor", float(self.compute_factor))
+        object.__setattr__(self, "other_columns", tuple(str(c) for c in self.other_columns))
 
     # -- access -----------------------------------------------------------------------
 
@@ -266,6 +272,7 @@ class Runs:
             and self.compute_factor == other.compute_factor
             and self.group == other.group
             and self.group_by == other.group_by
+            and self.other_columns == other.other_columns
             and self.table.equals(other.table)
         )
 
@@ -457,6 +464,7 @@ class Runs:
             compute_factor=self.compute_factor,
             group=group,
             group_by=self.group_by,
+            other_columns=self.other_columns,
         )
 
     def fingerprint(self) -> str:
@@ -494,7 +502,8 @@ class Runs:
         dict
             Keys ``format``, ``version``, ``source``, ``y_name``, ``compute_factor``,
             ``columns``, ``inputs``, ``table`` (column name -> list of floats) and
-            ``fingerprint``.
+            ``fingerprint``; ``group`` and ``group_by`` for runs in groups, and
+            ``other_columns`` when the source table had any.
         """
         out = {
             "format": _DICT_FORMAT,
@@ -510,6 +519,8 @@ class Runs:
         if self.group is not None:
             out["group"] = list(self.group)
             out["group_by"] = list(self.group_by)
+        if self.other_columns:
+            out["other_columns"] = list(self.other_columns)
         return out
 
     @classmethod
@@ -572,6 +583,7 @@ class Runs:
             compute_factor=data["compute_factor"],
             group=None if data.get("group") is None else tuple(map(str, data["group"])),
             group_by=tuple(map(str, data.get("group_by", ()))),
+            other_columns=tuple(map(str, data.get("other_columns", ()))),
         )
         expected = data.get("fingerprint")
         if expected is not None and expected != runs.fingerprint():
@@ -672,7 +684,14 @@ def load_runs(
         compute_factor=k,
         group=labels,
         group_by=group_by,
+        other_columns=_other_columns(frame, [*mapping.values(), y, *group_by]),
     )
+
+
+def _other_columns(frame: pd.DataFrame, used: Sequence[Hashable]) -> tuple[str, ...]:
+    """The table's column names that no input, response or group uses."""
+    taken = {str(c) for c in used}
+    return tuple(str(c) for c in frame.columns if str(c) not in taken)
 
 
 def _group_labels(

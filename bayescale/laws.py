@@ -927,7 +927,8 @@ def _refuse_misread_names(
     Only for inputs read from the formula and the runs (not given by the user), and only for
     names without a prior (a prior declares a parameter): a name that differs from an input
     (the runs', the law's, or a default column name N, D, C, U) only by letter case, and a
-    name that is a column of the runs' table (mapped to an input, or the response).
+    name that is a column of the runs' table (mapped to an input, the response, or a column
+    no input uses).
     """
     inputs = list(inputs)
     parameters = sorted(formula.names - set(inputs) - set(priors))
@@ -948,6 +949,14 @@ def _refuse_misread_names(
                 raise LawError(
                     f"{where}: {name!r} is the column of the response (y), not a parameter; "
                     f"a law predicts it from the inputs ({', '.join(runs.inputs)})"
+                )
+            if name in runs.other_columns:
+                raise LawError(
+                    f"{where}: {name!r} is a column of {runs.source} that no input uses, so it "
+                    f"would be fitted as a parameter and the column's values ignored. To use "
+                    f"the column, map it to an input (load_runs(..., x={{..., 'X': {name!r}}}); "
+                    f"on the command line --x X={name}) and write that input (X) in the "
+                    f"formula; to keep a parameter, rename it or give it a prior"
                 )
     named = list(runs.inputs) if runs is not None else list(dict.fromkeys(inputs))
     known = list(dict.fromkeys([*named, *_DEFAULT_INPUTS]))

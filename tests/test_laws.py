@@ -229,6 +229,42 @@ def test_a_column_of_the_runs_is_not_a_parameter(mapped_runs, formula, fragments
         assert fragment in str(info.value), (fragment, str(info.value))
 
 
+def test_a_column_no_input_uses_is_not_a_parameter(mapped_runs):
+    # Only N is mapped: 'tokens' in the formula would be fitted as one number, the column unused.
+    runs = mapped_runs["N only"]
+    assert runs.other_columns == ("tokens",)
+    with pytest.raises(LawError) as info:
+        get_law("E + A/N**a + B/tokens**b", runs=runs)
+    for fragment in [
+        "'tokens' is a column of <DataFrame> that no input uses",
+        "x={..., 'X': 'tokens'}",
+        "--x X=tokens",
+        "give it a prior",
+    ]:
+        assert fragment in str(info.value), (fragment, str(info.value))
+    # The same through fit() with a DataFrame (default mapping: the other columns are kept).
+    frame = pd.DataFrame(
+        {"N": [1e8, 2e8, 4e8, 8e8], "lr": [1e-3] * 4, "loss": [3.0, 2.9, 2.8, 2.7]}
+    )
+    with pytest.raises(LawError, match="'lr' is a column of <DataFrame> that no input uses"):
+        bayescale.fit(frame, "E + A/N**a + lr", draws=10, tune=10)
+    # A prior declares it a parameter; the column is then the user's business.
+    law = get_law("E + A/N**a + B/tokens**b", runs=runs, declared=("tokens",))
+    assert "tokens" in law.parameters
+
+
+def test_runs_keep_their_other_columns_through_subset_and_saving(mapped_runs):
+    runs = mapped_runs["N only"]
+    again = bayescale.Runs.from_dict(json.loads(json.dumps(runs.to_dict())))
+    assert again == runs and again.other_columns == ("tokens",)
+    assert runs.subset(np.arange(len(runs)) < 5).other_columns == ("tokens",)
+    # Runs saved before the field existed load with none.
+    saved = runs.to_dict()
+    del saved["other_columns"]
+    assert bayescale.Runs.from_dict(saved).other_columns == ()
+    assert mapped_runs["both"].other_columns == ()
+
+
 @pytest.mark.parametrize("formula", ["1 / N", "log(N)", "N**-0.5 + 2"])
 def test_a_law_without_parameters_is_refused(mapped_runs, formula):
     with pytest.raises(LawError, match=r"has no parameters, only inputs \(N\); a law needs at"):

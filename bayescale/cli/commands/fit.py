@@ -61,22 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["fit_command", "forecast_command"]
 
 
-def _refuse_unmapped_columns(law: Law, data: str) -> None:
-    """A formula's parameter named as a column of the table: an input the user forgot to map."""
-    from bayescale.data import _read
-    from bayescale.errors import DataError
-
-    columns = set(_read(data)[0].columns.astype(str))
-    clash = [name for name in law.parameters if name in columns]
-    if clash:
-        name = clash[0]
-        raise DataError(
-            f"{name!r} in law {law.name!r} is a column of {data}, so it would be fitted as a "
-            f"parameter and its values ignored; to use the column, map it to an input (--x "
-            f"D={name}) and write that input (D) in the formula; to keep a parameter, rename it"
-        )
-
-
 def _describe(runs: Runs, law: Law) -> None:
     """Say what is fitted to what, before the sampler's progress bar."""
     columns = ", ".join(
@@ -212,8 +196,6 @@ def fit_command(
     from bayescale.laws import get_law
 
     chosen = get_law(law, runs=runs)
-    if chosen.formula.text.strip() == law.strip():  # a formula, not a catalog name or a file
-        _refuse_unmapped_columns(chosen, data)
     # fit() checks this too, but only after the header below has been printed.
     runs.require_law(chosen)
     _describe(runs, chosen)
