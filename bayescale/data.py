@@ -27,7 +27,6 @@ three are mapped, they are used as given. Deriving one needs the other two > 0.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import keyword
@@ -44,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale.errors import DataError, DataWarning, MappingError
+from bayescale.errors import DataError, DataWarning, MappingError, closest
 
 __all__ = ["SUPPORTED_SUFFIXES", "Runs", "complete_triad", "load_runs", "log_inputs"]
 
@@ -864,7 +863,7 @@ def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -
             f"copies so that each column name is unique"
         )
     if count == 0:
-        suggestion = _suggest(column, frame.columns)
+        suggestion = closest(column, frame.columns)
         hint = f" (did you mean {suggestion!r}?)" if suggestion is not None else ""
         if role == "group":
             raise DataError(
@@ -877,16 +876,6 @@ def _find_column(frame: pd.DataFrame, column: Hashable, label: str, role: str) -
             () if role == "y" else (str(role),),
             response=role == "y",
         )
-
-
-def _suggest(column: Hashable, available: pd.Index) -> str | None:
-    names = [str(c) for c in available]
-    # Case is the most common slip ('Loss' vs 'loss'), so compare lower-cased names.
-    lowered: dict[str, str] = {}
-    for name in names:
-        lowered.setdefault(name.lower(), name)
-    match = difflib.get_close_matches(str(column).lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
 
 
 def _available(frame: pd.DataFrame) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Hashable, Iterable
+
 
 class BayescaleError(Exception):
     """Base class of every error bayescale raises on purpose.
@@ -72,3 +75,32 @@ class OutputExistsError(BayescaleError, FileExistsError):
 
 class DataWarning(UserWarning):
     """Something in the data is kept but deserves the user's attention."""
+
+
+def closest(word: Hashable, choices: Iterable[Hashable]) -> str | None:
+    """The choice a user most likely meant by ``word``, for a "did you mean" hint.
+
+    Letter case is the commonest slip (``Loss`` for ``loss``, ``d`` for ``D``), so names are
+    compared case-folded: a choice equal but for case wins, else difflib's closest match
+    (which alone finds nothing for one-letter names).
+
+    Parameters
+    ----------
+    word : hashable
+        What the user wrote.
+    choices : iterable of hashable
+        What they could have meant (compared as strings).
+
+    Returns
+    -------
+    str or None
+        The choice as spelled among ``choices``, or None if none is close.
+    """
+    folded: dict[str, str] = {}
+    for choice in choices:
+        folded.setdefault(str(choice).casefold(), str(choice))
+    key = str(word).casefold()
+    if key in folded:
+        return folded[key]
+    match = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
+    return folded[match[0]] if match else None

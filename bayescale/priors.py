@@ -8,7 +8,6 @@ a dict or a call gives it, with a message naming the key and the value.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import math
@@ -21,7 +20,7 @@ import numpy as np
 import pymc as pm  # imported by pymc_extras.prior anyway
 from pymc_extras.prior import Prior
 
-from bayescale.errors import LawError
+from bayescale.errors import LawError, closest
 
 __all__ = [
     "check_keys",
@@ -100,8 +99,8 @@ _EXAMPLES = "LogNormal, Normal, HalfNormal, Gamma, TruncatedNormal"
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest choice, or nothing if none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    match = closest(word, choices)
+    return f" (did you mean {match!r}?)" if match is not None else ""
 
 
 def check_keys(

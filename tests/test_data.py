@@ -503,3 +503,16 @@ def test_a_csv_separated_by_semicolons_is_read_and_a_decimal_comma_is_named(tmp_
     with pytest.raises(DataError, match="which is not a number") as info:
         load_runs(thousands)
     assert "decimal comma" not in str(info.value)
+
+
+def test_did_you_mean_prefers_a_case_variant_then_a_similar_name() -> None:
+    from bayescale.errors import closest
+    from bayescale.priors import suggest
+
+    assert closest("d", ["N", "D", "C"]) == "D"  # difflib alone finds nothing for one letter
+    assert closest("Loss", ["loss", "tokens"]) == "loss"
+    assert closest("toekns", ["Loss", "Tokens"]) == "Tokens"  # as spelled among the choices
+    assert closest("alpah", ["alpha", "beta"]) == "alpha"
+    assert closest("xyz", ["alpha", "beta"]) is None
+    assert suggest("b", ["A", "B"]) == " (did you mean 'B'?)"
+    assert suggest("xyz", ["alpha"]) == ""

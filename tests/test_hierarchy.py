@@ -604,7 +604,9 @@ def test_a_reused_compiled_model_takes_the_new_groups_names(hierarchical: bayesc
     runs = load_runs(frame, y="loss", group="family")
     other = bayescale.fit(runs, "chinchilla", draws=20, tune=20, chains=1, prior_draws=0, retries=0)
     assert list(other.idata.posterior["group"].values) == ["x", "y", "z"]
-    assert other.forecast({"N": [1e9], "D": [2e10]})["group"].tolist() == ["x", "y", "z"]
+    with pytest.warns(UserWarning, match="failed its diagnostics"):  # 20 draws, on purpose
+        table = other.forecast({"N": [1e9], "D": [2e10]})
+    assert table["group"].tolist() == ["x", "y", "z"]
 
 
 @pytest.mark.slow

@@ -7,13 +7,13 @@ library's checks (:mod:`bayescale.settings`), never by a second copy of the rule
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
+from bayescale.errors import closest
 from bayescale.settings import SamplerSettings
 
 __all__ = [
@@ -317,9 +317,8 @@ def check_point_names(points: Mapping[str, Any], inputs: Sequence[str], option: 
     known = [*inputs, *(n for n in ("N", "D", "C") if n not in inputs)]
     unknown = [name for name in points if name not in known]
     if unknown:
-        same = [k for k in known if k.casefold() == unknown[0].casefold()]
-        close = same or difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        match = closest(unknown[0], known)
+        hint = f"; did you mean {match}?" if match is not None else ""
         raise typer.BadParameter(
             f"{', '.join(unknown)} is not an input of the fit's law (its inputs: "
             f"{', '.join(inputs)}; of N, D, C any two are enough){hint}",
