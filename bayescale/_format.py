@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["clean_exponent", "format_interval", "format_number", "format_prior"]
+__all__ = ["clean_exponent", "format_interval", "format_number", "format_prior", "size_kind"]
 
 
 def clean_exponent(text: str) -> str:
@@ -23,10 +23,11 @@ def format_number(value: float, kind: str = "num", digits: int = 4) -> str:
     ----------
     value : float
         The number.
-    kind : {"num", "short", "size", "pct", "percent", "int", "ratio"}
+    kind : {"num", "short", "size", "flops", "pct", "percent", "int", "ratio"}
         ``num``: ``digits`` significant digits, trailing zeros kept so that a column's
         numbers line up (2.000); ``short``: the same without trailing zeros (2); ``size``:
-        counts as ML papers write them (70B, 1.4T; FLOPs and beyond 1e15 as 5.88e23);
+        counts as ML papers write them (70B, 1.4T; beyond 1e15 as 5.88e23); ``flops``:
+        a compute in FLOPs, always as 5.88e23 (121T would read as a count);
         ``pct``: a probability in percent (below 1% and above 99% as ``<1%`` / ``>99%``);
         ``percent``: a fraction in percent to 3 significant digits (1.08%); ``int``: a whole
         number; ``ratio``: a factor such as ``12x``.
@@ -56,7 +57,11 @@ def format_number(value: float, kind: str = "num", digits: int = 4) -> str:
         return f"{clean_exponent(f'{100 * value:.3g}')}%"
     if kind == "ratio":
         return f"{clean_exponent(f'{value:.3g}')}x"
+    if kind == "flops":
+        return clean_exponent(f"{value:.3g}")
     if kind == "size":
+        # Rounded first, so that 999,999,999,999.9 is 1T, not 1e3B.
+        value = float(f"{value:.3g}")
         magnitude = abs(value)
         for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
             if factor <= magnitude < 1e15:
@@ -66,6 +71,22 @@ def format_number(value: float, kind: str = "num", digits: int = 4) -> str:
         return clean_exponent(f"{value:.{digits}g}")
     text = f"{value:#.{digits}g}".replace(".e", "e").removesuffix(".")
     return clean_exponent(text)
+
+
+def size_kind(name: str) -> str:
+    """How :func:`format_number` shows an input: C in FLOPs (5.88e23), N, D, U as 70B.
+
+    Parameters
+    ----------
+    name : str
+        The input's name.
+
+    Returns
+    -------
+    str
+        ``"flops"`` or ``"size"``.
+    """
+    return "flops" if name == "C" else "size"
 
 
 def format_interval(low: float, high: float, digits: int = 4) -> str:

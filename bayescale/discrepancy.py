@@ -500,10 +500,11 @@ class Discrepancy:
         -------
         numpy.ndarray or None
             Shape ``(draws, budgets)``: ``s0 z_C + s_plan d_C z``, ``d_C`` the e-folds of
-            compute beyond the runs' range (0 within it), ``z_C`` drawn per budget (from the
-            budget's own stream, so a budget's draws do not depend on the other budgets asked
-            for) and ``z`` once per draw (the trend); None when the discrepancy has no plan
-            error (or no C range).
+            compute beyond the runs' range (0 within it), ``z_C`` the offset's draws (the same
+            at every budget, :func:`bayescale.planning.budget_normals`: a budget's draws do
+            not depend on the other budgets asked for, and quantiles stay smooth in the
+            budget) and ``z`` once per draw (the trend); None when the discrepancy has no
+            plan error (or no C range).
         """
         from bayescale.planning import budget_normals
 
@@ -516,7 +517,8 @@ class Discrepancy:
         row, column = np.unravel_index(cell, self.plan_weights.shape)
         s0, s = PLAN_OFFSET_GRID[row][:, None], self.s_grid[column][:, None]
         # As learned: an offset of its own at each budget, one trend shared by all of them.
-        offset = s0 * budget_normals(seed, 104729, compute, (n_draws,))
+        # A stream of its own: [seed, 104729] already drives the cells and the trend.
+        offset = s0 * budget_normals(seed, 1299709, compute, (n_draws,))
         return offset + s * d[None, :] * rng.standard_normal(n_draws)[:, None]
 
     def plan_sweep(self) -> tuple[np.ndarray, float] | None:

@@ -20,11 +20,12 @@ import pandas as pd
 import xarray as xr
 
 from bayescale import _files
+from bayescale._format import format_number
 from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import Discrepancy, backtest, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, DataWarning, LawError
-from bayescale.forecast import as_points, forecast_points, forecast_table
+from bayescale.forecast import as_points, forecast_points, forecast_table, level_label
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
 from bayescale.laws import Law, get_law
@@ -931,18 +932,23 @@ class Fit:
         -------
         pandas.DataFrame
             One row per target (and group): median and interval of ``C``, ``N`` and ``D`` at the
-            optimum, and ``prob_unreachable``: the share of the posterior in which the
-            target is at or below the floor (or beyond 1e40 FLOPs). Intervals reaching such
-            draws show ``inf``. ``attrs`` holds
+            optimum, where the law (the average run) meets the target; ``prob_unreachable``:
+            the share of the posterior in which the target is at or below the floor (or
+            beyond 1e40 FLOPs), intervals reaching such draws show ``inf``;
+            ``prob_run_below_median_C`` and ``prob_run_below_upper_90_C`` (per level):
+            the probability that one run with that budget, split compute-optimally, meets
+            the target (:meth:`prob_below`: the discrepancy and the noise count too, so it
+            is lower than the law's 50% and 95%). ``attrs`` holds
             ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
         """
-        from bayescale.planning import budget_draws, summarise, table
+        from bayescale.planning import budget_draws, in_compute_alone, summarise, table
 
         check_levels(level)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(groups, lambda view: view.budget_for(target_loss, level, fixed))
         targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
+        levels = [level] if np.isscalar(level) else list(level)
         draws = self.draws(list(self.law.parameters))
         rows = []
         for target in targets:
@@ -950,15 +956,60 @@ class Fit:
             row: dict[str, Any] = {"target_loss": target}
             row.update(summarise(found["C"], "C", level))
             # N and D are undefined where the target is out of reach; those draws sort last.
-            for name in ("N", "D"):
+            # A law in C alone has no split: its compute is all there is to say.
+            for name in () if in_compute_alone(self.law) else ("N", "D"):
                 row.update(
                     summarise(np.where(np.isnan(found[name]), np.inf, found[name]), name, level)
                 )
             row["prob_unreachable"] = float(np.isinf(found["C"]).mean())
+            # The interval above is the law's (the average run): say what one run's odds are
+            # at its median and upper end, where the discrepancy and the noise count too.
+            for where in ["median", *(f"upper_{level_label(lv)}" for lv in levels)]:
+                budget = float(np.asarray(row[f"C_{where}"]))
+                row[f"prob_run_below_{where}_C"] = (
+                    float(self._prob_run_at(float(target), budget, fixed))
+                    if np.isfinite(budget)
+                    else float("nan")
+                )
             rows.append({k: np.asarray(v).item() for k, v in row.items()})
+            self._warn_below_runs(float(target), found)
         return self._flag_failed(
             table({k: [r[k] for r in rows] for k in rows[0]}), "budget for the target"
         )
+
+    def _prob_run_at(
+        self, target: float, budget: float, fixed: Mapping[str, float] | None
+    ) -> float:
+        """``prob_run_below`` at one budget (split optimally); the caller flags a failed fit."""
+        table = self._prob_below(target, None, None, budget, fixed)
+        return float(table["prob_run_below"].iloc[0])
+
+    def _warn_below_runs(self, target: float, found: Mapping[str, np.ndarray]) -> None:
+        """Say so when a target is met below the runs' compute: an extrapolation downward."""
+        runs, k = self.runs, self.runs.compute_factor
+        if "C" in runs.inputs:
+            smallest = float(runs.x("C").min())
+        elif {"N", "D"} <= set(runs.inputs):
+            smallest = float((k * runs.x("N") * runs.x("D")).min())
+        else:
+            return
+        share = float(np.mean(found["C"] < smallest))
+        if share < 0.5:
+            return
+        message = (
+            f"target loss {target:g} is met below the compute of the smallest run "
+            f"({format_number(smallest, 'flops')} FLOPs) in {share:.0%} of the posterior "
+            f"(median {format_number(float(np.median(found['C'])), 'flops')} FLOPs): the runs "
+            f"already reach it, and a budget below them is an extrapolation downward"
+        )
+        at_least = float(np.mean(found["at_least"]))
+        if at_least > 0:
+            lowest = format_number(float(np.min(found["C"])), "flops")
+            message += (
+                f"; in {at_least:.0%} it is met even at the smallest budget searched (a "
+                f"thousand parameters and tokens, {lowest} FLOPs), which is shown"
+            )
+        warnings.warn(message, UserWarning, stacklevel=_outside_level())
 
     def prob_below(
         self,
@@ -994,13 +1045,28 @@ class Fit:
             single training run meets the target). ``attrs`` holds
             ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
         """
-        from bayescale.planning import optimum_draws, prob_below_draws
+        from bayescale.planning import check_fixed
 
+        fixed = check_fixed(self.law, fixed)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(
                 groups, lambda view: view.prob_below(target_loss, N=N, D=D, C=C, fixed=fixed)
             )
+        table = self._prob_below(target_loss, N, D, C, fixed)
+        return self._flag_failed(table, "probability of the target")
+
+    def _prob_below(
+        self,
+        target_loss: float,
+        N: float | Sequence[float] | None,
+        D: float | Sequence[float] | None,
+        C: float | Sequence[float] | None,
+        fixed: Mapping[str, float] | None,
+    ) -> pd.DataFrame:
+        """:meth:`prob_below` of one fit (no groups), without the failed-fit flag."""
+        from bayescale.planning import optimum_draws, prob_below_draws
+
         target = float(target_loss)
         additive = self.law.likelihood.scale == "linear"
         if not np.isfinite(target) or (target <= 0 and not additive):
@@ -1036,7 +1102,7 @@ class Fit:
         out["target_loss"] = target
         out["prob_law_below"] = law_p
         out["prob_run_below"] = run_p
-        return self._flag_failed(out, "probability of the target")
+        return out
 
     # ------------------------------------------------------------------ persistence
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale._format import format_number
 from bayescale.errors import DataError, LawError
 from bayescale.forecast import law_value
 from bayescale.formula import Formula
@@ -23,8 +24,10 @@ from bayescale.likelihood import Likelihood
 __all__ = [
     "budget_draws",
     "budget_normals",
+    "check_fixed",
     "chinchilla_optimum",
     "has_closed_form",
+    "in_compute_alone",
     "measured_optimum_draws",
     "optimum_draws",
     "prob_below_draws",
@@ -37,7 +40,7 @@ _GRID = 161
 _GOLDEN_STEPS = 40
 _BISECTION_STEPS = 50
 _MIN_SIZE = 1e3  # smallest N and D searched: a thousand parameters / tokens
-_LOG_C_RANGE = (np.log(1e12), np.log(1e40))  # budgets searched by budget_draws, in FLOPs
+_MAX_LOG_C = np.log(1e40)  # largest budget searched by budget_draws, in FLOPs
 
 
 def has_closed_form(law: Law) -> bool:
@@ -56,17 +59,102 @@ def has_closed_form(law: Law) -> bool:
     return law.formula.canonical() == _CHINCHILLA
 
 
-def _check_law(law: Law, fixed: Mapping[str, Any]) -> None:
-    if not {"N", "D"} <= set(law.inputs):
+def check_fixed(law: Law, fixed: Mapping[str, Any] | None) -> dict[str, float]:
+    """Refuse ``fixed`` values a plan cannot use: N, D or C, and names the law does not have.
+
+    ``fixed`` holds the law's other inputs (unique tokens U, a vocabulary size...). A fixed N,
+    D or C would be overwritten by, or would overwrite, the split a plan chooses; a name the
+    law lacks would be carried along unused.
+
+    Parameters
+    ----------
+    law : Law
+        The fitted law.
+    fixed : mapping or None
+        Input name -> value.
+
+    Returns
+    -------
+    dict of str to float
+        The values, as floats.
+
+    Raises
+    ------
+    DataError
+        Naming the input and what to do instead.
+    """
+    from bayescale.errors import closest
+
+    out: dict[str, float] = {}
+    others = [name for name in law.inputs if name not in ("N", "D", "C")]
+    takes = (
+        f"law {law.name!r} takes {', '.join(others)} there"
+        if others
+        else f"law {law.name!r} has no input other than {', '.join(law.inputs)}"
+    )
+    for name, value in (fixed or {}).items():
+        if name in ("N", "D", "C"):
+            raise DataError(
+                f"fixed={{{name!r}: ...}} (--fixed {name}=... on the command line): N, D and C "
+                f"are what a plan chooses or is given, not fixed inputs; {takes}. For a model of "
+                f"a given size, ask prob_below(target, N=..., C=...) or forecast at N and D "
+                f"(bayescale forecast --at N=...,D=...)"
+            )
+        if name not in law.inputs:
+            match = closest(str(name), others)
+            hint = f"; did you mean {match}?" if match is not None else ""
+            raise DataError(f"fixed={{{name!r}: ...}}: not an input of the law; {takes}{hint}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not np.isfinite(number):
+            raise DataError(f"fixed={{{name!r}: {value!r}}}: give a finite number")
+        out[str(name)] = number
+    return out
+
+
+def in_compute_alone(law: Law) -> bool:
+    """Whether the law is written in C without both N and D (e.g. ``power_law_C``).
+
+    Parameters
+    ----------
+    law : Law
+        The law.
+
+    Returns
+    -------
+    bool
+        True when the compute for a target is the law's own inverse: it has no split.
+    """
+    return "C" in law.inputs and not {"N", "D"} <= set(law.inputs)
+
+
+def _check_law(law: Law, fixed: Mapping[str, Any], compute_alone: bool = False) -> None:
+    if not compute_alone and not {"N", "D"} <= set(law.inputs):
         raise LawError(
             f"compute planning needs a law with inputs N and D (C = k N D); "
             f"law {law.name!r} has {', '.join(law.inputs)}"
         )
-    missing = sorted(set(law.inputs) - {"N", "D"} - set(fixed))
+    check_fixed(law, fixed)
+    missing = sorted(set(law.inputs) - {"N", "D", "C"} - set(fixed))
     if missing:
         raise DataError(
             f"law {law.name!r} also needs {', '.join(missing)}; give a value with "
             f"fixed={{{missing[0]!r}: ...}} (e.g. the unique tokens available)"
+        )
+
+
+def _check_splittable(log_c: np.ndarray, k: float) -> None:
+    """Refuse a budget too small for a thousand parameters trained on a thousand tokens."""
+    smallest = k * _MIN_SIZE**2
+    too_small = np.asarray(log_c) <= np.log(smallest)
+    if np.any(too_small):
+        budget = float(np.exp(np.asarray(log_c)[too_small].reshape(-1)[0]))
+        raise DataError(
+            f"compute budget {format_number(budget, 'flops')} FLOPs is too small to split: C "
+            f"must exceed {format_number(smallest, 'flops')} FLOPs ({k:g} x a thousand "
+            f"parameters x a thousand tokens)"
         )
 
 
@@ -117,10 +205,7 @@ def _numerical_optimum(
 ) -> tuple[np.ndarray, np.ndarray]:
     low = np.log(_MIN_SIZE)
     high = log_c - np.log(k) - np.log(_MIN_SIZE)
-    if np.any(high <= low):
-        raise DataError(
-            f"a compute budget is too small to split: C must exceed {k * _MIN_SIZE**2:g}"
-        )
+    _check_splittable(log_c, k)
     # A grid over log N on a trailing axis finds the basin; golden section then refines it.
     fractions = np.linspace(0.0, 1.0, _GRID)
     grid = low + (high - low)[..., None] * fractions
@@ -193,6 +278,8 @@ def optimum_draws(
     budgets = np.asarray(budgets, dtype=float).reshape(-1)
     if not np.all(np.isfinite(budgets) & (budgets > 0)):
         raise DataError(f"compute budgets must be positive numbers, got {budgets.tolist()}")
+    # The closed form would split any budget, even into fewer than one parameter.
+    _check_splittable(np.log(budgets), k)
     theta = {name: np.asarray(params[name], dtype=float)[:, None] for name in law.parameters}
     log_c = np.broadcast_to(
         np.log(budgets)[None, :], (len(next(iter(theta.values()))), len(budgets))
@@ -267,7 +354,7 @@ def measured_optimum_draws(
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         log_y = np.log(np.where(np.asarray(values) > 0, values, np.nan))
-    # (draws, offsets, budgets) from each budget's own stream, to (draws, budgets, offsets).
+    # (draws, offsets, budgets), the same noise at every budget, to (draws, budgets, offsets).
     eps = budget_normals(seed, 15485863, log_c, (log_y.shape[0], len(offsets)))
     log_y = log_y + noise * np.moveaxis(eps, -1, 1)
     vertex = parabola_vertices(offsets, log_y.reshape(-1, len(offsets)))
@@ -281,12 +368,15 @@ SWEEP_KEYS = ("runs", "spread", "noise")
 def budget_normals(
     seed: int, stream: int, budgets: np.ndarray, shape: tuple[int, ...]
 ) -> np.ndarray:
-    """Standard normal draws for each budget, from a stream of its own.
+    """Standard normal draws for each budget: the same draws at every budget.
 
-    A budget's draws depend on the seed, the stream and the budget's value alone, not on
-    which other budgets are asked for in the same call or in what order: a plan for 1e24
-    FLOPs reads the same whether asked alone or beside 1e21. Distinct budgets get
-    independent draws.
+    A budget's draws depend on the seed and the stream alone, not on which other budgets
+    are asked for in the same call or in what order: a plan for 1e24 FLOPs reads the same
+    whether asked alone or beside 1e21. Every budget sharing them (common random numbers)
+    keeps a plan's quantiles smooth in the budget: with draws of their own, the Monte Carlo
+    error of a 5% quantile made a larger budget's lower bound smaller than its neighbour's.
+    Only each budget's own distribution is reported, so that is all the draws must get
+    right.
 
     Parameters
     ----------
@@ -304,14 +394,9 @@ def budget_normals(
     numpy.ndarray
         Shape ``(*shape, budgets)``.
     """
-    budgets = np.ascontiguousarray(budgets, dtype=np.float64).reshape(-1)
-    # The budget's exact bits key its stream (two 32-bit words, as SeedSequence takes them).
-    words = budgets.view(np.uint32).reshape(-1, 2)
-    columns = [
-        np.random.default_rng([int(seed), int(stream), int(lo), int(hi)]).standard_normal(shape)
-        for lo, hi in words
-    ]
-    return np.stack(columns, axis=-1) if columns else np.empty((*shape, 0))
+    count = np.asarray(budgets).reshape(-1).size
+    draws = np.random.default_rng([int(seed), int(stream)]).standard_normal(shape)
+    return np.repeat(draws[..., None], count, axis=-1)
 
 
 def sweep_design(
@@ -406,6 +491,8 @@ def budget_draws(
     dict of str to numpy.ndarray
         ``C``, ``N``, ``D`` of shape ``(draws,)``; ``inf`` (C) and NaN (N, D) for draws in
         which the target is out of reach: at or below the floor, or beyond 1e40 FLOPs.
+        ``at_least`` (bool): draws already at or below the target at the smallest budget
+        that can be split (a thousand parameters and tokens), whose ``C`` is that budget.
     """
     linear = law.likelihood.scale == "linear"
     if not np.isfinite(target) or (target <= 0 and not linear):
@@ -417,34 +504,46 @@ def budget_draws(
             else f"target loss must be a finite number, got {target!r}"
         )
     fixed = dict(fixed or {})
-    _check_law(law, fixed)
+    alone = in_compute_alone(law)
+    _check_law(law, fixed, compute_alone=alone)
     n_draws = len(np.asarray(params[next(iter(law.parameters))]))
 
     def frontier(log_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = {name: np.asarray(params[name], dtype=float)[:, None] for name in law.parameters}
+        if alone:  # the law's own loss at C: no split to choose
+            inputs = {"C": np.exp(log_c)[:, None], **fixed}
+            return np.full(len(log_c), np.nan), np.asarray(law_value(law, theta, inputs))[:, 0]
         if has_closed_form(law) and not fixed:
             log_n, loss = chinchilla_optimum(theta, log_c[:, None], k)
         else:
             log_n, loss = _numerical_optimum(law, theta, log_c[:, None], k, fixed)
         return log_n[:, 0], loss[:, 0]
 
-    low = np.full(n_draws, _LOG_C_RANGE[0])
-    high = np.full(n_draws, _LOG_C_RANGE[1])
+    # From the smallest budget that splits into a thousand parameters and tokens (a little
+    # above it, so that the search has room), not from a round number of FLOPs: a target
+    # above the runs' losses is then met where the law says, not at an arbitrary edge.
+    smallest = np.log(k) + 2 * np.log(_MIN_SIZE) + np.log(1.5)
+    low = np.full(n_draws, smallest)
+    high = np.full(n_draws, _MAX_LOG_C)
     _, loss_high = frontier(high)
     reachable = loss_high <= target
     _, loss_low = frontier(low)
-    already = loss_low <= target  # reached below the searched range: report its low end
+    already = loss_low <= target  # reached at the smallest budget: report that budget
     for _ in range(_BISECTION_STEPS):
         mid = (low + high) / 2
         _, loss = frontier(mid)
         above = loss > target
         low, high = np.where(above, mid, low), np.where(above, high, mid)
-    log_c = np.where(already, _LOG_C_RANGE[0], high)
+    log_c = np.where(already, smallest, high)
+    if alone:
+        budget = np.where(reachable, np.exp(log_c), np.inf)
+        nan = np.full(n_draws, np.nan)
+        return {"C": budget, "N": nan, "D": nan, "at_least": already & reachable}
     log_n, _ = frontier(log_c)
     budget = np.where(reachable, np.exp(log_c), np.inf)
     n = np.where(reachable, np.exp(log_n), np.nan)
     d = np.where(reachable, np.exp(log_c - np.log(k) - log_n), np.nan)
-    return {"C": budget, "N": n, "D": d}
+    return {"C": budget, "N": n, "D": d, "at_least": already & reachable}
 
 
 def prob_below_draws(

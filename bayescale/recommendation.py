@@ -323,7 +323,11 @@ class _RangeTerm:
 
     @staticmethod
     def _logs(frame: pd.DataFrame, names: list[str], k: float, what: str) -> np.ndarray:
-        logs = log_inputs({str(c): frame[c].to_numpy(float) for c in frame.columns}, names, k)
+        # Only the inputs: a table may carry labels and costs beside them.
+        known = {*names, "N", "D", "C"}
+        logs = log_inputs(
+            {str(c): frame[c].to_numpy(float) for c in frame.columns if str(c) in known}, names, k
+        )
         missing = [n for n in names if n not in logs]
         if missing:
             raise DataError(
@@ -510,6 +514,9 @@ def recommend(
         raise DataError(f"fantasies = {fantasies!r}: give 2 or more (32 is the default)")
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise DataError(f"budget = {budget!r}: give a positive number (in the cost's units)")
+    from bayescale.planning import check_fixed
+
+    fixed = check_fixed(law, fixed)
     frame = _table_of(candidates, "candidates")
     if len(frame) == 0:
         raise DataError("no candidates: give at least one row of inputs to choose from")

@@ -456,3 +456,38 @@ def test_an_input_with_one_value_in_every_run_is_warned_about():
         bayescale.fit(
             runs, "chinchilla", draws=20, tune=20, chains=1, retries=0, discrepancy="none"
         )
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_budget_for_gives_one_runs_odds_at_its_median_and_upper_end(healthy_fit):
+    # The compute interval is the law's (the average run): a planner sizing one run from its
+    # upper end must see that run's own chance, which the discrepancy and the noise lower.
+    table = healthy_fit.budget_for(2.2, level=[0.5, 0.9])
+    row = table.iloc[0]
+    for where in ("median", "upper_50", "upper_90"):
+        again = healthy_fit.prob_below(2.2, C=row[f"C_{where}"])
+        assert row[f"prob_run_below_{where}_C"] == again["prob_run_below"].iloc[0]
+    assert row["prob_run_below_median_C"] < row["prob_run_below_upper_90_C"] < 0.95
+
+
+def test_a_target_the_runs_already_reach_is_said_to_be(healthy_fit, sim_runs):
+    smallest = (6 * sim_runs.x("N") * sim_runs.x("D")).min()
+    with pytest.warns(UserWarning, match=r"target loss 20 is met below the compute of the smal"):
+        table = healthy_fit.budget_for(20.0)
+    assert table["C_median"].iloc[0] < smallest
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a target beyond the runs: no such warning
+        healthy_fit.budget_for(2.0)
+
+
+def test_plans_are_smooth_in_the_budget(healthy_fit):
+    # Each budget used to draw its own noise: a larger budget could get a smaller lower bound.
+    budgets = np.logspace(20, 26, 13)
+    table = healthy_fit.compute_optimal(budgets, sweep={"runs": 7, "spread": 1.5, "noise": 0.01})
+    for column in [c for c in table.columns if c.startswith("N_") and "tokens" not in c]:
+        assert np.all(np.diff(table[column].to_numpy()) > 0), column
+    one = healthy_fit.compute_optimal([1e24], sweep={"runs": 7, "spread": 1.5, "noise": 0.01})
+    assert table["C"].iloc[8] == 1e24  # the same row, asked alone or among others
+    pd.testing.assert_series_equal(one.iloc[0], table.iloc[8], check_names=False)

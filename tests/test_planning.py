@@ -236,8 +236,87 @@ def test_budget_normals_are_a_budgets_own_whatever_else_is_asked() -> None:
     np.testing.assert_array_equal(
         planning.budget_normals(3, 11, budgets[::-1], (500,)), together[:, ::-1]
     )
-    # Distinct budgets, streams and seeds: independent standard normals.
-    assert abs(np.corrcoef(together.T)[0, 1]) < 0.15
-    assert not np.array_equal(planning.budget_normals(3, 12, budgets, (500,)), together)
+    # Common random numbers: the same draws at every budget, so quantiles are smooth in it.
+    np.testing.assert_array_equal(together[:, 0], together[:, 2])
+    # Distinct streams and seeds: independent standard normals.
+    other = planning.budget_normals(3, 12, budgets, (500,))
+    assert abs(np.corrcoef(together[:, 0], other[:, 0])[0, 1]) < 0.15
     assert not np.array_equal(planning.budget_normals(4, 11, budgets, (500,)), together)
     assert abs(together.mean()) < 0.1 and abs(together.std() - 1) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("fixed", "message"),
+    [
+        (
+            {"N": 7e10},
+            r"fixed=\{'N': \.\.\.\} \(--fixed N=\.\.\. on the command line\): N, D and C",
+        ),
+        ({"D": 1e12}, r"are what a plan chooses or is given"),
+        ({"C": 1e24}, r"prob_below\(target, N=\.\.\., C=\.\.\.\)"),
+        ({"u": 1e10}, r"'u': \.\.\.\}: not an input of the law; law 'data_constrained' takes U"),
+        ({"U": float("nan")}, r"give a finite number"),
+    ],
+)
+def test_fixed_takes_only_the_laws_other_inputs(fixed: dict, message: str) -> None:
+    # A fixed N used to overwrite the N the search varied: N = 1,000 and a loss at 70B.
+    law = bs.get_law("data_constrained")
+    params = {"E": [1.8], "A": [400.0], "B": [400.0], "alpha": [0.34], "beta": [0.28], "R": [15.0]}
+    with pytest.raises(DataError, match=message):
+        planning.optimum_draws(law, params, [1e21], fixed={"U": 1e10, **fixed})
+    with pytest.raises(DataError, match=message):
+        planning.budget_draws(law, params, 2.5, fixed={"U": 1e10, **fixed})
+    with pytest.raises(DataError, match=r"did you mean U\?"):
+        planning.check_fixed(law, {"u": 1.0})
+
+
+def test_a_budget_too_small_to_split_is_refused_by_every_method(
+    chinchilla: Law, draws: dict
+) -> None:
+    # The closed form used to split 100 FLOPs into 0.47 parameters.
+    for method in ("closed_form", "numerical"):
+        with pytest.raises(DataError, match=r"100 FLOPs is too small to split: C must exceed 6e6"):
+            planning.optimum_draws(chinchilla, draws, [1e21, 100.0], method=method)
+    fine = planning.optimum_draws(chinchilla, draws, [1e7], method="closed_form")
+    assert np.all(fine["N"] > 0)
+
+
+def test_a_target_above_the_runs_is_met_where_the_law_says(chinchilla: Law, draws: dict) -> None:
+    # It used to stop at 1e12 FLOPs, the search's edge, with a degenerate interval.
+    found = planning.budget_draws(chinchilla, draws, 30.0)
+    assert np.median(found["C"]) < 1e12 and not found["at_least"].any()
+    _, loss = planning.chinchilla_optimum(
+        {k: v[:, None] for k, v in draws.items()}, np.log(found["C"])[:, None], 6.0
+    )
+    np.testing.assert_allclose(loss[:, 0], 30.0, rtol=1e-9)
+    # Beyond what a thousand parameters on a thousand tokens reach: that budget, flagged.
+    huge = planning.budget_draws(chinchilla, draws, 1e6)
+    assert huge["at_least"].all() and np.all(huge["C"] == huge["C"][0]) and huge["C"][0] < 1e7
+
+
+def test_a_law_in_compute_alone_needs_the_inverse_of_the_law() -> None:
+    law = bs.get_law("power_law_C")
+    rng = np.random.default_rng(5)
+    params = {
+        "E": rng.normal(1.7, 0.02, 300),
+        "A": rng.lognormal(np.log(2.0), 0.05, 300),
+        "alpha": rng.normal(0.05, 0.002, 300),
+    }
+    assert planning.in_compute_alone(law) and not planning.in_compute_alone(
+        bs.get_law("chinchilla")
+    )
+    found = planning.budget_draws(law, params, 2.2)
+    assert np.all(np.isnan(found["N"])) and np.all(np.isfinite(found["C"]))
+    values = law.predict({k: v[:, None] for k, v in params.items()}, {"C": found["C"][:, None]})
+    np.testing.assert_allclose(np.asarray(values)[:, 0], 2.2, rtol=1e-9)
+    with pytest.raises(LawError, match="inputs N and D"):  # a split still needs N and D
+        planning.optimum_draws(law, params, [1e21])
+
+
+def test_format_rounds_before_choosing_a_unit() -> None:
+    from bayescale._format import format_number, size_kind
+
+    assert format_number(999_999_999_999.9998, "size") == "1T"  # was '1e3B'
+    assert format_number(999_499.0, "size") == "999K"
+    assert format_number(1.21e14, "flops") == "1.21e14"  # not '121T': a compute, not a count
+    assert size_kind("C") == "flops" and size_kind("N") == "size"

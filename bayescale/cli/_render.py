@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from bayescale._format import format_interval, format_number, format_prior
+from bayescale._format import format_interval, format_number, format_prior, size_kind
 
 from ._options import OutputFormat
 
@@ -80,23 +80,34 @@ def paragraph(text: str) -> str:
     return " ".join(text.split())
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, float | str | None]]:
+def records(frame: pd.DataFrame) -> list[dict[str, float | int | bool | str | None]]:
     """Rows as JSON-ready dicts; a non-finite number becomes null (JSON has no NaN).
 
-    Text (a hierarchical fit's ``group``) stays text.
+    Text (a hierarchical fit's ``group``) stays text, a yes/no column true/false and a
+    column of whole numbers (a candidate's row, an order) integers.
     """
+    import numpy as np
+    import pandas as pd
+
+    kinds = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            kinds[column] = bool
+        elif pd.api.types.is_integer_dtype(values):
+            kinds[column] = int
+
+    def value(column: Any, v: Any) -> Any:
+        if isinstance(v, str) or v is None:
+            return v
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        if not math.isfinite(float(v)):
+            return None
+        return kinds.get(column, float)(v)
+
     return [
-        {
-            str(k): (
-                v
-                if isinstance(v, str)
-                else float(v)
-                if v is not None and math.isfinite(float(v))
-                else None
-            )
-            for k, v in row.items()
-        }
-        for row in frame.to_dict(orient="records")
+        {str(k): value(k, v) for k, v in row.items()} for row in frame.to_dict(orient="records")
     ]
 
 
@@ -216,7 +227,9 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
         ratio = format_number(extrapolation, "ratio")
         table.add_row(
             *[
-                escape(str(row[name])) if name == "group" else format_number(row[name], "size")
+                escape(str(row[name]))
+                if name == "group"
+                else format_number(row[name], size_kind(name))
                 for name in inputs
             ],
             "law",
@@ -264,11 +277,18 @@ def frame_table(frame: pd.DataFrame, title: str, size_columns: Sequence[str] = (
             elif column in counts and np.isfinite(value):
                 cells.append(f"{int(value):d}")
             elif isinstance(value, int | float | np.integer | np.floating):
-                cells.append(format_number(value, "size" if column in size_columns else "num"))
+                cells.append(format_number(value, _column_kind(str(column), size_columns)))
             else:
                 cells.append(escape(str(value)))
         table.add_row(*cells)
     return table
+
+
+def _column_kind(column: str, size_columns: Sequence[str] = ()) -> str:
+    """How a column's numbers are shown: sizes, FLOPs, probabilities in percent, or plain."""
+    if column in size_columns:
+        return size_kind(column)
+    return "pct" if column.startswith("prob_") else "num"
 
 
 def _is_count(values: pd.Series) -> bool:
@@ -306,7 +326,7 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
         lower = next(c for c in frame.columns if c.startswith(f"{q}_lower_"))
         upper = next(c for c in frame.columns if c.startswith(f"{q}_upper_"))
         base = q.removesuffix("_disc").removesuffix("_pred")
-        kind = "size" if base in SIZED else "num"
+        kind = size_kind(base) if base in SIZED else "num"
         cells = [
             f"{format_number(r[f'{q}_median'], kind)} "
             f"[{format_number(r[lower], kind)}, {format_number(r[upper], kind)}]"
@@ -316,7 +336,8 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
         table.add_row(label, *cells)
     rest = [c for c in frame.columns if c != key and not c.startswith(tuple(quantities))]
     for column in rest:
-        table.add_row(column.replace("_", " "), *(format_number(v) for v in frame[column]))
+        kind = _column_kind(column)
+        table.add_row(column.replace("_", " "), *(format_number(v, kind) for v in frame[column]))
     return table
 
 

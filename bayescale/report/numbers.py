@@ -71,10 +71,12 @@ def nums(
 
 
 def _kind(column: str, kinds: Mapping[str, str]) -> str:
-    """The format of a table column: sizes for N, D, C, U; percents for probabilities."""
+    """The format of a table column: FLOPs for C, sizes for N, D, U; percents for probabilities."""
     if column in kinds:
         return kinds[column]
-    if column.split("_")[0] in ("N", "D", "C", "U"):
+    if column.split("_")[0] == "C":
+        return "flops"
+    if column.split("_")[0] in ("N", "D", "U"):
         return "size"
     if column in ("n_train", "n_test"):
         return "int"

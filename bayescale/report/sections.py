@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale._format import format_prior
+from bayescale._format import format_prior, size_kind
 from bayescale.checks import PSENS_THRESHOLD, prior_sensitivity
 from bayescale.fitting import RHAT_MAX, Fit
 from bayescale.forecast import level_label
@@ -96,9 +96,9 @@ def data_section(fit: Fit) -> dict[str, Any]:
                 "column": runs.columns.get(name, name),
                 "meaning": fit.law.inputs.get(name, "not used by the law"),
                 "used": name in fit.law.inputs,
-                "min": Num(float(values.min()), f"data.{name}.min", "size"),
-                "median": Num(float(np.median(values)), f"data.{name}.median", "size"),
-                "max": Num(float(values.max()), f"data.{name}.max", "size"),
+                "min": Num(float(values.min()), f"data.{name}.min", size_kind(name)),
+                "median": Num(float(np.median(values)), f"data.{name}.median", size_kind(name)),
+                "max": Num(float(values.max()), f"data.{name}.max", size_kind(name)),
             }
         )
     y = runs.y
@@ -133,7 +133,7 @@ def law_section(fit: Fit) -> dict[str, Any]:
     lik = law.likelihood
     noise = [{"name": name, "prior": format_prior(prior)} for name, prior in lik.priors.items()]
     references = [
-        {"input": name, "value": Num(float(np.exp(value)), f"law.ref.{name}", "size")}
+        {"input": name, "value": Num(float(np.exp(value)), f"law.ref.{name}", size_kind(name))}
         for name, value in fit.log_ref.items()
     ]
     return {
@@ -232,7 +232,7 @@ def plan_section(
         "level": level_label(level),
         "rows": rows,
         "discrepancy": _plan_discrepancy(fit),
-        "largest": Num(largest, "plan.largest_run_compute", "size"),
+        "largest": Num(largest, "plan.largest_run_compute", "flops"),
         "fixed": {
             name: Num(value, f"plan.fixed.{name}", "size") for name, value in (fixed or {}).items()
         },

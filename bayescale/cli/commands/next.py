@@ -6,18 +6,20 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..._format import format_number, size_kind
 from .._guard import warnings_as_lines
 from .._options import (
     FitArgument,
     FixedOption,
     FormatOption,
     OutputFormat,
+    check_point_names,
     fixed_inputs,
+    parse_mapping,
     parse_points,
 )
 from .._render import console, frame_table, print_csv, print_json, records, say
@@ -41,9 +43,6 @@ class Measure(StrEnum):
 
     variance = "variance"
     width = "width"
-
-
-_READERS = {".csv": ",", ".tsv": "\t"}
 
 
 def _display(table: pd.DataFrame, inputs: list[str]) -> pd.DataFrame:
@@ -79,44 +78,74 @@ def _naming(path: str) -> Iterator[None]:
         raise
 
 
-def read_candidates(path: str) -> pd.DataFrame:
+def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.DataFrame:
     """Read the table of candidate runs (.csv, .tsv, .parquet or .pq).
 
     Parameters
     ----------
     path : str
         The file.
+    mapping : dict of str to str, optional
+        Input name -> column (``--x``): those columns take the inputs' names.
 
     Returns
     -------
     pandas.DataFrame
-        One row per candidate.
+        One row per candidate; columns of numbers as numbers, others as text.
 
     Raises
     ------
     DataError
-        If the file is missing, of another type, or empty.
+        If the file is missing, of another type, unreadable or empty, or a mapped column
+        is not in it.
     """
     import pandas as pd
 
-    from bayescale.errors import DataError
+    from bayescale.data import _read
+    from bayescale.errors import DataError, closest
 
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"--candidates {path}: file not found; give a .csv, .tsv or .parquet file")
-    suffix = file.suffix.lower()
-    if suffix in _READERS:
-        frame = pd.read_csv(file, sep=_READERS[suffix])
-    elif suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(file)
-    else:
-        raise DataError(
-            f"--candidates {path}: cannot read {suffix or 'a file without extension'}; "
-            f"give a .csv, .tsv, .parquet or .pq file"
-        )
-    if frame.empty:
+    try:
+        raw, _, _ = _read(path)  # the reader of 'bayescale fit': every failure is one line
+    except DataError as err:
+        raise DataError(f"--candidates {path}: {str(err).removeprefix(path + ': ')}") from None
+    if raw.empty:
         raise DataError(f"--candidates {path}: no candidate rows; give one run per row")
-    return frame
+    frame = raw.copy()
+    for column in frame.columns:
+        try:
+            frame[column] = pd.to_numeric(frame[column])
+        except (TypeError, ValueError):
+            pass  # a label, or a number written wrongly: reported if the law or cost uses it
+    renames = {}
+    for name, column in (mapping or {}).items():
+        if column not in frame.columns:
+            match = closest(column, [str(c) for c in frame.columns])
+            hint = f" (did you mean {match!r}?)" if match else ""
+            raise DataError(
+                f"--candidates {path}: no column {column!r} for --x {name}={column}{hint}; "
+                f"its columns: {', '.join(map(str, frame.columns))}"
+            )
+        renames[column] = name
+    return frame.rename(columns=renames)
+
+
+def _say_if_cheap_but_weak(table: pd.DataFrame, attrs: dict, inputs: list[str]) -> None:
+    """Without a budget the choice is per unit cost: say so when a costlier run helps far more."""
+    if attrs.get("budget") is not None or not table["chosen"].any():
+        return
+    variance = float(attrs["variance_before"])
+    gained = variance - float(attrs["variance_after"])
+    best = table.loc[table["variance_reduction"].idxmax()]
+    if variance <= 0 or float(best["variance_reduction"]) < max(4 * gained, 0.05 * variance):
+        return
+    where = ", ".join(f"{n}={format_number(float(best[n]), size_kind(n))}" for n in inputs)
+    say(
+        f"Ranked by reduction per unit cost, the choice is cheap and shortens the target's "
+        f"variance by {gained / variance:.1%}; the candidate that shortens it most ({where}) "
+        f"would by {float(best['variance_reduction']) / variance:.0%}, at cost "
+        f"{format_number(float(best['cost']), 'short', 3)}. Give --budget to choose the most "
+        f"reduction within a budget."
+    )
 
 
 def next_command(
@@ -161,6 +190,15 @@ def next_command(
         typer.Option("--measure", help="Reduce the variance or the 90% interval's width."),
     ] = Measure.variance,
     fixed: FixedOption = None,
+    x: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--x",
+            metavar="NAME=COLUMN",
+            help="Map a law input to a column of the candidates, e.g. --x N=params "
+            "(repeatable). Default: columns named N, D, C, U.",
+        ),
+    ] = None,
     output_format: FormatOption = OutputFormat.table,
     top: Annotated[
         int, typer.Option("--top", min=1, help="Candidates shown in the table format.")
@@ -205,6 +243,8 @@ def next_command(
         See :func:`bayescale.recommend`.
     fixed : list of str, optional
         ``NAME=VALUE`` for the law's other inputs (``optimal_N`` only).
+    x : list of str, optional
+        ``NAME=COLUMN``: the candidates' column of each input.
     output_format : OutputFormat, default table
         ``table``, ``csv`` or ``json``.
     top : int, default 10
@@ -218,12 +258,13 @@ def next_command(
     """
     points = parse_points(target)
     others = fixed_inputs(fixed)
-    pool = read_candidates(candidates)
+    pool = read_candidates(candidates, parse_mapping(x))
 
     from bayescale.fitting import load_fit
     from bayescale.recommendation import recommend
 
     result = load_fit(fit_file)
+    check_point_names(points, list(result.law.inputs), "--target")
     # A fit that failed its diagnostics: recommend warns, and the warning becomes a line.
     with warnings_as_lines(), _naming(candidates):
         table = recommend(
@@ -266,22 +307,27 @@ def next_command(
     )
     if len(table) > shown:
         say(f"(the first {shown} of {len(table)} candidates; --top N shows more, -f csv all)")
+
+    def g(value: float) -> str:
+        return format_number(value, "short", 3)
+
     say(
-        f"Chosen: {chosen} run(s) costing {attrs['spent']:.3g}"
+        f"Chosen: {chosen} run(s) costing {g(attrs['spent'])}"
         + (f" (greedy by {attrs['strategy'].replace('_', ' ')})" if chosen > 1 else "")
-        + (f" of a budget of {attrs['budget']:.3g}" if attrs["budget"] is not None else "")
-        + f". Expected 90% interval width at the target: {attrs['width_before']:.3g} -> "
-        f"{attrs['width_after']:.3g}; variance {attrs['variance_before']:.3g} -> "
-        f"{attrs['variance_after']:.3g} ({attrs['fantasies']} fantasies over "
+        + (f" of a budget of {g(attrs['budget'])}" if attrs["budget"] is not None else "")
+        + f". Expected 90% interval width at the target: {g(attrs['width_before'])} -> "
+        f"{g(attrs['width_after'])}; variance {g(attrs['variance_before'])} -> "
+        f"{g(attrs['variance_after'])} ({attrs['fantasies']} fantasies over "
         f"{attrs['draws']} draws)."
         + (
             f" Of that variance, the law's discrepancy beyond the runs: "
-            f"{attrs['discrepancy_variance_before']:.3g} -> "
-            f"{attrs['discrepancy_variance_after']:.3g}."
+            f"{g(attrs['discrepancy_variance_before'])} -> "
+            f"{g(attrs['discrepancy_variance_after'])}."
             if attrs.get("discrepancy")
             else ""
         )
     )
+    _say_if_cheap_but_weak(table, attrs, [n for n in result.law.inputs if n in table.columns])
     beyond = attrs.get("extrapolation")
     if not discrepancy and getattr(result, "discrepancy", None) is not None:
         say(

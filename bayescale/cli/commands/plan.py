@@ -164,7 +164,10 @@ def target_command(
         keys = [k for k in ("group", "target_loss") if k in budget.columns]
         print_csv(budget if chances is None else chances.merge(budget, on=keys, how="left"))
         return
-    title = f"Compute to reach loss {loss:g} ({level:.0%} intervals)"
+    title = (
+        f"Compute at which the law (the average run) reaches loss {loss:g} ({level:.0%} "
+        f"credible intervals); prob run below: the chance one run with that budget does"
+    )
     emit(budget, output_format, title, "target_loss")
     if chances is not None:
         emit(chances, output_format, f"Probability of reaching loss {loss:g}", "C")
