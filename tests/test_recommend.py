@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 
 import numpy as np
@@ -380,3 +381,62 @@ def test_a_discrepancy_along_an_input_the_candidates_lack_is_named(healthy_fit):
     fit = dataclasses.replace(healthy_fit, discrepancy=found)
     with pytest.raises(DataError, match=r"give U in the target too"):
         recommend(fit, _pool(INSIDE), TARGET, seed=3)
+
+
+def test_cli_next_reads_any_candidates_file_as_fit_does(healthy_fit, tmp_path):
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    runner = CliRunner()
+
+    def run(name: str, text: str | bytes, *extra: str, target: str = "N=7e10,D=1.4e12"):
+        path = tmp_path / name
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        args = ["next", str(fit_file), "--candidates", str(path), "--target", target]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return runner.invoke(_app(), [*args, *extra])
+
+    # Unreadable files: one line naming the file, exit 2 (they were 'unexpected' errors).
+    for name, text, fragment in [
+        ("empty.csv", "", "the file is empty"),
+        ("ragged.csv", "N,D\n1e9,2e10\n1e9,2e10,5\n", "cannot read the file as CSV"),
+        ("bad.parquet", b"garbage", "cannot read the file as PARQUET"),
+    ]:
+        done = run(name, text)
+        assert done.exit_code == 2, done.output
+        assert f"--candidates {tmp_path / name}: " in done.output and fragment in done.output
+        assert "unexpected" not in done.output
+    # Own column names mapped with --x, a cost column and a label column kept.
+    own = "params,tokens,gpu_hours,name\n1e8,2e9,10,a\n4e8,8e9,80,b\n2e10,4e11,9000,c\n"
+    done = run("own.csv", own, "--x", "N=params", "--x", "D=tokens", "--cost", "gpu_hours",
+               "-f", "json")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.stdout)["rows"]
+    assert [r["name"] for r in rows] and {r["N"] for r in rows} == {1e8, 4e8, 2e10}
+    assert isinstance(rows[0]["chosen"], bool) and isinstance(rows[0]["order"], int)
+    done = run("own2.csv", own, "--x", "N=param", "--x", "D=tokens")
+    assert done.exit_code == 2 and "no column 'param' for --x N=param" in done.output
+    assert "did you mean 'params'?" in done.output
+    # A target's input the law lacks is named, not reported as a missing N.
+    done = run("own3.csv", own, "--x", "N=params", "--x", "D=tokens", target="X=1")
+    assert done.exit_code == 2 and "X is not an input of the fit's law" in done.output
+    done = run("own4.csv", own, "--x", "N=params", "--x", "D=tokens", "--target", "C=1e23")
+    assert done.exit_code == 2 and "every --target must name the same inputs" in done.output
+
+
+def test_cli_next_says_when_the_cheap_choice_helps_little(healthy_fit, tmp_path):
+    # Without a budget the ranking is per unit cost: a 100M run is chosen although a 20B
+    # run would shorten the target's interval far more; the user is told, with that run.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    _pool(INSIDE, TOWARDS).to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = recommend(healthy_fit, _pool(INSIDE, TOWARDS), TARGET)
+        done = CliRunner().invoke(_app(), args)
+    assert done.exit_code == 0, done.output
+    text = " ".join(done.output.split())
+    assert table["chosen"].tolist() == [True, False]  # the cheap one, by far the best ratio
+    assert "Ranked by reduction per unit cost" in text and "(N=20B, D=400B)" in text
+    with_budget = CliRunner().invoke(_app(), [*args, "--budget", "1e23"])
+    assert "Ranked by reduction per unit cost" not in " ".join(with_budget.output.split())

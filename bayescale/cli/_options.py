@@ -244,7 +244,7 @@ def parse_mapping(items: Sequence[str] | None) -> dict[str, str] | None:
     return mapping
 
 
-def parse_points(items: Sequence[str]) -> dict[str, list[float]]:
+def parse_points(items: Sequence[str], option: str = "--at") -> dict[str, list[float]]:
     """Parse repeated ``--at N=7e10,D=1.4e12`` options, one point each.
 
     Parameters
@@ -252,6 +252,8 @@ def parse_points(items: Sequence[str]) -> dict[str, list[float]]:
     items : sequence of str
         Each a comma-separated list of ``NAME=VALUE``; every point must name the same
         inputs.
+    option : str, default "--at"
+        The option they come from, for the messages (``next`` takes ``--target``).
 
     Returns
     -------
@@ -272,26 +274,27 @@ def parse_points(items: Sequence[str]) -> dict[str, list[float]]:
             name, text = name.strip(), text.strip()
             if not sep or not name or not text:
                 raise typer.BadParameter(
-                    f"{item!r} is not NAME=VALUE[,NAME=VALUE...]; write e.g. --at N=7e10,D=1.4e12",
-                    param_hint="'--at'",
+                    f"{item!r} is not NAME=VALUE[,NAME=VALUE...]; write e.g. {option} "
+                    f"N=7e10,D=1.4e12 (numbers without thousands separators)",
+                    param_hint=f"'{option}'",
                 )
             if name in point:
                 raise typer.BadParameter(
                     f"{item!r} gives {name} twice; one value per input and point",
-                    param_hint="'--at'",
+                    param_hint=f"'{option}'",
                 )
             try:
                 point[name] = float(text)
             except ValueError:
                 raise typer.BadParameter(
                     f"{name}={text!r} in {item!r} is not a number (e.g. 7e10)",
-                    param_hint="'--at'",
+                    param_hint=f"'{option}'",
                 ) from None
         if points and set(point) != set(points[0]):
             raise typer.BadParameter(
                 f"point {number} ({item!r}) gives {', '.join(point)} but point 1 gives "
-                f"{', '.join(points[0])}; every --at must name the same inputs",
-                param_hint="'--at'",
+                f"{', '.join(points[0])}; every {option} must name the same inputs",
+                param_hint=f"'{option}'",
             )
         points.append(point)
     return {name: [p[name] for p in points] for name in points[0]}

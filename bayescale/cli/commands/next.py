@@ -256,7 +256,7 @@ def next_command(
     discrepancy : bool, default True
         Count the fit's discrepancy in the uncertainty to reduce.
     """
-    points = parse_points(target)
+    points = parse_points(target, "--target")
     others = fixed_inputs(fixed)
     pool = read_candidates(candidates, parse_mapping(x))
 
