@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,10 @@ import pandas as pd
 from scipy import optimize, special
 
 from bayescale import _files
+from bayescale._format import clean_exponent
 from bayescale.data import Runs, load_runs
-from bayescale.errors import BayescaleError, DataError, OutputExistsError
-from bayescale.fitting import Fit, fit, load_fit
+from bayescale.errors import BayescaleError, DataError, DataWarning, OutputExistsError
+from bayescale.fitting import Fit, _outside_level, fit, load_fit
 from bayescale.forecast import forecast_points, law_mu, level_label, mixture_table
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_levels, check_seed
@@ -360,22 +362,11 @@ class Comparison:
             return None, [], ""
         laws = [str(name) for name in self.loo.index]
         frame = self.heldout[self.heldout["law"].astype(str).isin(laws)]
-        scored = frame.groupby("holdout", sort=False)["law"].agg(lambda s: set(s.astype(str)))
-        complete = [split for split, names in scored.items() if names >= set(laws)]
-        notes = []
-        for split, names in scored.items():
-            if split not in complete:
-                missing = ", ".join(sorted(set(laws) - names))
-                notes.append(
-                    f"Held-out runs above {split} do not enter the extrapolation weights: "
-                    f"{missing} was not scored there."
-                )
+        complete, missing = _scored_splits(frame, laws)
+        notes = _left_out_notes(missing, bool(complete))
         if not complete:
-            notes.append(
-                "No threshold has every law scored, so there are no extrapolation weights."
-            )
             return None, notes, ""
-        used = frame[frame["holdout"].isin(complete)]
+        used = frame[frame["holdout"].astype(str).isin(complete)]
         table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
         lpd = table.reindex(columns=laws).to_numpy(dtype=float)
         # The rules of stacking_weights, stated here in words for the verdict.
@@ -428,7 +419,8 @@ class Comparison:
         -------
         dict of str to str
             ``loo`` (highest elpd_loo) and, with held-out runs, ``extrapolation`` (highest
-            mean held-out log predictive density per run over the thresholds).
+            mean held-out log predictive density per run over the thresholds where every law
+            was scored, the runs the extrapolation weights are stacked on too).
         """
         out = {"loo": str(self.loo.index[0])}
         mean = self._extrapolation_means()
@@ -437,11 +429,24 @@ class Comparison:
         return out
 
     def _extrapolation_means(self) -> pd.DataFrame | None:
-        """Mean held-out scores per law over the thresholds; NaN where any score is NaN."""
+        """Mean held-out scores per law over the thresholds where every law was scored.
+
+        A law scored at more thresholds than another would otherwise be ranked on other
+        runs (a low threshold, with few runs to fit, is hard on every law). NaN where any
+        score is NaN; None without such a threshold.
+        """
         if self.extrapolation is None or not len(self.extrapolation):
             return None
+        laws = [str(name) for name in self.loo.index]
+        complete, _ = _scored_splits(self.extrapolation, laws)
+        if not complete:
+            return None
+        frame = self.extrapolation[self.extrapolation["holdout"].astype(str).isin(complete)]
         columns = ["elpd_per_run", "coverage_90"]
-        return self.extrapolation.groupby("law")[columns].mean(numeric_only=True, skipna=False)
+        means = frame.groupby("law")[columns].mean(numeric_only=True, skipna=False)
+        means.index = means.index.astype(str)
+        # Ranked in the order of the LOO table, so that exact ties go to the LOO winner.
+        return means.reindex([name for name in laws if name in means.index])
 
     @property
     def unscored(self) -> list[str]:
@@ -455,18 +460,30 @@ class Comparison:
         """Say in words which law wins on which criterion, and what to watch out for."""
         best = self.best()
         top = self.loo.iloc[0]
-        lines = [
-            f"PSIS-LOO (interpolation) prefers {best['loo']} "
-            f"(stacking weight {top['weight']:.2f}; "
-            f"elpd_loo {top['elpd_loo']:.1f} +/- {top['se']:.1f})."
-        ]
-        if len(self.loo) > 1:
-            second = self.loo.iloc[1]
-            if second["elpd_diff"] < 2 * second["dse"]:
-                lines.append(
-                    f"Its lead over {self.loo.index[1]} ({second['elpd_diff']:.1f} +/- "
-                    f"{second['dse']:.1f}) is within two standard errors: not decisive."
-                )
+        loo_tied = self._loo_ties()
+        if len(loo_tied) > 1:
+            which = (
+                f"neither {loo_tied[0]} nor {loo_tied[1]}"
+                if len(loo_tied) == 2
+                else f"none of {_names(loo_tied)}"
+            )
+            lines = [
+                f"PSIS-LOO (interpolation) prefers {which}: they tie (elpd_loo "
+                f"{top['elpd_loo']:.1f} +/- {top['se']:.1f} each); not decisive."
+            ]
+        else:
+            lines = [
+                f"PSIS-LOO (interpolation) prefers {best['loo']} "
+                f"(stacking weight {top['weight']:.2f}; "
+                f"elpd_loo {top['elpd_loo']:.1f} +/- {top['se']:.1f})."
+            ]
+            if len(self.loo) > 1:
+                second = self.loo.iloc[1]
+                if second["elpd_diff"] < 2 * second["dse"]:
+                    lines.append(
+                        f"Its lead over {self.loo.index[1]} ({second['elpd_diff']:.1f} +/- "
+                        f"{second['dse']:.1f}) is within two standard errors: not decisive."
+                    )
         for name in self.unscored:
             lines.append(
                 f"{name} has no finite held-out score (its forecast or log density of a "
@@ -476,12 +493,20 @@ class Comparison:
         if "extrapolation" in best:
             ext = self._extrapolation_means()
             w = best["extrapolation"]
-            lines.append(
-                f"On held-out larger runs (extrapolation) {w} predicts best "
-                f"(mean log density per run {ext.loc[w, 'elpd_per_run']:.2f}, "
-                f"90% interval coverage {ext.loc[w, 'coverage_90']:.0%})."
-            )
-            if w != best["loo"]:
+            scores = ext["elpd_per_run"]
+            ext_tied = [str(n) for n in scores.index if _same(scores[n], scores[w])]
+            if len(ext_tied) > 1:
+                lines.append(
+                    f"On held-out larger runs (extrapolation) {_names(ext_tied)} predict "
+                    f"equally well (mean log density per run {scores[w]:.2f}); not decisive."
+                )
+            else:
+                lines.append(
+                    f"On held-out larger runs (extrapolation) {w} predicts best "
+                    f"(mean log density per run {scores[w]:.2f}, "
+                    f"90% interval coverage {ext.loc[w, 'coverage_90']:.0%})."
+                )
+            if not set(ext_tied) & set(loo_tied):
                 lines.append(
                     "The criteria disagree: for forecasts beyond your largest run, trust the "
                     "extrapolation score more, or average the laws."
@@ -501,7 +526,18 @@ class Comparison:
                 "by an older bayescale), so averaged forecasts use the PSIS-LOO weights; rerun "
                 "compare to weigh the laws by extrapolation."
             )
+            # The ranking leaves out the same thresholds the weights would have.
+            complete, missing = _scored_splits(self.extrapolation, list(map(str, self.loo.index)))
+            remarks = _left_out_notes(missing, bool(complete))
         lines.extend(remarks)
+        for name, splits in self._failed_refits().items():
+            many = len(splits) > 1
+            lines.append(
+                f"{name}: the refit{'s' if many else ''} for the held-out runs at "
+                f"{_names(splits)} failed {'their' if many else 'its'} diagnostics, so "
+                f"{'those held-out scores are' if many else 'that held-out score is'} less "
+                f"trustworthy (diagnostics_ok in the extrapolation table)."
+            )
         for name in self.loo.index:
             bad = int(self.loo.loc[name, "pareto_k_bad"])
             if bad:
@@ -514,6 +550,28 @@ class Comparison:
                 lines.append(f"{name}: {self.fits[name].diagnostics.verdict()}")
         lines.extend(self.notes)
         return "\n".join(lines)
+
+    def _loo_ties(self) -> list[str]:
+        """The LOO winner and every law whose elpd_loo equals it exactly (same runs, same
+        fit), to within float rounding, with no standard error of the difference."""
+        top = self.loo.iloc[0]
+        tied = [str(self.loo.index[0])]
+        for name, row in self.loo.iloc[1:].iterrows():
+            if _same(row["elpd_loo"], top["elpd_loo"]) and _same(row["dse"], 0.0):
+                tied.append(str(name))
+        return tied
+
+    def _failed_refits(self) -> dict[str, list[str]]:
+        """Per law, the held-out splits whose refit failed its diagnostics."""
+        table = self.extrapolation
+        if table is None or not len(table) or "diagnostics_ok" not in table.columns:
+            return {}
+        # Booleans, or after a CSV round trip beside a missing value the strings "False"...
+        failed = table[table["diagnostics_ok"].astype(str) == "False"]
+        out: dict[str, list[str]] = {}
+        for law, split in zip(failed["law"], failed["holdout"], strict=True):
+            out.setdefault(str(law), []).append(str(split))
+        return out
 
     def average(self, weights: Mapping[str, float] | str = "auto", seed: int = 0) -> Average:
         """Model-average the fits (see :func:`average`).
@@ -606,32 +664,62 @@ class Comparison:
         Raises
         ------
         BayescaleError
-            If the folder, its ``loo.csv`` or a fit is missing or unreadable.
+            If the folder, its ``loo.csv`` or a fit is missing or unreadable, or the files
+            disagree (a file cut short, fewer than two laws, held-out densities that do not
+            match the extrapolation table).
         """
         folder = Path(folder)
         if not folder.is_dir():
             raise BayescaleError(f"comparison folder not found: '{folder}'")
+        try:
+            tables = cls._read_tables(folder)
+        except _Damaged as err:
+            raise BayescaleError(
+                f"damaged comparison folder '{folder}': {err}; re-run compare"
+            ) from None
+        loo, extrapolation, heldout, notes = tables
+        fits = {}
+        for name in loo.index:
+            path = folder / "fits" / f"{name}.nc"
+            if not path.is_file():
+                raise BayescaleError(f"'{folder}' lacks the fit of {name} ({path})")
+            fits[name] = load_fit(path)
+        return cls(fits, loo, extrapolation, notes, heldout)
+
+    @staticmethod
+    def _read_tables(
+        folder: Path,
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, list[str]]:
+        """A saved comparison's tables and notes, checked against each other."""
         loo_file = folder / "loo.csv"
         if not loo_file.is_file():
             raise BayescaleError(f"'{folder}' has no loo.csv; it is not a saved comparison")
         try:
+            _check_whole(loo_file)
             loo = pd.read_csv(loo_file, index_col=0)
             extra = folder / "extrapolation.csv"
-            extrapolation = pd.read_csv(extra) if extra.is_file() else None
+            extrapolation = None
+            if extra.is_file():
+                _check_whole(extra)
+                extrapolation = pd.read_csv(extra, dtype={"law": str, "holdout": str})
             heldout_file = folder / "heldout.csv"
             heldout = None
             if heldout_file.is_file():
+                _check_whole(heldout_file)
                 heldout = pd.read_csv(heldout_file, dtype={"law": str, "holdout": str})
                 if set(heldout.columns) != set(_HELDOUT_COLUMNS):
-                    raise ValueError(
-                        f"heldout.csv has columns {list(heldout.columns)}, "
-                        f"expected {list(_HELDOUT_COLUMNS)}"
+                    raise _Damaged(
+                        "heldout.csv",
+                        f"columns {list(heldout.columns)}, expected {list(_HELDOUT_COLUMNS)}",
                     )
                 heldout["log_density"] = heldout["log_density"].astype(float)
             notes_file = folder / "notes.json"
             notes = []
             if notes_file.is_file():
-                notes = json.loads(notes_file.read_text("utf-8"))["notes"]
+                try:
+                    notes = json.loads(notes_file.read_text("utf-8"))["notes"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise _Damaged("notes.json", "not the notes compare writes") from None
         except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as err:
             raise BayescaleError(f"cannot read the comparison in '{folder}': {err}") from None
         required = {"elpd_loo", "se", "elpd_diff", "dse", "weight", "pareto_k_bad"}
@@ -640,16 +728,73 @@ class Comparison:
             raise BayescaleError(f"'{loo_file}' lacks {missing}; it is not a saved comparison")
         loo.index = loo.index.astype(str)
         loo.index.name = "law"
-        fits = {}
-        for name in loo.index:
-            path = folder / "fits" / f"{name}.nc"
-            if not path.is_file():
-                raise BayescaleError(f"'{folder}' lacks the fit of {name} ({path})")
-            fits[name] = load_fit(path)
-        return cls(fits, loo, extrapolation, [str(n) for n in notes], heldout)
+        _check_agree(loo, extrapolation, heldout)
+        return loo, extrapolation, heldout, [str(n) for n in notes]
 
 
 _HELDOUT_COLUMNS = ("law", "holdout", "threshold", "run", "log_density")
+
+
+class _Damaged(Exception):
+    """A file of a saved comparison disagrees with itself or with the other files."""
+
+    def __init__(self, file: str, what: str) -> None:
+        super().__init__(f"{file}: {what}")
+
+
+def _check_whole(path: Path) -> None:
+    """Refuse a table cut short: :meth:`Comparison.save` ends every line, the last too."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            raise _Damaged(path.name, "the file is empty")
+        handle.seek(-1, 2)
+        if handle.read(1) != b"\n":
+            raise _Damaged(path.name, "the file ends mid-line (cut short)")
+
+
+def _check_agree(
+    loo: pd.DataFrame, extrapolation: pd.DataFrame | None, heldout: pd.DataFrame | None
+) -> None:
+    """Refuse a saved comparison whose tables do not describe the same laws and runs."""
+    laws = set(loo.index)
+    if len(loo) < 2:
+        raise _Damaged("loo.csv", f"only {len(loo)} law(s); a comparison has at least 2")
+    if not loo.index.is_unique:
+        raise _Damaged("loo.csv", "a law appears twice")
+    tables = {"extrapolation.csv": extrapolation, "heldout.csv": heldout}
+    for file, table in tables.items():
+        if table is None:
+            continue
+        if not {"law", "holdout"} <= set(table.columns):
+            raise _Damaged(file, "it lacks the law and holdout columns")
+        if table[["law", "holdout"]].isna().any(axis=None):
+            raise _Damaged(file, "a row lacks its law or holdout")
+        unknown = sorted(set(table["law"]) - laws)
+        if unknown:
+            raise _Damaged(file, f"it names {', '.join(unknown)}, which loo.csv does not")
+    # Saved without pointwise densities (save writes an empty table then): nothing to match.
+    if heldout is None or not len(heldout):
+        return
+    if extrapolation is None:
+        raise _Damaged("extrapolation.csv", "missing, while heldout.csv is there")
+    counts = heldout.groupby(["law", "holdout"]).size()
+    expected = (
+        extrapolation.set_index(["law", "holdout"])["n_test"]
+        if "n_test" in extrapolation.columns
+        else pd.Series(np.nan, index=pd.MultiIndex.from_frame(extrapolation[["law", "holdout"]]))
+    )
+    for law, split in sorted(set(counts.index) ^ set(expected.index)):
+        if (law, split) in counts.index:
+            raise _Damaged("heldout.csv", f"{law} at {split} has no row in extrapolation.csv")
+        raise _Damaged("extrapolation.csv", f"{law} at {split} has no densities in heldout.csv")
+    for key, n in expected.dropna().items():
+        if counts[key] != n:
+            raise _Damaged(
+                "heldout.csv",
+                f"{counts[key]} held-out densities of {key[0]} at {key[1]}, "
+                f"extrapolation.csv says {int(n)}",
+            )
 
 
 def _empty_heldout() -> pd.DataFrame:
@@ -658,6 +803,54 @@ def _empty_heldout() -> pd.DataFrame:
 
 def _shares(weights: pd.Series) -> str:
     return ", ".join(f"{name} {float(w):.2f}" for name, w in weights.items())
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal to within float rounding: identical scores summed in another order."""
+    return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=1e-9))
+
+
+def _threshold_text(threshold: float) -> str:
+    """A threshold as people write it: 2.9e18, not 2.9e+18."""
+    return clean_exponent(f"{threshold:g}")
+
+
+def _names(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _scored_splits(frame: pd.DataFrame, laws: Sequence[str]) -> tuple[list[str], dict[str, list]]:
+    """The held-out splits where every law was scored, and the laws missing from each other.
+
+    ``frame`` has a ``law`` and a ``holdout`` column (the extrapolation table or the
+    pointwise densities); splits keep their order of appearance.
+    """
+    scored = frame.groupby("holdout", sort=False)["law"].agg(lambda s: set(s.astype(str)))
+    complete, missing = [], {}
+    for split, names in scored.items():
+        absent = [name for name in laws if name not in names]
+        if absent:
+            missing[str(split)] = absent
+        else:
+            complete.append(str(split))
+    return complete, missing
+
+
+def _left_out_notes(missing: Mapping[str, Sequence[str]], any_complete: bool) -> list[str]:
+    """Say which held-out splits the extrapolation ranking and weights leave out, and why."""
+    notes = [
+        f"Held-out runs at {split} do not enter the extrapolation ranking or weights: "
+        f"{_names(absent)} {'was' if len(absent) == 1 else 'were'} not scored there."
+        for split, absent in missing.items()
+    ]
+    if missing and not any_complete:
+        notes.append(
+            "No threshold has every law scored, so there is no extrapolation ranking and "
+            "there are no extrapolation weights."
+        )
+    return notes
 
 
 def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) -> dict[str, Path]:
@@ -827,16 +1020,25 @@ def compare(
         pointwise = []
         for name, threshold, train, held in _holdout_splits(runs, holdout_above):
             test, positions = runs.subset(held), np.flatnonzero(held)
+            split = f"{name} > {_threshold_text(threshold)}"
             for law_name, law in law_objects.items():
                 if len(train) < law.n_parameters:
                     notes.append(
-                        f"{law_name} was not scored above {name}={threshold:g}: "
-                        f"{len(train)} runs are fewer than its {law.n_parameters} parameters."
+                        f"{law_name} was not scored at {split}: {len(train)} runs are fewer "
+                        f"than its {law.n_parameters} parameters."
                     )
                     continue
-                part = fit(train, law, sampler=refit[law_name], discrepancy=kinds[law_name])
-                scores, logpd = _score(part, test, levels, of_y=mixed)
-                split = f"{name} > {threshold:g}"
+                # A refit's warnings (a failed diagnostic above all) would not say which law
+                # and threshold they are about: caught here, and said again with both.
+                with warnings.catch_warnings(record=True) as caught:
+                    part = fit(train, law, sampler=refit[law_name], discrepancy=kinds[law_name])
+                    scores, logpd = _score(part, test, levels, of_y=mixed)
+                for text, category in dict.fromkeys((str(w.message), w.category) for w in caught):
+                    warnings.warn(
+                        f"{law_name}, refitted to score the held-out runs at {split}: {text}",
+                        category,
+                        stacklevel=2,
+                    )
                 rows.append(
                     {
                         "law": law_name,
@@ -858,8 +1060,12 @@ def compare(
                         }
                     )
                 )
-        extrapolation = pd.DataFrame(rows)
+        # No law scored anywhere (every threshold left too few runs): no table, as without
+        # held-out runs; the notes say why. An empty table would be saved as a blank file.
+        extrapolation = pd.DataFrame(rows) if rows else None
         heldout = pd.concat(pointwise, ignore_index=True) if pointwise else _empty_heldout()
+        if extrapolation is None:
+            heldout = None
     return Comparison(fitted, loo, extrapolation, notes, heldout)
 
 
@@ -874,7 +1080,9 @@ class Average:
     weights : pandas.Series
         Weight of each law (sums to 1).
     seed : int
-        Seed of the draw selection and of the new-run noise.
+        Seed of the draw selection. Each pooled draw keeps the new-run noise (and
+        discrepancy) its law's own forecast gives it, so a law with all the weight forecasts
+        exactly as its fit does.
     method : {"extrapolation", "stacking", "user"}
         Which weights these are: stacking on held-out larger runs, stacking on PSIS-LOO, or
         given by the user.
@@ -888,79 +1096,142 @@ class Average:
     method: str = "user"
     reason: str = "weights given by the user"
 
-    def _components(self) -> list[tuple[Fit, dict[str, np.ndarray], np.ndarray]]:
-        sizes = {name: f.diagnostics.chains * f.diagnostics.draws for name, f in self.fits.items()}
-        total = min(sizes.values())
+    def _components(
+        self, fits: Mapping[str, Fit], points: pd.DataFrame
+    ) -> list[tuple[Fit, dict[str, np.ndarray], np.ndarray, np.ndarray | None]]:
+        """Each law with weight: its share of the pooled draws, their noise and discrepancy.
+
+        The laws are taken in name order, each picking its draws with a generator seeded by
+        the average's seed and the law's name: the pooled draws do not depend on the order
+        of the fits (a reloaded comparison lists them by LOO rank).
+        """
+        weights = self.weights[self.weights > 0].sort_index()
+        draws = {name: fits[name].draws() for name in weights.index}
+        sizes = {name: len(next(iter(d.values()))) for name, d in draws.items()}
+        # As many pooled draws as the weights allow without repeating one: a law with weight
+        # 0 does not limit them, and a law with all the weight brings all its draws.
+        total = int(min(sizes[name] / w for name, w in weights.items()))
         # Largest-remainder rounding: the pooled draws follow the weights as closely as possible.
-        raw = self.weights * total
+        raw = weights * total
         counts = np.floor(raw).astype(int)
         shortfall = total - int(counts.sum())
-        for name in (raw - counts).sort_values(ascending=False).index[:shortfall]:
+        for name in sorted(weights.index, key=lambda n: (counts[n] - raw[n], n))[:shortfall]:
             counts[name] += 1
-        rng = np.random.default_rng(self.seed)
         components = []
-        for i, (name, f) in enumerate(self.fits.items()):
-            if counts[name] == 0:
+        for name in weights.index:
+            f, size = fits[name], sizes[name]
+            count = min(int(counts[name]), size)
+            if count == 0:
                 continue
-            pick = rng.permutation(sizes[name])[: counts[name]]
-            draws = {k: v[pick] for k, v in f.draws().items()}
-            noise = f.law.likelihood.draw_noise(draws, self.seed + i)
-            components.append((f, draws, noise))
+            rng = np.random.default_rng([self.seed, zlib.crc32(name.encode("utf-8"))])
+            # In their order, with the noise and discrepancy the law's own forecast (seeded by
+            # its fit) gives each draw.
+            pick = np.sort(rng.choice(size, count, replace=False))
+            noise = f.law.likelihood.draw_noise(draws[name], f.seed)[pick]
+            delta = None
+            if f.discrepancy is not None:
+                delta = f.discrepancy.log_delta(points, size, f.seed)[:, pick]
+            components.append((f, {k: v[pick] for k, v in draws[name].items()}, noise, delta))
         return components
 
     def forecast(
-        self, at: Mapping[str, Any] | pd.DataFrame, level: float | Sequence[float] = 0.9
+        self,
+        at: Mapping[str, Any] | pd.DataFrame,
+        level: float | Sequence[float] = 0.9,
+        group: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Forecast with the pooled draws: same table as :meth:`Fit.forecast`.
 
         Parameters
         ----------
         at : mapping or DataFrame
-            Input values; every input any of the laws needs.
+            Input values; every input the laws with weight need.
         level : float or sequence of float, default 0.9
             Credible level(s).
+        group : str or sequence of str, optional
+            For fits of runs in groups (hierarchical fits): the group(s) to forecast, each
+            averaging the laws' forecasts for that group (``"new"`` for a group not yet
+            observed); default every observed group, as :meth:`Fit.forecast`.
 
         Returns
         -------
         pandas.DataFrame
-            Inputs, law and predictive medians and intervals, ``extrapolation``; the
-            weights are in ``attrs["weights"]`` (JSON), which weights they are in
-            ``attrs["weights_method"]`` and why in ``attrs["weights_reason"]``.
+            For fits with groups, first a ``group`` column; then inputs, law and predictive
+            medians and intervals, ``extrapolation`` (beyond the runs of any law with
+            weight); the weights are in ``attrs["weights"]`` (JSON), which weights they are
+            in ``attrs["weights_method"]`` and why in ``attrs["weights_reason"]``.
+
+        Raises
+        ------
+        DataError
+            If ``group`` is given for fits without groups, a group is not one of the fits',
+            or fits with and without groups are averaged.
         """
         check_levels(level)
-        first = next(iter(self.fits.values()))
-        points = None
-        for f in self.fits.values():
-            part = forecast_points(f.law, at, f.runs.compute_factor)
-            points = part if points is None else points.combine_first(part)
-        components = self._components()
-        # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
-        deltas = [
-            np.zeros((len(points), len(noise)))
-            if f.discrepancy is None
-            else f.discrepancy.log_delta(points, len(noise), self.seed + i)
-            for i, (f, _, noise) in enumerate(components)
-        ]
-        any_discrepancy = any(f.discrepancy is not None for f, _, _ in components)
-        table = mixture_table(
-            [(f.law, draws, noise) for f, draws, noise in components],
-            points,
-            level,
-            log_delta=np.concatenate(deltas, axis=1) if any_discrepancy else None,
-        )
-        runs = first.runs
-        used = [n for n in points.columns if n in runs.inputs]
-        ratios = [points[n].to_numpy() / runs.x(n).max() for n in used]
-        table["extrapolation"] = np.max(ratios, axis=0) if ratios else np.nan
+        active = {name: f for name, f in self.fits.items() if self.weights[name] > 0}
+        grouped = [name for name, f in active.items() if f.pooling is not None]
+        if grouped and len(grouped) < len(active):
+            plain = ", ".join(name for name in active if name not in grouped)
+            raise DataError(
+                f"cannot average fits with groups ({', '.join(grouped)}) and without ({plain}); "
+                f"fit every law to the same runs"
+            )
+        if not grouped:
+            if group is not None:
+                raise DataError(
+                    f"group={group!r} applies to fits of runs in groups; these fits have none, "
+                    f"so leave group out"
+                )
+            table = self._table(active, at, level)
+        else:
+            if isinstance(at, pd.DataFrame) and "group" in at.columns:
+                raise DataError(
+                    "an averaged forecast takes its groups as group=, not as a 'group' column "
+                    "of at; drop the column and pass group=[...]"
+                )
+            tables = []
+            for g in active[grouped[0]]._groups_of(group) or []:
+                part = self._table({n: f.group(g) for n, f in active.items()}, at, level)
+                part.insert(0, "group", g)
+                tables.append(part)
+            table = pd.concat(tables, ignore_index=True)
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
         table.attrs["weights_method"] = self.method
         table.attrs["weights_reason"] = self.reason
-        failed = [name for name, f in self.fits.items() if not f.ok and self.weights[name] > 0]
+        failed = [name for name, f in active.items() if not f.ok]
         if failed:
             names = ", ".join(failed)
             message = f"averaged forecast includes fits that failed their diagnostics: {names}"
             table.attrs["warning"] = message
             warnings.warn(message, stacklevel=2)
+        return table
+
+    def _table(
+        self, fits: Mapping[str, Fit], at: Mapping[str, Any] | pd.DataFrame, level: Any
+    ) -> pd.DataFrame:
+        """The averaged forecast of the fits with weight (or one group's views of them)."""
+        points = None
+        for f in fits.values():
+            part = forecast_points(f.law, at, f.runs.compute_factor)
+            points = part if points is None else points.combine_first(part)
+        components = self._components(fits, points)
+        # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
+        deltas = [
+            np.zeros((len(points), len(noise))) if delta is None else delta
+            for _, _, noise, delta in components
+        ]
+        any_discrepancy = any(delta is not None for *_, delta in components)
+        table = mixture_table(
+            [(f.law, draws, noise) for f, draws, noise, _ in components],
+            points,
+            level,
+            log_delta=np.concatenate(deltas, axis=1) if any_discrepancy else None,
+        )
+        # Measured against each law's own runs: fits of other runs have other largest runs.
+        ratios = [
+            points[n].to_numpy() / f.runs.x(n).max() for f, *_ in components for n in f.law.inputs
+        ]
+        table["extrapolation"] = np.max(ratios, axis=0)
         return table
 
 
@@ -999,6 +1270,12 @@ def average(
     DataError
         If weights are negative, all zero, name unknown laws or an unknown method, or
         extrapolation weights are asked of a comparison without held-out runs.
+
+    Warns
+    -----
+    DataWarning
+        If the fits with weight were made on different runs: their forecasts describe
+        different data.
     """
     if isinstance(fits, Comparison):
         comparison, fits = fits, fits.fits
@@ -1019,7 +1296,27 @@ def average(
         method, reason = "user", "weights given by the user"
     if (series < 0).any() or not np.isfinite(series).all() or series.sum() <= 0:
         raise DataError(f"weights must be non-negative with a positive sum, got {series.to_dict()}")
+    _warn_other_runs({name: f for name, f in fits.items() if series[name] > 0})
     return Average(fits, series / series.sum(), seed, method, reason)
+
+
+def _warn_other_runs(fits: Mapping[str, Fit]) -> None:
+    """Warn when the averaged fits were made on different runs, naming each set."""
+    by_runs: dict[str, list[str]] = {}
+    for name, f in fits.items():
+        if isinstance(f, Fit):  # (anything else has no runs to compare)
+            by_runs.setdefault(f.runs.fingerprint(), []).append(name)
+    if len(by_runs) > 1:
+        sets = "; ".join(
+            f"{', '.join(names)}: {len(fits[names[0]].runs)} runs from {fits[names[0]].runs.source}"
+            for names in by_runs.values()
+        )
+        warnings.warn(
+            f"averaging fits of different runs ({sets}): the average mixes forecasts of "
+            f"different data; fit every law to the same runs, e.g. with compare(runs, laws=[...])",
+            DataWarning,
+            stacklevel=_outside_level(),
+        )
 
 
 def _named_weights(

@@ -351,9 +351,11 @@ def mixture_table(
         )
         inputs = {name: points[name].to_numpy(dtype=DTYPE) for name in law.inputs}
         noise = np.asarray(noise)
-        prepared.append(
-            (law, theta, log_theta, inputs, (noise if linear else np.exp(noise)).astype(DTYPE))
-        )
+        # A heavy-tailed (Student-t) noise draw can exceed float32 on the loss's scale: it
+        # becomes inf, a new run's extreme tail, and only the outer quantiles can reach it.
+        with np.errstate(over="ignore"):
+            factor = (noise if linear else np.exp(noise)).astype(DTYPE)
+        prepared.append((law, theta, log_theta, inputs, factor))
         additive.append(np.full(len(noise), linear))
     is_additive = np.concatenate(additive) if additive else np.zeros(0, dtype=bool)
     n_draws = sum(len(noise) for *_, noise in components)

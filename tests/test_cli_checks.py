@@ -466,6 +466,65 @@ def test_a_formula_parameter_named_as_an_unmapped_column_is_refused(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_compare_splits_laws_outside_parentheses_and_numbers_formulas(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr("bayescale.comparison.compare", recorder(calls))
+    laws = "E + A / maximum(N, D)**alpha,chinchilla,E + B / D**beta"
+    result = invoke("compare", str(runs_csv), "--laws", laws, *X_MAP, "--out", str(tmp_path / "c"))
+    chosen = calls["kwargs"]["laws"]
+    assert [law.name for law in chosen] == ["custom_1", "chinchilla", "custom_2"]
+    assert chosen[0].formula.text == "E + A / maximum(N, D)**alpha"
+    assert "Comparing custom_1 (E + A / maximum(N, D)**alpha), chinchilla, custom_2" in (
+        result.output
+    )
+
+
+def test_compare_refuses_a_law_given_twice_before_it_starts(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.comparison.compare")
+    laws = "chinchilla,kaplan,chinchilla"
+    result = invoke("compare", str(runs_csv), "--laws", laws, *X_MAP, "--out", str(tmp_path / "c"))
+    assert_one_error(result, "--laws", "chinchilla given more than once")
+    assert "Comparing" not in result.output
+
+
+def test_compare_shows_which_held_out_refits_failed(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bayescale.comparison import Comparison
+
+    names = pd.Index(["chinchilla", "kaplan"], name="law")
+    loo = pd.DataFrame(
+        {"elpd_loo": [60.0, 50.0], "se": 5.0, "elpd_diff": [0.0, 10.0], "dse": [0.0, 2.0]}
+        | {"p_loo": 4.0, "weight": [0.9, 0.1], "pareto_k_bad": 0},
+        index=names,
+    )
+    scores = {"elpd_per_run": [2.0, 1.0], "coverage_50": 0.5, "coverage_90": 0.9, "r2": 0.9}
+    extrapolation = pd.DataFrame(
+        {"law": names, "holdout": "N > 1e8", "threshold": 1e8, "n_train": 12, "n_test": 8}
+        | scores
+        | {"mare": 0.01, "diagnostics_ok": [True, False]}
+    )
+    fits = {name: SimpleNamespace(ok=True) for name in names}
+    made = Comparison(fits, loo, extrapolation)  # type: ignore[arg-type]
+    monkeypatch.setattr("bayescale.comparison.compare", lambda *args, **kwargs: made)
+    monkeypatch.setattr(Comparison, "save", lambda self, folder, overwrite=False: {})
+    args = ["compare", str(runs_csv), "--laws", "chinchilla,kaplan", *X_MAP]
+    result = invoke(*args, "--holdout-above", "N=1e8", "--out", str(tmp_path / "c"))
+    assert result.exit_code == 0, result.output
+    held_out = result.stdout[result.stdout.index("Held-out larger runs") :].split("Stacking")[0]
+    assert "diagnostics_ok" in held_out
+    rows = {line.split()[1]: line for line in held_out.splitlines() if "N > 1e8" in line}
+    last = {law: row.rstrip(" │").split()[-1] for law, row in rows.items()}
+    assert last == {"chinchilla": "yes", "kaplan": "NO"}
+    assert "kaplan: the refit for the held-out runs at N > 1e8 failed its diagnostics" in (
+        result.stdout
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

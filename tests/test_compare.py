@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ import bayescale as bs
 from bayescale.comparison import Comparison, average, compare, score, stacking_weights
 from bayescale.data import load_runs
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
-from bayescale.errors import DataError, OutputExistsError
+from bayescale.errors import BayescaleError, DataError, OutputExistsError
 
 SETTINGS = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -187,3 +189,274 @@ def test_a_run_at_the_cut_is_not_held_out_when_its_compute_is_derived() -> None:
     for runs in (given, derived):
         [(_, _, train, held)] = _holdout_splits(runs, {"C": 1e21})
         assert (len(train), int(held.sum())) == (96, 12)
+
+
+# --------------------------------------------------------------------------- audit fixes
+
+
+def _stub_comparison(extrapolation: pd.DataFrame, loo_order: list[str]) -> Comparison:
+    """A comparison of tables alone: its laws' fits only say that they passed."""
+    loo = pd.DataFrame(
+        {
+            "elpd_loo": [100.0 - i for i in range(len(loo_order))],
+            "se": 5.0,
+            "elpd_diff": [float(i) for i in range(len(loo_order))],
+            "dse": 1.0,
+            "weight": 1.0 / len(loo_order),
+            "pareto_k_bad": 0,
+        },
+        index=pd.Index(loo_order, name="law"),
+    )
+    fits = {name: SimpleNamespace(ok=True) for name in loo_order}
+    held = [
+        pd.DataFrame(
+            {
+                "law": row["law"],
+                "holdout": row["holdout"],
+                "threshold": row["threshold"],
+                "run": np.arange(int(row["n_test"])),
+                "log_density": row["elpd_per_run"],
+            }
+        )
+        for _, row in extrapolation.iterrows()
+    ]
+    return Comparison(fits, loo, extrapolation, [], pd.concat(held, ignore_index=True))  # type: ignore[arg-type]
+
+
+def _scores(*rows: tuple[str, str, float, int, float, bool]) -> pd.DataFrame:
+    columns = ["law", "holdout", "threshold", "n_test", "elpd_per_run", "diagnostics_ok"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.assign(coverage_90=0.9)
+
+
+def test_the_extrapolation_winner_is_ranked_where_every_law_was_scored() -> None:
+    # As on Epoch's runs: bnsl (8 parameters) cannot be refitted on the 5 runs below 2.9e18;
+    # the low threshold is hard on power_law_C, which wins at the one threshold both share.
+    scores = _scores(
+        ("power_law_C", "C > 2.9e18", 2.9e18, 240, 1.23, True),
+        ("power_law_C", "C > 1e21", 1e21, 23, 2.67, True),
+        ("bnsl", "C > 1e21", 1e21, 23, 2.63, True),
+    )
+    result = _stub_comparison(scores, ["power_law_C", "bnsl"])
+    assert result.extrapolation_weights["power_law_C"] > 0.99
+    assert result.best() == {"loo": "power_law_C", "extrapolation": "power_law_C"}
+    verdict = result.verdict()
+    assert "(extrapolation) power_law_C predicts best (mean log density per run 2.67" in verdict
+    assert (
+        "Held-out runs at C > 2.9e18 do not enter the extrapolation ranking or weights: "
+        "bnsl was not scored there." in verdict
+    )
+    # Saved before the pointwise densities were kept: the ranking still says what it left out.
+    result.heldout = None
+    assert result.best()["extrapolation"] == "power_law_C"
+    assert "C > 2.9e18 do not enter the extrapolation ranking" in result.verdict()
+
+
+def test_laws_left_out_of_a_threshold_are_named_with_plural_agreement() -> None:
+    scores = _scores(
+        ("chinchilla", "C > 1e18", 1e18, 4, 1.0, True),
+        ("chinchilla", "C > 1e21", 1e21, 2, 2.0, True),
+        ("kaplan", "C > 1e21", 1e21, 2, 1.5, True),
+        ("power_law_C", "C > 1e21", 1e21, 2, 1.0, True),
+    )
+    verdict = _stub_comparison(scores, ["chinchilla", "kaplan", "power_law_C"]).verdict()
+    assert "kaplan and power_law_C were not scored there." in verdict
+
+
+def test_the_verdict_names_each_held_out_refit_that_failed() -> None:
+    scores = _scores(
+        ("a", "C > 1e20", 1e20, 3, 1.0, False),
+        ("b", "C > 1e20", 1e20, 3, 0.5, True),
+        ("a", "C > 1e21", 1e21, 2, 1.0, False),
+        ("b", "C > 1e21", 1e21, 2, 0.5, False),
+    )
+    verdict = _stub_comparison(scores, ["a", "b"]).verdict()
+    assert (
+        "a: the refits for the held-out runs at C > 1e20 and C > 1e21 failed their "
+        "diagnostics, so those held-out scores are less trustworthy" in verdict
+    )
+    assert "b: the refit for the held-out runs at C > 1e21 failed its diagnostics" in verdict
+
+
+@pytest.fixture(scope="module")
+def refits(healthy_fit: bs.Fit, starved_fit: bs.Fit) -> tuple[Comparison, list[str]]:
+    """A comparison whose 'starved' law is refitted with 2 x 20 draws: its refit fails."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = compare(
+            {"chinchilla": healthy_fit, "starved": starved_fit}, holdout_above={"N": 1e9}
+        )
+    return result, [str(w.message) for w in caught]
+
+
+def test_a_failed_held_out_refit_is_named_in_the_verdict_and_its_warnings(
+    refits: tuple[Comparison, list[str]],
+) -> None:
+    result, messages = refits
+    row = result.extrapolation.set_index("law").loc["starved"]
+    assert row["holdout"] == "N > 1e9"  # not 1e+09
+    assert not row["diagnostics_ok"]
+    assert "starved: the refit for the held-out runs at N > 1e9 failed its diagnostics" in (
+        result.verdict()
+    )
+    failed = [m for m in messages if "failed its diagnostics" in m]
+    assert any(
+        m.startswith("starved, refitted to score the held-out runs at N > 1e9: ") for m in failed
+    )
+    assert all(m.startswith(("starved, refitted", "chinchilla, refitted")) for m in failed), failed
+
+
+def test_identical_laws_tie_on_both_criteria(healthy_fit: bs.Fit) -> None:
+    result = compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1e9})
+    verdict = result.verdict()
+    assert "PSIS-LOO (interpolation) prefers neither a nor b: they tie" in verdict
+    assert "On held-out larger runs (extrapolation) a and b predict equally well" in verdict
+    assert "prefers a" not in verdict and "a predicts best" not in verdict
+    assert "criteria disagree" not in verdict
+
+
+AT = {"N": [1e9, 1e10], "D": [2e10, 2e11]}
+
+
+def test_a_law_with_all_the_weight_forecasts_as_its_own_fit(
+    healthy_fit: bs.Fit, starved_fit: bs.Fit
+) -> None:
+    # The starved fit has 40 draws: with weight 0 it does not cut the pool to 40.
+    only = average({"starved": starved_fit, "healthy": healthy_fit}, {"healthy": 1.0})
+    pd.testing.assert_frame_equal(only.forecast(AT), healthy_fit.forecast(AT), check_like=True)
+
+
+@pytest.mark.filterwarnings("ignore:averaged forecast includes fits that failed")
+def test_the_averaged_forecast_does_not_depend_on_the_order_of_the_fits(
+    healthy_fit: bs.Fit, starved_fit: bs.Fit
+) -> None:
+    weights = {"healthy": 0.7, "starved": 0.3}
+    one = average({"healthy": healthy_fit, "starved": starved_fit}, weights).forecast(AT)
+    two = average({"starved": starved_fit, "healthy": healthy_fit}, weights).forecast(AT)
+    pd.testing.assert_frame_equal(one, two)
+
+
+@pytest.mark.filterwarnings("ignore:averaged forecast includes fits that failed")
+def test_a_reloaded_comparison_averages_as_the_original(
+    healthy_fit: bs.Fit, starved_fit: bs.Fit, tmp_path: Path
+) -> None:
+    result = compare({"chinchilla": healthy_fit, "starved": starved_fit})
+    # The fits in the reverse of the LOO order, which a reloaded comparison lists them in.
+    result.fits = {name: result.fits[name] for name in reversed(result.loo.index)}
+    result.save(tmp_path / "cmp")
+    back = Comparison.load(tmp_path / "cmp")
+    assert list(back.fits) == list(reversed(result.fits))
+    pd.testing.assert_frame_equal(back.average().forecast(AT), result.average().forecast(AT))
+
+
+@pytest.mark.filterwarnings("ignore:.*failed")
+def test_averaging_fits_of_other_runs_warns_and_measures_extrapolation_per_fit(
+    sim_runs: bs.Runs, healthy_fit: bs.Fit
+) -> None:
+    small = sim_runs.subset(sim_runs.x("N") < np.median(sim_runs.x("N")))
+    # Converged or not, a fit of other runs (2 x 20 draws: quick).
+    other = bs.fit(small, "chinchilla", draws=20, tune=20, chains=2, prior_draws=0, retries=0)
+    with pytest.warns(bs.DataWarning, match=r"averaging fits of different runs \(all: 60 runs"):
+        both = average({"all": healthy_fit, "small": other}, {"all": 1.0, "small": 1.0})
+    table = both.forecast(AT)
+    # Beyond the runs of either fit: the smaller runs' fit extrapolates further.
+    own = np.maximum(healthy_fit.forecast(AT)["extrapolation"], other.forecast(AT)["extrapolation"])
+    np.testing.assert_allclose(table["extrapolation"], own)
+
+
+@pytest.fixture(scope="module")
+def grouped_fit(sim_runs: bs.Runs) -> bs.Fit:
+    """Chinchilla fitted hierarchically to the simulated runs split into two groups."""
+    frame = pd.DataFrame(
+        {
+            "params": sim_runs.x("N"),
+            "tokens": sim_runs.x("D"),
+            "loss": sim_runs.y,
+            "family": np.resize(["x", "y"], len(sim_runs)),
+        }
+    )
+    runs = load_runs(frame, x={"N": "params", "D": "tokens"}, y="loss", group="family")
+    return bs.fit(runs, "chinchilla", draws=300, tune=300, chains=2, seed=0, prior_draws=0)
+
+
+def test_fits_with_groups_average_per_group(grouped_fit: bs.Fit) -> None:
+    only = average({"a": grouped_fit, "b": grouped_fit}, {"a": 1.0, "b": 0.0})
+    pd.testing.assert_frame_equal(only.forecast(AT), grouped_fit.forecast(AT), check_like=True)
+    mixed = average({"a": grouped_fit, "b": grouped_fit})  # equal weights
+    table = mixed.forecast(AT, group=["y", "new"])
+    assert table["group"].tolist() == ["y", "y", "new", "new"]
+    assert (table["pred_lower_90"] < table["pred_upper_90"]).all()
+
+
+def test_group_needs_fits_with_groups(healthy_fit: bs.Fit) -> None:
+    with pytest.raises(DataError, match="applies to fits of runs in groups"):
+        average({"a": healthy_fit}).forecast(AT, group="x")
+
+
+def _cut_mid_line(folder: Path) -> None:
+    path = folder / "heldout.csv"
+    path.write_bytes(path.read_bytes()[:-20])
+
+
+def _drop_last_line(folder: Path) -> None:
+    path = folder / "heldout.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))
+
+
+def _one_law(folder: Path) -> None:
+    path = folder / "loo.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2]))
+
+
+def _renamed_split(folder: Path) -> None:
+    path = folder / "extrapolation.csv"
+    path.write_text(path.read_text().replace("N > 1e9", "N > 1e8", 1))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_cut_mid_line, "heldout.csv: the file ends mid-line"),
+        (_drop_last_line, "heldout.csv: 14 held-out densities of starved at N > 1e9, "),
+        (_one_law, "loo.csv: only 1 law(s); a comparison has at least 2"),
+        (_renamed_split, "extrapolation.csv: chinchilla at N > 1e8 has no densities in heldout"),
+    ],
+    ids=["cut-mid-line", "cut-at-a-line", "one-law", "renamed-threshold"],
+)
+def test_a_damaged_comparison_folder_is_refused(
+    refits: tuple[Comparison, list[str]], tmp_path: Path, damage, message: str
+) -> None:
+    result, _ = refits
+    folder = tmp_path / "cmp"
+    result.save(folder)
+    assert Comparison.load(folder).extrapolation_weights is not None
+    damage(folder)
+    with pytest.raises(BayescaleError, match="damaged comparison folder") as err:
+        Comparison.load(folder)
+    assert message in str(err.value) and str(err.value).endswith("; re-run compare")
+
+
+def test_a_heavy_tailed_noise_draw_does_not_leak_an_overflow_warning() -> None:
+    from bayescale.forecast import mixture_table
+
+    law = bs.get_law("chinchilla")
+    params = {"E": [1.8, 1.8], "A": [400.0, 400.0], "B": [2000.0, 2000.0]}
+    params |= {"alpha": [0.34, 0.34], "beta": [0.37, 0.37]}
+    points = pd.DataFrame({"N": [1e9], "D": [2e10]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = mixture_table([(law, params, np.array([0.01, 200.0]))], points, 0.5)
+    assert np.isinf(table["pred_upper_50"]).all()
+
+
+def test_a_comparison_that_scored_no_law_saves_and_loads(healthy_fit: bs.Fit, tmp_path) -> None:
+    # Too few runs at or below the threshold for any law: no refit, no held-out table. It was
+    # saved as a blank extrapolation.csv, and the folder then failed to load as damaged.
+    result = compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1.2e7})
+    assert result.extrapolation is None
+    assert any("was not scored at N > 1.2e7" in note for note in result.notes)
+    result.save(tmp_path / "cmp")
+    again = Comparison.load(tmp_path / "cmp")
+    assert again.extrapolation is None and again.verdict() == result.verdict()

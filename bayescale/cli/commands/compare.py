@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -33,11 +34,25 @@ __all__ = ["compare_command"]
 
 LOO_COLUMNS = ["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "pareto_k_bad"]
 HELD_OUT_COLUMNS = ["law", "holdout", "n_train", "n_test", "elpd_per_run", "coverage_50"]
-HELD_OUT_COLUMNS += ["coverage_90", "r2", "mare"]
+HELD_OUT_COLUMNS += ["coverage_90", "r2", "mare", "diagnostics_ok"]
 
 
 def _law_names(laws: str) -> list[str]:
-    names = [name.strip() for name in laws.split(",") if name.strip()]
+    """The laws of ``--laws``: split on the commas outside parentheses.
+
+    A formula's function calls take commas (``maximum(N, D)``) that do not separate laws.
+    """
+    names, depth, start = [], 0, 0
+    for i, char in enumerate(laws):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            names.append(laws[start:i])
+            start = i + 1
+    names.append(laws[start:])
+    names = [name.strip() for name in names if name.strip()]
     if len(names) < 2:
         raise typer.BadParameter(
             "give at least two laws, e.g. chinchilla,kaplan", param_hint="'--laws'"
@@ -49,7 +64,14 @@ def compare_command(
     data: DataArgument,
     laws: Annotated[
         str,
-        typer.Option("--laws", metavar="NAME,NAME,...", help="Laws to compare, comma-separated."),
+        typer.Option(
+            "--laws",
+            metavar="LAW,LAW,...",
+            help="Laws to compare, comma-separated: catalog names, .toml law files or "
+            "formulas (commas inside parentheses belong to the formula, as in "
+            "'E + A / maximum(N, D)**alpha,chinchilla'). Formulas are named custom_1, "
+            "custom_2, ... in the order given.",
+        ),
     ],
     out: Annotated[Path, out_option("DIR", "Folder for tables and fits.")],
     x: XOption = None,
@@ -80,7 +102,8 @@ def compare_command(
     data : str
         Path of the table of runs.
     laws : str
-        Comma-separated catalog names or ``.toml`` paths.
+        Comma-separated catalog names, ``.toml`` paths or formulas; commas inside
+        parentheses belong to a formula. Formulas are named ``custom_1``, ``custom_2``...
     out : Path
         Folder for loo.csv, extrapolation.csv and heldout.csv (with held-out runs),
         verdict.txt, notes.json and fits/.
@@ -109,14 +132,29 @@ def compare_command(
     from bayescale.comparison import compare, comparison_files
     from bayescale.laws import get_law
 
-    chosen = [get_law(name) for name in names]
+    chosen = [get_law(name, runs=runs) for name in names]
+    # A formula is a law named "custom": number them, so that several can be compared.
+    formulas = [i for i, law in enumerate(chosen) if law.name == "custom"]
+    for k, i in enumerate(formulas, start=1):
+        chosen[i] = replace(chosen[i], name=f"custom_{k}")
+    repeated = sorted({law.name for law in chosen if [c.name for c in chosen].count(law.name) > 1})
+    if repeated:
+        raise typer.BadParameter(
+            f"{', '.join(repeated)} given more than once; name each law once",
+            param_hint="'--laws'",
+        )
     for law in chosen:
         runs.require_law(law)
     # The library's own list of what it writes, relative to the folder.
     files = comparison_files(Path(), [law.name for law in chosen], bool(thresholds))
     check_folder_outputs(out, list(files.values()), force)
 
-    say(f"Comparing {', '.join(names)} on {len(runs)} runs from {runs.source}")
+    # Each law by the name its rows and files take, with the formula or path it came from.
+    shown = [
+        law.name if law.name == entry else f"{law.name} ({entry})"
+        for law, entry in zip(chosen, names, strict=True)
+    ]
+    say(f"Comparing {', '.join(shown)} on {len(runs)} runs from {runs.source}")
     with warnings_as_lines():
         result = compare(
             runs,
