@@ -1592,6 +1592,10 @@ def _warn_constant_inputs(law: Law, runs: Runs) -> None:
             )
 
 
+#: First bytes of every HDF5 file, which the NetCDF-4 files of Fit.save are.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
 def load_fit(path: str | os.PathLike[str]) -> Fit:
     """Read a fit written by :meth:`Fit.save`.
 
@@ -1608,7 +1612,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     Raises
     ------
     BayescaleError
-        If the file is missing, not NetCDF, or not a bayescale fit.
+        If the file is missing, not NetCDF, damaged or truncated, or not a bayescale fit.
     """
     import arviz as az
 
@@ -1619,10 +1623,30 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         idata = az.from_netcdf(path, engine="h5netcdf")
         idata.load()
         meta = json.loads(idata.posterior.attrs["bayescale"])
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
+    except OSError:
+        # HDF5's signature with an unreadable body is a fit file cut short (a copy or download
+        # interrupted), not some other file: say so, since its name and start look right.
+        try:
+            with path.open("rb") as head:
+                hdf5 = head.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+        except OSError as err:
+            raise BayescaleError(
+                f"cannot read the fit file '{path}': {err.strerror or err}; check its permissions"
+            ) from None
+        if hdf5:
+            raise BayescaleError(
+                f"'{path}' is damaged or truncated ({path.stat().st_size} bytes): it cannot be "
+                f"read as NetCDF; save the fit again (Fit.save or 'bayescale fit') or restore "
+                f"the file from a copy"
+            ) from None
         raise BayescaleError(
             f"'{path}' is not a bayescale fit file (written by Fit.save or 'bayescale fit'): "
-            f"{type(err).__name__}"
+            f"it is not NetCDF"
+        ) from None
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise BayescaleError(
+            f"'{path}' is not a bayescale fit file (written by Fit.save or 'bayescale fit'): "
+            f"it holds no readable bayescale metadata"
         ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None

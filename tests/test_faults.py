@@ -501,6 +501,21 @@ def test_malformed_metadata_in_a_saved_fit(healthy_fit, tmp_path, change, messag
     assert "bad.nc" in str(caught.value)
 
 
+@pytest.mark.parametrize("keep", [2000, 0.5])
+def test_truncated_fit_file_is_called_damaged(healthy_fit, tmp_path, keep):
+    # Regression: a fit file cut short (interrupted copy) was called "not a bayescale fit
+    # file ...: OSError", which says neither what is wrong nor what to do.
+    data = healthy_fit.save(tmp_path / "fit.nc").read_bytes()
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(data[: keep if isinstance(keep, int) else int(len(data) * keep)])
+    with pytest.raises(BayescaleError) as caught:
+        bayescale.load_fit(cut)
+    message = str(caught.value)
+    assert "cut.nc' is damaged or truncated" in message
+    assert "cannot be read as NetCDF" in message and "restore the file" in message
+    assert "OSError" not in message and "\n" not in message
+
+
 def test_repo_has_no_fixed_temporary_names():
     # Two writers used a fixed ".tmp" name: concurrent writes clobbered each other and a
     # failed write left it behind. Every write now goes through bayescale._files.

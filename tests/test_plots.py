@@ -171,6 +171,29 @@ def test_every_plot_renders_with_content(demo_fit, name, make) -> None:
     assert inked(axes) > 0.03, name
 
 
+def test_ppc_survives_replicated_losses_that_under_or_overflow(demo_fit, monkeypatch) -> None:
+    # Regression: with Student-t noise of small nu, exp(mu + sigma * t) can be 0 or inf; the
+    # check took log(y) of them and raised "use scale='linear'", crashing the report.
+    import arviz as az
+
+    from bayescale.checks import posterior_predictive
+
+    real = posterior_predictive(demo_fit)
+    loss = real.posterior_predictive["loss"].values.copy()
+    loss[0, 0, 0], loss[0, 1, 2], loss[1, 2, 3] = 0.0, np.inf, 0.0
+    broken = az.from_dict(
+        posterior_predictive={"loss": loss},
+        observed_data={"loss": demo_fit.runs.y},
+        dims={"loss": ["run"]},
+    )
+    monkeypatch.setattr(plots.diagnostics, "posterior_predictive", lambda fit, seed: broken)
+    density, per_run = plots.plot_ppc(demo_fit)
+    assert f"3 of {loss.size} replicated values left out" in density.get_title()
+    band = per_run.collections[0].get_paths()[0].vertices
+    assert np.isfinite(band).all()
+    assert inked(np.array([density, per_run])) > 0.03
+
+
 def test_rank_plot_has_a_row_per_parameter(demo_fit) -> None:
     axes = plots.plot_rank(demo_fit)
     assert axes.shape == (len(demo_fit.parameter_names), 2)

@@ -586,11 +586,11 @@ def test_report_of_a_failed_fit_says_so_everywhere(tmp_path) -> None:
     assert parsed.sections == list(report.SECTIONS)
 
 
-def paragraph(html: str, pid: str) -> str:
-    """The text of ``<p id=pid>``, tags dropped, entities decoded, whitespace collapsed."""
+def paragraph(html: str, pid: str, tag: str = "p") -> str:
+    """The text of ``<tag id=pid>``, tags dropped, entities decoded, whitespace collapsed."""
     from html import unescape
 
-    inner = html.split(f'<p id="{pid}"')[1].split(">", 1)[1].split("</p>")[0]
+    inner = html.split(f' id="{pid}"')[1].split(">", 1)[1].split(f"</{tag}>")[0]
     return " ".join(unescape("".join(part.split(">")[-1] for part in inner.split("<"))).split())
 
 
@@ -637,6 +637,147 @@ def test_the_form_caveat_says_what_the_discrepancy_covers(scattered_fit, demo_fi
     words = paragraph(html, "caveat-form")
     assert "not the possibility that the formula itself is wrong" in words
     assert "approximation" not in words
+
+
+# -- what the summary says of a comparison ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def failed_twin() -> bayescale.Fit:
+    """demo_fit's runs fitted with far too few draws: same data, failed diagnostics."""
+    starved = bayescale.fit(
+        demo_runs(0), "chinchilla", draws=20, tune=20, chains=2, seed=1, prior_draws=0, retries=0
+    )
+    assert not starved.ok
+    return starved
+
+
+@pytest.fixture(scope="module")
+def split_verdict(demo_fit, failed_twin) -> str:
+    """The report of demo_fit with a comparison whose criteria disagree: PSIS-LOO prefers
+    chinchilla, the held-out runs prefer "starved", whose fit and held-out refit failed their
+    diagnostics and which carries the averaged forecast."""
+    fits = {"chinchilla": demo_fit, "starved": failed_twin}
+    loo = pd.DataFrame(
+        {
+            "elpd_loo": [10.0, 2.0],
+            "se": 1.0,
+            "elpd_diff": [0.0, 8.0],
+            "dse": 1.0,
+            "weight": [1.0, 0.0],
+            "pareto_k_bad": 0,
+            "diagnostics_ok": [True, False],
+        },
+        index=pd.Index(list(fits), name="law"),
+    )
+    runs = demo_fit.runs
+    held = runs.compute_factor * runs.x("N") * runs.x("D") > 1e21
+    scores = score(demo_fit, runs.subset(held))
+    split = {"holdout": "C > 1e+21", "threshold": 1e21}
+    rows = [
+        {"law": law, **split, "n_train": int((~held).sum()), **scores, "elpd_per_run": elpd}
+        | {"diagnostics_ok": ok}
+        for law, elpd, ok in (("chinchilla", 1.0, True), ("starved", 2.0, False))
+    ]
+    pointwise = pd.DataFrame(
+        [
+            {"law": law, **split, "run": int(run), "log_density": density}
+            for law, density in (("chinchilla", -5.0), ("starved", 0.0))
+            for run in np.flatnonzero(held)
+        ]
+    )
+    comparison = Comparison(fits, loo, pd.DataFrame(rows), [], pointwise)
+    context = report.build_context(demo_fit, comparison=comparison, at=[TARGET], figures=False)
+    return report.render_html(context)
+
+
+def test_summary_says_which_laws_carry_the_average_and_flags_failed_ones(split_verdict) -> None:
+    # Regression: a green "The sampler converged" (of this fit) stood over headline numbers
+    # that were all another law's, whose failed diagnostics only section 8 mentioned.
+    html = split_verdict
+    assert "The sampler converged for chinchilla, this report's fit" in paragraph(
+        html, "verdict", "div"
+    )
+    alarm = paragraph(html, "verdict-average", "div")
+    assert alarm.startswith(
+        "✗ Do not rely on the averaged forecast below yet: a law whose fit failed its "
+        "diagnostics carries its weight. starved (weight 1.000): DIAGNOSTICS FAIL"
+    )
+    assert html.index('id="verdict-average"') < html.index('class="cards"')  # above the numbers
+    words = paragraph(html, "headline-average")
+    assert "Their weight is carried by starved (1.000, failed its diagnostics)" in words
+    assert "chinchilla weighs under 0.01" in words
+    assert "So these numbers are not chinchilla's forecast" in words
+
+
+def test_summary_quotes_both_criteria_when_they_disagree(split_verdict) -> None:
+    # Regression: only the PSIS-LOO half was quoted, though the held-out winner set the weights.
+    words = paragraph(split_verdict, "summary-comparison")
+    assert "PSIS-LOO (interpolation) prefers chinchilla" in words
+    assert "On the held-out larger runs (extrapolation), however, starved forecasts best" in words
+    assert "that score sets the averaged forecast's weights" in words
+
+
+def test_held_out_table_shows_each_refits_diagnostics(split_verdict) -> None:
+    table = split_verdict.split('id="table-extrapolation"')[1].split("</table>")[0]
+    assert "<th>refit diagnostics</th>" in table
+    rows = table.split("<tr>")[2:]
+    assert ["starved" in r for r in rows] == [False, True]
+    assert 'class="pass"' in rows[0] and 'class="fail"' in rows[1]
+    note = paragraph(split_verdict, "failed-refits", "div")
+    assert note.startswith("Held-out refits that failed their diagnostics: starved (C > 1e+21).")
+    assert "chinchilla (C" not in note
+
+
+def test_a_comparison_of_other_data_is_flagged_not_summarised(
+    fit_file, starved_fit, tmp_path, monkeypatch
+) -> None:
+    # Regression: a comparison of another dataset was taken without a word on the command line,
+    # and the summary stated its verdict as if it were about this fit's runs.
+    fits = {"chinchilla": starved_fit, "twin": starved_fit}  # fitted to other (simulated) runs
+    folder = tmp_path / "other"
+    Comparison(fits, compare(fits).loo).save(folder)
+    monkeypatch.setattr(report.context, "_figures", lambda *args: {})  # not what is tested
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app, ["report", str(fit_file), "--out", str(out), "--compare", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "other runs than this fit" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: the comparison in "), result.stderr
+    words = paragraph(out.read_text(encoding="utf-8"), "summary-comparison")
+    assert "it was run on different data than this fit" in words
+    assert "prefers" not in words
+
+
+def test_a_target_at_the_edge_of_the_runs_is_not_called_an_extrapolation(demo_fit) -> None:
+    # Regression: a target 1.0015x the largest run was "an extrapolation ... 1x", its interval
+    # "1x as wide".
+    runs = demo_fit.runs
+    at = [{"N": 1.0015 * runs.x("N").max(), "D": float(np.median(runs.x("D")))}]
+    context = report.build_context(demo_fit, at=at, figures=False)
+    assert context["summary"]["max_extrapolation"].value == pytest.approx(1.0015)
+    html = report.render_html(context)
+    summary = " ".join(html.split('id="summary"')[1].split("</section>")[0].split())
+    assert "an extrapolation" not in summary
+    assert "The forecast is at the edge of the runs: the farthest target is less than" in summary
+    assert "1x</span> as wide" not in summary
+    assert "widens the 90% interval of the law by less than" in paragraph(html, "discrepancy")
+
+
+def test_the_reason_for_no_discrepancy_reads_without_doubled_brackets(demo_fit) -> None:
+    from bayescale.discrepancy import resolve
+
+    _, why = resolve("auto", demo_fit.law, True)  # a fit with groups: ends with a bracket
+    assert why.endswith(")")
+    without = dataclasses.replace(
+        demo_fit, discrepancy=None, info={**demo_fit.info, "discrepancy_note": why}
+    )
+    words = paragraph(
+        report.render_html(report.build_context(without, figures=False)), "discrepancy"
+    )
+    assert f"this fit has no model discrepancy. Why none: {why}." in words
+    assert "))" not in words
 
 
 def test_format_number() -> None:

@@ -84,7 +84,10 @@ def plot_ppc(
     Left: densities of the log losses of replicated data sets (ArviZ's ``plot_ppc``) against
     the observed one. Right: each run's observed loss against the 5-95% range of its
     replications, sorted, showing where the model under- or over-predicts. The replications
-    are :func:`bayescale.checks.posterior_predictive`'s.
+    are :func:`bayescale.checks.posterior_predictive`'s, compared on the noise's scale (log
+    loss for multiplicative noise). A replicated value that is not finite there (a
+    heavy-tailed draw whose ``exp`` underflowed to 0 or overflowed) is left out of both
+    panels, and the density panel's title says how many were.
 
     Parameters
     ----------
@@ -104,19 +107,27 @@ def plot_ppc(
     """
     import arviz as az
 
-    replicated = posterior_predictive(fit, seed)
-    # The density the likelihood is on: log y (multiplicative noise) or y (additive).
-    transform = fit.law.likelihood.transform
+    lik = fit.law.likelihood
+    on_log = lik.scale == "log"
+    replicated = posterior_predictive(fit, seed).posterior_predictive["loss"].values
+    # Work on the noise's scale (log y for multiplicative noise). A heavy-tailed noise draw
+    # (Student-t with small nu) can underflow exp() to 0 or overflow it to inf: such a value
+    # is left out (NaN) and counted, rather than failing the check of a valid fit.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = np.log(replicated) if on_log else np.asarray(replicated, dtype=float)
+    finite = np.isfinite(z)
+    left_out = int(z.size - finite.sum())
+    z = np.where(finite, z, np.nan)
+    measured = lik.transform(fit.runs.y)  # the fitted runs: valid on the noise's scale
     logged = az.from_dict(
-        posterior_predictive={
-            "log_loss": transform(replicated.posterior_predictive["loss"].values)
-        },
-        observed_data={"log_loss": transform(fit.runs.y)},
+        posterior_predictive={"log_loss": z},
+        observed_data={"log_loss": measured},
         dims={"log_loss": ["run"]},
     )
     axes, owned = axes_grid(axes, (1, 2), (11, 4), "the posterior predictive check")
     left, right = np.ravel(axes)[:2]
     with quiet_arviz():
+        # ArviZ's densities skip non-finite values, so the left-out draws are simply absent.
         az.plot_ppc(
             logged,
             num_pp_samples=min(num_pp_samples, fit.diagnostics.chains * fit.diagnostics.draws),
@@ -125,24 +136,30 @@ def plot_ppc(
             legend=True,
             textsize=9,
         )
-    on_log = fit.law.likelihood.scale == "log"
     shown = f"log {fit.runs.y_name}" if on_log else fit.runs.y_name
     left.set_xlabel(shown)
-    left.set_title(f"density of {shown}: replicated vs observed", fontsize=9)
-    draws = replicated.posterior_predictive["loss"].values.reshape(-1, len(fit.runs))
-    low, mid, high = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
+    title = f"density of {shown}: replicated vs observed"
+    if left_out:
+        title += (
+            f"\n({left_out} of {z.size} replicated values left out: "
+            f"{'exp() under- or overflowed' if on_log else 'not finite'})"
+        )
+    left.set_title(title, fontsize=9)
+    draws = z.reshape(-1, len(fit.runs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a run whose draws are all left out
+        low, mid, high = np.nanquantile(draws, [0.05, 0.5, 0.95], axis=0)
     order = np.argsort(mid)
     rank = np.arange(len(order))
-    # Relative to the median replication for multiplicative noise (in %); in units of y for
-    # additive noise, whose median may be 0.
+    # Relative to the median replication for multiplicative noise (in %, from differences of
+    # logs); in units of y for additive noise, whose median may be 0.
+    observed = measured[order] - mid[order]
+    ratio_low, ratio_high = low[order] - mid[order], high[order] - mid[order]
     if on_log:
         scale, shift, label = 100.0, 1.0, "observed / median replication - 1 (%)"
-        ratio_low, ratio_high = low[order] / mid[order], high[order] / mid[order]
-        observed = fit.runs.y[order] / mid[order]
+        ratio_low, ratio_high, observed = np.exp(ratio_low), np.exp(ratio_high), np.exp(observed)
     else:
         scale, shift, label = 1.0, 0.0, f"observed - median replication ({fit.runs.y_name})"
-        ratio_low, ratio_high = low[order] - mid[order], high[order] - mid[order]
-        observed = fit.runs.y[order] - mid[order]
     right.fill_between(
         rank,
         scale * (ratio_low - shift),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bayescale.comparison import Comparison
-from bayescale.errors import BayescaleError, DataError
+from bayescale.errors import BayescaleError, DataError, DataWarning
 from bayescale.fitting import Fit
 from bayescale.plots._common import has_n_and_d, is_n_d_law
 from bayescale.report import sections
@@ -140,6 +140,8 @@ def _averaged_forecast(
         reason=averaged.reason,
         weights=averaged.weights,
         warning=table.attrs.get("warning"),
+        fits_ok={name: f.ok for name, f in averaged.fits.items()},
+        verdicts={name: f.diagnostics.verdict() for name, f in averaged.fits.items()},
     )
     return out
 
@@ -211,6 +213,11 @@ def build_context(
         a link's fit.
     BayescaleError
         If the comparison folder or a link's file cannot be read.
+
+    Warns
+    -----
+    DataWarning
+        If the comparison was run on other runs than this fit.
     """
     if not 0 < level < 1:
         raise DataError(f"credible level {level} must be between 0 and 1 (e.g. 0.9)")
@@ -285,6 +292,16 @@ def build_context(
         "reproducibility": reproducibility_section(whole, path, command, created, request),
         "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},
     }
+    compared_section = out["comparison"]
+    if compared_section is not None and compared_section["same_data"] is False:
+        where = f" in {compared_section['folder']}" if compared_section["folder"] else ""
+        warnings.warn(
+            f"the comparison{where} was run on other runs than this fit (their data "
+            f"fingerprints differ): its verdict is not about this fit's data; compare the "
+            f"laws on these runs to judge them here",
+            DataWarning,
+            stacklevel=2,
+        )
     out["downstream"] = None
     if links:
         points = forecast[list(fit.law.inputs)]

@@ -94,6 +94,7 @@ def _tables(comparison: Comparison, folder: Path | None) -> dict[str, Any]:
         "extrapolation": comparison.extrapolation,
         "weights": comparison.weights_table(),
         "verdict": comparison.verdict(),
+        "best": comparison.best(),
         "folder": folder,
         "fingerprints": {
             name: f.info.get("data_fingerprint", f.runs.fingerprint())
@@ -114,8 +115,9 @@ def load_comparison(folder: str | os.PathLike[str]) -> dict[str, Any]:
     -------
     dict
         ``loo`` (DataFrame, one row per law), ``extrapolation`` (DataFrame or None),
-        ``verdict`` (str), ``folder`` (Path) and ``fingerprints`` ({law: data fingerprint}
-        of the saved fits).
+        ``verdict`` (str), ``best`` (the winning law by each criterion,
+        :meth:`bayescale.Comparison.best`), ``folder`` (Path) and ``fingerprints`` ({law:
+        data fingerprint} of the saved fits).
 
     Raises
     ------

@@ -18,6 +18,12 @@ from bayescale.report.numbers import Num, nums
 
 #: Targets beyond this many times the largest run are flagged as far extrapolations.
 FAR_EXTRAPOLATION = 10.0
+#: Targets less than this factor beyond the largest run are at the runs' edge, not called an
+#: extrapolation: their ratio shows as "1x" and their intervals are barely wider.
+EDGE = 1.01
+#: Laws with at least this weight carry an averaged forecast: the summary names them and
+#: flags those whose fit failed (lighter ones barely move its numbers).
+CARRYING_WEIGHT = 0.01
 
 
 def summary_section(
@@ -64,6 +70,7 @@ def summary_section(
             "s_median": Num(mid, "discrepancy.s_median", "percent"),
             "s_high": Num(high, "discrepancy.s_95", "percent"),
             "widening": Num(disc_width / law_width, "discrepancy.widening", "ratio"),
+            "widening_small": bool(disc_width / law_width < EDGE),
         }
     return {
         "inputs": inputs,
@@ -78,7 +85,9 @@ def summary_section(
         "verdict": fit.diagnostics.verdict(),
         "max_extrapolation": Num(largest, "forecast.max_extrapolation", "ratio"),
         "far": bool(largest > FAR_EXTRAPOLATION),
-        "beyond": bool(largest > 1),
+        "beyond": bool(largest > EDGE),
+        "at_edge": bool(1 < largest <= EDGE),
+        "edge": Num(EDGE - 1, "forecast.edge", "percent"),
         "discrepancy": discrepancy,
         "discrepancy_note": fit.discrepancy_note,
     }
@@ -336,7 +345,8 @@ def comparison_section(
         (:meth:`bayescale.Comparison.weights_table`) when the comparison itself was given.
     averaged : dict, optional
         The averaged forecast (``table``, ``method``, ``reason``, ``weights``,
-        ``warning``), or why there is none (``why_not``).
+        ``warning`` and, to flag failed fits, each law's ``fits_ok`` and ``verdicts``), or
+        why there is none (``why_not``).
     level : float, default 0.9
         Credible level of the averaged forecast's intervals.
 
@@ -364,9 +374,16 @@ def comparison_section(
             entry = nums({c: row[c] for c in extra_columns}, f"extrap.{i}", {"mare": "percent"})
             entry["law"] = row["law"]
             entry["holdout"] = row["holdout"]
+            # Each held-out score comes from a refit on the smaller runs, with its own
+            # diagnostics (absent from comparisons saved before they were kept).
+            ok = row.get("diagnostics_ok")
+            entry["ok"] = None if ok is None or pd.isna(ok) else bool(ok)
             extra_rows.append(entry)
     fingerprint = fit.info.get("data_fingerprint", fit.runs.fingerprint())
-    other = tables["fingerprints"].get(fit.law.name)
+    # Every law of a comparison is fitted to the same runs, so any of them tells whether the
+    # comparison is of this fit's data, even when this fit's law is not among them.
+    prints = tables["fingerprints"]
+    other = prints.get(fit.law.name, next(iter(prints.values()), None))
     weight_rows = []
     weights = tables.get("weights")
     has_extrapolation_weights = False
@@ -382,11 +399,15 @@ def comparison_section(
         "loo": loo_rows,
         "extrapolation_columns": extra_columns,
         "extrapolation": extra_rows,
+        "extrapolation_has_diagnostics": any(r["ok"] is not None for r in extra_rows),
+        "failed_refits": [f"{r['law']} ({r['holdout']})" for r in extra_rows if r["ok"] is False],
         "verdict": [line for line in tables["verdict"].splitlines() if line.strip()],
         "folder": None if tables["folder"] is None else str(tables["folder"]),
         "includes_this_law": fit.law.name in [str(i) for i in loo.index],
         "same_data": None if other is None else other == fingerprint,
         "best": str(loo.index[0]),
+        # The law that forecast the held-out larger runs best, when the comparison has them.
+        "best_extrapolation": (tables.get("best") or {}).get("extrapolation"),
         "weights": weight_rows,
         "has_extrapolation_weights": has_extrapolation_weights,
         "averaged": _averaged_section(averaged, level),
@@ -402,17 +423,32 @@ def _averaged_section(averaged: dict[str, Any] | None, level: float) -> dict[str
         return {"rows": [], "why_not": averaged.get("why_not")}
     inputs = list(table.columns[: list(table.columns).index("law_median")])
     rows = [nums(row, f"averaged.{i}") for i, row in enumerate(table.to_dict(orient="records"))]
-    weights = averaged["weights"]
+    # Each law's diagnostics (None where not given), so the summary can flag failed fits.
+    fits_ok, verdicts = averaged.get("fits_ok", {}), averaged.get("verdicts", {})
+    weights = [
+        {
+            "law": str(law),
+            "weight": Num(float(w), f"averaged.weight.{law}", "num"),
+            "ok": None if fits_ok.get(law) is None else bool(fits_ok[law]),
+            "verdict": verdicts.get(law),
+        }
+        for law, w in averaged["weights"].items()
+    ]
+    carriers = sorted(
+        (w for w in weights if w["weight"].value >= CARRYING_WEIGHT),
+        key=lambda w: -w["weight"].value,
+    )
     return {
         "rows": rows,
         "inputs": inputs,
         "level": level_label(level),
         "method": averaged["method"],
         "reason": averaged["reason"],
-        "weights": [
-            {"law": str(law), "weight": Num(float(w), f"averaged.weight.{law}", "num")}
-            for law, w in weights.items()
-        ],
+        "weights": weights,
+        "carriers": carriers,
+        "failed_carriers": [w for w in carriers if w["ok"] is False],
+        "negligible": [w["law"] for w in weights if w["weight"].value < CARRYING_WEIGHT],
+        "carrying_weight": Num(CARRYING_WEIGHT, "averaged.carrying_weight", "short"),
         "warning": averaged.get("warning"),
         "why_not": None,
     }
