@@ -170,3 +170,58 @@ def test_compare_command_checks_before_fitting(
     )
     assert hold.exit_code == 2 and "not a number" in hold.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_target_table_says_whose_compute_it_is_and_one_runs_odds(
+    runner: CliRunner, fit_file: Path
+) -> None:
+    done = runner.invoke(app, ["target", str(fit_file), "--loss", "2.0"])
+    assert done.exit_code == 0, done.output
+    text = " ".join(done.output.split())
+    assert "Compute at which the law (the average run) reaches loss 2" in text
+    assert "prob run below median C" in text and "prob run below upper 90 C" in text
+    odds = json.loads(
+        runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "-f", "json"]).stdout
+    )["budget"][0]
+    again = bs.load_fit(fit_file).prob_below(2.0, C=odds["C_upper_90"])
+    assert odds["prob_run_below_upper_90_C"] == pytest.approx(again["prob_run_below"].iloc[0])
+    # C in FLOPs, probabilities in percent.
+    low = runner.invoke(app, ["target", str(fit_file), "--loss", "10"])
+    assert low.exit_code == 0, low.output
+    assert "warning: target loss 10 is met below the compute of the smallest run" in " ".join(
+        low.output.split()
+    )
+    row = next(line for line in low.output.splitlines() if line.startswith("│ C "))
+    assert "e1" in row and "T " not in row and "B " not in row, row
+    assert "0%" in next(line for line in low.output.splitlines() if "unreachable" in line)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optimal", "{fit}", "-c", "1e24", "--fixed", "N=7e10"], "N, D and C are what a plan"),
+        (["target", "{fit}", "--loss", "2", "--fixed", "D=1e12"], "N, D and C are what a plan"),
+        (["optimal", "{fit}", "-c", "1e24", "--fixed", "U=1e11"], "'U': ...}: not an input"),
+        (["optimal", "{fit}", "-c", "100"], "100 FLOPs is too small to split"),
+    ],
+)
+def test_plans_refuse_what_they_cannot_use(
+    runner: CliRunner, fit_file: Path, args: list[str], message: str
+) -> None:
+    done = runner.invoke(app, [a.replace("{fit}", str(fit_file)) for a in args])
+    assert done.exit_code == 2, done.output
+    assert message in " ".join(done.output.split())
+
+
+def test_target_for_a_law_in_compute_alone(runner: CliRunner, tmp_path: Path) -> None:
+    runs = demo_runs(0)
+    table = runs.table.assign(C=6 * runs.table["N"] * runs.table["D"])
+    runs = bs.load_runs(table[["C", "y"]], y="y")
+    path = tmp_path / "c.nc"
+    bs.fit(runs, "power_law_C", **SMALL, discrepancy="none").save(path)
+    done = runner.invoke(app, ["target", str(path), "--loss", "2.3", "-c", "1e22", "-f", "json"])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    budget = doc["budget"][0]
+    assert "N_median" not in budget and 0 < budget["C_median"] < float("inf")
+    assert doc["probability"][0]["C"] == 1e22
