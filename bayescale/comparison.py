@@ -20,6 +20,7 @@ density minus ``log y``), which :func:`compare` applies to LOO and held-out scor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import warnings
@@ -631,7 +632,16 @@ class Comparison:
         text = {
             "loo": self.loo.to_csv(),
             "verdict": self.verdict() + "\n",
-            "notes": json.dumps({"format": 1, "notes": list(self.notes)}, indent=1) + "\n",
+            "notes": json.dumps(
+                {
+                    "format": 1,
+                    "notes": list(self.notes),
+                    # Which fit each file holds, so that a file swapped in is refused on load.
+                    "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
+                },
+                indent=1,
+            )
+            + "\n",
         }
         if self.extrapolation is not None:
             text["extrapolation"] = self.extrapolation.to_csv(index=False)
@@ -678,13 +688,30 @@ class Comparison:
                 f"damaged comparison folder '{folder}': {err}; re-run compare"
             ) from None
         loo, extrapolation, heldout, notes = tables
+        identities = cls._saved_identities(folder)
         fits = {}
         for name in loo.index:
             path = folder / "fits" / f"{name}.nc"
             if not path.is_file():
                 raise BayescaleError(f"'{folder}' lacks the fit of {name} ({path})")
             fits[name] = load_fit(path)
+            saved = identities.get(name)
+            if saved is not None and saved != _fit_identity(fits[name]):
+                raise BayescaleError(
+                    f"damaged comparison folder '{folder}': {path} is not the fit this "
+                    f"comparison saved as {name} (it holds law {fits[name].law.name!r} with "
+                    f"other draws); restore it or re-run compare"
+                )
         return cls(fits, loo, extrapolation, notes, heldout)
+
+    @staticmethod
+    def _saved_identities(folder: Path) -> dict[str, str]:
+        """Each fit's identity as saved in notes.json (none for folders saved before)."""
+        try:
+            saved = json.loads((folder / "notes.json").read_text("utf-8")).get("fits", {})
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
 
     @staticmethod
     def _read_tables(
@@ -803,6 +830,20 @@ def _empty_heldout() -> pd.DataFrame:
 
 def _shares(weights: pd.Series) -> str:
     return ", ".join(f"{name} {float(w):.2f}" for name, w in weights.items())
+
+
+def _fit_identity(fit_: Fit) -> str:
+    """A digest of what makes a fit this one: its law, its runs and its draws."""
+    parts = [
+        fit_.law.name,
+        fit_.law.formula.text,
+        str(fit_.info.get("data_fingerprint", fit_.runs.fingerprint())),
+    ]
+    digest = hashlib.sha256(json.dumps(parts).encode("utf-8"))
+    posterior = fit_.idata.posterior
+    for name in sorted(posterior.data_vars):  # float64 draws survive NetCDF exactly
+        digest.update(np.ascontiguousarray(posterior[name].values, dtype="<f8").tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _same(a: float, b: float) -> bool:

@@ -838,6 +838,15 @@ def _check_mapping(x: Mapping[str, str], label: str) -> dict[str, Hashable]:
                 f"{label}: 'y' cannot be an input name, it is the response; choose the "
                 f"response column with y='<column>' and give the input another name"
             )
+    seen: dict[Hashable, str] = {}
+    for name, column in x.items():
+        if column in seen:
+            # Two inputs from one column: N = D, or C = D rebuilding D from itself.
+            raise DataError(
+                f"{label}: column {column!r} is mapped to both {seen[column]} and {name}; "
+                f"each input needs a column of its own (of N, D and C two are enough)"
+            )
+        seen[column] = name
     return dict(x)
 
 

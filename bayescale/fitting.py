@@ -28,7 +28,7 @@ from bayescale.errors import BayescaleError, ConvergenceError, DataError, DataWa
 from bayescale.forecast import as_points, forecast_points, forecast_table, level_label
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
-from bayescale.laws import Law, get_law
+from bayescale.laws import Law, get_law, refuse_unused_columns
 from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
 
 __all__ = ["Diagnostics", "Fit", "fit", "load_fit"]
@@ -986,6 +986,8 @@ class Fit:
 
     def _warn_below_runs(self, target: float, found: Mapping[str, np.ndarray]) -> None:
         """Say so when a target is met below the runs' compute: an extrapolation downward."""
+        from bayescale.planning import summarise
+
         runs, k = self.runs, self.runs.compute_factor
         if "C" in runs.inputs:
             smallest = float(runs.x("C").min())
@@ -999,7 +1001,8 @@ class Fit:
         message = (
             f"target loss {target:g} is met below the compute of the smallest run "
             f"({format_number(smallest, 'flops')} FLOPs) in {share:.0%} of the posterior "
-            f"(median {format_number(float(np.median(found['C'])), 'flops')} FLOPs): the runs "
+            f"(median {format_number(float(summarise(found['C'], 'C')['C_median']), 'flops')} "
+            f"FLOPs): the runs "
             f"already reach it, and a budget below them is an extrapolation downward"
         )
         at_least = float(np.mean(found["at_least"]))
@@ -1434,6 +1437,7 @@ def fit(
         )
     # A name given a prior is a parameter, even one a formula alone would take for a typo.
     law = get_law(law, runs=runs, declared=tuple(priors or ()))
+    refuse_unused_columns(law, runs, declared=tuple(priors or ()))
     if priors:
         law = law.with_priors(priors)
     runs.require_law(law)
@@ -1632,6 +1636,11 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         except OSError as err:
             raise BayescaleError(
                 f"cannot read the fit file '{path}': {err.strerror or err}; check its permissions"
+            ) from None
+        if path.stat().st_size == 0:
+            raise BayescaleError(
+                f"'{path}' is empty (0 bytes), not a fit: save the fit again (Fit.save or "
+                f"'bayescale fit') or restore the file from a copy"
             ) from None
         if hdf5:
             raise BayescaleError(

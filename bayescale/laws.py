@@ -59,6 +59,7 @@ __all__ = [
     "catalog_dir",
     "get_law",
     "prior_from_spec",
+    "refuse_unused_columns",
 ]
 
 ROLES = ("floor", "exponent", "coefficient", "scale", "shape")
@@ -951,13 +952,7 @@ def _refuse_misread_names(
                     f"a law predicts it from the inputs ({', '.join(runs.inputs)})"
                 )
             if name in runs.other_columns:
-                raise LawError(
-                    f"{where}: {name!r} is a column of {runs.source} that no input uses, so it "
-                    f"would be fitted as a parameter and the column's values ignored. To use "
-                    f"the column, map it to an input (load_runs(..., x={{..., 'X': {name!r}}}); "
-                    f"on the command line --x X={name}) and write that input (X) in the "
-                    f"formula; to keep a parameter, rename it or give it a prior"
-                )
+                raise LawError(_unused_column_message(where, name, runs))
     named = list(runs.inputs) if runs is not None else list(dict.fromkeys(inputs))
     known = list(dict.fromkeys([*named, *_DEFAULT_INPUTS]))
     for name in parameters:
@@ -980,6 +975,49 @@ def _refuse_misread_names(
             f"(Law.from_formula(..., priors={{{name!r}: {{'dist': ...}}}})) or declare it in a "
             f".toml law file ([parameters.{name}] with a prior)"
         )
+
+
+def _unused_column_message(where: str, name: str, runs: Runs) -> str:
+    return (
+        f"{where}: {name!r} is a column of {runs.source} that no input uses, so it would be "
+        f"fitted as a parameter and the column's values ignored. To use the column, map it to "
+        f"an input (load_runs(..., x={{..., 'X': {name!r}}}); on the command line --x "
+        f"X={name}) and write that input (X) in the formula; to keep a parameter, rename it or "
+        f"give it a prior"
+    )
+
+
+def refuse_unused_columns(law: Law, runs: Runs, declared: Iterable[str] = ()) -> None:
+    """Refuse a law whose default-prior parameter is named like a column no input uses.
+
+    :meth:`Law.from_formula` checks this when it is given the runs; a law built without
+    them (``Law.from_formula(text)`` then ``fit(runs, law)``) is checked here. A parameter
+    with a prior the user set, or from a law file, is the user's choice.
+
+    Parameters
+    ----------
+    law : Law
+        The law to fit.
+    runs : Runs
+        The runs it is fitted to.
+    declared : iterable of str, default ()
+        Names the caller gives priors to.
+
+    Raises
+    ------
+    LawError
+        Naming the column and how to map it.
+    """
+    declared = set(declared)
+    for name, parameter in law.parameters.items():
+        if (
+            name in runs.other_columns
+            and name not in declared
+            and str(parameter.why).startswith("Default for")
+        ):
+            raise LawError(
+                _unused_column_message(f"law {law.name!r} ({law.formula.text})", name, runs)
+            )
 
 
 def _needs_positive(formula: Formula, inputs: Mapping[str, str]) -> set[str]:

@@ -141,7 +141,8 @@ def _check_law(law: Law, fixed: Mapping[str, Any], compute_alone: bool = False) 
     if missing:
         raise DataError(
             f"law {law.name!r} also needs {', '.join(missing)}; give a value with "
-            f"fixed={{{missing[0]!r}: ...}} (e.g. the unique tokens available)"
+            f"fixed={{{missing[0]!r}: ...}} (--fixed {missing[0]}=... on the command line; e.g. "
+            f"the unique tokens available)"
         )
 
 

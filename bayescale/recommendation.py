@@ -719,12 +719,23 @@ def recommend(
             f"batch = {batch} but there are {n_cand} candidates: at most {n_cand} can be "
             f"chosen; add candidates to choose from"
         )
-    if budget is not None and not chosen:
+    if budget is not None and not chosen and costs.min() > budget:
         notes.append(
             f"no candidate fits the budget {budget:g} (the cheapest costs {costs.min():g})"
         )
+    elif not chosen:
+        # Every expected reduction is zero or below (Monte Carlo noise around nothing to
+        # learn): the target's uncertainty does not depend on what these runs would show.
+        notes.append(
+            "no candidate is expected to shorten the target's uncertainty (every expected "
+            "reduction is zero or below): what these runs would show does not bear on the "
+            "target; try candidates nearer the target, or check the target"
+        )
+    from bayescale.fitting import _outside_level
+
     for note in dict.fromkeys(notes):  # both strategies see the same first step
-        warnings.warn(note, UserWarning, stacklevel=2)
+        # At the user's line, whether they called recommend or Fit.recommend.
+        warnings.warn(note, UserWarning, stacklevel=_outside_level())
 
     out = frame.copy()
     labels = candidates.index if isinstance(candidates, pd.DataFrame) else range(n_cand)

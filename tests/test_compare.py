@@ -438,6 +438,19 @@ def test_a_damaged_comparison_folder_is_refused(
     assert message in str(err.value) and str(err.value).endswith("; re-run compare")
 
 
+def test_a_fit_file_swapped_into_a_comparison_folder_is_refused(
+    refits: tuple[Comparison, list[str]], tmp_path: Path
+) -> None:
+    # Same law, same runs, same file name: only the draws tell the starved fit apart. It
+    # loaded before, and the averaged forecast moved with it.
+    result, _ = refits
+    folder = tmp_path / "cmp"
+    result.save(folder)
+    (folder / "fits" / "chinchilla.nc").write_bytes((folder / "fits" / "starved.nc").read_bytes())
+    with pytest.raises(BayescaleError, match="is not the fit this comparison saved as chinch"):
+        Comparison.load(folder)
+
+
 def test_a_heavy_tailed_noise_draw_does_not_leak_an_overflow_warning() -> None:
     from bayescale.forecast import mixture_table
 

@@ -516,3 +516,10 @@ def test_did_you_mean_prefers_a_case_variant_then_a_similar_name() -> None:
     assert closest("xyz", ["alpha", "beta"]) is None
     assert suggest("b", ["A", "B"]) == " (did you mean 'B'?)"
     assert suggest("xyz", ["alpha"]) == ""
+
+
+def test_one_column_mapped_to_two_inputs_is_refused() -> None:
+    # D mapped as C too rebuilt D from itself: every D came out as 1 / 6 N, silently.
+    frame = pd.DataFrame({"p": [1e8, 2e8], "t": [1e9, 2e9], "loss": [3.0, 2.9]})
+    with pytest.raises(DataError, match="column 't' is mapped to both D and C; each input needs"):
+        load_runs(frame, x={"N": "p", "D": "t", "C": "t"})

@@ -516,6 +516,13 @@ def test_truncated_fit_file_is_called_damaged(healthy_fit, tmp_path, keep):
     assert "OSError" not in message and "\n" not in message
 
 
+def test_an_empty_fit_file_is_called_empty(tmp_path):
+    empty = tmp_path / "empty.nc"
+    empty.write_bytes(b"")
+    with pytest.raises(BayescaleError, match=r"empty\.nc' is empty \(0 bytes\), not a fit"):
+        bayescale.load_fit(empty)
+
+
 def test_repo_has_no_fixed_temporary_names():
     # Two writers used a fixed ".tmp" name: concurrent writes clobbered each other and a
     # failed write left it behind. Every write now goes through bayescale._files.

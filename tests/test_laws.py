@@ -248,6 +248,9 @@ def test_a_column_no_input_uses_is_not_a_parameter(mapped_runs):
     )
     with pytest.raises(LawError, match="'lr' is a column of <DataFrame> that no input uses"):
         bayescale.fit(frame, "E + A/N**a + lr", draws=10, tune=10)
+    # A law built without the runs is checked when it is fitted to them.
+    with pytest.raises(LawError, match="'lr' is a column of <DataFrame> that no input uses"):
+        bayescale.fit(frame, Law.from_formula("E + A/N**a + lr"), draws=10, tune=10)
     # A prior declares it a parameter; the column is then the user's business.
     law = get_law("E + A/N**a + B/tokens**b", runs=runs, declared=("tokens",))
     assert "tokens" in law.parameters

@@ -413,6 +413,10 @@ def test_cli_next_reads_any_candidates_file_as_fit_does(healthy_fit, tmp_path):
     rows = json.loads(done.stdout)["rows"]
     assert [r["name"] for r in rows] and {r["N"] for r in rows} == {1e8, 4e8, 2e10}
     assert isinstance(rows[0]["chosen"], bool) and isinstance(rows[0]["order"], int)
+    shown = run("own0.csv", own, "--x", "N=params", "--x", "D=tokens", "--cost", "gpu_hours")
+    assert shown.exit_code == 0 and "┃ name ┃" in shown.output  # labels match rows to runs
+    done = run("own1.csv", own, "--x", "N=params", "--x", "D=tokens", "--x", "C=tokens")
+    assert done.exit_code == 2 and "column 'tokens' is mapped to both D and C" in done.output
     done = run("own2.csv", own, "--x", "N=param", "--x", "D=tokens")
     assert done.exit_code == 2 and "no column 'param' for --x N=param" in done.output
     assert "did you mean 'params'?" in done.output
@@ -438,5 +442,9 @@ def test_cli_next_says_when_the_cheap_choice_helps_little(healthy_fit, tmp_path)
     text = " ".join(done.output.split())
     assert table["chosen"].tolist() == [True, False]  # the cheap one, by far the best ratio
     assert "Ranked by reduction per unit cost" in text and "(N=20B, D=400B)" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        doc = json.loads(CliRunner().invoke(_app(), [*args, "-f", "json"]).stdout)
+    assert doc["note"].startswith("Ranked by reduction per unit cost")
     with_budget = CliRunner().invoke(_app(), [*args, "--budget", "1e23"])
     assert "Ranked by reduction per unit cost" not in " ".join(with_budget.output.split())

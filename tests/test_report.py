@@ -748,6 +748,10 @@ def test_a_comparison_of_other_data_is_flagged_not_summarised(
     words = paragraph(out.read_text(encoding="utf-8"), "summary-comparison")
     assert "it was run on different data than this fit" in words
     assert "prefers" not in words
+    html = out.read_text(encoding="utf-8")
+    section = html[html.index('<section id="comparison">') :]
+    # In the comparison's own section, said before its verdict, not after it.
+    assert section.index('id="comparison-other-data"') < section.index("PSIS-LOO (interp")
 
 
 def test_a_target_at_the_edge_of_the_runs_is_not_called_an_extrapolation(demo_fit) -> None:
@@ -833,3 +837,15 @@ def test_demo_ends_with_the_report(tmp_path) -> None:
     assert "prob.point.0.prob_run_below" in values  # the demo asks about loss 2.0
     with pytest.raises(bayescale.OutputExistsError, match=r"report\.html"):
         run_demo(tmp_path / "demo", draws=300, tune=300, chains=2)
+
+
+def test_the_budget_says_one_runs_odds_and_a_target_the_runs_already_reach(demo_fit) -> None:
+    # The caveat was on the console only: the report headlined the compute without it.
+    with pytest.warns(UserWarning, match="is met below the compute of the smallest run"):
+        context = report.build_context(demo_fit, figures=False, target_loss=10.0)
+    html = report.render_html(context)
+    assert 'id="budget-note"' in html and "the runs already reach it" in html
+    assert "one run with the median budget meets it with probability" in " ".join(html.split())
+    plain = report.build_context(demo_fit, figures=False, target_loss=2.0)
+    assert plain["summary"]["budget_notes"] == []
+    assert 'id="budget-note"' not in report.render_html(plain)

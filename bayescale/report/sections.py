@@ -40,6 +40,7 @@ def summary_section(
     rows = [nums(row, f"forecast.{i}") for i, row in enumerate(forecast.to_dict(orient="records"))]
     plannable = has_n_and_d(fit)
     probability = budget = None
+    budget_notes: list[str] = []
     if target_loss is not None and plannable:
         # The forecast's input columns are the targets completed (any two of N, D, C given).
         at_points = fit.prob_below(target_loss, N=forecast["N"], D=forecast["D"], fixed=fixed)
@@ -54,8 +55,19 @@ def summary_section(
                 nums(r, f"prob.budget.{i}") for i, r in enumerate(at_budgets.to_dict("records"))
             ],
         }
-        found = fit.budget_for(target_loss, level=level, fixed=fixed)
+        # Its caveats (a target the runs already reach) belong in the report, not only on
+        # the console: kept, and said again for the caller.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = fit.budget_for(target_loss, level=level, fixed=fixed)
+        for warning in caught:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
         budget = nums(found.iloc[0].to_dict(), "budget.0")
+        budget_notes = [
+            str(w.message) for w in caught if "is met below the compute" in str(w.message)
+        ]
     largest = float(forecast["extrapolation"].max())
     discrepancy = None
     if fit.discrepancy is not None and "disc_median" in forecast.columns:
@@ -81,6 +93,7 @@ def summary_section(
         "plannable": plannable,
         "probability": probability,
         "budget": budget,
+        "budget_notes": budget_notes,
         "ok": fit.ok,
         "verdict": fit.diagnostics.verdict(),
         "max_extrapolation": Num(largest, "forecast.max_extrapolation", "ratio"),

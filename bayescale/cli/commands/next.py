@@ -52,6 +52,12 @@ def _display(table: pd.DataFrame, inputs: list[str]) -> pd.DataFrame:
     width = table.attrs["width_before"]
     variance = table.attrs["variance_before"]
     out = pd.DataFrame({"#": [str(o) if o else "" for o in table["order"]]})
+    # The candidates' own labels (a name column), so that rows can be matched to them.
+    for name in table.columns:
+        values = table[name]
+        numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        if name not in inputs and not numeric and name != "estimate":
+            out[name] = values.astype(str).to_numpy()
     for name in inputs:
         out[name] = table[name].to_numpy()
     out["cost"] = table["cost"].to_numpy()
@@ -116,8 +122,13 @@ def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.Data
             frame[column] = pd.to_numeric(frame[column])
         except (TypeError, ValueError):
             pass  # a label, or a number written wrongly: reported if the law or cost uses it
-    renames = {}
+    renames: dict[str, str] = {}
     for name, column in (mapping or {}).items():
+        if column in renames:
+            raise DataError(
+                f"--candidates {path}: column {column!r} is mapped to both {renames[column]} "
+                f"and {name} (--x); each input needs a column of its own"
+            )
         if column not in frame.columns:
             match = closest(column, [str(c) for c in frame.columns])
             hint = f" (did you mean {match!r}?)" if match else ""
@@ -129,17 +140,17 @@ def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.Data
     return frame.rename(columns=renames)
 
 
-def _say_if_cheap_but_weak(table: pd.DataFrame, attrs: dict, inputs: list[str]) -> None:
-    """Without a budget the choice is per unit cost: say so when a costlier run helps far more."""
+def _cheap_but_weak(table: pd.DataFrame, attrs: dict, inputs: list[str]) -> str | None:
+    """Without a budget the choice is per unit cost: a note when a costlier run helps far more."""
     if attrs.get("budget") is not None or not table["chosen"].any():
-        return
+        return None
     variance = float(attrs["variance_before"])
     gained = variance - float(attrs["variance_after"])
     best = table.loc[table["variance_reduction"].idxmax()]
     if variance <= 0 or float(best["variance_reduction"]) < max(4 * gained, 0.05 * variance):
-        return
+        return None
     where = ", ".join(f"{n}={format_number(float(best[n]), size_kind(n))}" for n in inputs)
-    say(
+    return (
         f"Ranked by reduction per unit cost, the choice is cheap and shortens the target's "
         f"variance by {gained / variance:.1%}; the candidate that shortens it most ({where}) "
         f"would by {float(best['variance_reduction']) / variance:.0%}, at cost "
@@ -282,8 +293,12 @@ def next_command(
             discrepancy=discrepancy,
         )
     attrs = dict(table.attrs)
+    inputs = [n for n in result.law.inputs if n in table.columns]
+    note = _cheap_but_weak(table, attrs, inputs)
     if output_format is OutputFormat.csv:
         print_csv(table)
+        if note:
+            typer.echo(f"note: {note}", err=True)  # beside the table, not in it
         return
     if output_format is OutputFormat.json:
         print_json(
@@ -291,6 +306,7 @@ def next_command(
                 "law": result.law.name,
                 "diagnostics_ok": bool(result.ok),
                 **{key: attrs[key] for key in sorted(attrs)},
+                "note": note,
                 "rows": records(table),
             }
         )
@@ -327,7 +343,8 @@ def next_command(
             else ""
         )
     )
-    _say_if_cheap_but_weak(table, attrs, [n for n in result.law.inputs if n in table.columns])
+    if note:
+        say(note)
     beyond = attrs.get("extrapolation")
     if not discrepancy and getattr(result, "discrepancy", None) is not None:
         say(
