@@ -516,8 +516,9 @@ class Discrepancy:
         cell = rng.choice(self.plan_weights.size, size=n_draws, p=self.plan_weights.ravel())
         row, column = np.unravel_index(cell, self.plan_weights.shape)
         s0, s = PLAN_OFFSET_GRID[row][:, None], self.s_grid[column][:, None]
-        # As learned: an offset of its own at each budget, one trend shared by all of them.
-        # A stream of its own: [seed, 104729] already drives the cells and the trend.
+        # Each budget's spread as learned: an offset (the same draws at every budget, so
+        # quantiles are smooth in it; only each budget's distribution is reported) and a trend
+        # beyond the runs. Its own stream: [seed, 104729] already drives the cells and trend.
         offset = s0 * budget_normals(seed, 1299709, compute, (n_draws,))
         return offset + s * d[None, :] * rng.standard_normal(n_draws)[:, None]
 
