@@ -687,8 +687,7 @@ class Comparison:
             raise BayescaleError(
                 f"damaged comparison folder '{folder}': {err}; re-run compare"
             ) from None
-        loo, extrapolation, heldout, notes = tables
-        identities = cls._saved_identities(folder)
+        loo, extrapolation, heldout, notes, identities = tables
         fits = {}
         for name in loo.index:
             path = folder / "fits" / f"{name}.nc"
@@ -705,19 +704,11 @@ class Comparison:
         return cls(fits, loo, extrapolation, notes, heldout)
 
     @staticmethod
-    def _saved_identities(folder: Path) -> dict[str, str]:
-        """Each fit's identity as saved in notes.json (none for folders saved before)."""
-        try:
-            saved = json.loads((folder / "notes.json").read_text("utf-8")).get("fits", {})
-        except (OSError, ValueError, AttributeError):
-            return {}
-        return {str(k): str(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
-
-    @staticmethod
     def _read_tables(
         folder: Path,
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, list[str]]:
-        """A saved comparison's tables and notes, checked against each other."""
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, list[str], dict[str, str]]:
+        """A saved comparison's tables and notes, checked against each other, and each fit's
+        identity as saved (none for folders saved before it was)."""
         loo_file = folder / "loo.csv"
         if not loo_file.is_file():
             raise BayescaleError(f"'{folder}' has no loo.csv; it is not a saved comparison")
@@ -741,11 +732,13 @@ class Comparison:
                     )
                 heldout["log_density"] = heldout["log_density"].astype(float)
             notes_file = folder / "notes.json"
-            notes = []
+            notes, identities = [], {}
             if notes_file.is_file():
                 try:
-                    notes = json.loads(notes_file.read_text("utf-8"))["notes"]
-                except (json.JSONDecodeError, KeyError, TypeError):
+                    saved = json.loads(notes_file.read_text("utf-8"))
+                    notes = saved["notes"]
+                    identities = {str(k): str(v) for k, v in dict(saved.get("fits", {})).items()}
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                     raise _Damaged("notes.json", "not the notes compare writes") from None
         except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as err:
             raise BayescaleError(f"cannot read the comparison in '{folder}': {err}") from None
@@ -756,7 +749,7 @@ class Comparison:
         loo.index = loo.index.astype(str)
         loo.index.name = "law"
         _check_agree(loo, extrapolation, heldout)
-        return loo, extrapolation, heldout, [str(n) for n in notes]
+        return loo, extrapolation, heldout, [str(n) for n in notes], identities
 
 
 _HELDOUT_COLUMNS = ("law", "holdout", "threshold", "run", "log_density")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale._format import format_number
-from bayescale.errors import DataError, LawError
+from bayescale.errors import DataError, LawError, closest
 from bayescale.forecast import law_value
 from bayescale.formula import Formula
 from bayescale.laws import Law
@@ -83,8 +83,6 @@ def check_fixed(law: Law, fixed: Mapping[str, Any] | None) -> dict[str, float]:
     DataError
         Naming the input and what to do instead.
     """
-    from bayescale.errors import closest
-
     out: dict[str, float] = {}
     others = [name for name in law.inputs if name not in ("N", "D", "C")]
     takes = (
