@@ -14,6 +14,13 @@ Two pieces of a compiled model were compiled again by numba in every new process
   signature, return codes and data layout, generated as source without captured arrays and
   registered under a key derived from PyTensor's key of the inner graph, so numba caches them.
 
+PyTensor also writes the Python source of each graph it compiles to numba into a file of the
+system's temporary folder, and never deletes it: about 18 files per new process, which piled
+up by the thousand under ``/tmp`` for a user who fits from the command line or in a sweep.
+:func:`keep_sources_in_scratch` sends them to a folder of the process's own, removed when the
+process ends (they are only read while it runs: for tracebacks; numba's cache is keyed by
+PyTensor's hash, not by the file).
+
 Both rely on private functions of nutpie and PyTensor. Where those are not as expected (checked
 before use) or our callbacks fail to build, :func:`compile_model` falls back to nutpie's own
 callbacks and warns (:class:`InternalsChangedWarning`): fits are the same, only slower to
@@ -31,6 +38,10 @@ import hashlib
 import inspect
 import json
 import math
+import multiprocessing.util
+import os
+import shutil
+import tempfile
 import threading
 import warnings
 import weakref
@@ -314,6 +325,57 @@ def _tolerant_numba_cache() -> Iterator[None]:
         Cache.load_overload, Cache.save_overload = load, save
 
 
+# The folder this process's generated sources go to: (the process id that made it, its path).
+_scratch: tuple[int, str] | None = None
+
+
+def _scratch_folder() -> str:
+    """This process's folder for PyTensor's generated sources, made on first use.
+
+    A forked child makes its own (its parent removes the parent's when the parent ends), and a
+    folder deleted while the process runs is made again.
+    """
+    global _scratch
+    pid = os.getpid()
+    if _scratch is None or _scratch[0] != pid or not os.path.isdir(_scratch[1]):
+        folder = tempfile.mkdtemp(prefix="bayescale-sources-")
+        _scratch = (pid, folder)
+        # multiprocessing's finalizers run at the interpreter's exit and at the end of a
+        # multiprocessing child, forked ones included (which skip atexit).
+        multiprocessing.util.Finalize(None, _remove_scratch, args=(pid, folder), exitpriority=0)
+    return _scratch[1]
+
+
+def _remove_scratch(pid: int, folder: str) -> None:
+    # A child forked outside multiprocessing inherits the finalizer: only the maker removes.
+    if os.getpid() == pid:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _named_temporary_file(*args: Any, **kwargs: Any) -> Any:
+    """:func:`tempfile.NamedTemporaryFile`, in this process's scratch folder by default."""
+    if kwargs.get("dir") is None:
+        kwargs["dir"] = _scratch_folder()
+    return tempfile.NamedTemporaryFile(*args, **kwargs)
+
+
+def keep_sources_in_scratch() -> None:
+    """Write PyTensor's generated numba sources to a folder removed when the process ends.
+
+    Idempotent. Where PyTensor no longer writes them with :func:`tempfile.NamedTemporaryFile`
+    (its internals changed), nothing is swapped and the files stay where PyTensor puts them.
+    """
+    import importlib
+
+    for name in ("pytensor.link.utils", "pytensor.link.numba.cache"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if getattr(module, "NamedTemporaryFile", None) is tempfile.NamedTemporaryFile:
+            module.NamedTemporaryFile = _named_temporary_file
+
+
 def register() -> None:
     """Register :func:`digamma` as the numba implementation of PyTensor's ``Psi``, once.
 
@@ -427,6 +489,7 @@ def compile_model(model: Any) -> Any:
     import nutpie
 
     with _patch_lock, _tolerant_numba_cache():
+        keep_sources_in_scratch()
         try:
             register()
         except Exception as exc:  # PyTensor's dispatch API changed: SciPy's digamma is kept

@@ -361,13 +361,18 @@ def console_script() -> list[str]:
 
 def test_console_script_fit_then_forecast(runs_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "fit.nc"
-    env = {**os.environ, "COLUMNS": "120"}
+    # PyTensor writes the source of every graph it compiles into a temporary file and keeps
+    # it; a command must leave none behind.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "COLUMNS": "120", "TMPDIR": str(scratch)}
     command = [*console_script(), "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, *SMALL]
     done = subprocess.run(
         [*command, "--out", str(out)], capture_output=True, text=True, env=env, timeout=300
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    assert list(scratch.iterdir()) == []
     # The command line is recorded in the fit for reproducibility.
     recorded = bayescale.load_fit(out).info["command"]
     assert "fit" in recorded and "--x 'N=Model Size'" in recorded
@@ -381,6 +386,7 @@ def test_console_script_fit_then_forecast(runs_csv: Path, tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     check_intervals(pd.DataFrame(json.loads(done.stdout)["forecast"]))
+    assert list(scratch.iterdir()) == []
 
     # The same command in another process (another hash seed: no set or dict order may leak
     # into the starts or the sampler) gives the same posterior, draw for draw.

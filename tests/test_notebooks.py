@@ -249,7 +249,10 @@ CHECKS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_executes(name: str) -> None:
+def test_notebook_executes(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The notebooks keep their outputs in a temporary folder, for the reader to look at; here
+    # it is the test's own, so test runs do not pile folders up in the system's.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     before = sorted(p.name for p in NOTEBOOKS.iterdir())
     notebook = _execute(name)
     text = _check_common(notebook)
@@ -263,6 +266,7 @@ def test_replication_stops_gracefully_without_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BAYESCALE_DATA", str(tmp_path / "no-such-folder"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     notebook = _execute("02_chinchilla_replication.py")
     text = _check_common(notebook)
     assert "was not found" in text and "The remaining cells are skipped" in text

@@ -305,3 +305,66 @@ def test_warns_when_nutpie_no_longer_calls_the_factories(monkeypatch) -> None:
     assert compiled == "compiled" and len(calls) == 1
     [message] = messages
     assert "compile in every new process" in message
+
+
+SCRATCH_SCRIPT = """
+import multiprocessing, os, sys
+from pytensor.link import utils
+from bayescale import _numba_cache
+
+
+def write_source(queue):
+    _numba_cache.keep_sources_in_scratch()  # as compile_model does (spawned: a new module)
+    utils.compile_function_src("def f(x):\\n    return x + 1\\n", "f")
+    queue.put(_numba_cache._scratch_folder())
+
+
+if __name__ == "__main__":
+    _numba_cache.keep_sources_in_scratch()
+    _numba_cache.keep_sources_in_scratch()  # idempotent
+    utils.compile_function_src("def g(x):\\n    return x\\n", "g")
+    mine = _numba_cache._scratch_folder()
+    assert len(os.listdir(mine)) == 1, os.listdir(mine)
+    context = multiprocessing.get_context(sys.argv[1])
+    queue = context.Queue()
+    child = context.Process(target=write_source, args=(queue,))
+    child.start()
+    theirs = queue.get(timeout=120)
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert theirs != mine and not os.path.exists(theirs), theirs  # the child removed its own
+    assert len(os.listdir(mine)) == 1  # and left the parent's alone
+    print(mine)
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_generated_sources_are_removed_when_the_process_ends(tmp_path, start: str) -> None:
+    """PyTensor keeps each generated source in a temporary file: they must not pile up."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    script = tmp_path / "sources.py"  # a file: a spawned child imports its functions from it
+    script.write_text(SCRATCH_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), start],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(scratch / "bayescale-sources-"))
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_scratch_folder_deleted_while_running_is_made_again(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(_numba_cache, "_scratch", (os.getpid(), str(tmp_path / "gone")))
+    folder = _numba_cache._scratch_folder()
+    assert os.path.isdir(folder) and folder != str(tmp_path / "gone")
+    with _numba_cache._named_temporary_file(delete=False) as f:
+        assert os.path.dirname(f.name) == folder
+    _numba_cache._remove_scratch(os.getpid() + 1, folder)  # not its maker: kept
+    assert os.path.isdir(folder)
+    _numba_cache._remove_scratch(os.getpid(), folder)
+    assert not os.path.exists(folder)
