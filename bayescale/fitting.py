@@ -914,6 +914,7 @@ class Fit:
         level: float | Sequence[float] = 0.9,
         fixed: Mapping[str, float] | None = None,
         group: str | Sequence[str] | None = None,
+        prob: float | Sequence[float] | None = None,
     ) -> pd.DataFrame:
         """Posterior of the compute needed to reach a target loss on the optimal frontier.
 
@@ -927,6 +928,14 @@ class Fit:
             Values of the law's inputs other than N and D.
         group : str or sequence of str, optional
             For a hierarchical fit, as in :meth:`compute_optimal`.
+        prob : float or sequence of float, optional
+            Also the smallest budget at which one run, split compute-optimally, meets the
+            target with at least this probability (the question a plan answers: "how much
+            compute for a 90% chance that our run reaches 2.0?"); column
+            ``C_run_prob_{p}`` (``C_run_prob_90`` for 0.9). ``inf`` where no budget up to
+            1e40 FLOPs gives that chance (the floor, the discrepancy or the noise keep it
+            below; a warning says the highest chance and its budget). Split it as
+            :meth:`compute_optimal` says.
 
         Returns
         -------
@@ -944,9 +953,12 @@ class Fit:
         from bayescale.planning import budget_draws, in_compute_alone, summarise, table
 
         check_levels(level)
+        probs = [] if prob is None else check_levels(prob, "prob")
         groups = self._groups_of(group)
         if groups is not None:
-            return self._per_group(groups, lambda view: view.budget_for(target_loss, level, fixed))
+            return self._per_group(
+                groups, lambda view: view.budget_for(target_loss, level, fixed, prob=prob)
+            )
         targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
         levels = [level] if np.isscalar(level) else list(level)
         draws = self.draws(list(self.law.parameters))
@@ -971,6 +983,10 @@ class Fit:
                     if np.isfinite(budget)
                     else float("nan")
                 )
+            for p in probs:
+                row[f"C_run_prob_{level_label(p)}"] = self._budget_for_run_prob(
+                    float(target), p, fixed
+                )
             rows.append({k: np.asarray(v).item() for k, v in row.items()})
             self._warn_below_runs(float(target), found)
         return self._flag_failed(
@@ -983,6 +999,38 @@ class Fit:
         """``prob_run_below`` at one budget (split optimally); the caller flags a failed fit."""
         table = self._prob_below(target, None, None, budget, fixed)
         return float(table["prob_run_below"].iloc[0])
+
+    def _budget_for_run_prob(
+        self, target: float, prob: float, fixed: Mapping[str, float] | None
+    ) -> float:
+        """Smallest budget at which one run meets ``target`` with ``prob``; warns if none."""
+        from bayescale.planning import budget_for_prob
+
+        def prob_at(budgets: np.ndarray) -> np.ndarray:
+            table = self._prob_below(target, None, None, budgets, fixed)
+            return table["prob_run_below"].to_numpy()
+
+        found = budget_for_prob(prob_at, prob, self.runs.compute_factor)
+        if not np.isfinite(found["C"]):
+            warnings.warn(
+                f"no budget up to 1e40 FLOPs gives one run a {prob:.0%} chance of loss "
+                f"{target:g}: the highest is {found['prob_max']:.1%}, at "
+                f"{format_number(found['C_at_max'], 'flops')} FLOPs (the floor, the "
+                f"discrepancy beyond the runs and the run's noise keep it below); "
+                f"C_run_prob_{level_label(prob)} is inf",
+                UserWarning,
+                stacklevel=_outside_level(),
+            )
+        elif found["at_least"]:
+            warnings.warn(
+                f"one run meets loss {target:g} with a {prob:.0%} chance even at the "
+                f"smallest budget searched ({format_number(found['C'], 'flops')} FLOPs, a "
+                f"thousand parameters and tokens), which is shown: the target is above what "
+                f"the runs reach",
+                UserWarning,
+                stacklevel=_outside_level(),
+            )
+        return float(found["C"])
 
     def _warn_below_runs(self, target: float, found: Mapping[str, np.ndarray]) -> None:
         """Say so when a target is met below the runs' compute: an extrapolation downward."""

@@ -8,7 +8,7 @@ otherwise (a grid, then golden-section refinement, for all draws and budgets at 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ _GOLDEN_STEPS = 40
 _BISECTION_STEPS = 50
 _MIN_SIZE = 1e3  # smallest N and D searched: a thousand parameters / tokens
 _MAX_LOG_C = np.log(1e40)  # largest budget searched by budget_draws, in FLOPs
+_PROB_BISECTION_STEPS = 24  # from two e-folds to about 1e-7 of one
 
 
 def has_closed_form(law: Law) -> bool:
@@ -521,7 +522,7 @@ def budget_draws(
     # From the smallest budget that splits into a thousand parameters and tokens (a little
     # above it, so that the search has room), not from a round number of FLOPs: a target
     # above the runs' losses is then met where the law says, not at an arbitrary edge.
-    smallest = np.log(k) + 2 * np.log(_MIN_SIZE) + np.log(1.5)
+    smallest = smallest_log_budget(k)
     low = np.full(n_draws, smallest)
     high = np.full(n_draws, _MAX_LOG_C)
     _, loss_high = frontier(high)
@@ -543,6 +544,80 @@ def budget_draws(
     n = np.where(reachable, np.exp(log_n), np.nan)
     d = np.where(reachable, np.exp(log_c - np.log(k) - log_n), np.nan)
     return {"C": budget, "N": n, "D": d, "at_least": already & reachable}
+
+
+def smallest_log_budget(k: float = 6.0) -> float:
+    """Log of the smallest budget the budget searches start from, in FLOPs.
+
+    A little above ``k`` times a thousand parameters times a thousand tokens (the smallest
+    split searched), so that a search has room below its first step.
+
+    Parameters
+    ----------
+    k : float, default 6.0
+        FLOPs per parameter per token.
+
+    Returns
+    -------
+    float
+        ``log(1.5 k 1e6)``.
+    """
+    return float(np.log(k) + 2 * np.log(_MIN_SIZE) + np.log(1.5))
+
+
+def budget_for_prob(
+    prob_at: Callable[[np.ndarray], np.ndarray],
+    prob: float,
+    k: float = 6.0,
+) -> dict[str, float | bool]:
+    """Smallest budget at which a probability of meeting a target reaches ``prob``.
+
+    The probability that one run meets a target need not rise forever with the budget: the
+    floor caps it, and a discrepancy that grows beyond the runs pulls it back towards a coin
+    toss. So the budgets from :func:`smallest_log_budget` to 1e40 FLOPs are scanned (every
+    two e-folds), and the first step that reaches ``prob`` is refined by bisection.
+
+    Parameters
+    ----------
+    prob_at : callable
+        The probability at an array of budgets (FLOPs); deterministic (common random numbers),
+        so that the bisection converges.
+    prob : float
+        The probability wanted, in (0, 1).
+    k : float, default 6.0
+        FLOPs per parameter per token (where the scan starts).
+
+    Returns
+    -------
+    dict
+        ``C``: the budget (``inf`` if no budget up to 1e40 FLOPs reaches ``prob``);
+        ``prob_max``: the highest probability scanned, and ``C_at_max`` its budget (what the
+        caller can say when ``prob`` is out of reach); ``at_least``: ``prob`` is reached
+        at the smallest budget scanned already, whose value is ``C``.
+    """
+    grid = np.linspace(smallest_log_budget(k), _MAX_LOG_C, 39)
+    probs = np.asarray(prob_at(np.exp(grid)), dtype=float)
+    best = int(np.nanargmax(probs))
+    out: dict[str, float | bool] = {
+        "C": float("inf"),
+        "prob_max": float(probs[best]),
+        "C_at_max": float(np.exp(grid[best])),
+        "at_least": False,
+    }
+    reached = np.flatnonzero(probs >= prob)
+    if len(reached) == 0:
+        return out
+    first = int(reached[0])
+    if first == 0:
+        return {**out, "C": float(np.exp(grid[0])), "at_least": True}
+    low, high = grid[first - 1], grid[first]
+    for _ in range(_PROB_BISECTION_STEPS):
+        mid = (low + high) / 2
+        if float(np.asarray(prob_at(np.exp(np.array([mid]))))[0]) >= prob:
+            high = mid
+        else:
+            low = mid
+    return {**out, "C": float(np.exp(high))}
 
 
 def prob_below_draws(

@@ -103,8 +103,9 @@ def check_level(level: object, name: str = "level") -> float:
     except (TypeError, ValueError):
         value = math.nan
     if isinstance(level, bool) or not 0.0 < value < 1.0:
+        example = "a 90% chance" if "prob" in name else "a 90% interval"
         raise DataError(
-            f"{name} must be a probability between 0 and 1 (0.9 for a 90% interval), got {level!r}"
+            f"{name} must be a probability between 0 and 1 (0.9 for {example}), got {level!r}"
         )
     return value
 

@@ -196,6 +196,16 @@ def test_target_table_says_whose_compute_it_is_and_one_runs_odds(
     assert "0%" in next(line for line in low.output.splitlines() if "unreachable" in line)
 
 
+def test_target_gives_the_budget_for_one_runs_chance(runner: CliRunner, fit_file: Path) -> None:
+    done = runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "--prob", "0.9"])
+    assert done.exit_code == 0, done.output
+    row = next(line for line in done.output.splitlines() if "90% chance one run" in line)
+    expected = bs.load_fit(fit_file).budget_for(2.0, prob=0.9)["C_run_prob_90"].iloc[0]
+    assert f"{expected:.3g}".replace("+", "") in row, row
+    bad = runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "--prob", "90"])
+    assert bad.exit_code == 2 and "--prob must be a probability" in " ".join(bad.output.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -474,6 +474,31 @@ def test_budget_for_gives_one_runs_odds_at_its_median_and_upper_end(healthy_fit)
     assert row["prob_run_below_median_C"] < row["prob_run_below_upper_90_C"] < 0.95
 
 
+def test_budget_for_one_runs_chance_is_where_prob_below_reaches_it(healthy_fit):
+    # "How much compute for a 90% chance that our run gets there?": the smallest budget at
+    # which prob_below's one-run chance reaches 90%, beyond the law's own interval.
+    table = healthy_fit.budget_for([2.2, 2.1], level=0.9, prob=[0.5, 0.9])
+    for _, row in table.iterrows():
+        for p in (0.5, 0.9):
+            budget = row[f"C_run_prob_{p * 100:g}"]
+            at, below = healthy_fit.prob_below(row["target_loss"], C=[budget, budget / 1.01])[
+                "prob_run_below"
+            ]
+            assert at >= p > below
+        assert row["C_run_prob_50"] < row["C_run_prob_90"]
+        assert row["C_run_prob_90"] > row["C_upper_90"]  # one run needs more than the law
+    assert table["C_run_prob_90"].iloc[0] < table["C_run_prob_90"].iloc[1]
+
+
+def test_budget_for_a_chance_no_budget_gives_is_inf_and_said(healthy_fit):
+    floor = float(np.median(healthy_fit.draws(["E"])["E"]))
+    with pytest.warns(UserWarning, match=r"no budget up to 1e40 FLOPs gives one run a 99% chan"):
+        table = healthy_fit.budget_for(floor * 1.001, prob=0.99)
+    assert np.isinf(table["C_run_prob_99"].iloc[0])
+    with pytest.raises(DataError, match=r"prob must be a probability .* a 90% chance"):
+        healthy_fit.budget_for(2.2, prob=90)
+
+
 def test_a_target_the_runs_already_reach_is_said_to_be(healthy_fit, sim_runs):
     smallest = (6 * sim_runs.x("N") * sim_runs.x("D")).min()
     with pytest.warns(UserWarning, match=r"target loss 20 is met below the compute of the smal"):

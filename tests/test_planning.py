@@ -133,6 +133,28 @@ def test_budget_for_a_target_below_the_floor_is_unreachable(chinchilla: Law, dra
     assert share == pytest.approx((draws["E"] >= TRUTH["E"] + 0.001).mean(), abs=0.02)
 
 
+def test_budget_for_prob_finds_the_first_budget_reaching_the_chance() -> None:
+    def rising(budgets: np.ndarray) -> np.ndarray:  # 50% at 1e24, 90% near 1.3e25
+        return 1 / (1 + np.exp(-(np.log(budgets) - np.log(1e24)) / 1.2))
+
+    found = planning.budget_for_prob(rising, 0.9)
+    assert rising(np.array([found["C"]]))[0] == pytest.approx(0.9, abs=1e-6)
+    assert not found["at_least"] and found["prob_max"] > 0.99
+
+    def rise_then_fall(budgets: np.ndarray) -> np.ndarray:  # peaks at 0.8 at 1e28
+        x = np.log(budgets) - np.log(1e28)
+        return 0.8 * np.exp(-(x**2) / 50)
+
+    peak = planning.budget_for_prob(rise_then_fall, 0.7)
+    assert peak["C"] < 1e28 and rise_then_fall(np.array([peak["C"]]))[0] == pytest.approx(0.7)
+    out_of_reach = planning.budget_for_prob(rise_then_fall, 0.9)
+    assert np.isinf(out_of_reach["C"]) and 0.79 < out_of_reach["prob_max"] <= 0.8
+    assert 1e27 < out_of_reach["C_at_max"] < 1e29
+
+    already = planning.budget_for_prob(lambda b: np.full(len(b), 0.95), 0.9)
+    assert already["at_least"] and already["C"] == pytest.approx(1.5 * 6e6)
+
+
 def test_prob_below_integrates_the_noise_exactly() -> None:
     rng = np.random.default_rng(3)
     values = rng.uniform(1.9, 2.1, size=(500, 2))

@@ -293,8 +293,15 @@ def test_forecast_and_decisions_match_the_library(parsed, fit_file) -> None:
         assert same(values[f"prob.point.{i}.prob_law_below"], row["prob_law_below"])
     at_budget = fit.prob_below(TARGET_LOSS, C=[BUDGET])
     assert same(values["prob.budget.0.prob_run_below"], at_budget["prob_run_below"].iloc[0])
-    budget = fit.budget_for(TARGET_LOSS, level=0.9).iloc[0]
-    for column in ("C_median", "C_lower_90", "C_upper_90", "N_median", "prob_unreachable"):
+    budget = fit.budget_for(TARGET_LOSS, level=0.9, prob=0.9).iloc[0]
+    for column in (
+        "C_median",
+        "C_lower_90",
+        "C_upper_90",
+        "N_median",
+        "prob_unreachable",
+        "C_run_prob_90",
+    ):
         assert same(values[f"budget.0.{column}"], budget[column]), column
     # The plan: the largest run's compute, 10x and 100x it, and the budget asked about.
     largest = float((6 * fit.runs.x("N") * fit.runs.x("D")).max())

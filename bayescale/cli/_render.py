@@ -334,10 +334,15 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
         ]
         label = base.replace("_", " ") + PLAN_LABELS.get(q.removeprefix(base), "")
         table.add_row(label, *cells)
-    rest = [c for c in frame.columns if c != key and not c.startswith(tuple(quantities))]
+    shown = {f"{q}_{part}" for q in quantities for part in ("median", "lower_", "upper_")}
+    rest = [c for c in frame.columns if c != key and not c.startswith(tuple(shown))]
     for column in rest:
-        kind = _column_kind(column)
-        table.add_row(column.replace("_", " "), *(format_number(v, kind) for v in frame[column]))
+        odds = column.removeprefix("C_run_prob_")
+        if odds != column:  # Fit.budget_for(prob=...): a budget, in FLOPs
+            label, kind = f"C for a {odds}% chance one run meets it", "flops"
+        else:
+            label, kind = column.replace("_", " "), _column_kind(column)
+        table.add_row(label, *(format_number(v, kind) for v in frame[column]))
     return table
 
 

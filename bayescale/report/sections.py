@@ -59,14 +59,20 @@ def summary_section(
         # the console: kept, and said again for the caller.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            found = fit.budget_for(target_loss, level=level, fixed=fixed)
+            # With the budget that gives one run the report's level as its chance: what a
+            # plan is asked ("how much compute for a 90% chance that our run gets there?").
+            found = fit.budget_for(target_loss, level=level, fixed=fixed, prob=level)
         for warning in caught:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
         budget = nums(found.iloc[0].to_dict(), "budget.0")
+        budget["run_prob_finite"] = bool(np.isfinite(found[f"C_run_prob_{level_label(level)}"][0]))
         budget_notes = [
-            str(w.message) for w in caught if "is met below the compute" in str(w.message)
+            str(w.message)
+            for w in caught
+            if "is met below the compute" in str(w.message)
+            or str(w.message).startswith(("no budget up to", "one run meets loss"))
         ]
     largest = float(forecast["extrapolation"].max())
     discrepancy = None

@@ -120,11 +120,19 @@ def target_command(
     fixed: FixedOption = None,
     output_format: FormatOption = OutputFormat.table,
     group: GroupOption = None,
+    prob: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--prob",
+            help="Also the smallest budget at which one run meets the target with this "
+            "probability, e.g. 0.9 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Compute needed to reach a target loss, and the probability of reaching it.
 
     With --compute, also the probability of reaching the target with each budget
-    (split compute-optimally).
+    (split compute-optimally); with --prob, the budget that gives one run that chance.
 
     \f
     Parameters
@@ -137,15 +145,20 @@ def target_command(
         Budgets at which to give the probability of meeting the target.
     level, fixed, output_format, group
         As in ``optimal``.
+    prob : list of float, optional
+        Probabilities for ``Fit.budget_for(..., prob=...)``.
     """
     level = check_level(level, "--level")
+    probs = [check_level(p, "--prob") for p in prob or []]
     others = fixed_inputs(fixed)
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)  # a failed fit's plan warns from the library
     with warnings_as_lines():
         groups = group or None
-        budget = result.budget_for(loss, level=level, fixed=others, group=groups)
+        budget = result.budget_for(
+            loss, level=level, fixed=others, group=groups, prob=probs or None
+        )
         chances = (
             result.prob_below(loss, C=compute, fixed=others, group=groups) if compute else None
         )
