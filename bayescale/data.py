@@ -45,7 +45,14 @@ import pandas as pd
 
 from bayescale.errors import DataError, DataWarning, MappingError, closest
 
-__all__ = ["SUPPORTED_SUFFIXES", "Runs", "complete_triad", "load_runs", "log_inputs"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Runs",
+    "complete_triad",
+    "load_runs",
+    "log_inputs",
+    "read_table",
+]
 
 #: File extensions `load_runs` reads (compared case-insensitively), and their format.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -646,7 +653,7 @@ def load_runs(
         If some rows are identical in every used column; they are kept.
     """
     k = _check_compute_factor(compute_factor)
-    frame, label, text_file = _read(source)
+    frame, label, text_file = read_table(source)
     if len(frame) == 0:
         raise DataError(
             f"{label}: the table has no rows; it needs a header and one row per training run"
@@ -724,8 +731,32 @@ def _group_labels(
 # -- reading ---------------------------------------------------------------------------
 
 
-def _read(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
-    """Return the raw frame, the label used in messages, and whether it is a text file."""
+def read_table(
+    source: str | os.PathLike[str] | pd.DataFrame,
+) -> tuple[pd.DataFrame, str, bool]:
+    """Read a table as :func:`load_runs` does, before any column is interpreted.
+
+    Every tool that reads a user's table (candidates for ``next``, a link's runs, a sweep's
+    data) uses it, so each failure (no such file, a folder, an unknown type, an empty, ragged
+    or damaged file) is the same one-line :class:`DataError`.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        A ``.csv``, ``.tsv`` or ``.parquet`` file (see :data:`SUPPORTED_SUFFIXES`), or a frame,
+        which is returned as it is (not copied).
+
+    Returns
+    -------
+    tuple
+        The raw frame (text files read as text, so that messages quote values as written),
+        the label messages name the table by, and whether it is a text file.
+
+    Raises
+    ------
+    DataError
+        If the table cannot be read.
+    """
     if isinstance(source, pd.DataFrame):
         # Only read from the caller's frame: no assignment touches it below.
         return source, _DATAFRAME_SOURCE, False

@@ -187,7 +187,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         draws = 300
         tune = 300
     """
-    from bayescale.data import _read
+    from bayescale.data import read_table
 
     path = Path(path)
     try:
@@ -221,7 +221,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         if not isinstance(value, dict):
             raise DataError(f"{path}: {name} must be a table, got {value!r}")
     return SweepSpec(
-        data=_read(source)[0],
+        data=read_table(source)[0],
         x=dict(data.get("x", {})),
         y=y,
         laws=laws,

@@ -101,7 +101,7 @@ def link_command(
     """
     import pandas as pd
 
-    from bayescale.data import _read
+    from bayescale.data import read_table
     from bayescale.errors import DataError
     from bayescale.settings import check_level
 
@@ -113,7 +113,7 @@ def link_command(
         check_suffix(save, [".nc"], "a link fit is saved as NetCDF", "--save")
         check_outputs([save], force, "--save")
     sampler = sampler_settings(draws, tune, chains, SAMPLER_DEFAULTS.target_accept, seed)
-    table = _read(data)[0]
+    table = read_table(data)[0]
 
     from bayescale import downstream
     from bayescale.fitting import load_fit

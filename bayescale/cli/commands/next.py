@@ -107,11 +107,11 @@ def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.Data
     """
     import pandas as pd
 
-    from bayescale.data import _read
+    from bayescale.data import read_table
     from bayescale.errors import DataError, closest
 
     try:
-        raw, _, _ = _read(path)  # the reader of 'bayescale fit': every failure is one line
+        raw, _, _ = read_table(path)  # the reader of 'bayescale fit': every failure is one line
     except DataError as err:
         raise DataError(f"--candidates {path}: {str(err).removeprefix(path + ': ')}") from None
     if raw.empty:
