@@ -123,8 +123,7 @@ def link_law(
             f"{', '.join(law.inputs)}; write it in L"
         )
     if chance is not None:
-        if not 0 <= chance < 1:
-            raise DataError(f"chance is an accuracy in [0, 1), got {chance!r}")
+        _check_chance(chance)
         if name is not None:
             law = law.with_priors(
                 {
@@ -138,6 +137,23 @@ def link_law(
                 }
             )
     return law
+
+
+def _check_chance(chance: float | None, metric: str | None = None) -> None:
+    """Refuse a chance accuracy outside [0, 1) (a percent, most likely: 25 for 0.25)."""
+    if chance is None:
+        return
+    try:
+        value = float(chance)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(chance, bool) or not 0 <= value < 1:
+        of = f" of {metric!r}" if metric else ""
+        hint = f" (a percent? give {value / 100:g})" if 1 <= value <= 100 else ""
+        raise DataError(
+            f"chance{of} is an accuracy in [0, 1), got {chance!r}{hint}: a fraction, 0.25 "
+            f"for four choices"
+        )
 
 
 def near_chance(error: Sequence[float] | np.ndarray, chance: float | None) -> bool:
@@ -194,20 +210,31 @@ def fit_link(
     -------
     Fit
         The link's posterior, a fit of law input ``L`` (the loss) and response ``error``;
-        its ``info`` records ``metric`` and ``chance`` (saved with it).
+        its ``info`` records ``metric``, ``chance``, ``loss`` and ``table_columns`` (the
+        loss column and the table's columns, which :func:`chain` compares with the loss
+        fit's loss column), saved with it.
 
     Raises
     ------
     DataError
-        If a column is missing, or the task is near chance (see :func:`near_chance`): its
-        error does not move with the loss, so there is nothing to link.
+        If a column is missing or not finite, the metric is not a fraction in [0, 1] (a
+        percent?), ``chance`` is not in [0, 1), or the task is near chance (see
+        :func:`near_chance`): its error does not move with the loss, so there is nothing to
+        link.
+
+    Warns
+    -----
+    DataWarning
+        If the error rises as the loss falls (an accuracy given as an error?).
     """
     from bayescale.fitting import fit
 
     data = _link_runs(runs, loss, metric, chance, accuracy)
     result = fit(data, link_law(law, chance, runs=data), **fit_options)
     # The link's response is the generic 'error': the report names the metric from here.
-    result.info.update(metric=metric, chance=chance)
+    result.info.update(
+        metric=metric, chance=chance, loss=loss, table_columns=[str(c) for c in runs.columns]
+    )
     return result
 
 
@@ -236,8 +263,19 @@ def _link_runs(
                 f"column {column!r} {where(int(np.argmax(bad)))} is not a finite number "
                 f"({int(bad.sum())} row(s) in total); fill it in or remove the row"
             )
+    _check_chance(chance, metric)
     values = pd.to_numeric(runs[metric], errors="coerce").to_numpy(float)
+    outside = (values < 0) | (values > 1)
+    if outside.any():
+        i = int(np.argmax(outside))
+        what = "an accuracy" if accuracy else "an error"
+        hint = " (a percent? divide the column by 100)" if values.max() <= 100 else ""
+        raise DataError(
+            f"column {metric!r} {where(i)} is {values[i]:g}: a metric here is {what} as a "
+            f"fraction in [0, 1]{hint}"
+        )
     error = 1.0 - values if accuracy else values
+    _warn_rising_error(runs[loss], error, metric, accuracy)
     if near_chance(error, chance):
         raise NearChanceError(
             f"{metric!r} stays at chance: its best run's error {np.nanmin(error):.3f} is within "
@@ -248,12 +286,63 @@ def _link_runs(
     return load_runs(frame, x={"L": "L"}, y="error")
 
 
+#: Rank correlation of the error with the loss below which a link warns that the error rises
+#: as the loss falls. Inverse scaling exists, so it warns rather than refuses.
+RISING_ERROR_CORRELATION = -0.5
+
+
+def _warn_rising_error(loss: pd.Series, error: np.ndarray, metric: str, accuracy: bool) -> None:
+    """Warn when the error clearly rises as the loss falls: an accuracy taken for an error."""
+    from bayescale.errors import DataWarning
+
+    if len(error) < 5 or np.ptp(error) == 0:
+        return
+    rho = float(pd.Series(error).corr(pd.Series(loss.to_numpy(float)), method="spearman"))
+    if not rho < RISING_ERROR_CORRELATION:
+        return
+    if accuracy:
+        fix = "is it an error already? leave accuracy=True (--accuracy) out"
+    else:
+        fix = "if it is an accuracy, pass accuracy=True (--accuracy)"
+    warnings.warn(
+        f"the error of {metric!r} rises as the loss falls (rank correlation {rho:.2f} over "
+        f"{len(error)} runs), where an error falls with the loss: {fix}; for a task that "
+        f"really gets worse with scale, the link's forecast is of that",
+        DataWarning,
+        stacklevel=4,
+    )
+
+
+def _check_loss_columns(loss_fit: Fit, link_fit: Fit) -> None:
+    """Warn when the link was fitted on another loss column than the one the loss fit models.
+
+    A column of another name can hold the same loss (``loss`` in the fit's table,
+    ``val_loss`` in the benchmark's), so only the unambiguous case warns: the link's table
+    also had a column named as the fit's loss, and another was chosen.
+    """
+    from bayescale.errors import DataWarning
+
+    linked, modelled = link_fit.info.get("loss"), loss_fit.runs.y_name
+    if linked is None or linked == modelled:
+        return
+    if modelled not in link_fit.info.get("table_columns", ()):
+        return
+    warnings.warn(
+        f"the loss fit models {modelled!r} but the link was fitted on {linked!r}, although "
+        f"its table has {modelled!r} too: the metric's forecast is wrong unless they are the "
+        f"same loss (fit the link with loss={modelled!r})",
+        DataWarning,
+        stacklevel=3,
+    )
+
+
 def chain(
     loss_fit: Fit,
     link_fit: Fit,
     points: Mapping[str, Any] | pd.DataFrame,
     level: float | Sequence[float] = 0.9,
     seed: int | None = None,
+    group: str | None = None,
 ) -> pd.DataFrame:
     """Forecast a downstream error at new scales: the loss posterior through the link's.
 
@@ -269,6 +358,9 @@ def chain(
         Interval level(s).
     seed : int, optional
         Seed of the pairing and the noise draws; default the loss fit's.
+    group : str, optional
+        For a hierarchical loss fit: the group whose loss to chain (``"new"`` for a group
+        not yet observed), as :meth:`bayescale.Fit.group`.
 
     Returns
     -------
@@ -282,6 +374,9 @@ def chain(
     from bayescale.settings import check_levels
 
     check_levels(level)
+    _check_loss_columns(loss_fit, link_fit)  # on every group's runs, as the link's may be
+    if group is not None:
+        loss_fit = loss_fit.group(group)
     frame = _target_frame(loss_fit.law, points)
     seed = loss_fit.seed if seed is None else seed
     loss_law, link = loss_fit.law, link_fit.law
@@ -305,6 +400,7 @@ def forecast_metrics(
     chance: float | Mapping[str, float] | None = None,
     accuracy: bool = False,
     level: float | Sequence[float] = 0.9,
+    group: str | None = None,
     **fit_options: Any,
 ) -> pd.DataFrame:
     """Forecast many downstream metrics at once: a link per metric, each chained.
@@ -329,6 +425,8 @@ def forecast_metrics(
         The metrics hold accuracies.
     level : float or sequence of float, default 0.9
         Interval level(s).
+    group : str, optional
+        For a hierarchical loss fit: the group whose loss to chain (see :func:`chain`).
     **fit_options
         Sampler settings of the link fits (see :func:`bayescale.fit`).
 
@@ -346,6 +444,8 @@ def forecast_metrics(
     """
     if isinstance(metrics, str) or not len(metrics):
         raise DataError("metrics must be a list of one or more column names, e.g. ['mmlu']")
+    if group is not None:
+        loss_fit = loss_fit.group(group)
     frame = _target_frame(loss_fit.law, points)
     rows = []
     for metric in metrics:

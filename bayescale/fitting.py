@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -517,13 +517,15 @@ class Fit:
 
     def _groups_of(self, group: str | Sequence[str] | None) -> list[str] | None:
         """The groups a per-group method covers: None without groups, else a list."""
+        # A group column of numbers gives names '1', '2', ...: group=4 means '4'.
+        one = isinstance(group, str) or not isinstance(group, Iterable)
         if self.pooling is None:
             if group is not None:
-                self.group(group if isinstance(group, str) else next(iter(group)))  # raises
+                self.group(str(group) if one else next(iter(group)))  # raises
             return None
         if group is None:
             return list(self.groups)
-        chosen = [group] if isinstance(group, str) else [str(g) for g in group]
+        chosen = [str(group)] if one else [str(g) for g in group]
         if not chosen:
             raise DataError(
                 f"group names no group; give one or more of {', '.join(self.groups)} (or "

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,30 @@ def test_forecast_json_levels_and_warning(fitted: tuple[Path, Result]) -> None:
     check_intervals(frame, "90")
     check_intervals(frame, "50")
     assert (frame["law_lower_90"] < frame["law_lower_50"]).all()
+
+
+def test_forecast_shows_the_librarys_warnings(
+    fitted: tuple[Path, Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new group's forecast drawn from a prior warned in Python but not on the command line,
+    # which silenced every warning but a failed fit's.
+    from bayescale.fitting import Fit
+
+    original = Fit.forecast
+
+    def forecast(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        warnings.warn(
+            "separate per group: E. drawn from the law's prior", UserWarning, stacklevel=2
+        )
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Fit, "forecast", forecast)
+    out, _ = fitted
+    table = invoke("forecast", str(out), "--at", AT)
+    assert table.exit_code == 0, table.output
+    assert "warning: separate per group: E. drawn from the law's prior" in table.stderr
+    document = json.loads(invoke("forecast", str(out), "--at", AT, "-f", "json").stdout)
+    assert "separate per group: E. drawn from the law's prior" in document["warnings"]
 
 
 def test_forecast_table(fitted: tuple[Path, Result]) -> None:

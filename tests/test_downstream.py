@@ -10,6 +10,7 @@ import pytest
 from conftest import TRUTH, chinchilla_loss
 
 from bayescale import downstream
+from bayescale import load_fit as bayescale_load_fit
 from bayescale.errors import DataError
 
 TRUE_LINK = {"eps": 0.72, "k": 0.1, "gamma": 0.8}
@@ -121,6 +122,52 @@ def test_many_metrics_at_once_flag_the_ones_at_chance(healthy_fit):
         downstream.forecast_metrics(healthy_fit, runs, "val_loss", ["nope"], points)
 
 
+def test_a_metric_in_percent_or_a_chance_in_percent_is_refused():
+    frame = _link_runs()
+    frame["acc_pct"] = 100 * (1 - frame["err"])
+    with pytest.raises(DataError, match=r"'acc_pct' row 1 is \d+\.\d+: .* an accuracy as a frac"):
+        downstream.fit_link(frame, "val_loss", "acc_pct", accuracy=True)
+    with pytest.raises(DataError, match=r"a percent\? divide the column by 100"):
+        downstream.fit_link(frame, "val_loss", "acc_pct", accuracy=True)
+    # Refused as a percent, not called "near chance" (the chance error would be -24).
+    with pytest.raises(DataError, match=r"chance of 'err' is an accuracy in \[0, 1\), got 25 \(a"):
+        downstream.fit_link(frame, "val_loss", "err", chance=25)
+
+
+def test_an_accuracy_taken_for_an_error_is_said_to_rise_as_the_loss_falls():
+    from bayescale.errors import DataWarning
+
+    frame = _link_runs()
+    frame["acc"] = 1 - frame["err"]
+    with pytest.warns(DataWarning, match=r"'acc' rises as the loss falls .* pass accuracy=True"):
+        downstream._link_runs(frame, "val_loss", "acc", None, accuracy=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        downstream._link_runs(frame, "val_loss", "acc", None, accuracy=True)
+        downstream._link_runs(frame, "val_loss", "err", None, accuracy=False)
+
+
+def test_the_chain_says_when_the_link_was_fitted_on_another_loss(healthy_fit, link_fit):
+    import dataclasses
+
+    from bayescale.errors import DataWarning
+
+    at = {"N": [1e9], "D": [2e10]}
+    assert link_fit.info["loss"] == "val_loss" and healthy_fit.runs.y_name == "loss"
+    # Another name for the same loss (the link's table has no column 'loss'): no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        downstream.chain(healthy_fit, link_fit, at)
+    # The link's table had the fit's loss column, and another was chosen.
+    other = dataclasses.replace(
+        link_fit, info={**link_fit.info, "table_columns": ["loss", "val_loss", "err"]}
+    )
+    with pytest.warns(DataWarning, match=r"models 'loss' but the link was fitted on 'val_loss'"):
+        downstream.chain(healthy_fit, other, at)
+    with pytest.raises(DataError, match=r"this fit has no groups"):
+        downstream.chain(healthy_fit, link_fit, at, group="c4")
+
+
 def test_the_link_command_chains_a_saved_loss_fit(healthy_fit, tmp_path):
     import json
 
@@ -156,6 +203,19 @@ def test_the_link_command_chains_a_saved_loss_fit(healthy_fit, tmp_path):
     assert row["pred_lower_90"] < row["error_median"] < row["pred_upper_90"]
     missing = runner.invoke(app, [*base, "--metric", "err"])
     assert missing.exit_code == 2 and "give at least one target with --at" in missing.output
+    # The fit models 'loss': a table with that column and another chosen is refused, and
+    # without --loss the fit's own column is used.
+    both = _link_runs().assign(loss=lambda f: f["val_loss"], other=lambda f: f["val_loss"] + 1)
+    both.to_csv(tmp_path / "both.csv", index=False)
+    args = ["link", str(fit_file), str(tmp_path / "both.csv"), "--metric", "err"]
+    refused = runner.invoke(app, [*args, "--loss", "other", "--at", "N=1e9,D=2e10"])
+    assert refused.exit_code == 2
+    assert "--loss other is not the loss" in refused.output and "'loss'" in refused.output
+    saved = runner.invoke(
+        app, [*args, "--save", str(tmp_path / "link.nc"), "--draws", "100", "--tune", "100"]
+    )
+    assert saved.exit_code == 0, saved.output  # --save alone: no --at needed
+    assert bayescale_load_fit(tmp_path / "link.nc").info["loss"] == "loss"
     wrong = runner.invoke(app, [*base, "--metric", "nope", "--at", "N=1e9,D=2e10"])
     assert wrong.exit_code == 2 and "'nope' not in the runs" in wrong.output
 

@@ -518,3 +518,14 @@ def test_plans_are_smooth_in_the_budget(healthy_fit):
     one = healthy_fit.compute_optimal([1e24], sweep={"runs": 7, "spread": 1.5, "noise": 0.01})
     assert table["C"].iloc[8] == 1e24  # the same row, asked alone or among others
     pd.testing.assert_series_equal(one.iloc[0], table.iloc[8], check_names=False)
+
+
+def test_a_group_given_as_a_number_is_taken_as_its_name(healthy_fit):
+    # A group column of numbers gives group names '1', '2', ...: group=4 was a TypeError.
+    for call in (
+        lambda: healthy_fit.forecast({"N": [1e9], "D": [2e10]}, group=4),
+        lambda: healthy_fit.prob_below(2.2, C=1e21, group=4),
+        lambda: healthy_fit.budget_for(2.2, group=4),
+    ):
+        with pytest.raises(DataError, match=r"this fit has no groups.*asked for group '4'"):
+            call()

@@ -340,6 +340,8 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
         odds = column.removeprefix("C_run_prob_")
         if odds != column:  # Fit.budget_for(prob=...): a budget, in FLOPs
             label, kind = f"C for a {odds}% chance one run meets it", "flops"
+        elif column in SIZED:  # an input of the targets (a link's D beside its N columns)
+            label, kind = column, size_kind(column)
         else:
             label, kind = column.replace("_", " "), _column_kind(column)
         table.add_row(label, *(format_number(v, kind) for v in frame[column]))

@@ -7,7 +7,6 @@ the law, which imports PyMC.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +14,14 @@ import typer
 
 from bayescale.settings import check_levels, check_seed
 
-from .._guard import check_outputs, check_suffix, command_line, echo_warning, warnings_as_lines
+from .._guard import (
+    check_outputs,
+    check_suffix,
+    command_line,
+    echo_warning,
+    one_line,
+    warnings_as_lines,
+)
 from .._options import (
     SAMPLER_DEFAULTS,
     AtOption,
@@ -295,13 +301,14 @@ def forecast_command(
     check_point_names(points, list(result.law.inputs), "--at")
     if mode is not None:
         result = result.mode(mode)
-    # The library warns through `warnings` and records the same text in attrs; show it once.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+    # Every warning of the library is shown (a new group's prior, ...); a failed fit's is
+    # also recorded in attrs, and shown once.
+    with warnings_as_lines() as shown:
         frame = result.forecast(points, level=levels, seed=seed, group=group or None)
     warning = frame.attrs.get("warning")
-    if warning:
+    if warning and one_line(warning) not in shown:
         echo_warning(warning)
+        shown.add(one_line(warning))
 
     if output_format is OutputFormat.csv:
         print_csv(frame)
@@ -312,6 +319,7 @@ def forecast_command(
                 "fit": fit_file,
                 "diagnostics_ok": bool(result.ok),
                 "warning": warning or None,
+                "warnings": sorted(shown),
                 "forecast": records(frame),
             }
         )

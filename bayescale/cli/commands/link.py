@@ -32,12 +32,17 @@ __all__ = ["link_command"]
 def link_command(
     fit_file: FitArgument,
     data: DataArgument,
-    loss: Annotated[
-        str, typer.Option("--loss", metavar="COLUMN", help="Column of the loss the fit models.")
-    ],
     metric: Annotated[
         str, typer.Option("--metric", metavar="COLUMN", help="Column of the downstream metric.")
     ],
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            metavar="COLUMN",
+            help="Column of the loss the fit models (default: the fit's own loss column).",
+        ),
+    ] = None,
     at: AtOption = None,
     accuracy: Annotated[
         bool, typer.Option("--accuracy", help="The metric is an accuracy (default: an error).")
@@ -67,8 +72,20 @@ def link_command(
         ),
     ] = None,
     force: ForceOption = False,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            metavar="NAME",
+            help="For a loss fit with groups: the group whose loss to chain ('new' for a "
+            "group not yet observed).",
+        ),
+    ] = None,
 ) -> None:
     """Fit a link from loss to a metric on DATA and chain it with a saved loss fit.
+
+    Give --at for the metric's forecast at new scales; with --save alone, the link is
+    fitted and saved (e.g. for 'bayescale report --link').
 
     \f
     Parameters
@@ -77,10 +94,13 @@ def link_command(
         The loss law's saved fit.
     data : str
         Table of runs with the loss and the metric columns.
-    loss, metric : str
-        Their columns.
+    loss : str, optional
+        The loss column; default the loss fit's own response column. Another column of
+        DATA than the one the fit models is refused when DATA has that one too.
+    metric : str
+        The metric's column.
     at : list of str
-        Target points of the loss law's inputs.
+        Target points of the loss law's inputs; optional with ``--save``.
     accuracy : bool, default False
         The metric holds accuracies (the forecast is of the error, 1 - accuracy).
     chance : float, optional
@@ -98,6 +118,8 @@ def link_command(
         (``info["metric"]``, ``info["chance"]``), which the report shows.
     force : bool, default False
         Overwrite an existing ``--save`` file.
+    group : str, optional
+        For a loss fit with groups: the group to chain (see ``Fit.group``).
     """
     import pandas as pd
 
@@ -106,9 +128,12 @@ def link_command(
     from bayescale.settings import check_level
 
     level = check_level(level, "--level")
-    if not at:
-        raise DataError("give at least one target with --at, e.g. --at N=7e10,D=1.4e12")
-    points = pd.DataFrame(parse_points(at))
+    if not at and save is None:
+        raise DataError(
+            "give at least one target with --at, e.g. --at N=7e10,D=1.4e12 (or --save LINK.nc "
+            "to fit and save the link only)"
+        )
+    points = pd.DataFrame(parse_points(at)) if at else None
     if save is not None:
         check_suffix(save, [".nc"], "a link fit is saved as NetCDF", "--save")
         check_outputs([save], force, "--save")
@@ -119,7 +144,24 @@ def link_command(
     from bayescale.fitting import load_fit
 
     loss_fit = load_fit(fit_file)
-    check_point_names(points, list(loss_fit.law.inputs), "--at")
+    if points is not None:
+        check_point_names(points, list(loss_fit.law.inputs), "--at")
+    modelled = loss_fit.runs.y_name
+    if loss is None:
+        if modelled not in table.columns:
+            raise DataError(
+                f"{data} has no column {modelled!r}, the loss {fit_file} models: name the "
+                f"same loss's column with --loss COLUMN"
+            )
+        loss = modelled
+    elif loss != modelled and modelled in table.columns:
+        # Both columns are in the table: a link on another loss than the fit's gives wrong
+        # numbers without any sign of it.
+        raise DataError(
+            f"--loss {loss} is not the loss {fit_file} models ({modelled!r}, also a column of "
+            f"{data}): the link must map the same loss to the metric; use --loss {modelled} "
+            f"(or leave --loss out)"
+        )
     with warnings_as_lines():
         link_fit = downstream.fit_link(
             table,
@@ -131,12 +173,18 @@ def link_command(
             sampler=sampler,
             command=command_line(),
         )
-        frame = downstream.chain(loss_fit, link_fit, points, level=level)
+        frame = (
+            downstream.chain(loss_fit, link_fit, points, level=level, group=group)
+            if points is not None
+            else None
+        )
     if not link_fit.ok:
         echo_warning(f"the link fit failed its diagnostics: {link_fit.diagnostics.verdict()}")
     if save is not None:
         # On stderr: stdout holds the table, which --format csv/json keeps machine-readable.
         typer.echo(f"Saved the link fit to {link_fit.save(save, overwrite=force)}", err=True)
+    if frame is None:
+        return
     emit(
         frame,
         output_format,
