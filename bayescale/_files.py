@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,7 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> str:
     str
         Path of the temporary file, with the permissions of any new file (mkstemp's are 0600).
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -56,11 +57,41 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> str:
     return tmp
 
 
+# mkstemp adds this many random characters between the prefix and the suffix.
+_RANDOM_CHARACTERS = 8
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the folder's file system allows."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or unknown
+        return 255
+    return limit if limit > 0 else sys.maxsize  # -1: the file system sets no limit
+
+
+def _prefix(path: Path, suffix: str) -> str:
+    """The temporary name's prefix: '.<name>.', cut so that the whole name fits.
+
+    A destination name close to the limit (255 bytes on most file systems) would otherwise
+    make the temporary name too long, and a valid name would be refused.
+    """
+    room = _name_max(path.parent) - len(os.fsencode(suffix)) - _RANDOM_CHARACTERS - 2
+    name = path.name
+    while name and len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return f".{name}."
+
+
 def _why(err: OSError) -> str:
     if err.errno == errno.ENOSPC:
         return "the disk is full; free some space and run again"
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if err.errno == errno.EROFS:
+        return "the file system is read-only; choose a folder on a writable disk"
+    if err.errno in (errno.EACCES, errno.EPERM):
         return "permission denied; choose a folder you can write to"
+    if err.errno == errno.ENAMETOOLONG:
+        return "the file name is too long; choose a shorter name"
     return err.strerror or str(err)
 
 
@@ -84,9 +115,17 @@ def check_destination(path: str | os.PathLike[str], overwrite: bool = False) -> 
     OutputExistsError
         If the file exists and ``overwrite`` is False.
     BayescaleError
-        If its folder is missing or not writable, or the destination is a folder.
+        If its folder is missing (or is a file) or not writable (permissions, a read-only
+        file system), the destination is a folder, or its name is too long.
     """
     path = Path(path)
+    # Before any look-up of the path, which would fail with a bare 'File name too long'.
+    limit = _name_max(path.parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise BayescaleError(
+            f"cannot write '{path}': the file name is {len(os.fsencode(path.name))} bytes long, "
+            f"more than the {limit} this file system allows; choose a shorter name"
+        )
     if path.is_dir():
         raise BayescaleError(f"'{path}' is a folder; give a file name")
     if path.exists() and not overwrite:
@@ -95,6 +134,12 @@ def check_destination(path: str | os.PathLike[str], overwrite: bool = False) -> 
         )
     folder = path.parent
     if not folder.is_dir():
+        # A file where a folder should be ('fit.nc/x.nc') is not a missing folder.
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise BayescaleError(
+                f"cannot write '{path}': '{blocker}' is a file, not a folder; choose another path"
+            )
         raise BayescaleError(f"folder '{folder}' does not exist; create it first")
     # os.access ignores read-only mounts and says yes to root: create a file instead.
     try:

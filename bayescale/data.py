@@ -27,7 +27,10 @@ three are mapped, they are used as given. Deriving one needs the other two > 0.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
+import io
 import json
 import keyword
 import math
@@ -35,8 +38,8 @@ import numbers
 import os
 import re
 import warnings
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,10 @@ class Runs:
         The source table's columns that are neither an input, the response nor a group: a
         formula's parameter named like one of them is most likely an input left unmapped
         (see :meth:`bayescale.laws.Law.from_formula`).
+    lines : tuple of (int, int), optional
+        For runs read from a text file, the first and last line of the file each run was
+        read from, so that messages point at the right line; None otherwise. Not part of
+        the runs' identity: ``==``, the fingerprint and `to_dict` ignore it.
 
     Raises
     ------
@@ -120,9 +127,18 @@ class Runs:
     group: tuple[str, ...] | None = None
     group_by: tuple[str, ...] = ()
     other_columns: tuple[str, ...] = ()
+    lines: _Lines | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         table = _check_table(self.table, self.columns, self.source)
+        if self.lines is not None:
+            lines = tuple((int(first), int(last)) for first, last in self.lines)
+            if len(lines) != len(table):
+                raise DataError(
+                    f"{self.source}: {len(lines)} line numbers for {len(table)} runs; give "
+                    f"one (first, last) line per run"
+                )
+            object.__setattr__(self, "lines", lines)
         _check_compute_factor(self.compute_factor)
         if self.group is not None:
             labels = tuple(str(g) for g in self.group)
@@ -423,8 +439,8 @@ class Runs:
         else:
             column = f"column {self.columns.get(name, name)!r} (input {name!r})"
         row = f"row {first + 1}"
-        if SUPPORTED_SUFFIXES.get(Path(self.source).suffix.lower()) in ("csv", "tsv"):
-            row += f" (line {first + 2} of the file)"
+        if self.lines is not None:
+            row += f" ({_line_words(self.lines[first])} of the file)"
         count = f"{bad.size} row{'s' if bad.size != 1 else ''} in total"
         raise DataError(
             f"{self.source}: {column} {row} has {float(values[first])!r}, which is not > 0 "
@@ -462,6 +478,9 @@ class Runs:
         group = None
         if self.group is not None:
             group = tuple(g for g, keep in zip(self.group, array, strict=True) if keep)
+        lines = None
+        if self.lines is not None:
+            lines = tuple(at for at, keep in zip(self.lines, array, strict=True) if keep)
         return Runs(
             table=table,
             y_name=self.y_name,
@@ -471,6 +490,7 @@ class Runs:
             group=group,
             group_by=self.group_by,
             other_columns=self.other_columns,
+            lines=lines,
         )
 
     def fingerprint(self) -> str:
@@ -638,8 +658,11 @@ def load_runs(
     Raises
     ------
     DataError
-        If the file is missing, a directory, of an unsupported type or unreadable; if
-        the table is empty; if a column is unknown (with the available columns and a
+        If the file is missing, a directory, of an unsupported type or unreadable (a text
+        file also if it is not UTF-8, names a column twice in its header, or has a row with
+        more values than the header has columns); if the table is empty; if two different
+        group values would become one group name (``' c4'`` and ``'c4'``, or ``('x/y', 'z')``
+        and ``('x', 'y/z')``); if a column is unknown (with the available columns and a
         suggestion); if an input name is not a valid identifier or is ``"y"``; if a used
         value is not a number, missing or infinite (naming the first offending row and
         how many rows share the problem); if one of N, D, C is derived from the others
@@ -653,7 +676,7 @@ def load_runs(
         If some rows are identical in every used column; they are kept.
     """
     k = _check_compute_factor(compute_factor)
-    frame, label, text_file = read_table(source)
+    frame, label, text_file, lines = _read(source)
     if len(frame) == 0:
         raise DataError(
             f"{label}: the table has no rows; it needs a header and one row per training run"
@@ -670,7 +693,7 @@ def load_runs(
                 f"map the input to another column"
             )
 
-    rows = _RowNamer(label, text_file, frame.index)
+    rows = _RowNamer(label, text_file, frame.index, lines)
     values: dict[str, np.ndarray] = {
         name: _to_finite_floats(frame[column], column, rows) for name, column in mapping.items()
     }
@@ -691,6 +714,7 @@ def load_runs(
         group=labels,
         group_by=group_by,
         other_columns=_other_columns(frame, [*mapping.values(), y, *group_by]),
+        lines=lines,
     )
 
 
@@ -725,7 +749,51 @@ def _group_labels(
         )
         parts.append([str(v).strip() for v in values])
     labels = tuple("/".join(p) for p in zip(*parts, strict=True))
+    _check_distinct_groups(frame, names, labels, label, rows)
     return names, labels
+
+
+def _check_distinct_groups(
+    frame: pd.DataFrame,
+    names: tuple[str, ...],
+    labels: tuple[str, ...],
+    label: str,
+    rows: _RowNamer,
+) -> None:
+    """Refuse two different values that would become one group.
+
+    Labels are stripped and joined with '/', so ' c4' and 'c4', or ('x/y', 'z') and
+    ('x', 'y/z'), would silently merge two families into one.
+    """
+    raw = list(zip(*(frame[name].tolist() for name in names), strict=True))
+    first_seen: dict[str, tuple[int, Any]] = {}
+    for position, (name, values) in enumerate(zip(labels, raw, strict=True)):
+        key = values if len(names) > 1 else values[0]
+        seen = first_seen.setdefault(name, (position, key))
+        if _same_value(seen[1], key):
+            continue
+        where = f"column {names[0]!r} has" if len(names) == 1 else f"columns {_quoted(names)} have"
+        raise DataError(
+            f"{label}: {where} {_group_value(seen[1])} at {rows(seen[0])} and "
+            f"{_group_value(key)} at {rows(position)}, which would both be group {name!r} "
+            f"(group names are stripped of spaces and joined with '/'); if they are the same "
+            f"group, write them the same, otherwise rename one"
+        )
+
+
+def _same_value(a: object, b: object) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # values with no plain ==, e.g. arrays in cells
+        return False
+
+
+def _group_value(value: object) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_group_value(v) for v in value) + ")"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -739,6 +807,12 @@ def read_table(
     Every tool that reads a user's table (candidates for ``next``, a link's runs, a sweep's
     data) uses it, so each failure (no such file, a folder, an unknown type, an empty, ragged
     or damaged file) is the same one-line :class:`DataError`.
+
+    A text file is read as its lines show it: blank lines are skipped, empty fields at the
+    end of a row and rows of empty fields at the end of the file (as spreadsheets write
+    them) are dropped, and a row with more values than the header has columns is refused:
+    pandas would silently take the surplus leading values as the row's index, so that
+    ``10,569,312,...`` (a thousands separator) would shift every value by two columns.
 
     Parameters
     ----------
@@ -755,11 +829,24 @@ def read_table(
     Raises
     ------
     DataError
-        If the table cannot be read.
+        If the table cannot be read: also when a text file is not UTF-8, names a column
+        twice in its header, or has a row with more values than the header has columns.
     """
+    frame, label, text_file, _ = _read(source)
+    return frame, label, text_file
+
+
+#: The lines of a text file each row was read from: (first, last), 1-based.
+_Lines = tuple[tuple[int, int], ...]
+
+
+def _read(
+    source: str | os.PathLike[str] | pd.DataFrame,
+) -> tuple[pd.DataFrame, str, bool, _Lines | None]:
+    """:func:`read_table`, and for a text file the lines each row was read from."""
     if isinstance(source, pd.DataFrame):
         # Only read from the caller's frame: no assignment touches it below.
-        return source, _DATAFRAME_SOURCE, False
+        return source, _DATAFRAME_SOURCE, False, None
     if not isinstance(source, (str, os.PathLike)):
         raise DataError(
             f"source must be a file path or a pandas DataFrame, not {type(source).__name__}"
@@ -783,50 +870,195 @@ def read_table(
             f"{label}: cannot read {what}; supported: {_supported_list()}; save the table in "
             f"one of them (from Python, a pandas DataFrame works too)"
         )
+    if kind != "parquet":
+        frame, lines = _read_text(path, label, kind)
+        return frame, label, True, lines
     try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            # Read as text so that messages can quote the value as written, and so that
-            # entries like 'n/a' are reported as such instead of silently becoming NaN.
-            frame = pd.read_csv(
-                path,
-                sep="," if kind == "csv" else "\t",
-                dtype=str,
-                keep_default_na=False,
-                encoding="utf-8",
-            )
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(
-            f"{label}: the file is empty; it needs a header and one row per training run"
-        ) from exc
-    # Readers raise many unrelated types (parser, Arrow, decoding, OS errors); every one
-    # must become a single-line DataError rather than a pandas/pyarrow traceback.
+        frame = pd.read_parquet(path)
+    # Readers raise many unrelated types (Arrow, OS errors); every one must become a
+    # single-line DataError rather than a pyarrow traceback.
     except Exception as exc:
         raise DataError(
-            f"{label}: cannot read the file as {kind.upper()}: {_one_line(exc)}; "
-            f"check that it is a valid {kind.upper()} file"
+            f"{label}: cannot read the file as PARQUET: {_one_line(exc)}; "
+            f"check that it is a valid PARQUET file"
         ) from exc
-    if kind == "csv" and frame.shape[1] == 1:
-        frame = _other_separator(path, frame)
-    return frame, label, kind != "parquet"
+    return frame, label, False, None
 
 
-def _other_separator(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
-    """A .csv whose one column holds ';' or tab: European spreadsheets write ';'."""
-    header = str(frame.columns[0])
-    for sep in (";", "\t"):
-        if sep in header:
-            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
-    return frame
+def _read_text(path: Path, label: str, kind: str) -> tuple[pd.DataFrame, _Lines]:
+    """Read a .csv or .tsv as text, with the lines each row comes from.
+
+    The csv module rather than pandas: it reports where each record starts and ends
+    (blank lines and quoted values over several lines shift rows against lines), and it
+    leaves the checks of ragged rows to us (pandas takes surplus leading values as an index).
+    """
+    what = kind.upper()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{label}: cannot read the file: {exc.strerror or exc}") from None
+    # Excel's 'CSV UTF-8' starts with a byte order mark; it is not part of the first name.
+    body = data.removeprefix(codecs.BOM_UTF8)
+    sep = "," if kind == "csv" else "\t"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(_not_utf8(label, body, exc, sep)) from None
+    records = _records(text, sep, label, what)
+    header = next(records, None)
+    if header is None:
+        raise DataError(
+            f"{label}: the file is empty; it needs a header and one row per training run"
+        )
+    if kind == "csv" and len(header[2]) == 1:
+        # A .csv whose one column holds ';' or a tab: European spreadsheets write ';'.
+        other = next((s for s in (";", "\t") if s in header[2][0]), None)
+        if other is not None:
+            sep = other
+            records = _records(text, sep, label, what)
+            header = next(records)
+    names = _header_names(header, label)
+    width = len(names)
+    rows: list[list[str]] = []
+    lines: list[tuple[int, int]] = []
+    for first, last, fields in records:
+        if len(fields) > width:
+            if any(f.strip() for f in fields[width:]):
+                raise DataError(
+                    _too_many_fields(label, what, (first, last), fields, width, header[0], sep)
+                )
+            # Empty cells right of the table, as spreadsheets save them ('3.1,,').
+            fields = fields[:width]
+        elif len(fields) < width:
+            # As pandas reads a short row: the missing values are empty, reported if used.
+            fields = fields + [""] * (width - len(fields))
+        rows.append(fields)
+        lines.append((first, last))
+    # Rows of empty cells below the table (',,'), as spreadsheets save them.
+    while rows and not any(f.strip() for f in rows[-1]):
+        rows.pop()
+        lines.pop()
+    frame = pd.DataFrame(rows, columns=names, dtype=str)
+    return frame, tuple(lines)
+
+
+def _records(text: str, sep: str, label: str, what: str) -> Iterator[tuple[int, int, list[str]]]:
+    """Yield each non-blank record with its first and last line (1-based)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    last = 0
+    while True:
+        first = last + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                problem = (
+                    f'the row starting on line {first} opens a quoted value (") that is never '
+                    f"closed; close the quote or remove it"
+                )
+            else:
+                problem = f"line {reader.line_num}: {exc}; check that it is a valid {what} file"
+            raise DataError(f"{label}: cannot read the file as {what}: {problem}") from None
+        last = reader.line_num
+        # pandas skips blank lines too; a line of spaces is blank to a reader's eye.
+        if fields and not (len(fields) == 1 and not fields[0].strip()):
+            yield first, last, fields
+
+
+def _header_names(header: tuple[int, int, list[str]], label: str) -> list[str]:
+    """The column names, refusing a name given twice (pandas would rename the copy)."""
+    line, _, fields = header
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(fields, start=1):
+        if name.strip():
+            positions.setdefault(name, []).append(position)
+    for name, where in positions.items():
+        if len(where) > 1:
+            columns = f"{', '.join(map(str, where[:-1]))} and {where[-1]}"
+            raise DataError(
+                f"{label}: column {name!r} appears {len(where)} times in the header (line "
+                f"{line}, columns {columns}); rename the copies so that each column name is "
+                f"unique"
+            )
+    # Blank names (a trailing ',' in the header) are named as pandas names them.
+    names = []
+    for position, name in enumerate(fields):
+        if not name.strip():
+            name = f"Unnamed: {position}"
+            while name in positions:
+                name += "_"
+        names.append(name)
+    return names
+
+
+def _too_many_fields(
+    label: str,
+    what: str,
+    lines: tuple[int, int],
+    fields: list[str],
+    width: int,
+    header_line: int,
+    sep: str,
+) -> str:
+    """The message for a row with more values than the header has columns."""
+    # '10,569,312' unquoted splits into '10', '569', '312': a field of three digits
+    # right after a number is the trace of a thousands separator.
+    thousands = sep == "," and any(
+        re.fullmatch(r"\d{3}(\.\d*)?", fields[i]) and re.search(r"\d$", fields[i - 1])
+        for i in range(1, len(fields))
+    )
+    hint = (
+        "a thousands separator? remove it or quote the number"
+        if thousands
+        else "quote a value that contains the separator, or remove the extra values"
+    )
+    shown = sep.join(fields)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return (
+        f"{label}: cannot read the file as {what}: {_line_words(lines)} has {len(fields)} "
+        f"values but the header (line {header_line}) has {width} columns: {shown!r}; {hint}"
+    )
+
+
+def _not_utf8(label: str, data: bytes, exc: UnicodeDecodeError, sep: str) -> str:
+    """Where a file stops being UTF-8, in rows and lines, and how to save it as UTF-8."""
+    line = data.count(b"\n", 0, exc.start) + data.count(b"\r", 0, exc.start)
+    line -= data.count(b"\r\n", 0, exc.start)  # one line break, not two
+    line += 1
+    where = f"line {line} of the file"
+    try:
+        # Read the text as Latin-1 (any byte is a character) only to number the rows.
+        records = list(_records(data.decode("latin-1"), sep, label, "text"))
+    except DataError:
+        records = []
+    for number, (first, last, _) in enumerate(records):
+        if first <= line <= last:
+            where = "the header" if number == 0 else f"row {number}"
+            where += f" ({_line_words((first, last))} of the file)"
+            break
+    byte = data[exc.start]
+    return (
+        f"{label}: {where} is not UTF-8 text (byte 0x{byte:02x}, e.g. an accented letter "
+        f"saved as Latin-1 or Windows-1252); save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+    )
+
+
+def _line_words(lines: tuple[int, int]) -> str:
+    first, last = lines
+    return f"line {first}" if first == last else f"lines {first}-{last}"
 
 
 def _decimal_comma_hint(value: object) -> str:
-    """A hint for '3,29', a number written with a decimal comma."""
+    """A hint for '3,29' (a decimal comma) or '10,569,312' (thousands separators)."""
     text = str(value).strip()
-    # Three digits after the comma may be a thousands separator (7,000): no hint then.
+    # Three digits after the comma may be a thousands separator (7,000): no guess then.
     if re.fullmatch(r"[-+]?\d+,(\d{1,2}|\d{4,})([eE][-+]?\d+)?", text):
         return f" (a decimal comma? write {text.replace(',', '.')})"
+    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?([eE][-+]?\d+)?", text):
+        return f" (a thousands separator? write {text.replace(',', '')})"
     return ""
 
 
@@ -933,18 +1165,22 @@ def _available(frame: pd.DataFrame) -> str:
 class _RowNamer:
     """Turns a 0-based position into the words a user can find in their file."""
 
-    def __init__(self, label: str, text_file: bool, index: pd.Index) -> None:
+    def __init__(
+        self, label: str, text_file: bool, index: pd.Index, lines: _Lines | None = None
+    ) -> None:
         self.label = label
         self.text_file = text_file
+        # The lines each row was read from: blank lines and quoted values over several
+        # lines put a row elsewhere than one line below its number.
+        self.lines = lines
         default = isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(index)))
         # A DataFrame's own index labels help find a row; a default 0..n-1 adds nothing.
         self.index = None if (text_file or default) else index
 
     def __call__(self, position: int) -> str:
         row = position + 1
-        if self.text_file:
-            # The header is line 1, so data row R is line R + 1.
-            return f"row {row} (line {row + 1} of the file)"
+        if self.lines is not None:
+            return f"row {row} ({_line_words(self.lines[position])} of the file)"
         if self.index is not None:
             return f"row {row} (index label {self.index[position]!r})"
         return f"row {row}"

@@ -523,3 +523,131 @@ def test_one_column_mapped_to_two_inputs_is_refused() -> None:
     frame = pd.DataFrame({"p": [1e8, 2e8], "t": [1e9, 2e9], "loss": [3.0, 2.9]})
     with pytest.raises(DataError, match="column 't' is mapped to both D and C; each input needs"):
         load_runs(frame, x={"N": "p", "D": "t", "C": "t"})
+
+
+# -- text files as their lines show them -------------------------------------------------
+
+
+def test_unquoted_thousands_separators_are_refused_not_shifted(tmp_path: Path) -> None:
+    # pandas took the surplus leading values as the index: N became 312, silently.
+    path = _write(
+        tmp_path / "thousands.csv",
+        "params,tokens,loss\n10,569,312,52846560,6.12\n78,914,048,394570240,5.04\n",
+    )
+    with pytest.raises(DataError) as info:
+        load_runs(path, x={"N": "params", "D": "tokens"})
+    message = str(info.value)
+    assert message.startswith(f"{path}: cannot read the file as CSV: line 2 has 5 values")
+    assert "the header (line 1) has 3 columns" in message
+    assert "a thousands separator? remove it or quote the number" in message
+    # Another surplus value is refused too, at its own line, without the guess.
+    ragged = _write(tmp_path / "ragged.csv", "N,loss\n1,3.0\n\n2,2.5,oops\n")
+    with pytest.raises(DataError, match=r"line 4 has 3 values") as info:
+        load_runs(ragged)
+    assert "thousands separator" not in str(info.value)
+
+
+def test_quoted_thousands_separator_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", 'N,loss\n"10,569,312",3.0\n')
+    with pytest.raises(DataError, match=r"\(a thousands separator\? write 10569312\)"):
+        load_runs(path)
+
+
+def test_trailing_empty_cells_and_rows_of_a_spreadsheet_are_dropped(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "excel.csv",
+        "params,tokens,loss,,\n1e7,5e7,3.1,,\n2e7,1e8,2.9,,\n,,,,\n,,\n",
+    )
+    runs = load_runs(path, x={"N": "params", "D": "tokens"})
+    np.testing.assert_array_equal(runs.x("N"), [1e7, 2e7])
+    np.testing.assert_array_equal(runs.y, [3.1, 2.9])
+    cells = _write(tmp_path / "cells.csv", "params,tokens,loss\n1e7,5e7,3.1,,\n2e7,1e8,2.9,\n")
+    np.testing.assert_array_equal(load_runs(cells, x={"N": "params"}).y, [3.1, 2.9])
+    # A row of empty cells within the table is still a run with missing values.
+    inside = _write(tmp_path / "inside.csv", "N,loss\n1,3.1\n,\n2,2.9\n")
+    with pytest.raises(DataError, match=r"row 2 \(line 3 of the file\) has a missing value"):
+        load_runs(inside)
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path: Path) -> None:
+    # pandas renamed the copy 'loss.1', and the first column was used without a word.
+    path = _write(tmp_path / "twice.csv", "params,tokens,loss,loss\n1e7,5e7,6.1,3.0\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path, x={"N": "params"})
+    assert str(info.value).startswith(
+        f"{path}: column 'loss' appears 2 times in the header (line 1, columns 3 and 4); "
+        f"rename the copies so that each column name is unique"
+    )
+
+
+def test_line_numbers_count_blank_lines_and_values_over_several_lines(tmp_path: Path) -> None:
+    blank = _write(tmp_path / "blank.csv", "N,loss\n1,3\n\n2,2\n3,abc\n")
+    with pytest.raises(DataError, match=r"row 3 \(line 5 of the file\) has 'abc'"):
+        load_runs(blank)
+    text = 'N,loss,note\n1,3,a\n2,2,"two\nlines"\n3,oops,c\n'
+    multi = _write(tmp_path / "multi.csv", text)
+    with pytest.raises(DataError, match=r"row 3 \(line 5 of the file\) has 'oops'"):
+        load_runs(multi)
+    spans = _write(tmp_path / "spans.csv", 'N,loss,note\n1,3,a\n2,x,"two\nlines"\n')
+    with pytest.raises(DataError, match=r"row 2 \(lines 3-4 of the file\) has 'x'"):
+        load_runs(spans)
+    # Checks made after loading (a law's logarithm), also on a subset, name the right line.
+    runs = load_runs(_write(tmp_path / "zero.csv", "N,loss\n\n1,3\n2,2\n\n0,1\n"))
+    with pytest.raises(DataError, match=r"column 'N' \(input 'N'\) row 3 \(line 6 of the file\)"):
+        runs.require(["N"], 1, "power")
+    part = runs.subset(np.array([False, True, True]))
+    with pytest.raises(DataError, match=r"row 2 \(line 6 of the file\) has 0\.0"):
+        part.require(["N"], 1, "power")
+
+
+def test_a_file_not_in_utf8_names_the_row_and_says_how_to_save_it(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("N,loss,note\n1,3,a\n2,2,café\n".encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        load_runs(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: row 2 (line 3 of the file) is not UTF-8 text")
+    assert "byte 0xe9" in message and "save the file as UTF-8" in message
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfN,loss\r\n1,3\r\n2,x\r\n")
+    with pytest.raises(DataError, match=r"column 'loss' row 2 \(line 3 of the file\) has 'x'"):
+        load_runs(path)
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+def test_group_values_that_differ_only_in_spaces_are_not_merged(tmp_path: Path) -> None:
+    path = _write(tmp_path / "runs.csv", "N,loss,dataset\n1,3,c4\n2,2,rw\n3,1, c4\n")
+    with pytest.raises(DataError) as info:
+        load_runs(path, group="dataset")
+    message = str(info.value)
+    assert message.startswith(
+        f"{path}: column 'dataset' has 'c4' at row 1 (line 2 of the file) and ' c4' at row 3 "
+        f"(line 4 of the file), which would both be group 'c4'"
+    )
+    assert "if they are the same group, write them the same, otherwise rename one" in message
+    same = _write(tmp_path / "same.csv", "N,loss,dataset\n1,3,c4\n2,2,rw\n3,1,c4\n")
+    assert load_runs(same, group="dataset").group_names == ("c4", "rw")
+
+
+def test_joined_group_names_that_collide_are_refused() -> None:
+    frame = pd.DataFrame(
+        {
+            "N": [1.0, 2.0, 3.0],
+            "loss": [3.0, 2.0, 1.0],
+            "a": ["x/y", "x", "q"],
+            "b": ["z", "y/z", "r"],
+        }
+    )
+    with pytest.raises(DataError) as info:
+        load_runs(frame, group=["a", "b"])
+    assert str(info.value).startswith(
+        "<DataFrame>: columns 'a', 'b' have ('x/y', 'z') at row 1 and ('x', 'y/z') at row 2, "
+        "which would both be group 'x/y/z'"
+    )
+    frame.loc[1, "a"] = "w"
+    assert load_runs(frame, group=["a", "b"]).group_names == ("q/r", "w/y/z", "x/y/z")
