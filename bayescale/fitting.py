@@ -1434,7 +1434,8 @@ def fit(
         ``"partial"`` (the default for grouped runs: every parameter pooled, sampled in the
         coordinates of :data:`bayescale.hierarchy.CENTRING`),
         ``"none"``, ``"complete"``, or ``{parameter: kind}``. Default: the law file's
-        ``[pooling]`` table if it has one, else ``"partial"``.
+        ``[pooling]`` table if it has one, else ``"partial"``; a mapping is merged over the
+        file's table (the call's entry wins per parameter), a shorthand replaces it.
     group : str or sequence of str, optional
         Group column(s), when ``runs`` is a DataFrame or a path (see :func:`load_runs`).
 

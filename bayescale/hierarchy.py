@@ -177,17 +177,25 @@ class Pooling:
         law : Law
             The law.
         pooling : str, mapping or Pooling, optional
-            ``"partial"`` (default: every parameter pooled, except those with a bounded
-            prior, shared), ``"none"`` (every parameter separate: each group its own law,
-            the noise shared) or ``"complete"`` (every parameter shared: one law for all
-            groups); or a mapping ``{parameter: kind}`` overriding the defaults, where a
-            kind is ``"shared"``, ``"pooled"``, ``"separate"`` or
-            ``{"kind": "pooled", "spread": 0.1}`` to set the half-normal scale of the
-            population spread (and ``"centring"``, between 0 and 1, the sampler's
-            coordinates, default :data:`CENTRING`: the posterior is the same). The key
-            ``"default"`` sets the kind, or the whole entry, of the unlisted parameters
-            (e.g. ``{"default": {"kind": "pooled", "centring": 0}}``); with it, a parameter
-            with a bounded prior is shared, as with ``"partial"``.
+            ``"partial"`` (every parameter pooled, except those with a bounded prior,
+            shared), ``"none"`` (every parameter separate: each group its own law, the noise
+            shared) or ``"complete"`` (every parameter shared: one law for all groups); or a
+            mapping ``{parameter: kind}`` overriding the defaults, where a kind is
+            ``"shared"``, ``"pooled"``, ``"separate"`` or ``{"kind": "pooled", "spread":
+            0.1}`` to set the half-normal scale of the population spread (and
+            ``"centring"``, between 0 and 1, the sampler's coordinates, default
+            :data:`CENTRING`: the posterior is the same); a spread or centring applies to a
+            pooled parameter only. The key ``"default"`` sets the kind, or the whole entry,
+            of the unlisted parameters (e.g. ``{"default": {"kind": "pooled", "centring":
+            0}}``); with it, a parameter with a bounded prior is shared, as with
+            ``"partial"``. Default: the law file's ``[pooling]`` table (``law.pooling``) if
+            it has one, else ``"partial"``.
+
+            A mapping is merged over the law file's table: the call's entry wins for each
+            parameter it names (and its ``"default"`` over the file's), the file's entries
+            stay for the others; ``{"beta": "shared"}`` with a file declaring ``alpha =
+            "shared"`` shares both. A shorthand replaces the file's table, as does a
+            resolved ``Pooling``.
 
         Returns
         -------
@@ -197,20 +205,31 @@ class Pooling:
         Raises
         ------
         LawError
-            If a parameter or kind is unknown, a spread is not a positive number, or a
-            parameter with a bounded prior is declared pooled.
+            If a parameter or kind is unknown, a spread is not a positive number, a spread
+            or centring is given to a parameter that is not pooled, or a parameter with a
+            bounded prior is declared pooled.
         """
         if isinstance(pooling, Pooling):
+            # Resolved already: every parameter listed, so the law file's table adds nothing.
             pooling = {
-                n: {
-                    "kind": k,
-                    "spread": pooling.spreads.get(n),
-                    "centring": pooling.centring.get(n, 0.0),
-                }
+                n: (
+                    {
+                        "kind": k,
+                        "spread": pooling.spreads.get(n),
+                        "centring": pooling.centring.get(n, 0.0),
+                    }
+                    if k == "pooled"
+                    else k
+                )
                 for n, k in pooling.kinds.items()
             }
+        elif isinstance(pooling, Mapping) and law.pooling:
+            # A call that declares one parameter keeps the file's other declarations: silently
+            # dropping them (the file's shared alpha turning into a pooled one) would change
+            # the model behind the user's back.
+            pooling = {**law.pooling, **pooling}
         if pooling is None:
-            pooling = "partial"
+            pooling = law.pooling or "partial"
         if isinstance(pooling, str):
             if pooling not in SHORTHANDS:
                 raise LawError(
@@ -244,6 +263,8 @@ class Pooling:
                 f"pooling default {default!r} is not a kind; use one of {kinds}, or a table "
                 f"with 'kind', 'spread' and 'centring'"
             )
+        if default_entry is not None:
+            _only_pooled("pooling default", default, default_entry)
         noise = set(law.likelihood.noise_names)
         for name in given:
             if name in noise:
@@ -271,13 +292,15 @@ class Pooling:
                     )
                 spread = entry.get("spread")
                 centring = entry.get("centring")
-                entry = entry.get("kind", "pooled")
+                # The default entry's kind was read (shorthands too) and checked above.
+                entry = entry.get("kind", "pooled") if name in given else default
             kind = default if entry is None else entry
             if kind not in KINDS:
                 raise LawError(
                     f"pooling of {name!r}: {kind!r} is not a kind; use one of "
                     f"{', '.join(map(repr, KINDS))}"
                 )
+            _only_pooled(f"pooling of {name!r}", kind, {"spread": spread, "centring": centring})
             if kind == "pooled" and not _poolable(p):
                 if name in given:
                     raise LawError(
@@ -391,6 +414,17 @@ class Pooling:
             Same kinds and spreads.
         """
         return Pooling(dict(self.kinds), dict(self.spreads), {})
+
+
+def _only_pooled(where: str, kind: str, entry: Mapping[str, Any]) -> None:
+    """Refuse a spread or centring declared with a kind that has no population to use it
+    (it would be silently ignored)."""
+    given = [key for key in ("spread", "centring") if entry.get(key) is not None]
+    if given and kind != "pooled":
+        raise LawError(
+            f"{where}: a {given[0]} applies only to a pooled parameter (the groups' population), "
+            f"not to a {kind!r} one; drop the {given[0]} or declare the kind 'pooled'"
+        )
 
 
 def _plain_prior(p: Parameter) -> bool:

@@ -176,7 +176,8 @@ class Law:
     pooling : dict
         How the parameters vary across groups when the runs have groups (a ``[pooling]``
         table, as :meth:`bayescale.hierarchy.Pooling.of` reads it); empty: the default
-        partial pooling. ``fit(..., pooling=...)`` overrides it.
+        partial pooling. A mapping given to ``fit(..., pooling=...)`` is merged over it
+        (the call's entry wins per parameter); a shorthand such as ``"partial"`` replaces it.
     """
 
     name: str

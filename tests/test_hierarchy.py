@@ -4,6 +4,7 @@ per-group and new-group forecasts, save/load."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -96,6 +97,19 @@ def test_shared_reference_parameter_varies_with_its_pooled_power() -> None:
         ({"default": ["pooled"]}, "pooling default .* is not a kind"),
         ({"default": {"kind": "partly"}}, "pooling default 'partly' is not a kind"),
         ({"default": {"kind": "pooled", "width": 1}}, "pooling default: unknown key 'width'"),
+        # A spread or centring of a parameter without a population was silently ignored.
+        (
+            {"B": {"kind": "shared", "spread": 0.3}},
+            "pooling of 'B': a spread applies only to a pooled parameter",
+        ),
+        (
+            {"E": {"kind": "separate", "centring": 0}},
+            "pooling of 'E': a centring applies only to a pooled parameter",
+        ),
+        (
+            {"default": {"kind": "none", "spread": 0.3}},
+            "pooling default: a spread applies only to a pooled parameter .*, not to a 'separate'",
+        ),
     ],
 )
 def test_bad_pooling_is_one_clear_line(pooling: object, words: str) -> None:
@@ -131,6 +145,31 @@ def test_a_default_entry_applies_to_the_unlisted_parameters() -> None:
     assert pooling.spreads == {"A": 0.05, "B": 0.05, "beta": 0.05}
     assert pooling.centring == {"A": 0.0, "B": 0.0, "beta": 0.0}
     assert Pooling.of(law, {"default": {"kind": "shared"}}) == Pooling.of(law, "complete")
+    # A shorthand as the default entry's kind reads as it does as the default itself.
+    assert Pooling.of(law, {"default": {"kind": "complete"}}) == Pooling.of(law, "complete")
+
+
+def test_a_calls_mapping_is_merged_over_the_law_files_pooling() -> None:
+    from bayescale.laws import catalog
+
+    text = catalog()["chinchilla"].read_text(encoding="utf-8")
+    law = Law.from_toml(text + '\n[pooling]\nalpha = "shared"\nE = "separate"\n', source="g.toml")
+    assert Pooling.of(law).kinds == Pooling.of(law, law.pooling).kinds  # the file's default
+    # Before, a call naming beta dropped the file's alpha and E (both became "pooled").
+    kinds = Pooling.of(law, {"beta": "shared"}).kinds
+    assert kinds == {
+        "E": "separate",
+        "A": "pooled",
+        "B": "pooled",
+        "alpha": "shared",
+        "beta": "shared",
+    }
+    # The call wins where both declare, its default over the file's; a shorthand replaces.
+    kinds = Pooling.of(law, {"alpha": "pooled", "default": "shared"}).kinds
+    assert (kinds["alpha"], kinds["E"], kinds["beta"]) == ("pooled", "separate", "shared")
+    assert set(Pooling.of(law, "partial").kinds.values()) == {"pooled"}
+    resolved = Pooling.of(law, {"beta": "shared"})
+    assert Pooling.of(law, resolved) == resolved
 
 
 def test_group_values_reconstructs_reference_amplitudes() -> None:
@@ -733,3 +772,134 @@ def test_a_new_groups_separate_parameter_is_said_to_come_from_its_prior(
         warnings.simplefilter("error")
         hierarchical.group(NEW_GROUP)  # everything pooled: nothing to say
         fit.group(NEW_GROUP)  # said once per fit
+
+
+# ----------------------------------------------------------------- plots of a fit with groups
+
+
+def _plot_calls() -> dict[str, object]:
+    """Every public plot of bayescale.plots, called on a fit with groups."""
+    from types import SimpleNamespace
+
+    from bayescale import plots
+    from bayescale.comparison import compare
+    from bayescale.downstream import link_law
+
+    target = {"N": 3e9, "D": 6e10}
+    return {
+        "plot_fit": lambda f: plots.plot_fit(f),
+        "plot_loss_contours": lambda f: plots.plot_loss_contours(f),
+        "plot_frontier": lambda f: plots.plot_frontier(f, budgets=[1e21]),
+        "plot_forecast_fan": lambda f: plots.plot_forecast_fan(f, [target]),
+        "plot_residuals": lambda f: plots.plot_residuals(f),
+        "plot_ppc": lambda f: plots.plot_ppc(f),
+        "plot_pair": lambda f: plots.plot_pair(f),
+        "plot_prior_posterior": lambda f: plots.plot_prior_posterior(f),
+        "plot_recommendation": lambda f: plots.plot_recommendation(f, pd.DataFrame()),
+        # A link fitted with groups (fit_link passes group= to fit): its law and groups are
+        # all the plot reads before it refuses.
+        "plot_link": lambda f: plots.plot_link(
+            SimpleNamespace(law=link_law("exponential"), pooling=f.pooling, groups=f.groups)
+        ),
+        "plot_rank": lambda f: plots.plot_rank(f),
+        "plot_groups": lambda f: plots.plot_groups(f, groups=["c"]),
+        "plot_population": lambda f: plots.plot_population(f, ["E", "A"]),
+        "plot_shrinkage": lambda f: plots.plot_shrinkage(f, {"c": f.group("c")}, ["E"]),
+        "plot_comparison": lambda f: plots.plot_comparison(compare({"one": f, "again": f}).loo),
+    }
+
+
+#: The plots that draw a fit with groups; every other one asks for one group.
+_DRAW_GROUPS = {"plot_rank", "plot_groups", "plot_population", "plot_shrinkage", "plot_comparison"}
+
+
+def test_every_public_plot_is_covered() -> None:
+    from bayescale import plots
+
+    public = {name for name in plots.__all__ if name.startswith("plot_")}
+    assert public == set(_plot_calls())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(_plot_calls()))
+def test_every_plot_draws_a_fit_with_groups_or_asks_for_one_group(
+    hierarchical: bayescale.Fit, name: str
+) -> None:
+    # Before, most plots failed on a fit with groups with NumPy's or matplotlib's errors
+    # ("x and y must have same first dimension", "cannot reshape array ...").
+    make = _plot_calls()[name]
+    if name not in _DRAW_GROUPS:
+        message = f"{name} shows one law: pass fit.group(name) (groups: a, b, c, or 'new')"
+        with pytest.raises(DataError, match=re.escape(message)) as err:
+            make(hierarchical)
+        assert "\n" not in str(err.value)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the short chains' diagnostics
+        axes = make(hierarchical)
+    flat = np.ravel(np.asarray(axes, dtype=object))
+    assert flat.size and all(ax.has_data() for ax in flat if ax.get_visible()), name
+    if name == "plot_rank":
+        # One row per variable the diagnostics check: each group's, each population's.
+        titles = [ax.get_title() for ax in np.asarray(axes)[:, 0]]
+        assert titles == hierarchical.diagnostic_names
+        assert {"alpha[c]", "alpha_tau", "sigma"} <= set(titles)
+
+
+@pytest.mark.slow
+def test_a_groups_law_draws_where_the_whole_fit_is_refused(hierarchical: bayescale.Fit) -> None:
+    from bayescale import plots
+
+    view = hierarchical.group("c")
+    assert plots.plot_fit(view).has_data()
+    assert plots.plot_residuals(view)[0].has_data()
+
+
+@pytest.mark.slow
+def test_hierarchy_plots_name_what_they_cannot_draw(hierarchical: bayescale.Fit) -> None:
+    import copy
+
+    import arviz as az
+
+    from bayescale import plots
+
+    fit = hierarchical
+    # Before: KeyError 'alpah'.
+    with pytest.raises(DataError, match=r"no parameter 'alpah' \(did you mean 'alpha'\?\)"):
+        plots.plot_population(fit, ["E", "alpah"])
+    with pytest.raises(DataError, match=r"no parameter 'alpah' \(did you mean 'alpha'\?\)"):
+        plots.plot_shrinkage(fit, fit, ["alpah"])
+    # A fit of other groups as the estimates alone: before, xarray's KeyError.
+    names = {"a": "x", "b": "y", "c": "z"}
+    other = copy.copy(fit)
+    other.runs = load_runs(_frame().replace({"family": names}), y="loss", group="family")
+    renamed = fit.idata.posterior.assign_coords(group=[names[g] for g in fit.groups])
+    other.idata = az.InferenceData(posterior=renamed)
+    with pytest.raises(DataError, match=r"the unpooled fit has no group 'a' \(its groups: x, y, z"):
+        plots.plot_shrinkage(fit, other)
+    with pytest.raises(DataError, match=r"'cc', which is not one of .* \(did you mean 'c'\?\)"):
+        plots.plot_shrinkage(fit, {"cc": fit.group("c")})
+
+
+@pytest.mark.slow
+def test_population_panels_are_titled_readably_and_do_not_overlap(
+    hierarchical: bayescale.Fit,
+) -> None:
+    from bayescale import plots
+
+    axes = plots.plot_population(hierarchical)
+    assert len(axes) == 5  # two rows of three panels, the last hidden
+    # A is pooled at the runs' typical N, where its prior is stated; before, the title read
+    # "A at N_ref (times N_ref**-(alpha))".
+    n_ref = np.exp(hierarchical.log_ref["N"])
+    title = axes[1].get_title().splitlines()[0]
+    assert re.fullmatch(r"A \* N\^-alpha at N = [0-9.]+M", title), title
+    assert float(title.split("= ")[1][:-1]) == pytest.approx(n_ref / 1e6, rel=0.01)
+    # Before, the second row's titles ran into the first row's tick labels, and the group
+    # names of one column into the panel on their left.
+    fig = axes[0].figure
+    fig.draw_without_rendering()
+    boxes = [ax.get_tightbbox() for ax in axes]
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1 :]:
+            assert not first.overlaps(second)

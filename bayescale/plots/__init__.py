@@ -12,7 +12,10 @@ is chosen here: new figures are made without pyplot, so writing them to files
   against posterior, joint posterior;
 - :mod:`~bayescale.plots.comparison`: PSIS-LOO and held-out scores of competing laws;
 - :mod:`~bayescale.plots.downstream`: a link from loss to a downstream error, with the
-  chained forecast at the targets.
+  chained forecast at the targets;
+- :mod:`~bayescale.plots.hierarchy`: fits with groups: each group's curves, the population
+  of each pooled parameter, shrinkage. The plots of one law refuse a fit with groups with a
+  message naming them: give them ``fit.group(name)``; ``plot_rank`` draws the whole fit.
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bayescale.data import complete_triad
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, DataError
 from bayescale.fitting import Fit
 from bayescale.forecast import forecast_points
+from bayescale.hierarchy import NEW_GROUP
 
 #: At most this many IsoFLOP curves: more would be unreadable.
 MAX_CURVES = 9
@@ -40,11 +41,13 @@ def axes_grid(
     shape: tuple[int, int],
     figsize: tuple[float, float],
     what: str,
+    layout: str | None = None,
     **subplots: Any,
 ) -> tuple[np.ndarray, bool]:
     """The caller's axes (as an array), or a new figure's grid; and whether it is new.
 
-    A new figure's axes come as a 1-d array for one row of panels, else 2-d (``shape``).
+    A new figure's axes come as a 1-d array for one row of panels, else 2-d (``shape``);
+    ``layout`` is the new figure's layout engine (e.g. ``"constrained"``).
 
     Raises
     ------
@@ -52,7 +55,7 @@ def axes_grid(
         If the caller gives fewer axes than the plot has panels.
     """
     if axes is None:
-        grid = Figure(figsize=figsize).subplots(*shape, squeeze=False, **subplots)
+        grid = Figure(figsize=figsize, layout=layout).subplots(*shape, squeeze=False, **subplots)
         return (grid[0] if shape[0] == 1 else grid), True
     given = np.asarray(axes, dtype=object)
     needed = shape[0] * shape[1]
@@ -75,6 +78,25 @@ def finish(fig: Figure, owned: bool, title: str, rect: tuple[float, ...] | None 
         return
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=rect)
+
+
+def one_law(fit: Fit, what: str, hint: str = "") -> None:
+    """Refuse a fit with groups in a plot that draws one law, saying how to pick a group.
+
+    A hierarchical fit has one law per group: its forecasts and draws carry a group axis
+    that a single-law plot would mix up with its own (or fail on with a bare NumPy error).
+
+    Raises
+    ------
+    DataError
+        If ``fit`` has groups.
+    """
+    if fit.pooling is None:
+        return
+    raise DataError(
+        f"{what} shows one law: pass fit.group(name) (groups: {', '.join(fit.groups)}, or "
+        f"{NEW_GROUP!r}){hint}"
+    )
 
 
 @contextlib.contextmanager

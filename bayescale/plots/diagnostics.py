@@ -16,7 +16,7 @@ import numpy as np
 from bayescale.checks import posterior_predictive
 from bayescale.fitting import Fit
 from bayescale.forecast import level_label
-from bayescale.plots._common import axes_grid, finish, input_label, quiet_arviz
+from bayescale.plots._common import axes_grid, finish, input_label, one_law, quiet_arviz
 
 __all__ = ["plot_pair", "plot_ppc", "plot_prior_posterior", "plot_rank", "plot_residuals"]
 
@@ -43,7 +43,13 @@ def plot_residuals(fit: Fit, *, level: float = 0.9, axes: Any = None) -> np.ndar
     -------
     numpy.ndarray of matplotlib.axes.Axes
         One panel per input of the law (at most three).
+
+    Raises
+    ------
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
+    one_law(fit, "plot_residuals")
     names = list(fit.law.inputs)[:3]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a failed fit is flagged elsewhere
@@ -104,9 +110,15 @@ def plot_ppc(
     -------
     numpy.ndarray of matplotlib.axes.Axes
         The two panels.
+
+    Raises
+    ------
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
     import arviz as az
 
+    one_law(fit, "plot_ppc")
     lik = fit.law.likelihood
     on_log = lik.scale == "log"
     replicated = posterior_predictive(fit, seed).posterior_predictive["loss"].values
@@ -191,7 +203,10 @@ def plot_rank(fit: Fit, *, axes: Any = None) -> np.ndarray:
     """Trace and rank plots of every parameter (ArviZ's ``plot_trace``, rank kind).
 
     Left: the marginal posterior of each chain; right: the ranks of each chain's draws among
-    all draws. Well-mixed chains have flat, overlapping rank histograms.
+    all draws. Well-mixed chains have flat, overlapping rank histograms. A fit with groups
+    has a row per variable its diagnostics check (:attr:`bayescale.Fit.diagnostic_names`):
+    each group's parameters (``alpha[c4]``), then each population's centre and spread
+    (``alpha_loc``, ``alpha_tau``), where hierarchical samplers mix worst.
 
     Parameters
     ----------
@@ -207,12 +222,26 @@ def plot_rank(fit: Fit, *, axes: Any = None) -> np.ndarray:
     """
     import arviz as az
 
+    data = fit.idata
     names = fit.parameter_names
+    if fit.pooling is not None:
+        from bayescale.hierarchy import scalar_view
+
+        # One scalar variable per group (alpha[c4] ...), as the diagnostics see them: ArviZ
+        # would otherwise stack every group's chains into one panel.
+        names = fit.diagnostic_names
+        base = [*fit.law.parameters, *fit.pooling.population_names()]
+        base += fit.law.likelihood.noise_names
+        groups = {"posterior": scalar_view(fit.idata.posterior, base)}
+        if "sample_stats" in fit.idata.groups():  # divergences, marked on the ranks
+            groups["sample_stats"] = fit.idata.sample_stats
+        data = az.InferenceData(**groups)
     shape = (len(names), 2)
     axes, owned = axes_grid(axes, shape, (10, 1.55 * len(names) + 0.6), "the rank plot")
-    with quiet_arviz():
+    # ArviZ stops at plot.max_subplots panels (40 by default), silently leaving the rest blank.
+    with quiet_arviz(), az.rc_context({"plot.max_subplots": 2 * len(names)}):
         az.plot_trace(
-            fit.idata,
+            data,
             var_names=names,
             kind="rank_vlines",
             axes=np.reshape(axes, shape),
@@ -290,7 +319,13 @@ def plot_prior_posterior(fit: Fit, *, published: bool = True, axes: Any = None) 
     -------
     numpy.ndarray of matplotlib.axes.Axes
         One panel per parameter (a new figure's spare panels are hidden).
+
+    Raises
+    ------
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
+    one_law(fit, "plot_prior_posterior")
     names = fit.parameter_names
     columns = min(4, len(names))
     rows = int(np.ceil(len(names) / columns))
@@ -349,9 +384,15 @@ def plot_pair(fit: Fit, *, axes: Any = None) -> np.ndarray:
     -------
     numpy.ndarray of matplotlib.axes.Axes
         The grid (its upper triangle is removed from the figure).
+
+    Raises
+    ------
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
     import arviz as az
 
+    one_law(fit, "plot_pair")
     names = [*fit.law.exponents, *([fit.law.floor] if fit.law.floor else [])]
     if len(names) < 2:
         names = list(fit.law.parameters)[:4]

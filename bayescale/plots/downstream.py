@@ -10,7 +10,7 @@ from bayescale._format import format_number
 from bayescale.errors import BayescaleError
 from bayescale.fitting import Fit
 from bayescale.forecast import level_label
-from bayescale.plots._common import finish, one_axes
+from bayescale.plots._common import finish, one_axes, one_law
 
 __all__ = ["link_chance", "plot_link"]
 
@@ -96,12 +96,16 @@ def plot_link(
     BayescaleError
         If the fit is not a link (no input ``L``) or the forecast lacks the columns of
         ``chain`` at ``level``.
+    DataError
+        If the link was fitted with groups (one group's link at a time:
+        ``link_fit.group(name)``).
     """
     if "L" not in link_fit.law.inputs:
         raise BayescaleError(
             f"plot_link draws a link from the loss L; law {link_fit.law.name!r} has inputs "
             f"{', '.join(link_fit.law.inputs)}: give a fit from bayescale.downstream.fit_link"
         )
+    one_law(link_fit, "plot_link")
     tag = level_label(level)
     if forecast is not None:
         needed = [

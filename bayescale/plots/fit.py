@@ -20,6 +20,7 @@ from bayescale.plots._common import (
     input_label,
     is_n_d_law,
     one_axes,
+    one_law,
     plain_numbers,
     runs_compute,
     shade_beyond,
@@ -144,7 +145,15 @@ def plot_fit(
     matplotlib.axes.Axes
         The axes drawn on (``ax.figure`` is the figure; write it with
         :func:`~bayescale.plots.save_figure`).
+
+    Raises
+    ------
+    DataError
+        If the fit has groups: its colours are the budgets, so one group's law at a time
+        (``fit.group(name)``), or every group in its own panel
+        (:func:`~bayescale.plots.plot_groups`).
     """
+    one_law(fit, "plot_fit", "; bayescale.plots.plot_groups draws every group")
     ax, _ = one_axes(ax, (8, 5.5))
     # Log scales first: the shading of the extrapolated region reads the autoscaled limits,
     # which on a linear axis can start below zero and then vanish on the log axis.
@@ -223,12 +232,15 @@ def plot_loss_contours(
     ------
     BayescaleError
         If the law is not a law of N and D.
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
     if not is_n_d_law(fit):
         raise BayescaleError(
             f"iso-loss contours need a law of N and D; {fit.law.name} has "
             f"{', '.join(fit.law.inputs)}"
         )
+    one_law(fit, "plot_loss_contours")
     runs = fit.runs
     n_obs, d_obs = runs.x("N"), runs.x("D")
     points = [complete_target(fit, t) for t in targets]

@@ -17,6 +17,7 @@ from bayescale.plots._common import (
     finish,
     has_n_and_d,
     input_label,
+    one_law,
     plain_numbers,
     runs_compute,
     shade_beyond,
@@ -59,12 +60,15 @@ def plot_frontier(
     ------
     BayescaleError
         If the law lacks N or D, or fewer than four axes are given.
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
     if not has_n_and_d(fit):
         raise BayescaleError(
             f"the compute-optimal frontier needs a law of N and D; {fit.law.name} has "
             f"{', '.join(fit.law.inputs)}"
         )
+    one_law(fit, "plot_frontier")
     axes, owned = axes_grid(axes, (2, 2), (10, 7), "the frontier", sharex=True)
     c_runs = runs_compute(fit)
     grid = np.geomspace(c_runs.min(), max([c_runs.max(), *budgets]) * 10, 40)
@@ -204,7 +208,10 @@ def plot_forecast_fan(
     ------
     BayescaleError
         If no target is given, or fewer axes than targets.
+    DataError
+        If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
+    one_law(fit, "plot_forecast_fan")
     targets = list(targets)[:4]
     if not targets:
         raise BayescaleError("the fan chart needs at least one target point")

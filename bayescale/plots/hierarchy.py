@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from bayescale.errors import DataError
+from bayescale._format import format_number, size_kind
+from bayescale.errors import DataError, closest
 from bayescale.fitting import Fit
 from bayescale.hierarchy import NEW_GROUP
 from bayescale.plots._common import axes_grid
@@ -23,10 +24,35 @@ def _require_groups(fit: Fit) -> None:
         )
 
 
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    match = closest(word, choices)
+    return f" (did you mean {match!r}?)" if match is not None else ""
+
+
+def _check_names(fit: Fit, names: Sequence[str], choices: Sequence[str], what: str) -> None:
+    """Refuse a parameter the plot cannot draw, naming the closest one it can."""
+    for name in names:
+        if name in choices:
+            continue
+        if name in fit.law.parameters:
+            kind = fit.pooling.kinds[name]
+            raise DataError(
+                f"{what}: {name!r} is {kind} across groups, not pooled: it has no population "
+                f"to draw; pooled parameters: {', '.join(choices) or 'none'}"
+            )
+        raise DataError(
+            f"{what}: law {fit.law.name!r} has no parameter {name!r}"
+            f"{_did_you_mean(name, choices)}; choose from {', '.join(choices)}"
+        )
+
+
 def _grid(axes: Any, n: int, panel: tuple[float, float], what: str) -> np.ndarray:
     cols = min(n, 3)
     rows = -(-n // cols)
-    grid, _ = axes_grid(axes, (rows, cols), (panel[0] * cols, panel[1] * rows), what)
+    # Constrained layout: the tick labels (group names) and two-line titles of one panel
+    # would otherwise run into the panels beside and above it.
+    size = (panel[0] * cols, panel[1] * rows)
+    grid, _ = axes_grid(axes, (rows, cols), size, what, layout="constrained")
     flat = np.ravel(grid)
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -83,11 +109,14 @@ def plot_groups(
 
 
 def _pooled_scale(fit: Fit, name: str) -> tuple[str, str]:
-    """The variable the population is over (the value at the reference scale, if any)."""
+    """The variable the population is over (the value at the reference scale, if any), and
+    its label: ``A * N^-alpha at N = 126M`` for ``A`` stated at the runs' typical N."""
     p = fit.law.parameters[name]
     if p.reference is not None:
         inp, power = p.reference
-        return f"{name}_ref", f"{name} at {inp}_ref (times {inp}_ref**-({power}))"
+        shown = power if power.replace("_", "").replace(".", "").isalnum() else f"({power})"
+        at = format_number(float(np.exp(fit.log_ref[inp])), size_kind(inp), digits=3)
+        return f"{name}_ref", f"{name} * {inp}^-{shown} at {inp} = {at}"
     return name, name
 
 
@@ -120,6 +149,12 @@ def plot_population(
     -------
     numpy.ndarray of Axes
         The panels.
+
+    Raises
+    ------
+    DataError
+        If the fit has no groups, pools no parameter, or ``parameters`` names one it does
+        not pool.
     """
     _require_groups(fit)
     names = list(parameters or fit.pooling.pooled)
@@ -127,6 +162,7 @@ def plot_population(
         raise DataError(
             "the fit pools no parameter: nothing to draw (pooling is 'complete'/'none')"
         )
+    _check_names(fit, names, fit.pooling.pooled, "plot_population")
     height = 0.45 * (len(fit.groups) + 3) + 1.2
     axes = _grid(axes, len(names), (4.5, height), "plot_population")
     post = fit.idata.posterior
@@ -179,6 +215,40 @@ def _unpooled_draws(
     return fit.idata.posterior[variable].values.reshape(-1)
 
 
+def _check_unpooled(fit: Fit, unpooled: Any) -> None:
+    """Refuse estimates alone that are not of the fit's groups (e.g. a fit of other runs)."""
+    if isinstance(unpooled, Mapping):
+        # A group left out of the mapping is drawn without its estimate alone; a key that is
+        # no group is a slip.
+        for g, one in unpooled.items():
+            if str(g) not in fit.groups:
+                raise DataError(
+                    f"plot_shrinkage: unpooled has a fit for {g!r}, which is not one of the "
+                    f"fit's groups{_did_you_mean(str(g), fit.groups)}; its groups: "
+                    f"{', '.join(fit.groups)}"
+                )
+            if not isinstance(one, Fit):
+                raise DataError(
+                    f"plot_shrinkage: unpooled[{g!r}] is a {type(one).__name__}, not a Fit"
+                )
+        return
+    if not isinstance(unpooled, Fit):
+        raise DataError(
+            f"plot_shrinkage: unpooled must be a Fit (the same runs with pooling='none') or "
+            f"a mapping {{group: Fit}}, not {type(unpooled).__name__}"
+        )
+    if unpooled.pooling is None:
+        return  # one law for all the runs: each group's estimate alone is that law's
+    theirs = unpooled.groups
+    missing = [g for g in fit.groups if g not in theirs]
+    if missing:
+        raise DataError(
+            f"plot_shrinkage: the unpooled fit has no group {missing[0]!r}"
+            f"{_did_you_mean(missing[0], theirs)} (its groups: {', '.join(theirs)}); fit the "
+            f"same runs with pooling='none'"
+        )
+
+
 def plot_shrinkage(
     fit: Fit,
     unpooled: Fit | Mapping[str, Fit],
@@ -210,9 +280,17 @@ def plot_shrinkage(
     -------
     numpy.ndarray of Axes
         The panels.
+
+    Raises
+    ------
+    DataError
+        If the fit has no groups, ``parameters`` names no parameter of the law, or
+        ``unpooled`` is not a fit of the same groups.
     """
     _require_groups(fit)
     names = list(parameters or fit.pooling.pooled)
+    _check_names(fit, names, list(fit.law.parameters), "plot_shrinkage")
+    _check_unpooled(fit, unpooled)
     axes = _grid(axes, len(names), (4.5, 3.5), "plot_shrinkage")
     post = fit.idata.posterior
     for ax, name in zip(axes, names, strict=True):

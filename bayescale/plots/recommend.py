@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 
 from bayescale.errors import BayescaleError
 from bayescale.fitting import Fit
-from bayescale.plots._common import finish, input_label, one_axes
+from bayescale.plots._common import finish, input_label, one_axes, one_law
 
 __all__ = ["plot_recommendation"]
 
@@ -44,12 +44,16 @@ def plot_recommendation(
     ------
     BayescaleError
         If the law has no inputs N and D, or the table is not a recommendation.
+    DataError
+        If the fit has groups: give the group the recommendation was made for,
+        ``fit.group(name)``.
     """
     if not {"N", "D"} <= set(fit.law.inputs):
         raise BayescaleError(
             f"plot_recommendation draws the (N, D) plane; law {fit.law.name!r} has inputs "
             f"{', '.join(fit.law.inputs)}"
         )
+    one_law(fit, "plot_recommendation", " (the group the recommendation was made for)")
     needed = {"N", "D", "value_per_cost", "chosen", "order"}
     if not needed <= set(table.columns):
         missing = sorted(needed - set(table.columns))
