@@ -593,7 +593,8 @@ class Comparison:
         folder : str or Path
             Created if missing.
         overwrite : bool, default False
-            Replace earlier outputs.
+            Replace earlier outputs, and remove the files of an earlier comparison in the
+            folder that this one does not write (its held-out tables, other laws' fits).
 
         Returns
         -------
@@ -649,10 +650,29 @@ class Comparison:
             # comparison alone (see comparison_files).
             heldout = self.heldout if self.heldout is not None else _empty_heldout()
             text["heldout"] = heldout.to_csv(index=False)
-        for key, content in text.items():
-            _files.write_text(files[key], content, overwrite=overwrite)
         for name, f in self.fits.items():
             f.save(files[f"fit_{name}"], overwrite=overwrite)
+        for key, content in text.items():
+            _files.write_text(files[key], content, overwrite=overwrite)
+        if overwrite:
+            # What an earlier comparison in this folder wrote and this one does not: its
+            # held-out tables (read back by load as this comparison's) and other laws' fits.
+            written = set(files.values())
+            stale = [
+                path
+                for path in comparison_files(folder, [], extrapolation=True).values()
+                if path not in written
+            ]
+            stale += [path for path in (folder / "fits").glob("*.nc") if path not in written]
+            for path in stale:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as err:
+                    raise BayescaleError(
+                        f"cannot remove '{path}', left by an earlier comparison in this folder "
+                        f"({err.strerror or err}); delete it by hand, or it is read as this "
+                        f"comparison's"
+                    ) from None
         return files
 
     @classmethod

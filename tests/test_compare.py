@@ -135,6 +135,18 @@ def test_comparison_saves_and_refuses_to_overwrite(comparison: Comparison, tmp_p
     with pytest.raises(OutputExistsError):
         comparison.save(tmp_path / "cmp")
     assert files["loo"].read_bytes() == before
+    # Another comparison over it (no held-out runs): the earlier held-out tables went with
+    # the earlier comparison, instead of being loaded as this one's (stale weights).
+    loo_only = compare(dict(comparison.fits))
+    loo_only.save(tmp_path / "cmp", overwrite=True)
+    again = Comparison.load(tmp_path / "cmp")
+    assert again.extrapolation is None and again.heldout is None
+    assert not (tmp_path / "cmp" / "extrapolation.csv").exists()
+    # And a comparison of other laws leaves no fit of the earlier ones.
+    compare({"kaplan": comparison.fits["kaplan"], "k2": comparison.fits["kaplan"]}).save(
+        tmp_path / "cmp", overwrite=True
+    )
+    assert sorted(p.name for p in (tmp_path / "cmp" / "fits").iterdir()) == ["k2.nc", "kaplan.nc"]
 
 
 @pytest.mark.slow
