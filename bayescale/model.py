@@ -524,6 +524,35 @@ def _find_starts(compiled: Any, chains: int, seed: int, tries: int | None) -> St
     return Starts([x for _, x in picks], [-v for v, _ in picks], len(distinct), tries)
 
 
+def _no_finite_start(law: Law, tries: int) -> Exception:
+    """The error for a posterior density that is finite nowhere the sampler looked.
+
+    nutpie says "All initialization points failed ... ErrorCode(3)" with a Rust backtrace;
+    the usual cause is a law whose value is not positive at the runs.
+    """
+    from bayescale.errors import LawError
+
+    positive = law.likelihood.scale != "linear"
+    why = (
+        "the law's value is most likely <= 0 (or not finite) at the runs for parameters "
+        "near their priors' centres, where a loss with multiplicative noise must stay "
+        "positive"
+        if positive
+        else "the law's value is most likely not finite at the runs for parameters near "
+        "their priors' centres"
+    )
+    return LawError(
+        f"law {law.name!r} ({law.formula.text}): the posterior density is not finite at any "
+        f"starting point ({tries} optimisations from the priors, then the sampler's own "
+        f"tries): {why}; check the formula's signs and the priors"
+        + (
+            ", or fit a metric that can be <= 0 with an additive (scale='linear') likelihood"
+            if positive
+            else ""
+        )
+    )
+
+
 def _starting_at(compiled: Any, point: np.ndarray) -> Any:
     # nutpie's PyMC models start where their initial-point function says (PyMC's, jittered
     # by up to 1 around the prior's centre); its init_mean argument is not used for them.
@@ -748,6 +777,11 @@ def sample_posterior(
                     )
                 )
             traces = [sampler.wait() for sampler in samplers]
+        except RuntimeError as err:
+            _stop(samplers)
+            if "initialization points failed" not in str(err):
+                raise
+            raise _no_finite_start(law, starts.tries) from None
         except BaseException:
             _stop(samplers)
             raise

@@ -529,3 +529,17 @@ def test_a_group_given_as_a_number_is_taken_as_its_name(healthy_fit):
     ):
         with pytest.raises(DataError, match=r"this fit has no groups.*asked for group '4'"):
             call()
+
+
+def test_a_law_below_zero_everywhere_is_named_not_a_sampler_backtrace(sim_runs):
+    # nutpie said "All initialization points failed ... ErrorCode(3)" with a Rust backtrace.
+    with pytest.raises(bayescale.LawError, match=r"not finite at any starting point.*<= 0"):
+        bayescale.fit(
+            sim_runs,
+            "E + A / N**alpha - 10",
+            draws=20,
+            tune=20,
+            chains=1,
+            retries=0,
+            discrepancy="none",
+        )
