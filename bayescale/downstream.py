@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bayescale.errors import DataError, NearChanceError
+from bayescale.errors import DataError, NearChanceError, closest
 
 if TYPE_CHECKING:
     from bayescale.data import Runs
@@ -251,8 +251,10 @@ def _link_runs(
         )
     missing = [c for c in (loss, metric) if c not in runs.columns]
     if missing:
+        guesses = [closest(c, runs.columns) for c in missing]
+        hint = "".join(f"; did you mean {g!r}?" for g in guesses if g is not None)
         raise DataError(
-            f"column(s) {', '.join(map(repr, missing))} not in the runs "
+            f"column(s) {', '.join(map(repr, missing))} not in the runs{hint} "
             f"(they have {', '.join(map(str, runs.columns))})"
         )
     where = _RowNamer("<DataFrame>", False, runs.index)

@@ -8,6 +8,7 @@ the in-process fits all use chinchilla with its default priors and small setting
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -510,3 +511,30 @@ def test_a_formula_over_several_lines_is_shown_on_one() -> None:
     assert formula_line("Ls = E + A / N**a; Ls * (1 + B / D**b)") == (
         "Ls = E + A / N**a; L = Ls * (1 + B / D**b)"
     )
+
+
+def test_a_misspelt_group_column_is_answered_in_the_command_lines_words(
+    runs_csv: Path, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "fit.nc")
+    result = invoke(
+        "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--group", "Tokns", "--out", out
+    )
+    line = assert_user_error(result, "no column 'Tokns' (for the groups)", "--group COLUMN")
+    assert "group='<column>'" not in line
+
+
+def test_a_grouped_fit_says_the_pooling_in_effect(capsys: pytest.CaptureFixture[str]) -> None:
+    # A law file's [pooling] table decided the model without a word on the command line.
+    from bayescale.cli.commands.fit import _describe
+    from bayescale.laws import get_law
+
+    frame = pd.DataFrame(
+        {"N": [1e8, 2e8, 1e8, 2e8], "D": [1e9, 2e9, 1e9, 2e9], "loss": [3.0, 2.9, 3.1, 3.0]}
+    )
+    frame["family"] = ["a", "a", "b", "b"]
+    runs = bayescale.load_runs(frame, group="family")
+    law = dataclasses.replace(get_law("chinchilla"), pooling={"alpha": "shared", "E": "separate"})
+    _describe(runs, law, {"beta": "shared"})
+    text = " ".join(capsys.readouterr().out.split())
+    assert "pooling: shared: alpha, beta; pooled: A, B; separate: E" in text

@@ -59,7 +59,7 @@ def test_a_task_at_chance_is_flagged_and_not_fitted():
     frame = pd.DataFrame({"val_loss": [3.0, 3.5, 4.0, 4.5], "acc": 1 - at_chance})
     with pytest.raises(DataError, match=r"'acc' stays at chance.*train larger models"):
         downstream.fit_link(frame, "val_loss", "acc", chance=0.25, accuracy=True)
-    with pytest.raises(DataError, match=r"column\(s\) 'acc2' not in the runs"):
+    with pytest.raises(DataError, match=r"column\(s\) 'acc2' not in the runs; did you mean 'acc'"):
         downstream.fit_link(frame, "val_loss", "acc2")
 
 

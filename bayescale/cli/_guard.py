@@ -287,7 +287,11 @@ def _error_and_code(exc: BaseException) -> tuple[str, int]:
         flags = [f"--x {name}=COLUMN" for name in exc.inputs] + ["--y COLUMN"] * exc.response
         return f"{exc} (on the command line: {' '.join(flags)})", EXIT_USAGE
     if isinstance(exc, BayescaleError):
-        return str(exc), EXIT_USAGE
+        # The library's remedy for the group column (group='<column>') is --group here.
+        text = str(exc).replace(
+            "choose the group column with group='<column>'", "choose it with --group COLUMN"
+        )
+        return text, EXIT_USAGE
     if isinstance(exc, _USER_OS_ERRORS):
         where = f": '{exc.filename}'" if exc.filename is not None else ""
         return f"{exc.strerror or exc}{where}", EXIT_USAGE

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 __all__ = ["fit_command", "forecast_command"]
 
 
-def _describe(runs: Runs, law: Law) -> None:
+def _describe(runs: Runs, law: Law, pooling: str | dict[str, str] | None = None) -> None:
     """Say what is fitted to what, before the sampler's progress bar."""
     columns = ", ".join(
         f"{name} = {column.removeprefix('derived: ')}"
@@ -84,6 +84,10 @@ def _describe(runs: Runs, law: Law) -> None:
             f"{', '.join(runs.group_by)}: "
             f"{', '.join(runs.group_names)}"
         )
+        from bayescale.hierarchy import Pooling
+
+        # The pooling in effect: the law file's [pooling] table, with --pooling over it.
+        say(f"pooling: {Pooling.of(law, pooling).describe()}")
 
 
 def _parse_pooling(text: str | None, grouped: bool) -> str | dict[str, str] | None:
@@ -204,7 +208,7 @@ def fit_command(
     chosen = get_law(law, runs=runs)
     # fit() checks this too, but only after the header below has been printed.
     runs.require_law(chosen)
-    _describe(runs, chosen)
+    _describe(runs, chosen, pooling_spec)
 
     from bayescale.fitting import fit
 
