@@ -7,13 +7,20 @@ quantiles) plus each fit's ``.nc``, in an output folder:
 
 - ``fits/<key>.nc``: the fit, reloadable with :func:`bayescale.load_fit`;
 - ``rows/<key>.json``: its row, written last, atomically: a fit is finished exactly when its
-  row exists, so an interrupted sweep loses only the fits in flight and a rerun skips the
-  rest;
-- ``results.csv``: all rows, rewritten at the end of every run.
+  row exists (and, unless it raised, its ``.nc``), so an interrupted sweep loses only the
+  fits in flight and a rerun skips the rest;
+- ``results.csv``: all rows, rewritten at the end of every run;
+- ``sweep.json``: the spec the folder belongs to: a sweep of another spec is refused there
+  (unless ``overwrite=True``), so that its ``results.csv`` is not replaced by accident.
 
 The key of a fit is a hash of its data (the slice's values), its law (the full law with
-priors) and its settings: change any of them and the fit is redone, leave them and it is
-kept.
+priors: a law file's or catalog entry's content, not its name) and its settings: change any
+of them and the fit is redone, leave them and it is kept. A row's identity columns (the
+response, the slice's values, the law and the cut) are always those of the current spec.
+
+The spec is checked when it is loaded, before any folder is made or any fit runs: its
+types, its columns, its laws (catalog names, law files relative to the spec's folder,
+formulas) and the inputs they need, and its sampler settings.
 
 Engine: with ``workers=0`` the fits run one after another in this process. Otherwise they
 run on Dask (``dask.distributed``): a ``LocalCluster`` of ``workers`` single-threaded
@@ -29,11 +36,13 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +51,18 @@ import pandas as pd
 
 from bayescale import _files
 from bayescale.discrepancy import check_choice
-from bayescale.errors import DataError
+from bayescale.errors import BayescaleError, DataError, OutputExistsError, closest
 
-__all__ = ["SweepSpec", "SweepTask", "load_spec", "plan_sweep", "sweep"]
+__all__ = [
+    "SweepInterrupted",
+    "SweepSpec",
+    "SweepTask",
+    "load_spec",
+    "plan_sweep",
+    "recorded_spec",
+    "spec_identity",
+    "sweep",
+]
 
 #: Keys a sweep spec may have, per table.
 _SPEC_KEYS = {
@@ -54,6 +72,14 @@ _SPEC_KEYS = {
 }
 #: Status of a row: the fit ran and passed its diagnostics, ran and failed them, or raised.
 STATUSES = ("ok", "diagnostics failed", "error")
+#: The file of an output folder that names the spec it belongs to.
+SPEC_FILE = "sweep.json"
+#: The label of data given as a DataFrame (as :func:`bayescale.load_runs` names it).
+_FRAME = "<DataFrame>"
+#: Input columns taken when a spec maps none (as :func:`bayescale.load_runs` does).
+_DEFAULT_INPUTS = ("N", "D", "C", "U")
+#: The row key that lists a row's identity columns (dropped from the table).
+_IDENTITY = "_identity"
 
 
 @dataclass(frozen=True)
@@ -65,11 +91,12 @@ class SweepSpec:
     data : pandas.DataFrame
         The runs, one row each.
     x : mapping of str to str
-        Law input -> column (as in :func:`bayescale.load_runs`).
+        Law input -> column (as in :func:`bayescale.load_runs`). Empty: the columns named
+        ``N``, ``D``, ``C`` or ``U``, as :func:`bayescale.load_runs` takes by default.
     y : sequence of str
         Response columns: one slice each (e.g. eight validation losses).
     laws : sequence of str
-        Catalog names, law-file paths or formulas.
+        Catalog names, law-file paths (relative to `folder`) or formulas.
     split_by : sequence of str, default ()
         Columns whose values each make a slice (e.g. ``dataset``): fits are per value.
     holdout : sequence of float, default ()
@@ -84,7 +111,21 @@ class SweepSpec:
     compute_factor : float, default 6.0
         ``k`` in ``C = k N D``.
     source : str, default "<DataFrame>"
-        Where the spec came from, for messages.
+        Where the spec came from, for messages; a spec file's path also identifies the
+        sweep in its output folder (see :func:`sweep`).
+    data_source : str, default "<DataFrame>"
+        Where `data` came from (its file), so that a fit's data error names the file and
+        its row (and line, for a text file) as :func:`bayescale.load_runs` does.
+    folder : str or PathLike, optional
+        The folder relative law-file paths are read from; default: the current one
+        (:func:`load_spec`: the spec's folder).
+
+    Raises
+    ------
+    DataError
+        If a column is missing, a value is out of range or repeated, a sampler setting is
+        not valid, or a law is unknown, not valid or needs an input ``x`` does not map: all
+        before anything is fitted, each message naming `source` and the key.
     """
 
     data: pd.DataFrame
@@ -97,33 +138,203 @@ class SweepSpec:
     sampler: Mapping[str, Any] = field(default_factory=dict)
     discrepancy: str | None = "auto"
     compute_factor: float = 6.0
-    source: str = "<DataFrame>"
+    source: str = _FRAME
+    data_source: str = _FRAME
+    folder: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         where = self.source
+        # One name may be given as a string, as a spec file may write it.
+        for name in ("y", "laws", "split_by"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
         if not self.y:
             raise DataError(f"{where}: data.y names no response column; give one or more")
         if not self.laws:
             raise DataError(f"{where}: laws is empty; give one or more law names or formulas")
+        for name, key in (("y", "data.y"), ("laws", "laws"), ("split_by", "data.split_by")):
+            bad = [v for v in getattr(self, name) if not isinstance(v, str) or not v.strip()]
+            if bad:
+                raise DataError(f"{where}: {key} must be names (text), got {bad[0]!r}")
+        if not isinstance(self.x, Mapping):
+            raise DataError(
+                f"{where}: data.x must map law inputs to columns, e.g. "
+                f"{{'N': 'params', 'D': 'tokens'}}, got {self.x!r}"
+            )
+        if not self.x:
+            object.__setattr__(self, "x", self._default_inputs())
         missing = [
             c for c in [*self.x.values(), *self.y, *self.split_by] if c not in self.data.columns
         ]
         if missing:
+            hint = closest(missing[0], self.data.columns)
             raise DataError(
                 f"{where}: column(s) {', '.join(map(repr, missing))} not in the data "
                 f"(it has {', '.join(map(str, self.data.columns))})"
+                + (f"; did you mean {hint!r}?" if hint is not None else "")
             )
         for q in self.holdout:
-            if not (isinstance(q, int | float) and 0 < q < 1):
+            if isinstance(q, bool) or not (isinstance(q, int | float) and 0 < q < 1):
                 raise DataError(f"{where}: holdout.quantiles must be numbers in (0, 1), got {q!r}")
         if not self.holdout and not self.full:
             raise DataError(f"{where}: holdout.full is false and there are no quantiles: no fit")
+        for values, key, what in (
+            (self.laws, "laws", "law"),
+            (self.y, "data.y", "response"),
+            (self.split_by, "data.split_by", "column"),
+            ([float(q) for q in self.holdout], "holdout.quantiles", "cut"),
+        ):
+            repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+            if repeated is not None:
+                raise DataError(
+                    f"{where}: {key} gives {repeated!r} twice: each {what} makes its own "
+                    f"fits; give it once"
+                )
         check_choice(self.discrepancy, where)
+        self._check_sampler()
+        object.__setattr__(self, "_laws", self._resolve_laws())
+
+    def _default_inputs(self) -> dict[str, str]:
+        """The columns named N, D, C or U, as :func:`bayescale.load_runs` takes by default."""
+        found = [c for c in self.data.columns if isinstance(c, str) and c in _DEFAULT_INPUTS]
+        if not found:
+            raise DataError(
+                f"{self.source}: data.x is not given and the data ({self.data_source}) has no "
+                f"column named N, D, C or U; map the law's inputs to columns, e.g. "
+                f'x = {{N = "params", D = "tokens"}}'
+            )
+        return {name: name for name in dict.fromkeys(found)}
+
+    def _check_sampler(self) -> None:
+        from bayescale.settings import SamplerSettings
+
+        where = f"{self.source}: [sampler]"
+        if not isinstance(self.sampler, Mapping):
+            raise DataError(f"{where} must be a table of settings, got {self.sampler!r}")
+        known = [f.name for f in fields(SamplerSettings)]
+        for name in self.sampler:
+            if name not in known:
+                hint = closest(name, known)
+                raise DataError(
+                    f"{where} unknown setting {name!r}"
+                    + (f" (did you mean {hint!r}?)" if hint is not None else "")
+                    + f"; the settings are {', '.join(sorted(known))}"
+                )
+        try:
+            SamplerSettings.of(dict(self.sampler))
+        except DataError as err:
+            # A number in quotes is the commonest slip in a TOML file: say how to write it.
+            quoted = [f"{k} = {v.strip()}" for k, v in self.sampler.items() if _is_number_text(v)]
+            hint = f"; write {', '.join(quoted)} (a number, without quotes)" if quoted else ""
+            raise DataError(f"{where} {err}{hint}") from None
+
+    def _resolve_laws(self) -> dict[str, Any]:
+        """Each law as fitted: a catalog entry's or law file's Law, a formula's text.
+
+        Checked now, not in every fit: a catalog name (with the closest one if unknown), a
+        law file, a formula, and the inputs each needs against ``x``."""
+        from bayescale.errors import FormulaError, LawError
+        from bayescale.laws import Law, catalog, get_law, refuse_unused_columns
+
+        probe = self._probe_runs()
+        entries = catalog()
+        resolved: dict[str, Any] = {}
+        for text in self.laws:
+            try:
+                path = None if text in entries else _law_file(text, self.folder)
+                if text in entries:
+                    law = Law.from_file(entries[text])
+                elif path is not None:
+                    law = Law.from_file(path)
+                else:
+                    # A formula; an unknown name is refused here with the closest catalog one.
+                    law = get_law(text, runs=probe)
+                refuse_unused_columns(law, probe)
+            except (LawError, FormulaError, DataError) as err:
+                message = str(err).replace(_FRAME, self.data_source)
+                raise DataError(f"{self.source}: laws: {message}") from None
+            missing = [name for name in law.inputs if name not in probe.inputs]
+            if missing:
+                mapped = ", ".join(f'{k} = "{v}"' for k, v in self.x.items())
+                wanted = ", ".join(f'{name} = "<column>"' for name in missing)
+                raise DataError(
+                    f"{self.source}: law {text!r} needs input(s) {', '.join(missing)}, which "
+                    f"data.x does not map (it gives {', '.join(probe.inputs)}; of N, D, C two "
+                    f"are enough); map a column to each: x = {{{mapped}, {wanted}}}, or "
+                    f"remove the law"
+                )
+            resolved[text] = law if (text in entries or path is not None) else text
+        return resolved
+
+    def _probe_runs(self) -> Any:
+        """Runs with the data's columns and the spec's mapping, but made-up values.
+
+        Enough to check the mapping and each law's names at load time, whatever the real
+        values: those are checked per fit (a bad value in one slice fails only its fits)."""
+        from bayescale.data import load_runs
+
+        used = {*self.x.values(), self.y[0]}
+        n = 12
+        frame = pd.DataFrame(index=range(n))
+        for i, column in enumerate(self.data.columns):
+            values = np.geomspace(1e7, 1e9, n) * (i + 1) if column in used else [""] * n
+            frame.insert(i, column, values, allow_duplicates=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return load_runs(
+                    frame, x=dict(self.x), y=self.y[0], compute_factor=self.compute_factor
+                )
+        except DataError as err:
+            message = str(err).replace(_FRAME, self.data_source)
+            raise DataError(f"{self.source}: data.x: {message}") from None
+
+    def law_to_fit(self, law: str) -> Any:
+        """The law `law` of the spec as fitted.
+
+        Parameters
+        ----------
+        law : str
+            One of :attr:`laws`.
+
+        Returns
+        -------
+        Law or str
+            A catalog entry's or law file's :class:`bayescale.Law` (read when the spec was
+            made), or a formula's text (its default priors follow each slice's runs).
+        """
+        return self._laws[law]  # type: ignore[attr-defined]
+
+
+def _is_number_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _law_file(text: str, folder: str | os.PathLike[str] | None) -> Path | None:
+    """The law file `text` names (relative to `folder`), or None if it names none."""
+    path = Path(text).expanduser()
+    if not path.is_absolute() and folder is not None:
+        path = Path(folder) / path
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a formula longer than a file name can be, a NUL byte
+        is_file = False
+    return path if text.strip().lower().endswith(".toml") or is_file else None
 
 
 @dataclass(frozen=True)
 class SweepTask:
-    """One fit of a sweep: a slice, a law and a cut."""
+    """One fit of a sweep: a slice, a law and a cut.
+
+    ``frame``'s index holds the positions of its runs in the sweep's data, so that a data
+    error names the row of the file (``data_source``) rather than of the slice.
+    """
 
     key: str
     response: str
@@ -135,6 +346,8 @@ class SweepTask:
     sampler: Mapping[str, Any] = field(repr=False)
     discrepancy: str | None = "auto"
     compute_factor: float = 6.0
+    fitted_law: Any = field(default=None, repr=False)
+    data_source: str = field(default=_FRAME, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """The task's identity as table columns."""
@@ -148,13 +361,30 @@ class SweepTask:
         }
 
 
+def _json_value(value: Any) -> str:
+    """A spec value as TOML writes it (the same as JSON for numbers, text and lists)."""
+    return json.dumps(value, default=str)
+
+
+def _names(value: Any, key: str, where: str, example: str) -> list[str]:
+    """A name or a list of names, as a spec writes them."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise DataError(
+            f"{where}: {key} must be a name or a list of names, in quotes, got "
+            f"{_json_value(value)}; write e.g. {example}"
+        )
+    return list(names)
+
+
 def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     """Read a sweep spec from a TOML file.
 
     Parameters
     ----------
     path : str or PathLike
-        The file. Its ``[data] path`` is read relative to the file's folder.
+        The file. Its ``[data] path`` and law-file paths are read relative to the file's
+        folder.
 
     Returns
     -------
@@ -165,7 +395,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     ------
     DataError
         If the file cannot be read or a key or value is not valid (the message names the
-        file, the key and what to do).
+        file, the key and what to write instead); see also :class:`SweepSpec`.
 
     Examples
     --------
@@ -196,42 +426,98 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         raise DataError(f"cannot read sweep spec '{path}': {err.strerror or err}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"sweep spec '{path}' is not valid TOML: {err}") from None
+    where = str(path)
     for table, allowed in _SPEC_KEYS.items():
         entries = spec if not table else spec.get(table, {})
         if not isinstance(entries, dict):
-            raise DataError(f"{path}: [{table}] must be a table")
+            raise DataError(f"{where}: [{table}] must be a table")
         unknown = sorted(set(entries) - allowed)
         if unknown:
-            where = f"[{table}] " if table else ""
+            here = f"[{table}] " if table else ""
+            home = next((t for t, keys in _SPEC_KEYS.items() if t and unknown[0] in keys), None)
+            hint = closest(unknown[0], allowed)
+            note = (
+                f" ({unknown[0]} belongs under [{home}])"
+                if home is not None and home != table
+                else f" (did you mean {hint!r}?)"
+                if hint is not None
+                else ""
+            )
             raise DataError(
-                f"{path}: unknown key(s) {where}{', '.join(unknown)}; "
+                f"{where}: unknown key(s) {here}{', '.join(unknown)}{note}; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
     data = spec.get("data", {})
     if "path" not in data or "y" not in data:
-        raise DataError(f"{path}: [data] needs 'path' (the runs table) and 'y' (its responses)")
-    source = (path.parent / data["path"]).resolve()
-    y = [data["y"]] if isinstance(data["y"], str) else list(data["y"])
-    split_by = data.get("split_by", [])
-    split_by = [split_by] if isinstance(split_by, str) else list(split_by)
-    laws = spec.get("laws", [])
-    laws = [laws] if isinstance(laws, str) else list(laws)
+        raise DataError(f"{where}: [data] needs 'path' (the runs table) and 'y' (its responses)")
+    if not isinstance(data["path"], str) or not data["path"].strip():
+        raise DataError(
+            f"{where}: data.path must be a file name in quotes, got "
+            f'{_json_value(data["path"])}; write e.g. path = "runs.csv"'
+        )
+    x = data.get("x", {})
+    if not isinstance(x, dict):
+        raise DataError(
+            f"{where}: data.x must be a table of input = column, got {_json_value(x)}; "
+            f'write e.g. x = {{N = "params", D = "tokens"}}'
+        )
+    for name, column in x.items():
+        if not isinstance(column, str):
+            raise DataError(
+                f"{where}: data.x.{name} must be a column name in quotes, got "
+                f'{_json_value(column)}; write e.g. x = {{{name} = "params"}}'
+            )
+    y = _names(data["y"], "data.y", where, 'y = "loss" or y = ["loss_a", "loss_b"]')
+    split_by = _names(data.get("split_by", []), "data.split_by", where, 'split_by = ["dataset"]')
+    laws = _names(spec.get("laws", []), "laws", where, 'laws = ["chinchilla", "kaplan"]')
+    factor = data.get("compute_factor", 6.0)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < math.inf:
+        raise DataError(
+            f"{where}: data.compute_factor must be a number > 0 (k in C = k N D), got "
+            f"{_json_value(factor)}; write e.g. compute_factor = 6"
+        )
     holdout = spec.get("holdout", {})
-    for name, value in (("data.x", data.get("x", {})), ("sampler", spec.get("sampler", {}))):
-        if not isinstance(value, dict):
-            raise DataError(f"{path}: {name} must be a table, got {value!r}")
+    quantiles = holdout.get("quantiles", [])
+    if not isinstance(quantiles, list) or any(
+        isinstance(q, bool) or not isinstance(q, int | float) for q in quantiles
+    ):
+        example = (
+            quantiles
+            if isinstance(quantiles, int | float) and not isinstance(quantiles, bool)
+            else 0.7
+        )
+        raise DataError(
+            f"{where}: holdout.quantiles must be a list of numbers in (0, 1), got "
+            f"{_json_value(quantiles)}; write e.g. quantiles = [{example}]"
+        )
+    full = holdout.get("full", True)
+    if not isinstance(full, bool):
+        raise DataError(
+            f"{where}: holdout.full must be true or false (without quotes), got "
+            f"{_json_value(full)}; write e.g. full = false"
+        )
+    sampler = spec.get("sampler", {})
+    if not isinstance(sampler, dict):
+        raise DataError(f"{where}: [sampler] must be a table, got {_json_value(sampler)}")
+    source = (path.parent / data["path"]).resolve()
+    try:
+        table = read_table(source)[0]
+    except DataError as err:
+        raise DataError(f"{where}: data.path: {err}") from None
     return SweepSpec(
-        data=read_table(source)[0],
-        x=dict(data.get("x", {})),
+        data=table,
+        x=dict(x),
         y=y,
         laws=laws,
         split_by=split_by,
-        holdout=list(holdout.get("quantiles", [])),
-        full=bool(holdout.get("full", True)),
-        sampler=dict(spec.get("sampler", {})),
+        holdout=list(quantiles),
+        full=full,
+        sampler=dict(sampler),
         discrepancy=spec.get("discrepancy", "auto"),
-        compute_factor=float(data.get("compute_factor", 6.0)),
-        source=str(path),
+        compute_factor=float(factor),
+        source=where,
+        data_source=str(source),
+        folder=str(path.parent),
     )
 
 
@@ -246,6 +532,11 @@ def _fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:20]
 
 
+def _law_identity(law: Any) -> Any:
+    """What of a law its fits' keys hold: the whole law (formula and priors) as written."""
+    return law if isinstance(law, str) else law.to_dict()
+
+
 def plan_sweep(spec: SweepSpec) -> list[SweepTask]:
     """Every fit of a sweep, in law order (so that chunks share a compiled law).
 
@@ -258,28 +549,38 @@ def plan_sweep(spec: SweepSpec) -> list[SweepTask]:
     -------
     list of SweepTask
         One per response x slice x law x cut.
+
+    Raises
+    ------
+    DataError
+        If two fits would be identical (e.g. a law file with the content of a catalog law
+        given beside it).
     """
     from bayescale.settings import SamplerSettings
 
     sampler = SamplerSettings.of(dict(spec.sampler)).to_dict()
     columns = list(dict.fromkeys([*spec.x.values()]))
+    # Positions in the data, kept as each slice's index: a data error names the file's row.
+    data = spec.data.reset_index(drop=True)
     if spec.split_by:
-        groups = spec.data.groupby(list(spec.split_by), sort=True, dropna=False)
+        groups = data.groupby(list(spec.split_by), sort=True, dropna=False)
         slices = [
             (dict(zip(spec.split_by, k if isinstance(k, tuple) else (k,), strict=True)), part)
             for k, part in groups
         ]
     else:
-        slices = [({}, spec.data)]
+        slices = [({}, data)]
     cuts: list[float | None] = [*([None] if spec.full else []), *map(float, spec.holdout)]
     tasks = []
     for law in spec.laws:
+        fitted_law = spec.law_to_fit(law)
+        identity = _law_identity(fitted_law)
         for response in spec.y:
             for where, part in slices:
-                frame = part[[*columns, response]].reset_index(drop=True)
+                frame = part[[*columns, response]]
                 for cut in cuts:
                     key = _fingerprint(
-                        frame, law, cut, sampler, spec.discrepancy, spec.compute_factor, spec.x
+                        frame, identity, cut, sampler, spec.discrepancy, spec.compute_factor, spec.x
                     )
                     tasks.append(
                         SweepTask(
@@ -293,19 +594,63 @@ def plan_sweep(spec: SweepSpec) -> list[SweepTask]:
                             sampler,
                             spec.discrepancy,
                             spec.compute_factor,
+                            fitted_law=fitted_law,
+                            data_source=spec.data_source,
                         )
                     )
-    keys = [t.key for t in tasks]
-    if len(set(keys)) != len(keys):
-        raise DataError(
-            f"{spec.source}: two fits of the sweep are identical (the same data, law and cut); "
-            f"remove the repeated law or response"
-        )
+    first: dict[str, SweepTask] = {}
+    for task in tasks:
+        if task.key in first:
+            raise DataError(
+                f"{spec.source}: two fits of the sweep are identical (the same data, law and "
+                f"cut): {_label(first[task.key])} and {_label(task)}; remove one of the laws, "
+                f"responses or cuts that repeat"
+            )
+        first[task.key] = task
     return tasks
+
+
+def _label(task: SweepTask) -> str:
+    return ", ".join(str(v) for k, v in task.describe().items() if k != "key")
 
 
 def _row_path(out: Path, key: str) -> Path:
     return out / "rows" / f"{key}.json"
+
+
+def _read_row(out: Path, task: SweepTask, *, warn: bool = True) -> dict[str, Any] | None:
+    """A finished fit's row, with the task's identity columns; None if it is not finished.
+
+    A row file that cannot be read (cut short, emptied) or a fit whose ``.nc`` is gone is
+    not finished: it is redone, with a warning naming the file, rather than blocking the
+    sweep."""
+    path = _row_path(out, task.key)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    problem = ""
+    try:
+        row = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        row, problem = None, "is damaged (not a complete row)"
+    if row is not None and not isinstance(row, dict):
+        row, problem = None, "is damaged (not a row)"
+    if row is not None and row.get("status") != "error":
+        fit_file = out / str(row.get("fit_file", ""))
+        if not row.get("fit_file") or not fit_file.is_file():
+            row, problem = None, f"is of a fit whose file '{fit_file}' is missing"
+    if row is None:
+        if warn:
+            warnings.warn(
+                f"sweep: row file '{path}' {problem}; its fit is redone", UserWarning, stacklevel=3
+            )
+        return None
+    # The identity columns are the current task's: the data's labels may have been renamed
+    # since (the key holds the values, not the slice's name).
+    stale = set(row.pop(_IDENTITY, None) or ())
+    identity = task.describe()
+    return {**identity, **{k: v for k, v in row.items() if k not in stale and k not in identity}}
 
 
 def _quantiles(fit_: Any) -> dict[str, float]:
@@ -315,6 +660,30 @@ def _quantiles(fit_: Any) -> dict[str, float]:
         low, mid, high = np.quantile(values, [0.05, 0.5, 0.95])
         row |= {f"{name}_median": mid, f"{name}_lower_90": low, f"{name}_upper_90": high}
     return row
+
+
+def _in_data_file(message: str, source: str, positions: np.ndarray) -> str:
+    """A data error of a slice's runs, pointed at the data file's row.
+
+    load_runs reads the slice as a DataFrame, so it names ``<DataFrame>`` and the row's
+    position within the slice; ``positions`` maps those to the rows of the data (the rows
+    of its file, numbered as :func:`bayescale.load_runs` numbers them)."""
+    from bayescale.data import SUPPORTED_SUFFIXES
+
+    if _FRAME not in message:
+        return message
+    text_file = SUPPORTED_SUFFIXES.get(Path(source).suffix.lower()) in ("csv", "tsv")
+
+    def in_file(match: re.Match[str]) -> str:
+        position = int(match.group(1)) - 1
+        if not 0 <= position < len(positions):
+            return match.group(0)
+        row = int(positions[position]) + 1
+        # The header is line 1 of a text file, so data row R is line R + 1.
+        return f"row {row} (line {row + 1} of the file)" if text_file else f"row {row}"
+
+    message = re.sub(r"\brow (\d+)\b(?! \()", in_file, message, count=1)
+    return message.replace(_FRAME, source).replace(" in total)", " in this fit's runs)")
 
 
 def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -336,21 +705,23 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
         ``coverage_50``/``80``/``90``, ``mare``, ``r2``) for a cut, parameter quantiles
         and ``fit_file``.
     """
-    import warnings
-
     from bayescale.comparison import score
     from bayescale.data import load_runs
     from bayescale.fitting import fit as fit_law
 
     out = Path(out)
-    done = _row_path(out, task.key)
-    if done.exists():
-        return json.loads(done.read_text())
+    done = _read_row(out, task, warn=False)
+    if done is not None:
+        return done
     row: dict[str, Any] = {**task.describe(), "status": "error", "error": ""}
     start = time.perf_counter()
+    positions = task.frame.index.to_numpy()
     try:
         runs = load_runs(
-            task.frame, x=dict(task.x), y=task.response, compute_factor=task.compute_factor
+            task.frame.reset_index(drop=True),
+            x=dict(task.x),
+            y=task.response,
+            compute_factor=task.compute_factor,
         )
         compute = runs.x("C") if "C" in runs.inputs else runs.x(runs.inputs[0])
         train, test = runs, None
@@ -364,11 +735,11 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
                     f"give this slice more runs"
                 )
             train, test = runs.subset(below), runs.subset(~below)
+            positions = positions[below]
+        law = task.law if task.fitted_law is None else task.fitted_law
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the row records the diagnostics instead
-            fitted = fit_law(
-                train, task.law, sampler=dict(task.sampler), discrepancy=task.discrepancy
-            )
+            fitted = fit_law(train, law, sampler=dict(task.sampler), discrepancy=task.discrepancy)
             scores = {} if test is None else score(fitted, test)
         table = fitted.diagnostics.table
         fit_file = out / "fits" / f"{task.key}.nc"
@@ -387,11 +758,15 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
         if not fitted.ok:
             row["error"] = fitted.diagnostics.verdict()
     except Exception as err:  # one failed fit must not stop a sweep of thousands
-        row["error"] = f"{type(err).__name__}: {err}"
+        message = str(err)
+        if isinstance(err, DataError):
+            message = _in_data_file(message, task.data_source, positions)
+        row["error"] = f"{type(err).__name__}: {message}"
         if not isinstance(err, DataError):
             row["traceback"] = traceback.format_exc(limit=5)
     row["seconds"] = time.perf_counter() - start
-    _files.write_text(done, json.dumps(row, default=float), overwrite=True)
+    saved = {**row, _IDENTITY: list(task.describe())}
+    _files.write_text(_row_path(out, task.key), json.dumps(saved, default=float), overwrite=True)
     return row
 
 
@@ -436,11 +811,7 @@ def _chunks(tasks: Sequence[SweepTask], workers: int) -> list[list[SweepTask]]:
 
 
 def _results(out: Path, tasks: Sequence[SweepTask]) -> pd.DataFrame:
-    rows = []
-    for task in tasks:
-        path = _row_path(out, task.key)
-        if path.exists():
-            rows.append(json.loads(path.read_text()))
+    rows = [row for task in tasks if (row := _read_row(out, task, warn=False)) is not None]
     table = pd.DataFrame(rows)
     if len(table):
         _files.write_text(out / "results.csv", table.to_csv(index=False), overwrite=True)
@@ -460,6 +831,108 @@ def _local_client(workers: int) -> Any:
     return Client(cluster)
 
 
+def _connect(scheduler: str) -> Any:
+    """A client of the scheduler at `scheduler`, or a one-line error."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler)
+    except (OSError, ValueError, TimeoutError) as err:
+        raise BayescaleError(
+            f"cannot connect to the Dask scheduler at {scheduler!r}: "
+            f"{' '.join(str(err).split())}; check the address (tcp://host:8786) and that "
+            f"'dask scheduler' runs there, or run on this machine without a scheduler"
+        ) from None
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep was interrupted (Ctrl-C); the fits finished so far are kept.
+
+    Parameters
+    ----------
+    finished : int
+        Fits of the sweep finished (their rows are in ``out/rows``), this run's and earlier.
+    total : int
+        Fits of the sweep.
+    out : Path
+        The output folder.
+    """
+
+    def __init__(self, finished: int, total: int, out: Path) -> None:
+        super().__init__(f"{finished} of {total} fits finished")
+        self.finished = finished
+        self.total = total
+        self.out = out
+
+
+def spec_identity(spec: SweepSpec) -> str:
+    """What identifies a spec in an output folder: its file's absolute path.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The spec.
+
+    Returns
+    -------
+    str
+        The absolute path of its file, or its ``source`` if it was not read from a file.
+    """
+    if spec.source == _FRAME:
+        return spec.source
+    return str(Path(spec.source).resolve())
+
+
+def recorded_spec(out: str | os.PathLike[str]) -> str | None:
+    """The spec an output folder's sweep belongs to (see :func:`spec_identity`).
+
+    Parameters
+    ----------
+    out : str or PathLike
+        The output folder.
+
+    Returns
+    -------
+    str or None
+        The spec recorded in ``out/sweep.json``, or None if the folder records none (it is
+        new, or from before specs were recorded, or the file is damaged).
+    """
+    try:
+        recorded = json.loads((Path(out) / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    spec = recorded.get("spec") if isinstance(recorded, dict) else None
+    return spec if isinstance(spec, str) else None
+
+
+def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
+    """Check the output folder and make it this spec's, before any fit."""
+    if out.exists() and not out.is_dir():
+        raise BayescaleError(f"output folder '{out}' is a file; give a folder")
+    identity, recorded = spec_identity(spec), recorded_spec(out)
+    if recorded is not None and recorded != identity and not overwrite:
+        raise OutputExistsError(
+            f"'{out}' holds the sweep of another spec ('{recorded}', not '{identity}'); its "
+            f"results.csv would be replaced: choose another output folder or pass "
+            f"overwrite=True",
+            path=out / SPEC_FILE,
+        )
+    try:
+        (out / "rows").mkdir(parents=True, exist_ok=True)
+        (out / "fits").mkdir(exist_ok=True)
+    except OSError as err:
+        raise BayescaleError(
+            f"cannot create the output folder '{out}': {err.strerror or err}; choose a folder "
+            f"you can write to"
+        ) from None
+    # Every fit writes into rows/ and fits/: a folder that refuses it would fail each fit
+    # (and on Dask each retry), so try once now.
+    for probe in (out / "rows" / "probe.json", out / "fits" / "probe.nc", out / SPEC_FILE):
+        _files.check_destination(probe, overwrite=True)
+    if recorded != identity:
+        _files.write_text(out / SPEC_FILE, json.dumps({"spec": identity}), overwrite=True)
+
+
 def sweep(
     spec: SweepSpec | str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -468,6 +941,7 @@ def sweep(
     scheduler: str | None = None,
     client: Any = None,
     retry_failed: bool = False,
+    overwrite: bool = False,
     on_row: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Run every fit of a sweep that is not finished yet; return the table of all.
@@ -487,6 +961,9 @@ def sweep(
         A connected Dask client instead of a local cluster.
     retry_failed : bool, default False
         Redo the fits whose row says ``error`` (e.g. after fixing the data).
+    overwrite : bool, default False
+        Run even if `out` holds the sweep of another spec file (its ``results.csv`` is then
+        replaced; the finished fits of both stay in ``rows/`` and ``fits/``).
     on_row : callable, optional
         Called with ``(row, finished, total)`` as each fit finishes (progress bars).
 
@@ -494,45 +971,62 @@ def sweep(
     -------
     pandas.DataFrame
         One row per fit (see :func:`run_task`), also written to ``out/results.csv``.
+        ``attrs["fitted"]`` lists the keys of the fits run by this call (the others were
+        finished by an earlier one).
 
     Raises
     ------
     DataError
-        If the spec is not valid.
+        If the spec is not valid (checked before the folder is made).
+    OutputExistsError
+        If `out` holds the sweep of another spec and `overwrite` is False.
+    BayescaleError
+        If `out` cannot be written, or the scheduler cannot be reached (before any fit).
+    SweepInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``): the finished fits are kept, and a rerun
+        resumes.
+
+    Warns
+    -----
+    UserWarning
+        For a row file that is damaged, or whose fit's ``.nc`` is missing: its fit is redone.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
+    if not os.fspath(out).strip():
+        raise BayescaleError("the output folder is empty text; give a folder, e.g. 'my-sweep'")
     out = Path(out)
-    (out / "rows").mkdir(parents=True, exist_ok=True)
-    (out / "fits").mkdir(exist_ok=True)
     tasks = plan_sweep(spec)
-    if retry_failed:
-        for task in tasks:
-            path = _row_path(out, task.key)
-            if path.exists() and json.loads(path.read_text()).get("status") == "error":
-                path.unlink()
-    todo = [t for t in tasks if not _row_path(out, t.key).exists()]
-    finished = len(tasks) - len(todo)
-    for row in _done_rows(out, tasks, todo):
-        if on_row:
-            on_row(row, finished, len(tasks))
-    if todo:
-        if workers == 0 and client is None and scheduler is None:
-            for task in todo:
-                row = run_task(task, out)
-                finished += 1
-                if on_row:
-                    on_row(row, finished, len(tasks))
-        else:
-            finished = _on_dask(todo, out, workers, scheduler, client, on_row, finished, len(tasks))
-    return _results(out, tasks)
-
-
-def _done_rows(out: Path, tasks: Sequence[SweepTask], todo: Sequence[SweepTask]) -> Iterator:
-    waiting = {t.key for t in todo}
+    _prepare(out, spec, overwrite)
+    done: dict[str, dict[str, Any]] = {}
     for task in tasks:
-        if task.key not in waiting:
-            yield json.loads(_row_path(out, task.key).read_text())
+        row = _read_row(out, task)
+        if row is not None and retry_failed and row.get("status") == "error":
+            _row_path(out, task.key).unlink()
+        elif row is not None:
+            done[task.key] = row
+    todo = [t for t in tasks if t.key not in done]
+    finished = len(done)
+    try:
+        if on_row:
+            for task in tasks:
+                if task.key in done:
+                    on_row(done[task.key], finished, len(tasks))
+        if todo:
+            if workers == 0 and client is None and scheduler is None:
+                for task in todo:
+                    row = run_task(task, out)
+                    finished += 1
+                    if on_row:
+                        on_row(row, finished, len(tasks))
+            else:
+                _on_dask(todo, out, workers, scheduler, client, on_row, finished, len(tasks))
+    except KeyboardInterrupt:
+        kept = sum(_row_path(out, t.key).exists() for t in tasks)
+        raise SweepInterrupted(kept, len(tasks), out) from None
+    table = _results(out, tasks)
+    table.attrs["fitted"] = [t.key for t in todo]
+    return table
 
 
 def _on_dask(
@@ -545,11 +1039,11 @@ def _on_dask(
     finished: int,
     total: int,
 ) -> int:
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
     own = client is None
     if own:
-        client = Client(scheduler) if scheduler else _local_client(workers or os.cpu_count() or 1)
+        client = _connect(scheduler) if scheduler else _local_client(workers or os.cpu_count() or 1)
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         futures = [

@@ -165,11 +165,17 @@ def test_a_sweep_in_process_tabulates_saves_and_resumes(tmp_path):
     again = sweep(spec, tmp_path / "out", workers=0)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     pd.testing.assert_frame_equal(again, table)
+    # A fit whose .nc was deleted is not finished: it is redone, with a warning.
+    (tmp_path / "out" / row["fit_file"]).unlink()
+    with pytest.warns(UserWarning, match=r"fits/.*\.nc' is missing; its fit is redone"):
+        redone = sweep(spec, tmp_path / "out", workers=0)
+    assert redone.attrs["fitted"] == [row["key"]]
+    assert (tmp_path / "out" / row["fit_file"]).exists()
     # A fit that raised is kept as an error row, and redone only when asked.
-    bad = _spec(_runs(), y=["val_a"], laws=["E + A / U**alpha"], holdout=[])
+    bad = _spec(_runs(), y=["val_a"], holdout=[0.02], full=False)
     errors = sweep(bad, tmp_path / "bad", workers=0)
     assert (errors["status"] == "error").all() and len(errors) == 2
-    assert errors["error"].str.contains("U").all()
+    assert errors["error"].str.contains("parameters but the data has 1 runs").all()
     rows = sorted((tmp_path / "bad" / "rows").iterdir())
     before = [p.stat().st_mtime_ns for p in rows]
     sweep(bad, tmp_path / "bad", workers=0)
@@ -229,20 +235,25 @@ def test_the_sweep_command_runs_resumes_and_reports_failures(tmp_path):
         tmp_path,
         SPEC_TOML.replace('"val_b"', '"val_a"')
         .replace('y = ["val_a", "val_a"]', 'y = "val_a"')
-        .replace("[0.6, 0.8]", "[0.7]")
-        .replace(
-            'laws = ["chinchilla", "E + A / N**alpha + B / D**beta"]',
-            'laws = ["chinchilla", "E + A / U**alpha"]',
-        )
+        .replace("[0.6, 0.8]", "[0.7, 0.02]")
+        .replace('laws = ["chinchilla", "E + A / N**alpha + B / D**beta"]', 'laws = ["chinchilla"]')
         + "tune = 150\nchains = 2\nretries = 0\nprior_draws = 0\n",
     )
     out = tmp_path / "out"
     first = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--workers", "0"])
-    assert first.exit_code == 0, first.output
+    # A fit that raised makes the command fail, with one line saying what to do.
+    assert first.exit_code == 4, first.output
     assert "4 fits in" in first.output and "2 error" in first.output
-    assert "E + A / U**alpha" in first.output
+    assert "error: val_a, code, chinchilla, below 0.02: DataError" in first.output
+    assert (
+        f"error: 2 of 4 fits failed: see the error column of {out / 'results.csv'}; fix and "
+        f"rerun with --retry-failed"
+    ) in first.output
+    assert "earlier run" not in first.output
+    # A rerun repeats the failures, saying they are old.
     second = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--workers", "0"])
-    assert second.exit_code == 0 and "4 fits in" in second.output
+    assert second.exit_code == 4 and "4 fits in" in second.output
+    assert second.output.count("error (from an earlier run; --retry-failed redoes it)") == 2
     bad = runner.invoke(app, ["sweep", str(tmp_path / "none.toml"), "--out", str(out)])
     assert bad.exit_code == 2 and "cannot read sweep spec" in bad.output
 
@@ -262,3 +273,317 @@ def test_the_readme_spec_loads_and_plans_its_fits(tmp_path):
     (tmp_path / "sweep.toml").write_text(block)
     tasks = plan_sweep(load_spec(tmp_path / "sweep.toml"))
     assert len(tasks) == 2 * 3  # two laws x (all runs + two cuts)
+
+
+# -- the audit's findings -----------------------------------------------------------------
+
+#: A spec whose fits all raise at once (one run below the cut): rows without sampling.
+QUICK_TOML = """
+laws = ["chinchilla"]
+
+[data]
+path = "runs.csv"
+x = {N = "params", D = "tokens"}
+y = "val_a"
+split_by = "dataset"
+
+[holdout]
+quantiles = [0.02]
+full = false
+"""
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from bayescale.cli import app
+
+    return CliRunner(env={"COLUMNS": "200"}).invoke(app, ["sweep", *map(str, args)])
+
+
+def _catalog_text(name: str) -> str:
+    from bayescale.laws import catalog
+
+    return catalog()[name].read_text(encoding="utf-8")
+
+
+def test_a_fit_key_holds_the_law_file_as_written_read_beside_the_spec(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    law = folder / "mylaw.toml"
+    law.write_text(_catalog_text("chinchilla").replace('name = "chinchilla"', 'name = "mylaw"'))
+    spec = _write_spec(folder, QUICK_TOML.replace('["chinchilla"]', '["mylaw.toml"]'))
+    # Read beside the spec, not from the current folder.
+    monkeypatch.chdir(tmp_path)
+    before = plan_sweep(load_spec(spec))
+    assert {t.law for t in before} == {"mylaw.toml"}
+    # Editing the file's priors makes new fits: the stale ones are not reused.
+    law.write_text(law.read_text().replace("mu = 0.4, sigma = 1.0", "mu = 0.5, sigma = 0.5"))
+    after = plan_sweep(load_spec(spec))
+    assert not {t.key for t in before} & {t.key for t in after}
+    # The key holds the law, not its name: the catalog's own chinchilla is another law.
+    catalog = plan_sweep(load_spec(_write_spec(folder, QUICK_TOML)))
+    assert not {t.key for t in catalog} & {t.key for t in before}
+
+
+def test_cached_rows_take_their_identity_from_the_current_spec(tmp_path):
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    first = sweep(spec, tmp_path / "out", workers=0)
+    assert set(first["dataset"]) == {"web", "code"}
+    # Rename a slice's value in the data: same runs, same fits, new label.
+    runs = _runs()
+    runs["dataset"] = runs["dataset"].replace({"web": "webtext"})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    again = sweep(spec, tmp_path / "out", workers=0)
+    assert again.attrs["fitted"] == []  # nothing redone
+    assert set(again["dataset"]) == {"webtext", "code"}
+    assert set(pd.read_csv(tmp_path / "out" / "results.csv")["dataset"]) == {"webtext", "code"}
+    assert "_identity" not in again.columns
+
+
+def test_a_folder_of_another_spec_is_refused_unless_forced(tmp_path):
+    from bayescale.errors import OutputExistsError
+
+    one = _write_spec(tmp_path, QUICK_TOML)
+    other = tmp_path / "other.toml"
+    other.write_text(QUICK_TOML.replace('y = "val_a"', 'y = "val_b"'))
+    out = tmp_path / "out"
+    sweep(one, out, workers=0)
+    assert json.loads((out / "sweep.json").read_text()) == {"spec": str(one.resolve())}
+    before = (out / "results.csv").read_text()
+    with pytest.raises(OutputExistsError, match=r"holds the sweep of another spec .*sweep\.toml"):
+        sweep(other, out, workers=0)
+    assert (out / "results.csv").read_text() == before
+    result = _cli(other, "--out", out, "--workers", "0")
+    assert result.exit_code == 2
+    assert "choose another --out, or add --force" in result.output
+    assert (out / "results.csv").read_text() == before
+    # --force makes the folder the other spec's; the first spec's fits stay.
+    forced = _cli(other, "--out", out, "--workers", "0", "--force")
+    assert "2 fits in" in forced.output, forced.output
+    assert json.loads((out / "sweep.json").read_text()) == {"spec": str(other.resolve())}
+    assert len(list((out / "rows").glob("*.json"))) == 4
+
+
+#: Spec values the loader refuses: (id, text replaced in QUICK_TOML, replacement, message).
+BAD_VALUES = [
+    (
+        "laws-number",
+        'laws = ["chinchilla"]',
+        "laws = 5",
+        r"laws must be a name or a list .*got 5; write e\.g\. laws = \[",
+    ),
+    ("laws-numbers", 'laws = ["chinchilla"]', "laws = [5]", r"laws must be a name .*got \[5\]"),
+    (
+        "quantiles-number",
+        "[0.02]",
+        "0.5",
+        r"holdout\.quantiles must be a list .*got 0\.5; write e\.g\. quantiles = \[0\.5\]",
+    ),
+    (
+        "y-number",
+        'y = "val_a"',
+        "y = 5",
+        r'data\.y must be a name .*got 5; write e\.g\. y = "loss"',
+    ),
+    (
+        "split-by-number",
+        'split_by = "dataset"',
+        "split_by = 5",
+        r"data\.split_by must be a name .*got 5",
+    ),
+    (
+        "factor-text",
+        'y = "val_a"',
+        'y = "val_a"\ncompute_factor = "six"',
+        r'data\.compute_factor must be a number > 0 .*got "six"; write e\.g\. compute_factor = 6',
+    ),
+    ("full-text", "full = false", 'full = "no"', r'holdout\.full must be true or false .*got "no"'),
+    (
+        "x-number",
+        'x = {N = "params", D = "tokens"}',
+        "x = {N = 1}",
+        r"data\.x\.N must be a column name .*got 1",
+    ),
+    ("repeated-cut", "[0.02]", "[0.5, 0.5]", r"holdout\.quantiles gives 0\.5 twice: each cut"),
+    (
+        "sampler-typo",
+        "full = false",
+        "full = false\n[sampler]\ndrwas = 5",
+        r"sweep\.toml: \[sampler\] unknown setting 'drwas' \(did you mean 'draws'\?\)",
+    ),
+    (
+        "sampler-quoted",
+        "full = false",
+        'full = false\n[sampler]\ndraws = "200"',
+        r"\[sampler\] draws must be .*; write draws = 200 \(a number, without quotes\)",
+    ),
+    (
+        "sampler-seed",
+        "full = false",
+        "full = false\n[sampler]\nseed = -1",
+        r"sweep\.toml: \[sampler\] seed must be",
+    ),
+    (
+        "misplaced-key",
+        "full = false",
+        "full = false\ncompute_factor = 6",
+        r"unknown key\(s\) \[holdout\] compute_factor \(compute_factor belongs under \[data\]\)",
+    ),
+    (
+        "law-typo",
+        'laws = ["chinchilla"]',
+        'laws = ["chinchila"]',
+        r"sweep\.toml: laws: unknown law 'chinchila' \(did you mean 'chinchilla'\?\)",
+    ),
+    (
+        "bad-formula",
+        'laws = ["chinchilla"]',
+        'laws = ["E + A / N**alpha +"]',
+        r"sweep\.toml: laws: formula .* is not valid",
+    ),
+    (
+        "missing-law-file",
+        'laws = ["chinchilla"]',
+        'laws = ["nolaw.toml"]',
+        r"sweep\.toml: laws: law file not found: .*nolaw\.toml",
+    ),
+    (
+        "unmapped-input",
+        'x = {N = "params", D = "tokens"}',
+        'x = {N = "params"}',
+        r"law 'chinchilla' needs input\(s\) D, which data\.x does not map",
+    ),
+    (
+        "no-x-no-default",
+        'x = {N = "params", D = "tokens"}\n',
+        "",
+        r"data\.x is not given and the data .*runs\.csv\) has no column named N, D, C or U",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"), [b[1:] for b in BAD_VALUES], ids=[b[0] for b in BAD_VALUES]
+)
+def test_a_bad_spec_value_is_refused_at_load_naming_the_key(tmp_path, old, new, message):
+    assert old in QUICK_TOML
+    spec = _write_spec(tmp_path, QUICK_TOML.replace(old, new))
+    with pytest.raises(DataError, match=message):
+        sweep(spec, tmp_path / "out", workers=0)
+    # Refused before the output folder is made.
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_spec_without_x_uses_the_columns_named_n_and_d(tmp_path):
+    runs = _runs().rename(columns={"params": "N", "tokens": "D"})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    body = QUICK_TOML.replace('x = {N = "params", D = "tokens"}\n', "")
+    (tmp_path / "sweep.toml").write_text(body)
+    spec = load_spec(tmp_path / "sweep.toml")
+    assert dict(spec.x) == {"N": "N", "D": "D"}
+    table = sweep(spec, tmp_path / "out", workers=0)
+    # The fits get as far as the cut (one run is too few), not "x is empty".
+    assert table["error"].str.contains("parameters but the data has 1 runs").all()
+
+
+def test_a_damaged_row_file_is_redone_with_a_warning(tmp_path):
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    out = tmp_path / "out"
+    sweep(spec, out, workers=0)
+    damaged = sorted((out / "rows").glob("*.json"))[0]
+    damaged.write_text("")
+    with pytest.warns(UserWarning, match=rf"row file '.*{damaged.name}' is damaged"):
+        table = sweep(spec, out, workers=0)
+    assert table.attrs["fitted"] == [damaged.stem] and len(table) == 2
+    assert json.loads(damaged.read_text())["status"] == "error"
+    damaged.write_text("{")
+    with pytest.warns(UserWarning, match=damaged.name):
+        table = sweep(spec, out, workers=0, retry_failed=True)
+    assert len(table) == 2 and (table["status"] == "error").all()
+
+
+def test_an_unwritable_folder_or_unreachable_scheduler_stops_before_any_fit(tmp_path, monkeypatch):
+    import errno
+
+    import dask
+
+    import bayescale.sweeps as sweeps_module
+    from bayescale import _files
+    from bayescale.errors import BayescaleError
+
+    spec = _write_spec(tmp_path, QUICK_TOML)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit ran")
+
+    monkeypatch.setattr(sweeps_module, "run_task", no_fit)
+    read_only = OSError(errno.EROFS, "Read-only file system")
+    # A folder that cannot be made.
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "mkdir", lambda *a, **k: (_ for _ in ()).throw(read_only))
+        with pytest.raises(BayescaleError, match=r"cannot create the output folder .*Read-only"):
+            sweep(spec, tmp_path / "out", workers=0)
+    # A folder where files cannot be written.
+    with monkeypatch.context() as patch:
+        patch.setattr(_files, "temporary_beside", lambda *a, **k: (_ for _ in ()).throw(read_only))
+        with pytest.raises(BayescaleError, match=r"cannot write into folder .*rows"):
+            sweep(spec, tmp_path / "ro", workers=0)
+    result = _cli(spec, "--out", tmp_path / "sched", "--scheduler", "notanaddress")
+    assert result.exit_code == 2, result.output
+    assert "cannot connect to the Dask scheduler at 'notanaddress': missing port" in result.output
+    assert "unexpected" not in result.output
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(BayescaleError, match=r"cannot connect .*127\.0\.0\.1:1"):
+            sweep(spec, tmp_path / "sched", scheduler="tcp://127.0.0.1:1")
+    assert _cli(spec, "--out", "").output.strip() == (
+        "error: --out is empty; give the output folder, e.g. --out my-sweep"
+    )
+
+
+def test_a_data_error_names_the_file_row_and_line(tmp_path):
+    runs = _runs().astype({"val_a": object})
+    runs.loc[40, "val_a"] = "n/a"  # the 11th run of the second dataset: line 42 of the file
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    table = sweep(spec, tmp_path / "out", workers=0)
+    error = table.set_index("dataset").loc["code", "error"]
+    assert f"{tmp_path / 'runs.csv'}: column 'val_a' row 41 (line 42 of the file)" in error
+    assert "<DataFrame>" not in error
+
+
+def test_ctrl_c_says_how_many_fits_were_kept(tmp_path, monkeypatch):
+    import bayescale.sweeps as sweeps_module
+
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    real = sweeps_module.run_task
+    calls = []
+
+    def interrupted_second(task, out):
+        calls.append(task)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(task, out)
+
+    monkeypatch.setattr(sweeps_module, "run_task", interrupted_second)
+    result = _cli(spec, "--out", tmp_path / "out", "--workers", "0")
+    assert result.exit_code == 130
+    assert (
+        f"error: interrupted: 1 of 2 fits are finished and kept in '{tmp_path / 'out' / 'rows'}'; "
+        f"rerun the same command to resume"
+    ) in result.output
+    assert "nothing was written" not in result.output
+
+
+def test_a_long_failure_is_cut_at_a_word(tmp_path):
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    out = tmp_path / "out"
+    sweep(spec, out, workers=0)
+    for path in (out / "rows").glob("*.json"):
+        row = json.loads(path.read_text())
+        row["error"] = "DataError: " + " ".join(["alphabetical"] * 60)
+        path.write_text(json.dumps(row))
+    result = _cli(spec, "--out", out, "--workers", "0")
+    lines = [line for line in result.output.splitlines() if line.startswith("warning: error")]
+    assert len(lines) == 2
+    assert all(line.endswith(" alphabetical [...]") for line in lines), lines

@@ -41,7 +41,8 @@ app = typer.Typer(
     help="Bayesian fitting and forecasting of neural scaling laws.",
     epilog=(
         "Exit codes: 0 success, 1 unexpected error, 2 bad input, "
-        "3 --strict fit failed its diagnostics, 130 interrupted."
+        "3 --strict fit failed its diagnostics, 4 some fits of a sweep raised an error, "
+        "130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -33,6 +33,7 @@ from bayescale._files import check_destination
 from bayescale.errors import BayescaleError, ConvergenceError, MappingError, OutputExistsError
 
 __all__ = [
+    "EXIT_FITS_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
@@ -52,6 +53,8 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_NOT_CONVERGED = 3
+#: A sweep ran, but some of its fits raised an error (their rows say why).
+EXIT_FITS_FAILED = 4
 EXIT_INTERRUPTED = 130
 
 DEBUG_ENV = "BAYESCALE_DEBUG"

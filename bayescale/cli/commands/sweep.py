@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from .._guard import echo_warning
+from bayescale.errors import BayescaleError, OutputExistsError
+
+from .._guard import (
+    EXIT_FITS_FAILED,
+    EXIT_INTERRUPTED,
+    echo_error,
+    echo_warning,
+    warnings_as_lines,
+)
+from .._options import ForceOption
 from .._render import console
 
 __all__ = ["sweep_command"]
+
+# A failed fit's message is shown on one line: long ones (a diagnostics verdict) are cut at
+# a word, the whole text stays in the error column of results.csv.
+_SHOWN = 300
 
 
 def sweep_command(
@@ -18,7 +32,7 @@ def sweep_command(
         Path, typer.Argument(metavar="SPEC", help="The sweep's TOML spec (data, laws, cuts).")
     ],
     out: Annotated[
-        Path,
+        str,
         typer.Option(
             "--out",
             metavar="DIR",
@@ -44,28 +58,51 @@ def sweep_command(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Redo the fits that raised an error.")
     ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Run every fit of a sweep (responses x slices x laws x cuts) and tabulate them.
+
+    Exits with 4 when a fit raised an error (see the error column of results.csv).
 
     \f
     Parameters
     ----------
     spec : Path
         The TOML spec (see :func:`bayescale.sweeps.load_spec`).
-    out : Path
-        Output folder: ``results.csv``, ``fits/``, ``rows/``.
+    out : str
+        Output folder: ``results.csv``, ``sweep.json``, ``fits/``, ``rows/``.
     workers : int, optional
         Local Dask worker processes; 0 runs the fits one after another without Dask.
     scheduler : str, optional
         Address of a running Dask scheduler.
     retry_failed : bool, default False
         Redo the fits whose row says ``error``.
+    force : bool, default False
+        Run even if the folder holds the sweep of another spec (its results.csv is
+        replaced; the finished fits of both are kept).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from bayescale.sweeps import load_spec, sweep
+    from bayescale.sweeps import (
+        SweepInterrupted,
+        load_spec,
+        recorded_spec,
+        spec_identity,
+        sweep,
+    )
 
+    if not out.strip():
+        raise BayescaleError("--out is empty; give the output folder, e.g. --out my-sweep")
+    folder = Path(out)
     plan = load_spec(spec)
+    recorded = recorded_spec(folder)
+    if recorded is not None and recorded != spec_identity(plan) and not force:
+        raise OutputExistsError(
+            f"--out '{folder}' holds the sweep of another spec ('{recorded}'); its "
+            f"results.csv would be replaced: choose another --out, or add --force to run "
+            f"this spec there (the finished fits of both are kept)",
+            path=folder,
+        )
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -81,18 +118,29 @@ def sweep_command(
             bar["id"] = progress.add_task("fits", total=total)
         progress.update(bar["id"], completed=finished)
 
-    with progress:
-        table = sweep(
-            plan,
-            out,
-            workers=workers,
-            scheduler=scheduler,
-            retry_failed=retry_failed,
-            on_row=on_row,
+    try:
+        with warnings_as_lines(), progress:
+            table = sweep(
+                plan,
+                folder,
+                workers=workers,
+                scheduler=scheduler,
+                retry_failed=retry_failed,
+                overwrite=force,
+                on_row=on_row,
+            )
+    except SweepInterrupted as stop:
+        # The guard would say "nothing was written": the finished fits are kept.
+        echo_error(
+            f"interrupted: {stop.finished} of {stop.total} fits are finished and kept in "
+            f"'{stop.out / 'rows'}'; rerun the same command to resume"
         )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    results = folder / "results.csv"
     counts = table["status"].value_counts() if len(table) else {}
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "diagnostics failed", "error"))
-    console().print(f"{len(table)} fits in {out / 'results.csv'}: {summary}")
+    console().print(f"{len(table)} fits in {results}: {summary}")
+    fitted_now = set(table.attrs.get("fitted", ()))
     failed = table[table["status"] != "ok"] if len(table) else table
     for _, row in failed.iterrows():
         where = ", ".join(
@@ -100,4 +148,18 @@ def sweep_command(
             for c in ("response", *plan.split_by, "law", "holdout")
             if c in row and str(row[c]) != "nan"
         )
-        echo_warning(f"{row['status']}: {where}: {str(row['error']).splitlines()[0][:200]}")
+        earlier = (
+            " (from an earlier run; --retry-failed redoes it)"
+            if row["status"] == "error" and row["key"] not in fitted_now
+            else ""
+        )
+        lines = str(row["error"]).splitlines() or [""]
+        text = textwrap.shorten(lines[0], _SHOWN, placeholder=" [...]")
+        echo_warning(f"{row['status']}{earlier}: {where}: {text}")
+    errors = int(counts.get("error", 0)) if len(table) else 0
+    if errors:
+        echo_error(
+            f"{errors} of {len(table)} fits failed: see the error column of {results}; fix "
+            f"and rerun with --retry-failed"
+        )
+        raise typer.Exit(EXIT_FITS_FAILED)
