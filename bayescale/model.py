@@ -25,9 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayescale import _numba_cache
 from bayescale.data import Runs
 from bayescale.formula import Formula, pytensor_ops
 from bayescale.laws import Law
+
+# Whatever compiles a graph to numba in this process (the sampler's model, prior or
+# predictive draws), PyTensor's generated sources go to a folder removed at its end.
+_numba_cache.keep_sources_in_scratch()
 
 if TYPE_CHECKING:
     from bayescale.hierarchy import Pooling
@@ -360,8 +365,6 @@ def compiled_model(
     )
     compiled = _COMPILED.get(key)
     if compiled is None:
-        from bayescale import _numba_cache
-
         with _quiet():
             compiled = _numba_cache.compile_model(
                 build_model(law, runs, log_ref, pooling=pooling, groups=groups)

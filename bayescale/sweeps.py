@@ -119,6 +119,10 @@ class SweepSpec:
     folder : str or PathLike, optional
         The folder relative law-file paths are read from; default: the current one
         (:func:`load_spec`: the spec's folder).
+    data_lines : tuple of (int, int), optional
+        For data read from a text file, the first and last line of each row in it, so that
+        a fit's data error names the right line (blank lines and values over several lines
+        put a row elsewhere than one line below its number).
 
     Raises
     ------
@@ -141,6 +145,7 @@ class SweepSpec:
     source: str = _FRAME
     data_source: str = _FRAME
     folder: str | os.PathLike[str] | None = None
+    data_lines: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         where = self.source
@@ -348,6 +353,7 @@ class SweepTask:
     compute_factor: float = 6.0
     fitted_law: Any = field(default=None, repr=False)
     data_source: str = field(default=_FRAME, repr=False)
+    lines: Mapping[int, tuple[int, int]] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """The task's identity as table columns."""
@@ -417,7 +423,6 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         draws = 300
         tune = 300
     """
-    from bayescale.data import read_table
 
     path = Path(path)
     try:
@@ -500,8 +505,10 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     if not isinstance(sampler, dict):
         raise DataError(f"{where}: [sampler] must be a table, got {_json_value(sampler)}")
     source = (path.parent / data["path"]).resolve()
+    from bayescale.data import _read
+
     try:
-        table = read_table(source)[0]
+        table, _, _, lines = _read(source)
     except DataError as err:
         raise DataError(f"{where}: data.path: {err}") from None
     return SweepSpec(
@@ -518,6 +525,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         source=where,
         data_source=str(source),
         folder=str(path.parent),
+        data_lines=lines,
     )
 
 
@@ -596,6 +604,11 @@ def plan_sweep(spec: SweepSpec) -> list[SweepTask]:
                             spec.compute_factor,
                             fitted_law=fitted_law,
                             data_source=spec.data_source,
+                            lines=(
+                                None
+                                if spec.data_lines is None
+                                else {int(i): spec.data_lines[int(i)] for i in frame.index}
+                            ),
                         )
                     )
     first: dict[str, SweepTask] = {}
@@ -662,7 +675,12 @@ def _quantiles(fit_: Any) -> dict[str, float]:
     return row
 
 
-def _in_data_file(message: str, source: str, positions: np.ndarray) -> str:
+def _in_data_file(
+    message: str,
+    source: str,
+    positions: np.ndarray,
+    lines: Mapping[int, tuple[int, int]] | None = None,
+) -> str:
     """A data error of a slice's runs, pointed at the data file's row.
 
     load_runs reads the slice as a DataFrame, so it names ``<DataFrame>`` and the row's
@@ -679,7 +697,12 @@ def _in_data_file(message: str, source: str, positions: np.ndarray) -> str:
         if not 0 <= position < len(positions):
             return match.group(0)
         row = int(positions[position]) + 1
-        # The header is line 1 of a text file, so data row R is line R + 1.
+        at = None if lines is None else lines.get(row - 1)
+        if at is not None:
+            first, last = at
+            where = f"line {first}" if first == last else f"lines {first}-{last}"
+            return f"row {row} ({where} of the file)"
+        # Without the lines read: the header is line 1, so data row R is line R + 1.
         return f"row {row} (line {row + 1} of the file)" if text_file else f"row {row}"
 
     message = re.sub(r"\brow (\d+)\b(?! \()", in_file, message, count=1)
@@ -760,7 +783,7 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
     except Exception as err:  # one failed fit must not stop a sweep of thousands
         message = str(err)
         if isinstance(err, DataError):
-            message = _in_data_file(message, task.data_source, positions)
+            message = _in_data_file(message, task.data_source, positions, task.lines)
         row["error"] = f"{type(err).__name__}: {message}"
         if not isinstance(err, DataError):
             row["traceback"] = traceback.format_exc(limit=5)

@@ -543,12 +543,14 @@ def test_an_unwritable_folder_or_unreachable_scheduler_stops_before_any_fit(tmp_
 
 def test_a_data_error_names_the_file_row_and_line(tmp_path):
     runs = _runs().astype({"val_a": object})
-    runs.loc[40, "val_a"] = "n/a"  # the 11th run of the second dataset: line 42 of the file
+    runs.loc[40, "val_a"] = "n/a"  # the 11th run of the second dataset
     spec = _write_spec(tmp_path, QUICK_TOML)
-    runs.to_csv(tmp_path / "runs.csv", index=False)
+    lines = runs.to_csv(index=False).splitlines()
+    # A blank line after the 10th run: row 41 is on line 43, not 42.
+    (tmp_path / "runs.csv").write_text("\n".join([*lines[:11], "", *lines[11:]]) + "\n")
     table = sweep(spec, tmp_path / "out", workers=0)
     error = table.set_index("dataset").loc["code", "error"]
-    assert f"{tmp_path / 'runs.csv'}: column 'val_a' row 41 (line 42 of the file)" in error
+    assert f"{tmp_path / 'runs.csv'}: column 'val_a' row 41 (line 43 of the file)" in error
     assert "<DataFrame>" not in error
 
 
