@@ -594,7 +594,8 @@ class Comparison:
             Created if missing.
         overwrite : bool, default False
             Replace earlier outputs, and remove the files of an earlier comparison in the
-            folder that this one does not write (its held-out tables, other laws' fits).
+            folder that this one does not write (its held-out tables, other laws' fits, as
+            its notes.json lists them; no other file).
 
         Returns
         -------
@@ -624,6 +625,9 @@ class Comparison:
             raise OutputExistsError(
                 f"{', '.join(existing)} exist already; choose another folder", path=folder
             )
+        # What an earlier comparison here wrote (its notes list its laws), read before they
+        # are replaced: only those files are removed below, never a user's own.
+        earlier = _saved_laws(files["notes"]) if overwrite else None
         try:
             (folder / "fits").mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -654,16 +658,15 @@ class Comparison:
             f.save(files[f"fit_{name}"], overwrite=overwrite)
         for key, content in text.items():
             _files.write_text(files[key], content, overwrite=overwrite)
-        if overwrite:
-            # What an earlier comparison in this folder wrote and this one does not: its
+        if earlier is not None:
+            # What the earlier comparison in this folder wrote and this one does not: its
             # held-out tables (read back by load as this comparison's) and other laws' fits.
             written = set(files.values())
             stale = [
                 path
-                for path in comparison_files(folder, [], extrapolation=True).values()
+                for path in comparison_files(folder, earlier, extrapolation=True).values()
                 if path not in written
             ]
-            stale += [path for path in (folder / "fits").glob("*.nc") if path not in written]
             for path in stale:
                 try:
                     path.unlink(missing_ok=True)
@@ -905,6 +908,18 @@ def _left_out_notes(missing: Mapping[str, Sequence[str]], any_complete: bool) ->
             "there are no extrapolation weights."
         )
     return notes
+
+
+def _saved_laws(notes: Path) -> list[str] | None:
+    """The laws of the comparison saved with these notes; None if there is none to read."""
+    try:
+        saved = json.loads(notes.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    fits = saved.get("fits") if isinstance(saved, dict) else None
+    if not isinstance(fits, dict):
+        return None
+    return [str(name) for name in fits]
 
 
 def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) -> dict[str, Path]:

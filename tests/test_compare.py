@@ -142,11 +142,21 @@ def test_comparison_saves_and_refuses_to_overwrite(comparison: Comparison, tmp_p
     again = Comparison.load(tmp_path / "cmp")
     assert again.extrapolation is None and again.heldout is None
     assert not (tmp_path / "cmp" / "extrapolation.csv").exists()
-    # And a comparison of other laws leaves no fit of the earlier ones.
+    # And a comparison of other laws leaves no fit of the earlier ones, but a user's own.
+    mine = tmp_path / "cmp" / "fits" / "my_favourite.nc"
+    mine.write_bytes(b"a user's file")
     compare({"kaplan": comparison.fits["kaplan"], "k2": comparison.fits["kaplan"]}).save(
         tmp_path / "cmp", overwrite=True
     )
-    assert sorted(p.name for p in (tmp_path / "cmp" / "fits").iterdir()) == ["k2.nc", "kaplan.nc"]
+    names = sorted(p.name for p in (tmp_path / "cmp" / "fits").iterdir())
+    assert names == ["k2.nc", "kaplan.nc", "my_favourite.nc"]
+    # A folder that held no comparison keeps everything but what is written.
+    other = tmp_path / "other"
+    (other / "fits").mkdir(parents=True)
+    (other / "heldout.csv").write_text("mine\n")
+    (other / "fits" / "best.nc").write_bytes(b"mine")
+    loo_only.save(other, overwrite=True)
+    assert (other / "heldout.csv").read_text() == "mine\n" and (other / "fits" / "best.nc").exists()
 
 
 @pytest.mark.slow
