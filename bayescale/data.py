@@ -693,7 +693,9 @@ def load_runs(
                 f"map the input to another column"
             )
 
-    rows = _RowNamer(label, text_file, frame.index, lines)
+    rows = _RowNamer(
+        label, text_file, frame.index, lines, decimal_comma=frame.attrs.get("separator") == ";"
+    )
     values: dict[str, np.ndarray] = {
         name: _to_finite_floats(frame[column], column, rows) for name, column in mapping.items()
     }
@@ -898,6 +900,11 @@ def _read_text(path: Path, label: str, kind: str) -> tuple[pd.DataFrame, _Lines]
     except OSError as exc:
         raise DataError(f"{label}: cannot read the file: {exc.strerror or exc}") from None
     # Excel's 'CSV UTF-8' starts with a byte order mark; it is not part of the first name.
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(
+            f"{label}: the file is UTF-16 text (Excel's 'Unicode Text'), not UTF-8; save it "
+            f"as UTF-8 (in Excel: 'CSV UTF-8')"
+        )
     body = data.removeprefix(codecs.BOM_UTF8)
     sep = "," if kind == "csv" else "\t"
     try:
@@ -921,11 +928,17 @@ def _read_text(path: Path, label: str, kind: str) -> tuple[pd.DataFrame, _Lines]
     width = len(names)
     rows: list[list[str]] = []
     lines: list[tuple[int, int]] = []
+    records = list(records)
+    # Every row one value longer than the header: R's write.csv writes row names so, with
+    # no header of their own (pandas took them as the index).
+    row_names = bool(records) and all(len(fields) == width + 1 for _, _, fields in records)
     for first, last, fields in records:
         if len(fields) > width:
             if any(f.strip() for f in fields[width:]):
                 raise DataError(
-                    _too_many_fields(label, what, (first, last), fields, width, header[0], sep)
+                    _too_many_fields(
+                        label, what, (first, last), fields, width, header[0], sep, row_names
+                    )
                 )
             # Empty cells right of the table, as spreadsheets save them ('3.1,,').
             fields = fields[:width]
@@ -939,6 +952,7 @@ def _read_text(path: Path, label: str, kind: str) -> tuple[pd.DataFrame, _Lines]
         rows.pop()
         lines.pop()
     frame = pd.DataFrame(rows, columns=names, dtype=str)
+    frame.attrs["separator"] = sep
     return frame, tuple(lines)
 
 
@@ -1001,6 +1015,7 @@ def _too_many_fields(
     width: int,
     header_line: int,
     sep: str,
+    row_names: bool = False,
 ) -> str:
     """The message for a row with more values than the header has columns."""
     # '10,569,312' unquoted splits into '10', '569', '312': a field of three digits
@@ -1014,6 +1029,12 @@ def _too_many_fields(
         if thousands
         else "quote a value that contains the separator, or remove the extra values"
     )
+    if row_names:
+        hint += (
+            "; every row has one value more than the header: if the first column holds row "
+            "names without a header (R's write.csv), name it in the header, or write the file "
+            "without row names (row.names = FALSE)"
+        )
     shown = sep.join(fields)
     if len(shown) > 80:
         shown = shown[:77] + "..."
@@ -1051,11 +1072,17 @@ def _line_words(lines: tuple[int, int]) -> str:
     return f"line {first}" if first == last else f"lines {first}-{last}"
 
 
-def _decimal_comma_hint(value: object) -> str:
-    """A hint for '3,29' (a decimal comma) or '10,569,312' (thousands separators)."""
+def _decimal_comma_hint(value: object, decimal_comma: bool = False) -> str:
+    """A hint for '3,29' (a decimal comma) or '10,569,312' (thousands separators).
+
+    ``decimal_comma``: the file is ';'-separated, the convention of the countries that write
+    a decimal comma, so '3,290' is 3.29 there, not 3290.
+    """
     text = str(value).strip()
-    # Three digits after the comma may be a thousands separator (7,000): no guess then.
-    if re.fullmatch(r"[-+]?\d+,(\d{1,2}|\d{4,})([eE][-+]?\d+)?", text):
+    # Three digits after the comma may be a thousands separator (7,000): no guess then,
+    # unless the file's separator says the comma is a decimal mark.
+    digits = r"\d+" if decimal_comma else r"(\d{1,2}|\d{4,})"
+    if re.fullmatch(rf"[-+]?\d+,{digits}([eE][-+]?\d+)?", text):
         return f" (a decimal comma? write {text.replace(',', '.')})"
     if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?([eE][-+]?\d+)?", text):
         return f" (a thousands separator? write {text.replace(',', '')})"
@@ -1166,10 +1193,17 @@ class _RowNamer:
     """Turns a 0-based position into the words a user can find in their file."""
 
     def __init__(
-        self, label: str, text_file: bool, index: pd.Index, lines: _Lines | None = None
+        self,
+        label: str,
+        text_file: bool,
+        index: pd.Index,
+        lines: _Lines | None = None,
+        decimal_comma: bool = False,
     ) -> None:
         self.label = label
         self.text_file = text_file
+        # A ';'-separated file: a comma in a number is a decimal mark (see the hints).
+        self.decimal_comma = decimal_comma
         # The lines each row was read from: blank lines and quoted values over several
         # lines put a row elsewhere than one line below its number.
         self.lines = lines
@@ -1221,7 +1255,7 @@ def _to_finite_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> n
         not_number,
         lambda i: (
             f"{where} {rows(i)} has {original[i]!r}, which is not a number"
-            + _decimal_comma_hint(original[i])
+            + _decimal_comma_hint(original[i], rows.decimal_comma)
         ),
         "fix the value or remove the row",
     )

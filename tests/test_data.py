@@ -497,6 +497,12 @@ def test_a_csv_separated_by_semicolons_is_read_and_a_decimal_comma_is_named(tmp_
     commas.write_text("N;D;loss\n1e8;2e9;3,1\n2e8;4e9;2,9\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"has '3,1', which is not a number \(a decimal comma\? "):
         load_runs(commas)
+    # In a ';'-separated file a comma is a decimal mark, even before three digits: '3,290'
+    # is 3.29 there, and "write 3290" would make the loss a thousand times too large.
+    european = tmp_path / "european.csv"
+    european.write_text("N;D;loss\n1e8;2e9;3,290\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"has '3,290', .* \(a decimal comma\? write 3\.290\)"):
+        load_runs(european)
     # Three digits after a comma may be thousands: no guess then.
     thousands = tmp_path / "thousands.csv"
     thousands.write_text('N,D,loss\n"7,000",2e9,3.1\n', encoding="utf-8")
@@ -651,3 +657,15 @@ def test_joined_group_names_that_collide_are_refused() -> None:
     )
     frame.loc[1, "a"] = "w"
     assert load_runs(frame, group=["a", "b"]).group_names == ("q/r", "w/y/z", "x/y/z")
+
+
+def test_utf16_and_headerless_row_names_are_named(tmp_path):
+    utf16 = tmp_path / "unicode.csv"
+    utf16.write_bytes("N,D,loss\n1e8,2e9,3.1\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"is UTF-16 text .* save it as UTF-8"):
+        load_runs(utf16)
+    # R's write.csv: a header without the row names' column.
+    rnames = tmp_path / "rnames.csv"
+    rnames.write_text('"N","D","loss"\n"1",1e8,2e9,3.29\n"2",2e8,4e9,3.1\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"row names without a header \(R's write\.csv\)"):
+        load_runs(rnames)
