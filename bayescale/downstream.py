@@ -249,6 +249,11 @@ def _link_runs(
             f"the runs must be a pandas DataFrame with the loss and the metric as columns, "
             f"not {type(runs).__name__}"
         )
+    if metric == loss:
+        raise DataError(
+            f"the metric and the loss are the same column, {loss!r}: give the downstream "
+            f"metric's column (a benchmark's error or accuracy) as the metric"
+        )
     missing = [c for c in (loss, metric) if c not in runs.columns]
     if missing:
         guesses = [closest(c, runs.columns) for c in missing]

@@ -537,7 +537,16 @@ class Fit:
         """Stack a method's table over groups, with a ``group`` column first."""
         tables = []
         for g in groups:
-            table = call(self.group(g))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                table = call(self.group(g))
+            for w in caught:
+                # Say which group a warning is of ("no budget gives ..." may hold for one);
+                # a failed fit's warning is of the whole fit.
+                text = str(w.message)
+                if "from a fit that failed its diagnostics" not in text:
+                    text = f"group {g}: {text}"
+                warnings.warn_explicit(text, w.category, w.filename, w.lineno)
             table.insert(0, "group", g)
             tables.append(table)
         out = pd.concat(tables, ignore_index=True)

@@ -549,7 +549,8 @@ def _no_finite_start(law: Law, tries: int) -> Exception:
         f"starting point ({tries} optimisations from the priors, then the sampler's own "
         f"tries): {why}; check the formula's signs and the priors"
         + (
-            ", or fit a metric that can be <= 0 with an additive (scale='linear') likelihood"
+            ", or fit a metric that can be <= 0 with an additive likelihood (scale='linear'; "
+            'in a law file, scale = "linear" under [likelihood])'
             if positive
             else ""
         )

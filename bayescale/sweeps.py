@@ -37,6 +37,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 import tomllib
 import traceback
@@ -841,16 +843,21 @@ def _results(out: Path, tasks: Sequence[SweepTask]) -> pd.DataFrame:
     return table
 
 
-def _local_client(workers: int) -> Any:
+def _local_client(workers: int, scratch: str | None = None) -> Any:
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=40,
-    )
+    # Dask's scratch space (its lock files stayed in the system's temporary folder) in a
+    # folder of the sweep's own, removed when the cluster is closed.
+    with dask.config.set({"temporary-directory": scratch} if scratch else {}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+            local_directory=scratch,
+        )
     return Client(cluster)
 
 
@@ -1065,8 +1072,17 @@ def _on_dask(
     from distributed import as_completed
 
     own = client is None
+    scratch = None
     if own:
-        client = _connect(scheduler) if scheduler else _local_client(workers or os.cpu_count() or 1)
+        if scheduler:
+            client = _connect(scheduler)
+        else:
+            scratch = tempfile.mkdtemp(prefix="bayescale-dask-")
+            try:
+                client = _local_client(workers or os.cpu_count() or 1, scratch)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         futures = [
@@ -1084,4 +1100,6 @@ def _on_dask(
             client.close()
             if cluster is not None:
                 cluster.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
     return finished

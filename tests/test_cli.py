@@ -538,3 +538,15 @@ def test_a_grouped_fit_says_the_pooling_in_effect(capsys: pytest.CaptureFixture[
     _describe(runs, law, {"beta": "shared"})
     text = " ".join(capsys.readouterr().out.split())
     assert "pooling: shared: alpha, beta; pooled: A, B; separate: E" in text
+
+
+def test_the_librarys_python_remedies_are_given_in_the_command_lines_words() -> None:
+    from bayescale.cli._guard import cli_words
+
+    assert cli_words("E differs by group in this fit; pass group= one of a, b (or 'new')") == (
+        "E differs by group in this fit; pass --group, one of a, b (or 'new')"
+    )
+    assert cli_words("pool it (pooling={'E': 'pooled'}) to learn it") == (
+        "pool it (--pooling E=pooled) to learn it"
+    )
+    assert cli_words("nothing to change here") == "nothing to change here"

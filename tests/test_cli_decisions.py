@@ -202,6 +202,11 @@ def test_target_gives_the_budget_for_one_runs_chance(runner: CliRunner, fit_file
     row = next(line for line in done.output.splitlines() if "90% chance one run" in line)
     expected = bs.load_fit(fit_file).budget_for(2.0, prob=0.9)["C_run_prob_90"].iloc[0]
     assert f"{expected:.3g}".replace("+", "") in row, row
+    # JSON carries the warnings a table prints on stderr (why a budget is missing, ...).
+    high = runner.invoke(
+        app, ["target", str(fit_file), "--loss", "10", "--prob", "0.9", "-f", "json"]
+    )
+    assert any("is met below the compute" in w for w in json.loads(high.stdout)["warnings"])
     bad = runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "--prob", "90"])
     assert bad.exit_code == 2 and "--prob must be a probability" in " ".join(bad.output.split())
 

@@ -134,6 +134,11 @@ def test_a_metric_in_percent_or_a_chance_in_percent_is_refused():
         downstream.fit_link(frame, "val_loss", "err", chance=25)
 
 
+def test_the_loss_given_as_the_metric_is_named():
+    with pytest.raises(DataError, match=r"the metric and the loss are the same column, 'val_loss'"):
+        downstream.fit_link(_link_runs(), "val_loss", "val_loss")
+
+
 def test_an_accuracy_taken_for_an_error_is_said_to_rise_as_the_loss_falls():
     from bayescale.errors import DataWarning
 

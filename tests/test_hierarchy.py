@@ -903,3 +903,21 @@ def test_population_panels_are_titled_readably_and_do_not_overlap(
     for i, first in enumerate(boxes):
         for second in boxes[i + 1 :]:
             assert not first.overlaps(second)
+
+
+@pytest.mark.slow
+def test_a_groups_warning_says_which_group_it_is_of(hierarchical: bayescale.Fit) -> None:
+    import warnings
+
+    def warn_and_tabulate(view: bayescale.Fit) -> pd.DataFrame:
+        warnings.warn("no budget up to 1e40 FLOPs gives it", UserWarning, stacklevel=2)
+        return pd.DataFrame({"value": [1.0]})
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = hierarchical._per_group(["a", "b"], warn_and_tabulate)
+    assert table["group"].tolist() == ["a", "b"]
+    assert [str(w.message) for w in caught] == [
+        "group a: no budget up to 1e40 FLOPs gives it",
+        "group b: no budget up to 1e40 FLOPs gives it",
+    ]

@@ -589,3 +589,18 @@ def test_a_long_failure_is_cut_at_a_word(tmp_path):
     lines = [line for line in result.output.splitlines() if line.startswith("warning: error")]
     assert len(lines) == 2
     assert all(line.endswith(" alphabetical [...]") for line in lines), lines
+
+
+@pytest.mark.slow
+def test_a_local_dask_sweep_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    # Here and in the worker processes, which read TMPDIR when they start.
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    spec = _spec(_runs(), y=["val_a"], laws=["chinchilla"])
+    table = sweep(spec, tmp_path / "out", workers=1)
+    assert len(table) and (table["status"] != "error").all(), table.get("error")
+    assert sorted(p.name for p in scratch.iterdir()) == []

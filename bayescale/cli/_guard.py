@@ -12,6 +12,7 @@ The library's messages speak of its own arguments (``overwrite=True``); the flag
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 import traceback
@@ -42,6 +43,7 @@ __all__ = [
     "Group",
     "check_folder_outputs",
     "check_outputs",
+    "cli_words",
     "command_line",
     "echo_error",
     "echo_warning",
@@ -112,10 +114,37 @@ def warnings_as_lines() -> Iterator[set[str]]:
             raise
         finally:
             for item in caught:
-                text = one_line(item.message)
+                text = cli_words(one_line(item.message))
                 if issubclass(item.category, UserWarning) and text not in shown:
                     shown.add(text)
                     echo_warning(text)
+
+
+#: The library's remedies in Python's words, and the same on the command line.
+_CLI_WORDS = (
+    ("choose the group column with group='<column>'", "choose it with --group COLUMN"),
+    ("; pass group= one of ", "; pass --group, one of "),
+)
+_POOLING_ARGUMENT = re.compile(r"pooling=\{'(\w+)': '(\w+)'\}")
+
+
+def cli_words(text: str) -> str:
+    """A library message with its Python remedies in the command line's words.
+
+    Parameters
+    ----------
+    text : str
+        The message (an error's or a warning's).
+
+    Returns
+    -------
+    str
+        ``group='<column>'`` as ``--group COLUMN``, ``pass group=`` as ``pass --group``,
+        ``pooling={'E': 'pooled'}`` as ``--pooling E=pooled``; otherwise unchanged.
+    """
+    for python, command in _CLI_WORDS:
+        text = text.replace(python, command)
+    return _POOLING_ARGUMENT.sub(r"--pooling \1=\2", text)
 
 
 def command_line() -> str:
@@ -290,11 +319,7 @@ def _error_and_code(exc: BaseException) -> tuple[str, int]:
         flags = [f"--x {name}=COLUMN" for name in exc.inputs] + ["--y COLUMN"] * exc.response
         return f"{exc} (on the command line: {' '.join(flags)})", EXIT_USAGE
     if isinstance(exc, BayescaleError):
-        # The library's remedy for the group column (group='<column>') is --group here.
-        text = str(exc).replace(
-            "choose the group column with group='<column>'", "choose it with --group COLUMN"
-        )
-        return text, EXIT_USAGE
+        return cli_words(str(exc)), EXIT_USAGE
     if isinstance(exc, _USER_OS_ERRORS):
         where = f": '{exc.filename}'" if exc.filename is not None else ""
         return f"{exc.strerror or exc}{where}", EXIT_USAGE

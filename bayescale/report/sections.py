@@ -69,7 +69,8 @@ def summary_section(
         budget = nums(found.iloc[0].to_dict(), "budget.0")
         budget["run_prob_finite"] = bool(np.isfinite(found[f"C_run_prob_{level_label(level)}"][0]))
         budget_notes = [
-            str(w.message)
+            # The table's column name is for a Python user, not for the report's reader.
+            str(w.message).split("; C_run_prob_")[0]
             for w in caught
             if "is met below the compute" in str(w.message)
             or str(w.message).startswith(("no budget up to", "one run meets loss"))

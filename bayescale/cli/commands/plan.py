@@ -71,7 +71,7 @@ def optimal_command(
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)  # a failed fit's plan warns from the library
-    with warnings_as_lines():
+    with warnings_as_lines() as shown:
         frame = result.compute_optimal(
             compute, level=level, fixed=others, group=group or None, sweep=planned
         )
@@ -87,6 +87,7 @@ def optimal_command(
         law=result.law.name,
         diagnostics_ok=bool(result.ok),
         **({"plan_note": unchecked} if unchecked else {}),
+        warnings=sorted(shown),
     )
     if unchecked and output_format is OutputFormat.table:
         say(f"With discrepancy: {unchecked}.")
@@ -154,7 +155,7 @@ def target_command(
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)  # a failed fit's plan warns from the library
-    with warnings_as_lines():
+    with warnings_as_lines() as shown:
         groups = group or None
         budget = result.budget_for(
             loss, level=level, fixed=others, group=groups, prob=probs or None
@@ -169,6 +170,7 @@ def target_command(
                 "diagnostics_ok": bool(result.ok),
                 "budget": records(budget),
                 "probability": records(chances) if chances is not None else None,
+                "warnings": sorted(shown),
             }
         )
         return
