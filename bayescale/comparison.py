@@ -627,7 +627,7 @@ class Comparison:
             )
         # What an earlier comparison here wrote (its notes list its laws), read before they
         # are replaced: only those files are removed below, never a user's own.
-        earlier = _saved_laws(files["notes"]) if overwrite else None
+        earlier = _saved_files(folder) if overwrite else None
         try:
             (folder / "fits").mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -643,6 +643,8 @@ class Comparison:
                     "notes": list(self.notes),
                     # Which fit each file holds, so that a file swapped in is refused on load.
                     "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
+                    # What this comparison wrote: all a later one over it may remove.
+                    "files": sorted(str(p.relative_to(folder)) for p in files.values()),
                 },
                 indent=1,
             )
@@ -662,11 +664,7 @@ class Comparison:
             # What the earlier comparison in this folder wrote and this one does not: its
             # held-out tables (read back by load as this comparison's) and other laws' fits.
             written = set(files.values())
-            stale = [
-                path
-                for path in comparison_files(folder, earlier, extrapolation=True).values()
-                if path not in written
-            ]
+            stale = [path for path in earlier if path not in written]
             for path in stale:
                 try:
                     path.unlink(missing_ok=True)
@@ -910,16 +908,38 @@ def _left_out_notes(missing: Mapping[str, Sequence[str]], any_complete: bool) ->
     return notes
 
 
-def _saved_laws(notes: Path) -> list[str] | None:
-    """The laws of the comparison saved with these notes; None if there is none to read."""
+def _saved_files(folder: Path) -> list[Path] | None:
+    """The files the comparison saved in ``folder`` wrote, as its notes list them.
+
+    None if the folder holds no comparison's notes. Notes written before the list was kept
+    give the fits they name, and the held-out tables if both are there (a comparison with
+    held-out runs writes both). Only names a comparison writes are taken, so that notes
+    edited by hand cannot point outside the folder.
+    """
     try:
-        saved = json.loads(notes.read_text(encoding="utf-8"))
+        saved = json.loads((folder / "notes.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    fits = saved.get("fits") if isinstance(saved, dict) else None
-    if not isinstance(fits, dict):
+    if not isinstance(saved, dict) or not isinstance(saved.get("fits"), dict):
         return None
-    return [str(name) for name in fits]
+    tables = {"loo.csv", "verdict.txt", "notes.json", "extrapolation.csv", "heldout.csv"}
+    listed = saved.get("files")
+    if not isinstance(listed, list):
+        listed = [f"fits/{name}.nc" for name in saved["fits"]]
+        if (folder / "extrapolation.csv").is_file() and (folder / "heldout.csv").is_file():
+            listed += ["extrapolation.csv", "heldout.csv"]
+    out = []
+    for name in listed:
+        path = Path(str(name))
+        fit_file = (
+            len(path.parts) == 2
+            and path.parts[0] == "fits"
+            and path.suffix == ".nc"
+            and path.parts[1] not in (".", "..")
+        )
+        if fit_file or (len(path.parts) == 1 and path.name in tables):
+            out.append(folder / path)
+    return out
 
 
 def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) -> dict[str, Path]:

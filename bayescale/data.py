@@ -769,18 +769,38 @@ def _check_distinct_groups(
     """
     raw = list(zip(*(frame[name].tolist() for name in names), strict=True))
     first_seen: dict[str, tuple[int, Any]] = {}
+    spaced: dict[str, tuple[int, Any, int, Any]] = {}
     for position, (name, values) in enumerate(zip(labels, raw, strict=True)):
         key = values if len(names) > 1 else values[0]
         seen = first_seen.setdefault(name, (position, key))
         if _same_value(seen[1], key):
             continue
         where = f"column {names[0]!r} has" if len(names) == 1 else f"columns {_quoted(names)} have"
+        if _stripped(seen[1]) == _stripped(key):
+            # 'c4 ' and 'c4': one group typed with a stray space, most likely; said, not
+            # refused (files that loaded before still do).
+            spaced.setdefault(name, (seen[0], seen[1], position, key))
+            continue
         raise DataError(
             f"{label}: {where} {_group_value(seen[1])} at {rows(seen[0])} and "
             f"{_group_value(key)} at {rows(position)}, which would both be group {name!r} "
             f"(group names are stripped of spaces and joined with '/'); if they are the same "
             f"group, write them the same, otherwise rename one"
         )
+    for name, (first, a, position, b) in spaced.items():
+        warnings.warn(
+            f"{label}: {_group_value(a)} at {rows(first)} and {_group_value(b)} at "
+            f"{rows(position)} differ only in spaces around them: both are group {name!r}; if "
+            f"they are different groups, rename one",
+            DataWarning,
+            stacklevel=4,
+        )
+
+
+def _stripped(value: object) -> tuple[str, ...]:
+    """A group value as its name is made: each part as text, without surrounding spaces."""
+    parts = value if isinstance(value, tuple) else (value,)
+    return tuple(str(v).strip() for v in parts)
 
 
 def _same_value(a: object, b: object) -> bool:
@@ -806,9 +826,10 @@ def read_table(
 ) -> tuple[pd.DataFrame, str, bool]:
     """Read a table as :func:`load_runs` does, before any column is interpreted.
 
-    Every tool that reads a user's table (candidates for ``next``, a link's runs, a sweep's
-    data) uses it, so each failure (no such file, a folder, an unknown type, an empty, ragged
-    or damaged file) is the same one-line :class:`DataError`.
+    Every tool that reads a user's table (candidates for ``next``, a link's runs; a sweep's
+    data through the same reader, with each row's lines) uses it, so each failure (no such
+    file, a folder, an unknown type, an empty, ragged or damaged file) is the same one-line
+    :class:`DataError`.
 
     A text file is read as its lines show it: blank lines are skipped, empty fields at the
     end of a row and rows of empty fields at the end of the file (as spreadsheets write
@@ -929,8 +950,9 @@ def _read_text(path: Path, label: str, kind: str) -> tuple[pd.DataFrame, _Lines]
     rows: list[list[str]] = []
     lines: list[tuple[int, int]] = []
     records = list(records)
-    # Every row one value longer than the header: R's write.csv writes row names so, with
-    # no header of their own (pandas took them as the index).
+    # Every row one value longer than the header: R's write.table writes row names so, with
+    # no header of their own (pandas took them as the index; refused here, as the same shape
+    # comes from a thousands separator in every row).
     row_names = bool(records) and all(len(fields) == width + 1 for _, _, fields in records)
     for first, last, fields in records:
         if len(fields) > width:
@@ -1032,8 +1054,8 @@ def _too_many_fields(
     if row_names:
         hint += (
             "; every row has one value more than the header: if the first column holds row "
-            "names without a header (R's write.csv), name it in the header, or write the file "
-            "without row names (row.names = FALSE)"
+            'names without a header (R\'s write.table(sep = ",")), name it in the header, or '
+            "write the file without row names (row.names = FALSE)"
         )
     shown = sep.join(fields)
     if len(shown) > 80:

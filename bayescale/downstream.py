@@ -276,7 +276,11 @@ def _link_runs(
     if outside.any():
         i = int(np.argmax(outside))
         what = "an accuracy" if accuracy else "an error"
-        hint = " (a percent? divide the column by 100)" if values.max() <= 100 else ""
+        hint = (
+            " (a percent? divide the column by 100)"
+            if values.min() >= 0 and values.max() <= 100
+            else ""
+        )
         raise DataError(
             f"column {metric!r} {where(i)} is {values[i]:g}: a metric here is {what} as a "
             f"fraction in [0, 1]{hint}"

@@ -536,17 +536,20 @@ class Fit:
     def _per_group(self, groups: Sequence[str], call: Any) -> pd.DataFrame:
         """Stack a method's table over groups, with a ``group`` column first."""
         tables = []
+        said: set[str] = set()
         for g in groups:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 table = call(self.group(g))
             for w in caught:
                 # Say which group a warning is of ("no budget gives ..." may hold for one);
-                # a failed fit's warning is of the whole fit.
+                # a failed fit's warning is of the whole fit, said once.
                 text = str(w.message)
                 if "from a fit that failed its diagnostics" not in text:
                     text = f"group {g}: {text}"
-                warnings.warn_explicit(text, w.category, w.filename, w.lineno)
+                if text not in said:
+                    said.add(text)
+                    warnings.warn_explicit(text, w.category, w.filename, w.lineno, module=__name__)
             table.insert(0, "group", g)
             tables.append(table)
         out = pd.concat(tables, ignore_index=True)

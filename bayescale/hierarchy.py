@@ -82,6 +82,7 @@ that the PyMC model (:func:`bayescale.model.build_model`) and the NumPy draws of
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -417,13 +418,21 @@ class Pooling:
 
 
 def _only_pooled(where: str, kind: str, entry: Mapping[str, Any]) -> None:
-    """Refuse a spread or centring declared with a kind that has no population to use it
-    (it would be silently ignored)."""
+    """Say so when a spread or centring is declared with a kind that has no population.
+
+    A warning, not an error: laws and fits saved with such a declaration must still load
+    (it never did anything), but it must not be ignored without a word.
+    """
+    from bayescale.errors import DataWarning
+
     given = [key for key in ("spread", "centring") if entry.get(key) is not None]
     if given and kind != "pooled":
-        raise LawError(
-            f"{where}: a {given[0]} applies only to a pooled parameter (the groups' population), "
-            f"not to a {kind!r} one; drop the {given[0]} or declare the kind 'pooled'"
+        warnings.warn(
+            f"{where}: a {given[0]} applies only to a pooled parameter (the groups' "
+            f"population), not to a {kind!r} one: it is ignored; drop it, or declare the kind "
+            f"'pooled'",
+            DataWarning,
+            stacklevel=4,
         )
 
 

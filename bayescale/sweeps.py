@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import _files
+from bayescale.data import _DATAFRAME_SOURCE
 from bayescale.discrepancy import check_choice
 from bayescale.errors import BayescaleError, DataError, OutputExistsError, closest
 
@@ -77,7 +78,7 @@ STATUSES = ("ok", "diagnostics failed", "error")
 #: The file of an output folder that names the spec it belongs to.
 SPEC_FILE = "sweep.json"
 #: The label of data given as a DataFrame (as :func:`bayescale.load_runs` names it).
-_FRAME = "<DataFrame>"
+_FRAME = _DATAFRAME_SOURCE
 #: Input columns taken when a spec maps none (as :func:`bayescale.load_runs` does).
 _DEFAULT_INPUTS = ("N", "D", "C", "U")
 #: The row key that lists a row's identity columns (dropped from the table).
@@ -542,9 +543,22 @@ def _fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:20]
 
 
+#: What of a law's description does not change its fits: prose and published values.
+_LAW_PROSE = ("title", "reference", "description", "source_text", "published")
+
+
 def _law_identity(law: Any) -> Any:
-    """What of a law its fits' keys hold: the whole law (formula and priors) as written."""
-    return law if isinstance(law, str) else law.to_dict()
+    """What of a law its fits' keys hold: its model as written (formula, inputs, priors,
+    likelihood, pooling), not its prose: a comment or a typo fixed in a law file (or in the
+    catalog, with a release) does not redo a sweep's fits."""
+    if isinstance(law, str):
+        return law
+    described = {k: v for k, v in law.to_dict().items() if k not in _LAW_PROSE}
+    described["parameters"] = {
+        name: {k: v for k, v in entry.items() if k != "why"}
+        for name, entry in described["parameters"].items()
+    }
+    return described
 
 
 def plan_sweep(spec: SweepSpec) -> list[SweepTask]:
@@ -688,7 +702,7 @@ def _in_data_file(
     load_runs reads the slice as a DataFrame, so it names ``<DataFrame>`` and the row's
     position within the slice; ``positions`` maps those to the rows of the data (the rows
     of its file, numbered as :func:`bayescale.load_runs` numbers them)."""
-    from bayescale.data import SUPPORTED_SUFFIXES
+    from bayescale.data import SUPPORTED_SUFFIXES, _line_words
 
     if _FRAME not in message:
         return message
@@ -701,13 +715,12 @@ def _in_data_file(
         row = int(positions[position]) + 1
         at = None if lines is None else lines.get(row - 1)
         if at is not None:
-            first, last = at
-            where = f"line {first}" if first == last else f"lines {first}-{last}"
-            return f"row {row} ({where} of the file)"
+            return f"row {row} ({_line_words(at)} of the file)"
         # Without the lines read: the header is line 1, so data row R is line R + 1.
         return f"row {row} (line {row + 1} of the file)" if text_file else f"row {row}"
 
-    message = re.sub(r"\brow (\d+)\b(?! \()", in_file, message, count=1)
+    # Every row named ("row 6 repeats row 3"), but not one named with its file line already.
+    message = re.sub(r"\brow (\d+)\b(?! \()", in_file, message)
     return message.replace(_FRAME, source).replace(" in total)", " in this fit's runs)")
 
 
@@ -742,12 +755,18 @@ def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:
     start = time.perf_counter()
     positions = task.frame.index.to_numpy()
     try:
-        runs = load_runs(
-            task.frame.reset_index(drop=True),
-            x=dict(task.x),
-            y=task.response,
-            compute_factor=task.compute_factor,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            runs = load_runs(
+                task.frame.reset_index(drop=True),
+                x=dict(task.x),
+                y=task.response,
+                compute_factor=task.compute_factor,
+            )
+        # Its warnings (duplicated runs, ...) name the file's rows, as its errors do.
+        for w in caught:
+            text = _in_data_file(str(w.message), task.data_source, positions, task.lines)
+            warnings.warn_explicit(text, w.category, w.filename, w.lineno, module=__name__)
         compute = runs.x("C") if "C" in runs.inputs else runs.x(runs.inputs[0])
         train, test = runs, None
         if task.holdout is not None:
@@ -895,22 +914,28 @@ class SweepInterrupted(KeyboardInterrupt):
         self.out = out
 
 
-def spec_identity(spec: SweepSpec) -> str:
-    """What identifies a spec in an output folder: its file's absolute path.
+def spec_identity(spec: SweepSpec, out: str | os.PathLike[str]) -> str:
+    """What identifies a spec in an output folder: its file's path, relative to the folder.
+
+    Relative, so that a project moved or mounted elsewhere, the spec and its output folder
+    together, keeps its sweeps.
 
     Parameters
     ----------
     spec : SweepSpec
         The spec.
+    out : str or PathLike
+        The output folder.
 
     Returns
     -------
     str
-        The absolute path of its file, or its ``source`` if it was not read from a file.
+        The path of its file relative to ``out``, or its ``source`` if it was not read from
+        a file.
     """
     if spec.source == _FRAME:
         return spec.source
-    return str(Path(spec.source).resolve())
+    return os.path.relpath(Path(spec.source).resolve(), Path(out).resolve())
 
 
 def recorded_spec(out: str | os.PathLike[str]) -> str | None:
@@ -939,7 +964,7 @@ def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
     """Check the output folder and make it this spec's, before any fit."""
     if out.exists() and not out.is_dir():
         raise BayescaleError(f"output folder '{out}' is a file; give a folder")
-    identity, recorded = spec_identity(spec), recorded_spec(out)
+    identity, recorded = spec_identity(spec, out), recorded_spec(out)
     if recorded is not None and recorded != identity and not overwrite:
         raise OutputExistsError(
             f"'{out}' holds the sweep of another spec ('{recorded}', not '{identity}'); its "

@@ -157,6 +157,9 @@ def test_comparison_saves_and_refuses_to_overwrite(comparison: Comparison, tmp_p
     (other / "fits" / "best.nc").write_bytes(b"mine")
     loo_only.save(other, overwrite=True)
     assert (other / "heldout.csv").read_text() == "mine\n" and (other / "fits" / "best.nc").exists()
+    # Nor does a comparison over one that wrote no held-out table remove the user's.
+    loo_only.save(other, overwrite=True)
+    assert (other / "heldout.csv").read_text() == "mine\n"
 
 
 @pytest.mark.slow

@@ -97,7 +97,17 @@ def test_shared_reference_parameter_varies_with_its_pooled_power() -> None:
         ({"default": ["pooled"]}, "pooling default .* is not a kind"),
         ({"default": {"kind": "partly"}}, "pooling default 'partly' is not a kind"),
         ({"default": {"kind": "pooled", "width": 1}}, "pooling default: unknown key 'width'"),
-        # A spread or centring of a parameter without a population was silently ignored.
+    ],
+)
+def test_bad_pooling_is_one_clear_line(pooling: object, words: str) -> None:
+    with pytest.raises(LawError, match=words) as err:
+        Pooling.of(get_law("chinchilla"), pooling)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "words"),
+    [
         (
             {"B": {"kind": "shared", "spread": 0.3}},
             "pooling of 'B': a spread applies only to a pooled parameter",
@@ -112,10 +122,17 @@ def test_shared_reference_parameter_varies_with_its_pooled_power() -> None:
         ),
     ],
 )
-def test_bad_pooling_is_one_clear_line(pooling: object, words: str) -> None:
-    with pytest.raises(LawError, match=words) as err:
+def test_a_spread_without_a_population_is_said_to_be_ignored(pooling: object, words: str) -> None:
+    # It was ignored without a word; an error would keep laws and fits saved with one from
+    # loading, so it warns.
+    from bayescale.errors import DataWarning
+    from bayescale.laws import Law
+
+    with pytest.warns(DataWarning, match=words + r".*it is ignored"):
         Pooling.of(get_law("chinchilla"), pooling)
-    assert "\n" not in str(err.value)
+    saved = {**get_law("chinchilla").to_dict(), "pooling": pooling}
+    with pytest.warns(DataWarning, match="it is ignored"):
+        assert Law.from_dict(saved).pooling == pooling
 
 
 def test_bounded_prior_cannot_be_pooled() -> None:

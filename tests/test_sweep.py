@@ -321,6 +321,9 @@ def test_a_fit_key_holds_the_law_file_as_written_read_beside_the_spec(tmp_path, 
     law.write_text(law.read_text().replace("mu = 0.4, sigma = 1.0", "mu = 0.5, sigma = 0.5"))
     after = plan_sweep(load_spec(spec))
     assert not {t.key for t in before} & {t.key for t in after}
+    # Its prose does not: a comment or a reworded 'why' keeps the fits.
+    law.write_text(law.read_text().replace('why = """', 'why = """Reworded. ', 1) + "# a note\n")
+    assert {t.key for t in plan_sweep(load_spec(spec))} == {t.key for t in after}
     # The key holds the law, not its name: the catalog's own chinchilla is another law.
     catalog = plan_sweep(load_spec(_write_spec(folder, QUICK_TOML)))
     assert not {t.key for t in catalog} & {t.key for t in before}
@@ -349,7 +352,7 @@ def test_a_folder_of_another_spec_is_refused_unless_forced(tmp_path):
     other.write_text(QUICK_TOML.replace('y = "val_a"', 'y = "val_b"'))
     out = tmp_path / "out"
     sweep(one, out, workers=0)
-    assert json.loads((out / "sweep.json").read_text()) == {"spec": str(one.resolve())}
+    assert json.loads((out / "sweep.json").read_text()) == {"spec": "../sweep.toml"}
     before = (out / "results.csv").read_text()
     with pytest.raises(OutputExistsError, match=r"holds the sweep of another spec .*sweep\.toml"):
         sweep(other, out, workers=0)
@@ -361,7 +364,7 @@ def test_a_folder_of_another_spec_is_refused_unless_forced(tmp_path):
     # --force makes the folder the other spec's; the first spec's fits stay.
     forced = _cli(other, "--out", out, "--workers", "0", "--force")
     assert "2 fits in" in forced.output, forced.output
-    assert json.loads((out / "sweep.json").read_text()) == {"spec": str(other.resolve())}
+    assert json.loads((out / "sweep.json").read_text()) == {"spec": "../other.toml"}
     assert len(list((out / "rows").glob("*.json"))) == 4
 
 
@@ -604,3 +607,31 @@ def test_a_local_dask_sweep_leaves_nothing_in_the_temporary_folder(tmp_path, mon
     table = sweep(spec, tmp_path / "out", workers=1)
     assert len(table) and (table["status"] != "error").all(), table.get("error")
     assert sorted(p.name for p in scratch.iterdir()) == []
+
+
+def test_a_data_warning_names_the_file_rows(tmp_path):
+    from bayescale.errors import DataWarning
+
+    runs = _runs()
+    runs.iloc[37] = runs.iloc[34]  # in the second dataset: its 5th and 8th runs
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    with pytest.warns(DataWarning) as caught:
+        sweep(spec, tmp_path / "out", workers=0)
+    texts = [str(w.message) for w in caught if "duplicated" in str(w.message)]
+    assert texts and all(str(tmp_path / "runs.csv") in t for t in texts), texts
+    assert any("row 38 (line 39 of the file) repeats row 35 (line 36" in t for t in texts), texts
+
+
+def test_a_project_moved_whole_keeps_its_sweep(tmp_path):
+    # The folder records the spec relative to itself: moved together, they still match.
+    import shutil as sh
+
+    project = tmp_path / "project"
+    project.mkdir()
+    spec = _write_spec(project, QUICK_TOML)
+    sweep(spec, project / "out", workers=0)
+    moved = tmp_path / "moved"
+    sh.move(project, moved)
+    again = sweep(moved / spec.name, moved / "out", workers=0)
+    assert again.attrs["fitted"] == []

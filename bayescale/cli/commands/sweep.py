@@ -96,7 +96,7 @@ def sweep_command(
     folder = Path(out)
     plan = load_spec(spec)
     recorded = recorded_spec(folder)
-    if recorded is not None and recorded != spec_identity(plan) and not force:
+    if recorded is not None and recorded != spec_identity(plan, folder) and not force:
         raise OutputExistsError(
             f"--out '{folder}' holds the sweep of another spec ('{recorded}'); its "
             f"results.csv would be replaced: choose another --out, or add --force to run "
