@@ -301,7 +301,8 @@ class Pooling:
                     f"pooling of {name!r}: {kind!r} is not a kind; use one of "
                     f"{', '.join(map(repr, KINDS))}"
                 )
-            _only_pooled(f"pooling of {name!r}", kind, {"spread": spread, "centring": centring})
+            if name in given:  # the default entry's own was said once, above
+                _only_pooled(f"pooling of {name!r}", kind, {"spread": spread, "centring": centring})
             if kind == "pooled" and not _poolable(p):
                 if name in given:
                     raise LawError(

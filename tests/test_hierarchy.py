@@ -128,8 +128,9 @@ def test_a_spread_without_a_population_is_said_to_be_ignored(pooling: object, wo
     from bayescale.errors import DataWarning
     from bayescale.laws import Law
 
-    with pytest.warns(DataWarning, match=words + r".*it is ignored"):
+    with pytest.warns(DataWarning, match=words + r".*it is ignored") as caught:
         Pooling.of(get_law("chinchilla"), pooling)
+    assert len(caught) == 1  # once, not once per parameter the default covers
     saved = {**get_law("chinchilla").to_dict(), "pooling": pooling}
     with pytest.warns(DataWarning, match="it is ignored"):
         assert Law.from_dict(saved).pooling == pooling
