@@ -31,7 +31,8 @@ def posterior_predictive(fit: Fit, seed: int | None = None) -> Any:
     For every posterior draw and observed run: the law at the run's inputs with the noise
     of the likelihood on its scale (times ``exp(noise)`` for multiplicative noise on log
     loss, plus ``noise`` for additive noise on the loss), one independent noise term per
-    draw and run.
+    draw and run. For a fit with groups, each run's law is its own group's
+    (:meth:`bayescale.Fit.group`).
 
     Parameters
     ----------
@@ -52,9 +53,17 @@ def posterior_predictive(fit: Fit, seed: int | None = None) -> Any:
 
     post = fit.idata.posterior
     shape = (post.sizes["chain"], post.sizes["draw"])
-    theta = {name: post[name].values[..., None] for name in fit.law.parameters}
-    x = {name: fit.runs.x(name) for name in fit.law.inputs}
-    mu = np.broadcast_to(law_mu(fit.law, theta, x), (*shape, len(fit.runs)))
+    # One law per group: each run's mean from its group's view of the draws.
+    views = (
+        [(fit, np.ones(len(fit.runs), dtype=bool))]
+        if fit.pooling is None
+        else [(fit.group(g), np.asarray(fit.runs.group) == g) for g in fit.groups]
+    )
+    mu = np.empty((*shape, len(fit.runs)))
+    for view, rows in views:
+        theta = {name: view.idata.posterior[name].values[..., None] for name in fit.law.parameters}
+        x = {name: fit.runs.x(name)[rows] for name in fit.law.inputs}
+        mu[..., rows] = np.broadcast_to(law_mu(fit.law, theta, x), (*shape, int(rows.sum())))
     rng = np.random.default_rng(fit.seed if seed is None else seed)
     lik = fit.law.likelihood
     noise = {name: post[name].values[..., None] for name in lik.noise_names}

@@ -421,7 +421,9 @@ class Comparison:
         dict of str to str
             ``loo`` (highest elpd_loo) and, with held-out runs, ``extrapolation`` (highest
             mean held-out log predictive density per run over the thresholds where every law
-            was scored, the runs the extrapolation weights are stacked on too).
+            was scored, the runs the extrapolation weights are stacked on too). On an
+            exact tie (the same law twice, or laws that reduce to one another on these
+            runs) the first in the LOO table; :meth:`verdict` names every tied law.
         """
         out = {"loo": str(self.loo.index[0])}
         mean = self._extrapolation_means()
@@ -1247,7 +1249,8 @@ class Average:
         pandas.DataFrame
             For fits with groups, first a ``group`` column; then inputs, law and predictive
             medians and intervals, ``extrapolation`` (beyond the runs of any law with
-            weight); the weights are in ``attrs["weights"]`` (JSON), which weights they are
+            weight; a DataFrame's index is kept, for fits without groups); the weights are
+            in ``attrs["weights"]`` (JSON), which weights they are
             in ``attrs["weights_method"]`` and why in ``attrs["weights_reason"]``.
 
         Raises
@@ -1272,6 +1275,8 @@ class Average:
                     f"so leave group out"
                 )
             table = self._table(active, at, level)
+            if isinstance(at, pd.DataFrame):
+                table.index = at.index
         else:
             if isinstance(at, pd.DataFrame) and "group" in at.columns:
                 raise DataError(

@@ -707,8 +707,10 @@ class Fit:
             for its form's error beyond the runs), ``pred_median``, ``pred_lower_90`` ... (a
             new run's predictive interval, that error and run-to-run noise included), and
             ``extrapolation``: the largest ratio of an input to the largest
-            value of that input in the runs (above 1: beyond the data). ``attrs`` holds
-            ``diagnostics_ok`` and, for a failed fit, ``warning``.
+            value of that input in the runs (above 1: beyond the data). One row per point,
+            in the order given; a DataFrame's index is kept (except when ``group`` stacks
+            several groups' tables). ``attrs`` holds ``diagnostics_ok`` and, for a failed
+            fit, ``warning``.
         """
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
@@ -731,7 +733,9 @@ class Fit:
                 part.insert(0, "group", g)
                 part.index = rows
                 parts.append(part)
-            out = pd.concat(parts).sort_index().reset_index(drop=True)
+            out = pd.concat(parts).sort_index()
+            # Row i of the table is row i of at: its labels (run names, dates) carry over.
+            out.index = at.index
             out.attrs.update(parts[0].attrs)
             return out
         groups = self._groups_of(group)
@@ -747,6 +751,8 @@ class Fit:
         ratios = [points[name].to_numpy() / self.runs.x(name).max() for name in self.law.inputs]
         table["extrapolation"] = np.max(ratios, axis=0)
         table.attrs["law"] = self.law.name
+        if isinstance(at, pd.DataFrame):
+            table.index = at.index
         return self._flag_failed(table, "forecast")
 
     def _flag_failed(self, table: pd.DataFrame, what: str) -> pd.DataFrame:

@@ -349,6 +349,9 @@ def test_a_law_with_all_the_weight_forecasts_as_its_own_fit(
     # The starved fit has 40 draws: with weight 0 it does not cut the pool to 40.
     only = average({"starved": starved_fit, "healthy": healthy_fit}, {"healthy": 1.0})
     pd.testing.assert_frame_equal(only.forecast(AT), healthy_fit.forecast(AT), check_like=True)
+    # A DataFrame's index carries over, as in Fit.forecast.
+    frame = pd.DataFrame(AT, index=["small", "large"])
+    assert list(only.forecast(frame).index) == ["small", "large"]
 
 
 @pytest.mark.filterwarnings("ignore:averaged forecast includes fits that failed")

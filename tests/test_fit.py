@@ -439,6 +439,12 @@ def test_forecast_points_as_records_with_labels_and_a_checked_compute(healthy_fi
     # A label is carried to the table, and the numbers are the same.
     assert list(labelled["run"]) == ["small", "big"]
     pd.testing.assert_frame_equal(labelled.drop(columns="run"), plain)
+    # A DataFrame's index (run names, a filtered frame's row numbers) is the table's.
+    named = healthy_fit.forecast(
+        pd.DataFrame({"N": [1e9, 3e9], "D": [2e10, 6e10]}, index=pd.Index(["s", "b"], name="id"))
+    )
+    assert list(named.index) == ["s", "b"] and named.index.name == "id"
+    pd.testing.assert_frame_equal(named.reset_index(drop=True), plain)
     # C given with N and D must agree with them (up to how FLOPs are counted).
     with pytest.raises(DataError, match=r"point 2: C = 1e\+20 .* factor 2"):
         healthy_fit.forecast({"N": [1e9, 3e9], "D": [2e10, 6e10], "C": [1.2e20, 1e20]})

@@ -531,6 +531,12 @@ def test_forecasts_per_group_and_for_a_new_group(hierarchical: bayescale.Fit) ->
         pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "family": ["c", "a"]})
     )
     pd.testing.assert_frame_equal(by_family, routed)
+    # Rows keep the caller's index, in the caller's order.
+    indexed = fit.forecast(
+        pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "group": ["c", "a"]}, index=[7, 2])
+    )
+    assert list(indexed.index) == [7, 2]
+    pd.testing.assert_frame_equal(indexed.reset_index(drop=True), routed)
     records = [{"N": 3e9, "D": 6e10, "family": "c"}, {"N": 3e9, "D": 6e10, "family": "a"}]
     pd.testing.assert_frame_equal(fit.forecast(records), routed)
     with pytest.raises(DataError, match="names no group; give one or more of a, b, c"):
@@ -652,6 +658,13 @@ def test_report_has_a_groups_section(hierarchical: bayescale.Fit) -> None:
     html = render_html(context)
     assert 'id="table-groups"' in html and 'id="table-population"' in html
     assert [r["group"] for r in context["groups"]["rows"]] == ["a", "b", "c", NEW_GROUP]
+    # The figures of the whole fit: curves, population and every group's predictive check.
+    from bayescale.report.context import _group_figures
+
+    context["figures"] = _group_figures(hierarchical, 0.9)
+    html = render_html(context)
+    for name in ("groups", "population", "groups_ppc"):
+        assert f'id="fig-{name}"' in html, name
 
 
 @pytest.mark.slow
@@ -828,7 +841,15 @@ def _plot_calls() -> dict[str, object]:
 
 
 #: The plots that draw a fit with groups; every other one asks for one group.
-_DRAW_GROUPS = {"plot_rank", "plot_groups", "plot_population", "plot_shrinkage", "plot_comparison"}
+_DRAW_GROUPS = {
+    "plot_rank",
+    "plot_groups",
+    "plot_population",
+    "plot_shrinkage",
+    "plot_comparison",
+    "plot_ppc",
+    "plot_residuals",
+}
 
 
 def test_every_public_plot_is_covered() -> None:
@@ -862,6 +883,24 @@ def test_every_plot_draws_a_fit_with_groups_or_asks_for_one_group(
         titles = [ax.get_title() for ax in np.asarray(axes)[:, 0]]
         assert titles == hierarchical.diagnostic_names
         assert {"alpha[c]", "alpha_tau", "sigma"} <= set(titles)
+
+
+def test_each_run_is_replicated_from_its_own_groups_law(hierarchical: bayescale.Fit) -> None:
+    from bayescale import checks, plots
+
+    fit = hierarchical
+    replicated = checks.posterior_predictive(fit).posterior_predictive["loss"].values
+    median = np.median(replicated.reshape(-1, len(fit.runs)), axis=0)
+    at = fit.runs.table[["N", "D"]].assign(group=list(fit.runs.group))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the short chains' diagnostics
+        law = fit.forecast(at)["law_median"].to_numpy()
+        # The groups' floors are 0.2 apart: another group's law would miss by about 8%.
+        np.testing.assert_allclose(median, law, rtol=0.01)
+        _, per_run = plots.plot_ppc(fit)
+        panels = plots.plot_residuals(fit)
+    assert "outside, by group: a " in per_run.get_title()
+    assert {"runs of a", "runs of b", "runs of c"} <= set(panels[0].get_legend_handles_labels()[1])
 
 
 @pytest.mark.slow

@@ -44,16 +44,19 @@ def plot_residuals(fit: Fit, *, level: float = 0.9, axes: Any = None) -> np.ndar
     numpy.ndarray of matplotlib.axes.Axes
         One panel per input of the law (at most three).
 
-    Raises
-    ------
-    DataError
-        If the fit has groups (one group's law at a time: ``fit.group(name)``).
+    Notes
+    -----
+    For a fit with groups, each run is measured against its own group's law, and the runs
+    are coloured by group.
     """
-    one_law(fit, "plot_residuals")
     names = list(fit.law.inputs)[:3]
+    at = fit.runs.table[list(fit.law.inputs)]
+    labels = None if fit.pooling is None else np.asarray(fit.runs.group, dtype=str)
+    if labels is not None:
+        at = at.assign(group=labels)  # each run routed to its group's law
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a failed fit is flagged elsewhere
-        table = fit.forecast(fit.runs.table[list(fit.law.inputs)], level=level)
+        table = fit.forecast(at, level=level)
     tag = level_label(level)
     median = table["law_median"].to_numpy()
     resid = 100 * (fit.runs.y / median - 1)
@@ -66,7 +69,20 @@ def plot_residuals(fit: Fit, *, level: float = 0.9, axes: Any = None) -> np.ndar
     for ax, name in zip(flat, names, strict=False):
         x = fit.runs.x(name)
         ax.vlines(x, low, high, color="0.75", lw=2, label=f"{100 * level:.0f}% predictive interval")
-        ax.scatter(x, resid, s=14, color="C0", edgecolor="k", lw=0.3, zorder=3, label="runs")
+        if labels is None:
+            ax.scatter(x, resid, s=14, color="C0", edgecolor="k", lw=0.3, zorder=3, label="runs")
+        for i, g in enumerate(fit.groups if labels is not None else []):
+            rows = labels == g
+            ax.scatter(
+                x[rows],
+                resid[rows],
+                s=14,
+                color=f"C{i % 10}",
+                edgecolor="k",
+                lw=0.3,
+                zorder=3,
+                label=f"runs of {g}",
+            )
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel(input_label(fit, name))
@@ -111,14 +127,13 @@ def plot_ppc(
     numpy.ndarray of matplotlib.axes.Axes
         The two panels.
 
-    Raises
-    ------
-    DataError
-        If the fit has groups (one group's law at a time: ``fit.group(name)``).
+    Notes
+    -----
+    For a fit with groups, every run is replicated from its own group's law, and the
+    per-run panel's title gives each group's share of runs outside their range.
     """
     import arviz as az
 
-    one_law(fit, "plot_ppc")
     lik = fit.law.likelihood
     on_log = lik.scale == "log"
     replicated = posterior_predictive(fit, seed).posterior_predictive["loss"].values
@@ -193,7 +208,12 @@ def plot_ppc(
     right.axhline(0, color="k", lw=0.6)
     right.set_xlabel("runs, sorted by predicted loss")
     right.set_ylabel(label)
-    right.set_title("each run against its replications", fontsize=9)
+    title = "each run against its replications"
+    if fit.pooling is not None:
+        labels = np.asarray(fit.runs.group, dtype=str)[order]
+        shares = ", ".join(f"{g} {outside[labels == g].mean():.0%}" for g in fit.groups)
+        title += f"\n(outside, by group: {shares})"
+    right.set_title(title, fontsize=9)
     right.legend(fontsize=7)
     finish(left.figure, owned, f"{fit.law.name}: posterior predictive check")
     return axes

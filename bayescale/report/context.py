@@ -324,6 +324,7 @@ def _group_figures(fit: Fit, level: float) -> dict[str, str]:
     makers: dict[str, Any] = {"groups": lambda: plot_groups(fit, level=level)}
     if fit.pooling.pooled:
         makers["population"] = lambda: plot_population(fit, level=level)
+    makers["groups_ppc"] = lambda: plots.plot_ppc(fit)
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
