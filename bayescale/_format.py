@@ -5,7 +5,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["clean_exponent", "format_interval", "format_number", "format_prior", "size_kind"]
+__all__ = [
+    "clean_exponent",
+    "format_interval",
+    "format_number",
+    "format_prior",
+    "parse_quantity",
+    "size_kind",
+]
+
+#: Suffixes of counts as :func:`format_number` writes them (70B, 1.4T), and their factors.
+_SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+#: Units a value may be followed by (copied from a paper or a table): they change nothing.
+_UNITS = ("flops", "flop", "tokens", "token", "params", "parameters")
 
 
 def clean_exponent(text: str) -> str:
@@ -109,3 +121,56 @@ def format_prior(prior: Any) -> str:
     """
     args = ", ".join(f"{k}={format_number(float(v), 'short')}" for k, v in prior.parameters.items())
     return f"{prior.distribution}({args})"
+
+
+def parse_quantity(text: str) -> float:
+    """Read a number as a person types it: ``7e10``, ``70B``, ``1.4T``, ``10^24``, ``1e24 FLOPs``.
+
+    The inverse of :func:`format_number`'s ``size`` (K, M, B, T: thousand, million,
+    billion, trillion), so a count copied from bayescale's own output reads back; ``10^24``
+    and ``10**24`` are powers of ten; a trailing unit (FLOPs, tokens, params) is dropped.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+
+    Returns
+    -------
+    float
+        The value, with its sign as written (``inf`` and ``nan`` typed as such are returned:
+        the caller says whether they are allowed).
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is none of these, or overflows a float (``1e400``); the message says
+        what was read and how to write it.
+    """
+    raw = str(text)
+    body = raw.strip()
+    lowered = body.lower()
+    for unit in _UNITS:
+        if lowered.endswith(unit) and lowered[: -len(unit)].strip():
+            body = body[: -len(unit)].strip()
+            break
+    factor = 1.0
+    suffix = "K" if body[-1:] == "k" else body[-1:]
+    if suffix in _SUFFIXES and body[:-1].strip():
+        factor, body = _SUFFIXES[suffix], body[:-1].strip()
+    for power in ("**", "^"):
+        base, sep, exponent = body.partition(power)
+        if sep and base.strip() == "10":
+            body = f"1e{exponent.strip()}"
+            break
+    try:
+        value = float(body) * factor
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not a number; write e.g. 7e10, 70B or 1.4T (K, M, B, T: thousand, "
+            f"million, billion, trillion), 1e24 or 10^24, without thousands separators"
+        ) from None
+    if math.isinf(value) and any(c.isdigit() for c in body):
+        # inf or nan typed as such reach the caller's own check, which says what it needs.
+        raise ValueError(f"{raw!r} is too large for a number (it overflows to infinity)")
+    return value

@@ -37,6 +37,7 @@ from scipy import optimize, special
 from bayescale import _files
 from bayescale._format import clean_exponent
 from bayescale.data import Runs, load_runs
+from bayescale.discrepancy import beyond_runs
 from bayescale.errors import BayescaleError, DataError, DataWarning, OutputExistsError
 from bayescale.fitting import Fit, _outside_level, fit, load_fit
 from bayescale.forecast import forecast_points, law_mu, level_label, mixture_table
@@ -1322,10 +1323,9 @@ class Average:
             log_delta=np.concatenate(deltas, axis=1) if any_discrepancy else None,
         )
         # Measured against each law's own runs: fits of other runs have other largest runs.
-        ratios = [
-            points[n].to_numpy() / f.runs.x(n).max() for f, *_ in components for n in f.law.inputs
-        ]
-        table["extrapolation"] = np.max(ratios, axis=0)
+        measured = [beyond_runs(points, f.runs, f.law.inputs) for f, *_ in components]
+        table["extrapolation"] = np.max([ratio for ratio, _ in measured], axis=0)
+        table["distance"] = np.max([far for _, far in measured], axis=0)
         return table
 
 

@@ -273,6 +273,45 @@ def distance(
     return d
 
 
+def beyond_runs(
+    points: Mapping[str, Any] | pd.DataFrame, runs: Runs, inputs: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far points lie from the runs, as a ratio and as the discrepancy's distance.
+
+    Parameters
+    ----------
+    points : mapping or DataFrame
+        Input values, one array each (C is derived from N and D when missing).
+    runs : Runs
+        The fitted runs.
+    inputs : sequence of str
+        The law's inputs; C is counted with N and D.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``extrapolation``: the largest ratio of an input (or C) to its largest value in the
+        runs (above 1: beyond the data; a point far below every run is below 1).
+        ``distance``: the log distance outside the runs' range, above or below, on any
+        input or C (:func:`distance`; 0 inside): the distance a discrepancy grows with.
+    """
+    if isinstance(points, pd.DataFrame):
+        points = {str(c): points[c].to_numpy() for c in points.columns}
+    log_min, log_max = log_ranges(runs, inputs)
+    shape = np.broadcast_shapes(*(np.shape(points[n]) for n in inputs if n in points))
+    ratio = np.full(shape, -np.inf)
+    for name in inputs:
+        if name not in log_max:  # an input <= 0 somewhere (a centred learning rate)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.asarray(points[name], dtype=float) / runs.x(name).max()
+            ratio = np.maximum(ratio, values)
+    logs = log_inputs(points, list(log_max), runs.compute_factor)
+    for name, value in logs.items():
+        ratio = np.maximum(ratio, np.exp(value - log_max[name]))
+    far = distance(points, log_min, log_max, runs.compute_factor) if log_max else np.zeros(shape)
+    return ratio, far
+
+
 def log_ranges(
     runs: Runs, inputs: Sequence[str] | None = None
 ) -> tuple[dict[str, float], dict[str, float]]:

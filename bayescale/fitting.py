@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -20,9 +20,9 @@ import pandas as pd
 import xarray as xr
 
 from bayescale import _files
-from bayescale._format import format_number
+from bayescale._format import format_number, size_kind
 from bayescale.data import Runs, load_runs
-from bayescale.discrepancy import Discrepancy, backtest, group_ranges
+from bayescale.discrepancy import Discrepancy, backtest, beyond_runs, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import BayescaleError, ConvergenceError, DataError, DataWarning, LawError
 from bayescale.forecast import as_points, forecast_points, forecast_table, level_label
@@ -706,8 +706,10 @@ class Fit:
             :func:`bayescale.fit`) ``disc_median``, ``disc_lower_90`` ... (the law allowing
             for its form's error beyond the runs), ``pred_median``, ``pred_lower_90`` ... (a
             new run's predictive interval, that error and run-to-run noise included), and
-            ``extrapolation``: the largest ratio of an input to the largest
-            value of that input in the runs (above 1: beyond the data). One row per point,
+            ``extrapolation``: the largest ratio of an input, or of the compute C, to
+            its largest value in the runs (above 1: beyond the data), and ``distance``: the
+            log distance (e-folds) outside the runs' range, above or below, on any input or
+            C (0 inside; the distance the discrepancy grows with). One row per point,
             in the order given; a DataFrame's index is kept (except when ``group`` stacks
             several groups' tables). ``attrs`` holds ``diagnostics_ok`` and, for a failed
             fit, ``warning``.
@@ -748,8 +750,7 @@ class Fit:
         if self.discrepancy is not None:
             log_delta = self.discrepancy.log_delta(points, len(noise), seed)
         table = forecast_table(self.law, draws, noise, points, level, log_delta=log_delta)
-        ratios = [points[name].to_numpy() / self.runs.x(name).max() for name in self.law.inputs]
-        table["extrapolation"] = np.max(ratios, axis=0)
+        table["extrapolation"], table["distance"] = beyond_runs(points, self.runs, self.law.inputs)
         table.attrs["law"] = self.law.name
         if isinstance(at, pd.DataFrame):
             table.index = at.index
@@ -859,28 +860,53 @@ class Fit:
         Returns
         -------
         pandas.DataFrame
-            One row per budget: ``C`` and the median and interval of ``N``, ``D``,
-            ``tokens_per_parameter`` and ``loss`` (the law's loss at the optimum): the
-            law's credible interval, right if its form is. With a discrepancy (see
-            :mod:`bayescale.discrepancy`), also ``N_disc_*``, ``D_disc_*`` and
-            ``tokens_per_parameter_disc_*``: the plan with its error, learned from IsoFLOP
-            curves or else the prior's (``discrepancy.info["plan_learned"]``), wider beyond
-            the runs' largest budget: where the optimum of runs at that budget lies. When
-            the runs hold IsoFLOP curves (or ``sweep`` is given), also ``N_pred_*``,
-            ``D_pred_*`` and ``tokens_per_parameter_pred_*``: the minimum that a new IsoFLOP
-            curve at the budget would measure (a parabola in log N through runs placed and as
-            noisy as the runs' largest curve, :meth:`Discrepancy.plan_sweep`, or as
-            ``sweep`` says). It is to the plan what ``pred_*`` is to a forecast, and the
-            interval to check a sweep's minimum against. ``attrs`` holds
-            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
+            One row per budget: ``C`` and the median and interval of ``N``, ``D`` and
+            ``tokens_per_parameter``: the law's credible interval, right if its form is.
+            With a discrepancy (see :mod:`bayescale.discrepancy`), also ``N_disc_*``,
+            ``D_disc_*`` and ``tokens_per_parameter_disc_*``: the plan with its error,
+            learned from IsoFLOP curves or else the prior's
+            (``discrepancy.info["plan_learned"]``), wider beyond the runs' largest budget:
+            where the optimum of runs at that budget lies. When the runs hold IsoFLOP curves
+            (or ``sweep`` is given), also ``N_pred_*``, ``D_pred_*`` and
+            ``tokens_per_parameter_pred_*``: the minimum that a new IsoFLOP curve at the
+            budget would measure (a parabola in log N through runs placed and as noisy as
+            the runs' largest curve, :meth:`Discrepancy.plan_sweep`, or as ``sweep`` says),
+            the interval to check a sweep's minimum against, and
+            ``prob_sweep_no_minimum``: the share of the posterior draws whose simulated
+            curve finds no minimum within its runs (its parabola opens downward, or its
+            vertex lies outside the runs), left out of ``N_pred_*`` as a user would rerun
+            such a sweep wider. ``N_pred_*`` is the distribution of what such a sweep
+            measures, not of the optimum: its median is not ``N_disc_median``, and it need
+            not contain ``N_disc_*``. The vertex of a parabola through noisy losses is a
+            ratio of two noisy coefficients; with runs placed off-centre (a user's largest
+            curve often has most of its runs on one side of its minimum), its noise shifts
+            the vertex towards the side with more runs, and the draws whose vertex falls
+            outside the runs, most of them on the short side, are left out. Beyond the runs
+            the curve flattens relative to the noise (the reducible loss shrinks, the noise
+            does not), so the shift grows with the budget; without noise, or with runs
+            placed symmetrically about the optimum, there is almost none (``sweep={"runs": 9,
+            "spread": 4}`` centres a sweep).
+
+            After the law's split (before ``N_disc_*``), the loss at the optimum, as
+            :meth:`forecast` gives it at a point: ``loss_*`` (the law's credible interval),
+            with a discrepancy ``loss_disc_*``
+            (allowing for the law's error beyond the runs) and ``loss_pred_*`` (the loss
+            of one compute-optimal run at that budget: discrepancy and run-to-run noise
+            included, the interval :meth:`prob_below` with ``C=`` integrates). Each draw is
+            at its own optimal split.
+
+            ``attrs`` holds ``diagnostics_ok``, for a failed fit ``warning`` (issued once
+            per fit), and with ``N_pred_*`` ``sweep_no_minimum``: per budget, the shares
+            ``opens_downward`` and ``outside_runs`` behind ``prob_sweep_no_minimum``.
 
         Raises
         ------
         DataError
-            For a ``sweep`` with an unknown key or a value out of range, or without what the
-            runs cannot give.
+            For budgets that are not numbers (or none at all), a ``sweep`` with an unknown
+            key or a value out of range, or without what the runs cannot give.
         """
         from bayescale.planning import (
+            check_budgets,
             measured_optimum_draws,
             optimum_draws,
             summarise,
@@ -889,6 +915,7 @@ class Fit:
         )
 
         check_levels(level)
+        budgets = check_budgets(C)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(
@@ -896,12 +923,12 @@ class Fit:
             )
         learned = None if self.discrepancy is None else self.discrepancy.plan_sweep()
         design = None if sweep is None and learned is None else sweep_design(sweep, learned)
-        budgets = np.atleast_1d(np.asarray(C, dtype=float))
         draws = self.draws(list(self.law.parameters))
         optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
         columns: dict[str, Any] = {"C": budgets}
-        for name in ("N", "D", "tokens_per_parameter", "loss"):
+        for name in ("N", "D", "tokens_per_parameter"):
             columns.update(summarise(optimum[name], name, level))
+        columns.update(self._optimal_loss(optimum, budgets, level, fixed))
         shift = (
             None
             if self.discrepancy is None
@@ -911,22 +938,64 @@ class Fit:
         if shift is not None:
             # Moving N_opt by a factor moves D = C / (k N) by its inverse, at one budget.
             columns.update(_split_summary(optimum["N"] * np.exp(shift), budgets, k, "disc", level))
-        elif sweep is None:
-            return self._flag_failed(table(columns), "compute-optimal plan")
-        else:
+        elif sweep is not None:
             shift = np.zeros_like(optimum["N"])  # the law's plan alone: no discrepancy
-        if design is not None:
+        attrs: dict[str, Any] = {}
+        if design is not None and shift is not None:
             offsets, noise = design
             log_n = np.log(optimum["N"])
             measured = measured_optimum_draws(
                 self.law, draws, budgets, log_n, offsets, noise, self.seed, k, fixed
             )
             # A sweep whose parabola has no minimum inside its runs finds none: such draws
-            # are left out, as a user would rerun that sweep wider.
-            found = (measured - log_n > offsets.min()) & (measured - log_n < offsets.max())
+            # are left out, as a user would rerun that sweep wider. How many is said.
+            vertex = measured - log_n
+            found = (vertex > offsets.min()) & (vertex < offsets.max())
             n = np.exp(np.where(found, measured + shift, np.nan))
             columns.update(_split_summary(n, budgets, k, "pred", level))
-        return self._flag_failed(table(columns), "compute-optimal plan")
+            columns["prob_sweep_no_minimum"] = 1.0 - found.mean(axis=0)
+            attrs["sweep_no_minimum"] = {
+                "opens_downward": np.isnan(vertex).mean(axis=0).tolist(),
+                "outside_runs": (~found & ~np.isnan(vertex)).mean(axis=0).tolist(),
+            }
+        result = table(columns)
+        result.attrs.update(attrs)
+        return self._flag_failed(result, "compute-optimal plan")
+
+    def _optimal_loss(
+        self,
+        optimum: Mapping[str, np.ndarray],
+        budgets: np.ndarray,
+        level: float | Sequence[float],
+        fixed: Mapping[str, float] | None,
+    ) -> dict[str, np.ndarray]:
+        """``loss_*``, ``loss_disc_*`` and ``loss_pred_*`` at each draw's optimal split.
+
+        As :meth:`forecast` builds ``law_*``, ``disc_*`` and ``pred_*`` at a point: the same
+        discrepancy draws (at each draw's own split, as :meth:`prob_below` takes them) and
+        the same noise of a new run (one term per draw, from the fit's seed).
+        """
+        from bayescale.planning import summarise
+
+        loss = np.asarray(optimum["loss"], dtype=float)
+        columns = summarise(loss, "loss", level)
+        noise = self.law.likelihood.draw_noise(self.draws(), self.seed)[:, None]
+        additive = self.law.likelihood.scale == "linear"
+        shifted = loss
+        if self.discrepancy is not None:
+            where = {
+                "C": np.broadcast_to(budgets[:, None], optimum["N"].T.shape),
+                "N": optimum["N"].T,
+                "D": optimum["D"].T,
+                **{name: float(v) for name, v in (fixed or {}).items()},
+            }
+            delta = self.discrepancy.log_delta(where, len(loss), self.seed).T
+            shifted = loss + delta if additive else loss * np.exp(delta)
+            columns.update(summarise(shifted, "loss_disc", level))
+        with np.errstate(over="ignore"):
+            one_run = shifted + noise if additive else shifted * np.exp(noise)
+        columns.update(summarise(one_run, "loss_pred", level))
+        return columns
 
     def budget_for(
         self,
@@ -968,22 +1037,47 @@ class Fit:
             the probability that one run with that budget, split compute-optimally, meets
             the target (:meth:`prob_below`: the discrepancy and the noise count too, so it
             is lower than the law's 50% and 95%). ``attrs`` holds
-            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
+            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit);
+            ``caveats``, ``past_peak`` and ``beyond_backtests`` as in :meth:`prob_below`,
+            for the budgets of the row (its median, upper ends and ``C_run_prob_*``; each
+            entry names its ``column``).
+
+        Warns
+        -----
+        UserWarning
+            When a target is out of reach in enough of the posterior that the interval
+            shows ``inf`` ("target loss 1.7 is below the law's floor E (90%: 1.78 to 1.83): no
+            budget reaches it on average"); when one of the row's budgets is past the peak
+            of one run's chance, or far outside what the backtests checked (see
+            :meth:`prob_below`); when the runs already reach the target; when no budget
+            gives the chance ``prob``.
+
+        Raises
+        ------
+        DataError
+            For a target that is not a number (or none at all), or out of range.
         """
-        from bayescale.planning import budget_draws, in_compute_alone, summarise, table
+        from bayescale.planning import (
+            budget_draws,
+            check_targets,
+            in_compute_alone,
+            summarise,
+            table,
+        )
 
         check_levels(level)
         probs = [] if prob is None else check_levels(prob, "prob")
+        targets = check_targets(target_loss)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(
                 groups, lambda view: view.budget_for(target_loss, level, fixed, prob=prob)
             )
-        targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
         levels = [level] if np.isscalar(level) else list(level)
         draws = self.draws(list(self.law.parameters))
         rows = []
-        for target in targets:
+        caveats: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        for position, target in enumerate(targets):
             found = budget_draws(self.law, draws, float(target), self.runs.compute_factor, fixed)
             row: dict[str, Any] = {"target_loss": target}
             row.update(summarise(found["C"], "C", level))
@@ -1003,15 +1097,167 @@ class Fit:
                     if np.isfinite(budget)
                     else float("nan")
                 )
+            scan = self._run_prob_scan(float(target), fixed)
             for p in probs:
                 row[f"C_run_prob_{level_label(p)}"] = self._budget_for_run_prob(
-                    float(target), p, fixed
+                    float(target), p, fixed, scan
                 )
             rows.append({k: np.asarray(v).item() for k, v in row.items()})
             self._warn_below_runs(float(target), found)
-        return self._flag_failed(
-            table({k: [r[k] for r in rows] for k in rows[0]}), "budget for the target"
-        )
+            self._warn_out_of_reach(float(target), rows[-1], levels, draws)
+            # The row's budgets (the law's median and upper ends, one run's chance's): each
+            # one judged as prob_below judges a budget.
+            judged = {
+                column: float(value)
+                for column, value in rows[-1].items()
+                if (column == "C_median" or column.startswith(("C_upper_", "C_run_prob_")))
+                and np.isfinite(value)
+            }
+            if judged:
+                found_caveats = self._caveats(
+                    float(target), None, None, np.array(list(judged.values())), fixed, scan=scan
+                )
+                for key in ("past_peak", "beyond_backtests"):
+                    for entry in found_caveats[key]:
+                        column = list(judged)[entry.pop("row")]
+                        caveats[key].append({**entry, "row": position, "column": column})
+                caveats["caveats"] += found_caveats["caveats"]
+        out = table({k: [r[k] for r in rows] for k in rows[0]})
+        out.attrs.update(caveats)
+        return self._flag_failed(out, "budget for the target")
+
+    def _warn_out_of_reach(
+        self,
+        target: float,
+        row: Mapping[str, Any],
+        levels: Sequence[float],
+        draws: Mapping[str, np.ndarray],
+    ) -> None:
+        """Say in words why a budget shows ``inf``: the target is at or below the floor."""
+        widest = f"C_upper_{level_label(max(levels))}"
+        share = float(row["prob_unreachable"])
+        if not share > 0 or np.isfinite(row.get(widest, np.inf)):
+            return
+        floor = self.law.floor
+        if floor is not None and floor in draws:
+            low, high = np.quantile(np.asarray(draws[floor], dtype=float), [0.05, 0.95])
+            reason = f"below the law's floor {floor} (90%: {low:.3g} to {high:.3g})"
+        else:
+            reason = "beyond what the law reaches up to 1e40 FLOPs"
+        if share >= 1:
+            message = (
+                f"target loss {target:g} is {reason}: no budget reaches it on average (its "
+                f"budget, N and D are infinite)"
+            )
+        elif share >= 0.5:
+            message = (
+                f"target loss {target:g} is {reason} in {share:.0%} of the posterior: no "
+                f"budget reaches it on average (its median budget is infinite)"
+            )
+        else:
+            message = (
+                f"target loss {target:g} is {reason} in {share:.0%} of the posterior: the "
+                f"upper end of its budget's interval is infinite"
+            )
+        warnings.warn(message, UserWarning, stacklevel=_outside_level())
+
+    def _caveats(
+        self,
+        target: float,
+        N: Any,
+        D: Any,
+        C: Any,
+        fixed: Mapping[str, float] | None,
+        table: pd.DataFrame | None = None,
+        scan: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> dict[str, Any]:
+        """Flag points past the peak of one run's chance, or far beyond the backtests; warn.
+
+        The peak applies to budgets alone (C on the frontier, or a law of C); the distance to
+        every point. One warning per kind, naming every point it concerns.
+        """
+        from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach, past_peak
+
+        if table is None:
+            table = self._prob_below(target, N, D, C, fixed)
+        out: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        names = [c for c in table.columns if c in self.law.inputs or c in ("N", "D", "C")]
+        names = [c for c in names if c not in (fixed or {})]
+
+        def where(i: int) -> str:
+            row = table.iloc[i]
+            if "C" in names and (N is None and D is None):
+                return f"{format_number(float(row['C']), 'flops')} FLOPs"
+            return ", ".join(f"{c} = {format_number(float(row[c]), size_kind(c))}" for c in names)
+
+        if N is None and D is None and C is not None:
+            budgets = table["C"].to_numpy(dtype=float)
+            computed = dict(zip(budgets.tolist(), table["prob_run_below"].tolist(), strict=True))
+            prob_at = scan or self._run_prob_scan(target, fixed, computed)
+            peak = past_peak(prob_at, budgets, self.runs.compute_factor)
+            flagged = np.flatnonzero(peak["past"])
+            if len(flagged):
+                last = flagged[np.argmax(budgets[flagged])]
+                lower = _and([f"{where(i)} ({peak['prob'][i]:.1%})" for i in flagged])
+                out["past_peak"] = [
+                    {"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged
+                ]
+                out["caveats"].append(
+                    f"one run's chance of loss {target:g} peaks at {peak['prob_peak'][last]:.1%} "
+                    f"near {format_number(peak['C_peak'][last], 'flops')} FLOPs and is lower "
+                    f"at {lower}: more compute than that lowers it under the discrepancy model "
+                    f"(its spread grows without bound beyond the runs), which is not "
+                    f"informative this far out"
+                )
+        reach = None if self.discrepancy is None else backtest_reach(self.discrepancy.info)
+        distance = np.asarray(table.attrs.get("distance", []), dtype=float)
+        if reach is not None and len(distance) == len(table):
+            far = np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
+            if len(far):
+                out["beyond_backtests"] = [
+                    {
+                        "target_loss": target,
+                        "row": int(i),
+                        **({"C": float(table["C"].iloc[i])} if "C" in table else {}),
+                        "distance": float(distance[i]),
+                    }
+                    for i in far
+                ]
+                points = _and([f"{where(i)} ({distance[i]:.0f} e-folds)" for i in far])
+                out["caveats"].append(
+                    f"for loss {target:g}, {points} {'lies' if len(far) == 1 else 'lie'} "
+                    f"outside the runs' range by more than {FAR_BEYOND_BACKTESTS:g}x the "
+                    f"farthest the backtests checked the discrepancy ({reach:.1f} e-folds): "
+                    f"its growth there is extrapolated, and so is one run's chance"
+                )
+        for message in out["caveats"]:
+            warnings.warn(message, UserWarning, stacklevel=_outside_level())
+        return out
+
+    def _run_prob_scan(
+        self,
+        target: float,
+        fixed: Mapping[str, float] | None,
+        known: dict[float, float] | None = None,
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """One run's chance of ``target`` at an array of budgets, each budget computed once.
+
+        :func:`~bayescale.planning.budget_for_prob` and :func:`~bayescale.planning.past_peak`
+        scan the same budgets: for a law without a closed-form optimum each scan searches
+        the split of every draw at every budget, so they share it. ``known``: chances
+        computed already, by budget.
+        """
+        known = dict(known or {})
+
+        def prob_at(budgets: np.ndarray) -> np.ndarray:
+            budgets = np.asarray(budgets, dtype=float).reshape(-1)
+            new = [b for b in dict.fromkeys(budgets.tolist()) if b not in known]
+            if new:
+                found = self._prob_below(target, None, None, np.array(new), fixed)
+                known.update(zip(new, found["prob_run_below"].to_numpy().tolist(), strict=True))
+            return np.array([known[b] for b in budgets.tolist()])
+
+        return prob_at
 
     def _prob_run_at(
         self, target: float, budget: float, fixed: Mapping[str, float] | None
@@ -1021,15 +1267,16 @@ class Fit:
         return float(table["prob_run_below"].iloc[0])
 
     def _budget_for_run_prob(
-        self, target: float, prob: float, fixed: Mapping[str, float] | None
+        self,
+        target: float,
+        prob: float,
+        fixed: Mapping[str, float] | None,
+        prob_at: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> float:
         """Smallest budget at which one run meets ``target`` with ``prob``; warns if none."""
         from bayescale.planning import budget_for_prob
 
-        def prob_at(budgets: np.ndarray) -> np.ndarray:
-            table = self._prob_below(target, None, None, budgets, fixed)
-            return table["prob_run_below"].to_numpy()
-
+        prob_at = prob_at or self._run_prob_scan(target, fixed)
         found = budget_for_prob(prob_at, prob, self.runs.compute_factor)
         if not np.isfinite(found["C"]):
             warnings.warn(
@@ -1084,7 +1331,7 @@ class Fit:
 
     def prob_below(
         self,
-        target_loss: float,
+        target_loss: float | Sequence[float],
         *,
         N: float | Sequence[float] | None = None,
         D: float | Sequence[float] | None = None,
@@ -1096,8 +1343,9 @@ class Fit:
 
         Parameters
         ----------
-        target_loss : float
-            The target.
+        target_loss : float or sequence of float
+            The target, or several (as in :meth:`budget_for`): one row per target and point,
+            target by target.
         N, D, C : float or sequence of float, optional
             Where: two of N, D, C (``C = k N D``), or C alone for the compute-optimal split
             of each draw.
@@ -1114,17 +1362,57 @@ class Fit:
             if the law's form is right, is below the target) and ``prob_run_below``
             (one new run is, noise and the fit's discrepancy included: the probability a
             single training run meets the target). ``attrs`` holds
-            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit).
+            ``diagnostics_ok`` and, for a failed fit, ``warning`` (issued once per fit);
+            ``caveats``, the sentences warned (below); ``past_peak`` and
+            ``beyond_backtests``, one entry per row they flag (``target_loss``, ``row``,
+            the budget ``C`` and, beyond the backtests, the ``distance`` in e-folds).
+
+        Warns
+        -----
+        UserWarning
+            Once per target and kind, naming the points:
+
+            * a budget (given as C alone) past the peak of one run's chance: more than
+              :data:`bayescale.planning.PEAK_MARGIN` below its chance at a smaller budget.
+              The discrepancy is symmetric on log loss and its spread grows without bound
+              with the distance beyond the runs, so far enough out more compute pulls one
+              run's chance back towards a coin toss, even of beating the floor;
+            * a point whose distance beyond the runs (the discrepancy's, over N, D and C) is
+              more than :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times the farthest
+              distance at which the backtests held out runs (``discrepancy.info["splits"]``):
+              the discrepancy's growth is extrapolated there.
+
+            The probabilities themselves are unchanged.
+
+        Raises
+        ------
+        DataError
+            For a target that is not a number (or none at all), or out of range, and for
+            points that are not numbers.
         """
-        from bayescale.planning import check_fixed
+        from bayescale.planning import check_fixed, check_targets
 
         fixed = check_fixed(self.law, fixed)
+        targets = check_targets(target_loss)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(
                 groups, lambda view: view.prob_below(target_loss, N=N, D=D, C=C, fixed=fixed)
             )
-        table = self._prob_below(target_loss, N, D, C, fixed)
+        tables = []
+        caveats: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        for target in targets:
+            part = self._prob_below(float(target), N, D, C, fixed)
+            found = self._caveats(float(target), N, D, C, fixed, table=part)
+            for key in ("past_peak", "beyond_backtests"):
+                caveats[key] += [
+                    {**entry, "row": entry["row"] + sum(map(len, tables))} for entry in found[key]
+                ]
+            caveats["caveats"] += found["caveats"]
+            part.attrs.clear()
+            tables.append(part)
+        table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+        table.attrs.update(caveats)
         return self._flag_failed(table, "probability of the target")
 
     def _prob_below(
@@ -1136,18 +1424,25 @@ class Fit:
         fixed: Mapping[str, float] | None,
     ) -> pd.DataFrame:
         """:meth:`prob_below` of one fit (no groups), without the failed-fit flag."""
-        from bayescale.planning import optimum_draws, prob_below_draws
+        from bayescale.planning import (
+            check_budgets,
+            check_targets,
+            optimum_draws,
+            prob_below_draws,
+        )
 
-        target = float(target_loss)
+        target = float(check_targets(target_loss)[0])
         additive = self.law.likelihood.scale == "linear"
         if not np.isfinite(target) or (target <= 0 and not additive):
             raise DataError(f"target loss must be a positive number, got {target_loss!r}")
         draws = self.draws()
         theta = {name: draws[name] for name in self.law.parameters}
         given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
+        if "C" in given:
+            given["C"] = check_budgets(C)
         # C alone: each draw's compute-optimal split, unless the law is written in C itself.
         if set(given) == {"C"} and not set(self.law.inputs) & {"C"}:
-            budgets = np.atleast_1d(np.asarray(C, dtype=float))
+            budgets = given["C"]
             optimum = optimum_draws(self.law, theta, budgets, self.runs.compute_factor, fixed)
             values = optimum["loss"]
             points = pd.DataFrame({"C": budgets})
@@ -1164,8 +1459,12 @@ class Fit:
             values = self.law.predict({k: v[:, None] for k, v in theta.items()}, x)
             where = points
         log_delta = None
+        distance = None
         if self.discrepancy is not None:
             log_delta = self.discrepancy.log_delta(where, len(values), self.seed).T
+            # Each point's distance beyond the runs (the median over draws of their splits).
+            distance = np.asarray(self.discrepancy.distance(where), dtype=float)
+            distance = np.median(distance, axis=1) if distance.ndim == 2 else distance
         law_p, run_p = prob_below_draws(
             values, target, self.law.likelihood, draws, log_delta=log_delta
         )
@@ -1173,6 +1472,8 @@ class Fit:
         out["target_loss"] = target
         out["prob_law_below"] = law_p
         out["prob_run_below"] = run_p
+        if distance is not None:
+            out.attrs["distance"] = distance.reshape(-1).tolist()
         return out
 
     # ------------------------------------------------------------------ persistence
@@ -1263,6 +1564,13 @@ class Fit:
                 warnings.simplefilter("ignore", UserWarning)
                 self.idata.add_groups({"log_likelihood": self.log_likelihood()})
         return self.idata
+
+
+def _and(items: Sequence[str], most: int = 4) -> str:
+    """``a``, ``a and b``, ``a, b and c``; beyond ``most`` items, the first two and the last."""
+    if len(items) > most:
+        return f"{items[0]}, {items[1]}, ... and {items[-1]} ({len(items)} in all)"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _split_summary(

@@ -12,6 +12,7 @@ law's value itself, evaluated as written for additive noise, whose value may be 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.data import complete_triad, log_inputs
-from bayescale.errors import DataError
+from bayescale.errors import DataError, DataWarning
 from bayescale.laws import Law
 
 __all__ = [
@@ -244,6 +245,20 @@ def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
             f"N, D, C (the third follows from C = {k:g} N D), or load the runs with the "
             f"compute_factor their FLOPs are counted with (on the command line: "
             f"--compute-factor)"
+        )
+    # Within 2x but well off: no slip of units, yet the law reads N and D while the distance
+    # beyond the runs (the discrepancy's) reads C, so a typo in C moves the intervals.
+    loose = np.isfinite(ratio) & (ratio > 0) & ((ratio < 0.8) | (ratio > 1.25))
+    if loose.any():
+        i = int(np.argmax(loose))
+        warnings.warn(
+            f"forecast point {i + 1}: C = {float(arrays['C'][i]):.4g} is {float(ratio[i]):.2f}x "
+            f"{k:g} N D = {float(product[i]):.4g}. The law forecasts from the inputs it takes; "
+            f"C counts in the distance beyond the runs that widens the discrepancy's interval. "
+            f"If C is a slip, leave it out (two of N, D, C are enough); if your FLOPs are "
+            f"counted otherwise, load the runs with that compute_factor",
+            DataWarning,
+            stacklevel=3,
         )
 
 

@@ -22,14 +22,20 @@ from bayescale.laws import Law
 from bayescale.likelihood import Likelihood
 
 __all__ = [
+    "FAR_BEYOND_BACKTESTS",
+    "PEAK_MARGIN",
+    "backtest_reach",
     "budget_draws",
     "budget_normals",
+    "check_budgets",
     "check_fixed",
+    "check_targets",
     "chinchilla_optimum",
     "has_closed_form",
     "in_compute_alone",
     "measured_optimum_draws",
     "optimum_draws",
+    "past_peak",
     "prob_below_draws",
     "summarise",
     "sweep_design",
@@ -42,6 +48,144 @@ _BISECTION_STEPS = 50
 _MIN_SIZE = 1e3  # smallest N and D searched: a thousand parameters / tokens
 _MAX_LOG_C = np.log(1e40)  # largest budget searched by budget_draws, in FLOPs
 _PROB_BISECTION_STEPS = 24  # from two e-folds to about 1e-7 of one
+#: A budget is past the peak of one run's chance when its chance is this far (in probability)
+#: below the highest chance at a smaller budget: more compute lowered it.
+PEAK_MARGIN = 0.01
+#: A point is flagged when it lies more than this many times the farthest distance at which
+#: the backtests held out runs beyond the runs: the discrepancy's growth is extrapolated there.
+FAR_BEYOND_BACKTESTS = 2.0
+
+
+def check_budgets(C: Any, name: str = "C") -> np.ndarray:
+    """Compute budgets as a 1-D array of floats, or one clear error.
+
+    Parameters
+    ----------
+    C : float or sequence of float
+        Budgets in FLOPs, as numbers (``1e24``, ``[1e23, 1e24]``).
+    name : str, default "C"
+        The argument's name, for the message.
+
+    Returns
+    -------
+    numpy.ndarray
+        The budgets, shape ``(budgets,)`` (their sign and finiteness are checked where they
+        are used).
+
+    Raises
+    ------
+    DataError
+        For text or anything else that is not a number, or no budget at all.
+    """
+    try:
+        budgets = np.atleast_1d(np.asarray(C, dtype=float)).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{name}={C!r} is not a number; give compute budgets in FLOPs as numbers, e.g. "
+            f"{name}=1e24 or {name}=[1e23, 1e24]"
+        ) from None
+    if budgets.size == 0:
+        raise DataError(
+            f"{name}={C!r} gives no budget; give at least one compute budget in FLOPs, e.g. "
+            f"{name}=1e24 or {name}=[1e23, 1e24]"
+        )
+    return budgets
+
+
+def check_targets(target_loss: Any) -> np.ndarray:
+    """Target losses as a 1-D array of floats, or one clear error.
+
+    Parameters
+    ----------
+    target_loss : float or sequence of float
+        One target or several.
+
+    Returns
+    -------
+    numpy.ndarray
+        The targets, shape ``(targets,)`` (their range is checked where they are used).
+
+    Raises
+    ------
+    DataError
+        For text or anything else that is not a number, or no target at all.
+    """
+    try:
+        targets = np.atleast_1d(np.asarray(target_loss, dtype=float)).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"target loss {target_loss!r} is not a number; give it as a number (e.g. 2.0) or "
+            f"a list of numbers (e.g. [2.0, 1.9])"
+        ) from None
+    if targets.size == 0:
+        raise DataError(
+            f"target loss {target_loss!r} gives no target; give at least one (e.g. 2.0)"
+        )
+    return targets
+
+
+def backtest_reach(info: Mapping[str, Any]) -> float | None:
+    """The farthest distance at which a fit's backtests held out runs, in e-folds.
+
+    Parameters
+    ----------
+    info : mapping
+        A discrepancy's ``info`` (:func:`bayescale.discrepancy.backtest`): each backtest
+        cut's ``max_distance`` (the largest log distance of a held-out run beyond the runs
+        its refit saw, over the inputs and C).
+
+    Returns
+    -------
+    float or None
+        The largest ``max_distance`` over the cuts; None when no backtest ran (the slope
+        then follows its prior, which the fit says).
+    """
+    reach = [float(cut["max_distance"]) for cut in info.get("splits", []) or []]
+    return max(reach) if reach else None
+
+
+def past_peak(
+    prob_at: Callable[[np.ndarray], np.ndarray],
+    budgets: Sequence[float] | np.ndarray,
+    k: float = 6.0,
+) -> dict[str, np.ndarray]:
+    """Which budgets are past the peak of one run's chance of meeting a target.
+
+    The chance that one run meets a target need not rise forever with the budget: a
+    discrepancy whose spread grows without bound beyond the runs pulls it back towards a
+    coin toss (:func:`budget_for_prob`). A budget is past the peak when its chance is more
+    than :data:`PEAK_MARGIN` below the highest chance at any smaller budget: those of
+    :func:`budget_for_prob`'s scan (every two e-folds from :func:`smallest_log_budget`) below
+    the largest budget asked for, and the budgets asked for.
+
+    Parameters
+    ----------
+    prob_at : callable
+        The probability at an array of budgets (FLOPs); deterministic (common random numbers).
+    budgets : sequence of float
+        The budgets to judge, in FLOPs.
+    k : float, default 6.0
+        FLOPs per parameter per token (where the scan starts).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Per budget: ``past`` (bool), ``prob`` (its chance), ``prob_peak`` and ``C_peak``
+        (the highest chance at this budget or a smaller one, and where).
+    """
+    budgets = np.asarray(budgets, dtype=float).reshape(-1)
+    grid = np.exp(np.linspace(smallest_log_budget(k), _MAX_LOG_C, 39))
+    grid = grid[grid < budgets.max()]  # a budget's peak is at or below it
+    every = np.concatenate([grid, budgets])
+    probs = np.asarray(prob_at(every), dtype=float)
+    own = probs[len(grid) :]
+    peak, where = np.empty(len(budgets)), np.empty(len(budgets))
+    for i, budget in enumerate(budgets):
+        before = np.flatnonzero(every <= budget)  # holds the budget itself
+        chances = np.where(np.isnan(probs[before]), -np.inf, probs[before])
+        best = before[int(np.argmax(chances))]
+        peak[i], where[i] = probs[best], every[best]
+    return {"past": own < peak - PEAK_MARGIN, "prob": own, "prob_peak": peak, "C_peak": where}
 
 
 def has_closed_form(law: Law) -> bool:
@@ -335,6 +479,17 @@ def measured_optimum_draws(
     numpy.ndarray
         ``log N`` of the measured minimum, shape ``(draws, budgets)``; NaN where the noisy
         curve's parabola opens downward (a sweep that finds no minimum).
+
+    Notes
+    -----
+    This is what such a sweep measures, not where the optimum lies, and its median is not
+    the optimum's when the runs sit off-centre: the vertex ``-b / 2c`` is a ratio of two
+    noisy least-squares coefficients, and with most runs on one side of the optimum the
+    noise moves it towards that side. Beyond the runs the curve flattens (the reducible
+    loss shrinks) against the same noise, so the shift grows with the budget; the share of
+    NaN (and of vertices outside the runs, which :meth:`bayescale.Fit.compute_optimal`
+    leaves out and counts) grows too. Without noise, or with offsets symmetric about 0, the
+    median is the optimum's to within the parabola's approximation error.
     """
     from bayescale.isoflop import parabola_vertices
 

@@ -172,15 +172,17 @@ for name, truth in TRUE_PARAMETERS.items():
 # (`bayescale.fit(..., discrepancy="none")` skips the backtests and gives `law_*` and `pred_*`
 # alone, which assume the form is exact; notebook 05 shows when that goes wrong.)
 #
-# `extrapolation` is the largest ratio of an input (N or D) to its largest value in the runs:
-# above 1 the forecast is beyond the data and rests on the law's form holding there. (It is
-# measured per input, so it is much smaller than the ratio of compute budgets.)
+# `extrapolation` is the largest ratio of an input (N, D or the compute C = 6ND) to its largest
+# value in the runs: above 1 the forecast is beyond the data and rests on the law's form holding
+# there. `distance` is the same in e-folds (natural logs), counted below the runs too: the
+# distance the discrepancy's interval grows with.
 
 # %%
 targets = {"N": [7e10, 7e11], "D": [1.4e12, 1.4e13]}
 forecast = fit.forecast(targets, level=(0.5, 0.9))
 columns = ["N", "D", "law_median", "law_lower_90", "law_upper_90"]
-columns += ["disc_lower_90", "disc_upper_90", "pred_lower_90", "pred_upper_90", "extrapolation"]
+columns += ["disc_lower_90", "disc_upper_90", "pred_lower_90", "pred_upper_90"]
+columns += ["extrapolation", "distance"]
 print(fit.discrepancy.describe())
 print(forecast[columns].to_string(index=False, float_format="{:.4g}".format))
 

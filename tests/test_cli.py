@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 import xarray as xr
 from typer.testing import CliRunner, Result
 
@@ -133,6 +135,43 @@ def test_parse_points_one_point_per_option() -> None:
         "N": [7e10, 1e9],
         "D": [1.4e12, 2e10],
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("7e10", 7e10),
+        ("70B", 7e10),
+        ("1.4T", 1.4e12),
+        ("500M", 5e8),
+        ("2k", 2e3),
+        ("10^24", 1e24),
+        ("10**24", 1e24),
+        ("1e24 FLOPs", 1e24),
+        ("3e11 params", 3e11),
+        ("-5", -5.0),
+    ],
+)
+def test_numbers_read_as_bayescale_writes_them(text: str, value: float) -> None:
+    from bayescale._format import format_number, parse_quantity
+
+    assert parse_quantity(text) == pytest.approx(value, rel=1e-12)
+    # A count printed by bayescale reads back.
+    assert parse_quantity(format_number(value, "size")) == pytest.approx(value, rel=1e-3)
+
+
+def test_points_and_budgets_take_the_outputs_number_format() -> None:
+    assert parse_points(["N=70B,D=1.4T"]) == {"N": [7e10], "D": [1.4e12]}
+    for bad, said in [
+        ("N=70X,D=1.4T", "'70X' is not a number; write e.g. 7e10, 70B or 1.4T"),
+        ("N=1,000,D=1", "is not NAME=VALUE"),
+        ("N=1e400,D=1", "'1e400' is too large for a number"),
+    ]:
+        with pytest.raises(typer.BadParameter, match=re.escape(said)):
+            parse_points([bad])
+    done = runner.invoke(app, ["optimal", "missing.nc", "-c", "10^24 FLOPs", "-c", "1e999"])
+    assert done.exit_code == 2
+    assert "'1e999' is too large for a number" in " ".join(done.output.split())
 
 
 # -- fit -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -93,7 +94,77 @@ def test_target_gives_budget_and_probability(runner: CliRunner, fit_file: Path) 
 def test_target_below_the_floor_is_unreachable(runner: CliRunner, fit_file: Path) -> None:
     done = runner.invoke(app, ["target", str(fit_file), "--loss", "1.0", "--format", "json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout)["budget"][0]["prob_unreachable"] == 1.0
+    doc = json.loads(done.stdout)
+    budget = doc["budget"][0]
+    assert budget["prob_unreachable"] == 1.0
+    # null for infinite, told apart from null for not computed (one run's odds at no budget).
+    assert budget["C_median"] is None and "C_median" in budget["infinite"]
+    assert budget["prob_run_below_median_C"] is None
+    assert "prob_run_below_median_C" not in budget["infinite"]
+    said = [w for w in doc["warnings"] if "below the law's floor E (90%: " in w]
+    assert len(said) == 1 and said[0].startswith("target loss 1 is below the law's floor E")
+    assert "no budget reaches it on average" in said[0]
+    # The table says it in words too, once.
+    table = runner.invoke(app, ["target", str(fit_file), "--loss", "1.0"])
+    text = " ".join(table.stderr.split())
+    assert text.count("warning: target loss 1 is below the law's floor E (90%: ") == 1, text
+    reachable = json.loads(
+        runner.invoke(app, ["target", str(fit_file), "--loss", "2.0", "-f", "json"]).stdout
+    )
+    assert reachable["budget"][0]["infinite"] == []
+
+
+def test_optimal_gives_the_loss_of_one_run_at_the_optimum(
+    runner: CliRunner, fit_file: Path
+) -> None:
+    # Wide, so that no label is wrapped whatever the terminal (xdist workers differ).
+    wide = CliRunner(env={"COLUMNS": "240"})
+    done = wide.invoke(app, ["optimal", str(fit_file), "-c", "1e21", "-c", "1e24"])
+    assert done.exit_code == 0, done.output
+    labels = [line.split("│")[1].strip() for line in done.stdout.splitlines() if "│" in line]
+    loss_rows = [label for label in labels if label.startswith("loss")]
+    assert loss_rows == ["loss (law)", "loss with discrepancy", "loss of one run"]
+    assert "chance a new IsoFLOP curve finds no minimum" in labels
+    text = " ".join(done.stdout.split())
+    assert "of the simulated curves find no minimum within their runs" in text
+    doc = json.loads(
+        runner.invoke(
+            app, ["optimal", str(fit_file), "-c", "1e21", "-c", "1e24", "-f", "json"]
+        ).stdout
+    )
+    expected = bs.load_fit(fit_file).compute_optimal([1e21, 1e24])
+    for i, row in enumerate(doc["rows"]):
+        for column in ("loss_pred_lower_90", "loss_disc_upper_90", "prob_sweep_no_minimum"):
+            assert row[column] == pytest.approx(expected[column].iloc[i])
+        # law inside "with discrepancy" inside "one run"
+        assert row["loss_disc_lower_90"] <= row["loss_lower_90"] + 1e-12
+        assert row["loss_pred_lower_90"] < row["loss_disc_lower_90"]
+        assert row["loss_upper_90"] <= row["loss_disc_upper_90"] + 1e-12
+        assert row["loss_disc_upper_90"] < row["loss_pred_upper_90"]
+    assert "find no minimum within their runs" in doc["sweep_note"]
+    csv = runner.invoke(app, ["optimal", str(fit_file), "-c", "1e24", "-f", "csv"])
+    assert "loss_pred_median" in csv.stdout.splitlines()[0]
+
+
+def test_target_flags_a_budget_past_the_peak(runner: CliRunner, fit_file: Path) -> None:
+    args = ["target", str(fit_file), "--loss", "2.0", "-c", "1e24", "-c", "1e40"]
+    doc = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    rows = doc["probability"]
+    assert [r["past_peak"] for r in rows] == [False, True]
+    assert [r["beyond_backtests"] for r in rows] == [False, True]
+    assert len([w for w in doc["warnings"] if "peaks at" in w and "1e40 FLOPs" in w]) == 1
+    assert any("farthest the backtests checked the discrepancy" in w for w in doc["warnings"])
+    # The statistics are the library's, unchanged.
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        chances = bs.load_fit(fit_file).prob_below(2.0, C=[1e24, 1e40])
+    assert sorted(str(w.message) for w in seen) == doc["warnings"]  # the CLI's, word for word
+    assert [r["prob_run_below"] for r in rows] == pytest.approx(list(chances["prob_run_below"]))
+    table = CliRunner(env={"COLUMNS": "240"}).invoke(app, args)  # no cell wrapped
+    assert table.exit_code == 0, table.output
+    flagged = next(line for line in table.stdout.splitlines() if line.startswith("│ 1e40"))
+    assert "past the peak" in flagged and "far beyond the backtests" in flagged
+    assert "more compute than that lowers it" in " ".join(table.stderr.split())
 
 
 @pytest.mark.parametrize(

@@ -199,6 +199,18 @@ def test_points_errors(at, message):
         forecast_points(LAW, at)
 
 
+def test_a_compute_well_off_k_n_d_is_warned_about_and_kept():
+    from bayescale.errors import DataWarning
+
+    at = {"N": [7e10, 7e10], "D": [1.4e12, 1.4e12], "C": [6.5e23, 1e24]}  # 6ND = 5.88e23
+    with pytest.warns(DataWarning, match=r"point 2: C = 1e\+24 is 1\.70x 6 N D = 5\.88e\+23"):
+        points = forecast_points(LAW, at)
+    assert points["C"].tolist() == at["C"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # within 25%: FLOPs counted otherwise, no warning
+        forecast_points(LAW, {**at, "C": [6.5e23, 5.0e23]})
+
+
 # --------------------------------------------------------------------------- Fit.forecast
 
 
@@ -228,7 +240,14 @@ def test_fit_forecast_extrapolation_column(synthetic_fit):
     # C given with N: D is derived with the runs' compute factor (6).
     table = synthetic_fit.forecast({"N": [1e10], "C": [6 * 1e10 * 2e11]})
     assert table["D"].iloc[0] == pytest.approx(2e11)
-    assert table["extrapolation"].iloc[0] == pytest.approx(10.0)
+    # 10x the largest N and D is 100x the largest compute.
+    assert table["extrapolation"].iloc[0] == pytest.approx(100.0)
+    assert table["distance"].iloc[0] == pytest.approx(np.log(100.0))
+    # Below the runs: every ratio under 1, but outside their range all the same.
+    table = synthetic_fit.forecast({"N": [1e5, 1e8], "D": [1e6, 2e9]})
+    assert (table["extrapolation"] < 1).all()
+    # The farthest of N (100x under), D (200x) and C (2e4x under 6 x 1e7 x 2e8).
+    np.testing.assert_allclose(table["distance"], [np.log(1.2e16 / 6e11), 0.0], atol=1e-9)
 
 
 def test_fit_forecast_uses_the_posterior_draws(synthetic_fit):
@@ -238,7 +257,7 @@ def test_fit_forecast_uses_the_posterior_draws(synthetic_fit):
     draws = synthetic_fit.draws()
     noise = STUDENT.draw_noise(draws, seed=3)
     direct = forecast_table(LAW, draws, noise, POINTS, level=[0.5, 0.9])
-    pd.testing.assert_frame_equal(table.drop(columns="extrapolation"), direct)
+    pd.testing.assert_frame_equal(table.drop(columns=["extrapolation", "distance"]), direct)
     assert table.attrs["diagnostics_ok"] is True
     # The fit's seed is the default: the same call gives the same table, another seed not.
     assert table.equals(synthetic_fit.forecast(POINTS, level=[0.5, 0.9]))

@@ -342,3 +342,177 @@ def test_format_rounds_before_choosing_a_unit() -> None:
     assert format_number(999_499.0, "size") == "999K"
     assert format_number(1.21e14, "flops") == "1.21e14"  # not '121T': a compute, not a count
     assert size_kind("C") == "flops" and size_kind("N") == "size"
+
+
+# ------------------------------------------------------------------ audit fixes (#1, #3, #8, #11)
+
+
+def test_the_loss_at_the_optimum_has_a_forecasts_three_intervals(healthy_fit: bs.Fit) -> None:
+    # 1e19 FLOPs is inside the runs (no discrepancy yet), 1e22 and 1e24 beyond them.
+    budgets = [1e19, 1e22, 1e24]
+    plan = healthy_fit.compute_optimal(budgets)
+    for _, row in plan.iterrows():
+        # law inside "with discrepancy" inside "one run", as in a forecast.
+        assert row["loss_disc_lower_90"] <= row["loss_lower_90"] + 1e-12
+        assert row["loss_upper_90"] <= row["loss_disc_upper_90"] + 1e-12
+        assert row["loss_pred_lower_90"] < row["loss_disc_lower_90"]
+        assert row["loss_disc_upper_90"] < row["loss_pred_upper_90"]
+    inside = plan.iloc[0]  # no distance beyond the runs: the discrepancy adds nothing
+    assert inside["loss_disc_lower_90"] == inside["loss_lower_90"]
+    for i, budget in enumerate(budgets):
+        row = plan.iloc[i]
+        # One run's interval is the one prob_below integrates exactly: 5% of runs end below
+        # its lower end, 95% below its upper end (Monte Carlo error of 1000 draws: ~0.007).
+        chances = [
+            healthy_fit.prob_below(float(row[f"loss_pred_{end}_90"]), C=budget)
+            for end in ("lower", "upper")
+        ]
+        assert chances[0]["prob_run_below"].iloc[0] == pytest.approx(0.05, abs=0.02)
+        assert chances[1]["prob_run_below"].iloc[0] == pytest.approx(0.95, abs=0.02)
+        # And it is a forecast's new run at the median optimum: near the optimum the loss
+        # barely depends on the split, and the discrepancy and noise draws are the same.
+        point = healthy_fit.forecast({"N": [row["N_median"]], "D": [row["D_median"]]})
+        for end in ("lower", "upper"):
+            assert row[f"loss_pred_{end}_90"] == pytest.approx(
+                point[f"pred_{end}_90"].iloc[0], rel=2e-3
+            )
+
+
+def test_a_fit_without_discrepancy_gives_the_law_and_one_runs_loss(healthy_fit: bs.Fit) -> None:
+    fields = ("law", "runs", "idata", "log_ref", "seed", "settings", "info")
+    plain = bs.Fit(*(getattr(healthy_fit, k) for k in fields))  # discrepancy=None
+    plan = plain.compute_optimal([1e22])
+    assert "loss_disc_median" not in plan and "N_disc_median" not in plan
+    assert plan["loss_median"].iloc[0] == healthy_fit.compute_optimal([1e22])["loss_median"][0]
+    assert plan["loss_pred_lower_90"].iloc[0] < plan["loss_lower_90"].iloc[0]
+    assert plan["loss_upper_90"].iloc[0] < plan["loss_pred_upper_90"].iloc[0]
+
+
+def test_prob_below_takes_several_targets_as_budget_for_does(healthy_fit: bs.Fit) -> None:
+    both = healthy_fit.prob_below([2.1, 2.0], C=[1e22, 1e24])
+    assert list(both["target_loss"]) == [2.1, 2.1, 2.0, 2.0]
+    assert list(both["C"]) == [1e22, 1e24, 1e22, 1e24]
+    for target in (2.1, 2.0):
+        alone = healthy_fit.prob_below(target, C=[1e22, 1e24])
+        mine = both[both["target_loss"] == target].reset_index(drop=True)
+        np.testing.assert_allclose(mine["prob_run_below"], alone["prob_run_below"])
+    assert both.attrs["diagnostics_ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f: f.compute_optimal(C=[]), r"C=\[\] gives no budget; give at least one"),
+        (
+            lambda f: f.compute_optimal(C="1e24 FLOPs"),
+            r"C='1e24 FLOPs' is not a number; give compute budgets in FLOPs as numbers, e\.g\.",
+        ),
+        (lambda f: f.prob_below(2.0, C="big"), r"C='big' is not a number"),
+        (lambda f: f.prob_below("two", C=1e24), r"target loss 'two' is not a number"),
+        (lambda f: f.prob_below([], C=1e24), r"target loss \[\] gives no target"),
+        (lambda f: f.budget_for(["2.0x"]), r"target loss \['2.0x'\] is not a number"),
+    ],
+)
+def test_plan_inputs_that_are_not_numbers_are_one_clear_error(
+    healthy_fit: bs.Fit, call, message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        call(healthy_fit)
+
+
+def test_past_peak_flags_budgets_where_more_compute_lowered_the_chance() -> None:
+    def rise_then_fall(budgets: np.ndarray) -> np.ndarray:  # peaks at 0.8 at 1e28
+        x = np.log(budgets) - np.log(1e28)
+        return 0.8 * np.exp(-(x**2) / 50)
+
+    found = planning.past_peak(rise_then_fall, [1e22, 1e28, 1.5e28, 1e33, 1e40])
+    # 1.5e28 is 0.3% below the peak (within the margin); 1e33 and 1e40 far below it.
+    assert list(found["past"]) == [False, False, False, True, True]
+    assert found["C_peak"][-1] == pytest.approx(1e28) and found["prob_peak"][-1] == 0.8
+    # A chance that creeps down by less than the margin, at 100%, is not past a peak.
+    flat = planning.past_peak(lambda b: 1 - 1e-4 * np.log(b) / np.log(1e40), [1e24, 1e40])
+    assert not flat["past"].any()
+
+
+def test_budgets_past_the_peak_or_far_beyond_the_backtests_are_flagged(
+    healthy_fit: bs.Fit,
+) -> None:
+    import warnings
+
+    budgets = [1e22, 1e24, 1e35, 1e40]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = healthy_fit.prob_below(2.0, C=budgets)
+    said = [str(w.message) for w in caught]
+    # One sentence per kind, naming both budgets it concerns.
+    peak = [s for s in said if "peaks at" in s]
+    assert len(peak) == 1 and "1e35 FLOPs" in peak[0] and "1e40 FLOPs" in peak[0]
+    assert "more compute than that lowers it under the discrepancy model" in peak[0]
+    assert [e["C"] for e in table.attrs["past_peak"]] == [1e35, 1e40]
+    # What "past the peak" means, checked on the probabilities themselves: a smaller budget
+    # gives one run a better chance.
+    with warnings.catch_warnings(record=True) as scanned:
+        warnings.simplefilter("always")
+        scan = healthy_fit.prob_below(2.0, C=np.geomspace(1e20, 1e40, 41))
+    # Many budgets: still one sentence per kind, naming the first, the last and how many.
+    assert len(scanned) == 2 and "... and 1e40 FLOPs" in str(scanned[0].message)
+    best = scan["prob_run_below"].max()
+    flagged = table["prob_run_below"].to_numpy()[[2, 3]]
+    assert np.all(flagged < best - planning.PEAK_MARGIN)
+    assert table["prob_run_below"].iloc[1] >= scan["prob_run_below"][scan["C"] <= 1e24].max()
+    # Far beyond the backtests: more than twice the farthest distance they held runs out at.
+    reach = planning.backtest_reach(healthy_fit.discrepancy.info)
+    far = table.attrs["beyond_backtests"]
+    assert [e["C"] for e in far] == [1e35, 1e40]
+    assert all(e["distance"] > planning.FAR_BEYOND_BACKTESTS * reach for e in far)
+    assert len([s for s in said if "the farthest the backtests checked" in s]) == 1
+    assert table.attrs["caveats"] == [s for s in said if s in table.attrs["caveats"]]
+    # The statistics are unchanged: the same chances as each budget alone.
+    for i, budget in enumerate(budgets):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            alone = healthy_fit.prob_below(2.0, C=budget)
+        assert alone["prob_run_below"].iloc[0] == pytest.approx(
+            table["prob_run_below"].iloc[i], rel=1e-12
+        )
+
+
+def test_a_target_below_the_floor_says_so_in_words(healthy_fit: bs.Fit) -> None:
+    floor = healthy_fit.draws(["E"])["E"]
+    low, high = np.quantile(floor, [0.05, 0.95])
+    target = round(float(low) - 0.1, 2)
+    expected = (
+        rf"target loss {target:g} is below the law's floor E \(90%: {low:.3g} to {high:.3g}\): "
+        rf"no budget reaches it on average"
+    )
+    with pytest.warns(UserWarning, match=expected):
+        table = healthy_fit.budget_for(target)
+    assert np.isinf(table["C_median"].iloc[0]) and table["prob_unreachable"].iloc[0] == 1.0
+
+
+def test_a_new_sweeps_misses_are_counted(healthy_fit: bs.Fit) -> None:
+    budgets = [1e19, 1e22, 1e24]
+    plan = healthy_fit.compute_optimal(budgets)
+    shares = plan["prob_sweep_no_minimum"].to_numpy()
+    parts = plan.attrs["sweep_no_minimum"]
+    np.testing.assert_allclose(
+        shares, np.add(parts["opens_downward"], parts["outside_runs"]), atol=1e-12
+    )
+    # Counted independently: the same simulated sweeps, through the planning functions.
+    offsets, noise = planning.sweep_design(None, healthy_fit.discrepancy.plan_sweep())
+    draws = healthy_fit.draws(list(healthy_fit.law.parameters))
+    log_n = np.log(planning.optimum_draws(healthy_fit.law, draws, budgets)["N"])
+    vertex = (
+        planning.measured_optimum_draws(
+            healthy_fit.law, draws, budgets, log_n, offsets, noise, healthy_fit.seed
+        )
+        - log_n
+    )
+    np.testing.assert_allclose(parts["opens_downward"], np.isnan(vertex).mean(axis=0))
+    inside = (vertex > offsets.min()) & (vertex < offsets.max())
+    np.testing.assert_allclose(shares, 1 - inside.mean(axis=0))
+    # Beyond the runs the curve flattens against the same noise: more sweeps miss.
+    assert shares[0] < shares[1] < shares[2]
+    # Without noise every sweep finds the law's own minimum.
+    exact = healthy_fit.compute_optimal(budgets, sweep={"runs": 9, "spread": 4, "noise": 0.0})
+    assert np.all(exact["prob_sweep_no_minimum"] == 0)

@@ -215,15 +215,49 @@ def test_prior_posterior_marks_published_values(demo_fit) -> None:
     assert inked(axes) > 0.03
 
 
+def band(ax: Axes, label: str) -> np.ndarray:
+    """The y values of the filled band with this legend label."""
+    drawn = [c for c in ax.collections if c.get_label() == label]
+    assert len(drawn) == 1, [c.get_label() for c in ax.collections]
+    return np.concatenate([path.vertices[:, 1] for path in drawn[0].get_paths()])
+
+
 def test_frontier_bands_come_from_compute_optimal(demo_fit) -> None:
     axes = plots.plot_frontier(demo_fit, budgets=[1e24], level=0.8)
     assert axes.shape == (2, 2)
     n_axis = axes[0, 0]
-    median = next(line for line in n_axis.get_lines() if line.get_label() == "median")
+    median = next(line for line in n_axis.get_lines() if line.get_label() == "median (law)")
     budgets, n_drawn = (np.asarray(v) for v in median.get_data())
-    expected = demo_fit.compute_optimal(budgets, level=0.8)["N_median"].to_numpy()
-    np.testing.assert_allclose(n_drawn, expected)
+    table = demo_fit.compute_optimal(budgets, level=0.8)
+    np.testing.assert_allclose(n_drawn, table["N_median"].to_numpy())
     assert budgets.max() >= 0.999e25  # 10x past the largest budget asked about
+    # Regression: only the law's band was drawn, though the report budgets with the wider
+    # one. Both are there, labelled, each spanning its own columns.
+    assert "N_disc_lower_80" in table.columns  # the demo's runs teach the plan's error
+    for ax, name in zip(axes.ravel()[:3], ("N", "D", "tokens_per_parameter"), strict=True):
+        law = band(ax, "80% credible (law)")
+        disc = band(ax, "80% with discrepancy (to budget with)")
+        for drawn, prefix in ((law, name), (disc, f"{name}_disc")):
+            np.testing.assert_allclose(drawn.min(), table[f"{prefix}_lower_80"].min(), rtol=1e-9)
+            np.testing.assert_allclose(drawn.max(), table[f"{prefix}_upper_80"].max(), rtol=1e-9)
+        assert disc.max() > law.max() and disc.min() < law.min()
+
+
+def test_fan_chart_bars_the_target_at_the_level_asked(demo_fit) -> None:
+    # Regression: the bar was the widest level's (95%), labelled only "target", in a report
+    # whose tables are at 90%.
+    table = demo_fit.forecast(TARGET, level=[0.8, 0.9, 0.95])
+    for level, tag in ((0.9, "90"), (0.8, "80")):
+        (ax,) = plots.plot_forecast_fan(demo_fit, [TARGET], level=level)
+        (bar,) = [c for c in ax.containers if c.get_label().startswith("target")]
+        assert bar.get_label() == f"target ({tag}% predictive)"
+        low, high = bar.lines[2][0].get_segments()[0][:, 1]
+        assert low == pytest.approx(table[f"pred_lower_{tag}"].iloc[0], rel=1e-9)
+        assert high == pytest.approx(table[f"pred_upper_{tag}"].iloc[0], rel=1e-9)
+    # A level outside the fan's own is added to it, not refused.
+    (ax,) = plots.plot_forecast_fan(demo_fit, [TARGET], levels=(0.5, 0.8), level=0.9)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "90% predictive" in labels and "target (90% predictive)" in labels
 
 
 def test_fan_chart_shades_only_beyond_the_data(demo_fit) -> None:

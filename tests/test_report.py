@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import subprocess
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -279,9 +280,13 @@ def test_forecast_and_decisions_match_the_library(parsed, fit_file) -> None:
     fit = bayescale.load_fit(fit_file)  # a reloaded fit forecasts identically
     points = {name: [t[name] for t in TARGETS] for name in ("N", "D")}
     table = fit.forecast(points, level=(0.5, 0.8, 0.9))
+    assert fit.discrepancy is not None  # so the tables must show the interval with it
     checked = 0
     for i, row in table.iterrows():
         for column in ("law_median", "pred_median", "law_lower_90", "law_upper_90"):
+            assert same(values[f"forecast.{i}.{column}"], row[column]), column
+        # The interval with discrepancy, which the text says the predictive one builds on.
+        for column in ("disc_median", "disc_lower_90", "disc_upper_90", "disc_lower_50"):
             assert same(values[f"forecast.{i}.{column}"], row[column]), column
         for column in ("pred_lower_50", "pred_upper_80", "pred_upper_90", "extrapolation"):
             assert same(values[f"forecast.{i}.{column}"], row[column]), column
@@ -309,6 +314,33 @@ def test_forecast_and_decisions_match_the_library(parsed, fit_file) -> None:
     for i, row in plan.iterrows():
         for column in ("C", "N_median", "D_upper_90", "tokens_per_parameter_median", "loss_median"):
             assert same(values[f"plan.{i}.{column}"], row[column]), column
+        # The plan's intervals to budget with, for D and tokens per parameter as for N.
+        for column in (
+            "N_disc_upper_90",
+            "D_disc_lower_90",
+            "tokens_per_parameter_disc_lower_90",
+            "tokens_per_parameter_disc_upper_90",
+        ):
+            assert same(values[f"plan.{i}.{column}"], row[column]), column
+
+
+def test_forecast_tables_show_the_interval_with_discrepancy(cli_report) -> None:
+    html = cli_report["html"].read_text(encoding="utf-8")
+    summary = html.split('id="table-summary-forecast"')[1].split("</table>")[0]
+    assert "90% with discrepancy" in summary
+    assert 'data-key="forecast.1.disc_upper_90"' in summary
+    forecast = html.split('id="table-forecast"')[1].split("</table>")[0]
+    rows = forecast.split("<tr>")[2:]
+    assert [r.split("<td>")[-1].split("</td>")[0] for r in rows[1:3]] == [
+        "with discrepancy",
+        "new run",
+    ]
+    assert 'data-key="forecast.0.disc_lower_80"' in rows[1]
+    plan = html.split('id="table-plan"')[1].split("</table>")[0]
+    for words in ("N with discrepancy", "D with discrepancy", "tokens per parameter with discr"):
+        assert words in plan, words
+    caption = paragraph(html, "fig-frontier", "figure")
+    assert "band with the plan's discrepancy (light: the one to budget with" in caption
 
 
 def test_parameters_diagnostics_and_sensitivity_match_the_library(parsed, fit_file) -> None:
@@ -361,6 +393,26 @@ def test_reproducibility_block(parsed, cli_report, fit_file, demo_fit) -> None:
     assert "--draws" not in text and "--force" not in text  # the library speaks no CLI flags
     assert 'name = "chinchilla"' in text  # the law file itself
     assert values_include(parsed, "repro.seed", 0)
+    # Each entry of the block on its own line: the fit file's hash and the report's command
+    # were run together.
+    block = html.split('<dl class="kv">')[1].split("</dl>")[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert [line.count("<dt>") for line in lines] == [1] * len(lines)
+    assert any(line.lstrip().startswith("<dt>report command</dt>") for line in lines)
+
+
+def test_the_discrepancy_is_worded_as_the_fit_command_words_it(
+    parsed, cli_report, demo_fit
+) -> None:
+    # Regression: "95%: up to 0.491%" in the report, "90%: 0.33% to 0.49%" from ``fit``.
+    values = shown(parsed)
+    low, high = demo_fit.discrepancy.s_quantiles([0.05, 0.95])
+    assert same(values["discrepancy.s_5"], low) and same(values["discrepancy.s_95"], high)
+    assert "(90%: " in demo_fit.discrepancy.describe()
+    words = paragraph(cli_report["html"].read_text(encoding="utf-8"), "discrepancy")
+    low_text, high_text = (report.format_number(v, "percent") for v in (low, high))
+    assert f"beyond the data (90%: {low_text} to {high_text})." in words
+    assert "95%: up to" not in " ".join(parsed.text)
 
 
 def reproduce_lines(fit, **options) -> list[str]:
@@ -568,8 +620,12 @@ def test_defaults_forecast_ten_times_beyond_the_data(demo_fit) -> None:
     assert len(rows) == 1
     assert rows[0]["N"].value == pytest.approx(10 * demo_fit.runs.x("N").max())
     assert rows[0]["D"].value == pytest.approx(10 * demo_fit.runs.x("D").max())
-    assert rows[0]["extrapolation"].value == pytest.approx(10)
-    assert context["summary"]["far"] is False and context["summary"]["beyond"] is True
+    # 10x the largest N and D: at least 10x, and 100x the compute of a run with both.
+    n, d = demo_fit.runs.x("N"), demo_fit.runs.x("D")
+    compute = 100 * n.max() * d.max() / (n * d).max()
+    assert rows[0]["extrapolation"].value == pytest.approx(max(10, compute))
+    far = rows[0]["extrapolation"].value > 100
+    assert context["summary"]["far"] is far and context["summary"]["beyond"] is True
     assert context["summary"]["probability"] is None and context["comparison"] is None
     html = report.render_html(context)
     for words in ("No target was given", "No target loss was given", "No comparison was given"):
@@ -765,7 +821,9 @@ def test_a_target_at_the_edge_of_the_runs_is_not_called_an_extrapolation(demo_fi
     # Regression: a target 1.0015x the largest run was "an extrapolation ... 1x", its interval
     # "1x as wide".
     runs = demo_fit.runs
-    at = [{"N": 1.0015 * runs.x("N").max(), "D": float(np.median(runs.x("D")))}]
+    # Beside the run of the largest compute: every input and C at most 1.0015x the runs'.
+    i = int(np.argmax(runs.x("N") * runs.x("D")))
+    at = [{"N": 1.0015 * runs.x("N")[i], "D": float(runs.x("D")[i])}]
     context = report.build_context(demo_fit, at=at, figures=False)
     assert context["summary"]["max_extrapolation"].value == pytest.approx(1.0015)
     html = report.render_html(context)
@@ -809,12 +867,19 @@ def test_format_number() -> None:
     assert report.format_number(1234.4, "int") == "1,234"
 
 
+@pytest.fixture(scope="module")
+def compute_law_fit() -> bayescale.Fit:
+    return bayescale.fit(demo_runs(0), "power_law_C", **SMALL)
+
+
 @pytest.mark.slow
-def test_report_of_a_single_input_law(tmp_path) -> None:
-    runs = demo_runs(0)
-    fit = bayescale.fit(runs, "power_law_C", **SMALL)
-    context = report.build_context(fit, target_loss=2.0)
-    assert context["plan"] is None and context["summary"]["probability"] is None
+def test_a_law_of_compute_gets_its_budget_and_chances_without_a_split(compute_law_fit) -> None:
+    # Regression: the report dropped --target-loss and --compute for power_law_C, saying they
+    # need N and D, although `bayescale target` answers them by inverting the law.
+    fit = compute_law_fit
+    target = 2.1  # below every run (2.198 and up): the law of compute meets it beyond them
+    context = report.build_context(fit, target_loss=target, compute=[BUDGET])
+    assert context["plan"] is None
     assert set(context["figures"]) == {
         "fit",
         "residuals",
@@ -824,9 +889,50 @@ def test_report_of_a_single_input_law(tmp_path) -> None:
         "pair",
         "fan",
     }
+    summary = context["summary"]
+    # No target given: the budget is the point forecast, as `forecast --at C=...` would.
+    assert [row["C"].value for row in summary["rows"]] == [BUDGET]
+    assert context["meta"]["targets_from_compute"] is True
+    at_budget = fit.prob_below(target, C=[BUDGET])
+    points = summary["probability"]["points"]
+    assert len(points) == 1 and same(points[0]["C"].value, BUDGET)
+    assert same(points[0]["prob_run_below"].value, at_budget["prob_run_below"].iloc[0])
+    assert summary["probability"]["budgets"] == []  # the same budget is not listed twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = fit.budget_for(target, level=0.9, prob=0.9).iloc[0]
+    budget = summary["budget"]
+    for column in ("C_median", "C_upper_90", "prob_run_below_median_C", "C_run_prob_90"):
+        assert same(budget[column].value, expected[column]), column
+    assert "N_median" not in budget and budget["reachable"] is True
     html = report.render_html(context)
+    words = paragraph(html, "budget")
+    assert words.startswith(f"Reaching loss {target:.3f} needs ")
+    assert "does not say how to split that compute between parameters and tokens" in words
+    assert "For a 90% chance that one run meets it, budget" in words
+    assert "split compute-optimally" not in words and "parameters and tokens)" not in words
+    assert "are given for laws of parameters N and tokens D;" not in html
     assert "Compute planning needs a law of parameters N and tokens D" in html
+    assert "As a law of compute it still gives the compute a target loss needs" in paragraph(
+        html, "plan-none"
+    )
     assert parse(html).sections == list(report.SECTIONS)
+    # With targets given, the budgets are their own rows, without a split.
+    at = [{"C": 1e23}]
+    context = report.build_context(
+        fit, at=at, target_loss=target, compute=[BUDGET, 1e23], figures=False
+    )
+    rows = context["summary"]["probability"]["budgets"]
+    assert [row["C"].value for row in rows] == [BUDGET]
+    table = report.render_html(context).split('id="table-probability"')[1].split("</table>")[0]
+    assert "compute-optimal split" not in table
+
+
+def test_the_target_loss_help_names_laws_of_compute() -> None:
+    result = runner.invoke(app, ["report", "--help"])
+    text = " ".join(result.output.split())
+    assert "(laws of N, D)" not in text
+    assert "a law of C alone has no split" in text
 
 
 @pytest.mark.slow
@@ -856,3 +962,45 @@ def test_the_budget_says_one_runs_odds_and_a_target_the_runs_already_reach(demo_
     plain = report.build_context(demo_fit, figures=False, target_loss=2.0)
     assert plain["summary"]["budget_notes"] == []
     assert 'id="budget-note"' not in report.render_html(plain)
+
+
+def test_a_target_below_the_floor_is_said_plainly(demo_fit) -> None:
+    # Regression: "needs ∞ FLOPs (90% interval ∞ – ∞), with about ∞ parameters ... n/a".
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no budget gives 90%: a caveat below
+        context = report.build_context(demo_fit, figures=False, target_loss=1.0)
+    summary = context["summary"]
+    assert summary["budget"]["reachable"] is False
+    html = report.render_html(context)
+    words = paragraph(html, "budget-unreachable")
+    assert words.startswith("Loss 1.000 is below the law's floor E (the irreducible loss: 90% HDI")
+    assert "no budget reaches it on average" in words
+    hdi = demo_fit.summary(level=0.9).loc["E"]
+    floor = summary["floor"]
+    assert same(floor["lower"].value, hdi["hdi_90_lower"])
+    assert same(floor["upper"].value, hdi["hdi_90_upper"])
+    assert f"{floor['lower'].text} – {floor['upper'].text}" in words
+    top = html.split('id="summary"')[1].split("</section>")[0]
+    cards = " ".join(top.split('class="cards"')[1].split("<h3>")[0].split())
+    assert "out of reach" in cards and "∞" not in top and "n/a" not in top
+    assert 'id="budget"' not in html
+
+
+def test_the_odds_of_a_fit_without_discrepancy_say_what_counts(demo_fit) -> None:
+    # Regression: "(the discrepancy and the noise count too)" for a fit that has none.
+    with_disc = report.render_html(
+        report.build_context(demo_fit, figures=False, target_loss=2.0, at=[TARGET])
+    )
+    assert "(the discrepancy and the noise count too)" in paragraph(with_disc, "budget")
+    without = dataclasses.replace(demo_fit, discrepancy=None)
+    html = report.render_html(
+        report.build_context(without, figures=False, target_loss=2.0, at=[TARGET])
+    )
+    words = paragraph(html, "budget")
+    assert "discrepancy and the noise" not in words
+    assert "(the run's noise counts too; this fit has no discrepancy)" in words
+    # Nor a column for an interval the fit does not have.
+    summary = html.split('id="table-summary-forecast"')[1].split("</table>")[0]
+    assert "with discrepancy" not in summary and 'id="summary-intervals"' not in html
+    forecast = html.split('id="table-forecast"')[1].split("</table>")[0]
+    assert "with discrepancy" not in forecast and 'rowspan="2"' in forecast

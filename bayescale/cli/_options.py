@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bayescale._format import parse_quantity
 from bayescale.errors import closest
 from bayescale.settings import SamplerSettings
 
@@ -131,9 +132,24 @@ LevelsOption = Annotated[
     list[float] | None,
     typer.Option("--level", help=f"{_LEVEL_HELP} (repeatable; default 0.9)."),
 ]
+
+
+def _quantity(text: str) -> float:
+    """Typer's parser of a number option that takes 70B, 1.4T, 10^24 (see parse_quantity)."""
+    try:
+        return parse_quantity(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+
+
 ComputeOption = Annotated[
     list[float] | None,
-    typer.Option("--compute", "-c", help="Compute budget in FLOPs (repeatable)."),
+    typer.Option(
+        "--compute",
+        "-c",
+        parser=_quantity,
+        help="Compute budget in FLOPs, e.g. 1e24 or 10^24 (repeatable).",
+    ),
 ]
 FixedOption = Annotated[
     list[str] | None,
@@ -284,11 +300,10 @@ def parse_points(items: Sequence[str], option: str = "--at") -> dict[str, list[f
                     param_hint=f"'{option}'",
                 )
             try:
-                point[name] = float(text)
-            except ValueError:
+                point[name] = parse_quantity(text)
+            except ValueError as err:
                 raise typer.BadParameter(
-                    f"{name}={text!r} in {item!r} is not a number (e.g. 7e10)",
-                    param_hint=f"'{option}'",
+                    f"{name}={text!r} in {item!r}: {err}", param_hint=f"'{option}'"
                 ) from None
         if points and set(point) != set(points[0]):
             raise typer.BadParameter(
@@ -365,10 +380,10 @@ def parse_numbers(items: Sequence[str] | None, option: str) -> dict[str, list[fl
                 f"{item!r} is not NAME=VALUE (e.g. C=1e21)", param_hint=f"'{option}'"
             )
         try:
-            found.setdefault(name, []).extend(float(v) for v in values.split(","))
-        except ValueError:
+            found.setdefault(name, []).extend(parse_quantity(v) for v in values.split(","))
+        except ValueError as err:
             raise typer.BadParameter(
-                f"{values!r} in {item!r} is not a number or list of numbers",
+                f"{item!r}: {err}",
                 param_hint=f"'{option}'",
             ) from None
     return found

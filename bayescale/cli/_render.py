@@ -210,7 +210,8 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
                 else ""
             )
             + "new run: the loss of one more run (predictive interval); extrap.: largest "
-            "ratio of an input to its maximum in the data (> 1: beyond the data)"
+            "ratio of an input or of C to its maximum in the data (> 1: beyond the data; "
+            "below: under the data's range)"
         ),
         caption_justify="left",
     )
@@ -225,6 +226,8 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
     for position, (_, row) in enumerate(frame.iterrows()):
         extrapolation = float(row.get("extrapolation", float("nan")))
         ratio = format_number(extrapolation, "ratio")
+        if extrapolation <= 1 and float(row.get("distance", 0.0)) > 0:
+            ratio, extrapolation = "below", 2.0  # outside the data all the same: flagged
         table.add_row(
             *[
                 escape(str(row[name]))
@@ -307,6 +310,15 @@ def _is_count(values: pd.Series) -> bool:
 
 #: How a plan's rows with discrepancy and of a new IsoFLOP curve's minimum are named.
 PLAN_LABELS = {"_disc": " with discrepancy", "_pred": " a new IsoFLOP curve finds"}
+#: The loss at the optimum's three intervals, named as a forecast's law / with discrepancy /
+#: new run (its ``_pred`` is one run's loss, not a sweep's measurement).
+LOSS_LABELS = {
+    "loss": "loss (law)",
+    "loss_disc": "loss with discrepancy",
+    "loss_pred": "loss of one run",
+}
+#: A plan's rows that are not intervals: their labels and formats.
+PLAN_ROWS = {"prob_sweep_no_minimum": ("chance a new IsoFLOP curve finds no minimum", "pct")}
 
 
 def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
@@ -332,13 +344,17 @@ def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
             f"[{format_number(r[lower], kind)}, {format_number(r[upper], kind)}]"
             for _, r in frame.iterrows()
         ]
-        label = base.replace("_", " ") + PLAN_LABELS.get(q.removeprefix(base), "")
+        label = LOSS_LABELS.get(q) or base.replace("_", " ") + PLAN_LABELS.get(
+            q.removeprefix(base), ""
+        )
         table.add_row(label, *cells)
     shown = {f"{q}_{part}" for q in quantities for part in ("median", "lower_", "upper_")}
     rest = [c for c in frame.columns if c != key and not c.startswith(tuple(shown))]
     for column in rest:
         odds = column.removeprefix("C_run_prob_")
-        if odds != column:  # Fit.budget_for(prob=...): a budget, in FLOPs
+        if column in PLAN_ROWS:
+            label, kind = PLAN_ROWS[column]
+        elif odds != column:  # Fit.budget_for(prob=...): a budget, in FLOPs
             label, kind = f"C for a {odds}% chance one run meets it", "flops"
         elif column in SIZED:  # an input of the targets (a link's D beside its N columns)
             label, kind = column, size_kind(column)

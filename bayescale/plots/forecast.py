@@ -23,6 +23,7 @@ from bayescale.plots._common import (
     shade_beyond,
     target_star,
 )
+from bayescale.settings import check_level
 
 __all__ = ["plot_forecast_fan", "plot_frontier"]
 
@@ -36,6 +37,11 @@ def plot_frontier(
     axes: Any = None,
 ) -> np.ndarray:
     """The compute-optimal frontier with credible bands: N, D, tokens per parameter, loss.
+
+    Each panel has the law's credible band (darker) and, for a fit with a discrepancy of
+    its plan, the wider band with that discrepancy (lighter): the one to budget with, as
+    :meth:`Fit.compute_optimal`'s ``*_disc_*`` columns give it (the loss has one where
+    those columns have it).
 
     Parameters
     ----------
@@ -81,17 +87,32 @@ def plot_frontier(
         ("loss", f"{fit.runs.y_name} at the optimum (law)", fit.runs.y),
     ]
     flat = np.ravel(axes)
+    percent = f"{100 * level:.0f}%"
     for ax, (name, label, observed) in zip(flat, panels, strict=False):
+        if f"{name}_disc_lower_{tag}" in table.columns:
+            # The plan's error beyond the runs: wider, lighter (edged, to show on the grey
+            # beyond the runs), under the law's own band.
+            ax.fill_between(
+                grid,
+                table[f"{name}_disc_lower_{tag}"],
+                table[f"{name}_disc_upper_{tag}"],
+                facecolor="C0",
+                edgecolor="C0",
+                alpha=0.18,
+                lw=0.8,
+                ls="--",
+                label=f"{percent} with discrepancy (to budget with)",
+            )
         ax.fill_between(
             grid,
             table[f"{name}_lower_{tag}"],
             table[f"{name}_upper_{tag}"],
             color="C0",
-            alpha=0.3,
+            alpha=0.45,
             lw=0,
-            label=f"{100 * level:.0f}% credible",
+            label=f"{percent} credible (law)",
         )
-        ax.plot(grid, table[f"{name}_median"], color="C0", lw=1.6, label="median")
+        ax.plot(grid, table[f"{name}_median"], color="C0", lw=1.6, label="median (law)")
         if observed is not None:
             ax.scatter(c_runs, observed, s=8, color="0.35", zorder=3, label="runs")
         for budget in budgets:
@@ -101,8 +122,9 @@ def plot_frontier(
         ax.set_yscale("linear" if linear else "log")
         ax.set_ylabel(label, fontsize=9)
         ax.grid(True, which="major", alpha=0.25)
-        if name in ("tokens_per_parameter", "loss"):
-            plain_numbers(ax.yaxis)
+        low, high = ax.get_ylim()
+        if name in ("tokens_per_parameter", "loss") and high < 100 * low:
+            plain_numbers(ax.yaxis)  # over more decades, the log axis's own labels read better
         shade_beyond(ax, c_runs.max())
     for ax in flat[2:4]:
         ax.set_xlabel(input_label(fit, "C"))
@@ -141,8 +163,8 @@ def _fan_path(
     return name, points, points[name], float(target[name])
 
 
-def _fan(ax: Any, fit: Fit, target: Mapping[str, float], levels: list[float]) -> None:
-    """One panel of the fan chart: the path towards one target."""
+def _fan(ax: Any, fit: Fit, target: Mapping[str, float], levels: list[float], level: float) -> None:
+    """One panel of the fan chart: the path towards one target, its bar at ``level``."""
     axis_name, points, x, x_target = _fan_path(fit, target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a failed fit is stated elsewhere
@@ -160,7 +182,8 @@ def _fan(ax: Any, fit: Fit, target: Mapping[str, float], levels: list[float]) ->
             label=f"{100 * lv:.0f}% predictive",
         )
     ax.plot(x, table["law_median"], color="k", lw=1.2, label="median law")
-    target_star(ax, x_target, at_target, "pred_median", level_label(levels[-1]), "target")
+    label = f"target ({level_label(level)}% predictive)"
+    target_star(ax, x_target, at_target, "pred_median", level_label(level), label)
     beyond = table["extrapolation"].to_numpy() > 1
     if beyond.any():
         start = float(x[np.argmax(beyond)])
@@ -179,14 +202,15 @@ def plot_forecast_fan(
     targets: Sequence[Mapping[str, float]],
     *,
     levels: Sequence[float] = (0.5, 0.8, 0.9, 0.95),
+    level: float = 0.9,
     axes: Any = None,
 ) -> np.ndarray:
     """Fan chart of the predictive distribution of a new run, out to each target.
 
     Each panel follows one target's direction from the runs' scale to 4x past it: nested
-    predictive intervals (darker: narrower), the median law, the target with its widest
-    interval, and the region beyond the data shaded (where ``forecast`` reports an
-    extrapolation ratio above 1).
+    predictive intervals (darker: narrower), the median law, the target with its
+    predictive interval at ``level`` (the legend says which), and the region beyond the
+    data shaded (where ``forecast`` reports an extrapolation ratio above 1).
 
     Parameters
     ----------
@@ -196,6 +220,9 @@ def plot_forecast_fan(
         At most four points, e.g. ``[{"N": 70e9, "D": 1.4e12}]``.
     levels : sequence of float, default (0.5, 0.8, 0.9, 0.95)
         Nested predictive levels.
+    level : float, default 0.9
+        Level of the targets' bars (a forecast table's usual level); added to ``levels``
+        if it is not among them.
     axes : array of matplotlib.axes.Axes, optional
         One per target; default a new figure with a row of panels.
 
@@ -209,18 +236,21 @@ def plot_forecast_fan(
     BayescaleError
         If no target is given, or fewer axes than targets.
     DataError
+        If ``level`` is not between 0 and 1.
+    DataError
         If the fit has groups (one group's law at a time: ``fit.group(name)``).
     """
     one_law(fit, "plot_forecast_fan")
     targets = list(targets)[:4]
     if not targets:
         raise BayescaleError("the fan chart needs at least one target point")
-    levels = sorted(levels)
+    level = check_level(level)
+    levels = sorted({*levels, level})
     size = (max(8.0, 5.2 * len(targets) + 0.5), 4.2)
     axes, owned = axes_grid(axes, (1, len(targets)), size, "the fan chart")
     flat = np.ravel(axes)
     for ax, target in zip(flat, targets, strict=False):
-        _fan(ax, fit, target, levels)
+        _fan(ax, fit, target, levels, level)
     flat[0].set_ylabel(f"{fit.runs.y_name} of a new run")
     flat[0].legend(fontsize=7, loc="upper right")
     finish(flat[0].figure, owned, f"{fit.law.name}: forecast fan chart towards the targets")

@@ -14,6 +14,8 @@ from typing import Any
 from bayescale.comparison import Comparison
 from bayescale.errors import BayescaleError, DataError, DataWarning
 from bayescale.fitting import Fit
+from bayescale.forecast import level_label
+from bayescale.planning import in_compute_alone
 from bayescale.plots._common import has_n_and_d, is_n_d_law
 from bayescale.report import sections
 from bayescale.report.inputs import (
@@ -45,10 +47,17 @@ SECTIONS = {
 
 #: Credible levels of the forecast table (the report's own level is added).
 FORECAST_LEVELS = (0.5, 0.8, 0.9)
+#: Predictive levels of the fan chart (the report's own level is added: the targets' bars).
+FAN_LEVELS = (0.5, 0.8, 0.9, 0.95)
 #: Heading of the downstream section, shown after the forecast when links are given.
 DOWNSTREAM_HEADING = "Downstream forecast"
 #: Up to this many metrics get a figure each; more share one figure of panels.
 LINK_FIGURES = 3
+
+
+def fan_levels(level: float) -> list[float]:
+    """The fan chart's predictive levels: :data:`FAN_LEVELS` and the report's own level."""
+    return sorted({*FAN_LEVELS, level})
 
 
 def _figures(
@@ -69,7 +78,7 @@ def _figures(
         "rank": lambda: plots.plot_rank(fit),
         "prior_posterior": lambda: plots.plot_prior_posterior(fit),
         "pair": lambda: plots.plot_pair(fit),
-        "fan": lambda: plots.plot_forecast_fan(fit, targets),
+        "fan": lambda: plots.plot_forecast_fan(fit, targets, levels=fan_levels(level), level=level),
     }
     if is_n_d_law(fit):
         makers["contours"] = lambda: plots.plot_loss_contours(fit, targets=targets)
@@ -173,13 +182,15 @@ def build_context(
         larger runs when the comparison has them, else on PSIS-LOO).
     at : sequence of mapping, optional
         Target points, e.g. ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
-        10x the largest value of each input in the runs.
+        10x the largest value of each input in the runs (for a law of compute alone given
+        ``compute``: the budgets).
     target_loss : float, optional
         A loss to reach: adds the probability of reaching it and the compute it needs (laws
-        with inputs N and D).
+        with inputs N and D, split compute-optimally; or laws of compute C, by inverting the
+        law, without a split).
     compute : sequence of float, optional
         Budgets in FLOPs for the probability and the compute plan; default the targets'
-        compute.
+        compute. A law of compute alone given no ``at`` forecasts at these budgets.
     level : float, default 0.9
         Credible level of the intervals.
     command : str, optional
@@ -233,15 +244,17 @@ def build_context(
         raise DataError(f"group={group!r} is for fits with groups; this fit has none")
     if target_loss is not None and not (math.isfinite(target_loss) and target_loss > 0):
         raise DataError(f"target loss must be a positive number, got {target_loss!r}")
-    targets = [dict(t) for t in at] if at else default_targets(fit)
+    given = [float(c) for c in compute] if compute else []
+    if any(not (math.isfinite(c) and c > 0) for c in given):
+        raise DataError(f"compute budgets must be positive numbers, got {given}")
+    # A law of compute alone forecasts at the budgets when no target is given.
+    targets = [dict(t) for t in at] if at else default_targets(fit, given)
     levels = sorted({*FORECAST_LEVELS, level})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the report states failed diagnostics
         forecast = fit.forecast(target_points(targets), level=levels)
     fixed = other_inputs(fit, targets)
-    budgets = [float(c) for c in compute] if compute else target_compute(fit, forecast)
-    if any(not (math.isfinite(c) and c > 0) for c in budgets):
-        raise DataError(f"compute budgets must be positive numbers, got {budgets}")
+    budgets = given or target_compute(fit, forecast)
     links, link_files = _links(downstream)
     tables, compared = _comparison_inputs(comparison)
     averaged = _averaged_forecast(fit, compared, targets, levels)
@@ -278,6 +291,9 @@ def build_context(
             # whichever optional sections (groups, downstream) are shown.
             "numbers": {name: i for i, name in enumerate(ordered, start=1)},
             "targets_given": bool(at),
+            # No target given, a law of compute alone: the budgets are its targets.
+            "targets_from_compute": bool(not at and given and in_compute_alone(fit.law)),
+            "fan_levels": [level_label(lv) for lv in fan_levels(level)],
         },
         "summary": sections.summary_section(
             fit, forecast, levels, level, target_loss, budgets, fixed

@@ -12,25 +12,35 @@ import pandas as pd
 from bayescale.comparison import Comparison
 from bayescale.errors import DataError
 from bayescale.fitting import Fit
+from bayescale.planning import in_compute_alone
 from bayescale.plots._common import compute_of, has_n_and_d
 
 __all__ = ["default_targets", "load_comparison"]
 
 
-def default_targets(fit: Fit) -> list[dict[str, float]]:
-    """One target at 10x the largest value of each of the law's inputs in the runs.
+def default_targets(fit: Fit, compute: Sequence[float] | None = None) -> list[dict[str, float]]:
+    """The targets of a report given none: 10x the largest value of each input in the runs.
+
+    A law of compute C without N and D (e.g. ``power_law_C``) forecasts at the budgets
+    instead, when some are given: for such a law a budget is a point to forecast.
 
     Parameters
     ----------
     fit : Fit
         The fit.
+    compute : sequence of float, optional
+        Budgets in FLOPs (used by a law of compute alone only).
 
     Returns
     -------
     list of dict
-        ``[{input: 10 * max}]``.
+        ``[{input: 10 * max}]``, or for a law of compute alone with budgets one target per
+        budget, ``{"C": budget}`` (its other inputs at 10x their largest value).
     """
-    return [{name: float(10 * fit.runs.x(name).max()) for name in fit.law.inputs}]
+    base = {name: float(10 * fit.runs.x(name).max()) for name in fit.law.inputs}
+    if compute and in_compute_alone(fit.law):
+        return [{**base, "C": float(c)} for c in compute]
+    return [base]
 
 
 def target_points(targets: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
@@ -60,7 +70,10 @@ def other_inputs(fit: Fit, targets: Sequence[Mapping[str, float]]) -> dict[str, 
 
 
 def target_compute(fit: Fit, points: pd.DataFrame) -> list[float]:
-    """Compute of the target points (complete, as in a forecast table), for laws of N and D."""
+    """Compute of the target points (complete, as in a forecast table): for laws of N and
+    D, or of compute C itself; other laws have no compute (an empty list)."""
+    if in_compute_alone(fit.law):
+        return [float(c) for c in points["C"]]
     if not has_n_and_d(fit):
         return []
     if "C" in points:

@@ -13,11 +13,12 @@ from bayescale._format import format_prior, size_kind
 from bayescale.checks import PSENS_THRESHOLD, prior_sensitivity
 from bayescale.fitting import RHAT_MAX, Fit
 from bayescale.forecast import level_label
+from bayescale.planning import in_compute_alone
 from bayescale.plots._common import has_n_and_d, runs_compute
 from bayescale.report.numbers import Num, nums
 
 #: Targets beyond this many times the largest run are flagged as far extrapolations.
-FAR_EXTRAPOLATION = 10.0
+FAR_EXTRAPOLATION = 100.0
 #: Targets less than this factor beyond the largest run are at the runs' edge, not called an
 #: extrapolation: their ratio shows as "1x" and their intervals are barely wider.
 EDGE = 1.01
@@ -35,18 +36,51 @@ def summary_section(
     compute: list[float],
     fixed: dict[str, float] | None,
 ) -> dict[str, Any]:
-    """The forecast at the targets, the chance of reaching the target loss, its budget."""
+    """The forecast at the targets, the chance of reaching the target loss, its budget.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit (one group's, for a fit with groups).
+    forecast : pandas.DataFrame
+        ``Fit.forecast`` at the targets, at ``levels``.
+    levels : list of float
+        The forecast's credible levels.
+    level : float
+        The report's level.
+    target_loss : float, optional
+        A loss to reach.
+    compute : list of float
+        Budgets in FLOPs.
+    fixed : dict, optional
+        The law's inputs other than N, D and C.
+
+    Returns
+    -------
+    dict
+        The forecast's rows, the probability of the target at the targets and budgets and
+        the budget it needs (laws of N and D, split compute-optimally, or of compute C,
+        which have no split), and what the report says of the extrapolation and the
+        discrepancy.
+    """
     inputs = list(forecast.columns[: list(forecast.columns).index("law_median")])
     rows = [nums(row, f"forecast.{i}") for i, row in enumerate(forecast.to_dict(orient="records"))]
-    plannable = has_n_and_d(fit)
-    probability = budget = None
+    split = has_n_and_d(fit)
+    # A law of compute alone answers the same questions, by inverting the law: no N/D split.
+    plannable = split or in_compute_alone(fit.law)
+    probability = budget = floor = None
     budget_notes: list[str] = []
     if target_loss is not None and plannable:
         # The forecast's input columns are the targets completed (any two of N, D, C given).
-        at_points = fit.prob_below(target_loss, N=forecast["N"], D=forecast["D"], fixed=fixed)
-        at_budgets = (
-            fit.prob_below(target_loss, C=compute, fixed=fixed) if compute else pd.DataFrame()
-        )
+        if split:
+            at_points = fit.prob_below(target_loss, N=forecast["N"], D=forecast["D"], fixed=fixed)
+            extra = list(compute)
+        else:
+            at_points = fit.prob_below(target_loss, C=forecast["C"], fixed=fixed)
+            # For a law of C a budget is a point: one row each, not the same row twice.
+            targets_c = forecast["C"].to_numpy(dtype=float)
+            extra = [c for c in compute if not np.isclose(c, targets_c, rtol=1e-9).any()]
+        at_budgets = fit.prob_below(target_loss, C=extra, fixed=fixed) if extra else pd.DataFrame()
         probability = {
             "points": [
                 nums(r, f"prob.point.{i}") for i, r in enumerate(at_points.to_dict("records"))
@@ -68,6 +102,12 @@ def summary_section(
             )
         budget = nums(found.iloc[0].to_dict(), "budget.0")
         budget["run_prob_finite"] = bool(np.isfinite(found[f"C_run_prob_{level_label(level)}"][0]))
+        # The average run never gets there in most of the posterior (a target at or below
+        # the floor): no budget to give, and the report says why instead of "inf".
+        budget["reachable"] = bool(np.isfinite(found["C_median"][0]))
+        budget["upper_finite"] = bool(np.isfinite(found[f"C_upper_{level_label(level)}"][0]))
+        if not budget["reachable"]:
+            floor = _floor(fit, level)
         budget_notes = [
             # The table's column name is for a Python user, not for the report's reader.
             str(w.message).split("; C_run_prob_")[0]
@@ -83,9 +123,11 @@ def summary_section(
         tag = level_label(level)
         law_width = forecast[f"law_upper_{tag}"][far] - forecast[f"law_lower_{tag}"][far]
         disc_width = forecast[f"disc_upper_{tag}"][far] - forecast[f"disc_lower_{tag}"][far]
-        mid, high = fit.discrepancy.s_quantiles([0.5, 0.95])
+        # Its 90% interval, as ``bayescale fit`` and ``Discrepancy.describe`` state it.
+        low, mid, high = fit.discrepancy.s_quantiles([0.05, 0.5, 0.95])
         discrepancy = {
             "cuts": len(fit.discrepancy.info.get("splits", [])),
+            "s_low": Num(low, "discrepancy.s_5", "percent"),
             "s_median": Num(mid, "discrepancy.s_median", "percent"),
             "s_high": Num(high, "discrepancy.s_95", "percent"),
             "widening": Num(disc_width / law_width, "discrepancy.widening", "ratio"),
@@ -98,8 +140,14 @@ def summary_section(
         "rows": rows,
         "target_loss": None if target_loss is None else Num(target_loss, "target_loss"),
         "plannable": plannable,
+        # Laws of N and D split a budget compute-optimally; a law of C alone has no split.
+        "split": split,
         "probability": probability,
         "budget": budget,
+        "floor": floor,
+        # Whether the fit has a discrepancy, and whether the forecast shows its interval.
+        "has_discrepancy": fit.discrepancy is not None,
+        "disc_columns": "disc_median" in forecast.columns,
         "budget_notes": budget_notes,
         "ok": fit.ok,
         "verdict": fit.diagnostics.verdict(),
@@ -110,6 +158,25 @@ def summary_section(
         "edge": Num(EDGE - 1, "forecast.edge", "percent"),
         "discrepancy": discrepancy,
         "discrepancy_note": fit.discrepancy_note,
+    }
+
+
+def _floor(fit: Fit, level: float) -> dict[str, Any] | None:
+    """The law's floor (the irreducible loss) with its HDI, as the parameters table gives it;
+    None for a law without one."""
+    import arviz as az
+
+    name = fit.law.floor
+    if name is None:
+        return None
+    values = np.asarray(fit.draws([name])[name], dtype=float).reshape(-1)
+    low, high = (float(v) for v in az.hdi(values, hdi_prob=level))
+    tag = level_label(level)
+    return {
+        "name": name,
+        "median": Num(float(np.median(values)), f"floor.{name}.median"),
+        "lower": Num(low, f"floor.{name}.hdi_{tag}_lower"),
+        "upper": Num(high, f"floor.{name}.hdi_{tag}_upper"),
     }
 
 
@@ -257,9 +324,17 @@ def plan_section(
     budgets = sorted({largest, largest * 10, largest * 100, *compute})
     table = fit.compute_optimal(budgets, level=level, fixed=fixed)
     rows = [nums(r, f"plan.{i}") for i, r in enumerate(table.to_dict(orient="records"))]
+    tag = level_label(level)
     return {
-        "level": level_label(level),
+        "level": tag,
         "rows": rows,
+        # Which intervals the table has beside the law's: with the plan's discrepancy (the
+        # one to budget with), and the minimum a new IsoFLOP curve would measure.
+        "with_disc": f"N_disc_lower_{tag}" in table.columns,
+        "with_pred": f"N_pred_lower_{tag}" in table.columns,
+        # The law's loss at the optimum with its discrepancy and one run's, where given.
+        "loss_disc": f"loss_disc_lower_{tag}" in table.columns,
+        "loss_pred": f"loss_pred_lower_{tag}" in table.columns,
         "discrepancy": _plan_discrepancy(fit),
         "largest": Num(largest, "plan.largest_run_compute", "flops"),
         "fixed": {
@@ -275,8 +350,9 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
         return None
     if disc.plan_weights is None:
         return {"learned": False, "prior": False, "note": disc.info.get("plan_note", "")}
-    mid, high = disc.s_quantiles([0.5, 0.95], plan=True)
-    offset_mid, offset_high = disc.plan_offset_quantiles([0.5, 0.95])
+    # 90% intervals, as the discrepancy of the loss is stated (and ``bayescale fit`` says).
+    low, mid, high = disc.s_quantiles([0.05, 0.5, 0.95], plan=True)
+    offset_low, offset_mid, offset_high = disc.plan_offset_quantiles([0.05, 0.5, 0.95])
     # Fits saved before the prior fallback only had plan weights when curves taught them.
     learned = bool(disc.info.get("plan_learned", True))
     curves = disc.info.get("plan_curves", [])
@@ -297,8 +373,10 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
             None if sweep is None else Num(sweep[1], "plan.discrepancy.sweep_noise", "percent")
         ),
         "curves": Num(len(curves), "plan.discrepancy.curves", "int"),
+        "s_low": Num(low, "plan.discrepancy.s_5", "percent"),
         "s_median": Num(mid, "plan.discrepancy.s_median", "percent"),
         "s_high": Num(high, "plan.discrepancy.s_95", "percent"),
+        "offset_low": Num(offset_low, "plan.discrepancy.offset_5", "percent"),
         "offset_median": Num(offset_mid, "plan.discrepancy.offset_median", "percent"),
         "offset_high": Num(offset_high, "plan.discrepancy.offset_95", "percent"),
     }

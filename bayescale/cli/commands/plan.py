@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bayescale._format import format_number
 from bayescale.settings import check_level
 
 from .._guard import warnings_as_lines
@@ -22,6 +23,10 @@ from .._options import (
     last_values,
 )
 from .._render import emit, print_csv, print_json, records, say
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["optimal_command", "target_command"]
 
@@ -46,6 +51,15 @@ def optimal_command(
     sweep: SweepOption = None,
 ) -> None:
     """Compute-optimal parameters and tokens for each budget, with credible intervals.
+
+    The loss at the optimum has three rows, as a forecast has: "loss
+    (law)" (the law's credible interval), "loss with discrepancy"
+    (allowing for the law's error beyond the runs) and "loss of one run"
+    (one compute-optimal run, run-to-run noise included); in JSON and CSV
+    loss_*, loss_disc_* and loss_pred_*. Where the fit learned IsoFLOP
+    curves (or --sweep is given), "a new IsoFLOP curve finds" rows give
+    the minimum such a sweep would measure, and prob_sweep_no_minimum the
+    chance that it finds none within its runs.
 
     \f
     Parameters
@@ -79,6 +93,13 @@ def optimal_command(
     # Why "with discrepancy" is the prior's, when no IsoFLOP curve could check the plan.
     info = {} if result.discrepancy is None else result.discrepancy.info
     unchecked = info.get("plan_note") if info.get("plan_learned") is False else None
+    design = caveat = None
+    if "N_pred_median" in frame:
+        from bayescale.planning import sweep_design
+
+        learned = None if result.discrepancy is None else result.discrepancy.plan_sweep()
+        design = sweep_design(planned, learned)
+        caveat = sweep_caveat(frame, design[0])
     emit(
         frame,
         output_format,
@@ -87,15 +108,23 @@ def optimal_command(
         law=result.law.name,
         diagnostics_ok=bool(result.ok),
         **({"plan_note": unchecked} if unchecked else {}),
+        **({"sweep_note": caveat} if caveat else {}),
         warnings=sorted(shown),
     )
     if unchecked and output_format is OutputFormat.table:
         say(f"With discrepancy: {unchecked}.")
-    if "N_pred_median" in frame and output_format is OutputFormat.table:
-        from bayescale.planning import sweep_design
-
-        learned = None if result.discrepancy is None else result.discrepancy.plan_sweep()
-        offsets, noise = sweep_design(planned, learned)
+    if output_format is OutputFormat.table and "loss_pred_median" in frame:
+        disc = (
+            "; with discrepancy: allowing for its error beyond the runs"
+            if ("loss_disc_median" in frame)
+            else ""
+        )
+        say(
+            f"Loss (law): the law's loss at the optimum{disc}; of one run: the loss one "
+            f"compute-optimal run would reach, its noise included (as forecast's new run)."
+        )
+    if design is not None and output_format is OutputFormat.table:
+        offsets, noise = design
         spread = math.exp(offsets.max() - offsets.min())
         where = (
             "placed like your largest curve, as noisy as your curves"
@@ -111,6 +140,59 @@ def optimal_command(
             f"{spread:.0f}x in N with {noise:.2%} noise on the loss ({where}): the interval "
             f"to check such a sweep against."
         )
+        say(str(caveat))
+
+
+#: Runs placed this far off-centre (the mean of log(N / N_opt) over the runs, in e-folds)
+#: shift the minimum a noisy curve finds towards the side with more runs.
+OFF_CENTRE = 0.1
+
+
+def sweep_caveat(frame: pd.DataFrame, offsets: np.ndarray) -> str:
+    """What 'a new IsoFLOP curve finds' leaves out, and why its median is not the optimum's.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``Fit.compute_optimal``'s table, with ``prob_sweep_no_minimum`` (and, per group,
+        the rows of every group: the largest share is said).
+    offsets : numpy.ndarray
+        ``log(N / N_opt)`` of the simulated curve's runs.
+
+    Returns
+    -------
+    str
+        One or two sentences.
+    """
+    import numpy as np
+
+    shares = frame["prob_sweep_no_minimum"].to_numpy(dtype=float)
+    worst = int(np.nanargmax(shares))
+    budget = format_number(float(frame["C"].iloc[worst]), "flops")
+    parts = frame.attrs.get("sweep_no_minimum", {})
+    split = ""
+    if parts and len(parts.get("opens_downward", [])) == len(frame):
+        down, out = parts["opens_downward"][worst], parts["outside_runs"][worst]
+        split = (
+            f" ({down:.0%} whose parabola opens downward, {out:.0%} whose vertex lies outside "
+            f"the runs)"
+        )
+    text = (
+        f"At C = {budget}, {shares[worst]:.0%} of the simulated curves find no minimum within "
+        f"their runs{split}; they are left out of 'a new IsoFLOP curve finds', as you would "
+        f"rerun such a sweep wider."
+    )
+    if abs(float(np.mean(offsets))) > OFF_CENTRE:
+        low, high = math.exp(float(offsets.min())), math.exp(float(offsets.max()))
+        side = "larger" if np.mean(offsets) > 0 else "smaller"
+        text += (
+            f" Its median is not the optimum's: the curve's runs lie from {low:.2g}x to "
+            f"{high:.2g}x the optimum, and a parabola through noisy runs mostly on one side "
+            f"puts its vertex towards that side ({side} N), the more so beyond the runs, "
+            f"where the curve flattens and the noise does not. A sweep centred on the "
+            f"optimum (--sweep runs=9 --sweep spread=4) has almost none."
+        )
+    return text
 
 
 def target_command(
@@ -134,6 +216,16 @@ def target_command(
 
     With --compute, also the probability of reaching the target with each budget
     (split compute-optimally); with --prob, the budget that gives one run that chance.
+
+    A target at or below the law's floor has no budget: its compute, N and
+    D are ∞ and a warning says so. In JSON, ∞ is null, as a value not
+    computed is; each row's "infinite" lists its columns that are ∞ (null
+    there means unreachable, elsewhere not computed).
+
+    A budget past the peak of one run's chance (more compute lowers it, as
+    the discrepancy's spread grows beyond the runs), or far beyond the
+    distance the backtests checked, gets a warning, and in JSON its
+    probability row "past_peak" or "beyond_backtests" true.
 
     \f
     Parameters
@@ -168,8 +260,8 @@ def target_command(
             {
                 "law": result.law.name,
                 "diagnostics_ok": bool(result.ok),
-                "budget": records(budget),
-                "probability": records(chances) if chances is not None else None,
+                "budget": plan_records(budget),
+                "probability": (plan_records(chances, flags=True) if chances is not None else None),
                 "warnings": sorted(shown),
             }
         )
@@ -185,4 +277,73 @@ def target_command(
     )
     emit(budget, output_format, title, "target_loss")
     if chances is not None:
-        emit(chances, output_format, f"Probability of reaching loss {loss:g}", "C")
+        emit(with_caveats(chances), output_format, f"Probability of reaching loss {loss:g}", "C")
+
+
+def _flagged_rows(frame: pd.DataFrame, key: str) -> set[int]:
+    """Positions of the rows a table's ``attrs[key]`` flags (past the peak, ...)."""
+    return {int(entry["row"]) for entry in frame.attrs.get(key, [])}
+
+
+def with_caveats(frame: pd.DataFrame) -> pd.DataFrame:
+    """The probability table with a ``caveat`` column when any row is flagged.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``Fit.prob_below``'s table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows; ``caveat`` says "past the peak" and/or "far beyond the backtests".
+    """
+    past, far = _flagged_rows(frame, "past_peak"), _flagged_rows(frame, "beyond_backtests")
+    if not past and not far:
+        return frame
+    notes = [
+        "; ".join(
+            text
+            for text, flagged in (
+                ("past the peak", i in past),
+                ("far beyond the backtests", i in far),
+            )
+            if flagged
+        )
+        for i in range(len(frame))
+    ]
+    return frame.assign(caveat=notes)
+
+
+def plan_records(frame: pd.DataFrame, flags: bool = False) -> list[dict[str, Any]]:
+    """Rows as JSON (:func:`records`), saying which nulls are ∞.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A plan's table.
+    flags : bool, default False
+        Add ``past_peak`` and ``beyond_backtests`` (bool) from the table's attrs.
+
+    Returns
+    -------
+    list of dict
+        Each row with ``infinite``: the names of its columns that are ∞ (null in JSON, as
+        a value not computed is).
+    """
+    import numpy as np
+
+    rows = records(frame)
+    past, far = _flagged_rows(frame, "past_peak"), _flagged_rows(frame, "beyond_backtests")
+    for i, (row, (_, values)) in enumerate(zip(rows, frame.iterrows(), strict=True)):
+        row["infinite"] = [
+            str(column)
+            for column, value in values.items()
+            if isinstance(value, float | int | np.floating | np.integer)
+            and not isinstance(value, bool | np.bool_)
+            and np.isinf(value)
+        ]
+        if flags:
+            row["past_peak"] = i in past
+            row["beyond_backtests"] = i in far
+    return rows

@@ -81,7 +81,8 @@ def report_command(
         float | None,
         typer.Option(
             "--target-loss",
-            help="Loss to reach: adds its probability and the compute it needs (laws of N, D).",
+            help="Loss to reach: adds the chance of reaching it and the compute it needs "
+            "(for a law of N and D split compute-optimally; a law of C alone has no split).",
         ),
     ] = None,
     compute: ComputeOption = None,
@@ -115,8 +116,9 @@ def report_command(
 ) -> None:
     """Write the due-diligence report of a fit: one self-contained HTML file.
 
-    Without --at, the report forecasts 10x the largest value of each input in the runs;
-    without --compute, the probability and the compute plan use the targets' compute.
+    Without --at, the report forecasts 10x the largest value of each input in the runs (a
+    law of compute alone: at the --compute budgets, if given); without --compute, the
+    probability and the compute plan use the targets' compute.
 
     \f
     Parameters
