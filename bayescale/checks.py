@@ -11,14 +11,21 @@ They return ArviZ/xarray and pandas objects; the plots and the report draw and s
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale.fitting import Fit
+from bayescale.priors import is_positive
 
-__all__ = ["PSENS_THRESHOLD", "posterior_predictive", "prior_sensitivity"]
+__all__ = [
+    "PSENS_THRESHOLD",
+    "posterior_predictive",
+    "prior_checks",
+    "prior_sensitivity",
+]
 
 #: Power-scaling sensitivity above this suggests an influential prior or likelihood
 #: (Kallioinen et al. 2024, "Detecting and diagnosing prior and likelihood sensitivity").
@@ -185,3 +192,311 @@ def prior_sensitivity(fit: Fit) -> pd.DataFrame:
     table["shift"] = [s[1] for s in shifts]
     table["scale"] = [s[2] for s in shifts]
     return table
+
+
+# --------------------------------------------------------------------------- prior checks
+
+#: A posterior mean this many prior standard deviations from the prior's (on the log scale
+#: for a positive prior) is a prior-data conflict worth a note. Healthy catalog and default
+#: fits on Epoch AI's and the demo's runs stay within 1.6 sd for law parameters, and within
+#: 3.3 sd for the noise (nu falls towards heavy tails on Epoch AI's runs); a LogNormal(-1, 1)
+#: amplitude whose value is in the hundreds shifts 6 sd.
+SHIFT_SDS = 4.0
+#: Posterior variance above this share of the prior's (contraction below 1 minus it, sd above
+#: 87% of the prior's): the runs did not inform the parameter, its posterior is its prior.
+#: The prior's variance comes from 500 prior draws (about 6% Monte Carlo error), so a
+#: parameter equal to its prior shows contractions from -0.1 to 0.15 (g of the audit's
+#: mylaw on Epoch AI's runs: -0.06 and 0.14); the catalog laws' parameters on Epoch AI's and
+#: the demo's runs reach 0.94 or more, except BNSL's break (d1, f1: below 0, rightly noted on
+#: runs without a break), farseer's g1 (0.68) and nu, which this check leaves out.
+UNINFORMED_VARIANCE = 0.75
+#: Posterior correlation beyond which two parameters are not identified separately, when
+#: neither is learned well alone (contraction below :data:`CORRELATED_CONTRACTION`). Healthy
+#: catalog fits reach -0.998 (E and A of power_law_C on Epoch AI's runs) and +0.999 (farseer),
+#: but each parameter of those is learned (contraction 0.99 or more); E1 and E2 of
+#: ``E1 + E2 + ...`` correlate at -0.9997 with contractions 0.56.
+CORRELATION_MAX = 0.99
+CORRELATED_CONTRACTION = 0.8
+#: Posterior mass within ``BOUND_BAND`` posterior sds of a bound of the prior's support at
+#: or above this share, and ``BOUND_RATIO`` times the prior's there: the bound cuts the
+#: posterior.
+BOUND_BAND = 0.2
+BOUND_SHARE = 0.04
+BOUND_RATIO = 3.0
+#: The floor's prior mass above the lowest observed loss at or above this share: the prior
+#: says the loss never reached lies above losses that were reached. (The default floor prior
+#: puts 24% there, the catalog's 28% to 37% on Epoch AI's runs; a wide Normal(0, 2) floor of a
+#: metric reaching -0.48 puts 60%, and is no conflict.)
+FLOOR_ABOVE = 0.9
+
+_CHECK_COLUMNS = ["parameter", "check", "value", "message"]
+#: The checks that find a prior-data conflict (the others find what the runs did not teach).
+CONFLICTS = ("at lower bound", "at upper bound", "floor prior above the runs", "shift")
+
+
+def _support(prior: Any) -> tuple[float | None, float | None]:
+    """Bounds of a prior's support that a posterior can pile against (None: unbounded).
+
+    Only bounds the user chose: Uniform, TruncatedNormal and Beta; the zero of a positive
+    distribution (LogNormal, HalfNormal...) is approached on the log scale, which the shift
+    check reads.
+    """
+    params = prior.parameters
+    if prior.distribution == "Uniform":
+        return float(params.get("lower", 0.0)), float(params.get("upper", 1.0))
+    if prior.distribution == "Beta":
+        return 0.0, 1.0
+    if prior.distribution == "TruncatedNormal":
+        lower, upper = params.get("lower"), params.get("upper")
+        return (
+            None if lower is None else float(lower),
+            None if upper is None else float(upper),
+        )
+    return None, None
+
+
+def _prior_cdf(prior: Any, values: Sequence[float]) -> np.ndarray | None:
+    """The prior's CDF at ``values`` (None if PyMC cannot give it)."""
+    import pymc as pm
+
+    try:
+        dist = getattr(pm, prior.distribution).dist(**prior.parameters)
+        with np.errstate(all="ignore"):
+            out = np.exp(np.asarray(pm.logcdf(dist, np.asarray(values, dtype=float)).eval()))
+    except Exception:
+        return None
+    return np.asarray(out, dtype=float)
+
+
+def _scalar_draws(fit: Fit, group: str, variable: str) -> np.ndarray | None:
+    """A variable's draws as a flat array, if it is one number per draw in that group."""
+    if group not in fit.idata.groups() or variable not in fit.idata[group]:
+        return None
+    data = fit.idata[group][variable]
+    if set(data.dims) != {"chain", "draw"}:
+        return None  # per-group parameters of a hierarchical fit: their prior is the population's
+    return np.asarray(data.values, dtype=float).reshape(-1)
+
+
+def _bound_notes(fit: Fit, name: str, variable: str, prior: Any) -> list[dict[str, Any]]:
+    """A posterior piled against a bound of its prior's support."""
+    lower, upper = _support(prior)
+    after = _scalar_draws(fit, "posterior", variable)
+    if after is None or (lower is None and upper is None) or after.size < 2:
+        return []
+    sd = float(after.std(ddof=1))
+    if not np.isfinite(sd) or sd <= 0:
+        return []
+    band = BOUND_BAND * sd
+    notes = []
+    for side, bound in (("lower", lower), ("upper", upper)):
+        if bound is None or not np.isfinite(bound):
+            continue
+        share = float(np.mean(np.abs(after - bound) <= band))
+        edge = [bound, bound + band] if side == "lower" else [bound - band, bound]
+        cdf = _prior_cdf(prior, edge)
+        prior_share = float(abs(cdf[1] - cdf[0])) if cdf is not None else np.nan
+        if share < BOUND_SHARE or (np.isfinite(prior_share) and share < BOUND_RATIO * prior_share):
+            continue
+        where = f"{variable} ({name} at the reference scale)" if variable != name else name
+        notes.append(
+            {
+                "parameter": name,
+                "check": f"at {side} bound",
+                "value": share,
+                "message": (
+                    f"{where} piles against the {side} bound {bound:g} of its prior "
+                    f"{prior.distribution} (posterior median {np.median(after):.4g}, "
+                    f"{share:.0%} of draws within {band:.2g} of it): the runs want a value "
+                    f"beyond the bound, so the prior decides it and the other parameters "
+                    f"compensate. Widen the prior's support past {bound:g} unless the bound is "
+                    f"known to hold"
+                ),
+            }
+        )
+    return notes
+
+
+def _floor_note(fit: Fit) -> list[dict[str, Any]]:
+    """The floor's prior above the lowest observed loss: it says the loss never reached lies
+    above losses that were reached."""
+    floor = fit.law.floor
+    if floor is None:
+        return []
+    p = fit.law.parameters[floor]
+    if p.reference or _scalar_draws(fit, "posterior", floor) is None:
+        return []
+    lowest = float(np.min(fit.runs.y))
+    cdf = _prior_cdf(p.prior, [lowest])
+    if cdf is not None and np.isfinite(cdf[0]):
+        above = float(1.0 - cdf[0])
+    else:
+        before = _scalar_draws(fit, "prior", floor)
+        if before is None:
+            return []
+        above = float(np.mean(before > lowest))
+    if above < FLOOR_ABOVE:
+        return []
+    after = _scalar_draws(fit, "posterior", floor)
+    return [
+        {
+            "parameter": floor,
+            "check": "floor prior above the runs",
+            "value": above,
+            "message": (
+                f"the floor {floor}'s prior {p.describe_prior()} puts {above:.0%} of its mass "
+                f"above the lowest observed loss {lowest:.4g} (posterior median "
+                f"{np.median(after):.4g}): a floor is a loss never reached, so the prior "
+                f"contradicts the runs and the fit bends the other parameters (and the noise) "
+                f"to follow it. Give {floor} a prior below {lowest:.4g}, e.g. LogNormal(mu="
+                f"{np.log(0.5 * lowest) if lowest > 0 else 0.4:.3g}, sigma=1)"
+            ),
+        }
+    ]
+
+
+def _correlation_notes(fit: Fit, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Pairs of parameters whose posterior correlation is about +-1 and which are each barely
+    learned (only a combination of them is), on the scale their priors are stated on."""
+    columns, labels, logged = [], [], []  # logged: the correlation is of the logs
+    for name in names:
+        variable, prior = _prior_of(fit, name)
+        draws = _scalar_draws(fit, "posterior", variable)
+        if draws is None or not np.all(np.isfinite(draws)) or draws.std() == 0:
+            continue
+        contraction = _prior_shift(fit, variable)[0]
+        if not (np.isfinite(contraction) and contraction < CORRELATED_CONTRACTION):
+            continue
+        log = is_positive(prior) and bool(np.all(draws > 0))
+        columns.append(np.log(draws) if log else draws)
+        labels.append(variable)
+        logged.append(log)
+    if len(columns) < 2:
+        return []
+    corr = np.corrcoef(np.stack(columns))
+    notes = []
+    for i in range(len(labels)):
+        for j in range(i + 1, len(labels)):
+            r = float(corr[i, j])
+            if abs(r) < CORRELATION_MAX:
+                continue
+            on = " (of their logs)" if logged[i] and logged[j] else ""
+            notes.append(
+                {
+                    "parameter": f"{labels[i]}, {labels[j]}",
+                    "check": "correlated",
+                    "value": r,
+                    "message": (
+                        f"{labels[i]} and {labels[j]} have posterior correlation {r:+.3f}: the "
+                        f"runs fix only a combination of them{on}, and each "
+                        f"alone follows its prior. Merge them into one parameter, fix one, or "
+                        f"add runs that tell them apart"
+                    ),
+                }
+            )
+    return notes
+
+
+def prior_checks(fit: Fit) -> pd.DataFrame:
+    """Notes on how each posterior sits against its prior: conflicts and unlearned parameters.
+
+    Cheap checks of the posterior and prior draws (no power-scaling; see
+    :func:`prior_sensitivity` for that), meant to be read after every fit. They are notes,
+    not failures of convergence: :attr:`bayescale.fitting.Diagnostics.ok` ignores them.
+
+    - ``at lower bound`` / ``at upper bound``: the posterior piles against a bound of its
+      prior's support (Uniform, TruncatedNormal, Beta): at least :data:`BOUND_SHARE` of
+      the draws lie within :data:`BOUND_BAND` posterior sds of it, and at least
+      :data:`BOUND_RATIO` times the prior's share there.
+    - ``floor prior above the runs``: at least :data:`FLOOR_ABOVE` of the floor's prior
+      mass lies above the lowest observed loss, which a floor never is.
+    - ``shift``: the posterior mean is :data:`SHIFT_SDS` or more prior sds from the prior's
+      (log scale for a positive prior; ``shift`` of :func:`prior_sensitivity`).
+    - ``uninformed``: a law parameter whose posterior variance is more than
+      :data:`UNINFORMED_VARIANCE` of its prior's: the runs did not inform it.
+    - ``correlated``: two law parameters with posterior correlation beyond
+      :data:`CORRELATION_MAX` in absolute value, each learned little alone (contraction
+      below :data:`CORRELATED_CONTRACTION`; correlations near 1 between well-learned
+      parameters, such as an amplitude and its exponent, are common and harmless).
+
+    The noise parameters (``sigma``, ``nu``) enter only the shift and bound checks: a
+    Student-t's ``nu`` is often barely informed by a few dozen runs, harmlessly.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit. Without prior draws (``prior_draws=0``) the shift and uninformed checks
+        are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per note: ``parameter``, ``check``, ``value`` (the share, shift,
+        contraction or correlation it was flagged for) and ``message`` (one line, with what
+        to do). Empty when every posterior sits well within its prior.
+    """
+    rows: list[dict[str, Any]] = []
+    law_names = list(fit.law.parameters)
+    rows += _floor_note(fit)
+    for name in fit.parameter_names:
+        variable, prior = _prior_of(fit, name)
+        rows += _bound_notes(fit, name, variable, prior)
+        if _scalar_draws(fit, "posterior", variable) is None:
+            continue
+        contraction, shift, scale = _prior_shift(fit, variable)
+        on = ", on the log scale" if scale == "log" else ""
+        slip = (
+            " (is mu the log of the value, as a LogNormal takes it?)"
+            if prior.distribution == "LogNormal"
+            else ""
+        )
+        if (
+            np.isfinite(shift)
+            and abs(shift) >= SHIFT_SDS
+            and not any(r["parameter"] == name for r in rows)
+        ):
+            rows.append(
+                {
+                    "parameter": name,
+                    "check": "shift",
+                    "value": shift,
+                    "message": (
+                        f"{variable}'s posterior mean is {abs(shift):.1f} prior sds "
+                        f"{'above' if shift > 0 else 'below'} its prior's mean{on} (prior "
+                        f"{prior.distribution}({_arguments(prior)})): a prior-data conflict. "
+                        f"Check the prior{slip} and centre it where the runs put "
+                        f"{variable}, or widen it"
+                    ),
+                }
+            )
+        elif (
+            name in law_names
+            and np.isfinite(contraction)
+            and 1.0 - contraction > UNINFORMED_VARIANCE
+        ):
+            ratio = float(np.sqrt(max(1.0 - contraction, 0.0)))
+            rows.append(
+                {
+                    "parameter": name,
+                    "check": "uninformed",
+                    "value": contraction,
+                    "message": (
+                        f"{variable}'s posterior is its prior (posterior sd {ratio:.2f}x the "
+                        f"prior's{on}): the runs did not inform it, so forecasts that depend "
+                        f"on it repeat the prior. Fix it to a value, drop its term, or add "
+                        f"runs where it matters"
+                    ),
+                }
+            )
+    rows += _correlation_notes(fit, law_names)
+    if len(rows) > 1 and rows[0]["check"] == "floor prior above the runs":
+        rows[0]["message"] += "; fix it first: the notes that follow may come from it"
+    return pd.DataFrame(rows, columns=_CHECK_COLUMNS)
+
+
+def _arguments(prior: Any) -> str:
+    """A prior's arguments as ``mu=1.8, sigma=0.1``."""
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, int | float) else f"{k}={v}"
+        for k, v in prior.parameters.items()
+    )

@@ -26,7 +26,7 @@ import re
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,16 @@ __all__ = [
     "average",
     "compare",
     "compare_pooling",
+    "name_laws",
     "score",
     "stacking_weights",
 ]
 
 PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreliable
+#: Laws whose pointwise log densities all agree to within this many nats predict alike:
+#: stacking splits the weight between them arbitrarily (see :meth:`Comparison.verdict`).
+#: Distinct laws differ by nats at some run; one law refitted with other priors, by hundredths.
+ALIKE_NATS = 0.1
 #: Names of the weights :func:`average` can compute from a comparison.
 WEIGHT_METHODS = ("auto", "stacking", "extrapolation")
 # A law's name becomes a file name (fits/<name>.nc) and a table row: keep it plain.
@@ -258,13 +263,16 @@ def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
             # of y, the Jacobian 1 / y joining the log-scale laws' (on a copy of the idata).
             idatas = {name: _as_density_of_y(idata, fits[name]) for name, idata in idatas.items()}
         table = az.compare(idatas, ic="loo", method="stacking")
-        ks = {
-            name: np.asarray(az.loo(idatas[name], pointwise=True).pareto_k).reshape(-1)
-            for name, f in fits.items()
-        }
+        pointwise = {name: az.loo(idatas[name], pointwise=True) for name in fits}
+        ks = {name: np.asarray(loo.pareto_k).reshape(-1) for name, loo in pointwise.items()}
+        densities = {name: np.asarray(loo.loo_i).reshape(-1) for name, loo in pointwise.items()}
     table["pareto_k_bad"] = [int((ks[name] > PARETO_K_BAD).sum()) for name in table.index]
     table["pareto_k_max"] = [float(ks[name].max()) for name in table.index]
     table["diagnostics_ok"] = [fits[name].ok for name in table.index]
+    alike = _alike_groups([str(name) for name in table.index], densities)
+    table["alike"] = [
+        " ".join(n for n in alike.get(str(name), []) if n != name) for name in table.index
+    ]
     table.index.name = "law"
     return table
 
@@ -317,8 +325,11 @@ class Comparison:
     loo : pandas.DataFrame
         ArviZ's comparison table (``elpd_loo``, ``p_loo``, ``elpd_diff``, ``weight``
         (stacking), ``se``, ``dse``, ``warning``) plus ``pareto_k_bad`` (runs with Pareto k
-        above 0.7), ``pareto_k_max`` and ``diagnostics_ok``; best law first. When the laws'
-        noise scales differ, every ``elpd`` is of y itself (see the module docstring).
+        above 0.7), ``pareto_k_max``, ``diagnostics_ok`` and ``alike`` (the other laws whose
+        pointwise LOO log densities agree with this one's to within 0.1 at every run,
+        space-separated: stacking splits the weight among them arbitrarily); best law
+        first. When the laws' noise scales differ, every ``elpd`` is of y itself (see the
+        module docstring).
     extrapolation : pandas.DataFrame or None
         Per law and threshold: runs used and held out, and :func:`score`'s columns.
     notes : list of str
@@ -391,6 +402,9 @@ class Comparison:
             )
         weights = pd.Series(stacking_weights(lpd), index=pd.Index(laws, name="law"))
         weights.name = "extrapolation_weight"
+        scored = [name for k, name in enumerate(laws) if not failed[k]]
+        groups = _alike_groups(scored, {name: lpd[:, laws.index(name)] for name in scored})
+        notes.extend(_alike_lines(groups, weights, "the held-out runs"))
         basis = (
             f"stacking on {len(lpd) - hopeless} held-out forecast(s) of "
             f"{used['run'].nunique()} larger run(s) over {len(complete)} threshold(s) "
@@ -488,12 +502,14 @@ class Comparison:
                         f"Its lead over {self.loo.index[1]} ({second['elpd_diff']:.1f} +/- "
                         f"{second['dse']:.1f}) is within two standard errors: not decisive."
                     )
+        lines.extend(_alike_lines(self._loo_alike(), self.weights, "the runs (PSIS-LOO)"))
         for name in self.unscored:
             lines.append(
                 f"{name} has no finite held-out score (its forecast or log density of a "
                 f"held-out run was not finite), so it cannot win on extrapolation; see the "
                 f"extrapolation table for the threshold concerned."
             )
+        ext_tied: list[str] = []
         if "extrapolation" in best:
             ext = self._extrapolation_means()
             w = best["extrapolation"]
@@ -524,6 +540,16 @@ class Comparison:
                 + _shares(self.weights.reindex(extra.index))
                 + ". Averaged forecasts use the held-out weights."
             )
+            heaviest = str(extra.idxmax())
+            if "extrapolation" in best and heaviest not in ext_tied:
+                alike = self._held_out_alike(extra)
+                if heaviest not in alike.get(best["extrapolation"], []):
+                    lines.append(
+                        f"The held-out weights give most to {heaviest} ({extra[heaviest]:.2f}), "
+                        f"not to {best['extrapolation']}: stacking weighs the laws as a mixture, "
+                        f"so a law that forecasts worse alone can carry weight where it "
+                        f"complements the others; it does not contradict the ranking above."
+                    )
         elif self.heldout is None and self.extrapolation is not None and len(self.extrapolation):
             lines.append(
                 "This comparison has held-out scores but not their pointwise densities (saved "
@@ -554,6 +580,34 @@ class Comparison:
                 lines.append(f"{name}: {self.fits[name].diagnostics.verdict()}")
         lines.extend(self.notes)
         return "\n".join(lines)
+
+    def _loo_alike(self) -> dict[str, list[str]]:
+        """Laws whose pointwise PSIS-LOO densities agree (the ``alike`` column of ``loo``).
+
+        Empty for comparisons saved before the column was kept.
+        """
+        if "alike" not in self.loo.columns:
+            return {}
+        names = [str(name) for name in self.loo.index]
+        out: dict[str, list[str]] = {}
+        for name, others in zip(names, self.loo["alike"], strict=True):
+            # An empty cell reads back from CSV as NaN.
+            found = str(others).split() if isinstance(others, str) else []
+            if found:
+                group = [n for n in names if n == name or n in found]
+                out[name] = group
+        return out
+
+    def _held_out_alike(self, weights: pd.Series) -> dict[str, list[str]]:
+        """Laws whose held-out densities agree, as the extrapolation weights' notes say."""
+        if self.heldout is None or not len(self.heldout):
+            return {}
+        laws = [str(name) for name in weights.index]
+        frame = self.heldout[self.heldout["law"].astype(str).isin(laws)]
+        complete, _ = _scored_splits(frame, laws)
+        used = frame[frame["holdout"].astype(str).isin(complete)]
+        table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
+        return _alike_groups(laws, {n: table[n].to_numpy(dtype=float) for n in laws})
 
     def _loo_ties(self) -> list[str]:
         """The LOO winner and every law whose elpd_loo equals it exactly (same runs, same
@@ -739,6 +793,9 @@ class Comparison:
         try:
             _check_whole(loo_file)
             loo = pd.read_csv(loo_file, index_col=0)
+            if "alike" in loo.columns:
+                # An empty cell (no law alike) reads back as NaN: kept as the empty text saved.
+                loo["alike"] = loo["alike"].fillna("").astype(str)
             extra = folder / "extrapolation.csv"
             extrapolation = None
             if extra.is_file():
@@ -863,6 +920,60 @@ def _fit_identity(fit_: Fit) -> str:
     return digest.hexdigest()[:16]
 
 
+def _alike_groups(
+    names: Sequence[str], densities: Mapping[str, np.ndarray]
+) -> dict[str, list[str]]:
+    """Laws whose pointwise log densities all agree to within :data:`ALIKE_NATS`.
+
+    Two such laws predict every run alike (the same model, or one that reduces to the
+    other on these runs): stacking cannot tell them apart, so how it splits their weight is
+    arbitrary. Agreement is transitive here (groups are connected components), so that a
+    law is in one group only.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The laws, in the order their groups list them.
+    densities : mapping of str to numpy.ndarray
+        Each law's log densities of the same points, in the same order.
+
+    Returns
+    -------
+    dict of str to list of str
+        For each law in a group of two or more, the group's laws (itself included).
+    """
+    group = {name: i for i, name in enumerate(names)}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            diff = np.asarray(densities[a], dtype=float) - np.asarray(densities[b], dtype=float)
+            # NaN (a failed density, or -inf against -inf) never counts as agreement.
+            if len(diff) and bool(np.all(np.abs(diff) < ALIKE_NATS)):
+                old, new = group[b], group[a]
+                group = {n: new if g == old else g for n, g in group.items()}
+    members: dict[int, list[str]] = {}
+    for name in names:
+        members.setdefault(group[name], []).append(name)
+    return {name: members[group[name]] for name in names if len(members[group[name]]) > 1}
+
+
+def _alike_lines(groups: Mapping[str, list[str]], weights: pd.Series, what: str) -> list[str]:
+    """Say which laws predict alike, and that their share of the weights is arbitrary."""
+    lines, said = [], set()
+    for name, members in groups.items():
+        if name in said:
+            continue
+        said.update(members)
+        shares = ", ".join(f"{float(weights.get(n, np.nan)):.2f}" for n in members)
+        total = float(sum(weights.get(n, 0.0) for n in members))
+        lines.append(
+            f"{_names(members)} predict {what} almost identically (log densities within "
+            f"{ALIKE_NATS:g} at every run): they are the same model, or nearly so, and "
+            f"stacking splits their weight ({shares}) arbitrarily; read it as one weight "
+            f"({total:.2f}), or drop all but one of them."
+        )
+    return lines
+
+
 def _same(a: float, b: float) -> bool:
     """Equal to within float rounding: identical scores summed in another order."""
     return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=1e-9))
@@ -976,6 +1087,86 @@ def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) ->
     return files
 
 
+def name_laws(
+    laws: Sequence[str | Path | Law] | Mapping[str, str | Path | Law], runs: Runs | None = None
+) -> dict[str, Law]:
+    """The laws of a comparison by the names their rows and files take.
+
+    A formula is a law named ``"custom"``: formulas given as text are named ``custom_1``,
+    ``custom_2``, ... in the order given, so that several can be compared (``bayescale
+    compare --laws`` names them the same way). Laws given as :class:`Law` objects keep their
+    names.
+
+    Parameters
+    ----------
+    laws : sequence or mapping
+        Catalog names, paths of ``.toml`` law files, formulas or Laws; or a mapping
+        ``{name: law}`` whose keys name them (a formula or file then takes that name).
+    runs : Runs, optional
+        The runs the laws will be fitted to: a formula's inputs and default priors come
+        from them (see :meth:`Law.from_formula`).
+
+    Returns
+    -------
+    dict of str to Law
+        The laws by name, in the order given.
+
+    Raises
+    ------
+    DataError
+        If two laws take the same name (the message says where each came from: a catalog
+        name, a law file or a Law), or a name cannot name a row and a file.
+    LawError, FormulaError
+        If an entry is not a law (see :func:`bayescale.laws.get_law`).
+    """
+    if isinstance(laws, str | Path | Law):
+        raise DataError(
+            f"laws must be several laws, e.g. laws=['chinchilla', 'kaplan'], got {laws!r}"
+        )
+    if isinstance(laws, Mapping):
+        _check_names(list(laws))
+        out = {}
+        for name, entry in laws.items():
+            law = get_law(entry, runs=runs)
+            out[name] = law if law.name == name else replace(law, name=name)
+        return out
+    from bayescale.laws import catalog
+
+    entries = catalog()
+    chosen: list[tuple[Law, str]] = []
+    numbered = 0
+    for entry in laws:
+        law = get_law(entry, runs=runs)
+        if isinstance(entry, Law):
+            origin = f"a Law named {law.name!r}"
+        elif isinstance(entry, str) and entry in entries:
+            origin = f"the catalog law {entry!r}"
+        elif law.name == "custom" and isinstance(entry, str) and not law.source_text:
+            numbered += 1
+            law = replace(law, name=f"custom_{numbered}")
+            origin = f"the formula {entry!r}"
+        else:
+            origin = f'the law file {str(entry)!r} (name = "{law.name}" in the file)'
+        chosen.append((law, origin))
+    names = [law.name for law, _ in chosen]
+    for name in dict.fromkeys(names):
+        origins = [origin for law, origin in chosen if law.name == name]
+        # Law objects alone: _check_names says how to name them (name=...).
+        if len(origins) > 1 and not all(o.startswith("a Law") for o in origins):
+            where = (
+                f"{origins[0]}, {len(origins)} times"
+                if len(set(origins)) == 1
+                else _names(list(dict.fromkeys(origins)))
+            )
+            raise DataError(
+                f"{name} given more than once: {where}; name each law once: drop the "
+                f"repeat, change the name = line of a law file, or in Python give the laws "
+                f"as a mapping {{'name': law, ...}}"
+            )
+    _check_names(names)
+    return {law.name: law for law, _ in chosen}
+
+
 def _check_names(names: Sequence[str]) -> None:
     seen: set[str] = set()
     for name in names:
@@ -994,7 +1185,7 @@ def _check_names(names: Sequence[str]) -> None:
 
 def compare(
     fits: Mapping[str, Fit] | Runs | pd.DataFrame | str | None = None,
-    laws: Sequence[str | Law] | None = None,
+    laws: Sequence[str | Path | Law] | Mapping[str, str | Path | Law] | None = None,
     *,
     holdout_above: Mapping[str, float | Sequence[float]] | None = None,
     sampler: SamplerSettings | Mapping[str, Any] | None = None,
@@ -1015,8 +1206,10 @@ def compare(
         Fits of several laws to the same runs, e.g. ``{"chinchilla": fit_a, "kaplan":
         fit_b}``; or the runs (Runs, DataFrame or path), in which case every law in ``laws``
         is fitted to them.
-    laws : sequence of str or Law, optional
-        Laws to fit when ``fits`` are runs; needed for extrapolation scores. Their names
+    laws : sequence of str or Law, or mapping of str to str or Law, optional
+        Laws to fit when ``fits`` are runs; needed for extrapolation scores: catalog names,
+        ``.toml`` paths, formulas or Laws (see :func:`name_laws`: formulas are named
+        ``custom_1``, ``custom_2``, ...), or ``{name: law}`` to name them. Their names
         must differ.
     holdout_above : mapping, optional
         ``{input: threshold or thresholds}``, e.g. ``{"C": [1e20, 1e21]}``: for each
@@ -1072,13 +1265,7 @@ def compare(
         if fits is None or not laws:
             raise DataError("give fits={'name': fit, ...}, or runs and laws=[...] to fit")
         runs = fits if isinstance(fits, Runs) else load_runs(fits)
-        law_objects = {}
-        names = []
-        for entry in laws:
-            law = get_law(entry)
-            names.append(law.name)
-            law_objects[law.name] = law
-        _check_names(names)
+        law_objects = name_laws(laws, runs=runs)
         unknown = sorted(set(priors) - set(law_objects))
         if unknown:
             raise DataError(
@@ -1347,7 +1534,8 @@ def average(
         the laws forecast beyond the runs they were fitted on. ``"stacking"``: stacking
         weights on PSIS-LOO (the fits must share their runs), how well they interpolate.
         ``"auto"``: extrapolation weights when the comparison has them, else PSIS-LOO
-        stacking. Or user weights ``{name: weight}`` (normalised to sum to 1).
+        stacking. Or user weights ``{name: weight}`` (a law not named gets 0); weights
+        that do not sum to 1 are rescaled to, with a warning.
     seed : int, default 0
         Seed of the draw selection and the new-run noise.
     comparison : Comparison, optional
@@ -1369,7 +1557,8 @@ def average(
     -----
     DataWarning
         If the fits with weight were made on different runs: their forecasts describe
-        different data.
+        different data; or if user weights do not sum to 1 (the warning gives the weights
+        they were rescaled to).
     """
     if isinstance(fits, Comparison):
         comparison, fits = fits, fits.fits
@@ -1390,8 +1579,20 @@ def average(
         method, reason = "user", "weights given by the user"
     if (series < 0).any() or not np.isfinite(series).all() or series.sum() <= 0:
         raise DataError(f"weights must be non-negative with a positive sum, got {series.to_dict()}")
+    total = float(series.sum())
+    if method == "user" and not np.isclose(total, 1.0, rtol=0, atol=1e-6):
+        # A sum other than 1 is usually a law left out: say so rather than rescale quietly.
+        unnamed = [name for name in fits if name not in weights]
+        warnings.warn(
+            f"the weights sum to {total:.4g}, not 1: they were rescaled to "
+            f"{_shares(series / total)}"
+            + (f" ({_names(unnamed)} given no weight, so 0)" if unnamed else "")
+            + "; give weights that sum to 1 to use them as they are",
+            DataWarning,
+            stacklevel=_outside_level(),
+        )
     _warn_other_runs({name: f for name, f in fits.items() if series[name] > 0})
-    return Average(fits, series / series.sum(), seed, method, reason)
+    return Average(fits, series / total, seed, method, reason)
 
 
 def _warn_other_runs(fits: Mapping[str, Fit]) -> None:

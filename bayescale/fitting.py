@@ -84,6 +84,10 @@ class Diagnostics:
     modes : tuple of Mode
         Groups of chains that sampled different modes (computed when R-hat fails); empty
         or one mode when the chains agree.
+    prior_notes : tuple of str
+        Prior-data conflicts found by :meth:`Fit.prior_checks` (recorded there), each as
+        ``"parameter: check"``: notes, not failures (:attr:`ok` ignores them), but a
+        conflict is named as the likely cause when the chains seem to sample separate modes.
     """
 
     table: pd.DataFrame
@@ -93,6 +97,7 @@ class Diagnostics:
     target_accept: float | None = None
     attempts: tuple[Attempt, ...] = ()
     modes: tuple[Mode, ...] = ()
+    prior_notes: tuple[str, ...] = ()
 
     @property
     def multimodal(self) -> bool:
@@ -120,11 +125,22 @@ class Diagnostics:
         if self.multimodal:
             shown = [n for n in self.table.index if not n.startswith(("sigma", "nu"))]
             modes = "; ".join(f"mode {k} = {m.describe(shown)}" for k, m in enumerate(self.modes))
-            found.append(
-                f"the chains sampled {len(self.modes)} separate modes: {modes}. The runs "
-                f"do not decide between them and more sampling will not merge them: forecast "
-                f"each with fit.mode(k), add runs that tell them apart, or tighten the priors"
-            )
+            if self.prior_notes:
+                # A prior that contradicts the runs leaves a ridge the chains wander apart on:
+                # that, not two optima of the runs, is the first thing to fix.
+                found.append(
+                    f"the chains disagree ({len(self.modes)} groups: {modes}), and the priors "
+                    f"conflict with the runs ({', '.join(self.prior_notes)}; see "
+                    f"fit.prior_checks()): fix that prior and refit before reading the groups "
+                    f"as separate modes"
+                )
+            else:
+                found.append(
+                    f"the chains sampled {len(self.modes)} separate modes: {modes}. The runs "
+                    f"do not decide between them and more sampling will not merge them: "
+                    f"forecast each with fit.mode(k), add runs that tell them apart, or tighten "
+                    f"the priors"
+                )
         elif self.chains > 1 and (rhat.isna().any() or (rhat > RHAT_MAX).any()):
             worst = rhat.fillna(np.inf).idxmax()
             advice = (
@@ -304,6 +320,33 @@ class Fit:
         self._views: dict[str, Fit] = {}
         # A group's view warns through the fit it came from: once per fit, not per group.
         self._root: Fit = self
+
+    def prior_checks(self) -> pd.DataFrame:
+        """Notes on how each posterior sits against its prior (see
+        :func:`bayescale.checks.prior_checks`): a posterior piled at a bound of its prior, far
+        outside it, a floor prior above the runs, a parameter the runs did not inform, or two
+        that only a combination of is learned.
+
+        Notes, not failures: :attr:`Diagnostics.ok` is unchanged. The prior-data conflicts
+        found (bounds, floor, shift) are recorded in ``diagnostics.prior_notes``, so that the
+        verdict names a conflict rather than calling disagreeing chains separate modes.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per note: ``parameter``, ``check``, ``value``, ``message``; empty when
+            every posterior sits well within its prior.
+        """
+        from bayescale.checks import CONFLICTS, prior_checks
+
+        table = prior_checks(self)
+        found = table[table["check"].isin(CONFLICTS)]
+        conflicts = tuple(
+            f"{p}: {c}" for p, c in zip(found["parameter"], found["check"], strict=True)
+        )
+        if conflicts != self.diagnostics.prior_notes:
+            self.diagnostics = replace(self.diagnostics, prior_notes=conflicts)
+        return table
 
     @property
     def sampler_log(self) -> list[str]:
@@ -1503,7 +1546,7 @@ class Fit:
         Parameters
         ----------
         path : str or PathLike
-            Destination, conventionally ``*.nc``.
+            Destination, a name ending in ``.nc``.
         overwrite : bool, default False
             Replace an existing file.
 
@@ -1517,8 +1560,14 @@ class Fit:
         OutputExistsError
             If the file exists and ``overwrite`` is False.
         BayescaleError
-            If the folder does not exist or is not writable, or the disk is full.
+            If the name does not end in ``.nc``, the folder does not exist or is not
+            writable, or the disk is full.
         """
+        if Path(path).suffix.lower() != ".nc":
+            raise BayescaleError(
+                f"a fit is saved as NetCDF: give a name ending in .nc (got '{path}'), as "
+                f"load_fit and 'bayescale forecast' expect"
+            )
         path = _files.check_destination(path, overwrite)
         idata = self.idata.copy()
         for group in DERIVED_GROUPS:
@@ -1853,6 +1902,7 @@ def fit(
     if without:
         info["discrepancy_note"] = without
     result = Fit(law, runs, idata, log_ref, settings.seed, saved, info, pooling=resolved)
+    _warn_prior_conflicts(result)
     if strict and not result.ok:  # before the backtests: they would be spent for nothing
         raise ConvergenceError(f"law {law.name!r}: {result.diagnostics.verdict()}")
     if discrepancy == "backtest":
@@ -1942,6 +1992,27 @@ def _climb(
     return idata, ladder
 
 
+def _warn_prior_conflicts(result: Fit) -> None:
+    """Record the prior checks' conflicts in the diagnostics and say them, once per fit.
+
+    A prior that contradicts the runs (a floor prior above every loss, a posterior piled at
+    a bound or far outside its prior) passes convergence diagnostics and gives confident,
+    wrong forecasts: the one warning a user of Python gets without asking.
+    """
+    from bayescale.checks import CONFLICTS
+
+    notes = result.prior_checks()
+    conflicts = notes[notes["check"].isin(CONFLICTS)]
+    if len(conflicts):
+        warnings.warn(
+            f"prior checks of law {result.law.name!r}: "
+            + "; ".join(str(m) for m in conflicts["message"])
+            + " (fit.prior_checks() lists every note)",
+            UserWarning,
+            stacklevel=_outside_level(),
+        )
+
+
 def _outside_level() -> int:
     """The ``stacklevel`` at which a warning points to the user's line, not bayescale's.
 
@@ -1998,6 +2069,13 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     import arviz as az
 
     path = Path(path)
+    if path.is_dir() and (path / "loo.csv").is_file():
+        raise BayescaleError(
+            f"'{path}' is a folder written by compare, not a fit: load it with "
+            f"Comparison.load('{path}') (its .average().forecast(...) averages its laws; on the "
+            f"command line, 'bayescale forecast {path} --at ...'), or load one law's fit, "
+            f"e.g. '{path / 'fits' / 'NAME.nc'}'"
+        )
     if not path.is_file():
         raise BayescaleError(f"fit file not found: '{path}'")
     try:

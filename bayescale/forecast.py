@@ -379,6 +379,10 @@ def mixture_table(
     pred_q = np.empty((len(probs), n_points))
     law_mean = np.empty(n_points)
     disc_q = None if log_delta is None else np.empty((len(probs), n_points))
+    # Per point: draws of a law with multiplicative noise whose value is <= 0 (or undefined),
+    # where a run's loss L * exp(noise) does not exist.
+    broken = np.zeros(n_points, dtype=np.int64)
+    undefined = np.zeros(n_points, dtype=bool)
 
     def run_block(bounds: tuple[int, int]) -> None:
         start, stop = bounds
@@ -397,6 +401,9 @@ def mixture_table(
                     noisy.append(value * noise_term[None, :])
             value = values[0] if len(values) == 1 else np.concatenate(values, axis=-1)
             pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)
+            bad = ~is_additive[None, :] & ~(value > 0)
+            broken[start:stop] = bad.sum(axis=-1)
+            undefined[start:stop] = (bad & np.isnan(value)).any(axis=-1)
             law_q[:, start:stop] = _quantiles(value, probs)
             law_mean[start:stop] = value.mean(axis=-1)
             if disc_q is not None:
@@ -421,6 +428,14 @@ def mixture_table(
             list(pool.map(run_block, blocks))
     elif blocks:
         run_block(blocks[0])
+    if broken.any():
+        # A run's loss under multiplicative noise is L * exp(noise) > 0: where the law is <= 0
+        # its form has broken down, and a negative "new run" would be a wrong number.
+        rows = broken > 0
+        pred_q[:, rows] = np.nan
+        if disc_q is not None:
+            disc_q[:, rows] = np.nan
+        _warn_not_positive(broken, n_draws, bool(undefined.any()))
     out = points.copy()
     index = {p: i for i, p in enumerate(probs)}
     out["law_median"] = law_q[index[0.5]]
@@ -441,3 +456,35 @@ def mixture_table(
         out[f"pred_lower_{tag}"] = pred_q[index[(1 - lv) / 2]]
         out[f"pred_upper_{tag}"] = pred_q[index[(1 + lv) / 2]]
     return out
+
+
+def _warn_not_positive(broken: np.ndarray, n_draws: int, undefined: bool) -> None:
+    """Warn once about the points where a log-scale law is <= 0 in some draws."""
+    where = [
+        f"point {i + 1} in {100 * count / n_draws:.3g}% of draws"
+        for i, count in enumerate(broken)
+        if count > 0
+    ]
+    shown = ", ".join(where[:5]) + (f" and {len(where) - 5} more points" if len(where) > 5 else "")
+    what = "<= 0 or undefined" if undefined else "<= 0"
+    warnings.warn(
+        f"the law is {what} at {shown}: its form breaks down there (a run's loss under "
+        f"multiplicative noise, L * exp(noise), must be > 0). The new-run (pred_*) and "
+        f"discrepancy (disc_*) columns are left NaN at those points; the law_* columns show its "
+        f"value. Forecast closer to the runs, or use a law that stays positive there",
+        UserWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside bayescale (the user's line)."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -45,8 +45,11 @@ __all__ = ["FUNCTIONS", "NUMPY", "Formula", "Ops", "pytensor_ops"]
 
 #: Longest formula, in characters: far above any scaling law, far below a parser's limits.
 MAX_FORMULA_LENGTH = 2000
-#: Deepest nesting of parentheses, and of operators and calls in the parsed tree.
+#: Deepest nesting of parentheses, and of operators and calls in the parsed tree (a chain
+#: of sums or of products, ``a + b + c``, is one level however long).
 MAX_DEPTH = 60
+#: Most terms of one sum, or factors of one product, written as a chain (``a + b + ...``).
+MAX_TERMS = 200
 #: Longest excerpt of a formula quoted in an error message (messages stay one short line).
 _SHOWN_LENGTH = 60
 
@@ -185,6 +188,28 @@ def _too_deep(text: str) -> FormulaError:
     )
 
 
+def _too_many_terms(text: str) -> FormulaError:
+    return FormulaError(
+        f"formula {_shown(text)} has a sum or product of more than {MAX_TERMS} terms; a "
+        f"scaling law has far fewer: write it with fewer terms"
+    )
+
+
+#: Operators that chain at one level: a sum (or difference), a product (or quotient).
+_CHAINS = ({"+", "-"}, {"*", "/"})
+
+
+def _chained(op: str, child: Any) -> bool:
+    """Whether ``child`` (our node or Python's) continues the chain of ``op`` on its left."""
+    if isinstance(child, ast.BinOp):
+        child_op = _BINOPS.get(type(child.op))
+    elif isinstance(child, BinOp):
+        child_op = child.op
+    else:
+        return False
+    return any(op in chain and child_op in chain for chain in _CHAINS)
+
+
 def _bracket_depth(text: str) -> int:
     """Deepest nesting of parentheses (and brackets), counted before Python parses the text."""
     depth = deepest = 0
@@ -223,7 +248,34 @@ def _fold(node: BinOp | Call, where: str) -> Node:
     return Num(float(value))
 
 
-def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
+#: Operators outside the whitelist, as a user would name them.
+_OPERATOR_NAMES: dict[type, str] = {
+    ast.FloorDiv: "floor division //",
+    ast.Mod: "the remainder %",
+    ast.MatMult: "matrix product @",
+    ast.LShift: "shift <<",
+    ast.RShift: "shift >>",
+    ast.BitOr: "bitwise or |",
+    ast.BitAnd: "bitwise and &",
+    ast.BitXor: "xor",
+    ast.Invert: "bitwise not ~",
+    ast.Not: "'not'",
+    ast.And: "'and'",
+    ast.Or: "'or'",
+    ast.Eq: "comparison ==",
+    ast.NotEq: "comparison !=",
+    ast.Lt: "comparison <",
+    ast.LtE: "comparison <=",
+    ast.Gt: "comparison >",
+    ast.GtE: "comparison >=",
+    ast.Is: "'is'",
+    ast.IsNot: "'is not'",
+    ast.In: "'in'",
+    ast.NotIn: "'not in'",
+}
+
+
+def _convert(node: ast.AST, text: str, depth: int = 0, terms: int = 1) -> Node:
     if depth > MAX_DEPTH:
         raise _too_deep(text)
     where = f"in formula {_shown(text)}"
@@ -246,11 +298,16 @@ def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
             raise FormulaError(f"{where}: {node.id!r} is a function; call it as {node.id}(...)")
         return Name(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        binop = BinOp(
-            _BINOPS[type(node.op)],
-            _convert(node.left, text, depth + 1),
-            _convert(node.right, text, depth + 1),
+        op = _BINOPS[type(node.op)]
+        if terms + 1 > MAX_TERMS:  # this operation adds a term to the chain it is in
+            raise _too_many_terms(text)
+        # a + b + c is ((a + b) + c): the chain on the left stays at this level.
+        left = (
+            _convert(node.left, text, depth, terms + 1)
+            if _chained(op, node.left)
+            else _convert(node.left, text, depth + 1)
         )
+        binop = BinOp(op, left, _convert(node.right, text, depth + 1))
         return _fold(binop, where)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         operand = _convert(node.operand, text, depth + 1)
@@ -281,14 +338,19 @@ def _convert(node: ast.AST, text: str, depth: int = 0) -> Node:
             raise FormulaError(f"{where}: {name}() does not take *arguments")
         call = Call(name, tuple(_convert(arg, text, depth + 1) for arg in node.args))
         return _fold(call, where)
+    if isinstance(node, ast.BinOp | ast.UnaryOp | ast.Compare | ast.BoolOp):
+        ops = node.ops if isinstance(node, ast.Compare) else [node.op]
+        named = [_OPERATOR_NAMES.get(type(op), type(op).__name__) for op in ops]
+        raise FormulaError(
+            f"{where}: {named[0]} is not allowed; a formula's operators are + - * / and ** "
+            f"(or ^) for a power"
+        )
     kind = type(node).__name__
     hint = ""
     if isinstance(node, ast.Attribute):
         hint = " (attribute access)"
     elif isinstance(node, ast.Subscript):
         hint = " (indexing)"
-    elif isinstance(node, ast.BinOp):
-        hint = " (only + - * / ** and ^ as power)"
     raise FormulaError(
         f"{where}: {kind}{hint} is not allowed; a formula may use numbers, names, "
         f"+ - * / ** (or ^), parentheses and the functions {', '.join(sorted(FUNCTIONS))}"
@@ -480,12 +542,35 @@ def _statements(text: str) -> list[str]:
     return statements
 
 
+def _syntax_hint(source: str, err: SyntaxError) -> str:
+    """Python's syntax error, said for a formula: a keyword used as a name, where it is."""
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source)
+    reserved = next((w for w in words if keyword.iskeyword(w)), None)
+    if reserved is not None:
+        other = {"lambda": "lam"}.get(reserved, f"{reserved}_")
+        return (
+            f"{reserved!r} is a Python keyword and cannot name a parameter or input; "
+            f"rename it (e.g. {other})"
+        )
+    stripped = source.strip()
+    if "***" in stripped:
+        column = stripped.index("***") + 1
+        return f"'***' at column {column} is not an operator; write ** (or ^) for a power"
+    if err.offset is None or err.offset <= 1 or not stripped:
+        return str(err.msg)
+    column = max(1, min(err.offset, len(stripped)))
+    near = stripped[column - 1 : column + 9]
+    return f"{err.msg} at column {column} ({near!r}) of {_shown(stripped)}"
+
+
 def _parse_expression(source: str, text: str) -> Node:
     """Parse one expression of ``text`` (already with ``^`` as ``**``) into our nodes."""
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as err:
-        raise FormulaError(f"formula {_shown(text)} is not valid: {err.msg}") from None
+        raise FormulaError(
+            f"formula {_shown(text)} is not valid: {_syntax_hint(source, err)}"
+        ) from None
     except (ValueError, RecursionError, MemoryError):
         raise FormulaError(f"formula {_shown(text)} cannot be parsed") from None
     try:
@@ -522,21 +607,32 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
-def _size_and_depth(node: Node) -> tuple[int, int]:
-    """Nodes and depth of the tree, counted once per shared subtree (fast on any chain)."""
-    memo: dict[int, tuple[int, int]] = {}
+def _size_and_depth(node: Node) -> tuple[int, int, int]:
+    """Nodes, depth and longest chain of the tree, once per shared subtree (fast on any chain).
 
-    def visit(n: Node) -> tuple[int, int]:
+    The depth counts a chain of sums or products (``a + b + c``) as one level; the longest
+    chain is its number of terms.
+    """
+    # Per node: size, depth, terms of the chain it ends, longest chain in its subtree.
+    memo: dict[int, tuple[int, int, int, int]] = {}
+
+    def visit(n: Node) -> tuple[int, int, int, int]:
         key = id(n)
         if key not in memo:
             sizes = [visit(child) for child in _children(n)]
+            chain = isinstance(n, BinOp) and _chained(n.op, n.left)
+            depths = [d if chain and i == 0 else d + 1 for i, (_, d, _, _) in enumerate(sizes)]
+            own = (sizes[0][2] + 1 if chain else 2) if isinstance(n, BinOp) else 1
             memo[key] = (
-                1 + sum(s for s, _ in sizes),
-                1 + max((d for _, d in sizes), default=0),
+                1 + sum(s for s, _, _, _ in sizes),
+                max(depths, default=1),
+                own,
+                max([own] + [longest for _, _, _, longest in sizes]),
             )
         return memo[key]
 
-    return visit(node)
+    size, depth, _, longest = visit(node)
+    return size, depth, longest
 
 
 def _parse_statements(text: str) -> tuple[Node, tuple[str, ...]]:
@@ -613,7 +709,9 @@ def _parse_statements(text: str) -> tuple[Node, tuple[str, ...]]:
             f"remove its definition"
         )
     final = _substitute(trees[-1], defined, where)
-    size, depth = _size_and_depth(final)
+    size, depth, terms = _size_and_depth(final)
+    if terms > MAX_TERMS:
+        raise _too_many_terms(text)
     if size > MAX_NODES:
         raise FormulaError(
             f"{where}: with its intermediates substituted the formula has {size} nodes, more "

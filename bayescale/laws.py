@@ -10,6 +10,7 @@ removes the amplitude-exponent correlation that makes samplers slow.
 
 from __future__ import annotations
 
+import functools
 import json
 import keyword
 import re
@@ -45,7 +46,13 @@ from bayescale.priors import (
     spec_of,
     suggest,
 )
-from bayescale.structure import Structure, _factors, scale_references
+from bayescale.structure import (
+    Structure,
+    _factors,
+    exp_rates,
+    input_like_names,
+    scale_references,
+)
 
 if TYPE_CHECKING:
     from bayescale.data import Runs
@@ -57,6 +64,7 @@ __all__ = [
     "Parameter",
     "catalog",
     "catalog_dir",
+    "catalog_formula",
     "get_law",
     "prior_from_spec",
     "refuse_unused_columns",
@@ -243,14 +251,22 @@ class Law:
             raise LawError(f"{where}: the law has no inputs")
         declared = set(self.inputs) | set(self.parameters)
         undeclared = sorted(self.formula.names - declared)
+        if len(undeclared) == 1:
+            raise LawError(
+                f"{where}: the formula uses {undeclared[0]}, which is neither an input nor a "
+                f"parameter; declare it (an input, or a parameter with a prior)"
+            )
         if undeclared:
             raise LawError(
-                f"{where}: the formula uses {', '.join(undeclared)}, which is neither an input "
-                f"nor a parameter; declare it (an input, or a parameter with a prior)"
+                f"{where}: the formula uses {_names_text(undeclared)}, which are neither inputs "
+                f"nor parameters; declare each (an input, or a parameter with a prior)"
             )
         unused = sorted(declared - self.formula.names)
         if unused:
-            raise LawError(f"{where}: {', '.join(unused)} is declared but not used in the formula")
+            verb = "is" if len(unused) == 1 else "are"
+            raise LawError(
+                f"{where}: {_names_text(unused)} {verb} declared but not used in the formula"
+            )
         if not self.parameters:
             raise LawError(
                 f"{where}: the formula {_shown(self.formula.text)} has no parameters, only "
@@ -282,7 +298,11 @@ class Law:
             if not p.positive:
                 raise LawError(
                     f"{where}: parameter {p.name} is stated at a reference scale, so its prior "
-                    f"must be positive (LogNormal, Gamma, ...), not {p.prior.distribution}"
+                    f"must be positive (LogNormal, Gamma, ...), not {p.prior.distribution} (it "
+                    f"is a prior on {p.name} * {inp}_ref**-({power})). For a prior of either "
+                    f"sign on {p.name} itself, drop its reference: no at_reference in the law "
+                    f"file, or Law.from_formula(..., priors={{{p.name!r}: ...}}) without "
+                    f"at_reference"
                 )
             try:
                 power_names = Formula(str(power)).names
@@ -290,11 +310,15 @@ class Law:
                 raise FormulaError(
                     f"{where}: parameters.{p.name}.at_reference.power: {err}"
                 ) from None
-            bad = sorted(
-                n
-                for n in power_names
-                if n not in self.parameters or self.parameters[n].reference is not None
-            )
+            unknown = sorted(n for n in power_names if n not in self.parameters)
+            if unknown:
+                raise LawError(
+                    f"{where}: the reference power of {p.name} ({power!r}) uses "
+                    f"{_names_text(unknown)}, which "
+                    f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of "
+                    f"the law (its parameters are {', '.join(self.parameters)})"
+                )
+            bad = sorted(n for n in power_names if self.parameters[n].reference is not None)
             if bad:
                 raise LawError(
                     f"{where}: the reference power of {p.name} ({power!r}) may use only "
@@ -417,11 +441,23 @@ class Law:
         """
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise LawError(f"law file not found: '{path}'") from None
-        except (OSError, UnicodeDecodeError) as err:
+        except OSError as err:
             raise LawError(f"cannot read law file '{path}': {err}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+            raise LawError(
+                f"cannot read law file '{path}': it is not UTF-8 text: byte "
+                f"0x{raw[err.start]:02x} at line {line}, column {column} cannot be read (the "
+                f"file was most likely saved as Latin-1 or Windows-1252); save it as UTF-8"
+            ) from None
+        # As read_text does: universal newlines.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         return cls.from_toml(text, source=str(path))
 
     @classmethod
@@ -466,8 +502,9 @@ class Law:
             Role of each parameter (:data:`ROLES`). Default: read from the formula's
             structure (:meth:`~bayescale.formula.Formula.structure`), never from names.
         at_reference : mapping, optional
-            ``{parameter: (input, power)}``: state that parameter's given prior at the
-            reference scale of the input (see :class:`Parameter`).
+            ``{parameter: (input, power)}``: state that parameter's prior at the reference
+            scale of the input (see :class:`Parameter`); a parameter without a prior keeps
+            its default there if that is stated at a reference, else takes an amplitude's.
         likelihood : Likelihood, optional
             Default: Student-t on log loss.
         title, reference : str
@@ -490,7 +527,11 @@ class Law:
             parameters; if the law has no parameter; or, when the inputs are read from the
             formula and the runs, if a name without a prior differs from an input only by
             letter case (``n`` for ``N``) or is a column of the runs (mapped to an input, or
-            the response): give such a name a prior to make it a parameter.
+            the response): give such a name a prior to make it a parameter. Likewise a name
+            without a prior used the way an input is (the base of a fitted power, ``Tokens``
+            in ``B / Tokens**beta``, or inside ``log(lr / lr0)`` with no input there; see
+            :func:`bayescale.structure.input_like_names`) that is not an input; and an
+            ``at_reference`` entry that is not ``(input, power)`` over the law's names.
 
         Notes
         -----
@@ -507,9 +548,12 @@ class Law:
         - exponent written so that a positive value means decay (``N**-a``, ``1/N**a``):
           ``LogNormal(-1.2, 0.75)`` (median 0.30, 95% between 0.07 and 1.3); an exponent of
           either sign: ``Normal(0, 0.5)``;
-        - scale of an input (``d`` in ``(C/d)**c``): stated at the input's reference, on
-          ``d / C_ref``: ``LogNormal(0, 2)`` (within a factor of about 50 of the typical
-          value, 95%);
+        - scale of an input (``d`` in ``(C/d)**c``, ``N0`` in ``exp(-N/N0)``, ``k`` in
+          ``exp(-k*N)``, ``Nb`` in ``minimum(N, Nb)``): stated at the input's reference, on
+          ``d / C_ref`` (``k * N_ref``): ``LogNormal(0, 2)`` (within a factor of about 50 of
+          the typical value, 95%); with a plain prior when the input reaches 0 in the runs;
+        - a rate of either sign inside ``exp`` (``t`` in ``exp(t*N)``): ``Normal(0, 1 /
+          N_ref)``, so that ``t * N`` is of order 1 at the runs' typical N;
         - other coefficients and shapes: ``LogNormal(0, 1)`` where the formula needs the
           parameter positive (a factor of a power's base or of a log argument, a divisor),
           else ``Normal(0, 1)``.
@@ -551,20 +595,33 @@ class Law:
                 f"{', '.join(given_inputs)} in formula {formula!r} is an input and has a prior; "
                 f"remove the prior or the input"
             )
+        references = {
+            pname: _read_reference(pname, spec, list(inputs), params_names)
+            for pname, spec in at_reference.items()
+        }
         structure = parsed.structure(inputs)
         defaults = _default_priors(parsed, inputs, structure, runs)
+        twin = catalog_formula(parsed)
+        if twin is not None:
+            note = (
+                f" This is the formula of the catalog law {twin!r}, whose priors are tuned for "
+                f"it: law={twin!r} (--law {twin})."
+            )
+            defaults = {n: (prior, ref, why + note) for n, (prior, ref, why) in defaults.items()}
         params = {}
         for pname in params_names:
             role = roles.get(pname, structure.roles[pname])
             if pname in priors:
-                ref = at_reference.get(pname)
                 params[pname] = Parameter(
                     name=pname,
                     prior=prior_from_spec(priors[pname], f"Law.from_formula: priors.{pname}"),
                     role=role,
-                    reference=(str(ref[0]), str(ref[1])) if ref else None,
+                    reference=references.get(pname),
                     why="set by the user",
                 )
+            elif pname in references:
+                prior, why = _default_at_reference(pname, references[pname], defaults, runs)
+                params[pname] = Parameter(pname, prior, role, references[pname], why)
             else:
                 prior, ref, why = defaults[pname]
                 params[pname] = Parameter(pname, prior, role, ref, why)
@@ -586,7 +643,9 @@ class Law:
         priors : mapping
             ``{name: prior}`` for law parameters, or ``sigma`` / ``nu`` for the noise.
             A reference-scale parameter keeps its reference: the new prior is on the value
-            at the reference scale.
+            at the reference scale; except a prior that is not positive (``Normal``...) for
+            a parameter whose reference came with its default prior: that prior is on the
+            parameter itself.
 
         Returns
         -------
@@ -606,7 +665,12 @@ class Law:
                 lik = lik.with_prior(pname, prior)
             elif pname in params:
                 p = params[pname]
-                params[pname] = Parameter(p.name, prior, p.role, p.reference, "set by the user")
+                reference = p.reference
+                if reference and _is_default(p) and not is_positive(prior):
+                    # The reference came with the default prior, not from the user: a prior
+                    # of either sign is on the parameter itself.
+                    reference = None
+                params[pname] = Parameter(p.name, prior, p.role, reference, "set by the user")
             else:
                 raise LawError(
                     f"law {self.name!r} has no parameter {pname!r}"
@@ -700,6 +764,77 @@ class Law:
     def exponents(self) -> tuple[str, ...]:
         """Names of the exponent parameters."""
         return tuple(p.name for p in self.parameters.values() if p.role == "exponent")
+
+    @property
+    def defaulted_parameters(self) -> dict[str, Parameter]:
+        """The parameters whose prior is a default (chosen from their role, not given).
+
+        Only a formula given as text has such parameters (:meth:`from_formula`); a law file
+        declares every prior. Each name here is fitted as a constant: a name meant as an
+        input (a column of the runs) that shows up here is a mistake to fix before sampling
+        (:meth:`describe_defaults` says so).
+
+        Returns
+        -------
+        dict of str to Parameter
+            ``{name: parameter}`` in the law's order; its ``role`` and ``describe_prior()``
+            say what the structure made of it.
+        """
+        return {n: p for n, p in self.parameters.items() if _is_default(p)}
+
+    @property
+    def catalog_twin(self) -> str | None:
+        """The catalog law with this law's formula, for a law whose priors are defaults.
+
+        A formula typed as text (``"E + b * C**-c0 * ..."``) gets default priors; the
+        catalog law with the same formula (up to spacing and parentheses) has priors
+        chosen and tuned for it, which may be what makes it converge.
+
+        Returns
+        -------
+        str or None
+            The catalog name, or None if no catalog law has the formula or if every prior
+            of this law was given.
+        """
+        if not self.defaulted_parameters:
+            return None
+        return catalog_formula(self.formula)
+
+    def describe_defaults(self) -> str:
+        """Return the parameters that took default priors, one a line, for printing before a fit.
+
+        Returns
+        -------
+        str
+            Empty if every prior was given; else a heading and ``name [role] ~ prior``
+            lines, so that a name fitted as a constant by mistake (a misspelt input, a
+            column not mapped) is seen before sampling.
+
+        Examples
+        --------
+        >>> law = Law.from_formula("E + A / N**alpha", {"E": {"dist": "Normal"}}, inputs=["N"])
+        >>> print(law.describe_defaults())  # doctest: +NORMALIZE_WHITESPACE
+        law 'custom': 2 parameters fitted with default priors (set them with priors= or a
+        law file; a name meant as an input must be a column mapped to it):
+          A        [coefficient] ~ LogNormal(mu=-0.7, sigma=1.5) on A * N_ref**-(alpha)
+          alpha    [exponent] ~ LogNormal(mu=-1.2, sigma=0.75)
+        """
+        found = self.defaulted_parameters
+        if not found:
+            return ""
+        count = f"{len(found)} parameter{'s' if len(found) > 1 else ''}"
+        lines = [
+            f"law {self.name!r}: {count} fitted with default priors (set them with priors= or "
+            f"a law file; a name meant as an input must be a column mapped to it):"
+        ]
+        lines += [f"  {p.name:<8} [{p.role}] ~ {p.describe_prior()}" for p in found.values()]
+        twin = self.catalog_twin
+        if twin is not None:
+            lines.append(
+                f"  note: this is the formula of the catalog law {twin!r}, whose priors are "
+                f"tuned for it; use it instead (law={twin!r}, --law {twin})"
+            )
+        return "\n".join(lines)
 
     @property
     def n_parameters(self) -> int:
@@ -871,10 +1006,82 @@ def _read_published(
     return out
 
 
+def _is_default(parameter: Parameter) -> bool:
+    """Whether the parameter's prior is a default (of a formula given as text)."""
+    return str(parameter.why).startswith("Default for")
+
+
 def _one_line(text: str) -> str:
     # A formula with intermediate lines, as one line: its statements joined by "; ".
     statements = [part.strip() for line in text.splitlines() for part in line.split(";")]
     return "; ".join(part for part in statements if part)
+
+
+def _read_reference(
+    name: str, spec: Any, inputs: list[str], parameters: list[str]
+) -> tuple[str, str]:
+    """Read one ``at_reference=`` entry of :meth:`Law.from_formula`: ``(input, power)``."""
+    where = f"Law.from_formula: at_reference[{name!r}] = {spec!r}"
+    example = f"e.g. at_reference={{{name!r}: ({(inputs or ['N'])[0]!r}, 'alpha')}}"
+    if (
+        isinstance(spec, str | bytes)
+        or not isinstance(spec, tuple | list)
+        or len(spec) != 2
+        or not isinstance(spec[0], str)
+        or isinstance(spec[1], bool)
+        or not isinstance(spec[1], str | int | float)
+    ):
+        raise LawError(
+            f"{where}: expected (input, power), an input name and a power (a number or a "
+            f"formula over parameters), {example}"
+        )
+    inp, power = spec[0], str(spec[1])
+    if inp not in inputs:
+        raise LawError(
+            f"{where}: {inp!r} is not an input of the law ({', '.join(inputs)}); expected "
+            f"(input, power), {example}"
+        )
+    try:
+        power_names = Formula(power).names
+    except FormulaError as err:
+        raise FormulaError(f"{where}: the power is not a valid formula: {err}") from None
+    unknown = sorted(power_names - set(parameters))
+    if unknown:
+        raise LawError(
+            f"{where}: the power uses {_names_text(unknown)}, which "
+            f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of the law "
+            f"(its parameters are {', '.join(parameters)})"
+        )
+    return inp, power
+
+
+def _default_at_reference(
+    name: str,
+    reference: tuple[str, str],
+    defaults: Mapping[str, tuple[Prior, tuple[str, str] | None, str]],
+    runs: Runs | None,
+) -> tuple[Prior, str]:
+    """Default prior of a parameter the user stated at a reference scale without a prior.
+
+    The default it has anyway if that is stated at a reference (an amplitude, a scale),
+    else an amplitude's: the parameter's value at the reference is a term of the law.
+    """
+    inp, power = reference
+    stated = f"{name} * {inp}_ref**-({power})"
+    prior, ref, why = defaults[name]
+    if ref is not None:
+        return prior, (
+            f"Default for {name}, stated as {stated} (at_reference): {why.split(': ', 1)[-1]}"
+        )
+    y = None if runs is None else np.asarray(runs.y, dtype=float)
+    if y is not None and np.median(y) > 0:
+        mu = float(np.log(0.2 * np.median(y)))
+        text = f"LogNormal(log(0.2 * median y) = {mu:.3g}, 1.5)"
+    else:
+        mu, text = -0.7, "LogNormal(-0.7, 1.5), median 0.5"
+    return Prior("LogNormal", mu=mu, sigma=1.5), (
+        f"Default for {name}, stated as {stated} (at_reference), as an amplitude: {text}."
+    )
 
 
 def _formula_inputs(
@@ -884,6 +1091,17 @@ def _formula_inputs(
     runs: Runs | None,
 ) -> dict[str, str]:
     """The inputs of a user formula: given, else from the runs, the priors or the structure."""
+    found = _read_inputs(formula, priors, inputs, runs)
+    _refuse_input_like_names(formula, found, priors, runs, given=inputs is not None)
+    return found
+
+
+def _read_inputs(
+    formula: Formula,
+    priors: Mapping[str, Any],
+    inputs: Mapping[str, str] | list[str] | None,
+    runs: Runs | None,
+) -> dict[str, str]:
     if inputs is not None:
         if isinstance(inputs, Mapping):
             return {str(k): str(v) for k, v in inputs.items()}
@@ -919,6 +1137,87 @@ def _formula_inputs(
         )
     _refuse_misread_names(formula, bases, priors, None)
     return {n: "" for n in sorted(bases)}
+
+
+def _names_text(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _refuse_input_like_names(
+    formula: Formula,
+    inputs: Iterable[str],
+    priors: Mapping[str, Any],
+    runs: Runs | None,
+    given: bool,
+) -> None:
+    """Refuse a name without a prior that the formula uses the way an input is used.
+
+    ``Tokens`` in ``B / Tokens**beta`` (the base of a fitted power) or ``lr`` in
+    ``log(lr / lr0)`` would otherwise be fitted as a constant with a default prior, and the
+    column the user meant silently ignored (see
+    :func:`bayescale.structure.input_like_names`). A prior (or ``declared``) makes such a
+    name a parameter on purpose.
+    """
+    inputs = list(inputs)
+    found = input_like_names(formula, inputs)
+    groups: dict[str, list[str]] = {}
+    for name, where in found.items():
+        if name not in priors:
+            groups.setdefault(where, []).append(name)
+    if not groups:
+        return
+    where, names = next(iter(groups.items()))
+    one = len(names) == 1
+    listed = _names_text([repr(n) for n in names])
+    if runs is not None and not given:
+        of = f"an input of the runs ({', '.join(runs.inputs)})"
+    else:
+        of = f"one of the law's inputs ({', '.join(inputs) or 'none'})"
+    use = (
+        f"the base of the fitted power {where}"
+        if "**" in where and not where.startswith("log(")
+        else f"inside {where}"
+    )
+    if one:
+        said = (
+            f"{listed} is used like an input ({use}) but is not {of} and has no prior, so it "
+            f"would be fitted as a constant"
+        )
+    else:
+        said = (
+            f"{listed} are used like inputs ({use}) but none is {of} and none has a prior, so "
+            f"they would be fitted as constants"
+        )
+    hints = []
+    if runs is not None:
+        unused = [n for n in runs.inputs if n not in formula.names]
+        if unused:
+            verb = "is an input" if len(unused) == 1 else "are inputs"
+            hints.append(f"{_names_text(unused)} {verb} of the runs the formula does not use")
+        if runs.other_columns:
+            hints.append(f"columns no input uses: {', '.join(runs.other_columns)}")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    first = names[0]
+    if one:
+        fix = (
+            f"If it is an input, write the runs' name for it in the formula, or map a column to "
+            f"it (load_runs(..., x={{{first!r}: 'COLUMN'}}); on the command line --x "
+            f"{first}=COLUMN). If it really is a parameter, give it a prior "
+            f"(priors={{{first!r}: {{'dist': ...}}}}) or declare it in a .toml law file "
+            f"([parameters.{first}] with a prior)"
+        )
+    else:
+        fix = (
+            f"If one of them is an input, write the runs' name for it in the formula, or map a "
+            f"column to it (load_runs(..., x={{{first!r}: 'COLUMN'}}); on the command line --x "
+            f"{first}=COLUMN). If they really are parameters, give them priors "
+            f"(priors={{{first!r}: {{'dist': ...}}, ...}}) or declare them in a .toml law file "
+            f"([parameters.{first}] with a prior)"
+        )
+    raise LawError(
+        f"formula {_shown(formula.text)}: {said}, and no column's values used{hint}. {fix}"
+    )
 
 
 def _refuse_misread_names(
@@ -1011,11 +1310,7 @@ def refuse_unused_columns(law: Law, runs: Runs, declared: Iterable[str] = ()) ->
     """
     declared = set(declared)
     for name, parameter in law.parameters.items():
-        if (
-            name in runs.other_columns
-            and name not in declared
-            and str(parameter.why).startswith("Default for")
-        ):
+        if name in runs.other_columns and name not in declared and _is_default(parameter):
             raise LawError(
                 _unused_column_message(f"law {law.name!r} ({law.formula.text})", name, runs)
             )
@@ -1056,6 +1351,15 @@ def _default_priors(
     y = None if runs is None else np.asarray(runs.y, dtype=float)
     positive = _needs_positive(formula, inputs)
     scales = scale_references(formula, inputs)
+    rates = exp_rates(formula, inputs)
+    # The typical size of each input (geometric mean), where all its values are positive.
+    typical: dict[str, float] = {}
+    if runs is not None:
+        for inp in inputs:
+            if inp in runs.inputs:
+                values = np.asarray(runs.x(inp), dtype=float)
+                if values.size and np.all(values > 0):
+                    typical[inp] = float(np.exp(np.mean(np.log(values))))
     out: dict[str, tuple[Prior, tuple[str, str] | None, str]] = {}
     for name, role in structure.roles.items():
         ref: tuple[str, str] | None = None
@@ -1103,7 +1407,7 @@ def _default_priors(
         elif role == "exponent":
             prior = Prior("Normal", mu=0.0, sigma=0.5)
             why = "Default for an exponent of either sign: Normal(0, 0.5)."
-        elif role == "scale" and name in scales:
+        elif role == "scale" and name in scales and (runs is None or scales[name][0] in typical):
             ref = scales[name]
             inp, power = ref
             stated = f"{name} / {inp}_ref" if power == "1" else f"{name} * {inp}_ref"
@@ -1111,6 +1415,15 @@ def _default_priors(
             why = (
                 f"Default for a scale of {inp}, stated as {stated}: LogNormal(0, 2), within a "
                 f"factor of about 50 of the runs' typical {inp} (95%)."
+            )
+        elif name in rates and rates[name] in typical and name not in positive:
+            inp = rates[name]
+            width = 1.0 / typical[inp]
+            prior = Prior("Normal", mu=0.0, sigma=width)
+            why = (
+                f"Default for a rate of {inp} inside exp, of either sign: Normal(0, 1 / "
+                f"{inp}_ref = {width:.3g}), so that {name} * {inp} is of order 1 at the runs' "
+                f"typical {inp} ({typical[inp]:.3g})."
             )
         elif name in positive:
             prior = Prior("LogNormal", mu=0.0, sigma=1.0)
@@ -1153,6 +1466,44 @@ def catalog() -> dict[str, Path]:
         Law name to its file, sorted by name.
     """
     return {path.stem: path for path in sorted(catalog_dir().glob("*.toml"))}
+
+
+@functools.cache
+def _catalog_formulas(folder: Path) -> dict[str, str]:
+    """``{canonical formula: catalog name}`` of the catalog in ``folder`` (read once)."""
+    out: dict[str, str] = {}
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            text = tomllib.loads(path.read_text(encoding="utf-8"))["formula"]
+            out.setdefault(Formula(str(text)).canonical(), path.stem)
+        except (OSError, UnicodeDecodeError, KeyError, tomllib.TOMLDecodeError, FormulaError):
+            continue  # a broken catalog file is reported when it is read as a law
+    return out
+
+
+def catalog_formula(formula: Formula | str) -> str | None:
+    """Return the name of the catalog law with this formula, or None.
+
+    Formulas are compared as parsed (:meth:`Formula.canonical`): spacing, redundant
+    parentheses and ``^`` for ``**`` do not matter; names do.
+
+    Parameters
+    ----------
+    formula : Formula or str
+        The formula.
+
+    Returns
+    -------
+    str or None
+        The catalog name, e.g. ``"bnsl"``.
+
+    Examples
+    --------
+    >>> catalog_formula("E + A/N**alpha + B/D^beta")
+    'chinchilla'
+    """
+    parsed = formula if isinstance(formula, Formula) else Formula(formula)
+    return _catalog_formulas(catalog_dir()).get(parsed.canonical())
 
 
 def get_law(

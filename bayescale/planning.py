@@ -8,6 +8,7 @@ otherwise (a grid, then golden-section refinement, for all draws and budgets at 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from bayescale._format import format_number
 from bayescale.errors import DataError, LawError, closest
-from bayescale.forecast import law_value
+from bayescale.forecast import _caller_level, law_value
 from bayescale.formula import Formula
 from bayescale.laws import Law
 from bayescale.likelihood import Likelihood
@@ -806,15 +807,48 @@ def prob_below_draws(
     Returns
     -------
     tuple of numpy.ndarray
-        ``P(law < target)`` and ``P(new run < target)`` per point.
+        ``P(law < target)`` and ``P(new run < target)`` per point. Under multiplicative
+        noise a run's loss ``L exp(noise)`` does not exist where the law ``L`` is <= 0:
+        at a point where it is in any draw, ``P(new run < target)`` is NaN (with a
+        warning naming the point and the share of draws); ``P(law < target)`` counts
+        those draws as below.
+
+    Warns
+    -----
+    UserWarning
+        Once, naming the points where the law is <= 0 under multiplicative noise.
     """
     per_draw = {name: np.asarray(noise[name])[:, None] for name in likelihood.noise_names}
+    law_values = np.asarray(law_values)
+    broken = None
     if likelihood.scale == "linear":
         mu = law_values if log_delta is None else law_values + log_delta
     else:
-        mu = np.log(law_values) if log_delta is None else np.log(law_values) + log_delta
+        positive = law_values > 0
+        broken = ~positive.all(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu = np.log(np.where(positive, law_values, np.nan))
+        if log_delta is not None:
+            mu = mu + log_delta
     cdf = likelihood.cdf_y(target, mu, per_draw)
-    return (law_values < target).mean(axis=0), cdf.mean(axis=0)
+    run = cdf.mean(axis=0)
+    if broken is not None and broken.any():
+        run = np.where(broken, np.nan, run)
+        share = (~(law_values > 0)).mean(axis=0)
+        where = ", ".join(
+            f"point {i + 1} in {100 * share[i]:.3g}% of draws" for i in np.flatnonzero(broken)[:5]
+        )
+        more = int(broken.sum()) - 5
+        warnings.warn(
+            f"the law is <= 0 at {where}{f' and {more} more points' if more > 0 else ''}: "
+            f"its form breaks down there, and a run's loss under multiplicative noise "
+            f"(L * exp(noise) > 0) is not defined. prob_run_below is NaN there; "
+            f"prob_law_below counts those draws as below the target {target:g}. Ask closer "
+            f"to the runs, or use a law that stays positive there",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
+    return (law_values < target).mean(axis=0), run
 
 
 def summarise(

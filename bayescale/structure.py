@@ -3,9 +3,10 @@
 Read from the parsed tree of :class:`~bayescale.formula.Formula`, never from the names: a
 bare parameter added at the top is the *floor*; a parameter in the power of an input is an
 *exponent*; one multiplying a power of an input is an *amplitude* (a coefficient), which the
-sampler moves at the runs' reference scale; one dividing an input inside a power is a
-*scale*; the rest are *shapes*. The same walk finds the inputs that must be positive (those
-whose logarithm the law takes) and the exponents written so that a positive value is decay.
+sampler moves at the runs' reference scale; one dividing an input inside a power, inside
+``exp`` or compared with it by ``minimum``/``maximum`` is a *scale*; the rest are *shapes*.
+The same walk finds the inputs that must be positive (those whose logarithm the law takes)
+and the exponents written so that a positive value is decay.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bayescale.formula import (
     _unparse,
 )
 
-__all__ = ["Structure", "analyse", "scale_references"]
+__all__ = ["Structure", "analyse", "exp_rates", "input_like_names", "scale_references"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,10 @@ class Structure:
         is such an exponent, like ``f`` in ``x**(1/f)``, and never a whole exponent itself,
         is a sharpness: ``shape``);
         ``scale``, multiplying or dividing an input in a power's base (``d`` in
-        ``(C/d)**c``); ``coefficient``, an amplitude or another factor of a term of the law;
+        ``(C/d)**c``), dividing it inside ``exp`` (``N0`` in ``exp(-N/N0)``), multiplying
+        it in a decaying ``exp`` (``k`` in ``exp(-k*N)``), or compared with it by
+        ``minimum``/``maximum`` (``Nb`` in ``minimum(N, Nb)``); ``coefficient``, an
+        amplitude or another factor of a term of the law;
         ``shape``, everything else.
     amplitudes : dict of str to (str, str)
         ``{parameter: (input, power)}``: the parameter multiplies ``input**(-power)`` in a
@@ -299,6 +303,9 @@ class _Walk:
     reciprocal: set[str] = field(default_factory=set)
     whole: set[str] = field(default_factory=set)  # the whole exponent (up to sign) somewhere
     scales: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Scales met outside a power (exp(-N/N0), minimum(N, Nb)): the law needs no log there.
+    soft_scales: dict[str, tuple[str, str]] = field(default_factory=dict)
+    rates: dict[str, str] = field(default_factory=dict)  # t in exp(t * N): sign open
     amplitudes: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     factors: set[str] = field(default_factory=set)
     log_inputs: set[str] = field(default_factory=set)
@@ -363,6 +370,92 @@ def _scales_in(base: Node, walk: _Walk) -> None:
                     stack.append(f)
 
 
+def _exp_scales(argument: Node, walk: _Walk) -> None:
+    """Record scales of an input inside ``exp``: ``N0`` in ``exp(-N/N0)``, ``k`` in ``exp(-k*N)``.
+
+    A parameter dividing the input (or added to it) is in the input's units whatever the
+    sign; one multiplying it is a scale only in a decaying term (``-k*N``): in ``exp(t*r)``
+    the sign of ``t`` is open (a data-mixing law's proportions r), so it is left a shape.
+    """
+    for term, sign in _signed_terms(argument, 1):
+        factors, flipped = _signed_factors(term)
+        sign *= flipped
+        found = [(f.id, s) for f, s in factors if isinstance(f, Name) and f.id in walk.inputs]
+        if not found:
+            inner = _Walk(walk.inputs)
+            for factor, _ in factors:
+                if not isinstance(factor, Name | Num):
+                    _scales_in(factor, inner)
+            for name, (inp, power) in inner.scales.items():
+                if power == "1":
+                    walk.soft_scales.setdefault(name, (inp, power))
+            continue
+        inp, inp_side = found[0]
+        for factor, side in factors:
+            if isinstance(factor, Name) and factor.id not in walk.inputs:
+                power = "1" if side != inp_side else "-1"
+                if power == "1" or sign < 0:
+                    walk.soft_scales.setdefault(factor.id, (inp, power))
+                else:
+                    walk.rates.setdefault(factor.id, inp)
+
+
+def _signed_factors(node: Node, side: int = 1) -> tuple[list[tuple[Node, int]], int]:
+    """Factors of a product chain with their side, negations taken out as an overall sign."""
+    if isinstance(node, Neg):
+        factors, sign = _signed_factors(node.operand, side)
+        return factors, -sign
+    if isinstance(node, BinOp) and node.op in ("*", "/"):
+        left, left_sign = _signed_factors(node.left, side)
+        right, right_sign = _signed_factors(node.right, side if node.op == "*" else -side)
+        return left + right, left_sign * right_sign
+    if isinstance(node, Num) and node.value < 0:
+        return [(Num(-node.value), side)], -1
+    return [(node, side)], 1
+
+
+def _bound_scales(node: Call, walk: _Walk) -> None:
+    """Record ``Nb`` in ``minimum(N, Nb)`` / ``maximum(N, Nb)``: compared with N, in its units."""
+    inputs = [a.id for a in node.args if isinstance(a, Name) and a.id in walk.inputs]
+    if not inputs:
+        return
+    for arg in node.args:
+        if isinstance(arg, Name) and arg.id not in walk.inputs:
+            walk.soft_scales.setdefault(arg.id, (inputs[0], "1"))
+
+
+def _power_base_input(factor: Node, inputs: frozenset[str]) -> str | None:
+    """The input ``x`` of a power ``x**p`` or ``minimum(x, b)**p`` / ``maximum(x, b)**p``.
+
+    A hard break ``minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2`` is a power of N on each side
+    of ``Nb``; ``b`` a bare parameter (a scale of x).
+    """
+    if not (isinstance(factor, BinOp) and factor.op == "**"):
+        return None
+    base = factor.left
+    if isinstance(base, Name):
+        return base.id if base.id in inputs else None
+    if isinstance(base, Call) and base.func in ("minimum", "maximum"):
+        if all(isinstance(a, Name) for a in base.args):
+            found = [a.id for a in base.args if a.id in inputs]
+            if len(found) == 1:
+                return found[0]
+    return None
+
+
+def _joint_power(candidates: list[tuple[int, str, str]]) -> tuple[int, str, str]:
+    """The first input's power, summed over the factors that are powers of that input.
+
+    ``A * minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2`` is ``A * N**-(a1 + a2)`` at N = Nb.
+    """
+    first = candidates[0]
+    same = [power for _, inp, power in candidates if inp == first[1]]
+    if len(same) == 1:
+        return first
+    joint = Formula(" + ".join(f"({power})" for power in same))
+    return first[0], first[1], _bare(joint.tree)
+
+
 def _products(node: Node, inherited: list[tuple[int, str, str]], top: bool, walk: _Walk) -> None:
     """Record amplitudes (and other factors of the law's terms) through sums and products."""
     if isinstance(node, BinOp) and node.op in ("+", "-"):
@@ -375,23 +468,19 @@ def _products(node: Node, inherited: list[tuple[int, str, str]], top: bool, walk
     factors = _factors(node)
     powers: list[tuple[int, str, str]] = []
     for factor, side in factors:
-        if (
-            isinstance(factor, BinOp)
-            and factor.op == "**"
-            and isinstance(factor.left, Name)
-            and factor.left.id in walk.inputs
-        ):
+        base = _power_base_input(factor, walk.inputs)
+        if base is not None:
             names = _names(factor.right)
             if names and not names & walk.inputs:
                 power = _negated_text(factor.right) if side > 0 else _bare(factor.right)
-                powers.append((walk.position.get(id(factor), 0), factor.left.id, power))
+                powers.append((walk.position.get(id(factor), 0), base, power))
     for i, (factor, side) in enumerate(factors):
         if isinstance(factor, Name) and factor.id not in walk.inputs:
             if top and len(factors) > 1:
                 walk.factors.add(factor.id)
             candidates = sorted(inherited + powers) if side > 0 else []
             if candidates and factor.id not in walk.amplitudes:
-                walk.amplitudes[factor.id] = candidates[0]
+                walk.amplitudes[factor.id] = _joint_power(candidates)
         elif isinstance(factor, BinOp) and factor.op in ("+", "-") and side > 0:
             others = [
                 p
@@ -415,6 +504,10 @@ def _walk_powers(node: Node, context: int, walk: _Walk) -> None:
                 _scales_in(node.args[0], walk)
         if node.func == "exp":
             _log_linear(node.args[0], context, walk)
+        if node.func in ("exp", "expm1") and _names(node.args[0]) & walk.inputs:
+            _exp_scales(node.args[0], walk)
+        if node.func in ("minimum", "maximum"):
+            _bound_scales(node, walk)
         for arg in node.args:
             _walk_powers(arg, context, walk)
         return
@@ -538,7 +631,7 @@ def analyse(tree: Node, inputs: frozenset[str], names: frozenset[str]) -> Struct
         elif name in walk.exponent:
             sharpness = name in walk.reciprocal and name not in walk.whole
             role = "shape" if sharpness else "exponent"
-        elif name in walk.scales:
+        elif name in walk.scales or name in walk.soft_scales:
             role = "scale"
         elif name in walk.amplitudes or name in walk.factors:
             role = "coefficient"
@@ -552,7 +645,9 @@ def analyse(tree: Node, inputs: frozenset[str], names: frozenset[str]) -> Struct
     }
     log_inputs = set(walk.log_inputs)
     log_inputs |= {inp for inp, _ in amplitudes.values()}
-    log_inputs |= {walk.scales[n][0] for n in params if roles[n] == "scale"}
+    # A scale met only inside exp or minimum/maximum needs no log: its input is positive
+    # only if its prior is stated at the input's reference (data.log_inputs adds it then).
+    log_inputs |= {walk.scales[n][0] for n in params if roles[n] == "scale" and n in walk.scales}
     decay = frozenset(n for n, v in walk.exponent.items() if v < 0 and roles[n] == "exponent")
     return Structure(
         floor=floor,
@@ -585,4 +680,87 @@ def scale_references(formula: Formula, inputs: Iterable[str]) -> dict[str, tuple
     walk.order(formula.tree)
     _walk_powers(formula.tree, 1, walk)
     roles = formula.structure(inputs).roles
-    return {n: ref for n, ref in walk.scales.items() if roles.get(n) == "scale"}
+    found = {**walk.soft_scales, **walk.scales}
+    return {n: ref for n, ref in found.items() if roles.get(n) == "scale"}
+
+
+def exp_rates(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:
+    """Return ``{parameter: input}`` for a shape multiplying an input inside ``exp``.
+
+    ``t`` in ``exp(t * N)``: its sign is open (growth or decay), so it is not a scale, but
+    its size is in the units of ``1 / N`` (a default prior of size 1 would make the term
+    ``exp(+-1e9)`` at N ~ 1e9).
+
+    Parameters
+    ----------
+    formula : Formula
+        The formula.
+    inputs : iterable of str
+        Its inputs.
+
+    Returns
+    -------
+    dict of str to str
+        The parameters with the shape role found so, each with the input it multiplies.
+    """
+    inputs = frozenset(inputs) & formula.names
+    walk = _Walk(inputs)
+    walk.order(formula.tree)
+    _walk_powers(formula.tree, 1, walk)
+    roles = formula.structure(inputs).roles
+    return {n: inp for n, inp in walk.rates.items() if roles.get(n) == "shape"}
+
+
+def input_like_names(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:
+    """Return the parameters used the way an input is: ``{name: where, as formula text}``.
+
+    Two uses mark an input, never a fitted constant:
+
+    - the base of a power whose exponent is fitted, when no parameter of that exponent is
+      the exponent of an input anywhere in the law (``Tokens`` in ``B / Tokens**beta``
+      with D the runs' input; not ``N0`` in ``A * N0**alpha / N**alpha``, where ``alpha``
+      is N's exponent, nor ``(1 + N/Nb)**(a1 - a2)``, whose base holds an input);
+    - the argument of ``log`` when it is a product or ratio of names none of which is an
+      input (``lr`` and ``lr0`` in ``log(lr / lr0)**2`` when lr is no input).
+
+    Parameters
+    ----------
+    formula : Formula
+        The formula.
+    inputs : iterable of str
+        Its inputs; every other name is a parameter.
+
+    Returns
+    -------
+    dict of str to str
+        Parameters found so, each with the part of the formula that uses it, in formula
+        order.
+    """
+    inputs = frozenset(inputs) & formula.names
+    roles = formula.structure(inputs).roles
+    exponents = {n for n, role in roles.items() if role == "exponent"}
+    found: dict[str, str] = {}
+    stack = [formula.tree]
+    while stack:
+        node = stack.pop()
+        stack.extend(reversed(_children(node)))
+        if (
+            isinstance(node, BinOp)
+            and node.op == "**"
+            and isinstance(node.left, Name)
+            and node.left.id not in inputs
+        ):
+            fitted = _names(node.right) - inputs
+            if fitted and not _names(node.right) & inputs and not fitted & exponents:
+                found.setdefault(node.left.id, _bare(node))
+        elif isinstance(node, Call) and node.func == "log":
+            factors = _factors(node.args[0])
+            names = [f.id for f, _ in factors if isinstance(f, Name)]
+            if (
+                names
+                and all(isinstance(f, Name | Num) for f, _ in factors)
+                and not set(names) & inputs
+            ):
+                for name in names:
+                    found.setdefault(name, f"log({_bare(node.args[0])})")
+    return found

@@ -89,3 +89,122 @@ def test_prior_sensitivity_says_why_power_scaling_failed(healthy_fit, monkeypatc
 )
 def test_reading_of_the_two_sensitivities(prior, likelihood, diagnosis) -> None:
     assert checks._psens_diagnosis(prior, likelihood) == diagnosis
+
+
+# --------------------------------------------------------------------------- prior checks
+
+
+def _with_posterior(fit, law=None, **values):
+    """The fit with some posterior variables replaced (synthetic draws, no sampling)."""
+    import dataclasses
+
+    import arviz as az
+
+    post = fit.idata.posterior.copy()
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    for name, draws in values.items():
+        post[name] = (("chain", "draw"), np.reshape(draws, shape))
+    groups = {g: fit.idata[g] for g in fit.idata.groups() if g != "posterior"}
+    idata = az.InferenceData(posterior=post, **groups)
+    return dataclasses.replace(fit, law=law or fit.law, idata=idata, discrepancy=None)
+
+
+def _draws(fit):
+    return fit.idata.posterior.sizes["chain"] * fit.idata.posterior.sizes["draw"]
+
+
+def test_healthy_fit_has_no_prior_notes(healthy_fit) -> None:
+    table = healthy_fit.prior_checks()
+    assert table.empty, table["message"].tolist()
+    assert list(table.columns) == ["parameter", "check", "value", "message"]
+    assert healthy_fit.diagnostics.prior_notes == ()
+
+
+def test_posterior_at_a_bound_of_its_prior_is_noted(healthy_fit) -> None:
+    rng = np.random.default_rng(0)
+    law = healthy_fit.law.with_priors({"alpha": {"dist": "Uniform", "lower": 0.4, "upper": 1.0}})
+    piled = 0.4 + np.abs(0.01 * rng.standard_normal(_draws(healthy_fit)))
+    table = checks.prior_checks(_with_posterior(healthy_fit, law, alpha=piled))
+    row = table[table["check"] == "at lower bound"]
+    assert list(row["parameter"]) == ["alpha"]
+    assert "lower bound 0.4 of its prior Uniform" in row["message"].iloc[0]
+    assert "Widen the prior's support past 0.4" in row["message"].iloc[0]
+    # The same posterior well inside the bounds is not.
+    inside = checks.prior_checks(_with_posterior(healthy_fit, law, alpha=piled + 0.2))
+    assert inside.empty, inside["message"].tolist()
+
+
+def test_floor_prior_above_every_run_is_a_conflict(healthy_fit) -> None:
+    lowest = float(np.min(healthy_fit.runs.y))
+    law = healthy_fit.law.with_priors(
+        {"E": {"dist": "LogNormal", "mu": float(np.log(3 * lowest)), "sigma": 0.1}}
+    )
+    fit = _with_posterior(healthy_fit, law)
+    table = fit.prior_checks()
+    first = table.iloc[0]
+    assert (first["parameter"], first["check"]) == ("E", "floor prior above the runs")
+    assert first["value"] == pytest.approx(1.0)
+    assert f"above the lowest observed loss {lowest:.4g}" in first["message"]
+    assert "Give E a prior below" in first["message"]
+    # Recorded as a conflict for the verdict; convergence is judged as before.
+    assert fit.diagnostics.prior_notes == ("E: floor prior above the runs",)
+    assert fit.ok == healthy_fit.ok
+
+
+def test_posterior_far_outside_its_prior_is_noted(healthy_fit) -> None:
+    before = np.log(healthy_fit.idata.prior["beta"].values.reshape(-1))
+    rng = np.random.default_rng(1)
+    far = np.exp(before.mean() + 6 * before.std() + 0.01 * rng.standard_normal(_draws(healthy_fit)))
+    table = checks.prior_checks(_with_posterior(healthy_fit, beta=far))
+    row = table[table["parameter"] == "beta"]
+    assert list(row["check"]) == ["shift"]
+    assert row["value"].iloc[0] == pytest.approx(6.0, abs=0.3)
+    assert "prior-data conflict" in row["message"].iloc[0]
+
+
+def test_uninformed_and_unidentified_pairs_are_noted(healthy_fit) -> None:
+    # A_ref follows its prior; B_ref is its mirror image: only their product is learned.
+    rng = np.random.default_rng(2)
+    prior = healthy_fit.idata.prior
+    log_a = np.log(rng.choice(prior["A_ref"].values.reshape(-1), _draws(healthy_fit)))
+    log_b = np.log(prior["B_ref"].values.reshape(-1))
+    mirrored = log_b.mean() - (log_a - log_a.mean()) * log_b.std() / log_a.std()
+    fit = _with_posterior(healthy_fit, A_ref=np.exp(log_a), B_ref=np.exp(mirrored))
+    table = checks.prior_checks(fit)
+    uninformed = table[table["check"] == "uninformed"]
+    assert set(uninformed["parameter"]) == {"A", "B"}
+    assert "the runs did not inform it" in uninformed["message"].iloc[0]
+    pair = table[table["check"] == "correlated"]
+    assert list(pair["parameter"]) == ["A_ref, B_ref"]
+    assert pair["value"].iloc[0] == pytest.approx(-1.0, abs=1e-6)
+    assert "only a combination of them" in pair["message"].iloc[0]
+    # Not conflicts: nothing for the verdict to name.
+    fit.prior_checks()
+    assert fit.diagnostics.prior_notes == ()
+
+
+def test_a_fit_says_its_prior_conflicts_once(healthy_fit, monkeypatch) -> None:
+    import warnings
+
+    import bayescale
+    from bayescale import fitting
+
+    lowest = float(np.min(healthy_fit.runs.y))
+    law = healthy_fit.law.with_priors(
+        {"E": {"dist": "LogNormal", "mu": float(np.log(3 * lowest)), "sigma": 0.1}}
+    )
+    with pytest.warns(UserWarning, match=r"prior checks of law 'chinchilla': .*Give E a prior"):
+        fitting._warn_prior_conflicts(_with_posterior(healthy_fit, law))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fit without a conflict says nothing
+        fitting._warn_prior_conflicts(healthy_fit)
+    # fit() runs the checks on every fit it returns.
+    seen = []
+    monkeypatch.setattr(fitting, "_warn_prior_conflicts", seen.append)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 20 draws: failed diagnostics
+        made = bayescale.fit(
+            healthy_fit.runs, "chinchilla", draws=20, tune=20, chains=1, retries=0,
+            prior_draws=0, discrepancy="none",
+        )  # fmt: skip
+    assert seen == [made]

@@ -308,6 +308,34 @@ def check_intervals(frame: pd.DataFrame, tag: str = "90") -> None:
         assert (lower < median).all() and (median < upper).all(), kind
 
 
+def test_forecast_averages_a_saved_comparison(fitted: tuple[Path, Result], tmp_path: Path) -> None:
+    from bayescale.comparison import Comparison, compare
+    from bayescale.errors import BayescaleError
+
+    out, _ = fitted
+    one = bayescale.load_fit(out)
+    folder = tmp_path / "cmp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fixture's short chains
+        compare({"one": one, "two": one}).save(folder)
+        expected = Comparison.load(folder).average().forecast(parse_points([AT]))
+    doc = json.loads(invoke("forecast", str(folder), "--at", AT, "--format", "json").stdout)
+    assert set(doc["weights"]) == {"one", "two"} and doc["weights_method"] == "stacking"
+    for column in ("law_median", "pred_lower_90", "pred_upper_90"):
+        assert doc["forecast"][0][column] == pytest.approx(float(expected[column].iloc[0]))
+    shown = invoke("forecast", str(folder), "--at", AT)
+    assert shown.exit_code == 0 and "Averaged forecast" in shown.stdout
+    assert_user_error(
+        invoke("forecast", str(folder), "--at", AT, "--mode", "0"), "--mode applies to one fit"
+    )
+    # In Python, the folder is named for what it is; a fit is saved as .nc only.
+    with pytest.raises(BayescaleError, match="is a folder written by compare, not a fit"):
+        bayescale.load_fit(folder)
+    with pytest.raises(BayescaleError, match=r"give a name ending in \.nc \(got '.*out\.csv'\)"):
+        one.save(tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_forecast_csv(fitted: tuple[Path, Result]) -> None:
     out, _ = fitted
     result = invoke("forecast", str(out), "--at", AT, "--at", "N=1e9,D=2e10", "--format", "csv")

@@ -334,10 +334,100 @@ def test_a_failed_held_out_refit_is_named_in_the_verdict_and_its_warnings(
 def test_identical_laws_tie_on_both_criteria(healthy_fit: bs.Fit) -> None:
     result = compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1e9})
     verdict = result.verdict()
+    # Their pointwise densities agree: the verdict says the weights split arbitrarily.
+    assert result.loo["alike"].to_dict() == {"a": "b", "b": "a"}
+    assert "a and b predict the runs (PSIS-LOO) almost identically" in verdict
+    assert "a and b predict the held-out runs almost identically" in verdict
     assert "PSIS-LOO (interpolation) prefers neither a nor b: they tie" in verdict
     assert "On held-out larger runs (extrapolation) a and b predict equally well" in verdict
     assert "prefers a" not in verdict and "a predicts best" not in verdict
     assert "criteria disagree" not in verdict
+
+
+def test_distinct_laws_are_not_called_alike(comparison: Comparison) -> None:
+    assert (comparison.loo["alike"] == "").all()
+    assert "almost identically" not in comparison.verdict()
+
+
+class _Stop(Exception):
+    """Raised by a stub fit once it has seen the laws compare() made."""
+
+
+def _recording_fit(seen: list[str], stop_after: int):
+    def fake_fit(runs, law, **options):
+        seen.append(law.name)
+        if len(seen) == stop_after:
+            raise _Stop
+        return SimpleNamespace(law=law)
+
+    return fake_fit
+
+
+def test_python_compare_names_formulas_as_the_cli_does(
+    sim_runs: bs.Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: two formulas were both named 'custom' and refused in Python, while
+    # `bayescale compare --laws` named them custom_1 and custom_2.
+    seen: list[str] = []
+    monkeypatch.setattr("bayescale.comparison.fit", _recording_fit(seen, 3))
+    one, two = "E + A/N**alpha + B/D**beta", "E + A/N**alpha + B/D**alpha"
+    with pytest.raises(_Stop):
+        compare(sim_runs, laws=[one, "chinchilla", two])
+    assert seen == ["custom_1", "chinchilla", "custom_2"]
+    seen.clear()
+    with pytest.raises(_Stop):
+        compare(sim_runs, laws={"two": two, "shared": "chinchilla", "kap": "kaplan"})
+    assert seen == ["two", "shared", "kap"]
+
+
+def test_name_laws_says_which_file_repeats_a_name(sim_runs: bs.Runs, tmp_path: Path) -> None:
+    from bayescale.comparison import name_laws
+    from bayescale.laws import catalog
+
+    fake = tmp_path / "fake_chin.toml"  # a law file whose name = "chinchilla"
+    fake.write_text(catalog()["chinchilla"].read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        name_laws([str(fake), "chinchilla"], runs=sim_runs)
+    message = str(err.value)
+    assert message.startswith("chinchilla given more than once: the law file")
+    assert "fake_chin.toml" in message and "the catalog law 'chinchilla'" in message
+    assert "name = line of a law file" in message
+    with pytest.raises(DataError, match=r"the catalog law 'kaplan', 2 times"):
+        name_laws(["kaplan", "chinchilla", "kaplan"])
+    laws = name_laws({"mine": str(fake), "chinchilla": "chinchilla"}, runs=sim_runs)
+    assert list(laws) == ["mine", "chinchilla"] and laws["mine"].name == "mine"
+    with pytest.raises(DataError, match="cannot name a comparison's row and file"):
+        name_laws({"../evil": "chinchilla", "b": "kaplan"})
+
+
+def test_the_cli_loo_table_marks_failed_fits_and_pareto_warnings() -> None:
+    from bayescale.cli.commands.compare import loo_flags
+
+    loo = pd.DataFrame(
+        {
+            "elpd_loo": [10.0, 9.0, 8.0],
+            "se": 1.0,
+            "elpd_diff": [0.0, 1.0, 2.0],
+            "dse": 1.0,
+            "p_loo": 5.0,
+            "weight": [0.6, 0.3, 0.1],
+            "warning": [False, True, False],
+            "pareto_k_bad": [0, 0, 0],
+            "pareto_k_max": [0.3, 0.69, 0.4],
+            "diagnostics_ok": [True, True, False],
+        },
+        index=pd.Index(["good", "kaplan", "bnsl"], name="law"),
+    )
+    table, notes = loo_flags(loo)
+    assert table["check"].to_dict() == {"good": "", "kaplan": "k", "bnsl": "✗"}
+    assert notes[0].startswith("k kaplan: Pareto k up to 0.69")
+    assert notes[1].startswith("✗ bnsl: its fit failed its diagnostics")
+    # A reloaded table (booleans as strings) is read the same; a clean one gets no column.
+    table, _ = loo_flags(loo.astype({"diagnostics_ok": str, "warning": str}))
+    assert table["check"].tolist() == ["", "k", "✗"]
+    clean = loo.assign(warning=False, diagnostics_ok=True)
+    table, notes = loo_flags(clean)
+    assert "check" not in table.columns and notes == []
 
 
 AT = {"N": [1e9, 1e10], "D": [2e10, 2e11]}
@@ -385,7 +475,7 @@ def test_averaging_fits_of_other_runs_warns_and_measures_extrapolation_per_fit(
     # Converged or not, a fit of other runs (2 x 20 draws: quick).
     other = bs.fit(small, "chinchilla", draws=20, tune=20, chains=2, prior_draws=0, retries=0)
     with pytest.warns(bs.DataWarning, match=r"averaging fits of different runs \(all: 60 runs"):
-        both = average({"all": healthy_fit, "small": other}, {"all": 1.0, "small": 1.0})
+        both = average({"all": healthy_fit, "small": other}, {"all": 0.5, "small": 0.5})
     table = both.forecast(AT)
     # Beyond the runs of either fit: the smaller runs' fit extrapolates further.
     own = np.maximum(healthy_fit.forecast(AT)["extrapolation"], other.forecast(AT)["extrapolation"])

@@ -264,3 +264,65 @@ def test_fit_forecast_uses_the_posterior_draws(synthetic_fit):
     other = synthetic_fit.forecast(POINTS, level=[0.5, 0.9], seed=4)
     assert not other["pred_upper_90"].equals(table["pred_upper_90"])
     assert other["law_upper_90"].equals(table["law_upper_90"])
+
+
+# --------------------------------------------------------------------------- law <= 0
+
+
+def _log_law():
+    """A law with an unbounded log term and multiplicative noise: <= 0 for large D."""
+    from bayescale.laws import Law
+
+    return Law.from_formula(
+        "E + g * log(D / 1e10)",
+        priors={
+            "E": {"dist": "LogNormal", "mu": 0.5, "sigma": 0.5},
+            "g": {"dist": "Normal", "mu": 0, "sigma": 1},
+        },
+        inputs=["D"],
+    )
+
+
+def test_law_at_or_below_zero_leaves_new_run_columns_nan_and_warns():
+    law = _log_law()
+    rng = np.random.default_rng(3)
+    # E about 2, g about -0.1: the law is 2 - 0.1 log(D / 1e10), 0 at D = 1e10 e^20 = 4.9e18.
+    draws = {
+        "E": 2.0 + 0.01 * rng.standard_normal(500),
+        "g": -0.1 + 0.001 * rng.standard_normal(500),
+    }
+    noise = 0.01 * rng.standard_normal(500)
+    points = pd.DataFrame({"D": [1e11, 1e25]})
+    log_delta = 0.01 * rng.standard_normal((2, 500))
+    with pytest.warns(UserWarning, match=r"<= 0 at point 2 in 100% of draws: its form breaks"):
+        table = forecast_table(law, draws, noise, points, log_delta=log_delta)
+    assert table.loc[1, "law_median"] < 0  # the law's own value is shown
+    far = table.loc[1, table.columns.str.match(r"^(pred|disc)_")]
+    assert far.isna().all()  # never a negative "new run" loss
+    near = table.loc[0, table.columns.str.match(r"^(pred|disc)_")]
+    assert near.notna().all() and (near > 0).all()
+
+
+def test_positive_law_gives_no_warning_about_its_sign():
+    draws = synthetic_draws(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = forecast_table(LAW, draws, np.zeros(200), POINTS)
+    assert table.filter(regex="^pred_").notna().all().all()
+
+
+def test_prob_below_says_why_a_run_has_no_probability_where_the_law_is_not_positive():
+    from bayescale.planning import prob_below_draws
+
+    law = _log_law()
+    values = np.column_stack([np.full(100, 2.0), np.linspace(-1.0, 1.0, 100)])  # (draws, points)
+    noise = {"sigma": np.full(100, 0.01), "nu": np.full(100, 5.0)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        law_p, run_p = prob_below_draws(values, 1.5, law.likelihood, noise)
+    messages = [str(w.message) for w in caught]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]  # no raw numpy
+    assert len(messages) == 1 and "point 2 in 50% of draws" in messages[0]
+    assert "prob_run_below is NaN" in messages[0]
+    assert run_p[0] == pytest.approx(0.0, abs=1e-5) and np.isnan(run_p[1])
+    assert law_p[1] == pytest.approx(1.0)  # the law is below 1.5 in every draw there

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from bayescale.errors import FormulaError
-from bayescale.formula import MAX_DEPTH, MAX_FORMULA_LENGTH, NUMPY, Formula, pytensor_ops
+from bayescale.formula import (
+    MAX_DEPTH,
+    MAX_FORMULA_LENGTH,
+    MAX_TERMS,
+    NUMPY,
+    Formula,
+    pytensor_ops,
+)
 from bayescale.laws import catalog, get_law
 
 # --------------------------------------------------------------------------- parsing
@@ -670,6 +677,49 @@ def test_a_chain_of_intermediates_cannot_blow_up():
     chain = "x0 = N + a; " + "".join(f"x{i} = x{i - 1} * x{i - 1}; " for i in range(1, 14))
     with pytest.raises(FormulaError, match=r"nodes, more than 5000"):
         Formula(chain + "x13")
-    deep = "x0 = N + a; " + "".join(f"x{i} = x{i - 1} + a; " for i in range(1, 70))
+    deep = "x0 = N + a; " + "".join(f"x{i} = (x{i - 1} + a) * b; " for i in range(1, 35))
     with pytest.raises(FormulaError, match="nested more than"):
-        Formula(deep + "x69")
+        Formula(deep + "x34")
+    # A sum built up through intermediates is one chain: long, but not deep.
+    flat = "x0 = N + a; " + "".join(f"x{i} = x{i - 1} + a; " for i in range(1, 70))
+    assert Formula(flat + "x69").names == {"N", "a"}
+    longer = "s = " + " + ".join(["a"] * 150) + "; s + " + " + ".join(["N"] * 60)
+    with pytest.raises(FormulaError, match=f"more than {MAX_TERMS} terms"):
+        Formula(longer)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("E + lambda/N**alpha", "'lambda' is a Python keyword and cannot name a parameter or "
+         "input; rename it (e.g. lam)"),
+        ("E + A / N**yield", "'yield' is a Python keyword"),
+        ("E + A / N***alpha", "'***' at column 10 is not an operator; write ** (or ^) for a power"),
+        ("E + A // N**alpha", "floor division // is not allowed"),
+        ("E + A % N", "the remainder % is not allowed"),
+        ("E + A / N**alpha)", "unmatched ')' at column 17"),
+        ("E < A", "comparison < is not allowed"),
+    ],
+)  # fmt: skip
+def test_syntax_mistakes_are_named_as_a_user_would(text, message):
+    with pytest.raises(FormulaError) as info:
+        Formula(text)
+    assert message in str(info.value)
+    assert "BinOp" not in str(info.value) and "Compare" not in str(info.value)
+
+
+def test_a_flat_sum_is_one_level_deep_however_many_terms():
+    # 100 power terms (1,400 characters): a chain of sums, not 100 nested levels.
+    text = "E + " + " + ".join(f"A{i}/N**a{i}" for i in range(100))
+    formula = Formula(text)
+    assert len(formula.names) == 202
+    env = {name: 0.5 for name in formula.names} | {"N": np.array([1e8, 1e9])}
+    expected = 0.5 + 100 * 0.5 / np.array([1e8, 1e9]) ** 0.5
+    np.testing.assert_allclose(formula.evaluate(env), expected)
+    # Products chain the same way; a sum of more than MAX_TERMS terms is refused as such.
+    assert Formula(" * ".join(["N"] * 150) + " * a").names == {"N", "a"}
+    with pytest.raises(FormulaError, match=f"a sum or product of more than {MAX_TERMS} terms"):
+        Formula(" + ".join(["N"] * (MAX_TERMS + 1)))
+    # Nesting still counts: a chain inside parentheses inside a chain is one level more.
+    nested = "(" * MAX_DEPTH + "N + a + b" + ")" * MAX_DEPTH
+    assert Formula(nested).names == {"N", "a", "b"}

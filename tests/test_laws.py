@@ -11,8 +11,10 @@ from pymc_extras.prior import Prior
 
 import bayescale
 from bayescale.errors import FormulaError, LawError
-from bayescale.laws import Law, Likelihood, catalog, catalog_dir, get_law
+from bayescale.formula import Formula
+from bayescale.laws import Law, Likelihood, catalog, catalog_dir, catalog_formula, get_law
 from bayescale.model import log_reference, sample_prior
+from bayescale.structure import input_like_names
 
 CATALOG = [
     "bnsl",
@@ -559,3 +561,196 @@ def test_prior_predictive_is_plausible(name, lm_runs):
     if law.floor:
         big = {k: np.array([[1e30]]) for k in law.inputs}
         assert np.all(law.predict(theta, big).reshape(-1) >= draws[law.floor] * (1 - 1e-12))
+
+
+# --------------------------------------------------------------------------- names used like inputs
+
+
+@pytest.fixture
+def lr_runs():
+    """A learning-rate sweep whose lr column is not mapped to an input."""
+    rng = np.random.default_rng(5)
+    n, d = 10 ** rng.uniform(7, 9, 40), 10 ** rng.uniform(9, 11, 40)
+    lr = 10 ** rng.uniform(-4, -2, 40)
+    y = 1.8 + 480 / n**0.35 + 400 / d**0.3 + 0.05 * np.log(lr / 1e-3) ** 2
+    frame = pd.DataFrame({"params": n, "tokens": d, "lr": lr, "loss": y})
+    return bayescale.load_runs(frame, x={"N": "params", "D": "tokens"})
+
+
+@pytest.mark.parametrize(
+    ("formula", "fragments"),
+    [
+        (  # eta written for the column lr: both names would be fitted as constants.
+            "E + A/N**alpha + B/D**beta + k*log(eta/eta0)**2",
+            ["'eta' and 'eta0' are used like inputs", "inside log(eta / eta0)", "columns no "
+             "input uses: lr", "--x eta=COLUMN", "priors={'eta'"],
+        ),
+        (  # The tokens written under another name than the runs' input D.
+            "E + A/N**alpha + B/Tokens**beta",
+            ["'Tokens' is used like an input", "the base of the fitted power Tokens ** beta",
+             "D and C are inputs of the runs the formula does not use", "--x Tokens=COLUMN"],
+        ),
+        (
+            "E + A/N**alpha + g*log(V)",
+            ["'V' is used like an input (inside log(V))", "not an input of the runs (N, D, C)"],
+        ),
+    ],
+)  # fmt: skip
+def test_a_name_used_like_an_input_is_refused(lr_runs, formula, fragments):
+    with pytest.raises(LawError) as info:
+        Law.from_formula(formula, runs=lr_runs)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    # The same through get_law (bayescale.fit and the CLI), and with the inputs given.
+    with pytest.raises(LawError, match=r"used like (an )?input"):
+        get_law(formula, runs=lr_runs)
+    with pytest.raises(LawError, match="one of the law's inputs"):
+        Law.from_formula(formula, inputs=["N", "D"])
+
+
+def test_a_name_used_like_an_input_is_a_parameter_once_it_has_a_prior(lr_runs):
+    formula = "E + A/N**alpha + B/D**beta + k*log(eta/eta0)**2"
+    prior = {"dist": "LogNormal", "mu": -7, "sigma": 1}
+    law = Law.from_formula(formula, {"eta": prior, "eta0": prior}, runs=lr_runs)
+    assert {"eta", "eta0"} <= set(law.parameters)
+    # Names the caller will give priors to (fit(..., priors=)) are parameters too.
+    law = get_law(formula, runs=lr_runs, declared=("eta", "eta0"))
+    assert law.parameters["eta"].role == "shape"
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "E + A * N0**alpha / N**alpha",  # N0 raised to N's own exponent
+        "E + A * (N/Nb)**-a1 * (1 + N/Nb)**(a1 - a2)",  # a base that holds an input
+        "E + A * N**-a1 * Nb**(a1 - a2)",  # a parameter exponent shared with N's power
+        "E + A/N**alpha + k*log(N/N0)**2",  # the log of an input over its scale
+        "E + A/N**alpha + B/D**beta + k*log(lr/lr0)**2",  # lr mapped below
+    ],
+)
+def test_parameters_raised_to_a_power_of_an_input_law_are_kept(formula):
+    rng = np.random.default_rng(2)
+    n, d = 10 ** rng.uniform(7, 9, 20), 10 ** rng.uniform(9, 11, 20)
+    lr = 10 ** rng.uniform(-4, -2, 20)
+    frame = pd.DataFrame({"N": n, "D": d, "lr": lr, "loss": 2 + 100 / n**0.3})
+    runs = bayescale.load_runs(frame, x={"N": "N", "D": "D", "lr": "lr"})
+    law = Law.from_formula(formula, runs=runs)
+    assert set(law.inputs) == {"N", "D", "lr"} & Formula(formula).names
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_no_catalog_formula_has_a_parameter_used_like_an_input(name):
+    law = get_law(name)
+    assert input_like_names(law.formula, law.inputs) == {}
+    # Typed as text with its inputs, the formula is accepted (with default priors).
+    typed = Law.from_formula(law.formula.text, inputs=list(law.inputs))
+    assert set(typed.parameters) == set(law.parameters)
+
+
+def test_the_parameters_with_default_priors_are_listed_with_their_roles(lr_runs):
+    law = Law.from_formula(
+        "E + A/N**alpha + B/D**beta", {"E": {"dist": "LogNormal", "mu": 0.5, "sigma": 0.5}},
+        runs=lr_runs,
+    )  # fmt: skip
+    assert list(law.defaulted_parameters) == ["A", "B", "alpha", "beta"]
+    assert law.defaulted_parameters["alpha"].role == "exponent"
+    text = law.describe_defaults()
+    assert text.startswith("law 'custom': 4 parameters fitted with default priors")
+    assert "  A        [coefficient] ~ LogNormal(mu=" in text and " on A * N_ref**-(alpha)" in text
+    assert "E " not in text  # given a prior
+    # A law file declares every prior: nothing to list.
+    assert get_law("chinchilla").describe_defaults() == ""
+    assert get_law("chinchilla").defaulted_parameters == {}
+
+
+def test_a_formula_typed_as_the_catalog_s_points_to_the_catalog_law():
+    bnsl = "E + b*C^-c0 * (1 + (C/d1)**(1/f1))**(-c1*f1)"  # spacing and ^ differ
+    assert catalog_formula(bnsl) == "bnsl"
+    assert catalog_formula("E + A / N**alpha") is None  # power_law_N is E + A * N**-alpha
+    law = Law.from_formula(bnsl, inputs=["C"])
+    assert law.catalog_twin == "bnsl"
+    assert "catalog law 'bnsl', whose priors are tuned for it" in law.describe_defaults()
+    assert "law='bnsl' (--law bnsl)" in law.parameters["c1"].why
+    # With every prior given, the user chose them: no note.
+    given = {n: {"dist": "LogNormal", "mu": 0, "sigma": 1} for n in law.parameters}
+    assert Law.from_formula(bnsl, given, inputs=["C"]).catalog_twin is None
+    assert get_law("bnsl").catalog_twin is None
+
+
+# --------------------------------------------------------------------------- at_reference
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+@pytest.mark.parametrize(
+    ("at_reference", "message"),
+    [
+        ({"A": "N"}, r"at_reference\['A'\] = 'N': expected \(input, power\)"),
+        ({"A": ("N",)}, r"expected \(input, power\)"),
+        ({"A": ("N", "alpha", 1)}, r"expected \(input, power\)"),
+        ({"A": ("N", None)}, r"expected \(input, power\)"),
+        ({"A": ("D", "alpha")}, r"'D' is not an input of the law \(N\); expected \(input, power\)"),
+        ({"A": ("N", "beta")}, r"the power uses beta, which is not a parameter of the law"),
+    ],
+)
+def test_at_reference_is_checked_with_or_without_a_prior(at_reference, message, with_prior):
+    priors = {"A": LOGNORMAL} if with_prior else None
+    with pytest.raises(LawError, match=message):
+        Law.from_formula("E + A/N**alpha", priors, inputs=["N"], at_reference=at_reference)
+
+
+def test_at_reference_without_a_prior_is_applied_to_the_default():
+    law = Law.from_formula("E + A/N**alpha", inputs=["N"], at_reference={"A": ("N", 0.5)})
+    A = law.parameters["A"]
+    assert A.reference == ("N", "0.5")
+    assert A.describe_prior().endswith("on A * N_ref**-(0.5)")
+    assert A.why.startswith("Default for A, stated as A * N_ref**-(0.5)")
+    # A parameter whose default has no reference gets an amplitude's default there.
+    law = Law.from_formula("E + A/N**alpha + c", inputs=["N"], at_reference={"c": ("N", "1")})
+    assert law.parameters["c"].reference == ("N", "1")
+    assert law.parameters["c"].prior.distribution == "LogNormal"
+    assert "c" in law.defaulted_parameters
+
+
+def test_a_wrong_name_in_a_law_file_s_reference_power_is_named_as_such():
+    text = BASE.replace('power = "alpha"', 'power = "beta"')
+    with pytest.raises(LawError, match=r"uses beta, which is not a parameter of the law"):
+        Law.from_toml(text)
+
+
+def test_a_prior_of_either_sign_on_a_default_amplitude_is_on_the_amplitude_itself():
+    law = Law.from_formula("E + A/N**alpha", inputs=["N"])
+    assert law.parameters["A"].reference == ("N", "alpha")
+    signed = law.with_priors({"A": {"dist": "Normal", "mu": 0, "sigma": 1e-8}})
+    assert signed.parameters["A"].reference is None
+    assert signed.parameters["A"].prior.distribution == "Normal"
+    # A positive prior keeps the reference, as before.
+    assert law.with_priors({"A": LOGNORMAL}).parameters["A"].reference == ("N", "alpha")
+    # A reference the law declares stays: the message says how to do without it.
+    with pytest.raises(LawError, match=r"prior must be positive.*drop its reference"):
+        get_law("power_law_N").with_priors({"A": {"dist": "Normal", "mu": 0, "sigma": 1}})
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def test_a_law_file_not_in_utf8_names_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "latin.toml"
+    text = BASE.replace('title = "', 'title = "Régime ', 1)
+    assert text != BASE
+    path.write_bytes(text.encode("latin-1"))
+    line = text.splitlines().index(next(x for x in text.splitlines() if "Régime" in x)) + 1
+    with pytest.raises(LawError) as info:
+        Law.from_file(path)
+    message = str(info.value)
+    assert f"law file '{path}': it is not UTF-8 text: byte 0xe9 at line {line}" in message
+    assert message.endswith("save it as UTF-8")
+
+
+def test_several_undeclared_names_are_listed_in_the_plural():
+    text = BASE.replace("E + A * N**-alpha", "E + A * N**-alpha + Z + W")
+    with pytest.raises(LawError, match=r"uses W and Z, which are neither inputs nor parameters"):
+        Law.from_toml(text)
+    text = BASE.replace("E + A * N**-alpha", "E + 0.5 * N**-0.3")
+    with pytest.raises(LawError, match=r"A and alpha are declared but not used"):
+        Law.from_toml(text)

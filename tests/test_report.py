@@ -773,6 +773,55 @@ def test_summary_says_which_laws_carry_the_average_and_flags_failed_ones(split_v
     assert "So these numbers are not chinchilla's forecast" in words
 
 
+def test_the_summary_states_the_averaged_forecasts_own_reach(split_verdict) -> None:
+    # Regression: the averaged headline was followed by the report's own fit's "farthest
+    # target is ...x", though the average reaches as far as its farthest law.
+    words = paragraph(split_verdict, "reach")
+    averaged = words.split("The averaged forecast (the first two numbers) is an extrapolation: ")[1]
+    assert averaged.startswith("its farthest target is")
+    assert "for the law with weight that reaches farthest" in averaged
+    assert "chinchilla's own forecast is an extrapolation: the farthest target is" in averaged
+    shown_values = shown(parse(split_verdict))
+    assert "averaged.max_extrapolation" in shown_values
+    assert shown_values["averaged.max_extrapolation"] == pytest.approx(
+        shown_values["averaged.0.extrapolation"]
+    )
+
+
+def test_default_targets_scale_n_d_and_c_and_hold_a_learning_rate_at_its_median() -> None:
+    from types import SimpleNamespace
+
+    from bayescale.report.inputs import default_targets, held_inputs
+
+    columns = {
+        "N": np.array([1e7, 1e8, 1e9]),
+        "D": np.array([1e9, 1e10, 2e10]),
+        "lr": np.array([1e-3, 3e-3, 2e-2]),
+    }
+    runs = SimpleNamespace(x=lambda name: columns[name])
+    law = SimpleNamespace(inputs={"N": "parameters", "D": "tokens", "lr": "learning rate"})
+    fit = SimpleNamespace(law=law, runs=runs)
+    assert held_inputs(fit) == {"lr": 3e-3}
+    assert default_targets(fit) == [{"N": 1e10, "D": 2e11, "lr": 3e-3}]
+    # A law whose inputs are all settings or other sizes (Nnv, Nv, H): every input scales.
+    other = SimpleNamespace(law=SimpleNamespace(inputs={"lr": ""}), runs=runs)
+    assert held_inputs(other) == {} and default_targets(other) == [{"lr": pytest.approx(0.2)}]
+
+
+def test_the_report_says_which_inputs_a_default_target_holds(demo_fit) -> None:
+    context = report.build_context(demo_fit, figures=False)
+    assert context["meta"]["held_inputs"] == [] and context["meta"]["scaled_inputs"] == "N and D"
+    plain = " ".join(report.render_html(context).split())
+    assert "forecasts at 10&times; the largest value of each input in the runs; give" in plain
+    context["meta"]["held_inputs"] = [{"name": "lr", "value": report.Num(3e-3, "meta.held.lr")}]
+    words = " ".join(report.render_html(context).split())
+    assert (
+        "forecasts at 10&times; the largest value of N and D in the runs, with lr held at its "
+        "median in the runs (lr&nbsp;=&nbsp;" in words
+    )
+    assert "10&times; a setting such as a learning rate" in words
+
+
 def test_summary_quotes_both_criteria_when_they_disagree(split_verdict) -> None:
     # Regression: only the PSIS-LOO half was quoted, though the held-out winner set the weights.
     words = paragraph(split_verdict, "summary-comparison")

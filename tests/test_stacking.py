@@ -17,7 +17,7 @@ from scipy import stats
 
 import bayescale
 from bayescale.comparison import Comparison, average, stacking_weights
-from bayescale.errors import DataError
+from bayescale.errors import DataError, DataWarning
 from bayescale.report.context import _averaged_forecast
 from bayescale.report.sections import comparison_section
 
@@ -204,7 +204,8 @@ def test_average_names_its_weights_and_refuses_unknown_ones() -> None:
     loo = average(result, weights="stacking")
     assert loo.method == "stacking"
     assert loo.weights.to_dict() == pytest.approx({"a": 0.2, "b": 0.8})
-    user = average(result, weights={"a": 1.0, "b": 3.0})
+    with pytest.warns(DataWarning, match=r"sum to 4, not 1: they were rescaled to a 0.25, b 0.75"):
+        user = average(result, weights={"a": 1.0, "b": 3.0})
     assert (user.method, user.weights["b"]) == ("user", 0.75)
     plain = Comparison(fits, _loo(["b", "a"], [0.8, 0.2]))  # type: ignore[arg-type]
     fallback = average(plain)
@@ -213,6 +214,89 @@ def test_average_names_its_weights_and_refuses_unknown_ones() -> None:
         average(plain, weights="extrapolation")
     with pytest.raises(DataError, match="weights must be one of"):
         average(plain, weights="pseudo-bma")
+
+
+def test_user_weights_that_leave_a_law_out_warn_and_say_what_they_became() -> None:
+    import warnings
+
+    fits = {"mylaw": object(), "fake": object(), "kaplan": object()}
+    result = Comparison(fits, _loo(["mylaw", "fake", "kaplan"], [0.5, 0.3, 0.2]))  # type: ignore[arg-type]
+    with pytest.warns(DataWarning) as caught:
+        partial = average(result, weights={"mylaw": 0.7, "fake": 0.2})
+    message = str(caught[0].message)
+    assert "sum to 0.9, not 1" in message
+    assert "mylaw 0.78, fake 0.22, kaplan 0.00" in message
+    assert "kaplan given no weight" in message
+    assert partial.weights.to_dict() == pytest.approx({"mylaw": 7 / 9, "fake": 2 / 9, "kaplan": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # weights that sum to 1 are used as they are, silently
+        whole = average(result, weights={"mylaw": 0.7, "fake": 0.2, "kaplan": 0.1})
+    assert whole.weights["kaplan"] == pytest.approx(0.1)
+
+
+def test_laws_that_forecast_the_held_out_runs_alike_are_named_and_their_split_arbitrary() -> None:
+    held = _heldout(
+        {
+            # a and b are one model: their densities differ by hundredths of a nat.
+            ("a", "C > 1e+20"): [0.0, -1.0, -2.0, 0.5],
+            ("b", "C > 1e+20"): [0.02, -1.03, -2.01, 0.49],
+            ("c", "C > 1e+20"): [-3.0, 0.0, -4.0, -1.0],
+        }
+    )
+    result = Comparison({}, _loo(["a", "b", "c"], [0.5, 0.3, 0.2]), None, [], held)
+    notes = result._leave_future_out()[1]
+    alike = [n for n in notes if "almost identically" in n]
+    assert len(alike) == 1
+    assert alike[0].startswith("a and b predict the held-out runs almost identically")
+    assert "arbitrarily" in alike[0] and "drop all but one" in alike[0]
+    # Distinct laws are not called alike, even when one dominates.
+    apart = _heldout({("a", "C > 1e+20"): [0.0, -1.0], ("c", "C > 1e+20"): [-0.5, -0.7]})
+    other = Comparison({}, _loo(["a", "c"], [0.5, 0.5]), None, [], apart)
+    assert not any("almost identically" in n for n in other._leave_future_out()[1])
+
+
+def test_the_verdict_names_laws_alike_on_loo_and_explains_weights_against_the_ranking() -> None:
+    loo = _loo(["a", "b", "c"], [0.96, 0.0, 0.04])
+    loo["alike"] = ["b", "a", np.nan]  # as read back from loo.csv: an empty cell is NaN
+    extrapolation = pd.DataFrame(
+        {
+            "law": ["a", "b", "c"],
+            "holdout": "C > 1e+20",
+            "elpd_per_run": [0.0, -9.0, -4.25],  # the means of the densities below
+            "coverage_90": [0.9, 0.1, 0.7],
+        }
+    )
+    # c forecasts worse alone (one run it misses badly) but better than a at the others,
+    # and the mixture needs only a little of a for that run: stacking leans on c.
+    held = _heldout(
+        {
+            ("a", "C > 1e+20"): [0.0, 0.0, 0.0, 0.0],
+            ("b", "C > 1e+20"): [-9.0, -9.0, -9.0, -9.0],
+            ("c", "C > 1e+20"): [1.0, 1.0, 1.0, -20.0],
+        }
+    )
+    fits = {name: SimpleNamespace(ok=True) for name in "abc"}  # the verdict reads fit.ok
+    result = Comparison(fits, loo, extrapolation, [], held)  # type: ignore[arg-type]
+    verdict = result.verdict()
+    assert (
+        "a and b predict the runs (PSIS-LOO) almost identically" in verdict
+        and "stacking splits their weight (0.96, 0.00) arbitrarily" in verdict
+    )
+    assert "extrapolation) a predicts best" in verdict
+    weights = result.extrapolation_weights
+    assert weights.idxmax() == "c"
+    assert f"give most to c ({weights['c']:.2f}), not to a" in verdict
+    assert "complements the others" in verdict
+    # When the best law also carries most weight, there is nothing to explain.
+    held_best = _heldout(
+        {
+            ("a", "C > 1e+20"): [2.0, 2.0, 2.0, 2.0],
+            ("b", "C > 1e+20"): [-1.0, -1.0, -1.0, -1.0],
+            ("c", "C > 1e+20"): [-3.0, -3.0, -3.0, -3.0],
+        }
+    )
+    best = Comparison(fits, loo, extrapolation, [], held_best)  # type: ignore[arg-type]
+    assert "give most to" not in best.verdict()
 
 
 # --------------------------------------------------------------------------- save and load
@@ -302,6 +386,8 @@ def test_the_report_shows_both_weightings_and_the_averaged_forecast() -> None:
     assert (av["method"], av["inputs"], av["level"]) == ("extrapolation", ["N", "D"], "90")
     assert av["rows"][0]["law_upper_90"].value == 2.1
     assert [w["law"] for w in av["weights"]] == ["a", "b"]
+    # The average's own reach, from its own table (not the report's fit's).
+    assert av["max_extrapolation"].value == 10.0 and av["beyond"] and not av["far"]
     # Tables read without the comparison object: no weights, no averaged forecast.
     bare = {k: v for k, v in tables.items() if k != "weights"}
     plain = comparison_section(_stub_fit("a"), bare, None, 0.9)

@@ -327,3 +327,82 @@ def test_a_formula_alone_fits(runs):
     assert fit.law.name == "custom"
     median = float(np.median(fit.idata.posterior["E"].values))
     assert 0.5 < median < 2.6
+
+
+# --------------------------------------------------------------------------- scales outside powers
+
+
+@pytest.mark.parametrize(
+    ("formula", "inputs", "scales"),
+    [
+        ("E + A * exp(-N/N0)", ["N"], {"N0": ("N", "1")}),
+        ("E + A * exp(-k*N) + B/D**beta", ["N", "D"], {"k": ("N", "-1")}),
+        ("E + A * exp(-2*k*N)", ["N"], {"k": ("N", "-1")}),
+        ("E + A * exp(-(N - N0)/w)", ["N"], {"N0": ("N", "1")}),
+        ("E + A * minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2", ["N"], {"Nb": ("N", "1")}),
+        ("E + A * maximum(Nb, N)**-a", ["N"], {"Nb": ("N", "1")}),
+        # Unchanged: a scale inside a power, and no scale where the sign is open.
+        ("E + A * exp(-(C/c0)**a)", ["C"], {"c0": ("C", "1")}),
+        ("c + k * exp(t1 * r1 + t2 * r2)", ["r1", "r2"], {}),
+        ("E + A * exp(k*N)", ["N"], {}),
+    ],
+)
+def test_a_scale_inside_exp_or_minimum_is_read_as_a_scale_of_its_input(formula, inputs, scales):
+    parsed = Formula(formula)
+    assert scale_references(parsed, inputs) == scales
+    roles = parsed.structure(inputs).roles
+    assert {n for n, r in roles.items() if r == "scale"} == set(scales)
+
+
+def test_a_scale_outside_a_power_takes_no_logarithm_of_its_input():
+    # N may be <= 0 as far as exp(-N/N0) goes; the reference of N0's prior needs N > 0,
+    # which data.log_inputs adds from the parameter's reference, not the structure.
+    assert Formula("E + A * exp(-N/N0)").structure(["N"]).log_inputs == frozenset()
+
+
+def test_a_hard_break_s_amplitude_is_stated_with_both_powers():
+    s = Formula("E + A * minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2").structure(["N"])
+    assert s.amplitudes == {"A": ("N", "a1 + a2")}
+    assert s.roles == {"E": "floor", "A": "coefficient", "Nb": "scale", "a1": "exponent",
+                       "a2": "exponent"}  # fmt: skip
+    assert s.decay_exponents == {"a1", "a2"}
+
+
+@pytest.fixture
+def epoch_like():
+    """N spanning 5e7 to 2e10, as in the Epoch/Chinchilla runs."""
+    rng = np.random.default_rng(4)
+    n = 10 ** rng.uniform(7.7, 10.2, 40)
+    d = 10 ** rng.uniform(9.5, 11.5, 40)
+    y = 1.8 + 0.6 * np.exp(-n / 3e8) + 400 / d**0.3
+    return load_runs(pd.DataFrame({"N": n, "D": d, "loss": y}))
+
+
+def test_default_priors_of_scales_inside_exp_are_at_the_inputs_reference(epoch_like):
+    n_ref = float(np.exp(np.mean(np.log(epoch_like.x("N")))))
+    law = Law.from_formula("E + A * exp(-N/N0) + B/D**beta", runs=epoch_like)
+    N0 = law.parameters["N0"]
+    assert (N0.role, N0.reference) == ("scale", ("N", "1"))
+    assert N0.prior.parameters == {"mu": 0.0, "sigma": 2.0}
+    law = Law.from_formula("E + A * exp(-k*N) + B/D**beta", runs=epoch_like)
+    assert law.parameters["k"].reference == ("N", "-1")
+    law = Law.from_formula("E + A * minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2", runs=epoch_like)
+    assert law.parameters["Nb"].reference == ("N", "1")
+    assert law.parameters["A"].reference == ("N", "a1 + a2")
+    # A rate of either sign: Normal at the scale of 1 / N_ref, not Normal(0, 1).
+    law = Law.from_formula("E + A * exp(t*N) + B/D**beta", runs=epoch_like)
+    t = law.parameters["t"]
+    assert t.role == "shape" and t.reference is None
+    assert t.prior.distribution == "Normal"
+    assert t.prior.parameters["sigma"] == pytest.approx(1 / n_ref)
+    assert "Normal(0, 1 / N_ref" in t.why
+
+
+def test_a_scale_of_an_input_that_reaches_zero_keeps_a_plain_prior():
+    # Proportions may be 0: no geometric mean, so no reference and no positivity asked.
+    frame = pd.DataFrame({"r": [0.0, 0.2, 0.5, 0.8], "loss": [2.0, 1.9, 1.8, 1.75]})
+    law = Law.from_formula("E + A * exp(-r/r0)", runs=load_runs(frame, x={"r": "r"}))
+    assert law.parameters["r0"].reference is None
+    assert law.parameters["r0"].prior.distribution == "LogNormal"  # a divisor
+    law = Law.from_formula("E + A * exp(t*r)", runs=load_runs(frame, x={"r": "r"}))
+    assert law.parameters["t"].prior.parameters == {"mu": 0.0, "sigma": 1.0}

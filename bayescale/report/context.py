@@ -21,10 +21,12 @@ from bayescale.report import sections
 from bayescale.report.inputs import (
     comparison_tables,
     default_targets,
+    held_inputs,
     other_inputs,
     target_compute,
     target_points,
 )
+from bayescale.report.numbers import Num
 from bayescale.report.reproducibility import _Code, _literal, reproducibility_section, when
 
 __all__ = ["SECTIONS", "build_context"]
@@ -115,6 +117,20 @@ def _comparison_inputs(comparison: Any) -> tuple[dict[str, Any] | None, Comparis
     return tables, loaded
 
 
+def _scaled(fit: Fit) -> str:
+    """The inputs a default target scales 10x, as words: ``N``, ``N and D``, ``N, D and C``."""
+    names = [name for name in fit.law.inputs if name not in held_inputs(fit)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _held(fit: Fit) -> list[dict[str, Any]]:
+    """The inputs a default target holds at their median in the runs, as the report says."""
+    return [
+        {"name": name, "value": Num(value, f"meta.held.{name}", "num")}
+        for name, value in held_inputs(fit).items()
+    ]
+
+
 def _averaged_forecast(
     fit: Fit, comparison: Comparison | None, targets: list[dict[str, float]], levels: list[float]
 ) -> dict[str, Any] | None:
@@ -182,7 +198,9 @@ def build_context(
         larger runs when the comparison has them, else on PSIS-LOO).
     at : sequence of mapping, optional
         Target points, e.g. ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
-        10x the largest value of each input in the runs (for a law of compute alone given
+        10x the largest N, D and C in the runs, other inputs (a learning rate, a batch
+        size ...) held at their median in the runs (see
+        :func:`~bayescale.report.inputs.default_targets`; for a law of compute alone given
         ``compute``: the budgets).
     target_loss : float, optional
         A loss to reach: adds the probability of reaching it and the compute it needs (laws
@@ -293,6 +311,9 @@ def build_context(
             "targets_given": bool(at),
             # No target given, a law of compute alone: the budgets are its targets.
             "targets_from_compute": bool(not at and given and in_compute_alone(fit.law)),
+            # No target given: the inputs held at their median instead of scaled 10x.
+            "held_inputs": [] if at else _held(fit),
+            "scaled_inputs": "" if at else _scaled(fit),
             "fan_levels": [level_label(lv) for lv in fan_levels(level)],
         },
         "summary": sections.summary_section(

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bayescale.comparison import Comparison
@@ -15,12 +16,48 @@ from bayescale.fitting import Fit
 from bayescale.planning import in_compute_alone
 from bayescale.plots._common import compute_of, has_n_and_d
 
-__all__ = ["default_targets", "load_comparison"]
+__all__ = ["default_targets", "held_inputs", "load_comparison"]
+
+
+#: Inputs a default target scales up: sizes of the model, the data and the compute. Every
+#: other input (learning rate, batch size, number of experts ...) is a setting whose 10x
+#: would be a run nobody makes, so a default target holds it at its median in the runs.
+SCALE_INPUTS = ("N", "D", "C", "U")
+#: How far a default target reaches beyond the largest run, in each scale input.
+DEFAULT_FACTOR = 10.0
+
+
+def held_inputs(fit: Fit) -> dict[str, float]:
+    """The inputs a default target holds, at their median in the runs (none for laws of
+    scale inputs alone, or of no scale input at all: then every input is scaled).
+
+    The median, rather than the value of the run with the lowest loss: that run is the
+    largest, so its setting is tied to its scale, and one noisy run would decide it; the
+    median is a value the runs actually cover, whichever of them did best.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit.
+
+    Returns
+    -------
+    dict of str to float
+        ``{input: median}`` for each input that is not in :data:`SCALE_INPUTS`.
+    """
+    inputs = list(fit.law.inputs)
+    others = [name for name in inputs if name not in SCALE_INPUTS]
+    if len(others) == len(inputs):  # e.g. a law of Nnv, Nv and H: its inputs are the scales
+        return {}
+    return {name: float(np.median(fit.runs.x(name))) for name in others}
 
 
 def default_targets(fit: Fit, compute: Sequence[float] | None = None) -> list[dict[str, float]]:
-    """The targets of a report given none: 10x the largest value of each input in the runs.
+    """The targets of a report given none: 10x the largest N, D and C in the runs.
 
+    Only the scale inputs (:data:`SCALE_INPUTS`: N, D, C and unique tokens U) are scaled;
+    any other input (a learning rate, a batch size ...) is held at its median in the runs
+    (:func:`held_inputs`). A law with no scale input among its inputs scales every input.
     A law of compute C without N and D (e.g. ``power_law_C``) forecasts at the budgets
     instead, when some are given: for such a law a budget is a point to forecast.
 
@@ -34,10 +71,14 @@ def default_targets(fit: Fit, compute: Sequence[float] | None = None) -> list[di
     Returns
     -------
     list of dict
-        ``[{input: 10 * max}]``, or for a law of compute alone with budgets one target per
-        budget, ``{"C": budget}`` (its other inputs at 10x their largest value).
+        ``[{input: 10 * max, other input: median}]``, or for a law of compute alone with
+        budgets one target per budget, ``{"C": budget}`` (its other inputs as above).
     """
-    base = {name: float(10 * fit.runs.x(name).max()) for name in fit.law.inputs}
+    held = held_inputs(fit)
+    base = {
+        name: held[name] if name in held else float(DEFAULT_FACTOR * fit.runs.x(name).max())
+        for name in fit.law.inputs
+    }
     if compute and in_compute_alone(fit.law):
         return [{**base, "C": float(c)} for c in compute]
     return [base]

@@ -536,9 +536,15 @@ def _averaged_section(averaged: dict[str, Any] | None, level: float) -> dict[str
         (w for w in weights if w["weight"].value >= CARRYING_WEIGHT),
         key=lambda w: -w["weight"].value,
     )
+    # The average's own reach: per target, the farthest any law with weight goes beyond its
+    # runs (a law of C alone is measured in C), not the report's fit's.
+    largest = float(table["extrapolation"].max())
     return {
         "rows": rows,
         "inputs": inputs,
+        "max_extrapolation": Num(largest, "averaged.max_extrapolation", "ratio"),
+        "far": bool(largest > FAR_EXTRAPOLATION),
+        "beyond": bool(largest > EDGE),
         "level": level_label(level),
         "method": averaged["method"],
         "reason": averaged["reason"],

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,11 +29,56 @@ from .._options import (
 )
 from .._render import console, frame_table, say
 
-__all__ = ["compare_command"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["compare_command", "loo_flags"]
 
 LOO_COLUMNS = ["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "pareto_k_bad"]
 HELD_OUT_COLUMNS = ["law", "holdout", "n_train", "n_test", "elpd_per_run", "coverage_50"]
 HELD_OUT_COLUMNS += ["coverage_90", "r2", "mare", "diagnostics_ok"]
+
+
+def loo_flags(loo: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The LOO table's printed columns with a ``check`` column, and its footnotes.
+
+    ``check`` marks a law whose fit failed its diagnostics (✗) and one whose PSIS-LOO
+    estimate ArviZ warns about (k: a Pareto k above ArviZ's threshold for these draws);
+    one footnote per mark says what it means for that law.
+
+    Parameters
+    ----------
+    loo : pandas.DataFrame
+        :attr:`bayescale.Comparison.loo`.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, list of str)
+        The columns to print, and the footnotes (none when nothing is marked).
+    """
+    out = loo[[c for c in LOO_COLUMNS if c in loo.columns]].copy()
+    marks, notes = [], []
+    for name, row in loo.iterrows():
+        mark = []
+        ok = row.get("diagnostics_ok", True)
+        if str(ok) == "False":  # a boolean, or the string after a CSV round trip
+            mark.append("✗")
+            notes.append(
+                f"✗ {name}: its fit failed its diagnostics, so its LOO score and weight "
+                f"are not to be trusted; the verdict below says why and what to do."
+            )
+        k_max = float(row.get("pareto_k_max", float("nan")))
+        if str(row.get("warning", False)) == "True" or int(row.get("pareto_k_bad", 0)) > 0:
+            mark.append("k")
+            notes.append(
+                f"k {name}: Pareto k up to {k_max:.2f}, above ArviZ's threshold for these "
+                f"draws: its PSIS-LOO estimate is unreliable; rely on the held-out score "
+                f"(--holdout-above)."
+            )
+        marks.append(" ".join(mark))
+    if any(marks):
+        out["check"] = marks
+    return out, notes
 
 
 def _law_names(laws: str) -> list[str]:
@@ -129,20 +173,14 @@ def compare_command(
         runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
 
     # PyMC is imported from here on: every input has been checked that can be without it.
-    from bayescale.comparison import compare, comparison_files
-    from bayescale.laws import get_law
+    from bayescale.comparison import compare, comparison_files, name_laws
+    from bayescale.errors import DataError
 
-    chosen = [get_law(name, runs=runs) for name in names]
-    # A formula is a law named "custom": number them, so that several can be compared.
-    formulas = [i for i, law in enumerate(chosen) if law.name == "custom"]
-    for k, i in enumerate(formulas, start=1):
-        chosen[i] = replace(chosen[i], name=f"custom_{k}")
-    repeated = sorted({law.name for law in chosen if [c.name for c in chosen].count(law.name) > 1})
-    if repeated:
-        raise typer.BadParameter(
-            f"{', '.join(repeated)} given more than once; name each law once",
-            param_hint="'--laws'",
-        )
+    # The library names the laws (formulas custom_1, custom_2, ...) as compare() does.
+    try:
+        chosen = list(name_laws(names, runs=runs).values())
+    except DataError as err:
+        raise typer.BadParameter(str(err), param_hint="'--laws'") from None
     for law in chosen:
         runs.require_law(law)
     # The library's own list of what it writes, relative to the folder.
@@ -163,8 +201,11 @@ def compare_command(
             sampler=sampler,
             discrepancy=discrepancy.value,
         )
-    table = frame_table(result.loo[LOO_COLUMNS], "PSIS-LOO (interpolation): higher elpd is better")
+    loo, footnotes = loo_flags(result.loo)
+    table = frame_table(loo, "PSIS-LOO (interpolation): higher elpd is better")
     console().print(table)
+    for line in footnotes:
+        say(line)
     if result.extrapolation is not None:
         held_out = result.extrapolation[HELD_OUT_COLUMNS].set_index("law")
         title = "Held-out larger runs (extrapolation): higher elpd per run is better"

@@ -7,6 +7,7 @@ the law, which imports PyMC.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,7 +32,6 @@ from .._options import (
     Discrepancy,
     DiscrepancyOption,
     DrawsOption,
-    FitArgument,
     ForceOption,
     FormatOption,
     LevelsOption,
@@ -78,6 +78,11 @@ def _describe(runs: Runs, law: Law, pooling: str | dict[str, str] | None = None)
     )
     say(f"Fitting {law.name}: {formula_line(law.formula.text)}")
     say(f"to {len(runs)} runs from {runs.source} ({columns}; y <- {runs.y_name!r})")
+    # A formula's parameters and the priors it took by default: a name meant as an input but
+    # fitted as a constant shows here, before minutes of sampling.
+    defaults = law.describe_defaults()
+    if defaults:
+        say(defaults.replace("priors= or a law file", "a law file (--law FILE.toml)"))
     if runs.group is not None:
         say(
             f"in {len(runs.group_names)} group{'s' if len(runs.group_names) != 1 else ''} by "
@@ -213,6 +218,8 @@ def fit_command(
     from bayescale.fitting import fit
 
     with warnings_as_lines():
+        # Said below, one line per note with what to do, after the posterior's table.
+        warnings.filterwarnings("ignore", message="prior checks of law")
         result = fit(
             runs,
             chosen,
@@ -223,11 +230,22 @@ def fit_command(
             pooling=pooling_spec,
         )
     console().print(summary_table(result, f"Posterior of {chosen.name}"))
+    # Before the verdict: a prior-data conflict found here is named there as the likely cause
+    # of chains that disagree.
+    notes = result.prior_checks()
     print_verdict(result)
+    for message in notes["message"]:
+        say(f"Prior check: {message}.", style="yellow")
     print_discrepancy(result)
     saved = result.save(out, overwrite=force)
     say(f"Saved the fit to {saved}")
-    if result.diagnostics.multimodal:
+    if result.diagnostics.multimodal and result.diagnostics.prior_notes:
+        say(
+            "The chains disagree and a prior conflicts with the runs (see the prior checks "
+            "above): fix that prior and refit before forecasting each group with --mode K.",
+            style="red",
+        )
+    elif result.diagnostics.multimodal:
         say(
             f"The chains sampled {len(result.modes)} separate modes; forecast each with "
             f"'bayescale forecast {saved} --mode K --at ...' (K = 0 is the most probable).",
@@ -248,7 +266,14 @@ def fit_command(
 
 
 def forecast_command(
-    fit_file: FitArgument,
+    fit_file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FIT.nc",
+            help="A fit saved by 'bayescale fit', or a folder written by 'bayescale compare' "
+            "(its laws' forecasts averaged with its weights).",
+        ),
+    ],
     at: AtOption,
     level: LevelsOption = None,
     output_format: FormatOption = OutputFormat.table,
@@ -281,7 +306,7 @@ def forecast_command(
     Parameters
     ----------
     fit_file : str
-        Path of a saved fit.
+        Path of a saved fit, or of a comparison's folder (its averaged forecast).
     at : list of str
         Points, each ``NAME=VALUE,NAME=VALUE``.
     level : list of float, optional
@@ -299,6 +324,9 @@ def forecast_command(
     levels = check_levels(level or [0.9], "--level")
     if seed is not None:
         check_seed(seed, "--seed")
+    if Path(fit_file).is_dir():
+        _forecast_average(fit_file, points, levels, output_format, seed, mode, group)
+        return
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)
@@ -329,3 +357,51 @@ def forecast_command(
         )
     else:
         console().print(forecast_table(frame, f"Forecast of {result.law.name} ({fit_file})"))
+
+
+def _forecast_average(
+    folder: str,
+    points: dict[str, list[float]],
+    levels: list[float],
+    output_format: OutputFormat,
+    seed: int | None,
+    mode: int | None,
+    group: list[str] | None,
+) -> None:
+    """``bayescale forecast COMPARE_FOLDER``: the averaged forecast of a saved comparison."""
+    for given, option in ((seed, "--seed"), (mode, "--mode")):
+        if given is not None:
+            raise typer.BadParameter(
+                f"{option} applies to one fit; '{folder}' is a comparison: forecast one of its "
+                f"laws ('{Path(folder) / 'fits' / 'NAME.nc'}') to use it",
+                param_hint=f"'{option}'",
+            )
+    from bayescale.comparison import Comparison
+
+    comparison = Comparison.load(folder)
+    with warnings_as_lines() as shown:
+        averaged = comparison.average()
+        weighted = [name for name, w in averaged.weights.items() if w > 0]
+        inputs = sorted({n for name in weighted for n in comparison.fits[name].law.inputs})
+        check_point_names(points, inputs, "--at")
+        frame = averaged.forecast(points, level=levels, group=group or None)
+    weights = {str(name): float(w) for name, w in averaged.weights.items()}
+    if output_format is OutputFormat.csv:
+        print_csv(frame)
+    elif output_format is OutputFormat.json:
+        print_json(
+            {
+                "comparison": folder,
+                "weights": weights,
+                "weights_method": averaged.method,
+                "weights_reason": averaged.reason,
+                "warning": frame.attrs.get("warning"),
+                "warnings": sorted(shown),
+                "forecast": records(frame),
+            }
+        )
+    else:
+        # Laws under half a percent barely move the average: left out of the title.
+        shares = ", ".join(f"{name} {w:.2f}" for name, w in weights.items() if w >= 0.005)
+        console().print(forecast_table(frame, f"Averaged forecast ({folder}: {shares})"))
+        say(f"Weights: {averaged.reason}.")

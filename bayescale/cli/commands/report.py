@@ -116,7 +116,8 @@ def report_command(
 ) -> None:
     """Write the due-diligence report of a fit: one self-contained HTML file.
 
-    Without --at, the report forecasts 10x the largest value of each input in the runs (a
+    Without --at, the report forecasts at 10x the largest N, D, C (and unique tokens U) in
+    the runs, other inputs (a learning rate, a batch size) held at their median there (a
     law of compute alone: at the --compute budgets, if given); without --compute, the
     probability and the compute plan use the targets' compute.
 
