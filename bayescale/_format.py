@@ -10,6 +10,7 @@ __all__ = [
     "format_interval",
     "format_number",
     "format_prior",
+    "parse_quantities",
     "parse_quantity",
     "size_kind",
 ]
@@ -127,7 +128,8 @@ def parse_quantity(text: str) -> float:
     """Read a number as a person types it: ``7e10``, ``70B``, ``1.4T``, ``10^24``, ``1e24 FLOPs``.
 
     The inverse of :func:`format_number`'s ``size`` (K, M, B, T: thousand, million,
-    billion, trillion), so a count copied from bayescale's own output reads back; ``10^24``
+    billion, trillion, in either case), so a count copied from bayescale's own output reads
+    back; ``10^24``
     and ``10**24`` are powers of ten; a trailing unit (FLOPs, tokens, params) is dropped.
 
     Parameters
@@ -155,7 +157,7 @@ def parse_quantity(text: str) -> float:
             body = body[: -len(unit)].strip()
             break
     factor = 1.0
-    suffix = "K" if body[-1:] == "k" else body[-1:]
+    suffix = body[-1:].upper()  # 70B or 70b ("Pythia-70m"), as papers and model names write it
     if suffix in _SUFFIXES and body[:-1].strip():
         factor, body = _SUFFIXES[suffix], body[:-1].strip()
     for power in ("**", "^"):
@@ -174,3 +176,30 @@ def parse_quantity(text: str) -> float:
         # inf or nan typed as such reach the caller's own check, which says what it needs.
         raise ValueError(f"{raw!r} is too large for a number (it overflows to infinity)")
     return value
+
+
+def parse_quantities(value: Any) -> Any:
+    """Numbers as given, with any text among them read by :func:`parse_quantity`.
+
+    Parameters
+    ----------
+    value : number, str or sequence
+        A number, a text such as ``"70B"``, or a list or array of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Floats, one per item (at least one dimension).
+
+    Raises
+    ------
+    ValueError
+        If an item is neither a number nor a text :func:`parse_quantity` reads.
+    TypeError
+        If an item is of another type (a mapping, None, ...).
+    """
+    import numpy as np
+
+    items = np.atleast_1d(np.asarray(value, dtype=object))
+    read = [parse_quantity(v) if isinstance(v, str) else float(v) for v in items.ravel()]
+    return np.asarray(read, dtype=float).reshape(items.shape)

@@ -445,6 +445,11 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
             continue
         contraction, shift, scale = _prior_shift(fit, variable)
         on = ", on the log scale" if scale == "log" else ""
+        # Said of the name the user wrote (d1, not d1_ref), at its reference scale if any.
+        shown = name if variable == name else f"{name} (at the reference scale)"
+        parameter = fit.law.parameters.get(name)
+        default = parameter is not None and str(parameter.why).startswith("Default for")
+        kind = "default prior" if default else "prior"
         slip = (
             " (is mu the log of the value, as a LogNormal takes it?)"
             if prior.distribution == "LogNormal"
@@ -461,11 +466,17 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
                     "check": "shift",
                     "value": shift,
                     "message": (
-                        f"{variable}'s posterior mean is {abs(shift):.1f} prior sds "
-                        f"{'above' if shift > 0 else 'below'} its prior's mean{on} (prior "
+                        f"{shown}'s posterior mean is {abs(shift):.1f} prior sds "
+                        f"{'above' if shift > 0 else 'below'} its {kind}'s mean{on} ({kind} "
                         f"{prior.distribution}({_arguments(prior)})): a prior-data conflict. "
-                        f"Check the prior{slip} and centre it where the runs put "
-                        f"{variable}, or widen it"
+                        + (
+                            f"The default did not find {name}'s scale from the formula: give "
+                            f"it a prior centred where the runs put it (a law file, or "
+                            f"priors=), or use the catalog law if there is one"
+                            if default
+                            else f"Check the prior{slip} and centre it where the runs put "
+                            f"{name}, or widen it"
+                        )
                     ),
                 }
             )
@@ -481,7 +492,7 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
                     "check": "uninformed",
                     "value": contraction,
                     "message": (
-                        f"{variable}'s posterior is its prior (posterior sd {ratio:.2f}x the "
+                        f"{shown}'s posterior is its {kind} (posterior sd {ratio:.2f}x the "
                         f"prior's{on}): the runs did not inform it, so forecasts that depend "
                         f"on it repeat the prior. Fix it to a value, drop its term, or add "
                         f"runs where it matters"

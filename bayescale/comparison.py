@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreliable
+#: Laws weighing less than this together in an average are not worth a remark or a warning:
+#: their forecasts barely move it.
+NEGLIGIBLE_WEIGHT = 1e-3
 #: Laws whose pointwise log densities all agree to within this many nats predict alike:
 #: stacking splits the weight between them arbitrarily (see :meth:`Comparison.verdict`).
 #: Distinct laws differ by nats at some run; one law refitted with other priors, by hundredths.
@@ -965,11 +968,13 @@ def _alike_lines(groups: Mapping[str, list[str]], weights: pd.Series, what: str)
         said.update(members)
         shares = ", ".join(f"{float(weights.get(n, np.nan)):.2f}" for n in members)
         total = float(sum(weights.get(n, 0.0) for n in members))
+        if not total >= NEGLIGIBLE_WEIGHT:
+            continue  # how nothing is split between them says nothing
         lines.append(
             f"{_names(members)} predict {what} almost identically (log densities within "
-            f"{ALIKE_NATS:g} at every run): they are the same model, or nearly so, and "
-            f"stacking splits their weight ({shares}) arbitrarily; read it as one weight "
-            f"({total:.2f}), or drop all but one of them."
+            f"{ALIKE_NATS:g} at every run): these runs do not tell them apart (the same "
+            f"model, or forms that agree here), and stacking splits their weight ({shares}) "
+            f"arbitrarily; read it as one weight ({total:.2f}), or keep one of them."
         )
     return lines
 
@@ -1088,7 +1093,9 @@ def comparison_files(folder: Path, names: Sequence[str], extrapolation: bool) ->
 
 
 def name_laws(
-    laws: Sequence[str | Path | Law] | Mapping[str, str | Path | Law], runs: Runs | None = None
+    laws: Sequence[str | Path | Law] | Mapping[str, str | Path | Law],
+    runs: Runs | None = None,
+    priors: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Law]:
     """The laws of a comparison by the names their rows and files take.
 
@@ -1105,6 +1112,9 @@ def name_laws(
     runs : Runs, optional
         The runs the laws will be fitted to: a formula's inputs and default priors come
         from them (see :meth:`Law.from_formula`).
+    priors : mapping, optional
+        Priors per law name, as :func:`compare` takes them: a formula's names given a prior
+        are its parameters (see :func:`bayescale.laws.get_law`'s ``declared``).
 
     Returns
     -------
@@ -1127,7 +1137,7 @@ def name_laws(
         _check_names(list(laws))
         out = {}
         for name, entry in laws.items():
-            law = get_law(entry, runs=runs)
+            law = get_law(entry, runs=runs, declared=tuple((priors or {}).get(name, ())))
             out[name] = law if law.name == name else replace(law, name=name)
         return out
     from bayescale.laws import catalog
@@ -1136,7 +1146,10 @@ def name_laws(
     chosen: list[tuple[Law, str]] = []
     numbered = 0
     for entry in laws:
-        law = get_law(entry, runs=runs)
+        # A formula's name is known before it is read (the next custom_k): its priors declare
+        # its parameters, as fit(priors=) does.
+        declared = tuple((priors or {}).get(f"custom_{numbered + 1}", ()))
+        law = get_law(entry, runs=runs, declared=declared)
         if isinstance(entry, Law):
             origin = f"a Law named {law.name!r}"
         elif isinstance(entry, str) and entry in entries:
@@ -1265,7 +1278,7 @@ def compare(
         if fits is None or not laws:
             raise DataError("give fits={'name': fit, ...}, or runs and laws=[...] to fit")
         runs = fits if isinstance(fits, Runs) else load_runs(fits)
-        law_objects = name_laws(laws, runs=runs)
+        law_objects = name_laws(laws, runs=runs, priors=priors)
         unknown = sorted(set(priors) - set(law_objects))
         if unknown:
             raise DataError(
@@ -1480,7 +1493,11 @@ class Average:
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
         table.attrs["weights_method"] = self.method
         table.attrs["weights_reason"] = self.reason
-        failed = [name for name, f in active.items() if not f.ok]
+        failed = [
+            name
+            for name, f in active.items()
+            if not f.ok and self.weights[name] >= NEGLIGIBLE_WEIGHT
+        ]
         if failed:
             names = ", ".join(failed)
             message = f"averaged forecast includes fits that failed their diagnostics: {names}"
@@ -1534,8 +1551,9 @@ def average(
         the laws forecast beyond the runs they were fitted on. ``"stacking"``: stacking
         weights on PSIS-LOO (the fits must share their runs), how well they interpolate.
         ``"auto"``: extrapolation weights when the comparison has them, else PSIS-LOO
-        stacking. Or user weights ``{name: weight}`` (a law not named gets 0); weights
-        that do not sum to 1 are rescaled to, with a warning.
+        stacking. Or user weights ``{name: weight}``, rescaled to sum to 1 (relative
+        weights such as ``{"a": 2, "b": 1}`` work); a law not named gets 0, and weights
+        that leave a law out and do not sum to 1 are warned about.
     seed : int, default 0
         Seed of the draw selection and the new-run noise.
     comparison : Comparison, optional
@@ -1557,8 +1575,8 @@ def average(
     -----
     DataWarning
         If the fits with weight were made on different runs: their forecasts describe
-        different data; or if user weights do not sum to 1 (the warning gives the weights
-        they were rescaled to).
+        different data; or if user weights leave a law out and do not sum to 1 (the
+        warning gives the weights they were rescaled to).
     """
     if isinstance(fits, Comparison):
         comparison, fits = fits, fits.fits
@@ -1580,14 +1598,14 @@ def average(
     if (series < 0).any() or not np.isfinite(series).all() or series.sum() <= 0:
         raise DataError(f"weights must be non-negative with a positive sum, got {series.to_dict()}")
     total = float(series.sum())
-    if method == "user" and not np.isclose(total, 1.0, rtol=0, atol=1e-6):
-        # A sum other than 1 is usually a law left out: say so rather than rescale quietly.
-        unnamed = [name for name in fits if name not in weights]
+    unnamed = [name for name in fits if name not in weights] if method == "user" else []
+    if unnamed and not np.isclose(total, 1.0, rtol=0, atol=1e-6):
+        # Relative weights naming every law ({a: 2, b: 1}) are rescaled, as documented; a
+        # sum other than 1 that leaves a law out is usually a law forgotten: said.
         warnings.warn(
             f"the weights sum to {total:.4g}, not 1: they were rescaled to "
-            f"{_shares(series / total)}"
-            + (f" ({_names(unnamed)} given no weight, so 0)" if unnamed else "")
-            + "; give weights that sum to 1 to use them as they are",
+            f"{_shares(series / total)} ({_names(unnamed)} given no weight, so 0); give "
+            f"weights that sum to 1, or name every law, to use them as they are",
             DataWarning,
             stacklevel=_outside_level(),
         )

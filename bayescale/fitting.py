@@ -316,6 +316,11 @@ class Fit:
             attempts = tuple(Attempt.from_dict(a) for a in self.settings.get("attempts", ()))
             target = attempts[-1].target_accept if attempts else self.settings.get("target_accept")
             self.diagnostics = Diagnostics.of(self.idata, self.diagnostic_names, target, attempts)
+            # Recorded by prior_checks() and saved with the fit: a reloaded fit's verdict is
+            # the same as the fit's.
+            notes = tuple(str(n) for n in self.info.get("prior_notes", ()))
+            if notes:
+                self.diagnostics = replace(self.diagnostics, prior_notes=notes)
         self._warned = False
         self._views: dict[str, Fit] = {}
         # A group's view warns through the fit it came from: once per fit, not per group.
@@ -346,6 +351,8 @@ class Fit:
         )
         if conflicts != self.diagnostics.prior_notes:
             self.diagnostics = replace(self.diagnostics, prior_notes=conflicts)
+            info = {k: v for k, v in self.info.items() if k != "prior_notes"}
+            self.info = {**info, "prior_notes": list(conflicts)} if conflicts else info
         return table
 
     @property
@@ -810,7 +817,25 @@ class Fit:
             if not self._root._warned:
                 warnings.warn(message, stacklevel=_outside_level())
                 self._root._warned = True
+        self._flag_prior_conflicts(table, what)
         return table
+
+    def _flag_prior_conflicts(self, table: pd.DataFrame, what: str) -> None:
+        """Mark a result table with the fit's prior-data conflicts (``diagnostics.prior_notes``,
+        recorded by :meth:`prior_checks`); warn once per fit, apart from a failed fit's warning.
+        A fit without conflicts leaves the table as it was."""
+        notes = self._root.diagnostics.prior_notes or self.diagnostics.prior_notes
+        if not notes:
+            return
+        table.attrs["prior_conflicts"] = list(notes)
+        if not getattr(self._root, "_warned_prior", False):
+            warnings.warn(
+                f"{what} from a fit whose priors conflict with the runs ({', '.join(notes)}): "
+                f"see fit.prior_checks()",
+                UserWarning,
+                stacklevel=_outside_level(),
+            )
+            self._root._warned_prior = True
 
     # ------------------------------------------------------------------ which run next
 
@@ -1233,11 +1258,19 @@ class Fit:
                 return f"{format_number(float(row['C']), 'flops')} FLOPs"
             return ", ".join(f"{c} = {format_number(float(row[c]), size_kind(c))}" for c in names)
 
-        if N is None and D is None and C is not None:
-            budgets = table["C"].to_numpy(dtype=float)
+        budgets = table["C"].to_numpy(dtype=float) if "C" in table else np.array([0.0])
+        # Without a discrepancy one run's chance only rises with the budget (every draw's
+        # loss falls, the noise stays), and with one it does so within the runs' compute,
+        # where the discrepancy is nil: the scan looks only beyond the largest run.
+        largest = (
+            np.exp(self.discrepancy.log_max.get("C", -np.inf))
+            if self.discrepancy is not None
+            else np.inf
+        )
+        if N is None and D is None and C is not None and budgets.max() > largest:
             computed = dict(zip(budgets.tolist(), table["prob_run_below"].tolist(), strict=True))
             prob_at = scan or self._run_prob_scan(target, fixed, computed)
-            peak = past_peak(prob_at, budgets, self.runs.compute_factor)
+            peak = past_peak(prob_at, budgets, self.runs.compute_factor, start=largest)
             flagged = np.flatnonzero(peak["past"])
             if len(flagged):
                 last = flagged[np.argmax(budgets[flagged])]

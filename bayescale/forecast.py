@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale._format import parse_quantities
 from bayescale.data import complete_triad, log_inputs
 from bayescale.errors import DataError, DataWarning
 from bayescale.laws import Law
@@ -154,14 +155,18 @@ def forecast_points(
         try:
             arrays[name] = np.atleast_1d(np.asarray(value, dtype=float))
         except (TypeError, ValueError):
-            if name not in needed:
+            read = _read_texts(value) if name in needed else None
+            if read is not None:  # text as bayescale prints numbers: "70B", "1.4T", "10^24"
+                arrays[name] = read
+            elif name not in needed:
                 # Not an input (a label, a note): carried through to the table as given.
                 arrays[name] = np.atleast_1d(np.asarray(value, dtype=object))
                 continue
-            raise DataError(
-                f"forecast input {name}={value!r} is not a number; give {name} as numbers "
-                f"(e.g. 7e10), one per point"
-            ) from None
+            else:
+                raise DataError(
+                    f"forecast input {name}={value!r} is not a number; give {name} as numbers "
+                    f"(e.g. 7e10, or text as bayescale prints them: '70B'), one per point"
+                ) from None
         if arrays[name].ndim != 1:
             raise DataError(f"forecast input {name} must be a number or a flat list")
     try:
@@ -229,6 +234,14 @@ def as_points(at: Any) -> Mapping[str, Any] | pd.DataFrame:
     )
 
 
+def _read_texts(value: Any) -> np.ndarray | None:
+    """Numbers written as text ("70B", "1.4T", "10^24"), or None if an item is not one."""
+    try:
+        return parse_quantities(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
     """N, D and C all given: refuse points where C is far from k N D (a slip of units)."""
     with np.errstate(all="ignore"):
@@ -248,7 +261,8 @@ def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
         )
     # Within 2x but well off: no slip of units, yet the law reads N and D while the distance
     # beyond the runs (the discrepancy's) reads C, so a typo in C moves the intervals.
-    loose = np.isfinite(ratio) & (ratio > 0) & ((ratio < 0.8) | (ratio > 1.25))
+    # Beyond half again: more than attention and embeddings add to k N D at usual contexts.
+    loose = np.isfinite(ratio) & (ratio > 0) & ((ratio < 2 / 3) | (ratio > 1.5))
     if loose.any():
         i = int(np.argmax(loose))
         warnings.warn(
@@ -470,8 +484,9 @@ def _warn_not_positive(broken: np.ndarray, n_draws: int, undefined: bool) -> Non
     warnings.warn(
         f"the law is {what} at {shown}: its form breaks down there (a run's loss under "
         f"multiplicative noise, L * exp(noise), must be > 0). The new-run (pred_*) and "
-        f"discrepancy (disc_*) columns are left NaN at those points; the law_* columns show its "
-        f"value. Forecast closer to the runs, or use a law that stays positive there",
+        f"discrepancy (disc_*) columns are left NaN at those points; the law_* columns show the "
+        f"law's value where it is finite. Forecast closer to the runs, or use a law that stays "
+        f"positive there",
         UserWarning,
         stacklevel=_caller_level(),
     )

@@ -31,12 +31,6 @@ DEPTH_SHARE = 0.01
 DEEP = 12
 #: ``target_accept`` of the ladder's first and second escalations, when transitions diverged.
 TARGET_ACCEPT = (0.99, 0.995)
-#: Chains whose medians differ by less than this share in every parameter (where they are
-#: farther apart than their spreads), and whose mean log densities differ by less than
-#: :data:`TRIVIAL_LOG_DENSITY`, are one mode sampled slowly, not two: no forecast would tell
-#: them apart, and more sampling does merge them.
-TRIVIAL_RELATIVE = 0.02
-TRIVIAL_LOG_DENSITY = 1.0
 
 
 @dataclass(frozen=True)
@@ -265,10 +259,6 @@ def find_modes(idata: Any, names: Sequence[str], separation: float = 3.0) -> lis
     Two chains are in one mode when, for every parameter, their medians differ by less than
     ``separation`` times the larger of their within-chain spreads (1.4826 MAD). Chains that
     drift slowly through one wide mode stay together; chains stuck in separate modes do not.
-    Chains apart only by a trivial amount are one mode too: every parameter within
-    ``separation`` spreads or within :data:`TRIVIAL_RELATIVE` (2%) of each other, and mean
-    log densities within :data:`TRIVIAL_LOG_DENSITY` (a very narrow posterior, whose chains
-    are many spreads but a fraction of a percent apart, is not multimodal).
 
     Parameters
     ----------
@@ -292,12 +282,6 @@ def find_modes(idata: Any, names: Sequence[str], separation: float = 3.0) -> lis
     scale = np.maximum(np.abs(medians), 1e-12)
     spread = np.maximum(spread, 1e-9 * scale)
     parent = list(range(n_chains))
-    logp = idata.sample_stats.get("logp") if "sample_stats" in idata.groups() else None
-    chain_logp = (
-        np.nanmean(np.asarray(logp.values, dtype=float).reshape(n_chains, -1), axis=1)
-        if logp is not None
-        else np.full(n_chains, np.nan)
-    )
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -306,17 +290,13 @@ def find_modes(idata: Any, names: Sequence[str], separation: float = 3.0) -> lis
 
     for i in range(n_chains):
         for j in range(i + 1, n_chains):
-            gap = np.abs(medians[i] - medians[j])
-            apart = gap > separation * np.maximum(spread[i], spread[j])
-            trivial = (
-                not np.any(apart & (gap > TRIVIAL_RELATIVE * np.maximum(scale[i], scale[j])))
-                and abs(chain_logp[i] - chain_logp[j]) <= TRIVIAL_LOG_DENSITY
-            )
-            if not apart.any() or trivial:
+            apart = np.abs(medians[i] - medians[j]) > separation * np.maximum(spread[i], spread[j])
+            if not apart.any():
                 parent[root(j)] = root(i)
     groups: dict[int, list[int]] = {}
     for i in range(n_chains):
         groups.setdefault(root(i), []).append(i)
+    logp = idata.sample_stats.get("logp") if "sample_stats" in idata.groups() else None
     modes = []
     for chains in groups.values():
         density = (

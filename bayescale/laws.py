@@ -528,10 +528,12 @@ class Law:
             formula and the runs, if a name without a prior differs from an input only by
             letter case (``n`` for ``N``) or is a column of the runs (mapped to an input, or
             the response): give such a name a prior to make it a parameter. Likewise a name
-            without a prior used the way an input is (the base of a fitted power, ``Tokens``
-            in ``B / Tokens**beta``, or inside ``log(lr / lr0)`` with no input there; see
-            :func:`bayescale.structure.input_like_names`) that is not an input; and an
-            ``at_reference`` entry that is not ``(input, power)`` over the law's names.
+            without a prior used the way a forgotten or misnamed input would be (inside
+            ``log(lr / lr0)`` with no input there; or alone under ``log`` or as the base of a
+            fitted power, ``Tokens`` in ``B / Tokens**beta``, when it is named like a column
+            or input of the runs, or the formula leaves out one of the runs' inputs; see
+            :func:`bayescale.structure.input_like_names`); and an ``at_reference`` entry that
+            is not ``(input, power)`` over the law's names.
 
         Notes
         -----
@@ -642,10 +644,11 @@ class Law:
         ----------
         priors : mapping
             ``{name: prior}`` for law parameters, or ``sigma`` / ``nu`` for the noise.
-            A reference-scale parameter keeps its reference: the new prior is on the value
-            at the reference scale; except a prior that is not positive (``Normal``...) for
-            a parameter whose reference came with its default prior: that prior is on the
-            parameter itself.
+            A parameter whose reference scale the law declares (``at_reference`` in a law
+            file) keeps it: the new prior is on the value at the reference scale. A
+            reference that came with a default prior (a formula's amplitude or scale) is
+            dropped: the prior is on the parameter itself, as :meth:`from_formula` takes
+            ``priors=``.
 
         Returns
         -------
@@ -666,9 +669,10 @@ class Law:
             elif pname in params:
                 p = params[pname]
                 reference = p.reference
-                if reference and _is_default(p) and not is_positive(prior):
-                    # The reference came with the default prior, not from the user: a prior
-                    # of either sign is on the parameter itself.
+                if reference and _is_default(p):
+                    # The reference came with the default prior, not from the user: the
+                    # prior given is on the parameter itself, whatever its sign, as
+                    # from_formula(priors=) reads it.
                     reference = None
                 params[pname] = Parameter(p.name, prior, p.role, reference, "set by the user")
             else:
@@ -1151,23 +1155,62 @@ def _refuse_input_like_names(
     runs: Runs | None,
     given: bool,
 ) -> None:
-    """Refuse a name without a prior that the formula uses the way an input is used.
+    """Refuse a name without a prior that looks like a forgotten or misnamed input.
 
-    ``Tokens`` in ``B / Tokens**beta`` (the base of a fitted power) or ``lr`` in
-    ``log(lr / lr0)`` would otherwise be fitted as a constant with a default prior, and the
-    column the user meant silently ignored (see
-    :func:`bayescale.structure.input_like_names`). A prior (or ``declared``) makes such a
-    name a parameter on purpose.
+    ``lr`` and ``lr0`` in ``log(lr / lr0)`` (no input there), or ``Tokens`` in
+    ``B / Tokens**beta`` when the formula leaves out the runs' input D, would otherwise be
+    fitted as constants with default priors, and the column the user meant silently ignored
+    (see :func:`bayescale.structure.input_like_names`). A prior (or ``declared``) makes such
+    a name a parameter on purpose.
     """
     inputs = list(inputs)
-    found = input_like_names(formula, inputs)
-    groups: dict[str, list[str]] = {}
-    for name, where in found.items():
+    known, left_out = _input_like_context(formula, inputs, runs, given)
+    found = input_like_names(formula, inputs, known=known, left_out=left_out)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, (where, why) in found.items():
         if name not in priors:
-            groups.setdefault(where, []).append(name)
+            groups.setdefault((where, why), []).append(name)
     if not groups:
         return
-    where, names = next(iter(groups.items()))
+    (where, why), names = next(iter(groups.items()))
+    raise LawError(_input_like_message(formula, inputs, runs, given, left_out, names, where, why))
+
+
+def _input_like_context(
+    formula: Formula, inputs: list[str], runs: Runs | None, given: bool
+) -> tuple[list[str], list[str]]:
+    """Names a user could have meant (columns, inputs), and the inputs the formula leaves out.
+
+    With the inputs read from the runs, an input is left out only when the formula uses
+    fewer inputs than the runs have mapped columns (N and D mapped, C derived: a formula of
+    N and D leaves nothing out).
+    """
+    known = [*inputs, *_DEFAULT_INPUTS]
+    left_out: list[str] = []
+    if given:
+        left_out = [n for n in inputs if n not in formula.names]
+    if runs is not None:
+        mapped = [n for n, c in runs.columns.items() if not c.startswith("derived:")]
+        known += [*runs.inputs, *runs.other_columns]
+        known += [c for n, c in runs.columns.items() if n in mapped]
+        if not given:
+            used = [n for n in runs.inputs if n in formula.names]
+            if len(used) < len(mapped):
+                left_out = [n for n in mapped if n not in formula.names]
+    return known, left_out
+
+
+def _input_like_message(
+    formula: Formula,
+    inputs: list[str],
+    runs: Runs | None,
+    given: bool,
+    left_out: list[str],
+    names: list[str],
+    where: str,
+    why: str,
+) -> str:
+    """Why names are taken for inputs, and the two ways out (map a column, give a prior)."""
     one = len(names) == 1
     listed = _names_text([repr(n) for n in names])
     if runs is not None and not given:
@@ -1179,6 +1222,7 @@ def _refuse_input_like_names(
         if "**" in where and not where.startswith("log(")
         else f"inside {where}"
     )
+    use = f"{use}, {why}"
     if one:
         said = (
             f"{listed} is used like an input ({use}) but is not {of} and has no prior, so it "
@@ -1191,7 +1235,8 @@ def _refuse_input_like_names(
         )
     hints = []
     if runs is not None:
-        unused = [n for n in runs.inputs if n not in formula.names]
+        # Only when the formula leaves an input out: N and D cover a derived C.
+        unused = [n for n in runs.inputs if n not in formula.names] if left_out else []
         if unused:
             verb = "is an input" if len(unused) == 1 else "are inputs"
             hints.append(f"{_names_text(unused)} {verb} of the runs the formula does not use")
@@ -1215,9 +1260,7 @@ def _refuse_input_like_names(
             f"(priors={{{first!r}: {{'dist': ...}}, ...}}) or declare them in a .toml law file "
             f"([parameters.{first}] with a prior)"
         )
-    raise LawError(
-        f"formula {_shown(formula.text)}: {said}, and no column's values used{hint}. {fix}"
-    )
+    return f"formula {_shown(formula.text)}: {said}{hint}. {fix}"
 
 
 def _refuse_misread_names(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale._format import format_number
+from bayescale._format import format_number, parse_quantities
 from bayescale.errors import DataError, LawError, closest
 from bayescale.forecast import _caller_level, law_value
 from bayescale.formula import Formula
@@ -76,11 +76,14 @@ def check_budgets(C: Any, name: str = "C") -> np.ndarray:
     Raises
     ------
     DataError
-        For text or anything else that is not a number, or no budget at all.
+        For text that is not a number as bayescale prints them (``"1e24"``, ``"10^24"``,
+        ``"1e24 FLOPs"`` are), anything else that is not a number, or no budget at all.
     """
     try:
-        budgets = np.atleast_1d(np.asarray(C, dtype=float)).reshape(-1)
-    except (TypeError, ValueError):
+        budgets = np.atleast_1d(parse_quantities(C)).reshape(-1)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ValueError) and "is not a number;" in str(err):
+            raise DataError(f"{name}: {err} (compute budgets in FLOPs)") from None
         raise DataError(
             f"{name}={C!r} is not a number; give compute budgets in FLOPs as numbers, e.g. "
             f"{name}=1e24 or {name}=[1e23, 1e24]"
@@ -149,6 +152,7 @@ def past_peak(
     prob_at: Callable[[np.ndarray], np.ndarray],
     budgets: Sequence[float] | np.ndarray,
     k: float = 6.0,
+    start: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Which budgets are past the peak of one run's chance of meeting a target.
 
@@ -167,6 +171,9 @@ def past_peak(
         The budgets to judge, in FLOPs.
     k : float, default 6.0
         FLOPs per parameter per token (where the scan starts).
+    start : float, default 0.0
+        No scanned budget below this (FLOPs): where the chance cannot peak, e.g. within the
+        runs' compute, where the discrepancy is nil and the chance only rises.
 
     Returns
     -------
@@ -176,7 +183,7 @@ def past_peak(
     """
     budgets = np.asarray(budgets, dtype=float).reshape(-1)
     grid = np.exp(np.linspace(smallest_log_budget(k), _MAX_LOG_C, 39))
-    grid = grid[grid < budgets.max()]  # a budget's peak is at or below it
+    grid = grid[(grid >= start) & (grid < budgets.max())]  # a budget's peak is at or below it
     every = np.concatenate([grid, budgets])
     probs = np.asarray(prob_at(every), dtype=float)
     own = probs[len(grid) :]

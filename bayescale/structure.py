@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bayescale.errors import closest
 from bayescale.formula import (
     BinOp,
     Call,
@@ -373,14 +374,25 @@ def _scales_in(base: Node, walk: _Walk) -> None:
 def _exp_scales(argument: Node, walk: _Walk) -> None:
     """Record scales of an input inside ``exp``: ``N0`` in ``exp(-N/N0)``, ``k`` in ``exp(-k*N)``.
 
-    A parameter dividing the input (or added to it) is in the input's units whatever the
-    sign; one multiplying it is a scale only in a decaying term (``-k*N``): in ``exp(t*r)``
-    the sign of ``t`` is open (a data-mixing law's proportions r), so it is left a shape.
+    A parameter dividing the input is in the input's units whatever the sign; one
+    multiplying it is a scale only in a decaying term (``-k*N``): in ``exp(t*r)`` the sign
+    of ``t`` is open (a data-mixing law's proportions r), so it is left a shape. A sum that
+    holds an input as a term counts as that input: ``N0`` in ``exp(-(N + N1)/N0)`` is a
+    scale of N, and ``N1``, added to N, a shift in N's units. A term with more than one
+    input (``exp(-N*D/K)``, K in units of N*D) gives its parameters no reference: they
+    keep a plain default prior.
     """
     for term, sign in _signed_terms(argument, 1):
         factors, flipped = _signed_factors(term)
         sign *= flipped
-        found = [(f.id, s) for f, s in factors if isinstance(f, Name) and f.id in walk.inputs]
+        found: list[tuple[str, int]] = []
+        shifted: list[Node] = []
+        for factor, side in factors:
+            if isinstance(factor, Name) and factor.id in walk.inputs:
+                found.append((factor.id, side))
+            elif (inp := _shifted_input(factor, walk.inputs)) is not None:
+                found.append((inp, side))
+                shifted.append(factor)
         if not found:
             inner = _Walk(walk.inputs)
             for factor, _ in factors:
@@ -390,7 +402,18 @@ def _exp_scales(argument: Node, walk: _Walk) -> None:
                 if power == "1":
                     walk.soft_scales.setdefault(name, (inp, power))
             continue
+        if len(found) > 1 or any(
+            _names(f) & walk.inputs
+            for f, _ in factors
+            if not isinstance(f, Name) and not any(f is g for g in shifted)
+        ):
+            continue  # units of a product of inputs (or of an input and more): no reference
         inp, inp_side = found[0]
+        for factor in shifted:
+            # N1 in N + N1: added to N, in its units.
+            for term_ in _additive_terms_signed(factor):
+                for name in sorted(_names(term_) - walk.inputs):
+                    walk.soft_scales.setdefault(name, (inp, "1"))
         for factor, side in factors:
             if isinstance(factor, Name) and factor.id not in walk.inputs:
                 power = "1" if side != inp_side else "-1"
@@ -398,6 +421,19 @@ def _exp_scales(argument: Node, walk: _Walk) -> None:
                     walk.soft_scales.setdefault(factor.id, (inp, power))
                 else:
                     walk.rates.setdefault(factor.id, inp)
+
+
+def _shifted_input(node: Node, inputs: frozenset[str]) -> str | None:
+    """The input ``N`` of a sum ``N + N1`` (or ``N - N1``): one input, a bare term, and
+    terms of parameters only; None for anything else."""
+    if not (isinstance(node, BinOp) and node.op in ("+", "-")):
+        return None
+    terms = _additive_terms_signed(node)
+    bare = [t.id for t in terms if isinstance(t, Name) and t.id in inputs]
+    others = [t for t in terms if not (isinstance(t, Name) and t.id in inputs)]
+    if len(bare) != 1 or any(_names(t) & inputs for t in others):
+        return None
+    return bare[0]
 
 
 def _signed_factors(node: Node, side: int = 1) -> tuple[list[tuple[Node, int]], int]:
@@ -711,17 +747,46 @@ def exp_rates(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:
     return {n: inp for n, inp in walk.rates.items() if roles.get(n) == "shape"}
 
 
-def input_like_names(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:
-    """Return the parameters used the way an input is: ``{name: where, as formula text}``.
+def _resembles(name: str, known: Iterable[str]) -> str | None:
+    """The known name (a column, an input) ``name`` looks like a slip for, or None.
 
-    Two uses mark an input, never a fitted constant:
+    Equal but for letter case, or close by :func:`bayescale.errors.closest` when both names
+    have three letters or more: a short parameter like ``N0`` or ``Nb`` is a scale of N, not
+    a misspelt N.
+    """
+    known = [k for k in dict.fromkeys(known) if k != name]
+    match = closest(name, known)
+    if match is None:
+        return None
+    if match.casefold() == name.casefold() or min(len(match), len(name)) >= 3:
+        return match
+    return None
 
-    - the base of a power whose exponent is fitted, when no parameter of that exponent is
-      the exponent of an input anywhere in the law (``Tokens`` in ``B / Tokens**beta``
-      with D the runs' input; not ``N0`` in ``A * N0**alpha / N**alpha``, where ``alpha``
-      is N's exponent, nor ``(1 + N/Nb)**(a1 - a2)``, whose base holds an input);
-    - the argument of ``log`` when it is a product or ratio of names none of which is an
-      input (``lr`` and ``lr0`` in ``log(lr / lr0)**2`` when lr is no input).
+
+def input_like_names(
+    formula: Formula,
+    inputs: Iterable[str],
+    known: Iterable[str] = (),
+    left_out: Iterable[str] = (),
+) -> dict[str, tuple[str, str]]:
+    """Return the parameters that look like a forgotten or misnamed input.
+
+    A name is found so when the formula uses it the way an input is used **and** something
+    says it is one:
+
+    - inside ``log``, a ratio or product of two names or more, none of them an input
+      (``lr`` and ``lr0`` in ``log(lr / lr0)**2``): always;
+    - alone inside ``log`` (``log(V)``), or the base of a fitted power none of whose
+      parameters is the exponent of an input (``Tokens`` in ``B / Tokens**beta``; not ``N0``
+      in ``A * N0**alpha / N**alpha``, where ``alpha`` is N's exponent): when the name is,
+      up to letter case or a slip of spelling, one of ``known`` (the runs' columns, the
+      inputs);
+    - the base of a power whose exponent is one parameter (``Tokens**beta``,
+      ``Tokens**-beta``), as above: also when the formula leaves out an input
+      (``left_out``).
+
+    Otherwise the name is a parameter (``A`` in ``A**(1/s)``, ``k`` in ``log(k)``,
+    ``A`` in ``exp(log(A) - alpha*log(N))``).
 
     Parameters
     ----------
@@ -729,17 +794,30 @@ def input_like_names(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:
         The formula.
     inputs : iterable of str
         Its inputs; every other name is a parameter.
+    known : iterable of str, default ()
+        Names a user could have meant: the runs' columns and inputs.
+    left_out : iterable of str, default ()
+        Inputs (of the runs, or given) that the formula does not use.
 
     Returns
     -------
-    dict of str to str
-        Parameters found so, each with the part of the formula that uses it, in formula
-        order.
+    dict of str to (str, str)
+        ``{name: (where, why)}`` in formula order: ``where`` the part of the formula that
+        uses the name (formula text), ``why`` what says it is an input (a phrase).
     """
     inputs = frozenset(inputs) & formula.names
+    known = list(known)
+    left_out = [n for n in left_out if n not in formula.names]
     roles = formula.structure(inputs).roles
     exponents = {n for n, role in roles.items() if role == "exponent"}
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
+
+    def like(name: str) -> str | None:
+        match = _resembles(name, known)
+        if match is None:
+            return None
+        return f"named like {match!r}"
+
     stack = [formula.tree]
     while stack:
         node = stack.pop()
@@ -751,16 +829,31 @@ def input_like_names(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:
             and node.left.id not in inputs
         ):
             fitted = _names(node.right) - inputs
-            if fitted and not _names(node.right) & inputs and not fitted & exponents:
-                found.setdefault(node.left.id, _bare(node))
+            if not fitted or _names(node.right) & inputs or fitted & exponents:
+                continue
+            name = node.left.id
+            why = like(name)
+            bare = node.right.operand if isinstance(node.right, Neg) else node.right
+            if why is None and left_out and isinstance(bare, Name):
+                listed = ", ".join(left_out)
+                why = f"while the formula leaves out the input{'s' * (len(left_out) > 1)} {listed}"
+            if why is not None:
+                found.setdefault(name, (_bare(node), why))
         elif isinstance(node, Call) and node.func == "log":
             factors = _factors(node.args[0])
             names = [f.id for f, _ in factors if isinstance(f, Name)]
             if (
-                names
-                and all(isinstance(f, Name | Num) for f, _ in factors)
-                and not set(names) & inputs
+                not names
+                or not all(isinstance(f, Name | Num) for f, _ in factors)
+                or set(names) & inputs
             ):
+                continue
+            where = f"log({_bare(node.args[0])})"
+            if len(set(names)) > 1:
                 for name in names:
-                    found.setdefault(name, f"log({_bare(node.args[0])})")
+                    found.setdefault(name, (where, "with no input there"))
+            else:
+                why = like(names[0])
+                if why is not None:
+                    found.setdefault(names[0], (where, why))
     return found

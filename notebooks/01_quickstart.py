@@ -174,8 +174,9 @@ for name, truth in TRUE_PARAMETERS.items():
 #
 # `extrapolation` is the largest ratio of an input (N, D or the compute C = 6ND) to its largest
 # value in the runs: above 1 the forecast is beyond the data and rests on the law's form holding
-# there. `distance` is the same in e-folds (natural logs), counted below the runs too: the
-# distance the discrepancy's interval grows with.
+# there. `distance` is how far outside the runs' range a point lies, in e-folds (natural logs),
+# above or below it, on any input or C (0 inside): the distance the discrepancy's interval grows
+# with.
 
 # %%
 targets = {"N": [7e10, 7e11], "D": [1.4e12, 1.4e13]}

@@ -151,6 +151,20 @@ def test_floor_prior_above_every_run_is_a_conflict(healthy_fit) -> None:
     assert fit.ok == healthy_fit.ok
 
 
+def test_a_reloaded_fit_keeps_its_prior_notes(healthy_fit, tmp_path) -> None:
+    import bayescale
+
+    lowest = float(np.min(healthy_fit.runs.y))
+    law = healthy_fit.law.with_priors(
+        {"E": {"dist": "LogNormal", "mu": float(np.log(3 * lowest)), "sigma": 0.1}}
+    )
+    fit = _with_posterior(healthy_fit, law)
+    fit.prior_checks()
+    back = bayescale.load_fit(fit.save(tmp_path / "conflict.nc"))
+    assert back.diagnostics.prior_notes == ("E: floor prior above the runs",)
+    assert back.diagnostics.verdict() == fit.diagnostics.verdict()
+
+
 def test_posterior_far_outside_its_prior_is_noted(healthy_fit) -> None:
     before = np.log(healthy_fit.idata.prior["beta"].values.reshape(-1))
     rng = np.random.default_rng(1)
@@ -208,3 +222,64 @@ def test_a_fit_says_its_prior_conflicts_once(healthy_fit, monkeypatch) -> None:
             prior_draws=0, discrepancy="none",
         )  # fmt: skip
     assert seen == [made]
+
+
+def _piled_at_bound(fit):
+    """The fit with alpha's prior Uniform(0.4, 1) and its posterior piled at 0.4."""
+    rng = np.random.default_rng(0)
+    law = fit.law.with_priors({"alpha": {"dist": "Uniform", "lower": 0.4, "upper": 1.0}})
+    piled = 0.4 + np.abs(0.01 * rng.standard_normal(_draws(fit)))
+    return _with_posterior(fit, law, alpha=piled)
+
+
+def _conflict_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "priors conflict" in str(w.message)]
+
+
+def test_forecasts_from_a_fit_whose_priors_conflict_carry_it_once(healthy_fit) -> None:
+    import warnings
+
+    fit = _piled_at_bound(healthy_fit)
+    fit.prior_checks()  # records the conflict, as fit() and a report do
+    assert fit.diagnostics.prior_notes == ("alpha: at lower bound",)
+    at = {"N": [1e10], "D": [2e11]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = fit.forecast(at)
+        plan = fit.compute_optimal([1e22])
+        again = fit.forecast(at)
+    assert _conflict_warnings(caught) == [
+        "forecast from a fit whose priors conflict with the runs (alpha: at lower bound): "
+        "see fit.prior_checks()"
+    ]  # once per fit; every table still carries the notes
+    for table in (first, plan, again):
+        assert table.attrs["prior_conflicts"] == ["alpha: at lower bound"]
+        assert table.attrs["diagnostics_ok"] is True
+
+
+def test_a_failed_fit_whose_priors_conflict_warns_of_both(starved_fit) -> None:
+    import warnings
+
+    fit = _piled_at_bound(starved_fit)
+    fit.prior_checks()
+    assert not fit.ok and fit.diagnostics.prior_notes == ("alpha: at lower bound",)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = fit.forecast({"N": [1e10], "D": [2e11]})
+    messages = [str(w.message) for w in caught]
+    assert (
+        sum(m.startswith("forecast from a fit that failed its diagnostics") for m in messages) == 1
+    )
+    assert len(_conflict_warnings(caught)) == 1
+    assert table.attrs["prior_conflicts"] == ["alpha: at lower bound"]
+    assert "warning" in table.attrs
+
+
+def test_a_healthy_fits_forecasts_carry_no_prior_conflict(healthy_fit) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no new warning
+        table = healthy_fit.forecast({"N": [1e9], "D": [2e10]})
+        plan = healthy_fit.compute_optimal([1e20])
+    assert "prior_conflicts" not in table.attrs and "prior_conflicts" not in plan.attrs

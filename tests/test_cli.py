@@ -617,3 +617,16 @@ def test_the_librarys_python_remedies_are_given_in_the_command_lines_words() -> 
         "pool it (--pooling E=pooled) to learn it"
     )
     assert cli_words("nothing to change here") == "nothing to change here"
+
+
+def test_a_formulas_remedies_are_said_in_the_command_lines_words(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9, 6.4e9, 1.28e10]})
+    frame["D"] = 20 * frame["N"]
+    frame["loss"] = 1.8 + 400 / frame["N"] ** 0.34 + 400 / frame["D"] ** 0.28
+    data = tmp_path / "runs.csv"
+    frame.to_csv(data, index=False)
+    law = "E + A/N**alpha + B/D**beta + k*log(lr/lr0)**2"
+    done = invoke("fit", str(data), "--law", law, "--out", str(tmp_path / "f.nc"))
+    message = assert_user_error(done, "'lr' and 'lr0' are used like inputs", "(--x lr=COLUMN)")
+    assert "priors=" not in message and "load_runs(" not in message
+    assert "declare them in a .toml law file" in message

@@ -14,7 +14,7 @@ import bayescale as bs
 from bayescale.comparison import Comparison, average, compare, score, stacking_weights
 from bayescale.data import load_runs
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
-from bayescale.errors import BayescaleError, DataError, OutputExistsError
+from bayescale.errors import BayescaleError, DataError, LawError, OutputExistsError
 
 SETTINGS = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -398,6 +398,17 @@ def test_name_laws_says_which_file_repeats_a_name(sim_runs: bs.Runs, tmp_path: P
     assert list(laws) == ["mine", "chinchilla"] and laws["mine"].name == "mine"
     with pytest.raises(DataError, match="cannot name a comparison's row and file"):
         name_laws({"../evil": "chinchilla", "b": "kaplan"})
+    # A formula's priors declare its parameters, as fit(priors=) does; without them a name
+    # used like an input that the runs lack is refused.
+    formula = "E + A/N**alpha + B/D**beta + k*log(lr/lr0)**2"
+    with pytest.raises(LawError, match="'lr' and 'lr0' are used like inputs"):
+        name_laws([formula, "chinchilla"], runs=sim_runs)
+    given = {
+        "lr": {"dist": "LogNormal", "mu": -7.0, "sigma": 1.0},
+        "lr0": {"dist": "LogNormal", "mu": -7.0, "sigma": 1.0},
+    }
+    laws = name_laws([formula, "chinchilla"], runs=sim_runs, priors={"custom_1": given})
+    assert {"lr", "lr0"} <= set(laws["custom_1"].parameters)
 
 
 def test_the_cli_loo_table_marks_failed_fits_and_pareto_warnings() -> None:

@@ -358,20 +358,7 @@ def test_once_divergent_the_steps_keep_shrinking():
     assert diagnostics.ok
 
 
-# --------------------------------------------------------------------------- trivial modes
-
-
-def test_chains_a_trivial_amount_apart_are_one_mode():
-    # A narrow posterior: chains 1% apart in a are many spreads apart, yet one mode (the
-    # audit's "2 modes" differing by 1% and 0.2 in log density). They fail R-hat instead,
-    # and the ladder retries.
-    idata = _idata([[1.0, 0.0], [1.01, 0.0]], spread=0.0005)
-    assert len(find_modes(idata, ["a", "b"])) == 1
-    diagnostics = Diagnostics.of(idata, ["a", "b"])
-    assert not diagnostics.multimodal
-    assert "R-hat of a" in diagnostics.verdict()
-    # 5% apart is not trivial: two modes, as before.
-    assert len(find_modes(_idata([[1.0, 0.0], [1.05, 0.0]], spread=0.0005), ["a", "b"])) == 2
+# --------------------------------------------------------------------------- prior conflicts
 
 
 def test_separate_modes_name_a_prior_data_conflict_when_there_is_one():

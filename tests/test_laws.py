@@ -14,6 +14,7 @@ from bayescale.errors import FormulaError, LawError
 from bayescale.formula import Formula
 from bayescale.laws import Law, Likelihood, catalog, catalog_dir, catalog_formula, get_law
 from bayescale.model import log_reference, sample_prior
+from bayescale.priors import spec_of
 from bayescale.structure import input_like_names
 
 CATALOG = [
@@ -582,17 +583,13 @@ def lr_runs():
     [
         (  # eta written for the column lr: both names would be fitted as constants.
             "E + A/N**alpha + B/D**beta + k*log(eta/eta0)**2",
-            ["'eta' and 'eta0' are used like inputs", "inside log(eta / eta0)", "columns no "
-             "input uses: lr", "--x eta=COLUMN", "priors={'eta'"],
+            ["'eta' and 'eta0' are used like inputs", "inside log(eta / eta0), with no input "
+             "there", "columns no input uses: lr", "--x eta=COLUMN", "priors={'eta'"],
         ),
         (  # The tokens written under another name than the runs' input D.
             "E + A/N**alpha + B/Tokens**beta",
             ["'Tokens' is used like an input", "the base of the fitted power Tokens ** beta",
              "D and C are inputs of the runs the formula does not use", "--x Tokens=COLUMN"],
-        ),
-        (
-            "E + A/N**alpha + g*log(V)",
-            ["'V' is used like an input (inside log(V))", "not an input of the runs (N, D, C)"],
         ),
     ],
 )  # fmt: skip
@@ -602,11 +599,67 @@ def test_a_name_used_like_an_input_is_refused(lr_runs, formula, fragments):
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, message
+    assert "no column's values used" not in message
     # The same through get_law (bayescale.fit and the CLI), and with the inputs given.
     with pytest.raises(LawError, match=r"used like (an )?input"):
         get_law(formula, runs=lr_runs)
     with pytest.raises(LawError, match="one of the law's inputs"):
         Law.from_formula(formula, inputs=["N", "D"])
+
+
+@pytest.mark.parametrize(
+    ("formula", "why"),
+    [
+        # The runs' column lr (mapped to no input) under another name.
+        ("E + A/N**alpha + B/D**beta + g*log(LR)", "inside log(LR), named like 'lr'"),
+        ("E + A/N**alpha + B/D**beta + g*log(Toks)", "inside log(Toks), named like 'tokens'"),
+        # A power's base named like a column, though the formula uses N and D.
+        ("E + A/N**alpha + B/D**beta + G/Tokens**gamma", "named like 'tokens'"),
+        # The base of a power of one parameter, while the formula leaves out D.
+        ("E + A/N**alpha + B/X**beta", "while the formula leaves out the input D"),
+        ("E + A/N**alpha + B*X**-beta", "while the formula leaves out the input D"),
+    ],
+)
+def test_a_name_like_a_column_or_standing_for_a_left_out_input_is_refused(lr_runs, formula, why):
+    with pytest.raises(LawError, match="used like an input") as info:
+        Law.from_formula(formula, runs=lr_runs)
+    assert why in str(info.value), str(info.value)
+
+
+def test_the_audit_s_log_ratio_is_refused_on_runs_without_the_column():
+    # Chinchilla-like runs (N and C mapped, D derived) have no lr column at all.
+    rng = np.random.default_rng(4)
+    n, d = 10 ** rng.uniform(7, 9, 20), 10 ** rng.uniform(9, 11, 20)
+    frame = pd.DataFrame({"Model Size": n, "Training FLOP": 6 * n * d, "loss": 2 + 1 / n**0.1})
+    runs = bayescale.load_runs(frame, x={"N": "Model Size", "C": "Training FLOP"})
+    with pytest.raises(LawError, match=r"'lr' and 'lr0' are used like inputs") as info:
+        Law.from_formula("E + A/N**alpha + B/D**beta + k*log(lr/lr0)**2", runs=runs)
+    # N and D cover the runs (C is k N D): no input is said to be left out.
+    assert "does not use" not in str(info.value)
+    with pytest.raises(LawError, match="while the formula leaves out the input C"):
+        Law.from_formula("E + A/N**alpha + B/Tokens**beta", runs=runs)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "E + A**(1/s)/N**alpha + B/D**beta",  # a sharpness on an amplitude
+        "E + (A**(1/s) + B/D**beta)",  # the same, with N left out
+        "E + exp(log(A) - alpha*log(N)) + B/D**beta",  # a log-amplitude
+        "E + A/N**alpha*log(k) + B/D**beta",  # the log of one parameter
+        "E + A/N**alpha + B/D**beta + g*log(V)",  # one name like no column or input
+    ],
+)
+def test_ordinary_reparameterisations_are_not_taken_for_inputs(lr_runs, formula):
+    law = Law.from_formula(formula, runs=lr_runs)
+    assert set(law.inputs) <= {"N", "D"}
+    assert input_like_names(law.formula, law.inputs, known=["params", "tokens", "lr"]) == {}
+    # Their default-prior parameters are listed before sampling.
+    assert law.describe_defaults().startswith("law 'custom': ")
+    # The same with the inputs given.
+    assert Law.from_formula(formula, inputs=list(law.inputs)).parameters.keys() == (
+        law.parameters.keys()
+    )
 
 
 def test_a_name_used_like_an_input_is_a_parameter_once_it_has_a_prior(lr_runs):
@@ -642,7 +695,8 @@ def test_parameters_raised_to_a_power_of_an_input_law_are_kept(formula):
 @pytest.mark.parametrize("name", CATALOG)
 def test_no_catalog_formula_has_a_parameter_used_like_an_input(name):
     law = get_law(name)
-    assert input_like_names(law.formula, law.inputs) == {}
+    known = [*law.inputs, "N", "D", "C", "U"]
+    assert input_like_names(law.formula, law.inputs, known=known) == {}
     # Typed as text with its inputs, the formula is accepted (with default priors).
     typed = Law.from_formula(law.formula.text, inputs=list(law.inputs))
     assert set(typed.parameters) == set(law.parameters)
@@ -724,8 +778,15 @@ def test_a_prior_of_either_sign_on_a_default_amplitude_is_on_the_amplitude_itsel
     signed = law.with_priors({"A": {"dist": "Normal", "mu": 0, "sigma": 1e-8}})
     assert signed.parameters["A"].reference is None
     assert signed.parameters["A"].prior.distribution == "Normal"
-    # A positive prior keeps the reference, as before.
-    assert law.with_priors({"A": LOGNORMAL}).parameters["A"].reference == ("N", "alpha")
+    # So is a positive prior: with_priors (fit(priors=)) reads a prior as from_formula does.
+    for formula in ("E + A/N**alpha", "E + A*exp(-N/N0)"):
+        name = "A" if "alpha" in formula else "N0"
+        base = Law.from_formula(formula, inputs=["N"])
+        assert base.parameters[name].reference is not None  # a default reference
+        given = base.with_priors({name: LOGNORMAL}).parameters[name]
+        built = Law.from_formula(formula, inputs=["N"], priors={name: LOGNORMAL}).parameters[name]
+        assert given.reference is None is built.reference, formula
+        assert spec_of(given.prior) == spec_of(built.prior), formula
     # A reference the law declares stays: the message says how to do without it.
     with pytest.raises(LawError, match=r"prior must be positive.*drop its reference"):
         get_law("power_law_N").with_priors({"A": {"dist": "Normal", "mu": 0, "sigma": 1}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -399,15 +400,25 @@ def test_prob_below_takes_several_targets_as_budget_for_does(healthy_fit: bs.Fit
     assert both.attrs["diagnostics_ok"] is True
 
 
+def test_budgets_read_as_bayescale_prints_them(healthy_fit: bs.Fit) -> None:
+    plan = healthy_fit.compute_optimal(C=["1e21", "10^22", "1e22 FLOPs"])
+    np.testing.assert_allclose(plan["C"], [1e21, 1e22, 1e22])
+    pd.testing.assert_frame_equal(
+        healthy_fit.forecast({"N": ["1B", "2b"], "D": ["20B", "40B"]}),
+        healthy_fit.forecast({"N": [1e9, 2e9], "D": [2e10, 4e10]}),
+    )
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda f: f.compute_optimal(C=[]), r"C=\[\] gives no budget; give at least one"),
         (
-            lambda f: f.compute_optimal(C="1e24 FLOPs"),
-            r"C='1e24 FLOPs' is not a number; give compute budgets in FLOPs as numbers, e\.g\.",
+            lambda f: f.compute_optimal(C="1e24 FLOPz"),
+            r"C: '1e24 FLOPz' is not a number; write e\.g\. 7e10, 70B .* \(compute budgets in",
         ),
-        (lambda f: f.prob_below(2.0, C="big"), r"C='big' is not a number"),
+        (lambda f: f.prob_below(2.0, C={"a": 1}), r"C=\{'a': 1\} is not a number; give compute"),
+        (lambda f: f.prob_below(2.0, C="big"), r"C: 'big' is not a number"),
         (lambda f: f.prob_below("two", C=1e24), r"target loss 'two' is not a number"),
         (lambda f: f.prob_below([], C=1e24), r"target loss \[\] gives no target"),
         (lambda f: f.budget_for(["2.0x"]), r"target loss \['2.0x'\] is not a number"),

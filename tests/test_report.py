@@ -866,6 +866,22 @@ def test_a_comparison_of_other_data_is_flagged_not_summarised(
     assert section.index('id="comparison-other-data"') < section.index("PSIS-LOO (interp")
 
 
+def test_far_is_judged_per_input_and_on_the_compute(demo_fit) -> None:
+    from bayescale.report.sections import _far
+
+    n, d = demo_fit.runs.x("N"), demo_fit.runs.x("D")
+    i = int(np.argmax(n * d))  # the run of the largest compute
+    table = lambda N, D: pd.DataFrame({"N": [N], "D": [D]})  # noqa: E731
+    # 20x the largest N, at a tenth of the largest compute's tokens: far in N alone.
+    assert _far(demo_fit, table(20 * n.max(), d[i] / 10))
+    # 5x the N and D of the largest run: within 10x of each input, 25x its compute.
+    assert not _far(demo_fit, table(5 * n[i], 5 * d[i]))
+    # 10x the largest N and 10x the largest D: no input beyond 10x, but on this IsoFLOP grid
+    # (the largest model is not trained on the most tokens) beyond 100x any run's compute.
+    assert n.max() * d.max() > (n * d).max()
+    assert _far(demo_fit, table(10 * n.max(), 10 * d.max()))
+
+
 def test_a_target_at_the_edge_of_the_runs_is_not_called_an_extrapolation(demo_fit) -> None:
     # Regression: a target 1.0015x the largest run was "an extrapolation ... 1x", its interval
     # "1x as wide".
@@ -1053,3 +1069,99 @@ def test_the_odds_of_a_fit_without_discrepancy_say_what_counts(demo_fit) -> None
     assert "with discrepancy" not in summary and 'id="summary-intervals"' not in html
     forecast = html.split('id="table-forecast"')[1].split("</table>")[0]
     assert "with discrepancy" not in forecast and 'rowspan="2"' in forecast
+
+
+# -- caveats the library attaches: chances past the peak, priors against the runs ------
+
+
+def test_the_probability_table_marks_budgets_past_the_peak_and_beyond_the_backtests(
+    demo_fit,
+) -> None:
+    # Regression: `bayescale target` flagged these budgets, the report showed 73% unflagged.
+    budgets = [BUDGET, 1e30, 1e34]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        expected = demo_fit.prob_below(TARGET_LOSS, C=budgets)
+    assert set(expected.attrs["caveats"]) <= {str(w.message) for w in caught}
+    assert expected.attrs["past_peak"] and expected.attrs["beyond_backtests"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # said on the console, and in the report
+        context = report.build_context(
+            demo_fit, at=[TARGET], target_loss=TARGET_LOSS, compute=budgets, figures=False
+        )
+    probability = context["summary"]["probability"]
+    past = {e["row"] for e in expected.attrs["past_peak"]}
+    far = {e["row"] for e in expected.attrs["beyond_backtests"]}
+    for i, row in enumerate(probability["budgets"]):
+        assert ("past the peak" in row["caveat"]) == (i in past)
+        assert ("far beyond the backtests" in row["caveat"]) == (i in far)
+    assert probability["budgets"][0]["caveat"] == ""  # 1e24: within reach of the backtests
+    html = report.render_html(context)
+    table = html.split('id="table-probability"')[1].split("</table>")[0]
+    assert "<th>caveat</th>" in table
+    assert "past the peak; far beyond the backtests" in table
+    words = paragraph(html, "caveat-chances")
+    for sentence in expected.attrs["caveats"]:
+        assert sentence in words
+    # A budget within the backtests' reach: no caveat column.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plain = report.build_context(
+            demo_fit, at=[TARGET], target_loss=TARGET_LOSS, compute=[BUDGET], figures=False
+        )
+    html = report.render_html(plain)
+    assert "<th>caveat</th>" not in html.split('id="table-probability"')[1].split("</table>")[0]
+    assert 'id="caveat-chances"' not in html
+
+
+def _alpha_at_its_bound(fit: bayescale.Fit) -> bayescale.Fit:
+    """The fit with alpha's prior Uniform(0.4, 1) and its posterior piled at 0.4 (synthetic
+    draws, no sampling: as tests/test_checks.py builds one)."""
+    import arviz as az
+
+    law = fit.law.with_priors({"alpha": {"dist": "Uniform", "lower": 0.4, "upper": 1.0}})
+    post = fit.idata.posterior.copy()
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    rng = np.random.default_rng(0)
+    post["alpha"] = (("chain", "draw"), 0.4 + np.abs(0.01 * rng.standard_normal(shape)))
+    groups = {
+        g: fit.idata[g] for g in fit.idata.groups() if g not in ("posterior", "log_likelihood")
+    }
+    idata = az.InferenceData(posterior=post, **groups)
+    return dataclasses.replace(fit, law=law, idata=idata, discrepancy=None)
+
+
+def test_a_report_of_a_fit_whose_prior_conflicts_with_the_runs_says_so(demo_fit) -> None:
+    # Regression: alpha piled at its Uniform bound read "none" in the sensitivity table and
+    # the prior checks' note appeared nowhere in the report.
+    fit = _alpha_at_its_bound(demo_fit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        context = report.build_context(fit, figures=False)
+    html = report.render_html(context)
+    assert fit.diagnostics.prior_notes == ("alpha: at lower bound",)  # recorded by the report
+    assert context["sensitivity"]["conflicts"] == ["alpha: at lower bound"]
+    verdict = paragraph(html, "verdict-priors", "div")
+    assert "The priors conflict with the runs (alpha: at lower bound)" in verdict
+    # The sensitivity table names the check beside power-scaling's diagnosis.
+    table = html.split('id="table-sensitivity"')[1].split("</table>")[0]
+    alpha = table.split("<strong>alpha</strong>")[1].split("</tr>")[0]
+    assert '<span class="fail">at lower bound</span>' in alpha
+    notes = paragraph(html, "prior-check-notes", "ul")
+    assert "alpha: at lower bound (a conflict with the runs)" in notes
+    assert "piles against the lower bound 0.4 of its prior Uniform" in notes
+    section = " ".join(html.split('id="sensitivity"')[1].split("</section>")[0].split())
+    assert "Power-scaling sensitivity measures something else" in section
+    assert "No parameter is flagged: the posterior is driven by the runs" not in section
+    caveat = paragraph(html, "caveat-prior-conflict")
+    assert caveat.startswith("The priors conflict with the runs: alpha piles against")
+    assert "the runs, not the priors, determine the law's numbers" not in html
+    # The report's own forecasts do not repeat the warning on the console more than once.
+    assert len([w for w in caught if "priors conflict" in str(w.message)]) <= 1
+
+
+def test_a_healthy_report_has_no_prior_conflict(parsed, cli_report) -> None:
+    html = cli_report["html"].read_text(encoding="utf-8")
+    assert 'id="verdict-priors"' not in html and 'id="caveat-prior-conflict"' not in html
+    assert 'id="prior-checks"' in html  # the checks are shown, with nothing to flag
+    assert "priors conflict" not in cli_report["stdout"]

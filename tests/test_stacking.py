@@ -7,6 +7,7 @@ except the save/load round trip, which reuses the session's shared fits.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -204,7 +205,8 @@ def test_average_names_its_weights_and_refuses_unknown_ones() -> None:
     loo = average(result, weights="stacking")
     assert loo.method == "stacking"
     assert loo.weights.to_dict() == pytest.approx({"a": 0.2, "b": 0.8})
-    with pytest.warns(DataWarning, match=r"sum to 4, not 1: they were rescaled to a 0.25, b 0.75"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # relative weights naming every law: rescaled silently
         user = average(result, weights={"a": 1.0, "b": 3.0})
     assert (user.method, user.weights["b"]) == ("user", 0.75)
     plain = Comparison(fits, _loo(["b", "a"], [0.8, 0.2]))  # type: ignore[arg-type]
@@ -248,7 +250,7 @@ def test_laws_that_forecast_the_held_out_runs_alike_are_named_and_their_split_ar
     alike = [n for n in notes if "almost identically" in n]
     assert len(alike) == 1
     assert alike[0].startswith("a and b predict the held-out runs almost identically")
-    assert "arbitrarily" in alike[0] and "drop all but one" in alike[0]
+    assert "arbitrarily" in alike[0] and "keep one of them" in alike[0]
     # Distinct laws are not called alike, even when one dominates.
     apart = _heldout({("a", "C > 1e+20"): [0.0, -1.0], ("c", "C > 1e+20"): [-0.5, -0.7]})
     other = Comparison({}, _loo(["a", "c"], [0.5, 0.5]), None, [], apart)
@@ -401,3 +403,13 @@ def test_no_averaged_forecast_for_a_law_outside_the_comparison() -> None:
     out = _averaged_forecast(_stub_fit("a"), result, [{"N": 1e10, "D": 1e11}], [0.9])  # type: ignore[arg-type]
     assert out["table"] is None and "not among the compared laws" in out["why_not"]
     assert _averaged_forecast(_stub_fit("a"), None, [], [0.9]) is None  # type: ignore[arg-type]
+
+
+def test_laws_alike_with_no_weight_between_them_are_not_remarked_on() -> None:
+    from bayescale.comparison import _alike_lines
+
+    groups = {"p": ["p", "q"], "q": ["p", "q"]}
+    weights = pd.Series({"a": 1.0, "p": 1e-10, "q": 2e-10})
+    assert _alike_lines(groups, weights, "the runs") == []  # nothing split, nothing to say
+    said = _alike_lines(groups, pd.Series({"a": 0.5, "p": 0.3, "q": 0.2}), "the runs")
+    assert len(said) == 1 and "splits their weight (0.30, 0.20) arbitrarily" in said[0]

@@ -338,7 +338,14 @@ def test_a_formula_alone_fits(runs):
         ("E + A * exp(-N/N0)", ["N"], {"N0": ("N", "1")}),
         ("E + A * exp(-k*N) + B/D**beta", ["N", "D"], {"k": ("N", "-1")}),
         ("E + A * exp(-2*k*N)", ["N"], {"k": ("N", "-1")}),
-        ("E + A * exp(-(N - N0)/w)", ["N"], {"N0": ("N", "1")}),
+        # A sum holding the input counts as the input: w divides it, N0 shifts it.
+        ("E + A * exp(-(N - N0)/w)", ["N"], {"N0": ("N", "1"), "w": ("N", "1")}),
+        ("E + A * exp(-(N + N1)/N0)", ["N"], {"N0": ("N", "1"), "N1": ("N", "1")}),
+        ("E + A * exp(-k*(N + N1))", ["N"], {"k": ("N", "-1"), "N1": ("N", "1")}),
+        # More than one input in a term: K is in units of N*D, not of N; no reference.
+        ("E + A * exp(-N*D/K)", ["N", "D"], {}),
+        ("E + A * exp(-k*N*D)", ["N", "D"], {}),
+        ("E + A * exp(-(N + D)/K)", ["N", "D"], {}),
         ("E + A * minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2", ["N"], {"Nb": ("N", "1")}),
         ("E + A * maximum(Nb, N)**-a", ["N"], {"Nb": ("N", "1")}),
         # Unchanged: a scale inside a power, and no scale where the sign is open.
@@ -396,6 +403,26 @@ def test_default_priors_of_scales_inside_exp_are_at_the_inputs_reference(epoch_l
     assert t.prior.distribution == "Normal"
     assert t.prior.parameters["sigma"] == pytest.approx(1 / n_ref)
     assert "Normal(0, 1 / N_ref" in t.why
+
+
+def test_a_scale_of_a_shifted_input_or_of_several_inputs_inside_exp(epoch_like):
+    # exp(-(N + N1)/N0): N0, dividing the sum, is N's scale (not a shape near 1), and N1,
+    # added to N, a shift in N's units.
+    law = Law.from_formula("E + A * exp(-(N + N1)/N0) + B/D**beta", runs=epoch_like)
+    for name in ("N0", "N1"):
+        p = law.parameters[name]
+        assert (p.role, p.reference) == ("scale", ("N", "1")), name
+        assert p.prior.parameters == {"mu": 0.0, "sigma": 2.0}, name
+    # exp(-N*D/K): K is in units of N*D; scaled to N alone its prior would put N*D/K near
+    # D_ref ~ 1e10 (a dead term). It keeps a plain default prior, with no reference.
+    law = Law.from_formula("E + A * exp(-N*D/K) + B/D**beta", runs=epoch_like)
+    K = law.parameters["K"]
+    assert K.reference is None and K.role == "shape"
+    assert (K.prior.distribution, K.prior.parameters) == ("LogNormal", {"mu": 0.0, "sigma": 1.0})
+    assert "K" in law.describe_defaults()  # listed before sampling
+    # Nor a rate of either sign on a product of inputs is scaled to one of them.
+    law = Law.from_formula("E + A * exp(t*N*D) + B/D**beta", runs=epoch_like)
+    assert law.parameters["t"].prior.parameters == {"mu": 0.0, "sigma": 1.0}
 
 
 def test_a_scale_of_an_input_that_reaches_zero_keeps_a_plain_prior():

@@ -126,6 +126,12 @@ _CLI_WORDS = (
     ("; pass group= one of ", "; pass --group, one of "),
 )
 _POOLING_ARGUMENT = re.compile(r"pooling=\{'(\w+)': '(\w+)'\}")
+#: A formula's remedies: the command line maps columns with --x and has no priors= (a law
+#: file declares them).
+_LOAD_RUNS_X = re.compile(
+    r"\(load_runs\(\.\.\., x=\{[^()]*\}\); on the command line (--x [^)\s]+)\)"
+)
+_PRIORS_REMEDY = re.compile(r"give (?:it a prior|them priors) \(priors=\{[^()]*\}\) or declare")
 
 
 def cli_words(text: str) -> str:
@@ -140,10 +146,14 @@ def cli_words(text: str) -> str:
     -------
     str
         ``group='<column>'`` as ``--group COLUMN``, ``pass group=`` as ``pass --group``,
-        ``pooling={'E': 'pooled'}`` as ``--pooling E=pooled``; otherwise unchanged.
+        ``pooling={'E': 'pooled'}`` as ``--pooling E=pooled``; a formula's remedies
+        (``load_runs(..., x=...)``, ``priors=``) as ``--x NAME=COLUMN`` and a law file;
+        otherwise unchanged.
     """
     for python, command in _CLI_WORDS:
         text = text.replace(python, command)
+    text = _LOAD_RUNS_X.sub(r"(\1)", text)
+    text = _PRIORS_REMEDY.sub("declare", text)
     return _POOLING_ARGUMENT.sub(r"--pooling \1=\2", text)
 
 

@@ -251,6 +251,9 @@ def build_context(
     if not 0 < level < 1:
         raise DataError(f"credible level {level} must be between 0 and 1 (e.g. 0.9)")
     whole = fit
+    # The prior checks first: they record the fit's prior-data conflicts, which its verdict
+    # and its forecasts' warnings name.
+    prior_notes = whole.prior_checks()
     focus = None
     if fit.pooling is not None:
         # The report's forecast, plan and plots are one group's; data, diagnostics and
@@ -324,7 +327,7 @@ def build_context(
         "diagnostics": sections.diagnostics_section(whole),
         "parameters": sections.parameters_section(whole, level),
         "plan": sections.plan_section(fit, level, budgets, fixed),
-        "sensitivity": sections.sensitivity_section(fit),
+        "sensitivity": sections.sensitivity_section(fit, prior_notes),
         "comparison": sections.comparison_section(fit, tables, averaged, level),
         "reproducibility": reproducibility_section(whole, path, command, created, request),
         "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},

@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 
 from bayescale._format import format_prior, size_kind
-from bayescale.checks import PSENS_THRESHOLD, prior_sensitivity
+from bayescale.checks import CONFLICTS, PSENS_THRESHOLD, prior_sensitivity
 from bayescale.fitting import RHAT_MAX, Fit
 from bayescale.forecast import level_label
 from bayescale.planning import in_compute_alone
 from bayescale.plots._common import has_n_and_d, runs_compute
 from bayescale.report.numbers import Num, nums
 
-#: Targets beyond this many times the largest run are flagged as far extrapolations.
-FAR_EXTRAPOLATION = 100.0
+#: Targets beyond this many times the largest value of an input in the runs are flagged as
+#: far extrapolations; for the compute C, which grows as N times D, its square.
+FAR_EXTRAPOLATION = 10.0
 #: Targets less than this factor beyond the largest run are at the runs' edge, not called an
 #: extrapolation: their ratio shows as "1x" and their intervals are barely wider.
 EDGE = 1.01
@@ -82,13 +83,14 @@ def summary_section(
             extra = [c for c in compute if not np.isclose(c, targets_c, rtol=1e-9).any()]
         at_budgets = fit.prob_below(target_loss, C=extra, fixed=fixed) if extra else pd.DataFrame()
         probability = {
-            "points": [
-                nums(r, f"prob.point.{i}") for i, r in enumerate(at_points.to_dict("records"))
-            ],
-            "budgets": [
-                nums(r, f"prob.budget.{i}") for i, r in enumerate(at_budgets.to_dict("records"))
-            ],
+            "points": _flagged(at_points, "prob.point"),
+            "budgets": _flagged(at_budgets, "prob.budget"),
         }
+        # Which rows are past the peak of one run's chance or far beyond the backtests (the
+        # tables' attrs, as `bayescale target` marks them): a column only when one is.
+        probability["caveat_column"] = any(
+            r["caveat"] for r in probability["points"] + probability["budgets"]
+        )
         # Its caveats (a target the runs already reach) belong in the report, not only on
         # the console: kept, and said again for the caller.
         with warnings.catch_warnings(record=True) as caught:
@@ -115,6 +117,15 @@ def summary_section(
             if "is met below the compute" in str(w.message)
             or str(w.message).startswith(("no budget up to", "one run meets loss"))
         ]
+        # The chances' caveats (past the peak, far beyond the backtests), from the tables'
+        # attrs rather than the warnings' wording: each sentence once.
+        probability["caveats"] = list(
+            dict.fromkeys(
+                str(sentence)
+                for table in (at_points, at_budgets, found)
+                for sentence in table.attrs.get("caveats", [])
+            )
+        )
     largest = float(forecast["extrapolation"].max())
     discrepancy = None
     if fit.discrepancy is not None and "disc_median" in forecast.columns:
@@ -152,13 +163,49 @@ def summary_section(
         "ok": fit.ok,
         "verdict": fit.diagnostics.verdict(),
         "max_extrapolation": Num(largest, "forecast.max_extrapolation", "ratio"),
-        "far": bool(largest > FAR_EXTRAPOLATION),
+        "far": _far(fit, forecast),
         "beyond": bool(largest > EDGE),
         "at_edge": bool(1 < largest <= EDGE),
         "edge": Num(EDGE - 1, "forecast.edge", "percent"),
         "discrepancy": discrepancy,
         "discrepancy_note": fit.discrepancy_note,
     }
+
+
+#: The words of a probability row's caveat, per key of ``Fit.prob_below``'s attrs (as
+#: ``bayescale target`` marks its rows).
+_ROW_CAVEATS = (("past_peak", "past the peak"), ("beyond_backtests", "far beyond the backtests"))
+
+
+def _flagged(table: pd.DataFrame, key: str) -> list[dict[str, Any]]:
+    """A probability table's rows (numbers as Num), each with its ``caveat`` ("" if none)."""
+    flagged = {
+        name: {int(entry["row"]) for entry in table.attrs.get(name, [])} for name, _ in _ROW_CAVEATS
+    }
+    rows = []
+    for i, record in enumerate(table.to_dict("records")):
+        row = nums(record, f"{key}.{i}")
+        row["caveat"] = "; ".join(words for name, words in _ROW_CAVEATS if i in flagged[name])
+        rows.append(row)
+    return rows
+
+
+def _far(fit: Fit, table: pd.DataFrame) -> bool:
+    """Whether a target lies far beyond the runs: an input beyond :data:`FAR_EXTRAPOLATION`
+    times its largest value in them, or the compute beyond that squared (10x N and 10x D is
+    100x the compute, and no farther than 10x in each)."""
+    from bayescale.discrepancy import log_inputs, log_ranges
+
+    for name in fit.law.inputs:
+        largest = np.max(fit.runs.x(name))
+        if name in table and largest > 0 and (table[name] > FAR_EXTRAPOLATION * largest).any():
+            return True
+    _, log_max = log_ranges(fit.runs, [n for n in ("N", "D", "C") if n in fit.runs.inputs])
+    points = {c: table[c].to_numpy(dtype=float) for c in ("N", "D", "C") if c in table}
+    logs = log_inputs(points, ["C"], fit.runs.compute_factor)
+    if "C" not in log_max or "C" not in logs:
+        return False
+    return bool(np.any(logs["C"] - log_max["C"] > 2 * np.log(FAR_EXTRAPOLATION)))
 
 
 def _floor(fit: Fit, level: float) -> dict[str, Any] | None:
@@ -382,13 +429,38 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
     }
 
 
-def sensitivity_section(fit: Fit) -> dict[str, Any]:
-    """:func:`bayescale.checks.prior_sensitivity`, with the parameters it flags."""
+def sensitivity_section(fit: Fit, checks: pd.DataFrame | None = None) -> dict[str, Any]:
+    """:func:`bayescale.checks.prior_sensitivity`, with the parameters it flags, and the
+    prior checks (:meth:`bayescale.Fit.prior_checks`) beside it.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit (one group's, for a fit with groups).
+    checks : pandas.DataFrame, optional
+        ``Fit.prior_checks()`` of the whole fit; default that of ``fit``.
+
+    Returns
+    -------
+    dict
+        The sensitivity table's rows (each with the prior checks' ``checks`` of its
+        parameter), what it flags, and the prior checks' ``notes`` and ``conflicts`` (the
+        notes of the :data:`~bayescale.checks.CONFLICTS` kinds).
+    """
     table = prior_sensitivity(fit)
+    notes = fit.prior_checks() if checks is None else checks
+    conflicts = notes[notes["check"].isin(CONFLICTS)]
     rows = []
     for name, row in table.iterrows():
+        variable = str(row["prior_variable"])
+        found = [
+            {"check": str(check), "conflict": check in CONFLICTS}
+            for parameter, check in zip(notes["parameter"], notes["check"], strict=True)
+            if {name, variable} & {p.strip() for p in str(parameter).split(",")}
+        ]
         rows.append(
             {
+                "checks": found,
                 "name": name,
                 "variable": row["prior_variable"],
                 "scale": row["scale"],
@@ -409,6 +481,20 @@ def sensitivity_section(fit: Fit) -> dict[str, Any]:
         "has_prior_draws": "prior" in fit.idata.groups(),
         "flagged": flagged,
         "flagged_law": [n for n in flagged if n in fit.law.parameters],
+        "notes": [
+            {
+                "parameter": str(r["parameter"]),
+                "check": str(r["check"]),
+                "message": str(r["message"]),
+                "conflict": r["check"] in CONFLICTS,
+            }
+            for r in notes.to_dict("records")
+        ],
+        # "alpha: at lower bound", as the fit's verdict and its forecasts' warning name them.
+        "conflicts": [
+            f"{p}: {c}" for p, c in zip(conflicts["parameter"], conflicts["check"], strict=True)
+        ],
+        "conflict_messages": [str(m) for m in conflicts["message"]],
     }
 
 
@@ -543,7 +629,7 @@ def _averaged_section(averaged: dict[str, Any] | None, level: float) -> dict[str
         "rows": rows,
         "inputs": inputs,
         "max_extrapolation": Num(largest, "averaged.max_extrapolation", "ratio"),
-        "far": bool(largest > FAR_EXTRAPOLATION),
+        "far": bool(largest > FAR_EXTRAPOLATION**2),
         "beyond": bool(largest > EDGE),
         "level": level_label(level),
         "method": averaged["method"],
