@@ -963,6 +963,8 @@ class Fit:
             included, the interval :meth:`prob_below` with ``C=`` integrates). Each draw is
             at its own optimal split.
 
+            Last, ``distance``: the e-folds outside the runs' range of the median plan (its
+            N, D and C; 0 inside), as :meth:`forecast` gives it.
             ``attrs`` holds ``diagnostics_ok``, for a failed fit ``warning`` (issued once
             per fit), and with ``N_pred_*`` ``sweep_no_minimum``: per budget, the shares
             ``opens_downward`` and ``outside_runs`` behind ``prob_sweep_no_minimum``.
@@ -1026,6 +1028,15 @@ class Fit:
                 "opens_downward": np.isnan(vertex).mean(axis=0).tolist(),
                 "outside_runs": (~found & ~np.isnan(vertex)).mean(axis=0).tolist(),
             }
+        # How far each budget's plan lies outside the runs (its median split and its C): a
+        # plan far below or beyond them rests on the law's form there, as a forecast does.
+        plan = {
+            "N": np.median(optimum["N"], axis=0),
+            "D": np.median(optimum["D"], axis=0),
+            "C": budgets,
+            **{name: np.full(len(budgets), float(v)) for name, v in (fixed or {}).items()},
+        }
+        columns["distance"] = beyond_runs(plan, self.runs, self.law.inputs)[1]
         result = table(columns)
         result.attrs.update(attrs)
         return self._flag_failed(result, "compute-optimal plan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -527,3 +528,18 @@ def test_a_new_sweeps_misses_are_counted(healthy_fit: bs.Fit) -> None:
     # Without noise every sweep finds the law's own minimum.
     exact = healthy_fit.compute_optimal(budgets, sweep={"runs": 9, "spread": 4, "noise": 0.0})
     assert np.all(exact["prob_sweep_no_minimum"] == 0)
+
+
+def test_a_plan_says_how_far_outside_the_runs_it_lies(healthy_fit: bs.Fit) -> None:
+    runs = healthy_fit.runs
+    compute = runs.compute_factor * runs.x("N") * runs.x("D")
+    plan = healthy_fit.compute_optimal([1e12, 1e30])
+    assert list(plan.columns)[-1] == "distance"
+    # Below the smallest run's compute and beyond the largest, by at least the compute's gap.
+    assert plan["distance"].iloc[0] >= np.log(compute.min() / 1e12) - 1e-9
+    assert plan["distance"].iloc[1] >= np.log(1e30 / compute.max()) - 1e-9
+    # The same distance a forecast at the median plan gives.
+    at = {"N": plan["N_median"], "D": plan["D_median"], "C": plan["C"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        np.testing.assert_allclose(plan["distance"], healthy_fit.forecast(at)["distance"])

@@ -318,7 +318,10 @@ LOSS_LABELS = {
     "loss_pred": "loss of one run",
 }
 #: A plan's rows that are not intervals: their labels and formats.
-PLAN_ROWS = {"prob_sweep_no_minimum": ("chance a new IsoFLOP curve finds no minimum", "pct")}
+PLAN_ROWS = {
+    "prob_sweep_no_minimum": ("chance a new IsoFLOP curve finds no minimum", "pct"),
+    "distance": ("outside the runs (e-folds, median plan)", "short"),
+}
 
 
 def interval_table(frame: pd.DataFrame, key: str, title: str) -> Table:
