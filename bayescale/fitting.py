@@ -322,6 +322,10 @@ class Fit:
             if notes:
                 self.diagnostics = replace(self.diagnostics, prior_notes=notes)
         self._warned = False
+        self._warned_prior = False
+        # The prior checks of this posterior, made once: fit() makes them, the CLI and the
+        # report read them again.
+        self._prior_table: pd.DataFrame | None = None
         self._views: dict[str, Fit] = {}
         # A group's view warns through the fit it came from: once per fit, not per group.
         self._root: Fit = self
@@ -344,7 +348,9 @@ class Fit:
         """
         from bayescale.checks import CONFLICTS, prior_checks
 
-        table = prior_checks(self)
+        if self._prior_table is None:
+            self._prior_table = prior_checks(self)
+        table = self._prior_table.copy()
         found = table[table["check"].isin(CONFLICTS)]
         conflicts = tuple(
             f"{p}: {c}" for p, c in zip(found["parameter"], found["check"], strict=True)
@@ -828,7 +834,7 @@ class Fit:
         if not notes:
             return
         table.attrs["prior_conflicts"] = list(notes)
-        if not getattr(self._root, "_warned_prior", False):
+        if not self._root._warned_prior:
             warnings.warn(
                 f"{what} from a fit whose priors conflict with the runs ({', '.join(notes)}): "
                 f"see fit.prior_checks()",
