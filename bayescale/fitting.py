@@ -608,9 +608,9 @@ class Fit:
                     warnings.warn_explicit(text, w.category, w.filename, w.lineno, module=__name__)
             table.insert(0, "group", g)
             tables.append(table)
-        out = pd.concat(tables, ignore_index=True)
-        out.attrs.update(tables[0].attrs)
-        return out
+        from bayescale.planning import stack_tables
+
+        return stack_tables(tables, groups)
 
     @property
     def ok(self) -> bool:

@@ -38,6 +38,7 @@ __all__ = [
     "optimum_draws",
     "past_peak",
     "prob_below_draws",
+    "stack_tables",
     "summarise",
     "sweep_design",
 ]
@@ -55,6 +56,59 @@ PEAK_MARGIN = 0.01
 #: A point is flagged when it lies more than this many times the farthest distance at which
 #: the backtests held out runs beyond the runs: the discrepancy's growth is extrapolated there.
 FAR_BEYOND_BACKTESTS = 2.0
+
+
+def stack_tables(
+    tables: Sequence[pd.DataFrame], labels: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Stack plan tables (per group, or per point), each row's caveats kept with its row.
+
+    Entries that point at rows (``past_peak``, ``beyond_backtests``: dicts with ``row``) are
+    renumbered into the stacked table; per-row lists (a dict of lists as long as the table,
+    e.g. ``sweep_no_minimum``) are joined; the sentences (``caveats``) are joined. Anything
+    else (``diagnostics_ok``, a failed fit's ``warning``) is the fit's, the same in every
+    table, and is kept once.
+
+    Parameters
+    ----------
+    tables : sequence of pandas.DataFrame
+        Tables of one method of one fit, in order (at least one).
+    labels : sequence of str, optional
+        The group of each table: each row entry gets a ``group`` key and each sentence a
+        "group NAME: " prefix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of every table, renumbered from 0, with the stacked attrs.
+    """
+    out = pd.concat(tables, ignore_index=True)
+    attrs: dict[str, Any] = dict(tables[0].attrs)
+    stacked: dict[str, Any] = {}
+    offset = 0
+    for number, table in enumerate(tables):
+        label = None if labels is None else labels[number]
+        for key, value in table.attrs.items():
+            if key == "caveats":
+                prefix = "" if label is None else f"group {label}: "
+                stacked.setdefault(key, []).extend(f"{prefix}{text}" for text in value)
+            elif isinstance(value, list) and all(isinstance(e, dict) and "row" in e for e in value):
+                named = {} if label is None else {"group": label}
+                stacked.setdefault(key, []).extend(
+                    {**e, "row": int(e["row"]) + offset, **named} for e in value
+                )
+            elif (
+                isinstance(value, dict)
+                and value
+                and all(isinstance(v, list) and len(v) == len(table) for v in value.values())
+            ):
+                joined = stacked.setdefault(key, {})
+                for name, part in value.items():
+                    joined.setdefault(name, []).extend(part)
+        offset += len(table)
+    attrs.update(stacked)
+    out.attrs.update(attrs)
+    return out
 
 
 def check_budgets(C: Any, name: str = "C") -> np.ndarray:
@@ -248,8 +302,9 @@ def check_fixed(law: Law, fixed: Mapping[str, Any] | None) -> dict[str, float]:
             raise DataError(
                 f"fixed={{{name!r}: ...}} (--fixed {name}=... on the command line): N, D and C "
                 f"are what a plan chooses or is given, not fixed inputs; {takes}. For a model of "
-                f"a given size, ask prob_below(target, N=..., C=...) or forecast at N and D "
-                f"(bayescale forecast --at N=...,D=...)"
+                f"a given size, ask prob_below(target, N=..., D=...) (bayescale target "
+                f"--loss ... --at N=...,D=...) or forecast at N and D (bayescale forecast "
+                f"--at N=...,D=...)"
             )
         if name not in law.inputs:
             match = closest(str(name), others)

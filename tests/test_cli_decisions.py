@@ -167,6 +167,32 @@ def test_target_flags_a_budget_past_the_peak(runner: CliRunner, fit_file: Path) 
     assert "more compute than that lowers it" in " ".join(table.stderr.split())
 
 
+def test_target_at_a_decided_size_gives_one_runs_chance_there(
+    runner: CliRunner, fit_file: Path
+) -> None:
+    at = ["--at", "N=7e8,D=1.4e10", "--at", "N=700M,D=1e13"]
+    doc = json.loads(
+        runner.invoke(app, ["target", str(fit_file), "--loss", "2.62", *at, "-f", "json"]).stdout
+    )
+    rows = doc["probability_at"]
+    fit = bs.load_fit(fit_file)
+    expected = fit.prob_below(2.62, N=[7e8, 7e8], D=[1.4e10, 1e13])
+    assert [r["N"] for r in rows] == [7e8, 7e8] and [r["D"] for r in rows] == [1.4e10, 1e13]
+    assert [r["prob_run_below"] for r in rows] == pytest.approx(list(expected["prob_run_below"]))
+    # Each point's compute, in the runs' own C = k N D.
+    assert [r["C"] for r in rows] == pytest.approx(
+        [fit.runs.compute_factor * 7e8 * 1.4e10, fit.runs.compute_factor * 7e8 * 1e13]
+    )
+    # 2.62 is about one run's median at 14B tokens; 700x more tokens all but reach it.
+    assert 0.2 < rows[0]["prob_run_below"] < 0.8 < rows[1]["prob_run_below"]
+    # The old way in is pointed here.
+    done = runner.invoke(app, ["target", str(fit_file), "--loss", "3.2", "--fixed", "N=7e8"])
+    assert done.exit_code != 0 and "--at N=...,D=..." in " ".join(done.output.split())
+    # A name that is not an input is refused, as forecast --at refuses it.
+    bad = runner.invoke(app, ["target", str(fit_file), "--loss", "3.2", "--at", "N=7e8,Q=1"])
+    assert bad.exit_code != 0 and "Q is not an input" in " ".join(bad.output.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -777,6 +777,15 @@ def test_a_discrepancy_asked_of_a_fit_with_groups_widens_each_group_beyond_its_o
     assert widened["a"] == pytest.approx(law["a"]) and widened["new"] == pytest.approx(law["new"])
     assert widened["c"] > 1.05 * law["c"]
     assert fit.group("c").discrepancy.distance(at)[0] > 1.0
+    # Each group's caveats stay with its own rows of a stacked plan.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chances = fit.prob_below(float(np.median(runs.y)), C=[1e20, 1e40], group=["a", "c"])
+    far = chances.attrs["beyond_backtests"]
+    assert sorted(e["group"] for e in far) == ["a", "c"]
+    for entry in far:
+        row = chances.iloc[entry["row"]]
+        assert row["group"] == entry["group"] and row["C"] == entry["C"] == 1e40
     # One law for all is pinned by every run: its distance is from all of them.
     complete = type("Complete", (), {"pooling": Pooling.of(fit.law, "complete"), "runs": runs})
     complete.law = fit.law

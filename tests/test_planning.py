@@ -543,3 +543,40 @@ def test_a_plan_says_how_far_outside_the_runs_it_lies(healthy_fit: bs.Fit) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         np.testing.assert_allclose(plan["distance"], healthy_fit.forecast(at)["distance"])
+
+
+def test_stacked_plans_keep_each_rows_caveats_with_that_row() -> None:
+    first = pd.DataFrame({"C": [1e22, 1e40]})
+    first.attrs.update(
+        diagnostics_ok=True,
+        caveats=["past the peak at 1e40"],
+        past_peak=[{"row": 1, "C": 1e40}],
+        sweep_no_minimum={"opens_downward": [0.1, 0.2], "outside_runs": [0.0, 0.3]},
+    )
+    second = pd.DataFrame({"C": [1e35, 1e22, 1e40]})
+    second.attrs.update(
+        diagnostics_ok=True,
+        caveats=["far at 1e35", "far at 1e40"],
+        past_peak=[{"row": 0, "C": 1e35}, {"row": 2, "C": 1e40}],
+        beyond_backtests=[{"row": 2, "C": 1e40, "distance": 9.0}],
+        sweep_no_minimum={"opens_downward": [0.4, 0.5, 0.6], "outside_runs": [0.7, 0.8, 0.9]},
+    )
+    out = planning.stack_tables([first, second], ["a", "b"])
+    assert list(out.index) == list(range(5))
+    # Every entry points at its own row of the stacked table, and names its group.
+    for entry in out.attrs["past_peak"] + out.attrs["beyond_backtests"]:
+        assert out["C"].iloc[entry["row"]] == entry["C"]
+    assert [e["group"] for e in out.attrs["past_peak"]] == ["a", "b", "b"]
+    assert out.attrs["beyond_backtests"] == [{"row": 4, "C": 1e40, "distance": 9.0, "group": "b"}]
+    assert out.attrs["caveats"] == [
+        "group a: past the peak at 1e40",
+        "group b: far at 1e35",
+        "group b: far at 1e40",
+    ]
+    assert out.attrs["sweep_no_minimum"]["outside_runs"] == [0.0, 0.3, 0.7, 0.8, 0.9]
+    assert out.attrs["diagnostics_ok"] is True
+    # Points of one fit (no groups): renumbered, sentences as said.
+    plain = planning.stack_tables([first, second])
+    assert [e["row"] for e in plain.attrs["past_peak"]] == [1, 2, 4]
+    assert "group" not in plain.attrs["past_peak"][0]
+    assert plain.attrs["caveats"][0] == "past the peak at 1e40"

@@ -85,7 +85,7 @@ def test_cli_example_runs(workdir: Path) -> None:
     commands = [shlex.split(line) for line in lines if line.startswith("bayescale ")]
     assert [c[1] for c in commands] == [
         *("laws", "laws", "fit", "forecast", "forecast"),
-        *("optimal", "target", "compare"),
+        *("optimal", "target", "target", "compare"),
     ]
     runner = CliRunner()
     with _inside(workdir):

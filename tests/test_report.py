@@ -312,7 +312,14 @@ def test_forecast_and_decisions_match_the_library(parsed, fit_file) -> None:
     largest = float((6 * fit.runs.x("N") * fit.runs.x("D")).max())
     plan = fit.compute_optimal(sorted({largest, 10 * largest, 100 * largest, BUDGET}))
     for i, row in plan.iterrows():
-        for column in ("C", "N_median", "D_upper_90", "tokens_per_parameter_median", "loss_median"):
+        for column in (
+            "C",
+            "N_median",
+            "D_upper_90",
+            "tokens_per_parameter_median",
+            "loss_median",
+            "distance",
+        ):
             assert same(values[f"plan.{i}.{column}"], row[column]), column
         # The plan's intervals to budget with, for D and tokens per parameter as for N.
         for column in (

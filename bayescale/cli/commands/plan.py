@@ -12,6 +12,7 @@ from bayescale.settings import check_level
 
 from .._guard import warnings_as_lines
 from .._options import (
+    AtOption,
     ComputeOption,
     FitArgument,
     FixedOption,
@@ -19,8 +20,10 @@ from .._options import (
     LevelOption,
     OutputFormat,
     SweepOption,
+    check_point_names,
     fixed_inputs,
     last_values,
+    parse_points,
 )
 from .._render import emit, print_csv, print_json, records, say
 
@@ -211,11 +214,14 @@ def target_command(
             "probability, e.g. 0.9 (repeatable).",
         ),
     ] = None,
+    at: AtOption = None,
 ) -> None:
     """Compute needed to reach a target loss, and the probability of reaching it.
 
     With --compute, also the probability of reaching the target with each budget
-    (split compute-optimally); with --prob, the budget that gives one run that chance.
+    (split compute-optimally); with --prob, the budget that gives one run that chance;
+    with --at, the probability at a given model size and tokens (e.g. --at
+    N=70B,D=1.4T), for a run whose size is already decided.
 
     A target at or below the law's floor has no budget: its compute, N and
     D are ∞ and a warning says so. In JSON, ∞ is null, as a value not
@@ -240,13 +246,19 @@ def target_command(
         As in ``optimal``.
     prob : list of float, optional
         Probabilities for ``Fit.budget_for(..., prob=...)``.
+    at : list of str, optional
+        Points, each ``NAME=VALUE,NAME=VALUE`` (as ``forecast --at``), for
+        ``Fit.prob_below(loss, N=..., D=...)``.
     """
     level = check_level(level, "--level")
     probs = [check_level(p, "--prob") for p in prob or []]
     others = fixed_inputs(fixed)
+    points = parse_points(at) if at else None
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)  # a failed fit's plan warns from the library
+    if points is not None:
+        check_point_names(points, list(result.law.inputs), "--at")
     with warnings_as_lines() as shown:
         groups = group or None
         budget = result.budget_for(
@@ -255,6 +267,9 @@ def target_command(
         chances = (
             result.prob_below(loss, C=compute, fixed=others, group=groups) if compute else None
         )
+        at_points = (
+            _chances_at(result, loss, points, others, groups) if points is not None else None
+        )
     if output_format is OutputFormat.json:
         print_json(
             {
@@ -262,6 +277,9 @@ def target_command(
                 "diagnostics_ok": bool(result.ok),
                 "budget": plan_records(budget),
                 "probability": (plan_records(chances, flags=True) if chances is not None else None),
+                "probability_at": (
+                    plan_records(at_points, flags=True) if at_points is not None else None
+                ),
                 "warnings": sorted(shown),
             }
         )
@@ -269,7 +287,15 @@ def target_command(
     if output_format is OutputFormat.csv:
         # One table: each budget's probability beside the compute the target needs.
         keys = [k for k in ("group", "target_loss") if k in budget.columns]
-        print_csv(budget if chances is None else chances.merge(budget, on=keys, how="left"))
+        given = [t for t in (chances, at_points) if t is not None]
+        if not given:
+            print_csv(budget)
+            return
+        import pandas as pd
+
+        # Budgets and points in one table: a point's C is its own, a budget's N and D blank.
+        both = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0]
+        print_csv(both.merge(budget, on=keys, how="left", suffixes=("", "_needed")))
         return
     title = (
         f"Compute at which the law (the average run) reaches loss {loss:g} ({level:.0%} "
@@ -278,6 +304,47 @@ def target_command(
     emit(budget, output_format, title, "target_loss")
     if chances is not None:
         emit(with_caveats(chances), output_format, f"Probability of reaching loss {loss:g}", "C")
+    if at_points is not None:
+        emit(
+            with_caveats(at_points),
+            output_format,
+            f"Probability of reaching loss {loss:g} at the given points",
+            "C",
+        )
+
+
+def _chances_at(
+    result: Any,
+    loss: float,
+    points: dict[str, list[float]],
+    fixed: dict[str, float] | None,
+    groups: list[str] | None,
+) -> pd.DataFrame:
+    """``Fit.prob_below`` at ``--at`` points: their N, D, C as given, other inputs fixed.
+
+    A law's other inputs (U...) may differ by point; ``prob_below`` fixes them for all its
+    points, so such points are asked one by one and stacked with their caveats.
+    """
+    from bayescale.planning import stack_tables
+
+    where = [n for n in ("N", "D", "C") if n in points]
+    extra = [n for n in points if n not in where]
+    count = len(points[where[0] if where else extra[0]])
+    if all(len(set(points[n])) == 1 for n in extra):
+        batches = [list(range(count))]
+    else:
+        batches = [[i] for i in range(count)]
+    tables = []
+    for rows in batches:
+        kwargs = {n: [points[n][i] for i in rows] for n in where}
+        held = {**(fixed or {}), **{n: points[n][rows[0]] for n in extra}}
+        tables.append(result.prob_below(loss, **kwargs, fixed=held or None, group=groups))
+    table = tables[0] if len(tables) == 1 else stack_tables(tables)
+    if "C" not in table.columns and {"N", "D"} <= set(table.columns):
+        # The compute of each point, as a budget's row gives it: the planner's unit.
+        at = list(table.columns).index("D") + 1
+        table.insert(at, "C", result.runs.compute_factor * table["N"] * table["D"])
+    return table
 
 
 def _flagged_rows(frame: pd.DataFrame, key: str) -> set[int]:
