@@ -7,6 +7,7 @@ the posterior of a law from the ``models/`` catalog (or your own, :meth:`Law.fro
 :func:`compare` and :func:`average` weigh competing laws, and :func:`load_fit` reads a saved
 fit back. Runs in groups (``load_runs(..., group="dataset")``) get one hierarchical fit with
 per-group parameters pooled across groups (:mod:`bayescale.hierarchy`, :func:`compare_pooling`).
+:func:`isoflop_minima` measures each IsoFLOP curve's minimum without a law,
 :meth:`Fit.recommend` picks the next runs to train,
 :func:`sweep` runs many fits from one spec on local processes or a Dask cluster, and
 :mod:`bayescale.downstream` forecasts benchmark errors through the loss.
@@ -52,6 +53,7 @@ _EXPORTS = {
     "compare_pooling": "bayescale.comparison",
     "fit": "bayescale.fitting",
     "get_law": "bayescale.laws",
+    "isoflop_minima": "bayescale.isoflop",
     "load_fit": "bayescale.fitting",
     "load_runs": "bayescale.data",
     "recommend": "bayescale.recommendation",

@@ -10,13 +10,21 @@ plans of backtest refits with these minima (:func:`bayescale.discrepancy.backtes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bayescale.data import Runs
+    from bayescale.fitting import Fit
 
 __all__ = [
     "IsoFLOPCurve",
     "curve_noise",
     "find_curves",
+    "isoflop_minima",
     "parabola_minimum",
     "parabola_vertices",
 ]
@@ -195,6 +203,7 @@ def find_curves(
     compute_factor: float = 6.0,
     tolerance: float = TOLERANCE,
     noise: float = 0.0,
+    missed: list[dict[str, float]] | None = None,
 ) -> list[IsoFLOPCurve]:
     """The IsoFLOP curves among runs, each with a bracketed minimum.
 
@@ -214,6 +223,9 @@ def find_curves(
         Relative distance in compute within which runs share a budget.
     noise : float, default 0
         The runs' noise on log loss (see :func:`parabola_minimum`).
+    missed : list, optional
+        If given, a budget with enough runs but no minimum inside them is appended to it as
+        ``{"C": compute, "runs": count}``.
 
     Returns
     -------
@@ -239,8 +251,171 @@ def find_curves(
         free[members] = False
         members = np.sort(members)
         found = _windowed(log_n[members], log_y[members], WINDOW, noise)
+        compute = float(np.exp(log_c[members].mean()))
         if found is not None:
-            compute = float(np.exp(log_c[members].mean()))
             log_n_min, se, rss, used = found
             curves.append(IsoFLOPCurve(compute, members, log_n_min, se, members[used], rss))
+        elif missed is not None:
+            missed.append({"C": compute, "runs": len(members)})
     return sorted(curves, key=lambda curve: curve.compute)
+
+
+def isoflop_minima(
+    runs: Runs,
+    level: float = 0.9,
+    tolerance: float = TOLERANCE,
+    fit: Fit | None = None,
+) -> pd.DataFrame:
+    """Each IsoFLOP curve's measured minimum and the frontier through them (approach 2).
+
+    Hoffmann et al. 2022's second approach, without a law: the runs sharing a compute budget
+    (within ``tolerance``) form a curve; a parabola in ``log N`` through each curve's log loss
+    places its minimum; a straight line through the minima in ``log C`` gives the frontier
+    ``N_opt ~ C^a`` (``D_opt ~ C^(1-a)``). This is the measurement a law's compute-optimal plan
+    (:meth:`bayescale.Fit.compute_optimal`) is checked against.
+
+    Parameters
+    ----------
+    runs : Runs
+        From :func:`bayescale.load_runs`, with N and D (or C and one of them).
+    level : float, default 0.9
+        Level of the intervals.
+    tolerance : float, default 0.1
+        Relative distance in compute within which runs share a budget.
+    fit : Fit, optional
+        A fit of a law in N and D (usually of these runs): each budget's plan
+        (``compute_optimal``) is set beside the measured minimum, and whether the minimum lies
+        inside the law's interval (``in_law``), the one with the plan's discrepancy
+        (``in_disc``) and the one of a new curve's minimum (``in_pred``), where the fit has
+        them. On the fit's own runs this is a consistency check, not a forecast.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per curve with a minimum inside its runs, by compute: ``C``, ``runs`` (on the
+        curve), ``fitted`` (near the minimum, the parabola's runs), ``N_min`` with
+        ``N_lower_*`` / ``N_upper_*`` (the vertex's interval: delta method, normal), ``D_min``
+        (``C / (k N_min)``), ``tokens_per_parameter``, ``loss_min`` (the parabola's value
+        there) and ``se_log_N``. ``attrs``: ``frontier`` (``exponent`` a with
+        ``exponent_lower`` / ``exponent_upper``, ``intercept`` of ``log N_opt`` at
+        ``log C``, ``curves``, ``level``; None with fewer than 3 curves), ``noise`` (the typical
+        curve's residual sd of log loss, the floor of each vertex's standard error),
+        ``missed`` (budgets with enough runs but no minimum inside them) and
+        ``compute_factor``.
+
+    Raises
+    ------
+    DataError
+        For runs without N and D (or C to derive one), or without any IsoFLOP curve: the
+        message says how many runs share a budget and what a curve needs.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    from bayescale.errors import DataError
+    from bayescale.settings import check_level
+
+    level = check_level(level, "level")
+    inputs = set(runs.inputs)
+    if not {"N", "D"} <= inputs:
+        raise DataError(
+            f"IsoFLOP curves need each run's N and D (or C and one of them); the runs from "
+            f"{runs.source} have {', '.join(runs.inputs)}"
+        )
+    n, d, y, k = runs.x("N"), runs.x("D"), runs.y, runs.compute_factor
+    if np.any(y <= 0):
+        raise DataError(f"IsoFLOP curves are fitted on log loss; {runs.source} has a loss <= 0")
+    # The vertices' standard errors need the runs' noise: a parabola through 5-7 runs often
+    # has a residual sd far too small by chance, so the typical curve's sd is their floor.
+    noise = curve_noise(find_curves(n, d, y, k, tolerance)) or 0.0
+    missed: list[dict[str, float]] = []
+    curves = find_curves(n, d, y, k, tolerance, noise=noise, missed=missed)
+    if not curves:
+        raise DataError(
+            f"no IsoFLOP curve in the {len(runs)} runs from {runs.source}: a curve is "
+            f"{FEWEST} or more runs within {tolerance:.0%} of one compute C = {k:g} N D whose "
+            f"loss has its minimum in N inside them"
+            + (f" ({len(missed)} budgets had the runs but no minimum inside)" if missed else "")
+        )
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    tag = f"{round(level * 100):d}"
+    rows = []
+    log_n, log_y = np.log(n), np.log(y)
+    for curve in curves:
+        used = curve.fitted
+        coef = np.polyfit(log_n[used], log_y[used], 2)
+        n_min = float(np.exp(curve.log_n_min))
+        rows.append(
+            {
+                "C": curve.compute,
+                "runs": len(curve.rows),
+                "fitted": len(used),
+                "N_min": n_min,
+                f"N_lower_{tag}": float(np.exp(curve.log_n_min - z * curve.se)),
+                f"N_upper_{tag}": float(np.exp(curve.log_n_min + z * curve.se)),
+                "D_min": curve.compute / (k * n_min),
+                "tokens_per_parameter": curve.compute / (k * n_min**2),
+                "loss_min": float(np.exp(np.polyval(coef, curve.log_n_min))),
+                "se_log_N": curve.se,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.attrs.update(
+        frontier=_frontier(curves, level),
+        noise=noise,
+        missed=missed,
+        compute_factor=k,
+    )
+    if fit is not None:
+        table = _beside_plan(table, fit, level, tag)
+    return table
+
+
+def _frontier(curves: list[IsoFLOPCurve], level: float) -> dict[str, Any] | None:
+    """Weighted least squares of the minima's ``log N`` on ``log C`` (weights 1 / se^2)."""
+    from scipy import stats
+
+    if len(curves) < 3:
+        return None
+    x = np.log([c.compute for c in curves])
+    y = np.array([c.log_n_min for c in curves])
+    w = 1.0 / np.maximum(np.array([c.se for c in curves]), 1e-6) ** 2
+    design = np.column_stack([np.ones_like(x), x])
+    gram = design.T @ (w[:, None] * design)
+    coef = np.linalg.solve(gram, design.T @ (w * y))
+    residual = y - design @ coef
+    dof = len(x) - 2
+    # Minima that scatter more than their standard errors say: the frontier's own error grows
+    # with that scatter (never shrinks below the errors' own).
+    scale = max(1.0, float(residual @ (w * residual)) / dof)
+    se = float(np.sqrt(scale * np.linalg.inv(gram)[1, 1]))
+    t = float(stats.t.ppf(0.5 + level / 2, dof))
+    return {
+        "exponent": float(coef[1]),
+        "exponent_lower": float(coef[1] - t * se),
+        "exponent_upper": float(coef[1] + t * se),
+        "intercept": float(coef[0]),
+        "curves": len(curves),
+        "level": level,
+    }
+
+
+def _beside_plan(table: pd.DataFrame, fit: Fit, level: float, tag: str) -> pd.DataFrame:
+    """The fit's plan at each curve's budget, and whether each interval holds the minimum."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # The plan's own caveats (a failed fit's flag is kept in its attrs and said below).
+        warnings.simplefilter("ignore", UserWarning)
+        plan = fit.compute_optimal(table["C"].to_list(), level=level)
+    out = table.copy()
+    out["plan_N_median"] = plan["N_median"].to_numpy()
+    measured = out["N_min"].to_numpy()
+    for column, prefix in (("in_law", "N"), ("in_disc", "N_disc"), ("in_pred", "N_pred")):
+        low, high = f"{prefix}_lower_{tag}", f"{prefix}_upper_{tag}"
+        if low in plan.columns:
+            inside = (plan[low].to_numpy() <= measured) & (measured <= plan[high].to_numpy())
+            out[column] = inside
+    out.attrs.update(table.attrs)
+    out.attrs["fit_ok"] = bool(fit.ok)
+    return out

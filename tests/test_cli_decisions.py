@@ -193,6 +193,38 @@ def test_target_at_a_decided_size_gives_one_runs_chance_there(
     assert bad.exit_code != 0 and "Q is not an input" in " ".join(bad.output.split())
 
 
+def test_isoflop_sets_each_measured_minimum_beside_the_fits_plan(
+    runner: CliRunner, fit_file: Path, runs_csv: Path
+) -> None:
+    from bayescale.isoflop import isoflop_minima
+
+    done = runner.invoke(app, ["isoflop", str(runs_csv), "--fit", str(fit_file), "-f", "json"])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    runs = bs.load_runs(runs_csv)
+    expected = isoflop_minima(runs, fit=bs.load_fit(fit_file))
+    assert len(doc["rows"]) == len(expected) == 9
+    for row, (_, want) in zip(doc["rows"], expected.iterrows(), strict=True):
+        assert row["N_min"] == pytest.approx(want["N_min"])
+        assert row["plan_N_median"] == pytest.approx(want["plan_N_median"])
+        assert row["in_disc"] == bool(want["in_disc"])
+    assert doc["frontier"]["exponent"] == pytest.approx(expected.attrs["frontier"]["exponent"])
+    # The fit's plan at each budget is its compute_optimal's.
+    plan = bs.load_fit(fit_file).compute_optimal(list(expected["C"]))
+    assert list(expected["plan_N_median"]) == pytest.approx(list(plan["N_median"]))
+    inside = (plan["N_lower_90"] <= expected["N_min"]) & (expected["N_min"] <= plan["N_upper_90"])
+    assert list(expected["in_law"]) == list(inside)
+    table = CliRunner(env={"COLUMNS": "240"}).invoke(app, ["isoflop", str(runs_csv)])
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.stdout.split())
+    assert "Frontier through the 9 minima: N_opt ~ C^" in text
+    # Too few runs for a curve: one error line, what a curve needs.
+    few = runs_csv.parent / "few.csv"
+    pd.read_csv(runs_csv).head(4).to_csv(few, index=False)
+    bad = runner.invoke(app, ["isoflop", str(few)])
+    assert bad.exit_code == 2 and "no IsoFLOP curve in the 4 runs" in " ".join(bad.output.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

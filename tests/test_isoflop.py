@@ -10,6 +10,7 @@ from bayescale.isoflop import (
     FEWEST,
     curve_noise,
     find_curves,
+    isoflop_minima,
     parabola_minimum,
 )
 
@@ -185,3 +186,42 @@ def test_an_off_centre_sweep_finds_its_minimum_off_the_optimum():
     assert np.median(vertex[inside]) > 0.1 and np.nanmedian(vertex) > 0.1
     vertex, inside = found(centred, 0.0041)
     assert abs(np.median(vertex[inside])) < 0.03
+
+
+def test_isoflop_minima_hold_the_true_optimum_as_often_as_they_say() -> None:
+    from bayescale.demo import TRUE_PARAMETERS as p
+    from bayescale.demo import demo_runs
+
+    exponent = p["beta"] / (p["alpha"] + p["beta"])
+    ratio = (p["alpha"] * p["A"]) / (p["beta"] * p["B"])
+    hits, frontier_hits = [], []
+    for seed in range(10):
+        table = isoflop_minima(demo_runs(seed))
+        assert len(table) == 9 and not table.attrs["missed"]  # 9 budgets, each bracketed
+        truth = (ratio * (table["C"] / 6) ** p["beta"]) ** (1 / (p["alpha"] + p["beta"]))
+        hits += list((table["N_lower_90"] <= truth) & (truth <= table["N_upper_90"]))
+        np.testing.assert_allclose(table["D_min"], table["C"] / (6 * table["N_min"]))
+        frontier = table.attrs["frontier"]
+        frontier_hits.append(frontier["exponent_lower"] <= exponent <= frontier["exponent_upper"])
+    # 90% intervals of 90 minima (measured 93%) and of 10 frontiers (9 of 10).
+    assert 0.8 <= np.mean(hits) <= 0.99
+    assert sum(frontier_hits) >= 8
+
+
+def test_isoflop_minima_say_why_there_is_no_curve() -> None:
+    import pandas as pd
+
+    from bayescale import load_runs
+    from bayescale.errors import DataError
+
+    # Runs at five budgets, one size each: no budget has the runs of a curve.
+    runs = load_runs(
+        pd.DataFrame(
+            {"N": [1e8, 2e8, 4e8, 8e8, 1.6e9], "D": [2e9] * 5, "loss": [3, 2.9, 2.8, 2.7, 2.6]}
+        )
+    )
+    with pytest.raises(DataError, match=r"no IsoFLOP curve in the 5 runs .* 5 or more runs within"):
+        isoflop_minima(runs)
+    only_n = load_runs(pd.DataFrame({"N": [1e8, 2e8, 4e8], "loss": [3.0, 2.9, 2.8]}))
+    with pytest.raises(DataError, match=r"need each run's N and D"):
+        isoflop_minima(only_n)

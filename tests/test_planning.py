@@ -277,7 +277,7 @@ def test_budget_normals_are_a_budgets_own_whatever_else_is_asked() -> None:
             r"fixed=\{'N': \.\.\.\} \(--fixed N=\.\.\. on the command line\): N, D and C",
         ),
         ({"D": 1e12}, r"are what a plan chooses or is given"),
-        ({"C": 1e24}, r"prob_below\(target, N=\.\.\., D=\.\.\.\) \(bayescale target --loss \.\.\. --at"),
+        ({"C": 1e24}, r"prob_below\(target, N=\.\.\., D=\.\.\.\) \(bayescale target --loss"),
         ({"u": 1e10}, r"'u': \.\.\.\}: not an input of the law; law 'data_constrained' takes U"),
         ({"U": float("nan")}, r"give a finite number"),
     ],

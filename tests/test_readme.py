@@ -94,6 +94,14 @@ def test_cli_example_runs(workdir: Path) -> None:
             assert done.exit_code == 0, f"{shlex.join(command)}\n{done.output[-3000:]}"
     assert (workdir / "my-cli-fit.nc").is_file()
     assert (workdir / "my-comparison" / "verdict.txt").is_file()
+    # The IsoFLOP minima beside that fit's plan.
+    (block,) = [b for b in _blocks("bash") if "bayescale isoflop" in b]
+    with _inside(workdir):
+        done = runner.invoke(app, shlex.split(block.strip())[1:])
+    assert done.exit_code == 0, done.output[-3000:]
+    assert "The measured minimum lies inside the fit's 90% intervals" in " ".join(
+        done.output.split()
+    )
     # The README's report of that fit and comparison: one set of runs, so the report averages.
     with _inside(workdir):
         args = ["report", "my-cli-fit.nc", "--compare", "my-comparison"]

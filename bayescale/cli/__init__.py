@@ -2,6 +2,7 @@
 
 Commands: ``laws`` (the catalog), ``fit`` (sample a posterior and save it), ``forecast``
 (loss at new scales from a saved fit), ``optimal`` and ``target`` (compute plans),
+``isoflop`` (the runs' own IsoFLOP minima),
 ``compare`` (rank law forms), ``report`` (the due-diligence report of a fit) and ``demo``.
 Every modelling decision lives in the library; a command parses its options, checks its
 inputs and outputs, calls the library, and renders the result.
@@ -26,6 +27,7 @@ from ._options import parse_mapping, parse_points
 from .commands.compare import compare_command
 from .commands.demo import demo_command
 from .commands.fit import fit_command, forecast_command
+from .commands.isoflop import isoflop_command
 from .commands.laws import laws_command
 from .commands.link import link_command
 from .commands.next import next_command
@@ -60,6 +62,7 @@ for _name, _command in {
     "compare": compare_command,
     "optimal": optimal_command,
     "target": target_command,
+    "isoflop": isoflop_command,
     "next": next_command,
     "report": report_command,
     "link": link_command,

@@ -1,0 +1,163 @@
+"""``bayescale isoflop``: each IsoFLOP curve's measured minimum, and the frontier through them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bayescale._format import format_number
+from bayescale.settings import check_level
+
+from .._guard import warnings_as_lines
+from .._options import (
+    ComputeFactorOption,
+    DataArgument,
+    FormatOption,
+    LevelOption,
+    OutputFormat,
+    XOption,
+    YOption,
+    parse_mapping,
+)
+from .._render import console, frame_table, print_csv, print_json, records, say
+
+__all__ = ["isoflop_command"]
+
+
+def isoflop_command(
+    data: DataArgument,
+    x: XOption = None,
+    y: YOption = "loss",
+    compute_factor: ComputeFactorOption = 6.0,
+    level: LevelOption = 0.9,
+    fit_file: Annotated[
+        str | None,
+        typer.Option(
+            "--fit",
+            metavar="FIT.nc",
+            help="A saved fit of a law in N and D: its plan at each budget beside the "
+            "measured minimum, and whether each of its intervals holds it.",
+        ),
+    ] = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Each IsoFLOP curve's minimum in N, and the frontier N_opt ~ C^a (Hoffmann's approach 2).
+
+    Runs within 10% of one compute C = k N D form a curve (5 runs or more); a
+    parabola in log N through its log loss places the minimum, with an
+    interval from the parabola's own error; a weighted line through the
+    minima gives the frontier's exponent. No law is fitted: this is the
+    measurement a law's plan ('bayescale optimal') is checked against. With
+    --fit, that fit's plan at each budget and whether the minimum lies inside
+    its intervals (law alone, with the plan's discrepancy, a new curve's
+    minimum): on the fit's own runs a consistency check, not a forecast.
+
+    \f
+    Parameters
+    ----------
+    data : str
+        Path of the table of runs.
+    x : list of str, optional
+        ``NAME=COLUMN`` mappings.
+    y : str, default "loss"
+        Column of the loss.
+    compute_factor : float, default 6.0
+        ``k`` in ``C = k N D``.
+    level : float, default 0.9
+        Level of the intervals.
+    fit_file : str, optional
+        A saved fit whose plan is set beside the minima.
+    output_format : OutputFormat, default table
+        ``table``, ``csv`` or ``json``.
+    """
+    level = check_level(level, "--level")
+    mapping = parse_mapping(x)
+    from bayescale.data import load_runs
+
+    with warnings_as_lines():
+        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
+    fit = None
+    if fit_file is not None:
+        from bayescale.fitting import load_fit
+
+        fit = load_fit(fit_file)
+    from bayescale.isoflop import isoflop_minima
+
+    with warnings_as_lines():
+        table = isoflop_minima(runs, level=level, fit=fit)
+    frontier = table.attrs["frontier"]
+    missed = table.attrs["missed"]
+    if output_format is OutputFormat.json:
+        print_json(
+            {
+                "source": runs.source,
+                "compute_factor": runs.compute_factor,
+                "level": level,
+                "noise": table.attrs["noise"],
+                "frontier": frontier,
+                "missed": missed,
+                "fit": fit_file,
+                "rows": records(table),
+            }
+        )
+        return
+    if output_format is OutputFormat.csv:
+        print_csv(table)
+        return
+    tag = f"{round(level * 100):d}"
+    shown = table.drop(columns=["se_log_N"]).rename(
+        columns={
+            "N_min": "N at minimum",
+            f"N_lower_{tag}": f"lower {tag}%",
+            f"N_upper_{tag}": f"upper {tag}%",
+            "D_min": "D at minimum",
+            "tokens_per_parameter": "tokens/param",
+            "loss_min": "loss at minimum",
+            "plan_N_median": "plan N (median)",
+            "in_law": "in law's",
+            "in_disc": "in with disc.",
+            "in_pred": "in new curve's",
+        }
+    )
+    for column in ("in law's", "in with disc.", "in new curve's"):
+        if column in shown.columns:
+            shown[column] = ["yes" if v else "NO" for v in shown[column]]
+    sizes = ["N at minimum", f"lower {tag}%", f"upper {tag}%", "D at minimum", "plan N (median)"]
+    console().print(
+        frame_table(
+            shown,
+            f"IsoFLOP minima of {len(runs)} runs from {runs.source} (C = {runs.compute_factor:g} "
+            f"N D; {tag}% intervals of the parabola's vertex)",
+            [c for c in sizes if c in shown.columns],
+        )
+    )
+    if frontier is None:
+        say(f"Frontier: {len(table)} curves; 3 or more are needed for a line through the minima.")
+    else:
+        a, low, high = frontier["exponent"], frontier["exponent_lower"], frontier["exponent_upper"]
+        say(
+            f"Frontier through the {frontier['curves']} minima: N_opt ~ C^{a:.3f} ({tag}%: "
+            f"{low:.3f} to {high:.3f}), D_opt ~ C^{1 - a:.3f} (Hoffmann et al. found 0.49 / "
+            f"0.51 this way)."
+        )
+    if missed:
+        budgets = ", ".join(format_number(m["C"], "flops") for m in missed)
+        say(
+            f"{len(missed)} budget(s) had 5 or more runs but no minimum inside them (the "
+            f"parabola opens downward or its vertex lies beyond the runs): {budgets}. Sweep "
+            f"wider in N there to measure one."
+        )
+    if fit is not None:
+        counts = [
+            f"{label} {int(table[column].sum())} of {len(table)}"
+            for column, label in (
+                ("in_law", "the law's interval"),
+                ("in_disc", "with the plan's discrepancy"),
+                ("in_pred", "a new curve's minimum"),
+            )
+            if column in table.columns
+        ]
+        say(f"The measured minimum lies inside the fit's {tag}% intervals: {'; '.join(counts)}.")
+        if not fit.ok:
+            say("The fit failed its diagnostics: its plan is not to be trusted.", style="yellow")
