@@ -19,10 +19,10 @@ the run. The draw that plays the truth is left out of its own world's reweightin
 world never "learns" the answer by matching itself. A batch is chosen greedily on the joint
 fantasy: each world keeps the likelihood of the runs chosen so far, so a second run near
 the first is worth less, and a replicate of a chosen run gets fresh noise. Within a budget,
-the batch is the better of two greedy choices, by reduction per unit cost and by reduction
-among the runs the budget still affords (Leskovec et al. 2007's rule for budgeted choices
-whose value has diminishing returns): ranking by ratio alone fills a budget with cheap runs
-that teach little.
+the batch (a single run too) is the better of two greedy choices, by reduction per unit
+cost and by reduction among the runs the budget still affords (Leskovec et al. 2007's rule
+for budgeted choices whose value has diminishing returns): ranking by ratio alone fills a
+budget with cheap runs that teach little.
 
 When the data a candidate would add are so informative that the importance weights
 collapse (their effective sample size below ``min_ess``), the reweighted estimate is
@@ -33,7 +33,12 @@ variance), is marked ``estimate="gaussian"`` in the table and a warning says so.
 
 Candidates compete within one step on common random numbers (the same worlds and noise
 draws), so that two identical candidates get identical values and the ranking is not
-decided by simulation noise.
+decided by simulation noise. The fantasy worlds are the replicates of that Monte Carlo
+average: the standard error of each expected reduction is reported beside it
+(``variance_reduction_se``), and differences of less than about two of them are noise that
+another seed or more fantasies move. A candidate not expected to reduce the uncertainty alone
+(its estimate zero or below) is never chosen, not even later in a batch, where its marginal
+value would be noise too.
 
 A fit with a discrepancy (every fit by default where it can be learned, see
 :mod:`bayescale.discrepancy`) knows its law may be off beyond the runs, by a variance
@@ -49,24 +54,28 @@ forecasts are a little less accurate; ``discrepancy=False`` plans on the law's v
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayescale.discrepancy import distance, log_inputs, log_ranges
-from bayescale.errors import DataError, FormulaError
+from bayescale._format import format_number, parse_quantity, size_kind
+from bayescale.data import log_inputs as data_log_inputs
+from bayescale.discrepancy import log_inputs, log_ranges
+from bayescale.errors import DataError, DataWarning, FormulaError, closest
 from bayescale.forecast import forecast_points, law_mu
 from bayescale.formula import Formula
 
 if TYPE_CHECKING:
+    from bayescale.data import Runs
     from bayescale.discrepancy import Discrepancy
     from bayescale.fitting import Fit
 
-__all__ = ["CRITERIA", "MEASURES", "candidate_costs", "recommend"]
+__all__ = ["CRITERIA", "MEASURES", "STRATEGIES", "candidate_costs", "recommend"]
 
 #: What the recommendation can reduce the uncertainty of, in words.
 CRITERIA: dict[str, str] = {
@@ -75,6 +84,8 @@ CRITERIA: dict[str, str] = {
 }
 #: How that uncertainty is measured: posterior variance, or width of the 90% interval.
 MEASURES = ("variance", "width")
+#: How a batch is chosen (see :func:`recommend`).
+STRATEGIES = ("auto", "per_cost", "reduction", "better")
 _INTERVAL = 0.9
 #: Width of a standard normal's 90% equal-tailed interval.
 _Z_WIDTH = 2 * 1.6448536269514722
@@ -88,7 +99,9 @@ def candidate_costs(
     Parameters
     ----------
     candidates : pandas.DataFrame
-        The candidates, one column per input (and any other column the cost uses).
+        The candidates, one column per input (and any other column the cost uses). Messages
+        name a row by its index label (``candidate 3``; ``line 5`` for an index named
+        ``line``).
     cost : str, sequence of float or None
         A formula of the candidates' columns (``"6*N*D"``, ``"N*D*epochs"``, ``"gpu_hours"``),
         parsed by :class:`bayescale.formula.Formula` (never evaluated by Python); the costs
@@ -111,19 +124,29 @@ def candidate_costs(
     FormulaError
         If the cost formula is not valid.
     """
+    return _costs(candidates, cost, compute_factor)[0]
+
+
+def _costs(
+    candidates: pd.DataFrame, cost: str | Sequence[float] | np.ndarray | None, compute_factor: float
+) -> tuple[np.ndarray, str, str]:
+    """The costs, the cost model in words (``6*N*D``) and the costs' units."""
+    row = _row_namer(candidates.index)
+    columns = ", ".join(map(str, candidates.columns))
     if cost is None and not {"N", "D"} <= set(candidates.columns) and "C" in candidates.columns:
-        values = candidates["C"].to_numpy(float)  # C = k N D already
-        label = "the column C"
+        values = _numbers(candidates["C"], "C", row, "candidates")  # C = k N D already
+        label, units = "C (the candidates' compute)", "FLOPs"
     elif cost is None:
         missing = [name for name in ("N", "D") if name not in candidates.columns]
         if missing:
             raise DataError(
                 f"the default cost {compute_factor:g}*N*D needs columns N and D in the "
                 f"candidates; {missing[0]} is missing: give it, or a cost formula of the "
-                f"columns {', '.join(map(str, candidates.columns))} (cost='...')"
+                f"columns {columns} (cost='...')"
             )
-        values = compute_factor * candidates["N"].to_numpy(float) * candidates["D"].to_numpy(float)
-        label = f"{compute_factor:g}*N*D"
+        n = _numbers(candidates["N"], "N", row, "candidates")
+        values = compute_factor * n * _numbers(candidates["D"], "D", row, "candidates")
+        label, units = f"{compute_factor:g}*N*D", "FLOPs"
     elif isinstance(cost, str):
         try:
             formula = Formula(cost)
@@ -135,30 +158,337 @@ def candidate_costs(
         if unknown:
             raise DataError(
                 f"cost {cost!r} uses {', '.join(unknown)}, not a column of the candidates "
-                f"(columns: {', '.join(map(str, candidates.columns))}); add the column or "
-                f"change the formula"
+                f"(columns: {columns}); add the column or change the formula"
             )
-        env = {name: candidates[name].to_numpy(float) for name in formula.names}
+        env = {name: _numbers(candidates[name], name, row, "candidates") for name in formula.names}
         with np.errstate(all="ignore"):
             values = np.broadcast_to(
                 np.asarray(formula.evaluate(env), dtype=float), (len(candidates),)
             ).copy()
-        label = cost
+        label, units = cost, f"the units of {cost}"
     else:
         values = np.asarray(cost, dtype=float).reshape(-1)
         if len(values) != len(candidates):
             raise DataError(
                 f"{len(values)} costs given for {len(candidates)} candidates; give one each"
             )
-        label = "the costs given"
+        label, units = "the costs given", "the units given"
     bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
     if len(bad):
-        row = candidates.index[bad[0]]
         raise DataError(
-            f"cost of candidate {row!r} is {float(values[bad[0]]):g} by {label}: every cost "
+            f"cost of {row(int(bad[0]))} is {float(values[bad[0]]):g} by {label}: every cost "
             f"must be a positive number; check that row or the cost formula"
         )
-    return values
+    return values, label, units
+
+
+# --------------------------------------------------------------------------- the candidates
+
+
+def _label(value: Any) -> Any:
+    """A row label as Python shows it (``3``, ``'run0'``), not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _row_namer(index: pd.Index) -> Callable[[int], str]:
+    """How messages name the row at a position: by its label, as the table's ``candidate``
+    column shows it (``candidate 3``, ``candidate 'run0'``; ``line 5`` for an index named
+    ``line``, as ``bayescale next`` reads a file)."""
+
+    def row(position: int) -> str:
+        label = _label(index[position])
+        return f"{index.name} {label!r}" if index.name is not None else f"candidate {label!r}"
+
+    return row
+
+
+def _rows_text(index: pd.Index, positions: Sequence[int], limit: int = 5) -> str:
+    """Several rows named as :func:`_row_namer` does: ``candidates 0, 3 and 7``."""
+    labels = [repr(_label(index[i])) for i in positions]
+    name = str(index.name) if index.name is not None else "candidate"
+    if len(labels) == 1:
+        return f"{name} {labels[0]}"
+    if len(labels) > limit:
+        listed = f"{', '.join(labels[:limit])} and {len(labels) - limit} more"
+    else:
+        listed = f"{', '.join(labels[:-1])} and {labels[-1]}"
+    return f"{name}s {listed}"
+
+
+def _numbers(values: pd.Series, column: str, row: Callable[[int], str], what: str) -> np.ndarray:
+    """A column as floats, text as bayescale prints numbers ('70B', '1.4T') read; a cell that
+    is neither is named by its row."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(float)
+    out = np.empty(len(values))
+    for i, value in enumerate(values.to_numpy(object)):
+        try:
+            if isinstance(value, bool | np.bool_):
+                raise TypeError(value)
+            out[i] = parse_quantity(value) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{what}: {row(i)}: {column} is {_label(value)!r}, not a number; write it as a "
+                f"number (7e10, or as bayescale prints it: '70B'), or remove the row"
+            ) from None
+    return out
+
+
+def _checked_inputs(
+    frame: pd.DataFrame,
+    law: Any,
+    k: float,
+    used: set[str],
+    what: str,
+    row: Callable[[int], str],
+) -> tuple[pd.DataFrame, list[str]]:
+    """The inputs (and the columns the cost uses) as finite numbers, > 0 where logged, each
+    bad cell named by its row; and the notes on a C loosely off ``k N D``."""
+    logged = {*data_log_inputs(law), "N", "D", "C"}
+    out = frame.copy()
+    for column in frame.columns:
+        name = str(column)
+        if name not in used:
+            continue
+        values = _numbers(frame[column], name, row, what)
+        inputs = name in law.inputs or name in ("N", "D", "C")
+        bad = ~np.isfinite(values)
+        if inputs and bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"{what}: {row(i)}: {name} is {float(values[i])!r}; every {what.rstrip('s')} "
+                f"needs a finite {name}: fill it in or remove the row"
+            )
+        bad = ~(values > 0)
+        if inputs and name in logged and bad.any():
+            i = int(np.argmax(bad))
+            why = (
+                f"law {law.name!r} takes its logarithm"
+                if name in law.inputs
+                else "it counts parameters, tokens or FLOPs"
+            )
+            raise DataError(
+                f"{what}: {row(i)}: {name} is {float(values[i]):g}; it must be > 0 ({why})"
+            )
+        out[column] = values
+    notes: list[str] = []
+    if {"N", "D", "C"} <= set(map(str, out.columns)):
+        with np.errstate(all="ignore"):
+            product = k * out["N"].to_numpy(float) * out["D"].to_numpy(float)
+            ratio = out["C"].to_numpy(float) / product
+        c = out["C"].to_numpy(float)
+        off = (ratio < 0.5) | (ratio > 2.0)
+        if off.any():
+            i = int(np.argmax(off))
+            raise DataError(
+                f"{what}: {row(i)}: C = {c[i]:.4g} but {k:g} N D = {product[i]:.4g}: they "
+                f"disagree by more than a factor 2; give two of N, D, C (the third follows "
+                f"from C = {k:g} N D), or check that row"
+            )
+        loose = (ratio < 2 / 3) | (ratio > 1.5)
+        if loose.any():
+            i = int(np.argmax(loose))
+            notes.append(
+                f"{what}: {row(i)}: C = {c[i]:.4g} is {ratio[i]:.2f}x {k:g} N D = "
+                f"{product[i]:.4g}; the law reads N and D, the distance beyond the runs reads C: "
+                f"if C is a slip, leave it out (two of N, D, C are enough)"
+            )
+    return out, notes
+
+
+def _missing_inputs(columns: Sequence[str], law: Any) -> list[str]:
+    """The law's inputs neither among the columns nor completed from two of N, D, C."""
+    present = set(map(str, columns))
+    if len(present & {"N", "D", "C"}) >= 2:
+        present |= {"N", "D", "C"}
+    return [name for name in law.inputs if name not in present]
+
+
+def _candidate_points(
+    frame: pd.DataFrame, law: Any, k: float, cost: Any
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The candidates checked cell by cell, their points of the law's inputs (the triad
+    completed), and notes."""
+    used = {*law.inputs, "N", "D", "C"}
+    if isinstance(cost, str):
+        try:
+            used |= Formula(cost).names
+        except FormulaError:
+            pass  # the cost's own check says so
+    frame, notes = _checked_inputs(frame, law, k, used, "candidates", _row_namer(frame.index))
+    missing = _missing_inputs(frame.columns, law)
+    if missing:
+        triad = (
+            f" (of N, D, C any two are enough: C = {k:g} N D)"
+            if {"N", "D", "C"} & set(missing)
+            else ""
+        )
+        raise DataError(
+            f"candidates: law {law.name!r} needs {', '.join(law.inputs)}; missing "
+            f"{', '.join(missing)}{triad} (the candidates' columns: "
+            f"{', '.join(map(str, frame.columns))}); name a column {missing[0]}, e.g. "
+            f"candidates.rename(columns={{'<column>': '{missing[0]}'}})"
+        )
+    with warnings.catch_warnings():
+        # Said above, naming the candidate rather than a 'forecast point'.
+        warnings.filterwarnings("ignore", message="forecast point", category=DataWarning)
+        points = forecast_points(law, frame.reset_index(drop=True), k)
+    return frame, points, notes
+
+
+def _candidate_groups(fit: Fit, frame: pd.DataFrame, group: str | None) -> str | None:
+    """Refuse candidates whose own group column puts them in another group than the one
+    planned (they would be valued for it, and labelled as theirs); the new group's label."""
+    from bayescale.hierarchy import NEW_GROUP
+
+    by = [str(c) for c in fit.runs.group_by]
+    labels = None
+    if by and all(c in frame.columns for c in by):
+        parts = [[str(v).strip() for v in frame[c]] for c in by]
+        labels = ["/".join(values) for values in zip(*parts, strict=True)]
+    where = f"column {by[0]!r}" if len(by) == 1 else f"columns {', '.join(map(repr, by))}"
+    found = list(dict.fromkeys(labels or []))
+    if group is None:
+        hint = ""
+        if len(found) == 1:
+            hint = f"; the candidates' {where} says {found[0]!r}: pass group={found[0]!r}"
+        elif found:
+            hint = (
+                f"; the candidates' {where} holds {', '.join(found)}: plan one group at a time "
+                f"(keep its rows and pass its name as group=)"
+            )
+        raise DataError(
+            f"this fit has groups ({', '.join(fit.groups)}); pass group= the one whose runs "
+            f"you plan, or 'new' (on the command line: --group NAME){hint}"
+        )
+    if labels is None:
+        return None
+    index = frame.index
+    if str(group) == NEW_GROUP:
+        known = [i for i, label in enumerate(labels) if label in fit.groups]
+        if known:
+            groups = ", ".join(dict.fromkeys(labels[i] for i in known))
+            raise DataError(
+                f"candidates: {_rows_text(index, known)} {'is' if len(known) == 1 else 'are'} "
+                f"of group {groups} by the "
+                f"candidates' {where}, which the fit has; group='new' plans a group it has not "
+                f"seen: pass their group as group=, or keep only the new group's rows"
+            )
+        if len(found) > 1:
+            raise DataError(
+                f"candidates: the candidates' {where} holds several new groups "
+                f"({', '.join(found)}); group='new' values them as one: plan one at a time"
+            )
+        return found[0] if found else None
+    other = [i for i, label in enumerate(labels) if label != str(group)]
+    if other:
+        groups = ", ".join(dict.fromkeys(labels[i] for i in other))
+        raise DataError(
+            f"candidates: {_rows_text(index, other)} ({len(other)} of {len(labels)}) "
+            f"{'is' if len(other) == 1 else 'are'} of "
+            f"group {groups} by the candidates' {where}, not of group {str(group)!r} planned: "
+            f"a plan values every candidate for one group, so they would be valued for "
+            f"{str(group)!r} and labelled {groups}; keep only the {str(group)!r} rows, or "
+            f"plan each group in turn with its own group= (on the command line: --group NAME)"
+        )
+    return None
+
+
+def _duplicates(
+    points: pd.DataFrame, inputs: Sequence[str], runs: Runs | None, index: pd.Index
+) -> list[str]:
+    """Notes on candidates that repeat a run the fit has, or another candidate."""
+
+    def key(values: np.ndarray) -> tuple[float, ...]:
+        return tuple(float(f"{v:.9g}") for v in values)
+
+    def where(i: int) -> str:
+        return ", ".join(
+            f"{n}={format_number(float(points[n].iloc[i]), size_kind(n))}" for n in inputs
+        )
+
+    keys = [key(row) for row in points[list(inputs)].to_numpy(float)]
+    notes = []
+    if runs is not None:
+        try:
+            taken = {key(r) for r in np.column_stack([runs.x(n) for n in inputs])}
+        except (DataError, KeyError):
+            taken = set()
+        hits = [i for i, k in enumerate(keys) if k in taken]
+        if hits:
+            notes.append(
+                f"{_rows_text(index, hits)} repeat{'s' if len(hits) == 1 else ''} a run the "
+                f"fit already has ({where(hits[0])}): such a run adds only a replicate's noise; "
+                f"remove {'it' if len(hits) == 1 else 'them'} unless a replicate is meant"
+            )
+    first: dict[tuple[float, ...], int] = {}
+    copies = []
+    for i, k in enumerate(keys):
+        if k in first:
+            copies.append(i)
+        else:
+            first[k] = i
+    if copies:
+        row = _row_namer(index)
+        j = copies[0]
+        notes.append(
+            f"{_rows_text(index, copies)} repeat{'s' if len(copies) == 1 else ''} the inputs "
+            f"of another candidate ({row(j)} is {row(first[keys[j]])} again: {where(j)}); a "
+            f"batch may choose both, as a replicate with fresh noise: remove the copies unless "
+            f"replicates are meant"
+        )
+    if not index.is_unique:
+        repeated = [repr(_label(v)) for v in index[index.duplicated()].unique()[:5]]
+        notes.append(
+            f"the candidates' labels repeat ({', '.join(repeated)}): the table's candidate "
+            f"column cannot tell those rows apart; give each row its own label "
+            f"(candidates.reset_index(drop=True))"
+        )
+    return notes
+
+
+def _checked_options(
+    budget: Any, batch: Any, fantasies: Any, max_draws: Any, min_ess: Any
+) -> float | None:
+    """Refuse options out of range, naming them; the budget as a number."""
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+    if not whole(batch) or batch < 1:
+        raise DataError(f"batch = {batch!r}: give the number of runs to choose, 1 or more")
+    if not whole(fantasies) or fantasies < 2:
+        raise DataError(
+            f"fantasies = {fantasies!r}: give a whole number, 2 or more (32 is the default)"
+        )
+    if not whole(max_draws) or max_draws < 2:
+        raise DataError(
+            f"max_draws = {max_draws!r}: give a whole number of posterior draws, 2 or more "
+            f"(1000 is the default)"
+        )
+    if min_ess is not None and (
+        isinstance(min_ess, bool | np.bool_)
+        or not isinstance(min_ess, int | float | np.integer | np.floating)
+        or not (np.isfinite(min_ess) and min_ess > 0)
+    ):
+        raise DataError(
+            f"min_ess = {min_ess!r}: give a positive number of draws, or None for the default "
+            f"(max(20, 2% of the draws))"
+        )
+    if budget is None:
+        return None
+    try:
+        if isinstance(budget, bool | np.bool_):
+            raise TypeError(budget)
+        value = parse_quantity(budget) if isinstance(budget, str) else float(budget)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise DataError(
+            f"budget = {budget!r}: give a positive number in the cost's units (1e21, or as "
+            f"bayescale prints it: '1e21')"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- weighted moments
@@ -200,23 +530,45 @@ def _ess(w: np.ndarray) -> np.ndarray:
 
 
 def _table_of(given: Any, what: str) -> pd.DataFrame:
-    """Candidates or targets as a DataFrame: a mapping's scalars broadcast with its lists."""
+    """Candidates or targets as a DataFrame: a mapping's scalars broadcast with its lists.
+
+    Cells are kept as given (text too): :func:`_numbers` reads them, naming a bad one.
+    """
     if isinstance(given, pd.DataFrame):
-        return given.reset_index(drop=True)
+        return given.copy()
     if isinstance(given, Mapping) and given:
-        try:
-            values = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in given.items()}
-            size = max(len(v) for v in values.values())
-            return pd.DataFrame({k: np.broadcast_to(v, (size,)) for k, v in values.items()})
-        except ValueError as err:
+        values = {str(k): np.atleast_1d(np.asarray(v, dtype=object)) for k, v in given.items()}
+        size = max(len(v) for v in values.values())
+        odd = [k for k, v in values.items() if v.ndim != 1 or len(v) not in (1, size)]
+        if odd:
             raise DataError(
                 f"{what}: every input needs numbers of one length (or single numbers), "
-                f"e.g. {{'N': [1e8, 1e9], 'D': 2e10}}; {err}"
-            ) from err
+                f"e.g. {{'N': [1e8, 1e9], 'D': 2e10}}; {odd[0]} has "
+                f"{values[odd[0]].shape[0] if values[odd[0]].ndim else 0} against {size}"
+            )
+        frame = pd.DataFrame({k: np.broadcast_to(v, (size,)) for k, v in values.items()})
+        return frame.infer_objects()
     raise DataError(
         f"{what} must be a DataFrame or a mapping of inputs such as "
         f"{{'N': 7e10, 'D': 1.4e12}}, not {type(given).__name__}"
     )
+
+
+def _target_table(target: Any, law: Any, k: float) -> tuple[pd.DataFrame, list[str]]:
+    """The target points as numbers ('70B' read), refusing a name that is not an input."""
+    frame = _table_of(target, "target").reset_index(drop=True)
+    if frame.empty:
+        raise DataError("target: no point given; give e.g. {'N': 7e10, 'D': 1.4e12}")
+    known = [*law.inputs, *(n for n in ("N", "D", "C") if n not in law.inputs)]
+    unknown = [str(c) for c in frame.columns if str(c) not in known]
+    if unknown:
+        match = closest(unknown[0], known)
+        hint = f"; did you mean {match}?" if match is not None else ""
+        raise DataError(
+            f"target: {', '.join(unknown)} is not an input of law {law.name!r} (its inputs: "
+            f"{', '.join(law.inputs)}; of N, D, C any two are enough){hint}"
+        )
+    return _checked_inputs(frame, law, k, set(known), "target", lambda i: f"point {i + 1}")
 
 
 def _criterion_of(criterion: str, target: pd.DataFrame, inputs: Sequence[str]) -> str:
@@ -241,7 +593,10 @@ def _target_draws(
     law = fit.law
     k = fit.runs.compute_factor
     if criterion == "loss":
-        points = forecast_points(law, target, k)
+        with warnings.catch_warnings():
+            # Said by the target's own check.
+            warnings.filterwarnings("ignore", message="forecast point", category=DataWarning)
+            points = forecast_points(law, target, k)
         theta = {name: params[name][:, None] for name in law.parameters}
         inputs = {name: points[name].to_numpy(float)[None, :] for name in law.inputs}
         return np.asarray(law_mu(law, theta, inputs), dtype=float), points
@@ -313,6 +668,8 @@ class _RangeTerm:
         plan = criterion == "optimal_N"
         self.offset2, self.slope2 = discrepancy.variance_terms(plan=plan)
         names = ["C"] if plan else list(discrepancy.log_max)
+        #: The inputs the distance beyond the runs is measured along.
+        self.names = names
         #: The fitted runs' log range, (low, high), each of shape (inputs,).
         self.start = (
             np.array([discrepancy.log_min[n] for n in names]),
@@ -351,19 +708,106 @@ class _RangeTerm:
         return np.minimum(low, c), np.maximum(high, c)
 
 
-def _extrapolation(fit: Fit, targets: pd.DataFrame, criterion: str) -> float | None:
-    """E-folds by which the farthest target lies beyond the fit's runs (C for optimal_N)."""
+def _extrapolation(
+    fit: Fit, targets: pd.DataFrame, criterion: str
+) -> tuple[float | None, list[str]]:
+    """E-folds by which the farthest target lies beyond the fit's runs (C for optimal_N), and
+    the inputs along which it does (those whose distance is the largest)."""
     log_min, log_max = log_ranges(fit.runs, list(fit.law.inputs))
     if criterion == "optimal_N":
         log_min = {n: v for n, v in log_min.items() if n == "C"}
         log_max = {n: v for n, v in log_max.items() if n == "C"}
     if not log_max:
-        return None
-    try:
-        d = distance(targets, log_min, log_max, fit.runs.compute_factor)
-    except DataError:  # a target without an input the runs range over
-        return None
-    return float(d.max())
+        return None, []
+    points = {str(c): targets[c].to_numpy(float) for c in targets.columns}
+    logs = log_inputs(points, list(log_max), fit.runs.compute_factor)
+    if set(log_max) - set(logs):  # a target without an input the runs range over
+        return None, []
+    beyond = {
+        n: np.maximum(np.maximum(logs[n] - log_max[n], log_min[n] - logs[n]), 0.0) for n in logs
+    }
+    d = np.max(np.stack(list(beyond.values())), axis=0)
+    far = int(np.argmax(d))
+    along = [n for n, b in beyond.items() if d[far] > 0 and b[far] >= d[far] - 1e-9]
+    return float(d[far]), along
+
+
+def _discrepancy_note(
+    term: _RangeTerm,
+    end: tuple[np.ndarray, np.ndarray],
+    shares: tuple[float, float],
+    costs: np.ndarray,
+    chosen: Sequence[int],
+    budget: float | None,
+    points: pd.DataFrame,
+    inputs: Sequence[str],
+    index: pd.Index,
+) -> str:
+    """What the discrepancy's part of the target's variance is, and what would shorten it:
+    the inputs along which the farthest target lies beyond the runs (as the plan leaves
+    them), and the cheapest candidate that would bring the runs nearer."""
+    low, high = end
+
+    def share(value: float) -> str:
+        return ">99%" if 0.99 < value < 1 else f"{value:.0%}"
+
+    before, after = shares
+    text = (
+        f"the law's discrepancy beyond the runs is {share(after)} of the target's variance "
+        f"after this plan ({share(before)} before)"
+    )
+    beyond = np.maximum(np.maximum(term.targets - high, low - term.targets), 0.0)  # (T, K)
+    d = beyond.max(axis=1)
+    far = int(np.argmax(d))
+    if d[far] <= 0:
+        return (
+            f"{text}: the target lies within the runs' range, and this part (the "
+            f"discrepancy's offset) no run removes"
+        )
+
+    def shown(name: str, log_value: float) -> str:
+        return format_number(math.exp(log_value), size_kind(name))
+
+    where, need = [], []
+    for k, name in enumerate(term.names):
+        if beyond[far, k] < d[far] - 1e-9:
+            continue
+        above = term.targets[far, k] > high[k]
+        edge = high[k] if above else low[k]
+        side = ("largest", "above") if above else ("smallest", "below")
+        where.append(
+            f"{name} ({shown(name, term.targets[far, k])} against {shown(name, edge)}, the "
+            f"{side[0]} of the runs{' and the plan' if len(chosen) else ''})"
+        )
+        need.append(f"{name} {side[1]} {shown(name, edge)}")
+    text += (
+        f": the target lies {d[far]:.1f} e-folds beyond the runs' range"
+        f"{' as this plan leaves it' if len(chosen) else ''}, in {' and '.join(where)}, and only "
+        f"runs with {' and '.join(need)} shorten that"
+    )
+    now = float(term.variance(low, high).mean())
+    after_each = term.variance(*term.widened(low, high, np.arange(len(costs)))).mean(axis=1)
+    helps = after_each < now * (1 - 1e-9)
+    helps[list(chosen)] = False
+    if not helps.any():
+        return f"{text}. No candidate does: add candidates with {' and '.join(need)}"
+    j = int(np.flatnonzero(helps)[np.argmin(costs[helps])])
+    at = ", ".join(f"{n}={format_number(float(points[n].iloc[j]), size_kind(n))}" for n in inputs)
+    text += (
+        f". The cheapest candidate that does, {_row_namer(index)(j)} ({at}), costs "
+        f"{format_number(float(costs[j]), 'flops')}"
+    )
+    if budget is not None and costs[j] > budget:
+        text += (
+            f", more than the budget ({format_number(budget, 'flops')}): no run within it can "
+            f"shorten this part, the most of the target's uncertainty"
+        )
+    return text
+
+
+def _se(gains: np.ndarray) -> np.ndarray:
+    """Monte Carlo standard error of the mean over the fantasy worlds (axis 0)."""
+    return gains.std(axis=0, ddof=1) / math.sqrt(gains.shape[0])
 
 
 def recommend(
@@ -372,7 +816,7 @@ def recommend(
     target: pd.DataFrame | Mapping[str, Any],
     *,
     cost: str | Sequence[float] | np.ndarray | None = None,
-    budget: float | None = None,
+    budget: float | str | None = None,
     batch: int = 1,
     criterion: str = "auto",
     measure: str = "variance",
@@ -394,17 +838,25 @@ def recommend(
         The posterior of the law given the runs so far.
     candidates : DataFrame or mapping
         The runnable candidates, one row each, with a column per input of the law (of N, D
-        and C two are enough) and any column the cost uses.
+        and C two are enough) and any column the cost uses. Numbers may be text as
+        bayescale prints them (``"70B"``). A row is named by its index label, in the table's
+        ``candidate`` column and in messages (``candidate 3``; with an index named, e.g.
+        ``line``, ``line 5``). For a fit with groups, candidates that carry the runs' group
+        column must all be of ``group``.
     target : DataFrame or mapping
         What to be surer of: points of the law's inputs (``{"N": 7e10, "D": 1.4e12}``, a
-        region as several points) for ``criterion="loss"``; budgets ``{"C": [1e23]}`` for
-        ``criterion="optimal_N"``.
+        region as several points; ``"70B"`` and ``"1.4T"`` are read as numbers) for
+        ``criterion="loss"``; budgets ``{"C": [1e23]}`` for ``criterion="optimal_N"``. A
+        name that is not an input of the law (nor N, D, C) is refused.
     cost : str, sequence of float, optional
         The cost model: a formula of the candidates' columns (``"6*N*D"``, ``"gpu_hours"``),
         or one cost per candidate. Default ``k N D`` with ``k`` the runs' compute factor.
-    budget : float, optional
-        Most the chosen runs may cost together (in the cost's units); a candidate costing
-        more is never chosen. Default: no limit.
+    budget : float or str, optional
+        Most the chosen runs may cost together (in the cost's units; ``"1e21"`` is read as
+        a number); a candidate costing more is never chosen. Default: no limit. Within a
+        budget the default strategy keeps the better of the choices by reduction per unit
+        cost and by reduction (see ``strategy``). If every candidate costs more, a warning
+        says so and none is chosen.
     batch : int, default 1
         Most runs to choose, greedily, each given the fantasised outcomes of those before.
     criterion : {"auto", "loss", "optimal_N"}, default "auto"
@@ -433,7 +885,9 @@ def recommend(
         ``better``, both, keeping the one that ends with the smaller uncertainty (within a
         budget, ranking by ratio alone can fill it with cheap runs that teach little; the
         better of the two has a constant-factor guarantee, Leskovec et al. 2007). ``auto``
-        is ``better`` for a batch within a budget, else ``per_cost``.
+        is ``better`` with a budget (for one run too: the run that teaches most among those
+        the budget affords, unless the cheapest per unit of reduction ends as sure), else
+        ``per_cost``. ``attrs["strategy"]`` says which greedy choice was kept.
     discrepancy : bool, default True
         Count the fit's discrepancy (if it has one) in the uncertainty to reduce, so that a
         run nearer the target is also valued for shortening the extrapolation. False: the
@@ -449,7 +903,9 @@ def recommend(
         joint posterior's draws are reweighted, so the other groups learn through the
         pooled parameters too.
     seed : int, optional
-        Seed of the draws' subset and the fantasies; default the fit's seed.
+        Seed of the draws' subset and the fantasies; default the fit's seed. The expected
+        reductions are Monte Carlo averages over the fantasies: another seed moves them by
+        about their standard errors (``*_se``).
 
     Returns
     -------
@@ -457,27 +913,41 @@ def recommend(
         One row per candidate, the chosen ones first in the order chosen, then by value per
         cost: ``candidate`` (the row label in ``candidates``), the candidates' columns,
         ``cost``, ``variance_reduction`` and ``width_reduction`` (expected, if this run
-        alone were added), ``value_per_cost`` (the ranking measure's reduction per unit
-        cost), ``ess`` (mean effective sample size of the weights), ``estimate``
-        (``"reweight"`` or ``"gaussian"``), ``chosen`` and ``order`` (1, 2 ... in the
-        batch, 0 otherwise), ``marginal_reduction`` (the ranking measure's reduction when
-        chosen, given the runs chosen before). ``attrs`` holds ``criterion`` (in words),
-        ``measure``, ``target`` (records), ``variance_before``, ``width_before``,
-        ``variance_after`` and ``width_after`` (expected, after the whole batch), ``strategy``
-        (the one that chose the batch), ``spent``,
-        ``budget``, ``draws``, ``fantasies``, ``law`` and ``warnings``; with a fit's
+        alone were added; absolute, in the squared and plain units of the target's
+        quantity: log loss, or log N) each with its Monte Carlo standard error over the
+        fantasies (``variance_reduction_se``, ``width_reduction_se``; NaN for the
+        linear-Gaussian estimate, which is not an average over them), ``value_per_cost``
+        (the ranking measure's reduction per unit cost), ``ess`` (mean effective sample
+        size of the weights), ``estimate`` (``"reweight"`` or ``"gaussian"``), ``chosen``
+        and ``order`` (1, 2 ... in the batch, 0 otherwise), ``marginal_reduction`` and
+        ``marginal_reduction_se`` (the ranking measure's reduction when chosen, given the
+        runs chosen before). A candidate whose expected reduction alone is not above zero
+        is never chosen. ``attrs`` holds ``criterion`` (in words), ``measure``, ``target``
+        (records), ``variance_before``, ``width_before``, ``variance_after`` and
+        ``width_after`` (expected, after the whole batch), ``strategy`` (the greedy choice
+        kept: ``per_cost`` or ``reduction``), ``strategy_rule`` (``per_cost``,
+        ``reduction`` or ``better``, ``auto`` resolved), ``spent``, ``budget``, ``batch``,
+        ``cost`` (the cost model, e.g. ``6*N*D``) and ``cost_units``, ``compute_factor``,
+        ``seed`` (the one used), ``group`` (None without groups) and ``group_label`` (a new
+        group's name in the candidates' group column), ``fixed``, ``draws``,
+        ``fantasies``, ``law`` and ``warnings`` (also issued as ``UserWarning``: among them
+        candidates that repeat a run or each other, and, when the discrepancy is most of
+        the target's variance after the plan, what would shorten it); with a fit's
         discrepancy, the variances and widths include it, ``discrepancy`` says so and
         ``discrepancy_variance_before`` and ``discrepancy_variance_after`` give its part
         (mean over the targets); ``extrapolation``, the e-folds by which the farthest target
-        lies beyond the runs' range (in C for ``optimal_N``; None if it cannot be measured);
-        ``diagnostics_ok`` and, from a fit that failed its diagnostics, ``warning`` (also
-        issued once per fit as a ``UserWarning``).
+        lies beyond the runs' range (in C for ``optimal_N``; None if it cannot be measured)
+        and ``extrapolation_along``, the inputs along which it does; ``diagnostics_ok`` and,
+        from a fit that failed its diagnostics, ``warning`` (also issued once per fit as a
+        ``UserWarning``).
 
     Raises
     ------
     DataError
-        If the candidates or the target lack an input, a cost is not positive, or an
-        option is out of range (the message names it).
+        If the candidates or the target lack an input or hold a cell that is not a finite
+        number (> 0 where the law takes its logarithm), naming the row; the target names a
+        name that is not an input; candidates are of another group than ``group``; a cost
+        is not positive; or an option is out of range (the message names it).
     FormulaError
         If the cost formula is not valid.
 
@@ -489,18 +959,16 @@ def recommend(
     >>> table = recommend(fit, grid, target={"N": 7e10, "D": 1.4e12})  # doctest: +SKIP
     >>> table.loc[table["chosen"], ["N", "D", "cost"]]  # doctest: +SKIP
     """
+    from bayescale.fitting import _outside_level
+    from bayescale.hierarchy import NEW_GROUP
+    from bayescale.planning import check_fixed
     from bayescale.settings import check_seed
 
     law = fit.law
-    if fit.pooling is not None and group is None:
-        raise DataError(
-            f"this fit has groups ({', '.join(fit.groups)}); pass group= the one whose runs "
-            f"you plan, or 'new' (on the command line: --group NAME)"
-        )
-    view = fit.group(group) if group is not None else fit
+    budget = _checked_options(budget, batch, fantasies, max_draws, min_ess)
     if measure not in MEASURES:
         raise DataError(f"measure {measure!r} is unknown; use 'variance' or 'width'")
-    if strategy not in ("auto", "per_cost", "reduction", "better"):
+    if strategy not in STRATEGIES:
         raise DataError(
             f"strategy {strategy!r} is unknown; use 'auto', 'per_cost', 'reduction' or 'better'"
         )
@@ -508,29 +976,27 @@ def recommend(
         raise DataError(f"method {method!r} is unknown; use 'auto', 'reweight' or 'gaussian'")
     if not isinstance(discrepancy, bool | np.bool_):
         raise DataError(f"discrepancy = {discrepancy!r}: give True or False")
-    if not isinstance(batch, int | np.integer) or batch < 1:
-        raise DataError(f"batch = {batch!r}: give the number of runs to choose, 1 or more")
-    if not isinstance(fantasies, int | np.integer) or fantasies < 2:
-        raise DataError(f"fantasies = {fantasies!r}: give 2 or more (32 is the default)")
-    if budget is not None and not (np.isfinite(budget) and budget > 0):
-        raise DataError(f"budget = {budget!r}: give a positive number (in the cost's units)")
-    from bayescale.planning import check_fixed
-
     fixed = check_fixed(law, fixed)
     frame = _table_of(candidates, "candidates")
     if len(frame) == 0:
         raise DataError("no candidates: give at least one row of inputs to choose from")
-    target_frame = _table_of(target, "target")
-    criterion = _criterion_of(criterion, target_frame, list(law.inputs))
+    index = frame.index
+    if fit.pooling is not None and group is None:
+        _candidate_groups(fit, frame, group)  # refused: says which group, from the rows
+    view = fit.group(group) if group is not None else fit
+    new_label = _candidate_groups(fit, frame, group) if fit.pooling is not None else None
     k = view.runs.compute_factor
-    try:
-        points = forecast_points(law, frame, k)
-    except DataError as err:
-        found = ", ".join(map(str, frame.columns))
-        raise DataError(f"candidates: {err} (the candidates' columns: {found})") from None
+    target_frame, notes = _target_table(target, law, k)
+    criterion = _criterion_of(criterion, target_frame, list(law.inputs))
+    frame, points, found = _candidate_points(frame, law, k, cost)
+    notes += found
     columns = frame.assign(**{n: points[n].to_numpy() for n in points.columns})
-    costs = candidate_costs(columns, cost, k)
-    rng = np.random.default_rng(view.seed if seed is None else check_seed(seed))
+    costs, cost_label, cost_units = _costs(columns, cost, k)
+    inputs = list(law.inputs)
+    runs = None if group is not None and str(group) == NEW_GROUP else view.runs
+    notes += _duplicates(points, inputs, runs, index)
+    used_seed = view.seed if seed is None else check_seed(seed)
+    rng = np.random.default_rng(used_seed)
 
     draws = view.draws()
     total = len(next(iter(draws.values())))
@@ -544,8 +1010,8 @@ def recommend(
     q, target_points = _target_draws(view, draws, target_frame, criterion, fixed)
     bad = ~np.all(np.isfinite(q), axis=1)
     theta = {name: draws[name][:, None] for name in law.parameters}
-    inputs = {name: points[name].to_numpy(float)[None, :] for name in law.inputs}
-    mu = np.asarray(law_mu(law, theta, inputs), dtype=float)  # (S, J)
+    at = {name: points[name].to_numpy(float)[None, :] for name in law.inputs}
+    mu = np.asarray(law_mu(law, theta, at), dtype=float)  # (S, J)
     bad |= ~np.all(np.isfinite(mu), axis=1)
     if bad.all():
         raise DataError(
@@ -572,28 +1038,33 @@ def recommend(
     term = None if counted is None else _RangeTerm(counted, criterion, target_points, columns, k)
     n_targets = q.shape[1]
     disc_before = term.variance(*term.start) if term is not None else np.zeros(n_targets)
-    extrapolation = _extrapolation(view, target_points, criterion)
+    extrapolation, along = _extrapolation(view, target_points, criterion)
     w0 = np.exp(base - special.logsumexp(base, axis=-1, keepdims=True))
-    law_var_before = float(_weighted_variance(w0, qz, q2z).mean())
+    # Per fantasy world (F,): the worlds are the Monte Carlo replicates of every estimate.
+    law_var_worlds = _weighted_variance(w0, qz, q2z)
+    width_worlds = _weighted_width(w0, sorted_q, order, disc_before)
+    law_var_before = float(law_var_worlds.mean())
     var_before = law_var_before + float(disc_before.mean())
-    width_before = float(_weighted_width(w0, sorted_q, order, disc_before).mean())
+    width_before = float(width_worlds.mean())
 
     # Fantasised noise of each step, shared by both greedy strategies (common random numbers).
     eps_steps = [law.likelihood.draw_noise(truth_noise, rng) for _ in range(batch)]
-    notes: list[str] = []
 
     def greedy(per_cost: bool) -> dict[str, Any]:
         # var_now and width_now include the discrepancy; law_var_now is the law's alone.
         var_now, width_now, law_var_now = var_before, width_before, law_var_before
+        law_now_w, width_now_w = law_var_worlds, width_worlds  # per world, for the se
         disc_now = disc_before
         low, high = term.start if term is not None else (None, None)
         log_base = base
         chosen: list[int] = []
         marginal: dict[int, float] = {}
+        marginal_se: dict[int, float] = {}
         alone: dict[str, np.ndarray] = {}
+        worth = np.ones(n_cand, dtype=bool)  # alone, an expected reduction above zero
         spent = 0.0
         for step in range(batch):
-            active = np.ones(n_cand, dtype=bool)
+            active = worth.copy()
             active[chosen] = False
             if budget is not None:
                 active &= spent + costs <= budget * (1 + 1e-12)
@@ -610,7 +1081,8 @@ def recommend(
             log_w = log_base[:, None, :] + ll
             w = np.nan_to_num(np.exp(log_w - special.logsumexp(log_w, axis=-1, keepdims=True)))
             ess = _ess(w).mean(axis=0)  # (J,)
-            law_var_after = _weighted_variance(w, qz, q2z).mean(axis=0)
+            law_after_w = _weighted_variance(w, qz, q2z)  # (F, J)
+            law_var_after = law_after_w.mean(axis=0)
             disc_after = (
                 term.variance(*term.widened(low, high, idx))
                 if term is not None
@@ -618,9 +1090,11 @@ def recommend(
             )
             # The widths' weighted quantiles are the costly part: all of them only when they rank.
             need_width = step == 0 or measure == "width"
-            width_after = (
-                _weighted_width(w, sorted_q, order, disc_after).mean(axis=0) if need_width else None
-            )
+            width_after_w = _weighted_width(w, sorted_q, order, disc_after) if need_width else None
+            width_after = None if width_after_w is None else width_after_w.mean(axis=0)
+            # The discrepancy's part is exact given the runs: the worlds vary the law's part.
+            var_se = _se(law_now_w[:, None] - law_after_w)
+            width_se = None if width_after_w is None else _se(width_now_w[:, None] - width_after_w)
             estimate = np.full(len(idx), "reweight", dtype=object)
             fallback = np.zeros(len(idx), dtype=bool)
             if method == "gaussian":
@@ -631,6 +1105,9 @@ def recommend(
                 which = np.flatnonzero(fallback)
                 g_gain = _gaussian_gain(mu[~bad], q[~bad], chosen, idx[which], noise_var)
                 law_var_after[which] = np.maximum(law_var_now - g_gain, 0.0)
+                var_se[which] = np.nan  # not an average over the worlds
+                if width_se is not None:
+                    width_se[which] = np.nan
             var_after = law_var_after + disc_after.mean(axis=1)
             if fallback.any():
                 if width_after is not None:
@@ -641,16 +1118,22 @@ def recommend(
             var_gain = var_now - var_after
             width_gain = None if width_after is None else width_now - width_after
             gain = var_gain if measure == "variance" else width_gain
+            gain_se = var_se if measure == "variance" else width_se
             value = gain / costs[idx]
             rank = value if per_cost else gain
             if step == 0:
                 alone = {
                     "variance_reduction": var_gain,
+                    "variance_reduction_se": var_se,
                     "width_reduction": width_gain,
+                    "width_reduction_se": width_se,
                     "value_per_cost": value,
                     "ess": ess,
                     "estimate": estimate,
                 }
+                # A run not expected to reduce the uncertainty alone is never chosen later:
+                # its marginal reduction given others would be Monte Carlo noise.
+                worth = np.isfinite(gain) & (gain > 0)
                 collapsed = int(np.sum(ess < min_ess))
                 if method == "reweight" and collapsed:
                     notes.append(
@@ -664,52 +1147,57 @@ def recommend(
                         f"{n_cand} candidates: their expected reductions are the linear-Gaussian "
                         f"estimate (estimate='gaussian')"
                     )
-            ok = active[idx] & np.isfinite(value) & (gain > 0)
+            ok = active[idx] & worth[idx] & np.isfinite(value) & (gain > 0)
             if not ok.any():
                 break
             pos = int(np.flatnonzero(ok)[np.argmax(rank[ok])])
             best = int(idx[pos])
             chosen.append(best)
             marginal[best] = float(gain[pos])
+            marginal_se[best] = float(gain_se[pos]) if gain_se is not None else np.nan
             spent += float(costs[best])
+            if width_after_w is not None:
+                width_best_w = width_after_w[:, pos]
+            else:
+                width_best_w = _weighted_width(w[:, pos, :], sorted_q, order, disc_after[pos])
             if width_after is not None:
                 width_best = float(width_after[pos])
             elif fallback[pos]:
                 width_best = width_now * np.sqrt(var_after[pos] / max(var_now, 1e-300))
             else:
-                width_best = float(
-                    _weighted_width(w[:, pos, :], sorted_q, order, disc_after[pos]).mean()
-                )
+                width_best = float(width_best_w.mean())
             log_base = log_base + ll[:, pos, :]
             var_now, width_now = float(var_after[pos]), width_best
             law_var_now, disc_now = float(law_var_after[pos]), disc_after[pos]
+            law_now_w, width_now_w = law_after_w[:, pos], width_best_w
             if term is not None:
                 low, high = term.widened(low, high, best)
 
         return {
             "chosen": chosen,
             "marginal": marginal,
+            "marginal_se": marginal_se,
             "alone": alone,
             "spent": spent,
             "variance": var_now,
             "width": width_now,
             "discrepancy_variance": float(disc_now.mean()),
+            "range": (low, high),
         }
 
-    if strategy == "auto":
-        strategy = "better" if budget is not None and batch > 1 else "per_cost"
-    run = greedy(strategy != "reduction")
+    # With a budget, the better of the two greedy choices (by default for one run too: the
+    # best run the budget affords, not the cheapest per unit of what it teaches).
+    rule = ("better" if budget is not None else "per_cost") if strategy == "auto" else strategy
+    run = greedy(rule != "reduction")
     alone = run["alone"]
-    if strategy == "better":
+    chose = "reduction" if rule == "reduction" else "per_cost"
+    if rule == "better":
         # Budgeted choice of runs: ranking by reduction per cost alone can fill the budget
         # with cheap runs that teach little; the better of it and the greedy by reduction
         # within the budget keeps a constant-factor guarantee (Leskovec et al. 2007, CELF).
         other = greedy(False)
         if other[measure] < run[measure]:
-            run = other
-            strategy = "reduction"
-        else:
-            strategy = "per_cost"
+            run, chose = other, "reduction"
     chosen, marginal, spent = run["chosen"], run["marginal"], run["spent"]
     var_now, width_now = run["variance"], run["width"]
     disc_final = run["discrepancy_variance"]
@@ -731,24 +1219,37 @@ def recommend(
             "reduction is zero or below): what these runs would show does not bear on the "
             "target; try candidates nearer the target, or check the target"
         )
-    from bayescale.fitting import _outside_level
-
+    if term is not None and var_now > 0 and disc_final / var_now > 0.5:
+        notes.append(
+            _discrepancy_note(
+                term,
+                run["range"],
+                (float(disc_before.mean()) / var_before, disc_final / var_now),
+                costs,
+                chosen,
+                budget,
+                points,
+                inputs,
+                index,
+            )
+        )
     for note in dict.fromkeys(notes):  # both strategies see the same first step
         # At the user's line, whether they called recommend or Fit.recommend.
         warnings.warn(note, UserWarning, stacklevel=_outside_level())
 
-    out = frame.copy()
-    labels = candidates.index if isinstance(candidates, pd.DataFrame) else range(n_cand)
-    out.insert(0, "candidate", list(labels))
+    out = frame.reset_index(drop=True)
+    out.attrs = {}  # the candidates' own attrs (a reader's) are not the plan's
+    out.insert(0, "candidate", [_label(v) for v in index])
     for name in points.columns:
         out[name] = points[name].to_numpy()
     out["cost"] = costs
     for name, values in alone.items():
-        out[name] = values
+        out[name] = np.nan if values is None else values
     rank = {j: i + 1 for i, j in enumerate(chosen)}
     out["chosen"] = [j in rank for j in range(n_cand)]
     out["order"] = [rank.get(j, 0) for j in range(n_cand)]
     out["marginal_reduction"] = [marginal.get(j, np.nan) for j in range(n_cand)]
+    out["marginal_reduction_se"] = [run["marginal_se"].get(j, np.nan) for j in range(n_cand)]
     out["_sort"] = np.where(out["chosen"], out["order"], n_cand + 1)
     out = out.sort_values(["_sort", "value_per_cost"], ascending=[True, False], kind="stable")
     out = out.drop(columns="_sort").reset_index(drop=True)
@@ -763,11 +1264,20 @@ def recommend(
             "width_after": width_now,
             "spent": spent,
             "budget": budget,
+            "batch": int(batch),
+            "cost": cost_label,
+            "cost_units": cost_units,
+            "compute_factor": float(k),
+            "seed": int(used_seed),
+            "group": None if group is None else str(group),
+            "group_label": new_label,
+            "fixed": dict(fixed) or None,
             "draws": n_draws,
             "fantasies": int(fantasies),
             "law": law.name,
             "warnings": list(dict.fromkeys(notes)),
-            "strategy": strategy,
+            "strategy": chose,
+            "strategy_rule": rule,
             "discrepancy": (
                 None
                 if term is None
@@ -775,6 +1285,7 @@ def recommend(
             ),
             "discrepancy_variance_before": float(disc_before.mean()),
             "extrapolation": extrapolation,
+            "extrapolation_along": along,
             "discrepancy_variance_after": disc_final,
         }
     )

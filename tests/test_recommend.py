@@ -187,14 +187,16 @@ def test_cli_next(healthy_fit, tmp_path):
         chosen = int(every.output.split("Chosen: ")[1].split()[0])
         rows = [line for line in every.output.splitlines() if line.startswith("│")]
         assert chosen > 2 and len(rows) >= chosen
-    # A candidates file without the law's inputs: the file and its columns are named.
+    # A candidates file without the law's inputs: the file, its columns and the --x to give.
     renamed = tmp_path / "renamed.csv"
-    pd.read_csv(grid).rename(columns={"N": "params"}).to_csv(renamed, index=False)
+    pd.read_csv(grid).rename(columns={"N": "size"}).to_csv(renamed, index=False)
     args[3] = str(renamed)
     done = runner.invoke(_app(), args)
     assert done.exit_code == 2
-    assert f"--candidates {renamed}: law" in done.output and "missing N" in done.output
-    assert "the candidates' columns: params, D" in done.output
+    said = " ".join(done.output.split())
+    assert f"--candidates {renamed}: law" in said and "missing N" in said
+    assert "the candidates' columns: size, D" in said
+    assert "--x N=COLUMN (the fit's runs had it as 'params')" in said
 
 
 def test_within_a_budget_the_batch_is_the_better_of_two_greedy_choices(healthy_fit):
@@ -448,3 +450,323 @@ def test_cli_next_says_when_the_cheap_choice_helps_little(healthy_fit, tmp_path)
     assert doc["note"].startswith("Ranked by reduction per unit cost")
     with_budget = CliRunner().invoke(_app(), [*args, "--budget", "1e23"])
     assert "Ranked by reduction per unit cost" not in " ".join(with_budget.output.split())
+
+
+# --------------------------------------------------------------------------- the audit's findings
+
+
+def _invoke(*args: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CliRunner().invoke(_app(), list(args))
+
+
+def test_with_a_budget_one_run_is_the_best_the_budget_affords(healthy_fit, tmp_path):
+    # Without a budget, one run is ranked per unit cost: the cheap run inside the data. With
+    # a budget that affords the run towards the target, that run is chosen (it teaches far
+    # more), and the table says which greedy choice chose.
+    pool = _pool(INSIDE, TOWARDS)
+    k = healthy_fit.runs.compute_factor
+    budget = 1.01 * k * TOWARDS["N"] * TOWARDS["D"]
+    free = recommend(healthy_fit, pool, TARGET, seed=3)
+    assert (
+        free.attrs["strategy_rule"] == "per_cost" and free.set_index("candidate").loc[0, "chosen"]
+    )
+    capped = recommend(healthy_fit, pool, TARGET, budget=budget, seed=3)
+    assert capped.attrs["strategy_rule"] == "better" and capped.attrs["strategy"] == "reduction"
+    assert capped.set_index("candidate").loc[1, "chosen"]
+    assert capped.attrs["variance_after"] < free.attrs["variance_after"]
+    # Asked for, the ratio still chooses the cheap run.
+    ratio = recommend(healthy_fit, pool, TARGET, budget=budget, strategy="per_cost", seed=3)
+    assert ratio.set_index("candidate").loc[0, "chosen"]
+    # The command line: the same choice, said, and --strategy to ask for another.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--budget", f"{budget:g}", "-f", "json")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert [r["candidate"] for r in doc["rows"] if r["chosen"]] == [3]  # line 3 of the file
+    assert doc["strategy_rule"] == "better" and doc["strategy"] == "reduction"
+    said = " ".join(_invoke(*args, "--budget", f"{budget:g}").output.split())
+    assert "Chosen greedily by reduction within the budget" in said
+    done = _invoke(*args, "--budget", f"{budget:g}", "--strategy", "per_cost", "-f", "json")
+    assert [r["candidate"] for r in json.loads(done.stdout)["rows"] if r["chosen"]] == [2]
+
+
+@pytest.fixture(scope="module")
+def grouped_fit():
+    """Chinchilla fitted on three pooled groups (a small fit: the checks, not the numbers)."""
+    import bayescale
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for group, floor in {"a": 1.8, "b": 1.9, "c": 2.0}.items():
+        for n in np.geomspace(2e7, 1e9, 5):
+            for multiplier in (10, 40):
+                loss = floor + 482.0 / n**0.348 + 2085.0 / (multiplier * n) ** 0.366
+                rows.append((group, n, multiplier * n, loss * np.exp(0.01 * rng.standard_normal())))
+    frame = pd.DataFrame(rows, columns=["family", "N", "D", "loss"])
+    runs = bayescale.load_runs(frame, y="loss", group="family")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bayescale.fit(
+            runs, "chinchilla", draws=100, tune=100, chains=1, seed=3, prior_draws=0, retries=0,
+            discrepancy="none",
+        )  # fmt: skip
+
+
+def test_grouped_candidates_are_valued_for_their_own_group_or_refused(grouped_fit, tmp_path):
+    both = pd.DataFrame(
+        {"family": ["a", "b", "a", "b"], "N": [3e9, 3e9, 1e9, 1e9], "D": [6e10, 6e10, 2e10, 2e10]}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match=r"candidates 1 and 3 \(2 of 4\) are of group b"):
+            recommend(grouped_fit, both, TARGET, group="a", seed=3)
+        with pytest.raises(DataError, match="the candidates' column 'family' holds a, b"):
+            recommend(grouped_fit, both, TARGET, seed=3)
+        only_a = both[both["family"] == "a"]
+        with pytest.raises(DataError, match="column 'family' says 'a': pass group='a'"):
+            recommend(grouped_fit, only_a, TARGET, seed=3)
+        table = recommend(grouped_fit, only_a, TARGET, group="a", seed=3)
+        assert table.attrs["group"] == "a" and set(table["family"]) == {"a"}
+        with pytest.raises(DataError, match="which the fit has; group='new'"):
+            recommend(grouped_fit, only_a, TARGET, group="new", seed=3)
+        fresh = recommend(grouped_fit, only_a.assign(family="d"), TARGET, group="new", seed=3)
+        assert fresh.attrs["group"] == "new" and fresh.attrs["group_label"] == "d"
+    # The command line: the rows named by their lines, the group in the title and the header.
+    fit_file = grouped_fit.save(tmp_path / "grouped.nc")
+    path = tmp_path / "both.csv"
+    both.to_csv(path, index=False)
+    args = ["next", str(fit_file), "--candidates", str(path), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--group", "a")
+    said = " ".join(done.output.split())
+    assert done.exit_code == 2 and "lines 3 and 5 (2 of 4) are of group b" in said
+    assert "run --group" not in said and "--group NAME" in said
+    path_a = tmp_path / "a.csv"
+    only_a.to_csv(path_a, index=False)
+    args[3] = str(path_a)
+    done = _invoke(*args)
+    assert done.exit_code == 2 and "pass --group a" in " ".join(done.output.split())
+    done = _invoke(*args, "--group", "a")
+    assert done.exit_code == 0, done.output
+    assert "Which run next: loss: the law's log loss at the target points, group a" in done.output
+    assert json.loads(_invoke(*args, "--group", "a", "-f", "json").stdout)["group"] == "a"
+
+
+def test_expected_reductions_carry_their_monte_carlo_error(healthy_fit, tmp_path):
+    pool = _pool(INSIDE, TOWARDS, {"N": 5e9, "D": 1e11})
+    tables = [recommend(healthy_fit, pool, TARGET, cost=[1.0] * 3, seed=s) for s in range(4)]
+    by = [t.set_index("candidate").sort_index() for t in tables]
+    se = np.mean([t["variance_reduction_se"] for t in by], axis=0)
+    spread = np.std([t["variance_reduction"] for t in by], axis=0, ddof=1)
+    assert np.all(se > 0) and np.all(np.isfinite(se))
+    # The standard error says how far another seed moves the estimate (within a factor 3).
+    assert np.all(spread < 3 * se) and np.all(spread > se / 3)
+    # The Gaussian fallback is not an average over the fantasies: no se.
+    gaussian = recommend(healthy_fit, pool, TARGET, method="gaussian", seed=3)
+    assert gaussian["variance_reduction_se"].isna().all()
+    # Runs inside the data teach about nothing: some expected reductions fall below zero by
+    # noise alone. Asked for more runs than there are, none of those is chosen, even when its
+    # marginal value given earlier picks comes out positive by noise (it did for seeds 0, 2).
+    inside = pd.DataFrame(
+        {"N": [3e8, 2e8, 4e8, 3e8, 1e8, 5e7, 2e7], "D": [1e10, 1e10, 1e10, 2e10, 5e9, 3e9, 1e9]}
+    )
+    seen = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s in range(4):
+            t = recommend(
+                healthy_fit, inside, TARGET, batch=8, seed=s, cost=[1.0] * 7, fantasies=16,
+                max_draws=300,
+            )  # fmt: skip
+            seen += int((t["variance_reduction"] <= 0).sum())
+            assert (t.loc[t["chosen"], "variance_reduction"] > 0).all()
+    assert seen  # the case arose
+    # The command line shows 2 digits with the se, and says what it means.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    done = _invoke("next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12")
+    said = " ".join(done.output.split())
+    assert done.exit_code == 0 and " ± " in done.output
+    assert "differences below about two of them are noise" in said and "--seed" in said
+
+
+def test_a_discrepancy_that_dominates_says_what_would_shorten_it(healthy_fit, tmp_path):
+    fit, _ = _with_discrepancy(healthy_fit, 0.03)
+    far = {"N": 3e10, "D": 1e12}  # beyond the runs in C: the only kind that shortens d
+    pool = _pool(INSIDE, {"N": 3e10, "D": 1e9}, far)
+    budget = 1e21  # affords the first two, not the one that would near the target in C
+    with pytest.warns(UserWarning, match="discrepancy beyond the runs is") as caught:
+        table = recommend(fit, pool, TARGET, budget=budget, batch=2, seed=3)
+    note = " ".join(str(w.message) for w in caught if "discrepancy beyond" in str(w.message))
+    assert "in C (5.88e23 against" in note and "only runs with C above" in note
+    assert "The cheapest candidate that does, candidate 2 (N=30B, D=1T), costs 1.8e23" in note
+    assert "more than the budget (1e21)" in note
+    assert note in table.attrs["warnings"] and table.attrs["extrapolation_along"] == ["C"]
+    # With the discrepancy too, the command line says how far the target lies, along what.
+    fit_file = fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    said = " ".join(_invoke(*args, "--budget", "1e21").output.split())
+    d = table.attrs["extrapolation"]
+    assert f"The target lies {d:.1f} e-folds" in said and "along C" in said
+    assert "only runs with C above" in said
+
+
+def test_plot_for_optimal_n_draws_the_interval_the_plan_is_valued_on(healthy_fit):
+    from matplotlib.collections import LineCollection
+
+    from bayescale.plots.recommend import plot_recommendation
+
+    fit, _ = _with_discrepancy(healthy_fit, 0.05, plan=(0.1, 0.05))
+    pool = _pool(TOWARDS, {"N": 1e11, "D": 1e10})
+    plan = fit.compute_optimal(C=[1e23])
+    for counted, low, high in ((True, "N_disc_lower_90", "N_disc_upper_90"),
+                               (False, "N_lower_90", "N_upper_90")):  # fmt: skip
+        table = recommend(fit, pool, {"C": 1e23}, cost=[1.0, 1.0], seed=3, discrepancy=counted)
+        ax = plot_recommendation(fit, table)
+        bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+        (segment,) = bars[-1].get_segments()
+        assert segment[:, 0].min() == pytest.approx(plan[low].iloc[0])
+        assert segment[:, 0].max() == pytest.approx(plan[high].iloc[0])
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        what = "with the law's discrepancy" if counted else "the law's posterior"
+        assert f"optimal N now, 90% interval the plan is valued on ({what})" in labels
+
+
+def test_cli_next_explains_its_columns_and_records_its_settings(healthy_fit, tmp_path):
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    _pool(INSIDE, TOWARDS).rename(columns={"N": "params", "D": "tokens"}).to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--budget", "1e23", "--seed", "5")
+    said = " ".join(done.output.split())
+    assert done.exit_code == 0, done.output
+    assert "┃ line ┃" in done.output  # the candidate's line in the file
+    assert f"Columns: # the order chosen; line the candidate's line in {grid}" in said
+    assert "per cost the expected reduction of the variance (absolute, in (log loss)^2" in said
+    assert "Cost: 6*N*D FLOPs (6 is the fit's compute factor k of C = k N D)" in said
+    assert "Inputs read from the candidates' columns: N=params (as the fit's runs)" in said
+    doc = json.loads(_invoke(*args, "--budget", "1e23", "--seed", "5", "-f", "json").stdout)
+    for key, value in {
+        "cost": "6*N*D", "cost_units": "FLOPs", "compute_factor": 6.0, "seed": 5,
+        "group": None, "budget": 1e23, "strategy_rule": "better",
+        "columns": {"N": "params", "D": "tokens"}, "measure": "variance",
+    }.items():  # fmt: skip
+        assert doc[key] == value, key
+    assert doc["criterion"].startswith("loss") and doc["strategy"] in ("per_cost", "reduction")
+    # The user's own columns are kept beside the inputs; the rows point at file lines.
+    assert {"params", "tokens", "N", "D"} <= set(doc["rows"][0])
+    assert sorted(r["candidate"] for r in doc["rows"]) == [2, 3]
+    # CSV: the settings beside the table (stderr), not in it.
+    as_csv = _invoke(*args, "--budget", "1e23", "-f", "csv")
+    assert "plan: loss" in as_csv.output and "cost 6*N*D (FLOPs)" in as_csv.output
+
+
+def test_bad_candidate_cells_are_named_as_the_table_names_them(healthy_fit, tmp_path):
+    pool = _pool(INSIDE, TOWARDS, {"N": 5e9, "D": 1e11}, TOWARDS)
+    nan = pool.copy()
+    nan.loc[3, "N"] = np.nan
+    with pytest.raises(DataError, match=r"^candidates: candidate 3: N is nan; every candidate"):
+        recommend(healthy_fit, nan, TARGET)
+    labelled = nan.set_axis([f"run{i}" for i in range(4)])
+    with pytest.raises(DataError, match=r"candidate 'run3': N is nan"):
+        recommend(healthy_fit, labelled, TARGET)
+    with pytest.raises(DataError, match=r"cost of candidate 'run1' is -1e\+10"):
+        recommend(healthy_fit, labelled.fillna(1e9), TARGET, cost="1e10 - N")
+    with pytest.raises(DataError, match=r"candidate 1: D is -4e\+11; it must be > 0"):
+        recommend(healthy_fit, pool.assign(D=pool["D"] * [1, -1, 1, 1]), TARGET)
+    text = pool.astype(object)
+    text.loc[2, "N"] = "abc"
+    with pytest.raises(DataError, match=r"candidate 2: N is 'abc', not a number"):
+        recommend(healthy_fit, text, TARGET)
+    # Text as bayescale prints numbers is read.
+    text.loc[2, "N"] = "5B"
+    assert recommend(healthy_fit, text, TARGET, seed=3)["N"].max() == 2e10
+    # On the command line: the file's line, in one short line.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    path = tmp_path / "g_str.csv"
+    rows = [f"{r.N},{r.D}" for r in pool.itertuples()]
+    rows[3] = "abc,1e10"
+    path.write_text("N,D\n" + "\n".join(rows) + "\n")
+    done = _invoke("next", str(fit_file), "--candidates", str(path), "--target", "N=7e10,D=1.4e12")
+    assert done.exit_code == 2
+    message = " ".join(done.output.split())
+    assert f"--candidates {path}: line 5: N is 'abc', not a number" in message
+    assert len(message) < 300 and "forecast input" not in message
+
+
+def test_python_reads_targets_and_budgets_as_the_cli_does(healthy_fit):
+    pool = _pool(INSIDE, TOWARDS)
+    words = recommend(healthy_fit, pool, {"N": "70B", "D": "1.4T"}, budget="1e23", seed=3)
+    numbers = recommend(healthy_fit, pool, TARGET, budget=1e23, seed=3)
+    pd.testing.assert_frame_equal(words, numbers)
+    assert words.attrs["budget"] == 1e23
+    with pytest.raises(DataError, match=r"target: lr is not an input of law 'chinchilla'"):
+        recommend(healthy_fit, pool, {**TARGET, "lr": 3e-4})
+    with pytest.raises(DataError, match="did you mean N"):
+        recommend(healthy_fit, pool, {"n": 7e10, "D": 1.4e12})
+    with pytest.raises(DataError, match=r"budget = 'lots': give a positive number"):
+        recommend(healthy_fit, pool, TARGET, budget="lots")
+    for option, value in [("min_ess", -1), ("max_draws", 0), ("max_draws", 2.5),
+                          ("fantasies", True), ("batch", True), ("min_ess", "20")]:  # fmt: skip
+        with pytest.raises(DataError, match=f"^{option} = "):
+            recommend(healthy_fit, pool, TARGET, **{option: value})
+
+
+def test_cli_next_reads_candidates_as_the_fit_read_its_runs(healthy_fit, tmp_path):
+    from bayescale.cli.commands.next import _cli_words
+
+    # The fit was made from columns params and tokens: a file of the same names needs no --x.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    _pool(INSIDE, TOWARDS).rename(columns={"N": "params", "D": "tokens"}).to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "-f", "json")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["columns"] == {"N": "params", "D": "tokens"}
+    assert doc["columns_from_fit"] == ["N", "D"]
+    # --x still decides; a column of the input's own name is not silently replaced.
+    both = tmp_path / "both.csv"
+    pd.read_csv(grid).assign(N=1e9).to_csv(both, index=False)
+    done = _invoke("next", str(fit_file), "--candidates", str(both), *args[4:], "--x", "N=params")
+    assert done.exit_code == 2 and "the file has a column 'N' too" in done.output
+    # Python's remedies in the command line's words.
+    assert _cli_words("columns a, b (cost='...')") == "columns a, b (--cost FORMULA)"
+
+
+def test_candidates_that_repeat_a_run_or_each_other_are_flagged(healthy_fit, sim_runs):
+    run = {"N": float(sim_runs.x("N")[0]), "D": float(sim_runs.x("D")[0])}
+    pool = _pool(run, TOWARDS, INSIDE, TOWARDS, INSIDE)
+    with pytest.warns(UserWarning) as caught:
+        table = recommend(healthy_fit, pool, TARGET, seed=3)
+    said = [str(w.message) for w in caught]
+    assert any(m.startswith("candidate 0 repeats a run the fit already has") for m in said)
+    assert any(m.startswith("candidates 3 and 4 repeat the inputs of another") for m in said)
+    assert len([m for m in said if "repeat" in m]) == 2  # once each, naming them all
+    assert len([m for m in table.attrs["warnings"] if "repeat" in m]) == 2
+    with pytest.warns(UserWarning, match=r"the candidates' labels repeat \(0\)"):
+        recommend(healthy_fit, pd.concat([_pool(TOWARDS), _pool(INSIDE)]), TARGET, seed=3)
+
+
+def test_cli_next_fails_when_the_budget_affords_no_candidate(healthy_fit, tmp_path):
+    pool = _pool(INSIDE, TOWARDS)
+    with pytest.warns(UserWarning, match="no candidate fits the budget 1e"):
+        table = recommend(healthy_fit, pool, TARGET, budget=1e10, seed=3)
+    assert not table["chosen"].any()
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    for extra in ([], ["-f", "csv"], ["-f", "json"]):
+        done = _invoke(*args, "--budget", "1e10", *extra)
+        assert done.exit_code == 2, done.output
+        said = " ".join(done.output.split())
+        assert "--budget 1e10 is less than every candidate's cost: the cheapest, line 2" in said
+        assert said.count("1.8e19") == 1 and "warning:" not in said

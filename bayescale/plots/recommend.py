@@ -23,6 +23,11 @@ def plot_recommendation(
 ) -> Axes:
     """Draw the runs, the candidates (coloured by value per cost), the chosen runs and the target.
 
+    A target of budgets (criterion ``optimal_N``) is drawn as its IsoFLOP line, with the
+    compute-optimal N now and the 90% interval the plan was valued on: with the law's
+    discrepancy (``N_disc_*`` of :meth:`Fit.compute_optimal`) when the plan counted it
+    (``table.attrs["discrepancy"]``), else the law's posterior interval.
+
     Parameters
     ----------
     fit : Fit
@@ -102,7 +107,7 @@ def plot_recommendation(
                 color="crimson",
                 fontsize=9,
             )
-    _draw_target(ax, fit, table.attrs.get("target", []))
+    _draw_target(ax, fit, table.attrs)
     ax.set_xlabel(input_label(fit, "N"))
     ax.set_ylabel(input_label(fit, "D"))
     ax.legend(fontsize=8, loc="best")
@@ -111,8 +116,8 @@ def plot_recommendation(
     return ax
 
 
-def _draw_target(ax: Axes, fit: Fit, target: Any) -> None:
-    points = pd.DataFrame(list(target))
+def _draw_target(ax: Axes, fit: Fit, attrs: dict[str, Any]) -> None:
+    points = pd.DataFrame(list(attrs.get("target", [])))
     if points.empty:
         return
     if {"N", "D"} <= set(points.columns):
@@ -140,17 +145,23 @@ def _draw_target(ax: Axes, fit: Fit, target: Any) -> None:
                 linestyle="--",
                 label="target budget" if i == 0 else None,
             )
-        # Where the posterior puts the optimum on it now, with its 90% interval in N.
-        plan = fit.compute_optimal(C=list(budgets))
+        # Where the posterior puts the optimum on it now, with the 90% interval in N that the
+        # plan is valued on: with the law's discrepancy when the plan counted it.
+        plan = fit.compute_optimal(C=list(budgets), fixed=attrs.get("fixed") or None)
+        disc = bool(attrs.get("discrepancy")) and "N_disc_lower_90" in plan.columns
+        low, high = ("N_disc_lower_90", "N_disc_upper_90") if disc else ("N_lower_90", "N_upper_90")
+        what = "with the law's discrepancy" if disc else "the law's posterior"
         ax.errorbar(
             plan["N_median"],
             plan["D_median"],
-            xerr=[plan["N_median"] - plan["N_lower_90"], plan["N_upper_90"] - plan["N_median"]],
+            xerr=[plan["N_median"] - plan[low], plan[high] - plan["N_median"]],
             fmt="*",
             markersize=14,
             color="gold",
             markeredgecolor="black",
             ecolor="black",
-            label="optimal N now (90%)",
+            elinewidth=1.5,
+            capsize=4,
+            label=f"optimal N now, 90% interval the plan is valued on ({what})",
             zorder=5,
         )

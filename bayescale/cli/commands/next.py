@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import re
+import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +29,8 @@ from .._render import console, frame_table, print_csv, print_json, records, say
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bayescale.laws import Law
+
 __all__ = ["next_command", "read_candidates"]
 
 
@@ -45,46 +49,115 @@ class Measure(StrEnum):
     width = "width"
 
 
-def _display(table: pd.DataFrame, inputs: list[str]) -> pd.DataFrame:
+class Strategy(StrEnum):
+    """How the runs are chosen (see :func:`bayescale.recommend`)."""
+
+    auto = "auto"
+    per_cost = "per_cost"
+    reduction = "reduction"
+    better = "better"
+
+
+#: What the reduced uncertainty is of, per criterion: its quantity, for the legend.
+_QUANTITY = {"loss": "log loss", "optimal_N": "log N"}
+#: The strategies in words.
+_BY = {"per_cost": "reduction per unit cost", "reduction": "reduction within the budget"}
+
+
+def _two_digits(value: float) -> str:
+    """A number to 2 significant digits, without an exponent from 0.001 to 1000."""
+    if not math.isfinite(value):
+        return format_number(value)
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e3:
+        decimals = max(0, 1 - math.floor(math.log10(abs(value))))
+        return f"{value:.{decimals}f}"
+    return format_number(value, "short", 2)
+
+
+def _with_se(value: float, se: float) -> str:
+    """``0.41 ± 0.05``: an estimate with its Monte Carlo standard error (1 digit)."""
+    if not math.isfinite(se):
+        return _two_digits(value)
+    return f"{_two_digits(value)} ± {format_number(se, 'short', 1)}"
+
+
+def _display(table: pd.DataFrame, inputs: list[str], id_name: str) -> pd.DataFrame:
     """The terminal's view: few, short columns (CSV and JSON carry every column)."""
     import pandas as pd
 
     width = table.attrs["width_before"]
     variance = table.attrs["variance_before"]
     out = pd.DataFrame({"#": [str(o) if o else "" for o in table["order"]]})
+    out[id_name] = table["candidate"].astype(str).to_numpy()
     # The candidates' own labels (a name column), so that rows can be matched to them.
     for name in table.columns:
         values = table[name]
         numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
-        if name not in inputs and not numeric and name != "estimate":
+        if name not in inputs and not numeric and name not in ("estimate", "candidate"):
             out[name] = values.astype(str).to_numpy()
     for name in inputs:
         out[name] = table[name].to_numpy()
     out["cost"] = table["cost"].to_numpy()
-    out["var -%"] = 100 * table["variance_reduction"].to_numpy() / variance
-    out["width -%"] = 100 * table["width_reduction"].to_numpy() / width
-    out["per cost"] = table["value_per_cost"].to_numpy()
-    out["ESS"] = table["ess"].round().to_numpy()
+
+    def percent(column: str, before: float) -> list[str]:
+        return [
+            _with_se(100 * v / before, 100 * se / before)
+            for v, se in zip(table[column], table[f"{column}_se"], strict=True)
+        ]
+
+    out["var -%"] = percent("variance_reduction", variance)
+    out["width -%"] = percent("width_reduction", width)
+    out["per cost"] = [format_number(v, "short", 2) for v in table["value_per_cost"]]
+    out["ESS"] = table["ess"].round().astype(int).to_numpy()
     if (table["estimate"] != "reweight").any():
         out["estimate"] = table["estimate"].to_numpy()
     return out
 
 
+#: The library's remedies in Python's words, and the same on the command line.
+_CLI_WORDS = (
+    ("(cost='...')", "(--cost FORMULA)"),
+    (
+        "pass group= the one whose runs you plan, or 'new' (on the command line: --group NAME)",
+        "pass --group NAME, the group whose runs you plan, or --group new",
+    ),
+    ("its own group= (on the command line: --group NAME)", "its own --group NAME"),
+    ("as group=", "as --group"),
+)
+
+
+def _cli_words(text: str) -> str:
+    for python, command in _CLI_WORDS:
+        text = text.replace(python, command)
+    text = re.sub(r"group='([^']*)'", r"--group \1", text)
+    return re.sub(
+        r"name a column (\w+), e\.g\. candidates\.rename\(columns=\{[^}]*\}\)",
+        r"map a column to it with --x \1=COLUMN",
+        text,
+    )
+
+
 @contextmanager
 def _naming(path: str) -> Iterator[None]:
-    """Name the candidates file in the library's messages about the candidates."""
+    """Name the candidates file in the library's messages, with the command line's words."""
     from bayescale.errors import DataError
 
     try:
         yield
     except DataError as err:
-        text = str(err)
+        text = _cli_words(str(err))
         if text.startswith("candidates: "):
             raise DataError(f"--candidates {path}: {text.removeprefix('candidates: ')}") from None
-        raise
+        raise DataError(text) from None
 
 
-def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.DataFrame:
+def read_candidates(
+    path: str,
+    mapping: dict[str, str] | None = None,
+    fit_columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Read the table of candidate runs (.csv, .tsv, .parquet or .pq).
 
     Parameters
@@ -92,26 +165,35 @@ def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.Data
     path : str
         The file.
     mapping : dict of str to str, optional
-        Input name -> column (``--x``): those columns take the inputs' names.
+        Input name -> column (``--x``): the input takes that column's values (the column is
+        kept under its own name too).
+    fit_columns : mapping of str to str, optional
+        The fit's own mapping (``Runs.columns``): an input the file has no column of, and
+        ``mapping`` does not map, is read from the column the fit's runs had it in, when
+        the file has that column.
 
     Returns
     -------
     pandas.DataFrame
-        One row per candidate; columns of numbers as numbers, others as text.
+        One row per candidate, indexed by the file's line of each (index ``line``; a parquet
+        file's row, from 1: index ``row``); columns of numbers as numbers, others as text.
+        ``attrs["columns"]`` maps each input read from another column to it, and
+        ``attrs["from_fit"]`` lists those taken from the fit's mapping.
 
     Raises
     ------
     DataError
         If the file is missing, of another type, unreadable or empty, or a mapped column
-        is not in it.
+        is not in it, is mapped twice, or would replace a column of the input's name.
     """
     import pandas as pd
 
-    from bayescale.data import read_table
+    from bayescale.data import _read
     from bayescale.errors import DataError, closest
 
     try:
-        raw, _, _ = read_table(path)  # the reader of 'bayescale fit': every failure is one line
+        # The reader of 'bayescale fit': every failure is one line; with each row's line.
+        raw, _, _, lines = _read(path)
     except DataError as err:
         raise DataError(f"--candidates {path}: {str(err).removeprefix(path + ': ')}") from None
     if raw.empty:
@@ -121,28 +203,76 @@ def read_candidates(path: str, mapping: dict[str, str] | None = None) -> pd.Data
         try:
             frame[column] = pd.to_numeric(frame[column])
         except (TypeError, ValueError):
-            pass  # a label, or a number written wrongly: reported if the law or cost uses it
-    renames: dict[str, str] = {}
+            pass  # a label, '70B', or a number written wrongly: read or named by recommend
+    if lines is not None and len(lines) == len(frame):
+        frame.index = pd.Index([first for first, _ in lines], name="line")
+    else:
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    columns = [str(c) for c in frame.columns]
+    used: dict[str, str] = {}
     for name, column in (mapping or {}).items():
-        if column in renames:
+        if column in used.values():
+            twice = next(n for n, c in used.items() if c == column)
             raise DataError(
-                f"--candidates {path}: column {column!r} is mapped to both {renames[column]} "
+                f"--candidates {path}: column {column!r} is mapped to both {twice} "
                 f"and {name} (--x); each input needs a column of its own"
             )
-        if column not in frame.columns:
-            match = closest(column, [str(c) for c in frame.columns])
+        if column not in columns:
+            match = closest(column, columns)
             hint = f" (did you mean {match!r}?)" if match else ""
             raise DataError(
                 f"--candidates {path}: no column {column!r} for --x {name}={column}{hint}; "
-                f"its columns: {', '.join(map(str, frame.columns))}"
+                f"its columns: {', '.join(columns)}"
             )
-        renames[column] = name
-    return frame.rename(columns=renames)
+        if name != column and name in columns:
+            raise DataError(
+                f"--candidates {path}: --x {name}={column} reads {name} from column "
+                f"{column!r}, but the file has a column {name!r} too; rename one, or leave "
+                f"out --x {name}"
+            )
+        used[name] = column
+    from_fit = []
+    for name, column in (fit_columns or {}).items():
+        taken = name in used or name in columns or column in used.values()
+        if not taken and not column.startswith("derived:") and column in columns:
+            used[name] = column
+            from_fit.append(name)
+    for name, column in used.items():
+        frame[name] = frame[column]
+    frame.attrs["columns"] = {n: c for n, c in used.items() if n != c}
+    frame.attrs["from_fit"] = from_fit
+    return frame
+
+
+def _check_inputs(pool: pd.DataFrame, law: Law, path: str, fit_columns: Mapping[str, str]) -> None:
+    """Refuse candidates without an input of the law, saying which --x would give it."""
+    from bayescale.errors import DataError, closest
+    from bayescale.recommendation import _missing_inputs
+
+    missing = _missing_inputs(pool.columns, law)
+    if not missing:
+        return
+    columns = [str(c) for c in pool.columns]
+    hints = []
+    for name in missing:
+        source = fit_columns.get(name, name)
+        source = name if source.startswith("derived:") else source
+        guess = closest(source, columns) or closest(name, columns)
+        had = f" (the fit's runs had it as {source!r})" if source != name else ""
+        hints.append(f"--x {name}={guess or 'COLUMN'}{had}")
+    triad = " (of N, D, C any two are enough)" if {"N", "D", "C"} & set(missing) else ""
+    raise DataError(
+        f"--candidates {path}: law {law.name!r} needs {', '.join(law.inputs)}; missing "
+        f"{', '.join(missing)}{triad}; the candidates' columns: {', '.join(columns)}; map a "
+        f"column to {'it' if len(missing) == 1 else 'each'} with {', '.join(hints)}"
+    )
 
 
 def _cheap_but_weak(table: pd.DataFrame, attrs: dict, inputs: list[str]) -> str | None:
     """Without a budget the choice is per unit cost: a note when a costlier run helps far more."""
     if attrs.get("budget") is not None or not table["chosen"].any():
+        return None
+    if attrs.get("strategy") != "per_cost":
         return None
     variance = float(attrs["variance_before"])
     gained = variance - float(attrs["variance_after"])
@@ -159,6 +289,105 @@ def _cheap_but_weak(table: pd.DataFrame, attrs: dict, inputs: list[str]) -> str 
     )
 
 
+def _cost_line(attrs: Mapping[str, Any]) -> str:
+    """The cost model in words: formula, compute factor, units."""
+    k = float(attrs["compute_factor"])
+    if attrs["cost"] == f"{k:g}*N*D":
+        return (
+            f"Cost: {attrs['cost']} FLOPs ({k:g} is the fit's compute factor k of C = k N D); "
+            f"--budget in FLOPs."
+        )
+    if attrs["cost_units"] == "FLOPs":
+        return "Cost: the candidates' C, in FLOPs; --budget in FLOPs."
+    return f"Cost: {attrs['cost']} (--cost), in the units of its columns; --budget in the same."
+
+
+def _legend(attrs: Mapping[str, Any], id_name: str, path: str, gaussian: bool) -> str:
+    """What each column of the table means, with its units."""
+    quantity = _QUANTITY[str(attrs["criterion"]).split(":")[0]]
+    ranked = "variance" if attrs["measure"] == "variance" else "90% interval width"
+    unit = f"({quantity})^2" if attrs["measure"] == "variance" else quantity
+    per = "FLOP" if attrs["cost_units"] == "FLOPs" else "cost unit"
+    return (
+        f"Columns: # the order chosen; {id_name} the candidate's {id_name} in {path}; var -% "
+        f"and width -% the expected reduction of the target's variance "
+        f"({format_number(attrs['variance_before'], 'short', 3)} {quantity}^2 now) and 90% "
+        f"interval width ({format_number(attrs['width_before'], 'short', 3)} {quantity}) if "
+        f"that run alone were added, in percent of now, ± its Monte Carlo standard error over "
+        f"{attrs['fantasies']} fantasies: differences below about two of them are noise, and "
+        f"--seed or --fantasies move them; per cost the expected reduction of the {ranked} "
+        f"(absolute, in {unit}, not percent) per {per}; ESS the effective sample size of "
+        f"the importance weights over {attrs['draws']} posterior draws"
+        + (
+            "; estimate 'gaussian': they collapsed, and the linear-Gaussian estimate is shown "
+            "(no ± for it)."
+            if gaussian
+            else "."
+        )
+    )
+
+
+def _strategy_line(attrs: Mapping[str, Any], chosen: int) -> str:
+    """Which greedy choice chose, and by which rule."""
+    rule, chose = attrs["strategy_rule"], attrs["strategy"]
+    if chosen == 0:
+        return ""
+    if rule == "better":
+        other = _BY["per_cost" if chose == "reduction" else "reduction"]
+        than = "surer than" if chose == "reduction" else "as sure as or surer than"
+        return (
+            f" Chosen greedily by {_BY[chose]}, which ends {than} the choice by {other} "
+            f"(--strategy better, the default with --budget)."
+        )
+    if rule == "per_cost":
+        default = ", the default without --budget" if attrs["budget"] is None else ""
+        return f" Chosen by reduction per unit cost (--strategy per_cost{default})."
+    within = " within the budget" if attrs["budget"] is not None else ""
+    return f" Chosen by reduction{within} (--strategy reduction)."
+
+
+def _distance_line(attrs: Mapping[str, Any], law_only: bool) -> str | None:
+    """How far the target lies beyond the runs, and along which inputs."""
+    beyond = attrs.get("extrapolation")
+    if beyond is None:
+        return None
+    if beyond <= 0:
+        return "The target lies within the runs' range."
+    along = attrs.get("extrapolation_along") or []
+    line = (
+        f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond the runs' "
+        f"range" + (f", along {' and '.join(along)}" if along else "") + "."
+    )
+    if not attrs.get("discrepancy") and not law_only and beyond > 1.0:
+        line += (
+            " This plan takes the law's form as exact there: the fit has no discrepancy. A fit "
+            "with one (the default of 'bayescale fit', where it can be learned) also counts the "
+            "law's possible error, which runs nearer the target shorten."
+        )
+    return line
+
+
+def _header(
+    attrs: Mapping[str, Any], fit_file: str, path: str, id_name: str, pool: pd.DataFrame
+) -> dict[str, Any]:
+    """What a saved plan needs to be read and reproduced: the settings and their meaning."""
+    return {
+        "fit": fit_file,
+        "candidates": path,
+        "candidate": f"the {id_name} of {path} each candidate was read from",
+        "columns": dict(pool.attrs.get("columns", {})),
+        "columns_from_fit": list(pool.attrs.get("from_fit", [])),
+        "legend": {
+            "variance_reduction": "expected reduction of the target's variance if the run alone "
+            "were added (absolute); *_se: its Monte Carlo standard error over the fantasies",
+            "width_reduction": "the same for the 90% interval's width",
+            "value_per_cost": "the ranking measure's expected reduction per unit of cost",
+            "marginal_reduction": "its reduction when chosen, given the runs chosen before",
+            "ess": "effective sample size of the importance weights",
+        },
+    }
+
+
 def next_command(
     fit_file: FitArgument,
     candidates: Annotated[
@@ -167,7 +396,8 @@ def next_command(
             "--candidates",
             metavar="FILE",
             help="Table of runnable candidates (.csv, .tsv, .parquet): a column per input "
-            "of the law (of N, D, C two are enough), and any column the cost uses.",
+            "of the law (of N, D, C two are enough), and any column the cost uses. Columns "
+            "named as in the fit's runs are read as the fit read them.",
         ),
     ],
     target: Annotated[
@@ -181,7 +411,11 @@ def next_command(
     ],
     budget: Annotated[
         float | None,
-        typer.Option("--budget", help="Most the chosen runs may cost together (cost units)."),
+        typer.Option(
+            "--budget",
+            help="Most the chosen runs may cost together (cost units). With a budget, the "
+            "runs that reduce the uncertainty most within it are chosen (--strategy).",
+        ),
     ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Runs to choose, greedily.")] = 1,
     cost: Annotated[
@@ -190,7 +424,7 @@ def next_command(
             "--cost",
             metavar="FORMULA",
             help="Cost of a run, a formula of the candidates' columns, e.g. '6*N*D' or "
-            "'gpu_hours' (default: k N D with the fit's compute factor k).",
+            "'gpu_hours' (default: k N D FLOPs with the fit's compute factor k).",
         ),
     ] = None,
     criterion: Annotated[
@@ -200,6 +434,15 @@ def next_command(
         Measure,
         typer.Option("--measure", help="Reduce the variance or the 90% interval's width."),
     ] = Measure.variance,
+    strategy: Annotated[
+        Strategy,
+        typer.Option(
+            "--strategy",
+            help="How runs are chosen: per_cost, by expected reduction per unit cost; "
+            "reduction, by expected reduction within the budget; better, the one of the two "
+            "that ends surer; auto, better with --budget, else per_cost.",
+        ),
+    ] = Strategy.auto,
     fixed: FixedOption = None,
     x: Annotated[
         list[str] | None,
@@ -207,7 +450,8 @@ def next_command(
             "--x",
             metavar="NAME=COLUMN",
             help="Map a law input to a column of the candidates, e.g. --x N=params "
-            "(repeatable). Default: columns named N, D, C, U.",
+            "(repeatable). Default: the column named as the input (N, D, C, U), else the "
+            "column the fit's runs had it in.",
         ),
     ] = None,
     output_format: FormatOption = OutputFormat.table,
@@ -217,9 +461,23 @@ def next_command(
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed of the fantasies (default: the fit's).")
     ] = None,
+    fantasies: Annotated[
+        int,
+        typer.Option(
+            "--fantasies",
+            min=2,
+            help="Simulated outcomes per candidate: more shrink the Monte Carlo error of the "
+            "expected reductions (as 1/sqrt), at proportional cost.",
+        ),
+    ] = 32,
     group: Annotated[
         str | None,
-        typer.Option("--group", metavar="NAME", help="For a fit with groups: the group planned."),
+        typer.Option(
+            "--group",
+            metavar="NAME",
+            help="For a fit with groups: the group planned. Candidates with the runs' group "
+            "column must all be of it.",
+        ),
     ] = None,
     discrepancy: Annotated[
         bool,
@@ -230,10 +488,13 @@ def next_command(
         ),
     ] = True,
 ) -> None:
-    """Which runs to train next: most expected reduction of uncertainty per unit cost.
+    """Which runs to train next: most expected reduction of uncertainty, per unit cost or
+    within --budget.
 
-    A fit with its discrepancy (the default of 'bayescale fit') also counts the law's possible
-    error at the target, unless --law-only.
+    Without --budget the candidates are ranked by expected reduction per unit cost; with it,
+    the runs that reduce the uncertainty most within the budget are chosen. A fit with its
+    discrepancy (the default of 'bayescale fit') also counts the law's possible error at the
+    target, unless --law-only.
 
     \f
     Parameters
@@ -250,7 +511,7 @@ def next_command(
         Runs to choose.
     cost : str, optional
         Cost formula of the candidates' columns.
-    criterion, measure : str
+    criterion, measure, strategy : str
         See :func:`bayescale.recommend`.
     fixed : list of str, optional
         ``NAME=VALUE`` for the law's other inputs (``optimal_N`` only).
@@ -262,22 +523,37 @@ def next_command(
         Rows of the terminal table.
     seed : int, optional
         Seed of the fantasies.
+    fantasies : int, default 32
+        Simulated outcomes per candidate.
     group : str, optional
         Group of a hierarchical fit.
     discrepancy : bool, default True
         Count the fit's discrepancy in the uncertainty to reduce.
+
+    Raises
+    ------
+    DataError
+        If the candidates cannot be read or lack an input, or no candidate fits the budget
+        (exit code 2).
     """
     points = parse_points(target, "--target")
     others = fixed_inputs(fixed)
-    pool = read_candidates(candidates, parse_mapping(x))
+    mapping = parse_mapping(x)
 
+    from bayescale.errors import DataError
     from bayescale.fitting import load_fit
     from bayescale.recommendation import recommend
 
     result = load_fit(fit_file)
     check_point_names(points, list(result.law.inputs), "--target")
+    fit_columns = dict(result.runs.columns)
+    pool = read_candidates(candidates, mapping, fit_columns)
+    _check_inputs(pool, result.law, candidates, fit_columns)
+    id_name = str(pool.index.name)
     # A fit that failed its diagnostics: recommend warns, and the warning becomes a line.
-    with warnings_as_lines(), _naming(candidates):
+    with warnings_as_lines(), _naming(candidates), warnings.catch_warnings():
+        # Said below as the error it is on the command line (exit code 2), not a warning.
+        warnings.filterwarnings("ignore", message="no candidate fits the budget")
         table = recommend(
             result,
             pool,
@@ -288,23 +564,45 @@ def next_command(
             criterion=criterion.value,
             measure=measure.value,
             fixed=others,
+            fantasies=fantasies,
+            strategy=strategy.value,
             seed=seed,
             group=group,
             discrepancy=discrepancy,
         )
     attrs = dict(table.attrs)
+    if budget is not None and not table["chosen"].any() and table["cost"].min() > budget:
+        cheapest = table.loc[table["cost"].idxmin()]
+        raise DataError(
+            f"--budget {format_number(budget, 'flops')} is less than every candidate's cost: "
+            f"the cheapest, {id_name} {cheapest['candidate']} of {candidates}, costs "
+            f"{format_number(float(cheapest['cost']), 'flops')} ({attrs['cost']}); raise "
+            f"--budget or add cheaper candidates. Nothing was chosen"
+        )
     inputs = [n for n in result.law.inputs if n in table.columns]
     note = _cheap_but_weak(table, attrs, inputs)
+    mapped = pool.attrs.get("columns", {})
     if output_format is OutputFormat.csv:
         print_csv(table)
+        # The plan's settings beside the table, not in it.
+        settings = (
+            f"plan: {attrs['criterion']}; target {attrs['target']}; budget {attrs['budget']}; "
+            f"cost {attrs['cost']} ({attrs['cost_units']}); seed {attrs['seed']}; strategy "
+            f"{attrs['strategy_rule']} (chose by {attrs['strategy']})"
+            + (f"; group {attrs['group']}" if attrs.get("group") else "")
+            + (f"; columns {', '.join(f'{n}={c}' for n, c in mapped.items())}" if mapped else "")
+            + f"; candidate = the {id_name} of {candidates}"
+        )
+        typer.echo(settings, err=True)
         if note:
-            typer.echo(f"note: {note}", err=True)  # beside the table, not in it
+            typer.echo(f"note: {note}", err=True)
         return
     if output_format is OutputFormat.json:
         print_json(
             {
                 "law": result.law.name,
                 "diagnostics_ok": bool(result.ok),
+                **_header(attrs, fit_file, candidates, id_name, pool),
                 **{key: attrs[key] for key in sorted(attrs)},
                 "note": note,
                 "rows": records(table),
@@ -314,27 +612,39 @@ def next_command(
     chosen = int(table["chosen"].sum())
     # Every chosen run is shown (they come first), and at least --top rows.
     shown = max(top, chosen)
+    where = f", group {attrs['group']}" if attrs.get("group") else ""
     console().print(
         frame_table(
-            _display(table, [n for n in result.law.inputs if n in table.columns]).head(shown),
-            f"Which run next: {attrs['criterion']}",
+            _display(table, inputs, id_name).head(shown),
+            f"Which run next: {attrs['criterion']}{where}",
             ["cost", *result.law.inputs],
         )
     )
     if len(table) > shown:
         say(f"(the first {shown} of {len(table)} candidates; --top N shows more, -f csv all)")
+    say(_legend(attrs, id_name, candidates, bool((table["estimate"] != "reweight").any())))
+    say(_cost_line(attrs))
+    if mapped:
+        from_fit = set(pool.attrs.get("from_fit", []))
+        say(
+            "Inputs read from the candidates' columns: "
+            + ", ".join(
+                f"{n}={c}" + (" (as the fit's runs)" if n in from_fit else " (--x)")
+                for n, c in mapped.items()
+            )
+            + "."
+        )
 
     def g(value: float) -> str:
         return format_number(value, "short", 3)
 
     say(
         f"Chosen: {chosen} run(s) costing {g(attrs['spent'])}"
-        + (f" (greedy by {attrs['strategy'].replace('_', ' ')})" if chosen > 1 else "")
         + (f" of a budget of {g(attrs['budget'])}" if attrs["budget"] is not None else "")
         + f". Expected 90% interval width at the target: {g(attrs['width_before'])} -> "
         f"{g(attrs['width_after'])}; variance {g(attrs['variance_before'])} -> "
         f"{g(attrs['variance_after'])} ({attrs['fantasies']} fantasies over "
-        f"{attrs['draws']} draws)."
+        f"{attrs['draws']} draws, seed {attrs['seed']})."
         + (
             f" Of that variance, the law's discrepancy beyond the runs: "
             f"{g(attrs['discrepancy_variance_before'])} -> "
@@ -342,20 +652,15 @@ def next_command(
             if attrs.get("discrepancy")
             else ""
         )
+        + _strategy_line(attrs, chosen)
     )
     if note:
         say(note)
-    beyond = attrs.get("extrapolation")
     if not discrepancy and getattr(result, "discrepancy", None) is not None:
         say(
             "Planned on the law's posterior uncertainty alone (--law-only): the fit's "
             "discrepancy is left out of the choice, not out of its forecasts."
         )
-    elif not attrs.get("discrepancy") and beyond is not None and beyond > 1.0:
-        say(
-            f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond the runs' "
-            f"range, and this plan takes the law's form as exact there: the fit has no "
-            f"discrepancy. A fit with one (the default of 'bayescale fit', where it can be "
-            f"learned) also counts the law's possible error, which runs nearer the target "
-            f"shorten."
-        )
+    distance = _distance_line(attrs, not discrepancy)
+    if distance:
+        say(distance)
