@@ -851,7 +851,7 @@ class Fit:
         target: pd.DataFrame | Mapping[str, Any],
         *,
         cost: str | Sequence[float] | np.ndarray | None = None,
-        budget: float | None = None,
+        budget: float | str | None = None,
         batch: int = 1,
         criterion: str = "auto",
         measure: str = "variance",
