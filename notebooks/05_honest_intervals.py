@@ -176,8 +176,9 @@ print(pd.DataFrame(rows).to_string(index=False))
 # your curves. Check a sweep's measured minimum against `N_pred_*`; budget with `N_disc_*`.
 
 # %%
-from bayescale.isoflop import find_curves  # noqa: E402
-
+# `bayescale.isoflop_minima` (`bayescale isoflop` on the command line) measures each held-out
+# curve's minimum without a law and, given a fit, sets the fit's plan beside it: `in_law`,
+# `in_disc` and `in_pred` say which of the plan's 90% intervals hold the measured minimum.
 for name, frame in sweeps.items():
     disc = fits[name, "backtest"].discrepancy
     offset, slope = disc.plan_offset_quantiles([0.5])[0], disc.s_quantiles([0.5], plan=True)[0]
@@ -185,21 +186,12 @@ for name, frame in sweeps.items():
     if not disc.info["plan_learned"]:
         print(f"  {disc.info['plan_note']}")
         continue
-    held = frame[frame["C"] > SMALL]
-    curves = find_curves(held["N"], held["D"], held["loss"])
-    plan = fits[name, "backtest"].compute_optimal([c.compute for c in curves], level=0.9)
-    plan["IsoFLOP minimum N"] = [np.exp(c.log_n_min) for c in curves]
-    columns = [
-        "C",
-        "IsoFLOP minimum N",
-        "N_lower_90",
-        "N_upper_90",
-        "N_disc_lower_90",
-        "N_disc_upper_90",
-        "N_pred_lower_90",
-        "N_pred_upper_90",
-    ]
-    print(plan[[c for c in columns if c in plan]].to_string(index=False))
+    held = bayescale.load_runs(frame.loc[frame["C"] > SMALL, ["N", "D", "loss"]], y="loss")
+    minima = bayescale.isoflop_minima(held, fit=fits[name, "backtest"])
+    plan = fits[name, "backtest"].compute_optimal(list(minima["C"]), level=0.9)
+    columns = ["N_lower_90", "N_upper_90", "N_disc_lower_90", "N_disc_upper_90", "N_pred_upper_90"]
+    table = minima[["C", "N_min"]].join(plan[[c for c in columns if c in plan]])
+    print(table.join(minima.filter(like="in_")).to_string(index=False))
 
 # %% [markdown]
 # On the `drift` sweep the optimum moved off the range of sizes each budget tried, so no

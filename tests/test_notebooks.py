@@ -179,6 +179,9 @@ def _check_honest_intervals(notebook, text: str) -> None:
     assert float(plain["drift"]) < 0.5 <= 0.8 <= float(cover["drift"]), (plain, cover)
     assert float(cover["control"]) >= 0.8
     assert "N_pred_upper_90" in text  # the plan's interval of a new curve's minimum
+    # The held-out curves' minima set beside the plan by isoflop_minima: the interval with the
+    # discrepancy holds them on the control sweep.
+    assert re.search(r"in_law +in_disc +in_pred", text)
 
 
 def _check_many_families(notebook, text: str) -> None:
