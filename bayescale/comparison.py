@@ -10,7 +10,10 @@ Averaging follows the same split. Stacking (Yao et al. 2018) chooses the mixture
 predictive distributions that best predicts a set of runs: on PSIS-LOO's left-out runs it
 weighs laws by how they interpolate; on the held-out larger runs (leave-future-out by scale,
 pooled over the thresholds) by how they extrapolate, which is what a forecast beyond the
-largest run needs. :func:`average` uses the latter whenever the comparison has held-out runs.
+largest run needs. :func:`average` uses the latter whenever the comparison has held-out runs,
+averaged over Bayesian-bootstrap reweightings of those runs (:func:`bagged_stacking_weights`),
+so that weights of 1 and 0 mean the held-out runs leave no doubt, not that one law won a few
+of them narrowly.
 
 Densities are of the value each law's noise lives on: ``log y`` under multiplicative noise,
 ``y`` under additive noise. Laws with different noise scales are compared on the density of
@@ -48,6 +51,7 @@ __all__ = [
     "Average",
     "Comparison",
     "average",
+    "bagged_stacking_weights",
     "compare",
     "compare_pooling",
     "name_laws",
@@ -64,7 +68,12 @@ NEGLIGIBLE_WEIGHT = 1e-3
 #: Distinct laws differ by nats at some run; one law refitted with other priors, by hundredths.
 ALIKE_NATS = 0.1
 #: Names of the weights :func:`average` can compute from a comparison.
-WEIGHT_METHODS = ("auto", "stacking", "extrapolation")
+WEIGHT_METHODS = ("auto", "stacking", "extrapolation", "extrapolation_stacking")
+#: Bayesian-bootstrap reweightings of the held-out runs that the extrapolation weights average
+#: (see :func:`bagged_stacking_weights`), and the seed of their Dirichlet draws: fixed, so
+#: that a saved comparison reloads to the same weights and forecasts.
+BOOTSTRAP_REPLICATES = 200
+BOOTSTRAP_SEED = 0
 # A law's name becomes a file name (fits/<name>.nc) and a table row: keep it plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -173,20 +182,25 @@ def _score(
     return out, logpd
 
 
-def stacking_weights(log_density: np.ndarray) -> np.ndarray:
+def stacking_weights(
+    log_density: np.ndarray, point_weights: np.ndarray | None = None
+) -> np.ndarray:
     """Stacking weights of predictive distributions (Yao et al. 2018).
 
-    Maximises ``sum_i log sum_k w_k p_k(y_i)`` over the simplex, with ``p_k(y_i)`` the
-    predictive density law ``k`` gives point ``i``. The objective is concave in ``w``; it is
-    maximised over ``w = softmax(z)`` with its exact gradient
-    ``d/dz_k = sum_i r_ik - n w_k`` (``r_ik`` the share of point ``i``'s mixture density that
-    law ``k`` contributes), starting from equal weights, so that laws with identical
-    densities keep identical weights.
+    Maximises ``sum_i u_i log sum_k w_k p_k(y_i)`` over the simplex, with ``p_k(y_i)`` the
+    predictive density law ``k`` gives point ``i`` and ``u_i`` the point's weight (1 unless
+    given). The objective is concave in ``w``; it is maximised over ``w = softmax(z)`` with
+    its exact gradient ``d/dz_k = sum_i u_i r_ik - (sum_i u_i) w_k`` (``r_ik`` the share of
+    point ``i``'s mixture density that law ``k`` contributes), starting from equal weights,
+    so that laws with identical densities keep identical weights.
 
     Parameters
     ----------
     log_density : numpy.ndarray
         ``(points, laws)`` log predictive densities.
+    point_weights : numpy.ndarray, optional
+        One non-negative weight per point (a Bayesian-bootstrap draw, see
+        :func:`bagged_stacking_weights`); default 1 each.
 
     Returns
     -------
@@ -196,7 +210,8 @@ def stacking_weights(log_density: np.ndarray) -> np.ndarray:
     Raises
     ------
     DataError
-        If the array is not two-dimensional, or no law or no point is usable.
+        If the array is not two-dimensional, no law or no point is usable, or the point
+        weights do not match the points or are negative.
 
     Notes
     -----
@@ -214,6 +229,15 @@ def stacking_weights(log_density: np.ndarray) -> np.ndarray:
         raise DataError(
             f"stacking needs a (points, laws) array of log densities, got shape {lpd.shape}"
         )
+    if point_weights is None:
+        u = np.ones(len(lpd))
+    else:
+        u = np.asarray(point_weights, dtype=float)
+        if u.shape != (len(lpd),) or not np.all(np.isfinite(u)) or (u < 0).any():
+            raise DataError(
+                f"stacking's point_weights must be {len(lpd)} finite non-negative numbers, one "
+                f"per point, got shape {u.shape}"
+            )
     usable = ~(np.isnan(lpd) | (lpd == np.inf)).any(axis=0)
     if not usable.any():
         raise DataError(
@@ -221,14 +245,17 @@ def stacking_weights(log_density: np.ndarray) -> np.ndarray:
             "held-out scores for failed forecasts"
         )
     kept = lpd[:, usable]
-    kept = kept[np.isfinite(kept).any(axis=1)]
+    explained = np.isfinite(kept).any(axis=1)
+    kept, u = kept[explained], u[explained]
     if not len(kept):
         raise DataError("stacking has no point to which any law gives a positive density")
     weights = np.zeros(lpd.shape[1])
     if kept.shape[1] == 1:
         weights[usable] = 1.0
         return weights
-    n = len(kept)
+    total = float(u.sum())
+    if total <= 0:
+        raise DataError("stacking's point_weights are all zero on the usable points")
     # Shift each point's densities by their maximum: the optimum is unchanged, and exp()
     # cannot overflow or underflow to an all-zero row.
     shifted = kept - kept.max(axis=1, keepdims=True)
@@ -238,7 +265,8 @@ def stacking_weights(log_density: np.ndarray) -> np.ndarray:
         joint = shifted + log_w[None, :]
         mixture = special.logsumexp(joint, axis=1)
         shares = np.exp(joint - mixture[:, None])
-        return -float(mixture.sum()), -(shares.sum(axis=0) - n * np.exp(log_w))
+        gradient = u @ shares - total * np.exp(log_w)
+        return -float(u @ mixture), -gradient
 
     start = np.zeros(kept.shape[1])
     result = optimize.minimize(
@@ -249,15 +277,137 @@ def stacking_weights(log_density: np.ndarray) -> np.ndarray:
     return weights
 
 
+def bagged_stacking_weights(
+    log_density: np.ndarray,
+    groups: np.ndarray | Sequence[Any] | None = None,
+    replicates: int = 200,
+    seed: int = 0,
+) -> np.ndarray:
+    """Stacking weights averaged over Bayesian-bootstrap reweightings of the points.
+
+    Plain stacking (:func:`stacking_weights`) finds the single best mixture for the points
+    at hand; with few points, or laws nearly tied on them, it often gives one law all the
+    weight although another would have won on a slightly different set of runs. This
+    averages the stacking weights over ``replicates`` reweightings of the points, each
+    group of points (a run) weighted by a draw of Dirichlet(1, ..., 1) (Rubin's Bayesian
+    bootstrap, which Yao et al. 2018 use for pseudo-BMA+; here it bags the stacking
+    optimisation itself, as in Breiman's bagging). A law that wins on every plausible
+    reweighting keeps its weight; a near-tie gives weights that say so.
+
+    Parameters
+    ----------
+    log_density : numpy.ndarray
+        ``(points, laws)`` log predictive densities, with :func:`stacking_weights`'s rules
+        for non-finite values.
+    groups : array-like, optional
+        One label per point: points with the same label (forecasts of the same run made
+        from fits below several thresholds) share one bootstrap weight, so that a run
+        counts once in the resampling. Default: every point its own group.
+    replicates : int, default 200
+        Number of bootstrap reweightings.
+    seed : int, default 0
+        Seed of the Dirichlet draws: the same inputs give the same weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        One non-negative weight per law, summing to 1.
+
+    Raises
+    ------
+    DataError
+        As :func:`stacking_weights`, or if ``groups`` does not give one label per point,
+        or ``replicates`` is not a positive integer.
+    """
+    lpd = np.asarray(log_density, dtype=float)
+    if lpd.ndim != 2:
+        return stacking_weights(lpd)  # raises its own error
+    if isinstance(replicates, bool) or not isinstance(replicates, int | np.integer):
+        raise DataError(f"replicates must be a positive integer, got {replicates!r}")
+    if replicates < 1:
+        raise DataError(f"replicates must be a positive integer, got {replicates!r}")
+    check_seed(seed)
+    labels = np.arange(len(lpd)) if groups is None else np.asarray(groups)
+    if labels.shape != (len(lpd),):
+        raise DataError(
+            f"groups must give one label per point ({len(lpd)}), got shape {labels.shape}"
+        )
+    _, index = np.unique(labels, return_inverse=True)
+    n_groups = int(index.max()) + 1 if len(index) else 0
+    key = (lpd.shape, lpd.tobytes(), index.tobytes(), int(replicates), int(seed))
+    cached = _BAGGED.get(key)
+    if cached is not None:
+        return cached.copy()
+    rng = np.random.default_rng(seed)
+    total = np.zeros(lpd.shape[1])
+    for _ in range(replicates):
+        # Dirichlet(1, ..., 1) over the runs, scaled to average 1 per run.
+        share = rng.dirichlet(np.ones(n_groups)) * n_groups
+        total += stacking_weights(lpd, point_weights=share[index])
+    weights = total / replicates
+    weights = weights / weights.sum()
+    if len(_BAGGED) >= 64:
+        _BAGGED.clear()
+    _BAGGED[key] = weights
+    return weights.copy()
+
+
+#: Bagged stacking weights already computed (the verdict, the tables and the average of
+#: one comparison all ask for them): keyed by the densities, groups, replicates and seed.
+_BAGGED: dict[tuple[Any, ...], np.ndarray] = {}
+
+
+def _check_same_data(fits: Mapping[str, Fit]) -> None:
+    """Refuse fits of different runs or targets, saying what differs and what to do."""
+    names = list(fits)
+    first = fits[names[0]].runs
+    for name in names[1:]:
+        runs = fits[name].runs
+        if runs.y_name == first.y_name and runs.fingerprint() == first.fingerprint():
+            continue
+        raise DataError(
+            f"PSIS-LOO compares laws fitted to the same runs; {names[0]} and {name} were "
+            f"fitted to different data: {_data_difference(names[0], first, name, runs)}. Fit "
+            f"every law to the same runs and target column, e.g. compare(runs, laws=[...]) "
+            f"(bayescale compare FILE --laws ...)"
+        )
+
+
+def _data_difference(a: str, runs_a: Runs, b: str, runs_b: Runs) -> str:
+    """What differs between two fits' runs, in words: target, file, count or which runs."""
+    parts = []
+    if runs_a.y_name != runs_b.y_name:
+        parts.append(f"target column {runs_a.y_name!r} ({a}) vs {runs_b.y_name!r} ({b})")
+    if runs_a.source != runs_b.source:
+        parts.append(f"file {runs_a.source} ({a}) vs {runs_b.source} ({b})")
+    if len(runs_a) != len(runs_b):
+        parts.append(f"{len(runs_a)} runs ({a}) vs {len(runs_b)} ({b})")
+    if not parts:
+        inputs = [n for n in runs_a.inputs if n in runs_b.inputs]
+        if set(runs_a.inputs) != set(runs_b.inputs):
+            parts.append(
+                f"inputs {', '.join(runs_a.inputs)} ({a}) vs {', '.join(runs_b.inputs)} ({b})"
+            )
+        else:
+            left = np.column_stack([runs_a.x(n) for n in inputs] + [runs_a.y])
+            right = np.column_stack([runs_b.x(n) for n in inputs] + [runs_b.y])
+            rows = np.flatnonzero(~np.all(np.isclose(left, right, rtol=1e-12, atol=0), axis=1))
+            if len(rows):
+                shown = ", ".join(str(int(r)) for r in rows[:5])
+                more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+                parts.append(
+                    f"the values of run(s) {shown}{more} (0-based, in file order; "
+                    f"{len(rows)} of {len(runs_a)} differ)"
+                )
+            else:
+                parts.append("the runs' groups or column names")
+    return "; ".join(parts)
+
+
 def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
     import arviz as az
 
-    prints = {name: f.runs.fingerprint() for name, f in fits.items()}
-    if len(set(prints.values())) > 1:
-        raise DataError(
-            "PSIS-LOO compares laws fitted to the same runs; these fits used different data: "
-            + ", ".join(f"{name} ({len(f.runs)} runs)" for name, f in fits.items())
-        )
+    _check_same_data(fits)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pareto-k warnings are reported in the table instead
         idatas = {name: f.with_log_likelihood() for name, f in fits.items()}
@@ -309,12 +459,53 @@ def _holdout_splits(
             below = scale <= threshold * (1 + 1e-9)
             if below.all() or not below.any():
                 raise DataError(
-                    f"holding out runs above {name}={threshold:g} leaves "
+                    f"holding out runs above {name}={_threshold_text(threshold)} leaves "
                     f"{'no held-out runs' if below.all() else 'no runs to fit'}; "
-                    f"the runs' {name} spans {scale.min():.3g} to {scale.max():.3g}"
+                    f"the runs' {name} spans {scale.min():.3g} to {scale.max():.3g}: give "
+                    f"a threshold between the two"
                 )
             splits.append((name, float(threshold), runs.subset(below), ~below))
     return splits
+
+
+def _suggest_holdout(runs: Runs, laws: Sequence[Law | None]) -> dict[str, list[float]] | None:
+    """Thresholds at the 60% and 80% quantiles of the runs' C (see
+    :meth:`Comparison.suggest_holdout`), or None."""
+    name = "C" if "C" in runs.inputs else runs.inputs[0]
+    scale = runs.x(name)
+    need = max([law.n_parameters for law in laws if isinstance(law, Law)] or [1]) + 1
+    chosen: list[float] = []
+    for q in (0.6, 0.8):
+        value = float(np.quantile(scale, q))
+        if not value > 0:
+            continue
+        threshold = float(f"{value:.0e}")  # one significant digit, as people write it
+        below = int((scale <= threshold * (1 + 1e-9)).sum())
+        if below >= need and len(scale) - below >= 3 and threshold not in chosen:
+            chosen.append(threshold)
+    return {name: chosen} if chosen else None
+
+
+def _check_holdout(
+    runs: Runs, holdout_above: Mapping[str, float | Sequence[float]], laws: Mapping[str, Law]
+) -> None:
+    """Refuse, before any sampling, thresholds that leave nothing to score or to fit.
+
+    Every threshold must hold out at least one run and leave, at or below it, as many
+    runs as some law has parameters (a law with more parameters than that is left out at
+    that threshold, and a note says so).
+    """
+    fewest = min(law.n_parameters for law in laws.values())
+    for name, threshold, train, held in _holdout_splits(runs, holdout_above):
+        if len(train) < fewest:
+            counts = ", ".join(f"{n} {law.n_parameters}" for n, law in laws.items())
+            scale = runs.x(name)
+            raise DataError(
+                f"holding out runs above {name}={_threshold_text(threshold)} leaves "
+                f"{len(train)} run(s) to fit, fewer than any law's parameters ({counts}): no "
+                f"law could be scored there; raise the threshold (the runs' {name} spans "
+                f"{scale.min():.3g} to {scale.max():.3g}, {int(held.sum())} runs above it)"
+            )
 
 
 @dataclass
@@ -359,10 +550,14 @@ class Comparison:
     def extrapolation_weights(self) -> pd.Series | None:
         """Stacking weights from the held-out larger runs (leave-future-out), or None.
 
-        The runs held out at every threshold where every law was scored are pooled (a run
-        held out at two thresholds counts twice, once per fit that forecast it), and
-        :func:`stacking_weights` is applied to their log predictive densities. A law whose
-        density is not finite at some pooled run gets weight 0 (see :attr:`verdict`).
+        The runs held out at every threshold where every law was scored are pooled, and the
+        weights are :func:`bagged_stacking_weights` of their log predictive densities:
+        stacking averaged over :data:`BOOTSTRAP_REPLICATES` Bayesian-bootstrap reweightings
+        of the held-out runs (seed :data:`BOOTSTRAP_SEED`), each run one unit of the
+        resampling however many thresholds held it out. Plain stacking of the same
+        densities, which puts all the weight on one law whenever it wins, is
+        ``weights_table()["extrapolation_stacking_weight"]``. A law whose density is not
+        finite at some pooled run gets weight 0 (see :meth:`verdict`).
 
         Returns
         -------
@@ -372,8 +567,14 @@ class Comparison:
         """
         return self._leave_future_out()[0]
 
-    def _leave_future_out(self) -> tuple[pd.Series | None, list[str], str]:
-        """Extrapolation stacking weights, remarks on what went into them, and their basis."""
+    def _leave_future_out(
+        self, plain: bool = False, leave_out: Sequence[str] = ()
+    ) -> tuple[pd.Series | None, list[str], str]:
+        """Extrapolation weights, remarks on what went into them, and their basis.
+
+        ``plain``: plain stacking instead of its Bayesian-bootstrap average. ``leave_out``:
+        laws stacked without (weight 0), such as those whose fits failed.
+        """
         if self.heldout is None or not len(self.heldout):
             return None, [], ""
         laws = [str(name) for name in self.loo.index]
@@ -382,15 +583,19 @@ class Comparison:
         notes = _left_out_notes(missing, bool(complete))
         if not complete:
             return None, notes, ""
+        stacked = [name for name in laws if name not in set(leave_out)]
+        if not stacked:
+            return None, notes, ""
         used = frame[frame["holdout"].astype(str).isin(complete)]
         table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
-        lpd = table.reindex(columns=laws).to_numpy(dtype=float)
+        runs_of_rows = table.index.get_level_values("run").to_numpy()
+        lpd = table.reindex(columns=stacked).to_numpy(dtype=float)
         # The rules of stacking_weights, stated here in words for the verdict.
         failed = (np.isnan(lpd) | (lpd == np.inf)).any(axis=0)
         for k in np.flatnonzero(failed):
             notes.append(
-                f"{laws[k]} gets extrapolation weight 0: its log density of a held-out run is "
-                f"not finite (a failed forecast), so it cannot join the mixture."
+                f"{stacked[k]} gets extrapolation weight 0: its log density of a held-out run "
+                f"is not finite (a failed forecast), so it cannot join the mixture."
             )
         if failed.all():
             return None, notes, ""
@@ -403,32 +608,88 @@ class Comparison:
                 f"{hopeless} held-out run(s) to which every law gives zero density do not "
                 f"enter the extrapolation weights."
             )
-        weights = pd.Series(stacking_weights(lpd), index=pd.Index(laws, name="law"))
-        weights.name = "extrapolation_weight"
-        scored = [name for k, name in enumerate(laws) if not failed[k]]
-        groups = _alike_groups(scored, {name: lpd[:, laws.index(name)] for name in scored})
+        values = (
+            stacking_weights(lpd)
+            if plain
+            else bagged_stacking_weights(
+                lpd, runs_of_rows, replicates=BOOTSTRAP_REPLICATES, seed=BOOTSTRAP_SEED
+            )
+        )
+        weights = pd.Series(values, index=pd.Index(stacked, name="law"))
+        weights = weights.reindex(pd.Index(laws, name="law")).fillna(0.0)
+        weights.name = "extrapolation_stacking_weight" if plain else "extrapolation_weight"
+        scored = [name for k, name in enumerate(stacked) if not failed[k]]
+        groups = _alike_groups(scored, {name: lpd[:, stacked.index(name)] for name in scored})
         notes.extend(_alike_lines(groups, weights, "the held-out runs"))
+        how = (
+            "stacking"
+            if plain
+            else f"stacking averaged over {BOOTSTRAP_REPLICATES} Bayesian-bootstrap "
+            f"reweightings of the held-out runs"
+        )
         basis = (
-            f"stacking on {len(lpd) - hopeless} held-out forecast(s) of "
+            f"{how} on {len(lpd) - hopeless} held-out forecast(s) of "
             f"{used['run'].nunique()} larger run(s) over {len(complete)} threshold(s) "
             f"(leave-future-out): how well each law forecast beyond the runs it was fitted on"
         )
         return weights, notes, basis
 
     def weights_table(self) -> pd.DataFrame:
-        """Both weightings of the laws side by side.
+        """Every weighting of the laws side by side.
 
         Returns
         -------
         pandas.DataFrame
             One row per law (best by LOO first): ``loo_weight`` (stacking on PSIS-LOO,
-            interpolation) and ``extrapolation_weight`` (stacking on held-out larger runs;
-            NaN when there are none).
+            interpolation), ``extrapolation_weight`` (stacking on the held-out larger runs,
+            averaged over Bayesian-bootstrap reweightings of those runs: what
+            ``average()`` uses) and ``extrapolation_stacking_weight`` (plain stacking on the
+            same runs); the last two NaN without held-out runs.
         """
         out = pd.DataFrame({"loo_weight": self.weights.astype(float)})
         extra = self.extrapolation_weights
         out["extrapolation_weight"] = np.nan if extra is None else extra.reindex(out.index)
+        plain = self._leave_future_out(plain=True)[0]
+        out["extrapolation_stacking_weight"] = np.nan if plain is None else plain.reindex(out.index)
         out.index.name = "law"
+        return out
+
+    def failed_laws(self, extrapolation: bool | None = None) -> dict[str, str]:
+        """Laws whose fit, or a refit behind their held-out score, failed its diagnostics.
+
+        Parameters
+        ----------
+        extrapolation : bool, optional
+            Also count the refits of the held-out thresholds the extrapolation weights use
+            (every law scored there). Default: when the comparison has extrapolation weights.
+
+        Returns
+        -------
+        dict of str to str
+            Law name to what failed, in words (in the LOO table's order).
+        """
+        if extrapolation is None:
+            extrapolation = self.extrapolation_weights is not None
+        out: dict[str, str] = {}
+        for name in map(str, self.loo.index):
+            fit_ = self.fits.get(name)
+            if fit_ is not None and not getattr(fit_, "ok", True):
+                out[name] = "its fit failed its diagnostics"
+        if extrapolation:
+            laws = [str(name) for name in self.loo.index]
+            complete = (
+                _scored_splits(self.extrapolation, laws)[0]
+                if self.extrapolation is not None and len(self.extrapolation)
+                else []
+            )
+            for name, splits in self._failed_refits().items():
+                used = [split for split in splits if split in complete]
+                if used and name not in out:
+                    many = len(used) > 1
+                    out[name] = (
+                        f"its refit{'s' if many else ''} for the held-out runs at "
+                        f"{_names(used)} failed {'their' if many else 'its'} diagnostics"
+                    )
         return out
 
     def best(self) -> dict[str, str]:
@@ -442,12 +703,70 @@ class Comparison:
             was scored, the runs the extrapolation weights are stacked on too). On an
             exact tie (the same law twice, or laws that reduce to one another on these
             runs) the first in the LOO table; :meth:`verdict` names every tied law.
+
+        Warns
+        -----
+        DataWarning
+            If the comparison made no extrapolation check (no ``holdout_above``): the
+            result then names only the interpolation winner, and the warning says which
+            ``holdout_above`` to add (thresholds taken from the runs).
         """
+        out = self._best()
+        if "extrapolation" not in out and self.extrapolation is None and self.heldout is None:
+            warnings.warn(
+                "best() names only the PSIS-LOO (interpolation) winner: "
+                + self._no_holdout_advice(),
+                DataWarning,
+                stacklevel=2,
+            )
+        return out
+
+    def _best(self) -> dict[str, str]:
+        """:meth:`best` without its warning."""
         out = {"loo": str(self.loo.index[0])}
         mean = self._extrapolation_means()
         if mean is not None and mean["elpd_per_run"].notna().any():
             out["extrapolation"] = str(mean["elpd_per_run"].idxmax())
         return out
+
+    def suggest_holdout(self) -> dict[str, list[float]] | None:
+        """Thresholds for ``holdout_above`` taken from the compared runs.
+
+        The 60% and 80% quantiles of the runs' compute C (of their first input without
+        N and D), each rounded to one significant digit, kept when the runs at or below it
+        are more than every law's parameters and at least three runs lie above it.
+
+        Returns
+        -------
+        dict of str to list of float, or None
+            E.g. ``{"C": [3e20, 1e21]}``; None when no such threshold exists (too few runs).
+        """
+        fit_ = next(iter(self.fits.values()), None)
+        runs = getattr(fit_, "runs", None)
+        if not isinstance(runs, Runs):
+            return None
+        return _suggest_holdout(runs, [getattr(f, "law", None) for f in self.fits.values()])
+
+    def _no_holdout_advice(self) -> str:
+        """Say that no extrapolation check was made, and how to make one."""
+        text = (
+            "no extrapolation check was made (no held-out larger runs), so nothing here says "
+            "which law forecasts best beyond your largest run"
+        )
+        suggested = self.suggest_holdout()
+        if suggested is None:
+            return (
+                text + "; hold out your largest runs: compare(..., holdout_above={'C': "
+                "[threshold, ...]}) (bayescale compare ... --holdout-above C=VALUE)."
+            )
+        (name, values), *_ = suggested.items()
+        listed = ", ".join(_threshold_text(v) for v in values)
+        return (
+            f"{text}; hold out the larger runs, e.g. compare(..., holdout_above="
+            f"{{'{name}': [{listed}]}}) (bayescale compare ... --holdout-above "
+            f"{name}={listed.replace(', ', ',')}), thresholds at the 60% and 80% quantiles "
+            f"of the runs' {name}."
+        )
 
     def _extrapolation_means(self) -> pd.DataFrame | None:
         """Mean held-out scores per law over the thresholds where every law was scored.
@@ -478,8 +797,16 @@ class Comparison:
         return [str(name) for name in mean.index[mean["elpd_per_run"].isna()]]
 
     def verdict(self) -> str:
-        """Say in words which law wins on which criterion, and what to watch out for."""
-        best = self.best()
+        """Say in words which law wins on which criterion, and what to watch out for.
+
+        Besides the winners and whether their leads are decisive (two standard errors: of
+        the LOO difference, and of the held-out difference with the runs as units), the
+        verdict names every law whose held-out 90% intervals covered clearly fewer runs
+        than 90% (more than two binomial standard errors below), says when no
+        extrapolation check was made (and which ``holdout_above`` to add), and which laws
+        the default average leaves out because their fits failed.
+        """
+        best = self._best()
         top = self.loo.iloc[0]
         loo_tied = self._loo_ties()
         if len(loo_tied) > 1:
@@ -506,6 +833,10 @@ class Comparison:
                         f"{second['dse']:.1f}) is within two standard errors: not decisive."
                     )
         lines.extend(_alike_lines(self._loo_alike(), self.weights, "the runs (PSIS-LOO)"))
+        no_check = self.extrapolation is None and self.heldout is None
+        if no_check:
+            text = self._no_holdout_advice()
+            lines.append(text[0].upper() + text[1:])
         for name in self.unscored:
             lines.append(
                 f"{name} has no finite held-out score (its forecast or log density of a "
@@ -529,21 +860,60 @@ class Comparison:
                     f"(mean log density per run {scores[w]:.2f}, "
                     f"90% interval coverage {ext.loc[w, 'coverage_90']:.0%})."
                 )
+                lead = self._held_out_lead(w, scores)
+                if lead is not None:
+                    other, diff, se, n_runs = lead
+                    decisive = abs(diff) >= 2 * se
+                    lines.append(
+                        f"Its held-out lead over {other}: {diff:.1f} +/- {se:.1f} (summed log "
+                        f"density; standard error over the {n_runs} held-out runs)"
+                        + (
+                            ": decisive on these runs."
+                            if decisive
+                            else ", within two standard errors: not decisive."
+                        )
+                    )
             if not set(ext_tied) & set(loo_tied):
                 lines.append(
                     "The criteria disagree: for forecasts beyond your largest run, trust the "
                     "extrapolation score more, or average the laws."
                 )
+        lines.extend(self._coverage_lines())
         extra, remarks, _ = self._leave_future_out()
         if extra is not None:
+            auto, _, _, left_out = _auto_weights(self.fits, self)
             lines.append(
-                "Stacking weights on the held-out larger runs (extrapolation): "
+                "Stacking weights on the held-out larger runs (extrapolation; averaged over "
+                f"{BOOTSTRAP_REPLICATES} Bayesian-bootstrap reweightings of those runs): "
                 + _shares(extra)
                 + "; on PSIS-LOO (interpolation): "
                 + _shares(self.weights.reindex(extra.index))
-                + ". Averaged forecasts use the held-out weights."
+                + "."
             )
+            shown = {n: v for n, v in left_out.items() if v[1] >= NEGLIGIBLE_WEIGHT}
+            if shown:
+                many = len(shown) > 1
+                lines.append(
+                    "Averaged forecasts use the held-out weights without "
+                    + "; ".join(f"{n} ({why}; weight {w:.2f})" for n, (why, w) in shown.items())
+                    + ", stacked again without "
+                    + ("them" if many else "it")
+                    + ": "
+                    + _shares(auto.reindex(extra.index))
+                    + f"; to include {'them' if many else 'it'}, give the weights explicitly "
+                    "(weights='extrapolation' or a dict)."
+                )
+            else:
+                lines.append("Averaged forecasts use the held-out weights.")
             heaviest = str(extra.idxmax())
+            if len(extra) > 1 and float(extra[heaviest]) >= 1 - NEGLIGIBLE_WEIGHT:
+                lines.append(
+                    f"{heaviest} carries all the held-out weight ({float(extra[heaviest]):.3f}, "
+                    f"even over bootstrap reweightings of the held-out runs), so the average is "
+                    f"its forecast alone: the held-out runs favour it, but say nothing of how "
+                    f"the forms fare beyond them; to hedge anyway, set weights yourself "
+                    f"(weights={{...}})."
+                )
             if "extrapolation" in best and heaviest not in ext_tied:
                 alike = self._held_out_alike(extra)
                 if heaviest not in alike.get(best["extrapolation"], []):
@@ -562,6 +932,17 @@ class Comparison:
             # The ranking leaves out the same thresholds the weights would have.
             complete, missing = _scored_splits(self.extrapolation, list(map(str, self.loo.index)))
             remarks = _left_out_notes(missing, bool(complete))
+        if extra is None:
+            _, _, _, left_out = _auto_weights(self.fits, self)
+            shown = {n: v for n, v in left_out.items() if v[1] >= NEGLIGIBLE_WEIGHT}
+            if shown:
+                many = len(shown) > 1
+                lines.append(
+                    "Averaged forecasts use the PSIS-LOO weights without "
+                    + "; ".join(f"{n} ({why}; weight {w:.2f})" for n, (why, w) in shown.items())
+                    + f"; to include {'them' if many else 'it'}, give the weights explicitly "
+                    "(weights='stacking' or a dict)."
+                )
         lines.extend(remarks)
         for name, splits in self._failed_refits().items():
             many = len(splits) > 1
@@ -574,15 +955,83 @@ class Comparison:
         for name in self.loo.index:
             bad = int(self.loo.loc[name, "pareto_k_bad"])
             if bad:
+                instead = (
+                    "judge the laws on held-out larger runs instead (holdout_above)"
+                    if no_check
+                    else "rely on the held-out score"
+                )
                 lines.append(
                     f"{name}: {bad} run(s) have Pareto k > {PARETO_K_BAD}: they alone shape the "
-                    f"fit, so its LOO score is unreliable; check those runs, or rely on the "
-                    f"held-out score."
+                    f"fit, so its LOO score is unreliable; check those runs, or {instead}."
                 )
-            if not self.fits[name].ok:
+            if not getattr(self.fits[name], "ok", True):
                 lines.append(f"{name}: {self.fits[name].diagnostics.verdict()}")
         lines.extend(self.notes)
         return "\n".join(lines)
+
+    def _held_out_lead(
+        self, winner: str, scores: pd.Series
+    ) -> tuple[str, float, float, int] | None:
+        """The extrapolation winner's lead over the runner-up on the pooled held-out runs.
+
+        Returns the runner-up, the difference of summed log densities over the held-out
+        forecasts where every law was scored, its standard error with the runs as units (a
+        run held out at several thresholds is one unit: its differences are summed first),
+        and the number of runs; None without pointwise densities or a finite runner-up.
+        """
+        others = scores.drop(winner).dropna()
+        if self.heldout is None or not len(self.heldout) or not len(others):
+            return None
+        other = str(others.idxmax())
+        laws = [str(name) for name in self.loo.index]
+        frame = self.heldout[self.heldout["law"].astype(str).isin(laws)]
+        complete, _ = _scored_splits(frame, laws)
+        used = frame[frame["holdout"].astype(str).isin(complete)]
+        table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
+        diff = (table[winner] - table[other]).to_numpy(dtype=float)
+        if not len(diff) or not np.isfinite(diff).all():
+            return None
+        per_run = pd.Series(diff).groupby(table.index.get_level_values("run").to_numpy()).sum()
+        n_runs = len(per_run)
+        se = float(per_run.std(ddof=1) * np.sqrt(n_runs)) if n_runs > 1 else float("nan")
+        if not np.isfinite(se):
+            return None
+        return other, float(diff.sum()), se, n_runs
+
+    def _coverage_lines(self) -> list[str]:
+        """Name every law whose held-out 90% intervals covered clearly too few runs.
+
+        Pooled over the thresholds where every law was scored; clearly too few is more
+        than two binomial standard errors (``sqrt(0.9 * 0.1 / n)``) below 90%.
+        """
+        table = self.extrapolation
+        needed = {"law", "holdout", "coverage_90", "n_test"}
+        if table is None or not len(table) or not needed <= set(table.columns):
+            return []
+        laws = [str(name) for name in self.loo.index]
+        complete, _ = _scored_splits(table, laws)
+        used = table[table["holdout"].astype(str).isin(complete)]
+        low = []
+        for name in laws:
+            rows = used[used["law"].astype(str) == name]
+            n = float(pd.to_numeric(rows["n_test"], errors="coerce").sum())
+            cov = pd.to_numeric(rows["coverage_90"], errors="coerce")
+            if not n > 0 or cov.isna().any():
+                continue
+            inside = float((cov * pd.to_numeric(rows["n_test"])).sum())
+            share = inside / n
+            if share < 0.9 - 2 * np.sqrt(0.9 * 0.1 / n):
+                low.append(f"{name} {share:.0%} ({round(inside)} of {round(n)})")
+        if not low:
+            return []
+        many = len(low) > 1
+        return [
+            f"Held-out 90% intervals too narrow: {_names(low)} of the held-out forecasts "
+            f"fell inside, more than two binomial standard errors below 90%: "
+            f"{'these laws are' if many else 'this law is'} overconfident beyond the runs; "
+            f"read {'their' if many else 'its'} intervals there as a lower bound on the "
+            f"uncertainty, or prefer a law whose held-out intervals cover."
+        ]
 
     def _loo_alike(self) -> dict[str, list[str]]:
         """Laws whose pointwise PSIS-LOO densities agree (the ``alike`` column of ``loo``).
@@ -638,7 +1087,9 @@ class Comparison:
         """Model-average the fits (see :func:`average`).
 
         By default (``"auto"``) with the extrapolation weights when the comparison has
-        held-out runs, else with the PSIS-LOO stacking weights.
+        held-out runs, else with the PSIS-LOO stacking weights; either way without the laws
+        whose fits (or held-out refits) failed their diagnostics (a warning names each and
+        its weight; ``weights="extrapolation"`` or ``"stacking"`` keeps them).
         """
         return average(self.fits, weights=weights, seed=seed, comparison=self)
 
@@ -683,7 +1134,9 @@ class Comparison:
         existing = [str(p) for p in files.values() if p.exists()]
         if existing and not overwrite:
             raise OutputExistsError(
-                f"{', '.join(existing)} exist already; choose another folder", path=folder
+                f"{', '.join(existing)} exist already; choose another folder, or replace "
+                f"them with save(..., overwrite=True) (bayescale compare --force)",
+                path=folder,
             )
         # What an earlier comparison here wrote (its notes list its laws), read before they
         # are replaced: only those files are removed below, never a user's own.
@@ -792,13 +1245,21 @@ class Comparison:
         identity as saved (none for folders saved before it was)."""
         loo_file = folder / "loo.csv"
         if not loo_file.is_file():
-            raise BayescaleError(f"'{folder}' has no loo.csv; it is not a saved comparison")
+            fits = sorted(p.name for p in folder.glob("*.nc"))
+            hint = ""
+            if fits:
+                shown = ", ".join(f"'{folder / name}'" for name in fits[:3])
+                hint = (
+                    f"; it holds {'a saved fit' if len(fits) == 1 else 'saved fits'}: give "
+                    f"the file instead, e.g. {shown}"
+                )
+            raise BayescaleError(f"'{folder}' has no loo.csv; it is not a saved comparison{hint}")
         try:
             _check_whole(loo_file)
             loo = pd.read_csv(loo_file, index_col=0)
             if "alike" in loo.columns:
                 # An empty cell (no law alike) reads back as NaN: kept as the empty text saved.
-                loo["alike"] = loo["alike"].fillna("").astype(str)
+                loo["alike"] = [v if isinstance(v, str) else "" for v in loo["alike"]]
             extra = folder / "extrapolation.csv"
             extrapolation = None
             if extra.is_file():
@@ -1256,8 +1717,11 @@ def compare(
     Raises
     ------
     DataError
-        If fits were made on different runs, two laws share a name, a setting is out of
-        range, or a threshold leaves nothing to fit or score.
+        If fewer than two laws are given (``laws=[]`` included), fits were made on
+        different runs or target columns (the message says what differs), two laws share a
+        name, a setting is out of range, or a threshold leaves no run to score or fewer
+        runs to fit than any law's parameters. All of these are checked before any
+        sampling.
     """
     settings = SamplerSettings.of(
         sampler, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept
@@ -1266,19 +1730,42 @@ def compare(
     priors = dict(priors or {})
     if isinstance(fits, Mapping):
         _check_names(list(fits))
+        if len(fits) < 2:
+            raise DataError(
+                f"compare needs at least two laws, got {len(fits)}: give fits={{'a': fit_a, "
+                f"'b': fit_b}}"
+            )
         fitted = dict(fits)
         law_objects = {name: f.law for name, f in fitted.items()}
         runs = next(iter(fitted.values())).runs if fitted else None
+        _check_same_data(fitted)
+        if holdout_above:
+            _check_holdout(runs, holdout_above, law_objects)
         explicit = sampler is not None or any(
             v is not None for v in (draws, tune, chains, seed, target_accept)
         )
         refit = {name: settings if explicit else f.sampler for name, f in fitted.items()}
         kinds = {name: f.settings.get("discrepancy") for name, f in fitted.items()}
     else:
-        if fits is None or not laws:
+        if fits is None:
             raise DataError("give fits={'name': fit, ...}, or runs and laws=[...] to fit")
+        if laws is None:
+            raise DataError(
+                "compare(runs) needs the laws to fit: laws=['chinchilla', 'kaplan'] (or give "
+                "fits={'name': fit, ...})"
+            )
+        if isinstance(laws, Sequence | Mapping) and not isinstance(laws, str) and not laws:
+            raise DataError(
+                "laws is empty: give at least two laws to compare, e.g. "
+                "laws=['chinchilla', 'kaplan']"
+            )
         runs = fits if isinstance(fits, Runs) else load_runs(fits)
         law_objects = name_laws(laws, runs=runs, priors=priors)
+        if len(law_objects) < 2:
+            raise DataError(
+                f"compare needs at least two laws, got {_names(list(law_objects))}: add "
+                f"another, e.g. laws=['chinchilla', 'kaplan']"
+            )
         unknown = sorted(set(priors) - set(law_objects))
         if unknown:
             raise DataError(
@@ -1291,12 +1778,13 @@ def compare(
         }
         refit = dict.fromkeys(law_objects, settings)
         kinds = dict.fromkeys(law_objects, discrepancy)
+        # Everything that can be checked without sampling is, before any fit is made.
+        if holdout_above:
+            _check_holdout(runs, holdout_above, law_objects)
         fitted = {
             name: fit(runs, law, sampler=settings, discrepancy=discrepancy)
             for name, law in law_objects.items()
         }
-    if len(fitted) < 2:
-        raise DataError("compare needs at least two laws")
     loo = _loo_table(fitted)
     extrapolation = None
     notes: list[str] = []
@@ -1375,9 +1863,10 @@ class Average:
         Seed of the draw selection. Each pooled draw keeps the new-run noise (and
         discrepancy) its law's own forecast gives it, so a law with all the weight forecasts
         exactly as its fit does.
-    method : {"extrapolation", "stacking", "user"}
-        Which weights these are: stacking on held-out larger runs, stacking on PSIS-LOO, or
-        given by the user.
+    method : {"extrapolation", "extrapolation_stacking", "stacking", "user"}
+        Which weights these are: stacking on held-out larger runs (averaged over
+        Bayesian-bootstrap reweightings of them, or plain), stacking on PSIS-LOO, or given
+        by the user.
     reason : str
         Why these weights were used, in words (shown with the forecast).
     """
@@ -1545,13 +2034,21 @@ def average(
     ----------
     fits : mapping of str to Fit, or Comparison
         The laws' fits.
-    weights : {"auto", "extrapolation", "stacking"} or mapping, default "auto"
+    weights : {"auto", "extrapolation", "extrapolation_stacking", "stacking"} or mapping
         ``"extrapolation"``: stacking weights on the held-out larger runs of a comparison
-        made with ``holdout_above`` (:attr:`Comparison.extrapolation_weights`), how well
-        the laws forecast beyond the runs they were fitted on. ``"stacking"``: stacking
-        weights on PSIS-LOO (the fits must share their runs), how well they interpolate.
-        ``"auto"``: extrapolation weights when the comparison has them, else PSIS-LOO
-        stacking. Or user weights ``{name: weight}``, rescaled to sum to 1 (relative
+        made with ``holdout_above``, averaged over Bayesian-bootstrap reweightings of those
+        runs (:attr:`Comparison.extrapolation_weights`): how well the laws forecast beyond
+        the runs they were fitted on, with the uncertainty of that judgement.
+        ``"extrapolation_stacking"``: plain stacking on the same runs (no bootstrap; it
+        gives one law all the weight whenever that law wins on them). ``"stacking"``:
+        stacking weights on PSIS-LOO (the fits must share their runs), how well they
+        interpolate. ``"auto"`` (default): extrapolation weights when the comparison has
+        them, else PSIS-LOO stacking, **leaving out every law whose fit failed its
+        diagnostics** (for extrapolation weights, also one whose refit for a held-out
+        threshold failed): the others are stacked again without it (PSIS-LOO weights:
+        rescaled), and a warning names it and the weight it would have had. To include
+        such a law, ask for the weights by name (``"extrapolation"``, ``"stacking"``) or
+        give them. Or user weights ``{name: weight}``, rescaled to sum to 1 (relative
         weights such as ``{"a": 2, "b": 1}`` work); a law not named gets 0, and weights
         that leave a law out and do not sum to 1 are warned about.
     seed : int, default 0
@@ -1568,15 +2065,32 @@ def average(
     Raises
     ------
     DataError
-        If weights are negative, all zero, name unknown laws or an unknown method, or
-        extrapolation weights are asked of a comparison without held-out runs.
+        If weights are negative, all zero, name unknown laws or an unknown method,
+        extrapolation weights are asked of a comparison without held-out runs, or the fits
+        model different target columns (``runs.y_name``: an average of two metrics means
+        nothing).
 
     Warns
     -----
     DataWarning
         If the fits with weight were made on different runs: their forecasts describe
-        different data; or if user weights leave a law out and do not sum to 1 (the
-        warning gives the weights they were rescaled to).
+        different data; if user weights leave a law out and do not sum to 1 (the warning
+        gives the weights they were rescaled to); or if ``"auto"`` leaves out a law whose
+        fit failed (the warning gives the weight it would have had).
+
+    Notes
+    -----
+    The forecast's three rows (``law_*``, ``disc_*`` with the discrepancy, ``pred_*`` for
+    one new run) are quantiles of three distributions: the pooled law values, those plus
+    each draw's discrepancy, and those plus new-run noise. Quantiles of a sum are not sums
+    of quantiles, so the three medians differ a little even for one law (the added spread
+    is symmetric in log y, not in y), and more for a mixture. A mixture of laws that
+    disagree is also not unimodal: when one law carries a small weight far from the
+    others, the law interval's lower (or upper) end can sit inside that law's narrow
+    cluster, and adding spread blurs the cluster into the gap, which can move that end
+    inward. So a mixture's law interval need not lie inside its interval with
+    discrepancy; read each row as its own distribution (one law alone, unimodal, nests
+    them in practice).
     """
     if isinstance(fits, Comparison):
         comparison, fits = fits, fits.fits
@@ -1609,8 +2123,28 @@ def average(
             DataWarning,
             stacklevel=_outside_level(),
         )
+    _refuse_other_targets(fits)
     _warn_other_runs({name: f for name, f in fits.items() if series[name] > 0})
     return Average(fits, series / total, seed, method, reason)
+
+
+def _refuse_other_targets(fits: Mapping[str, Fit]) -> None:
+    """Refuse fits of different target columns: their average would mix two metrics."""
+    targets: dict[str, list[str]] = {}
+    for name, f in fits.items():
+        runs = getattr(f, "runs", None)
+        if isinstance(runs, Runs):
+            targets.setdefault(runs.y_name, []).append(name)
+    if len(targets) > 1:
+        sides = "; ".join(
+            f"{_names(names)} {'fits' if len(names) == 1 else 'fit'} {column!r}"
+            for column, names in targets.items()
+        )
+        raise DataError(
+            f"cannot average fits of different target columns ({sides}): an average of "
+            f"two metrics means nothing. Fit every law to the same column (load_runs(..., "
+            f"y=...)), or forecast each target from its own fit"
+        )
 
 
 def _warn_other_runs(fits: Mapping[str, Fit]) -> None:
@@ -1635,25 +2169,93 @@ def _warn_other_runs(fits: Mapping[str, Fit]) -> None:
 def _named_weights(
     fits: dict[str, Fit], weights: str, comparison: Comparison | None
 ) -> tuple[pd.Series, str, str]:
-    """The weights ``"auto"``, ``"extrapolation"`` or ``"stacking"`` name, and why."""
+    """The weights a method names (see :data:`WEIGHT_METHODS`), and why.
+
+    ``"auto"`` leaves out laws whose fits failed, with a warning naming each and the weight
+    it would have had.
+    """
     if weights not in WEIGHT_METHODS:
         raise DataError(
             f"weights must be one of {', '.join(map(repr, WEIGHT_METHODS))} or a mapping "
             f"{{law: weight}}, got {weights!r}"
         )
-    extra, _, basis = (None, [], "") if comparison is None else comparison._leave_future_out()
-    if weights == "extrapolation" and extra is None:
+    if weights == "auto":
+        series, method, reason, left_out = _auto_weights(fits, comparison)
+        for name, (why, weight) in left_out.items():
+            if weight < NEGLIGIBLE_WEIGHT:
+                continue  # it would not have moved the average: nothing to warn about
+            warnings.warn(
+                f"{name} is left out of the averaged forecast: {why}; it would have had "
+                f"weight {weight:.2f} ({method} weights), and the others are re-weighted "
+                f"without it ({_shares(series[series > 0])}). To include it, give the "
+                f"weights explicitly: average(weights='{method}') or weights={{...}}",
+                DataWarning,
+                stacklevel=_outside_level(),
+            )
+        return series, method, reason
+    plain = weights == "extrapolation_stacking"
+    extra, _, basis = (
+        (None, [], "") if comparison is None else comparison._leave_future_out(plain=plain)
+    )
+    if weights.startswith("extrapolation") and extra is None:
         raise DataError(
             "extrapolation weights need a comparison with held-out larger runs: "
             "compare(runs, laws=[...], holdout_above={'C': [...]}), then .average()"
         )
-    if weights != "stacking" and extra is not None:
-        return extra.reindex(list(fits)).fillna(0.0), "extrapolation", basis
+    if extra is not None and weights != "stacking":
+        return extra.reindex(list(fits)).fillna(0.0), weights, basis
     comparison = comparison or Comparison(fits, _loo_table(fits))
     reason = "stacking on PSIS-LOO: how well each law predicts a left-out run among the others"
-    if weights == "auto":
-        reason += " (no held-out larger runs to judge extrapolation)"
     return comparison.weights.reindex(list(fits)).fillna(0.0), "stacking", reason
+
+
+def _auto_weights(
+    fits: Mapping[str, Fit], comparison: Comparison | None
+) -> tuple[pd.Series, str, str, dict[str, tuple[str, float]]]:
+    """The ``"auto"`` weights, their method and reason, and the laws they leave out.
+
+    Extrapolation weights when the comparison has them, else PSIS-LOO stacking. A law whose
+    fit failed its diagnostics, or (for extrapolation weights) whose refit behind its
+    held-out score did, is left out unless every law failed: the extrapolation weights are
+    stacked again without it, the PSIS-LOO weights of the others rescaled to sum to 1.
+    ``left_out`` gives, per law left out, what failed and the weight it would have had.
+    """
+    fits = dict(fits)
+    comparison = comparison or Comparison(fits, _loo_table(fits))
+    extra, _, basis = comparison._leave_future_out()
+    if extra is not None:
+        full, method, reason = extra.reindex(list(fits)).fillna(0.0), "extrapolation", basis
+    else:
+        full = comparison.weights.reindex(list(fits)).fillna(0.0)
+        method = "stacking"
+        reason = (
+            "stacking on PSIS-LOO: how well each law predicts a left-out run among the "
+            "others (no held-out larger runs to judge extrapolation)"
+        )
+    failed = {
+        name: why
+        for name, why in comparison.failed_laws(extrapolation=extra is not None).items()
+        if name in fits
+    }
+    if not failed or len(failed) >= len(fits):
+        return full, method, reason, {}
+    left_out = {name: (why, float(full[name])) for name, why in failed.items()}
+    weights: pd.Series | None = None
+    if extra is not None:
+        restacked, _, _ = comparison._leave_future_out(leave_out=list(failed))
+        if restacked is not None:
+            weights = restacked.reindex(list(fits)).fillna(0.0)
+    if weights is None:
+        weights = full.copy()
+        weights[list(failed)] = 0.0
+        if not weights.sum() > 0:
+            # The laws left have no weight of their own (stacking gave them none): equal.
+            weights[[n for n in fits if n not in failed]] = 1.0
+        weights = weights / weights.sum()
+    reason += "; left out for failed diagnostics: " + ", ".join(
+        f"{name} (would have had {w:.2f})" for name, (_, w) in left_out.items()
+    )
+    return weights, method, reason, left_out
 
 
 def compare_pooling(

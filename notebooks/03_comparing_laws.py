@@ -141,7 +141,10 @@ print(comparison.verdict())
 # proportion to their weights and returns the same forecast table as a single fit. With
 # held-out runs, as here, the weights are stacking weights fitted to the held-out larger runs
 # (leave-future-out: which mix of laws, refitted on the smaller runs, best forecast the
-# larger ones); without, stacking weights on PSIS-LOO. `comparison.weights_table()` shows both.
+# larger ones), averaged over 200 Bayesian-bootstrap reweightings of those runs so that a
+# narrow win on a few runs does not turn into a weight of 1; without held-out runs, stacking
+# weights on PSIS-LOO. `comparison.weights_table()` shows them all (plain stacking on the
+# held-out runs too).
 # When the data cannot tell two forms apart, the averaged interval honestly includes both
 # stories. When the data can, the weights say so and the average is close to the winner.
 #
@@ -187,9 +190,16 @@ print("true law:", ", ".join(f"{value:.4f}" for value in truth))
 # Stacking gives almost all the weight to `chinchilla`, so its averaged forecast is essentially
 # the Chinchilla forecast, which contains the true law. `kaplan` alone forecasts a loss far
 # below the truth, with an interval about as narrow as Chinchilla's: a posterior interval is
-# conditional on the law's form and cannot warn you that the form is wrong. Forcing equal
-# weights gives a wide interval spanning both forms, a forecast no better than the data allow:
-# use hand-set weights only to encode real prior belief about the forms.
+# conditional on the law's form and cannot warn you that the form is wrong.
+#
+# Forcing equal weights gives a much wider interval, reaching from Kaplan's forecast towards
+# Chinchilla's, but **not one that contains both laws' intervals**: the average pools the two
+# laws' draws, and the 5% and 95% quantiles of a 50/50 mixture of two narrow, far-apart
+# forecasts lie *inside* each law's own cluster of draws. Its upper end therefore cuts off
+# Chinchilla's upper tail, and that is where the true law lies: in the table above, the
+# 50/50 interval at 70B ends just below the truth, while Chinchilla's own interval contains
+# it. A hand-set average is not automatically the cautious choice; use hand-set weights only
+# to encode real prior belief about the forms.
 #
 # ## A recipe
 #

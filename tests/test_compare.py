@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.comparison import Comparison, average, compare, score, stacking_weights
+from bayescale.comparison import (
+    Comparison,
+    average,
+    bagged_stacking_weights,
+    compare,
+    score,
+    stacking_weights,
+)
 from bayescale.data import load_runs
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
 from bayescale.errors import BayescaleError, DataError, LawError, OutputExistsError
@@ -77,15 +84,21 @@ def test_extrapolation_weights_are_the_best_mixture_of_held_out_forecasts(
     loo = comparison.weights.reindex(extra.index)
     assert extra.sum() == pytest.approx(1.0)
     assert extra["chinchilla"] > 0.5
-    # Stacking maximises the held-out score over the simplex: it beats every single law and
-    # the LOO weights on the very runs it was fitted to.
+    # Plain stacking maximises the held-out score over the simplex: it beats every single
+    # law and the LOO weights on the very runs it was fitted to.
+    plain = comparison.weights_table()["extrapolation_stacking_weight"].reindex(extra.index)
     lpd = held.pivot(index="run", columns="law", values="log_density")[list(extra.index)]
+    runs_of_rows = lpd.index.to_numpy()
     lpd = lpd.to_numpy()
-    best = _held_out_score(lpd, extra.to_numpy())
+    best = _held_out_score(lpd, plain.to_numpy())
     assert best >= _held_out_score(lpd, loo.to_numpy()) - 1e-6
     for k in range(lpd.shape[1]):
         assert best >= lpd[:, k].sum() - 1e-6
-    np.testing.assert_allclose(extra.to_numpy(), stacking_weights(lpd), atol=1e-6)
+    np.testing.assert_allclose(plain.to_numpy(), stacking_weights(lpd), atol=1e-6)
+    # The default averages it over Bayesian-bootstrap reweightings of the held-out runs.
+    np.testing.assert_allclose(
+        extra.to_numpy(), bagged_stacking_weights(lpd, runs_of_rows), atol=1e-9
+    )
     averaged = comparison.average()
     assert averaged.method == "extrapolation"
     assert averaged.weights.to_dict() == pytest.approx(extra.to_dict())
@@ -182,6 +195,12 @@ def test_loo_needs_fits_on_the_same_runs(comparison: Comparison) -> None:
         (
             "data_constrained_scaling_law",
             "data_constrained",
+            {"N": "params", "D": "tokens", "U": "unique_tokens"},
+        ),
+        # The README's held-out table has this row too.
+        (
+            "data_constrained_scaling_law",
+            "chinchilla",
             {"N": "params", "D": "tokens", "U": "unique_tokens"},
         ),
     ],
@@ -475,7 +494,10 @@ def test_a_reloaded_comparison_averages_as_the_original(
     result.save(tmp_path / "cmp")
     back = Comparison.load(tmp_path / "cmp")
     assert list(back.fits) == list(reversed(result.fits))
-    pd.testing.assert_frame_equal(back.average().forecast(AT), result.average().forecast(AT))
+    # By name: the default ("auto") would leave the failed starved fit out.
+    pd.testing.assert_frame_equal(
+        back.average("stacking").forecast(AT), result.average("stacking").forecast(AT)
+    )
 
 
 @pytest.mark.filterwarnings("ignore:.*failed")
@@ -594,11 +616,269 @@ def test_a_heavy_tailed_noise_draw_does_not_leak_an_overflow_warning() -> None:
 
 
 def test_a_comparison_that_scored_no_law_saves_and_loads(healthy_fit: bs.Fit, tmp_path) -> None:
-    # Too few runs at or below the threshold for any law: no refit, no held-out table. It was
-    # saved as a blank extrapolation.csv, and the folder then failed to load as damaged.
-    result = compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1.2e7})
+    # A comparison without a held-out table (it was once saved as a blank extrapolation.csv,
+    # and the folder then failed to load as damaged).
+    result = compare({"a": healthy_fit, "b": healthy_fit})
+    result.notes.append("a was not scored at N > 1.2e7: 1 runs are fewer than its 7 parameters.")
     assert result.extrapolation is None
-    assert any("was not scored at N > 1.2e7" in note for note in result.notes)
     result.save(tmp_path / "cmp")
     again = Comparison.load(tmp_path / "cmp")
     assert again.extrapolation is None and again.verdict() == result.verdict()
+    # A threshold that leaves too few runs for any law is now refused before any refit.
+    with pytest.raises(DataError, match=r"leaves 1 run\(s\) to fit, fewer than any law's"):
+        compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1.2e7})
+
+
+# --------------------------------------------------------------------------- audit 2 fixes
+
+
+def _other_target(fit_: bs.Fit, column: str) -> bs.Fit:
+    """The fit as if made from another column of the same file (same values: the column
+    name alone differs, which the runs' fingerprint does not see)."""
+    import dataclasses
+
+    return dataclasses.replace(fit_, runs=dataclasses.replace(fit_.runs, y_name=column))
+
+
+def test_fits_of_different_target_columns_are_not_averaged(healthy_fit: bs.Fit) -> None:
+    other = _other_target(healthy_fit, "loss_openlm")
+    with pytest.raises(DataError) as err:
+        average({"c4val": healthy_fit, "openlm": other}, weights={"c4val": 1, "openlm": 1})
+    message = str(err.value)
+    assert "c4val fits 'loss'" in message and "openlm fits 'loss_openlm'" in message
+    assert "Fit every law to the same column (load_runs(..., y=...))" in message
+
+
+def test_compare_says_what_differs_between_the_fits_data(healthy_fit: bs.Fit) -> None:
+    import dataclasses
+
+    other = _other_target(healthy_fit, "loss_openlm")
+    with pytest.raises(DataError) as err:
+        compare({"c4val": healthy_fit, "openlm": other})
+    message = str(err.value)
+    assert "target column 'loss' (c4val) vs 'loss_openlm' (openlm)" in message
+    assert "Fit every law to the same runs and target column" in message
+    runs = healthy_fit.runs
+    half = dataclasses.replace(healthy_fit, runs=runs.subset(np.arange(len(runs)) < 30))
+    with pytest.raises(DataError, match=r"60 runs \(all\) vs 30 \(half\)"):
+        compare({"all": healthy_fit, "half": half})
+    table = runs.table.copy()
+    table.loc[[3, 7], "y"] = table.loc[[3, 7], "y"] * 1.01
+    moved = dataclasses.replace(healthy_fit, runs=dataclasses.replace(runs, table=table))
+    with pytest.raises(DataError, match=r"the values of run\(s\) 3, 7 \(0-based"):
+        compare({"given": healthy_fit, "moved": moved})
+
+
+def test_without_held_out_runs_best_and_the_verdict_say_how_to_check_extrapolation(
+    healthy_fit: bs.Fit,
+) -> None:
+    from bayescale.comparison import _check_holdout
+
+    result = compare({"a": healthy_fit, "b": healthy_fit})  # PSIS-LOO only: no sampling
+    with pytest.warns(bs.DataWarning, match="best\\(\\) names only the PSIS-LOO") as caught:
+        assert result.best() == {"loo": "a"}
+    suggested = result.suggest_holdout()
+    assert list(suggested) == ["C"] and 1 <= len(suggested["C"]) <= 2
+    # The thresholds proposed are ones compare accepts (checked without sampling).
+    _check_holdout(healthy_fit.runs, suggested, {"a": healthy_fit.law})
+    listed = ", ".join(clean(v) for v in suggested["C"])
+    for text in (str(caught[0].message), result.verdict()):
+        assert "no extrapolation check was made" in text.lower()
+        assert f"holdout_above={{'C': [{listed}]}}" in text
+        assert f"--holdout-above C={listed.replace(', ', ',')}" in text
+    # A Pareto-k remark points at a held-out check to make, not at one that was not made.
+    result.loo["pareto_k_bad"] = [2, 0]
+    verdict = result.verdict()
+    assert "judge the laws on held-out larger runs instead" in verdict
+    assert "rely on the held-out score" not in verdict
+    from bayescale.cli.commands.compare import loo_flags
+
+    _, notes = loo_flags(result.loo.assign(warning=True), held_out=False)
+    assert notes and not any("rely on the held-out score" in n for n in notes)
+    assert all("--holdout-above" in n for n in notes if n.startswith("k "))
+
+
+def clean(value: float) -> str:
+    from bayescale.comparison import _threshold_text
+
+    return _threshold_text(value)
+
+
+def _no_fit(*args, **kwargs):
+    raise AssertionError("compare sampled before checking its input")
+
+
+def test_compare_checks_laws_and_thresholds_before_any_sampling(
+    sim_runs: bs.Runs, healthy_fit: bs.Fit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bayescale.comparison.fit", _no_fit)
+    with pytest.raises(DataError, match=r"laws is empty: give at least two laws"):
+        compare(sim_runs, laws=[])
+    with pytest.raises(DataError, match="compare needs at least two laws, got chinchilla"):
+        compare(sim_runs, laws=["chinchilla"])
+    with pytest.raises(DataError, match="compare needs at least two laws, got 1"):
+        compare({"a": healthy_fit})
+    with pytest.raises(DataError, match=r"above C=1e30 leaves no held-out runs.*between the two"):
+        compare(sim_runs, laws=["chinchilla", "kaplan"], holdout_above={"C": [1e20, 1e30]})
+    with pytest.raises(DataError, match=r"above N=1.2e7 leaves 1 run\(s\) to fit.*chinchilla 7"):
+        compare(sim_runs, laws=["chinchilla", "kaplan"], holdout_above={"N": 1.2e7})
+    with pytest.raises(DataError, match="leaves 1 run"):
+        compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1.2e7})
+
+
+@pytest.fixture(scope="module")
+def runs_csv(sim_runs: bs.Runs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    frame = pd.DataFrame({"N": sim_runs.x("N"), "D": sim_runs.x("D"), "loss": sim_runs.y})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _invoke(*args: str):
+    from typer.testing import CliRunner
+
+    from bayescale.cli import app
+
+    return CliRunner(env={"COLUMNS": "250"}).invoke(app, list(args))
+
+
+def test_the_cli_refuses_a_threshold_before_any_sampling(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bayescale.comparison.fit", _no_fit)
+    monkeypatch.setattr("bayescale.comparison.compare", _no_fit)
+    args = ["compare", str(runs_csv), "--laws", "chinchilla,kaplan", "--out", str(tmp_path / "c")]
+    result = _invoke(*args, "--holdout-above", "C=1e30")
+    assert result.exit_code == 2, result.output
+    assert "--holdout-above" in result.stderr and "leaves no held-out runs" in result.stderr
+    assert "Comparing" not in result.stdout and not (tmp_path / "c").exists()
+
+
+def _stub_for_cli() -> Comparison:
+    """A comparison as the CLI prints it: a clipped R^2, tiny weights, no sampling."""
+    loo = pd.DataFrame(
+        {
+            "elpd_loo": [323.0, 247.0],
+            "p_loo": [6.5, 5.3],
+            "elpd_diff": [0.0, 76.1],
+            "weight": [0.99999999979, 2.1e-10],
+            "se": [8.9, 6.5],
+            "dse": [0.0, 10.5],
+            "warning": False,
+            "pareto_k_bad": 0,
+            "diagnostics_ok": True,
+        },
+        index=pd.Index(["chinchilla", "kaplan"], name="law"),
+    )
+    extrapolation = pd.DataFrame(
+        {
+            "law": ["chinchilla", "kaplan"],
+            "holdout": "C > 1e21",
+            "threshold": 1e21,
+            "n_train": 96,
+            "n_test": 12,
+            "elpd": [38.4, 23.8],
+            "elpd_per_run": [3.2, 1.98],
+            "coverage_50": [0.6667, 0.3333],
+            "coverage_80": [1.0, 0.6667],
+            "coverage_90": [1.0, 0.8333],
+            "r2": [0.638, -1.0],
+            "mare": [0.00699, 0.02724],
+            "diagnostics_ok": True,
+        }
+    )
+    held = pd.DataFrame(
+        {
+            "law": ["chinchilla"] * 12 + ["kaplan"] * 12,
+            "holdout": "C > 1e21",
+            "threshold": 1e21,
+            "run": list(range(96, 108)) * 2,
+            "log_density": [3.2] * 12 + [1.98] * 12,
+        }
+    )
+    fits = {name: SimpleNamespace(ok=True) for name in loo.index}
+    return Comparison(fits, loo, extrapolation, [], held)  # type: ignore[arg-type]
+
+
+def test_the_cli_tables_explain_their_columns_and_show_readable_numbers(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _stub_for_cli()
+    monkeypatch.setattr("bayescale.comparison.compare", lambda *args, **kwargs: made)
+    monkeypatch.setattr(Comparison, "save", lambda self, folder, overwrite=False: {})
+    args = ["compare", str(runs_csv), "--laws", "chinchilla,kaplan", "--out", str(tmp_path / "c")]
+    result = _invoke(*args, "--holdout-above", "C=1e19")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    # Legends: the sign of elpd_diff, se against dse, the unit of elpd.
+    assert "elpd_diff: how far below the best law (0 for the best; larger is worse)" in out
+    assert "dse: the standard error of that gap, the one to judge it by" in out
+    assert "log density of a held-out run's log loss (nats" in out
+    assert "extrapolation_stacking_weight: plain stacking" in out
+    rows = [line for line in out.splitlines() if "C > 1e21" in line]
+    kaplan = next(line for line in rows if "kaplan" in line)
+    assert "33%" in kaplan and "83%" in kaplan and "2.7%" in kaplan and "≤ -1" in kaplan
+    assert "0.3333" not in out and "-1.000" not in out
+    # Weights: one name (loo_weight) in both tables, tiny ones readable.
+    assert "<0.001" in out and ">0.999" in out and "e-10" not in out
+    assert out.count("loo_weight") >= 3  # two tables and the legends
+    assert "┃ weight " not in out
+
+
+def test_saving_over_a_comparison_says_how_to_replace_it(
+    healthy_fit: bs.Fit, tmp_path: Path
+) -> None:
+    result = compare({"a": healthy_fit, "b": healthy_fit})
+    result.save(tmp_path / "cmp")
+    with pytest.raises(OutputExistsError, match=r"overwrite=True\) \(bayescale compare --force\)"):
+        result.save(tmp_path / "cmp")
+
+
+def test_a_fit_folder_is_not_a_comparison_and_the_message_names_its_fit(
+    healthy_fit: bs.Fit, tmp_path: Path
+) -> None:
+    folder = tmp_path / "demo-output"
+    folder.mkdir()
+    healthy_fit.save(folder / "fit.nc")
+    with pytest.raises(BayescaleError) as err:
+        Comparison.load(folder)
+    assert "has no loo.csv; it is not a saved comparison" in str(err.value)
+    assert f"give the file instead, e.g. '{folder / 'fit.nc'}'" in str(err.value)
+    shown = _invoke("forecast", str(folder), "--at", "N=1e9,D=2e10")
+    assert shown.exit_code != 0 and "fit.nc" in shown.stderr
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.DataWarning")
+@pytest.mark.filterwarnings("ignore:averaged forecast includes fits that failed")
+def test_a_saved_comparison_reloads_to_the_same_weights_and_forecasts(
+    refits: tuple[Comparison, list[str]], tmp_path: Path
+) -> None:
+    import json
+
+    result, _ = refits
+    folder = tmp_path / "cmp"
+    result.save(folder)
+    back = Comparison.load(folder)
+    from bayescale import comparison as module
+
+    module._BAGGED.clear()  # the reloaded weights are computed afresh, not read from the cache
+    pd.testing.assert_frame_equal(back.weights_table(), result.weights_table())
+    for weights in ("auto", "extrapolation"):
+        pd.testing.assert_frame_equal(
+            back.average(weights).forecast(AT), result.average(weights).forecast(AT)
+        )
+    # The CLI gives the same numbers, and its CSV says they are an average, and of what.
+    expected = back.average().forecast(AT)
+    at = ["--at", "N=1e9,D=2e10", "--at", "N=1e10,D=2e11"]
+    doc = json.loads(_invoke("forecast", str(folder), *at, "--format", "json").stdout)
+    assert [row["pred_upper_90"] for row in doc["forecast"]] == list(expected["pred_upper_90"])
+    csv = _invoke("forecast", str(folder), *at, "--format", "csv")
+    frame = pd.read_csv(__import__("io").StringIO(csv.stdout))
+    assert list(frame.columns[-2:]) == ["weights_method", "weights"]
+    assert list(frame.columns[:-2]) == list(expected.columns)
+    assert (frame["weights_method"] == doc["weights_method"]).all()
+    shares = dict(part.split(":") for part in frame["weights"].iloc[0].split())
+    assert {k: float(v) for k, v in shares.items()} == pytest.approx(
+        {k: v for k, v in doc["weights"].items() if v > 0}, rel=1e-5
+    )
+    np.testing.assert_allclose(frame["law_median"], expected["law_median"], rtol=1e-12)

@@ -763,21 +763,16 @@ def split_verdict(demo_fit, failed_twin) -> str:
 
 def test_summary_says_which_laws_carry_the_average_and_flags_failed_ones(split_verdict) -> None:
     # Regression: a green "The sampler converged" (of this fit) stood over headline numbers
-    # that were all another law's, whose failed diagnostics only section 8 mentioned.
+    # that were all another law's, whose failed diagnostics only section 8 mentioned. The
+    # default average now leaves a failed law out, and the summary says so and what it would
+    # have weighed.
     html = split_verdict
     assert "The sampler converged for chinchilla, this report's fit" in paragraph(
         html, "verdict", "div"
     )
-    alarm = paragraph(html, "verdict-average", "div")
-    assert alarm.startswith(
-        "✗ Do not rely on the averaged forecast below yet: a law whose fit failed its "
-        "diagnostics carries its weight. starved (weight 1.000): DIAGNOSTICS FAIL"
-    )
-    assert html.index('id="verdict-average"') < html.index('class="cards"')  # above the numbers
+    assert 'id="verdict-average"' not in html  # no failed law carries the average's weight
     words = paragraph(html, "headline-average")
-    assert "Their weight is carried by starved (1.000, failed its diagnostics)" in words
-    assert "chinchilla weighs under 0.01" in words
-    assert "So these numbers are not chinchilla's forecast" in words
+    assert "left out for failed diagnostics: starved (would have had 1.00)" in words
 
 
 def test_the_summary_states_the_averaged_forecasts_own_reach(split_verdict) -> None:

@@ -17,7 +17,14 @@ import pytest
 from scipy import stats
 
 import bayescale
-from bayescale.comparison import Comparison, average, stacking_weights
+from bayescale.comparison import (
+    BOOTSTRAP_REPLICATES,
+    BOOTSTRAP_SEED,
+    Comparison,
+    average,
+    bagged_stacking_weights,
+    stacking_weights,
+)
 from bayescale.errors import DataError, DataWarning
 from bayescale.report.context import _averaged_forecast
 from bayescale.report.sections import comparison_section
@@ -95,6 +102,68 @@ def test_zero_densities_are_kept_and_hopeless_points_dropped() -> None:
     np.testing.assert_allclose(stacking_weights(with_hopeless), w, atol=1e-9)
 
 
+def _near_tie() -> np.ndarray:
+    """Law a forecasts five points twice as well as b, b one point three times as well as a.
+
+    The mixture score's slope at w_a = 1 is sum(1 - p_b / p_a) = 5 * 0.5 + (1 - 3) = 0.5 > 0,
+    so plain stacking puts all the weight on a, although b wins a point by more than a wins
+    any: a reweighting of the six points that counts that one a little more prefers a mix.
+    """
+    return np.log(np.array([[1.0, 0.5]] * 5 + [[1.0, 3.0]]))
+
+
+def test_plain_stacking_gives_a_near_tie_to_one_law_and_bagging_hedges_it() -> None:
+    lpd = _near_tie()
+    plain = stacking_weights(lpd)
+    assert plain[1] < 1e-6  # the knife-edge: all to a
+    bagged = bagged_stacking_weights(lpd, replicates=200, seed=0)
+    assert bagged.sum() == pytest.approx(1.0) and (bagged >= 0).all()
+    assert 0.05 < bagged[1] < 0.5, bagged  # b keeps a share; a still leads
+    # A law that wins every point clearly keeps all the weight over every reweighting.
+    decisive = np.log(np.array([[1.0, 0.01]] * 6))
+    assert bagged_stacking_weights(decisive)[0] > 0.999
+
+
+def test_point_weights_are_the_weights_of_the_mixture_score() -> None:
+    lpd = _near_tie()
+    # Counting the last point four times is the same as repeating it four times.
+    weighted = stacking_weights(lpd, point_weights=np.array([1, 1, 1, 1, 1, 4.0]))
+    repeated = stacking_weights(np.vstack([lpd] + [lpd[-1:]] * 3))
+    np.testing.assert_allclose(weighted, repeated, atol=1e-7)
+    assert weighted[1] > 0.1
+    with pytest.raises(DataError, match="one per point"):
+        stacking_weights(lpd, point_weights=np.ones(3))
+    with pytest.raises(DataError, match="non-negative"):
+        stacking_weights(lpd, point_weights=-np.ones(6))
+
+
+def test_a_run_held_out_at_two_thresholds_counts_once_in_the_bootstrap() -> None:
+    lpd = _near_tie()
+    runs = np.arange(6)
+    once = bagged_stacking_weights(lpd, runs, replicates=50, seed=3)
+    # Every run forecast again from a second threshold, with the same densities: grouped by
+    # run, each replicate's score is doubled, so the weights are the same.
+    twice = bagged_stacking_weights(np.vstack([lpd, lpd]), np.r_[runs, runs], 50, 3)
+    np.testing.assert_allclose(twice, once, atol=1e-7)
+    # Counted as twelve separate points, the resampling is another (tighter) one.
+    apart = bagged_stacking_weights(np.vstack([lpd, lpd]), None, 50, 3)
+    assert abs(apart[1] - once[1]) > 1e-3
+    with pytest.raises(DataError, match="one label per point"):
+        bagged_stacking_weights(lpd, groups=np.arange(5))
+    with pytest.raises(DataError, match="replicates must be a positive integer"):
+        bagged_stacking_weights(lpd, replicates=0)
+
+
+def test_bagged_weights_are_reproducible_from_their_seed() -> None:
+    lpd = _near_tie()
+    first = bagged_stacking_weights(lpd, replicates=40, seed=7)
+    from bayescale import comparison as module
+
+    module._BAGGED.clear()  # computed afresh, not read from the cache
+    np.testing.assert_array_equal(bagged_stacking_weights(lpd, replicates=40, seed=7), first)
+    assert not np.array_equal(bagged_stacking_weights(lpd, replicates=40, seed=8), first)
+
+
 def test_stacking_refuses_unusable_input() -> None:
     with pytest.raises(DataError, match="points, laws"):
         stacking_weights(np.zeros(3))
@@ -155,16 +224,29 @@ def test_extrapolation_weights_pool_the_splits_every_law_was_scored_at() -> None
     w = result.extrapolation_weights
     assert list(w.index) == ["b", "a"]
     assert w.sum() == pytest.approx(1.0)
+    # Rows by threshold, then run: runs 100 and 101 were held out at both thresholds, and
+    # count once each in the Bayesian bootstrap.
     pooled = np.array([[-5, 0], [-5, 0], [-5, 0], [-5, 0], [0, -5]], dtype=float)
-    np.testing.assert_allclose(w.to_numpy(), stacking_weights(pooled), atol=1e-9)
+    runs = np.array([100, 101, 102, 100, 101])
+    bagged = bagged_stacking_weights(pooled, runs, BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED)
+    np.testing.assert_allclose(w.to_numpy(), bagged, atol=1e-9)
     assert w["a"] > 0.7
     _, notes, basis = result._leave_future_out()
     assert any("C > 1e+19" in n and "b was not scored" in n for n in notes)
     assert "5 held-out forecast(s)" in basis and "2 threshold(s)" in basis
+    assert "Bayesian-bootstrap" in basis
     table = result.weights_table()
-    assert list(table.columns) == ["loo_weight", "extrapolation_weight"]
+    assert list(table.columns) == [
+        "loo_weight",
+        "extrapolation_weight",
+        "extrapolation_stacking_weight",
+    ]
     assert table.loc["b", "loo_weight"] == 0.9
     assert table.loc["a", "extrapolation_weight"] == pytest.approx(w["a"])
+    # Plain stacking stays available, in the table and by name.
+    plain = stacking_weights(pooled)
+    np.testing.assert_allclose(table["extrapolation_stacking_weight"].to_numpy(), plain, atol=1e-9)
+    assert not np.allclose(plain, bagged, atol=1e-3)
 
 
 def test_a_law_with_a_failed_forecast_gets_no_extrapolation_weight() -> None:
@@ -209,6 +291,9 @@ def test_average_names_its_weights_and_refuses_unknown_ones() -> None:
         warnings.simplefilter("error")  # relative weights naming every law: rescaled silently
         user = average(result, weights={"a": 1.0, "b": 3.0})
     assert (user.method, user.weights["b"]) == ("user", 0.75)
+    by_name = average(result, weights="extrapolation_stacking")
+    assert by_name.method == "extrapolation_stacking" and by_name.weights["a"] > 0.99
+    assert "Bayesian-bootstrap" not in by_name.reason
     plain = Comparison(fits, _loo(["b", "a"], [0.8, 0.2]))  # type: ignore[arg-type]
     fallback = average(plain)
     assert fallback.method == "stacking" and "no held-out" in fallback.reason
@@ -299,6 +384,121 @@ def test_the_verdict_names_laws_alike_on_loo_and_explains_weights_against_the_ra
     )
     best = Comparison(fits, loo, extrapolation, [], held_best)  # type: ignore[arg-type]
     assert "give most to" not in best.verdict()
+
+
+def _with_failed_law(refit_failed: bool) -> Comparison:
+    """Laws a, b, c on one threshold: b forecasts two runs a and c miss, so it carries weight;
+    b's fit (or its refit for the threshold) failed its diagnostics."""
+    held = _heldout(
+        {
+            ("a", "C > 1e+20"): [0.0, 0.0, 0.0, -6.0, -6.0, 0.0],
+            ("b", "C > 1e+20"): [-2.0, -2.0, -2.0, 0.0, 0.0, -2.0],
+            ("c", "C > 1e+20"): [-0.5, -0.5, -0.5, -3.0, -3.0, -0.5],
+        }
+    )
+    extrapolation = pd.DataFrame(
+        {
+            "law": ["a", "b", "c"],
+            "holdout": "C > 1e+20",
+            "n_test": 6,
+            "elpd_per_run": [-2.0, -1.33, -1.33],
+            "coverage_90": [0.9, 0.9, 0.9],
+            "diagnostics_ok": [True, not refit_failed, True],
+        }
+    )
+    fits = {
+        "a": SimpleNamespace(ok=True),
+        "b": SimpleNamespace(ok=refit_failed, diagnostics=SimpleNamespace(verdict=lambda: "bad")),
+        "c": SimpleNamespace(ok=True),
+    }
+    return Comparison(fits, _loo(["a", "b", "c"], [0.5, 0.3, 0.2]), extrapolation, [], held)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("refit_failed", [False, True], ids=["fit-failed", "refit-failed"])
+def test_the_default_average_leaves_out_a_law_whose_fit_failed(refit_failed: bool) -> None:
+    result = _with_failed_law(refit_failed)
+    full = result.extrapolation_weights
+    assert full["b"] > 0.1  # it would carry weight
+    with pytest.warns(DataWarning) as caught:
+        auto = average(result)
+    message = str(caught[0].message)
+    assert message.startswith("b is left out of the averaged forecast: its ")
+    assert "refit for the held-out runs at C > 1e+20 failed" in message or not refit_failed
+    assert f"it would have had weight {full['b']:.2f} (extrapolation weights)" in message
+    assert "average(weights='extrapolation') or weights={...}" in message
+    assert auto.weights["b"] == 0.0 and auto.weights.sum() == pytest.approx(1.0)
+    # Stacked again without b: the weights a and c get from their own densities.
+    again = result._leave_future_out(leave_out=["b"])[0]
+    assert auto.weights.to_dict() == pytest.approx(again.reindex(auto.weights.index).to_dict())
+    assert "left out for failed diagnostics: b (would have had" in auto.reason
+    verdict = result.verdict()
+    assert "Averaged forecasts use the held-out weights without b (its " in verdict
+    # Asked for by name, or given, the weights keep it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = average(result, weights="extrapolation")
+    assert named.weights["b"] == pytest.approx(full["b"])
+
+
+def test_the_default_average_keeps_every_law_when_all_failed() -> None:
+    result = _with_failed_law(refit_failed=False)
+    for f in result.fits.values():
+        f.ok = False  # type: ignore[attr-defined]
+        f.diagnostics = SimpleNamespace(verdict=lambda: "bad")  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left out, nothing to warn about here
+        auto = average(result)
+    assert auto.weights.to_dict() == pytest.approx(result.extrapolation_weights.to_dict())
+
+
+def test_the_verdict_names_every_law_whose_held_out_intervals_are_too_narrow() -> None:
+    n = 52  # two binomial standard errors below 90%: 90% - 8.3% = 81.7%
+    extrapolation = pd.DataFrame(
+        {
+            "law": ["farseer", "chinchilla", "kaplan", "close"],
+            "holdout": "C > 1e+21",
+            "n_test": n,
+            "elpd_per_run": [4.5, 1.7, 1.0, 0.5],
+            "coverage_90": [50 / n, 17 / n, 40 / n, 43 / n],
+        }
+    )
+    means = dict(zip(extrapolation["law"], extrapolation["elpd_per_run"], strict=True))
+    held = _heldout({(law, "C > 1e+21"): [v] * n for law, v in means.items()})
+    fits = {name: SimpleNamespace(ok=True) for name in extrapolation["law"]}
+    loo = _loo(list(extrapolation["law"]), [0.7, 0.1, 0.1, 0.1])
+    verdict = Comparison(fits, loo, extrapolation, [], held).verdict()  # type: ignore[arg-type]
+    assert (
+        "Held-out 90% intervals too narrow: chinchilla 33% (17 of 52) and kaplan 77% (40 of 52) "
+        "of the held-out forecasts fell inside" in verdict
+    )
+    assert "close 83%" not in verdict and "farseer 96%" not in verdict
+
+
+def test_the_verdict_gives_the_held_out_lead_with_its_standard_error_by_run() -> None:
+    # a wins three held-out runs by 1 nat each and loses the fourth by 1.
+    held = _heldout(
+        {
+            ("a", "C > 1e+20"): [1.0, 1.0, 1.0, -1.0],
+            ("b", "C > 1e+20"): [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    extrapolation = pd.DataFrame(
+        {
+            "law": ["a", "b"],
+            "holdout": "C > 1e+20",
+            "n_test": 4,
+            "elpd_per_run": [0.5, 0.0],
+            "coverage_90": [1.0, 1.0],
+        }
+    )
+    fits = {name: SimpleNamespace(ok=True) for name in "ab"}
+    result = Comparison(fits, _loo(["a", "b"], [0.5, 0.5]), extrapolation, [], held)  # type: ignore[arg-type]
+    per_run = np.array([1.0, 1.0, 1.0, -1.0])
+    se = per_run.std(ddof=1) * 2
+    assert (
+        f"Its held-out lead over b: 2.0 +/- {se:.1f} (summed log density; standard error over "
+        f"the 4 held-out runs), within two standard errors: not decisive." in result.verdict()
+    )
 
 
 # --------------------------------------------------------------------------- save and load

@@ -38,18 +38,113 @@ LOO_COLUMNS = ["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "pareto_
 HELD_OUT_COLUMNS = ["law", "holdout", "n_train", "n_test", "elpd_per_run", "coverage_50"]
 HELD_OUT_COLUMNS += ["coverage_90", "r2", "mare", "diagnostics_ok"]
 
+#: What the columns of the three tables mean, printed under each.
+LOO_LEGEND = (
+    "elpd_loo: log density of each run's log loss when left out (nats; of the loss itself "
+    "when a law's noise is additive), summed over the runs, with its standard error se; "
+    "elpd_diff: how far below the best law (0 for the "
+    "best; larger is worse); dse: the standard error of that gap, the one to judge it by "
+    "(a gap under 2 dse is not decisive); p_loo: effective number of parameters; "
+    "loo_weight: stacking weight on PSIS-LOO; pareto_k_bad: runs whose PSIS-LOO estimate "
+    "is unreliable (Pareto k > 0.7)."
+)
+HELD_OUT_LEGEND = (
+    "Each law refitted on the n_train runs at or below the threshold and scored on the "
+    "n_test runs above it. elpd_per_run: mean log density of a held-out run's log loss "
+    "(nats; higher is better); coverage_50/90: share of held-out runs inside the 50%/90% "
+    "predictive interval (calibrated: about 50%/90%); r2: R^2 of the median law (clipped: "
+    "≤ -1 is -1 or worse); mare: mean absolute relative error; diagnostics_ok: the refit "
+    "passed its diagnostics."
+)
+WEIGHTS_LEGEND = (
+    "loo_weight: stacking on PSIS-LOO (interpolation); extrapolation_weight: stacking on "
+    "the held-out runs, averaged over 200 Bayesian-bootstrap reweightings of those runs "
+    "(what averaged forecasts use, without laws whose fits failed); "
+    "extrapolation_stacking_weight: plain stacking on the same runs. <0.001: below 0.001."
+)
 
-def loo_flags(loo: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+
+def weight_text(value: float) -> str:
+    """A weight as people read it: 0.731, <0.001 (not 2.1e-10), >0.999, or '–' if none.
+
+    Parameters
+    ----------
+    value : float
+        A weight between 0 and 1, or NaN.
+
+    Returns
+    -------
+    str
+        The weight to 3 decimals, with the two ends spelled as bounds.
+    """
+    import math
+
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    value = float(value)
+    if value == 0.0 or value == 1.0:
+        return f"{value:.3f}"
+    if value < 0.0005:
+        return "<0.001"
+    if value > 0.9995:
+        return ">0.999"
+    return f"{value:.3f}"
+
+
+def held_out_rows(extrapolation: pd.DataFrame) -> pd.DataFrame:
+    """The held-out table as printed: shares as percents, a clipped R^2 as '≤ -1'.
+
+    Parameters
+    ----------
+    extrapolation : pandas.DataFrame
+        :attr:`bayescale.Comparison.extrapolation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`HELD_OUT_COLUMNS` indexed by law, coverages and ``mare`` as text in percent,
+        ``r2`` as text.
+    """
+    import math
+
+    out = extrapolation[[c for c in HELD_OUT_COLUMNS if c in extrapolation.columns]].copy()
+
+    def percent(value: float) -> str:
+        return "–" if not math.isfinite(float(value)) else f"{100 * float(value):.0f}%"
+
+    def r2(value: float) -> str:
+        value = float(value)
+        if not math.isfinite(value):
+            return "–"
+        return "≤ -1" if value <= -1.0 else f"{value:.3f}"
+
+    for column in ("coverage_50", "coverage_90"):
+        if column in out.columns:
+            out[column] = [percent(v) for v in out[column]]
+    if "mare" in out.columns:
+        out["mare"] = [
+            "–" if not math.isfinite(float(v)) else f"{100 * float(v):.1f}%" for v in out["mare"]
+        ]
+    if "r2" in out.columns:
+        out["r2"] = [r2(v) for v in out["r2"]]
+    return out.set_index("law")
+
+
+def loo_flags(loo: pd.DataFrame, held_out: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """The LOO table's printed columns with a ``check`` column, and its footnotes.
 
     ``check`` marks a law whose fit failed its diagnostics (✗) and one whose PSIS-LOO
     estimate ArviZ warns about (k: a Pareto k above ArviZ's threshold for these draws);
-    one footnote per mark says what it means for that law.
+    one footnote per mark says what it means for that law. The stacking weight is shown
+    as ``loo_weight`` (the name the weights table gives it), as text (``<0.001``).
 
     Parameters
     ----------
     loo : pandas.DataFrame
         :attr:`bayescale.Comparison.loo`.
+    held_out : bool, default True
+        Whether the comparison has held-out scores: a Pareto-k footnote then points at
+        them, else at ``--holdout-above``.
 
     Returns
     -------
@@ -57,6 +152,9 @@ def loo_flags(loo: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         The columns to print, and the footnotes (none when nothing is marked).
     """
     out = loo[[c for c in LOO_COLUMNS if c in loo.columns]].copy()
+    if "weight" in out.columns:
+        out["weight"] = [weight_text(w) for w in out["weight"]]
+        out = out.rename(columns={"weight": "loo_weight"})
     marks, notes = [], []
     for name, row in loo.iterrows():
         mark = []
@@ -72,8 +170,13 @@ def loo_flags(loo: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             mark.append("k")
             notes.append(
                 f"k {name}: Pareto k up to {k_max:.2f}, above ArviZ's threshold for these "
-                f"draws: its PSIS-LOO estimate is unreliable; rely on the held-out score "
-                f"(--holdout-above)."
+                f"draws: its PSIS-LOO estimate is unreliable; "
+                + (
+                    "rely on the held-out score."
+                    if held_out
+                    else "score the laws on held-out larger runs instead (--holdout-above, "
+                    "see the verdict)."
+                )
             )
         marks.append(" ".join(mark))
     if any(marks):
@@ -183,6 +286,14 @@ def compare_command(
         raise typer.BadParameter(str(err), param_hint="'--laws'") from None
     for law in chosen:
         runs.require_law(law)
+    if thresholds:
+        from bayescale.comparison import _check_holdout
+
+        # Thresholds that leave nothing to score or to fit are refused before any sampling.
+        try:
+            _check_holdout(runs, thresholds, {law.name: law for law in chosen})
+        except DataError as err:
+            raise typer.BadParameter(str(err), param_hint="'--holdout-above'") from None
     # The library's own list of what it writes, relative to the folder.
     files = comparison_files(Path(), [law.name for law in chosen], bool(thresholds))
     check_folder_outputs(out, list(files.values()), force)
@@ -201,15 +312,17 @@ def compare_command(
             sampler=sampler,
             discrepancy=discrepancy.value,
         )
-    loo, footnotes = loo_flags(result.loo)
+    held = result.extrapolation is not None
+    loo, footnotes = loo_flags(result.loo, held_out=held)
     table = frame_table(loo, "PSIS-LOO (interpolation): higher elpd is better")
     console().print(table)
+    say(LOO_LEGEND)
     for line in footnotes:
         say(line)
     if result.extrapolation is not None:
-        held_out = result.extrapolation[HELD_OUT_COLUMNS].set_index("law")
         title = "Held-out larger runs (extrapolation): higher elpd per run is better"
-        console().print(frame_table(held_out, title))
+        console().print(frame_table(held_out_rows(result.extrapolation), title))
+        say(HELD_OUT_LEGEND)
     weights = result.weights_table()
     if result.extrapolation_weights is None:
         weights = weights[["loo_weight"]]
@@ -217,9 +330,15 @@ def compare_command(
     else:
         title = (
             "Stacking weights: on PSIS-LOO (interpolation) and on the held-out larger runs "
-            "(extrapolation); averaged forecasts use the extrapolation weights"
+            "(extrapolation); averaged forecasts use extrapolation_weight"
         )
-    console().print(frame_table(weights, title))
+    shown = weights.apply(lambda column: column.map(weight_text))
+    console().print(frame_table(shown, title))
+    say(
+        WEIGHTS_LEGEND
+        if held
+        else "loo_weight: stacking on PSIS-LOO (interpolation). <0.001: below 0.001."
+    )
     say(result.verdict())
     written = result.save(out, overwrite=force)
     say(f"Wrote {len(written)} files into {out}")

@@ -387,7 +387,10 @@ def _forecast_average(
         frame = averaged.forecast(points, level=levels, group=group or None)
     weights = {str(name): float(w) for name, w in averaged.weights.items()}
     if output_format is OutputFormat.csv:
-        print_csv(frame)
+        # Two last columns say that this is an average, and of what: the CSV of one fit's
+        # forecast keeps all its columns, in their order, before them.
+        shares = " ".join(f"{name}:{w:.6g}" for name, w in weights.items() if w > 0)
+        print_csv(frame.assign(weights_method=averaged.method, weights=shares))
     elif output_format is OutputFormat.json:
         print_json(
             {
