@@ -265,6 +265,8 @@ def isoflop_minima(
     level: float = 0.9,
     tolerance: float = TOLERANCE,
     fit: Fit | None = None,
+    fixed: dict[str, float] | None = None,
+    group: str | None = None,
 ) -> pd.DataFrame:
     """Each IsoFLOP curve's measured minimum and the frontier through them (approach 2).
 
@@ -272,7 +274,9 @@ def isoflop_minima(
     (within ``tolerance``) form a curve; a parabola in ``log N`` through each curve's log loss
     places its minimum; a straight line through the minima in ``log C`` gives the frontier
     ``N_opt ~ C^a`` (``D_opt ~ C^(1-a)``). This is the measurement a law's compute-optimal plan
-    (:meth:`bayescale.Fit.compute_optimal`) is checked against.
+    (:meth:`bayescale.Fit.compute_optimal`) is checked against. Runs in groups
+    (``load_runs(..., group=...)``) are measured group by group: a curve never mixes
+    datasets.
 
     Parameters
     ----------
@@ -283,45 +287,137 @@ def isoflop_minima(
     tolerance : float, default 0.1
         Relative distance in compute within which runs share a budget.
     fit : Fit, optional
-        A fit of a law in N and D (usually of these runs): each budget's plan
-        (``compute_optimal``) is set beside the measured minimum, and whether the minimum lies
-        inside the law's interval (``in_law``), the one with the plan's discrepancy
-        (``in_disc``) and the one of a new curve's minimum (``in_pred``), where the fit has
-        them. On the fit's own runs this is a consistency check, not a forecast.
+        A fit of a law in N and D (usually of these runs, with the same compute factor):
+        each budget's plan (``compute_optimal``) is set beside the measured minimum, and
+        whether the minimum lies inside the law's interval (``in_law``), the one with the
+        plan's discrepancy (``in_disc``), each widened by the minimum's own error (in
+        quadrature on log N, as a measured point is compared with an interval), and the
+        interval of a new curve's minimum (``in_pred``) for a curve of this one's runs,
+        spread and noise. On the fit's own runs this is a consistency check, not a
+        forecast. For a fit with groups, each group's runs are set beside that group's plan.
+    fixed : mapping, optional
+        The law's inputs other than N and D (e.g. unique tokens ``U``), for its plan.
+    group : str, optional
+        Only this group's runs (runs in groups), or the group of a fit with groups whose
+        plan is set beside ungrouped runs.
 
     Returns
     -------
     pandas.DataFrame
-        One row per curve with a minimum inside its runs, by compute: ``C``, ``runs`` (on the
-        curve), ``fitted`` (near the minimum, the parabola's runs), ``N_min`` with
-        ``N_lower_*`` / ``N_upper_*`` (the vertex's interval: delta method, normal), ``D_min``
-        (``C / (k N_min)``), ``tokens_per_parameter``, ``loss_min`` (the parabola's value
-        there) and ``se_log_N``. ``attrs``: ``frontier`` (``exponent`` a with
-        ``exponent_lower`` / ``exponent_upper``, ``intercept`` of ``log N_opt`` at
-        ``log C``, ``curves``, ``level``; None with fewer than 3 curves), ``noise`` (the typical
-        curve's residual sd of log loss, the floor of each vertex's standard error),
-        ``missed`` (budgets with enough runs but no minimum inside them) and
-        ``compute_factor``.
+        One row per curve with a minimum inside its runs, by compute (after a ``group``
+        column for runs in groups): ``C``, ``runs`` (on the curve), ``fitted`` (near the
+        minimum, the parabola's runs), ``N_min`` with ``N_lower_*`` / ``N_upper_*`` (the
+        vertex's interval: delta method, normal), ``D_min`` (``C / (k N_min)``),
+        ``tokens_per_parameter``, ``loss_min`` (the parabola's value there) and
+        ``se_log_N``; with ``fit``, ``plan_N_median`` and the ``in_*`` columns. ``attrs``:
+        ``frontier`` (``exponent`` a with ``exponent_lower`` / ``exponent_upper``,
+        ``intercept`` of ``log N_opt`` at ``log C``, ``curves``, ``level``; None with fewer
+        than 3 curves; for runs in groups a mapping of group to that), ``noise`` (the
+        typical curve's residual sd of log loss, the floor of each vertex's standard error;
+        per group likewise), ``missed`` (budgets with enough runs but no minimum inside
+        them, each with its ``group`` for runs in groups) and ``compute_factor``.
 
     Raises
     ------
     DataError
-        For runs without N and D (or C to derive one), or without any IsoFLOP curve: the
-        message says how many runs share a budget and what a curve needs.
+        For runs without N and D (or C to derive one), without any IsoFLOP curve (the
+        message says what a curve needs), a fit of another compute factor, a fit with
+        groups but no group to set beside, or a group the runs or the fit lack.
     """
-    import pandas as pd
-    from scipy import stats
-
     from bayescale.errors import DataError
+    from bayescale.forecast import level_label
     from bayescale.settings import check_level
 
     level = check_level(level, "level")
-    inputs = set(runs.inputs)
-    if not {"N", "D"} <= inputs:
+    tag = level_label(level)
+    if not {"N", "D"} <= set(runs.inputs):
         raise DataError(
             f"IsoFLOP curves need each run's N and D (or C and one of them); the runs from "
             f"{runs.source} have {', '.join(runs.inputs)}"
         )
+    if fit is not None and not np.isclose(fit.runs.compute_factor, runs.compute_factor):
+        raise DataError(
+            f"the runs take C = {runs.compute_factor:g} N D but the fit's runs "
+            f"{fit.runs.compute_factor:g} N D: give the runs the fit's compute factor "
+            f"(load_runs(..., compute_factor={fit.runs.compute_factor:g}); --compute-factor)"
+        )
+    fit_groups = list(fit.groups) if fit is not None and fit.pooling is not None else []
+    if runs.group is None:
+        if fit_groups and group is None:
+            raise DataError(
+                f"the fit has groups ({', '.join(fit_groups)}): say whose plan to set beside "
+                f"these runs with group= (--group NAME)"
+            )
+        view = _group_view(fit, group, fit_groups)
+        return _minima(runs, level, tag, tolerance, view, fixed)
+    labels = list(runs.group_names)
+    if group is not None and group not in labels:
+        raise DataError(
+            f"group {group!r} is not among the runs' groups ({', '.join(labels)}); give one of "
+            f"them, or leave group out for every group"
+        )
+    tables, frontiers, noises, missed = [], {}, {}, []
+    problems = []
+    for label in [group] if group is not None else labels:
+        part = runs.subset(np.array([g == label for g in runs.group]))
+        view = _group_view(fit, label if fit_groups else None, fit_groups)
+        try:
+            table = _minima(part, level, tag, tolerance, view, fixed)
+        except DataError as err:
+            problems.append(f"group {label}: {err}")
+            continue
+        frontiers[label] = table.attrs["frontier"]
+        noises[label] = table.attrs["noise"]
+        missed += [{**m, "group": label} for m in table.attrs["missed"]]
+        table.insert(0, "group", label)
+        tables.append(table)
+    if not tables:
+        raise DataError("; ".join(problems))
+    import pandas as pd
+
+    out = pd.concat(tables, ignore_index=True)
+    out.attrs.update(
+        frontier=frontiers,
+        noise=noises,
+        missed=missed,
+        compute_factor=runs.compute_factor,
+        skipped=problems,
+    )
+    if fit is not None:
+        out.attrs["fit_ok"] = bool(fit.ok)
+    return out
+
+
+def _group_view(fit: Fit | None, group: str | None, fit_groups: list[str]) -> Fit | None:
+    """The fit, or its law for one group (a fit with groups plans group by group)."""
+    from bayescale.errors import DataError
+
+    if fit is None or not fit_groups:
+        return fit
+    if group is None:
+        return None
+    if group not in fit_groups and group != "new":
+        raise DataError(
+            f"group {group!r} is not one of the fit's groups ({', '.join(fit_groups)}); "
+            f"give one of them (or 'new')"
+        )
+    return fit.group(group)
+
+
+def _minima(
+    runs: Runs,
+    level: float,
+    tag: str,
+    tolerance: float,
+    fit: Fit | None,
+    fixed: dict[str, float] | None,
+) -> pd.DataFrame:
+    """:func:`isoflop_minima` of one family of runs."""
+    import pandas as pd
+    from scipy import stats
+
+    from bayescale.errors import DataError
+
     n, d, y, k = runs.x("N"), runs.x("D"), runs.y, runs.compute_factor
     if np.any(y <= 0):
         raise DataError(f"IsoFLOP curves are fitted on log loss; {runs.source} has a loss <= 0")
@@ -338,7 +434,6 @@ def isoflop_minima(
             + (f" ({len(missed)} budgets had the runs but no minimum inside)" if missed else "")
         )
     z = float(stats.norm.ppf(0.5 + level / 2))
-    tag = f"{round(level * 100):d}"
     rows = []
     log_n, log_y = np.log(n), np.log(y)
     for curve in curves:
@@ -367,7 +462,7 @@ def isoflop_minima(
         compute_factor=k,
     )
     if fit is not None:
-        table = _beside_plan(table, fit, level, tag)
+        table = _beside_plan(table, curves, log_n, fit, level, tag, z, noise, fixed)
     return table
 
 
@@ -400,22 +495,57 @@ def _frontier(curves: list[IsoFLOPCurve], level: float) -> dict[str, Any] | None
     }
 
 
-def _beside_plan(table: pd.DataFrame, fit: Fit, level: float, tag: str) -> pd.DataFrame:
+def _beside_plan(
+    table: pd.DataFrame,
+    curves: list[IsoFLOPCurve],
+    log_n: np.ndarray,
+    fit: Fit,
+    level: float,
+    tag: str,
+    z: float,
+    noise: float,
+    fixed: dict[str, float] | None,
+) -> pd.DataFrame:
     """The fit's plan at each curve's budget, and whether each interval holds the minimum."""
     import warnings
 
+    from bayescale.errors import DataError
+
+    if not {"N", "D"} <= set(fit.law.inputs):
+        raise DataError(
+            f"a plan needs a law in N and D; law {fit.law.name!r} has {', '.join(fit.law.inputs)}"
+        )
     with warnings.catch_warnings():
         # The plan's own caveats (a failed fit's flag is kept in its attrs and said below).
         warnings.simplefilter("ignore", UserWarning)
-        plan = fit.compute_optimal(table["C"].to_list(), level=level)
+        plan = fit.compute_optimal(table["C"].to_list(), level=level, fixed=fixed)
+        # A new curve's minimum, for a curve like this one: its runs, its spread in N (about
+        # the optimum), the runs' noise.
+        pred = []
+        for curve in curves:
+            spread = float(np.exp(np.ptp(log_n[curve.fitted]) / 2))
+            design = {"runs": len(curve.fitted), "spread": max(spread, 1.01), "noise": noise}
+            one = fit.compute_optimal([curve.compute], level=level, fixed=fixed, sweep=design)
+            pred.append(one)
     out = table.copy()
     out["plan_N_median"] = plan["N_median"].to_numpy()
-    measured = out["N_min"].to_numpy()
-    for column, prefix in (("in_law", "N"), ("in_disc", "N_disc"), ("in_pred", "N_pred")):
+    log_min = np.log(out["N_min"].to_numpy())
+    own = z * out["se_log_N"].to_numpy()
+    for column, prefix in (("in_law", "N"), ("in_disc", "N_disc")):
         low, high = f"{prefix}_lower_{tag}", f"{prefix}_upper_{tag}"
         if low in plan.columns:
-            inside = (plan[low].to_numpy() <= measured) & (measured <= plan[high].to_numpy())
-            out[column] = inside
+            a, b = np.log(plan[low].to_numpy()), np.log(plan[high].to_numpy())
+            # The measured minimum has an error of its own: a point against an interval,
+            # both uncertain, widened in quadrature (the half-widths on log N).
+            half = np.sqrt(((b - a) / 2) ** 2 + own**2)
+            out[column] = np.abs(log_min - (a + b) / 2) <= half
+    low, high = f"N_pred_lower_{tag}", f"N_pred_upper_{tag}"
+    if all(low in one.columns for one in pred):
+        lows = np.array([float(one[low].iloc[0]) for one in pred])
+        highs = np.array([float(one[high].iloc[0]) for one in pred])
+        out["in_pred"] = (lows <= out["N_min"].to_numpy()) & (out["N_min"].to_numpy() <= highs)
+    if not {"in_law", "in_disc", "in_pred"} & set(out.columns):
+        raise DataError(f"the fit's plan has no {tag}% interval of N to set the minima beside")
     out.attrs.update(table.attrs)
     out.attrs["fit_ok"] = bool(fit.ok)
     return out

@@ -25,6 +25,7 @@ from bayescale.likelihood import Likelihood
 __all__ = [
     "FAR_BEYOND_BACKTESTS",
     "PEAK_MARGIN",
+    "PER_ROW_ATTRS",
     "backtest_reach",
     "budget_draws",
     "budget_normals",
@@ -58,16 +59,20 @@ PEAK_MARGIN = 0.01
 FAR_BEYOND_BACKTESTS = 2.0
 
 
+#: A plan table's attrs that hold one value per row (dicts of lists as long as the table).
+PER_ROW_ATTRS = ("sweep_no_minimum",)
+
+
 def stack_tables(
     tables: Sequence[pd.DataFrame], labels: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Stack plan tables (per group, or per point), each row's caveats kept with its row.
 
     Entries that point at rows (``past_peak``, ``beyond_backtests``: dicts with ``row``) are
-    renumbered into the stacked table; per-row lists (a dict of lists as long as the table,
-    e.g. ``sweep_no_minimum``) are joined; the sentences (``caveats``) are joined. Anything
+    renumbered into the stacked table; per-row lists (:data:`PER_ROW_ATTRS`) are joined, NaN
+    for the rows of a table without them; the sentences (``caveats``) are joined. Anything
     else (``diagnostics_ok``, a failed fit's ``warning``) is the fit's, the same in every
-    table, and is kept once.
+    table, and is kept once, from the first table that has it.
 
     Parameters
     ----------
@@ -83,28 +88,51 @@ def stack_tables(
         The rows of every table, renumbered from 0, with the stacked attrs.
     """
     out = pd.concat(tables, ignore_index=True)
-    attrs: dict[str, Any] = dict(tables[0].attrs)
-    stacked: dict[str, Any] = {}
+
+    def row_entries(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(e, dict) and "row" in e for e in value)
+
+    def per_row(key: str, value: Any, table: pd.DataFrame) -> bool:
+        return (
+            key in PER_ROW_ATTRS
+            and isinstance(value, dict)
+            and bool(value)
+            and all(isinstance(v, list) and len(v) == len(table) for v in value.values())
+        )
+
+    # What each key is, from whichever table carries it (a group without IsoFLOP curves has
+    # no sweep_no_minimum; its rows get NaN there, so the others' stay on their own rows).
+    rows_of: dict[str, set[str]] = {}
+    entries: set[str] = set()
+    for table in tables:
+        for key, value in table.attrs.items():
+            if key != "caveats" and row_entries(value) and value:
+                entries.add(key)
+            elif per_row(key, value, table):
+                rows_of.setdefault(key, set()).update(value)
+    attrs: dict[str, Any] = {}
+    for table in tables:  # the fit's own keys, first given
+        for key, value in table.attrs.items():
+            if key not in attrs and key not in rows_of and key not in entries and key != "caveats":
+                attrs[key] = value
+    stacked: dict[str, Any] = {key: {name: [] for name in names} for key, names in rows_of.items()}
+    stacked.update({key: [] for key in entries})
     offset = 0
     for number, table in enumerate(tables):
         label = None if labels is None else labels[number]
-        for key, value in table.attrs.items():
-            if key == "caveats":
-                prefix = "" if label is None else f"group {label}: "
-                stacked.setdefault(key, []).extend(f"{prefix}{text}" for text in value)
-            elif isinstance(value, list) and all(isinstance(e, dict) and "row" in e for e in value):
-                named = {} if label is None else {"group": label}
-                stacked.setdefault(key, []).extend(
-                    {**e, "row": int(e["row"]) + offset, **named} for e in value
-                )
-            elif (
-                isinstance(value, dict)
-                and value
-                and all(isinstance(v, list) and len(v) == len(table) for v in value.values())
-            ):
-                joined = stacked.setdefault(key, {})
-                for name, part in value.items():
-                    joined.setdefault(name, []).extend(part)
+        named = {} if label is None else {"group": label}
+        prefix = "" if label is None else f"group {label}: "
+        for text in table.attrs.get("caveats", []):
+            stacked.setdefault("caveats", []).append(f"{prefix}{text}")
+        for key in entries:
+            stacked[key] += [
+                {**e, "row": int(e["row"]) + offset, **named} for e in table.attrs.get(key, [])
+            ]
+        for key, names in rows_of.items():
+            value = table.attrs.get(key)
+            for name in names:
+                part = value.get(name) if per_row(key, value, table) else None
+                stacked[key][name] += part if part is not None else [float("nan")] * len(table)
         offset += len(table)
     attrs.update(stacked)
     out.attrs.update(attrs)

@@ -225,3 +225,24 @@ def test_isoflop_minima_say_why_there_is_no_curve() -> None:
     only_n = load_runs(pd.DataFrame({"N": [1e8, 2e8, 4e8], "loss": [3.0, 2.9, 2.8]}))
     with pytest.raises(DataError, match=r"need each run's N and D"):
         isoflop_minima(only_n)
+
+
+def test_isoflop_minima_of_runs_in_groups_never_mix_families() -> None:
+    import pandas as pd
+
+    from bayescale import load_runs
+    from bayescale.demo import demo_runs
+
+    table = demo_runs(0).table.rename(columns={"y": "loss"})
+    other = table.assign(loss=table["loss"] * 1.3)
+    both = pd.concat([table.assign(dataset="a"), other.assign(dataset="b")], ignore_index=True)
+    grouped = isoflop_minima(load_runs(both, group="dataset"))
+    alone = isoflop_minima(load_runs(table))
+    part = grouped[grouped["group"] == "a"].reset_index(drop=True)
+    # Group a's curves are its own runs' (12 a budget), measured as if alone.
+    assert list(part["runs"]) == list(alone["runs"]) == [12] * 9
+    np.testing.assert_allclose(part["N_min"], alone["N_min"])
+    np.testing.assert_allclose(part["N_upper_90"], alone["N_upper_90"])
+    assert set(grouped.attrs["frontier"]) == {"a", "b"}
+    only_b = isoflop_minima(load_runs(both, group="dataset"), group="b")
+    assert set(only_b["group"]) == {"b"}

@@ -580,3 +580,25 @@ def test_stacked_plans_keep_each_rows_caveats_with_that_row() -> None:
     assert [e["row"] for e in plain.attrs["past_peak"]] == [1, 2, 4]
     assert "group" not in plain.attrs["past_peak"][0]
     assert plain.attrs["caveats"][0] == "past the peak at 1e40"
+
+
+def test_stacked_plans_pad_what_only_some_groups_carry() -> None:
+    # A grouped fit where only one group's runs hold IsoFLOP curves: its per-row shares stay
+    # on its own rows; the others' rows get NaN; a key only a later group has is kept.
+    a = pd.DataFrame({"C": [1.0, 2.0]})
+    a.attrs.update(past_peak=[], diagnostics_ok=True)
+    b = pd.DataFrame({"C": [3.0, 4.0]})
+    b.attrs.update(
+        sweep_no_minimum={"opens_downward": [0.3, 0.4]},
+        past_peak=[{"row": 1, "C": 4.0}],
+        note=["x"],
+    )
+    c = pd.DataFrame({"C": [5.0]})
+    c.attrs.update(fixed={"U": [7e9]})  # one row: a dict of one list, not per-row data
+    out = planning.stack_tables([a, b, c], ["g1", "g2", "g3"])
+    shares = out.attrs["sweep_no_minimum"]["opens_downward"]
+    assert np.isnan(shares[0]) and np.isnan(shares[1]) and np.isnan(shares[4])
+    assert shares[2:4] == [0.3, 0.4]
+    assert out.attrs["past_peak"] == [{"row": 3, "C": 4.0, "group": "g2"}]
+    assert out.attrs["note"] == ["x"] and out.attrs["fixed"] == {"U": [7e9]}
+    assert out.attrs["diagnostics_ok"] is True

@@ -13,11 +13,13 @@ from .._guard import warnings_as_lines
 from .._options import (
     ComputeFactorOption,
     DataArgument,
+    FixedOption,
     FormatOption,
     LevelOption,
     OutputFormat,
     XOption,
     YOption,
+    fixed_inputs,
     parse_mapping,
 )
 from .._render import console, frame_table, print_csv, print_json, records, say
@@ -41,6 +43,25 @@ def isoflop_command(
         ),
     ] = None,
     output_format: FormatOption = OutputFormat.table,
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group-by",
+            metavar="COLUMN",
+            help="Column(s) of the runs' families (dataset, ...): curves are found within "
+            "each family, never across.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            metavar="NAME",
+            help="Only this family's runs; or, for a --fit with groups and runs without "
+            "--group-by, the group whose plan is set beside them.",
+        ),
+    ] = None,
+    fixed: FixedOption = None,
 ) -> None:
     """Each IsoFLOP curve's minimum in N, and the frontier N_opt ~ C^a (Hoffmann's approach 2).
 
@@ -70,13 +91,23 @@ def isoflop_command(
         A saved fit whose plan is set beside the minima.
     output_format : OutputFormat, default table
         ``table``, ``csv`` or ``json``.
+    group_by : list of str, optional
+        Family column(s) of the runs.
+    group : str, optional
+        One family, or a grouped fit's group.
+    fixed : list of str, optional
+        ``NAME=VALUE``: the law's other inputs, for the fit's plan.
     """
     level = check_level(level, "--level")
     mapping = parse_mapping(x)
+    others = fixed_inputs(fixed)
     from bayescale.data import load_runs
+    from bayescale.forecast import level_label
 
     with warnings_as_lines():
-        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
+        runs = load_runs(
+            data, x=mapping, y=y, compute_factor=compute_factor, group=group_by or None
+        )
     fit = None
     if fit_file is not None:
         from bayescale.fitting import load_fit
@@ -85,7 +116,7 @@ def isoflop_command(
     from bayescale.isoflop import isoflop_minima
 
     with warnings_as_lines():
-        table = isoflop_minima(runs, level=level, fit=fit)
+        table = isoflop_minima(runs, level=level, fit=fit, fixed=others, group=group)
     frontier = table.attrs["frontier"]
     missed = table.attrs["missed"]
     if output_format is OutputFormat.json:
@@ -105,7 +136,7 @@ def isoflop_command(
     if output_format is OutputFormat.csv:
         print_csv(table)
         return
-    tag = f"{round(level * 100):d}"
+    tag = level_label(level)
     shown = table.drop(columns=["se_log_N"]).rename(
         columns={
             "N_min": "N at minimum",
@@ -132,17 +163,25 @@ def isoflop_command(
             [c for c in sizes if c in shown.columns],
         )
     )
-    if frontier is None:
-        say(f"Frontier: {len(table)} curves; 3 or more are needed for a line through the minima.")
-    else:
-        a, low, high = frontier["exponent"], frontier["exponent_lower"], frontier["exponent_upper"]
+    grouped = "group" in table.columns
+    for label, line in frontier.items() if grouped else [(None, frontier)]:
+        of = f" of group {label}" if label is not None else ""
+        if line is None:
+            say(f"Frontier{of}: fewer than 3 curves, too few for a line through the minima.")
+            continue
+        a, low, high = line["exponent"], line["exponent_lower"], line["exponent_upper"]
         say(
-            f"Frontier through the {frontier['curves']} minima: N_opt ~ C^{a:.3f} ({tag}%: "
-            f"{low:.3f} to {high:.3f}), D_opt ~ C^{1 - a:.3f} (Hoffmann et al. found 0.49 / "
-            f"0.51 this way)."
+            f"Frontier{of} through the {line['curves']} minima: N_opt ~ C^{a:.3f} ({tag}%: "
+            f"{low:.3f} to {high:.3f}), D_opt ~ C^{1 - a:.3f} (Hoffmann et al. 2022 found "
+            f"0.49 / 0.51 this way on their runs)."
         )
+    for problem in table.attrs.get("skipped", []):
+        say(f"Left out: {problem}.", style="yellow")
     if missed:
-        budgets = ", ".join(format_number(m["C"], "flops") for m in missed)
+        budgets = ", ".join(
+            format_number(m["C"], "flops") + (f" ({m['group']})" if "group" in m else "")
+            for m in missed
+        )
         say(
             f"{len(missed)} budget(s) had 5 or more runs but no minimum inside them (the "
             f"parabola opens downward or its vertex lies beyond the runs): {budgets}. Sweep "
@@ -158,6 +197,10 @@ def isoflop_command(
             )
             if column in table.columns
         ]
-        say(f"The measured minimum lies inside the fit's {tag}% intervals: {'; '.join(counts)}.")
+        say(
+            f"The measured minimum lies inside the fit's {tag}% intervals (the law's and with "
+            f"the discrepancy widened by the minimum's own error; a new curve's for a curve of "
+            f"its runs, spread and noise): {'; '.join(counts)}."
+        )
         if not fit.ok:
             say("The fit failed its diagnostics: its plan is not to be trusted.", style="yellow")

@@ -10,7 +10,7 @@ import typer
 from bayescale._format import format_number
 from bayescale.settings import check_level
 
-from .._guard import warnings_as_lines
+from .._guard import echo_warning, warnings_as_lines
 from .._options import (
     AtOption,
     ComputeOption,
@@ -259,13 +259,33 @@ def target_command(
     result = load_fit(fit_file)  # a failed fit's plan warns from the library
     if points is not None:
         check_point_names(points, list(result.law.inputs), "--at")
+    # The budget needs the law's other inputs (U...) fixed: --fixed, or the one value every
+    # --at point gives; points that differ in them have no single budget to set beside.
+    planned = dict(others or {})
+    needed = [n for n in result.law.inputs if n not in ("N", "D", "C") and n not in planned]
+    for name in needed:
+        values = set(points[name]) if points is not None and name in points else set()
+        if len(values) == 1:
+            planned[name] = values.pop()
+    unplanned = [n for n in needed if n not in planned]
+    # Only the chances at the points were asked, and no one budget fits them all.
+    skip_budget = bool(unplanned) and points is not None and not compute and not probs
+    budget = None
+    if skip_budget:
+        echo_warning(
+            f"no budget table: the --at points differ in {', '.join(unplanned)}; give one value "
+            f"with --fixed {unplanned[0]}=... for the compute the target needs"
+        )
     with warnings_as_lines() as shown:
         groups = group or None
-        budget = result.budget_for(
-            loss, level=level, fixed=others, group=groups, prob=probs or None
-        )
+        if not skip_budget:
+            budget = result.budget_for(
+                loss, level=level, fixed=planned or None, group=groups, prob=probs or None
+            )
         chances = (
-            result.prob_below(loss, C=compute, fixed=others, group=groups) if compute else None
+            result.prob_below(loss, C=compute, fixed=planned or None, group=groups)
+            if compute
+            else None
         )
         at_points = (
             _chances_at(result, loss, points, others, groups) if points is not None else None
@@ -275,7 +295,7 @@ def target_command(
             {
                 "law": result.law.name,
                 "diagnostics_ok": bool(result.ok),
-                "budget": plan_records(budget),
+                "budget": plan_records(budget) if budget is not None else None,
                 "probability": (plan_records(chances, flags=True) if chances is not None else None),
                 "probability_at": (
                     plan_records(at_points, flags=True) if at_points is not None else None
@@ -286,7 +306,6 @@ def target_command(
         return
     if output_format is OutputFormat.csv:
         # One table: each budget's probability beside the compute the target needs.
-        keys = [k for k in ("group", "target_loss") if k in budget.columns]
         given = [t for t in (chances, at_points) if t is not None]
         if not given:
             print_csv(budget)
@@ -295,13 +314,18 @@ def target_command(
 
         # Budgets and points in one table: a point's C is its own, a budget's N and D blank.
         both = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0]
+        if budget is None:
+            print_csv(both)
+            return
+        keys = [k for k in ("group", "target_loss") if k in budget.columns]
         print_csv(both.merge(budget, on=keys, how="left", suffixes=("", "_needed")))
         return
     title = (
         f"Compute at which the law (the average run) reaches loss {loss:g} ({level:.0%} "
         f"credible intervals); prob run below: the chance one run with that budget does"
     )
-    emit(budget, output_format, title, "target_loss")
+    if budget is not None:
+        emit(budget, output_format, title, "target_loss")
     if chances is not None:
         emit(with_caveats(chances), output_format, f"Probability of reaching loss {loss:g}", "C")
     if at_points is not None:
