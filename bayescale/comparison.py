@@ -74,6 +74,12 @@ WEIGHT_METHODS = ("auto", "stacking", "extrapolation", "extrapolation_stacking")
 #: that a saved comparison reloads to the same weights and forecasts.
 BOOTSTRAP_REPLICATES = 200
 BOOTSTRAP_SEED = 0
+#: How a new comparison makes its extrapolation weights (see ``Comparison.weighting``).
+DEFAULT_WEIGHTING: dict[str, Any] = {
+    "method": "bagged_stacking",
+    "replicates": BOOTSTRAP_REPLICATES,
+    "seed": BOOTSTRAP_SEED,
+}
 # A law's name becomes a file name (fits/<name>.nc) and a table row: keep it plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -533,6 +539,13 @@ class Comparison:
         run: ``law``, ``holdout`` (as in ``extrapolation``), ``threshold``, ``run`` (the
         run's position in the compared runs) and ``log_density`` (of the same value as
         ``elpd``). None for comparisons without held-out runs, or saved before it was kept.
+    weighting : dict
+        How the extrapolation weights are made from ``heldout``: ``{"method":
+        "bagged_stacking", "replicates": ..., "seed": ...}`` (the default, with
+        :data:`BOOTSTRAP_REPLICATES` and :data:`BOOTSTRAP_SEED`) or ``{"method":
+        "stacking"}``. Saved with the comparison, so that a reloaded comparison weighs its
+        laws as it did when saved, whatever a later version's default; folders saved before
+        it was recorded used plain stacking, and load so.
     """
 
     fits: dict[str, Fit]
@@ -540,6 +553,7 @@ class Comparison:
     extrapolation: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     heldout: pd.DataFrame | None = None
+    weighting: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEIGHTING))
 
     @property
     def weights(self) -> pd.Series:
@@ -608,12 +622,17 @@ class Comparison:
                 f"{hopeless} held-out run(s) to which every law gives zero density do not "
                 f"enter the extrapolation weights."
             )
+        bagged = not plain and self.weighting.get("method") == "bagged_stacking"
+        replicates = int(self.weighting.get("replicates", BOOTSTRAP_REPLICATES))
         values = (
-            stacking_weights(lpd)
-            if plain
-            else bagged_stacking_weights(
-                lpd, runs_of_rows, replicates=BOOTSTRAP_REPLICATES, seed=BOOTSTRAP_SEED
+            bagged_stacking_weights(
+                lpd,
+                runs_of_rows,
+                replicates=replicates,
+                seed=int(self.weighting.get("seed", BOOTSTRAP_SEED)),
             )
+            if bagged
+            else stacking_weights(lpd)
         )
         weights = pd.Series(values, index=pd.Index(stacked, name="law"))
         weights = weights.reindex(pd.Index(laws, name="law")).fillna(0.0)
@@ -622,10 +641,10 @@ class Comparison:
         groups = _alike_groups(scored, {name: lpd[:, stacked.index(name)] for name in scored})
         notes.extend(_alike_lines(groups, weights, "the held-out runs"))
         how = (
-            "stacking"
-            if plain
-            else f"stacking averaged over {BOOTSTRAP_REPLICATES} Bayesian-bootstrap "
-            f"reweightings of the held-out runs"
+            f"stacking averaged over {replicates} Bayesian-bootstrap reweightings of the "
+            f"held-out runs"
+            if bagged
+            else "stacking"
         )
         basis = (
             f"{how} on {len(lpd) - hopeless} held-out forecast(s) of "
@@ -863,16 +882,25 @@ class Comparison:
                 lead = self._held_out_lead(w, scores)
                 if lead is not None:
                     other, diff, se, n_runs = lead
-                    decisive = abs(diff) >= 2 * se
-                    lines.append(
-                        f"Its held-out lead over {other}: {diff:.1f} +/- {se:.1f} (summed log "
-                        f"density; standard error over the {n_runs} held-out runs)"
-                        + (
-                            ": decisive on these runs."
-                            if decisive
-                            else ", within two standard errors: not decisive."
+                    if diff < 0:
+                        # The ranking weighs each threshold alike, the pooled sum each
+                        # forecast: a big threshold can tip the pooled runs the other way.
+                        lines.append(
+                            f"Yet over the pooled held-out forecasts {other} leads it by "
+                            f"{-diff:.1f} +/- {se:.1f} (summed log density; standard error "
+                            f"over the {n_runs} held-out runs): the mean per threshold and the "
+                            f"pooled runs disagree, so neither law's lead is decisive."
                         )
-                    )
+                    else:
+                        lines.append(
+                            f"Its held-out lead over {other}: {diff:.1f} +/- {se:.1f} (summed "
+                            f"log density; standard error over the {n_runs} held-out runs)"
+                            + (
+                                ": decisive on these runs."
+                                if diff >= 2 * se
+                                else ", within two standard errors: not decisive."
+                            )
+                        )
             if not set(ext_tied) & set(loo_tied):
                 lines.append(
                     "The criteria disagree: for forecasts beyond your largest run, trust the "
@@ -1154,6 +1182,8 @@ class Comparison:
                 {
                     "format": 1,
                     "notes": list(self.notes),
+                    # How the extrapolation weights are made: a reload weighs as this one.
+                    "weighting": dict(self.weighting),
                     # Which fit each file holds, so that a file swapped in is refused on load.
                     "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
                     # What this comparison wrote: all a later one over it may remove.
@@ -1221,7 +1251,7 @@ class Comparison:
             raise BayescaleError(
                 f"damaged comparison folder '{folder}': {err}; re-run compare"
             ) from None
-        loo, extrapolation, heldout, notes, identities = tables
+        loo, extrapolation, heldout, notes, identities, weighting = tables
         fits = {}
         for name in loo.index:
             path = folder / "fits" / f"{name}.nc"
@@ -1235,14 +1265,21 @@ class Comparison:
                     f"comparison saved as {name} (it holds law {fits[name].law.name!r} with "
                     f"other draws); restore it or re-run compare"
                 )
-        return cls(fits, loo, extrapolation, notes, heldout)
+        return cls(fits, loo, extrapolation, notes, heldout, weighting)
 
     @staticmethod
     def _read_tables(
         folder: Path,
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, list[str], dict[str, str]]:
-        """A saved comparison's tables and notes, checked against each other, and each fit's
-        identity as saved (none for folders saved before it was)."""
+    ) -> tuple[
+        pd.DataFrame,
+        pd.DataFrame | None,
+        pd.DataFrame | None,
+        list[str],
+        dict[str, str],
+        dict[str, Any],
+    ]:
+        """A saved comparison's tables and notes, checked against each other, each fit's
+        identity as saved (none for folders saved before it was), and its weighting."""
         loo_file = folder / "loo.csv"
         if not loo_file.is_file():
             fits = sorted(p.name for p in folder.glob("*.nc"))
@@ -1278,13 +1315,18 @@ class Comparison:
                 heldout["log_density"] = heldout["log_density"].astype(float)
             notes_file = folder / "notes.json"
             notes, identities = [], {}
+            # Saved before the weighting was recorded: plain stacking, as it was then.
+            weighting: dict[str, Any] = {"method": "stacking"}
             if notes_file.is_file():
                 try:
                     saved = json.loads(notes_file.read_text("utf-8"))
                     notes = saved["notes"]
                     identities = {str(k): str(v) for k, v in dict(saved.get("fits", {})).items()}
+                    weighting = dict(saved.get("weighting", weighting))
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                     raise _Damaged("notes.json", "not the notes compare writes") from None
+                if weighting.get("method") not in ("stacking", "bagged_stacking"):
+                    raise _Damaged("notes.json", f"an unknown weighting {weighting!r}")
         except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as err:
             raise BayescaleError(f"cannot read the comparison in '{folder}': {err}") from None
         required = {"elpd_loo", "se", "elpd_diff", "dse", "weight", "pareto_k_bad"}
@@ -1294,7 +1336,8 @@ class Comparison:
         loo.index = loo.index.astype(str)
         loo.index.name = "law"
         _check_agree(loo, extrapolation, heldout)
-        return loo, extrapolation, heldout, [str(n) for n in notes], identities
+        notes = [str(n) for n in notes]
+        return loo, extrapolation, heldout, notes, identities, weighting
 
 
 _HELDOUT_COLUMNS = ("law", "holdout", "threshold", "run", "log_density")
@@ -2045,8 +2088,8 @@ def average(
         interpolate. ``"auto"`` (default): extrapolation weights when the comparison has
         them, else PSIS-LOO stacking, **leaving out every law whose fit failed its
         diagnostics** (for extrapolation weights, also one whose refit for a held-out
-        threshold failed): the others are stacked again without it (PSIS-LOO weights:
-        rescaled), and a warning names it and the weight it would have had. To include
+        threshold failed): the others are stacked again without it, and a warning names
+        it and the weight it would have had. To include
         such a law, ask for the weights by name (``"extrapolation"``, ``"stacking"``) or
         give them. Or user weights ``{name: weight}``, rescaled to sum to 1 (relative
         weights such as ``{"a": 2, "b": 1}`` work); a law not named gets 0, and weights
@@ -2216,8 +2259,8 @@ def _auto_weights(
 
     Extrapolation weights when the comparison has them, else PSIS-LOO stacking. A law whose
     fit failed its diagnostics, or (for extrapolation weights) whose refit behind its
-    held-out score did, is left out unless every law failed: the extrapolation weights are
-    stacked again without it, the PSIS-LOO weights of the others rescaled to sum to 1.
+    held-out score did, is left out unless every law failed: the weights (extrapolation or
+    PSIS-LOO) are stacked again without it.
     ``left_out`` gives, per law left out, what failed and the weight it would have had.
     """
     fits = dict(fits)
@@ -2245,6 +2288,17 @@ def _auto_weights(
         restacked, _, _ = comparison._leave_future_out(leave_out=list(failed))
         if restacked is not None:
             weights = restacked.reindex(list(fits)).fillna(0.0)
+    if weights is None and extra is None:
+        # Stacking weights are a mixture's optimum: a law redundant beside the failed one got
+        # none, and rescaling would keep it at none; stacked again without the failed laws.
+        kept = {name: f for name, f in fits.items() if name not in failed}
+        if len(kept) == 1:
+            weights = pd.Series({name: float(name in kept) for name in fits})
+        else:
+            try:
+                weights = _loo_table(kept)["weight"].reindex(list(fits)).fillna(0.0)
+            except (BayescaleError, ValueError):
+                weights = None
     if weights is None:
         weights = full.copy()
         weights[list(failed)] = 0.0

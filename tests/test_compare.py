@@ -882,3 +882,15 @@ def test_a_saved_comparison_reloads_to_the_same_weights_and_forecasts(
         {k: v for k, v in doc["weights"].items() if v > 0}, rel=1e-5
     )
     np.testing.assert_allclose(frame["law_median"], expected["law_median"], rtol=1e-12)
+    # The weighting is saved with the comparison; a folder saved before it was recorded
+    # reloads with the plain stacking it was saved with, not a later default.
+    notes = json.loads((folder / "notes.json").read_text(encoding="utf-8"))
+    assert notes["weighting"] == {"method": "bagged_stacking", "replicates": 200, "seed": 0}
+    del notes["weighting"]
+    (folder / "notes.json").write_text(json.dumps(notes), encoding="utf-8")
+    old = Comparison.load(folder)
+    assert old.weighting == {"method": "stacking"}
+    plain = result.weights_table()["extrapolation_stacking_weight"]
+    assert old.extrapolation_weights.to_dict() == pytest.approx(plain.to_dict())
+    assert "Bayesian-bootstrap" in result._leave_future_out()[2]
+    assert "Bayesian-bootstrap" not in old._leave_future_out()[2]

@@ -613,3 +613,57 @@ def test_laws_alike_with_no_weight_between_them_are_not_remarked_on() -> None:
     assert _alike_lines(groups, weights, "the runs") == []  # nothing split, nothing to say
     said = _alike_lines(groups, pd.Series({"a": 0.5, "p": 0.3, "q": 0.2}), "the runs")
     assert len(said) == 1 and "splits their weight (0.30, 0.20) arbitrarily" in said[0]
+
+
+def test_the_default_average_restacks_the_loo_weights_without_a_failed_law(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A failed law took all the PSIS-LOO weight; its twin got none beside it. Rescaling would
+    # keep the twin at 0 (and give equal weights); stacking again without it does not.
+    from bayescale import comparison as module
+
+    fits = {
+        "A": SimpleNamespace(ok=False, diagnostics=SimpleNamespace(verdict=lambda: "bad")),
+        "twin": SimpleNamespace(ok=True),
+        "poor": SimpleNamespace(ok=True),
+    }
+    asked = []
+
+    def restacked(kept):
+        asked.append(sorted(kept))
+        return _loo(["twin", "poor"], [0.9, 0.1])
+
+    monkeypatch.setattr(module, "_loo_table", restacked)
+    result = Comparison(fits, _loo(["A", "twin", "poor"], [1.0, 0.0, 0.0]))  # type: ignore[arg-type]
+    with pytest.warns(DataWarning, match="A is left out of the averaged forecast"):
+        auto = average(result)
+    assert asked == [["poor", "twin"]]
+    assert auto.weights.to_dict() == pytest.approx({"A": 0.0, "twin": 0.9, "poor": 0.1})
+
+
+def test_a_held_out_lead_that_the_pooled_runs_reverse_is_not_called_decisive() -> None:
+    # a wins the small threshold clearly and loses 99 of the big one's 100 runs by 1 nat: it
+    # ranks first on the mean per threshold, yet the pooled forecasts favour b.
+    big = np.where(np.arange(100) < 1, 0.0, -1.0)
+    held = _heldout(
+        {
+            ("a", "C > 1e+20"): list(big),
+            ("b", "C > 1e+20"): list(np.where(np.arange(100) < 1, -3.0, 0.0)),
+            ("a", "C > 1e+21"): [0.0],
+            ("b", "C > 1e+21"): [-3.0],
+        }
+    )
+    extrapolation = pd.DataFrame(
+        {
+            "law": ["a", "b", "a", "b"],
+            "holdout": ["C > 1e+20", "C > 1e+20", "C > 1e+21", "C > 1e+21"],
+            "n_test": [100, 100, 1, 1],
+            "elpd_per_run": [big.mean(), -0.03, 0.0, -3.0],
+            "coverage_90": [0.9] * 4,
+        }
+    )
+    fits = {name: SimpleNamespace(ok=True) for name in "ab"}
+    verdict = Comparison(fits, _loo(["a", "b"], [0.5, 0.5]), extrapolation, [], held).verdict()  # type: ignore[arg-type]
+    assert "(extrapolation) a predicts best" in verdict
+    assert "decisive on these runs" not in verdict
+    assert "the pooled held-out forecasts b leads it by" in " ".join(verdict.split())
