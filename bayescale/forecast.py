@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bayescale._format import parse_quantities
+from bayescale._format import parse_quantities, parse_quantity
 from bayescale.data import complete_triad, log_inputs
 from bayescale.errors import DataError, DataWarning
 from bayescale.laws import Law
@@ -107,6 +107,10 @@ def level_label(level: float) -> str:
     return f"{100 * level:.10g}"
 
 
+#: What N, D and C count, for messages.
+_COUNTS = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
+
+
 def _levels(level: float | Sequence[float]) -> list[float]:
     levels = [float(level)] if np.isscalar(level) else [float(v) for v in level]
     for value in levels:
@@ -116,7 +120,12 @@ def _levels(level: float | Sequence[float]) -> list[float]:
 
 
 def forecast_points(
-    law: Law, at: Mapping[str, Any] | pd.DataFrame, compute_factor: float = 6.0
+    law: Law,
+    at: Mapping[str, Any] | pd.DataFrame,
+    compute_factor: float = 6.0,
+    *,
+    row: Callable[[int], str] | None = None,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Validate the points to forecast at and complete the compute triad.
 
@@ -130,6 +139,16 @@ def forecast_points(
         ``C = compute_factor * N * D``.
     compute_factor : float, default 6.0
         ``k`` in ``C = k N D``.
+    row : callable, optional
+        How messages name the point at a position (from 0), for a caller whose points are
+        rows of its own table: ``row(i)`` leads each message about a point
+        (``"candidate 3: N is nan; ..."``), and a text cell that is not a number is named by
+        its row too; N, D and C are checked as given (finite, > 0) before the third is
+        completed from two. Default: the point's number from 1 (``"forecast input N at
+        point 4"``).
+    notes : list of str, optional
+        Where the note on a C within 2x of ``compute_factor * N * D`` but well off it goes
+        (appended), instead of a :class:`~bayescale.errors.DataWarning`.
 
     Returns
     -------
@@ -162,6 +181,12 @@ def forecast_points(
                 # Not an input (a label, a note): carried through to the table as given.
                 arrays[name] = np.atleast_1d(np.asarray(value, dtype=object))
                 continue
+            elif row is not None:
+                i, cell = _first_text(value)
+                raise DataError(
+                    f"{row(i)}: {name} is {cell!r}, not a number; write it as a number (7e10, "
+                    f"or as bayescale prints it: '70B'), or remove the row"
+                ) from None
             else:
                 raise DataError(
                     f"forecast input {name}={value!r} is not a number; give {name} as numbers "
@@ -175,6 +200,19 @@ def forecast_points(
         lengths = {k: len(v) for k, v in arrays.items()}
         raise DataError(f"forecast inputs have different lengths: {lengths}") from None
     arrays = {k: np.broadcast_to(v, shape).copy() for k, v in arrays.items()}
+    if row is not None:
+        # A table's cells as given, before the triad is completed from them (a third
+        # completed from a bad cell would be blamed instead of it): N, D and C count
+        # parameters, tokens and FLOPs, whether or not the law takes them.
+        for name in ("N", "D", "C"):
+            values = arrays.get(name)
+            bad = None if values is None else ~(np.isfinite(values) & (values > 0))
+            if bad is not None and bad.any():
+                i = int(np.argmax(bad))
+                raise DataError(
+                    f"{row(i)}: {name} is {float(values[i]):g}; it must be a positive number "
+                    f"(it counts {_COUNTS[name]}): fill it in or remove the row"
+                )
     k = float(compute_factor)
     completed = complete_triad(arrays, k)
     if completed is not None and completed[0] in law.inputs:
@@ -185,23 +223,29 @@ def forecast_points(
             f"law {law.name!r} needs {', '.join(law.inputs)} to forecast; missing "
             f"{', '.join(missing)} (of N, D, C any two are enough: C = {k:g} N D)"
         )
+    if row is None:
+
+        def where(i: int, name: str) -> str:
+            return f"forecast input {name} at point {i + 1} is {float(arrays[name][i])!r}"
+
+    else:
+
+        def where(i: int, name: str) -> str:
+            return f"{row(i)}: {name} is {float(arrays[name][i]):g}"
+
     if {"N", "D", "C"} <= set(columns):
-        _check_triad(arrays, k)
+        _check_triad(arrays, k, row, notes)
     logged = log_inputs(law)
     for name in law.inputs:
         bad = ~np.isfinite(arrays[name])
         if bad.any():
             i = int(np.argmax(bad))
-            raise DataError(
-                f"forecast input {name} at point {i + 1} is {float(arrays[name][i])!r}; "
-                f"inputs must be finite numbers"
-            )
+            raise DataError(f"{where(i, name)}; inputs must be finite numbers")
         bad = ~(arrays[name] > 0)
         if name in logged and bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"forecast input {name} at point {i + 1} is {float(arrays[name][i])!r}; it "
-                f"must be > 0: law {law.name!r} takes the logarithm of {name}"
+                f"{where(i, name)}; it must be > 0: law {law.name!r} takes the logarithm of {name}"
             )
     return pd.DataFrame(arrays)
 
@@ -242,8 +286,30 @@ def _read_texts(value: Any) -> np.ndarray | None:
         return None
 
 
-def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
-    """N, D and C all given: refuse points where C is far from k N D (a slip of units)."""
+def _first_text(value: Any) -> tuple[int, Any]:
+    """The position and cell of the first item that is not a number (nor text of one)."""
+    cells = np.atleast_1d(np.asarray(value, dtype=object)).ravel()
+    for i, cell in enumerate(cells):
+        try:
+            parse_quantity(cell) if isinstance(cell, str) else float(cell)
+        except (TypeError, ValueError):
+            return i, cell
+    return 0, value
+
+
+def _check_triad(
+    arrays: Mapping[str, np.ndarray],
+    k: float,
+    row: Callable[[int], str] | None = None,
+    notes: list[str] | None = None,
+) -> None:
+    """N, D and C all given: refuse points where C is far from k N D (a slip of units); a
+    note on those well off it (warned, or appended to ``notes``). ``row`` names a point as
+    :func:`forecast_points` says."""
+
+    def point(i: int) -> str:
+        return f"forecast point {i + 1}" if row is None else row(i)
+
     with np.errstate(all="ignore"):
         product = k * arrays["N"].astype(float) * arrays["D"].astype(float)
         ratio = arrays["C"].astype(float) / product
@@ -252,7 +318,7 @@ def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
     if off.any():
         i = int(np.argmax(off))
         raise DataError(
-            f"forecast point {i + 1}: C = {float(arrays['C'][i]):.4g} but {k:g} N D = "
+            f"{point(i)}: C = {float(arrays['C'][i]):.4g} but {k:g} N D = "
             f"{float(product[i]):.4g} (N = {float(arrays['N'][i]):.4g}, D = "
             f"{float(arrays['D'][i]):.4g}): they disagree by more than a factor 2. Give two of "
             f"N, D, C (the third follows from C = {k:g} N D), or load the runs with the "
@@ -265,15 +331,17 @@ def _check_triad(arrays: Mapping[str, np.ndarray], k: float) -> None:
     loose = np.isfinite(ratio) & (ratio > 0) & ((ratio < 2 / 3) | (ratio > 1.5))
     if loose.any():
         i = int(np.argmax(loose))
-        warnings.warn(
-            f"forecast point {i + 1}: C = {float(arrays['C'][i]):.4g} is {float(ratio[i]):.2f}x "
+        note = (
+            f"{point(i)}: C = {float(arrays['C'][i]):.4g} is {float(ratio[i]):.2f}x "
             f"{k:g} N D = {float(product[i]):.4g}. The law forecasts from the inputs it takes; "
             f"C counts in the distance beyond the runs that widens the discrepancy's interval. "
             f"If C is a slip, leave it out (two of N, D, C are enough); if your FLOPs are "
-            f"counted otherwise, load the runs with that compute_factor",
-            DataWarning,
-            stacklevel=3,
+            f"counted otherwise, load the runs with that compute_factor"
         )
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, DataWarning, stacklevel=3)
 
 
 def _quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:

@@ -32,13 +32,29 @@ target and the law's values at the runs, ``S`` their covariance and ``s^2`` the 
 variance), is marked ``estimate="gaussian"`` in the table and a warning says so.
 
 Candidates compete within one step on common random numbers (the same worlds and noise
-draws), so that two identical candidates get identical values and the ranking is not
-decided by simulation noise. The fantasy worlds are the replicates of that Monte Carlo
-average: the standard error of each expected reduction is reported beside it
-(``variance_reduction_se``), and differences of less than about two of them are noise that
-another seed or more fantasies move. A candidate not expected to reduce the uncertainty alone
-(its estimate zero or below) is never chosen, not even later in a batch, where its marginal
-value would be noise too.
+draws), so that two identical candidates get identical values. The fantasy worlds are the
+replicates of that Monte Carlo average: the standard error of each expected reduction is
+reported beside it (``variance_reduction_se``, ``width_reduction_se``), and another seed moves
+the estimate by about that much (more fantasies shrink it as ``1/sqrt``). Every world
+reweights all the fit's draws, up to ``max_draws`` (4000: all of a default fit's); a larger
+fit gives each world its own random subset of that many, so that the worlds stay independent
+replicates and the standard error covers the subsets' error too (one subset shared by all the
+worlds would offset them alike, unseen by their spread). The error of the fit's own finite
+draws, the same for every seed, is not in it.
+
+To compare candidates, their own standard errors overstate the noise: the worlds are shared,
+so the difference of two is far surer than either. ``difference`` is each candidate's value
+on what ranked (reduction per unit cost, or reduction within a budget) minus the first chosen
+run's, and ``difference_se`` its standard error paired world by world: within about two of it,
+their order is Monte Carlo noise that another seed may flip.
+
+A run is chosen at a step if its expected reduction given the runs chosen before is above
+zero; a run is not dropped for good for a value at or below zero alone. The reduction is not
+submodular: a run may teach nothing alone and much after another (one on the compute-optimal
+frontier, after one far off it, pins the curvature across it). A chosen run whose marginal
+reduction is within two standard errors of zero is flagged (``marginal_within_noise``), and a
+batch that ends with fewer runs than asked says why (the budget, or no run left that is
+expected to reduce the uncertainty further).
 
 A fit with a discrepancy (every fit by default where it can be learned, see
 :mod:`bayescale.discrepancy`) knows its law may be off beyond the runs, by a variance
@@ -61,12 +77,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from bayescale._format import format_number, parse_quantity, size_kind
 from bayescale.data import log_inputs as data_log_inputs
 from bayescale.discrepancy import log_inputs, log_ranges
-from bayescale.errors import DataError, DataWarning, FormulaError, closest
+from bayescale.errors import DataError, FormulaError, closest
 from bayescale.forecast import forecast_points, law_mu
 from bayescale.formula import Formula
 
@@ -86,6 +101,9 @@ CRITERIA: dict[str, str] = {
 MEASURES = ("variance", "width")
 #: How a batch is chosen (see :func:`recommend`).
 STRATEGIES = ("auto", "per_cost", "reduction", "better")
+#: Posterior draws each fantasy world reweights by default: all of a default fit's (4 chains
+#: x 1000). A larger fit gives each world its own random subset of this many.
+DEFAULT_MAX_DRAWS = 4000
 _INTERVAL = 0.9
 #: Width of a standard normal's 90% equal-tailed interval.
 _Z_WIDTH = 2 * 1.6448536269514722
@@ -234,66 +252,28 @@ def _numbers(values: pd.Series, column: str, row: Callable[[int], str], what: st
     return out
 
 
-def _checked_inputs(
-    frame: pd.DataFrame,
-    law: Any,
-    k: float,
-    used: set[str],
-    what: str,
-    row: Callable[[int], str],
-) -> tuple[pd.DataFrame, list[str]]:
-    """The inputs (and the columns the cost uses) as finite numbers, > 0 where logged, each
-    bad cell named by its row; and the notes on a C loosely off ``k N D``."""
+def _budgets(frame: pd.DataFrame, law: Any) -> pd.DataFrame:
+    """A target of budgets alone (the compute-optimal plan's: no point to forecast at) as
+    numbers, finite, and > 0 where counted or logged, each bad cell named by its point."""
     logged = {*data_log_inputs(law), "N", "D", "C"}
     out = frame.copy()
     for column in frame.columns:
         name = str(column)
-        if name not in used:
-            continue
-        values = _numbers(frame[column], name, row, what)
-        inputs = name in law.inputs or name in ("N", "D", "C")
-        bad = ~np.isfinite(values)
-        if inputs and bad.any():
+        values = _numbers(frame[column], name, _point, "target")
+        bad = ~(np.isfinite(values) & ((values > 0) | (name not in logged)))
+        if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"{what}: {row(i)}: {name} is {float(values[i])!r}; every {what.rstrip('s')} "
-                f"needs a finite {name}: fill it in or remove the row"
-            )
-        bad = ~(values > 0)
-        if inputs and name in logged and bad.any():
-            i = int(np.argmax(bad))
-            why = (
-                f"law {law.name!r} takes its logarithm"
-                if name in law.inputs
-                else "it counts parameters, tokens or FLOPs"
-            )
-            raise DataError(
-                f"{what}: {row(i)}: {name} is {float(values[i]):g}; it must be > 0 ({why})"
+                f"target: {_point(i)}: {name} is {float(values[i]):g}; it must be a "
+                f"{'positive' if name in logged else 'finite'} number"
             )
         out[column] = values
-    notes: list[str] = []
-    if {"N", "D", "C"} <= set(map(str, out.columns)):
-        with np.errstate(all="ignore"):
-            product = k * out["N"].to_numpy(float) * out["D"].to_numpy(float)
-            ratio = out["C"].to_numpy(float) / product
-        c = out["C"].to_numpy(float)
-        off = (ratio < 0.5) | (ratio > 2.0)
-        if off.any():
-            i = int(np.argmax(off))
-            raise DataError(
-                f"{what}: {row(i)}: C = {c[i]:.4g} but {k:g} N D = {product[i]:.4g}: they "
-                f"disagree by more than a factor 2; give two of N, D, C (the third follows "
-                f"from C = {k:g} N D), or check that row"
-            )
-        loose = (ratio < 2 / 3) | (ratio > 1.5)
-        if loose.any():
-            i = int(np.argmax(loose))
-            notes.append(
-                f"{what}: {row(i)}: C = {c[i]:.4g} is {ratio[i]:.2f}x {k:g} N D = "
-                f"{product[i]:.4g}; the law reads N and D, the distance beyond the runs reads C: "
-                f"if C is a slip, leave it out (two of N, D, C are enough)"
-            )
-    return out, notes
+    return out
+
+
+def _point(position: int) -> str:
+    """How messages name a target point: from 1."""
+    return f"point {position + 1}"
 
 
 def _missing_inputs(columns: Sequence[str], law: Any) -> list[str]:
@@ -304,18 +284,9 @@ def _missing_inputs(columns: Sequence[str], law: Any) -> list[str]:
     return [name for name in law.inputs if name not in present]
 
 
-def _candidate_points(
-    frame: pd.DataFrame, law: Any, k: float, cost: Any
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The candidates checked cell by cell, their points of the law's inputs (the triad
-    completed), and notes."""
-    used = {*law.inputs, "N", "D", "C"}
-    if isinstance(cost, str):
-        try:
-            used |= Formula(cost).names
-        except FormulaError:
-            pass  # the cost's own check says so
-    frame, notes = _checked_inputs(frame, law, k, used, "candidates", _row_namer(frame.index))
+def _candidate_points(frame: pd.DataFrame, law: Any, k: float) -> tuple[pd.DataFrame, list[str]]:
+    """The candidates' points of the law's inputs (the triad completed; every column, numbers
+    read), each bad cell named by its row; and notes."""
     missing = _missing_inputs(frame.columns, law)
     if missing:
         triad = (
@@ -329,11 +300,14 @@ def _candidate_points(
             f"{', '.join(map(str, frame.columns))}); name a column {missing[0]}, e.g. "
             f"candidates.rename(columns={{'<column>': '{missing[0]}'}})"
         )
-    with warnings.catch_warnings():
-        # Said above, naming the candidate rather than a 'forecast point'.
-        warnings.filterwarnings("ignore", message="forecast point", category=DataWarning)
-        points = forecast_points(law, frame.reset_index(drop=True), k)
-    return frame, points, notes
+    notes: list[str] = []
+    try:
+        points = forecast_points(
+            law, frame.reset_index(drop=True), k, row=_row_namer(frame.index), notes=notes
+        )
+    except DataError as err:
+        raise DataError(f"candidates: {err}") from None
+    return points, [f"candidates: {note}" for note in notes]
 
 
 def _candidate_groups(fit: Fit, frame: pd.DataFrame, group: str | None) -> str | None:
@@ -348,14 +322,30 @@ def _candidate_groups(fit: Fit, frame: pd.DataFrame, group: str | None) -> str |
         labels = ["/".join(values) for values in zip(*parts, strict=True)]
     where = f"column {by[0]!r}" if len(by) == 1 else f"columns {', '.join(map(repr, by))}"
     found = list(dict.fromkeys(labels or []))
+    unseen = [label for label in found if label not in fit.groups]
+
+    def as_new(names: Sequence[str], subject: bool = True) -> str:
+        """The remedy for labels the fit has no group of: plan them as a new group."""
+        one = len(names) == 1
+        said = f"{', '.join(map(repr, names))} {'is' if one else 'are'} " if subject else ""
+        return (
+            f"{said}not {'a group' if one else 'groups'} of this fit (its groups: "
+            f"{', '.join(fit.groups)}): plan {'it' if one else 'each in turn'} with "
+            f"group='new', a group the fit has not seen (the label is kept as "
+            f"attrs['group_label'])"
+        )
+
     if group is None:
         hint = ""
-        if len(found) == 1:
+        if len(found) == 1 and not unseen:
             hint = f"; the candidates' {where} says {found[0]!r}: pass group={found[0]!r}"
+        elif len(found) == 1:
+            hint = f"; the candidates' {where} says {found[0]!r}, {as_new(unseen, False)}"
         elif found:
             hint = (
                 f"; the candidates' {where} holds {', '.join(found)}: plan one group at a time "
                 f"(keep its rows and pass its name as group=)"
+                + (f"; {as_new(unseen)}" if unseen else "")
             )
         raise DataError(
             f"this fit has groups ({', '.join(fit.groups)}); pass group= the one whose runs "
@@ -382,7 +372,9 @@ def _candidate_groups(fit: Fit, frame: pd.DataFrame, group: str | None) -> str |
         return found[0] if found else None
     other = [i for i, label in enumerate(labels) if label != str(group)]
     if other:
-        groups = ", ".join(dict.fromkeys(labels[i] for i in other))
+        named = list(dict.fromkeys(labels[i] for i in other))
+        groups = ", ".join(named)
+        fresh = [label for label in named if label not in fit.groups]
         raise DataError(
             f"candidates: {_rows_text(index, other)} ({len(other)} of {len(labels)}) "
             f"{'is' if len(other) == 1 else 'are'} of "
@@ -390,6 +382,7 @@ def _candidate_groups(fit: Fit, frame: pd.DataFrame, group: str | None) -> str |
             f"a plan values every candidate for one group, so they would be valued for "
             f"{str(group)!r} and labelled {groups}; keep only the {str(group)!r} rows, or "
             f"plan each group in turn with its own group= (on the command line: --group NAME)"
+            + (f"; {as_new(fresh)}" if fresh else "")
         )
     return None
 
@@ -461,10 +454,10 @@ def _checked_options(
         raise DataError(
             f"fantasies = {fantasies!r}: give a whole number, 2 or more (32 is the default)"
         )
-    if not whole(max_draws) or max_draws < 2:
+    if max_draws is not None and (not whole(max_draws) or max_draws < 2):
         raise DataError(
             f"max_draws = {max_draws!r}: give a whole number of posterior draws, 2 or more "
-            f"(1000 is the default)"
+            f"({DEFAULT_MAX_DRAWS} is the default), or None for all the fit's"
         )
     if min_ess is not None and (
         isinstance(min_ess, bool | np.bool_)
@@ -495,7 +488,8 @@ def _checked_options(
 
 
 def _weighted_variance(w: np.ndarray, q: np.ndarray, q2: np.ndarray) -> np.ndarray:
-    """Mean over targets of the weighted variance; ``w`` (..., S), ``q`` (S, T)."""
+    """Mean over targets of the weighted variance; ``w`` (F, J, S), ``q`` (G, S, T) with G
+    1 (draws shared by every world) or F (each world's own)."""
     mean = w @ q
     return np.maximum(w @ q2 - mean**2, 0.0).mean(axis=-1)
 
@@ -503,23 +497,39 @@ def _weighted_variance(w: np.ndarray, q: np.ndarray, q2: np.ndarray) -> np.ndarr
 def _weighted_width(
     w: np.ndarray, sorted_q: np.ndarray, order: np.ndarray, extra: np.ndarray | None = None
 ) -> np.ndarray:
-    """Mean over targets of the weighted 90% equal-tailed interval width; ``w`` (..., S).
+    """Mean over targets of the weighted 90% equal-tailed interval width; ``w`` (F, J, S),
+    ``sorted_q`` and ``order`` (G, S, T) as in :func:`_weighted_variance`.
 
-    ``extra`` (..., T), a variance added at each target (the discrepancy's), widens each
-    width as an independent normal term would: ``sqrt(width^2 + (2 z_0.95)^2 extra)``.
+    ``extra`` (J, T) or (T,), a variance added at each target (the discrepancy's), widens
+    each width as an independent normal term would: ``sqrt(width^2 + (2 z_0.95)^2 extra)``.
     """
     low, high = (1 - _INTERVAL) / 2, (1 + _INTERVAL) / 2
     widths = []
     last = w.shape[-1] - 1
-    for t in range(sorted_q.shape[1]):
-        cw = np.cumsum(w[..., order[:, t]], axis=-1)
+    shared = len(order) == 1
+    world = 0 if shared else np.arange(len(w))[:, None]
+    for t in range(sorted_q.shape[-1]):
+        if shared:
+            ranked = w[..., order[0, :, t]]
+        else:
+            ranked = np.take_along_axis(w, order[:, None, :, t], axis=-1)
+        cw = np.cumsum(ranked, axis=-1)
         i_low = np.minimum((cw < low).sum(axis=-1), last)
         i_high = np.minimum((cw < high).sum(axis=-1), last)
-        width = sorted_q[i_high, t] - sorted_q[i_low, t]
+        width = sorted_q[world, i_high, t] - sorted_q[world, i_low, t]
         if extra is not None:
             width = np.sqrt(width**2 + _Z_WIDTH**2 * extra[..., t])
         widths.append(width)
     return np.mean(widths, axis=0)
+
+
+def _normalized(log_w: np.ndarray) -> np.ndarray:
+    """Weights from log weights along the last axis (all zero where every one is -inf)."""
+    top = np.max(log_w, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        w = np.exp(log_w - np.where(np.isfinite(top), top, 0.0))
+    total = w.sum(axis=-1, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
 
 
 def _ess(w: np.ndarray) -> np.ndarray:
@@ -555,7 +565,8 @@ def _table_of(given: Any, what: str) -> pd.DataFrame:
 
 
 def _target_table(target: Any, law: Any, k: float) -> tuple[pd.DataFrame, list[str]]:
-    """The target points as numbers ('70B' read), refusing a name that is not an input."""
+    """The target points as numbers ('70B' read, the triad completed), refusing a name that
+    is not an input; budgets alone (``C``) as numbers."""
     frame = _table_of(target, "target").reset_index(drop=True)
     if frame.empty:
         raise DataError("target: no point given; give e.g. {'N': 7e10, 'D': 1.4e12}")
@@ -568,7 +579,14 @@ def _target_table(target: Any, law: Any, k: float) -> tuple[pd.DataFrame, list[s
             f"target: {', '.join(unknown)} is not an input of law {law.name!r} (its inputs: "
             f"{', '.join(law.inputs)}; of N, D, C any two are enough){hint}"
         )
-    return _checked_inputs(frame, law, k, set(known), "target", lambda i: f"point {i + 1}")
+    if _missing_inputs(frame.columns, law):
+        return _budgets(frame, law), []  # budgets alone: no point to forecast at
+    notes: list[str] = []
+    try:
+        points = forecast_points(law, frame, k, row=_point, notes=notes)
+    except DataError as err:
+        raise DataError(f"target: {err}") from None
+    return points, [f"target: {note}" for note in notes]
 
 
 def _criterion_of(criterion: str, target: pd.DataFrame, inputs: Sequence[str]) -> str:
@@ -593,10 +611,8 @@ def _target_draws(
     law = fit.law
     k = fit.runs.compute_factor
     if criterion == "loss":
-        with warnings.catch_warnings():
-            # Said by the target's own check.
-            warnings.filterwarnings("ignore", message="forecast point", category=DataWarning)
-            points = forecast_points(law, target, k)
+        # Checked as points already (notes said there), unless budgets alone: then refused.
+        points = forecast_points(law, target, k, row=_point, notes=[])
         theta = {name: params[name][:, None] for name in law.parameters}
         inputs = {name: points[name].to_numpy(float)[None, :] for name in law.inputs}
         return np.asarray(law_mu(law, theta, inputs), dtype=float), points
@@ -810,6 +826,42 @@ def _se(gains: np.ndarray) -> np.ndarray:
     return gains.std(axis=0, ddof=1) / math.sqrt(gains.shape[0])
 
 
+def _se_text(fantasies: int, draws: int, total: int) -> str:
+    """What the standard errors cover, in words."""
+    if draws < total:
+        return (
+            f"over {fantasies} fantasy worlds, each reweighting its own random {draws} of the "
+            f"fit's {total} draws: the error of the subsets is included"
+        )
+    return f"over {fantasies} fantasy worlds, each reweighting all {total} of the fit's draws"
+
+
+def _short_batch_note(
+    run: Mapping[str, Any], batch: int, budget: float | None, costs: np.ndarray, index: pd.Index
+) -> str:
+    """Why a batch came back with fewer runs than asked, candidates remaining."""
+    chosen = run["chosen"]
+    n = len(chosen)
+    head = f"batch = {batch} but {n} run{'s were' if n > 1 else ' was'} chosen: "
+    others = np.ones(len(costs), dtype=bool)
+    others[chosen] = False
+    if run["stop"] == "budget":
+        return head + (
+            f"the budget {budget:g} affords no other candidate ({run['spent']:g} spent; the "
+            f"cheapest of the others costs {costs[others].min():g}); raise the budget or add "
+            f"cheaper candidates"
+        )
+    within = ""
+    if budget is not None:
+        within = " that the budget still affords"
+    return head + (
+        f"given {'it' if n == 1 else 'them'}, no other candidate{within} is expected to reduce "
+        f"the target's uncertainty further (every marginal reduction is zero or below: "
+        f"Monte Carlo noise around little left to learn from them); add candidates nearer the "
+        f"target, or more fantasies to tell a small reduction from noise"
+    )
+
+
 def recommend(
     fit: Fit,
     candidates: pd.DataFrame | Mapping[str, Any],
@@ -822,7 +874,7 @@ def recommend(
     measure: str = "variance",
     fixed: Mapping[str, float] | None = None,
     fantasies: int = 32,
-    max_draws: int = 1000,
+    max_draws: int | None = DEFAULT_MAX_DRAWS,
     min_ess: float | None = None,
     method: str = "auto",
     strategy: str = "auto",
@@ -869,9 +921,13 @@ def recommend(
     fixed : mapping, optional
         For ``optimal_N``: values of the law's inputs besides N and D (e.g. ``U``).
     fantasies : int, default 32
-        Fantasy worlds (simulated outcomes) per candidate.
-    max_draws : int, default 1000
-        Posterior draws used (a random subset of the fit's, for speed).
+        Fantasy worlds (simulated outcomes) per candidate: the replicates of the Monte Carlo
+        estimates, whose error shrinks as ``1/sqrt(fantasies)``; the time grows in proportion.
+    max_draws : int or None, default 4000
+        Posterior draws each world reweights: all of a fit with at most this many (a default
+        fit, 4 chains x 1000, uses all of its); a larger fit gives each world its own random
+        subset of this many, whose error the standard errors then include. None: all draws.
+        The time grows in proportion.
     min_ess : float, optional
         Effective sample size of the importance weights below which a candidate's estimate
         falls back to the linear-Gaussian one; default ``max(20, 2% of the draws)``.
@@ -903,9 +959,10 @@ def recommend(
         joint posterior's draws are reweighted, so the other groups learn through the
         pooled parameters too.
     seed : int, optional
-        Seed of the draws' subset and the fantasies; default the fit's seed. The expected
-        reductions are Monte Carlo averages over the fantasies: another seed moves them by
-        about their standard errors (``*_se``).
+        Seed of the fantasies (and of the draws' subsets); default the fit's seed. The
+        expected reductions are Monte Carlo averages over the fantasies: another seed moves
+        them by about their standard errors (``*_se``), and may flip the order of two
+        candidates whose ``difference`` is within about two of its ``difference_se``.
 
     Returns
     -------
@@ -921,18 +978,25 @@ def recommend(
         size of the weights), ``estimate`` (``"reweight"`` or ``"gaussian"``), ``chosen``
         and ``order`` (1, 2 ... in the batch, 0 otherwise), ``marginal_reduction`` and
         ``marginal_reduction_se`` (the ranking measure's reduction when chosen, given the
-        runs chosen before). A candidate whose expected reduction alone is not above zero
-        is never chosen. ``attrs`` holds ``criterion`` (in words), ``measure``, ``target``
+        runs chosen before: a run may be chosen for it though its reduction alone is zero
+        or below), ``marginal_within_noise`` (a chosen run whose marginal reduction is
+        within two of its standard errors of zero), ``difference`` and ``difference_se``
+        (the value that ranked, ``value_per_cost`` or, for the greedy choice by reduction,
+        the reduction, minus the first chosen run's, and its standard error paired over the
+        same worlds; NaN if none was chosen). ``attrs`` holds ``criterion`` (in words),
+        ``measure``, ``target``
         (records), ``variance_before``, ``width_before``, ``variance_after`` and
         ``width_after`` (expected, after the whole batch), ``strategy`` (the greedy choice
         kept: ``per_cost`` or ``reduction``), ``strategy_rule`` (``per_cost``,
         ``reduction`` or ``better``, ``auto`` resolved), ``spent``, ``budget``, ``batch``,
         ``cost`` (the cost model, e.g. ``6*N*D``) and ``cost_units``, ``compute_factor``,
         ``seed`` (the one used), ``group`` (None without groups) and ``group_label`` (a new
-        group's name in the candidates' group column), ``fixed``, ``draws``,
-        ``fantasies``, ``law`` and ``warnings`` (also issued as ``UserWarning``: among them
-        candidates that repeat a run or each other, and, when the discrepancy is most of
-        the target's variance after the plan, what would shorten it); with a fit's
+        group's name in the candidates' group column), ``fixed``, ``draws`` (per world),
+        ``posterior_draws`` (the fit's), ``standard_errors`` (what they cover, in words),
+        ``fantasies``, ``marginal_within_noise`` (the labels of those runs), ``law`` and
+        ``warnings`` (also issued as ``UserWarning``: among them candidates that repeat a
+        run or each other, a batch shorter than asked and why, and, when the discrepancy is
+        most of the target's variance after the plan, what would shorten it); with a fit's
         discrepancy, the variances and widths include it, ``discrepancy`` says so and
         ``discrepancy_variance_before`` and ``discrepancy_variance_after`` give its part
         (mean over the targets); ``extrapolation``, the e-folds by which the farthest target
@@ -988,7 +1052,7 @@ def recommend(
     k = view.runs.compute_factor
     target_frame, notes = _target_table(target, law, k)
     criterion = _criterion_of(criterion, target_frame, list(law.inputs))
-    frame, points, found = _candidate_points(frame, law, k, cost)
+    points, found = _candidate_points(frame, law, k)
     notes += found
     columns = frame.assign(**{n: points[n].to_numpy() for n in points.columns})
     costs, cost_label, cost_units = _costs(columns, cost, k)
@@ -1000,10 +1064,17 @@ def recommend(
 
     draws = view.draws()
     total = len(next(iter(draws.values())))
-    keep = np.sort(rng.choice(total, max_draws, replace=False)) if total > max_draws else None
-    if keep is not None:
-        draws = {name: value[keep] for name, value in draws.items()}
-    n_draws = len(next(iter(draws.values())))
+    n_draws = total if max_draws is None else min(total, int(max_draws))
+    if n_draws < total:
+        # Each fantasy world reweights its own random subset of the draws: the worlds are
+        # then independent replicates of the whole estimate, the subset's error included,
+        # and their spread gives its standard error (one subset shared by every world would
+        # offset them all alike, unseen by that spread).
+        sub = np.stack(
+            [np.sort(rng.choice(total, n_draws, replace=False)) for _ in range(fantasies)]
+        )
+    else:
+        sub = np.arange(total)[None, :]  # every world reweights all the draws
     noise = {name: draws[name] for name in law.likelihood.noise_names}
     min_ess = max(20.0, 0.02 * n_draws) if min_ess is None else float(min_ess)
 
@@ -1011,27 +1082,31 @@ def recommend(
     bad = ~np.all(np.isfinite(q), axis=1)
     theta = {name: draws[name][:, None] for name in law.parameters}
     at = {name: points[name].to_numpy(float)[None, :] for name in law.inputs}
-    mu = np.asarray(law_mu(law, theta, at), dtype=float)  # (S, J)
+    mu = np.asarray(law_mu(law, theta, at), dtype=float)  # (draws, J)
     bad |= ~np.all(np.isfinite(mu), axis=1)
     if bad.all():
         raise DataError(
             "the law is not finite at the candidates or the target for any posterior draw; "
             "check their inputs"
         )
-    order = np.argsort(np.where(np.isfinite(q), q, np.inf), axis=0)
-    sorted_q = np.take_along_axis(q, order, axis=0)
     noise_var = _noise_variance(view, noise)
+    # Per world's subset (one shared by all the worlds without subsets): (G, S, ...).
+    qz = np.where(bad[:, None], 0.0, q)
+    qz_w, q2z_w = qz[sub], (qz**2)[sub]
+    order = np.argsort(np.where(np.isfinite(q), q, np.inf)[sub], axis=1)
+    sorted_q = np.take_along_axis(q[sub], order, axis=1)
+    mu_w = np.ascontiguousarray(mu[sub].transpose(0, 2, 1))  # (G, J, S)
 
-    # Fantasy worlds: draws spread evenly over the posterior play the truth.
-    truth = ((rng.random() + np.arange(fantasies)) / fantasies * n_draws).astype(int)
-    base = np.where(bad, -np.inf, 0.0)[None, :].repeat(fantasies, axis=0)
-    base[np.arange(fantasies), truth] = -np.inf  # leave the truth out of its own world
-    per_draw = {name: value[None, None, :] for name, value in noise.items()}
+    # Fantasy worlds: draws spread evenly over each world's draws play the truth.
+    truth_at = ((rng.random() + np.arange(fantasies)) / fantasies * n_draws).astype(int)
+    truth = sub[np.arange(fantasies) % len(sub), truth_at]
+    base = np.broadcast_to(np.where(bad[sub], -np.inf, 0.0), (fantasies, n_draws)).copy()
+    base[np.arange(fantasies), truth_at] = -np.inf  # leave the truth out of its own world
+    per_draw = {name: value[sub][:, None, :] for name, value in noise.items()}
     truth_noise = {name: value[truth] for name, value in noise.items()}
+    mu_truth = mu[truth]  # (F, J)
     n_cand = len(frame)
 
-    qz = np.where(bad[:, None], 0.0, q)
-    q2z = qz**2
     counted = getattr(view, "discrepancy", None) if discrepancy else None
     if counted is not None and criterion == "optimal_N" and counted.plan_weights is None:
         counted = None  # a law without a compute-optimal plan has no plan error
@@ -1039,10 +1114,10 @@ def recommend(
     n_targets = q.shape[1]
     disc_before = term.variance(*term.start) if term is not None else np.zeros(n_targets)
     extrapolation, along = _extrapolation(view, target_points, criterion)
-    w0 = np.exp(base - special.logsumexp(base, axis=-1, keepdims=True))
+    w0 = _normalized(base)[:, None, :]
     # Per fantasy world (F,): the worlds are the Monte Carlo replicates of every estimate.
-    law_var_worlds = _weighted_variance(w0, qz, q2z)
-    width_worlds = _weighted_width(w0, sorted_q, order, disc_before)
+    law_var_worlds = _weighted_variance(w0, qz_w, q2z_w)[:, 0]
+    width_worlds = _weighted_width(w0, sorted_q, order, disc_before)[:, 0]
     law_var_before = float(law_var_worlds.mean())
     var_before = law_var_before + float(disc_before.mean())
     width_before = float(width_worlds.mean())
@@ -1050,51 +1125,95 @@ def recommend(
     # Fantasised noise of each step, shared by both greedy strategies (common random numbers).
     eps_steps = [law.likelihood.draw_noise(truth_noise, rng) for _ in range(batch)]
 
+    def evaluate(
+        log_base: np.ndarray,
+        step: int,
+        idx: np.ndarray,
+        low: np.ndarray | None,
+        high: np.ndarray | None,
+        need_width: bool,
+    ) -> dict[str, Any]:
+        """Each candidate of ``idx`` added in every world: its log likelihood there, the
+        weights, and the target's variance and width after, per world."""
+        # Common random numbers: one noise draw per world, shared by every candidate.
+        y = mu_truth[:, idx] + eps_steps[step][:, None]  # (F, J)
+        with np.errstate(all="ignore"):
+            ll = law.likelihood.logpdf(y[:, :, None], mu_w[:, idx, :], per_draw)
+        ll = np.where(np.isfinite(ll), ll, -np.inf)  # (F, J, S)
+        w = _normalized(log_base[:, None, :] + ll)
+        disc_after = (
+            term.variance(*term.widened(low, high, idx))
+            if term is not None
+            else np.zeros((len(idx), n_targets))
+        )
+        return {
+            "ll": ll,
+            "w": w,
+            "ess": _ess(w).mean(axis=0),  # (J,)
+            "law_after_w": _weighted_variance(w, qz_w, q2z_w),  # (F, J)
+            "disc_after": disc_after,
+            # The widths' weighted quantiles are the costly part: only when they are needed.
+            "width_after_w": (
+                _weighted_width(w, sorted_q, order, disc_after) if need_width else None
+            ),
+        }
+
+    start = term.start if term is not None else (None, None)
+    # The first step is the same for both greedy strategies: every candidate alone.
+    first = evaluate(base, 0, np.arange(n_cand), *start, need_width=True)
+    collapsed = int(np.sum(first["ess"] < min_ess))
+    if method == "reweight" and collapsed:
+        notes.append(
+            f"the importance weights collapsed (ESS < {min_ess:g}) for {collapsed} "
+            f"candidates; their estimates are unreliable (use method='auto' for the "
+            f"Gaussian fallback)"
+        )
+    elif method == "auto" and collapsed:
+        notes.append(
+            f"the importance weights collapsed (ESS < {min_ess:g}) for {collapsed} of "
+            f"{n_cand} candidates: their expected reductions are the linear-Gaussian "
+            f"estimate (estimate='gaussian')"
+        )
+
     def greedy(per_cost: bool) -> dict[str, Any]:
         # var_now and width_now include the discrepancy; law_var_now is the law's alone.
         var_now, width_now, law_var_now = var_before, width_before, law_var_before
         law_now_w, width_now_w = law_var_worlds, width_worlds  # per world, for the se
         disc_now = disc_before
-        low, high = term.start if term is not None else (None, None)
+        low, high = start
         log_base = base
         chosen: list[int] = []
         marginal: dict[int, float] = {}
         marginal_se: dict[int, float] = {}
         alone: dict[str, np.ndarray] = {}
-        worth = np.ones(n_cand, dtype=bool)  # alone, an expected reduction above zero
+        worlds: dict[str, np.ndarray] = {}
         spent = 0.0
+        stop = None  # why fewer than batch were chosen: "all", "budget" or "gain"
         for step in range(batch):
-            active = worth.copy()
+            active = np.ones(n_cand, dtype=bool)
             active[chosen] = False
+            if not active.any():
+                stop = "all"
+                break
             if budget is not None:
                 active &= spent + costs <= budget * (1 + 1e-12)
+            if step and not active.any():
+                stop = "budget"
+                break
             # Every candidate is valued alone for the table; later steps value the eligible only.
             idx = np.arange(n_cand) if step == 0 else np.flatnonzero(active)
-            if len(idx) == 0:
-                break
-            # Common random numbers: one noise draw per world, shared by every candidate.
-            eps = eps_steps[step]
-            y = mu[truth][:, idx] + eps[:, None]  # (F, J)
-            with np.errstate(all="ignore"):
-                ll = law.likelihood.logpdf(y[:, :, None], mu[:, idx].T[None, :, :], per_draw)
-            ll = np.where(np.isfinite(ll), ll, -np.inf)  # (F, J, S)
-            log_w = log_base[:, None, :] + ll
-            w = np.nan_to_num(np.exp(log_w - special.logsumexp(log_w, axis=-1, keepdims=True)))
-            ess = _ess(w).mean(axis=0)  # (J,)
-            law_after_w = _weighted_variance(w, qz, q2z)  # (F, J)
-            law_var_after = law_after_w.mean(axis=0)
-            disc_after = (
-                term.variance(*term.widened(low, high, idx))
-                if term is not None
-                else np.zeros((len(idx), n_targets))
-            )
-            # The widths' weighted quantiles are the costly part: all of them only when they rank.
             need_width = step == 0 or measure == "width"
-            width_after_w = _weighted_width(w, sorted_q, order, disc_after) if need_width else None
+            now = first if step == 0 else evaluate(log_base, step, idx, low, high, need_width)
+            ll, w, ess = now["ll"], now["w"], now["ess"]
+            law_after_w, disc_after = now["law_after_w"], now["disc_after"]
+            width_after_w = now["width_after_w"]
+            law_var_after = law_after_w.mean(axis=0)
             width_after = None if width_after_w is None else width_after_w.mean(axis=0)
             # The discrepancy's part is exact given the runs: the worlds vary the law's part.
-            var_se = _se(law_now_w[:, None] - law_after_w)
-            width_se = None if width_after_w is None else _se(width_now_w[:, None] - width_after_w)
+            var_gain_w = law_now_w[:, None] - law_after_w
+            width_gain_w = None if width_after_w is None else width_now_w[:, None] - width_after_w
+            var_se = _se(var_gain_w)
+            width_se = None if width_gain_w is None else _se(width_gain_w)
             estimate = np.full(len(idx), "reweight", dtype=object)
             fallback = np.zeros(len(idx), dtype=bool)
             if method == "gaussian":
@@ -1131,24 +1250,15 @@ def recommend(
                     "ess": ess,
                     "estimate": estimate,
                 }
-                # A run not expected to reduce the uncertainty alone is never chosen later:
-                # its marginal reduction given others would be Monte Carlo noise.
-                worth = np.isfinite(gain) & (gain > 0)
-                collapsed = int(np.sum(ess < min_ess))
-                if method == "reweight" and collapsed:
-                    notes.append(
-                        f"the importance weights collapsed (ESS < {min_ess:g}) for {collapsed} "
-                        f"candidates; their estimates are unreliable (use method='auto' for the "
-                        f"Gaussian fallback)"
-                    )
-                elif method == "auto" and collapsed:
-                    notes.append(
-                        f"the importance weights collapsed (ESS < {min_ess:g}) for {collapsed} of "
-                        f"{n_cand} candidates: their expected reductions are the linear-Gaussian "
-                        f"estimate (estimate='gaussian')"
-                    )
-            ok = active[idx] & worth[idx] & np.isfinite(value) & (gain > 0)
+                # Per world, for the paired comparison of candidates (NaN: no worlds).
+                gain_w = var_gain_w if measure == "variance" else width_gain_w
+                worlds = {"gain": np.where(fallback[None, :], np.nan, gain_w)}
+            # Within a step, the runs expected to reduce the uncertainty given those before.
+            # No run is dropped for good: the reduction is not submodular, and a run worth
+            # nothing alone may be worth much after another (a second D at the same N).
+            ok = active[idx] & np.isfinite(value) & (gain > 0)
             if not ok.any():
+                stop = "budget" if step == 0 and not active.any() else "gain"
                 break
             pos = int(np.flatnonzero(ok)[np.argmax(rank[ok])])
             best = int(idx[pos])
@@ -1159,7 +1269,9 @@ def recommend(
             if width_after_w is not None:
                 width_best_w = width_after_w[:, pos]
             else:
-                width_best_w = _weighted_width(w[:, pos, :], sorted_q, order, disc_after[pos])
+                width_best_w = _weighted_width(
+                    w[:, pos : pos + 1, :], sorted_q, order, disc_after[pos]
+                )[:, 0]
             if width_after is not None:
                 width_best = float(width_after[pos])
             elif fallback[pos]:
@@ -1178,7 +1290,9 @@ def recommend(
             "marginal": marginal,
             "marginal_se": marginal_se,
             "alone": alone,
+            "worlds": worlds,
             "spent": spent,
+            "stop": stop,
             "variance": var_now,
             "width": width_now,
             "discrepancy_variance": float(disc_now.mean()),
@@ -1201,6 +1315,24 @@ def recommend(
     chosen, marginal, spent = run["chosen"], run["marginal"], run["spent"]
     var_now, width_now = run["variance"], run["width"]
     disc_final = run["discrepancy_variance"]
+    # Each candidate against the first chosen run, on what ranked them, paired world by world:
+    # the same worlds and noise make the difference far surer than either value alone.
+    difference = np.full(n_cand, np.nan)
+    difference_se = np.full(n_cand, np.nan)
+    if chosen:
+        ref = chosen[0]
+        scale = costs if chose == "per_cost" else np.ones(n_cand)
+        ranked = np.asarray(
+            alone["variance_reduction" if measure == "variance" else "width_reduction"]
+        )
+        difference = ranked / scale - ranked[ref] / scale[ref]
+        per_world = run["worlds"]["gain"] / scale
+        difference_se = _se(per_world - per_world[:, [ref]])
+        difference_se[ref] = 0.0 if np.isfinite(per_world[:, ref]).all() else np.nan
+    marginal_se = run["marginal_se"]
+    # A chosen run whose marginal reduction is within two of its standard errors of zero may
+    # add nothing given the runs before it: another seed may leave it out.
+    noisy = [j for j in chosen if np.isfinite(marginal_se[j]) and marginal[j] < 2 * marginal_se[j]]
 
     if batch > n_cand:
         notes.append(
@@ -1219,6 +1351,8 @@ def recommend(
             "reduction is zero or below): what these runs would show does not bear on the "
             "target; try candidates nearer the target, or check the target"
         )
+    if chosen and len(chosen) < min(batch, n_cand):
+        notes.append(_short_batch_note(run, batch, budget, costs, index))
     if term is not None and var_now > 0 and disc_final / var_now > 0.5:
         notes.append(
             _discrepancy_note(
@@ -1249,7 +1383,10 @@ def recommend(
     out["chosen"] = [j in rank for j in range(n_cand)]
     out["order"] = [rank.get(j, 0) for j in range(n_cand)]
     out["marginal_reduction"] = [marginal.get(j, np.nan) for j in range(n_cand)]
-    out["marginal_reduction_se"] = [run["marginal_se"].get(j, np.nan) for j in range(n_cand)]
+    out["marginal_reduction_se"] = [marginal_se.get(j, np.nan) for j in range(n_cand)]
+    out["marginal_within_noise"] = [j in noisy for j in range(n_cand)]
+    out["difference"] = difference
+    out["difference_se"] = difference_se
     out["_sort"] = np.where(out["chosen"], out["order"], n_cand + 1)
     out = out.sort_values(["_sort", "value_per_cost"], ascending=[True, False], kind="stable")
     out = out.drop(columns="_sort").reset_index(drop=True)
@@ -1273,6 +1410,9 @@ def recommend(
             "group_label": new_label,
             "fixed": dict(fixed) or None,
             "draws": n_draws,
+            "posterior_draws": total,
+            "standard_errors": _se_text(fantasies, n_draws, total),
+            "marginal_within_noise": [_label(index[j]) for j in noisy],
             "fantasies": int(fantasies),
             "law": law.name,
             "warnings": list(dict.fromkeys(notes)),

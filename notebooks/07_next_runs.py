@@ -120,8 +120,12 @@ print(
 # %% [markdown]
 # `variance_reduction` and `width_reduction` are what each run would do *alone* (the 90%
 # width is of log loss: 0.01 is about 1% of the loss). They are Monte Carlo averages over 32
-# simulated outcomes; `variance_reduction_se` is their standard error, so two candidates
-# closer than about two of them are a tie that another `seed` may break the other way.
+# simulated outcomes; `variance_reduction_se` is their standard error: another `seed` moves
+# them by about that much. Every candidate sees the same outcomes, so the difference of two is
+# far surer than either: `difference` and `difference_se` set each candidate against the first
+# chosen run, paired, and within about two of `difference_se` their order is a tie that another
+# `seed` may break the other way. A later run of a batch is chosen for what it adds given those
+# before it (`marginal_reduction`), which may exceed what it would do alone.
 # Without a budget, runs are ranked by reduction per FLOP, so a cheap run that teaches a
 # little can beat a costly one that teaches more. Within a budget (one run or a batch) the
 # choice is made greedily twice, by reduction per FLOP and by reduction among the runs the

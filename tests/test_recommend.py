@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 
 import numpy as np
@@ -536,6 +537,16 @@ def test_grouped_candidates_are_valued_for_their_own_group_or_refused(grouped_fi
             recommend(grouped_fit, only_a, TARGET, group="new", seed=3)
         fresh = recommend(grouped_fit, only_a.assign(family="d"), TARGET, group="new", seed=3)
         assert fresh.attrs["group"] == "new" and fresh.attrs["group_label"] == "d"
+        # A label the fit has no group of: the hint is group='new', not a group that fails.
+        new = "plan it with group='new', a group the fit has not seen"
+        with pytest.raises(
+            DataError, match=rf"says 'd', not a group of this fit \(its groups: a, b, c\): {new}"
+        ):
+            recommend(grouped_fit, only_a.assign(family="d"), TARGET, seed=3)
+        with pytest.raises(
+            DataError, match=rf"its own group=.*; 'd' is not a group of this fit .*{new}"
+        ):
+            recommend(grouped_fit, only_a.assign(family="d"), TARGET, group="a", seed=3)
     # The command line: the rows named by their lines, the group in the title and the header.
     fit_file = grouped_fit.save(tmp_path / "grouped.nc")
     path = tmp_path / "both.csv"
@@ -553,46 +564,162 @@ def test_grouped_candidates_are_valued_for_their_own_group_or_refused(grouped_fi
     done = _invoke(*args, "--group", "a")
     assert done.exit_code == 0, done.output
     assert "Which run next: loss: the law's log loss at the target points, group a" in done.output
+    path_d = tmp_path / "d.csv"
+    only_a.assign(family="d").to_csv(path_d, index=False)
+    for group in ([], ["--group", "a"]):
+        done = _invoke("next", str(fit_file), "--candidates", str(path_d), *args[4:], *group)
+        said = " ".join(done.output.split())
+        assert done.exit_code == 2 and "plan it with --group new" in said, said
+        assert "the label is kept as group_label in -f json" in said
+    done = _invoke("next", str(fit_file), "--candidates", str(path_d), *args[4:], "--group", "new")
+    assert done.exit_code == 0 and "group new" in done.output, done.output
     assert json.loads(_invoke(*args, "--group", "a", "-f", "json").stdout)["group"] == "a"
 
 
-def test_expected_reductions_carry_their_monte_carlo_error(healthy_fit, tmp_path):
-    pool = _pool(INSIDE, TOWARDS, {"N": 5e9, "D": 1e11})
-    tables = [recommend(healthy_fit, pool, TARGET, cost=[1.0] * 3, seed=s) for s in range(4)]
-    by = [t.set_index("candidate").sort_index() for t in tables]
-    se = np.mean([t["variance_reduction_se"] for t in by], axis=0)
-    spread = np.std([t["variance_reduction"] for t in by], axis=0, ddof=1)
-    assert np.all(se > 0) and np.all(np.isfinite(se))
-    # The standard error says how far another seed moves the estimate (within a factor 3).
-    assert np.all(spread < 3 * se) and np.all(spread > se / 3)
+def _spread_over_se(tables: list[pd.DataFrame], column: str) -> float:
+    """Mean over candidates of the sd of a column across seeds over its mean reported se."""
+    values = np.array([t[column] for t in tables])
+    se = np.array([t[f"{column}_se"] for t in tables]).mean(axis=0)
+    keep = se > 0  # the first chosen run against itself: no difference, no se
+    return float(np.mean(values.std(axis=0, ddof=1)[keep] / se[keep]))
+
+
+def test_standard_errors_say_how_far_another_seed_moves_the_estimates(healthy_fit, tmp_path):
+    # A fit of 1000 draws planned on 250 of them: the subsets' error must be in the se. (One
+    # subset shared by every fantasy world offset them all alike: the spread across seeds was
+    # 3 to 5 times the se, for the width above all.)
+    pool = _pool(INSIDE, TOWARDS, {"N": 5e9, "D": 1e11}, {"N": 1e9, "D": 1e11},
+                 {"N": 2e10, "D": 1e11})  # fmt: skip
+    tables = [
+        recommend(healthy_fit, pool, TARGET, cost=[1.0] * 5, seed=s, max_draws=250)
+        .set_index("candidate")
+        .sort_index()
+        for s in range(10)
+    ]
+    assert tables[0].attrs["draws"] == 250 and tables[0].attrs["posterior_draws"] == 1000
+    assert "its own random 250 of the fit's 1000 draws" in tables[0].attrs["standard_errors"]
+    assert all(t["order"].idxmax() == 1 for t in tables)  # the same first run: comparable
+    for column in ("variance_reduction", "width_reduction", "difference"):
+        ratio = _spread_over_se(tables, column)
+        assert 0.5 < ratio < 2.0, (column, ratio)
+    # The paired se of a difference, not either candidate's own, says whether two differ.
+    first = tables[0]
+    assert (first["difference_se"] < first["variance_reduction_se"] / first["cost"]).sum() >= 3
     # The Gaussian fallback is not an average over the fantasies: no se.
     gaussian = recommend(healthy_fit, pool, TARGET, method="gaussian", seed=3)
     assert gaussian["variance_reduction_se"].isna().all()
-    # Runs inside the data teach about nothing: some expected reductions fall below zero by
-    # noise alone. Asked for more runs than there are, none of those is chosen, even when its
-    # marginal value given earlier picks comes out positive by noise (it did for seeds 0, 2).
+    assert gaussian["difference_se"].isna().all()
+    # The command line shows the se beside each value, and says what it means.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--max-draws", "250")
+    said = " ".join(done.output.split())
+    assert done.exit_code == 0 and " ± " in done.output, done.output
+    assert "another --seed moves a value by about that much" in said
+    assert "vs #1 how far the candidate's reduction per FLOP" in said
+    assert "within ±2 their order is Monte Carlo noise" in said
+    assert "each reweighting its own random 250 of the fit's 1000 draws (--max-draws)" in said
+    assert "(32 fantasies over 250 of the fit's 1000 draws each" in said
+    assert not re.search(r"± [\d.]+e", said)  # no '2e1' for a standard error of 20
+
+
+def test_a_default_fit_is_planned_on_all_its_draws(healthy_fit):
+    # 4 chains x 1000, as 'bayescale fit' makes by default (here the shared fit's draws, 4x).
+    import copy
+
+    import xarray as xr
+
+    idata = copy.copy(healthy_fit.idata)
+    post = healthy_fit.idata.posterior
+    chains = np.arange(4 * post.sizes["chain"])
+    idata.posterior = xr.concat([post] * 4, dim="chain").assign_coords(chain=chains)
+    default = dataclasses.replace(healthy_fit, idata=idata)
+    table = recommend(default, _pool(TOWARDS), TARGET, seed=3)
+    assert table.attrs["draws"] == table.attrs["posterior_draws"] == 4000
+    assert table.attrs["standard_errors"].endswith("all 4000 of the fit's draws")
+
+
+def test_a_run_worth_nothing_alone_is_chosen_for_what_it_adds_after_another(healthy_fit):
+    # On the compute-optimal frontier of 1e23 FLOPs (30B x 400B), a run alone says nothing of
+    # where that frontier lies; after a run far off it (1000 tokens per parameter) it pins the
+    # curvature across it. Its reduction alone comes out at or below zero by noise at some
+    # seeds: a rule that dropped such runs for good cut this batch to one run.
+    pool = _pool({"N": 1e9, "D": 1e12}, {"N": 3e10, "D": 4e11})
+    alone, added, se, flagged = [], [], [], 0
+    for seed in range(6):
+        table = recommend(healthy_fit, pool, {"C": 1e23}, batch=2, cost=[1.0, 1.0], seed=seed)
+        by = table.set_index("candidate")
+        assert by["chosen"].all() and by.loc[1, "order"] == 2, seed
+        alone.append(by.loc[1, "variance_reduction"])
+        added.append(by.loc[1, "marginal_reduction"])
+        se.append(by.loc[1, "marginal_reduction_se"])
+        flagged += bool(by.loc[1, "marginal_within_noise"])
+        assert not any("batch = 2" in note for note in table.attrs["warnings"])
+    assert min(alone) <= 0  # the case arose
+    # Worth much more after the first than alone, and clearly above zero over the seeds.
+    assert np.mean(added) > 4 * max(np.mean(alone), 0.0)
+    assert np.mean(added) > 3 * np.sqrt(np.mean(np.square(se)) / len(se))
+    assert flagged < len(added)  # most seeds find it clear of the noise
+
+
+def test_a_batch_shorter_than_asked_says_why(healthy_fit, tmp_path):
+    # The budget: it affords the run towards the target, and nothing besides.
+    pool = _pool(TOWARDS, INSIDE, {"N": 5e9, "D": 1e11})
+    costs = [1.0, 10.0, 10.0]
+    with pytest.warns(UserWarning, match=r"batch = 3 but 1 run was chosen: the budget 5"):
+        table = recommend(healthy_fit, pool, TARGET, cost=costs, budget=5.0, batch=3, seed=3)
+    assert table["chosen"].sum() == 1
+    note = next(n for n in table.attrs["warnings"] if n.startswith("batch = 3"))
+    assert "the cheapest of the others costs 10" in note
+    # Nothing left to learn: runs inside the data teach about nothing, and after the first
+    # chosen, their marginal reductions fall to zero or below (noise) at some seeds.
     inside = pd.DataFrame(
         {"N": [3e8, 2e8, 4e8, 3e8, 1e8, 5e7, 2e7], "D": [1e10, 1e10, 1e10, 2e10, 5e9, 3e9, 1e9]}
     )
-    seen = 0
+    short = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for s in range(4):
             t = recommend(
-                healthy_fit, inside, TARGET, batch=8, seed=s, cost=[1.0] * 7, fantasies=16,
+                healthy_fit, inside, TARGET, batch=7, seed=s, cost=[1.0] * 7, fantasies=16,
                 max_draws=300,
             )  # fmt: skip
-            seen += int((t["variance_reduction"] <= 0).sum())
-            assert (t.loc[t["chosen"], "variance_reduction"] > 0).all()
-    assert seen  # the case arose
-    # The command line shows 2 digits with the se, and says what it means.
+            said = [n for n in t.attrs["warnings"] if n.startswith("batch = 7")]
+            if t["chosen"].sum() < 7:
+                short += 1
+                assert len(said) == 1 and "no other candidate is expected to reduce" in said[0]
+            else:
+                assert not said
+            # A chosen run shows what it adds given those before; a flagged one, that it may
+            # add nothing (its reduction alone may be below zero: it is not what chose it).
+            chosen = t[t["chosen"]]
+            assert (chosen["marginal_reduction"] > 0).all()
+            noisy = chosen["marginal_reduction"] < 2 * chosen["marginal_reduction_se"]
+            assert (chosen["marginal_within_noise"] == noisy).all()
+            assert t.attrs["marginal_within_noise"] == chosen.loc[noisy, "candidate"].tolist()
+    assert short  # the case arose
+    # The command line: a chosen run's marginal reduction beside its reduction alone.
     fit_file = healthy_fit.save(tmp_path / "fit.nc")
-    grid = tmp_path / "grid.csv"
-    pool.to_csv(grid, index=False)
-    done = _invoke("next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12")
-    said = " ".join(done.output.split())
-    assert done.exit_code == 0 and " ± " in done.output
-    assert "differences below about two of them are noise" in said and "--seed" in said
+    grid = tmp_path / "inside.csv"
+    inside.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--batch", "7", "--seed", "1")
+    assert done.exit_code == 0, done.output
+    assert "marginal -%" in done.output
+    assert "(~ when within two of its standard errors of zero" in " ".join(done.output.split())
+
+
+def test_cli_standard_errors_are_rounded_as_their_values():
+    from bayescale.cli.commands.next import _with_se
+
+    assert _with_se(29.4, 17.2) == "29 ± 17"
+    assert _with_se(120.0, 38.0) == "120 ± 38"
+    assert _with_se(0.41, 0.05) == "0.41 ± 0.05"
+    assert _with_se(-0.96, 0.3) == "-0.96 ± 0.30"
+    assert _with_se(29.4, 0.3) == "29.4 ± 0.3"  # a smaller se shows the value's next digit
+    assert _with_se(2.8, float("nan")) == "2.8"
 
 
 def test_a_discrepancy_that_dominates_says_what_would_shorten_it(healthy_fit, tmp_path):
@@ -672,15 +799,18 @@ def test_bad_candidate_cells_are_named_as_the_table_names_them(healthy_fit, tmp_
     pool = _pool(INSIDE, TOWARDS, {"N": 5e9, "D": 1e11}, TOWARDS)
     nan = pool.copy()
     nan.loc[3, "N"] = np.nan
-    with pytest.raises(DataError, match=r"^candidates: candidate 3: N is nan; every candidate"):
+    with pytest.raises(DataError, match=r"^candidates: candidate 3: N is nan; it must be a posi"):
         recommend(healthy_fit, nan, TARGET)
     labelled = nan.set_axis([f"run{i}" for i in range(4)])
     with pytest.raises(DataError, match=r"candidate 'run3': N is nan"):
         recommend(healthy_fit, labelled, TARGET)
     with pytest.raises(DataError, match=r"cost of candidate 'run1' is -1e\+10"):
         recommend(healthy_fit, labelled.fillna(1e9), TARGET, cost="1e10 - N")
-    with pytest.raises(DataError, match=r"candidate 1: D is -4e\+11; it must be > 0"):
+    with pytest.raises(DataError, match=r"candidate 1: D is -4e\+11; it must be a positive"):
         recommend(healthy_fit, pool.assign(D=pool["D"] * [1, -1, 1, 1]), TARGET)
+    # The cell given is named, not the third of N, D, C completed from it.
+    with pytest.raises(DataError, match=r"candidate 1: C is -1; it must be a positive number"):
+        recommend(healthy_fit, pd.DataFrame({"N": [1e9, 2e9], "C": [6e19, -1.0]}), TARGET)
     text = pool.astype(object)
     text.loc[2, "N"] = "abc"
     with pytest.raises(DataError, match=r"candidate 2: N is 'abc', not a number"):
@@ -699,6 +829,36 @@ def test_bad_candidate_cells_are_named_as_the_table_names_them(healthy_fit, tmp_
     message = " ".join(done.output.split())
     assert f"--candidates {path}: line 5: N is 'abc', not a number" in message
     assert len(message) < 300 and "forecast input" not in message
+
+
+def test_candidates_and_targets_are_checked_by_forecast_points_naming_their_rows(healthy_fit):
+    from bayescale.errors import DataWarning
+    from bayescale.forecast import forecast_points
+
+    # forecast_points names a table's rows when told how, and keeps its note for the caller.
+    notes: list[str] = []
+    at = pd.DataFrame({"N": [7e10, 7e10], "D": [1.4e12, 1.4e12], "C": [6e23, 1e24]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        points = forecast_points(healthy_fit.law, at, 6.0, row=lambda i: f"run {i}", notes=notes)
+    assert len(points) == 2 and len(notes) == 1 and notes[0].startswith("run 1: C = 1e+24 is")
+    with pytest.raises(DataError, match=r"^run 1: N is 'big', not a number"):
+        named = at.astype(object).assign(N=[7e10, "big"])
+        forecast_points(healthy_fit.law, named, row=lambda i: f"run {i}")
+    # recommend says it once, naming the candidate (or the target's point) as its table does.
+    c = 6 * TOWARDS["N"] * TOWARDS["D"]
+    pool = _pool({**TOWARDS, "C": c}, {**TOWARDS, "C": 1.7 * c})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = recommend(healthy_fit, pool.set_axis(["a", "b"]), TARGET, seed=3)
+    said = [str(w.message) for w in caught if "1.70x" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("candidates: candidate 'b': C = ")
+    assert not [w for w in caught if issubclass(w.category, DataWarning)]
+    assert said[0] in table.attrs["warnings"]
+    with pytest.warns(UserWarning, match=r"^target: point 2: C = 1e\+24 is 1\.70x"):
+        recommend(healthy_fit, pool.iloc[:1], at, seed=3)
+    with pytest.raises(DataError, match=r"^target: point 1: C is -1; it must be a positive"):
+        recommend(healthy_fit, pool.iloc[:1], {"C": -1.0}, seed=3)
 
 
 def test_python_reads_targets_and_budgets_as_the_cli_does(healthy_fit):

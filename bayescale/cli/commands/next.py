@@ -76,11 +76,22 @@ def _two_digits(value: float) -> str:
     return format_number(value, "short", 2)
 
 
+def _decimals(value: float, digits: int) -> int:
+    """Decimals that show ``value`` to ``digits`` significant digits (0 for large ones)."""
+    if value == 0 or not math.isfinite(value):
+        return 0
+    return max(0, digits - 1 - math.floor(math.log10(abs(value))))
+
+
 def _with_se(value: float, se: float) -> str:
-    """``0.41 ± 0.05``: an estimate with its Monte Carlo standard error (1 digit)."""
-    if not math.isfinite(se):
+    """``0.41 ± 0.05``, ``29 ± 17``: an estimate (2 significant digits, more if its standard
+    error needs them to show one) and its Monte Carlo standard error, rounded alike."""
+    if not math.isfinite(se) or not math.isfinite(value):
         return _two_digits(value)
-    return f"{_two_digits(value)} ± {format_number(se, 'short', 1)}"
+    decimals = max(_decimals(value, 2), _decimals(se, 1))
+    if decimals > 6 or max(abs(value), se) >= 1e6:  # far from percents: as numbers print
+        return f"{format_number(value, 'short', 2)} ± {format_number(se, 'short', 2)}"
+    return f"{value:.{decimals}f} ± {se:.{decimals}f}"
 
 
 def _display(table: pd.DataFrame, inputs: list[str], id_name: str) -> pd.DataFrame:
@@ -109,6 +120,26 @@ def _display(table: pd.DataFrame, inputs: list[str], id_name: str) -> pd.DataFra
 
     out["var -%"] = percent("variance_reduction", variance)
     out["width -%"] = percent("width_reduction", width)
+    # What a chosen run adds given those before it (the ranking measure), flagged when that
+    # is within two of its standard errors of zero.
+    before = variance if table.attrs["measure"] == "variance" else width
+    out["marginal -%"] = [
+        (_with_se(100 * m / before, 100 * se / before) + (" ~" if noisy else "")) if chosen else ""
+        for m, se, noisy, chosen in zip(
+            table["marginal_reduction"],
+            table["marginal_reduction_se"],
+            table["marginal_within_noise"],
+            table["chosen"],
+            strict=True,
+        )
+    ]
+    # Each candidate against the first chosen, paired over the same worlds: in standard errors.
+    out["vs #1"] = [
+        "" if order == 1 or not (math.isfinite(se) and se > 0) else f"{d / se:.1f}"
+        for d, se, order in zip(
+            table["difference"], table["difference_se"], table["order"], strict=True
+        )
+    ]
     out["per cost"] = [format_number(v, "short", 2) for v in table["value_per_cost"]]
     out["ESS"] = table["ess"].round().astype(int).to_numpy()
     if (table["estimate"] != "reweight").any():
@@ -125,6 +156,7 @@ _CLI_WORDS = (
     ),
     ("its own group= (on the command line: --group NAME)", "its own --group NAME"),
     ("as group=", "as --group"),
+    ("attrs['group_label']", "group_label in -f json"),
 )
 
 
@@ -304,20 +336,32 @@ def _cost_line(attrs: Mapping[str, Any]) -> str:
 
 def _legend(attrs: Mapping[str, Any], id_name: str, path: str, gaussian: bool) -> str:
     """What each column of the table means, with its units."""
-    quantity = _QUANTITY[str(attrs["criterion"]).split(":")[0]]
+    quantity = _QUANTITY.get(attrs["criterion"].split(":")[0], "the target's quantity")
     ranked = "variance" if attrs["measure"] == "variance" else "90% interval width"
     unit = f"({quantity})^2" if attrs["measure"] == "variance" else quantity
     per = "FLOP" if attrs["cost_units"] == "FLOPs" else "cost unit"
+    value = f"reduction per {per}" if attrs["strategy"] == "per_cost" else "reduction"
+    draws, total = attrs["draws"], attrs.get("posterior_draws", attrs["draws"])
+    subsets = (
+        f", each reweighting its own random {draws} of the fit's {total} draws (--max-draws)"
+        if draws < total
+        else ""
+    )
     return (
         f"Columns: # the order chosen; {id_name} the candidate's {id_name} in {path}; var -% "
         f"and width -% the expected reduction of the target's variance "
         f"({format_number(attrs['variance_before'], 'short', 3)} {quantity}^2 now) and 90% "
         f"interval width ({format_number(attrs['width_before'], 'short', 3)} {quantity}) if "
         f"that run alone were added, in percent of now, ± its Monte Carlo standard error over "
-        f"{attrs['fantasies']} fantasies: differences below about two of them are noise, and "
-        f"--seed or --fantasies move them; per cost the expected reduction of the {ranked} "
-        f"(absolute, in {unit}, not percent) per {per}; ESS the effective sample size of "
-        f"the importance weights over {attrs['draws']} posterior draws"
+        f"{attrs['fantasies']} fantasies{subsets}: another --seed moves a value by about that "
+        f"much; marginal -% what a chosen run adds to the reduction of the {ranked} given the "
+        f"runs chosen before it (~ when within two of its standard errors of zero: it may add "
+        f"nothing); vs #1 how far the candidate's {value} of the {ranked} lies from the first "
+        f"chosen run's, in standard errors of that difference, paired over the same fantasies "
+        f"(far surer than either value alone): within ±2 their order is Monte Carlo noise "
+        f"that --seed may flip, and more --fantasies shrink it as 1/sqrt; per cost the "
+        f"expected reduction of the {ranked} (absolute, in {unit}, not percent) per {per}; ESS "
+        f"the effective sample size of the importance weights over {draws} posterior draws"
         + (
             "; estimate 'gaussian': they collapsed, and the linear-Gaussian estimate is shown "
             "(no ± for it)."
@@ -325,6 +369,14 @@ def _legend(attrs: Mapping[str, Any], id_name: str, path: str, gaussian: bool) -
             else "."
         )
     )
+
+
+def _draws_text(attrs: Mapping[str, Any]) -> str:
+    """The posterior draws each fantasy reweights: all, or a subset of the fit's."""
+    draws, total = attrs["draws"], attrs.get("posterior_draws", attrs["draws"])
+    if draws < total:
+        return f"{draws} of the fit's {total} draws each"
+    return f"{draws} draws"
 
 
 def _strategy_line(attrs: Mapping[str, Any], chosen: int) -> str:
@@ -379,10 +431,15 @@ def _header(
         "columns_from_fit": list(pool.attrs.get("from_fit", [])),
         "legend": {
             "variance_reduction": "expected reduction of the target's variance if the run alone "
-            "were added (absolute); *_se: its Monte Carlo standard error over the fantasies",
+            "were added (absolute); *_se: its Monte Carlo standard error over the fantasies "
+            "(standard_errors says what it covers)",
             "width_reduction": "the same for the 90% interval's width",
             "value_per_cost": "the ranking measure's expected reduction per unit of cost",
-            "marginal_reduction": "its reduction when chosen, given the runs chosen before",
+            "marginal_reduction": "its reduction when chosen, given the runs chosen before; "
+            "marginal_within_noise: within two of its standard errors of zero",
+            "difference": "what ranked (value_per_cost, or the reduction within a budget) minus "
+            "the first chosen run's; difference_se: its standard error paired over the same "
+            "fantasies (within two of it, the order is Monte Carlo noise)",
             "ess": "effective sample size of the importance weights",
         },
     }
@@ -466,10 +523,21 @@ def next_command(
         typer.Option(
             "--fantasies",
             min=2,
-            help="Simulated outcomes per candidate: more shrink the Monte Carlo error of the "
-            "expected reductions (as 1/sqrt), at proportional cost.",
+            help="Simulated outcomes (fantasy worlds) per candidate: more shrink the Monte "
+            "Carlo error of the expected reductions and of their differences (as 1/sqrt), at "
+            "proportional cost.",
         ),
     ] = 32,
+    max_draws: Annotated[
+        int | None,
+        typer.Option(
+            "--max-draws",
+            min=2,
+            help="Posterior draws each fantasy reweights (default 4000: all of a default "
+            "fit's). A larger fit gives each fantasy its own random subset, whose error the "
+            "± includes.",
+        ),
+    ] = None,
     group: Annotated[
         str | None,
         typer.Option(
@@ -525,6 +593,8 @@ def next_command(
         Seed of the fantasies.
     fantasies : int, default 32
         Simulated outcomes per candidate.
+    max_draws : int, optional
+        Posterior draws per fantasy (default :data:`bayescale.recommendation.DEFAULT_MAX_DRAWS`).
     group : str, optional
         Group of a hierarchical fit.
     discrepancy : bool, default True
@@ -565,6 +635,7 @@ def next_command(
             measure=measure.value,
             fixed=others,
             fantasies=fantasies,
+            **({} if max_draws is None else {"max_draws": max_draws}),
             strategy=strategy.value,
             seed=seed,
             group=group,
@@ -644,7 +715,7 @@ def next_command(
         + f". Expected 90% interval width at the target: {g(attrs['width_before'])} -> "
         f"{g(attrs['width_after'])}; variance {g(attrs['variance_before'])} -> "
         f"{g(attrs['variance_after'])} ({attrs['fantasies']} fantasies over "
-        f"{attrs['draws']} draws, seed {attrs['seed']})."
+        f"{_draws_text(attrs)}, seed {attrs['seed']})."
         + (
             f" Of that variance, the law's discrepancy beyond the runs: "
             f"{g(attrs['discrepancy_variance_before'])} -> "
@@ -656,6 +727,12 @@ def next_command(
     )
     if note:
         say(note)
+    if attrs.get("marginal_within_noise"):
+        say(
+            "A run marked ~ may add nothing given the runs chosen before it: its marginal "
+            "reduction is within two of its standard errors of zero, and another --seed may "
+            "leave it out (more --fantasies tell)."
+        )
     if not discrepancy and getattr(result, "discrepancy", None) is not None:
         say(
             "Planned on the law's posterior uncertainty alone (--law-only): the fit's "
