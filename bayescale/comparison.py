@@ -910,9 +910,15 @@ class Comparison:
         extra, remarks, _ = self._leave_future_out()
         if extra is not None:
             auto, _, _, left_out = _auto_weights(self.fits, self)
+            bagged = self.weighting.get("method") == "bagged_stacking"
+            how = (
+                f"averaged over {int(self.weighting.get('replicates', BOOTSTRAP_REPLICATES))} "
+                f"Bayesian-bootstrap reweightings of those runs"
+                if bagged
+                else "plain stacking, as this comparison was saved with"
+            )
             lines.append(
-                "Stacking weights on the held-out larger runs (extrapolation; averaged over "
-                f"{BOOTSTRAP_REPLICATES} Bayesian-bootstrap reweightings of those runs): "
+                f"Stacking weights on the held-out larger runs (extrapolation; {how}): "
                 + _shares(extra)
                 + "; on PSIS-LOO (interpolation): "
                 + _shares(self.weights.reindex(extra.index))
@@ -936,11 +942,11 @@ class Comparison:
             heaviest = str(extra.idxmax())
             if len(extra) > 1 and float(extra[heaviest]) >= 1 - NEGLIGIBLE_WEIGHT:
                 lines.append(
-                    f"{heaviest} carries all the held-out weight ({float(extra[heaviest]):.3f}, "
-                    f"even over bootstrap reweightings of the held-out runs), so the average is "
-                    f"its forecast alone: the held-out runs favour it, but say nothing of how "
-                    f"the forms fare beyond them; to hedge anyway, set weights yourself "
-                    f"(weights={{...}})."
+                    f"{heaviest} carries all the held-out weight ({float(extra[heaviest]):.3f}"
+                    + (", even over bootstrap reweightings of the held-out runs" if bagged else "")
+                    + "), so the average is its forecast alone: the held-out runs favour it, "
+                    "but say nothing of how the forms fare beyond them; to hedge anyway, set "
+                    "weights yourself (weights={...})."
                 )
             if "extrapolation" in best and heaviest not in ext_tied:
                 alike = self._held_out_alike(extra)

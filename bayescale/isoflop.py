@@ -427,11 +427,24 @@ def _minima(
     missed: list[dict[str, float]] = []
     curves = find_curves(n, d, y, k, tolerance, noise=noise, missed=missed)
     if not curves:
+        sorted_c = np.sort(np.log(k * n * d))
+        width = np.log1p(tolerance)
+        most = int(
+            np.max(
+                np.searchsorted(sorted_c, sorted_c + width, "right")
+                - np.searchsorted(sorted_c, sorted_c - width, "left")
+            )
+        )
         raise DataError(
             f"no IsoFLOP curve in the {len(runs)} runs from {runs.source}: a curve is "
             f"{FEWEST} or more runs within {tolerance:.0%} of one compute C = {k:g} N D whose "
-            f"loss has its minimum in N inside them"
-            + (f" ({len(missed)} budgets had the runs but no minimum inside)" if missed else "")
+            f"loss has its minimum in N inside them; "
+            + (
+                f"{len(missed)} budgets had the runs but no minimum inside"
+                if missed
+                else f"at most {most} of these runs share a budget (runs that vary N and D "
+                f"on a grid, or tokens per parameter at each N, are not IsoFLOP curves)"
+            )
         )
     z = float(stats.norm.ppf(0.5 + level / 2))
     rows = []

@@ -104,6 +104,8 @@ STRATEGIES = ("auto", "per_cost", "reduction", "better")
 #: Posterior draws each fantasy world reweights by default: all of a default fit's (4 chains
 #: x 1000). A larger fit gives each world its own random subset of this many.
 DEFAULT_MAX_DRAWS = 4000
+#: Fewest posterior draws a plan may weigh (``max_draws``).
+MIN_DRAWS = 100
 _INTERVAL = 0.9
 #: Width of a standard normal's 90% equal-tailed interval.
 _Z_WIDTH = 2 * 1.6448536269514722
@@ -454,10 +456,12 @@ def _checked_options(
         raise DataError(
             f"fantasies = {fantasies!r}: give a whole number, 2 or more (32 is the default)"
         )
-    if max_draws is not None and (not whole(max_draws) or max_draws < 2):
+    if max_draws is not None and (not whole(max_draws) or max_draws < MIN_DRAWS):
+        # Fewer draws cannot hold the posterior's spread: the law's variance, weighed by a
+        # handful of draws, is about nil, and every run would seem to teach nothing.
         raise DataError(
-            f"max_draws = {max_draws!r}: give a whole number of posterior draws, 2 or more "
-            f"({DEFAULT_MAX_DRAWS} is the default), or None for all the fit's"
+            f"max_draws = {max_draws!r}: give a whole number of posterior draws, {MIN_DRAWS} "
+            f"or more ({DEFAULT_MAX_DRAWS} is the default), or None for all the fit's"
         )
     if min_ess is not None and (
         isinstance(min_ess, bool | np.bool_)
@@ -967,8 +971,10 @@ def recommend(
     Returns
     -------
     pandas.DataFrame
-        One row per candidate, the chosen ones first in the order chosen, then by value per
-        cost: ``candidate`` (the row label in ``candidates``), the candidates' columns,
+        One row per candidate, the chosen ones first in the order chosen, then those the
+        budget affords alone before those it does not, each by value per cost (by the
+        ranking measure's reduction when the batch was chosen by reduction within a
+        budget): ``candidate`` (the row label in ``candidates``), the candidates' columns,
         ``cost``, ``variance_reduction`` and ``width_reduction`` (expected, if this run
         alone were added; absolute, in the squared and plain units of the target's
         quantity: log loss, or log N) each with its Monte Carlo standard error over the
@@ -1387,8 +1393,13 @@ def recommend(
     out["marginal_within_noise"] = [j in noisy for j in range(n_cand)]
     out["difference"] = difference
     out["difference_se"] = difference_se
-    out["_sort"] = np.where(out["chosen"], out["order"], n_cand + 1)
-    out = out.sort_values(["_sort", "value_per_cost"], ascending=[True, False], kind="stable")
+    # Chosen first, in order; then what the budget affords alone; then the rest.
+    over = budget is not None and np.asarray(costs) > budget * (1 + 1e-12)
+    out["_sort"] = np.where(out["chosen"], out["order"], np.where(over, n_cand + 2, n_cand + 1))
+    # The others as the batch was chosen: per unit cost, or (within a budget, by reduction)
+    # by what they would reduce, so that the table's first rows are the pick's alternatives.
+    after = "value_per_cost" if chose == "per_cost" else f"{measure}_reduction"
+    out = out.sort_values(["_sort", after], ascending=[True, False], kind="stable")
     out = out.drop(columns="_sort").reset_index(drop=True)
     out.attrs.update(
         {

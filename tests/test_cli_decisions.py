@@ -234,6 +234,13 @@ def test_target_at_takes_a_laws_other_input_from_the_points(
     assert doc["budget"] is None and asked["budget"] == []
     assert asked["points"] == [{"U": 2e10}, {"U": 5e9}]
     assert "give one value with --fixed U=" in " ".join(done.stderr.split())
+    # No point gives U and no --fixed: one error naming both ways, nothing asked.
+    asked = {"budget": [], "points": []}
+    done = runner.invoke(app, ["target", "x.nc", "--loss", "2.3", "--at", "N=1B,D=20B"])
+    assert done.exit_code == 2 and asked == {"budget": [], "points": []}
+    said = " ".join(done.output.split())
+    assert "also needs U: give it in each --at point" in said and "--fixed U=" in said
+    assert "differ" not in said
 
 
 def test_isoflop_sets_each_measured_minimum_beside_the_fits_plan(

@@ -894,3 +894,6 @@ def test_a_saved_comparison_reloads_to_the_same_weights_and_forecasts(
     assert old.extrapolation_weights.to_dict() == pytest.approx(plain.to_dict())
     assert "Bayesian-bootstrap" in result._leave_future_out()[2]
     assert "Bayesian-bootstrap" not in old._leave_future_out()[2]
+    # Its verdict says which weighting it has, not the new default's.
+    assert "plain stacking, as this comparison was saved with" in old.verdict()
+    assert "Bayesian-bootstrap" not in old.verdict()

@@ -222,6 +222,8 @@ def test_isoflop_minima_say_why_there_is_no_curve() -> None:
     )
     with pytest.raises(DataError, match=r"no IsoFLOP curve in the 5 runs .* 5 or more runs within"):
         isoflop_minima(runs)
+    with pytest.raises(DataError, match=r"at most 1 of these runs share a budget"):
+        isoflop_minima(runs)
     only_n = load_runs(pd.DataFrame({"N": [1e8, 2e8, 4e8], "loss": [3.0, 2.9, 2.8]}))
     with pytest.raises(DataError, match=r"need each run's N and D"):
         isoflop_minima(only_n)

@@ -873,7 +873,7 @@ def test_python_reads_targets_and_budgets_as_the_cli_does(healthy_fit):
         recommend(healthy_fit, pool, {"n": 7e10, "D": 1.4e12})
     with pytest.raises(DataError, match=r"budget = 'lots': give a positive number"):
         recommend(healthy_fit, pool, TARGET, budget="lots")
-    for option, value in [("min_ess", -1), ("max_draws", 0), ("max_draws", 2.5),
+    for option, value in [("min_ess", -1), ("max_draws", 0), ("max_draws", 2.5), ("max_draws", 50),
                           ("fantasies", True), ("batch", True), ("min_ess", "20")]:  # fmt: skip
         with pytest.raises(DataError, match=f"^{option} = "):
             recommend(healthy_fit, pool, TARGET, **{option: value})
@@ -930,3 +930,21 @@ def test_cli_next_fails_when_the_budget_affords_no_candidate(healthy_fit, tmp_pa
         said = " ".join(done.output.split())
         assert "--budget 1e10 is less than every candidate's cost: the cheapest, line 2" in said
         assert said.count("1.8e19") == 1 and "warning:" not in said
+
+
+def test_within_a_budget_the_table_lists_the_picks_alternatives_first(healthy_fit):
+    # Chosen by reduction within the budget: the rows after the pick are what the budget
+    # affords, by reduction, and the candidates it does not afford come last.
+    pool = pd.DataFrame(
+        [(n, d) for n in np.geomspace(3e8, 2e10, 4) for d in np.geomspace(1e10, 4e11, 4)],
+        columns=["N", "D"],
+    )
+    budget = float(np.median(6 * pool["N"] * pool["D"]))
+    table = recommend(healthy_fit, pool, TARGET, budget=budget, seed=0)
+    assert table.attrs["strategy"] == "reduction"
+    rest = table[~table["chosen"]]
+    affordable = rest["cost"] <= budget
+    first_over = int(np.argmax(~affordable.to_numpy())) if (~affordable).any() else len(rest)
+    assert affordable.iloc[:first_over].all() and not affordable.iloc[first_over:].any()
+    ranked = rest[affordable]["variance_reduction"].to_numpy()
+    assert np.all(np.diff(ranked) <= 0)

@@ -102,12 +102,20 @@ def isoflop_command(
     mapping = parse_mapping(x)
     others = fixed_inputs(fixed)
     from bayescale.data import load_runs
+    from bayescale.errors import DataError
     from bayescale.forecast import level_label
 
     with warnings_as_lines():
-        runs = load_runs(
-            data, x=mapping, y=y, compute_factor=compute_factor, group=group_by or None
-        )
+        try:
+            runs = load_runs(
+                data, x=mapping, y=y, compute_factor=compute_factor, group=group_by or None
+            )
+        except DataError as err:
+            # load_runs words its remedy as 'bayescale fit' takes the column: --group.
+            text = str(err).replace(
+                "choose the group column with group='<column>'", "choose it with --group-by COLUMN"
+            )
+            raise DataError(text) from None
     fit = None
     if fit_file is not None:
         from bayescale.fitting import load_fit
@@ -177,6 +185,10 @@ def isoflop_command(
         )
     for problem in table.attrs.get("skipped", []):
         say(f"Left out: {problem}.", style="yellow")
+    say(
+        "runs: on the curve (within 10% of its C); fitted: those within a factor 10 in N of "
+        "its minimum, the parabola's."
+    )
     if missed:
         budgets = ", ".join(
             format_number(m["C"], "flops") + (f" ({m['group']})" if "group" in m else "")

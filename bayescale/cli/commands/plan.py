@@ -268,6 +268,15 @@ def target_command(
         if len(values) == 1:
             planned[name] = values.pop()
     unplanned = [n for n in needed if n not in planned]
+    given_nowhere = [n for n in unplanned if points is None or n not in points]
+    if given_nowhere and points is not None:
+        from bayescale.errors import DataError
+
+        name = given_nowhere[0]
+        raise DataError(
+            f"law {result.law.name!r} also needs {', '.join(given_nowhere)}: give it in each "
+            f"--at point (e.g. --at N=7e10,D=1.4e12,{name}=...) or once with --fixed {name}=..."
+        )
     # Only the chances at the points were asked, and no one budget fits them all.
     skip_budget = bool(unplanned) and points is not None and not compute and not probs
     budget = None
@@ -320,9 +329,16 @@ def target_command(
         keys = [k for k in ("group", "target_loss") if k in budget.columns]
         print_csv(both.merge(budget, on=keys, how="left", suffixes=("", "_needed")))
         return
+    held = {n: v for n, v in planned.items() if n not in ("N", "D", "C")}
+    with_held = (
+        " with " + ", ".join(f"{n} = {format_number(v, 'short')}" for n, v in held.items())
+        if held
+        else ""
+    )
     title = (
-        f"Compute at which the law (the average run) reaches loss {loss:g} ({level:.0%} "
-        f"credible intervals); prob run below: the chance one run with that budget does"
+        f"Compute at which the law (the average run) reaches loss {loss:g}{with_held} "
+        f"({level:.0%} credible intervals); prob run below: the chance one run with that "
+        f"budget does"
     )
     if budget is not None:
         emit(budget, output_format, title, "target_loss")
