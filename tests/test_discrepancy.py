@@ -519,7 +519,7 @@ def test_the_cli_plan_shows_the_interval_with_discrepancy(well_specified_fit, tm
     )
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
-    assert "N with discrepancy" in rows and "N" in rows
+    assert "N with discrepancy" in rows and "N (law)" in rows
     assert "With discrepancy:" not in result.output  # learned from curves: no prior's note
     assert "tokens per parameter with discrepancy" in rows
     assert "N a new IsoFLOP curve finds" in rows and "D a new IsoFLOP curve finds" in rows
