@@ -309,7 +309,9 @@ def isoflop_minima(
         minimum, the parabola's runs), ``N_min`` with ``N_lower_*`` / ``N_upper_*`` (the
         vertex's interval: delta method, normal), ``D_min`` (``C / (k N_min)``),
         ``tokens_per_parameter``, ``loss_min`` (the parabola's value there) and
-        ``se_log_N``; with ``fit``, ``plan_N_median`` and the ``in_*`` columns. ``attrs``:
+        ``se_log_N``; with ``fit``, ``plan_N_median``, the plan's intervals the checks use
+        (``plan_N_lower_*``, ``plan_N_disc_*``, ``plan_N_pred_*``; the last for a curve like
+        this one) and the ``in_*`` columns. ``attrs``:
         ``frontier`` (``exponent`` a with ``exponent_lower`` / ``exponent_upper``,
         ``intercept`` of ``log N_opt`` at ``log C``, ``curves``, ``level``; None with fewer
         than 3 curves; for runs in groups a mapping of group to that), ``noise`` (the
@@ -542,6 +544,16 @@ def _beside_plan(
             pred.append(one)
     out = table.copy()
     out["plan_N_median"] = plan["N_median"].to_numpy()
+    # The intervals the checks below judge by, so that a table of them can be checked.
+    for prefix in ("N", "N_disc"):
+        for end in ("lower", "upper"):
+            column = f"{prefix}_{end}_{tag}"
+            if column in plan.columns:
+                out[f"plan_{column}"] = plan[column].to_numpy()
+    for end in ("lower", "upper"):
+        column = f"N_pred_{end}_{tag}"
+        if all(column in one.columns for one in pred):
+            out[f"plan_{column}"] = [float(one[column].iloc[0]) for one in pred]
     log_min = np.log(out["N_min"].to_numpy())
     own = z * out["se_log_N"].to_numpy()
     for column, prefix in (("in_law", "N"), ("in_disc", "N_disc")):

@@ -267,6 +267,15 @@ def test_isoflop_sets_each_measured_minimum_beside_the_fits_plan(
     inside = (plan["N_lower_90"] <= expected["N_min"]) & (expected["N_min"] <= plan["N_upper_90"])
     assert not (inside & ~expected["in_law"]).any()
     assert not (expected["in_law"] & ~expected["in_disc"]).any()
+    # The table holds the intervals its checks judge by: a reader can redo them.
+    import math
+
+    for row in doc["rows"]:
+        low, high = math.log(row["plan_N_lower_90"]), math.log(row["plan_N_upper_90"])
+        half = math.hypot((high - low) / 2, 1.6448536 * row["se_log_N"])
+        assert row["in_law"] == (abs(math.log(row["N_min"]) - (low + high) / 2) <= half)
+        inside = row["plan_N_pred_lower_90"] <= row["N_min"] <= row["plan_N_pred_upper_90"]
+        assert row["in_pred"] == inside
     # Another level names its columns as compute_optimal does, and keeps its checks.
     odd = json.loads(
         runner.invoke(

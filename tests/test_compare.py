@@ -882,6 +882,18 @@ def test_a_saved_comparison_reloads_to_the_same_weights_and_forecasts(
         {k: v for k, v in doc["weights"].items() if v > 0}, rel=1e-5
     )
     np.testing.assert_allclose(frame["law_median"], expected["law_median"], rtol=1e-12)
+    # Other weights from the command line: by name, or the user's own.
+    for option, weights in (("stacking", "stacking"), ("chinchilla=3,starved=1", None)):
+        doc = json.loads(
+            _invoke("forecast", str(folder), *at, "--weights", option, "-f", "json").stdout
+        )
+        mine = back.average(weights or {"chinchilla": 3.0, "starved": 1.0}).forecast(AT)
+        assert [r["law_median"] for r in doc["forecast"]] == pytest.approx(
+            list(mine["law_median"]), rel=1e-12
+        )
+    assert doc["weights"] == pytest.approx({"chinchilla": 0.75, "starved": 0.25})
+    typo = _invoke("forecast", str(folder), *at, "--weights", "chinchila=1")
+    assert typo.exit_code == 2 and "did you mean chinchilla?" in " ".join(typo.output.split())
     # The weighting is saved with the comparison; a folder saved before it was recorded
     # reloads with the plain stacking it was saved with, not a later default.
     notes = json.loads((folder / "notes.json").read_text(encoding="utf-8"))

@@ -124,6 +124,14 @@ def warnings_as_lines() -> Iterator[set[str]]:
 _CLI_WORDS = (
     ("choose the group column with group='<column>'", "choose it with --group COLUMN"),
     ("; pass group= one of ", "; pass --group, one of "),
+    (
+        "average(weights='extrapolation') or weights={...}",
+        "--weights extrapolation, or your own with --weights NAME=WEIGHT,...",
+    ),
+    (
+        "average(weights='stacking') or weights={...}",
+        "--weights stacking, or your own with --weights NAME=WEIGHT,...",
+    ),
 )
 _POOLING_ARGUMENT = re.compile(r"pooling=\{'(\w+)': '(\w+)'\}")
 #: A formula's remedies: the command line maps columns with --x and has no priors= (a law

@@ -299,6 +299,17 @@ def forecast_command(
             "observed (repeatable; default every observed group).",
         ),
     ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            metavar="METHOD|NAME=W,...",
+            help="For a comparison folder: the weights of its average, 'auto' (default: "
+            "held-out weights without laws whose fits failed), 'extrapolation', 'stacking' "
+            "(PSIS-LOO), 'extrapolation_stacking' (plain), or your own, e.g. "
+            "chinchilla=0.7,kaplan=0.3.",
+        ),
+    ] = None,
 ) -> None:
     """Forecast the loss at new scales from a saved fit, with credible and predictive intervals.
 
@@ -319,14 +330,22 @@ def forecast_command(
         Forecast from the chains of this mode only (see ``Fit.modes``).
     group : list of str, optional
         Groups to forecast (see ``Fit.group``).
+    weights : str, optional
+        A comparison's averaging weights: a method's name, or ``NAME=W,...``.
     """
     points = parse_points(at or [])
     levels = check_levels(level or [0.9], "--level")
     if seed is not None:
         check_seed(seed, "--seed")
     if Path(fit_file).is_dir():
-        _forecast_average(fit_file, points, levels, output_format, seed, mode, group)
+        chosen = _weights_option(weights)
+        _forecast_average(fit_file, points, levels, output_format, seed, mode, group, chosen)
         return
+    if weights is not None:
+        raise typer.BadParameter(
+            f"--weights weighs the laws of a comparison folder; '{fit_file}' is one fit",
+            param_hint="'--weights'",
+        )
     from bayescale.fitting import load_fit
 
     result = load_fit(fit_file)
@@ -367,6 +386,7 @@ def _forecast_average(
     seed: int | None,
     mode: int | None,
     group: list[str] | None,
+    chosen: str | dict[str, float] = "auto",
 ) -> None:
     """``bayescale forecast COMPARE_FOLDER``: the averaged forecast of a saved comparison."""
     for given, option in ((seed, "--seed"), (mode, "--mode")):
@@ -380,7 +400,19 @@ def _forecast_average(
 
     comparison = Comparison.load(folder)
     with warnings_as_lines() as shown:
-        averaged = comparison.average()
+        if isinstance(chosen, dict):
+            unknown = [name for name in chosen if name not in comparison.fits]
+            if unknown:
+                from bayescale.errors import closest
+
+                match = closest(unknown[0], list(comparison.fits))
+                hint = f"; did you mean {match}?" if match is not None else ""
+                raise typer.BadParameter(
+                    f"{', '.join(unknown)} is not a law of the comparison in '{folder}' (its "
+                    f"laws: {', '.join(comparison.fits)}){hint}",
+                    param_hint="'--weights'",
+                )
+        averaged = comparison.average(chosen)
         weighted = [name for name, w in averaged.weights.items() if w > 0]
         inputs = sorted({n for name in weighted for n in comparison.fits[name].law.inputs})
         check_point_names(points, inputs, "--at")
@@ -408,3 +440,34 @@ def _forecast_average(
         shares = ", ".join(f"{name} {w:.2f}" for name, w in weights.items() if w >= 0.005)
         console().print(forecast_table(frame, f"Averaged forecast ({folder}: {shares})"))
         say(f"Weights: {averaged.reason}.")
+
+
+def _weights_option(text: str | None) -> str | dict[str, float]:
+    """Parse ``--weights``: a method's name, or ``NAME=WEIGHT,...``."""
+    from bayescale.comparison import WEIGHT_METHODS
+
+    if text is None:
+        return "auto"
+    if "=" not in text:
+        if text not in WEIGHT_METHODS:
+            raise typer.BadParameter(
+                f"{text!r} is not a weighting; use one of {', '.join(WEIGHT_METHODS)}, or your "
+                f"own weights, e.g. --weights chinchilla=0.7,kaplan=0.3",
+                param_hint="'--weights'",
+            )
+        return text
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not name.strip() or not (number >= 0):
+            raise typer.BadParameter(
+                f"{part!r} is not NAME=WEIGHT with a weight >= 0; e.g. --weights "
+                f"chinchilla=0.7,kaplan=0.3",
+                param_hint="'--weights'",
+            )
+        out[name.strip()] = number
+    return out

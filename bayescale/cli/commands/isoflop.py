@@ -145,7 +145,8 @@ def isoflop_command(
         print_csv(table)
         return
     tag = level_label(level)
-    shown = table.drop(columns=["se_log_N"]).rename(
+    intervals = [c for c in table.columns if c.startswith("plan_N_") and c != "plan_N_median"]
+    shown = table.drop(columns=["se_log_N", *intervals]).rename(
         columns={
             "N_min": "N at minimum",
             f"N_lower_{tag}": f"lower {tag}%",
