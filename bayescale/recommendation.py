@@ -1352,14 +1352,17 @@ def recommend(
     elif not chosen:
         # Every expected reduction is zero or below (Monte Carlo noise around nothing to
         # learn): the target's uncertainty does not depend on what these runs would show.
+        within = " within the budget" if budget is not None else ""
         notes.append(
-            "no candidate is expected to shorten the target's uncertainty (every expected "
-            "reduction is zero or below): what these runs would show does not bear on the "
-            "target; try candidates nearer the target, or check the target"
+            f"no candidate{within} is expected to shorten the target's uncertainty (every "
+            f"expected reduction{within} is zero or below): what these runs would show does "
+            f"not bear on the target; try candidates nearer the target, or check the target"
         )
     if chosen and len(chosen) < min(batch, n_cand):
         notes.append(_short_batch_note(run, batch, budget, costs, index))
-    if term is not None and var_now > 0 and disc_final / var_now > 0.5:
+    # A plan that chose nothing because nothing fits the budget has no "after" to speak of.
+    unaffordable = budget is not None and not chosen and costs.min() > budget
+    if term is not None and var_now > 0 and disc_final / var_now > 0.5 and not unaffordable:
         notes.append(
             _discrepancy_note(
                 term,
