@@ -196,6 +196,13 @@ def _vertex(
     return float(vertex + centre), se, rss
 
 
+def _sharing(sorted_log_c: np.ndarray, width: float) -> np.ndarray:
+    """For each run (sorted by log compute), how many runs lie within ``width`` of its."""
+    return np.searchsorted(sorted_log_c, sorted_log_c + width, "right") - np.searchsorted(
+        sorted_log_c, sorted_log_c - width, "left"
+    )
+
+
 def find_curves(
     N: np.ndarray,
     D: np.ndarray,
@@ -241,9 +248,7 @@ def find_curves(
         rows = np.flatnonzero(free)
         order = rows[np.argsort(log_c[rows], kind="stable")]
         sorted_c = log_c[order]
-        counts = np.searchsorted(sorted_c, sorted_c + width, "right") - np.searchsorted(
-            sorted_c, sorted_c - width, "left"
-        )
+        counts = _sharing(sorted_c, width)
         best = int(np.argmax(counts))
         if counts[best] < FEWEST:
             break
@@ -429,14 +434,7 @@ def _minima(
     missed: list[dict[str, float]] = []
     curves = find_curves(n, d, y, k, tolerance, noise=noise, missed=missed)
     if not curves:
-        sorted_c = np.sort(np.log(k * n * d))
-        width = np.log1p(tolerance)
-        most = int(
-            np.max(
-                np.searchsorted(sorted_c, sorted_c + width, "right")
-                - np.searchsorted(sorted_c, sorted_c - width, "left")
-            )
-        )
+        most = int(np.max(_sharing(np.sort(np.log(k * n * d)), np.log1p(tolerance))))
         raise DataError(
             f"no IsoFLOP curve in the {len(runs)} runs from {runs.source}: a curve is "
             f"{FEWEST} or more runs within {tolerance:.0%} of one compute C = {k:g} N D whose "
@@ -530,30 +528,38 @@ def _beside_plan(
         raise DataError(
             f"a plan needs a law in N and D; law {fit.law.name!r} has {', '.join(fit.law.inputs)}"
         )
+    import pandas as pd
+
     with warnings.catch_warnings():
         # The plan's own caveats (a failed fit's flag is kept in its attrs and said below).
         warnings.simplefilter("ignore", UserWarning)
-        plan = fit.compute_optimal(table["C"].to_list(), level=level, fixed=fixed)
-        # A new curve's minimum, for a curve like this one: its runs, its spread in N (about
-        # the optimum), the runs' noise.
-        pred = []
-        for curve in curves:
-            spread = float(np.exp(np.ptp(log_n[curve.fitted]) / 2))
-            design = {"runs": len(curve.fitted), "spread": max(spread, 1.01), "noise": noise}
-            one = fit.compute_optimal([curve.compute], level=level, fixed=fixed, sweep=design)
-            pred.append(one)
+        # Budget by budget: each with the minimum a new curve like this one would measure
+        # (its runs, its spread in N about the optimum, the runs' noise). A budget's interval
+        # does not depend on the other budgets asked.
+        plan = pd.concat(
+            [
+                fit.compute_optimal(
+                    [curve.compute],
+                    level=level,
+                    fixed=fixed,
+                    sweep={
+                        "runs": len(curve.fitted),
+                        "spread": max(float(np.exp(np.ptp(log_n[curve.fitted]) / 2)), 1.01),
+                        "noise": noise,
+                    },
+                )
+                for curve in curves
+            ],
+            ignore_index=True,
+        )
     out = table.copy()
     out["plan_N_median"] = plan["N_median"].to_numpy()
     # The intervals the checks below judge by, so that a table of them can be checked.
-    for prefix in ("N", "N_disc"):
+    for prefix in ("N", "N_disc", "N_pred"):
         for end in ("lower", "upper"):
             column = f"{prefix}_{end}_{tag}"
             if column in plan.columns:
                 out[f"plan_{column}"] = plan[column].to_numpy()
-    for end in ("lower", "upper"):
-        column = f"N_pred_{end}_{tag}"
-        if all(column in one.columns for one in pred):
-            out[f"plan_{column}"] = [float(one[column].iloc[0]) for one in pred]
     log_min = np.log(out["N_min"].to_numpy())
     own = z * out["se_log_N"].to_numpy()
     for column, prefix in (("in_law", "N"), ("in_disc", "N_disc")):
@@ -565,10 +571,9 @@ def _beside_plan(
             half = np.sqrt(((b - a) / 2) ** 2 + own**2)
             out[column] = np.abs(log_min - (a + b) / 2) <= half
     low, high = f"N_pred_lower_{tag}", f"N_pred_upper_{tag}"
-    if all(low in one.columns for one in pred):
-        lows = np.array([float(one[low].iloc[0]) for one in pred])
-        highs = np.array([float(one[high].iloc[0]) for one in pred])
-        out["in_pred"] = (lows <= out["N_min"].to_numpy()) & (out["N_min"].to_numpy() <= highs)
+    if low in plan.columns:
+        n_min = out["N_min"].to_numpy()
+        out["in_pred"] = (plan[low].to_numpy() <= n_min) & (n_min <= plan[high].to_numpy())
     if not {"in_law", "in_disc", "in_pred"} & set(out.columns):
         raise DataError(f"the fit's plan has no {tag}% interval of N to set the minima beside")
     out.attrs.update(table.attrs)

@@ -456,18 +456,13 @@ def _weights_option(text: str | None) -> str | dict[str, float]:
                 param_hint="'--weights'",
             )
         return text
-    out: dict[str, float] = {}
-    for part in text.split(","):
-        name, _, value = part.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = float("nan")
-        if not name.strip() or not (number >= 0):
-            raise typer.BadParameter(
-                f"{part!r} is not NAME=WEIGHT with a weight >= 0; e.g. --weights "
-                f"chinchilla=0.7,kaplan=0.3",
-                param_hint="'--weights'",
-            )
-        out[name.strip()] = number
+    given = parse_points([text], "--weights")
+    out = {name: values[0] for name, values in given.items()}
+    negative = [name for name, value in out.items() if not value >= 0]
+    if negative:
+        raise typer.BadParameter(
+            f"the weight of {negative[0]} is {out[negative[0]]:g}; weights are >= 0, e.g. "
+            f"--weights chinchilla=0.7,kaplan=0.3",
+            param_hint="'--weights'",
+        )
     return out
