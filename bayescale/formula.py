@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from bayescale.errors import FormulaError
 if TYPE_CHECKING:
     from bayescale.structure import Structure
 
-__all__ = ["FUNCTIONS", "NUMPY", "Formula", "Ops", "pytensor_ops"]
+__all__ = ["CONSTANTS", "FUNCTIONS", "NUMPY", "Formula", "Ops", "pytensor_ops"]
 
 #: Longest formula, in characters: far above any scaling law, far below a parser's limits.
 MAX_FORMULA_LENGTH = 2000
@@ -52,6 +53,10 @@ MAX_DEPTH = 60
 MAX_TERMS = 200
 #: Longest excerpt of a formula quoted in an error message (messages stay one short line).
 _SHOWN_LENGTH = 60
+
+#: Names that are numbers in every formula, never parameters: ``sqrt(2*pi)`` is fitted as
+#: nothing. Only ``pi``: ``e`` is too common a parameter's name to take from users.
+CONSTANTS: dict[str, float] = {"pi": math.pi}
 
 #: Functions a formula may call, with the number of arguments each takes (None: one or more).
 FUNCTIONS: dict[str, int | None] = {
@@ -296,6 +301,8 @@ def _convert(node: ast.AST, text: str, depth: int = 0, terms: int = 1) -> Node:
             raise FormulaError(f"{where}: names may not start with '_' ({node.id!r})")
         if node.id in FUNCTIONS:
             raise FormulaError(f"{where}: {node.id!r} is a function; call it as {node.id}(...)")
+        if node.id in CONSTANTS:
+            return Num(CONSTANTS[node.id])
         return Name(node.id)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         op = _BINOPS[type(node.op)]

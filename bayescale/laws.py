@@ -26,6 +26,7 @@ from pymc_extras.prior import Prior
 from bayescale.data import _DEFAULT_INPUTS
 from bayescale.errors import FormulaError, LawError
 from bayescale.formula import (
+    CONSTANTS,
     NUMPY,
     BinOp,
     Call,
@@ -262,6 +263,13 @@ class Law:
                 f"nor parameters; declare each (an input, or a parameter with a prior)"
             )
         unused = sorted(declared - self.formula.names)
+        constants = [name for name in unused if name in CONSTANTS]
+        if constants:
+            raise LawError(
+                f"{where}: {constants[0]!r} is the number {CONSTANTS[constants[0]]:.6g} in every "
+                f"formula, not a name to declare; call the parameter or input otherwise "
+                f"(e.g. {constants[0]}0)"
+            )
         if unused:
             verb = "is" if len(unused) == 1 else "are"
             raise LawError(
@@ -579,6 +587,13 @@ class Law:
                 f"parameter; give priors for the parameters it is made of"
             )
         unknown = sorted(set(priors) - parsed.names)
+        constants = [name for name in unknown if name in CONSTANTS]
+        if constants:
+            raise LawError(
+                f"a prior is given for {constants[0]!r}, the number "
+                f"{CONSTANTS[constants[0]]:.6g} in every formula; call the parameter otherwise "
+                f"(e.g. {constants[0]}0)"
+            )
         if unknown:
             raise LawError(
                 f"priors are given for {', '.join(unknown)}, which the formula {formula!r} "

@@ -122,6 +122,20 @@ def test_from_formula_rejects_priors_for_unknown_names():
         Law.from_formula("E + A * N**-alpha", priors={**PL_PRIORS, "Z": LOGNORMAL})
 
 
+def test_pi_is_the_number_not_a_parameter():
+    law = Law.from_formula("E + A * N**-alpha * sqrt(2 * pi)", priors=PL_PRIORS, inputs=["N"])
+    assert set(law.parameters) == {"E", "A", "alpha"}
+    value = law.formula.evaluate({"E": 1.0, "A": 2.0, "alpha": 0.5, "N": 4.0})
+    assert value == pytest.approx(1.0 + 2.0 * 0.5 * np.sqrt(2 * np.pi))
+    with pytest.raises(LawError, match=r"prior is given for 'pi', the number 3\.14159"):
+        Law.from_formula("E + A * N**-pi", priors={**PL_PRIORS, "pi": LOGNORMAL}, inputs=["N"])
+    text = BASE.replace("E + A * N**-alpha", "E + A * N**-0.3 * pi").replace(
+        "[parameters.alpha]", "[parameters.pi]"
+    )
+    with pytest.raises(LawError, match=r"'pi' is the number 3\.14159 in every formula"):
+        Law.from_toml(text)
+
+
 def test_from_formula_refuses_a_hostile_formula():
     with pytest.raises(FormulaError):
         Law.from_formula("__import__('os')", priors={})
