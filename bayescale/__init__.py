@@ -61,6 +61,37 @@ _EXPORTS = {
     "sweep": "bayescale.sweeps",
 }
 
+# Public submodules, imported on first use too: ``bayescale.plots.plot_fit(...)`` after a
+# bare ``import bayescale``. None shares a name with an export, so none hides a function.
+_SUBMODULES = frozenset(
+    {
+        "checks",
+        "comparison",
+        "data",
+        "demo",
+        "discrepancy",
+        "downstream",
+        "errors",
+        "fitting",
+        "forecast",
+        "formula",
+        "hierarchy",
+        "isoflop",
+        "ladder",
+        "laws",
+        "likelihood",
+        "model",
+        "planning",
+        "plots",
+        "priors",
+        "recommendation",
+        "report",
+        "settings",
+        "structure",
+        "sweeps",
+    }
+)
+
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
@@ -69,8 +100,11 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value  # later look-ups skip this function
         return value
+    if name in _SUBMODULES:
+        # Importing a submodule binds it on the package, so this runs once per name.
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'bayescale' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -32,23 +34,51 @@ def check_seed(seed: object, name: str = "seed") -> int:
     Parameters
     ----------
     seed : object
-        A whole number from 0 to :data:`MAX_SEED`.
+        A whole number from 0 to :data:`MAX_SEED`: an ``int`` or any integer type
+        (``numpy.int64``, as ``numpy.arange`` gives).
     name : str, default "seed"
         The argument's name, for the message.
 
     Returns
     -------
     int
-        The seed.
+        The seed, as a plain ``int``.
 
     Raises
     ------
     DataError
         If ``seed`` is not a whole number in range (bools, floats and negatives included).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise DataError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
-    return int(seed)
+    value = _whole(seed)
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise DataError(f"{name} must be a whole number from 0 to {MAX_SEED}, got {_got(seed)}")
+    return value
+
+
+def _whole(value: object) -> int | None:
+    """``value`` as an int if it is of an integer type (numpy's included), else None.
+
+    ``operator.index`` takes exactly the types that stand for integers (numpy's refuses its
+    bool), so a float (even 300.0) is refused rather than silently truncated; a bool is an int
+    to Python, but ``True`` for a count is a slip, not a number.
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _got(value: object) -> str:
+    """A refused value as the user would write it (``300.5``, not ``np.float64(300.5)``),
+    with the integer to write instead of a whole float."""
+    item = getattr(value, "item", None)
+    if type(value).__module__ == "numpy" and callable(item):
+        value = item()
+    if isinstance(value, float) and value.is_integer():
+        return f"{value!r} (a float: write {int(value)})"
+    return repr(value)
 
 
 def check_count(value: object, name: str, minimum: int = 1) -> int:
@@ -57,7 +87,7 @@ def check_count(value: object, name: str, minimum: int = 1) -> int:
     Parameters
     ----------
     value : object
-        A whole number ``>= minimum``.
+        A whole number ``>= minimum``: an ``int`` or any integer type (``numpy.int64``).
     name : str
         The argument's name, for the message.
     minimum : int, default 1
@@ -66,16 +96,17 @@ def check_count(value: object, name: str, minimum: int = 1) -> int:
     Returns
     -------
     int
-        The count.
+        The count, as a plain ``int``.
 
     Raises
     ------
     DataError
-        If ``value`` is not a whole number ``>= minimum``.
+        If ``value`` is not a whole number ``>= minimum`` (bools and floats included).
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise DataError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
+    count = _whole(value)
+    if count is None or count < minimum:
+        raise DataError(f"{name} must be a whole number >= {minimum}, got {_got(value)}")
+    return count
 
 
 def check_level(level: object, name: str = "level") -> float:
@@ -182,17 +213,18 @@ class SamplerSettings:
     time_budget: float = 900.0
 
     def __post_init__(self) -> None:
+        # Stored as plain ints: numpy integers would not survive the JSON a fit is saved with.
         for name in ("draws", "tune", "chains"):
-            check_count(getattr(self, name), name)
-        check_count(self.prior_draws, "prior_draws", minimum=0)
-        check_count(self.retries, "retries", minimum=0)
+            object.__setattr__(self, name, check_count(getattr(self, name), name))
+        for name in ("prior_draws", "retries"):
+            object.__setattr__(self, name, check_count(getattr(self, name), name, minimum=0))
         budget = self.time_budget
-        if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
+        if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not budget > 0:
             raise DataError(f"time_budget must be a number of seconds > 0, got {budget!r}")
         object.__setattr__(self, "time_budget", float(budget))
-        check_seed(self.seed)
+        object.__setattr__(self, "seed", check_seed(self.seed))
         ta = self.target_accept
-        if isinstance(ta, bool) or not isinstance(ta, int | float) or not 0.5 <= ta < 1.0:
+        if isinstance(ta, bool) or not isinstance(ta, numbers.Real) or not 0.5 <= ta < 1.0:
             raise DataError(f"target_accept must be in [0.5, 1), got {ta!r}")
         object.__setattr__(self, "target_accept", float(ta))
 
