@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import warnings
 import zlib
@@ -38,12 +39,18 @@ import pandas as pd
 from scipy import optimize, special
 
 from bayescale import _files
-from bayescale._format import clean_exponent
+from bayescale._format import clean_exponent, format_number, size_kind
 from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import beyond_runs
-from bayescale.errors import BayescaleError, DataError, DataWarning, OutputExistsError
+from bayescale.errors import (
+    BayescaleError,
+    DataError,
+    DataWarning,
+    MappingError,
+    OutputExistsError,
+)
 from bayescale.fitting import Fit, _outside_level, fit, load_fit
-from bayescale.forecast import forecast_points, law_mu, level_label, mixture_table
+from bayescale.forecast import as_points, forecast_points, law_mu, level_label, mixture_table
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_levels, check_seed
 
@@ -123,26 +130,31 @@ def _scales(laws: Sequence[Law]) -> set[str]:
 
 
 def score(
-    fit_: Fit,
-    test: Runs,
-    levels: Sequence[float] = (0.5, 0.8, 0.9),
+    fit: Fit,
+    test: Runs | pd.DataFrame | str | os.PathLike[str],
+    levels: float | Sequence[float] | None = None,
     *,
     of_y: bool = False,
+    level: float | Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Score a fit on held-out runs: predictive density, calibration and point accuracy.
 
     Parameters
     ----------
-    fit_ : Fit
+    fit : Fit
         A fit (typically on smaller runs).
-    test : Runs
-        Held-out runs with the law's inputs.
-    levels : sequence of float, default (0.5, 0.8, 0.9)
+    test : Runs, DataFrame or path
+        Held-out runs with the law's inputs. A DataFrame or path is read with
+        :func:`bayescale.load_runs` as the fit's runs were: the same source columns, response
+        column, compute factor and groups (load other tables yourself and pass the Runs).
+    levels : float or sequence of float, default (0.5, 0.8, 0.9)
         Levels of the predictive intervals whose coverage is reported.
     of_y : bool, default False
         Score the density of y itself, for comparing laws with multiplicative and
         additive noise (the Jacobian ``1 / y`` joins a log-scale law's density); by
         default the density of the value the noise lives on (``log y`` or ``y``).
+    level : float or sequence of float, optional
+        Another name for ``levels`` (as :meth:`Fit.forecast` calls it); give one of the two.
 
     Returns
     -------
@@ -153,8 +165,97 @@ def score(
         predictive interval, to compare with the level); ``r2`` (of the posterior median
         law against the observed loss, clipped to [-1, 1] as in Li et al. 2026) and
         ``mare`` (mean absolute relative error; NaN when a held-out loss is 0).
+
+    Raises
+    ------
+    DataError
+        If ``fit`` is not a Fit, ``test`` is not runs (or cannot be read as the fit's runs
+        were), a level is not in (0, 1), or both ``level`` and ``levels`` are given.
     """
-    return _score(fit_, test, levels, of_y)[0]
+    if not isinstance(fit, Fit):
+        raise DataError(
+            f"score needs a Fit first (bayescale.fit(...) or bayescale.load_fit(path)), got "
+            f"{type(fit).__name__}"
+        )
+    chosen = _levels(levels, level)
+    return _score(fit, _test_runs(fit, test), chosen, of_y)[0]
+
+
+#: Levels whose held-out coverage :func:`score`, :func:`compare` and :func:`compare_pooling`
+#: report by default.
+DEFAULT_LEVELS = (0.5, 0.8, 0.9)
+
+
+def _levels(levels: Any, level: Any) -> list[float]:
+    """``levels``, or its other name ``level``, checked; the default without either."""
+    if levels is not None and level is not None:
+        raise DataError(
+            "give level= or levels= (two names for the same levels), not both; e.g. "
+            "levels=[0.5, 0.9]"
+        )
+    if level is not None:
+        return check_levels(level, "level")
+    return check_levels(DEFAULT_LEVELS if levels is None else levels, "levels")
+
+
+def _as_runs(runs: Any, what: str, **load_options: Any) -> Runs:
+    """Runs as :func:`bayescale.fit` takes them: Runs, or a DataFrame or path to load.
+
+    ``load_options`` (``x``, ``y``, ``compute_factor``, ``group``; None when not given) are
+    :func:`bayescale.load_runs`'s, for a table; runs already loaded refuse all but a
+    ``group`` equal to their own.
+    """
+    options = {key: value for key, value in load_options.items() if value is not None}
+    if isinstance(runs, Runs):
+        reading = [key for key in options if key != "group"]
+        if reading:
+            raise DataError(
+                f"{_names([f'{key}=' for key in reading])} {'is' if len(reading) == 1 else 'are'} "
+                f"for reading a table; {what} was given Runs already loaded: leave "
+                f"{'it' if len(reading) == 1 else 'them'} out, or give the table itself"
+            )
+        group = options.get("group")
+        if group is not None and tuple([group] if isinstance(group, str) else group) != (
+            runs.group_by
+        ):
+            raise DataError(
+                f"group={group!r} is for reading a table; these runs are already loaded "
+                f"(grouped by {list(runs.group_by) or 'nothing'}): pass group= to load_runs"
+            )
+        return runs
+    if not isinstance(runs, pd.DataFrame | str | os.PathLike):
+        raise DataError(
+            f"{what} needs runs: Runs from bayescale.load_runs(...), a pandas DataFrame or the "
+            f"path of a table; got {type(runs).__name__}"
+        )
+    return load_runs(runs, **options)
+
+
+def _test_runs(fit_: Fit, test: Any) -> Runs:
+    """Held-out runs for a fit: a table is read with the columns the fit's runs came from."""
+    if isinstance(test, Runs) or not isinstance(test, pd.DataFrame | str | os.PathLike):
+        return _as_runs(test, "score's test")
+    runs = fit_.runs
+    # Derived columns ("derived: C / (6 N)") are derived again from the table's own.
+    x = {name: column for name, column in runs.columns.items() if not column.startswith("derived")}
+    try:
+        return load_runs(
+            test,
+            x=x,
+            y=runs.y_name,
+            compute_factor=runs.compute_factor,
+            group=list(runs.group_by) or None,
+        )
+    except DataError as err:
+        mapping = ", ".join(f"{name}={column!r}" for name, column in x.items())
+        text = (
+            f"{err}; score reads a table with the columns the fit's runs came from ({mapping}, "
+            f"y={runs.y_name!r}): for other columns, load it with load_runs(..., x=..., y=...) "
+            f"and pass the Runs"
+        )
+        if isinstance(err, MappingError):
+            raise MappingError(text, err.inputs, err.response) from None
+        raise DataError(text) from None
 
 
 def _score(
@@ -444,6 +545,62 @@ def _as_density_of_y(idata: Any, fit_: Fit) -> Any:
     log_y = np.log(fit_.runs.y)
     copy.log_likelihood["y"] = copy.log_likelihood["y"] - log_y[None, None, :]
     return copy
+
+
+def _holdout_thresholds(holdout_above: Any, runs: Runs) -> dict[str, list[float]] | None:
+    """``holdout_above`` as ``{input: [thresholds]}``, None for no held-out runs.
+
+    A bare number, or a list of numbers, is a threshold on compute C: the one input every
+    law is judged along (the runs have C whenever they have N and D). Runs without C need
+    the input named.
+    """
+    if holdout_above is None:
+        return None
+    example = "e.g. {'C': 1e20} or {'C': [1e20, 1e21]}"
+    if isinstance(holdout_above, Mapping):
+        out = {}
+        for name, thresholds in holdout_above.items():
+            if not isinstance(name, str):
+                raise DataError(
+                    f"holdout_above maps an input's name to thresholds, {example}; got the "
+                    f"key {name!r}"
+                )
+            out[name] = _threshold_values(thresholds, f"holdout_above[{name!r}]")
+        return out or None
+    values = _threshold_values(holdout_above, "holdout_above", mapping_hint=example)
+    if "C" not in runs.inputs:
+        raise DataError(
+            f"holdout_above={holdout_above!r} is a threshold on compute C, which these runs "
+            f"lack (they have {', '.join(runs.inputs)}): name the input, e.g. "
+            f"{{'{runs.inputs[0]}': ...}}"
+        )
+    return {"C": values}
+
+
+def _threshold_values(value: Any, what: str, mapping_hint: str = "") -> list[float]:
+    """One threshold or a list of them, as finite floats; else a message naming ``what``."""
+    items = (
+        value
+        if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str)
+        else [value]
+    )
+    numbers = []
+    for item in np.asarray(items, dtype=object).reshape(-1):
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(item, bool | str) or not np.isfinite(number):
+            shape = (
+                f"maps an input to thresholds, {mapping_hint}"
+                if mapping_hint
+                else "takes numbers, e.g. 1e20 or [1e20, 1e21]"
+            )
+            raise DataError(f"{what} {shape}; got {value!r}")
+        numbers.append(number)
+    if not numbers:
+        raise DataError(f"{what} gives no threshold; give one or more, e.g. 1e20 or [1e20, 1e21]")
+    return numbers
 
 
 def _holdout_splits(
@@ -824,6 +981,11 @@ class Comparison:
         than 90% (more than two binomial standard errors below), says when no
         extrapolation check was made (and which ``holdout_above`` to add), and which laws
         the default average leaves out because their fits failed.
+
+        Returns
+        -------
+        str
+            The verdict, one sentence or remark per line.
         """
         best = self._best()
         top = self.loo.iloc[0]
@@ -1124,6 +1286,36 @@ class Comparison:
         held-out runs, else with the PSIS-LOO stacking weights; either way without the laws
         whose fits (or held-out refits) failed their diagnostics (a warning names each and
         its weight; ``weights="extrapolation"`` or ``"stacking"`` keeps them).
+
+        Parameters
+        ----------
+        weights : {"auto", "extrapolation", "extrapolation_stacking", "stacking"} or mapping
+            ``"auto"`` (default): as above. ``"extrapolation"``: stacking on the held-out
+            larger runs averaged over Bayesian-bootstrap reweightings of them
+            (:attr:`extrapolation_weights`), failed laws included.
+            ``"extrapolation_stacking"``: plain stacking on the same runs.
+            ``"stacking"``: stacking on PSIS-LOO (:attr:`weights`), failed laws included.
+            Or ``{law: weight}``, rescaled to sum to 1; a law not named gets 0.
+        seed : int, default 0
+            Seed of the selection of each law's pooled draws.
+
+        Returns
+        -------
+        Average
+            ``.forecast(at, level)`` and ``.prob_below(target_loss, ...)`` of the pooled
+            draws; ``.weights``, and ``.method`` and ``.reason`` (which weights and why).
+
+        Raises
+        ------
+        DataError
+            If weights are negative, all zero, name unknown laws or an unknown method, or
+            extrapolation weights are asked of a comparison without held-out runs.
+
+        Warns
+        -----
+        DataWarning
+            If ``"auto"`` leaves out a law whose fit failed (naming the weight it would have
+            had), or user weights leave a law out and do not sum to 1.
         """
         return average(self.fits, weights=weights, seed=seed, comparison=self)
 
@@ -1190,6 +1382,8 @@ class Comparison:
                     "notes": list(self.notes),
                     # How the extrapolation weights are made: a reload weighs as this one.
                     "weighting": dict(self.weighting),
+                    # The laws in the order given: a reload lists them so, not by LOO rank.
+                    "laws": list(self.fits),
                     # Which fit each file holds, so that a file swapped in is refused on load.
                     "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
                     # What this comparison wrote: all a later one over it may remove.
@@ -1257,9 +1451,10 @@ class Comparison:
             raise BayescaleError(
                 f"damaged comparison folder '{folder}': {err}; re-run compare"
             ) from None
-        loo, extrapolation, heldout, notes, identities, weighting = tables
+        loo, extrapolation, heldout, notes, identities, weighting, order = tables
         fits = {}
-        for name in loo.index:
+        # Folders saved before the order was kept list the laws by LOO rank.
+        for name in order or loo.index:
             path = folder / "fits" / f"{name}.nc"
             if not path.is_file():
                 raise BayescaleError(f"'{folder}' lacks the fit of {name} ({path})")
@@ -1283,9 +1478,11 @@ class Comparison:
         list[str],
         dict[str, str],
         dict[str, Any],
+        list[str] | None,
     ]:
         """A saved comparison's tables and notes, checked against each other, each fit's
-        identity as saved (none for folders saved before it was), and its weighting."""
+        identity as saved (none for folders saved before it was), its weighting, and the
+        laws in the order they were given (None for folders saved before it was kept)."""
         loo_file = folder / "loo.csv"
         if not loo_file.is_file():
             fits = sorted(p.name for p in folder.glob("*.nc"))
@@ -1321,6 +1518,7 @@ class Comparison:
                 heldout["log_density"] = heldout["log_density"].astype(float)
             notes_file = folder / "notes.json"
             notes, identities = [], {}
+            order: list[str] | None = None
             # Saved before the weighting was recorded: plain stacking, as it was then.
             weighting: dict[str, Any] = {"method": "stacking"}
             if notes_file.is_file():
@@ -1329,6 +1527,8 @@ class Comparison:
                     notes = saved["notes"]
                     identities = {str(k): str(v) for k, v in dict(saved.get("fits", {})).items()}
                     weighting = dict(saved.get("weighting", weighting))
+                    if "laws" in saved:
+                        order = [str(name) for name in saved["laws"]]
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                     raise _Damaged("notes.json", "not the notes compare writes") from None
                 if weighting.get("method") not in ("stacking", "bagged_stacking"):
@@ -1342,8 +1542,13 @@ class Comparison:
         loo.index = loo.index.astype(str)
         loo.index.name = "law"
         _check_agree(loo, extrapolation, heldout)
+        if order is not None and sorted(order) != sorted(loo.index):
+            raise _Damaged(
+                "notes.json",
+                f"it lists the laws {', '.join(order)}; loo.csv has {', '.join(loo.index)}",
+            )
         notes = [str(n) for n in notes]
-        return loo, extrapolation, heldout, notes, identities, weighting
+        return loo, extrapolation, heldout, notes, identities, weighting, order
 
 
 _HELDOUT_COLUMNS = ("law", "holdout", "threshold", "run", "log_density")
@@ -1710,7 +1915,7 @@ def compare(
     fits: Mapping[str, Fit] | Runs | pd.DataFrame | str | None = None,
     laws: Sequence[str | Path | Law] | Mapping[str, str | Path | Law] | None = None,
     *,
-    holdout_above: Mapping[str, float | Sequence[float]] | None = None,
+    holdout_above: Mapping[str, float | Sequence[float]] | float | Sequence[float] | None = None,
     sampler: SamplerSettings | Mapping[str, Any] | None = None,
     priors: Mapping[str, Mapping[str, Any]] | None = None,
     draws: int | None = None,
@@ -1719,7 +1924,8 @@ def compare(
     seed: int | None = None,
     target_accept: float | None = None,
     discrepancy: str | None = "auto",
-    levels: Sequence[float] = (0.5, 0.8, 0.9),
+    levels: float | Sequence[float] | None = None,
+    level: float | Sequence[float] | None = None,
 ) -> Comparison:
     """Compare law forms by PSIS-LOO with stacking weights and, optionally, by extrapolation.
 
@@ -1734,10 +1940,12 @@ def compare(
         ``.toml`` paths, formulas or Laws (see :func:`name_laws`: formulas are named
         ``custom_1``, ``custom_2``, ...), or ``{name: law}`` to name them. Their names
         must differ.
-    holdout_above : mapping, optional
+    holdout_above : mapping, float or sequence of float, optional
         ``{input: threshold or thresholds}``, e.g. ``{"C": [1e20, 1e21]}``: for each
         threshold, fit every law on the runs at or below it and score the runs above it
-        (see :func:`score`). ``C`` may be used when the runs have N and D. Laws given as
+        (see :func:`score`). ``C`` may be used when the runs have N and D. A bare number
+        or list of numbers (``1e20``, ``[1e20, 1e21]``) is a threshold on compute C, for
+        runs that have C (or N and D); other inputs must be named. Laws given as
         fits are refitted with their own priors, and their own sampler settings unless
         settings are given here.
     sampler : SamplerSettings or mapping, optional
@@ -1753,8 +1961,10 @@ def compare(
         Model discrepancy of the fits made here (see :func:`bayescale.fit`); laws given as
         fits are refitted with their own. Held-out scores then judge the discrepancy-aware
         predictive distribution.
-    levels : sequence of float
+    levels : float or sequence of float, default (0.5, 0.8, 0.9)
         Predictive-interval levels whose coverage is scored.
+    level : float or sequence of float, optional
+        Another name for ``levels`` (as :meth:`Fit.forecast` calls it); give one of the two.
 
     Returns
     -------
@@ -1769,13 +1979,14 @@ def compare(
         If fewer than two laws are given (``laws=[]`` included), fits were made on
         different runs or target columns (the message says what differs), two laws share a
         name, a setting is out of range, or a threshold leaves no run to score or fewer
-        runs to fit than any law's parameters. All of these are checked before any
-        sampling.
+        runs to fit than any law's parameters; or ``holdout_above`` is not thresholds (a
+        bare number for runs without C included), or both ``level`` and ``levels`` are
+        given. All of these are checked before any sampling.
     """
     settings = SamplerSettings.of(
         sampler, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept
     )
-    levels = check_levels(levels, "levels")
+    levels = _levels(levels, level)
     priors = dict(priors or {})
     if isinstance(fits, Mapping):
         _check_names(list(fits))
@@ -1788,6 +1999,7 @@ def compare(
         law_objects = {name: f.law for name, f in fitted.items()}
         runs = next(iter(fitted.values())).runs if fitted else None
         _check_same_data(fitted)
+        holdout_above = _holdout_thresholds(holdout_above, runs)
         if holdout_above:
             _check_holdout(runs, holdout_above, law_objects)
         explicit = sampler is not None or any(
@@ -1808,7 +2020,7 @@ def compare(
                 "laws is empty: give at least two laws to compare, e.g. "
                 "laws=['chinchilla', 'kaplan']"
             )
-        runs = fits if isinstance(fits, Runs) else load_runs(fits)
+        runs = _as_runs(fits, "compare")
         law_objects = name_laws(laws, runs=runs, priors=priors)
         if len(law_objects) < 2:
             raise DataError(
@@ -1828,6 +2040,7 @@ def compare(
         refit = dict.fromkeys(law_objects, settings)
         kinds = dict.fromkeys(law_objects, discrepancy)
         # Everything that can be checked without sampling is, before any fit is made.
+        holdout_above = _holdout_thresholds(holdout_above, runs)
         if holdout_above:
             _check_holdout(runs, holdout_above, law_objects)
         fitted = {
@@ -1926,14 +2139,14 @@ class Average:
     method: str = "user"
     reason: str = "weights given by the user"
 
-    def _components(
-        self, fits: Mapping[str, Fit], points: pd.DataFrame
-    ) -> list[tuple[Fit, dict[str, np.ndarray], np.ndarray, np.ndarray | None]]:
-        """Each law with weight: its share of the pooled draws, their noise and discrepancy.
+    def _picks(
+        self, fits: Mapping[str, Fit]
+    ) -> list[tuple[str, Fit, dict[str, np.ndarray], np.ndarray]]:
+        """Each law with weight, all its draws, and which of them the pool takes.
 
         The laws are taken in name order, each picking its draws with a generator seeded by
         the average's seed and the law's name: the pooled draws do not depend on the order
-        of the fits (a reloaded comparison lists them by LOO rank).
+        of the fits. A law with all the weight takes every draw, in order.
         """
         weights = self.weights[self.weights > 0].sort_index()
         draws = {name: fits[name].draws() for name in weights.index}
@@ -1947,21 +2160,30 @@ class Average:
         shortfall = total - int(counts.sum())
         for name in sorted(weights.index, key=lambda n: (counts[n] - raw[n], n))[:shortfall]:
             counts[name] += 1
-        components = []
+        picks = []
         for name in weights.index:
-            f, size = fits[name], sizes[name]
-            count = min(int(counts[name]), size)
+            count = min(int(counts[name]), sizes[name])
             if count == 0:
                 continue
             rng = np.random.default_rng([self.seed, zlib.crc32(name.encode("utf-8"))])
-            # In their order, with the noise and discrepancy the law's own forecast (seeded by
-            # its fit) gives each draw.
-            pick = np.sort(rng.choice(size, count, replace=False))
-            noise = f.law.likelihood.draw_noise(draws[name], f.seed)[pick]
+            pick = np.sort(rng.choice(sizes[name], count, replace=False))
+            picks.append((name, fits[name], draws[name], pick))
+        return picks
+
+    def _components(
+        self, fits: Mapping[str, Fit], points: pd.DataFrame
+    ) -> list[tuple[Fit, dict[str, np.ndarray], np.ndarray, np.ndarray | None]]:
+        """Each law with weight: its share of the pooled draws, their noise and discrepancy."""
+        components = []
+        for _, f, draws, pick in self._picks(fits):
+            size = len(next(iter(draws.values())))
+            # The noise and discrepancy the law's own forecast (seeded by its fit) gives
+            # each draw.
+            noise = f.law.likelihood.draw_noise(draws, f.seed)[pick]
             delta = None
             if f.discrepancy is not None:
                 delta = f.discrepancy.log_delta(points, size, f.seed)[:, pick]
-            components.append((f, {k: v[pick] for k, v in draws[name].items()}, noise, delta))
+            components.append((f, {k: v[pick] for k, v in draws.items()}, noise, delta))
         return components
 
     def forecast(
@@ -2049,7 +2271,15 @@ class Average:
         """The averaged forecast of the fits with weight (or one group's views of them)."""
         points = None
         for f in fits.values():
-            part = forecast_points(f.law, at, f.runs.compute_factor)
+            # All of N, D and C when the runs have them, as Fit.forecast shows them: the
+            # columns do not depend on which laws carry weight.
+            part = forecast_points(
+                f.law,
+                at,
+                f.runs.compute_factor,
+                triad={"N", "D", "C"} <= set(f.runs.inputs),
+                sources=f.runs.columns,
+            )
             points = part if points is None else points.combine_first(part)
         components = self._components(fits, points)
         # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
@@ -2069,6 +2299,386 @@ class Average:
         table["extrapolation"] = np.max([ratio for ratio, _ in measured], axis=0)
         table["distance"] = np.max([far for _, far in measured], axis=0)
         return table
+
+    def prob_below(
+        self,
+        target_loss: float | Sequence[float],
+        *,
+        at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+        N: float | Sequence[float] | None = None,
+        D: float | Sequence[float] | None = None,
+        C: float | Sequence[float] | None = None,
+        fixed: Mapping[str, float] | None = None,
+        group: str | Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Probability of reaching a target loss under the averaged laws, as :meth:`Fit.prob_below`.
+
+        The probabilities are averages over the pooled draws (the draws
+        :meth:`forecast` summarises: each law's share follows its weight), each draw with
+        its own law's noise and discrepancy, so a law with all the weight gives exactly its
+        fit's ``prob_below``.
+
+        Parameters
+        ----------
+        target_loss : float or sequence of float
+            The target, or several: one row per target and point, target by target.
+        at : mapping, DataFrame or list of mappings, optional
+            Where, instead of ``N``, ``D``, ``C``: the point(s) in any form :meth:`forecast`
+            takes, e.g. ``{"N": 7e10, "D": 1.4e12}`` or ``{"C": 1e24}``. Its N, D and C are
+            those keywords; the laws' other inputs are ``fixed`` (one value for all the
+            points).
+        N, D, C : float or sequence of float, optional
+            Where: two of N, D, C (``C = k N D``), or C alone: for a law in N and D each of
+            its draws takes its own compute-optimal split, and a law in C takes C as is.
+        fixed : mapping, optional
+            Values of the laws' other inputs (each law takes those it has).
+        group : str or sequence of str, optional
+            For fits of runs in groups, as in :meth:`forecast`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`Fit.prob_below`: the inputs (after a ``group`` column for fits with
+            groups), ``target_loss``, ``prob_law_below`` (the averaged law's loss is below
+            the target) and ``prob_run_below`` (one new run's is, noise and discrepancy
+            included). ``attrs``: ``diagnostics_ok`` (every law with weight passed),
+            ``warning`` if one failed, ``caveats``, ``past_peak`` and ``beyond_backtests``
+            as in :meth:`Fit.prob_below` (with several laws, each ``beyond_backtests``
+            entry names its ``law``, whose backtests it is measured against), and
+            ``weights``, ``weights_method`` and ``weights_reason`` as in :meth:`forecast`.
+
+        Raises
+        ------
+        DataError
+            For a target that is not a positive number (for laws with multiplicative
+            noise), no points or points given both as ``at`` and as ``N``/``D``/``C``, an
+            ``at`` column that is no law's input (or several values of one other than N, D
+            and C), a ``fixed`` input no law with weight has, or groups as in
+            :meth:`forecast`.
+
+        Warns
+        -----
+        UserWarning
+            As :meth:`Fit.prob_below`: budgets past the peak of one run's chance (of the
+            mixture), and points farther beyond a law's runs than
+            :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times its backtests reached; and
+            if a law with weight failed its diagnostics.
+        """
+        from bayescale.planning import check_budgets, check_fixed, check_targets, stack_tables
+
+        targets = [float(t) for t in check_targets(target_loss)]
+        active = {name: f for name, f in self.fits.items() if self.weights[name] > 0}
+        inputs = list(dict.fromkeys(i for f in active.values() for i in f.law.inputs))
+        given, fixed = _prob_points(at, N, D, C, fixed, inputs)
+        if "C" in given:
+            given["C"] = check_budgets(given["C"])
+        refused = [
+            k
+            for k in fixed
+            if k in ("N", "D", "C") or not any(k in f.law.inputs for f in active.values())
+        ]
+        if refused:
+            # The first law's message says what the fixed inputs are for.
+            check_fixed(next(iter(active.values())).law, {k: fixed[k] for k in refused})
+        fixed = {
+            k: v
+            for f in active.values()
+            for k, v in check_fixed(
+                f.law, {k: v for k, v in fixed.items() if k in f.law.inputs}
+            ).items()
+        }
+        grouped = [name for name, f in active.items() if f.pooling is not None]
+        if grouped and len(grouped) < len(active):
+            plain = ", ".join(name for name in active if name not in grouped)
+            raise DataError(
+                f"cannot average fits with groups ({', '.join(grouped)}) and without ({plain}); "
+                f"fit every law to the same runs"
+            )
+        if not grouped:
+            if group is not None:
+                raise DataError(
+                    f"group={group!r} applies to fits of runs in groups; these fits have none, "
+                    f"so leave group out"
+                )
+            table = self._prob_table(active, targets, given, fixed)
+        else:
+            groups = active[grouped[0]]._groups_of(group) or []
+            tables = []
+            said: set[str] = set()
+            for g in groups:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    part = self._prob_table(
+                        {n: f.group(g) for n, f in active.items()}, targets, given, fixed
+                    )
+                for w in caught:
+                    text = f"group {g}: {w.message}"
+                    if text not in said:
+                        said.add(text)
+                        warnings.warn(text, w.category, stacklevel=_outside_level())
+                part.insert(0, "group", g)
+                tables.append(part)
+            table = stack_tables(tables, groups)
+        table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
+        table.attrs["weights_method"] = self.method
+        table.attrs["weights_reason"] = self.reason
+        failed = [
+            name
+            for name, f in active.items()
+            if not f.ok and self.weights[name] >= NEGLIGIBLE_WEIGHT
+        ]
+        table.attrs["diagnostics_ok"] = not failed
+        if failed:
+            message = (
+                f"averaged probability of the target includes fits that failed their "
+                f"diagnostics: {', '.join(failed)}"
+            )
+            table.attrs["warning"] = message
+            warnings.warn(message, stacklevel=_outside_level())
+        return table
+
+    def _prob_table(
+        self,
+        fits: Mapping[str, Fit],
+        targets: Sequence[float],
+        given: Mapping[str, Any],
+        fixed: Mapping[str, float],
+    ) -> pd.DataFrame:
+        """:meth:`prob_below` of the fits with weight (or one group's views), target by
+        target, with its caveats."""
+        tables = []
+        caveats: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        for target in targets:
+            part, distances = self._prob_part(fits, target, given, fixed)
+            found = self._prob_caveats(fits, target, given, fixed, part, distances)
+            offset = sum(map(len, tables))
+            for key in ("past_peak", "beyond_backtests"):
+                caveats[key] += [{**e, "row": e["row"] + offset} for e in found[key]]
+            caveats["caveats"] += found["caveats"]
+            tables.append(part)
+        table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+        table.attrs.clear()
+        table.attrs.update(caveats)
+        return table
+
+    def _prob_part(
+        self,
+        fits: Mapping[str, Fit],
+        target: float,
+        given: Mapping[str, Any],
+        fixed: Mapping[str, float],
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """One target's probabilities over the pooled draws, and each law's distance of
+        the points beyond its runs (laws with a discrepancy).
+
+        Each law's values (and discrepancy) are those its fit's :meth:`Fit.prob_below`
+        gives every draw; the pool keeps its share of them.
+        """
+        from bayescale.planning import optimum_draws, prob_below_draws
+
+        points: pd.DataFrame | None = None
+        parts: list[tuple[int, np.ndarray, np.ndarray]] = []
+        distances: dict[str, np.ndarray] = {}
+        for name, f, draws, pick in self._picks(fits):
+            if not np.isfinite(target) or (target <= 0 and f.law.likelihood.scale != "linear"):
+                raise DataError(f"target loss must be a positive number, got {target!r}")
+            own = {k: v for k, v in fixed.items() if k in f.law.inputs}
+            theta = {p: draws[p] for p in f.law.parameters}
+            where: Any
+            if set(given) == {"C"} and "C" not in f.law.inputs:
+                budgets = np.asarray(given["C"], dtype=float)
+                optimum = optimum_draws(f.law, theta, budgets, f.runs.compute_factor, own)
+                values = optimum["loss"]
+                part = pd.DataFrame({"C": budgets})
+                # Each draw's own optimal split: its distance beyond the runs differs by draw.
+                where = {
+                    "C": np.broadcast_to(budgets[:, None], optimum["N"].T.shape),
+                    "N": optimum["N"].T,
+                    "D": optimum["D"].T,
+                    **own,
+                }
+            else:
+                part = forecast_points(f.law, {**given, **own}, f.runs.compute_factor)
+                x = {i: part[i].to_numpy()[None, :] for i in f.law.inputs}
+                values = f.law.predict({k: v[:, None] for k, v in theta.items()}, x)
+                where = part
+            log_delta = None
+            if f.discrepancy is not None:
+                log_delta = f.discrepancy.log_delta(where, len(values), f.seed).T[pick]
+                distance = np.asarray(f.discrepancy.distance(where), dtype=float)
+                distance = np.median(distance, axis=1) if distance.ndim == 2 else distance
+                distances[name] = distance.reshape(-1)
+            law_p, run_p = prob_below_draws(
+                values[pick],
+                target,
+                f.law.likelihood,
+                {k: v[pick] for k, v in draws.items()},
+                log_delta=log_delta,
+            )
+            parts.append((len(pick), law_p, run_p))
+            points = part if points is None else points.combine_first(part)
+        assert points is not None  # an average has a law with weight
+        if len(parts) == 1:
+            law_p, run_p = parts[0][1], parts[0][2]
+        else:
+            # The share of the pooled draws below the target: each law's, by its draws.
+            total = sum(count for count, _, _ in parts)
+            law_p = sum(count * p for count, p, _ in parts) / total
+            run_p = sum(count * p for count, _, p in parts) / total
+        out = points.copy()
+        out["target_loss"] = target
+        out["prob_law_below"] = law_p
+        out["prob_run_below"] = run_p
+        return out, distances
+
+    def _prob_caveats(
+        self,
+        fits: Mapping[str, Fit],
+        target: float,
+        given: Mapping[str, Any],
+        fixed: Mapping[str, float],
+        table: pd.DataFrame,
+        distances: Mapping[str, np.ndarray],
+    ) -> dict[str, Any]:
+        """Flag budgets past the peak of one run's chance and points far beyond a law's
+        backtests, as :meth:`Fit.prob_below` does; warn once per kind."""
+        from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach, past_peak
+
+        out: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        laws = [f.law for f in fits.values()]
+        names = [
+            c
+            for c in table.columns
+            if (c in ("N", "D", "C") or any(c in law.inputs for law in laws)) and c not in fixed
+        ]
+        budget_alone = set(given) == {"C"}
+
+        def where(i: int) -> str:
+            row = table.iloc[i]
+            if "C" in names and budget_alone:
+                return f"{format_number(float(row['C']), 'flops')} FLOPs"
+            return ", ".join(f"{c} = {format_number(float(row[c]), size_kind(c))}" for c in names)
+
+        budgets = table["C"].to_numpy(dtype=float) if "C" in table else np.array([0.0])
+        # Within every law's runs the discrepancies are nil and the chance only rises: the
+        # scan starts beyond the smallest of the laws' largest runs.
+        largest = min(
+            np.exp(f.discrepancy.log_max.get("C", -np.inf)) if f.discrepancy is not None else np.inf
+            for f in fits.values()
+        )
+        if budget_alone and budgets.max() > largest:
+            known = dict(zip(budgets.tolist(), table["prob_run_below"].tolist(), strict=True))
+
+            def prob_at(scan: np.ndarray) -> np.ndarray:
+                scan = np.asarray(scan, dtype=float).reshape(-1)
+                new = [b for b in dict.fromkeys(scan.tolist()) if b not in known]
+                if new:
+                    found, _ = self._prob_part(fits, target, {"C": np.array(new)}, fixed)
+                    known.update(zip(new, found["prob_run_below"].tolist(), strict=True))
+                return np.array([known[b] for b in scan.tolist()])
+
+            k = next(iter(fits.values())).runs.compute_factor
+            peak = past_peak(prob_at, budgets, k, start=largest)
+            flagged = np.flatnonzero(peak["past"])
+            if len(flagged):
+                last = flagged[np.argmax(budgets[flagged])]
+                lower = _and_list([f"{where(i)} ({peak['prob'][i]:.1%})" for i in flagged])
+                out["past_peak"] = [
+                    {"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged
+                ]
+                out["caveats"].append(
+                    f"one run's chance of loss {target:g} peaks at {peak['prob_peak'][last]:.1%} "
+                    f"near {format_number(peak['C_peak'][last], 'flops')} FLOPs and is lower "
+                    f"at {lower}: more compute than that lowers it under the discrepancy model "
+                    f"(its spread grows without bound beyond the runs), which is not "
+                    f"informative this far out"
+                )
+        several = len(distances) > 1
+        for name, distance in distances.items():
+            f = fits[name]
+            reach = backtest_reach(f.discrepancy.info) if f.discrepancy is not None else None
+            if reach is None or len(distance) != len(table):
+                continue
+            far = np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
+            if not len(far):
+                continue
+            out["beyond_backtests"] += [
+                {
+                    "target_loss": target,
+                    "row": int(i),
+                    **({"C": float(table["C"].iloc[i])} if "C" in table else {}),
+                    "distance": float(distance[i]),
+                    **({"law": name} if several else {}),
+                }
+                for i in far
+            ]
+            points = _and_list([f"{where(i)} ({distance[i]:.0f} e-folds)" for i in far])
+            whose = f"{name}: " if several else ""
+            out["caveats"].append(
+                f"{whose}for loss {target:g}, {points} {'lies' if len(far) == 1 else 'lie'} "
+                f"outside the runs' range by more than {FAR_BEYOND_BACKTESTS:g}x the "
+                f"farthest the backtests checked the discrepancy ({reach:.1f} e-folds): "
+                f"its growth there is extrapolated, and so is one run's chance"
+            )
+        for message in out["caveats"]:
+            warnings.warn(message, UserWarning, stacklevel=_outside_level())
+        return out
+
+
+def _prob_points(
+    at: Any, N: Any, D: Any, C: Any, fixed: Mapping[str, Any] | None, inputs: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Where :meth:`Average.prob_below` is asked: N, D and C, from ``at`` or as given, and
+    the laws' other inputs (``fixed``, with those ``at`` gives: one value for all points).
+
+    ``inputs``: every input of the laws with weight.
+    """
+    given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
+    fixed = dict(fixed or {})
+    if at is None:
+        if not given:
+            raise DataError(
+                "prob_below needs the points: N=, D=, C= (two of them, or C alone for each "
+                "law's compute-optimal split), or at={'N': [...], 'D': [...]}"
+            )
+        return given, fixed
+    if given:
+        raise DataError(
+            f"give the point(s) either as at= or as {', '.join(f'{k}=' for k in given)}, not both"
+        )
+    points = as_points(at)
+    if isinstance(points, pd.DataFrame):
+        columns = {str(c): points[c].to_numpy() for c in points.columns}
+    else:
+        columns = {str(c): v for c, v in points.items()}
+    given = {name: columns.pop(name) for name in ("N", "D", "C") if name in columns}
+    if not given:
+        raise DataError("prob_below(at=...) gives no N, D or C; give two of them, or C alone")
+    for name, value in columns.items():
+        if name not in inputs:
+            raise DataError(
+                f"prob_below(at=...): {name!r} is not an input of the averaged laws (their "
+                f"inputs: {', '.join(inputs)}; of N, D, C any two are enough, or C alone)"
+            )
+        if name in fixed:
+            raise DataError(f"{name} is given both in at= and in fixed=; give it once")
+        values = np.unique(np.atleast_1d(np.asarray(value, dtype=object)))
+        if len(values) != 1:
+            raise DataError(
+                f"prob_below(at=...) takes one value of {name} for all the points (it is "
+                f"fixed while N, D or C vary); got {len(values)}: call it once per value"
+            )
+        fixed[name] = values[0]
+    return given, fixed
+
+
+def _and_list(items: Sequence[str], most: int = 4) -> str:
+    """``a``, ``a and b``, ``a, b and c``; beyond ``most`` items, the first two and the last
+    (as :meth:`Fit.prob_below` lists points)."""
+    items = list(items)
+    if len(items) > most:
+        return f"{items[0]}, {items[1]}, ... and {items[-1]} ({len(items)} in all)"
+    return _names(items)
 
 
 def average(
@@ -2108,8 +2718,8 @@ def average(
     Returns
     -------
     Average
-        Call ``.forecast(at, level)``; ``.method`` and ``.reason`` say which weights were
-        used and why.
+        Call ``.forecast(at, level)`` or ``.prob_below(target_loss, ...)``; ``.method``
+        and ``.reason`` say which weights were used and why.
 
     Raises
     ------
@@ -2319,28 +2929,49 @@ def _auto_weights(
 
 
 def compare_pooling(
-    runs: Runs,
+    runs: Runs | pd.DataFrame | str | os.PathLike[str],
     law: Law | str = "chinchilla",
-    test: Runs | None = None,
+    test: Runs | pd.DataFrame | str | os.PathLike[str] | None = None,
     choices: Sequence[str] = ("none", "partial", "complete"),
-    levels: Sequence[float] = (0.5, 0.8, 0.9),
+    levels: float | Sequence[float] | None = None,
+    *,
+    level: float | Sequence[float] | None = None,
+    group: str | Sequence[str] | None = None,
+    x: Mapping[str, str] | None = None,
+    y: str | None = None,
+    compute_factor: float | None = None,
     **fit_options: Any,
 ) -> pd.DataFrame:
     """Fit grouped runs with each pooling choice and tabulate LOO and held-out scores.
 
     Parameters
     ----------
-    runs : Runs
-        Runs in groups (``load_runs(..., group=...)``).
+    runs : Runs, DataFrame or path
+        Runs in groups: Runs from ``load_runs(..., group=...)``, or a table (DataFrame or
+        path) read with :func:`bayescale.load_runs` and the keywords ``group``, ``x``, ``y``
+        and ``compute_factor`` below.
     law : Law or str, default "chinchilla"
         The law.
-    test : Runs, optional
-        Held-out runs in the same groups, scored with :func:`score`.
+    test : Runs, DataFrame or path, optional
+        Held-out runs in the same groups, scored with :func:`score`; a table is read with
+        the same keywords as ``runs``.
     choices : sequence of str, default ("none", "partial", "complete")
         Pooling choices (see :meth:`bayescale.hierarchy.Pooling.of`; mappings are not
         accepted here, as they make no row name).
-    levels : sequence of float, default (0.5, 0.8, 0.9)
+    levels : float or sequence of float, default (0.5, 0.8, 0.9)
         Levels of the intervals whose held-out coverage is reported.
+    level : float or sequence of float, optional
+        Another name for ``levels``; give one of the two.
+    group : str or sequence of str, optional
+        For a table: the column(s) naming each run's group (``load_runs(..., group=)``).
+        For Runs, only their own grouping is accepted.
+    x : mapping of str to str, optional
+        For a table: input name to column (``load_runs(..., x=)``); default the columns
+        named N, D, C and U.
+    y : str, optional
+        For a table: the response column; default ``"loss"``.
+    compute_factor : float, optional
+        For a table: ``k`` in ``C = k N D``; default 6.
     **fit_options
         Passed to :func:`bayescale.fit` (draws, tune, chains, seed ...).
 
@@ -2354,12 +2985,22 @@ def compare_pooling(
     Raises
     ------
     DataError
-        If the runs have no groups.
+        If the runs have no groups, are neither Runs nor a table, the table cannot be read
+        (see :func:`bayescale.load_runs`), ``x``, ``y`` or ``compute_factor`` are given with
+        Runs, a level is not in (0, 1), or both ``level`` and ``levels`` are given.
     """
     import arviz as az
 
+    chosen = _levels(levels, level)
+    reading = {"x": x, "y": y, "compute_factor": compute_factor, "group": group}
+    runs = _as_runs(runs, "compare_pooling", **reading)
+    if test is not None:
+        test = _as_runs(test, "compare_pooling's test", **reading)
     if runs.group is None:
-        raise DataError("compare_pooling needs runs in groups: load_runs(..., group='<column>')")
+        raise DataError(
+            "compare_pooling needs runs in groups: give the grouping column, "
+            "compare_pooling(table, group='<column>'), or load_runs(..., group='<column>')"
+        )
     rows = []
     for choice in choices:
         result = fit(runs, law, pooling=choice, **fit_options)
@@ -2376,6 +3017,6 @@ def compare_pooling(
         if test is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                row.update(score(result, test, levels))
+                row.update(_score(result, test, chosen, False)[0])
         rows.append(row)
     return pd.DataFrame(rows).set_index("pooling")

@@ -22,7 +22,12 @@ pass). When exactly two of ``N``, ``D`` and ``C`` are mapped, the third is deriv
 * ``C = k N D``
 
 and `Runs.columns` records it, e.g. ``columns["D"] == "derived: C / (6 N)"``. When all
-three are mapped, they are used as given. Deriving one needs the other two > 0.
+three are mapped, they are used as given, once checked against each other: a run whose C is
+more than :data:`TRIAD_LIMIT` times off ``k N D`` (either way) is refused, as a forecast point
+is (see :func:`check_triad`). Deriving one needs the other two > 0.
+
+Tokens per parameter ``D / N`` outside :data:`TOKENS_PER_PARAMETER` draw a warning: no
+training run is that far off, but N given in billions, or C in PF-days, is.
 """
 
 from __future__ import annotations
@@ -49,8 +54,13 @@ import pandas as pd
 from bayescale.errors import DataError, DataWarning, MappingError, closest
 
 __all__ = [
+    "PLAUSIBLE_MAX",
+    "SPREAD_LIMIT",
     "SUPPORTED_SUFFIXES",
+    "TOKENS_PER_PARAMETER",
+    "TRIAD_LIMIT",
     "Runs",
+    "check_triad",
     "complete_triad",
     "load_runs",
     "log_inputs",
@@ -66,6 +76,26 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 }
 
 _TRIAD = ("N", "D", "C")
+#: C more than this factor off k N D (either way) is a slip of units, refused: a FLOP count
+#: other than k N D (attention, embeddings) differs by tens of percent, not 2x.
+TRIAD_LIMIT = 2.0
+# Within the limit but beyond this factor: more than attention and embeddings add to k N D
+# at usual contexts, so said in a warning.
+_TRIAD_NOTE = 1.5
+#: Tokens per parameter (D / N) of plausible training runs; outside, a warning. Real runs span
+#: 0.036 (Chinchilla's IsoFLOPs) to 6.4e4 (Muennighoff et al.'s data-constrained runs), more
+#: than 10x inside; N in millions or billions, D in billions or C in PF-days move it 1e6 or more.
+TOKENS_PER_PARAMETER = (1e-3, 1e6)
+#: Inputs beyond these draw a warning: 500x the largest models trained (2e12 parameters),
+#: 250x the largest datasets (4e13 tokens) and 1e5x the largest budgets (5e26 FLOPs). Above
+#: them a value is a typo (an extra zero run of digits) or in other units, not a run.
+PLAUSIBLE_MAX = {"N": 1e15, "D": 1e16, "C": 1e32}
+#: A value this many times its column's median, or this many times below it, draws a
+#: warning: real ladders lie within 500x of their median (N, D, C, unique tokens, learning
+#: rates) and losses within a few x; a run six orders away is a slip, not a rung.
+SPREAD_LIMIT = 1e6
+_UNITS_OF = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
+_DICT_SOURCE = "<dict>"
 # Column names taken as inputs when the caller gives no mapping.
 _DEFAULT_INPUTS = ("N", "D", "C", "U")
 _DATAFRAME_SOURCE = "<DataFrame>"
@@ -373,6 +403,29 @@ class Runs:
             if any(name in _TRIAD for name in missing):
                 k = _format_factor(self.compute_factor)
                 hint = f" (when two of N, D, C are mapped the third is derived from C = {k} N D)"
+            # A column named as a missing input but read as another (x={'N': 'D'}): say so,
+            # the user may have meant that column for this input.
+            read_as = {column: name for name, column in self.columns.items() if name != column}
+            taken = [name for name in missing if name in read_as]
+            if taken:
+                hint += "; " + "; ".join(
+                    f"column {name!r} is read as {read_as[name]} "
+                    f"(x={{{read_as[name]!r}: {name!r}}})"
+                    for name in taken
+                )
+            # Inputs the law does not take (--x Q=N): N, D, C of a law in the triad are
+            # taken (two give the third), and derived ones were not asked for.
+            triad = bool(set(inputs) & set(_TRIAD))
+            unused = [
+                name
+                for name in self.inputs
+                if name not in inputs
+                and not self.columns.get(name, "").startswith("derived:")
+                and not (triad and name in _TRIAD)
+            ]
+            if unused:
+                verb = "is not an input" if len(unused) == 1 else "are not inputs"
+                hint += f"; {_quoted(unused)} {verb} of law {law_name!r}"
             raise MappingError(
                 f"law {law_name!r} needs {noun} {_quoted(missing)}, but the data from "
                 f"{self.source} has only {_quoted(self.inputs)}; map a column to each "
@@ -621,7 +674,7 @@ class Runs:
 
 
 def load_runs(
-    source: str | os.PathLike[str] | pd.DataFrame,
+    source: str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]],
     x: Mapping[str, str] | None = None,
     y: str = "loss",
     *,
@@ -632,9 +685,11 @@ def load_runs(
 
     Parameters
     ----------
-    source : str, os.PathLike or pandas.DataFrame
+    source : str, os.PathLike, pandas.DataFrame or mapping
         A ``.csv``, ``.tsv``, ``.parquet`` or ``.pq`` file (by extension,
-        case-insensitive), or a DataFrame, which is never modified.
+        case-insensitive), a DataFrame, which is never modified, or a mapping of column
+        name -> values of equal length (``{"N": [...], "D": [...], "loss": [...]}``), read
+        as the DataFrame built from it.
     x : mapping of str to str, optional
         Input name (an identifier used in law formulas, such as ``"N"``, ``"D"``,
         ``"C"``, ``"U"``) -> source column name. By default every column named exactly
@@ -666,14 +721,19 @@ def load_runs(
         suggestion); if an input name is not a valid identifier or is ``"y"``; if a used
         value is not a number, missing or infinite (naming the first offending row and
         how many rows share the problem); if one of N, D, C is derived from the others
-        and they are not > 0; or if `compute_factor` is not finite and > 0. Values <= 0
-        are accepted here: whether a law can use them is checked when it is fitted
-        (`Runs.require_law`).
+        and they are not > 0; if N, D and C are all given and a run's C is more than
+        :data:`TRIAD_LIMIT` times off ``compute_factor * N * D`` (a slip of units, see
+        :func:`check_triad`); if a mapping's columns differ in length or one is not a list
+        of values; or if `compute_factor` is not finite and > 0. Values <= 0 are accepted
+        here: whether a law can use them is checked when it is fitted (`Runs.require_law`).
 
     Warns
     -----
     DataWarning
-        If some rows are identical in every used column; they are kept.
+        If some rows are identical in every used column (they are kept); if a run's C is
+        more than 1.5x off ``compute_factor * N * D``; or if a run's tokens per parameter
+        ``D / N`` lie outside :data:`TOKENS_PER_PARAMETER` (N in billions, D in billions or
+        C in PF-days, most likely). Each names the first such row.
     """
     k = _check_compute_factor(compute_factor)
     frame, label, text_file, lines = _read(source)
@@ -697,11 +757,20 @@ def load_runs(
         label, text_file, frame.index, lines, decimal_comma=frame.attrs.get("separator") == ";"
     )
     values: dict[str, np.ndarray] = {
-        name: _to_finite_floats(frame[column], column, rows) for name, column in mapping.items()
+        name: _to_finite_floats(frame[column], column, rows, quantities=True)
+        for name, column in mapping.items()
     }
     y_values = _to_finite_floats(frame[y], y, rows)
     columns = {name: str(column) for name, column in mapping.items()}
+    if all(name in values for name in _TRIAD):
+        check_triad(values, k, lambda i: f"{label}: {rows(i)}", columns=columns)
     _derive_triad(values, columns, k, rows)
+    if "N" in values and "D" in values:
+        _check_tokens_per_parameter(values, columns, rows)
+    for name, column in columns.items():
+        if not column.startswith("derived:"):
+            _check_plausible(values[name], f"column {column!r} (input {name})", name, rows)
+    _check_plausible(y_values, f"column {str(y)!r} (y)", None, rows)
 
     table = pd.DataFrame({**values, "y": y_values})
     group_by, labels = _group_labels(frame, group, label, rows)
@@ -822,7 +891,7 @@ def _group_value(value: object) -> str:
 
 
 def read_table(
-    source: str | os.PathLike[str] | pd.DataFrame,
+    source: str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]],
 ) -> tuple[pd.DataFrame, str, bool]:
     """Read a table as :func:`load_runs` does, before any column is interpreted.
 
@@ -839,9 +908,9 @@ def read_table(
 
     Parameters
     ----------
-    source : str, path or pandas.DataFrame
-        A ``.csv``, ``.tsv`` or ``.parquet`` file (see :data:`SUPPORTED_SUFFIXES`), or a frame,
-        which is returned as it is (not copied).
+    source : str, path, pandas.DataFrame or mapping
+        A ``.csv``, ``.tsv`` or ``.parquet`` file (see :data:`SUPPORTED_SUFFIXES`), a frame,
+        which is returned as it is (not copied), or a mapping of equal-length columns.
 
     Returns
     -------
@@ -864,15 +933,18 @@ _Lines = tuple[tuple[int, int], ...]
 
 
 def _read(
-    source: str | os.PathLike[str] | pd.DataFrame,
+    source: str | os.PathLike[str] | pd.DataFrame | Mapping[str, Sequence[Any]],
 ) -> tuple[pd.DataFrame, str, bool, _Lines | None]:
     """:func:`read_table`, and for a text file the lines each row was read from."""
     if isinstance(source, pd.DataFrame):
         # Only read from the caller's frame: no assignment touches it below.
         return source, _DATAFRAME_SOURCE, False, None
+    if isinstance(source, Mapping):
+        return _frame_of_columns(source), _DICT_SOURCE, False, None
     if not isinstance(source, (str, os.PathLike)):
         raise DataError(
-            f"source must be a file path or a pandas DataFrame, not {type(source).__name__}"
+            f"source must be a file path, a pandas DataFrame or a dict of columns "
+            f"({{'N': [...], 'D': [...], 'loss': [...]}}), not {type(source).__name__}"
         )
     label = os.fspath(source)
     if not isinstance(label, str):
@@ -906,6 +978,40 @@ def _read(
             f"check that it is a valid PARQUET file"
         ) from exc
     return frame, label, False, None
+
+
+def _frame_of_columns(columns: Mapping[Any, Any]) -> pd.DataFrame:
+    """The DataFrame of a mapping of column name -> values, refusing what pandas would not
+    build (or would build by broadcasting a single value) with a message that says why."""
+    if not columns:
+        raise DataError(
+            f"{_DICT_SOURCE}: the dict has no columns; give one list of values per column, "
+            f"e.g. {{'N': [1e8, 2e8], 'D': [2e9, 4e9], 'loss': [3.1, 2.9]}}"
+        )
+    lengths: dict[str, int] = {}
+    flat: dict[Any, Any] = {}
+    for name, values in columns.items():
+        if isinstance(values, pd.Series | pd.Index):
+            # Their values, not their index: a dict of columns lines rows up by position.
+            values = values.to_numpy()
+        try:
+            dims = np.ndim(values) if not isinstance(values, str | bytes) else 0
+        except ValueError:  # lists of unequal lists
+            dims = 2
+        if dims != 1:
+            what = "a single value" if dims == 0 else f"{dims}-dimensional"
+            raise DataError(
+                f"{_DICT_SOURCE}: column {str(name)!r} is {what} ({values!r:.60}); give a list "
+                f"of values, one per run"
+            )
+        lengths[str(name)] = len(values)
+        flat[name] = values
+    if len(set(lengths.values())) > 1:
+        raise DataError(
+            f"{_DICT_SOURCE}: the columns have different lengths ({lengths}); give every "
+            f"column one value per run"
+        )
+    return pd.DataFrame(flat)
 
 
 def _read_text(path: Path, label: str, kind: str) -> tuple[pd.DataFrame, _Lines]:
@@ -1242,8 +1348,16 @@ class _RowNamer:
         return f"row {row}"
 
 
-def _to_finite_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> np.ndarray:
-    """Convert one source column to float64, or raise on the first unusable value."""
+def _to_finite_floats(
+    series: pd.Series, column: Hashable, rows: _RowNamer, quantities: bool = False
+) -> np.ndarray:
+    """Convert one source column to float64, or raise on the first unusable value.
+
+    With `quantities` (an input's column), text that is not a plain number is read as a
+    person writes a size, and as bayescale prints one (:func:`parse_quantity`: ``70B``,
+    ``1.4T``, ``10^24``), as points and candidates are read; only the cells that are not
+    plain numbers are looked at, so a column of numbers costs nothing more.
+    """
     original = series.to_numpy(dtype=object)
     missing = np.array(pd.isna(series), dtype=bool)  # writable: extended below
     dtype = series.dtype
@@ -1266,6 +1380,8 @@ def _to_finite_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> n
         # to_numeric turns True into 1.0; a flag is not a measurement.
         flags = np.array([isinstance(v, (bool, np.bool_)) for v in original], dtype=bool)
         not_number = (np.isnan(coerced) & ~missing) | flags
+        if quantities and not_number.any():
+            coerced, not_number = _read_quantities(original, coerced, not_number)
         values = np.where(not_number | missing, np.nan, coerced)
     else:
         # Booleans, dates, durations, complex numbers: nothing here is a usable number.
@@ -1293,6 +1409,25 @@ def _to_finite_floats(series: pd.Series, column: Hashable, rows: _RowNamer) -> n
         "fix the value or remove the row",
     )
     return values
+
+
+def _read_quantities(
+    original: np.ndarray, coerced: np.ndarray, not_number: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read the text cells that are not plain numbers as sizes (``70B``); the rest stay bad."""
+    from bayescale._format import parse_quantity
+
+    coerced, not_number = coerced.copy(), not_number.copy()
+    for i in np.flatnonzero(not_number):
+        text = original[i]
+        if not isinstance(text, str):
+            continue
+        try:
+            value = parse_quantity(text)
+        except ValueError:
+            continue
+        coerced[i], not_number[i] = value, False
+    return coerced, not_number
 
 
 def _raise_first(bad: np.ndarray, describe: Callable[[int], str], todo: str) -> None:
@@ -1346,6 +1481,179 @@ def complete_triad(
     if "D" not in present:
         return "D", np.asarray(values["C"]) / (k * np.asarray(values["N"]))
     return "N", np.asarray(values["C"]) / (k * np.asarray(values["D"]))
+
+
+def check_triad(
+    values: Mapping[str, np.ndarray],
+    compute_factor: float,
+    row: Callable[[int], str] | None = None,
+    notes: list[str] | None = None,
+    *,
+    columns: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse C far from ``k N D`` when N, D and C are all given; note those well off it.
+
+    The one rule for tables of runs (:func:`load_runs`) and forecast points alike: C more
+    than :data:`TRIAD_LIMIT` times off ``k N D`` either way is a slip of units (PF-days,
+    N in billions) and refused; beyond 1.5x, more than attention and embeddings add, it is
+    noted (warned, or appended to ``notes``). Ratios that are not finite and > 0 are left to
+    the checks of the values themselves.
+
+    Parameters
+    ----------
+    values : mapping of str to numpy.ndarray
+        N, D and C (other names are ignored), one value per point or run.
+    compute_factor : float
+        ``k`` in ``C = k N D``.
+    row : callable, optional
+        Names the point or run at a 0-based position, e.g. ``"runs.csv: row 3 (line 4 of
+        the file)"``; default ``"forecast point <i + 1>"``.
+    notes : list of str, optional
+        Where the note goes instead of a warning.
+    columns : mapping of str to str, optional
+        For runs read from a table: input name -> source column, named in the messages,
+        which then say how to fix the table rather than the points.
+
+    Raises
+    ------
+    DataError
+        For the first point or run off by more than :data:`TRIAD_LIMIT`: its values, the
+        factor and what to do.
+
+    Warns
+    -----
+    DataWarning
+        For the first one off by more than 1.5x (unless ``notes`` is given).
+    """
+
+    def point(i: int) -> str:
+        return f"forecast point {i + 1}" if row is None else row(i)
+
+    k = float(compute_factor)
+    with np.errstate(all="ignore"):
+        product = k * np.asarray(values["N"], dtype=float) * np.asarray(values["D"], dtype=float)
+        ratio = np.asarray(values["C"], dtype=float) / product
+    usable = np.isfinite(ratio) & (ratio > 0)
+    off = usable & ((ratio < 1 / TRIAD_LIMIT) | (ratio > TRIAD_LIMIT))
+    if off.any():
+        i = int(np.argmax(off))
+        c, n, d = (float(values[name][i]) for name in ("C", "N", "D"))
+        if columns is None:
+            raise DataError(
+                f"{point(i)}: C = {c:.4g} but {k:g} N D = {float(product[i]):.4g} (N = {n:.4g}, "
+                f"D = {d:.4g}): they disagree by more than a factor 2. Give two of N, D, C (the "
+                f"third follows from C = {k:g} N D), or load the runs with the compute_factor "
+                f"their FLOPs are counted with (on the command line: --compute-factor)"
+            )
+        count = int(off.sum())
+        raise DataError(
+            f"{point(i)}: C = {c:.4g} ({_source_of(columns, 'C')}) is {float(ratio[i]):.3g}x "
+            f"{k:g} N D = {float(product[i]):.4g} (N = {n:.4g} from {_source_of(columns, 'N')}, "
+            f"D = {d:.4g} from {_source_of(columns, 'D')}), more than a factor {TRIAD_LIMIT:g} off "
+            f"({count} row{'s' if count != 1 else ''} in total): check the units (C in FLOPs, "
+            f"N in parameters, D in tokens), map only two of N, D, C so that the third is "
+            f"derived, or set compute_factor (--compute-factor) to the FLOPs your C counts per "
+            f"parameter and token"
+        )
+    # Within the limit but well off: no slip of units, yet a law reads N and D while the
+    # distance beyond the runs (the discrepancy's) reads C, so a typo in C moves the intervals.
+    loose = usable & ((ratio < 1 / _TRIAD_NOTE) | (ratio > _TRIAD_NOTE))
+    if not loose.any():
+        return
+    i = int(np.argmax(loose))
+    c = float(values["C"][i])
+    if columns is None:
+        note = (
+            f"{point(i)}: C = {c:.4g} is {float(ratio[i]):.2f}x {k:g} N D = "
+            f"{float(product[i]):.4g}. The law forecasts from the inputs it takes; C counts in "
+            f"the distance beyond the runs that widens the discrepancy's interval. If C is a "
+            f"slip, leave it out (two of N, D, C are enough); if your FLOPs are counted "
+            f"otherwise, load the runs with that compute_factor"
+        )
+    else:
+        count = int(loose.sum())
+        note = (
+            f"{point(i)}: C = {c:.4g} ({_source_of(columns, 'C')}) is {float(ratio[i]):.2f}x "
+            f"{k:g} N D = {float(product[i]):.4g} (N from {_source_of(columns, 'N')}, D from "
+            f"{_source_of(columns, 'D')}; {count} row{'s' if count != 1 else ''} off by more "
+            f"than {_TRIAD_NOTE:g}x in total), more than attention and embeddings "
+            f"add: the distance beyond the runs, which widens forecast intervals, reads C. "
+            f"Check that N and C count the same parameters (with or without embeddings), or set "
+            f"compute_factor (--compute-factor) to how your FLOPs are counted"
+        )
+    if notes is not None:
+        notes.append(note)
+    else:
+        warnings.warn(note, DataWarning, stacklevel=3)
+
+
+def _source_of(columns: Mapping[str, str], name: str) -> str:
+    return f"column {columns.get(name, name)!r}"
+
+
+def _check_tokens_per_parameter(
+    values: Mapping[str, np.ndarray], columns: Mapping[str, str], rows: _RowNamer
+) -> None:
+    """Warn about runs whose D / N no training run has: most likely N or D in other units."""
+    low, high = TOKENS_PER_PARAMETER
+    with np.errstate(all="ignore"):
+        ratio = np.asarray(values["D"], dtype=float) / np.asarray(values["N"], dtype=float)
+    odd = np.isfinite(ratio) & (ratio > 0) & ((ratio < low) | (ratio > high))
+    if not odd.any():
+        return
+    i = int(np.argmax(odd))
+    count = int(odd.sum())
+    n_from, d_from = (
+        columns[name] if columns[name].startswith("derived:") else f"column {columns[name]!r}"
+        for name in ("N", "D")
+    )
+    warnings.warn(
+        f"{rows.label}: {rows(i)} has {float(ratio[i]):.3g} tokens per parameter (N = "
+        f"{float(values['N'][i]):.4g} from {n_from}, D = {float(values['D'][i]):.4g} from "
+        f"{d_from}; {count} row{'s' if count != 1 else ''} outside {low:g} to {high:g} in "
+        f"total), far from any training run: check the units (N in parameters, not millions "
+        f"or billions; D in tokens; C in FLOPs, not PF-days)",
+        DataWarning,
+        stacklevel=3,
+    )
+
+
+def _check_plausible(values: np.ndarray, column: str, name: str | None, rows: _RowNamer) -> None:
+    """Warn about the first value no run has: above :data:`PLAUSIBLE_MAX` for N, D, C, or
+    :data:`SPREAD_LIMIT` times its column's median away (for the response, above only: an
+    error rate may fall orders of magnitude as models grow)."""
+    values = np.asarray(values, dtype=float)
+    positive = values[values > 0]
+    if positive.size == 0:
+        return
+    median = float(np.median(positive))
+    with np.errstate(all="ignore"):
+        ratio = values / median
+    cap = PLAUSIBLE_MAX.get(name, np.inf) if name is not None else np.inf
+    above = values > cap
+    far = ratio > SPREAD_LIMIT
+    if name is not None:
+        far |= (values > 0) & (ratio < 1 / SPREAD_LIMIT)
+    odd = above | far
+    if not odd.any():
+        return
+    i = int(np.argmax(odd))
+    value = float(values[i])
+    if above[i]:
+        why = f"more than {cap:g} {_UNITS_OF[name]}, beyond any run trained"  # type: ignore[index]
+    elif ratio[i] > 1:
+        why = f"{float(ratio[i]):.2g} times the median of the column ({median:.4g})"
+    else:
+        why = f"1/{1 / float(ratio[i]):.2g} of the median of the column ({median:.4g})"
+    count = int(odd.sum())
+    units = " or other units (N in parameters, D in tokens, C in FLOPs)" if name else ""
+    warnings.warn(
+        f"{rows.label}: {column} {rows(i)} has {value:.4g}, {why} ({count} "
+        f"row{'s' if count != 1 else ''} like it in total): check it for a typo{units}; it is "
+        f"kept, and weighs on the fit like any run",
+        DataWarning,
+        stacklevel=3,
+    )
 
 
 def log_inputs(law: Any) -> tuple[str, ...]:

@@ -88,7 +88,7 @@ import pandas as pd
 from scipy import special, stats
 
 from bayescale.data import complete_triad
-from bayescale.errors import DataError, LawError
+from bayescale.errors import DataError, LawError, closest
 from bayescale.isoflop import IsoFLOPCurve, curve_noise, find_curves, parabola_vertices
 
 if TYPE_CHECKING:
@@ -151,11 +151,15 @@ def check_choice(kind: Any, where: str = "") -> None:
     DataError
         If ``kind`` is not "auto", "none", None or one of :data:`KINDS`.
     """
-    if kind is None or kind in ("auto", "none", *KINDS):
+    choices = ("auto", *KINDS, "none")
+    if kind is None or (isinstance(kind, str) and kind in choices):
         return
+    named = [f"{c!r}{' (the default)' if c == 'auto' else ''}" for c in choices]
+    match = closest(kind, choices) if isinstance(kind, str) else None
     raise DataError(
-        f"{where + ': ' if where else ''}discrepancy must be 'auto' (the default), 'none' or "
-        f"one of {', '.join(map(repr, KINDS))}, not {kind!r}"
+        f"{where + ': ' if where else ''}discrepancy must be {', '.join(named[:-1])} or "
+        f"{named[-1]} (or None), not {kind!r}"
+        + (f"; did you mean {match!r}?" if match is not None else "")
     )
 
 

@@ -177,34 +177,41 @@ def near_chance(error: Sequence[float] | np.ndarray, chance: float | None) -> bo
 
 
 def fit_link(
-    runs: pd.DataFrame,
+    runs: pd.DataFrame | Runs,
     loss: str,
     metric: str,
-    law: str | Path | Law = "exponential",
+    link: str | Path | Law | None = None,
     *,
     chance: float | None = None,
     accuracy: bool = False,
+    law: str | Path | Law | None = None,
     **fit_options: Any,
 ) -> Fit:
     """Fit a link from loss to a downstream error on the same runs as the loss law.
 
     Parameters
     ----------
-    runs : pandas.DataFrame
-        One row per model, with its loss and its metric.
+    runs : pandas.DataFrame or Runs
+        One row per model, with its loss and its metric as columns. A
+        :class:`~bayescale.Runs` works only if it holds both (it keeps the law's inputs and
+        its response, so most often pass the DataFrame it was loaded from).
     loss : str
         Column of the validation loss (the loss law's response).
     metric : str
         Column of the downstream metric: an error fraction, or an accuracy with
         ``accuracy=True`` (fitted as ``1 - accuracy``).
-    law : str, Path or Law, default "exponential"
-        The link (see :func:`link_law`).
+    link : str, Path or Law, optional
+        The link (see :func:`link_law`); default ``"exponential"``. The name
+        :func:`fit_joint` and :func:`forecast_metrics` use.
     chance : float, optional
         The task's chance accuracy (a fraction), for the prior of the error at high loss.
     accuracy : bool, default False
         ``metric`` holds accuracies.
+    law : str, Path or Law, optional
+        Former name of ``link``, still accepted.
     **fit_options
-        Passed to :func:`bayescale.fit` (draws, tune, chains, seed ...).
+        Passed to :func:`bayescale.fit`: its keywords but ``runs`` and ``law`` (draws,
+        tune, chains, seed, sampler, priors ...); any other is refused before sampling.
 
     Returns
     -------
@@ -218,9 +225,10 @@ def fit_link(
     ------
     DataError
         If a column is missing or not finite, the metric is not a fraction in [0, 1] (a
-        percent?), ``chance`` is not in [0, 1), or the task is near chance (see
-        :func:`near_chance`): its error does not move with the loss, so there is nothing to
-        link.
+        percent?), ``chance`` is not in [0, 1), the task is near chance (see
+        :func:`near_chance`: its error does not move with the loss, so there is nothing to
+        link), a keyword is not one :func:`bayescale.fit` takes, or both ``link`` and
+        ``law`` are given.
 
     Warns
     -----
@@ -229,13 +237,61 @@ def fit_link(
     """
     from bayescale.fitting import fit
 
-    data = _link_runs(runs, loss, metric, chance, accuracy)
-    result = fit(data, link_law(law, chance, runs=data), **fit_options)
+    if law is not None and link is not None:
+        raise DataError(
+            "fit_link takes the link as link= (law= is its former name); give one of them"
+        )
+    link = law if law is not None else "exponential" if link is None else link
+    _check_fit_options(fit_options, "fit_link", ("link", "chance", "accuracy"))
+    table = _as_table(runs, loss, metric)
+    data = _link_runs(table, loss, metric, chance, accuracy)
+    result = fit(data, link_law(link, chance, runs=data), **fit_options)
     # The link's response is the generic 'error': the report names the metric from here.
     result.info.update(
-        metric=metric, chance=chance, loss=loss, table_columns=[str(c) for c in runs.columns]
+        metric=metric, chance=chance, loss=loss, table_columns=[str(c) for c in table.columns]
     )
     return result
+
+
+def _check_fit_options(options: Mapping[str, Any], caller: str, own: Sequence[str]) -> None:
+    """Refuse a keyword bayescale.fit does not take, before any sampling, naming the likely one.
+
+    Passed on unchecked, a typo would surface as "fit() got an unexpected keyword argument",
+    about a call the user never made.
+    """
+    import inspect
+
+    from bayescale.fitting import fit
+
+    accepted = [p for p in inspect.signature(fit).parameters if p not in ("runs", "law")]
+    unknown = [name for name in options if name not in accepted]
+    if not unknown:
+        return
+    name = unknown[0]
+    guess = closest(name, [*own, *accepted])
+    hint = f"; did you mean {guess}=?" if guess is not None else ""
+    raise DataError(
+        f"{caller} does not take {name}={options[name]!r}{hint} (it takes "
+        f"{', '.join(own)}, and bayescale.fit's options: {', '.join(accepted)})"
+    )
+
+
+def _as_table(runs: Any, loss: str, metric: str) -> pd.DataFrame:
+    """The table a link is fitted from: a DataFrame as given, or Runs holding both columns."""
+    from bayescale.data import Runs
+
+    if not isinstance(runs, Runs):
+        return runs
+    table = runs.table.rename(columns={"y": runs.y_name})
+    missing = [c for c in (loss, metric) if c not in table.columns]
+    if missing:
+        # Runs keep only the law's inputs and its response: a benchmark's column is gone.
+        raise DataError(
+            f"these Runs hold only {', '.join(map(str, table.columns))} (load_runs keeps the "
+            f"law's inputs and its response), not {', '.join(map(repr, missing))}: pass the "
+            f"DataFrame they were loaded from, with the loss and the metric as columns"
+        )
+    return table
 
 
 def _link_runs(
@@ -293,8 +349,11 @@ def _link_runs(
             f"{CHANCE_MARGIN} of the chance error {1 - chance:.3f}; no link can be fitted "
             f"(train larger models, or leave this task out)"
         )
-    frame = pd.DataFrame({"L": pd.to_numeric(runs[loss], errors="coerce"), "error": error})
-    return load_runs(frame, x={"L": "L"}, y="error")
+    # L keeps the loss column's name as its source: the fit records which loss its L is,
+    # and a forecast point named by that column is pointed to L.
+    source = "L" if loss == "error" else loss
+    frame = pd.DataFrame({source: pd.to_numeric(runs[loss], errors="coerce"), "error": error})
+    return load_runs(frame, x={"L": source}, y="error")
 
 
 #: Rank correlation of the error with the loss below which a link warns that the error rises
@@ -350,10 +409,12 @@ def _check_loss_columns(loss_fit: Fit, link_fit: Fit) -> None:
 def chain(
     loss_fit: Fit,
     link_fit: Fit,
-    points: Mapping[str, Any] | pd.DataFrame,
+    at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     level: float | Sequence[float] = 0.9,
     seed: int | None = None,
     group: str | None = None,
+    *,
+    points: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Forecast a downstream error at new scales: the loss posterior through the link's.
 
@@ -363,8 +424,9 @@ def chain(
         The loss law's fit.
     link_fit : Fit
         The link's fit (:func:`fit_link`).
-    points : mapping or DataFrame
-        The loss law's inputs at each target (e.g. ``N`` and ``D``).
+    at : mapping, DataFrame or list of mappings
+        The loss law's inputs at each target, in the forms :meth:`bayescale.Fit.forecast`
+        takes (e.g. ``{"N": [6.9e9], "D": [1.38e11]}``; of N, D and C any two are enough).
     level : float or sequence of float, default 0.9
         Interval level(s).
     seed : int, optional
@@ -372,6 +434,8 @@ def chain(
     group : str, optional
         For a hierarchical loss fit: the group whose loss to chain (``"new"`` for a group
         not yet observed), as :meth:`bayescale.Fit.group`.
+    points : mapping, DataFrame or list of mappings, optional
+        Former name of ``at``, still accepted.
 
     Returns
     -------
@@ -380,16 +444,30 @@ def chain(
         ``error_median``, ``error_lower_l``, ``error_upper_l``: the link at the loss law,
         both laws' parameter uncertainty; ``pred_median``, ``pred_lower_l``,
         ``pred_upper_l``: one model's error (a new run's loss noise, the loss fit's
-        discrepancy if it has one, and the link's noise).
-    """
-    from bayescale.settings import check_levels
+        discrepancy if it has one, and the link's noise). ``attrs`` holds
+        ``diagnostics_ok`` (both fits pass) and, if either failed, ``warning``.
 
+    Raises
+    ------
+    DataError
+        If a point lacks an input of the loss law (or two of N, D, C), a value is not a
+        positive number, or both ``at`` and ``points`` are given.
+
+    Warns
+    -----
+    UserWarning
+        If the loss fit or the link fit failed its diagnostics, or the link puts many error
+        draws outside [0, 1] at the targets.
+    """
+    from bayescale.settings import check_levels, check_seed
+
+    at = _at_or_points(at, points, "chain")
     check_levels(level)
     _check_loss_columns(loss_fit, link_fit)  # on every group's runs, as the link's may be
     if group is not None:
         loss_fit = loss_fit.group(group)
-    frame = _target_frame(loss_fit.law, points)
-    seed = loss_fit.seed if seed is None else seed
+    frame = _target_frame(loss_fit.law, at, loss_fit.runs.compute_factor)
+    seed = loss_fit.seed if seed is None else check_seed(seed)
     loss_law, link = loss_fit.law, link_fit.law
     theta = loss_fit.draws([*loss_law.parameters, *loss_law.likelihood.noise_names])
     log_delta = None
@@ -397,7 +475,49 @@ def chain(
         n = len(next(iter(theta.values())))
         log_delta = loss_fit.discrepancy.log_delta(frame, n, seed).T
     phi = link_fit.draws([*link.parameters, *link.likelihood.noise_names])
-    return _through_link(loss_law, theta, link, phi, frame, level, seed, log_delta=log_delta)
+    table = _through_link(loss_law, theta, link, phi, frame, level, seed, log_delta=log_delta)
+    return _flag_failed(table, {"the loss fit": loss_fit, "the link fit": link_fit})
+
+
+def _failed_message(fits: Mapping[str, Fit | JointFit], what: str = "forecast") -> str | None:
+    """The warning of a result drawn from fits of which some failed their diagnostics.
+
+    Worded as ``Fit.forecast`` words it ("forecast from a fit that failed its
+    diagnostics: ..."), naming which fit failed; None when every fit passes.
+    """
+    failed = {role: f for role, f in fits.items() if not f.ok}
+    if not failed:
+        return None
+    verdicts = "; ".join(f"{role}: {f.diagnostics.verdict()}" for role, f in failed.items())
+    if len(failed) == 1:
+        return f"{what} from a fit that failed its diagnostics, {verdicts}"
+    return f"{what} from fits that failed their diagnostics, {verdicts}"
+
+
+def _flag_failed(table: pd.DataFrame, fits: Mapping[str, Fit | JointFit]) -> pd.DataFrame:
+    """Mark a chained table with its fits' verdict, and warn if one of them failed."""
+    message = _failed_message(fits)
+    table.attrs["diagnostics_ok"] = message is None
+    if message is not None:
+        table.attrs["warning"] = message
+        warnings.warn(message, UserWarning, stacklevel=3)
+    return table
+
+
+def _at_or_points(at: Any, points: Any, caller: str) -> Any:
+    """The forecast points, given as ``at`` or by their former name ``points``."""
+    if points is None:
+        if at is None:
+            raise DataError(
+                f"{caller} needs the points to forecast at, e.g. at={{'N': [6.9e9], "
+                f"'D': [1.38e11]}}"
+            )
+        return at
+    if at is not None:
+        raise DataError(
+            f"{caller} got both at= and points= (its former name): give the points once, as at="
+        )
+    return points
 
 
 def forecast_metrics(
@@ -405,13 +525,14 @@ def forecast_metrics(
     table: pd.DataFrame,
     loss: str,
     metrics: Sequence[str],
-    points: Mapping[str, Any] | pd.DataFrame,
+    at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     *,
     link: str | Path | Law = "exponential",
     chance: float | Mapping[str, float] | None = None,
     accuracy: bool = False,
     level: float | Sequence[float] = 0.9,
     group: str | None = None,
+    points: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     **fit_options: Any,
 ) -> pd.DataFrame:
     """Forecast many downstream metrics at once: a link per metric, each chained.
@@ -426,8 +547,8 @@ def forecast_metrics(
         Column of the validation loss.
     metrics : sequence of str
         Columns of the metrics (errors, or accuracies with ``accuracy=True``).
-    points : mapping or DataFrame
-        The loss law's inputs at each target.
+    at : mapping, DataFrame or list of mappings
+        The loss law's inputs at each target, as :func:`chain` takes them.
     link : str, Path or Law, default "exponential"
         The link of every metric (see :func:`link_law`).
     chance : float or mapping, optional
@@ -438,26 +559,41 @@ def forecast_metrics(
         Interval level(s).
     group : str, optional
         For a hierarchical loss fit: the group whose loss to chain (see :func:`chain`).
+    points : mapping, DataFrame or list of mappings, optional
+        Former name of ``at``, still accepted.
     **fit_options
-        Sampler settings of the link fits (see :func:`bayescale.fit`).
+        Sampler settings of the link fits, as :func:`fit_link` takes them (see
+        :func:`bayescale.fit`).
 
     Returns
     -------
     pandas.DataFrame
         One row per metric and target: ``metric``, ``status`` (``ok``, ``diagnostics
-        failed`` or ``near chance``), ``note`` (why, or the chain's warning), then
-        :func:`chain`'s columns; a metric near chance has its reason and no numbers.
+        failed`` (the loss fit's or the metric's link's) or ``near chance``), ``note``
+        (why, or the chain's warnings), then :func:`chain`'s columns; a metric near chance
+        has its reason and no numbers. ``attrs`` holds ``diagnostics_ok`` (the loss fit and
+        every link fitted pass) and, if one failed, ``warning``.
 
     Raises
     ------
     DataError
-        If a column is missing or not finite (near-chance metrics are rows, not errors).
+        If a column is missing or not finite (near-chance metrics are rows, not errors), a
+        point lacks an input of the loss law, or a keyword is not one
+        :func:`bayescale.fit` takes.
+
+    Warns
+    -----
+    UserWarning
+        Once, if the loss fit or a link fit failed its diagnostics.
     """
+    at = _at_or_points(at, points, "forecast_metrics")
     if isinstance(metrics, str) or not len(metrics):
         raise DataError("metrics must be a list of one or more column names, e.g. ['mmlu']")
+    _check_fit_options(fit_options, "forecast_metrics", ("link", "chance", "accuracy", "level"))
     if group is not None:
         loss_fit = loss_fit.group(group)
-    frame = _target_frame(loss_fit.law, points)
+    frame = _target_frame(loss_fit.law, at, loss_fit.runs.compute_factor)
+    fitted: dict[str, Fit] = {"the loss fit": loss_fit}
     rows = []
     for metric in metrics:
         task_chance = chance.get(metric) if isinstance(chance, Mapping) else chance
@@ -470,30 +606,36 @@ def forecast_metrics(
             flagged = {"metric": metric, "status": "near chance", "note": str(err)}
             rows.append(pd.DataFrame({**flagged, **inputs}))
             continue
+        fitted[f"the link of {metric!r}"] = link_fit
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             part = chain(loss_fit, link_fit, frame, level=level)
-        status = "ok" if link_fit.ok else "diagnostics failed"
-        note = "; ".join(str(w.message) for w in caught) or (
-            "" if link_fit.ok else link_fit.diagnostics.verdict()
-        )
+        # The chain's own warnings (a failed fit named, a link leaving [0, 1]) are the note.
+        status = "ok" if part.attrs["diagnostics_ok"] else "diagnostics failed"
+        note = "; ".join(dict.fromkeys(str(w.message) for w in caught))
         part.insert(0, "note", note)
         part.insert(0, "status", status)
         part.insert(0, "metric", metric)
         rows.append(part)
-    return pd.concat(rows, ignore_index=True)
+    table = pd.concat(rows, ignore_index=True)
+    table.attrs = {}
+    message = _failed_message(fitted)
+    table.attrs["diagnostics_ok"] = message is None
+    if message is not None:
+        table.attrs["warning"] = message
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return table
 
 
-def _target_frame(law: Law, points: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
-    """The targets as a frame, refusing one without an input of the loss law."""
-    frame = pd.DataFrame(points) if not isinstance(points, pd.DataFrame) else points
-    missing = [name for name in law.inputs if name not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the targets need the loss law's input(s) {', '.join(missing)} "
-            f"(law {law.name!r}); add them to the points"
-        )
-    return frame
+def _target_frame(law: Law, at: Any, compute_factor: float) -> pd.DataFrame:
+    """The targets as a frame, read as ``Fit.forecast`` reads them.
+
+    Any point form ``Fit.forecast`` takes (a mapping of scalars or lists, a DataFrame,
+    records, text such as "70B"), and of N, D and C any two, the third completed.
+    """
+    from bayescale.forecast import forecast_points
+
+    return forecast_points(law, at, compute_factor)
 
 
 def _through_link(
@@ -685,20 +827,25 @@ class JointFit:
 
     def forecast(
         self,
-        points: Mapping[str, Any] | pd.DataFrame,
+        at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
         level: float | Sequence[float] = 0.9,
         seed: int | None = None,
+        *,
+        points: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     ) -> pd.DataFrame:
         """Forecast the downstream error at new scales from the joint posterior.
 
         Parameters
         ----------
-        points : mapping or DataFrame
-            The loss law's inputs at each target (e.g. ``N`` and ``D``).
+        at : mapping, DataFrame or list of mappings
+            The loss law's inputs at each target, as :func:`chain` takes them (e.g.
+            ``{"N": [6.9e9], "D": [1.38e11]}``).
         level : float or sequence of float, default 0.9
             Interval level(s).
         seed : int, optional
             Seed of the noise draws; default the fit's.
+        points : mapping, DataFrame or list of mappings, optional
+            Former name of ``at``, still accepted.
 
         Returns
         -------
@@ -711,9 +858,10 @@ class JointFit:
         """
         from bayescale.settings import check_levels, check_seed
 
+        at = _at_or_points(at, points, "JointFit.forecast")
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
-        frame = _target_frame(self.law, points)
+        frame = _target_frame(self.law, at, self.runs.compute_factor)
         theta, phi = self.loss_draws(), self.link_draws()
         table = _through_link(self.law, theta, self.link, phi, frame, level, seed, joint=True)
         table.attrs["diagnostics_ok"] = self.ok
@@ -801,6 +949,7 @@ def fit_joint(
             f"{', '.join(_JOINT_SETTINGS)}"
         )
     settings = SamplerSettings.of(fit_options)
+    table = _as_table(table, loss, metric)
     link_runs = _link_runs(table, loss, metric, chance, accuracy)
     runs = load_runs(table, x=x, y=loss)
     loss_law = get_law(law, runs=runs)

@@ -24,11 +24,25 @@ from bayescale._format import format_number, size_kind
 from bayescale.data import Runs, load_runs
 from bayescale.discrepancy import Discrepancy, backtest, beyond_runs, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
-from bayescale.errors import BayescaleError, ConvergenceError, DataError, DataWarning, LawError
-from bayescale.forecast import as_points, forecast_points, forecast_table, level_label
+from bayescale.errors import (
+    BayescaleError,
+    ConvergenceError,
+    DataError,
+    DataWarning,
+    LawError,
+    closest,
+)
+from bayescale.forecast import (
+    as_points,
+    forecast_draws,
+    forecast_points,
+    forecast_table,
+    level_label,
+)
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
 from bayescale.laws import Law, get_law, refuse_unused_columns
+from bayescale.recommendation import DEFAULT_MAX_DRAWS
 from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
 
 __all__ = ["Diagnostics", "Fit", "fit", "load_fit"]
@@ -589,23 +603,28 @@ class Fit:
             )
         return chosen
 
+    def _in_group(self, g: str, call: Any, said: set[str]) -> Any:
+        """``call`` on group ``g``'s view, its warnings said as that group's (once each)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = call(self.group(g))
+        for w in caught:
+            # Say which group a warning is of ("no budget gives ..." may hold for one);
+            # a failed fit's warning is of the whole fit, said once.
+            text = str(w.message)
+            if "from a fit that failed its diagnostics" not in text:
+                text = f"group {g}: {text}"
+            if text not in said:
+                said.add(text)
+                warnings.warn_explicit(text, w.category, w.filename, w.lineno, module=__name__)
+        return result
+
     def _per_group(self, groups: Sequence[str], call: Any) -> pd.DataFrame:
         """Stack a method's table over groups, with a ``group`` column first."""
         tables = []
         said: set[str] = set()
         for g in groups:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                table = call(self.group(g))
-            for w in caught:
-                # Say which group a warning is of ("no budget gives ..." may hold for one);
-                # a failed fit's warning is of the whole fit, said once.
-                text = str(w.message)
-                if "from a fit that failed its diagnostics" not in text:
-                    text = f"group {g}: {text}"
-                if text not in said:
-                    said.add(text)
-                    warnings.warn_explicit(text, w.category, w.filename, w.lineno, module=__name__)
+            table = self._in_group(g, call, said)
             table.insert(0, "group", g)
             tables.append(table)
         from bayescale.planning import stack_tables
@@ -634,13 +653,13 @@ class Fit:
         )
 
     def draws(
-        self, names: Sequence[str] | None = None, group: str | None = None
+        self, names: str | Sequence[str] | None = None, group: str | None = None
     ) -> dict[str, np.ndarray]:
         """Return posterior draws flattened over chains.
 
         Parameters
         ----------
-        names : sequence of str, optional
+        names : str or sequence of str, optional
             Variables; default :attr:`parameter_names`.
         group : str, optional
             For a hierarchical fit: the group whose parameter values to return (or
@@ -654,11 +673,23 @@ class Fit:
         Raises
         ------
         DataError
-            If a per-group variable is asked for without a group.
+            If a name is not a variable of the posterior, or a per-group variable is asked
+            for without a group.
         """
         if group is not None:
             return self.group(group).draws(names)
         post = self.idata.posterior
+        names = [names] if isinstance(names, str) else names
+        unknown = [n for n in names or () if n not in post.data_vars]
+        if unknown:
+            # The sampler's own transforms (E_log__) are there too, but not what one asks for.
+            known = [str(n) for n in post.data_vars if not str(n).endswith("__")]
+            match = closest(unknown[0], known)
+            hint = f"; did you mean {match}?" if match is not None else ""
+            raise DataError(
+                f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a "
+                f"variable of this fit's posterior (its variables: {', '.join(known)}){hint}"
+            )
         varying = [n for n in (names or self.parameter_names) if "group" in post[n].dims]
         if varying:
             raise DataError(
@@ -693,7 +724,7 @@ class Fit:
             scalar_view(self.idata.posterior) if self.pooling is not None else self.idata.posterior
         )[names]
         hdi = az.hdi(post, hdi_prob=level)
-        tag = f"{100 * level:.10g}"
+        tag = level_label(level)
         rows = []
         for name in names:
             values = post[name].values.reshape(-1)
@@ -742,8 +773,10 @@ class Fit:
         at : mapping or DataFrame
             Input values, e.g. ``{"N": [7e10], "D": [1.4e12]}``; of N, D and C any two
             are enough; records (a list of mappings) work too, and columns that are not
-            inputs (labels) are carried to the table. For a hierarchical fit, a ``group``
-            column (or one named as the runs' grouping column) gives each point's group.
+            inputs (labels) are carried to the table. Points are named by the law's inputs,
+            not by the runs' source columns (``N``, not ``"Model Size"``: the message says
+            which to use). For a hierarchical fit, a ``group`` column (or one named as the
+            runs' grouping column) gives each point's group.
         level : float or sequence of float, default 0.9
             Credible level(s).
         seed : int, optional
@@ -756,8 +789,9 @@ class Fit:
         Returns
         -------
         pandas.DataFrame
-            For a hierarchical fit, first a ``group`` column; then inputs,
-            ``law_median``, ``law_mean``, ``law_lower_90`` ... (the law's credible
+            For a hierarchical fit, first a ``group`` column; then inputs (all of N, D and
+            C when the runs have them, whichever two were given), ``law_median``,
+            ``law_mean``, ``law_lower_90`` ... (the law's credible
             interval, if its form is exact), with a discrepancy (the default, see
             :func:`bayescale.fit`) ``disc_median``, ``disc_lower_90`` ... (the law allowing
             for its form's error beyond the runs), ``pred_median``, ``pred_lower_90`` ... (a
@@ -767,50 +801,293 @@ class Fit:
             log distance (e-folds) outside the runs' range, above or below, on any input or
             C (0 inside; the distance the discrepancy grows with). One row per point,
             in the order given; a DataFrame's index is kept (except when ``group`` stacks
-            several groups' tables). ``attrs`` holds ``diagnostics_ok`` and, for a failed
-            fit, ``warning``.
+            several groups' tables). The draws behind these columns are
+            :meth:`predictive`'s. ``attrs`` holds ``law``, ``y`` (the runs' response
+            column, what is forecast), ``diagnostics_ok`` and, for a failed fit,
+            ``warning``; for points far beyond the backtests (below), ``caveats`` (the
+            sentence warned) and ``beyond_backtests`` (per such row: ``row`` and its
+            ``distance``).
+
+        Warns
+        -----
+        UserWarning
+            Once per call, naming the points, when points lie outside the runs' range
+            (above or below them) by more than :data:`bayescale.planning.FAR_BEYOND_BACKTESTS`
+            times the farthest distance at which the discrepancy's backtests held out runs,
+            as :meth:`prob_below` warns: the discrepancy's growth there, and so the
+            ``disc_*`` and ``pred_*`` intervals, are extrapolated. A fit without a learned
+            discrepancy has no such reach and does not warn; read ``distance``.
+
+        Raises
+        ------
+        DataError
+            For points that lack an input of the law (naming the columns that were not
+            used and what to call them), or with values that are not numbers (bools
+            included), not finite, or not positive where the law takes a logarithm.
         """
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
         at = as_points(at)
-        # The groups as a column: 'group', or the runs' own grouping column (e.g. 'dataset').
-        column = None
-        if isinstance(at, pd.DataFrame):
-            column = next((c for c in ("group", *self.runs.group_by) if c in at.columns), None)
-        if self.pooling is not None and column is not None:
-            if group is not None:
-                raise DataError(
-                    f"give the groups either as the {column!r} column of at or as group=, not both"
-                )
-            at = at.rename(columns={column: "group"})
-            labels = at["group"].astype(str).to_numpy()
+        column = self._group_column(at, group)
+        labels = None
+        if column is not None:
+            labels = at[column].astype(str).to_numpy()
+            at = at.drop(columns=column)
             parts = []
             for g in dict.fromkeys(labels):
                 rows = np.flatnonzero(labels == g)
-                part = self.group(g).forecast(at.iloc[rows].drop(columns="group"), level, seed)
+                part = self.group(g)._forecast_table(at.iloc[rows], level, seed)
                 part.insert(0, "group", g)
                 part.index = rows
                 parts.append(part)
-            out = pd.concat(parts).sort_index()
+            table = pd.concat(parts).sort_index()
+            table.attrs = dict(parts[0].attrs)
             # Row i of the table is row i of at: its labels (run names, dates) carry over.
-            out.index = at.index
-            out.attrs.update(parts[0].attrs)
-            return out
-        groups = self._groups_of(group)
-        if groups is not None:
-            return self._per_group(groups, lambda view: view.forecast(at, level, seed))
-        points = forecast_points(self.law, at, self.runs.compute_factor)
+            table.index = at.index
+        else:
+            groups = self._groups_of(group)
+            if groups is not None:
+                return self._per_group(groups, lambda view: view.forecast(at, level, seed))
+            table = self._forecast_table(at, level, seed)
+        self._flag_far(table.attrs, table, table["extrapolation"], table["distance"], labels)
+        return self._flag_failed(table, "forecast")
+
+    def _forecast_table(
+        self, at: Mapping[str, Any] | pd.DataFrame, level: Any, seed: int
+    ) -> pd.DataFrame:
+        """:meth:`forecast` of one fit (no groups), without its warnings."""
+        points, draws, noise, log_delta = self._forecast_inputs(at, seed)
+        table = forecast_table(self.law, draws, noise, points, level, log_delta=log_delta)
+        table["extrapolation"], table["distance"] = beyond_runs(points, self.runs, self.law.inputs)
+        table.attrs["law"] = self.law.name
+        table.attrs["y"] = self.runs.y_name
+        if isinstance(at, pd.DataFrame):
+            table.index = at.index
+        return table
+
+    def predictive(
+        self,
+        at: Mapping[str, Any] | pd.DataFrame,
+        seed: int | None = None,
+        group: str | Sequence[str] | None = None,
+    ) -> xr.Dataset:
+        """The draws a forecast summarises, over ``(chain, draw, point)``.
+
+        For questions the forecast's quantiles do not answer: the probability that the
+        loss at one point is below the loss at another, joint bands over a curve, any
+        functional of the posterior. The draws are exactly those :meth:`forecast`
+        summarises with the same ``seed`` (its ``pred_median`` is the median of ``pred``
+        over chain and draw), one posterior draw's law, discrepancy slope and new-run
+        noise shared by every point, as in a forecast.
+
+        Parameters
+        ----------
+        at : mapping or DataFrame
+            The points, in any form :meth:`forecast` takes (two of N, D, C are enough;
+            label columns are carried as coordinates).
+        seed : int, optional
+            Seed of the new-run noise and of the discrepancy; default the fit's seed, as
+            in :meth:`forecast`.
+        group : str or sequence of str, optional
+            For a hierarchical fit, as in :meth:`forecast` (or a ``group`` column of
+            ``at``); several groups are stacked along ``point``, with a ``group``
+            coordinate.
+
+        Returns
+        -------
+        xarray.Dataset
+            Variables over ``(chain, draw, point)``, float32 (the precision forecasts
+            are computed in): ``law``, the law's value (what runs at the point would
+            average to, if its form were exact); with a discrepancy ``disc``, the law with
+            its form's error beyond the runs; ``pred``, one new run's loss (discrepancy and
+            run-to-run noise included). Where a law with multiplicative noise is <= 0, a
+            draw's ``disc`` and ``pred`` are NaN (with a warning). Coordinates on
+            ``point``: the inputs (all of N, D and C when the runs have them), the labels
+            given, ``extrapolation`` and ``distance`` (as in :meth:`forecast`), and
+            ``group`` for a hierarchical fit; ``point`` itself is a DataFrame's index
+            when it is unique, else 0, 1, .... ``attrs``: ``law``, ``y`` (the response
+            column), ``seed``, ``diagnostics_ok`` (1 or 0: NetCDF has no booleans, and
+            the Dataset saves with ``to_netcdf``), for a failed fit ``warning``, and for
+            points far beyond the backtests ``caveats`` and ``beyond_backtests`` (their
+            positions along ``point``).
+
+        Warns
+        -----
+        UserWarning
+            As :meth:`forecast`: a failed fit (once per fit), and points far beyond the
+            backtests (once per call).
+
+        Raises
+        ------
+        DataError
+            As :meth:`forecast`.
+
+        Examples
+        --------
+        >>> draws = fit.predictive({"N": [7e10, 1.4e11], "D": [1.4e12, 2.8e12]})  # doctest: +SKIP
+        >>> pred = draws["pred"]  # doctest: +SKIP
+        >>> float((pred.isel(point=1) < pred.isel(point=0)).mean())  # doctest: +SKIP
+        """
+        seed = self.seed if seed is None else check_seed(seed)
+        at = as_points(at)
+        column = self._group_column(at, group)
+        labels = None
+        if column is not None:
+            labels = at[column].astype(str).to_numpy()
+            at = at.drop(columns=column)
+            named = list(dict.fromkeys(labels))
+            rows = [np.flatnonzero(labels == g) for g in named]
+            parts = [
+                self.group(g)._predictive_draws(at.iloc[r], seed)
+                for g, r in zip(named, rows, strict=True)
+            ]
+            order = np.argsort(np.concatenate(rows), kind="stable")
+            out = _stack_draws(parts, named).isel(point=order)
+            point = at.index if at.index.is_unique else np.arange(len(at))
+            out = out.assign_coords(point=np.asarray(point))
+        else:
+            groups = self._groups_of(group)
+            if groups is not None:
+                said: set[str] = set()
+                return _stack_draws(
+                    [self._in_group(g, lambda v: v.predictive(at, seed), said) for g in groups],
+                    groups,
+                )
+            out = self._predictive_draws(at, seed)
+        points = pd.DataFrame(
+            {c: out[c].values for c in (*self.law.inputs, "N", "D", "C") if c in out.coords}
+        )
+        far = (out["extrapolation"].values, out["distance"].values)
+        self._flag_far(out.attrs, points, *far, labels, positions=True)
+        self._flag_failed(out, "forecast")
+        out.attrs["diagnostics_ok"] = int(self.ok)
+        return out
+
+    def _predictive_draws(self, at: Mapping[str, Any] | pd.DataFrame, seed: int) -> xr.Dataset:
+        """:meth:`predictive` of one fit (no groups), without its warnings."""
+        points, draws, noise, log_delta = self._forecast_inputs(at, seed)
+        found = forecast_draws(self.law, draws, noise, points, log_delta)
+        ratio, far = beyond_runs(points, self.runs, self.law.inputs)
+        post = self.idata.posterior
+        shape = (post.sizes["chain"], post.sizes["draw"], len(points))
+        index = at.index if isinstance(at, pd.DataFrame) and at.index.is_unique else None
+        coords: dict[str, Any] = {
+            "chain": post["chain"].values,
+            "draw": post["draw"].values,
+            "point": np.arange(len(points)) if index is None else np.asarray(index),
+            **{str(c): ("point", points[c].to_numpy()) for c in points.columns},
+            "extrapolation": ("point", np.asarray(ratio, dtype=float)),
+            "distance": ("point", np.asarray(far, dtype=float)),
+        }
+        # Fit.draws flattens chain by chain: (points, chains * draws) -> (chain, draw, point).
+        out = xr.Dataset(
+            {
+                name: (("chain", "draw", "point"), values.T.reshape(shape), _DRAWN[name])
+                for name, values in found.items()
+            },
+            coords=coords,
+        )
+        out.attrs.update({"law": self.law.name, "y": self.runs.y_name, "seed": seed})
+        return out
+
+    def _group_column(self, at: Mapping[str, Any] | pd.DataFrame, group: Any) -> str | None:
+        """The column of ``at`` that gives each point's group (``group``, or the runs' own
+        grouping column, e.g. ``dataset``), for a hierarchical fit; None otherwise."""
+        if self.pooling is None or not isinstance(at, pd.DataFrame):
+            return None
+        column = next((c for c in ("group", *self.runs.group_by) if c in at.columns), None)
+        if column is not None and group is not None:
+            raise DataError(
+                f"give the groups either as the {column!r} column of at or as group=, not both"
+            )
+        return column
+
+    def _forecast_inputs(
+        self, at: Mapping[str, Any] | pd.DataFrame, seed: int
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+        """The points of a forecast (checked, the triad completed) and what its draws are
+        made of: posterior draws, a new run's noise per draw and the discrepancy per point
+        and draw (None without one). :meth:`forecast` and :meth:`predictive` share them."""
+        # The same columns whatever two of N, D, C are given, when the runs have all three;
+        # C = k N D here is the value the discrepancy derives, so no draw moves.
+        triad = {"N", "D", "C"} <= set(self.runs.inputs)
+        points = forecast_points(
+            self.law, at, self.runs.compute_factor, triad=triad, sources=self.runs.columns
+        )
         draws = self.draws()
         noise = self.law.likelihood.draw_noise(draws, seed)
         log_delta = None
         if self.discrepancy is not None:
             log_delta = self.discrepancy.log_delta(points, len(noise), seed)
-        table = forecast_table(self.law, draws, noise, points, level, log_delta=log_delta)
-        table["extrapolation"], table["distance"] = beyond_runs(points, self.runs, self.law.inputs)
-        table.attrs["law"] = self.law.name
-        if isinstance(at, pd.DataFrame):
-            table.index = at.index
-        return self._flag_failed(table, "forecast")
+        return points, draws, noise, log_delta
+
+    def _beyond_backtests(
+        self,
+        distance: Any,
+        name: Callable[[int], str],
+        lead: str,
+        consequence: str,
+    ) -> tuple[np.ndarray, str | None]:
+        """Points farther outside the runs than the backtests checked the discrepancy, by
+        more than :data:`~bayescale.planning.FAR_BEYOND_BACKTESTS` times, and the sentence
+        that names them (None if none is, or no backtest ran).
+
+        The one rule of every result that reads the discrepancy far out (:meth:`forecast`,
+        :meth:`predictive`, :meth:`prob_below`, :meth:`budget_for`): ``name(i)`` names point
+        ``i``, ``lead`` starts the sentence and ``consequence`` ends it.
+        """
+        from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach
+
+        reach = None if self.discrepancy is None else backtest_reach(self.discrepancy.info)
+        distance = np.asarray(distance, dtype=float).reshape(-1)
+        if reach is None:
+            return np.zeros(0, dtype=int), None
+        far = np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
+        if not len(far):
+            return far, None
+        points = _and([f"{name(i)} ({distance[i]:.0f} e-folds)" for i in far])
+        return far, (
+            f"{lead}{points} {'lies' if len(far) == 1 else 'lie'} outside the runs' range by "
+            f"more than {FAR_BEYOND_BACKTESTS:g}x the farthest the backtests checked the "
+            f"discrepancy ({reach:.1f} e-folds): its growth there is extrapolated, {consequence}"
+        )
+
+    def _flag_far(
+        self,
+        attrs: dict[str, Any],
+        points: pd.DataFrame,
+        ratio: Any,
+        distance: Any,
+        groups: Sequence[str] | None = None,
+        positions: bool = False,
+    ) -> None:
+        """Warn, once per call, of forecast points far beyond the backtests, and mark them in
+        ``attrs``: per row ``{"row", "distance"}`` (a table), or the positions (``positions``,
+        for a Dataset's attrs, which hold no dicts). ``groups``: each point's group."""
+        shown = [c for c in points.columns if c in self.law.inputs or c in ("N", "D", "C")]
+        ratio = np.asarray(ratio, dtype=float).reshape(-1)
+
+        def name(i: int) -> str:
+            where = ", ".join(
+                f"{c} = {format_number(float(points[c].iloc[i]), size_kind(c))}" for c in shown
+            )
+            of = "" if groups is None else f" (group {groups[i]})"
+            # A point below every run is most often a slip of units (N in billions).
+            return f"point {i + 1}{of} at {where}{', below the runs' if ratio[i] < 1 else ''}"
+
+        distance = np.asarray(distance, dtype=float).reshape(-1)
+        far, message = self._beyond_backtests(
+            distance, name, "forecast: ", "and so are the disc_* and pred_* intervals there"
+        )
+        if message is None:
+            return
+        attrs["caveats"] = [message]
+        attrs["beyond_backtests"] = (
+            [int(i) for i in far]
+            if positions
+            else [{"row": int(i), "distance": float(distance[i])} for i in far]
+        )
+        warnings.warn(message, UserWarning, stacklevel=_outside_level())
 
     def _flag_failed(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
         """Mark a result table with the fit's verdict; warn, once per fit, if it failed."""
@@ -856,30 +1133,77 @@ class Fit:
         criterion: str = "auto",
         measure: str = "variance",
         fixed: Mapping[str, float] | None = None,
+        fantasies: int = 32,
+        max_draws: int | None = DEFAULT_MAX_DRAWS,
+        min_ess: float | None = None,
+        method: str = "auto",
+        strategy: str = "auto",
+        discrepancy: bool = True,
         group: str | None = None,
         seed: int | None = None,
-        **options: Any,
     ) -> pd.DataFrame:
         """Which run(s) to train next: the most expected reduction of uncertainty per unit cost.
+
+        :func:`bayescale.recommendation.recommend` for this fit; its docstring says more of
+        each parameter and of the table.
 
         Parameters
         ----------
         candidates : DataFrame or mapping
-            Runnable candidates: a column per input of the law (and any the cost uses).
+            Runnable candidates: a column per input of the law (of N, D and C two are
+            enough) and any the cost uses; a row is named by its index label.
         target : DataFrame or mapping
-            Points of the inputs (criterion ``loss``) or budgets ``{"C": ...}``
-            (criterion ``optimal_N``).
-        cost, budget, batch, criterion, measure, fixed, group, seed
-            As in :func:`bayescale.recommendation.recommend`.
-        **options
-            ``fantasies``, ``max_draws``, ``min_ess``, ``method``, ``strategy``,
-            ``discrepancy``.
+            What to be surer of: points of the inputs (criterion ``loss``, e.g.
+            ``{"N": 7e10, "D": 1.4e12}``) or budgets ``{"C": ...}`` (criterion
+            ``optimal_N``).
+        cost : str or sequence of float, optional
+            A formula of the candidates' columns (``"6*N*D"``, ``"gpu_hours"``) or one cost
+            per candidate; default ``k N D`` with the runs' compute factor.
+        budget : float or str, optional
+            Most the chosen runs may cost together, in the cost's units; default no limit.
+        batch : int, default 1
+            Most runs to choose, greedily, each given the fantasised outcomes of those before.
+        criterion : {"auto", "loss", "optimal_N"}, default "auto"
+            What the uncertainty is of: the loss at the target points, or the compute-optimal
+            N at the target budgets; ``auto`` is ``optimal_N`` for budgets alone.
+        measure : {"variance", "width"}, default "variance"
+            What is reduced and ranks: the posterior variance, or the 90% interval's width.
+        fixed : mapping, optional
+            For ``optimal_N``: values of the law's inputs besides N and D (e.g. ``U``).
+        fantasies : int, default 32
+            Simulated outcomes per candidate; the Monte Carlo error shrinks as
+            ``1/sqrt(fantasies)`` and the time grows in proportion.
+        max_draws : int or None, default 4000
+            Posterior draws each simulated outcome reweights (None: all of them).
+        min_ess : float, optional
+            Effective sample size of the weights below which an estimate falls back to the
+            linear-Gaussian one; default ``max(20, 2% of the draws)``.
+        method : {"auto", "reweight", "gaussian"}, default "auto"
+            Importance reweighting, the linear-Gaussian estimate, or reweighting with the
+            fallback.
+        strategy : {"auto", "per_cost", "reduction", "better"}, default "auto"
+            How the batch is chosen greedily: by reduction per unit cost, by reduction
+            within the budget, or the better of both (``auto``: ``better`` with a budget,
+            else ``per_cost``).
+        discrepancy : bool, default True
+            Count the fit's discrepancy in the uncertainty to reduce (False: the law's
+            posterior uncertainty alone).
+        group : str, optional
+            For a hierarchical fit: the group whose runs are planned (``"new"`` allowed).
+        seed : int, optional
+            Seed of the fantasies; default the fit's seed.
 
         Returns
         -------
         pandas.DataFrame
             One row per candidate, the chosen first in order: cost, expected reductions,
             value per cost, ESS, ``chosen``, ``order``; ``attrs`` name the criterion.
+
+        Raises
+        ------
+        DataError
+            For candidates, targets, a cost or options that cannot be used, as
+            :func:`bayescale.recommendation.recommend` says.
         """
         from bayescale.recommendation import recommend
 
@@ -893,9 +1217,14 @@ class Fit:
             criterion=criterion,
             measure=measure,
             fixed=fixed,
+            fantasies=fantasies,
+            max_draws=max_draws,
+            min_ess=min_ess,
+            method=method,
+            strategy=strategy,
+            discrepancy=discrepancy,
             group=group,
             seed=seed,
-            **options,
         )
 
     def compute_optimal(
@@ -1043,6 +1372,19 @@ class Fit:
             **{name: np.full(len(budgets), float(v)) for name, v in (fixed or {}).items()},
         }
         columns["distance"] = beyond_runs(plan, self.runs, self.law.inputs)[1]
+        far, message = self._beyond_backtests(
+            columns["distance"],
+            lambda i: f"C = {format_number(float(budgets[i]), 'flops')} FLOPs",
+            "compute_optimal: the plan at ",
+            "and so are the loss_disc_* and loss_pred_* intervals there",
+        )
+        if message is not None:
+            attrs["caveats"] = [*attrs.get("caveats", []), message]
+            attrs["beyond_backtests"] = [
+                {"row": int(i), "C": float(budgets[i]), "distance": float(columns["distance"][i])}
+                for i in far
+            ]
+            warnings.warn(message, UserWarning, stacklevel=_outside_level())
         result = table(columns)
         result.attrs.update(attrs)
         return self._flag_failed(result, "compute-optimal plan")
@@ -1261,7 +1603,7 @@ class Fit:
         The peak applies to budgets alone (C on the frontier, or a law of C); the distance to
         every point. One warning per kind, naming every point it concerns.
         """
-        from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach, past_peak
+        from bayescale.planning import past_peak
 
         if table is None:
             table = self._prob_below(target, N, D, C, fixed)
@@ -1302,11 +1644,12 @@ class Fit:
                     f"(its spread grows without bound beyond the runs), which is not "
                     f"informative this far out"
                 )
-        reach = None if self.discrepancy is None else backtest_reach(self.discrepancy.info)
         distance = np.asarray(table.attrs.get("distance", []), dtype=float)
-        if reach is not None and len(distance) == len(table):
-            far = np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
-            if len(far):
+        if len(distance) == len(table):
+            far, message = self._beyond_backtests(
+                distance, where, f"for loss {target:g}, ", "and so is one run's chance"
+            )
+            if message is not None:
                 out["beyond_backtests"] = [
                     {
                         "target_loss": target,
@@ -1316,13 +1659,7 @@ class Fit:
                     }
                     for i in far
                 ]
-                points = _and([f"{where(i)} ({distance[i]:.0f} e-folds)" for i in far])
-                out["caveats"].append(
-                    f"for loss {target:g}, {points} {'lies' if len(far) == 1 else 'lie'} "
-                    f"outside the runs' range by more than {FAR_BEYOND_BACKTESTS:g}x the "
-                    f"farthest the backtests checked the discrepancy ({reach:.1f} e-folds): "
-                    f"its growth there is extrapolated, and so is one run's chance"
-                )
+                out["caveats"].append(message)
         for message in out["caveats"]:
             warnings.warn(message, UserWarning, stacklevel=_outside_level())
         return out
@@ -1431,6 +1768,7 @@ class Fit:
         C: float | Sequence[float] | None = None,
         fixed: Mapping[str, float] | None = None,
         group: str | Sequence[str] | None = None,
+        at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     ) -> pd.DataFrame:
         """Probability of reaching a target loss: by the law, and by one new run.
 
@@ -1446,6 +1784,11 @@ class Fit:
             Values of the law's other inputs.
         group : str or sequence of str, optional
             For a hierarchical fit, as in :meth:`compute_optimal`.
+        at : mapping, DataFrame or list of mappings, optional
+            Where, instead of ``N``, ``D``, ``C``: the point(s) in any form :meth:`forecast`
+            takes, e.g. ``{"N": 7e10, "D": 1.4e12}`` or ``{"C": 1e24}`` (as the command
+            line's ``--at``). Its N, D and C are those keywords; the law's other inputs
+            are ``fixed`` (one value for all the points).
 
         Returns
         -------
@@ -1480,11 +1823,13 @@ class Fit:
         Raises
         ------
         DataError
-            For a target that is not a number (or none at all), or out of range, and for
-            points that are not numbers.
+            For a target that is not a number (or none at all), or out of range, for
+            points that are not numbers, and for ``at`` given with ``N``, ``D`` or ``C``.
         """
         from bayescale.planning import check_fixed, check_targets
 
+        if at is not None:
+            N, D, C, fixed = self._point_keywords(at, N, D, C, fixed)
         fixed = check_fixed(self.law, fixed)
         targets = check_targets(target_loss)
         groups = self._groups_of(group)
@@ -1507,6 +1852,51 @@ class Fit:
         table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
         table.attrs.update(caveats)
         return self._flag_failed(table, "probability of the target")
+
+    def _point_keywords(
+        self, at: Any, N: Any, D: Any, C: Any, fixed: Mapping[str, float] | None
+    ) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+        """``prob_below``'s ``at=`` as its ``N``, ``D``, ``C`` and ``fixed``."""
+        given = [name for name, value in (("N", N), ("D", D), ("C", C)) if value is not None]
+        if given:
+            raise DataError(
+                f"give the point(s) either as at= or as {', '.join(f'{n}=' for n in given)}, "
+                f"not both"
+            )
+        points = as_points(at)
+        if isinstance(points, pd.DataFrame):
+            columns = {str(c): points[c].to_numpy() for c in points.columns}
+        else:
+            columns = {str(c): v for c, v in points.items()}
+        triad = {name: columns.pop(name) for name in ("N", "D", "C") if name in columns}
+        others = dict(fixed or {})
+        for name, value in columns.items():
+            if name not in self.law.inputs:
+                choices = [
+                    *self.law.inputs,
+                    *(n for n in ("N", "D", "C") if n not in self.law.inputs),
+                ]
+                match = closest(name, choices)
+                where = (
+                    "; give the group as group="
+                    if name == "group" or name in self.runs.group_by
+                    else (f"; did you mean {match}?" if match is not None else "")
+                )
+                raise DataError(
+                    f"prob_below(at=...): {name!r} is not an input of law {self.law.name!r} "
+                    f"(its inputs: {', '.join(self.law.inputs)}; of N, D, C any two are "
+                    f"enough, or C alone){where}"
+                )
+            if name in others:
+                raise DataError(f"{name} is given both in at= and in fixed=; give it once")
+            values = np.unique(np.atleast_1d(np.asarray(value, dtype=object)))
+            if len(values) != 1:
+                raise DataError(
+                    f"prob_below(at=...) takes one value of {name} for all the points (it is "
+                    f"fixed while N, D or C vary); got {len(values)}: call it once per value"
+                )
+            others[name] = values[0]
+        return triad.get("N"), triad.get("D"), triad.get("C"), others or None
 
     def _prob_below(
         self,
@@ -1665,6 +2055,36 @@ class Fit:
         return self.idata
 
 
+#: What each variable of :meth:`Fit.predictive` is, in its attrs.
+_DRAWN = {
+    "law": {"long_name": "the law's value: what runs at the point average to, if its form is"},
+    "disc": {"long_name": "the law with its discrepancy: its form's error beyond the runs"},
+    "pred": {"long_name": "one new run's loss: discrepancy and run-to-run noise included"},
+}
+
+
+def _stack_draws(parts: Sequence[xr.Dataset], groups: Sequence[str]) -> xr.Dataset:
+    """Groups' :meth:`Fit.predictive` draws along ``point``, with a ``group`` coordinate;
+    the attrs of the first, the caveats joined (each named by its group)."""
+    tagged = [
+        part.assign_coords(group=("point", np.full(part.sizes["point"], g, dtype=object)))
+        for part, g in zip(parts, groups, strict=True)
+    ]
+    out = xr.concat(tagged, dim="point", combine_attrs="drop_conflicts")
+    out = out.assign_coords(point=np.arange(out.sizes["point"]))
+    attrs = {k: v for k, v in parts[0].attrs.items() if k not in ("caveats", "beyond_backtests")}
+    offset = 0
+    for part, g in zip(parts, groups, strict=True):
+        if part.attrs.get("caveats"):
+            attrs.setdefault("caveats", []).extend(f"group {g}: {c}" for c in part.attrs["caveats"])
+            attrs.setdefault("beyond_backtests", []).extend(
+                int(i) + offset for i in part.attrs.get("beyond_backtests", [])
+            )
+        offset += part.sizes["point"]
+    out.attrs = attrs
+    return out
+
+
 def _and(items: Sequence[str], most: int = 4) -> str:
     """``a``, ``a and b``, ``a, b and c``; beyond ``most`` items, the first two and the last."""
     if len(items) > most:
@@ -1807,6 +2227,9 @@ def fit(
     retries: int | None = None,
     pooling: str | Mapping[str, Any] | Pooling | None = None,
     group: str | Sequence[str] | None = None,
+    x: Mapping[str, str] | None = None,
+    y: str | None = None,
+    compute_factor: float | None = None,
 ) -> Fit:
     """Sample the posterior of a scaling law given observed runs.
 
@@ -1863,6 +2286,13 @@ def fit(
         file's table (the call's entry wins per parameter), a shorthand replaces it.
     group : str or sequence of str, optional
         Group column(s), when ``runs`` is a DataFrame or a path (see :func:`load_runs`).
+    x : mapping of str to str, optional
+        Input name -> column (``{"N": "params", "D": "tokens"}``), when ``runs`` is a
+        DataFrame or a path (see :func:`load_runs`); default the columns named N, D, C, U.
+    y : str, optional
+        The response column, when ``runs`` is a DataFrame or a path; default ``"loss"``.
+    compute_factor : float, optional
+        ``k`` in ``C = k N D``, when ``runs`` is a DataFrame or a path; default 6.
 
     Returns
     -------
@@ -1873,7 +2303,10 @@ def fit(
     ------
     DataError
         If the runs lack an input of the law or have fewer rows than the law has
-        parameters, or a setting is out of range.
+        parameters, or a setting is out of range (an unmapped input or response is a
+        :class:`~bayescale.errors.MappingError`, a DataError); or if ``group``, ``x``,
+        ``y`` or ``compute_factor`` is given with runs loaded already, and differs from
+        theirs.
     LawError
         If the law is not a Law, a catalog name or a law file.
     ConvergenceError
@@ -1905,12 +2338,15 @@ def fit(
             f"formula such as 'E + A / N**alpha', not {law!r}"
         )
     if not isinstance(runs, Runs):
-        runs = load_runs(runs, group=group)
-    elif group is not None and tuple([group] if isinstance(group, str) else group) != runs.group_by:
-        raise DataError(
-            f"group={group!r} is for loading runs; these runs are already loaded "
-            f"(grouped by {list(runs.group_by) or 'nothing'}): pass group= to load_runs"
+        runs = load_runs(
+            runs,
+            x=x,
+            y="loss" if y is None else y,
+            compute_factor=6.0 if compute_factor is None else compute_factor,
+            group=group,
         )
+    else:
+        _refuse_loading_options(runs, group, x, y, compute_factor)
     # A name given a prior is a parameter, even one a formula alone would take for a typo.
     law = get_law(law, runs=runs, declared=tuple(priors or ()))
     refuse_unused_columns(law, runs, declared=tuple(priors or ()))
@@ -1958,6 +2394,27 @@ def fit(
     if discrepancy == "backtest":
         result.discrepancy = backtest(result)
     return result
+
+
+def _refuse_loading_options(
+    runs: Runs, group: Any, x: Mapping[str, str] | None, y: str | None, compute_factor: Any
+) -> None:
+    """Refuse options of :func:`load_runs` given with runs loaded already, unless they are
+    the runs' own: they would be silently ignored."""
+    differ = []
+    if group is not None and tuple([group] if isinstance(group, str) else group) != runs.group_by:
+        differ.append(f"group={group!r} (grouped by {list(runs.group_by) or 'nothing'})")
+    if x is not None and any(runs.columns.get(k) != v for k, v in dict(x).items()):
+        differ.append(f"x={dict(x)!r} (mapped as {runs.columns!r})")
+    if y is not None and y != runs.y_name:
+        differ.append(f"y={y!r} (response {runs.y_name!r})")
+    if compute_factor is not None and compute_factor != runs.compute_factor:
+        differ.append(f"compute_factor={compute_factor!r} (theirs {runs.compute_factor:g})")
+    if differ:
+        raise DataError(
+            f"{'; '.join(differ)}: these options are for loading runs, and these runs are "
+            f"loaded already; pass them to load_runs (or give fit the DataFrame or the path)"
+        )
 
 
 def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
@@ -2113,11 +2570,19 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
 
     Raises
     ------
+    DataError
+        If ``path`` is not a path (a DataFrame, a Fit ...).
     BayescaleError
         If the file is missing, not NetCDF, damaged or truncated, or not a bayescale fit.
     """
     import arviz as az
 
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(
+            f"load_fit takes the path of a fit saved with Fit.save or 'bayescale fit' (a .nc "
+            f"file), not {type(path).__name__}"
+            + (": to fit runs, call bayescale.fit(...)" if isinstance(path, pd.DataFrame) else "")
+        )
     path = Path(path)
     if path.is_dir() and (path / "loo.csv").is_file():
         raise BayescaleError(

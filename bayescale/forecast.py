@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 
 from bayescale._format import parse_quantities, parse_quantity
+from bayescale.data import check_triad as _check_triad
 from bayescale.data import complete_triad, log_inputs
-from bayescale.errors import DataError, DataWarning
+from bayescale.errors import DataError, closest
 from bayescale.laws import Law
 
 __all__ = [
+    "forecast_draws",
     "forecast_points",
     "forecast_table",
     "law_mu",
@@ -36,6 +38,8 @@ __all__ = [
 
 # Points per block: keeps each (points x draws) work array near 8 MB.
 _BLOCK_ELEMENTS = 1_000_000
+#: Relative difference under which two credible levels share a label: float32's resolution.
+_LEVEL_TOLERANCE = float(np.finfo(np.float32).eps)
 # Per-element work in float32: its rounding (6e-8 relative) is 10^4 times below the Monte Carlo
 # error of an interval from a few thousand draws, and it halves the memory traffic.
 DTYPE = np.float32
@@ -102,8 +106,17 @@ def level_label(level: float) -> str:
     Returns
     -------
     str
-        Percent, without trailing zeros.
+        Percent, without trailing zeros, with the fewest significant digits (up to 10) that
+        give the level back to within float32 precision: ``np.float32(0.9)`` is ``"90"``,
+        not ``"89.99999762"``.
     """
+    level = float(level)
+    for digits in range(1, 11):
+        rounded = float(f"{100 * level:.{digits}g}")
+        # float32's resolution: a level typed as 0.9 and stored in float32 is 0.9 to this.
+        # A level is in (0, 1): never labelled 0 or 100, however close to either.
+        if 0 < rounded < 100 and abs(rounded / 100 - level) <= _LEVEL_TOLERANCE * abs(level):
+            return f"{rounded:.10g}"
     return f"{100 * level:.10g}"
 
 
@@ -116,7 +129,8 @@ def _levels(level: float | Sequence[float]) -> list[float]:
     for value in levels:
         if not 0.0 < value < 1.0:
             raise DataError(f"credible level {value} must be between 0 and 1 (e.g. 0.9)")
-    return sorted(set(levels))
+    # One level per label: 0.9 and np.float32(0.9) would otherwise give two columns of a name.
+    return sorted({level_label(v): v for v in sorted(set(levels))}.values())
 
 
 def forecast_points(
@@ -126,6 +140,8 @@ def forecast_points(
     *,
     row: Callable[[int], str] | None = None,
     notes: list[str] | None = None,
+    triad: bool = False,
+    sources: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Validate the points to forecast at and complete the compute triad.
 
@@ -149,6 +165,13 @@ def forecast_points(
     notes : list of str, optional
         Where the note on a C within 2x of ``compute_factor * N * D`` but well off it goes
         (appended), instead of a :class:`~bayescale.errors.DataWarning`.
+    triad : bool, default False
+        Complete the third of N, D and C from two even when the law does not take it, so
+        that a table over runs with all three always shows all three. Either way the
+        completed column follows the two it comes from.
+    sources : mapping of str to str, optional
+        The runs' source column of each input (:attr:`Runs.columns`, e.g. ``{"N": "Model
+        Size"}``): a point named by a source column is refused with the input to use.
 
     Returns
     -------
@@ -159,9 +182,10 @@ def forecast_points(
     Raises
     ------
     DataError
-        If an input is missing, lengths differ, or a value is not finite, or not > 0 for
-        an input the law takes the logarithm of; or if N, D and C are all given and C is
-        more than a factor 2 from ``compute_factor * N * D``.
+        If an input is missing (naming the columns given that were not used, with the
+        input each was likely meant as), lengths differ, or a value is a bool or not
+        finite, or not > 0 for an input the law takes the logarithm of; or if N, D and C
+        are all given and C is more than a factor 2 from ``compute_factor * N * D``.
     """
     at = as_points(at)
     if isinstance(at, pd.DataFrame):
@@ -171,6 +195,12 @@ def forecast_points(
     arrays: dict[str, np.ndarray] = {}
     needed = {*law.inputs, "N", "D", "C"}
     for name, value in columns.items():
+        if name in needed and _has_bool(value):
+            # float(True) is 1.0: a flag in place of a count would be forecast at N = 1.
+            raise DataError(
+                f"forecast input {name}={value!r:.60} is or holds a bool (True/False), not a "
+                f"number; give {name} as numbers (e.g. 7e10), one per point"
+            )
         try:
             arrays[name] = np.atleast_1d(np.asarray(value, dtype=float))
         except (TypeError, ValueError):
@@ -215,13 +245,19 @@ def forecast_points(
                 )
     k = float(compute_factor)
     completed = complete_triad(arrays, k)
-    if completed is not None and completed[0] in law.inputs:
-        arrays[completed[0]] = completed[1]
+    if completed is not None and (triad or completed[0] in law.inputs):
+        arrays = _after_triad(arrays, *completed)
     missing = [name for name in law.inputs if name not in arrays]
     if missing:
         raise DataError(
             f"law {law.name!r} needs {', '.join(law.inputs)} to forecast; missing "
-            f"{', '.join(missing)} (of N, D, C any two are enough: C = {k:g} N D)"
+            f"{', '.join(missing)}"
+            + (
+                f" (of N, D, C any two are enough: C = {k:g} N D)"
+                if set(missing) & {"N", "D", "C"}
+                else ""
+            )
+            + f"{_unused_hint(columns, needed, law, sources)}"
         )
     if row is None:
 
@@ -248,6 +284,57 @@ def forecast_points(
                 f"{where(i, name)}; it must be > 0: law {law.name!r} takes the logarithm of {name}"
             )
     return pd.DataFrame(arrays)
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a point's value is, or holds, a bool (numpy's too)."""
+    if isinstance(value, bool | np.bool_):
+        return True
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype.kind != "O":
+        return dtype.kind == "b"
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        return False
+    return any(isinstance(item, bool | np.bool_) for item in np.ravel(np.asarray(value, object)))
+
+
+def _after_triad(
+    arrays: Mapping[str, np.ndarray], name: str, values: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``arrays`` with the completed member of N, D, C placed after the two given."""
+    last = max(i for i, key in enumerate(arrays) if key in ("N", "D", "C"))
+    items = list(arrays.items())
+    return dict([*items[: last + 1], (name, values), *items[last + 1 :]])
+
+
+def _unused_hint(
+    columns: Mapping[str, Any],
+    needed: set[str],
+    law: Law,
+    sources: Mapping[str, str] | None,
+) -> str:
+    """For a point that misses an input: the columns given that were not used, each with
+    the input it was likely meant as (a slip of case, or a source column of the runs)."""
+    unused = [name for name in columns if name not in needed]
+    if not unused:
+        return ""
+    by_source = {
+        str(column): name
+        for name, column in (sources or {}).items()
+        if not str(column).startswith("derived") and str(column) != name
+    }
+    choices = [*law.inputs, *(n for n in ("N", "D", "C") if n not in law.inputs)]
+    renamed = [f"{by_source[name]} (your {name!r})" for name in unused if name in by_source]
+    hints = (
+        [f"use {' and '.join(renamed)}: points are named by the law's inputs"] if renamed else []
+    )
+    for name in unused:
+        match = None if name in by_source else closest(name, choices)
+        if match is not None:
+            hints.append(f"did you mean {match}{f' for {name!r}' if len(unused) > 1 else ''}?")
+    listed = ", ".join(map(repr, unused))
+    verb = "was" if len(unused) == 1 else "were"
+    return f"; {listed} {verb} not used" + (f": {'; '.join(hints)}" if hints else "")
 
 
 def as_points(at: Any) -> Mapping[str, Any] | pd.DataFrame:
@@ -295,53 +382,6 @@ def _first_text(value: Any) -> tuple[int, Any]:
         except (TypeError, ValueError):
             return i, cell
     return 0, value
-
-
-def _check_triad(
-    arrays: Mapping[str, np.ndarray],
-    k: float,
-    row: Callable[[int], str] | None = None,
-    notes: list[str] | None = None,
-) -> None:
-    """N, D and C all given: refuse points where C is far from k N D (a slip of units); a
-    note on those well off it (warned, or appended to ``notes``). ``row`` names a point as
-    :func:`forecast_points` says."""
-
-    def point(i: int) -> str:
-        return f"forecast point {i + 1}" if row is None else row(i)
-
-    with np.errstate(all="ignore"):
-        product = k * arrays["N"].astype(float) * arrays["D"].astype(float)
-        ratio = arrays["C"].astype(float) / product
-    # A FLOP count other than k N D (attention, embeddings) differs by tens of percent, not 2x.
-    off = np.isfinite(ratio) & (ratio > 0) & ((ratio < 0.5) | (ratio > 2.0))
-    if off.any():
-        i = int(np.argmax(off))
-        raise DataError(
-            f"{point(i)}: C = {float(arrays['C'][i]):.4g} but {k:g} N D = "
-            f"{float(product[i]):.4g} (N = {float(arrays['N'][i]):.4g}, D = "
-            f"{float(arrays['D'][i]):.4g}): they disagree by more than a factor 2. Give two of "
-            f"N, D, C (the third follows from C = {k:g} N D), or load the runs with the "
-            f"compute_factor their FLOPs are counted with (on the command line: "
-            f"--compute-factor)"
-        )
-    # Within 2x but well off: no slip of units, yet the law reads N and D while the distance
-    # beyond the runs (the discrepancy's) reads C, so a typo in C moves the intervals.
-    # Beyond half again: more than attention and embeddings add to k N D at usual contexts.
-    loose = np.isfinite(ratio) & (ratio > 0) & ((ratio < 2 / 3) | (ratio > 1.5))
-    if loose.any():
-        i = int(np.argmax(loose))
-        note = (
-            f"{point(i)}: C = {float(arrays['C'][i]):.4g} is {float(ratio[i]):.2f}x "
-            f"{k:g} N D = {float(product[i]):.4g}. The law forecasts from the inputs it takes; "
-            f"C counts in the distance beyond the runs that widens the discrepancy's interval. "
-            f"If C is a slip, leave it out (two of N, D, C are enough); if your FLOPs are "
-            f"counted otherwise, load the runs with that compute_factor"
-        )
-        if notes is not None:
-            notes.append(note)
-        else:
-            warnings.warn(note, DataWarning, stacklevel=3)
 
 
 def _quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
@@ -434,27 +474,7 @@ def mixture_table(
     """
     levels = _levels(level)
     probs = sorted({0.5, *[(1 - lv) / 2 for lv in levels], *[(1 + lv) / 2 for lv in levels]})
-    # Draws on the last axis, so that selection runs over contiguous memory.
-    prepared = []
-    # Per pooled draw: whether its law's noise (and discrepancy) is additive.
-    additive = []
-    for law, params, noise in components:
-        theta = {n: np.asarray(params[n], dtype=DTYPE)[None, :] for n in law.parameters}
-        linear = law.likelihood.scale == "linear"
-        log_theta = (
-            None
-            if linear
-            else {p.name: np.log(theta[p.name]) for p in law.parameters.values() if p.positive}
-        )
-        inputs = {name: points[name].to_numpy(dtype=DTYPE) for name in law.inputs}
-        noise = np.asarray(noise)
-        # A heavy-tailed (Student-t) noise draw can exceed float32 on the loss's scale: it
-        # becomes inf, a new run's extreme tail, and only the outer quantiles can reach it.
-        with np.errstate(over="ignore"):
-            factor = (noise if linear else np.exp(noise)).astype(DTYPE)
-        prepared.append((law, theta, log_theta, inputs, factor))
-        additive.append(np.full(len(noise), linear))
-    is_additive = np.concatenate(additive) if additive else np.zeros(0, dtype=bool)
+    prepared, is_additive = _prepare(components, points)
     n_draws = sum(len(noise) for *_, noise in components)
     n_points = len(points)
     law_q = np.empty((len(probs), n_points))
@@ -468,37 +488,14 @@ def mixture_table(
 
     def run_block(bounds: tuple[int, int]) -> None:
         start, stop = bounds
-        values, noisy = [], []
         with np.errstate(over="ignore", invalid="ignore"):
-            for law, theta, log_theta, inputs, noise_term in prepared:
-                x = {name: value[start:stop, None] for name, value in inputs.items()}
-                value = law_value(law, theta, x, log_params=log_theta)
-                value = np.broadcast_to(value, (stop - start, noise_term.shape[0]))
-                values.append(value)
-                # The noise of a new run: one term per draw, shared by the points; each
-                # point's marginal predictive distribution is exact.
-                if law.likelihood.scale == "linear":
-                    noisy.append(value + noise_term[None, :])
-                else:
-                    noisy.append(value * noise_term[None, :])
-            value = values[0] if len(values) == 1 else np.concatenate(values, axis=-1)
-            pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)
+            value, shifted, pred = _block_draws(prepared, is_additive, log_delta, start, stop)
             bad = ~is_additive[None, :] & ~(value > 0)
             broken[start:stop] = bad.sum(axis=-1)
             undefined[start:stop] = (bad & np.isnan(value)).any(axis=-1)
             law_q[:, start:stop] = _quantiles(value, probs)
             law_mean[start:stop] = value.mean(axis=-1)
             if disc_q is not None:
-                factor = np.exp(log_delta[start:stop]).astype(DTYPE)
-                if is_additive.any():
-                    # The discrepancy lives on each law's noise scale: added to an additive
-                    # law's value, a factor exp(delta) on a multiplicative law's.
-                    delta = np.asarray(log_delta[start:stop], dtype=DTYPE)
-                    shifted = np.where(is_additive, value + delta, value * factor)
-                    pred = np.where(is_additive, pred + delta, pred * factor)
-                else:
-                    shifted = value * factor
-                    pred = pred * factor
                 disc_q[:, start:stop] = _quantiles(shifted, probs)
             pred_q[:, start:stop] = _quantiles(pred, probs)
 
@@ -537,6 +534,117 @@ def mixture_table(
         tag = level_label(lv)
         out[f"pred_lower_{tag}"] = pred_q[index[(1 - lv) / 2]]
         out[f"pred_upper_{tag}"] = pred_q[index[(1 + lv) / 2]]
+    return out
+
+
+#: A law prepared for :func:`_block_draws`: the law, its parameters' draws (and their logs),
+#: the points' inputs and a new run's noise term per draw, all in :data:`DTYPE`.
+_Prepared = tuple[Law, dict[str, np.ndarray], dict[str, np.ndarray] | None, dict, np.ndarray]
+
+
+def _prepare(
+    components: Sequence[tuple[Law, Mapping[str, np.ndarray], np.ndarray]],
+    points: pd.DataFrame,
+) -> tuple[list[_Prepared], np.ndarray]:
+    """Each law's draws and inputs as :func:`_block_draws` takes them, and per pooled draw
+    whether its law's noise (and discrepancy) is additive."""
+    # Draws on the last axis, so that selection runs over contiguous memory.
+    prepared = []
+    additive = []
+    for law, params, noise in components:
+        theta = {n: np.asarray(params[n], dtype=DTYPE)[None, :] for n in law.parameters}
+        linear = law.likelihood.scale == "linear"
+        log_theta = (
+            None
+            if linear
+            else {p.name: np.log(theta[p.name]) for p in law.parameters.values() if p.positive}
+        )
+        inputs = {name: points[name].to_numpy(dtype=DTYPE) for name in law.inputs}
+        noise = np.asarray(noise)
+        # A heavy-tailed (Student-t) noise draw can exceed float32 on the loss's scale: it
+        # becomes inf, a new run's extreme tail, and only the outer quantiles can reach it.
+        with np.errstate(over="ignore"):
+            factor = (noise if linear else np.exp(noise)).astype(DTYPE)
+        prepared.append((law, theta, log_theta, inputs, factor))
+        additive.append(np.full(len(noise), linear))
+    is_additive = np.concatenate(additive) if additive else np.zeros(0, dtype=bool)
+    return prepared, is_additive
+
+
+def _block_draws(
+    prepared: Sequence[_Prepared],
+    is_additive: np.ndarray,
+    log_delta: np.ndarray | None,
+    start: int,
+    stop: int,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The law's value, with its discrepancy (None without one) and one new run's loss at
+    points ``start:stop``, each of shape ``(points, pooled draws)`` in :data:`DTYPE`: the
+    draws :func:`mixture_table` summarises and :func:`forecast_draws` returns."""
+    values, noisy = [], []
+    for law, theta, log_theta, inputs, noise_term in prepared:
+        x = {name: value[start:stop, None] for name, value in inputs.items()}
+        value = law_value(law, theta, x, log_params=log_theta)
+        value = np.broadcast_to(value, (stop - start, noise_term.shape[0]))
+        values.append(value)
+        # The noise of a new run: one term per draw, shared by the points; each
+        # point's marginal predictive distribution is exact.
+        if law.likelihood.scale == "linear":
+            noisy.append(value + noise_term[None, :])
+        else:
+            noisy.append(value * noise_term[None, :])
+    value = values[0] if len(values) == 1 else np.concatenate(values, axis=-1)
+    pred = noisy[0] if len(noisy) == 1 else np.concatenate(noisy, axis=-1)
+    shifted = None
+    if log_delta is not None:
+        factor = np.exp(log_delta[start:stop]).astype(DTYPE)
+        if is_additive.any():
+            # The discrepancy lives on each law's noise scale: added to an additive
+            # law's value, a factor exp(delta) on a multiplicative law's.
+            delta = np.asarray(log_delta[start:stop], dtype=DTYPE)
+            shifted = np.where(is_additive, value + delta, value * factor)
+            pred = np.where(is_additive, pred + delta, pred * factor)
+        else:
+            shifted = value * factor
+            pred = pred * factor
+    return value, shifted, pred
+
+
+def forecast_draws(
+    law: Law,
+    params: Mapping[str, np.ndarray],
+    noise: np.ndarray,
+    points: pd.DataFrame,
+    log_delta: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The draws :func:`forecast_table` summarises, one per posterior draw and point.
+
+    Parameters
+    ----------
+    law, params, noise, points, log_delta
+        As in :func:`forecast_table`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``law`` (the law's value), with ``log_delta`` ``disc`` (the law with its
+        discrepancy), and ``pred`` (one new run's loss: discrepancy and noise included),
+        each of shape ``(points, draws)`` in :data:`DTYPE` (float32), computed as
+        :func:`forecast_table` computes them, so their quantiles are its columns. Where a
+        law with multiplicative noise is <= 0 (its form broken down) ``disc`` and ``pred``
+        are NaN in that draw, with the warning :func:`forecast_table` gives (which leaves
+        the whole point's ``disc_*`` and ``pred_*`` NaN).
+    """
+    prepared, is_additive = _prepare([(law, params, noise)], points)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value, shifted, pred = _block_draws(prepared, is_additive, log_delta, 0, len(points))
+        bad = ~is_additive[None, :] & ~(value > 0)
+    out = {"law": np.ascontiguousarray(value)}
+    if shifted is not None:
+        out["disc"] = np.where(bad, np.float32(np.nan), shifted)
+    out["pred"] = np.where(bad, np.float32(np.nan), pred)
+    if bad.any():
+        _warn_not_positive(bad.sum(axis=-1), bad.shape[-1], bool((bad & np.isnan(value)).any()))
     return out
 
 

@@ -9,6 +9,8 @@ plans of backtest refits with these minima (:func:`bayescale.discrepancy.backtes
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -266,12 +268,16 @@ def find_curves(
 
 
 def isoflop_minima(
-    runs: Runs,
+    runs: Runs | pd.DataFrame | str | os.PathLike[str],
     level: float = 0.9,
     tolerance: float = TOLERANCE,
     fit: Fit | None = None,
     fixed: dict[str, float] | None = None,
     group: str | None = None,
+    *,
+    x: Mapping[str, str] | None = None,
+    y: str | None = None,
+    compute_factor: float | None = None,
 ) -> pd.DataFrame:
     """Each IsoFLOP curve's measured minimum and the frontier through them (approach 2).
 
@@ -285,8 +291,11 @@ def isoflop_minima(
 
     Parameters
     ----------
-    runs : Runs
-        From :func:`bayescale.load_runs`, with N and D (or C and one of them).
+    runs : Runs, DataFrame or path
+        From :func:`bayescale.load_runs`, with N and D (or C and one of them); or a table
+        (DataFrame or path), read with :func:`bayescale.load_runs` and ``x``, ``y`` and
+        ``compute_factor`` below (runs in groups: load them with ``load_runs(...,
+        group=...)`` and pass the Runs).
     level : float, default 0.9
         Level of the intervals.
     tolerance : float, default 0.1
@@ -305,6 +314,13 @@ def isoflop_minima(
     group : str, optional
         Only this group's runs (runs in groups), or the group of a fit with groups whose
         plan is set beside ungrouped runs.
+    x : mapping of str to str, optional
+        For a table: input name to column, as in :func:`bayescale.load_runs` (default the
+        columns named N, D, C and U).
+    y : str, optional
+        For a table: the loss column; default ``"loss"``.
+    compute_factor : float, optional
+        For a table: ``k`` in ``C = k N D``; default the fit's runs' with ``fit``, else 6.
 
     Returns
     -------
@@ -327,14 +343,17 @@ def isoflop_minima(
     Raises
     ------
     DataError
-        For runs without N and D (or C to derive one), without any IsoFLOP curve (the
-        message says what a curve needs), a fit of another compute factor, a fit with
-        groups but no group to set beside, or a group the runs or the fit lack.
+        For runs that are neither Runs nor a table (or a table that cannot be read), ``x``,
+        ``y`` or ``compute_factor`` given with Runs, runs without N and D (or C to derive
+        one), without any IsoFLOP curve (the message says what a curve needs), a fit of
+        another compute factor, a fit with groups but no group to set beside, or a group
+        the runs or the fit lack.
     """
     from bayescale.errors import DataError
     from bayescale.forecast import level_label
     from bayescale.settings import check_level
 
+    runs = _as_runs(runs, fit, x, y, compute_factor)
     level = check_level(level, "level")
     tag = level_label(level)
     if not {"N", "D"} <= set(runs.inputs):
@@ -350,6 +369,12 @@ def isoflop_minima(
         )
     fit_groups = list(fit.groups) if fit is not None and fit.pooling is not None else []
     if runs.group is None:
+        if group is not None and not fit_groups:
+            raise DataError(
+                f"group {group!r} is asked but neither the runs nor the fit have groups; load "
+                f"the runs with their group column (load_runs(..., group=COLUMN); --group-by "
+                f"COLUMN), or leave group out"
+            )
         if fit_groups and group is None:
             raise DataError(
                 f"the fit has groups ({', '.join(fit_groups)}): say whose plan to set beside "
@@ -393,6 +418,41 @@ def isoflop_minima(
     if fit is not None:
         out.attrs["fit_ok"] = bool(fit.ok)
     return out
+
+
+def _as_runs(
+    runs: Any,
+    fit: Fit | None,
+    x: Mapping[str, str] | None,
+    y: str | None,
+    compute_factor: float | None,
+) -> Runs:
+    """:func:`isoflop_minima`'s runs as Runs: a table is read with load_runs, as fit does."""
+    import pandas as pd
+
+    from bayescale.data import Runs, load_runs
+    from bayescale.errors import DataError
+
+    reading = {"x": x, "y": y, "compute_factor": compute_factor}
+    given = [f"{key}=" for key, value in reading.items() if value is not None]
+    if isinstance(runs, Runs):
+        if given:
+            raise DataError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for reading a table; "
+                f"isoflop_minima was given Runs already loaded: leave "
+                f"{'it' if len(given) == 1 else 'them'} out, or give the table itself"
+            )
+        return runs
+    if not isinstance(runs, pd.DataFrame | str | os.PathLike):
+        raise DataError(
+            f"isoflop_minima needs runs: Runs from bayescale.load_runs(...), a pandas "
+            f"DataFrame or the path of a table; got {type(runs).__name__}"
+        )
+    if compute_factor is None and fit is not None:
+        # The fit's plans are set beside the runs: the same C = k N D for both.
+        compute_factor = fit.runs.compute_factor
+    options = {"x": x, "y": y, "compute_factor": compute_factor}
+    return load_runs(runs, **{key: value for key, value in options.items() if value is not None})
 
 
 def _group_view(fit: Fit | None, group: str | None, fit_groups: list[str]) -> Fit | None:

@@ -645,6 +645,48 @@ def budget_normals(
     return np.repeat(draws[..., None], count, axis=-1)
 
 
+#: The sweep values accepted: (lowest, highest, whether the lowest is allowed, what it is).
+#: A curve of IsoFLOP runs spans a few e-folds around the optimum; beyond these bounds no
+#: sweep is meant, and the simulation of one overflows or runs out of memory.
+SWEEP_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "runs": (5, 1000, True, "runs on the curve, a whole number"),
+    "spread": (1, 1000, False, "sizes from N_opt / spread to N_opt * spread; sweeps use 2 to 30"),
+    "noise": (0, 1, True, "standard deviation of log loss; runs show about 0.01"),
+}
+
+
+def check_sweep(sweep: Mapping[str, Any]) -> None:
+    """Refuse a sweep design with an unknown key or a value out of :data:`SWEEP_RANGES`.
+
+    Parameters
+    ----------
+    sweep : mapping of str to number
+        Any of ``runs``, ``spread`` and ``noise``.
+
+    Raises
+    ------
+    DataError
+        For the first unknown key, non-number or value out of range, saying the range.
+    """
+    unknown = sorted(set(sweep) - set(SWEEP_KEYS))
+    if unknown:
+        raise DataError(f"sweep takes {', '.join(SWEEP_KEYS)}; got {', '.join(map(repr, unknown))}")
+    for key, value in sweep.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise DataError(f"sweep {key} must be a number, got {value!r}")
+        if not np.isfinite(value):
+            raise DataError(f"sweep {key} must be a finite number, got {value!r}")
+        low, high, closed, what = SWEEP_RANGES[key]
+        above = value >= low if closed else value > low
+        whole = key != "runs" or float(value).is_integer()
+        if not (above and value <= high and whole):
+            bound = "at least" if closed else "more than"
+            raise DataError(
+                f"sweep {key}={value:g} is out of range: give {bound} {low:g} and at most "
+                f"{high:g} ({what})"
+            )
+
+
 def sweep_design(
     sweep: Mapping[str, float] | None, learned: tuple[np.ndarray, float] | None
 ) -> tuple[np.ndarray, float]:
@@ -671,27 +713,9 @@ def sweep_design(
     DataError
         For an unknown key or a value out of range, or what neither gives.
     """
-    from bayescale.isoflop import FEWEST
 
     sweep = dict(sweep or {})
-    unknown = sorted(set(sweep) - set(SWEEP_KEYS))
-    if unknown:
-        raise DataError(f"sweep takes {', '.join(SWEEP_KEYS)}; got {', '.join(map(repr, unknown))}")
-    for key, value in sweep.items():
-        if not isinstance(value, int | float | np.integer | np.floating) or not np.isfinite(value):
-            raise DataError(f"sweep {key} must be a number, got {value!r}")
-    if "runs" in sweep and (int(sweep["runs"]) != sweep["runs"] or sweep["runs"] < FEWEST):
-        raise DataError(
-            f"sweep runs must be a whole number of at least {FEWEST} (a parabola's minimum "
-            f"and its error need them), got {sweep['runs']!r}"
-        )
-    if "spread" in sweep and sweep["spread"] <= 1:
-        raise DataError(
-            f"sweep spread must exceed 1 (sizes from N_opt / spread to N_opt * spread), "
-            f"got {sweep['spread']!r}"
-        )
-    if "noise" in sweep and sweep["noise"] < 0:
-        raise DataError(f"sweep noise must be >= 0, got {sweep['noise']!r}")
+    check_sweep(sweep)
     missing = [key for key in SWEEP_KEYS if key not in sweep]
     if learned is None and missing:
         raise DataError(

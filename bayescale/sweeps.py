@@ -152,6 +152,12 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         where = self.source
+        if not isinstance(self.data, pd.DataFrame):
+            raise DataError(
+                f"{where}: data must be a pandas DataFrame of the runs, got "
+                f"{type(self.data).__name__}; for a file, write a spec file with [data] path "
+                f"and read it with load_spec"
+            )
         # One name may be given as a string, as a spec file may write it.
         for name in ("y", "laws", "split_by"):
             if isinstance(getattr(self, name), str):
@@ -427,6 +433,8 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
         tune = 300
     """
 
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(_not_a_spec(path))
     path = Path(path)
     try:
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -647,12 +655,37 @@ def _row_path(out: Path, key: str) -> Path:
     return out / "rows" / f"{key}.json"
 
 
-def _read_row(out: Path, task: SweepTask, *, warn: bool = True) -> dict[str, Any] | None:
+def _fit_file_problem(path: Path) -> str | None:
+    """Why a sweep's saved fit cannot be read, or None if it opens as a fit.
+
+    The cheap part of :func:`bayescale.load_fit`'s check: the NetCDF (HDF5) file opens,
+    which HDF5 refuses for a file cut short (its recorded end lies beyond the file's), and
+    holds a posterior with bayescale's metadata. Its draws are not read.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            posterior = handle.get("posterior")
+            if posterior is None or "bayescale" not in posterior.attrs:
+                return "holds no bayescale posterior"
+    except OSError:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return "cannot be read"
+        return f"is damaged or truncated ({size} bytes)"
+    return None
+
+
+def _read_row(
+    out: Path, task: SweepTask, *, warn: bool = True, verify: bool = False
+) -> dict[str, Any] | None:
     """A finished fit's row, with the task's identity columns; None if it is not finished.
 
     A row file that cannot be read (cut short, emptied) or a fit whose ``.nc`` is gone is
     not finished: it is redone, with a warning naming the file, rather than blocking the
-    sweep."""
+    sweep. With `verify`, so is a fit whose ``.nc`` cannot be opened (a copy cut short)."""
     path = _row_path(out, task.key)
     try:
         text = path.read_text(encoding="utf-8")
@@ -669,6 +702,8 @@ def _read_row(out: Path, task: SweepTask, *, warn: bool = True) -> dict[str, Any
         fit_file = out / str(row.get("fit_file", ""))
         if not row.get("fit_file") or not fit_file.is_file():
             row, problem = None, f"is of a fit whose file '{fit_file}' is missing"
+        elif verify and (damage := _fit_file_problem(fit_file)) is not None:
+            row, problem = None, f"is of a fit whose file '{fit_file}' {damage}"
     if row is None:
         if warn:
             warnings.warn(
@@ -960,8 +995,8 @@ def recorded_spec(out: str | os.PathLike[str]) -> str | None:
     return spec if isinstance(spec, str) else None
 
 
-def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
-    """Check the output folder and make it this spec's, before any fit."""
+def _check_out(out: Path, spec: SweepSpec, overwrite: bool) -> None:
+    """Check the output folder before anything is made or changed in it."""
     if out.exists() and not out.is_dir():
         raise BayescaleError(f"output folder '{out}' is a file; give a folder")
     identity, recorded = spec_identity(spec, out), recorded_spec(out)
@@ -972,6 +1007,12 @@ def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
             f"overwrite=True",
             path=out / SPEC_FILE,
         )
+
+
+def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
+    """Check the output folder and make it this spec's, before any fit."""
+    _check_out(out, spec, overwrite)
+    identity, recorded = spec_identity(spec, out), recorded_spec(out)
     try:
         (out / "rows").mkdir(parents=True, exist_ok=True)
         (out / "fits").mkdir(exist_ok=True)
@@ -1032,11 +1073,13 @@ def sweep(
     Raises
     ------
     DataError
-        If the spec is not valid (checked before the folder is made).
+        If the spec is not valid (checked before the folder is made), or more than one of
+        `workers`, `scheduler` and `client` is given.
     OutputExistsError
         If `out` holds the sweep of another spec and `overwrite` is False.
     BayescaleError
-        If `out` cannot be written, or the scheduler cannot be reached (before any fit).
+        If `out` cannot be written, or the scheduler cannot be reached (before the folder
+        is made, when there are fits to run).
     SweepInterrupted
         On Ctrl-C (a ``KeyboardInterrupt``): the finished fits are kept, and a rerun
         resumes.
@@ -1044,23 +1087,78 @@ def sweep(
     Warns
     -----
     UserWarning
-        For a row file that is damaged, or whose fit's ``.nc`` is missing: its fit is redone.
+        For a row file that is damaged, or whose fit's ``.nc`` is missing or cannot be
+        opened (cut short): its fit is redone.
     """
+    if not isinstance(spec, SweepSpec | str | os.PathLike):
+        raise DataError(_not_a_spec(spec))
+    if not isinstance(out, str | os.PathLike):
+        raise DataError(
+            f"out must be the path of the output folder (str or pathlib.Path), e.g. "
+            f"'my-sweep'; got {type(out).__name__}"
+        )
+    _check_workers(workers, scheduler, client)
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     if not os.fspath(out).strip():
         raise BayescaleError("the output folder is empty text; give a folder, e.g. 'my-sweep'")
     out = Path(out)
     tasks = plan_sweep(spec)
-    _prepare(out, spec, overwrite)
+    _check_out(out, spec, overwrite)
     done: dict[str, dict[str, Any]] = {}
+    redo: list[Path] = []
     for task in tasks:
-        row = _read_row(out, task)
-        if row is not None and retry_failed and row.get("status") == "error":
-            _row_path(out, task.key).unlink()
+        row = _read_row(out, task, verify=True)
+        if row is None and _row_path(out, task.key).exists():
+            redo.append(_row_path(out, task.key))  # damaged, or its fit file is
+        elif row is not None and retry_failed and row.get("status") == "error":
+            redo.append(_row_path(out, task.key))
         elif row is not None:
             done[task.key] = row
     todo = [t for t in tasks if t.key not in done]
+    # The scheduler is reached before the folder is made: an address that does not answer
+    # leaves nothing behind.
+    connected = _connect(scheduler) if todo and scheduler and client is None else None
+    try:
+        _prepare(out, spec, overwrite)
+        for path in redo:
+            path.unlink(missing_ok=True)
+        return _run(spec, tasks, todo, done, out, workers, client or connected, on_row)
+    finally:
+        if connected is not None:
+            connected.close()
+
+
+def _check_workers(workers: int | None, scheduler: str | None, client: Any) -> None:
+    """Refuse local workers beside a cluster, and two clusters: one of them would be ignored."""
+    given = [
+        name
+        for name, value in (("workers", workers), ("scheduler", scheduler), ("client", client))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise DataError(
+            f"{' and '.join(given)} are given: the fits run on local workers (workers=), on a "
+            f"running Dask scheduler (scheduler=) or through a connected client (client=); "
+            f"give one of them"
+        )
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 0
+    ):
+        raise DataError(f"workers must be a whole number >= 0, got {workers!r}")
+
+
+def _run(
+    spec: SweepSpec,
+    tasks: list[SweepTask],
+    todo: list[SweepTask],
+    done: dict[str, dict[str, Any]],
+    out: Path,
+    workers: int | None,
+    client: Any,
+    on_row: Callable[[dict[str, Any], int, int], None] | None,
+) -> pd.DataFrame:
+    """Run the fits to do (:func:`sweep` once its folder is ready) and tabulate them all."""
     finished = len(done)
     try:
         if on_row:
@@ -1068,20 +1166,43 @@ def sweep(
                 if task.key in done:
                     on_row(done[task.key], finished, len(tasks))
         if todo:
-            if workers == 0 and client is None and scheduler is None:
+            if workers == 0 and client is None:
                 for task in todo:
                     row = run_task(task, out)
                     finished += 1
                     if on_row:
                         on_row(row, finished, len(tasks))
             else:
-                _on_dask(todo, out, workers, scheduler, client, on_row, finished, len(tasks))
+                _on_dask(todo, out, workers, None, client, on_row, finished, len(tasks))
     except KeyboardInterrupt:
         kept = sum(_row_path(out, t.key).exists() for t in tasks)
         raise SweepInterrupted(kept, len(tasks), out) from None
     table = _results(out, tasks)
     table.attrs["fitted"] = [t.key for t in todo]
     return table
+
+
+def _not_a_spec(spec: object) -> str:
+    """What :func:`sweep` takes, for a spec of another type (a dict of the TOML's tables)."""
+    given = type(spec).__name__
+    hint = ""
+    if isinstance(spec, Mapping):
+        keys = {str(k) for k in spec}
+        own = {f.name for f in fields(SweepSpec)}
+        # In the spec file [data] and [holdout] are tables; in a SweepSpec, a frame and cuts.
+        tables = any(isinstance(spec.get(k), Mapping) for k in ("data", "holdout"))
+        if keys and keys <= own and not tables:
+            hint = "; its keys are SweepSpec's: pass SweepSpec(**spec)"
+        else:
+            hint = (
+                "; a dict laid out like the spec file ([data], laws, [holdout], [sampler]) must "
+                "be written as TOML and its path given, or built as SweepSpec(data=<DataFrame>, "
+                "x={'N': 'params', 'D': 'tokens'}, y=['loss'], laws=['chinchilla'])"
+            )
+    return (
+        f"sweep takes a SweepSpec or the path of a TOML spec file (see "
+        f"bayescale.sweeps.load_spec); got {given}{hint}"
+    )
 
 
 def _on_dask(

@@ -53,8 +53,9 @@ WORK = Path(tempfile.mkdtemp(prefix="bayescale-quickstart-"))
 # 2 chains x 500 draws after 500 tuning steps. **Real analyses should use the defaults**
 # (`bayescale.fit(runs, law)`: 4 chains x 1000 draws after 1000 tuning steps): more chains
 # make the convergence check (R-hat) more trustworthy and more draws make the tails of the
-# intervals more precise. The first fit of a law in a Python process also compiles its model
-# (20-30 s); later fits of the same law reuse it and take a few seconds.
+# intervals more precise. The first fit of a law on a machine also compiles its model (about
+# 40 s for this law in `bench/results.md`), once: the machine code is cached, so a new Python
+# process prepares the law in a few seconds, and later fits in the same process reuse it.
 
 # %%
 SAMPLER = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}

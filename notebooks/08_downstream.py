@@ -202,18 +202,28 @@ print(
 )
 inside = row["pred_lower_90"] <= observed <= row["pred_upper_90"]
 print(f"observed error inside the 90% interval of one model: {inside}")
+# The loss law's own forecast there, with its discrepancy (the law's form error beyond the runs).
+disc = loss_fit.forecast(at, level=LEVEL).iloc[0]
+print(
+    f"loss with the discrepancy: [{disc['disc_lower_90']:.3f}, {disc['disc_upper_90']:.3f}]; "
+    f"one run: [{disc['pred_lower_90']:.3f}, {disc['pred_upper_90']:.3f}]"
+)
 at_observed_loss = link_fit.forecast({"L": [target["loss_c4_val"]]}, level=LEVEL).iloc[0]
 print(f"the link at the observed loss: {at_observed_loss['law_median']:.3f}")
 
 # %% [markdown]
 # Read the lines together. The loss law is too optimistic this far out (17 times the
-# parameters): the observed loss is above its interval, as the small runs do not show how the
-# loss flattens at this scale. The error forecast inherits that optimism through the link: it
-# is about two points of error too low. The link itself, given the model's *observed* loss,
-# errs the other way (last line), so the two errors partly cancel, and one model's interval
-# covers the observed error. Each step's interval is only as honest as its law's form; the
-# chain carries the uncertainty the two fits know about, not the form's error (notebook
-# `05_honest_intervals.py` widens the loss law's intervals for that).
+# parameters): the observed loss is above the law's credible interval (the `loss` line), as
+# the small runs do not show how the loss flattens at this scale. The error forecast inherits
+# that optimism through the link: it is about two points of error too low. The link itself,
+# given the model's *observed* loss, errs the other way (last line), so the two errors partly
+# cancel, and one model's interval covers the observed error.
+#
+# The `loss` and `error` lines are credible intervals: what the two fits know about their
+# parameters. The form's own error is in the other lines: the loss fit learned a discrepancy
+# from backtests on its runs (the default), and with it the loss interval's upper end comes up
+# to about the observed loss; one model's error interval carries it too, with a new run's noise and the
+# benchmark's (notebook `05_honest_intervals.py` shows how the discrepancy is learned).
 
 # %% [markdown]
 # ## 4. A task at chance is flagged, not forecast

@@ -229,7 +229,7 @@ def test_compare_passes_target_accept(
         (["--seed", str(2**64)], "seed must be a whole number from 0 to 4294967295"),
         (["--seed", "1.5"], "invalid value for '--seed'"),
         (["--draws", "0"], "draws must be a whole number >= 1"),
-        (["--target-accept", "1.2"], "target_accept"),
+        (["--target-accept", "1.2"], "--target-accept must be in [0.5, 1), got 1.2"),
     ],
     ids=["negative", "too-large", "fraction", "no-draws", "target-accept"],
 )
@@ -313,7 +313,12 @@ def test_interrupted_demo_names_what_it_kept(
 def test_report_records_the_exact_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = SimpleNamespace(ok=True, diagnostics=SimpleNamespace(verdict=lambda: "pass"))
+    fake = SimpleNamespace(
+        ok=True,
+        diagnostics=SimpleNamespace(verdict=lambda: "pass"),
+        info={},
+        law=SimpleNamespace(name="chinchilla", inputs=("N", "D")),
+    )
     monkeypatch.setattr("bayescale.fitting.load_fit", lambda path: fake)
     calls: dict[str, Any] = {}
     monkeypatch.setattr("bayescale.report.write_report", recorder(calls))
@@ -385,7 +390,7 @@ def test_ctrl_c_during_a_real_fit_keeps_the_earlier_file(tmp_path: Path) -> None
 
 
 def test_a_column_to_map_is_named_with_the_cli_option(runs_csv: Path) -> None:
-    # The library's message says x={'N': ...}; the command line names its own option.
+    # The library's message says x={'N': ...}; the command line says its own option instead.
     result = invoke(
         "fit",
         str(runs_csv),
@@ -398,12 +403,17 @@ def test_a_column_to_map_is_named_with_the_cli_option(runs_csv: Path) -> None:
         "--out",
         "x.nc",
     )
-    line = assert_one_error(result, "no column 'param'", "(on the command line: --x N=COLUMN)")
-    assert "x={'N': '<column>'}" in line
+    line = assert_one_error(
+        result, "no column 'param'", "(did you mean 'params'?); map it with --x N=COLUMN"
+    )
+    assert "x={" not in line and "on the command line" not in line
     result = invoke(
         "fit", str(runs_csv), "--law", "chinchilla", *X_MAP, "--y", "Loss", "--out", "x.nc"
     )
-    assert_one_error(result, "no column 'Loss'", "(on the command line: --y COLUMN)")
+    line = assert_one_error(
+        result, "no column 'Loss'", "choose the response column with --y COLUMN"
+    )
+    assert "y='" not in line
 
 
 # -- 7. --law: a catalog name, a law file or a formula ---------------------------------
@@ -553,3 +563,376 @@ def test_a_report_must_be_named_html_and_pdf(tmp_path: Path) -> None:
         "report", str(fit_file), "--out", str(tmp_path / "r.html"), "--pdf", str(tmp_path / "r")
     )
     assert_one_error(result, "--pdf writes a PDF; give a name ending in .pdf")
+
+
+# -- 5. an output is never an input; one rule for missing folders ---------------------------
+
+
+def test_same_file_sees_one_file_under_any_spelling(tmp_path: Path) -> None:
+    from bayescale.cli._guard import same_file
+
+    fit = tmp_path / "fit.nc"
+    fit.write_bytes(b"a fit")
+    (tmp_path / "hard.nc").hardlink_to(fit)
+    (tmp_path / "soft.nc").symlink_to(fit)
+    assert same_file(fit, tmp_path / "hard.nc") and same_file(fit, tmp_path / "soft.nc")
+    assert same_file(fit, tmp_path / "sub" / ".." / "fit.nc")
+    assert not same_file(fit, tmp_path / "other.nc")  # absent: compared by its path
+    (tmp_path / "copy.nc").write_bytes(b"a fit")
+    assert not same_file(fit, tmp_path / "copy.nc")  # equal bytes, another file
+
+
+@pytest.mark.parametrize("spelling", ["same", "dot", "hard-link"])
+def test_link_never_saves_over_its_input_fit_even_with_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.load_fit", "bayescale.downstream.fit_link")
+    monkeypatch.chdir(tmp_path)
+    fit = tmp_path / "loss.nc"
+    fit.write_bytes(b"hours of sampling")
+    pd.DataFrame({"N": [1e8], "D": [2e9], "loss": [3.0], "err": [0.5]}).to_csv("ot.csv")
+    save = {"same": "loss.nc", "dot": "./sub/../loss.nc", "hard-link": "again.nc"}[spelling]
+    (tmp_path / "sub").mkdir()
+    if spelling == "hard-link":
+        Path(save).hardlink_to(fit)
+    result = invoke("link", "loss.nc", "ot.csv", "--metric", "err", "--save", save, "--force")
+    assert_one_error(result, "--save:", "is the loss fit FIT.nc", "even with --force")
+    assert fit.read_bytes() == b"hours of sampling"
+
+
+def test_compare_never_writes_over_its_data(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.comparison.compare", "bayescale.fitting.fit")
+    out = tmp_path / "cmp"
+    out.mkdir()
+    data = out / "loo.csv"  # a table of runs named as the comparison's own table
+    data.write_bytes(runs_csv.read_bytes())
+    args = ["compare", str(data), "--laws", "chinchilla,kaplan", *X_MAP, "--out", str(out)]
+    assert_one_error(invoke(*args, "--force"), "loo.csv' is the data DATA", "even with --force")
+    assert data.read_bytes() == runs_csv.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "{csv}", "--laws", "chinchilla,kaplan", *X_MAP, "--out", "{tmp}/nodir/cmp"],
+        ["demo", "--out", "{tmp}/nodir/demo"],
+        ["report", "fit.nc", "--out", "{tmp}/nodir/r.html"],
+        ["report", "fit.nc", "--out", "{tmp}/r.html", "--pdf", "{tmp}/nodir/r.pdf"],
+    ],
+    ids=["compare", "demo", "report", "report-pdf"],
+)
+def test_a_missing_parent_folder_is_refused_as_fit_refuses_it(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    forbid(
+        monkeypatch,
+        "bayescale.comparison.compare",
+        "bayescale.demo.run_demo",
+        "bayescale.fitting.load_fit",
+    )
+    args = [a.replace("{csv}", str(runs_csv)).replace("{tmp}", str(tmp_path)) for a in command]
+    assert_one_error(invoke(*args), "nodir' does not exist; create it first")
+    assert not (tmp_path / "nodir").exists()
+
+
+# -- 6. inputs checked before anything is printed ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("spread=1e300", "spread=1e+300 is out of range: give more than 1 and at most 1000"),
+        ("spread=1", "spread=1 is out of range"),
+        ("noise=1e10", "noise=1e+10 is out of range: give at least 0 and at most 1"),
+        ("runs=3", "runs=3 is out of range: give at least 5"),
+        ("runs=7.5", "runs=7.5 is out of range"),
+        ("width=3", "width=3: the sweep takes runs, spread, noise"),
+    ],
+)
+def test_optimal_checks_the_sweep_before_reading_the_fit(
+    monkeypatch: pytest.MonkeyPatch, value: str, fragment: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.load_fit")
+    result = invoke("optimal", "fit.nc", "-c", "1e24", "--sweep", value)
+    assert_one_error(result, fragment)
+    assert result.stdout == ""
+
+
+def fake_fit(*, link: bool = False, groups: bool = False) -> SimpleNamespace:
+    """What the commands read of a loaded fit before they use it: a loss or a link fit."""
+    law = SimpleNamespace(
+        name="exponential" if link else "chinchilla", inputs=("L",) if link else ("N", "D")
+    )
+    runs = SimpleNamespace(
+        y_name="error" if link else "loss",
+        columns={"L": "loss"} if link else {"N": "N", "D": "D"},
+        compute_factor=6.0,
+    )
+    info = {"metric": "err", "loss": "loss"} if link else {}
+    pooling = SimpleNamespace() if groups else None
+    return SimpleNamespace(law=law, runs=runs, info=info, pooling=pooling, ok=True)
+
+
+@pytest.mark.parametrize(
+    ("command", "remedy"),
+    [
+        (["report", "lk.nc", "--out", "{tmp}/r.html"], "with --link: 'bayescale report LOSS"),
+        (["forecast", "lk.nc", "--at", "N=7e10,D=1.4e12"], "'bayescale link LOSS_FIT.nc DATA"),
+        (["optimal", "lk.nc", "-c", "1e24"], "this command takes the loss law's fit"),
+        (["target", "lk.nc", "--loss", "2"], "this command takes the loss law's fit"),
+        (["link", "lk.nc", "{csv}", "--metric", "loss", "--save", "{tmp}/x.nc"], "as FIT.nc"),
+    ],
+    ids=["report", "forecast", "optimal", "target", "link"],
+)
+def test_a_link_fit_where_a_loss_fit_is_expected_is_named_as_such(
+    runs_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    remedy: str,
+) -> None:
+    forbid(monkeypatch, "bayescale.report.write_report", "bayescale.downstream.fit_link")
+    monkeypatch.setattr("bayescale.fitting.load_fit", lambda path: fake_fit(link=True))
+    args = [a.replace("{csv}", str(runs_csv)).replace("{tmp}", str(tmp_path)) for a in command]
+    assert_one_error(invoke(*args), "FIT.nc 'lk.nc' is a link fit (loss → err)", remedy)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_comparison_folder_given_as_a_fit_lists_its_fits(tmp_path: Path) -> None:
+    folder = tmp_path / "cmp"
+    (folder / "fits").mkdir(parents=True)
+    (folder / "loo.csv").write_text("law\n")
+    for name in ("chinchilla", "kaplan"):
+        (folder / "fits" / f"{name}.nc").write_bytes(b"")
+    line = assert_one_error(invoke("optimal", str(folder), "-c", "1e24"), "written by 'bayescale")
+    assert f"'{folder / 'fits' / 'chinchilla.nc'}', '{folder / 'fits' / 'kaplan.nc'}'" in line
+    assert "Comparison.load" not in line and "only 'bayescale forecast' takes the folder" in line
+
+
+def test_report_says_that_a_compare_file_is_not_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.load_fit")
+    fit = tmp_path / "base.nc"
+    fit.write_bytes(b"a fit")
+    result = invoke("report", str(fit), "--compare", str(fit), "--out", str(tmp_path / "r.html"))
+    assert_one_error(result, "base.nc: a fit file, not a comparison folder", "bayescale compare")
+    result = invoke("report", str(fit), "--compare", "nocmp", "--out", str(tmp_path / "r.html"))
+    assert_one_error(result, "--compare nocmp: comparison folder not found")
+
+
+def test_isoflop_refuses_a_group_or_fixed_it_could_not_use(
+    runs_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.isoflop.isoflop_minima")
+    args = ["isoflop", str(runs_csv), *X_MAP]
+    assert_one_error(invoke(*args, "--group", "foo"), "--group foo: the runs are not in groups")
+    assert_one_error(invoke(*args, "--fixed", "U=1e9"), "--fixed U=... sets", "give --fit")
+    monkeypatch.setattr("bayescale.fitting.load_fit", lambda path: fake_fit())
+    result = invoke(*args, "--fit", "fit.nc", "--group", "foo")
+    assert_one_error(result, "not in groups and the --fit has no groups", "--group-by COLUMN")
+
+
+# -- 7. one value per option ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["-l", "kaplan"], "--law/-l is given twice ('chinchilla' and 'kaplan')"),
+        (
+            ["--group", "g", "--pooling", "alpha=shared,alpha=separate"],
+            "--pooling gives alpha twice",
+        ),
+        (["--draws", "100", "--draws", "200"], "--draws is given twice ('100' and '200')"),
+    ],
+)
+def test_an_option_given_twice_with_two_values_is_refused(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list, fragment: str
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit", "bayescale.data.load_runs")
+    args = ["fit", str(runs_csv), "-l", "chinchilla", *X_MAP, "--out", str(tmp_path / "f.nc")]
+    assert_one_error(invoke(*args, *extra), fragment)
+
+
+def test_an_option_given_twice_alike_passes_and_contradicting_flags_do_not(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "f.nc").write_bytes(b"earlier")
+    args = ["fit", str(runs_csv), "-l", "chinchilla", "-l", "chinchilla", *X_MAP]
+    # The same value twice is no conflict: the command goes on, to its next check.
+    assert_one_error(invoke(*args, "--out", str(tmp_path / "f.nc")), "exists already")
+    forbid(monkeypatch, "bayescale.fitting.load_fit")
+    result = invoke(
+        "next", "f.nc", "--candidates", "c.csv", "--target", "C=1e23", "--law-only", "--discrepancy"
+    )
+    assert_one_error(result, "--law-only and --discrepancy contradict: give one")
+    result = invoke("optimal", "f.nc", "-c", "1e24", "--fixed", "U=1e9", "--fixed", "U=2e9")
+    assert_one_error(result, "U is given twice (U=1e+09 and U=2e+09); one value per name")
+
+
+# -- 8. messages in the command line's words ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("library", "command_line"),
+    [
+        ("draws must be a whole number >= 1, got 0", "--draws must be a whole number >= 1, got 0"),
+        ("target_accept must be in [0.5, 1), got 1.5", "--target-accept must be in [0.5, 1)"),
+        ("compute_factor must be finite and > 0", "--compute-factor must be finite and > 0"),
+        ("seed must be a whole number from 0", "--seed must be a whole number from 0"),
+        ("mode must be a whole number from 0 to 0, got 3", "--mode must be a whole number"),
+        (
+            "fixed={'U': ...}: not an input of the law; law 'chinchilla' has no input",
+            "--fixed U=...: not an input of the law; law 'chinchilla' has no input",
+        ),
+        (
+            "fixed={'N': ...} (--fixed N=... on the command line): N, D and C are what",
+            "--fixed N=...: N, D and C are what",
+        ),
+        (
+            "criterion 'optimal_N' needs target budgets, e.g. target={'C': 1e23} (FLOPs)",
+            "criterion 'optimal_N' needs target budgets, e.g. --target C=1e23 (FLOPs)",
+        ),
+        (
+            "extrapolation weights need a comparison with held-out larger runs: compare(runs, "
+            "laws=[...], holdout_above={'C': [...]}), then .average()",
+            "extrapolation weights need a comparison with held-out larger runs: 'bayescale "
+            "compare DATA --laws ... --holdout-above C=VALUE --out DIR', then forecast with that "
+            "folder",
+        ),
+        (
+            "the formula 'E + A/Z**alpha' uses none of the runs' inputs (N, D, C); write it in "
+            "those names or pass inputs=[...]",
+            "the formula 'E + A/Z**alpha' uses none of the runs' inputs (N, D, C); write it in "
+            "those names, or map columns to its inputs with --x NAME=COLUMN",
+        ),
+        (
+            "weights must be non-negative with a positive sum, got {'chinchilla': 0.0, "
+            "'kaplan': 0.0}",
+            "weights must be non-negative with a positive sum, got --weights "
+            "chinchilla=0.0,kaplan=0.0",
+        ),
+        (
+            "this fit has no groups; fit runs loaded with load_runs(..., group='<column>') (on "
+            "the command line: bayescale fit ... --group COLUMN) to forecast per group",
+            "this fit has no groups; fit the runs with 'bayescale fit ... --group COLUMN' to "
+            "forecast per group",
+        ),
+        (
+            "best() names only the PSIS-LOO (interpolation) winner: no extrapolation check was "
+            "made; hold out your largest runs: compare(..., holdout_above={'C': [threshold, "
+            "...]}) (bayescale compare ... --holdout-above C=VALUE).",
+            "the comparison names only the PSIS-LOO (interpolation) winner: no extrapolation "
+            "check was made; hold out your largest runs: bayescale compare ... --holdout-above "
+            "C=VALUE.",
+        ),
+        (
+            "choose the response column with y='<column>'",
+            "choose the response column with --y COLUMN",
+        ),
+    ],
+)
+def test_the_librarys_python_words_are_said_as_options(library: str, command_line: str) -> None:
+    from bayescale.cli._guard import cli_words
+
+    said = cli_words(library)
+    assert command_line in said, said
+    for python in ("={", "()", "load_runs(", "inputs=[", "target=", "fixed="):
+        assert python not in said, (python, said)
+
+
+def test_a_mapping_error_gives_every_option_to_add() -> None:
+    from bayescale.cli._guard import _error_and_code
+    from bayescale.errors import MappingError
+
+    error = MappingError(
+        "law 'chinchilla' needs inputs 'N', 'D', but the data from r.csv has only 'Q'; map a "
+        "column to each with load_runs(..., x={'N': '<column>'}); column 'D' is read as N "
+        "(x={'N': 'D'})",
+        ("N", "D"),
+    )
+    line, code = _error_and_code(error)
+    assert code == 2
+    assert line == (
+        "law 'chinchilla' needs inputs 'N', 'D', but the data from r.csv has only 'Q'; map a "
+        "column to each with --x N=COLUMN --x D=COLUMN; column 'D' is read as N (--x N=D)"
+    )
+
+
+def test_fit_says_which_mapping_leaves_the_law_without_an_input(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit")
+    base = ["fit", str(runs_csv), "-l", "chinchilla", "--out", str(tmp_path / "f.nc")]
+    stray = invoke(*base, "--x", "Q=params")
+    assert_one_error(
+        stray, "--x Q=params: Q is not an input of law 'chinchilla' (its inputs: N, D)"
+    )
+    assert "warning" not in stray.stderr
+    both = invoke(*base, "--x", "N=tokens")  # the column meant for D, read as N
+    assert_one_error(both, "needs input 'D'", "map a column to each with --x D=COLUMN")
+
+
+def test_compare_names_an_unclosed_parenthesis(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid(monkeypatch, "bayescale.data.load_runs")
+    laws = "E + A / maximum(N, D**alpha,chinchilla"
+    result = invoke("compare", "r.csv", "--laws", laws, "--out", "cmp")
+    assert_one_error(result, "the '(' at character 16 of", "is never closed", "close it with ')'")
+    result = invoke("compare", "r.csv", "--laws", "E + A/N)**a,kaplan", "--out", "cmp")
+    assert_one_error(result, "the ')' at character 8 of", "closes no parenthesis")
+
+
+def test_link_names_its_choices_and_the_data_files_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["link", "loss.nc", str(tmp_path / "ot.csv"), "--metric", "acc", "--accuracy"]
+    with monkeypatch.context() as patch:
+        forbid(patch, "bayescale.fitting.load_fit")
+        result = invoke(*args, "--link", "sigmoidd", "--at", "N=1e9,D=2e10")
+    assert_one_error(result, "--link 'sigmoidd' is not a link (did you mean sigmoid?)")
+    assert "chinchilla" not in result.stderr  # not the catalog of loss laws
+    # The table is checked before the link is sampled: its row is named with its line.
+    monkeypatch.setattr("bayescale.fitting.load_fit", lambda path: fake_fit())
+    (tmp_path / "ot.csv").write_text(
+        "N,D,loss,acc\n1e8,2e9,3.5,0.3\n2e8,4e9,3.2,0.35\n4e8,8e9,3.0,0.4\n8e8,1.6e10,2.8,1.7\n"
+    )
+    result = invoke(*args, "--at", "N=1e9,D=2e10")
+    assert_one_error(
+        result, f"{tmp_path / 'ot.csv'}: column 'acc' row 4 (line 5 of the file) is 1.7"
+    )
+
+
+# -- 9. help texts ----------------------------------------------------------------------------
+
+
+def test_help_paragraphs_wrap_at_any_width_and_nothing_is_cut() -> None:
+    from typer.main import get_command
+
+    from bayescale.cli import app
+
+    group = get_command(app)
+    for name, command in group.commands.items():
+        shown = (command.help or "").partition("\f")[0]
+        for paragraph in shown.split("\n\n"):
+            assert "\n" not in paragraph.strip(), (name, paragraph)
+        narrow = CliRunner(env={"COLUMNS": "80"}).invoke(app, [name, "--help"])
+        assert narrow.exit_code == 0 and "…" not in narrow.output, (name, narrow.output)
+    listing = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["--help"])
+    assert "per unit cost or within --budget." in " ".join(listing.output.replace("│", "").split())
+
+
+def test_help_says_retries_and_points_at_the_commands() -> None:
+    def help_of(*args: str) -> str:
+        text = CliRunner(env={"COLUMNS": "200"}).invoke(app, [*args, "--help"]).output
+        return " ".join(text.replace("│", "").split())
+
+    for command in ("fit", "compare", "demo", "link"):
+        text = help_of(command)
+        assert "retries up to twice" in text and "(both doubled)" in text, command
+    report = help_of("report")
+    assert "saved by 'bayescale link FIT.nc DATA --metric COLUMN --save LINK.nc'" in report
+    assert "fit_link" not in report
+    assert "With --group-by: only this family's runs" in help_of("isoflop")

@@ -216,6 +216,7 @@ def test_target_at_takes_a_laws_other_input_from_the_points(
     stub = SimpleNamespace(
         law=law,
         ok=True,
+        info={},
         runs=SimpleNamespace(compute_factor=6.0),
         budget_for=budget_for,
         prob_below=prob_below,
@@ -415,7 +416,7 @@ def test_target_gives_the_budget_for_one_runs_chance(runner: CliRunner, fit_file
     [
         (["optimal", "{fit}", "-c", "1e24", "--fixed", "N=7e10"], "N, D and C are what a plan"),
         (["target", "{fit}", "--loss", "2", "--fixed", "D=1e12"], "N, D and C are what a plan"),
-        (["optimal", "{fit}", "-c", "1e24", "--fixed", "U=1e11"], "'U': ...}: not an input"),
+        (["optimal", "{fit}", "-c", "1e24", "--fixed", "U=1e11"], "--fixed U=...: not an input"),
         (["optimal", "{fit}", "-c", "100"], "100 FLOPs is too small to split"),
     ],
 )

@@ -493,7 +493,8 @@ def test_a_reloaded_comparison_averages_as_the_original(
     result.fits = {name: result.fits[name] for name in reversed(result.loo.index)}
     result.save(tmp_path / "cmp")
     back = Comparison.load(tmp_path / "cmp")
-    assert list(back.fits) == list(reversed(result.fits))
+    # In the order they were given, not the LOO order (see the reload test below).
+    assert list(back.fits) == list(result.fits) == list(reversed(result.loo.index))
     # By name: the default ("auto") would leave the failed starved fit out.
     pd.testing.assert_frame_equal(
         back.average("stacking").forecast(AT), result.average("stacking").forecast(AT)
@@ -862,11 +863,12 @@ def test_a_saved_comparison_reloads_to_the_same_weights_and_forecasts(
     from bayescale import comparison as module
 
     module._BAGGED.clear()  # the reloaded weights are computed afresh, not read from the cache
-    pd.testing.assert_frame_equal(back.weights_table(), result.weights_table())
+    pd.testing.assert_frame_equal(back.weights_table(), result.weights_table(), check_exact=True)
+    assert list(back.fits) == list(result.fits)
     for weights in ("auto", "extrapolation"):
-        pd.testing.assert_frame_equal(
-            back.average(weights).forecast(AT), result.average(weights).forecast(AT)
-        )
+        table, expected = back.average(weights).forecast(AT), result.average(weights).forecast(AT)
+        pd.testing.assert_frame_equal(table, expected, check_exact=True)
+        assert table.attrs == expected.attrs
     # The CLI gives the same numbers, and its CSV says they are an average, and of what.
     expected = back.average().forecast(AT)
     at = ["--at", "N=1e9,D=2e10", "--at", "N=1e10,D=2e11"]
@@ -909,3 +911,229 @@ def test_a_saved_comparison_reloads_to_the_same_weights_and_forecasts(
     # Its verdict says which weighting it has, not the new default's.
     assert "plain stacking, as this comparison was saved with" in old.verdict()
     assert "Bayesian-bootstrap" not in old.verdict()
+
+
+# --------------------------------------------------------------------------- API audit fixes
+
+
+def test_score_reads_a_table_as_the_fits_runs_were_read(
+    healthy_fit: bs.Fit, sim_runs: bs.Runs, tmp_path: Path
+) -> None:
+    expected = score(healthy_fit, sim_runs)
+    # sim_runs came from columns params, tokens and loss: a table with them is read alike.
+    frame = pd.DataFrame({"params": sim_runs.x("N"), "tokens": sim_runs.x("D"), "loss": sim_runs.y})
+    path = tmp_path / "held.csv"
+    frame.to_csv(path, index=False)
+    for test in (frame, path):
+        assert score(fit=healthy_fit, test=test) == expected
+    # `level` is another name for `levels`, as in Fit.forecast; never both.
+    one = score(healthy_fit, sim_runs, level=0.9)
+    assert one == score(healthy_fit, sim_runs, [0.9])
+    assert "coverage_90" in one and "coverage_50" not in one
+    assert one["coverage_90"] == expected["coverage_90"]
+    with pytest.raises(DataError, match="give level= or levels="):
+        score(healthy_fit, sim_runs, levels=[0.9], level=0.9)
+    with pytest.raises(DataError, match=r"the columns the fit's runs came from \(N='params'"):
+        score(healthy_fit, frame.rename(columns={"params": "size"}))
+    with pytest.raises(DataError, match="score's test needs runs: Runs from"):
+        score(healthy_fit, frame.to_numpy())
+    with pytest.raises(DataError, match="score needs a Fit first"):
+        score(str(path), sim_runs)
+
+
+def test_a_bare_holdout_threshold_is_one_on_compute(
+    sim_runs: bs.Runs, healthy_fit: bs.Fit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bayescale.comparison import _holdout_splits, _holdout_thresholds
+
+    assert _holdout_thresholds(1e19, sim_runs) == {"C": [1e19]}
+    assert _holdout_thresholds([1e19, 1e20], sim_runs) == {"C": [1e19, 1e20]}
+    assert _holdout_thresholds({"N": 1e9}, sim_runs) == {"N": [1e9]}
+    [(name, threshold, train, held)] = _holdout_splits(
+        sim_runs, _holdout_thresholds(1e19, sim_runs)
+    )
+    assert (name, threshold) == ("C", 1e19)
+    assert held.tolist() == (sim_runs.x("C") > 1e19).tolist() and len(train) == (~held).sum()
+    monkeypatch.setattr("bayescale.comparison.fit", _no_fit)
+    # Checked before any sampling, as thresholds given by name are.
+    with pytest.raises(DataError, match=r"above C=1e30 leaves no held-out runs"):
+        compare(sim_runs, laws=["chinchilla", "kaplan"], holdout_above=1e30)
+    with pytest.raises(DataError, match=r"above C=1e30 leaves no held-out runs"):
+        compare({"a": healthy_fit, "b": healthy_fit}, holdout_above=[1e19, 1e30])
+    with pytest.raises(DataError, match=r"holdout_above maps an input to thresholds, e\.g\."):
+        compare(sim_runs, laws=["chinchilla", "kaplan"], holdout_above="C")
+    with pytest.raises(DataError, match=r"holdout_above\['C'\] takes numbers"):
+        compare(sim_runs, laws=["chinchilla", "kaplan"], holdout_above={"C": "soon"})
+    only_n = load_runs(pd.DataFrame({"N": sim_runs.x("N"), "loss": sim_runs.y}))
+    with pytest.raises(
+        DataError, match=r"threshold on compute C, which these runs lack \(they have N\)"
+    ):
+        _holdout_thresholds(1e9, only_n)
+
+
+class _Levels(Exception):
+    """Raised by a stub score with the levels compare() asked it for."""
+
+
+def test_compare_takes_level_as_another_name_for_levels(
+    healthy_fit: bs.Fit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stub_score(fit_, test, levels, of_y):
+        raise _Levels(levels)
+
+    monkeypatch.setattr("bayescale.comparison.fit", lambda *args, **kwargs: healthy_fit)
+    monkeypatch.setattr("bayescale.comparison._score", stub_score)
+    for given, expected in ((dict(level=0.8), [0.8]), (dict(levels=[0.5, 0.9]), [0.5, 0.9])):
+        with pytest.raises(_Levels) as err:
+            compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1e9}, **given)
+        assert err.value.args[0] == expected
+    with pytest.raises(_Levels) as err:
+        compare({"a": healthy_fit, "b": healthy_fit}, holdout_above={"N": 1e9})
+    assert err.value.args[0] == [0.5, 0.8, 0.9]
+    with pytest.raises(DataError, match="give level= or levels="):
+        compare({"a": healthy_fit, "b": healthy_fit}, level=0.9, levels=[0.9])
+
+
+def test_compare_pooling_reads_a_table_with_its_groups(
+    sim_runs: bs.Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bayescale.comparison import compare_pooling
+
+    frame = pd.DataFrame(
+        {
+            "params": sim_runs.x("N"),
+            "tokens": sim_runs.x("D"),
+            "loss": sim_runs.y,
+            "family": np.resize(["x", "y"], len(sim_runs)),
+        }
+    )
+    mapping = {"x": {"N": "params", "D": "tokens"}, "y": "loss"}
+    expected = load_runs(frame, **mapping, group="family")
+    seen: list[bs.Runs] = []
+
+    def fake_fit(runs, law, **options):
+        seen.append(runs)
+        raise _Stop
+
+    monkeypatch.setattr("bayescale.comparison.fit", fake_fit)
+    with pytest.raises(_Stop):
+        compare_pooling(frame, group="family", **mapping)
+    with pytest.raises(_Stop):
+        compare_pooling(expected, group="family")  # its own grouping: accepted
+    assert seen == [expected, expected]
+    with pytest.raises(DataError, match=r"needs runs in groups: give the grouping column"):
+        compare_pooling(frame, **mapping)
+    with pytest.raises(DataError, match="x= and y= are for reading a table"):
+        compare_pooling(expected, **mapping)
+    with pytest.raises(DataError, match="compare_pooling needs runs: Runs from"):
+        compare_pooling(None)
+    with pytest.raises(DataError, match="give level= or levels="):
+        compare_pooling(expected, level=0.9, levels=[0.9])
+
+
+@pytest.fixture(scope="module")
+def half_fit(sim_runs: bs.Runs) -> bs.Fit:
+    """Chinchilla on every other run, as many draws as the healthy fit (no retries, which
+    would take more), and without a discrepancy: a second law whose chances differ."""
+    half = sim_runs.subset(np.arange(len(sim_runs)) % 2 == 0)
+    return bs.fit(
+        half,
+        "chinchilla",
+        draws=500,
+        tune=500,
+        chains=2,
+        seed=3,
+        prior_draws=0,
+        retries=0,
+        discrepancy="none",
+    )
+
+
+def test_an_average_of_one_law_gives_its_fits_prob_below(healthy_fit: bs.Fit) -> None:
+    only = average({"healthy": healthy_fit, "other": healthy_fit}, {"healthy": 1.0})
+    keys = ("caveats", "past_peak", "beyond_backtests", "diagnostics_ok")
+    for where in ({"N": [1e9, 1e10], "D": [2e10, 2e11]}, {"C": [1e20, 1e40]}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            own = healthy_fit.prob_below([2.2, 2.1], **where)
+        with warnings.catch_warnings(record=True) as again:
+            warnings.simplefilter("always")
+            mine = only.prob_below([2.2, 2.1], **where)
+        pd.testing.assert_frame_equal(mine, own, check_exact=True)
+        assert {k: mine.attrs[k] for k in keys} == {k: own.attrs[k] for k in keys}
+        assert [str(w.message) for w in again] == [str(w.message) for w in caught]
+        assert mine.attrs["weights_method"] == "user"
+    # 1e40 FLOPs lies far beyond the backtests: flagged as the fit flags it.
+    assert [e["row"] for e in mine.attrs["beyond_backtests"]] == [1, 3]
+    # The points may come as at=, as forecast takes them.
+    at = pd.DataFrame({"N": [1e9, 1e10], "D": [2e10, 2e11]})
+    pd.testing.assert_frame_equal(
+        only.prob_below(2.2, at=at), healthy_fit.prob_below(2.2, N=at["N"], D=at["D"])
+    )
+    with pytest.raises(DataError, match="either as at= or as N=, not both"):
+        only.prob_below(2.2, at=at, N=1e9)
+    with pytest.raises(DataError, match=r"'U' is not an input of the averaged laws"):
+        only.prob_below(2.2, at={"N": 1e9, "D": 2e10, "U": 1e10})
+    with pytest.raises(DataError, match="prob_below needs the points"):
+        only.prob_below(2.2)
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.DataWarning")  # fits of different runs
+@pytest.mark.filterwarnings("ignore:.*failed")  # whether the half fit passes does not matter
+def test_an_averaged_prob_below_pools_the_laws_draws_by_weight(
+    healthy_fit: bs.Fit, half_fit: bs.Fit
+) -> None:
+    assert len(half_fit.draws()["E"]) == len(healthy_fit.draws()["E"])
+    both = average({"healthy": healthy_fit, "half": half_fit}, {"healthy": 0.5, "half": 0.5})
+    at = {"N": [1e9, 1e10], "D": [2e10, 2e11]}
+    # Targets at the healthy law's medians: chances well inside (0, 1) for both laws.
+    targets = healthy_fit.forecast(at)["law_median"].round(3).tolist()
+    for target in targets:
+        for where in (at, {"C": [1e20, 1e22]}):
+            mixed = both.prob_below(target, **where)
+            one = healthy_fit.prob_below(target, **where)
+            two = half_fit.prob_below(target, **where)
+            for column in ("prob_law_below", "prob_run_below"):
+                low = np.minimum(one[column], two[column])
+                high = np.maximum(one[column], two[column])
+                assert ((low <= mixed[column]) & (mixed[column] <= high)).all()
+                # Equal weights and equal draws: every draw of both laws is pooled once.
+                np.testing.assert_allclose(
+                    mixed[column], (one[column] + two[column]) / 2, rtol=1e-12
+                )
+            assert (one["prob_run_below"] != two["prob_run_below"]).all()
+    assert mixed.attrs["diagnostics_ok"] == half_fit.ok
+    assert mixed.attrs["weights_method"] == "user"
+
+
+def test_fits_with_groups_give_each_groups_prob_below(
+    grouped_fit: bs.Fit, healthy_fit: bs.Fit
+) -> None:
+    only = average({"a": grouped_fit, "b": grouped_fit}, {"a": 1.0})
+    mine = only.prob_below(2.2, N=[1e9, 1e10], D=[2e10, 2e11], group=["y", "new"])
+    own = grouped_fit.prob_below(2.2, N=[1e9, 1e10], D=[2e10, 2e11], group=["y", "new"])
+    pd.testing.assert_frame_equal(mine, own, check_exact=True)
+    assert mine["group"].tolist() == ["y", "y", "new", "new"]
+    with pytest.raises(DataError, match="applies to fits of runs in groups"):
+        average({"h": healthy_fit}).prob_below(2.2, N=1e9, D=2e10, group="x")
+
+
+@pytest.mark.filterwarnings("ignore:averaged forecast includes fits that failed")
+def test_a_reloaded_comparison_keeps_its_order_weights_and_attrs(
+    healthy_fit: bs.Fit, starved_fit: bs.Fit, tmp_path: Path
+) -> None:
+    # Three laws given in another order than their LOO rank: a reload once listed them by
+    # rank, reordering the weights' JSON and summing them in another order (the last bit).
+    result = compare({"c": healthy_fit, "a": starved_fit, "b": healthy_fit})
+    assert list(result.loo.index) != ["c", "a", "b"]
+    result.save(tmp_path / "cmp")
+    back = Comparison.load(tmp_path / "cmp")
+    assert list(back.fits) == ["c", "a", "b"]
+    pd.testing.assert_frame_equal(back.loo, result.loo, check_exact=True)
+    for weights in ("stacking", {"c": 1.0, "a": 1.0, "b": 1.0}):
+        mine, theirs = back.average(weights), result.average(weights)
+        assert mine.weights.to_dict() == theirs.weights.to_dict()
+        assert list(mine.weights.index) == list(theirs.weights.index) == ["c", "a", "b"]
+        table, expected = mine.forecast(AT), theirs.forecast(AT)
+        pd.testing.assert_frame_equal(table, expected, check_exact=True)
+        assert table.attrs == expected.attrs

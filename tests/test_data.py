@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayescale.data import Runs, load_runs
+from bayescale.data import Runs, check_triad, load_runs
 from bayescale.errors import DataError, DataWarning, MappingError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -136,10 +136,11 @@ def test_non_integer_factor_recorded_exactly() -> None:
 
 
 def test_all_three_mapped_are_used_as_given() -> None:
-    df = pd.DataFrame({"N": [2.0], "D": [3.0], "C": [7.0], "loss": [3.0]})
+    # C within the tens of percent of 6 N D that other FLOP counts give: kept as written.
+    df = pd.DataFrame({"N": [2.0], "D": [3.0], "C": [40.0], "loss": [3.0]})
     runs = load_runs(df)
     assert runs.columns == {"N": "N", "D": "D", "C": "C"}
-    np.testing.assert_array_equal(runs.x("C"), [7.0])
+    np.testing.assert_array_equal(runs.x("C"), [40.0])
 
 
 @pytest.mark.parametrize("k", [0, -6, float("nan"), float("inf")])
@@ -676,3 +677,255 @@ def test_utf16_and_headerless_row_names_are_named(tmp_path):
     rnames.write_text('"N","D","loss"\n"1",1e8,2e9,3.29\n"2",2e8,4e9,3.1\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"row names without a header \(R's write\.table"):
         load_runs(rnames)
+
+
+# -- N, D and C against each other, and tokens per parameter ---------------------------
+
+
+def test_c_in_other_units_than_6_n_d_is_refused_naming_the_file_line_values_and_factor(
+    tmp_path: Path,
+) -> None:
+    # C in PF-days (1 PF-day = 8.64e19 FLOPs) on the third row only, after a blank line.
+    path = _write(
+        tmp_path / "runs.csv",
+        "params,tokens,flops,loss\n1e8,2e9,1.2e18,3.1\n\n2e8,4e9,4.8e18,2.9\n4e8,8e9,0.2222,2.7\n",
+    )
+    with pytest.raises(DataError) as caught:
+        load_runs(path, x={"N": "params", "D": "tokens", "C": "flops"})
+    message = str(caught.value)
+    assert message.startswith(f"{path}: row 3 (line 5 of the file): C = 0.2222 (column 'flops')")
+    assert "6 N D = 1.92e+19" in message and "N = 4e+08 from column 'params'" in message
+    assert "(1 row in total)" in message and "set compute_factor" in message
+    assert "\n" not in message
+
+
+def test_the_triad_is_checked_with_the_runs_compute_factor() -> None:
+    n, d = np.array([1e8, 2e8, 4e8]), np.array([2e9, 4e9, 8e9])
+    frame = pd.DataFrame({"N": n, "D": d, "C": 16 * n * d, "loss": [3.1, 2.9, 2.7]})
+    with pytest.raises(DataError, match=r"^<DataFrame>: row 1: C = 3\.2e\+18 .* 2\.67x 6 N D"):
+        load_runs(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        runs = load_runs(frame, compute_factor=16)
+    np.testing.assert_array_equal(runs.x("C"), 16 * n * d)
+
+
+def test_c_well_off_6_n_d_but_within_2x_warns_naming_the_row() -> None:
+    # N without embeddings and C counted with them: 1.8x, as the smallest models of Gadre et
+    # al. have.
+    frame = pd.DataFrame(
+        {"N": [1e8, 2e8], "D": [2e9, 4e9], "C": [1.2e18, 1.8 * 4.8e18], "loss": [3.1, 2.9]},
+        index=["a", "b"],
+    )
+    with pytest.warns(DataWarning, match=r"row 2 \(index label 'b'\): C = 8\.64e\+18 .* 1\.80x"):
+        runs = load_runs(frame)
+    assert len(runs) == 2
+
+
+def test_a_slip_of_units_in_n_warns_about_tokens_per_parameter() -> None:
+    # N in billions and C in FLOPs: D derived as ~1e19 tokens, 1e18 tokens per parameter.
+    frame = pd.DataFrame({"N_billions": [0.1, 0.2], "C": [1.2e18, 4.8e18], "loss": [3.1, 2.9]})
+    with pytest.warns(DataWarning) as caught:
+        load_runs(frame, x={"N": "N_billions", "C": "C"})
+    (message,) = [str(w.message) for w in caught if "tokens per parameter" in str(w.message)]
+    assert message.startswith("<DataFrame>: row 1 has 2e+19 tokens per parameter")
+    assert "column 'N_billions'" in message and "derived: C / (6 N)" in message
+    assert "2 rows outside" in message and "not millions or billions" in message
+
+
+def test_plausible_tokens_per_parameter_say_nothing() -> None:
+    # From 0.01 (a large model on a small IsoFLOP budget) to 1e5 (heavily repeated data).
+    frame = pd.DataFrame({"N": [1e10, 1e6], "D": [1e8, 1e11], "loss": [3.1, 2.9]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_runs(frame)
+
+
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"shared data folder not found at {SHARED_DATA}"
+)
+@pytest.mark.parametrize(
+    ("path", "x", "y"),
+    [
+        ("chinchilla/svg_extracted_data.csv", {"N": "Model Size", "C": "Training FLOP"}, "loss"),
+        ("overtrain/runs.csv", {"N": "params", "D": "tokens"}, "loss_c4_val"),
+        ("overtrain/runs.csv", {"N": "params_no_embed", "D": "tokens"}, "loss_c4_val"),
+        ("scalebench/farseer_scaling_law/train.parquet", {"N": "N", "D": "D"}, "loss"),
+        ("scalebench/farseer_scaling_law/test.parquet", {"N": "N", "D": "D"}, "loss"),
+        (
+            "scalebench/data_constrained_scaling_law/train.parquet",
+            {"N": "params", "D": "tokens"},
+            "loss",
+        ),
+        (
+            "scalebench/data_constrained_scaling_law/test.parquet",
+            {"N": "params", "D": "tokens"},
+            "loss",
+        ),
+    ],
+)
+def test_real_runs_pass_the_unit_checks_silently(path: str, x: dict[str, str], y: str) -> None:
+    # Only the unit checks' warnings count: farseer's table repeats 4 rows, which is said.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        runs = load_runs(SHARED_DATA / path, x=x, y=y)
+        # Given all three as the paper counts them (C = 6 N D), the triad check passes too.
+        table = runs.table.drop(columns="y").assign(loss=runs.y)
+        load_runs(table, x={"N": "N", "D": "D", "C": "C"})
+    said = [str(w.message) for w in caught]
+    assert not [m for m in said if "tokens per parameter" in m or "6 N D" in m], said
+    # Nor does any value lie beyond a plausible run, or far from the others of its column.
+    assert not [m for m in said if "beyond any run" in m or "median of the column" in m], said
+
+
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"shared data folder not found at {SHARED_DATA}"
+)
+def test_gadre_runs_with_c_counting_embeddings_and_n_not_are_loaded_with_a_warning() -> None:
+    frame = pd.read_csv(SHARED_DATA / "overtrain" / "runs.csv")
+    frame["flops"] = 6.0 * frame["params"] * frame["tokens"]
+    with pytest.warns(DataWarning, match=r"with or without embeddings"):
+        runs = load_runs(
+            frame, x={"N": "params_no_embed", "D": "tokens", "C": "flops"}, y="loss_c4_val"
+        )
+    assert len(runs) == 104
+
+
+def test_the_demo_runs_load_without_a_warning() -> None:
+    from bayescale.demo import demo_runs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        runs = demo_runs()
+    assert runs.inputs == ("N", "D", "C")
+
+
+def test_forecast_points_and_runs_share_one_triad_rule() -> None:
+    from bayescale import forecast
+
+    points = {"N": np.array([7e10]), "D": np.array([1.4e12]), "C": np.array([6806.0])}
+    for check in (forecast._check_triad, check_triad):
+        with pytest.raises(DataError, match=r"^forecast point 1: C = 6806 but 6 N D = 5\.88e\+23"):
+            check(points, 6.0)
+
+
+# -- a dict of columns -----------------------------------------------------------------
+
+
+def test_a_dict_of_columns_loads_as_its_dataframe() -> None:
+    columns = {"N": [1e8, 2e8, 4e8], "D": np.array([2e9, 4e9, 8e9]), "loss": (3.1, 2.9, 2.7)}
+    runs = load_runs(columns)
+    assert runs.source == "<dict>" and runs.inputs == ("N", "D", "C")
+    expected = load_runs(pd.DataFrame(columns))
+    pd.testing.assert_frame_equal(runs.table, expected.table)
+    # A Series is taken by position, as the other columns are, not aligned on its index.
+    shifted = load_runs({"N": pd.Series([1e8, 2e8], index=[7, 9]), "loss": [3.1, 2.9]})
+    assert shifted.x("N").tolist() == [1e8, 2e8]
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (
+            {"N": [1e8, 2e8], "D": [2e9], "loss": [3.1, 2.9]},
+            r"^<dict>: the columns have different lengths \(\{'N': 2, 'D': 1, 'loss': 2\}\); "
+            r"give every column one value per run$",
+        ),
+        ({"N": 1e8, "loss": [3.1]}, r"^<dict>: column 'N' is a single value \(100000000\.0\)"),
+        ({"N": "1e8", "loss": [3.1]}, r"column 'N' is a single value"),
+        ({"N": [[1e8], [2e8]], "loss": [3.1, 2.9]}, r"column 'N' is 2-dimensional"),
+        ({}, r"^<dict>: the dict has no columns"),
+    ],
+)
+def test_a_dict_that_is_not_a_table_is_refused(columns: dict, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load_runs(columns)
+
+
+def test_a_source_of_another_type_names_what_is_accepted() -> None:
+    with pytest.raises(DataError, match=r"a file path, a pandas DataFrame or a dict of columns"):
+        load_runs([1e8, 2e8])  # type: ignore[arg-type]
+
+
+# -- implausible values, sizes written as 70B ------------------------------------------------
+
+
+def test_an_implausible_input_warns_naming_its_row_and_the_bound(tmp_path: Path) -> None:
+    lines = ["N,D,loss"] + [f"{n:g},{20 * n:g},{3 - i / 10}" for i, n in enumerate([1e8, 2e8, 4e8])]
+    # N = 1e40 with D as many tokens per parameter as the others: only its size is odd.
+    path = _write(tmp_path / "runs.csv", "\n".join([*lines, "1e40,2e41,2.5"]) + "\n")
+    with pytest.warns(DataWarning) as record:
+        runs = load_runs(path)
+    said = [str(w.message) for w in record]
+    assert len(runs) == 4
+    assert any(
+        "runs.csv: column 'N' (input N) row 4 (line 5 of the file) has 1e+40, " in m
+        and "more than 1e+15 parameters, beyond any run trained (1 row like it in total)" in m
+        for m in said
+    ), said
+    assert any("column 'D' (input D) row 4" in m and "more than 1e+16 tokens" in m for m in said)
+
+
+def test_a_value_orders_of_magnitude_from_its_column_warns() -> None:
+    frame = pd.DataFrame(
+        {"N": [1e8, 2e8, 4e8, 8e8], "D": [2e9, 4e9, 8e9, 1.6e10], "loss": [3.1, 2.9, 1e40, 2.6]}
+    )
+    with pytest.warns(
+        DataWarning,
+        match=r"column 'loss' \(y\) row 3 has 1e\+40, .* times the "
+        r"median of the column \(3\) \(1 row like it in total\): check it for a typo; it is kept",
+    ):
+        load_runs(frame)
+    # Below the median by a factor 1e7: an input in other units (a learning rate is not).
+    small = frame.assign(loss=[3.1, 2.9, 2.7, 2.6], U=[1e9, 2e9, 1e2, 4e9])
+    with pytest.warns(
+        DataWarning, match=r"column 'U' \(input U\) row 3 has 100, 1/.* of the median"
+    ):
+        load_runs(small, x={"N": "N", "D": "D", "U": "U"})
+
+
+def test_an_error_rate_falling_by_orders_of_magnitude_says_nothing() -> None:
+    # A metric near 0 for the largest models is a result, not a slip (the response is only
+    # checked above its median); a learning rate spanning 1e-5 to 1e-2 is a sweep.
+    frame = pd.DataFrame(
+        {
+            "N": [1e7, 1e8, 1e9, 1e10],
+            "D": [2e8, 2e9, 2e10, 2e11],
+            "lr": [1e-2, 1e-3, 1e-4, 1e-5],
+            "err": [0.7, 0.3, 1e-3, 1e-5],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_runs(frame, x={"N": "N", "D": "D", "lr": "lr"}, y="err")
+
+
+def test_inputs_written_as_sizes_read_as_bayescale_prints_them(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "runs.csv", "N,D,loss\n70M,1.4B,3.1\n1B,20B,2.7\n7e9,140B,2.3\n10^10,0.2T,2.1\n"
+    )
+    runs = load_runs(path)
+    np.testing.assert_allclose(runs.x("N"), [7e7, 1e9, 7e9, 1e10])
+    np.testing.assert_allclose(runs.x("D"), [1.4e9, 2e10, 1.4e11, 2e11])
+    # A size where a loss is expected is no loss: still refused, naming the cell.
+    _write(path, "N,D,loss\n1e9,2e10,3.1B\n2e9,4e10,2.9\n")
+    with pytest.raises(DataError, match=r"column 'loss' row 1 \(line 2 of the file\) has '3.1B', "):
+        load_runs(path)
+    # Text that is no size is refused as before.
+    _write(path, "N,D,loss\n70 B params,1.4B,3.1\nabc,2e10,2.9\n")
+    with pytest.raises(DataError, match=r"column 'N' row 2 \(line 3 of the file\) has 'abc'"):
+        load_runs(path)
+
+
+def test_a_missing_input_says_which_column_another_input_took() -> None:
+    frame = pd.DataFrame({"N": [1e8, 2e8, 4e8], "D": [2e9, 4e9, 8e9], "loss": [3.0, 2.8, 2.6]})
+    runs = load_runs(frame, x={"N": "D"})
+    with pytest.raises(
+        MappingError, match=r"needs input 'D'.*; column 'D' is read as N \(x=\{'N': 'D'\}\)$"
+    ):
+        runs.require(["N", "D"], 1, "chinchilla")
+    stray = load_runs(frame, x={"Q": "N"})
+    with pytest.raises(
+        MappingError, match=r"has only 'Q'.*; 'Q' is not an input of law 'chinchilla'$"
+    ):
+        stray.require(["N", "D"], 1, "chinchilla")

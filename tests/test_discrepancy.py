@@ -240,8 +240,13 @@ def test_a_law_of_fewer_inputs_than_the_runs_forecasts_at_its_own(sim_runs):
 
 
 def test_unknown_discrepancy_is_refused_before_sampling(sim_runs):
-    with pytest.raises(DataError, match=r"discrepancy must be 'auto' \(the default\), 'none'"):
+    choices = r"discrepancy must be 'auto' \(the default\), 'backtest' or 'none' \(or None\)"
+    with pytest.raises(DataError, match=choices + r", not 'gaussian-process'$"):
         bayescale.fit(sim_runs, "chinchilla", discrepancy="gaussian-process")
+    with pytest.raises(DataError, match=r"not 'backtests'; did you mean 'backtest'\?$"):
+        bayescale.fit(sim_runs, "chinchilla", discrepancy="backtests")
+    with pytest.raises(DataError, match=r"not True$"):
+        bayescale.fit(sim_runs, "chinchilla", discrepancy=True)
 
 
 def test_a_damaged_discrepancy_in_a_file_is_a_clear_error(misspecified_fit, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -71,6 +72,15 @@ def test_the_link_fit_recovers_its_parameters(link_fit):
         assert low <= value <= high, (name, low, value, high)
 
 
+def test_the_link_says_its_input_l_is_the_loss_column(link_fit):
+    # L's source is the loss column: a point named by it is pointed to L, not to N, D, C.
+    assert link_fit.runs.columns == {"L": "val_loss"} and link_fit.runs.y_name == "error"
+    table = link_fit.forecast({"L": [2.5]})
+    assert 0 < table["law_median"].iloc[0] < 1
+    with pytest.raises(DataError, match=r"needs L to forecast; missing L.*'val_loss'"):
+        link_fit.forecast({"val_loss": [2.5]})
+
+
 def test_the_chain_carries_both_posteriors_to_the_metric(healthy_fit, link_fit):
     near, far = {"N": 1e9, "D": 2e10}, {"N": 1e12, "D": 2e13}  # in the runs; 300x beyond
     points = pd.DataFrame([near, far])
@@ -89,7 +99,7 @@ def test_the_chain_carries_both_posteriors_to_the_metric(healthy_fit, link_fit):
     assert width[1] > 1.5 * width[0]
     again = downstream.chain(healthy_fit, link_fit, points, level=0.9)
     pd.testing.assert_frame_equal(again, table)
-    with pytest.raises(DataError, match=r"need the loss law's input.*D"):
+    with pytest.raises(DataError, match=r"needs N, D to forecast; missing D"):
         downstream.chain(healthy_fit, link_fit, {"N": [1e9]})
 
 
@@ -171,6 +181,117 @@ def test_the_chain_says_when_the_link_was_fitted_on_another_loss(healthy_fit, li
         downstream.chain(healthy_fit, other, at)
     with pytest.raises(DataError, match=r"this fit has no groups"):
         downstream.chain(healthy_fit, link_fit, at, group="c4")
+
+
+def test_the_chain_takes_at_in_the_forms_fit_forecast_takes(healthy_fit, link_fit):
+    records = [{"N": 1e9, "D": 2e10}, {"N": 1e12, "D": 2e13}]
+    table = downstream.chain(healthy_fit, link_fit, records)
+    columns = {"N": [1e9, 1e12], "D": [2e10, 2e13]}
+    # C = 6 N D for the runs of conftest: N and C give the same D, hence the same numbers.
+    by_compute = {"N": [1e9, 1e12], "C": [6 * 1e9 * 2e10, 6 * 1e12 * 2e13]}
+    for at in (columns, pd.DataFrame(records), by_compute, {"N": ["1B", "1T"], "D": columns["D"]}):
+        again = downstream.chain(healthy_fit, link_fit, at=at)
+        np.testing.assert_allclose(again["pred_median"], table["pred_median"], rtol=1e-12)
+        np.testing.assert_allclose(again["D"], columns["D"], rtol=1e-12)
+    # points=, the former name, still works, as does one point given as numbers.
+    pd.testing.assert_frame_equal(downstream.chain(healthy_fit, link_fit, points=records), table)
+    one = downstream.chain(healthy_fit, link_fit, at={"N": 1e9, "D": 2e10})
+    pd.testing.assert_frame_equal(one, downstream.chain(healthy_fit, link_fit, records[:1]))
+    with pytest.raises(DataError, match=r"chain got both at= and points= \(its former name\)"):
+        downstream.chain(healthy_fit, link_fit, at=records, points=records)
+    with pytest.raises(DataError, match=r"chain needs the points to forecast at, e\.g\. at="):
+        downstream.chain(healthy_fit, link_fit)
+
+
+def test_a_chain_of_fits_that_failed_their_diagnostics_says_which(
+    healthy_fit, starved_fit, link_fit
+):
+    at = {"N": [1e9], "D": [2e10]}
+    starved_link = downstream.fit_link(
+        _link_runs(), "val_loss", "err", draws=20, tune=20, chains=2, seed=1, retries=0
+    )
+    assert healthy_fit.ok and link_fit.ok and not starved_fit.ok and not starved_link.ok
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fine = downstream.chain(healthy_fit, link_fit, at)
+    assert fine.attrs["diagnostics_ok"] is True and "warning" not in fine.attrs
+    cases = [
+        (starved_fit, link_fit, r"^forecast from a fit that failed its diagnostics, the loss "
+         r"fit: DIAGNOSTICS FAIL"),
+        (healthy_fit, starved_link, r"^forecast from a fit that failed its diagnostics, the "
+         r"link fit: DIAGNOSTICS FAIL"),
+        (starved_fit, starved_link, r"^forecast from fits that failed their diagnostics, the "
+         r"loss fit: DIAGNOSTICS FAIL.*; the link fit: DIAGNOSTICS FAIL"),
+    ]  # fmt: skip
+    for loss_fit, link, pattern in cases:
+        with pytest.warns(UserWarning, match=pattern):
+            table = downstream.chain(loss_fit, link, at)
+        assert table.attrs["diagnostics_ok"] is False
+        assert re.match(pattern, table.attrs["warning"])
+        if loss_fit is healthy_fit:
+            assert "the loss fit" not in table.attrs["warning"]
+
+
+def test_many_metrics_of_a_failed_link_are_flagged_and_warned_once(healthy_fit):
+    runs = _link_runs()
+    runs["err2"] = runs["err"] + 0.01
+    starved = {"draws": 20, "tune": 20, "chains": 2, "seed": 1, "retries": 0}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = downstream.forecast_metrics(
+            healthy_fit, runs, "val_loss", ["err", "err2"], points={"N": [1e9], "D": [2e10]},
+            **starved,
+        )  # fmt: skip
+    assert list(table["status"]) == ["diagnostics failed", "diagnostics failed"]
+    assert table["note"].str.contains("the link fit: DIAGNOSTICS FAIL").all()
+    assert table.attrs["diagnostics_ok"] is False
+    failed = [str(w.message) for w in caught if "failed their diagnostics" in str(w.message)]
+    assert failed == [table.attrs["warning"]]
+    assert "the link of 'err': DIAGNOSTICS" in failed[0] and "the link of 'err2'" in failed[0]
+    assert "the loss fit" not in failed[0]
+    with pytest.raises(DataError, match=r"forecast_metrics does not take draw=20; did you mean"):
+        downstream.forecast_metrics(
+            healthy_fit, runs, "val_loss", ["err"], {"N": 1e9, "D": 2e10}, draw=20
+        )
+
+
+def test_fit_link_takes_link_like_fit_joint_and_checks_its_options(monkeypatch):
+    import functools
+    from types import SimpleNamespace
+
+    import bayescale.fitting
+
+    seen = {}
+
+    @functools.wraps(bayescale.fitting.fit)  # its signature: the keywords fit_link accepts
+    def fake_fit(runs, law, **options):
+        # What fit_link hands to bayescale.fit, without sampling.
+        seen.update(law=law.name, options=options, columns=list(runs.table.columns))
+        return SimpleNamespace(info={})
+
+    monkeypatch.setattr(bayescale.fitting, "fit", fake_fit)
+    frame = _link_runs()
+    downstream.fit_link(frame, "val_loss", "err", link="sigmoid", draws=10)
+    assert seen == {"law": "sigmoid", "options": {"draws": 10}, "columns": ["L", "y"]}
+    downstream.fit_link(frame, "val_loss", "err", law="sigmoid")  # the former name
+    assert seen["law"] == "sigmoid"
+    downstream.fit_link(frame, "val_loss", "err")
+    assert seen["law"] == "exponential"
+    with pytest.raises(DataError, match=r"does not take lnk='sigmoid'; did you mean link=\?"):
+        downstream.fit_link(frame, "val_loss", "err", lnk="sigmoid")
+    with pytest.raises(DataError, match=r"does not take draw=10; did you mean draws=\? .*tune"):
+        downstream.fit_link(frame, "val_loss", "err", draw=10)
+    with pytest.raises(DataError, match=r"takes the link as link= \(law= is its former name\)"):
+        downstream.fit_link(frame, "val_loss", "err", link="sigmoid", law="exponential")
+    # Runs: only the law's inputs and its response are kept, so the metric is usually gone.
+    loss_runs = bayescale.load_runs(frame.assign(N=1e9, D=2e10), y="val_loss")
+    with pytest.raises(DataError, match=r"Runs hold only N, D, C, val_loss .* not 'err': pass "
+                       r"the DataFrame they were loaded from"):  # fmt: skip
+        downstream.fit_link(loss_runs, "val_loss", "err")
+    # Runs that hold both (the link's own runs) are fitted like their table.
+    both = bayescale.load_runs(frame.rename(columns={"val_loss": "L"}), x={"L": "L"}, y="err")
+    downstream.fit_link(both, "L", "err", link="sigmoid")
+    assert seen["law"] == "sigmoid" and seen["columns"] == ["L", "y"]
 
 
 def test_the_link_command_chains_a_saved_loss_fit(healthy_fit, tmp_path):
@@ -309,8 +430,15 @@ def test_the_joint_forecast_has_the_chain_columns(joint_fit, healthy_fit, link_f
         table["pred_upper_90"] - table["pred_lower_90"]
         > table["pred_upper_50"] - table["pred_lower_50"]
     )
-    with pytest.raises(DataError, match=r"need the loss law's input.*D"):
+    with pytest.raises(DataError, match=r"needs N, D to forecast; missing D"):
         joint_fit.forecast({"N": [1e9]})
+    # The points as at=, the name Fit.forecast and the CLI use; points= still works.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_name = joint_fit.forecast(at=points, level=(0.5, 0.9))
+        by_old_name = joint_fit.forecast(points=points, level=(0.5, 0.9))
+    pd.testing.assert_frame_equal(by_name, table)
+    pd.testing.assert_frame_equal(by_old_name, table)
 
 
 def test_a_joint_fit_that_fails_its_diagnostics_warns_on_forecast():

@@ -549,3 +549,139 @@ def test_a_law_below_zero_everywhere_is_named_not_a_sampler_backtrace(sim_runs):
             retries=0,
             discrepancy="none",
         )
+
+
+# --------------------------------------------------------------------------- far forecasts
+
+
+def test_forecast_warns_once_of_points_far_beyond_the_backtests(healthy_fit):
+    from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach
+
+    reach = backtest_reach(healthy_fit.discrepancy.info)
+    # N in billions by mistake (below every run), a point inside, and one far above.
+    at = {"N": [70.0, 1e9, 1e14], "D": [1400.0, 2e10, 1.6e15]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = healthy_fit.forecast(at)
+    far = [str(w.message) for w in caught if "the backtests checked" in str(w.message)]
+    assert len(far) == 1  # once per call, naming every such point
+    assert far[0].startswith("forecast: point 1 at N = 70, D = 1.4K")
+    assert "below the runs" in far[0] and "point 3 at N = 100T" in far[0]
+    assert "point 2" not in far[0]
+    flagged = table["distance"] > FAR_BEYOND_BACKTESTS * reach
+    assert flagged.tolist() == [True, False, True]
+    assert [e["row"] for e in table.attrs["beyond_backtests"]] == [0, 2]
+    assert table.attrs["beyond_backtests"][0]["distance"] == table["distance"].iloc[0]
+    assert table.attrs["caveats"] == far
+    json.dumps(table.attrs)  # the CLI's JSON carries them
+    # The same rule as prob_below's: the same points are flagged there.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        odds = healthy_fit.prob_below(2.5, N=at["N"], D=at["D"])
+    assert [e["row"] for e in odds.attrs["beyond_backtests"]] == [0, 2]
+    # Points within reach: no such warning, no such attrs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        near = healthy_fit.forecast(AT)
+    assert "beyond_backtests" not in near.attrs and "caveats" not in near.attrs
+
+
+def test_compute_optimal_warns_of_plans_far_beyond_the_backtests(healthy_fit):
+    from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach
+
+    reach = backtest_reach(healthy_fit.discrepancy.info)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = healthy_fit.compute_optimal([1e21, 1e300])
+    far = [str(w.message) for w in caught if "the backtests checked" in str(w.message)]
+    assert len(far) == 1 and far[0].startswith("compute_optimal: the plan at C = ")
+    assert (plan["distance"] > FAR_BEYOND_BACKTESTS * reach).tolist() == [False, True]
+    assert [e["row"] for e in plan.attrs["beyond_backtests"]] == [1]
+    assert plan.attrs["caveats"] == far
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        near = healthy_fit.compute_optimal([1e21])
+    assert "beyond_backtests" not in near.attrs
+
+
+def test_forecast_of_a_failed_fit_still_warns_of_far_points(starved_fit):
+    fresh = bayescale.Fit(*(getattr(starved_fit, k) for k in FIT_FIELDS))
+    fresh.discrepancy = starved_fit.discrepancy
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = fresh.forecast({"N": [1e3], "D": [1e4]})
+        again = fresh.forecast({"N": [1e3], "D": [1e4]})
+    messages = [str(w.message) for w in caught]
+    # The failed fit's warning is once per fit; the far point's once per call.
+    assert sum("failed its diagnostics" in m for m in messages) == 1
+    assert sum("the backtests checked" in m for m in messages) == 2
+    assert again.attrs["caveats"] == first.attrs["caveats"]
+
+
+# --------------------------------------------------------------------------- API details
+
+
+def test_prob_below_takes_the_point_as_at(healthy_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keywords = healthy_fit.prob_below(2.0, N=[7e10, 1e10], D=[1.4e12, 2e11])
+        records = [{"N": 7e10, "D": 1.4e12}, {"N": 1e10, "D": 2e11}]
+        for at in (
+            {"N": [7e10, 1e10], "D": [1.4e12, 2e11]},
+            pd.DataFrame(records),
+            records,
+            {"N": ["70B", "10B"], "D": ["1.4T", "200B"]},
+        ):
+            pd.testing.assert_frame_equal(healthy_fit.prob_below(2.0, at=at), keywords)
+        budget = healthy_fit.prob_below(2.0, C=[1e23])
+        pd.testing.assert_frame_equal(healthy_fit.prob_below(2.0, at={"C": 1e23}), budget)
+    with pytest.raises(DataError, match=r"either as at= or as N=, not both"):
+        healthy_fit.prob_below(2.0, at={"D": 1e12}, N=1e10)
+    with pytest.raises(DataError, match=r"'d' is not an input of law 'chinchilla'.*mean D\?"):
+        healthy_fit.prob_below(2.0, at={"N": 1e10, "d": 1e12})
+
+
+def test_draws_of_an_unknown_variable_is_a_data_error(healthy_fit):
+    with pytest.raises(DataError, match=r"'gamma' is not a variable .*\(its variables: E, "):
+        healthy_fit.draws(["E", "gamma"])
+    with pytest.raises(DataError, match=r"'Alpha' is not a variable .*did you mean alpha\?"):
+        healthy_fit.draws(["Alpha"])
+    # One name as a string is one variable, not its letters.
+    np.testing.assert_array_equal(healthy_fit.draws("E")["E"], healthy_fit.draws(["E"])["E"])
+
+
+def test_load_fit_of_a_dataframe_says_it_takes_a_path():
+    with pytest.raises(DataError, match=r"load_fit takes the path of a fit .*not DataFrame"):
+        bayescale.load_fit(pd.DataFrame({"N": [1.0]}))
+
+
+def test_fit_passes_the_column_mapping_to_load_runs(sim_runs):
+    frame = pd.DataFrame({"params": sim_runs.x("N"), "tokens": sim_runs.x("D"), "val": sim_runs.y})
+    # Each option reaches load_runs: its own checks name what was passed.
+    with pytest.raises(DataError, match=r"'nope'"):
+        bayescale.fit(frame, x={"N": "params", "D": "tokens"}, y="nope")
+    with pytest.raises(DataError, match=r"'size'"):
+        bayescale.fit(frame, x={"N": "size", "D": "tokens"}, y="val")
+    with pytest.raises(DataError, match=r"compute.factor"):
+        bayescale.fit(frame, x={"N": "params", "D": "tokens"}, y="val", compute_factor=-1.0)
+    # Runs loaded already: options that differ from theirs are refused, the same accepted.
+    with pytest.raises(DataError, match=r"y='val' \(response 'loss'\).*loaded already"):
+        bayescale.fit(sim_runs, y="val")
+    with pytest.raises(DataError, match=r"compute_factor=8\.0 .*pass them to load_runs"):
+        bayescale.fit(sim_runs, compute_factor=8.0, law="nope")
+    with pytest.raises(BayescaleError, match=r"nope"):  # past the check: the law is next
+        bayescale.fit(sim_runs, "nope", y="loss", compute_factor=6.0)
+
+
+def test_fit_recommend_names_every_option_of_recommend():
+    import inspect
+
+    from bayescale.recommendation import recommend
+
+    mine = inspect.signature(bayescale.Fit.recommend).parameters
+    theirs = inspect.signature(recommend).parameters
+    assert list(mine)[1:] == list(theirs)[1:]  # the same order, self for fit
+    for name, parameter in theirs.items():
+        if name != "fit":
+            assert mine[name].default == parameter.default, name
+            assert f"{name} :" in bayescale.Fit.recommend.__doc__, name

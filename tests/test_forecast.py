@@ -257,7 +257,10 @@ def test_fit_forecast_uses_the_posterior_draws(synthetic_fit):
     draws = synthetic_fit.draws()
     noise = STUDENT.draw_noise(draws, seed=3)
     direct = forecast_table(LAW, draws, noise, POINTS, level=[0.5, 0.9])
-    pd.testing.assert_frame_equal(table.drop(columns=["extrapolation", "distance"]), direct)
+    # The runs have N, D and C: the table shows C too, after the two given.
+    assert list(table.columns[:3]) == ["N", "D", "C"]
+    np.testing.assert_allclose(table["C"], 6 * POINTS["N"] * POINTS["D"], rtol=1e-15)
+    pd.testing.assert_frame_equal(table.drop(columns=["C", "extrapolation", "distance"]), direct)
     assert table.attrs["diagnostics_ok"] is True
     # The fit's seed is the default: the same call gives the same table, another seed not.
     assert table.equals(synthetic_fit.forecast(POINTS, level=[0.5, 0.9]))
@@ -326,3 +329,110 @@ def test_prob_below_says_why_a_run_has_no_probability_where_the_law_is_not_posit
     assert "prob_run_below is NaN" in messages[0]
     assert run_p[0] == pytest.approx(0.0, abs=1e-5) and np.isnan(run_p[1])
     assert law_p[1] == pytest.approx(1.0)  # the law is below 1.5 in every draw there
+
+
+# --------------------------------------------------------------------------- levels, points
+
+
+def test_a_float32_level_is_labelled_as_typed():
+    # float32(0.9) is 0.8999999762: its label is 90, the column one looks up.
+    assert level_label(np.float32(0.9)) == "90"
+    assert level_label(np.float32(0.975)) == "97.5"
+    assert level_label(0.975) == "97.5"
+    # Close to 1, never rounded up to 100 (a level is below 1).
+    assert level_label(0.9999999) == "99.99999"
+    draws = synthetic_draws(200)
+    table = forecast_table(LAW, draws, np.zeros(200), POINTS, level=[np.float32(0.9), 0.9])
+    assert [c for c in table.columns if c.startswith("law_lower")] == ["law_lower_90"]
+    plain = forecast_table(LAW, draws, np.zeros(200), POINTS, level=0.9)
+    pd.testing.assert_series_equal(table["pred_upper_90"], plain["pred_upper_90"])
+
+
+@pytest.mark.parametrize(
+    ("at", "sources", "message"),
+    [
+        ({"n": 7e10, "D": 1.4e12}, None, r"missing N .*; 'n' was not used: did you mean N\?"),
+        (
+            {"params": 7e10, "tokens": 1.4e12},
+            {"N": "params", "D": "tokens", "C": "derived: 6 N D"},
+            r"'params', 'tokens' were not used: use N \(your 'params'\) and D \(your 'tokens'\)",
+        ),
+        (
+            {"Model Size": 7e10, "d": 1.4e12},
+            {"N": "Model Size"},
+            r"use N \(your 'Model Size'\).*; did you mean D for 'd'\?",
+        ),
+        ({"N": True, "D": 1.4e12}, None, r"forecast input N=True is or holds a bool"),
+        ({"N": [7e10, False], "D": 1.4e12}, None, r"forecast input N=.* holds a bool"),
+        ({"N": 7e10, "D": np.array([True])}, None, r"forecast input D=.* holds a bool"),
+    ],
+    ids=["case", "source-columns", "source-and-case", "bool", "bool-in-list", "numpy-bool"],
+)
+def test_points_named_by_mistake_say_what_to_use(at, sources, message):
+    with pytest.raises(DataError, match=message):
+        forecast_points(LAW, at, sources=sources)
+
+
+def test_a_bool_label_is_still_a_label():
+    points = forecast_points(LAW, {"N": [7e10], "D": [1.4e12], "final": [True]})
+    assert list(points.columns) == ["N", "D", "final"]
+
+
+def test_the_completed_member_of_the_triad_follows_the_two_given():
+    given = {"N": [1e9], "name": ["a"], "D": [2e10]}
+    assert list(forecast_points(LAW, given).columns) == ["N", "name", "D"]
+    points = forecast_points(LAW, given, triad=True)
+    assert list(points.columns) == ["N", "name", "D", "C"]
+    assert points["C"].iloc[0] == 6 * 1e9 * 2e10
+
+
+def test_fit_forecast_shows_the_whole_triad_whichever_two_are_given(synthetic_fit):
+    n, d = np.array([1e8, 3e9]), np.array([2e9, 5e10])
+    tables = [
+        synthetic_fit.forecast({"N": n, "D": d}),
+        synthetic_fit.forecast({"N": n, "C": 6 * n * d}),
+        synthetic_fit.forecast({"D": d, "C": 6 * n * d}),
+    ]
+    for table in tables:
+        assert list(table.columns[:3]) in (["N", "D", "C"], ["N", "C", "D"], ["D", "C", "N"])
+        pd.testing.assert_frame_equal(
+            table[["N", "D", "C", "law_median", "pred_upper_90"]],
+            tables[0][["N", "D", "C", "law_median", "pred_upper_90"]],
+            rtol=1e-6,
+        )
+
+
+def test_fit_forecast_records_what_it_forecasts(synthetic_fit):
+    import json
+
+    table = synthetic_fit.forecast({"N": [1e9], "D": [2e10]})
+    assert table.attrs["y"] == synthetic_fit.runs.y_name == "loss"
+    assert table.attrs["law"] == "chinchilla"
+    assert json.loads(json.dumps(table.attrs)) == table.attrs  # JSON as it is
+    with pytest.raises(DataError, match=r"use N \(your 'params'\) and D \(your 'tokens'\)"):
+        synthetic_fit.forecast({"params": [1e9], "tokens": [2e10]})
+    with pytest.raises(DataError, match=r"'n' was not used: did you mean N\?"):
+        synthetic_fit.forecast({"n": [1e9], "D": [2e10]})
+
+
+def test_a_fit_without_a_learned_discrepancy_does_not_warn_however_far(synthetic_fit):
+    # No backtests, no reach to compare with: the distance column says how far.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = synthetic_fit.forecast({"N": [1e3], "D": [1e4]})
+    assert table["distance"].iloc[0] > 15 and "caveats" not in table.attrs
+
+
+def test_a_law_in_the_loss_is_not_told_about_n_d_and_c() -> None:
+    from bayescale.errors import DataError
+    from bayescale.forecast import forecast_points
+    from bayescale.laws import Law
+
+    link = Law.from_formula("eps - k * exp(-gamma * L)", inputs=["L"])
+    with pytest.raises(DataError, match=r"missing L") as info:
+        forecast_points(link, {"loss": [2.5]}, sources={"L": "loss"})
+    assert "any two are enough" not in str(info.value)
+    assert "your 'loss'" in str(info.value)
+    chinchilla = Law.from_formula("E + A / N**alpha + B / D**beta", inputs=["N", "D"])
+    with pytest.raises(DataError, match=r"any two are enough: C = 6 N D"):
+        forecast_points(chinchilla, {"N": [7e10]})

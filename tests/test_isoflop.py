@@ -229,6 +229,16 @@ def test_isoflop_minima_say_why_there_is_no_curve() -> None:
         isoflop_minima(only_n)
 
 
+def test_a_group_asked_of_runs_without_groups_is_refused() -> None:
+    from bayescale.demo import demo_runs
+    from bayescale.errors import DataError
+
+    runs = demo_runs(0)
+    with pytest.raises(DataError, match=r"group 'web' is asked but neither the runs nor the fit"):
+        isoflop_minima(runs, group="web")
+    assert len(isoflop_minima(runs)) > 0
+
+
 def test_isoflop_minima_of_runs_in_groups_never_mix_families() -> None:
     import pandas as pd
 
@@ -248,3 +258,28 @@ def test_isoflop_minima_of_runs_in_groups_never_mix_families() -> None:
     assert set(grouped.attrs["frontier"]) == {"a", "b"}
     only_b = isoflop_minima(load_runs(both, group="dataset"), group="b")
     assert set(only_b["group"]) == {"b"}
+
+
+def test_isoflop_minima_read_a_table_or_a_path_as_fit_does(tmp_path) -> None:
+    import pandas as pd
+
+    from bayescale import load_runs
+    from bayescale.demo import demo_runs
+    from bayescale.errors import DataError
+
+    table = demo_runs(0).table.rename(columns={"y": "loss"})
+    expected = isoflop_minima(load_runs(table))
+    path = tmp_path / "runs.csv"
+    table.to_csv(path, index=False)
+    for given in (table, path, str(path)):
+        found = isoflop_minima(given)
+        pd.testing.assert_frame_equal(found, expected)
+        assert found.attrs["frontier"] == expected.attrs["frontier"]
+    # Other column names are mapped as load_runs maps them.
+    renamed = table.rename(columns={"N": "params", "D": "tokens", "loss": "val_loss"})
+    mapped = isoflop_minima(renamed, x={"N": "params", "D": "tokens", "C": "C"}, y="val_loss")
+    pd.testing.assert_frame_equal(mapped, expected)
+    with pytest.raises(DataError, match="isoflop_minima needs runs: Runs from"):
+        isoflop_minima(table.to_numpy())
+    with pytest.raises(DataError, match="y= is for reading a table"):
+        isoflop_minima(load_runs(table), y="loss")

@@ -579,6 +579,79 @@ def test_overwrite_and_its_old_name_force(demo_fit, tmp_path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def numbers_of(context: dict) -> dict[str, float]:
+    """The report's numbers by key, but for those of when and from which file it was made."""
+    values = shown(parse(report.render_html(context)))
+    return {k: v for k, v in values.items() if not k.startswith(("reproducibility", "meta"))}
+
+
+def test_options_take_the_forms_the_fit_methods_take(demo_fit, fit_file) -> None:
+    # Only records, a list of budgets and a number for the target loss used to work.
+    records = report.build_context(
+        demo_fit, at=TARGETS, target_loss=TARGET_LOSS, compute=[BUDGET], figures=False
+    )
+    expected = numbers_of(records)
+    assert len(expected) > 20  # the forecast, the chances and the plan: not a vacuous match
+    columns = {name: [t[name] for t in TARGETS] for name in TARGETS[0]}
+    variants = [
+        {"fit": demo_fit, "at": columns, "compute": BUDGET, "target_loss": "2.0"},
+        {"fit": demo_fit, "at": pd.DataFrame(TARGETS), "compute": "1e24", "level": "0.9"},
+        {"fit": fit_file, "at": tuple(TARGETS), "compute": np.array([BUDGET])},
+    ]
+    for options in variants:
+        options.setdefault("target_loss", TARGET_LOSS)
+        context = report.build_context(options.pop("fit"), figures=False, **options)
+        assert numbers_of(context) == expected, sorted(options)
+        # The call that redoes the report is the same whichever form was given.
+        redo = context["reproducibility"]["reproduce"][-1]
+        assert redo == records["reproducibility"]["reproduce"][-1]
+    # A fit given as its file records that file.
+    assert context["meta"]["fit_file"] == fit_file.name
+    # Of N, D and C any two, as for Fit.forecast: the report keeps the points as given.
+    by_compute = [{"N": t["N"], "C": 6 * t["N"] * t["D"]} for t in TARGETS]
+    context = report.build_context(demo_fit, at=by_compute, figures=False)
+    rows = context["summary"]["rows"]
+    assert [row["D"].value for row in rows] == pytest.approx([t["D"] for t in TARGETS])
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"target": 2.0}, "write_report does not take target=2.0; did you mean target_loss=? ("),
+        ({"compare": "folder"}, "did you mean comparison=? (its options: overwrite, pdf,"),
+        (
+            {"at": {"n": [7e10], "D": [1.4e12]}},
+            "at names 'n', not an input of law 'chinchilla' (it takes N, D; of N, D and C any "
+            "two); did you mean 'N'?",
+        ),
+        ({"at": {"N": [7e10]}}, "needs N, D to forecast; missing D"),
+        ({"at": 7e10}, "forecast points must be a mapping like"),
+        ({"at": {"N": [7e10], "D": [1.4e12], "group": ["a"]}}, "give it as group="),
+        ({"compute": "lots"}, "compute: 'lots' is not a number"),
+        ({"compute": -1.0}, "compute budgets must be positive numbers, got -1.0"),
+        ({"target_loss": "two"}, "target loss 'two' is not a number"),
+        ({"target_loss": [2.0, 1.9]}, "target loss must be a positive number"),
+        ({"level": 90}, "level must be a probability between 0 and 1"),
+        ({"comparison": 3}, "comparison must be a Comparison (bayescale.compare) or the folder"),
+    ],
+)
+def test_a_bad_option_is_one_data_error_and_no_file(demo_fit, tmp_path, options, fragment) -> None:
+    out = tmp_path / "r.html"
+    with pytest.raises(bayescale.DataError) as err:
+        report.write_report(demo_fit, out, figures=False, **options)
+    assert fragment in str(err.value) and "build_context" not in str(err.value)
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_fit_is_a_fit_or_its_file(tmp_path) -> None:
+    with pytest.raises(bayescale.DataError, match=r"is of a fit .* or the file it was saved to"):
+        report.write_report(pd.DataFrame({"N": [1.0]}), tmp_path / "r.html")
+    with pytest.raises(bayescale.BayescaleError, match="fit file not found"):
+        report.write_report(tmp_path / "none.nc", tmp_path / "r.html")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_comparison_object_is_reported_like_its_folder(demo_fit, comparison_dir) -> None:
     fits = {"chinchilla": demo_fit, "chinchilla_twin": demo_fit}
     from_object = report.build_context(demo_fit, comparison=compare(fits), figures=False)

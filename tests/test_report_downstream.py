@@ -112,7 +112,10 @@ def test_the_section_shows_the_chain_numbers(healthy_fit, link_fit, steep_fit) -
     # The executive summary gives one model's error at the first target, with the same keys.
     headline = html[html.index('id="headline-downstream"') :]
     headline = headline[: headline.index("</p>")]
-    assert set(numbers(headline)) == {"forecast.0.N", "forecast.0.D"} | {
+    # The first target as the forecast table gives it (N and D, and C when the runs have it).
+    inputs = context["summary"]["inputs"]
+    assert {"N", "D"} <= set(inputs)
+    assert set(numbers(headline)) == {f"forecast.0.{name}" for name in inputs} | {
         f"downstream.{name}.0.pred_{part}"
         for name in links
         for part in ("median", "lower_90", "upper_90")
@@ -156,6 +159,26 @@ def test_a_link_at_chance_is_flagged_not_forecast(healthy_fit, link_fit, chance_
     assert shown["downstream.at chance.runs_best_error"] == pytest.approx(
         float(chance_fit.runs.y.min())
     )
+
+
+def test_a_failed_link_is_said_by_its_verdict_not_again_as_a_warning(healthy_fit) -> None:
+    runs = _link_runs(0.72, 0.1, 0.8, low=1.9, seed=0)
+    starved = downstream.fit_link(
+        runs, "val_loss", "err", chance=0.25, draws=20, tune=20, chains=2, seed=1, retries=0
+    )
+    assert not starved.ok
+    with pytest.warns(UserWarning, match="the link fit: DIAGNOSTICS FAIL"):
+        chained = downstream.chain(healthy_fit, starved, TARGETS)  # what the section runs
+    context = report.build_context(
+        healthy_fit, at=TARGETS, downstream={"mmlu": starved}, figures=False
+    )
+    (entry,) = context["downstream"]["metrics"]
+    assert entry["ok"] is False and entry["verdict"].startswith("DIAGNOSTICS FAIL")
+    assert chained.attrs["warning"] not in entry["warnings"]
+    assert not any("failed its diagnostics" in w for w in entry["warnings"])
+    assert len(entry["rows"]) == 2  # still forecast, with the verdict beside it
+    text = section(report.render_html(context))
+    assert text.count("DIAGNOSTICS FAIL") == 1
 
 
 def test_downstream_entries_must_be_link_fits(healthy_fit) -> None:

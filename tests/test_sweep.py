@@ -127,8 +127,8 @@ def test_a_spec_file_plans_the_product_of_its_slices_laws_and_cuts(tmp_path):
         (SPEC_TOML + "\n[[", r"sweep\.toml' is not valid TOML"),
         (
             'discrepancy = "gp"\n' + SPEC_TOML,
-            r"sweep\.toml: discrepancy must be 'auto' \(the default\), 'none' or one of "
-            r"'backtest', not 'gp'",
+            # The choices as discrepancy.check_choice names them; the spec file and the key.
+            r"sweep\.toml: discrepancy must be 'auto' \(the default\), .*'backtest'.*, not 'gp'",
         ),
     ],
     ids=[
@@ -171,6 +171,16 @@ def test_a_sweep_in_process_tabulates_saves_and_resumes(tmp_path):
         redone = sweep(spec, tmp_path / "out", workers=0)
     assert redone.attrs["fitted"] == [row["key"]]
     assert (tmp_path / "out" / row["fit_file"]).exists()
+    # So is a fit whose .nc was cut short (a copy interrupted), its row intact: it is not
+    # kept as finished (its forecasts would fail), and the rerun redoes it.
+    other = table.iloc[1]
+    cut_short = tmp_path / "out" / other["fit_file"]
+    cut_short.write_bytes(cut_short.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match=r"\.nc' is damaged or truncated \(1000 bytes\); its"):
+        mended = sweep(spec, tmp_path / "out", workers=0)
+    assert mended.attrs["fitted"] == [other["key"]]
+    assert cut_short.stat().st_size > 1000
+    assert bayescale.load_fit(cut_short).law.name == "chinchilla"
     # A fit that raised is kept as an error row, and redone only when asked.
     bad = _spec(_runs(), y=["val_a"], holdout=[0.02], full=False)
     errors = sweep(bad, tmp_path / "bad", workers=0)
@@ -539,6 +549,16 @@ def test_an_unwritable_folder_or_unreachable_scheduler_stops_before_any_fit(tmp_
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(BayescaleError, match=r"cannot connect .*127\.0\.0\.1:1"):
             sweep(spec, tmp_path / "sched", scheduler="tcp://127.0.0.1:1")
+    # The scheduler is tried before the folder is made: nothing is left behind to block a
+    # later sweep of another spec there.
+    assert not (tmp_path / "sched").exists()
+    # Local workers beside a scheduler would be ignored: both are refused, before anything.
+    both = _cli(spec, "--out", tmp_path / "both", "--workers", "2", "--scheduler", "tcp://h:1")
+    assert both.exit_code == 2 and both.stderr.count("\n") == 1, both.output
+    assert "--workers 2 and --scheduler tcp://h:1 are both given" in both.stderr
+    with pytest.raises(DataError, match=r"^workers and scheduler are given: .* give one of them"):
+        sweep(spec, tmp_path / "both", workers=2, scheduler="tcp://h:1")
+    assert not (tmp_path / "both").exists()
     assert _cli(spec, "--out", "").output.strip() == (
         "error: --out is empty; give the output folder, e.g. --out my-sweep"
     )
@@ -635,3 +655,56 @@ def test_a_project_moved_whole_keeps_its_sweep(tmp_path):
     sh.move(project, moved)
     again = sweep(moved / spec.name, moved / "out", workers=0)
     assert again.attrs["fitted"] == []
+
+
+def test_a_spec_or_folder_of_another_type_says_what_sweep_takes(tmp_path):
+    fields_only = {"data": _runs(), "x": {}, "y": ["val_a"], "laws": ["chinchilla"]}
+    with pytest.raises(
+        DataError,
+        match=r"^sweep takes a SweepSpec or the path of a TOML .*"
+        r"got dict; its keys are SweepSpec's: pass SweepSpec\(\*\*spec\)$",
+    ):
+        sweep(fields_only, tmp_path / "out")
+    laid_out_like_the_file = {"laws": ["chinchilla"], "data": {"path": "runs.csv", "y": "val_a"}}
+    with pytest.raises(DataError, match=r"got dict; a dict laid out like the spec file .* TOML"):
+        bayescale.sweep(laid_out_like_the_file, tmp_path / "out")
+    with pytest.raises(DataError, match=r"^sweep takes a SweepSpec .*; got list$"):
+        load_spec(["sweep.toml"])
+    with pytest.raises(DataError, match=r"^out must be the path of the output folder .* got int$"):
+        sweep(_spec(_runs()), 3)
+    # Nothing was made before the refusals.
+    assert not (tmp_path / "out").exists()
+
+
+def test_spec_data_that_is_not_a_dataframe_is_refused() -> None:
+    with pytest.raises(
+        DataError, match=r"^<DataFrame>: data must be a pandas DataFrame .* got dict"
+    ):
+        _spec(_runs().to_dict("list"))
+
+
+def test_the_cli_refuses_an_output_that_is_an_input_or_under_a_missing_folder(
+    tmp_path, monkeypatch
+):
+    import bayescale.sweeps as sweeps_module
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit ran")
+
+    monkeypatch.setattr(sweeps_module, "run_task", no_fit)
+    # The spec's data is named results.csv and lives in the output folder: the sweep's own
+    # table would replace it, --force or not.
+    spec = _write_spec(tmp_path, QUICK_TOML.replace("runs.csv", "results.csv"))
+    (tmp_path / "runs.csv").rename(tmp_path / "results.csv")
+    before = (tmp_path / "results.csv").read_bytes()
+    done = _cli(spec, "--out", tmp_path, "--workers", "0", "--force")
+    assert done.exit_code == 2, done.output
+    assert "results.csv' is the spec's data" in done.stderr
+    assert "even with --force" in done.stderr
+    assert (tmp_path / "results.csv").read_bytes() == before
+    assert not (tmp_path / "sweep.json").exists() and not (tmp_path / "rows").exists()
+    # A parent folder that does not exist is a typo, refused as fit -o refuses it.
+    missing = _cli(spec, "--out", tmp_path / "nodir" / "out", "--workers", "0")
+    assert missing.exit_code == 2, missing.output
+    assert "folder '" in missing.stderr and "nodir' does not exist" in missing.stderr
+    assert not (tmp_path / "nodir").exists()

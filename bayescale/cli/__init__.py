@@ -8,7 +8,8 @@ Every modelling decision lives in the library; a command parses its options, che
 inputs and outputs, calls the library, and renders the result.
 
 Layout (after DVC's ``commands/``): :mod:`._options` declares every shared option once,
-:mod:`._guard` turns every failure into one ``error:`` line and an exit code,
+:mod:`._guard` turns every failure into one ``error:`` line and an exit code (and refuses
+an output that is an input), :mod:`._fits` reads the saved fit a command works from,
 :mod:`._render` draws the tables, and :mod:`.commands` holds one module per command group.
 
 Heavy modules (``bayescale.laws`` and ``bayescale.fitting`` import PyMC) are imported inside
@@ -22,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from ._guard import Group
+from ._guard import Command, Group
 from ._options import parse_mapping, parse_points
 from .commands.compare import compare_command
 from .commands.demo import demo_command
@@ -68,7 +69,7 @@ for _name, _command in {
     "link": link_command,
     "sweep": sweep_command,
 }.items():
-    app.command(_name)(_command)
+    app.command(_name, cls=Command)(_command)
 
 
 def _show_version(value: bool) -> None:

@@ -11,6 +11,7 @@ The library's messages speak of its own arguments (``overwrite=True``); the flag
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shlex
@@ -28,7 +29,7 @@ import typer
 # typer >= 0.29 vendors click and does not re-export these three; they are needed to turn
 # usage errors into the one-line format used for every other error.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from bayescale._files import check_destination
 from bayescale.errors import BayescaleError, ConvergenceError, MappingError, OutputExistsError
@@ -40,14 +41,18 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UNEXPECTED",
     "EXIT_USAGE",
+    "Command",
     "Group",
     "check_folder_outputs",
+    "check_not_inputs",
+    "check_output_folder",
     "check_outputs",
     "cli_words",
     "command_line",
     "echo_error",
     "echo_warning",
     "run_guarded",
+    "same_file",
     "warnings_as_lines",
 ]
 
@@ -79,6 +84,9 @@ _OUTPUTS: ContextVar[dict[Path, tuple[int, int, int] | None] | None] = ContextVa
 )
 
 
+_LOAD_RUNS_MAPPING = re.compile(r"load_runs\(\.\.\., x=\{[^{}]*\}\)")
+
+
 def one_line(text: object) -> str:
     """Collapse whitespace so that a message is exactly one line."""
     return " ".join(str(text).split())
@@ -96,13 +104,20 @@ def echo_warning(message: str) -> None:
 
 
 @contextmanager
-def warnings_as_lines() -> Iterator[set[str]]:
+def warnings_as_lines(quiet_on_error: bool = False) -> Iterator[set[str]]:
     """Show the library's warnings as one ``warning:`` line each, once, on stderr.
 
     Yields the set of messages shown (filled when the block ends), so that a caller can
     avoid repeating one. Only `UserWarning` (which `DataWarning` and the library's own
     warnings are) reaches the user; dependencies' deprecation notices are not theirs to act on.
     After Ctrl-C nothing is shown but the interruption itself.
+
+    Parameters
+    ----------
+    quiet_on_error : bool, default False
+        Show nothing when the block ends in an input error (`BayescaleError`): for checks
+        of the inputs, whose warnings (a duplicated row) are beside the point of the error
+        that stops the command, and come back once it is fixed.
     """
     shown: set[str] = set()
     with warnings.catch_warnings(record=True) as caught:
@@ -112,6 +127,10 @@ def warnings_as_lines() -> Iterator[set[str]]:
         except KeyboardInterrupt:
             caught.clear()
             raise
+        except (BayescaleError, ClickException):
+            if quiet_on_error:
+                caught.clear()
+            raise
         finally:
             for item in caught:
                 text = cli_words(one_line(item.message))
@@ -120,7 +139,10 @@ def warnings_as_lines() -> Iterator[set[str]]:
                     echo_warning(text)
 
 
-#: The library's remedies in Python's words, and the same on the command line.
+#: The library's remedies in Python's words, and the same on the command line. The library's
+#: messages are written for its Python callers (most give the option too); the command line
+#: says them in its own words here, the one place that knows the options. Phrases that
+#: carry both spellings ("PYTHON (on the command line: OPTION)") keep the option only.
 _CLI_WORDS = (
     ("choose the group column with group='<column>'", "choose it with --group COLUMN"),
     ("; pass group= one of ", "; pass --group, one of "),
@@ -132,6 +154,36 @@ _CLI_WORDS = (
         "average(weights='stacking') or weights={...}",
         "--weights stacking, or your own with --weights NAME=WEIGHT,...",
     ),
+    # fitting.Fit.group
+    (
+        "fit runs loaded with load_runs(..., group='<column>') (on the command line: "
+        "bayescale fit ... --group COLUMN)",
+        "fit the runs with 'bayescale fit ... --group COLUMN'",
+    ),
+    # comparison: average weights and best()
+    (
+        "compare(runs, laws=[...], holdout_above={'C': [...]}), then .average()",
+        "'bayescale compare DATA --laws ... --holdout-above C=VALUE --out DIR', then forecast "
+        "with that folder",
+    ),
+    ("best() names only the PSIS-LOO", "the comparison names only the PSIS-LOO"),
+    (
+        "compare(..., holdout_above={'C': [threshold, ...]}) (bayescale compare ... "
+        "--holdout-above C=VALUE)",
+        "bayescale compare ... --holdout-above C=VALUE",
+    ),
+    # laws.Law.from_formula
+    (
+        "write it in those names or pass inputs=[...]",
+        "write it in those names, or map columns to its inputs with --x NAME=COLUMN",
+    ),
+    # planning: fixed inputs
+    (
+        "ask prob_below(target, N=..., D=...) (bayescale target --loss ... --at N=...,D=...) "
+        "or forecast at N and D (bayescale forecast --at N=...,D=...)",
+        "ask 'bayescale target --loss ... --at N=...,D=...' or forecast at N and D "
+        "('bayescale forecast --at N=...,D=...')",
+    ),
 )
 _POOLING_ARGUMENT = re.compile(r"pooling=\{'(\w+)': '(\w+)'\}")
 #: A formula's remedies: the command line maps columns with --x and has no priors= (a law
@@ -140,6 +192,31 @@ _LOAD_RUNS_X = re.compile(
     r"\(load_runs\(\.\.\., x=\{[^()]*\}\); on the command line (--x [^)\s]+)\)"
 )
 _PRIORS_REMEDY = re.compile(r"give (?:it a prior|them priors) \(priors=\{[^()]*\}\) or declare")
+#: ``fixed={'U': ...} (--fixed U=... on the command line)``: the option alone.
+_FIXED_BOTH = re.compile(
+    r"fixed=\{'(\w+)': [^{}]*\} \((--fixed \w+=[^ )]*) on the command line[^)]*\)"
+)
+#: ``fixed={'U': ...}`` and ``fixed={'U': 3.0}`` alone: ``--fixed U=...``.
+_FIXED = re.compile(r"\bfixed=\{'(\w+)': ([^{}]*)\}")
+#: ``target={'C': 1e23}``: ``--target C=1e23``.
+_TARGET = re.compile(r"\btarget=\{'(\w+)': ([^{}]*)\}")
+#: A column to choose, in load_runs' words.
+_LOAD_RUNS_ONE_X = re.compile(r"load_runs\(\.\.\., x=\{'(\w+)': '<column>'\}\)")
+_X_COLUMN = re.compile(r"\bx=\{'(\w+)': '<column>'\}")
+_Y_COLUMN = "y='<column>'"
+_X_MAPPED = re.compile(r"\bx=\{'(\w+)': '([^'{}]*)'\}")
+#: A mapping of weights as Python prints it: ``{'chinchilla': 0.0, 'kaplan': 0.0}``.
+_WEIGHTS_GOT = re.compile(r"got \{((?:'[^']*': [^,{}]+(?:, )?)+)\}")
+#: A setting named as the library's argument at the start of a message: the option.
+_ARGUMENT_FIRST = re.compile(
+    r"^(draws|tune|chains|target_accept|seed|compute_factor|mode|level|fantasies|max_draws|"
+    r"batch|top) must\b"
+)
+
+
+def _weights_as_option(match: re.Match[str]) -> str:
+    pairs = re.findall(r"'([^']*)': ([^,{}]+)", match.group(1))
+    return "got --weights " + ",".join(f"{name}={value.strip()}" for name, value in pairs)
 
 
 def cli_words(text: str) -> str:
@@ -154,14 +231,27 @@ def cli_words(text: str) -> str:
     -------
     str
         ``group='<column>'`` as ``--group COLUMN``, ``pass group=`` as ``pass --group``,
-        ``pooling={'E': 'pooled'}`` as ``--pooling E=pooled``; a formula's remedies
-        (``load_runs(..., x=...)``, ``priors=``) as ``--x NAME=COLUMN`` and a law file;
-        otherwise unchanged.
+        ``pooling={'E': 'pooled'}`` as ``--pooling E=pooled``, ``fixed={'U': ...}`` as
+        ``--fixed U=...``, ``target={'C': 1e23}`` as ``--target C=1e23``, a setting named
+        by its argument (``draws must ...``) by its option (``--draws must ...``); a
+        formula's remedies (``load_runs(..., x=...)``, ``priors=``, ``inputs=[...]``) as
+        ``--x NAME=COLUMN`` and a law file; the Python calls of a remedy that gives the
+        command too (``compare(..., holdout_above=...)``) as the command alone; otherwise
+        unchanged.
     """
     for python, command in _CLI_WORDS:
         text = text.replace(python, command)
     text = _LOAD_RUNS_X.sub(r"(\1)", text)
+    text = _LOAD_RUNS_ONE_X.sub(r"--x \1=COLUMN", text)
+    text = _X_COLUMN.sub(r"--x \1=COLUMN", text).replace(_Y_COLUMN, "--y COLUMN")
+    text = _X_MAPPED.sub(r"--x \1=\2", text)
     text = _PRIORS_REMEDY.sub("declare", text)
+    text = _FIXED_BOTH.sub(r"\2", text)
+    text = _FIXED.sub(r"--fixed \1=\2", text)
+    text = _TARGET.sub(r"--target \1=\2", text)
+    text = _WEIGHTS_GOT.sub(_weights_as_option, text)
+    text = _ARGUMENT_FIRST.sub(lambda m: f"--{m.group(1).replace('_', '-')} must", text)
+    text = re.sub(r"^pooling: ", "--pooling: ", text)
     return _POOLING_ARGUMENT.sub(r"--pooling \1=\2", text)
 
 
@@ -213,8 +303,73 @@ def check_suffix(path: Path, suffixes: Sequence[str], what: str, flag: str = "--
         )
 
 
+def same_file(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file: the same inode when both exist (links, ``./``,
+    another spelling on a case-insensitive disk), else the same resolved path.
+
+    Parameters
+    ----------
+    first, second : str or PathLike
+        The paths.
+
+    Returns
+    -------
+    bool
+        True if writing to one would replace the other.
+    """
+    a, b = Path(first), Path(second)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a loop of symbolic links
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+#: An input of a command: what it is (for the message) and its path.
+Input = tuple[str, "str | os.PathLike[str]"]
+
+
+def check_not_inputs(paths: Sequence[Path], inputs: Sequence[Input], flag: str = "--out") -> None:
+    """Refuse an output that is one of the command's inputs, whatever --force says.
+
+    --force allows replacing earlier *outputs*; a destination that is the file the command
+    reads (``link FIT.nc DATA --save FIT.nc``) would destroy an input that may have taken
+    hours to make, and the command's own result would not be what it read.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        The files the command will write.
+    inputs : sequence of (str, path)
+        What each input is (``"the loss fit FIT.nc"``) and its path.
+    flag : str, default "--out"
+        The option that names the outputs.
+
+    Raises
+    ------
+    BayescaleError
+        Naming the output, the input it would replace and what to do.
+    """
+    for path in paths:
+        for what, source in inputs:
+            if same_file(path, source):
+                spelled = "" if os.fspath(source) == os.fspath(path) else f" ('{source}')"
+                raise BayescaleError(
+                    f"{flag}: '{path}' is {what}{spelled}; writing it would replace the "
+                    f"command's own input, even with --force: choose another {flag}"
+                )
+
+
 def check_outputs(
-    paths: Sequence[Path], force: bool, flag: str = "--out", make_folders: bool = False
+    paths: Sequence[Path],
+    force: bool,
+    flag: str = "--out",
+    make_folders: bool = False,
+    inputs: Sequence[Input] = (),
 ) -> None:
     """Check, before any work, that a command can write all its outputs.
 
@@ -229,14 +384,18 @@ def check_outputs(
     make_folders : bool, default False
         Whether the library creates missing folders on the way (then the first of them
         must be creatable), or the folders must exist.
+    inputs : sequence of (str, path), default ()
+        The files the command reads (see :func:`check_not_inputs`): never an output.
 
     Raises
     ------
     OutputExistsError
         If a file exists and `force` is False; the message lists every such file.
     BayescaleError
-        If a destination is a folder, or a folder is missing or not writable.
+        If an output is an input, a destination is a folder, or a folder is missing or
+        not writable.
     """
+    check_not_inputs(paths, inputs, flag)
     existing = [p for p in paths if p.exists() and not p.is_dir()]
     if existing and not force:
         names = ", ".join(f"'{p}'" for p in existing)
@@ -255,21 +414,56 @@ def check_outputs(
             watched.setdefault(path, _state(path))
 
 
+def check_output_folder(folder: Path, flag: str = "--out") -> None:
+    """Refuse an output folder that is a file, or whose parent folder does not exist.
+
+    The command makes the folder itself, not the folders above it: a typo in a parent
+    ('runs/cmp' for 'run/cmp') is said, as ``fit -o`` says it of a file's folder.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder.
+    flag : str, default "--out"
+        The option that names it.
+
+    Raises
+    ------
+    BayescaleError
+        If `folder` is a file, or its parent is missing or a file.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise BayescaleError(f"{flag} '{folder}' is a file; give a folder")
+    parent = folder.parent
+    if not folder.exists() and not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise BayescaleError(
+            f"{flag} '{folder}': folder '{parent}' {what}; create it first, or choose "
+            f"another {flag}"
+        )
+
+
 def check_folder_outputs(
-    folder: Path, names: Sequence[str | Path], force: bool, flag: str = "--out"
+    folder: Path,
+    names: Sequence[str | Path],
+    force: bool,
+    flag: str = "--out",
+    inputs: Sequence[Input] = (),
 ) -> list[Path]:
     """Check, before any work, that a command can write the files `names` into `folder`.
 
     Parameters
     ----------
     folder : Path
-        The folder (created by the library if missing).
+        The folder (created by the library if missing; its parent must exist).
     names : sequence of str or Path
         The files, relative to `folder`.
     force : bool
         Whether existing files may be replaced.
     flag : str, default "--out"
         The option that names the folder, for the message.
+    inputs : sequence of (str, path), default ()
+        The files the command reads: none may be among the files written.
 
     Returns
     -------
@@ -279,12 +473,11 @@ def check_folder_outputs(
     Raises
     ------
     OutputExistsError, BayescaleError
-        As :func:`check_outputs`, and if `folder` is a file.
+        As :func:`check_outputs`, and if `folder` is a file or its parent is missing.
     """
-    if folder.exists() and not folder.is_dir():
-        raise BayescaleError(f"{flag} '{folder}' is a file; give a folder")
+    check_output_folder(folder, flag)
     paths = [folder / name for name in names]
-    check_outputs(paths, force, flag, make_folders=True)
+    check_outputs(paths, force, flag, make_folders=True, inputs=inputs)
     return paths
 
 
@@ -334,8 +527,14 @@ def _error_and_code(exc: BaseException) -> tuple[str, int]:
         text = str(exc).replace(" or pass overwrite=True", "")
         return (text if "--force" in text else f"{text}; {FORCE_HINT}"), EXIT_USAGE
     if isinstance(exc, MappingError):
-        flags = [f"--x {name}=COLUMN" for name in exc.inputs] + ["--y COLUMN"] * exc.response
-        return f"{exc} (on the command line: {' '.join(flags)})", EXIT_USAGE
+        flags = " ".join(
+            [f"--x {name}=COLUMN" for name in exc.inputs] + ["--y COLUMN"] * exc.response
+        )
+        # The library's remedy (load_runs(..., x={...})) becomes every option to give.
+        text = cli_words(_LOAD_RUNS_MAPPING.sub(lambda _: flags, str(exc), count=1))
+        if not flags or "--x " in text or "--y " in text:
+            return text, EXIT_USAGE
+        return f"{text} (on the command line: {flags})", EXIT_USAGE
     if isinstance(exc, BayescaleError):
         return cli_words(str(exc)), EXIT_USAGE
     if isinstance(exc, _USER_OS_ERRORS):
@@ -453,3 +652,102 @@ class Group(TyperGroup):
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
             raise _Interrupted from exc
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def reflow(text: str) -> str:
+    """A command's help with each paragraph on one line, so that it wraps at any width.
+
+    Rich keeps a docstring's line breaks: a paragraph written at 90 columns broke in the
+    middle of a sentence in an 80-column terminal. Paragraphs (blank-line separated) stay
+    apart; what follows ``\\f`` (the docstring's sections, never shown) is kept as it is.
+
+    Parameters
+    ----------
+    text : str
+        The help text (a docstring).
+
+    Returns
+    -------
+    str
+        The same paragraphs, each on one line.
+    """
+    shown, cut, rest = inspect.cleandoc(text).partition("\f")
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", shown)]
+    joined = "\n\n".join(p for p in paragraphs if p)
+    return f"{joined}\n\n{cut}{rest}" if cut else joined
+
+
+def _given(option: Any, value: Any) -> str:
+    """How the user gave a single-valued option: its value, or a flag's name."""
+    if option.action == "store":
+        return repr(value)
+    return (option._long_opts or option._short_opts or ["?"])[0]
+
+
+def _refuse_repeats(parser: Any, ctx: Any) -> None:
+    """Make `parser` refuse a single-valued option given twice with different values.
+
+    Click keeps the last value silently, so ``fit -l chinchilla -l kaplan`` fitted kaplan
+    and ``--discrepancy --law-only`` meant whichever came last. Options that take several
+    values (``--x``, ``--at``) append, and the same value twice is harmless: both pass.
+    """
+    options = [
+        *getattr(parser, "_long_opt", {}).values(),
+        *getattr(parser, "_short_opt", {}).values(),
+    ]
+    seen: dict[str, tuple[Any, str]] = {}
+    for option in {id(o): o for o in options}.values():
+        if getattr(option, "action", None) not in ("store", "store_const"):
+            continue
+        original = option.process
+
+        def process(
+            value: Any, state: Any, _option: Any = option, _original: Any = original
+        ) -> None:
+            given = value if _option.action == "store" else _option.const
+            shown = _given(_option, value)
+            earlier = seen.get(_option.dest)
+            if earlier is not None and earlier[0] != given:
+                if _option.action != "store":  # --discrepancy and --law-only
+                    raise UsageError(f"{earlier[1]} and {shown} contradict: give one", ctx)
+                param = _option.obj
+                names = "/".join([*param.opts, *param.secondary_opts])
+                raise UsageError(
+                    f"{names} is given twice ({earlier[1]} and {shown}); it takes one value: "
+                    f"give it once",
+                    ctx,
+                )
+            seen[_option.dest] = (given, shown)
+            _original(value, state)
+
+        option.process = process
+
+
+class Command(TyperCommand):
+    """A command whose help wraps at any width, and whose one-value options are given once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = reflow(self.help)
+
+    def make_parser(self, ctx: Any) -> Any:
+        """The option parser, refusing a one-value option given twice with two values.
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The context being parsed.
+
+        Returns
+        -------
+        click.parser.OptionParser
+            The parser.
+        """
+        parser = super().make_parser(ctx)
+        if not ctx.resilient_parsing:  # shell completion parses partial lines
+            _refuse_repeats(parser, ctx)
+        return parser

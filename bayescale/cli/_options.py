@@ -168,8 +168,14 @@ SweepOption = Annotated[
 ]
 
 # The sampler. Ranges are checked by SamplerSettings, so the rule lives in one place.
-DrawsOption = Annotated[int, typer.Option("--draws", help="Draws kept per chain.")]
-TuneOption = Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")]
+_RETRIES = (
+    " If the diagnostics fail, the sampler retries up to twice, each time with longer warm-up "
+    "and, as the failure asks, more draws (both doubled): the output lists each attempt."
+)
+DrawsOption = Annotated[int, typer.Option("--draws", help=f"Draws kept per chain.{_RETRIES}")]
+TuneOption = Annotated[
+    int, typer.Option("--tune", help=f"Tuning (warm-up) steps per chain.{_RETRIES}")
+]
 ChainsOption = Annotated[int, typer.Option("--chains", help="Chains (run in parallel).")]
 TargetAcceptOption = Annotated[
     float,
@@ -390,12 +396,21 @@ def parse_numbers(items: Sequence[str] | None, option: str) -> dict[str, list[fl
 
 
 def last_values(items: Sequence[str] | None, option: str) -> dict[str, float] | None:
-    """Parse ``NAME=VALUE`` options (``--fixed``, ``--sweep``); a name given twice keeps its
-    last value."""
+    """Parse ``NAME=VALUE`` options (``--fixed``, ``--sweep``), one value per name.
+
+    A name given twice with two values is refused, as ``--x`` and ``--at`` refuse it: which
+    one was meant is not for the command to guess (the same value twice passes).
+    """
     parsed = parse_numbers(items, option)
+    for name, values in parsed.items():
+        if len(set(values)) > 1:
+            given = " and ".join(f"{name}={v:g}" for v in dict.fromkeys(values))
+            raise typer.BadParameter(
+                f"{name} is given twice ({given}); one value per name", param_hint=f"'{option}'"
+            )
     return {name: values[-1] for name, values in parsed.items()} or None
 
 
 def fixed_inputs(items: Sequence[str] | None) -> dict[str, float] | None:
-    """Parse ``--fixed NAME=VALUE`` options; a name given twice keeps its last value."""
+    """Parse ``--fixed NAME=VALUE`` options, one value per name (see :func:`last_values`)."""
     return last_values(items, "--fixed")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayescale.comparison import Comparison
 from bayescale.errors import BayescaleError, DataError, DataWarning
@@ -23,11 +22,19 @@ from bayescale.report.inputs import (
     default_targets,
     held_inputs,
     other_inputs,
+    read_budgets,
+    read_comparison,
+    read_fit,
+    read_target_loss,
+    read_targets,
     target_compute,
     target_points,
 )
 from bayescale.report.numbers import Num
 from bayescale.report.reproducibility import _Code, _literal, reproducibility_section, when
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SECTIONS", "build_context"]
 
@@ -172,13 +179,13 @@ def _averaged_forecast(
 
 
 def build_context(
-    fit: Fit,
+    fit: Fit | str | os.PathLike[str],
     *,
-    comparison: Any = None,
-    at: Sequence[Mapping[str, float]] | None = None,
-    target_loss: float | None = None,
-    compute: Sequence[float] | None = None,
-    level: float = 0.9,
+    comparison: Comparison | str | os.PathLike[str] | None = None,
+    at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+    target_loss: float | str | None = None,
+    compute: float | str | Sequence[float] | None = None,
+    level: float | str = 0.9,
     command: str | None = None,
     fit_path: str | os.PathLike[str] | None = None,
     figures: bool = True,
@@ -189,28 +196,33 @@ def build_context(
 
     Parameters
     ----------
-    fit : Fit
-        The fit to report on.
+    fit : Fit, str or PathLike
+        The fit to report on, or the file it was saved to (:meth:`bayescale.Fit.save`;
+        read with :func:`bayescale.load_fit`, its SHA-256 recorded unless ``fit_path``
+        says otherwise).
     comparison : Comparison, str or PathLike, optional
         A :class:`~bayescale.Comparison`, or the folder it was saved to. The comparison
         section then also shows the laws' averaged forecast at the targets, with the
         weights :meth:`~bayescale.Comparison.average` uses by default (stacking on held-out
         larger runs when the comparison has them, else on PSIS-LOO).
-    at : sequence of mapping, optional
-        Target points, e.g. ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
+    at : mapping, DataFrame or sequence of mapping, optional
+        Target points, in any form :meth:`bayescale.Fit.forecast` takes:
+        ``{"N": [7e10], "D": [1.4e12]}``, a DataFrame, or records
+        ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
         10x the largest N, D and C in the runs, other inputs (a learning rate, a batch
         size ...) held at their median in the runs (see
         :func:`~bayescale.report.inputs.default_targets`; for a law of compute alone given
         ``compute``: the budgets).
-    target_loss : float, optional
-        A loss to reach: adds the probability of reaching it and the compute it needs (laws
-        with inputs N and D, split compute-optimally; or laws of compute C, by inverting the
-        law, without a split).
-    compute : sequence of float, optional
-        Budgets in FLOPs for the probability and the compute plan; default the targets'
-        compute. A law of compute alone given no ``at`` forecasts at these budgets.
+    target_loss : float or str, optional
+        A loss to reach (a number, or text of one: ``"2.0"``): adds the probability of
+        reaching it and the compute it needs (laws with inputs N and D, split
+        compute-optimally; or laws of compute C, by inverting the law, without a split).
+    compute : float, str or sequence of float, optional
+        One budget in FLOPs or several (``1e24``, ``[1e23, 1e24]``, ``"1e24"``), for the
+        probability and the compute plan; default the targets' compute. A law of compute
+        alone given no ``at`` forecasts at these budgets.
     level : float, default 0.9
-        Credible level of the intervals.
+        Credible level of the intervals, in (0, 1).
     command : str, optional
         The command that asked for the report, shown as it is; without it the report shows
         the Python call that redoes it.
@@ -238,18 +250,26 @@ def build_context(
     Raises
     ------
     DataError
-        If a target, budget, target loss or level is invalid, or a downstream entry is not
-        a link's fit.
+        If ``fit`` is not a fit or its file, a target, budget, target loss or level is
+        invalid, ``comparison`` is of another type, or a downstream entry is not a link's
+        fit.
     BayescaleError
-        If the comparison folder or a link's file cannot be read.
+        If the fit's file, the comparison folder or a link's file cannot be read.
 
     Warns
     -----
     DataWarning
         If the comparison was run on other runs than this fit.
     """
-    if not 0 < level < 1:
-        raise DataError(f"credible level {level} must be between 0 and 1 (e.g. 0.9)")
+    from bayescale.settings import check_level
+
+    # Every option is checked before any work, in the forms the Fit methods take.
+    fit, fit_path = read_fit(fit, fit_path)
+    level = check_level(level)
+    target_loss = read_target_loss(target_loss)
+    given = read_budgets(compute)
+    comparison = read_comparison(comparison)
+    asked = read_targets(fit, at)
     whole = fit
     # The prior checks first: they record the fit's prior-data conflicts, which its verdict
     # and its forecasts' warnings name.
@@ -263,13 +283,8 @@ def build_context(
         fit = whole.group(focus)
     elif group is not None:
         raise DataError(f"group={group!r} is for fits with groups; this fit has none")
-    if target_loss is not None and not (math.isfinite(target_loss) and target_loss > 0):
-        raise DataError(f"target loss must be a positive number, got {target_loss!r}")
-    given = [float(c) for c in compute] if compute else []
-    if any(not (math.isfinite(c) and c > 0) for c in given):
-        raise DataError(f"compute budgets must be positive numbers, got {given}")
     # A law of compute alone forecasts at the budgets when no target is given.
-    targets = [dict(t) for t in at] if at else default_targets(fit, given)
+    targets = asked if asked is not None else default_targets(fit, given)
     levels = sorted({*FORECAST_LEVELS, level})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the report states failed diagnostics
@@ -282,9 +297,9 @@ def build_context(
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     path = None if fit_path is None else Path(fit_path)
     request = {
-        "at": [dict(t) for t in at] if at else None,
+        "at": asked,
         "target_loss": target_loss,
-        "compute": [float(c) for c in compute] if compute else None,
+        "compute": given or None,
         "level": level,
         "comparison": str(comparison) if isinstance(comparison, str | os.PathLike) else None,
         "downstream": _links_call(link_files) if links else None,
@@ -311,12 +326,12 @@ def build_context(
             # Numbered in order, so that headings, contents and cross-references agree
             # whichever optional sections (groups, downstream) are shown.
             "numbers": {name: i for i, name in enumerate(ordered, start=1)},
-            "targets_given": bool(at),
+            "targets_given": asked is not None,
             # No target given, a law of compute alone: the budgets are its targets.
-            "targets_from_compute": bool(not at and given and in_compute_alone(fit.law)),
+            "targets_from_compute": bool(asked is None and given and in_compute_alone(fit.law)),
             # No target given: the inputs held at their median instead of scaled 10x.
-            "held_inputs": [] if at else _held(fit),
-            "scaled_inputs": "" if at else _scaled(fit),
+            "held_inputs": [] if asked is not None else _held(fit),
+            "scaled_inputs": "" if asked is not None else _scaled(fit),
             "fan_levels": [level_label(lv) for lv in fan_levels(level)],
         },
         "summary": sections.summary_section(

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayescale._files import check_destination, write_atomic, write_text
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, DataError, closest
 from bayescale.fitting import Fit
 from bayescale.report.context import build_context
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bayescale.comparison import Comparison
 
 __all__ = ["html_to_pdf", "render_html", "write_report"]
 
@@ -85,25 +91,34 @@ def html_to_pdf(html: str, path: str | os.PathLike[str], *, overwrite: bool = Fa
 
 
 def write_report(
-    fit: Fit,
+    fit: Fit | str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
     overwrite: bool = False,
     pdf: str | os.PathLike[str] | None = None,
     command: str | None = None,
+    comparison: Comparison | str | os.PathLike[str] | None = None,
+    at: Mapping[str, Any] | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+    target_loss: float | str | None = None,
+    compute: float | str | Sequence[float] | None = None,
+    level: float = 0.9,
+    fit_path: str | os.PathLike[str] | None = None,
+    figures: bool = True,
+    group: str | None = None,
+    downstream: Mapping[str, Fit | str | os.PathLike[str]] | None = None,
     force: bool | None = None,
-    **options: Any,
+    **unknown: Any,
 ) -> dict[str, Path]:
     """Build the report of a fit and write it as one HTML file (and optionally a PDF).
 
-    Both destinations are checked before any work (an existing file, a missing or
-    read-only folder fail at once), and each file is written beside its destination and
-    then moved into place, so a failure leaves nothing half-written.
+    Every option is checked, and both destinations (an existing file, a missing or
+    read-only folder), before any work, and each file is written beside its destination
+    and then moved into place, so a failure leaves nothing half-written.
 
     Parameters
     ----------
-    fit : Fit
-        The fit.
+    fit : Fit, str or PathLike
+        The fit, or the file it was saved to (:meth:`bayescale.Fit.save`).
     out : str or PathLike
         The HTML file.
     overwrite : bool, default False
@@ -113,12 +128,36 @@ def write_report(
     command : str, optional
         The command that asked for the report, shown in its reproducibility section;
         without it the section shows the Python call that redoes the report.
+    comparison : Comparison, str or PathLike, optional
+        A :class:`~bayescale.Comparison` or the folder it was saved to: its tables and the
+        laws' averaged forecast at the targets (the command line's ``--compare``).
+    at : mapping, DataFrame or sequence of mapping, optional
+        Target points, in any form :meth:`bayescale.Fit.forecast` takes
+        (``{"N": [7e10], "D": [1.4e12]}``, a DataFrame, records); of N, D and C any two.
+        Default 10x the largest N, D and C in the runs (see :func:`build_context`).
+    target_loss : float or str, optional
+        A loss to reach (``2.0`` or ``"2.0"``): the probability of reaching it and the
+        compute it needs.
+    compute : float, str or sequence of float, optional
+        One budget in FLOPs or several (``1e24``, ``[1e23, 1e24]``), for the probability
+        and the compute plan; default the targets' compute.
+    level : float, default 0.9
+        Credible level of the intervals.
+    fit_path : str or PathLike, optional
+        The fit's file, whose SHA-256 is recorded; default ``fit`` when it is a path.
+    figures : bool, default True
+        Draw the plots (False: tables only, faster).
+    group : str, optional
+        For a hierarchical fit: the group the forecast, plan and plots are about
+        (``"new"`` for a group not yet observed); default the group with the fewest runs.
+    downstream : mapping of str to Fit or path, optional
+        Metric name -> the fit of its link from the loss
+        (:func:`bayescale.downstream.fit_link`) or its file: a "Downstream forecast"
+        section (the command line's ``--link``).
     force : bool, optional
         Former name of ``overwrite``, still accepted.
-    **options
-        Passed to :func:`build_context` (``comparison``, ``at``, ``target_loss``,
-        ``compute``, ``level``, ``fit_path``, ``figures``, ``group``, ``downstream``: metric
-        name -> link fit, for the "Downstream forecast" section).
+    **unknown
+        None is taken: a keyword not above is refused, naming the one most likely meant.
 
     Returns
     -------
@@ -127,19 +166,61 @@ def write_report(
 
     Raises
     ------
+    DataError
+        If a keyword is not one of the above, ``fit`` is neither a fit nor its file, or an
+        option is not valid (see :func:`build_context`).
     OutputExistsError
         If a destination exists and ``overwrite`` is False.
     BayescaleError
-        If a folder is missing or not writable, WeasyPrint is needed but missing, or a
-        write fails.
+        If the fit's file cannot be read, a folder is missing or not writable, WeasyPrint
+        is needed but missing, or a write fails.
     """
+    if unknown:
+        _refuse_unknown(unknown)
     overwrite = overwrite or bool(force)
     out = check_destination(out, overwrite)
     if pdf is not None:
         pdf = check_destination(pdf, overwrite)
         _weasyprint()
-    html = render_html(build_context(fit, command=command, **options))
+    context = build_context(
+        fit,
+        comparison=comparison,
+        at=at,
+        target_loss=target_loss,
+        compute=compute,
+        level=level,
+        command=command,
+        fit_path=fit_path,
+        figures=figures,
+        group=group,
+        downstream=downstream,
+    )
+    html = render_html(context)
     written = {"html": write_text(out, html, overwrite=overwrite)}
     if pdf is not None:
         written["pdf"] = html_to_pdf(html, pdf, overwrite=overwrite)
     return written
+
+
+#: The command line's names of write_report's options, where they differ (for the hint).
+_CLI_NAMES = {"compare": "comparison", "link": "downstream", "target": "target_loss"}
+
+
+def _refuse_unknown(unknown: Mapping[str, Any]) -> None:
+    """Refuse keywords write_report does not take, naming the likely one and every option.
+
+    Python's own error would name no alternative, and one passed on would be reported
+    against build_context, a function the user never called.
+    """
+    accepted = [
+        name
+        for name, p in inspect.signature(write_report).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    name = next(iter(unknown))
+    guess = _CLI_NAMES.get(name) or closest(name, accepted)
+    hint = f"; did you mean {guess}=?" if guess is not None else ""
+    raise DataError(
+        f"write_report does not take {name}={unknown[name]!r:.60}{hint} (its options: "
+        f"{', '.join(accepted)})"
+    )

@@ -771,8 +771,15 @@ def downstream_section(
         except BayescaleError as err:
             entry["failed"] = str(err)
             continue
+        # A failed fit is stated by its own verdict (the link's here, the loss fit's in the
+        # diagnostics section), not again among the chain's warnings.
+        said = table.attrs.get("warning")
         entry["warnings"] = list(
-            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+            dict.fromkeys(
+                str(w.message)
+                for w in caught
+                if issubclass(w.category, UserWarning) and str(w.message) != said
+            )
         )
         entry["rows"] = [nums(r, f"{key}.{i}") for i, r in enumerate(table.to_dict("records"))]
         entry["table"] = table

@@ -187,17 +187,33 @@ def loo_flags(loo: pd.DataFrame, held_out: bool = True) -> tuple[pd.DataFrame, l
 def _law_names(laws: str) -> list[str]:
     """The laws of ``--laws``: split on the commas outside parentheses.
 
-    A formula's function calls take commas (``maximum(N, D)``) that do not separate laws.
+    A formula's function calls take commas (``maximum(N, D)``) that do not separate laws;
+    an unbalanced parenthesis would swallow the laws after it, so it is refused.
     """
-    names, depth, start = [], 0, 0
+    names, depth, start, opened = [], 0, 0, []
     for i, char in enumerate(laws):
         if char == "(":
             depth += 1
+            opened.append(i)
         elif char == ")":
-            depth = max(depth - 1, 0)
+            if depth == 0:
+                raise typer.BadParameter(
+                    f"the ')' at character {i + 1} of {laws!r} closes no parenthesis; remove "
+                    f"it, or open it in its formula",
+                    param_hint="'--laws'",
+                )
+            depth -= 1
+            opened.pop()
         elif char == "," and depth == 0:
             names.append(laws[start:i])
             start = i + 1
+    if depth:
+        at = opened[-1]
+        raise typer.BadParameter(
+            f"the '(' at character {at + 1} of {laws!r} is never closed, so the commas after "
+            f"it are read as part of one formula; close it with ')'",
+            param_hint="'--laws'",
+        )
     names.append(laws[start:])
     names = [name.strip() for name in names if name.strip()]
     if len(names) < 2:
@@ -296,7 +312,11 @@ def compare_command(
             raise typer.BadParameter(str(err), param_hint="'--holdout-above'") from None
     # The library's own list of what it writes, relative to the folder.
     files = comparison_files(Path(), [law.name for law in chosen], bool(thresholds))
-    check_folder_outputs(out, list(files.values()), force)
+    inputs = [
+        ("the data DATA", data),
+        *((f"the law file {n}", n) for n in names if n.endswith(".toml")),
+    ]
+    check_folder_outputs(out, list(files.values()), force, inputs=inputs)
 
     # Each law by the name its rows and files take, with the formula or path it came from.
     shown = [

@@ -15,7 +15,9 @@ import typer
 
 from bayescale.settings import check_levels, check_seed
 
+from .._fits import read_fit
 from .._guard import (
+    check_not_inputs,
     check_outputs,
     check_suffix,
     command_line,
@@ -106,15 +108,49 @@ def _parse_pooling(text: str | None, grouped: bool) -> str | dict[str, str] | No
     text = text.strip()
     if "=" not in text:
         return text
-    out = {}
+    out: dict[str, str] = {}
     for item in text.split(","):
         name, sep, kind = item.partition("=")
-        if not sep or not name.strip() or not kind.strip():
+        name, kind = name.strip(), kind.strip()
+        if not sep or not name or not kind:
             raise DataError(
                 f"--pooling item {item!r} is not NAME=KIND (e.g. alpha=shared,E=separate)"
             )
-        out[name.strip()] = kind.strip()
+        if name in out:
+            raise DataError(
+                f"--pooling gives {name} twice ({name}={out[name]} and {name}={kind}); one kind "
+                f"per parameter"
+            )
+        out[name] = kind
     return out
+
+
+def _check_mapped_inputs(mapping: dict[str, str] | None, law: Law, runs: Runs) -> None:
+    """Refuse an --x input that the law does not take, before it is fitted without it.
+
+    A name mapped but not taken (``--x Q=N`` for a law in N and D) leaves the law's own
+    inputs unmapped, and the library's message would only say that they are missing.
+    """
+    from bayescale.errors import DataError
+
+    taken = set(law.inputs)
+    # N, D, C: two give the third, so a law in N and D takes C too (from C = k N D).
+    if taken & {"N", "D", "C"}:
+        taken |= {"N", "D", "C"}
+    stray = [name for name in mapping or {} if name not in taken]
+    if not stray:
+        return
+    name = stray[0]
+    missing = [n for n in law.inputs if n not in runs.inputs]
+    remedy = (
+        f"; map its inputs instead, e.g. --x {missing[0]}={mapping[name]}"  # type: ignore[index]
+        if missing
+        else "; leave it out"
+    )
+    raise DataError(
+        f"--x {name}={mapping[name]}: {name} is not an input of law {law.name!r} (its "  # type: ignore[index]
+        f"inputs: {', '.join(law.inputs)}){remedy}"
+    )
 
 
 def fit_command(
@@ -156,10 +192,10 @@ def fit_command(
         str | None,
         typer.Option(
             "--pooling",
-            metavar="KIND|NAME=KIND,...",
+            metavar="KIND",
             help="With --group: 'partial' (default: parameters pooled across groups), 'none' "
-            "(each group its own law), 'complete' (one law), or per parameter, e.g. "
-            "'alpha=shared,E=separate' (kinds: shared, pooled, separate).",
+            "(each group its own law), 'complete' (one law), or per parameter, NAME=KIND "
+            "items separated by commas (kinds: shared, pooled, separate), e.g. alpha=shared.",
         ),
     ] = None,
 ) -> None:
@@ -203,16 +239,24 @@ def fit_command(
     from bayescale.data import load_runs
 
     check_suffix(out, [".nc"], "a fit is saved as NetCDF")
-    with warnings_as_lines():
+    check_not_inputs([out], [("the data DATA", data)])
+    # The data's warnings (a duplicated row) wait until the law is known to fit it: an
+    # input error is then said alone.
+    with warnings_as_lines(quiet_on_error=True):
         runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor, group=group or None)
-    check_outputs([out], force)
+        check_outputs([out], force)
 
-    # PyMC is imported from here on: every input has been checked that can be without it.
-    from bayescale.laws import get_law
+        # PyMC is imported from here on: every input has been checked that can be without it.
+        from bayescale.laws import get_law
 
-    chosen = get_law(law, runs=runs)
-    # fit() checks this too, but only after the header below has been printed.
-    runs.require_law(chosen)
+        chosen = get_law(law, runs=runs)
+        _check_mapped_inputs(mapping, chosen, runs)
+        # fit() checks this too, but only after the header below has been printed.
+        runs.require_law(chosen)
+        if pooling_spec is not None:
+            from bayescale.hierarchy import Pooling
+
+            Pooling.of(chosen, pooling_spec)  # its names and kinds, before the header
     _describe(runs, chosen, pooling_spec)
 
     from bayescale.fitting import fit
@@ -346,9 +390,7 @@ def forecast_command(
             f"--weights weighs the laws of a comparison folder; '{fit_file}' is one fit",
             param_hint="'--weights'",
         )
-    from bayescale.fitting import load_fit
-
-    result = load_fit(fit_file)
+    result = read_fit(fit_file)
     check_point_names(points, list(result.law.inputs), "--at")
     if mode is not None:
         result = result.mode(mode)
@@ -462,6 +504,12 @@ def _weights_option(text: str | None) -> str | dict[str, float]:
     if negative:
         raise typer.BadParameter(
             f"the weight of {negative[0]} is {out[negative[0]]:g}; weights are >= 0, e.g. "
+            f"--weights chinchilla=0.7,kaplan=0.3",
+            param_hint="'--weights'",
+        )
+    if not sum(out.values()) > 0:
+        raise typer.BadParameter(
+            f"{text!r} gives every law a weight of 0: give at least one a weight > 0, e.g. "
             f"--weights chinchilla=0.7,kaplan=0.3",
             param_hint="'--weights'",
         )

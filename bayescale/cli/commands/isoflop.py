@@ -9,6 +9,7 @@ import typer
 from bayescale._format import format_number
 from bayescale.settings import check_level
 
+from .._fits import read_fit
 from .._guard import warnings_as_lines
 from .._options import (
     ComputeFactorOption,
@@ -57,8 +58,8 @@ def isoflop_command(
         typer.Option(
             "--group",
             metavar="NAME",
-            help="Only this family's runs; or, for a --fit with groups and runs without "
-            "--group-by, the group whose plan is set beside them.",
+            help="With --group-by: only this family's runs. Without it, for a --fit with "
+            "groups: the group whose plan is set beside the runs.",
         ),
     ] = None,
     fixed: FixedOption = None,
@@ -105,6 +106,11 @@ def isoflop_command(
     from bayescale.errors import DataError
     from bayescale.forecast import level_label
 
+    if others and fit_file is None:
+        raise DataError(
+            f"--fixed {next(iter(others))}=... sets a law's other inputs for the plan of a "
+            f"--fit; without --fit no law is used: give --fit FIT.nc, or leave out --fixed"
+        )
     with warnings_as_lines():
         try:
             runs = load_runs(
@@ -115,12 +121,21 @@ def isoflop_command(
             text = str(err).replace(
                 "choose the group column with group='<column>'", "choose it with --group-by COLUMN"
             )
+            if text == str(err):
+                raise
             raise DataError(text) from None
     fit = None
     if fit_file is not None:
-        from bayescale.fitting import load_fit
-
-        fit = load_fit(fit_file)
+        fit = read_fit(fit_file, flag="--fit")
+    fit_grouped = fit is not None and fit.pooling is not None
+    if group is not None and runs.group is None and not fit_grouped:
+        # The library would measure every run's curves, as if no --group had been given.
+        whose = " and the --fit has no groups" if fit is not None else ""
+        raise DataError(
+            f"--group {group}: the runs are not in groups{whose}; give --group-by COLUMN (the "
+            f"column naming each run's family) to measure one family's curves"
+            + ("" if fit is not None else ", or a --fit with groups to set its plan beside them")
+        )
     from bayescale.isoflop import isoflop_minima
 
     with warnings_as_lines():

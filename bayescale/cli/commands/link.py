@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .._fits import read_fit
 from .._guard import check_outputs, check_suffix, command_line, echo_warning, warnings_as_lines
 from .._options import (
     SAMPLER_DEFAULTS,
@@ -27,6 +29,50 @@ from .._options import (
 from .._render import emit
 
 __all__ = ["link_command"]
+
+#: The link catalog (bayescale.downstream.LINKS), here so that --link is checked at once.
+_LINKS = ("exponential", "sigmoid")
+
+
+def _check_link(link: str) -> None:
+    """Refuse a --link that is neither a catalog link, a law file nor a formula in L.
+
+    The library would look such a name up among the laws of the loss and list them all,
+    none of which is a link.
+    """
+    if link in _LINKS or link.strip().lower().endswith(".toml") or re.search(r"\bL\b", link):
+        return
+    from bayescale.errors import DataError, closest
+
+    match = closest(link, list(_LINKS))
+    hint = f" (did you mean {match}?)" if match is not None else ""
+    raise DataError(
+        f"--link {link!r} is not a link{hint}: give {' or '.join(_LINKS)}, a .toml link file, "
+        f"or a formula in the loss L, e.g. 'eps - k * exp(gamma * (3.5 - L))'"
+    )
+
+
+def _in_data_file(err: Exception, data: str, lines: object) -> str:
+    """A data error of the link's table, with the file and the line of the row it names.
+
+    The link's table is read here and handed to the library as a DataFrame, whose messages
+    say only "row 4".
+    """
+    text = str(err).replace("<DataFrame>: ", "").replace("<DataFrame>", data)
+    if "column" not in text and not re.search(r"\brow \d+", text):
+        return text
+    if lines is not None:
+
+        def line_of(match: re.Match[str]) -> str:
+            position = int(match.group(1)) - 1
+            if not 0 <= position < len(lines):  # type: ignore[arg-type]
+                return match.group(0)
+            first, last = lines[position]  # type: ignore[index]
+            where = f"line {first}" if first == last else f"lines {first}-{last}"
+            return f"row {position + 1} ({where} of the file)"
+
+        text = re.sub(r"\brow (\d+)\b(?! \()", line_of, text)
+    return text if text.startswith(f"{data}:") else f"{data}: {text}"
 
 
 def link_command(
@@ -123,7 +169,7 @@ def link_command(
     """
     import pandas as pd
 
-    from bayescale.data import read_table
+    from bayescale.data import _read
     from bayescale.errors import DataError
     from bayescale.settings import check_level
 
@@ -134,16 +180,17 @@ def link_command(
             "to fit and save the link only)"
         )
     points = pd.DataFrame(parse_points(at)) if at else None
+    _check_link(link)
     if save is not None:
         check_suffix(save, [".nc"], "a link fit is saved as NetCDF", "--save")
-        check_outputs([save], force, "--save")
+        inputs = [("the loss fit FIT.nc", fit_file), ("the data DATA", data)]
+        check_outputs([save], force, "--save", inputs=inputs)
     sampler = sampler_settings(draws, tune, chains, SAMPLER_DEFAULTS.target_accept, seed)
-    table = read_table(data)[0]
+    table, _, _, lines = _read(data)
 
     from bayescale import downstream
-    from bayescale.fitting import load_fit
 
-    loss_fit = load_fit(fit_file)
+    loss_fit = read_fit(fit_file, use="link")
     if points is not None:
         check_point_names(points, list(loss_fit.law.inputs), "--at")
     modelled = loss_fit.runs.y_name
@@ -163,16 +210,19 @@ def link_command(
             f"(or leave --loss out)"
         )
     with warnings_as_lines():
-        link_fit = downstream.fit_link(
-            table,
-            loss,
-            metric,
-            link,
-            chance=chance,
-            accuracy=accuracy,
-            sampler=sampler,
-            command=command_line(),
-        )
+        try:
+            link_fit = downstream.fit_link(
+                table,
+                loss,
+                metric,
+                link,
+                chance=chance,
+                accuracy=accuracy,
+                sampler=sampler,
+                command=command_line(),
+            )
+        except DataError as err:
+            raise DataError(_in_data_file(err, data, lines)) from None
         frame = (
             downstream.chain(loss_fit, link_fit, points, level=level, group=group)
             if points is not None

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..._format import format_number, size_kind
-from .._guard import warnings_as_lines
+from .._fits import read_fit
+from .._guard import cli_words, warnings_as_lines
 from .._options import (
     FitArgument,
     FixedOption,
@@ -161,6 +162,7 @@ _CLI_WORDS = (
 
 
 def _cli_words(text: str) -> str:
+    text = cli_words(text)  # the phrases every command shares first
     for python, command in _CLI_WORDS:
         text = text.replace(python, command)
     text = re.sub(r"group='([^']*)'", r"--group \1", text)
@@ -496,8 +498,8 @@ def next_command(
         typer.Option(
             "--strategy",
             help="How runs are chosen: per_cost, by expected reduction per unit cost; "
-            "reduction, by expected reduction within the budget; better, the one of the two "
-            "that ends surer; auto, better with --budget, else per_cost.",
+            "reduction, by expected reduction (within --budget, if given); better, the one of "
+            "the two that ends surer; auto, better with --budget, else per_cost.",
         ),
     ] = Strategy.auto,
     fixed: FixedOption = None,
@@ -611,10 +613,9 @@ def next_command(
     mapping = parse_mapping(x)
 
     from bayescale.errors import DataError
-    from bayescale.fitting import load_fit
     from bayescale.recommendation import recommend
 
-    result = load_fit(fit_file)
+    result = read_fit(fit_file)
     check_point_names(points, list(result.law.inputs), "--target")
     fit_columns = dict(result.runs.columns)
     pool = read_candidates(candidates, mapping, fit_columns)

@@ -10,6 +10,7 @@ import typer
 from bayescale._format import format_number
 from bayescale.settings import check_level
 
+from .._fits import read_fit
 from .._guard import echo_warning, warnings_as_lines
 from .._options import (
     AtOption,
@@ -42,6 +43,45 @@ GroupOption = Annotated[
         "observed (repeatable; default every observed group).",
     ),
 ]
+
+
+def sweep_option(items: list[str] | None) -> dict[str, float] | None:
+    """Parse and check ``--sweep KEY=VALUE`` options, before the fit is read.
+
+    Parameters
+    ----------
+    items : list of str, optional
+        The options.
+
+    Returns
+    -------
+    dict of str to float, or None
+        The values by key.
+
+    Raises
+    ------
+    typer.BadParameter
+        For an unknown key or a value outside
+        :data:`bayescale.planning.SWEEP_RANGES`, saying the range.
+    """
+    from bayescale.errors import DataError
+    from bayescale.planning import SWEEP_KEYS, check_sweep
+
+    planned = last_values(items, "--sweep")
+    for key, value in (planned or {}).items():
+        if key not in SWEEP_KEYS:
+            raise typer.BadParameter(
+                f"{key}={value:g}: the sweep takes {', '.join(SWEEP_KEYS)}",
+                param_hint="'--sweep'",
+            )
+    try:
+        check_sweep(planned or {})
+    except DataError as err:
+        raise typer.BadParameter(
+            str(err).removeprefix("sweep "),
+            param_hint="'--sweep'",
+        ) from None
+    return planned
 
 
 def optimal_command(
@@ -84,10 +124,8 @@ def optimal_command(
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
-    planned = last_values(sweep, "--sweep")
-    from bayescale.fitting import load_fit
-
-    result = load_fit(fit_file)  # a failed fit's plan warns from the library
+    planned = sweep_option(sweep)
+    result = read_fit(fit_file)  # a failed fit's plan warns from the library
     with warnings_as_lines() as shown:
         frame = result.compute_optimal(
             compute, level=level, fixed=others, group=group or None, sweep=planned
@@ -103,6 +141,25 @@ def optimal_command(
         learned = None if result.discrepancy is None else result.discrepancy.plan_sweep()
         design = sweep_design(planned, learned)
         caveat = sweep_caveat(frame, design[0])
+    sweep_line = None
+    if design is not None and output_format is OutputFormat.table:
+        # Before anything is printed: a line that could not be made would leave half a result.
+        offsets, noise = design
+        spread = math.exp(float(offsets.max() - offsets.min()))
+        where = (
+            "placed like your largest curve, as noisy as your curves"
+            if not planned
+            else "as you gave it"
+            if len(planned) == 3
+            else "as you gave it, the rest from your curves"
+        )
+        lead = "'With discrepancy' is where the optimum lies; " if "N_disc_median" in frame else ""
+        sweep_line = (
+            f"{lead}'a new IsoFLOP curve finds' is the "
+            f"minimum of a parabola through a new curve's {len(offsets)} runs, spread over "
+            f"{spread:.0f}x in N with {noise:.2%} noise on the loss ({where}): the interval "
+            f"to check such a sweep against."
+        )
     emit(
         frame,
         output_format,
@@ -126,23 +183,8 @@ def optimal_command(
             f"Loss (law): the law's loss at the optimum{disc}; of one run: the loss one "
             f"compute-optimal run would reach, its noise included (as forecast's new run)."
         )
-    if design is not None and output_format is OutputFormat.table:
-        offsets, noise = design
-        spread = math.exp(offsets.max() - offsets.min())
-        where = (
-            "placed like your largest curve, as noisy as your curves"
-            if not planned
-            else "as you gave it"
-            if len(planned) == 3
-            else "as you gave it, the rest from your curves"
-        )
-        lead = "'With discrepancy' is where the optimum lies; " if "N_disc_median" in frame else ""
-        say(
-            f"{lead}'a new IsoFLOP curve finds' is the "
-            f"minimum of a parabola through a new curve's {len(offsets)} runs, spread over "
-            f"{spread:.0f}x in N with {noise:.2%} noise on the loss ({where}): the interval "
-            f"to check such a sweep against."
-        )
+    if sweep_line is not None:
+        say(sweep_line)
         say(str(caveat))
 
 
@@ -254,9 +296,7 @@ def target_command(
     probs = [check_level(p, "--prob") for p in prob or []]
     others = fixed_inputs(fixed)
     points = parse_points(at) if at else None
-    from bayescale.fitting import load_fit
-
-    result = load_fit(fit_file)  # a failed fit's plan warns from the library
+    result = read_fit(fit_file)  # a failed fit's plan warns from the library
     if points is not None:
         check_point_names(points, list(result.law.inputs), "--at")
     # The budget needs the law's other inputs (U...) fixed: --fixed, or the one value every

@@ -10,6 +10,7 @@ import typer
 from bayescale.errors import BayescaleError
 from bayescale.settings import check_level
 
+from .._fits import read_fit
 from .._guard import check_outputs, check_suffix, command_line, echo_warning, warnings_as_lines
 from .._options import (
     AtOption,
@@ -17,7 +18,9 @@ from .._options import (
     FitArgument,
     ForceOption,
     LevelOption,
+    check_point_names,
     out_option,
+    parse_points,
     point_list,
 )
 from .._render import print_verdict, say
@@ -39,8 +42,24 @@ def _check_link_files(paths: list[Path]) -> None:
             what = "a folder" if path.is_dir() else "not found"
             raise BayescaleError(
                 f"--link {path}: {what}; give a link fit saved by 'bayescale link ... --save "
-                f"LINK.nc' (or, from Python, link_fit.save)"
+                f"LINK.nc' (FIT.nc DATA --metric COLUMN before --save)"
             )
+
+
+def _check_comparison_folder(path: Path | None) -> None:
+    """Refuse a --compare that is not a folder at once, saying what it is instead."""
+    if path is None or path.is_dir():
+        return
+    if path.exists():
+        what = "a fit file" if path.suffix.lower() == ".nc" else "a file"
+        raise BayescaleError(
+            f"--compare {path}: {what}, not a comparison folder; give the folder written by "
+            f"'bayescale compare DATA --laws ... --out DIR'"
+        )
+    raise BayescaleError(
+        f"--compare {path}: comparison folder not found; give the folder written by "
+        f"'bayescale compare DATA --laws ... --out DIR'"
+    )
 
 
 def _read_links(paths: list[Path]) -> dict[str, Fit]:
@@ -57,8 +76,9 @@ def _read_links(paths: list[Path]) -> dict[str, Fit]:
         if "L" not in link.law.inputs:
             raise BayescaleError(
                 f"--link {path}: a fit of law {link.law.name!r} (inputs "
-                f"{', '.join(link.law.inputs)}), not a link from the loss L; fit the link with "
-                f"bayescale.downstream.fit_link and save it"
+                f"{', '.join(link.law.inputs)}), not a link from the loss L; give it as FIT.nc, "
+                f"and as --link a link fitted with 'bayescale link FIT.nc DATA --metric COLUMN "
+                f"--save LINK.nc'"
             )
         name = str(link.info.get("metric") or link.runs.y_name)
         if name == _GENERIC_RESPONSE or name in links:
@@ -108,9 +128,9 @@ def report_command(
         typer.Option(
             "--link",
             metavar="LINK.nc",
-            help="A saved link fit from loss to a downstream error "
-            "(bayescale.downstream.fit_link, then .save): adds the metric's forecast through "
-            "the loss (repeatable, one file per metric).",
+            help="A link fit from loss to a downstream metric, saved by 'bayescale link FIT.nc "
+            "DATA --metric COLUMN --save LINK.nc': adds the metric's forecast through the loss "
+            "(repeatable, one file per metric).",
         ),
     ] = None,
 ) -> None:
@@ -150,16 +170,19 @@ def report_command(
     """
     targets = point_list(at) if at else None
     level = check_level(level, "--level")
+    inputs = [("the fit FIT.nc", fit_file), *(("a --link fit", path) for path in link or [])]
     check_suffix(out, [".html", ".htm"], "the report is HTML")
-    check_outputs([out], force)
+    check_outputs([out], force, inputs=inputs)
     if pdf is not None:
         check_suffix(pdf, [".pdf"], "--pdf writes a PDF", "--pdf")
-        check_outputs([pdf], force, "--pdf")
+        check_outputs([pdf], force, "--pdf", inputs=inputs)
     _check_link_files(link or [])
-    from bayescale.fitting import load_fit
+    _check_comparison_folder(compare)
     from bayescale.report import write_report
 
-    result = load_fit(fit_file)
+    result = read_fit(fit_file, use="report")
+    if at:
+        check_point_names(parse_points(at), list(result.law.inputs), "--at")
     if not result.ok:
         echo_warning(f"report of a fit that failed its diagnostics: {result.diagnostics.verdict()}")
     downstream = _read_links(link) if link else None

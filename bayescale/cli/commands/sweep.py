@@ -13,6 +13,8 @@ from bayescale.errors import BayescaleError, OutputExistsError
 from .._guard import (
     EXIT_FITS_FAILED,
     EXIT_INTERRUPTED,
+    check_not_inputs,
+    check_output_folder,
     echo_error,
     echo_warning,
     warnings_as_lines,
@@ -62,7 +64,8 @@ def sweep_command(
 ) -> None:
     """Run every fit of a sweep (responses x slices x laws x cuts) and tabulate them.
 
-    Exits with 4 when a fit raised an error (see the error column of results.csv).
+    Exits with 4 when a fit raised an error (its row's status is "error"; the error column
+    of results.csv says why, and that of a fit that failed its diagnostics what failed).
 
     \f
     Parameters
@@ -84,6 +87,7 @@ def sweep_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from bayescale.sweeps import (
+        SPEC_FILE,
         SweepInterrupted,
         load_spec,
         recorded_spec,
@@ -93,8 +97,20 @@ def sweep_command(
 
     if not out.strip():
         raise BayescaleError("--out is empty; give the output folder, e.g. --out my-sweep")
+    if workers is not None and scheduler is not None:
+        raise BayescaleError(
+            f"--workers {workers} and --scheduler {scheduler} are both given: --workers sets "
+            f"the processes of a cluster on this machine, --scheduler runs on a running one "
+            f"(with its own workers); give one of them"
+        )
     folder = Path(out)
+    check_output_folder(folder)
     plan = load_spec(spec)
+    # What the run writes at the top of the folder; its fits and rows are named by hashes.
+    check_not_inputs(
+        [folder / "results.csv", folder / SPEC_FILE],
+        [("the spec SPEC", spec), ("the spec's data", plan.data_source)],
+    )
     recorded = recorded_spec(folder)
     if recorded is not None and recorded != spec_identity(plan, folder) and not force:
         raise OutputExistsError(
