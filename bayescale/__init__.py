@@ -35,6 +35,7 @@ _EXPORTS = {
     "DataError": "bayescale.errors",
     "DataWarning": "bayescale.errors",
     "Diagnostics": "bayescale.fitting",
+    "ExtrapolationWarning": "bayescale.errors",
     "Fit": "bayescale.fitting",
     "Formula": "bayescale.formula",
     "FormulaError": "bayescale.errors",

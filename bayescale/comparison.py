@@ -46,11 +46,28 @@ from bayescale.errors import (
     BayescaleError,
     DataError,
     DataWarning,
+    ExtrapolationWarning,
     MappingError,
     OutputExistsError,
 )
-from bayescale.fitting import Fit, _outside_level, fit, load_fit
-from bayescale.forecast import as_points, forecast_points, law_mu, level_label, mixture_table
+from bayescale.fitting import (
+    Fit,
+    _outside_level,
+    beyond_backtests_sentence,
+    far_rows,
+    fit,
+    flag_far_points,
+    load_fit,
+    past_peak_sentence,
+    points_of_at,
+)
+from bayescale.forecast import (
+    forecast_points,
+    law_mu,
+    level_label,
+    mixture_table,
+    point_columns,
+)
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_levels, check_seed
 
@@ -130,12 +147,13 @@ def _scales(laws: Sequence[Law]) -> set[str]:
 
 
 def score(
-    fit: Fit,
-    test: Runs | pd.DataFrame | str | os.PathLike[str],
+    fit: Fit | None = None,
+    test: Runs | pd.DataFrame | str | os.PathLike[str] | None = None,
     levels: float | Sequence[float] | None = None,
     *,
     of_y: bool = False,
     level: float | Sequence[float] | None = None,
+    fit_: Fit | None = None,
 ) -> dict[str, float]:
     """Score a fit on held-out runs: predictive density, calibration and point accuracy.
 
@@ -155,6 +173,9 @@ def score(
         default the density of the value the noise lives on (``log y`` or ``y``).
     level : float or sequence of float, optional
         Another name for ``levels`` (as :meth:`Fit.forecast` calls it); give one of the two.
+    fit_ : Fit, optional
+        Deprecated: the old name of ``fit`` (``score(fit_=f, test=runs)`` still works, with
+        a DeprecationWarning); give ``fit``.
 
     Returns
     -------
@@ -169,9 +190,33 @@ def score(
     Raises
     ------
     DataError
-        If ``fit`` is not a Fit, ``test`` is not runs (or cannot be read as the fit's runs
-        were), a level is not in (0, 1), or both ``level`` and ``levels`` are given.
+        If ``fit`` is not a Fit (or is given both as ``fit`` and ``fit_``), ``test`` is
+        missing or not runs (or cannot be read as the fit's runs were), a level is not in
+        (0, 1), or both ``level`` and ``levels`` are given.
+
+    Warns
+    -----
+    DeprecationWarning
+        When the fit is given as ``fit_``.
+
+    Notes
+    -----
+    Held-out runs far beyond the fit's backtests are what a score is for: the forecast's
+    :class:`~bayescale.errors.ExtrapolationWarning` is not warned here.
     """
+    if fit_ is not None:
+        if fit is not None:
+            raise DataError("give the fit as fit= (fit_ is its old name), not both")
+        warnings.warn(
+            "score(fit_=...) is now score(fit=...); fit_ will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        fit = fit_
+    if test is None:
+        raise DataError(
+            "score needs the held-out runs as test=: Runs, a DataFrame or the path of a table"
+        )
     if not isinstance(fit, Fit):
         raise DataError(
             f"score needs a Fit first (bayescale.fit(...) or bayescale.load_fit(path)), got "
@@ -265,7 +310,11 @@ def _score(
     at = test.table[list(fit_.law.inputs)]
     if fit_.pooling is not None and test.group is not None:
         at = at.assign(group=list(test.group))
-    table = fit_.forecast(at, level=levels)
+    with warnings.catch_warnings():
+        # Scoring runs beyond the fit's reach is the point of a score: that they are far is
+        # no news to its caller (nor, from compare, once per law and threshold).
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        table = fit_.forecast(at, level=levels)
     y = test.y
     logpd = _log_density(fit_, test, of_y=of_y)
     out: dict[str, float] = {
@@ -2209,10 +2258,24 @@ class Average:
         -------
         pandas.DataFrame
             For fits with groups, first a ``group`` column; then inputs, law and predictive
-            medians and intervals, ``extrapolation`` (beyond the runs of any law with
-            weight; a DataFrame's index is kept, for fits without groups); the weights are
-            in ``attrs["weights"]`` (JSON), which weights they are
-            in ``attrs["weights_method"]`` and why in ``attrs["weights_reason"]``.
+            medians and intervals, ``extrapolation`` and ``distance`` (beyond the runs of any
+            law with weight; a DataFrame's index is kept, for fits without groups); the
+            weights are in ``attrs["weights"]`` (JSON), which weights they are in
+            ``attrs["weights_method"]`` and why in ``attrs["weights_reason"]``. For points
+            far beyond the backtests (below), ``attrs["caveats"]`` (the sentence warned) and
+            ``attrs["beyond_backtests"]`` (per such row: ``row``, ``distance`` and, with
+            several laws, the ``laws`` whose backtests it exceeds).
+
+        Warns
+        -----
+        ExtrapolationWarning
+            Once per call, naming the points, as :meth:`Fit.forecast` warns: a point is far
+            when it lies farther outside a law's runs than
+            :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times the farthest its
+            backtests checked, for any law with weight (each against its own backtests);
+            when that is not every law with weight, the sentence names the laws.
+        UserWarning
+            When a law with weight failed its diagnostics.
 
         Raises
         ------
@@ -2235,21 +2298,32 @@ class Average:
                     f"group={group!r} applies to fits of runs in groups; these fits have none, "
                     f"so leave group out"
                 )
-            table = self._table(active, at, level)
+            table, judged = self._table(active, at, level)
             if isinstance(at, pd.DataFrame):
                 table.index = at.index
+            labels = None
         else:
             if isinstance(at, pd.DataFrame) and "group" in at.columns:
                 raise DataError(
                     "an averaged forecast takes its groups as group=, not as a 'group' column "
                     "of at; drop the column and pass group=[...]"
                 )
-            tables = []
+            tables, parts = [], []
             for g in active[grouped[0]]._groups_of(group) or []:
-                part = self._table({n: f.group(g) for n, f in active.items()}, at, level)
+                part, found = self._table({n: f.group(g) for n, f in active.items()}, at, level)
                 part.insert(0, "group", g)
                 tables.append(part)
+                parts.append(found)
             table = pd.concat(tables, ignore_index=True)
+            labels = table["group"].astype(str).tolist()
+            # Each law's distances over every group's rows; its reach is the whole fit's, as
+            # Fit.forecast judges a group's points.
+            judged = {
+                name: (np.concatenate([p[name][0] for p in parts]), f._backtest_reach())
+                for name, f in active.items()
+            }
+        inputs = {i for f in active.values() for i in f.law.inputs}
+        flag_far_points(table.attrs, table, inputs, table["extrapolation"], judged, labels)
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
         table.attrs["weights_method"] = self.method
         table.attrs["weights_reason"] = self.reason
@@ -2267,8 +2341,9 @@ class Average:
 
     def _table(
         self, fits: Mapping[str, Fit], at: Mapping[str, Any] | pd.DataFrame, level: Any
-    ) -> pd.DataFrame:
-        """The averaged forecast of the fits with weight (or one group's views of them)."""
+    ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, float | None]]]:
+        """The averaged forecast of the fits with weight (or one group's views of them), and
+        per law the points' distance beyond its runs and its backtests' reach."""
         points = None
         for f in fits.values():
             # All of N, D and C when the runs have them, as Fit.forecast shows them: the
@@ -2281,6 +2356,10 @@ class Average:
                 sources=f.runs.columns,
             )
             points = part if points is None else points.combine_first(part)
+        assert points is not None  # an average has a law with weight
+        # combine_first sorts the columns: back to the order of Fit.forecast's tables.
+        inputs = [i for f in fits.values() for i in f.law.inputs]
+        points = points[point_columns(points.columns, inputs)]
         components = self._components(fits, points)
         # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
         deltas = [
@@ -2295,10 +2374,14 @@ class Average:
             log_delta=np.concatenate(deltas, axis=1) if any_discrepancy else None,
         )
         # Measured against each law's own runs: fits of other runs have other largest runs.
-        measured = [beyond_runs(points, f.runs, f.law.inputs) for f, *_ in components]
-        table["extrapolation"] = np.max([ratio for ratio, _ in measured], axis=0)
-        table["distance"] = np.max([far for _, far in measured], axis=0)
-        return table
+        measured = {name: beyond_runs(points, f.runs, f.law.inputs) for name, f in fits.items()}
+        table["extrapolation"] = np.max([ratio for ratio, _ in measured.values()], axis=0)
+        table["distance"] = np.max([far for _, far in measured.values()], axis=0)
+        judged = {
+            name: (np.asarray(measured[name][1], dtype=float), f._backtest_reach())
+            for name, f in fits.items()
+        }
+        return table, judged
 
     def prob_below(
         self,
@@ -2360,9 +2443,11 @@ class Average:
         -----
         UserWarning
             As :meth:`Fit.prob_below`: budgets past the peak of one run's chance (of the
-            mixture), and points farther beyond a law's runs than
-            :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times its backtests reached; and
-            if a law with weight failed its diagnostics.
+            mixture); and if a law with weight failed its diagnostics.
+        ExtrapolationWarning
+            As :meth:`Fit.prob_below`: points farther beyond a law's runs than
+            :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times its backtests reached
+            (one sentence per law, named when there are several).
         """
         from bayescale.planning import check_budgets, check_fixed, check_targets, stack_tables
 
@@ -2518,6 +2603,10 @@ class Average:
             parts.append((len(pick), law_p, run_p))
             points = part if points is None else points.combine_first(part)
         assert points is not None  # an average has a law with weight
+        # combine_first sorts the columns: back to the order of Fit.prob_below's tables.
+        points = points[
+            point_columns(points.columns, [i for f in fits.values() for i in f.law.inputs])
+        ]
         if len(parts) == 1:
             law_p, run_p = parts[0][1], parts[0][2]
         else:
@@ -2542,9 +2631,11 @@ class Average:
     ) -> dict[str, Any]:
         """Flag budgets past the peak of one run's chance and points far beyond a law's
         backtests, as :meth:`Fit.prob_below` does; warn once per kind."""
-        from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach, past_peak
+        from bayescale.planning import past_peak
 
         out: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        # Each sentence with its category, as Fit.prob_below warns them.
+        said: list[tuple[str, type[Warning]]] = []
         laws = [f.law for f in fits.values()]
         names = [
             c
@@ -2581,26 +2672,16 @@ class Average:
             peak = past_peak(prob_at, budgets, k, start=largest)
             flagged = np.flatnonzero(peak["past"])
             if len(flagged):
-                last = flagged[np.argmax(budgets[flagged])]
-                lower = _and_list([f"{where(i)} ({peak['prob'][i]:.1%})" for i in flagged])
                 out["past_peak"] = [
                     {"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged
                 ]
-                out["caveats"].append(
-                    f"one run's chance of loss {target:g} peaks at {peak['prob_peak'][last]:.1%} "
-                    f"near {format_number(peak['C_peak'][last], 'flops')} FLOPs and is lower "
-                    f"at {lower}: more compute than that lowers it under the discrepancy model "
-                    f"(its spread grows without bound beyond the runs), which is not "
-                    f"informative this far out"
-                )
+                sentence = past_peak_sentence(target, peak, budgets, flagged, where)
+                said.append((sentence, UserWarning))
         several = len(distances) > 1
         for name, distance in distances.items():
-            f = fits[name]
-            reach = backtest_reach(f.discrepancy.info) if f.discrepancy is not None else None
-            if reach is None or len(distance) != len(table):
-                continue
-            far = np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
-            if not len(far):
+            reach = fits[name]._backtest_reach()
+            far = far_rows(distance, reach)
+            if reach is None or len(distance) != len(table) or not len(far):
                 continue
             out["beyond_backtests"] += [
                 {
@@ -2612,73 +2693,40 @@ class Average:
                 }
                 for i in far
             ]
-            points = _and_list([f"{where(i)} ({distance[i]:.0f} e-folds)" for i in far])
             whose = f"{name}: " if several else ""
-            out["caveats"].append(
-                f"{whose}for loss {target:g}, {points} {'lies' if len(far) == 1 else 'lie'} "
-                f"outside the runs' range by more than {FAR_BEYOND_BACKTESTS:g}x the "
-                f"farthest the backtests checked the discrepancy ({reach:.1f} e-folds): "
-                f"its growth there is extrapolated, and so is one run's chance"
+            sentence = beyond_backtests_sentence(
+                far,
+                distance,
+                reach,
+                where,
+                f"{whose}for loss {target:g}, ",
+                "and so is one run's chance",
             )
-        for message in out["caveats"]:
-            warnings.warn(message, UserWarning, stacklevel=_outside_level())
+            said.append((sentence, ExtrapolationWarning))
+        for message, category in said:
+            out["caveats"].append(message)
+            warnings.warn(message, category, stacklevel=_outside_level())
         return out
 
 
 def _prob_points(
     at: Any, N: Any, D: Any, C: Any, fixed: Mapping[str, Any] | None, inputs: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Where :meth:`Average.prob_below` is asked: N, D and C, from ``at`` or as given, and
-    the laws' other inputs (``fixed``, with those ``at`` gives: one value for all points).
+    """Where :meth:`Average.prob_below` is asked: N, D and C, from ``at`` (read as
+    :meth:`Fit.prob_below` reads it) or as given, and the laws' other inputs (``fixed``).
 
     ``inputs``: every input of the laws with weight.
     """
-    given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
-    fixed = dict(fixed or {})
-    if at is None:
-        if not given:
-            raise DataError(
-                "prob_below needs the points: N=, D=, C= (two of them, or C alone for each "
-                "law's compute-optimal split), or at={'N': [...], 'D': [...]}"
-            )
-        return given, fixed
-    if given:
-        raise DataError(
-            f"give the point(s) either as at= or as {', '.join(f'{k}=' for k in given)}, not both"
-        )
-    points = as_points(at)
-    if isinstance(points, pd.DataFrame):
-        columns = {str(c): points[c].to_numpy() for c in points.columns}
-    else:
-        columns = {str(c): v for c, v in points.items()}
-    given = {name: columns.pop(name) for name in ("N", "D", "C") if name in columns}
+    keywords = {"N": N, "D": D, "C": C}
+    if at is not None:
+        return points_of_at(at, keywords, fixed, inputs, "the averaged laws")
+    given = {k: v for k, v in keywords.items() if v is not None}
     if not given:
-        raise DataError("prob_below(at=...) gives no N, D or C; give two of them, or C alone")
-    for name, value in columns.items():
-        if name not in inputs:
-            raise DataError(
-                f"prob_below(at=...): {name!r} is not an input of the averaged laws (their "
-                f"inputs: {', '.join(inputs)}; of N, D, C any two are enough, or C alone)"
-            )
-        if name in fixed:
-            raise DataError(f"{name} is given both in at= and in fixed=; give it once")
-        values = np.unique(np.atleast_1d(np.asarray(value, dtype=object)))
-        if len(values) != 1:
-            raise DataError(
-                f"prob_below(at=...) takes one value of {name} for all the points (it is "
-                f"fixed while N, D or C vary); got {len(values)}: call it once per value"
-            )
-        fixed[name] = values[0]
-    return given, fixed
-
-
-def _and_list(items: Sequence[str], most: int = 4) -> str:
-    """``a``, ``a and b``, ``a, b and c``; beyond ``most`` items, the first two and the last
-    (as :meth:`Fit.prob_below` lists points)."""
-    items = list(items)
-    if len(items) > most:
-        return f"{items[0]}, {items[1]}, ... and {items[-1]} ({len(items)} in all)"
-    return _names(items)
+        raise DataError(
+            "prob_below needs the points: N=, D=, C= (two of them, or C alone for each "
+            "law's compute-optimal split), or at={'N': [...], 'D': [...]}"
+        )
+    return given, dict(fixed or {})
 
 
 def average(

@@ -22,9 +22,12 @@ pass). When exactly two of ``N``, ``D`` and ``C`` are mapped, the third is deriv
 * ``C = k N D``
 
 and `Runs.columns` records it, e.g. ``columns["D"] == "derived: C / (6 N)"``. When all
-three are mapped, they are used as given, once checked against each other: a run whose C is
-more than :data:`TRIAD_LIMIT` times off ``k N D`` (either way) is refused, as a forecast point
-is (see :func:`check_triad`). Deriving one needs the other two > 0.
+three are mapped, they are used as given, once checked against each other (see
+:func:`check_triad`): a run whose C is more than :data:`RUNS_TRIAD_LIMIT` times off ``k N D``
+(either way) is a slip of units and refused; one more than 1.5x off is warned about, as N and
+C may count parameters differently (N without embeddings, C with them: 12x for the smallest
+Pythia model). A forecast point is refused beyond :data:`TRIAD_LIMIT`. Deriving one needs the
+other two > 0.
 
 Tokens per parameter ``D / N`` outside :data:`TOKENS_PER_PARAMETER` draw a warning: no
 training run is that far off, but N given in billions, or C in PF-days, is.
@@ -55,6 +58,7 @@ from bayescale.errors import DataError, DataWarning, MappingError, closest
 
 __all__ = [
     "PLAUSIBLE_MAX",
+    "RUNS_TRIAD_LIMIT",
     "SPREAD_LIMIT",
     "SUPPORTED_SUFFIXES",
     "TOKENS_PER_PARAMETER",
@@ -76,15 +80,23 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 }
 
 _TRIAD = ("N", "D", "C")
-#: C more than this factor off k N D (either way) is a slip of units, refused: a FLOP count
-#: other than k N D (attention, embeddings) differs by tens of percent, not 2x.
+#: A forecast point whose C is more than this factor off k N D (either way) is refused: the
+#: user writes all three of one point, and a FLOP count other than k N D (attention) differs
+#: by tens of percent, not 2x.
 TRIAD_LIMIT = 2.0
-# Within the limit but beyond this factor: more than attention and embeddings add to k N D
-# at usual contexts, so said in a warning.
+#: A run whose C is more than this factor off k N D (either way) is refused: a slip of units
+#: (C in PF-days, N in billions, TFLOPs) moves it 1e9x to 1e20x. Published tables stay far
+#: inside: N without embeddings with C counted from all parameters reaches 1.85x (Gadre et
+#: al.) and 12x (Pythia's 14M model, whose embeddings outweigh the rest).
+RUNS_TRIAD_LIMIT = 100.0
+# Beyond this factor but within the limit: N and C likely count different parameters, or the
+# FLOPs another compute factor, so said in a warning (the distance beyond the runs reads C).
 _TRIAD_NOTE = 1.5
 #: Tokens per parameter (D / N) of plausible training runs; outside, a warning. Real runs span
 #: 0.036 (Chinchilla's IsoFLOPs) to 6.4e4 (Muennighoff et al.'s data-constrained runs), more
 #: than 10x inside; N in millions or billions, D in billions or C in PF-days move it 1e6 or more.
+#: Learning-curve data can fall below the range and be warned about although right: an early
+#: checkpoint has seen few tokens (Pythia-12B after its first step, 2e6 tokens, has 1.7e-4).
 TOKENS_PER_PARAMETER = (1e-3, 1e6)
 #: Inputs beyond these draw a warning: 500x the largest models trained (2e12 parameters),
 #: 250x the largest datasets (4e13 tokens) and 1e5x the largest budgets (5e26 FLOPs). Above
@@ -722,7 +734,7 @@ def load_runs(
         value is not a number, missing or infinite (naming the first offending row and
         how many rows share the problem); if one of N, D, C is derived from the others
         and they are not > 0; if N, D and C are all given and a run's C is more than
-        :data:`TRIAD_LIMIT` times off ``compute_factor * N * D`` (a slip of units, see
+        :data:`RUNS_TRIAD_LIMIT` times off ``compute_factor * N * D`` (a slip of units, see
         :func:`check_triad`); if a mapping's columns differ in length or one is not a list
         of values; or if `compute_factor` is not finite and > 0. Values <= 0 are accepted
         here: whether a law can use them is checked when it is fitted (`Runs.require_law`).
@@ -731,9 +743,12 @@ def load_runs(
     -----
     DataWarning
         If some rows are identical in every used column (they are kept); if a run's C is
-        more than 1.5x off ``compute_factor * N * D``; or if a run's tokens per parameter
-        ``D / N`` lie outside :data:`TOKENS_PER_PARAMETER` (N in billions, D in billions or
-        C in PF-days, most likely). Each names the first such row.
+        more than 1.5x off ``compute_factor * N * D`` (N and C counting parameters
+        differently, or FLOPs with another compute factor), naming the first row, how many
+        and the range of the ratio; or if a run's tokens per parameter ``D / N`` lie
+        outside :data:`TOKENS_PER_PARAMETER` (N in billions, D in billions or C in PF-days,
+        most likely; or an early checkpoint of a learning curve). Each names the first such
+        row.
     """
     k = _check_compute_factor(compute_factor)
     frame, label, text_file, lines = _read(source)
@@ -763,7 +778,9 @@ def load_runs(
     y_values = _to_finite_floats(frame[y], y, rows)
     columns = {name: str(column) for name, column in mapping.items()}
     if all(name in values for name in _TRIAD):
-        check_triad(values, k, lambda i: f"{label}: {rows(i)}", columns=columns)
+        check_triad(
+            values, k, lambda i: f"{label}: {rows(i)}", columns=columns, limit=RUNS_TRIAD_LIMIT
+        )
     _derive_triad(values, columns, k, rows)
     if "N" in values and "D" in values:
         _check_tokens_per_parameter(values, columns, rows)
@@ -1490,14 +1507,17 @@ def check_triad(
     notes: list[str] | None = None,
     *,
     columns: Mapping[str, str] | None = None,
+    limit: float = TRIAD_LIMIT,
 ) -> None:
     """Refuse C far from ``k N D`` when N, D and C are all given; note those well off it.
 
-    The one rule for tables of runs (:func:`load_runs`) and forecast points alike: C more
-    than :data:`TRIAD_LIMIT` times off ``k N D`` either way is a slip of units (PF-days,
-    N in billions) and refused; beyond 1.5x, more than attention and embeddings add, it is
-    noted (warned, or appended to ``notes``). Ratios that are not finite and > 0 are left to
-    the checks of the values themselves.
+    C more than ``limit`` times off ``k N D`` either way is a slip of units (PF-days, N in
+    billions) and refused: :data:`TRIAD_LIMIT` (2x) for forecast points, where one writes
+    all three of a point, and :data:`RUNS_TRIAD_LIMIT` (100x) for tables of runs
+    (:func:`load_runs`), whose N may leave out the embeddings that their C counts (12x for
+    Pythia's smallest model). Beyond 1.5x, within the limit, it is noted (warned, or
+    appended to ``notes``). Ratios that are not finite and > 0 are left to the checks of the
+    values themselves.
 
     Parameters
     ----------
@@ -1513,17 +1533,20 @@ def check_triad(
     columns : mapping of str to str, optional
         For runs read from a table: input name -> source column, named in the messages,
         which then say how to fix the table rather than the points.
+    limit : float, default :data:`TRIAD_LIMIT`
+        The factor (> 1.5) beyond which C is refused, either way.
 
     Raises
     ------
     DataError
-        For the first point or run off by more than :data:`TRIAD_LIMIT`: its values, the
-        factor and what to do.
+        For the first point or run off by more than ``limit``: its values, the factor (and
+        for runs, how many rows) and what to do.
 
     Warns
     -----
     DataWarning
-        For the first one off by more than 1.5x (unless ``notes`` is given).
+        For the first one off by more than 1.5x (unless ``notes`` is given); for runs, with
+        how many rows are and the range of their ratios.
     """
 
     def point(i: int) -> str:
@@ -1534,29 +1557,31 @@ def check_triad(
         product = k * np.asarray(values["N"], dtype=float) * np.asarray(values["D"], dtype=float)
         ratio = np.asarray(values["C"], dtype=float) / product
     usable = np.isfinite(ratio) & (ratio > 0)
-    off = usable & ((ratio < 1 / TRIAD_LIMIT) | (ratio > TRIAD_LIMIT))
+    off = usable & ((ratio < 1 / limit) | (ratio > limit))
     if off.any():
         i = int(np.argmax(off))
         c, n, d = (float(values[name][i]) for name in ("C", "N", "D"))
         if columns is None:
             raise DataError(
                 f"{point(i)}: C = {c:.4g} but {k:g} N D = {float(product[i]):.4g} (N = {n:.4g}, "
-                f"D = {d:.4g}): they disagree by more than a factor 2. Give two of N, D, C (the "
-                f"third follows from C = {k:g} N D), or load the runs with the compute_factor "
-                f"their FLOPs are counted with (on the command line: --compute-factor)"
+                f"D = {d:.4g}): they disagree by more than a factor {limit:g}. Give two of N, D, "
+                f"C (the third follows from C = {k:g} N D), or load the runs with the "
+                f"compute_factor their FLOPs are counted with (on the command line: "
+                f"--compute-factor)"
             )
         count = int(off.sum())
         raise DataError(
             f"{point(i)}: C = {c:.4g} ({_source_of(columns, 'C')}) is {float(ratio[i]):.3g}x "
             f"{k:g} N D = {float(product[i]):.4g} (N = {n:.4g} from {_source_of(columns, 'N')}, "
-            f"D = {d:.4g} from {_source_of(columns, 'D')}), more than a factor {TRIAD_LIMIT:g} off "
+            f"D = {d:.4g} from {_source_of(columns, 'D')}), more than a factor {limit:g} off "
             f"({count} row{'s' if count != 1 else ''} in total): check the units (C in FLOPs, "
             f"N in parameters, D in tokens), map only two of N, D, C so that the third is "
             f"derived, or set compute_factor (--compute-factor) to the FLOPs your C counts per "
             f"parameter and token"
         )
     # Within the limit but well off: no slip of units, yet a law reads N and D while the
-    # distance beyond the runs (the discrepancy's) reads C, so a typo in C moves the intervals.
+    # distance beyond the runs (the discrepancy's) reads C, so a C that counts otherwise
+    # moves the intervals.
     loose = usable & ((ratio < 1 / _TRIAD_NOTE) | (ratio > _TRIAD_NOTE))
     if not loose.any():
         return
@@ -1572,14 +1597,17 @@ def check_triad(
         )
     else:
         count = int(loose.sum())
+        low, high = float(ratio[loose].min()), float(ratio[loose].max())
+        spread = f"{low:.3g}x" if f"{low:.3g}" == f"{high:.3g}" else f"{low:.3g}x to {high:.3g}x"
         note = (
             f"{point(i)}: C = {c:.4g} ({_source_of(columns, 'C')}) is {float(ratio[i]):.2f}x "
             f"{k:g} N D = {float(product[i]):.4g} (N from {_source_of(columns, 'N')}, D from "
             f"{_source_of(columns, 'D')}; {count} row{'s' if count != 1 else ''} off by more "
-            f"than {_TRIAD_NOTE:g}x in total), more than attention and embeddings "
-            f"add: the distance beyond the runs, which widens forecast intervals, reads C. "
-            f"Check that N and C count the same parameters (with or without embeddings), or set "
-            f"compute_factor (--compute-factor) to how your FLOPs are counted"
+            f"than {_TRIAD_NOTE:g}x, at {spread}): N and C may count parameters differently "
+            f"(embeddings), or the FLOPs have another compute factor. The runs are kept as "
+            f"given; the distance beyond the runs, which widens forecast intervals, reads C: "
+            f"map only two of N, D, C for a C that follows from N, or set compute_factor "
+            f"(--compute-factor) to how your FLOPs are counted"
         )
     if notes is not None:
         notes.append(note)

@@ -77,6 +77,19 @@ class DataWarning(UserWarning):
     """Something in the data is kept but deserves the user's attention."""
 
 
+class ExtrapolationWarning(UserWarning):
+    """A result far beyond what the backtests checked: the discrepancy's growth there is
+    extrapolated, and so are the intervals and chances that include it.
+
+    Warned by :meth:`~bayescale.Fit.forecast`, :meth:`~bayescale.Fit.predictive`,
+    :meth:`~bayescale.Fit.compute_optimal`, :meth:`~bayescale.Fit.prob_below`,
+    :meth:`~bayescale.Fit.budget_for` and an average's ``forecast`` and ``prob_below``; the
+    results are unchanged, and their ``attrs["caveats"]`` keep the sentence. A
+    :class:`UserWarning`, so filters written for those still apply; to silence this one
+    alone: ``warnings.filterwarnings("ignore", category=ExtrapolationWarning)``.
+    """
+
+
 def closest(word: Hashable, choices: Iterable[Hashable]) -> str | None:
     """The choice a user most likely meant by ``word``, for a "did you mean" hint.
 

@@ -29,6 +29,7 @@ from bayescale.errors import (
     ConvergenceError,
     DataError,
     DataWarning,
+    ExtrapolationWarning,
     LawError,
     closest,
 )
@@ -42,8 +43,13 @@ from bayescale.forecast import (
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
 from bayescale.laws import Law, get_law, refuse_unused_columns
-from bayescale.recommendation import DEFAULT_MAX_DRAWS
-from bayescale.settings import SamplerSettings, check_level, check_levels, check_seed
+from bayescale.settings import (
+    DEFAULT_MAX_DRAWS,
+    SamplerSettings,
+    check_level,
+    check_levels,
+    check_seed,
+)
 
 __all__ = ["Diagnostics", "Fit", "fit", "load_fit"]
 
@@ -810,13 +816,17 @@ class Fit:
 
         Warns
         -----
-        UserWarning
+        ExtrapolationWarning
             Once per call, naming the points, when points lie outside the runs' range
             (above or below them) by more than :data:`bayescale.planning.FAR_BEYOND_BACKTESTS`
             times the farthest distance at which the discrepancy's backtests held out runs,
             as :meth:`prob_below` warns: the discrepancy's growth there, and so the
             ``disc_*`` and ``pred_*`` intervals, are extrapolated. A fit without a learned
-            discrepancy has no such reach and does not warn; read ``distance``.
+            discrepancy has no such reach and does not warn; read ``distance``. A
+            :class:`UserWarning`: filter it alone with
+            ``warnings.filterwarnings("ignore", category=bayescale.errors.ExtrapolationWarning)``.
+        UserWarning
+            Once per fit, for a fit that failed its diagnostics.
 
         Raises
         ------
@@ -913,9 +923,10 @@ class Fit:
 
         Warns
         -----
+        ExtrapolationWarning
+            As :meth:`forecast`: points far beyond the backtests (once per call).
         UserWarning
-            As :meth:`forecast`: a failed fit (once per fit), and points far beyond the
-            backtests (once per call).
+            As :meth:`forecast`: a failed fit (once per fit).
 
         Raises
         ------
@@ -1032,25 +1043,22 @@ class Fit:
         more than :data:`~bayescale.planning.FAR_BEYOND_BACKTESTS` times, and the sentence
         that names them (None if none is, or no backtest ran).
 
-        The one rule of every result that reads the discrepancy far out (:meth:`forecast`,
-        :meth:`predictive`, :meth:`prob_below`, :meth:`budget_for`): ``name(i)`` names point
-        ``i``, ``lead`` starts the sentence and ``consequence`` ends it.
+        The rule of every result of one fit that reads the discrepancy far out
+        (:meth:`forecast`, :meth:`predictive`, :meth:`compute_optimal`, :meth:`prob_below`,
+        :meth:`budget_for`; an average applies it per law): ``name(i)`` names point ``i``,
+        ``lead`` starts the sentence and ``consequence`` ends it.
         """
-        from bayescale.planning import FAR_BEYOND_BACKTESTS, backtest_reach
-
-        reach = None if self.discrepancy is None else backtest_reach(self.discrepancy.info)
-        distance = np.asarray(distance, dtype=float).reshape(-1)
-        if reach is None:
-            return np.zeros(0, dtype=int), None
-        far = np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
-        if not len(far):
+        reach = self._backtest_reach()
+        far = far_rows(distance, reach)
+        if reach is None or not len(far):
             return far, None
-        points = _and([f"{name(i)} ({distance[i]:.0f} e-folds)" for i in far])
-        return far, (
-            f"{lead}{points} {'lies' if len(far) == 1 else 'lie'} outside the runs' range by "
-            f"more than {FAR_BEYOND_BACKTESTS:g}x the farthest the backtests checked the "
-            f"discrepancy ({reach:.1f} e-folds): its growth there is extrapolated, {consequence}"
-        )
+        return far, beyond_backtests_sentence(far, distance, reach, name, lead, consequence)
+
+    def _backtest_reach(self) -> float | None:
+        """The farthest the discrepancy's backtests held out runs (None: no backtest ran)."""
+        from bayescale.planning import backtest_reach
+
+        return None if self.discrepancy is None else backtest_reach(self.discrepancy.info)
 
     def _flag_far(
         self,
@@ -1061,33 +1069,9 @@ class Fit:
         groups: Sequence[str] | None = None,
         positions: bool = False,
     ) -> None:
-        """Warn, once per call, of forecast points far beyond the backtests, and mark them in
-        ``attrs``: per row ``{"row", "distance"}`` (a table), or the positions (``positions``,
-        for a Dataset's attrs, which hold no dicts). ``groups``: each point's group."""
-        shown = [c for c in points.columns if c in self.law.inputs or c in ("N", "D", "C")]
-        ratio = np.asarray(ratio, dtype=float).reshape(-1)
-
-        def name(i: int) -> str:
-            where = ", ".join(
-                f"{c} = {format_number(float(points[c].iloc[i]), size_kind(c))}" for c in shown
-            )
-            of = "" if groups is None else f" (group {groups[i]})"
-            # A point below every run is most often a slip of units (N in billions).
-            return f"point {i + 1}{of} at {where}{', below the runs' if ratio[i] < 1 else ''}"
-
-        distance = np.asarray(distance, dtype=float).reshape(-1)
-        far, message = self._beyond_backtests(
-            distance, name, "forecast: ", "and so are the disc_* and pred_* intervals there"
-        )
-        if message is None:
-            return
-        attrs["caveats"] = [message]
-        attrs["beyond_backtests"] = (
-            [int(i) for i in far]
-            if positions
-            else [{"row": int(i), "distance": float(distance[i])} for i in far]
-        )
-        warnings.warn(message, UserWarning, stacklevel=_outside_level())
+        """:func:`flag_far_points` for this fit's forecast points (see there)."""
+        judged = {self.law.name: (distance, self._backtest_reach())}
+        flag_far_points(attrs, points, self.law.inputs, ratio, judged, groups, positions)
 
     def _flag_failed(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
         """Mark a result table with the fit's verdict; warn, once per fit, if it failed."""
@@ -1302,7 +1286,22 @@ class Fit:
             N, D and C; 0 inside), as :meth:`forecast` gives it.
             ``attrs`` holds ``diagnostics_ok``, for a failed fit ``warning`` (issued once
             per fit), and with ``N_pred_*`` ``sweep_no_minimum``: per budget, the shares
-            ``opens_downward`` and ``outside_runs`` behind ``prob_sweep_no_minimum``.
+            ``opens_downward`` and ``outside_runs`` behind ``prob_sweep_no_minimum``; for
+            plans far beyond the backtests (below), ``caveats`` (the sentence warned) and
+            ``beyond_backtests`` (per such row: ``row``, its budget ``C`` and ``distance``).
+
+        Warns
+        -----
+        ExtrapolationWarning
+            Once per call, naming the budgets, when a budget's median plan lies outside the
+            runs' range by more than :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times
+            the farthest distance at which the discrepancy's backtests held out runs, as
+            :meth:`forecast` warns of its points: the discrepancy's growth there, and so the
+            ``loss_disc_*`` and ``loss_pred_*`` intervals, are extrapolated. The plan itself
+            is unchanged; a fit without a learned discrepancy does not warn.
+        UserWarning
+            Once per fit, for a fit that failed its diagnostics or whose priors conflict
+            with the runs.
 
         Raises
         ------
@@ -1384,7 +1383,7 @@ class Fit:
                 {"row": int(i), "C": float(budgets[i]), "distance": float(columns["distance"][i])}
                 for i in far
             ]
-            warnings.warn(message, UserWarning, stacklevel=_outside_level())
+            warnings.warn(message, ExtrapolationWarning, stacklevel=_outside_level())
         result = table(columns)
         result.attrs.update(attrs)
         return self._flag_failed(result, "compute-optimal plan")
@@ -1475,9 +1474,11 @@ class Fit:
             When a target is out of reach in enough of the posterior that the interval
             shows ``inf`` ("target loss 1.7 is below the law's floor E (90%: 1.78 to 1.83): no
             budget reaches it on average"); when one of the row's budgets is past the peak
-            of one run's chance, or far outside what the backtests checked (see
-            :meth:`prob_below`); when the runs already reach the target; when no budget
-            gives the chance ``prob``.
+            of one run's chance (see :meth:`prob_below`); when the runs already reach the
+            target; when no budget gives the chance ``prob``.
+        ExtrapolationWarning
+            When one of the row's budgets lies far outside what the backtests checked (see
+            :meth:`prob_below`).
 
         Raises
         ------
@@ -1601,13 +1602,17 @@ class Fit:
         """Flag points past the peak of one run's chance, or far beyond the backtests; warn.
 
         The peak applies to budgets alone (C on the frontier, or a law of C); the distance to
-        every point. One warning per kind, naming every point it concerns.
+        every point. One warning per kind, naming every point it concerns: a UserWarning past
+        the peak, an :class:`~bayescale.errors.ExtrapolationWarning` far beyond the backtests.
         """
         from bayescale.planning import past_peak
 
         if table is None:
             table = self._prob_below(target, N, D, C, fixed)
         out: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
+        # Each sentence with its category: far beyond the backtests is an ExtrapolationWarning,
+        # which callers that ask about their own grids silence alone.
+        said: list[tuple[str, type[Warning]]] = []
         names = [c for c in table.columns if c in self.law.inputs or c in ("N", "D", "C")]
         names = [c for c in names if c not in (fixed or {})]
 
@@ -1632,18 +1637,11 @@ class Fit:
             peak = past_peak(prob_at, budgets, self.runs.compute_factor, start=largest)
             flagged = np.flatnonzero(peak["past"])
             if len(flagged):
-                last = flagged[np.argmax(budgets[flagged])]
-                lower = _and([f"{where(i)} ({peak['prob'][i]:.1%})" for i in flagged])
                 out["past_peak"] = [
                     {"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged
                 ]
-                out["caveats"].append(
-                    f"one run's chance of loss {target:g} peaks at {peak['prob_peak'][last]:.1%} "
-                    f"near {format_number(peak['C_peak'][last], 'flops')} FLOPs and is lower "
-                    f"at {lower}: more compute than that lowers it under the discrepancy model "
-                    f"(its spread grows without bound beyond the runs), which is not "
-                    f"informative this far out"
-                )
+                sentence = past_peak_sentence(target, peak, budgets, flagged, where)
+                said.append((sentence, UserWarning))
         distance = np.asarray(table.attrs.get("distance", []), dtype=float)
         if len(distance) == len(table):
             far, message = self._beyond_backtests(
@@ -1659,9 +1657,10 @@ class Fit:
                     }
                     for i in far
                 ]
-                out["caveats"].append(message)
-        for message in out["caveats"]:
-            warnings.warn(message, UserWarning, stacklevel=_outside_level())
+                said.append((message, ExtrapolationWarning))
+        for message, category in said:
+            out["caveats"].append(message)
+            warnings.warn(message, category, stacklevel=_outside_level())
         return out
 
     def _run_prob_scan(
@@ -1806,17 +1805,18 @@ class Fit:
         Warns
         -----
         UserWarning
-            Once per target and kind, naming the points:
-
-            * a budget (given as C alone) past the peak of one run's chance: more than
-              :data:`bayescale.planning.PEAK_MARGIN` below its chance at a smaller budget.
-              The discrepancy is symmetric on log loss and its spread grows without bound
-              with the distance beyond the runs, so far enough out more compute pulls one
-              run's chance back towards a coin toss, even of beating the floor;
-            * a point whose distance beyond the runs (the discrepancy's, over N, D and C) is
-              more than :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times the farthest
-              distance at which the backtests held out runs (``discrepancy.info["splits"]``):
-              the discrepancy's growth is extrapolated there.
+            Once per target, naming the budgets (given as C alone) past the peak of one
+            run's chance: more than :data:`bayescale.planning.PEAK_MARGIN` below its chance
+            at a smaller budget. The discrepancy is symmetric on log loss and its spread
+            grows without bound with the distance beyond the runs, so far enough out more
+            compute pulls one run's chance back towards a coin toss, even of beating the
+            floor.
+        ExtrapolationWarning
+            Once per target, naming the points whose distance beyond the runs (the
+            discrepancy's, over N, D and C) is more than
+            :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times the farthest distance at
+            which the backtests held out runs (``discrepancy.info["splits"]``): the
+            discrepancy's growth is extrapolated there.
 
             The probabilities themselves are unchanged.
 
@@ -1857,45 +1857,11 @@ class Fit:
         self, at: Any, N: Any, D: Any, C: Any, fixed: Mapping[str, float] | None
     ) -> tuple[Any, Any, Any, dict[str, Any] | None]:
         """``prob_below``'s ``at=`` as its ``N``, ``D``, ``C`` and ``fixed``."""
-        given = [name for name, value in (("N", N), ("D", D), ("C", C)) if value is not None]
-        if given:
-            raise DataError(
-                f"give the point(s) either as at= or as {', '.join(f'{n}=' for n in given)}, "
-                f"not both"
-            )
-        points = as_points(at)
-        if isinstance(points, pd.DataFrame):
-            columns = {str(c): points[c].to_numpy() for c in points.columns}
-        else:
-            columns = {str(c): v for c, v in points.items()}
-        triad = {name: columns.pop(name) for name in ("N", "D", "C") if name in columns}
-        others = dict(fixed or {})
-        for name, value in columns.items():
-            if name not in self.law.inputs:
-                choices = [
-                    *self.law.inputs,
-                    *(n for n in ("N", "D", "C") if n not in self.law.inputs),
-                ]
-                match = closest(name, choices)
-                where = (
-                    "; give the group as group="
-                    if name == "group" or name in self.runs.group_by
-                    else (f"; did you mean {match}?" if match is not None else "")
-                )
-                raise DataError(
-                    f"prob_below(at=...): {name!r} is not an input of law {self.law.name!r} "
-                    f"(its inputs: {', '.join(self.law.inputs)}; of N, D, C any two are "
-                    f"enough, or C alone){where}"
-                )
-            if name in others:
-                raise DataError(f"{name} is given both in at= and in fixed=; give it once")
-            values = np.unique(np.atleast_1d(np.asarray(value, dtype=object)))
-            if len(values) != 1:
-                raise DataError(
-                    f"prob_below(at=...) takes one value of {name} for all the points (it is "
-                    f"fixed while N, D or C vary); got {len(values)}: call it once per value"
-                )
-            others[name] = values[0]
+        keywords = {"N": N, "D": D, "C": C}
+        owner = f"law {self.law.name!r}"
+        triad, others = points_of_at(
+            at, keywords, fixed, self.law.inputs, owner, self.runs.group_by
+        )
         return triad.get("N"), triad.get("D"), triad.get("C"), others or None
 
     def _prob_below(
@@ -2090,6 +2056,287 @@ def _and(items: Sequence[str], most: int = 4) -> str:
     if len(items) > most:
         return f"{items[0]}, {items[1]}, ... and {items[-1]} ({len(items)} in all)"
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+# ------------------------------------------------------------------ far out, shared with Average
+# One implementation of each sentence and rule, for a fit's results and an average's alike, so
+# that their wording cannot drift apart.
+
+
+def far_rows(distance: Any, reach: float | None) -> np.ndarray:
+    """Positions of points farther outside the runs than the backtests checked.
+
+    Parameters
+    ----------
+    distance : array_like
+        Each point's log distance (e-folds) outside the runs' range.
+    reach : float or None
+        The farthest distance at which the backtests held out runs
+        (:func:`~bayescale.planning.backtest_reach`); None when no backtest ran.
+
+    Returns
+    -------
+    numpy.ndarray
+        The positions whose distance is more than
+        :data:`~bayescale.planning.FAR_BEYOND_BACKTESTS` times ``reach`` (none without one).
+    """
+    from bayescale.planning import FAR_BEYOND_BACKTESTS
+
+    if reach is None:
+        return np.zeros(0, dtype=int)
+    distance = np.asarray(distance, dtype=float).reshape(-1)
+    return np.flatnonzero(distance > FAR_BEYOND_BACKTESTS * reach)
+
+
+def beyond_backtests_sentence(
+    far: Sequence[int] | np.ndarray,
+    distance: Any,
+    reach: float | Mapping[str, float],
+    name: Callable[[int], str],
+    lead: str,
+    consequence: str,
+) -> str:
+    """The sentence said of points far beyond the backtests (:func:`far_rows`).
+
+    Parameters
+    ----------
+    far : sequence of int
+        The positions flagged.
+    distance : array_like
+        Every point's distance outside the runs, in e-folds.
+    reach : float or mapping of str to float
+        The backtests' reach; per law (by name) when the sentence is of several laws, which
+        it then names.
+    name : callable
+        Names the point at a position (``"point 2 at N = 70B, D = 1.4T"``).
+    lead, consequence : str
+        What starts the sentence (``"forecast: "``) and what ends it (what is extrapolated).
+
+    Returns
+    -------
+    str
+        One sentence, without a final full stop.
+    """
+    from bayescale.planning import FAR_BEYOND_BACKTESTS
+
+    distance = np.asarray(distance, dtype=float).reshape(-1)
+    points = _and([f"{name(int(i))} ({distance[i]:.0f} e-folds)" for i in far])
+    if isinstance(reach, Mapping):
+        of = f" of {_and(list(reach))}"
+        shown = dict.fromkeys(f"{r:.1f}" for r in reach.values())
+        reached = (
+            next(iter(shown))
+            if len(shown) == 1
+            else ", ".join(f"{law} {r:.1f}" for law, r in reach.items())
+        )
+    else:
+        of, reached = "", f"{reach:.1f}"
+    return (
+        f"{lead}{points} {'lies' if len(far) == 1 else 'lie'} outside the runs' range by "
+        f"more than {FAR_BEYOND_BACKTESTS:g}x the farthest the backtests{of} checked the "
+        f"discrepancy ({reached} e-folds): its growth there is extrapolated, {consequence}"
+    )
+
+
+def past_peak_sentence(
+    target: float,
+    peak: Mapping[str, np.ndarray],
+    budgets: np.ndarray,
+    flagged: np.ndarray,
+    where: Callable[[int], str],
+) -> str:
+    """The sentence said of budgets past the peak of one run's chance.
+
+    Parameters
+    ----------
+    target : float
+        The target loss.
+    peak : mapping
+        :func:`~bayescale.planning.past_peak`'s result at ``budgets``.
+    budgets : numpy.ndarray
+        The budgets judged.
+    flagged : numpy.ndarray
+        The positions past the peak (at least one).
+    where : callable
+        Names the budget at a position.
+
+    Returns
+    -------
+    str
+        One sentence, without a final full stop.
+    """
+    last = flagged[np.argmax(budgets[flagged])]
+    lower = _and([f"{where(int(i))} ({peak['prob'][i]:.1%})" for i in flagged])
+    return (
+        f"one run's chance of loss {target:g} peaks at {peak['prob_peak'][last]:.1%} "
+        f"near {format_number(peak['C_peak'][last], 'flops')} FLOPs and is lower "
+        f"at {lower}: more compute than that lowers it under the discrepancy model "
+        f"(its spread grows without bound beyond the runs), which is not "
+        f"informative this far out"
+    )
+
+
+def flag_far_points(
+    attrs: dict[str, Any],
+    points: pd.DataFrame,
+    inputs: Iterable[str],
+    ratio: Any,
+    judged: Mapping[str, tuple[Any, float | None]],
+    groups: Sequence[str] | None = None,
+    positions: bool = False,
+) -> None:
+    """Warn, once per call, of forecast points far beyond the backtests; mark them in ``attrs``.
+
+    A point is far when it is so for any law judged (:func:`far_rows`, each against its own
+    runs and backtests). With several laws, the sentence names the laws whose backtests the
+    points exceed when these are not all of them, and each row's entry lists its ``laws``.
+
+    Parameters
+    ----------
+    attrs : dict
+        The result's attrs: ``caveats`` (the sentence) and ``beyond_backtests`` are set.
+    points : pandas.DataFrame
+        The points, whose inputs (and N, D, C) name them in the sentence.
+    inputs : iterable of str
+        The laws' inputs.
+    ratio : array_like
+        Each point's ``extrapolation`` (below 1: below the runs).
+    judged : mapping of str to (array_like, float or None)
+        Per law (by name): the points' distance outside its runs and its backtests' reach.
+    groups : sequence of str, optional
+        Each point's group, named with it.
+    positions : bool, default False
+        Mark the rows by position alone (a Dataset's attrs hold no dicts); else per row
+        ``{"row", "distance"}``.
+
+    Warns
+    -----
+    ExtrapolationWarning
+        Naming every point flagged, once.
+    """
+    inputs = set(inputs)
+    shown = [c for c in points.columns if c in inputs or c in ("N", "D", "C")]
+    ratio = np.asarray(ratio, dtype=float).reshape(-1)
+    # Only a law whose backtests ran has a reach; one without cannot flag a point.
+    reaches = {law: reach for law, (_, reach) in judged.items() if reach is not None}
+    far_by = {law: far_rows(judged[law][0], reach) for law, reach in reaches.items()}
+    flagging = [law for law, far in far_by.items() if len(far)]
+    if not flagging:
+        return
+
+    def name(i: int) -> str:
+        where = ", ".join(
+            f"{c} = {format_number(float(points[c].iloc[i]), size_kind(c))}" for c in shown
+        )
+        of = "" if groups is None else f" (group {groups[i]})"
+        # A point below every run is most often a slip of units (N in billions).
+        return f"point {i + 1}{of} at {where}{', below the runs' if ratio[i] < 1 else ''}"
+
+    far = np.unique(np.concatenate([far_by[law] for law in flagging]))
+    distance = np.max(
+        [np.asarray(judged[law][0], dtype=float).reshape(-1) for law in flagging], axis=0
+    )
+    reach: float | dict[str, float] = reaches[flagging[0]]
+    if len(flagging) < len(judged):
+        # Not every law with weight finds the points far: the sentence names those that do.
+        reach = {law: reaches[law] for law in flagging}
+    message = beyond_backtests_sentence(
+        far, distance, reach, name, "forecast: ", "and so are the disc_* and pred_* intervals there"
+    )
+    attrs["caveats"] = [message]
+    if positions:
+        attrs["beyond_backtests"] = [int(i) for i in far]
+    else:
+        several = len(judged) > 1
+        attrs["beyond_backtests"] = [
+            {
+                "row": int(i),
+                "distance": float(distance[i]),
+                **({"laws": [law for law in flagging if i in far_by[law]]} if several else {}),
+            }
+            for i in far
+        ]
+    warnings.warn(message, ExtrapolationWarning, stacklevel=_outside_level())
+
+
+def points_of_at(
+    at: Any,
+    keywords: Mapping[str, Any],
+    fixed: Mapping[str, Any] | None,
+    inputs: Sequence[str],
+    owner: str,
+    group_names: Iterable[str] = (),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``prob_below``'s ``at=`` as its N, D and C and its ``fixed`` inputs.
+
+    Parameters
+    ----------
+    at : mapping, DataFrame or list of mappings
+        The points, in any form :meth:`Fit.forecast` takes.
+    keywords : mapping
+        ``prob_below``'s ``N``, ``D`` and ``C`` as given (None when not): refused if any is,
+        as the points are then given twice.
+    fixed : mapping, optional
+        The other inputs given as ``fixed=``.
+    inputs : sequence of str
+        The inputs of the law (or of every law with weight).
+    owner : str
+        Whose inputs these are, for the message (``"law 'chinchilla'"``, ``"the averaged
+        laws"``).
+    group_names : iterable of str, default ()
+        Column names that give a point's group (refused with a hint to ``group=``).
+
+    Returns
+    -------
+    tuple of (dict, dict)
+        N, D and C as given in ``at`` (at least one), and ``fixed`` with the other
+        columns of ``at`` (one value each).
+
+    Raises
+    ------
+    DataError
+        For points given both as ``at`` and as keywords, an ``at`` without N, D or C, a
+        column that is not an input (naming the closest), an input given both in ``at`` and
+        in ``fixed``, or several values of one other than N, D and C.
+    """
+    twice = [name for name, value in keywords.items() if value is not None]
+    if twice:
+        raise DataError(
+            f"give the point(s) either as at= or as {', '.join(f'{n}=' for n in twice)}, not both"
+        )
+    points = as_points(at)
+    if isinstance(points, pd.DataFrame):
+        columns = {str(c): points[c].to_numpy() for c in points.columns}
+    else:
+        columns = {str(c): v for c, v in points.items()}
+    given = {name: columns.pop(name) for name in ("N", "D", "C") if name in columns}
+    if not given:
+        raise DataError("prob_below(at=...) gives no N, D or C; give two of them, or C alone")
+    others = dict(fixed or {})
+    plural = "their" if owner.startswith("the ") else "its"
+    for name, value in columns.items():
+        if name not in inputs:
+            choices = [*inputs, *(n for n in ("N", "D", "C") if n not in inputs)]
+            match = closest(name, choices)
+            hint = (
+                "; give the group as group="
+                if name == "group" or name in set(group_names)
+                else (f"; did you mean {match}?" if match is not None else "")
+            )
+            raise DataError(
+                f"prob_below(at=...): {name!r} is not an input of {owner} ({plural} inputs: "
+                f"{', '.join(inputs)}; of N, D, C any two are enough, or C alone){hint}"
+            )
+        if name in others:
+            raise DataError(f"{name} is given both in at= and in fixed=; give it once")
+        values = np.unique(np.atleast_1d(np.asarray(value, dtype=object)))
+        if len(values) != 1:
+            raise DataError(
+                f"prob_below(at=...) takes one value of {name} for all the points (it is "
+                f"fixed while N, D or C vary); got {len(values)}: call it once per value"
+            )
+        others[name] = values[0]
+    return given, others
 
 
 def _split_summary(

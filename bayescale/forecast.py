@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "law_value",
     "level_label",
     "mixture_table",
+    "point_columns",
 ]
 
 # Points per block: keeps each (points x draws) work array near 8 MB.
@@ -167,8 +168,7 @@ def forecast_points(
         (appended), instead of a :class:`~bayescale.errors.DataWarning`.
     triad : bool, default False
         Complete the third of N, D and C from two even when the law does not take it, so
-        that a table over runs with all three always shows all three. Either way the
-        completed column follows the two it comes from.
+        that a table over runs with all three always shows all three.
     sources : mapping of str to str, optional
         The runs' source column of each input (:attr:`Runs.columns`, e.g. ``{"N": "Model
         Size"}``): a point named by a source column is refused with the input to use.
@@ -177,7 +177,9 @@ def forecast_points(
     -------
     pandas.DataFrame
         One row per point, one float column per input the law needs, plus any other
-        column given (numbers as floats, anything else, e.g. a label, as given).
+        column given (numbers as floats, anything else, e.g. a label, as given). The
+        columns are in one order whichever were given: N, D and C (those there are), the
+        law's other inputs in its order, then the other columns as given.
 
     Raises
     ------
@@ -246,7 +248,7 @@ def forecast_points(
     k = float(compute_factor)
     completed = complete_triad(arrays, k)
     if completed is not None and (triad or completed[0] in law.inputs):
-        arrays = _after_triad(arrays, *completed)
+        arrays[completed[0]] = completed[1]
     missing = [name for name in law.inputs if name not in arrays]
     if missing:
         raise DataError(
@@ -283,7 +285,7 @@ def forecast_points(
             raise DataError(
                 f"{where(i, name)}; it must be > 0: law {law.name!r} takes the logarithm of {name}"
             )
-    return pd.DataFrame(arrays)
+    return pd.DataFrame({name: arrays[name] for name in point_columns(arrays, law.inputs)})
 
 
 def _has_bool(value: Any) -> bool:
@@ -298,13 +300,29 @@ def _has_bool(value: Any) -> bool:
     return any(isinstance(item, bool | np.bool_) for item in np.ravel(np.asarray(value, object)))
 
 
-def _after_triad(
-    arrays: Mapping[str, np.ndarray], name: str, values: np.ndarray
-) -> dict[str, np.ndarray]:
-    """``arrays`` with the completed member of N, D, C placed after the two given."""
-    last = max(i for i, key in enumerate(arrays) if key in ("N", "D", "C"))
-    items = list(arrays.items())
-    return dict([*items[: last + 1], (name, values), *items[last + 1 :]])
+def point_columns(names: Iterable[str], inputs: Iterable[str]) -> list[str]:
+    """The order every table of points has: N, D, C, the other inputs, then the rest.
+
+    Whichever two of N, D, C are given, a table has the same columns in the same place, for
+    code that indexes by position and for CSVs compared across calls.
+
+    Parameters
+    ----------
+    names : iterable of str
+        The table's columns.
+    inputs : iterable of str
+        The law's inputs (several laws': all of them), in their order.
+
+    Returns
+    -------
+    list of str
+        ``names`` reordered: N, D and C (those there are), the other inputs in their order,
+        then the remaining names (labels) in their order.
+    """
+    names = list(names)
+    first = [name for name in ("N", "D", "C") if name in names]
+    first += [name for name in inputs if name in names and name not in first]
+    return [*first, *(name for name in names if name not in first)]
 
 
 def _unused_hint(

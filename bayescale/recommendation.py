@@ -84,6 +84,7 @@ from bayescale.discrepancy import log_inputs, log_ranges
 from bayescale.errors import DataError, FormulaError, closest
 from bayescale.forecast import forecast_points, law_mu
 from bayescale.formula import Formula
+from bayescale.settings import DEFAULT_MAX_DRAWS
 
 if TYPE_CHECKING:
     from bayescale.data import Runs
@@ -101,9 +102,6 @@ CRITERIA: dict[str, str] = {
 MEASURES = ("variance", "width")
 #: How a batch is chosen (see :func:`recommend`).
 STRATEGIES = ("auto", "per_cost", "reduction", "better")
-#: Posterior draws each fantasy world reweights by default: all of a default fit's (4 chains
-#: x 1000). A larger fit gives each world its own random subset of this many.
-DEFAULT_MAX_DRAWS = 4000
 #: Fewest posterior draws a plan may weigh (``max_draws``).
 MIN_DRAWS = 100
 _INTERVAL = 0.9

@@ -16,6 +16,7 @@ from typing import Any
 from bayescale.errors import DataError
 
 __all__ = [
+    "DEFAULT_MAX_DRAWS",
     "MAX_SEED",
     "SamplerSettings",
     "check_count",
@@ -26,6 +27,12 @@ __all__ = [
 
 #: Seeds are unsigned 32-bit integers: what every random generator used here accepts.
 MAX_SEED = 2**32 - 1
+#: Posterior draws each fantasy world of a recommendation reweights by default
+#: (:func:`bayescale.recommend`): all of a default fit's (4 chains x 1000). A larger fit gives
+#: each world its own random subset of this many. Here rather than in
+#: :mod:`bayescale.recommendation` so that :meth:`Fit.recommend`'s default needs no import of
+#: it when bayescale is loaded.
+DEFAULT_MAX_DRAWS = 4000
 
 
 def check_seed(seed: object, name: str = "seed") -> int:

@@ -284,15 +284,25 @@ class SweepSpec:
         """Runs with the data's columns and the spec's mapping, but made-up values.
 
         Enough to check the mapping and each law's names at load time, whatever the real
-        values: those are checked per fit (a bad value in one slice fails only its fits)."""
+        values: those are checked per fit (a bad value in one slice fails only its fits).
+        When N, D and C are all mapped, C's made-up values are ``compute_factor N D``, so
+        that the check of C against ``k N D`` passes as it does for consistent data."""
         from bayescale.data import load_runs
 
         used = {*self.x.values(), self.y[0]}
         n = 12
+        made_up = {
+            column: np.geomspace(1e7, 1e9, n) * (i + 1)
+            for i, column in enumerate(self.data.columns)
+            if column in used
+        }
+        triad = [self.x.get(name) for name in ("N", "D", "C")]
+        if None not in triad and len(set(triad)) == 3:
+            n_column, d_column, c_column = triad
+            made_up[c_column] = self.compute_factor * made_up[n_column] * made_up[d_column]
         frame = pd.DataFrame(index=range(n))
         for i, column in enumerate(self.data.columns):
-            values = np.geomspace(1e7, 1e9, n) * (i + 1) if column in used else [""] * n
-            frame.insert(i, column, values, allow_duplicates=True)
+            frame.insert(i, column, made_up.get(column, [""] * n), allow_duplicates=True)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -726,6 +736,66 @@ def _quantiles(fit_: Any) -> dict[str, float]:
     return row
 
 
+def _rows_in_file(
+    message: str,
+    source: str,
+    lines: Mapping[int, tuple[int, int]] | Sequence[tuple[int, int]] | None = None,
+    positions: Sequence[int] | np.ndarray | None = None,
+) -> str:
+    """A message about a DataFrame read from a data file, in the file's words.
+
+    The one rewriter of rows into lines, for the sweep's slices and the CLI's tables alike:
+    the library reads them as DataFrames, so its messages name ``<DataFrame>`` and each
+    row's position (``row 4``); here they name `source` and each row's line in the file.
+
+    Parameters
+    ----------
+    message : str
+        The message (an error's or a warning's).
+    source : str
+        The data file, as the user gave it.
+    lines : mapping or sequence of (int, int), optional
+        The first and last line of the file each row was read from, by the row's 0-based
+        number in the file (blank lines and quoted values over several lines shift rows
+        against lines). Without it, a .csv or .tsv row R is said to be on line R + 1.
+    positions : sequence of int, optional
+        For a slice of the data: the 0-based row in the file of each of the slice's rows.
+
+    Returns
+    -------
+    str
+        The message with ``<DataFrame>`` as `source` and every row named (``row 6 repeats
+        row 3``) with its line, but for one that names its line already.
+    """
+    from bayescale.data import SUPPORTED_SUFFIXES, _line_words
+
+    text_file = SUPPORTED_SUFFIXES.get(Path(source).suffix.lower()) in ("csv", "tsv")
+
+    def line_of(row: int) -> tuple[int, int] | None:
+        if lines is None:
+            return None
+        if isinstance(lines, Mapping):
+            return lines.get(row - 1)
+        return lines[row - 1] if 0 < row <= len(lines) else None
+
+    def in_file(match: re.Match[str]) -> str:
+        row = int(match.group(1))
+        if positions is not None:
+            if not 0 < row <= len(positions):
+                return match.group(0)
+            row = int(positions[row - 1]) + 1
+        at = line_of(row)
+        if at is not None:
+            return f"row {row} ({_line_words(at)} of the file)"
+        if lines is not None:
+            return f"row {row}"  # a number that is not a row of the file
+        # Without the lines read: the header is line 1, so data row R is line R + 1.
+        return f"row {row} (line {row + 1} of the file)" if text_file else f"row {row}"
+
+    message = re.sub(r"\brow (\d+)\b(?! \()", in_file, message)
+    return message.replace(_FRAME, source)
+
+
 def _in_data_file(
     message: str,
     source: str,
@@ -737,26 +807,11 @@ def _in_data_file(
     load_runs reads the slice as a DataFrame, so it names ``<DataFrame>`` and the row's
     position within the slice; ``positions`` maps those to the rows of the data (the rows
     of its file, numbered as :func:`bayescale.load_runs` numbers them)."""
-    from bayescale.data import SUPPORTED_SUFFIXES, _line_words
-
     if _FRAME not in message:
         return message
-    text_file = SUPPORTED_SUFFIXES.get(Path(source).suffix.lower()) in ("csv", "tsv")
-
-    def in_file(match: re.Match[str]) -> str:
-        position = int(match.group(1)) - 1
-        if not 0 <= position < len(positions):
-            return match.group(0)
-        row = int(positions[position]) + 1
-        at = None if lines is None else lines.get(row - 1)
-        if at is not None:
-            return f"row {row} ({_line_words(at)} of the file)"
-        # Without the lines read: the header is line 1, so data row R is line R + 1.
-        return f"row {row} (line {row + 1} of the file)" if text_file else f"row {row}"
-
-    # Every row named ("row 6 repeats row 3"), but not one named with its file line already.
-    message = re.sub(r"\brow (\d+)\b(?! \()", in_file, message)
-    return message.replace(_FRAME, source).replace(" in total)", " in this fit's runs)")
+    return _rows_in_file(message, source, lines, positions).replace(
+        " in total)", " in this fit's runs)"
+    )
 
 
 def run_task(task: SweepTask, out: str | os.PathLike[str]) -> dict[str, Any]:

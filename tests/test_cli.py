@@ -349,6 +349,28 @@ def test_forecast_csv(fitted: tuple[Path, Result]) -> None:
     assert ("warning:" in result.stderr) == (not bayescale.load_fit(out).ok)
 
 
+def test_a_law_in_one_input_named_l_is_an_ordinary_fit(tmp_path: Path) -> None:
+    # L is the link fits' input, but a law of layers alone is no link: it is saved and
+    # forecast like any other (only a fit recording a metric is a link fit).
+    rng = np.random.default_rng(5)
+    layers = np.geomspace(2, 64, 12)
+    truth = lambda n: 2.0 + 3.0 / n**0.5  # noqa: E731
+    data = tmp_path / "layers.csv"
+    loss = truth(layers) * np.exp(0.005 * rng.standard_normal(12))
+    pd.DataFrame({"layers": layers, "loss": loss}).to_csv(data, index=False)
+    out = tmp_path / "layers.nc"
+    law = ["--law", "E + A / L**alpha", "--x", "L=layers", "--discrepancy", "none"]
+    done = invoke("fit", str(data), *law, *SMALL, "--seed", "0", "--out", str(out))
+    assert done.exit_code == 0, done.output
+    assert "metric" not in bayescale.load_fit(out).info
+    result = invoke("forecast", str(out), "--at", "L=128", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["forecast"]
+    assert row["L"] == 128
+    assert row["law_lower_90"] < truth(128) < row["law_upper_90"]
+    assert 2.0 < row["law_median"] < truth(64)
+
+
 def test_forecast_json_levels_and_warning(fitted: tuple[Path, Result]) -> None:
     out, _ = fitted
     result = invoke(

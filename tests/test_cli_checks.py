@@ -773,6 +773,46 @@ def test_an_option_given_twice_alike_passes_and_contradicting_flags_do_not(
     assert_one_error(result, "U is given twice (U=1e+09 and U=2e+09); one value per name")
 
 
+def test_help_wins_over_an_option_given_twice(
+    runs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forbid(monkeypatch, "bayescale.fitting.fit", "bayescale.data.load_runs")
+    args = ["fit", str(runs_csv), "-l", "chinchilla", "-l", "kaplan", "--out", str(tmp_path / "f")]
+    for where in (len(args), 1):  # --help last, and before the repetition
+        result = invoke(*args[:where], "--help", *args[where:])
+        assert result.exit_code == 0, result.output
+        assert "Usage: " in result.stdout and "--law" in result.stdout
+        assert "error:" not in result.output
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize(
+    ("twice", "fragment"),
+    [
+        (["--seed", "1", "--seed", "01"], None),  # one number, two spellings
+        (["--draws", "300", "--draws", "0300"], None),
+        (["--target-accept", "0.9", "--target-accept", ".90"], None),
+        (["--seed", "1", "--seed", "2"], "--seed is given twice ('1' and '2')"),
+        (
+            ["--target-accept", "0.9", "--target-accept", "0.95"],
+            "--target-accept is given twice ('0.9' and '0.95')",
+        ),
+    ],
+)
+def test_two_spellings_of_one_value_pass_and_two_values_do_not(
+    runs_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    twice: list[str],
+    fragment: str | None,
+) -> None:
+    (tmp_path / "f.nc").write_bytes(b"earlier")
+    forbid(monkeypatch, "bayescale.fitting.fit")
+    args = ["fit", str(runs_csv), "-l", "chinchilla", *X_MAP, "--out", str(tmp_path / "f.nc")]
+    # Equal values go on to the command's next check (the output exists); others stop here.
+    assert_one_error(invoke(*args, *twice), fragment or "exists already")
+
+
 # -- 8. messages in the command line's words ------------------------------------------------
 
 
@@ -894,6 +934,14 @@ def test_link_names_its_choices_and_the_data_files_line(
         result = invoke(*args, "--link", "sigmoidd", "--at", "N=1e9,D=2e10")
     assert_one_error(result, "--link 'sigmoidd' is not a link (did you mean sigmoid?)")
     assert "chinchilla" not in result.stderr  # not the catalog of loss laws
+    # The links are the library's own list, read when --link is checked: no copy to drift.
+    with monkeypatch.context() as patch:
+        patch.setattr("bayescale.downstream.LINKS", ("exponential", "sigmoid", "probit"))
+        forbid(patch, "bayescale.fitting.load_fit")
+        result = invoke(*args, "--link", "probit", "--at", "N=1e9,D=2e10")
+        assert_one_error(result, "file not found")  # past the check of --link: DATA is next
+        result = invoke(*args, "--link", "probitt", "--at", "N=1e9,D=2e10")
+    assert_one_error(result, "(did you mean probit?): give exponential or sigmoid or probit")
     # The table is checked before the link is sampled: its row is named with its line.
     monkeypatch.setattr("bayescale.fitting.load_fit", lambda path: fake_fit())
     (tmp_path / "ot.csv").write_text(

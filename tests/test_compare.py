@@ -21,7 +21,13 @@ from bayescale.comparison import (
 )
 from bayescale.data import load_runs
 from bayescale.demo import TRUE_PARAMETERS, demo_runs
-from bayescale.errors import BayescaleError, DataError, LawError, OutputExistsError
+from bayescale.errors import (
+    BayescaleError,
+    DataError,
+    ExtrapolationWarning,
+    LawError,
+    OutputExistsError,
+)
 
 SETTINGS = {"draws": 500, "tune": 500, "chains": 2, "seed": 0}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -1061,7 +1067,9 @@ def test_an_average_of_one_law_gives_its_fits_prob_below(healthy_fit: bs.Fit) ->
             mine = only.prob_below([2.2, 2.1], **where)
         pd.testing.assert_frame_equal(mine, own, check_exact=True)
         assert {k: mine.attrs[k] for k in keys} == {k: own.attrs[k] for k in keys}
-        assert [str(w.message) for w in again] == [str(w.message) for w in caught]
+        assert [(str(w.message), w.category) for w in again] == [
+            (str(w.message), w.category) for w in caught
+        ]
         assert mine.attrs["weights_method"] == "user"
     # 1e40 FLOPs lies far beyond the backtests: flagged as the fit flags it.
     assert [e["row"] for e in mine.attrs["beyond_backtests"]] == [1, 3]
@@ -1137,3 +1145,81 @@ def test_a_reloaded_comparison_keeps_its_order_weights_and_attrs(
         table, expected = mine.forecast(AT), theirs.forecast(AT)
         pd.testing.assert_frame_equal(table, expected, check_exact=True)
         assert table.attrs == expected.attrs
+
+
+# --------------------------------------------------------------------------- far points
+
+
+FAR = {"N": [1e9, 1e12], "D": [2e10, 2e13]}  # inside the runs, and far beyond the backtests
+
+
+def said_far(make) -> tuple[object, list[str]]:
+    """What ``make()`` returns and the ExtrapolationWarnings it issued."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = make()
+    return out, [str(w.message) for w in caught if issubclass(w.category, ExtrapolationWarning)]
+
+
+def test_score_does_not_warn_of_held_out_runs_far_beyond_the_backtests(
+    healthy_fit: bs.Fit,
+) -> None:
+    from conftest import simulate_runs
+
+    held = simulate_runs(FAR["N"], FAR["D"], seed=3)
+    # Far held-out runs are what a score is for: nothing said, and the score is made.
+    scores, said = said_far(lambda: score(healthy_fit, held))
+    assert said == [] and scores["n_test"] == 2
+    # The same points forecast by the fit are warned about.
+    _, said = said_far(lambda: healthy_fit.forecast(FAR))
+    assert len(said) == 1 and "point 2 at N = 1T" in said[0]
+
+
+def test_score_takes_the_fit_under_its_old_name_with_a_deprecation_warning(
+    healthy_fit: bs.Fit, sim_runs: bs.Runs
+) -> None:
+    expected = score(healthy_fit, sim_runs)
+    with pytest.warns(DeprecationWarning, match=r"score\(fit_=\.\.\.\) is now score\(fit=\.\.\.\)"):
+        assert score(fit_=healthy_fit, test=sim_runs) == expected
+    with pytest.raises(DataError, match=r"give the fit as fit= \(fit_ is its old name\), not both"):
+        score(healthy_fit, sim_runs, fit_=healthy_fit)
+    with pytest.raises(DataError, match=r"score needs the held-out runs as test="):
+        score(healthy_fit)
+
+
+def test_an_averaged_forecast_warns_of_far_points_as_its_fit_does(healthy_fit: bs.Fit) -> None:
+    only = average({"healthy": healthy_fit, "other": healthy_fit}, {"healthy": 1.0})
+    own, expected = said_far(lambda: healthy_fit.forecast(FAR))
+    mine, said = said_far(lambda: only.forecast(FAR))
+    assert len(expected) == 1 and said == expected  # one sentence, worded alike
+    for key in ("caveats", "beyond_backtests"):
+        assert mine.attrs[key] == own.attrs[key]
+    assert [e["row"] for e in mine.attrs["beyond_backtests"]] == [1]
+    # Two laws with the same backtests: the same sentence, each row naming both laws.
+    twice = average({"a": healthy_fit, "b": healthy_fit}, {"a": 0.5, "b": 0.5})
+    table, said = said_far(lambda: twice.forecast(FAR))
+    assert said == expected
+    assert table.attrs["beyond_backtests"] == [
+        {"row": 1, "distance": own["distance"].iloc[1], "laws": ["a", "b"]}
+    ]
+    # Within reach: nothing said, nothing marked.
+    near, said = said_far(lambda: twice.forecast(AT))
+    assert said == [] and "caveats" not in near.attrs
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.DataWarning")  # fits of different runs
+def test_an_averaged_forecast_names_the_laws_whose_backtests_a_point_exceeds(
+    healthy_fit: bs.Fit, half_fit: bs.Fit
+) -> None:
+    # half_fit has no discrepancy, so no backtests to exceed: the point is far for healthy.
+    both = average({"healthy": healthy_fit, "half": half_fit}, {"healthy": 0.5, "half": 0.5})
+    table, said = said_far(lambda: both.forecast(FAR))
+    assert len(said) == 1
+    assert said[0].startswith("forecast: point 2 at N = 1T, D = 20T, C = 1.2e26 (")
+    assert "the farthest the backtests of healthy checked the discrepancy" in said[0]
+    assert table.attrs["caveats"] == said
+    assert [e["laws"] for e in table.attrs["beyond_backtests"]] == [["healthy"]]
+    # A law with all the weight and no backtests: nothing to warn of.
+    alone = average({"healthy": healthy_fit, "half": half_fit}, {"half": 1.0})
+    _, said = said_far(lambda: alone.forecast(FAR))
+    assert said == []

@@ -18,6 +18,7 @@ from bayescale.errors import (
     BayescaleError,
     ConvergenceError,
     DataError,
+    ExtrapolationWarning,
     OutputExistsError,
 )
 from bayescale.laws import catalog, get_law
@@ -565,6 +566,11 @@ def test_forecast_warns_once_of_points_far_beyond_the_backtests(healthy_fit):
         table = healthy_fit.forecast(at)
     far = [str(w.message) for w in caught if "the backtests checked" in str(w.message)]
     assert len(far) == 1  # once per call, naming every such point
+    # Its own category, to filter alone; a UserWarning, so filters of those still apply.
+    assert [w.category for w in caught if "the backtests checked" in str(w.message)] == [
+        ExtrapolationWarning
+    ]
+    assert issubclass(ExtrapolationWarning, UserWarning)
     assert far[0].startswith("forecast: point 1 at N = 70, D = 1.4K")
     assert "below the runs" in far[0] and "point 3 at N = 100T" in far[0]
     assert "point 2" not in far[0]
@@ -574,11 +580,19 @@ def test_forecast_warns_once_of_points_far_beyond_the_backtests(healthy_fit):
     assert table.attrs["beyond_backtests"][0]["distance"] == table["distance"].iloc[0]
     assert table.attrs["caveats"] == far
     json.dumps(table.attrs)  # the CLI's JSON carries them
-    # The same rule as prob_below's: the same points are flagged there.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # The same rule as prob_below's: the same points are flagged there, in the same category.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         odds = healthy_fit.prob_below(2.5, N=at["N"], D=at["D"])
     assert [e["row"] for e in odds.attrs["beyond_backtests"]] == [0, 2]
+    (said,) = [w for w in caught if "the backtests checked" in str(w.message)]
+    assert said.category is ExtrapolationWarning
+    # Filtering the category silences exactly these warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=ExtrapolationWarning)
+        quiet = healthy_fit.forecast(at)
+    assert quiet.attrs["caveats"] == far
     # Points within reach: no such warning, no such attrs.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -595,6 +609,7 @@ def test_compute_optimal_warns_of_plans_far_beyond_the_backtests(healthy_fit):
         plan = healthy_fit.compute_optimal([1e21, 1e300])
     far = [str(w.message) for w in caught if "the backtests checked" in str(w.message)]
     assert len(far) == 1 and far[0].startswith("compute_optimal: the plan at C = ")
+    assert [w.category for w in caught if str(w.message) in far] == [ExtrapolationWarning]
     assert (plan["distance"] > FAR_BEYOND_BACKTESTS * reach).tolist() == [False, True]
     assert [e["row"] for e in plan.attrs["beyond_backtests"]] == [1]
     assert plan.attrs["caveats"] == far
@@ -639,6 +654,31 @@ def test_prob_below_takes_the_point_as_at(healthy_fit):
         healthy_fit.prob_below(2.0, at={"D": 1e12}, N=1e10)
     with pytest.raises(DataError, match=r"'d' is not an input of law 'chinchilla'.*mean D\?"):
         healthy_fit.prob_below(2.0, at={"N": 1e10, "d": 1e12})
+
+
+def test_prob_below_at_refuses_what_is_no_input_as_average_does(healthy_fit):
+    # One reading of at= for a fit and an average: only whose inputs the message names differs.
+    with pytest.raises(DataError, match=r"'group' is not an input of law .*give the group as"):
+        healthy_fit.prob_below(2.0, at={"N": 1e10, "D": 1e12, "group": "a"})
+    with pytest.raises(DataError, match=r"gives no N, D or C; give two of them, or C alone"):
+        healthy_fit.prob_below(2.0, at={"U": 1e10})
+    with pytest.raises(DataError, match=r"'U' is not an input of law 'chinchilla' \(its inputs"):
+        healthy_fit.prob_below(2.0, at={"N": 1e9, "D": 1e12, "U": 1e10})
+
+
+def test_recommend_takes_its_default_draws_from_settings_without_importing_recommendation():
+    import inspect
+    import subprocess
+    import sys
+
+    from bayescale import recommendation, settings
+
+    default = inspect.signature(bayescale.Fit.recommend).parameters["max_draws"].default
+    assert default == settings.DEFAULT_MAX_DRAWS == recommendation.DEFAULT_MAX_DRAWS
+    # Loading fitting (what load_fit and fit need) leaves the recommendation unloaded.
+    code = "import sys, bayescale.fitting; print('bayescale.recommendation' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
 
 
 def test_draws_of_an_unknown_variable_is_a_data_error(healthy_fit):

@@ -378,12 +378,22 @@ def test_a_bool_label_is_still_a_label():
     assert list(points.columns) == ["N", "D", "final"]
 
 
-def test_the_completed_member_of_the_triad_follows_the_two_given():
-    given = {"N": [1e9], "name": ["a"], "D": [2e10]}
-    assert list(forecast_points(LAW, given).columns) == ["N", "name", "D"]
+def test_points_come_in_one_order_n_d_c_inputs_then_labels_whatever_was_given():
+    given = {"name": ["a"], "D": [2e10], "N": [1e9]}
+    assert list(forecast_points(LAW, given).columns) == ["N", "D", "name"]
     points = forecast_points(LAW, given, triad=True)
-    assert list(points.columns) == ["N", "name", "D", "C"]
+    assert list(points.columns) == ["N", "D", "C", "name"]
     assert points["C"].iloc[0] == 6 * 1e9 * 2e10
+    # A law with an input beyond N and D: the triad, then that input, then the labels.
+    law = get_law("data_constrained")
+    for at in (
+        {"U": [1e10], "run": ["a"], "C": [1.2e20], "N": [1e9]},
+        {"run": ["a"], "D": [2e10], "U": [1e10], "N": [1e9]},
+        {"C": [1.2e20], "D": [2e10], "run": ["a"], "U": [1e10]},
+    ):
+        points = forecast_points(law, at, triad=True)
+        assert list(points.columns) == ["N", "D", "C", "U", "run"]
+        np.testing.assert_allclose(points[["N", "D", "C"]].iloc[0], [1e9, 2e10, 1.2e20])
 
 
 def test_fit_forecast_shows_the_whole_triad_whichever_two_are_given(synthetic_fit):
@@ -394,7 +404,8 @@ def test_fit_forecast_shows_the_whole_triad_whichever_two_are_given(synthetic_fi
         synthetic_fit.forecast({"D": d, "C": 6 * n * d}),
     ]
     for table in tables:
-        assert list(table.columns[:3]) in (["N", "D", "C"], ["N", "C", "D"], ["D", "C", "N"])
+        # One schema whichever two are given: code indexing by position and CSVs agree.
+        assert list(table.columns[:4]) == ["N", "D", "C", "law_median"]
         pd.testing.assert_frame_equal(
             table[["N", "D", "C", "law_median", "pred_upper_90"]],
             tables[0][["N", "D", "C", "law_median", "pred_upper_90"]],

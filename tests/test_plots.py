@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
@@ -27,7 +28,7 @@ from bayescale import plots
 # Not bayescale.compare(...): importing the submodule bayescale.compare rebinds that name.
 from bayescale.comparison import compare, score
 from bayescale.demo import BUDGETS, TARGET, demo_runs
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ExtrapolationWarning
 from bayescale.laws import get_law
 
 SMALL = {"draws": 300, "tune": 300, "chains": 2, "seed": 0}
@@ -286,3 +287,37 @@ def test_comparison_plot(demo_fit) -> None:
     assert len(axes) == 3
     assert [t.get_text() for t in axes[1].get_yticklabels()] == ["chinchilla", "again"]
     assert inked(axes) > 0.05
+
+
+FAR = {"N": 1e12, "D": 2e13}  # 1T parameters on 20T tokens: far beyond the demo's backtests
+
+
+def extrapolation_warnings(make) -> list[str]:
+    """The ExtrapolationWarnings issued while ``make()`` runs."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make()
+    plt.close("all")
+    return [str(w.message) for w in caught if issubclass(w.category, ExtrapolationWarning)]
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("plot_fit", lambda f: plots.plot_fit(f, targets=[FAR])),
+        ("plot_frontier", lambda f: plots.plot_frontier(f, budgets=[6 * FAR["N"] * FAR["D"]])),
+        ("plot_loss_contours", lambda f: plots.plot_loss_contours(f, targets=[FAR])),
+        ("plot_forecast_fan", lambda f: plots.plot_forecast_fan(f, [FAR])),
+    ],
+)
+def test_plots_do_not_warn_of_their_own_grids_far_beyond_the_backtests(
+    demo_fit, name, make
+) -> None:
+    # The plots' grids (IsoFLOP curves around the target, the frontier 10x past the budget)
+    # lie beyond the runs by design, shaded as such: they say nothing on the console.
+    assert extrapolation_warnings(lambda: make(demo_fit)) == [], name
+    # The same far point asked of the fit itself is warned about.
+    said = extrapolation_warnings(lambda: demo_fit.forecast(FAR))
+    assert len(said) == 1 and said[0].startswith("forecast: point 1 at N = 1T, D = 20T")
+    plan = extrapolation_warnings(lambda: demo_fit.compute_optimal(6 * FAR["N"] * FAR["D"]))
+    assert len(plan) == 1 and plan[0].startswith("compute_optimal: the plan at C = 1.2e26")

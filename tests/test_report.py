@@ -1189,6 +1189,39 @@ def test_the_probability_table_marks_budgets_past_the_peak_and_beyond_the_backte
     assert 'id="caveat-chances"' not in html
 
 
+def notes_of(html: str, kind: str) -> list[str]:
+    """The text of each ``<div class="note {kind}">``, entities decoded."""
+    from html import unescape
+
+    parts = html.split(f'<div class="note {kind}">')[1:]
+    return [unescape(part.split("</div>")[0]) for part in parts]
+
+
+def test_the_forecast_and_the_plan_say_their_caveats_far_beyond_the_backtests(demo_fit) -> None:
+    # Regression: the report silenced the forecast's warning and dropped its caveat, and let
+    # the plan's warn on the console only.
+    far = {"N": 1e12, "D": 2e13}
+    with pytest.warns(bayescale.errors.ExtrapolationWarning):  # asked directly, it warns
+        expected = demo_fit.forecast({k: [v] for k, v in far.items()}).attrs["caveats"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        context = report.build_context(demo_fit, at=[far], compute=[1e30], figures=False)
+    said = [w for w in caught if issubclass(w.category, bayescale.errors.ExtrapolationWarning)]
+    assert said == []  # in the report instead of on the console
+    assert context["summary"]["caveats"] == expected
+    (plan,) = context["plan"]["caveats"]
+    assert plan.startswith("compute_optimal: the plan at ") and "C = 1e30 FLOPs" in plan
+    html = report.render_html(context)
+    assert notes_of(html, "forecast-caveat") == [f"Caveat: {expected[0]}."]
+    assert notes_of(html, "plan-caveat") == [f"Caveat: {plan}."]
+    # Targets and budgets within reach: no caveat, no note.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        near = report.build_context(demo_fit, at=[TARGET], compute=[BUDGET], figures=False)
+    html = report.render_html(near)
+    assert notes_of(html, "forecast-caveat") == notes_of(html, "plan-caveat") == []
+
+
 def _alpha_at_its_bound(fit: bayescale.Fit) -> bayescale.Fit:
     """The fit with alpha's prior Uniform(0.4, 1) and its posterior piled at 0.4 (synthetic
     draws, no sampling: as tests/test_checks.py builds one)."""

@@ -146,6 +146,25 @@ def test_a_bad_spec_is_refused_with_the_file_and_the_key(tmp_path, body, message
         plan_sweep(load_spec(_write_spec(tmp_path, body)))
 
 
+@pytest.mark.parametrize("factor", [6.0, 2.0])
+def test_a_spec_mapping_n_d_and_c_loads_and_plans(tmp_path, factor):
+    # C = k N D exactly: the mapping is checked on made-up runs that must agree with it too
+    # (they once had C ~ 1e-8 k N D, and every spec mapping all three was refused at load).
+    runs = _runs()
+    runs["flops"] = factor * runs["params"] * runs["tokens"]
+    body = QUICK_TOML.replace(
+        'x = {N = "params", D = "tokens"}', 'x = {N = "params", D = "tokens", C = "flops"}'
+    ).replace("[holdout]", f"compute_factor = {factor}\n\n[holdout]")
+    spec_path = _write_spec(tmp_path, body)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    spec = load_spec(spec_path)
+    assert dict(spec.x) == {"N": "params", "D": "tokens", "C": "flops"}
+    assert spec.compute_factor == factor
+    tasks = plan_sweep(spec)
+    assert {t.slice["dataset"] for t in tasks} == {"web", "code"}
+    assert all(dict(t.x)["C"] == "flops" for t in tasks)
+
+
 def test_a_sweep_in_process_tabulates_saves_and_resumes(tmp_path):
     spec = _spec(_runs(), y=["val_a"])
     seen = []

@@ -2,7 +2,7 @@
 
 Three things look like a fit and are not the fit a command asks for: a folder written by
 ``bayescale compare`` (its fits are inside), and a *link* fit (``bayescale link --save``),
-which maps the loss to a metric and has the loss ``L`` as its one input. Given to a
+which maps the loss to a metric and records the metric's name. Given to a
 command of the loss (forecast, optimal, report ...), a link fit failed later with a message
 about its input L, or, worse, made a "scaling-law" report of the link. Each is said here,
 with the command that takes it.
@@ -35,10 +35,11 @@ def is_link_fit(fit: Fit) -> bool:
     Returns
     -------
     bool
-        True for a fit that records the metric it links to, or whose law's only input is
-        the loss ``L``.
+        True for a fit that records the metric it links to, as every link fit does
+        (``info["metric"]``, since the link fits could first be saved). A law of one input
+        named ``L`` alone (layers, a sequence length) is an ordinary fit.
     """
-    return "metric" in fit.info or tuple(fit.law.inputs) == ("L",)
+    return "metric" in fit.info
 
 
 def _comparison_fits(folder: Path) -> str:

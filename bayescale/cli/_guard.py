@@ -184,29 +184,56 @@ _CLI_WORDS = (
         "ask 'bayescale target --loss ... --at N=...,D=...' or forecast at N and D "
         "('bayescale forecast --at N=...,D=...')",
     ),
+    # data: a missing response column
+    ("choose the response column with y='<column>'", "choose the response column with --y COLUMN"),
 )
-_POOLING_ARGUMENT = re.compile(r"pooling=\{'(\w+)': '(\w+)'\}")
-#: A formula's remedies: the command line maps columns with --x and has no priors= (a law
-#: file declares them).
-_LOAD_RUNS_X = re.compile(
-    r"\(load_runs\(\.\.\., x=\{[^()]*\}\); on the command line (--x [^)\s]+)\)"
-)
-_PRIORS_REMEDY = re.compile(r"give (?:it a prior|them priors) \(priors=\{[^()]*\}\) or declare")
-#: ``fixed={'U': ...} (--fixed U=... on the command line)``: the option alone.
+
+# Each rewrite below is anchored on the library message it was written for (its source is
+# named): a message that merely prints a mapping ("got {'mu': 0.4}") is left as it is.
+# A column or law name is quoted as a shell would need it (--x N='Model Size').
+
+#: planning.check_fixed and planning._check_law: ``fixed={'U': ...} (--fixed U=... on the
+#: command line[; e.g. ...])``: the option alone, and what follows ``;`` in parentheses.
 _FIXED_BOTH = re.compile(
-    r"fixed=\{'(\w+)': [^{}]*\} \((--fixed \w+=[^ )]*) on the command line[^)]*\)"
+    r"\bfixed=\{'(\w+)': \.\.\.\} \((--fixed \1=\.\.\.) on the command line(?:; ([^()]*))?\)"
 )
-#: ``fixed={'U': ...}`` and ``fixed={'U': 3.0}`` alone: ``--fixed U=...``.
-_FIXED = re.compile(r"\bfixed=\{'(\w+)': ([^{}]*)\}")
-#: ``target={'C': 1e23}``: ``--target C=1e23``.
-_TARGET = re.compile(r"\btarget=\{'(\w+)': ([^{}]*)\}")
-#: A column to choose, in load_runs' words.
+#: planning.check_fixed: ``fixed={'U': ...}: not an input ...`` and ``fixed={'U': 3.0}: give
+#: a finite number``: ``--fixed U=...``, ``--fixed U=3.0``. One name, no comma: not a dict
+#: of several.
+_FIXED = re.compile(
+    r"\bfixed=\{'(\w+)': ([^{},]*)\}: (?=not an input of the law|give a finite number)"
+)
+#: recommendation (criterion 'optimal_N'): ``e.g. target={'C': 1e23}``: ``--target C=1e23``.
+_TARGET = re.compile(r"(needs target budgets, e\.g\. )target=\{'(\w+)': ([^{},]*)\}")
+#: laws (a formula's unknown names; a column no input uses):
+#: ``(load_runs(..., x={[..., ]'K': 'COLUMN'}); on the command line --x K=COLUMN)``.
+_LOAD_RUNS_X = re.compile(
+    r"\(load_runs\(\.\.\., x=\{(?:\.\.\., )?'(\w+)': '([^'{}]*)'\}\); on the command line "
+    r"--x \1=\2\)"
+)
+#: laws (a formula's unknown names): ``give it a prior (priors={...}) or declare it``.
+_PRIORS_REMEDY = re.compile(
+    r"give (?:it a prior|them priors) "
+    r"\((?:priors=\{[^()]*\}|Law\.from_formula\(\.\.\., priors=\{[^()]*\}\))\) or declare"
+)
+#: data (no input column found; a missing input): ``load_runs(..., x={'N': '<column>'})``.
 _LOAD_RUNS_ONE_X = re.compile(r"load_runs\(\.\.\., x=\{'(\w+)': '<column>'\}\)")
-_X_COLUMN = re.compile(r"\bx=\{'(\w+)': '<column>'\}")
-_Y_COLUMN = "y='<column>'"
-_X_MAPPED = re.compile(r"\bx=\{'(\w+)': '([^'{}]*)'\}")
-#: A mapping of weights as Python prints it: ``{'chinchilla': 0.0, 'kaplan': 0.0}``.
-_WEIGHTS_GOT = re.compile(r"got \{((?:'[^']*': [^,{}]+(?:, )?)+)\}")
+#: laws (an input written in another case): ``map one with x={'N': '<column>'}, on the
+#: command line --x N=COLUMN``: the option once.
+_X_COLUMN_BOTH = re.compile(r"\bx=\{'(\w+)': '<column>'\}, on the command line (--x \1=COLUMN)")
+#: data (x is empty; a missing column): ``e.g. x={'N': '<column>'}``, ``map it with x=...``.
+_X_COLUMN = re.compile(r"(e\.g\.|map it with) x=\{'(\w+)': '<column>'\}")
+#: data (a law's missing input read from another column): ``is read as N (x={'N': 'D'})``.
+_X_MAPPED = re.compile(r"is read as (\w+) \(x=\{'\1': '([^'{}]*)'\}\)")
+#: comparison (the user's average weights): ``got {'chinchilla': 0.0, 'kaplan': 0.0}``.
+_WEIGHTS_GOT = re.compile(
+    r"(weights must be non-negative with a positive sum), got "
+    r"\{('[^']*': [^,{}']+(?:, '[^']*': [^,{}']+)*)\}"
+)
+#: fitting (a parameter separate per group): ``pool it (pooling={'E': 'pooled'})``.
+_POOLING_ARGUMENT = re.compile(r"pool it \(pooling=\{'(\w+)': 'pooled'\}\)")
+#: hierarchy (a pooling that names a noise parameter or none of the law's).
+_POOLING_FIRST = re.compile(r"^pooling: (?='[^']*' is a noise parameter|law '[^']*' has no )")
 #: A setting named as the library's argument at the start of a message: the option.
 _ARGUMENT_FIRST = re.compile(
     r"^(draws|tune|chains|target_accept|seed|compute_factor|mode|level|fantasies|max_draws|"
@@ -215,12 +242,25 @@ _ARGUMENT_FIRST = re.compile(
 
 
 def _weights_as_option(match: re.Match[str]) -> str:
-    pairs = re.findall(r"'([^']*)': ([^,{}]+)", match.group(1))
-    return "got --weights " + ",".join(f"{name}={value.strip()}" for name, value in pairs)
+    pairs = re.findall(r"'([^']*)': ([^,{}']+)", match.group(2))
+    given = ",".join(f"{name}={value.strip()}" for name, value in pairs)
+    return f"{match.group(1)}, got --weights {shlex.quote(given)}"
+
+
+def _x_option(match: re.Match[str]) -> str:
+    return f"--x {match.group(1)}={shlex.quote(match.group(2))}"
+
+
+def _fixed_both(match: re.Match[str]) -> str:
+    rest = match.group(3)
+    return match.group(2) + (f" ({rest})" if rest else "")
 
 
 def cli_words(text: str) -> str:
     """A library message with its Python remedies in the command line's words.
+
+    Each rewrite is anchored on the message it was written for; any other message, one
+    that prints a mapping of its own (``got {'mu': 0.4}``) among them, is left unchanged.
 
     Parameters
     ----------
@@ -241,18 +281,19 @@ def cli_words(text: str) -> str:
     """
     for python, command in _CLI_WORDS:
         text = text.replace(python, command)
-    text = _LOAD_RUNS_X.sub(r"(\1)", text)
+    text = _LOAD_RUNS_X.sub(lambda m: f"({_x_option(m)})", text)
     text = _LOAD_RUNS_ONE_X.sub(r"--x \1=COLUMN", text)
-    text = _X_COLUMN.sub(r"--x \1=COLUMN", text).replace(_Y_COLUMN, "--y COLUMN")
-    text = _X_MAPPED.sub(r"--x \1=\2", text)
+    text = _X_COLUMN_BOTH.sub(r"\2", text)
+    text = _X_COLUMN.sub(r"\1 --x \2=COLUMN", text)
+    text = _X_MAPPED.sub(lambda m: f"is read as {m.group(1)} ({_x_option(m)})", text)
     text = _PRIORS_REMEDY.sub("declare", text)
-    text = _FIXED_BOTH.sub(r"\2", text)
-    text = _FIXED.sub(r"--fixed \1=\2", text)
-    text = _TARGET.sub(r"--target \1=\2", text)
+    text = _FIXED_BOTH.sub(_fixed_both, text)
+    text = _FIXED.sub(r"--fixed \1=\2: ", text)
+    text = _TARGET.sub(r"\1--target \2=\3", text)
     text = _WEIGHTS_GOT.sub(_weights_as_option, text)
     text = _ARGUMENT_FIRST.sub(lambda m: f"--{m.group(1).replace('_', '-')} must", text)
-    text = re.sub(r"^pooling: ", "--pooling: ", text)
-    return _POOLING_ARGUMENT.sub(r"--pooling \1=\2", text)
+    text = _POOLING_FIRST.sub("--pooling: ", text)
+    return _POOLING_ARGUMENT.sub(r"pool it (--pooling \1=pooled)", text)
 
 
 def command_line() -> str:
@@ -687,12 +728,37 @@ def _given(option: Any, value: Any) -> str:
     return (option._long_opts or option._short_opts or ["?"])[0]
 
 
+#: Where the parser leaves the first repeated option's error until parsing is done.
+_REPEATED = "bayescale.repeated_option"
+
+
+def _as_typed(option: Any, value: Any, ctx: Any) -> Any:
+    """A stored option value after its type's conversion (``--seed 01`` is 1), or the text
+    as given if it does not convert (click says why once it converts the value it keeps).
+
+    Typer (0.29 on) converts with its own runtime parameter rather than click's
+    ``type_cast_value``; either is used, whichever the parameter has. The option's callback
+    is not called: it may check more than the type, and its error would come twice.
+    """
+    param = option.obj
+    try:
+        runtime = getattr(param, "get_runtime_param", None)
+        if runtime is not None:
+            return runtime().coerce(value, param=param, ctx=ctx)
+        return param.type_cast_value(ctx, value)
+    except Exception:  # a bad value, or internals renamed: compared as written
+        return value
+
+
 def _refuse_repeats(parser: Any, ctx: Any) -> None:
     """Make `parser` refuse a single-valued option given twice with different values.
 
     Click keeps the last value silently, so ``fit -l chinchilla -l kaplan`` fitted kaplan
     and ``--discrepancy --law-only`` meant whichever came last. Options that take several
-    values (``--x``, ``--at``) append, and the same value twice is harmless: both pass.
+    values (``--x``, ``--at``) append, and the same value twice is harmless: both pass, as
+    do two spellings of one value (``--seed 1 --seed 01``), compared after the option's
+    type converts them. The error waits in ``ctx.meta`` until parsing is done (see
+    :meth:`Command.parse_args`), so that ``--help`` anywhere on the line still wins.
     """
     options = [
         *getattr(parser, "_long_opt", {}).values(),
@@ -707,20 +773,22 @@ def _refuse_repeats(parser: Any, ctx: Any) -> None:
         def process(
             value: Any, state: Any, _option: Any = option, _original: Any = original
         ) -> None:
-            given = value if _option.action == "store" else _option.const
+            store = _option.action == "store"
+            given = _as_typed(_option, value, ctx) if store else _option.const
             shown = _given(_option, value)
             earlier = seen.get(_option.dest)
-            if earlier is not None and earlier[0] != given:
-                if _option.action != "store":  # --discrepancy and --law-only
-                    raise UsageError(f"{earlier[1]} and {shown} contradict: give one", ctx)
-                param = _option.obj
-                names = "/".join([*param.opts, *param.secondary_opts])
-                raise UsageError(
-                    f"{names} is given twice ({earlier[1]} and {shown}); it takes one value: "
-                    f"give it once",
-                    ctx,
-                )
-            seen[_option.dest] = (given, shown)
+            if earlier is not None and earlier[0] != given and _REPEATED not in ctx.meta:
+                if not store:  # --discrepancy and --law-only
+                    message = f"{earlier[1]} and {shown} contradict: give one"
+                else:
+                    param = _option.obj
+                    names = "/".join([*param.opts, *param.secondary_opts])
+                    message = (
+                        f"{names} is given twice ({earlier[1]} and {shown}); it takes one "
+                        f"value: give it once"
+                    )
+                ctx.meta[_REPEATED] = UsageError(message, ctx)
+            seen.setdefault(_option.dest, (given, shown))
             _original(value, state)
 
         option.process = process
@@ -751,3 +819,32 @@ class Command(TyperCommand):
         if not ctx.resilient_parsing:  # shell completion parses partial lines
             _refuse_repeats(parser, ctx)
         return parser
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse `args`, then refuse a one-value option given twice with two values.
+
+        Refused after click's own handling, in which ``--help`` (eager) shows the help and
+        exits: help wins over the repetition wherever it is on the line.
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The context being parsed.
+        args : list of str
+            The command's arguments.
+
+        Returns
+        -------
+        list of str
+            The arguments left over, as click returns them.
+
+        Raises
+        ------
+        UsageError
+            For the first option given twice with different values.
+        """
+        rest = super().parse_args(ctx, args)
+        repeated = ctx.meta.pop(_REPEATED, None)
+        if repeated is not None:
+            raise repeated
+        return rest

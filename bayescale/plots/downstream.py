@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
 from bayescale._format import format_number
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ExtrapolationWarning
 from bayescale.fitting import Fit
 from bayescale.forecast import level_label
 from bayescale.plots._common import finish, one_axes, one_law
@@ -132,7 +134,9 @@ def plot_link(
         high = max(high, float(forecast[f"loss_upper_{tag}"].max()))
     pad = 0.04 * (high - low or 1.0)
     grid = np.linspace(low - pad, high + pad, _GRID)
-    curve = link_fit.forecast({"L": grid}, level=level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)  # the plot's own grid of losses
+        curve = link_fit.forecast({"L": grid}, level=level)
     ax.fill_between(
         grid,
         curve[f"pred_lower_{tag}"],

@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ExtrapolationWarning
 from bayescale.fitting import Fit
 from bayescale.forecast import forecast_points, level_label
 from bayescale.plots._common import (
@@ -161,12 +161,16 @@ def plot_fit(
     # Additive noise is for metrics that can be <= 0: a log axis would hide them.
     ax.set_yscale("log" if fit.law.likelihood.scale == "log" else "linear")
     inputs = set(fit.law.inputs)
-    if is_n_d_law(fit):
-        _isoflop(ax, fit, _budgets(fit, budgets), targets, level)
-    elif len(inputs) == 1:
-        _single(ax, fit, level)
-    else:
-        _observed_vs_predicted(ax, fit, level)
+    with warnings.catch_warnings():
+        # The curves run over the plot's own grids, beyond the runs by design; the shading
+        # shows where the law extrapolates, and fit.forecast at a target says how far.
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        if is_n_d_law(fit):
+            _isoflop(ax, fit, _budgets(fit, budgets), targets, level)
+        elif len(inputs) == 1:
+            _single(ax, fit, level)
+        else:
+            _observed_vs_predicted(ax, fit, level)
     ax.set_ylabel(fit.runs.y_name)
     plain_numbers(ax.yaxis)
     verdict = "" if fit.ok else "  [DIAGNOSTICS FAILED]"
@@ -274,7 +278,9 @@ def plot_loss_contours(
     )
     low, high = compute_of(fit, n_grid[[0, -1]], d_grid[[0, -1]])
     _compute_lines(ax, fit, n_grid, low, high)
-    optimum = fit.compute_optimal(np.geomspace(low, high, 40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)  # the frontier's own budgets
+        optimum = fit.compute_optimal(np.geomspace(low, high, 40))
     ax.plot(
         optimum["N_median"],
         optimum["D_median"],

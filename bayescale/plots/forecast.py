@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ExtrapolationWarning
 from bayescale.fitting import Fit
 from bayescale.forecast import level_label
 from bayescale.plots._common import (
@@ -78,7 +78,11 @@ def plot_frontier(
     axes, owned = axes_grid(axes, (2, 2), (10, 7), "the frontier", sharex=True)
     c_runs = runs_compute(fit)
     grid = np.geomspace(c_runs.min(), max([c_runs.max(), *budgets]) * 10, 40)
-    table = fit.compute_optimal(grid, level=level, fixed=fixed)
+    with warnings.catch_warnings():
+        # The frontier's grid runs 10x past the budgets by design; the shading marks where
+        # it leaves the runs, and fit.compute_optimal at a budget says how far.
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        table = fit.compute_optimal(grid, level=level, fixed=fixed)
     tag = level_label(level)
     panels = [
         ("N", "optimal parameters N", fit.runs.x("N")),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, ExtrapolationWarning
 from bayescale.fitting import Fit
 from bayescale.plots._common import finish, input_label, one_axes, one_law
 
@@ -147,7 +148,11 @@ def _draw_target(ax: Axes, fit: Fit, attrs: dict[str, Any]) -> None:
             )
         # Where the posterior puts the optimum on it now, with the 90% interval in N that the
         # plan is valued on: with the law's discrepancy when the plan counted it.
-        plan = fit.compute_optimal(C=list(budgets), fixed=attrs.get("fixed") or None)
+        with warnings.catch_warnings():
+            # A mark on the picture: the recommendation's own table and fit.compute_optimal
+            # say how far beyond the backtests the budgets lie.
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            plan = fit.compute_optimal(C=list(budgets), fixed=attrs.get("fixed") or None)
         disc = bool(attrs.get("discrepancy")) and "N_disc_lower_90" in plan.columns
         low, high = ("N_disc_lower_90", "N_disc_upper_90") if disc else ("N_lower_90", "N_upper_90")
         what = "with the law's discrepancy" if disc else "the law's posterior"

@@ -287,7 +287,8 @@ def build_context(
     targets = asked if asked is not None else default_targets(fit, given)
     levels = sorted({*FORECAST_LEVELS, level})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the report states failed diagnostics
+        # The report states failed diagnostics, and the forecast's caveats under its table.
+        warnings.simplefilter("ignore", UserWarning)
         forecast = fit.forecast(target_points(targets), level=levels)
     fixed = other_inputs(fit, targets)
     budgets = given or target_compute(fit, forecast)

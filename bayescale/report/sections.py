@@ -11,6 +11,7 @@ import pandas as pd
 
 from bayescale._format import format_prior, size_kind
 from bayescale.checks import CONFLICTS, PSENS_THRESHOLD, prior_sensitivity
+from bayescale.errors import ExtrapolationWarning
 from bayescale.fitting import RHAT_MAX, Fit
 from bayescale.forecast import level_label
 from bayescale.planning import in_compute_alone
@@ -169,6 +170,9 @@ def summary_section(
         "edge": Num(EDGE - 1, "forecast.edge", "percent"),
         "discrepancy": discrepancy,
         "discrepancy_note": fit.discrepancy_note,
+        # Targets far beyond the backtests: the forecast's sentence (its console warning is
+        # silenced by build_context), said under its table.
+        "caveats": [str(sentence) for sentence in forecast.attrs.get("caveats", [])],
     }
 
 
@@ -369,7 +373,11 @@ def plan_section(
         return None
     largest = float(runs_compute(fit).max())
     budgets = sorted({largest, largest * 10, largest * 100, *compute})
-    table = fit.compute_optimal(budgets, level=level, fixed=fixed)
+    with warnings.catch_warnings():
+        # Budgets far beyond the backtests are said under the plan's table (its caveats), as
+        # the forecast's are: not on the console too.
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        table = fit.compute_optimal(budgets, level=level, fixed=fixed)
     rows = [nums(r, f"plan.{i}") for i, r in enumerate(table.to_dict(orient="records"))]
     tag = level_label(level)
     return {
@@ -387,6 +395,7 @@ def plan_section(
         "fixed": {
             name: Num(value, f"plan.fixed.{name}", "size") for name, value in (fixed or {}).items()
         },
+        "caveats": [str(sentence) for sentence in table.attrs.get("caveats", [])],
     }
 
 

@@ -30,24 +30,23 @@ from .._render import emit
 
 __all__ = ["link_command"]
 
-#: The link catalog (bayescale.downstream.LINKS), here so that --link is checked at once.
-_LINKS = ("exponential", "sigmoid")
-
 
 def _check_link(link: str) -> None:
     """Refuse a --link that is neither a catalog link, a law file nor a formula in L.
 
     The library would look such a name up among the laws of the loss and list them all,
-    none of which is a link.
+    none of which is a link. The catalog is the library's own (``downstream.LINKS``).
     """
-    if link in _LINKS or link.strip().lower().endswith(".toml") or re.search(r"\bL\b", link):
+    from bayescale.downstream import LINKS
+
+    if link in LINKS or link.strip().lower().endswith(".toml") or re.search(r"\bL\b", link):
         return
     from bayescale.errors import DataError, closest
 
-    match = closest(link, list(_LINKS))
+    match = closest(link, list(LINKS))
     hint = f" (did you mean {match}?)" if match is not None else ""
     raise DataError(
-        f"--link {link!r} is not a link{hint}: give {' or '.join(_LINKS)}, a .toml link file, "
+        f"--link {link!r} is not a link{hint}: give {' or '.join(LINKS)}, a .toml link file, "
         f"or a formula in the loss L, e.g. 'eps - k * exp(gamma * (3.5 - L))'"
     )
 
@@ -56,22 +55,14 @@ def _in_data_file(err: Exception, data: str, lines: object) -> str:
     """A data error of the link's table, with the file and the line of the row it names.
 
     The link's table is read here and handed to the library as a DataFrame, whose messages
-    say only "row 4".
+    say only "row 4"; the sweep's rewriter of rows into lines says where it is.
     """
-    text = str(err).replace("<DataFrame>: ", "").replace("<DataFrame>", data)
+    from bayescale.sweeps import _rows_in_file
+
+    text = str(err)
     if "column" not in text and not re.search(r"\brow \d+", text):
-        return text
-    if lines is not None:
-
-        def line_of(match: re.Match[str]) -> str:
-            position = int(match.group(1)) - 1
-            if not 0 <= position < len(lines):  # type: ignore[arg-type]
-                return match.group(0)
-            first, last = lines[position]  # type: ignore[index]
-            where = f"line {first}" if first == last else f"lines {first}-{last}"
-            return f"row {position + 1} ({where} of the file)"
-
-        text = re.sub(r"\brow (\d+)\b(?! \()", line_of, text)
+        return text.replace("<DataFrame>: ", "").replace("<DataFrame>", data)
+    text = _rows_in_file(text, data, lines)  # type: ignore[arg-type]
     return text if text.startswith(f"{data}:") else f"{data}: {text}"
 
 
