@@ -2285,19 +2285,8 @@ class Average:
         """
         check_levels(level)
         active = {name: f for name, f in self.fits.items() if self.weights[name] > 0}
-        grouped = [name for name, f in active.items() if f.pooling is not None]
-        if grouped and len(grouped) < len(active):
-            plain = ", ".join(name for name in active if name not in grouped)
-            raise DataError(
-                f"cannot average fits with groups ({', '.join(grouped)}) and without ({plain}); "
-                f"fit every law to the same runs"
-            )
+        grouped = _grouped(active, group)
         if not grouped:
-            if group is not None:
-                raise DataError(
-                    f"group={group!r} applies to fits of runs in groups; these fits have none, "
-                    f"so leave group out"
-                )
             table, judged = self._table(active, at, level)
             if isinstance(at, pd.DataFrame):
                 table.index = at.index
@@ -2472,19 +2461,8 @@ class Average:
                 f.law, {k: v for k, v in fixed.items() if k in f.law.inputs}
             ).items()
         }
-        grouped = [name for name, f in active.items() if f.pooling is not None]
-        if grouped and len(grouped) < len(active):
-            plain = ", ".join(name for name in active if name not in grouped)
-            raise DataError(
-                f"cannot average fits with groups ({', '.join(grouped)}) and without ({plain}); "
-                f"fit every law to the same runs"
-            )
+        grouped = _grouped(active, group)
         if not grouped:
-            if group is not None:
-                raise DataError(
-                    f"group={group!r} applies to fits of runs in groups; these fits have none, "
-                    f"so leave group out"
-                )
             table = self._prob_table(active, targets, given, fixed)
         else:
             groups = active[grouped[0]]._groups_of(group) or []
@@ -2707,6 +2685,23 @@ class Average:
             out["caveats"].append(message)
             warnings.warn(message, category, stacklevel=_outside_level())
         return out
+
+
+def _grouped(active: Mapping[str, Fit], group: Any) -> list[str]:
+    """The averaged laws fitted with groups: all of them or none, and ``group`` only then."""
+    grouped = [name for name, f in active.items() if f.pooling is not None]
+    if grouped and len(grouped) < len(active):
+        plain = ", ".join(name for name in active if name not in grouped)
+        raise DataError(
+            f"cannot average fits with groups ({', '.join(grouped)}) and without ({plain}); "
+            f"fit every law to the same runs"
+        )
+    if not grouped and group is not None:
+        raise DataError(
+            f"group={group!r} applies to fits of runs in groups; these fits have none, "
+            f"so leave group out"
+        )
+    return grouped
 
 
 def _prob_points(
