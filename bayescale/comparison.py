@@ -58,7 +58,7 @@ from bayescale.fitting import (
     fit,
     flag_far_points,
     load_fit,
-    past_peak_sentence,
+    past_peak_flags,
     points_of_at,
 )
 from bayescale.forecast import (
@@ -2609,7 +2609,6 @@ class Average:
     ) -> dict[str, Any]:
         """Flag budgets past the peak of one run's chance and points far beyond a law's
         backtests, as :meth:`Fit.prob_below` does; warn once per kind."""
-        from bayescale.planning import past_peak
 
         out: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
         # Each sentence with its category, as Fit.prob_below warns them.
@@ -2647,13 +2646,9 @@ class Average:
                 return np.array([known[b] for b in scan.tolist()])
 
             k = next(iter(fits.values())).runs.compute_factor
-            peak = past_peak(prob_at, budgets, k, start=largest)
-            flagged = np.flatnonzero(peak["past"])
-            if len(flagged):
-                out["past_peak"] = [
-                    {"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged
-                ]
-                sentence = past_peak_sentence(target, peak, budgets, flagged, where)
+            flags = past_peak_flags(prob_at, budgets, k, largest, target, where)
+            if flags is not None:
+                out["past_peak"], sentence = flags
                 said.append((sentence, UserWarning))
         several = len(distances) > 1
         for name, distance in distances.items():

@@ -1605,7 +1605,6 @@ class Fit:
         every point. One warning per kind, naming every point it concerns: a UserWarning past
         the peak, an :class:`~bayescale.errors.ExtrapolationWarning` far beyond the backtests.
         """
-        from bayescale.planning import past_peak
 
         if table is None:
             table = self._prob_below(target, N, D, C, fixed)
@@ -1634,13 +1633,11 @@ class Fit:
         if N is None and D is None and C is not None and budgets.max() > largest:
             computed = dict(zip(budgets.tolist(), table["prob_run_below"].tolist(), strict=True))
             prob_at = scan or self._run_prob_scan(target, fixed, computed)
-            peak = past_peak(prob_at, budgets, self.runs.compute_factor, start=largest)
-            flagged = np.flatnonzero(peak["past"])
-            if len(flagged):
-                out["past_peak"] = [
-                    {"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged
-                ]
-                sentence = past_peak_sentence(target, peak, budgets, flagged, where)
+            flags = past_peak_flags(
+                prob_at, budgets, self.runs.compute_factor, largest, target, where
+            )
+            if flags is not None:
+                out["past_peak"], sentence = flags
                 said.append((sentence, UserWarning))
         distance = np.asarray(table.attrs.get("distance", []), dtype=float)
         if len(distance) == len(table):
@@ -2136,6 +2133,29 @@ def beyond_backtests_sentence(
         f"more than {FAR_BEYOND_BACKTESTS:g}x the farthest the backtests{of} checked the "
         f"discrepancy ({reached} e-folds): its growth there is extrapolated, {consequence}"
     )
+
+
+def past_peak_flags(
+    prob_at: Callable[[np.ndarray], np.ndarray],
+    budgets: np.ndarray,
+    compute_factor: float,
+    largest: float,
+    target: float,
+    where: str,
+) -> tuple[list[dict[str, Any]], str] | None:
+    """The budgets past the peak of one run's chance of ``target``: their ``attrs`` entries
+    and the sentence that says so, or None if no budget is past it.
+
+    Shared by :meth:`Fit.prob_below` and an average's, so both flag and say it alike.
+    """
+    from bayescale.planning import past_peak
+
+    peak = past_peak(prob_at, budgets, compute_factor, start=largest)
+    flagged = np.flatnonzero(peak["past"])
+    if not len(flagged):
+        return None
+    entries = [{"target_loss": target, "row": int(i), "C": float(budgets[i])} for i in flagged]
+    return entries, past_peak_sentence(target, peak, budgets, flagged, where)
 
 
 def past_peak_sentence(

@@ -222,8 +222,9 @@ print(f"the link at the observed loss: {at_observed_loss['law_median']:.3f}")
 # The `loss` and `error` lines are credible intervals: what the two fits know about their
 # parameters. The form's own error is in the other lines: the loss fit learned a discrepancy
 # from backtests on its runs (the default), and with it the loss interval's upper end comes up
-# to about the observed loss; one model's error interval carries it too, with a new run's noise and the
-# benchmark's (notebook `05_honest_intervals.py` shows how the discrepancy is learned).
+# to about the observed loss; one model's error interval carries it too, with a new run's
+# noise and the benchmark's (notebook `05_honest_intervals.py` shows how the discrepancy is
+# learned).
 
 # %% [markdown]
 # ## 4. A task at chance is flagged, not forecast
