@@ -29,7 +29,7 @@ import os
 import re
 import warnings
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,6 @@ from bayescale.fitting import (
     Fit,
     _outside_level,
     beyond_backtests_sentence,
-    far_rows,
     fit,
     flag_far_points,
     load_fit,
@@ -2416,7 +2415,7 @@ class Average:
             included). ``attrs``: ``diagnostics_ok`` (every law with weight passed),
             ``warning`` if one failed, ``caveats``, ``past_peak`` and ``beyond_backtests``
             as in :meth:`Fit.prob_below` (with several laws, each ``beyond_backtests``
-            entry names its ``law``, whose backtests it is measured against), and
+            entry names the ``laws`` whose backtests it exceeds), and
             ``weights``, ``weights_method`` and ``weights_reason`` as in :meth:`forecast`.
 
         Raises
@@ -2436,52 +2435,210 @@ class Average:
         ExtrapolationWarning
             As :meth:`Fit.prob_below`: points farther beyond a law's runs than
             :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times its backtests reached
-            (one sentence per law, named when there are several).
+            (one sentence per set of laws that flag the same points, naming them when they
+            are not all the laws with weight).
         """
-        from bayescale.planning import check_budgets, check_fixed, check_targets, stack_tables
+        from bayescale.planning import check_budgets, check_targets
 
         targets = [float(t) for t in check_targets(target_loss)]
-        active = {name: f for name, f in self.fits.items() if self.weights[name] > 0}
+        active = self._active()
         inputs = list(dict.fromkeys(i for f in active.values() for i in f.law.inputs))
         given, fixed = _prob_points(at, N, D, C, fixed, inputs)
         if "C" in given:
             given["C"] = check_budgets(given["C"])
-        refused = [
-            k
-            for k in fixed
-            if k in ("N", "D", "C") or not any(k in f.law.inputs for f in active.values())
-        ]
-        if refused:
-            # The first law's message says what the fixed inputs are for.
-            check_fixed(next(iter(active.values())).law, {k: fixed[k] for k in refused})
-        fixed = {
-            k: v
-            for f in active.values()
-            for k, v in check_fixed(
-                f.law, {k: v for k, v in fixed.items() if k in f.law.inputs}
-            ).items()
-        }
-        grouped = _grouped(active, group)
-        if not grouped:
-            table = self._prob_table(active, targets, given, fixed)
-        else:
-            groups = active[grouped[0]]._groups_of(group) or []
-            tables = []
-            said: set[str] = set()
-            for g in groups:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    part = self._prob_table(
-                        {n: f.group(g) for n, f in active.items()}, targets, given, fixed
-                    )
-                for w in caught:
-                    text = f"group {g}: {w.message}"
-                    if text not in said:
-                        said.add(text)
-                        warnings.warn(text, w.category, stacklevel=_outside_level())
-                part.insert(0, "group", g)
-                tables.append(part)
-            table = stack_tables(tables, groups)
+        fixed = _laws_fixed(active, fixed)
+        table = self._per_group(
+            active, group, lambda fits: self._prob_table(fits, targets, given, fixed)
+        )
+        return self._mark(table, active, "averaged probability of the target")
+
+    def compute_optimal(
+        self,
+        C: float | Sequence[float],
+        level: float | Sequence[float] = 0.9,
+        fixed: Mapping[str, float] | None = None,
+        method: str = "auto",
+        group: str | Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The compute-optimal split of each budget under the averaged laws.
+
+        Each pooled draw (each law's share follows its weight, as in :meth:`forecast`)
+        splits the budget as its own law does, so where the laws disagree on the split
+        (Kaplan's ``N_opt ~ C^0.73`` against Chinchilla's ``C^0.5``) the interval holds
+        both; a law with all the weight gives exactly its fit's
+        :meth:`Fit.compute_optimal` (without its IsoFLOP-sweep columns).
+
+        Parameters
+        ----------
+        C : float or sequence of float
+            Compute budgets in FLOPs, with ``C = k N D`` (the runs' compute factor).
+        level : float or sequence of float, default 0.9
+            Credible level(s).
+        fixed : mapping, optional
+            Values of the laws' inputs other than N and D (each law takes those it has).
+        method : {"auto", "closed_form", "numerical"}
+            As in :meth:`Fit.compute_optimal`, for every law.
+        group : str or sequence of str, optional
+            For fits of runs in groups, as in :meth:`forecast`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :meth:`Fit.compute_optimal` (after a ``group`` column for fits
+            with groups): ``C``; median and intervals of ``N``, ``D``,
+            ``tokens_per_parameter``; ``loss_*``, ``loss_disc_*`` (when a law with weight
+            has a discrepancy; the others add none) and ``loss_pred_*`` at each draw's
+            optimum; ``N_disc_*``, ``D_disc_*``, ``tokens_per_parameter_disc_*`` when a
+            law's discrepancy has a plan error; ``distance`` (the median plan's e-folds
+            outside the runs of any law). ``attrs``: ``per_law_N_median`` and
+            ``per_law_tokens_per_parameter_median`` (per law, its own median per row:
+            where the laws disagree),
+            ``caveats`` and ``beyond_backtests`` (each entry naming its ``law`` when there
+            are several), ``weights``, ``weights_method``, ``weights_reason``,
+            ``diagnostics_ok`` and, if a law with weight failed, ``warning``.
+
+        Warns
+        -----
+        ExtrapolationWarning
+            Per law, as :meth:`Fit.compute_optimal` warns: a budget's median plan lies
+            outside that law's runs by more than
+            :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times the farthest its
+            backtests checked.
+        UserWarning
+            When a law with weight failed its diagnostics.
+
+        Raises
+        ------
+        DataError
+            For budgets that are not positive numbers, a law with weight not in N and D,
+            laws whose runs count compute with different factors, a ``fixed`` input no law
+            with weight has, or groups as in :meth:`forecast`.
+        """
+        from bayescale.average_plans import optimal_table
+        from bayescale.planning import check_budgets
+
+        check_levels(level)
+        budgets = check_budgets(C)
+        active = self._active()
+        fixed = _laws_fixed(active, fixed or {})
+        table = self._per_group(
+            active,
+            group,
+            lambda fits: optimal_table(self, fits, budgets, level, fixed, method),
+        )
+        return self._mark(table, active, "averaged compute-optimal plan")
+
+    def budget_for(
+        self,
+        target_loss: float | Sequence[float],
+        level: float | Sequence[float] = 0.9,
+        fixed: Mapping[str, float] | None = None,
+        group: str | Sequence[str] | None = None,
+        prob: float | Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """The compute needed to reach a target loss under the averaged laws.
+
+        Each pooled draw finds the budget at which its own law's compute-optimal loss
+        meets the target (as :meth:`Fit.budget_for`); one run's chance at a budget is the
+        averaged :meth:`prob_below` with ``C=``. A law with all the weight gives exactly its
+        fit's :meth:`Fit.budget_for`.
+
+        Parameters
+        ----------
+        target_loss : float or sequence of float
+            Target loss(es) of the law (the average run at that scale).
+        level : float or sequence of float, default 0.9
+            Credible level(s).
+        fixed : mapping, optional
+            Values of the laws' inputs other than N and D (each law takes those it has).
+        group : str or sequence of str, optional
+            For fits of runs in groups, as in :meth:`forecast`.
+        prob : float or sequence of float, optional
+            Also the smallest budget at which one run, split compute-optimally under its
+            law, meets the target with at least this probability under the average:
+            ``C_run_prob_{p}`` (``inf`` where no budget up to 1e40 FLOPs gives it).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :meth:`Fit.budget_for`: ``target_loss``; median and intervals
+            of ``C`` and (when every law with weight is in N and D) ``N`` and ``D`` at the
+            optimum; ``prob_unreachable`` (the share of the pooled draws in which the
+            target is at or below their law's floor); ``prob_run_below_median_C`` and
+            ``prob_run_below_upper_*_C``; ``C_run_prob_*`` when ``prob`` is given.
+            ``attrs``: ``caveats``, ``past_peak`` and ``beyond_backtests`` for the row's
+            budgets (each entry names its ``column``), and the weights and diagnostics as
+            in :meth:`compute_optimal`.
+
+        Warns
+        -----
+        UserWarning
+            When a target is out of reach in enough of the pooled draws that the interval
+            shows ``inf`` (naming each law's share and floor); when the runs already
+            reach the target; when no budget gives the chance ``prob``; when a budget is
+            past the peak of one run's chance; when a law with weight failed its
+            diagnostics.
+        ExtrapolationWarning
+            When one of the row's budgets lies far beyond a law's backtests, as
+            :meth:`prob_below` warns.
+
+        Raises
+        ------
+        DataError
+            For a target that is not a number, a ``prob`` outside (0, 1), laws whose runs
+            count compute with different factors, a ``fixed`` input no law with weight has,
+            or groups as in :meth:`forecast`.
+        """
+        from bayescale.average_plans import budget_table
+        from bayescale.planning import check_targets
+
+        check_levels(level)
+        probs = [] if prob is None else check_levels(prob, "prob")
+        targets = [float(t) for t in check_targets(target_loss)]
+        active = self._active()
+        fixed = _laws_fixed(active, fixed or {})
+        table = self._per_group(
+            active,
+            group,
+            lambda fits: budget_table(self, fits, targets, level, fixed, probs),
+        )
+        return self._mark(table, active, "averaged budget for the target")
+
+    def _active(self) -> dict[str, Fit]:
+        """The fits with weight."""
+        return {name: f for name, f in self.fits.items() if self.weights[name] > 0}
+
+    def _per_group(
+        self,
+        active: Mapping[str, Fit],
+        group: Any,
+        build: Callable[[Mapping[str, Fit]], pd.DataFrame],
+    ) -> pd.DataFrame:
+        """``build`` for the fits with weight, or per group on their views, stacked with a
+        ``group`` column first; each group's warnings said as that group's, once each."""
+        from bayescale.planning import stack_tables
+
+        if not _grouped(active, group):
+            return build(active)
+        first = next(iter(active.values()))
+        groups = first._groups_of(group) or []
+        tables = []
+        said: set[str] = set()
+        for g in groups:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                part = build({n: f.group(g) for n, f in active.items()})
+            for w in caught:
+                text = f"group {g}: {w.message}"
+                if text not in said:
+                    said.add(text)
+                    warnings.warn(text, w.category, stacklevel=_outside_level())
+            part.insert(0, "group", g)
+            tables.append(part)
+        return stack_tables(tables, groups)
+
+    def _mark(self, table: pd.DataFrame, active: Mapping[str, Fit], what: str) -> pd.DataFrame:
+        """Mark a result with the weights and the laws' verdict; warn if a law failed."""
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
         table.attrs["weights_method"] = self.method
         table.attrs["weights_reason"] = self.reason
@@ -2492,10 +2649,7 @@ class Average:
         ]
         table.attrs["diagnostics_ok"] = not failed
         if failed:
-            message = (
-                f"averaged probability of the target includes fits that failed their "
-                f"diagnostics: {', '.join(failed)}"
-            )
+            message = f"{what} includes fits that failed their diagnostics: {', '.join(failed)}"
             table.attrs["warning"] = message
             warnings.warn(message, stacklevel=_outside_level())
         return table
@@ -2650,11 +2804,11 @@ class Average:
             if flags is not None:
                 out["past_peak"], sentence = flags
                 said.append((sentence, UserWarning))
+        from bayescale.average_plans import laws_alike_far
+
         several = len(distances) > 1
-        for name, distance in distances.items():
-            reach = fits[name]._backtest_reach()
-            far = far_rows(distance, reach)
-            if reach is None or len(distance) != len(table) or not len(far):
+        for laws, far, distance, reach in laws_alike_far(fits, distances):
+            if len(distance) != len(table):
                 continue
             out["beyond_backtests"] += [
                 {
@@ -2662,11 +2816,11 @@ class Average:
                     "row": int(i),
                     **({"C": float(table["C"].iloc[i])} if "C" in table else {}),
                     "distance": float(distance[i]),
-                    **({"law": name} if several else {}),
+                    **({"laws": list(laws)} if several else {}),
                 }
                 for i in far
             ]
-            whose = f"{name}: " if several else ""
+            whose = f"{', '.join(laws)}: " if len(laws) < len(fits) else ""
             sentence = beyond_backtests_sentence(
                 far,
                 distance,
@@ -2697,6 +2851,28 @@ def _grouped(active: Mapping[str, Fit], group: Any) -> list[str]:
             f"so leave group out"
         )
     return grouped
+
+
+def _laws_fixed(active: Mapping[str, Fit], fixed: Mapping[str, Any]) -> dict[str, float]:
+    """The laws' other inputs, checked: each must be an input of a law with weight (each law
+    takes those it has), and none of N, D and C."""
+    from bayescale.planning import check_fixed
+
+    refused = [
+        k
+        for k in fixed
+        if k in ("N", "D", "C") or not any(k in f.law.inputs for f in active.values())
+    ]
+    if refused:
+        # The first law's message says what the fixed inputs are for.
+        check_fixed(next(iter(active.values())).law, {k: fixed[k] for k in refused})
+    return {
+        k: v
+        for f in active.values()
+        for k, v in check_fixed(
+            f.law, {k: v for k, v in fixed.items() if k in f.law.inputs}
+        ).items()
+    }
 
 
 def _prob_points(

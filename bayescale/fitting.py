@@ -1309,14 +1309,7 @@ class Fit:
             For budgets that are not numbers (or none at all), a ``sweep`` with an unknown
             key or a value out of range, or without what the runs cannot give.
         """
-        from bayescale.planning import (
-            check_budgets,
-            measured_optimum_draws,
-            optimum_draws,
-            summarise,
-            sweep_design,
-            table,
-        )
+        from bayescale.planning import check_budgets, measured_optimum_draws, sweep_design, table
 
         check_levels(level)
         budgets = check_budgets(C)
@@ -1328,21 +1321,11 @@ class Fit:
         learned = None if self.discrepancy is None else self.discrepancy.plan_sweep()
         design = None if sweep is None and learned is None else sweep_design(sweep, learned)
         draws = self.draws(list(self.law.parameters))
-        optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
-        columns: dict[str, Any] = {"C": budgets}
-        for name in ("N", "D", "tokens_per_parameter"):
-            columns.update(summarise(optimum[name], name, level))
-        columns.update(self._optimal_loss(optimum, budgets, level, fixed))
-        shift = (
-            None
-            if self.discrepancy is None
-            else self.discrepancy.plan_log_shift(budgets, len(optimum["N"]), self.seed)
-        )
+        optimum = self._plan_draws(budgets, fixed, method)
         k = self.runs.compute_factor
-        if shift is not None:
-            # Moving N_opt by a factor moves D = C / (k N) by its inverse, at one budget.
-            columns.update(_split_summary(optimum["N"] * np.exp(shift), budgets, k, "disc", level))
-        elif sweep is not None:
+        columns = plan_columns(optimum, budgets, k, level)
+        shift = optimum.get("plan_log_shift")
+        if shift is None and sweep is not None:
             shift = np.zeros_like(optimum["N"])  # the law's plan alone: no discrepancy
         attrs: dict[str, Any] = {}
         if design is not None and shift is not None:
@@ -1388,23 +1371,27 @@ class Fit:
         result.attrs.update(attrs)
         return self._flag_failed(result, "compute-optimal plan")
 
-    def _optimal_loss(
+    def _plan_draws(
         self,
-        optimum: Mapping[str, np.ndarray],
         budgets: np.ndarray,
-        level: float | Sequence[float],
         fixed: Mapping[str, float] | None,
+        method: str = "auto",
     ) -> dict[str, np.ndarray]:
-        """``loss_*``, ``loss_disc_*`` and ``loss_pred_*`` at each draw's optimal split.
+        """The compute-optimal plan per posterior draw and budget, shape ``(draws, budgets)``.
 
-        As :meth:`forecast` builds ``law_*``, ``disc_*`` and ``pred_*`` at a point: the same
-        discrepancy draws (at each draw's own split, as :meth:`prob_below` takes them) and
-        the same noise of a new run (one term per draw, from the fit's seed).
+        ``N``, ``D``, ``tokens_per_parameter`` and ``loss`` (the law's optimum of each draw);
+        ``loss_pred`` (one compute-optimal run: discrepancy and noise included, as
+        :meth:`forecast` builds ``pred_*`` at a point); with a discrepancy ``loss_disc``
+        (the same discrepancy draws, at each draw's own split, as :meth:`prob_below` takes
+        them) and, when it has a plan error, ``N_disc`` (where the optimum lies, allowing
+        for it) and its ``plan_log_shift`` from ``N``. Every draw in the fit's order, so
+        that an average can take its share.
         """
-        from bayescale.planning import summarise
+        from bayescale.planning import optimum_draws
 
+        draws = self.draws(list(self.law.parameters))
+        optimum = optimum_draws(self.law, draws, budgets, self.runs.compute_factor, fixed, method)
         loss = np.asarray(optimum["loss"], dtype=float)
-        columns = summarise(loss, "loss", level)
         noise = self.law.likelihood.draw_noise(self.draws(), self.seed)[:, None]
         additive = self.law.likelihood.scale == "linear"
         shifted = loss
@@ -1417,11 +1404,15 @@ class Fit:
             }
             delta = self.discrepancy.log_delta(where, len(loss), self.seed).T
             shifted = loss + delta if additive else loss * np.exp(delta)
-            columns.update(summarise(shifted, "loss_disc", level))
+            optimum["loss_disc"] = shifted
+            shift = self.discrepancy.plan_log_shift(budgets, len(loss), self.seed)
+            if shift is not None:
+                # Moving N_opt by a factor moves D = C / (k N) by its inverse, at one budget.
+                optimum["N_disc"] = optimum["N"] * np.exp(shift)
+                optimum["plan_log_shift"] = shift
         with np.errstate(over="ignore"):
-            one_run = shifted + noise if additive else shifted * np.exp(noise)
-        columns.update(summarise(one_run, "loss_pred", level))
-        return columns
+            optimum["loss_pred"] = shifted + noise if additive else shifted * np.exp(noise)
+        return optimum
 
     def budget_for(
         self,
@@ -2357,6 +2348,42 @@ def points_of_at(
             )
         others[name] = values[0]
     return given, others
+
+
+def plan_columns(
+    plan: Mapping[str, np.ndarray], budgets: np.ndarray, k: float, level: float | Sequence[float]
+) -> dict[str, Any]:
+    """The columns of :meth:`Fit.compute_optimal` from per-draw plans (:meth:`Fit._plan_draws`).
+
+    Parameters
+    ----------
+    plan : mapping of str to numpy.ndarray
+        Per draw and budget, shape ``(draws, budgets)``: ``N``, ``D``,
+        ``tokens_per_parameter``, ``loss``, ``loss_pred`` and optionally ``loss_disc`` and
+        ``N_disc``; the draws of one fit, or pooled from several laws.
+    budgets : numpy.ndarray
+        The budgets (FLOPs).
+    k : float
+        ``C = k N D``.
+    level : float or sequence of float
+        Credible level(s).
+
+    Returns
+    -------
+    dict of str to array_like
+        ``C``; the law's split (``N_*``, ``D_*``, ``tokens_per_parameter_*``); the loss at
+        the optimum (``loss_*``, ``loss_disc_*`` with a discrepancy, ``loss_pred_*``); the
+        split with the plan's discrepancy (``N_disc_*`` ...) when the draws carry one.
+    """
+    from bayescale.planning import summarise
+
+    columns: dict[str, Any] = {"C": budgets}
+    for name in ("N", "D", "tokens_per_parameter", "loss", "loss_disc", "loss_pred"):
+        if name in plan:
+            columns.update(summarise(plan[name], name, level))
+    if "N_disc" in plan:
+        columns.update(_split_summary(plan["N_disc"], budgets, k, "disc", level))
+    return columns
 
 
 def _split_summary(

@@ -60,7 +60,7 @@ FAR_BEYOND_BACKTESTS = 2.0
 
 
 #: A plan table's attrs that hold one value per row (dicts of lists as long as the table).
-PER_ROW_ATTRS = ("sweep_no_minimum",)
+PER_ROW_ATTRS = ("sweep_no_minimum", "per_law_N_median", "per_law_tokens_per_parameter_median")
 
 
 def stack_tables(

@@ -336,6 +336,57 @@ def test_forecast_averages_a_saved_comparison(fitted: tuple[Path, Result], tmp_p
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
+    fitted: tuple[Path, Result], tmp_path: Path
+) -> None:
+    from bayescale.comparison import Comparison, compare
+
+    out, _ = fitted
+    one = bayescale.load_fit(out)
+    folder = tmp_path / "cmp"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fixture's short chains
+        compare({"one": one, "two": one}).save(folder)
+        averaged = Comparison.load(folder).average({"one": 0.3, "two": 0.7})
+        plan = averaged.compute_optimal([1e21, 1e22])
+        budget = averaged.budget_for(2.2, prob=0.9)
+    weights = ["--weights", "one=0.3,two=0.7"]
+    doc = json.loads(
+        invoke(
+            "optimal", str(folder), "-c", "1e21", "-c", "1e22", *weights, "--format", "json"
+        ).stdout
+    )
+    assert doc["laws"] == {"one": 0.3, "two": 0.7} and doc["weights_method"] == "user"
+    for row, (_, expected) in zip(doc["rows"], plan.iterrows(), strict=True):
+        for column in ("N_median", "N_upper_90", "loss_pred_lower_90"):
+            assert row[column] == pytest.approx(float(expected[column]))
+    shown = invoke("optimal", str(folder), "-c", "1e21", *weights)
+    assert shown.exit_code == 0 and "laws averaged" in shown.stdout
+    assert "Each law's median N: one" in " ".join(shown.stdout.split())
+    doc = json.loads(
+        invoke(
+            "target", str(folder), "--loss", "2.2", "--prob", "0.9", *weights, "--format", "json"
+        ).stdout
+    )
+    assert doc["budget"][0]["C_median"] == pytest.approx(float(budget["C_median"].iloc[0]))
+    assert doc["budget"][0]["C_run_prob_90"] == pytest.approx(
+        float(budget["C_run_prob_90"].iloc[0])
+    )
+    assert doc["laws"] == {"one": 0.3, "two": 0.7}
+    assert_user_error(
+        invoke("optimal", str(folder), "-c", "1e21", "--sweep", "runs=9"), "--sweep simulates one"
+    )
+    assert_user_error(
+        invoke("target", str(folder), "--loss", "2.2", "--weights", "onee=1"),
+        "onee is not a law of the comparison",
+        "did you mean one?",
+    )
+    assert_user_error(
+        invoke("optimal", str(out), "-c", "1e21", "--weights", "stacking"),
+        "--weights weighs the laws of a comparison folder",
+    )
+
+
 def test_forecast_csv(fitted: tuple[Path, Result]) -> None:
     out, _ = fitted
     result = invoke("forecast", str(out), "--at", AT, "--at", "N=1e9,D=2e10", "--format", "csv")

@@ -706,9 +706,17 @@ def test_a_comparison_folder_given_as_a_fit_lists_its_fits(tmp_path: Path) -> No
     (folder / "loo.csv").write_text("law\n")
     for name in ("chinchilla", "kaplan"):
         (folder / "fits" / f"{name}.nc").write_bytes(b"")
-    line = assert_one_error(invoke("optimal", str(folder), "-c", "1e24"), "written by 'bayescale")
+    candidates = tmp_path / "candidates.csv"
+    candidates.write_text("N,D\n1e9,2e10\n")
+    line = assert_one_error(
+        invoke("next", str(folder), "--candidates", str(candidates), "--target", "N=7e10,D=1e12"),
+        "written by 'bayescale",
+    )
     assert f"'{folder / 'fits' / 'chinchilla.nc'}', '{folder / 'fits' / 'kaplan.nc'}'" in line
-    assert "Comparison.load" not in line and "only 'bayescale forecast' takes the folder" in line
+    assert "Comparison.load" not in line
+    assert "only 'bayescale forecast', 'optimal' and 'target' take the folder itself" in line
+    # Those that take it read it as a comparison, and say when it is not a whole one.
+    assert_one_error(invoke("optimal", str(folder), "-c", "1e24"), "it is not a saved comparison")
 
 
 def test_report_says_that_a_compare_file_is_not_a_folder(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -1223,3 +1224,106 @@ def test_an_averaged_forecast_names_the_laws_whose_backtests_a_point_exceeds(
     alone = average({"healthy": healthy_fit, "half": half_fit}, {"half": 1.0})
     _, said = said_far(lambda: alone.forecast(FAR))
     assert said == []
+
+
+# -- plans under averaged laws ----------------------------------------------------------------
+
+
+def _said(make) -> tuple[object, list[tuple[str, type]]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = make()
+    return result, [(str(w.message), w.category) for w in caught]
+
+
+def test_an_average_of_one_law_plans_as_its_fit(healthy_fit: bs.Fit) -> None:
+    only = average({"healthy": healthy_fit, "other": healthy_fit}, {"healthy": 1.0})
+    budgets = [1e20, 1e23, 1e30]  # 1e30 lies far beyond the backtests
+    own, own_said = _said(lambda: healthy_fit.compute_optimal(budgets))
+    mine, mine_said = _said(lambda: only.compute_optimal(budgets))
+    # The same draws, noise and discrepancy: every column the average gives is the fit's,
+    # bit for bit (the fit also simulates IsoFLOP sweeps, which an average does not).
+    assert "loss_disc_median" in mine and "N_disc_median" in mine
+    pd.testing.assert_frame_equal(mine, own[list(mine.columns)], check_exact=True)
+    assert mine.attrs["caveats"] == own.attrs["caveats"] and mine_said == own_said
+    assert mine.attrs["beyond_backtests"] == own.attrs["beyond_backtests"]
+    assert mine.attrs["per_law_N_median"] == {"healthy": list(own["N_median"])}
+    own, own_said = _said(lambda: healthy_fit.budget_for([2.2, 2.0], prob=0.9))
+    mine, mine_said = _said(lambda: only.budget_for([2.2, 2.0], prob=0.9))
+    pd.testing.assert_frame_equal(mine, own, check_exact=True)
+    for key in ("caveats", "past_peak", "beyond_backtests"):
+        assert mine.attrs[key] == own.attrs[key]
+    assert mine_said == own_said
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.DataWarning")  # fits of different runs
+def test_an_averaged_plan_pools_each_laws_own_plans(healthy_fit: bs.Fit, half_fit: bs.Fit) -> None:
+    fits = {"healthy": healthy_fit, "half": half_fit}
+    both = average(fits, {"healthy": 0.5, "half": 0.5})
+    budgets = [1e21, 1e23]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ExtrapolationWarning)
+        plan = both.compute_optimal(budgets)
+        alone = {name: f.compute_optimal(budgets) for name, f in fits.items()}
+    assert plan.attrs["per_law_N_median"] == {
+        name: list(table["N_median"]) for name, table in alone.items()
+    }
+    for column in ("N", "D", "loss", "loss_pred"):
+        tables = list(alone.values())
+        for q in ("lower_90", "median", "upper_90"):
+            # A quantile of a mixture lies between its components' quantiles.
+            low = np.minimum(*(t[f"{column}_{q}"] for t in tables))
+            high = np.maximum(*(t[f"{column}_{q}"] for t in tables))
+            assert (plan[f"{column}_{q}"] >= low * (1 - 1e-9)).all(), (column, q)
+            assert (plan[f"{column}_{q}"] <= high * (1 + 1e-9)).all(), (column, q)
+    # half_fit has no discrepancy: its draws add none, so with it the pool's discrepancy
+    # columns are there (healthy's), and lie between healthy's and the law's own.
+    assert "loss_disc_median" in plan and "N_disc_median" in plan
+    # One run's chance at the averaged budget is the averaged prob_below there, and the
+    # budget for a 90% chance is where that chance reaches 90%.
+    table = both.budget_for(2.1, prob=0.9)
+    row = table.iloc[0]
+    at = both.prob_below(2.1, C=[row["C_median"], row["C_run_prob_90"]])
+    assert row["prob_run_below_median_C"] == pytest.approx(at["prob_run_below"].iloc[0])
+    assert at["prob_run_below"].iloc[1] >= 0.9
+    assert both.prob_below(2.1, C=row["C_run_prob_90"] * 0.98)["prob_run_below"].iloc[0] < 0.9
+    budgets_alone = [f.budget_for(2.1)["C_median"].iloc[0] for f in fits.values()]
+    assert min(budgets_alone) <= row["C_median"] <= max(budgets_alone)
+    assert json.loads(table.attrs["weights"]) == {"healthy": 0.5, "half": 0.5}
+
+
+def test_an_averaged_plan_refuses_what_it_cannot_pool(healthy_fit: bs.Fit) -> None:
+    from bayescale.average_plans import plan_laws
+
+    def fake(inputs: tuple[str, ...], k: float = 6.0) -> SimpleNamespace:
+        return SimpleNamespace(
+            law=SimpleNamespace(inputs=inputs), runs=SimpleNamespace(compute_factor=k)
+        )
+
+    with pytest.raises(DataError, match=r"power \(inputs C\) has none: give it weight 0"):
+        plan_laws({"chinchilla": fake(("N", "D")), "power": fake(("C",))}, "compute_optimal")
+    # A law of compute alone answers the budget for a target.
+    assert plan_laws({"chinchilla": fake(("N", "D")), "power": fake(("C",))}, "budget_for") == 6
+    with pytest.raises(DataError, match=r"different factors \(C = k N D, k = 6, 8\)"):
+        plan_laws({"a": fake(("N", "D")), "b": fake(("N", "D"), 8.0)}, "budget_for")
+    only = average({"healthy": healthy_fit, "other": healthy_fit}, {"healthy": 1.0})
+    with pytest.raises(DataError, match=r"'U': \.\.\.}: not an input of the law"):
+        only.compute_optimal(1e21, fixed={"U": 1e9})
+    with pytest.raises(DataError, match="N, D and C are what a plan chooses"):
+        only.budget_for(2.0, fixed={"N": 1e9})
+    with pytest.raises(DataError, match=r"group=.* applies to fits of runs in groups"):
+        only.compute_optimal(1e21, group="x")
+
+
+def test_an_average_of_grouped_fits_plans_per_group(grouped_fit: bs.Fit) -> None:
+    only = average({"a": grouped_fit, "b": grouped_fit}, {"a": 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short chains
+        mine = only.compute_optimal([1e21, 1e22], group=["x", "new"])
+        own = grouped_fit.compute_optimal([1e21, 1e22], group=["x", "new"])
+        budget = only.budget_for(2.1, group=["y"])
+        own_budget = grouped_fit.budget_for(2.1, group=["y"])
+    pd.testing.assert_frame_equal(mine, own[list(mine.columns)], check_exact=True)
+    assert list(mine["group"]) == ["x", "x", "new", "new"]
+    assert mine.attrs["per_law_N_median"] == {"a": list(own["N_median"])}
+    pd.testing.assert_frame_equal(budget, own_budget, check_exact=True)

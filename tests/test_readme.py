@@ -130,7 +130,7 @@ def test_cli_example_runs(workdir: Path) -> None:
     commands = _commands(text)
     assert [c[1] for c in commands] == [
         *("laws", "laws", "fit", "forecast", "forecast"),
-        *("optimal", "target", "target", "compare"),
+        *("optimal", "target", "target", "compare", "optimal"),
     ]
     _run_commands(workdir, commands)
     runner = CliRunner()

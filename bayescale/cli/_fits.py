@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from bayescale.errors import BayescaleError
 
 if TYPE_CHECKING:
+    from bayescale.comparison import Average
     from bayescale.fitting import Fit
 
-__all__ = ["is_link_fit", "read_fit"]
+__all__ = ["is_comparison", "is_link_fit", "read_average", "read_fit", "weights_option"]
 
 #: Fits of a comparison listed in a message, at most.
 _LISTED = 6
@@ -82,8 +83,8 @@ def read_fit(path: str | Path, use: str = "loss", flag: str = "FIT.nc") -> Fit:
             averaged = (
                 ""
                 if use == "report"
-                else "; only 'bayescale forecast' takes the folder itself (its laws' averaged "
-                "forecast)"
+                else "; only 'bayescale forecast', 'optimal' and 'target' take the folder "
+                "itself (its laws averaged)"
             )
             extra = (
                 f"; to add the comparison to the report, give it with --compare {path}"
@@ -120,3 +121,134 @@ def read_fit(path: str | Path, use: str = "loss", flag: str = "FIT.nc") -> Fit:
             f"{flag} '{path}' is a link fit (loss → {metric}), not a fit of the loss: {remedy}"
         )
     return fit
+
+
+def is_comparison(path: str | Path) -> bool:
+    """Whether ``path`` is a folder (a comparison's, when it is one: else
+    :func:`read_average` says what it is).
+
+    Parameters
+    ----------
+    path : str or Path
+        The FIT argument given.
+
+    Returns
+    -------
+    bool
+        True for a folder.
+    """
+    return Path(path).is_dir()
+
+
+def weights_option(text: str | None) -> str | dict[str, float]:
+    """Parse ``--weights``: a method's name, or ``NAME=WEIGHT,...``.
+
+    Parameters
+    ----------
+    text : str or None
+        The option's value.
+
+    Returns
+    -------
+    str or dict of str to float
+        ``"auto"`` when not given, a method's name, or the weights by law.
+
+    Raises
+    ------
+    typer.BadParameter
+        For an unknown method, a negative weight or weights that are all 0.
+    """
+    import typer
+
+    from bayescale.comparison import WEIGHT_METHODS
+
+    from ._options import parse_points
+
+    if text is None:
+        return "auto"
+    if "=" not in text:
+        if text not in WEIGHT_METHODS:
+            raise typer.BadParameter(
+                f"{text!r} is not a weighting; use one of {', '.join(WEIGHT_METHODS)}, or your "
+                f"own weights, e.g. --weights chinchilla=0.7,kaplan=0.3",
+                param_hint="'--weights'",
+            )
+        return text
+    given = parse_points([text], "--weights")
+    out = {name: values[0] for name, values in given.items()}
+    negative = [name for name, value in out.items() if not value >= 0]
+    if negative:
+        raise typer.BadParameter(
+            f"the weight of {negative[0]} is {out[negative[0]]:g}; weights are >= 0, e.g. "
+            f"--weights chinchilla=0.7,kaplan=0.3",
+            param_hint="'--weights'",
+        )
+    if not sum(out.values()) > 0:
+        raise typer.BadParameter(
+            f"{text!r} gives every law a weight of 0: give at least one a weight > 0, e.g. "
+            f"--weights chinchilla=0.7,kaplan=0.3",
+            param_hint="'--weights'",
+        )
+    return out
+
+
+def read_average(folder: str | Path, chosen: str | dict[str, float] = "auto") -> Average:
+    """The average of a saved comparison's laws (``bayescale compare --save``).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The comparison's folder.
+    chosen : str or dict of str to float, default "auto"
+        The weights (:func:`weights_option`).
+
+    Returns
+    -------
+    Average
+        The averaged laws.
+
+    Raises
+    ------
+    typer.BadParameter
+        For a weight given to a name that is not one of the comparison's laws.
+    BayescaleError
+        If the folder is not a readable comparison (:meth:`Comparison.load`'s message).
+    """
+    import typer
+
+    from bayescale.comparison import Comparison
+
+    comparison = Comparison.load(folder)
+    if isinstance(chosen, dict):
+        unknown = [name for name in chosen if name not in comparison.fits]
+        if unknown:
+            from bayescale.errors import closest
+
+            match = closest(unknown[0], list(comparison.fits))
+            hint = f"; did you mean {match}?" if match is not None else ""
+            raise typer.BadParameter(
+                f"{', '.join(unknown)} is not a law of the comparison in '{folder}' (its "
+                f"laws: {', '.join(comparison.fits)}){hint}",
+                param_hint="'--weights'",
+            )
+    return comparison.average(chosen)
+
+
+def average_title(average: Average, folder: str | Path) -> str:
+    """How a table names an average: its folder and the laws' weights (those >= 0.5%).
+
+    Parameters
+    ----------
+    average : Average
+        The averaged laws.
+    folder : str or Path
+        Its comparison's folder.
+
+    Returns
+    -------
+    str
+        E.g. ``"cmp: chinchilla 0.70, kaplan 0.30"``.
+    """
+    # Laws under half a percent barely move the average: left out of the title.
+    shares = ", ".join(f"{name} {w:.2f}" for name, w in average.weights.items() if w >= 0.005)
+    return f"{folder}: {shares}"

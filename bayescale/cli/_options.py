@@ -28,6 +28,7 @@ __all__ = [
     "DiscrepancyOption",
     "DrawsOption",
     "FitArgument",
+    "FitOrComparisonArgument",
     "FixedOption",
     "ForceOption",
     "FormatOption",
@@ -38,6 +39,7 @@ __all__ = [
     "SweepOption",
     "TargetAcceptOption",
     "TuneOption",
+    "WeightsOption",
     "XOption",
     "YOption",
     "fixed_inputs",
@@ -104,6 +106,25 @@ DataArgument = Annotated[
 ]
 FitArgument = Annotated[
     str, typer.Argument(metavar="FIT.nc", help="A fit saved by 'bayescale fit'.")
+]
+FitOrComparisonArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="FIT.nc",
+        help="A fit saved by 'bayescale fit', or a folder written by 'bayescale compare' "
+        "(its laws averaged with its weights).",
+    ),
+]
+WeightsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        metavar="METHOD|NAME=W,...",
+        help="For a comparison folder: the weights of its average, 'auto' (default: "
+        "held-out weights without laws whose fits failed), 'extrapolation', 'stacking' "
+        "(PSIS-LOO), 'extrapolation_stacking' (plain), or your own, e.g. "
+        "chinchilla=0.7,kaplan=0.3.",
+    ),
 ]
 XOption = Annotated[
     list[str] | None,

@@ -15,7 +15,7 @@ import typer
 
 from bayescale.settings import check_levels, check_seed
 
-from .._fits import read_fit
+from .._fits import average_title, read_average, read_fit, weights_option
 from .._guard import (
     check_not_inputs,
     check_outputs,
@@ -34,6 +34,7 @@ from .._options import (
     Discrepancy,
     DiscrepancyOption,
     DrawsOption,
+    FitOrComparisonArgument,
     ForceOption,
     FormatOption,
     LevelsOption,
@@ -41,6 +42,7 @@ from .._options import (
     SeedOption,
     TargetAcceptOption,
     TuneOption,
+    WeightsOption,
     XOption,
     YOption,
     check_point_names,
@@ -310,14 +312,7 @@ def fit_command(
 
 
 def forecast_command(
-    fit_file: Annotated[
-        str,
-        typer.Argument(
-            metavar="FIT.nc",
-            help="A fit saved by 'bayescale fit', or a folder written by 'bayescale compare' "
-            "(its laws' forecasts averaged with its weights).",
-        ),
-    ],
+    fit_file: FitOrComparisonArgument,
     at: AtOption,
     level: LevelsOption = None,
     output_format: FormatOption = OutputFormat.table,
@@ -343,17 +338,7 @@ def forecast_command(
             "observed (repeatable; default every observed group).",
         ),
     ] = None,
-    weights: Annotated[
-        str | None,
-        typer.Option(
-            "--weights",
-            metavar="METHOD|NAME=W,...",
-            help="For a comparison folder: the weights of its average, 'auto' (default: "
-            "held-out weights without laws whose fits failed), 'extrapolation', 'stacking' "
-            "(PSIS-LOO), 'extrapolation_stacking' (plain), or your own, e.g. "
-            "chinchilla=0.7,kaplan=0.3.",
-        ),
-    ] = None,
+    weights: WeightsOption = None,
 ) -> None:
     """Forecast the loss at new scales from a saved fit, with credible and predictive intervals.
 
@@ -382,7 +367,7 @@ def forecast_command(
     if seed is not None:
         check_seed(seed, "--seed")
     if Path(fit_file).is_dir():
-        chosen = _weights_option(weights)
+        chosen = weights_option(weights)
         _forecast_average(fit_file, points, levels, output_format, seed, mode, group, chosen)
         return
     if weights is not None:
@@ -438,25 +423,10 @@ def _forecast_average(
                 f"laws ('{Path(folder) / 'fits' / 'NAME.nc'}') to use it",
                 param_hint=f"'{option}'",
             )
-    from bayescale.comparison import Comparison
-
-    comparison = Comparison.load(folder)
     with warnings_as_lines() as shown:
-        if isinstance(chosen, dict):
-            unknown = [name for name in chosen if name not in comparison.fits]
-            if unknown:
-                from bayescale.errors import closest
-
-                match = closest(unknown[0], list(comparison.fits))
-                hint = f"; did you mean {match}?" if match is not None else ""
-                raise typer.BadParameter(
-                    f"{', '.join(unknown)} is not a law of the comparison in '{folder}' (its "
-                    f"laws: {', '.join(comparison.fits)}){hint}",
-                    param_hint="'--weights'",
-                )
-        averaged = comparison.average(chosen)
+        averaged = read_average(folder, chosen)
         weighted = [name for name, w in averaged.weights.items() if w > 0]
-        inputs = sorted({n for name in weighted for n in comparison.fits[name].law.inputs})
+        inputs = sorted({n for name in weighted for n in averaged.fits[name].law.inputs})
         check_point_names(points, inputs, "--at")
         frame = averaged.forecast(points, level=levels, group=group or None)
     weights = {str(name): float(w) for name, w in averaged.weights.items()}
@@ -478,39 +448,6 @@ def _forecast_average(
             }
         )
     else:
-        # Laws under half a percent barely move the average: left out of the title.
-        shares = ", ".join(f"{name} {w:.2f}" for name, w in weights.items() if w >= 0.005)
-        console().print(forecast_table(frame, f"Averaged forecast ({folder}: {shares})"))
+        title = f"Averaged forecast ({average_title(averaged, folder)})"
+        console().print(forecast_table(frame, title))
         say(f"Weights: {averaged.reason}.")
-
-
-def _weights_option(text: str | None) -> str | dict[str, float]:
-    """Parse ``--weights``: a method's name, or ``NAME=WEIGHT,...``."""
-    from bayescale.comparison import WEIGHT_METHODS
-
-    if text is None:
-        return "auto"
-    if "=" not in text:
-        if text not in WEIGHT_METHODS:
-            raise typer.BadParameter(
-                f"{text!r} is not a weighting; use one of {', '.join(WEIGHT_METHODS)}, or your "
-                f"own weights, e.g. --weights chinchilla=0.7,kaplan=0.3",
-                param_hint="'--weights'",
-            )
-        return text
-    given = parse_points([text], "--weights")
-    out = {name: values[0] for name, values in given.items()}
-    negative = [name for name, value in out.items() if not value >= 0]
-    if negative:
-        raise typer.BadParameter(
-            f"the weight of {negative[0]} is {out[negative[0]]:g}; weights are >= 0, e.g. "
-            f"--weights chinchilla=0.7,kaplan=0.3",
-            param_hint="'--weights'",
-        )
-    if not sum(out.values()) > 0:
-        raise typer.BadParameter(
-            f"{text!r} gives every law a weight of 0: give at least one a weight > 0, e.g. "
-            f"--weights chinchilla=0.7,kaplan=0.3",
-            param_hint="'--weights'",
-        )
-    return out

@@ -7,20 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bayescale._format import format_number
+from bayescale._format import format_number, size_kind
 from bayescale.settings import check_level
 
-from .._fits import read_fit
+from .._fits import average_title, is_comparison, read_average, read_fit, weights_option
 from .._guard import echo_warning, warnings_as_lines
 from .._options import (
     AtOption,
     ComputeOption,
-    FitArgument,
+    FitOrComparisonArgument,
     FixedOption,
     FormatOption,
     LevelOption,
     OutputFormat,
     SweepOption,
+    WeightsOption,
     check_point_names,
     fixed_inputs,
     last_values,
@@ -31,6 +32,9 @@ from .._render import emit, print_csv, print_json, records, say
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from bayescale.comparison import Average
+    from bayescale.fitting import Fit
 
 __all__ = ["optimal_command", "target_command"]
 
@@ -85,13 +89,14 @@ def sweep_option(items: list[str] | None) -> dict[str, float] | None:
 
 
 def optimal_command(
-    fit_file: FitArgument,
+    fit_file: FitOrComparisonArgument,
     compute: ComputeOption,
     level: LevelOption = 0.9,
     fixed: FixedOption = None,
     output_format: FormatOption = OutputFormat.table,
     group: GroupOption = None,
     sweep: SweepOption = None,
+    weights: WeightsOption = None,
 ) -> None:
     """Compute-optimal parameters and tokens for each budget, with credible intervals.
 
@@ -104,11 +109,15 @@ def optimal_command(
     the minimum such a sweep would measure, and prob_sweep_no_minimum the
     chance that it finds none within its runs.
 
+    Given a comparison's folder, each law's posterior plans with its own
+    law and the plans are pooled by the weights: where the laws disagree on
+    the split, the intervals hold both.
+
     \f
     Parameters
     ----------
     fit_file : str
-        Path of a saved fit (a law in N and D).
+        Path of a saved fit (a law in N and D), or of a comparison's folder.
     compute : list of float
         Budgets in FLOPs.
     level : float, default 0.9
@@ -121,11 +130,44 @@ def optimal_command(
         For a fit with groups: the groups to plan for (``new``: a group not yet observed).
     sweep : list of str, optional
         ``KEY=VALUE`` of the IsoFLOP curve a new sweep would run (runs, spread, noise).
+    weights : str, optional
+        A comparison's averaging weights: a method's name, or ``NAME=W,...``.
     """
     level = check_level(level, "--level")
     others = fixed_inputs(fixed)
     planned = sweep_option(sweep)
-    result = read_fit(fit_file)  # a failed fit's plan warns from the library
+    source = plan_source(fit_file, weights)
+    if not _is_fit(source):
+        if planned is not None:
+            raise typer.BadParameter(
+                f"--sweep simulates one law's IsoFLOP curve; '{fit_file}' is a comparison: "
+                f"give one of its laws' fits to plan a sweep",
+                param_hint="'--sweep'",
+            )
+        with warnings_as_lines() as shown:
+            frame = source.compute_optimal(compute, level=level, fixed=others, group=group or None)
+        k = next(iter(source.fits.values())).runs.compute_factor
+        emit(
+            frame,
+            output_format,
+            f"Compute-optimal split, laws averaged ({average_title(source, fit_file)}; "
+            f"C = {k:g} N D, {level:.0%} intervals)",
+            "C",
+            **source_facts(source),
+            warnings=sorted(shown),
+        )
+        if output_format is OutputFormat.table:
+            say(
+                "Each law's posterior plans with its own law; the table pools the plans by "
+                "the weights. Each law's median N: "
+                + "; ".join(
+                    f"{name} " + ", ".join(format_number(n, size_kind("N")) for n in law)
+                    for name, law in frame.attrs.get("per_law_N_median", {}).items()
+                )
+                + f". Weights: {source.reason}."
+            )
+        return
+    result = source  # a failed fit's plan warns from the library
     with warnings_as_lines() as shown:
         frame = result.compute_optimal(
             compute, level=level, fixed=others, group=group or None, sweep=planned
@@ -241,7 +283,7 @@ def sweep_caveat(frame: pd.DataFrame, offsets: np.ndarray) -> str:
 
 
 def target_command(
-    fit_file: FitArgument,
+    fit_file: FitOrComparisonArgument,
     loss: Annotated[float, typer.Option("--loss", help="Target loss.")],
     compute: ComputeOption = None,
     level: LevelOption = 0.9,
@@ -257,6 +299,7 @@ def target_command(
         ),
     ] = None,
     at: AtOption = None,
+    weights: WeightsOption = None,
 ) -> None:
     """Compute needed to reach a target loss, and the probability of reaching it.
 
@@ -275,11 +318,14 @@ def target_command(
     distance the backtests checked, gets a warning, and in JSON its
     probability row "past_peak" or "beyond_backtests" true.
 
+    Given a comparison's folder, every answer is under its laws averaged
+    by the weights (each law's posterior with its own floor and split).
+
     \f
     Parameters
     ----------
     fit_file : str
-        Path of a saved fit (a law in N and D).
+        Path of a saved fit (a law in N and D), or of a comparison's folder.
     loss : float
         Target loss.
     compute : list of float, optional
@@ -291,18 +337,21 @@ def target_command(
     at : list of str, optional
         Points, each ``NAME=VALUE,NAME=VALUE`` (as ``forecast --at``), for
         ``Fit.prob_below(loss, N=..., D=...)``.
+    weights : str, optional
+        A comparison's averaging weights, as in ``optimal``.
     """
     level = check_level(level, "--level")
     probs = [check_level(p, "--prob") for p in prob or []]
     others = fixed_inputs(fixed)
     points = parse_points(at) if at else None
-    result = read_fit(fit_file)  # a failed fit's plan warns from the library
+    result = plan_source(fit_file, weights)  # a failed fit's plan warns from the library
+    inputs = source_inputs(result)
     if points is not None:
-        check_point_names(points, list(result.law.inputs), "--at")
+        check_point_names(points, inputs, "--at")
     # The budget needs the law's other inputs (U...) fixed: --fixed, or the one value every
     # --at point gives; points that differ in them have no single budget to set beside.
     planned = dict(others or {})
-    needed = [n for n in result.law.inputs if n not in ("N", "D", "C") and n not in planned]
+    needed = [n for n in inputs if n not in ("N", "D", "C") and n not in planned]
     for name in needed:
         values = set(points[name]) if points is not None and name in points else set()
         if len(values) == 1:
@@ -314,7 +363,7 @@ def target_command(
 
         name = given_nowhere[0]
         raise DataError(
-            f"law {result.law.name!r} also needs {', '.join(given_nowhere)}: give it in each "
+            f"{source_name(result)} also needs {', '.join(given_nowhere)}: give it in each "
             f"--at point (e.g. --at N=7e10,D=1.4e12,{name}=...) or once with --fixed {name}=..."
         )
     # Only the chances at the points were asked, and no one budget fits them all.
@@ -342,8 +391,7 @@ def target_command(
     if output_format is OutputFormat.json:
         print_json(
             {
-                "law": result.law.name,
-                "diagnostics_ok": bool(result.ok),
+                **source_facts(result),
                 "budget": plan_records(budget) if budget is not None else None,
                 "probability": (plan_records(chances, flags=True) if chances is not None else None),
                 "probability_at": (
@@ -375,8 +423,9 @@ def target_command(
         if held
         else ""
     )
+    averaged = "" if _is_fit(result) else f" under {source_name(result)}"
     title = (
-        f"Compute at which the law (the average run) reaches loss {loss:g}{with_held} "
+        f"Compute at which the law (the average run) reaches loss {loss:g}{with_held}{averaged} "
         f"({level:.0%} credible intervals); prob run below: the chance one run with that "
         f"budget does"
     )
@@ -423,8 +472,86 @@ def _chances_at(
     if "C" not in table.columns and {"N", "D"} <= set(table.columns):
         # The compute of each point, as a budget's row gives it: the planner's unit.
         at = list(table.columns).index("D") + 1
-        table.insert(at, "C", result.runs.compute_factor * table["N"] * table["D"])
+        table.insert(at, "C", source_compute_factor(result) * table["N"] * table["D"])
     return table
+
+
+def _is_fit(source: Fit | Average) -> bool:
+    """One law's fit, not an average (imported here: the CLI starts without the library)."""
+    from bayescale.comparison import Average
+
+    return not isinstance(source, Average)
+
+
+def plan_source(path: str, weights: str | None) -> Fit | Average:
+    """What ``optimal`` and ``target`` plan from: a saved fit, or a comparison's average.
+
+    Parameters
+    ----------
+    path : str
+        The FIT argument: a fit file or a comparison's folder.
+    weights : str or None
+        ``--weights``, for a comparison's folder only.
+
+    Returns
+    -------
+    Fit or Average
+        The fit, or the comparison's laws averaged by the weights.
+
+    Raises
+    ------
+    typer.BadParameter
+        For ``--weights`` with one fit, or weights the comparison cannot take.
+    """
+    if is_comparison(path):
+        return read_average(path, weights_option(weights))
+    if weights is not None:
+        raise typer.BadParameter(
+            f"--weights weighs the laws of a comparison folder; '{path}' is one fit",
+            param_hint="'--weights'",
+        )
+    return read_fit(path)
+
+
+def source_inputs(source: Fit | Average) -> list[str]:
+    """The law's inputs, or every input of the averaged laws with weight."""
+    if _is_fit(source):
+        return list(source.law.inputs)
+    active = [f for name, f in source.fits.items() if source.weights[name] > 0]
+    return list(dict.fromkeys(i for f in active for i in f.law.inputs))
+
+
+def source_name(source: Fit | Average) -> str:
+    """``law 'chinchilla'``, or the averaged laws with their weights."""
+    if _is_fit(source):
+        return f"law {source.law.name!r}"
+    shares = ", ".join(f"{n} {w:.2f}" for n, w in source.weights.items() if w >= 0.005)
+    return f"the averaged laws ({shares})"
+
+
+def source_compute_factor(source: Fit | Average) -> float:
+    """``k`` in ``C = k N D`` of the fit's runs (the averaged laws share one)."""
+    if _is_fit(source):
+        return float(source.runs.compute_factor)
+    return float(next(iter(source.fits.values())).runs.compute_factor)
+
+
+def average_facts(average: Average) -> dict[str, Any]:
+    """What a JSON document says of an average: its weights, their method and reason."""
+    return {
+        "laws": {str(n): float(w) for n, w in average.weights.items()},
+        "weights_method": average.method,
+        "weights_reason": average.reason,
+    }
+
+
+def source_facts(source: Fit | Average) -> dict[str, Any]:
+    """The JSON keys naming what a plan is of: the law (or the averaged laws) and whether
+    every fit with weight passed its diagnostics."""
+    if _is_fit(source):
+        return {"law": source.law.name, "diagnostics_ok": bool(source.ok)}
+    active = [f for name, f in source.fits.items() if source.weights[name] > 0]
+    return {**average_facts(source), "diagnostics_ok": all(bool(f.ok) for f in active)}
 
 
 def _flagged_rows(frame: pd.DataFrame, key: str) -> set[int]:
