@@ -3154,6 +3154,7 @@ def compare_pooling(
     x: Mapping[str, str] | None = None,
     y: str | None = None,
     compute_factor: float | None = None,
+    holdout_above: Mapping[str, float | Sequence[float]] | None = None,
     **fit_options: Any,
 ) -> pd.DataFrame:
     """Fit grouped runs with each pooling choice and tabulate LOO and held-out scores.
@@ -3186,6 +3187,11 @@ def compare_pooling(
         For a table: the response column; default ``"loss"``.
     compute_factor : float, optional
         For a table: ``k`` in ``C = k N D``; default 6.
+    holdout_above : mapping, optional
+        Instead of ``test``, the runs' own larger runs, as :func:`compare` holds them out:
+        ``{"C": 1e20}`` (or several thresholds, ``{"C": [1e20, 1e21]}``) refits each choice
+        on the runs at or below the threshold and scores it on the larger ones; every group
+        must keep runs at or below each threshold.
     **fit_options
         Passed to :func:`bayescale.fit` (draws, tune, chains, seed ...).
 
@@ -3194,14 +3200,20 @@ def compare_pooling(
     pandas.DataFrame
         One row per choice: ``elpd_loo`` and ``p_loo`` (PSIS-LOO on ``runs``),
         ``pareto_k_bad`` (runs with k > 0.7), ``diagnostics_ok`` and, with ``test``, the
-        columns of :func:`score` (``elpd``, ``mare``, ``coverage_90`` ...).
+        columns of :func:`score` (``elpd``, ``mare``, ``coverage_90`` ...). With
+        ``holdout_above``, one row per choice and threshold, indexed by ``pooling`` and
+        ``holdout`` (e.g. ``"C<=1e20"``): the LOO columns (of the fit to every run) and,
+        of the refit, ``n_train``, the columns of :func:`score` and
+        ``diagnostics_ok_refit``.
 
     Raises
     ------
     DataError
         If the runs have no groups, are neither Runs nor a table, the table cannot be read
         (see :func:`bayescale.load_runs`), ``x``, ``y`` or ``compute_factor`` are given with
-        Runs, a level is not in (0, 1), or both ``level`` and ``levels`` are given.
+        Runs, a level is not in (0, 1), both ``level`` and ``levels`` are given, both
+        ``test`` and ``holdout_above`` are given, or a threshold leaves a group without
+        runs to fit or holds out no run.
     """
     import arviz as az
 
@@ -3209,12 +3221,18 @@ def compare_pooling(
     reading = {"x": x, "y": y, "compute_factor": compute_factor, "group": group}
     runs = _as_runs(runs, "compare_pooling", **reading)
     if test is not None:
+        if holdout_above is not None:
+            raise DataError(
+                "compare_pooling scores either held-out runs given as test= or the runs' own "
+                "larger runs (holdout_above=), not both: give one"
+            )
         test = _as_runs(test, "compare_pooling's test", **reading)
     if runs.group is None:
         raise DataError(
             "compare_pooling needs runs in groups: give the grouping column, "
             "compare_pooling(table, group='<column>'), or load_runs(..., group='<column>')"
         )
+    splits = [] if holdout_above is None else _pooling_splits(runs, holdout_above)
     rows = []
     for choice in choices:
         result = fit(runs, law, pooling=choice, **fit_options)
@@ -3232,5 +3250,41 @@ def compare_pooling(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 row.update(_score(result, test, chosen, False)[0])
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("pooling")
+        if not splits:
+            rows.append(row)
+        for name, threshold, train, held in splits:
+            refit = fit(train, law, pooling=choice, **fit_options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                scores = _score(refit, runs.subset(held), chosen, False)[0]
+            rows.append(
+                {
+                    **row,
+                    "holdout": f"{name}<={_threshold_text(threshold)}",
+                    "n_train": len(train),
+                    **scores,
+                    "diagnostics_ok_refit": refit.ok,
+                }
+            )
+    index = ["pooling", "holdout"] if splits else "pooling"
+    return pd.DataFrame(rows).set_index(index)
+
+
+def _pooling_splits(
+    runs: Runs, holdout_above: Mapping[str, float | Sequence[float]]
+) -> list[tuple[str, float, Runs, np.ndarray]]:
+    """:func:`_holdout_splits` for grouped runs: every group keeps runs to fit."""
+    splits = _holdout_splits(runs, holdout_above)
+    labels = np.asarray(runs.group, dtype=str)
+    for name, threshold, train, _ in splits:
+        kept = set(np.asarray(train.group, dtype=str).tolist())
+        empty = [g for g in dict.fromkeys(labels.tolist()) if g not in kept]
+        if empty:
+            smallest = {g: float(runs.x(name)[labels == g].min()) for g in empty}
+            listed = ", ".join(f"{g} (smallest {name} {v:.3g})" for g, v in smallest.items())
+            raise DataError(
+                f"holding out runs above {name}={_threshold_text(threshold)} leaves no run to "
+                f"fit in group(s) {listed}: raise the threshold above their smallest runs, or "
+                f"give held-out runs as test="
+            )
+    return splits

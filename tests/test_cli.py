@@ -387,6 +387,39 @@ def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
     )
 
 
+def test_compare_pooling_choices_from_the_command_line(runs_csv: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(runs_csv)
+    grouped = tmp_path / "grouped.csv"
+    frame.assign(family=np.resize(["a", "b"], len(frame))).to_csv(grouped, index=False)
+    common = ["compare", str(grouped), *X_MAP, "--out", str(tmp_path / "p")]
+    base = [*common, "--laws", "chinchilla"]
+    # Refused before any sampling.
+    assert_user_error(invoke(*base, "--pooling", "none,partial"), "give the grouping column")
+    assert_user_error(
+        invoke(
+            *common, "--laws", "chinchilla,kaplan", "--group", "family", "--pooling", "none,partial"
+        ),
+        "--pooling compares pooling choices of one law; --laws gives 2",
+    )
+    assert_user_error(
+        invoke(*base, "--group", "family", "--pooling", "partial,parital"),
+        "give two or more different choices of none, partial, complete",
+    )
+    assert_user_error(invoke(*base, "--group", "family"), "give at least two laws")
+    cut = float(np.quantile(frame["Model Size"] * frame["Tokens"] * 6, 0.75))
+    args = [*base, "--group", "family", "--pooling", "partial,complete", *SMALL]
+    done = invoke(*args, "--holdout-above", f"C={cut:.3g}")
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(tmp_path / "p" / "pooling.csv")
+    assert list(written["pooling"]) == ["partial", "complete"]
+    assert {"elpd_loo", "n_train", "n_test", "elpd", "coverage_90"} <= set(written.columns)
+    assert "Best on the held-out larger runs (summed elpd):" in " ".join(done.stdout.split())
+    # The table is not overwritten without --force.
+    before = (tmp_path / "p" / "pooling.csv").read_bytes()
+    assert_user_error(invoke(*args), "pooling.csv")
+    assert (tmp_path / "p" / "pooling.csv").read_bytes() == before
+
+
 def test_forecast_csv(fitted: tuple[Path, Result]) -> None:
     out, _ = fitted
     result = invoke("forecast", str(out), "--at", AT, "--at", "N=1e9,D=2e10", "--format", "csv")

@@ -1038,6 +1038,42 @@ def test_compare_pooling_reads_a_table_with_its_groups(
         compare_pooling(expected, level=0.9, levels=[0.9])
 
 
+def test_compare_pooling_scores_the_runs_own_larger_runs(sim_runs: bs.Runs) -> None:
+    from bayescale.comparison import compare_pooling
+
+    runs = load_runs(
+        pd.DataFrame(
+            {
+                "N": sim_runs.x("N"),
+                "D": sim_runs.x("D"),
+                "loss": sim_runs.y,
+                "family": np.resize(["x", "y"], len(sim_runs)),
+            }
+        ),
+        group="family",
+    )
+    threshold = float(np.quantile(runs.x("C"), 0.7))
+    small = dict(draws=150, tune=150, chains=2, seed=1, prior_draws=0, discrepancy="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short chains
+        table = compare_pooling(
+            runs, choices=("partial", "complete"), holdout_above={"C": threshold}, **small
+        )
+    label = f"C<={threshold:g}".replace("e+", "e")
+    assert list(table.index) == [("partial", label), ("complete", label)]
+    below = int((runs.x("C") <= threshold * (1 + 1e-9)).sum())
+    assert (table["n_train"] == below).all() and (table["n_test"] == len(runs) - below).all()
+    assert table[["coverage_90", "mare", "elpd"]].notna().all().all()
+    assert {"elpd_loo", "diagnostics_ok", "diagnostics_ok_refit"} <= set(table.columns)
+    # Before any sampling: a threshold that leaves a group nothing to fit, or test= as well.
+    lowest = {g: float(runs.x("C")[np.asarray(runs.group) == g].min()) for g in ("x", "y")}
+    later = max(lowest, key=lowest.__getitem__)  # the group whose smallest run is larger
+    with pytest.raises(DataError, match=rf"leaves no run to fit in group\(s\) {later} \("):
+        compare_pooling(runs, holdout_above={"C": lowest[later] * 0.999})
+    with pytest.raises(DataError, match="either held-out runs given as test= or the runs' own"):
+        compare_pooling(runs, test=runs, holdout_above={"C": threshold})
+
+
 @pytest.fixture(scope="module")
 def half_fit(sim_runs: bs.Runs) -> bs.Fit:
     """Chinchilla on every other run, as many draws as the healthy fit (no retries, which

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -184,8 +184,8 @@ def loo_flags(loo: pd.DataFrame, held_out: bool = True) -> tuple[pd.DataFrame, l
     return out, notes
 
 
-def _law_names(laws: str) -> list[str]:
-    """The laws of ``--laws``: split on the commas outside parentheses.
+def _law_names(laws: str, fewest: int = 2) -> list[str]:
+    """The laws of ``--laws``: split on the commas outside parentheses (at least ``fewest``).
 
     A formula's function calls take commas (``maximum(N, D)``) that do not separate laws;
     an unbalanced parenthesis would swallow the laws after it, so it is refused.
@@ -216,9 +216,11 @@ def _law_names(laws: str) -> list[str]:
         )
     names.append(laws[start:])
     names = [name.strip() for name in names if name.strip()]
-    if len(names) < 2:
+    if len(names) < fewest:
         raise typer.BadParameter(
-            "give at least two laws, e.g. chinchilla,kaplan", param_hint="'--laws'"
+            "give at least two laws, e.g. chinchilla,kaplan (or one law with --group and "
+            "--pooling none,partial,complete to compare pooling choices)",
+            param_hint="'--laws'",
         )
     return names
 
@@ -256,8 +258,30 @@ def compare_command(
     seed: SeedOption = SAMPLER_DEFAULTS.seed,
     discrepancy: DiscrepancyOption = Discrepancy.auto,
     force: ForceOption = False,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            metavar="COLUMN",
+            help="Column naming each run's family: every law is fitted hierarchically, "
+            "with partial pooling (repeatable: groups from several columns).",
+        ),
+    ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            "--pooling",
+            metavar="KIND,KIND,...",
+            help="With --group and one law: compare pooling choices instead of laws, e.g. "
+            "--pooling none,partial,complete (PSIS-LOO, and held-out scores with "
+            "--holdout-above); writes pooling.csv into --out.",
+        ),
+    ] = None,
 ) -> None:
     """Compare law forms: PSIS-LOO with stacking weights, and scores on held-out larger runs.
+
+    With --group every law is fitted hierarchically; with --group, one law and
+    --pooling none,partial,complete, the pooling choices are compared instead.
 
     \f
     Parameters
@@ -281,15 +305,25 @@ def compare_command(
         with its own.
     force : bool, default False
         Overwrite earlier outputs in `out`.
+    group : list of str, optional
+        Grouping column(s), as in ``fit``.
+    pooling : str, optional
+        Comma-separated pooling choices to compare (with ``group`` and one law).
     """
     mapping = parse_mapping(x)
-    names = _law_names(laws)
+    names = _law_names(laws, fewest=1 if pooling is not None else 2)
     thresholds = parse_numbers(holdout_above, "--holdout-above")
     sampler = sampler_settings(draws, tune, chains, target_accept, seed)
+    choices = _pooling_choices(pooling, group, names)
     from bayescale.data import load_runs
 
     with warnings_as_lines():
-        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor)
+        runs = load_runs(data, x=mapping, y=y, compute_factor=compute_factor, group=group or None)
+    if choices is not None:
+        _compare_pooling(
+            data, runs, names[0], choices, thresholds, out, force, sampler, discrepancy
+        )
+        return
 
     # PyMC is imported from here on: every input has been checked that can be without it.
     from bayescale.comparison import compare, comparison_files, name_laws
@@ -362,3 +396,96 @@ def compare_command(
     say(result.verdict())
     written = result.save(out, overwrite=force)
     say(f"Wrote {len(written)} files into {out}")
+
+
+def _pooling_choices(
+    pooling: str | None, group: list[str] | None, names: list[str]
+) -> list[str] | None:
+    """``--pooling``'s choices, checked against ``--group`` and ``--laws``; None without it."""
+    if pooling is None:
+        return None
+    if not group:
+        raise typer.BadParameter(
+            "--pooling compares pooling choices across groups of runs: give the grouping "
+            "column with --group COLUMN",
+            param_hint="'--pooling'",
+        )
+    if len(names) != 1:
+        raise typer.BadParameter(
+            f"--pooling compares pooling choices of one law; --laws gives {len(names)} "
+            f"({', '.join(names)}): give one, or leave out --pooling to compare the laws",
+            param_hint="'--pooling'",
+        )
+    choices = [c.strip() for c in pooling.split(",") if c.strip()]
+    known = ("none", "partial", "complete")
+    unknown = [c for c in choices if c not in known]
+    if unknown or len(choices) < 2 or len(set(choices)) < len(choices):
+        raise typer.BadParameter(
+            f"{pooling!r}: give two or more different choices of {', '.join(known)}, e.g. "
+            f"--pooling none,partial,complete",
+            param_hint="'--pooling'",
+        )
+    return choices
+
+
+def _compare_pooling(
+    data: str,
+    runs: Any,
+    law: str,
+    choices: list[str],
+    thresholds: dict[str, list[float]] | None,
+    out: Path,
+    force: bool,
+    sampler: Any,
+    discrepancy: Discrepancy,
+) -> None:
+    """``compare --pooling``: each choice fitted, its LOO and held-out scores in pooling.csv."""
+    from bayescale import _files
+    from bayescale.comparison import _pooling_splits, compare_pooling
+
+    if thresholds:
+        from bayescale.errors import DataError
+
+        try:
+            _pooling_splits(runs, thresholds)
+        except DataError as err:
+            raise typer.BadParameter(str(err), param_hint="'--holdout-above'") from None
+    inputs = [("the data DATA", data), *((("the law file", law),) if law.endswith(".toml") else ())]
+    check_folder_outputs(out, ["pooling.csv"], force, inputs=inputs)
+    say(
+        f"Comparing pooling choices {', '.join(choices)} of {law} on {len(runs)} runs in "
+        f"{len(set(runs.group))} groups from {runs.source}"
+    )
+    with warnings_as_lines():
+        table = compare_pooling(
+            runs,
+            law,
+            choices=choices,
+            holdout_above=thresholds or None,
+            sampler=sampler,
+            discrepancy=discrepancy.value,
+        )
+    console().print(frame_table(table.reset_index(), "Pooling choices"))
+    say(POOLING_LEGEND)
+    best = table["elpd_loo"].groupby(level=0).first().idxmax()
+    verdict = f"Best by PSIS-LOO (interpolation): {best}."
+    if "elpd" in table:
+        held = table["elpd"].groupby(level=0).sum()
+        verdict += f" Best on the held-out larger runs (summed elpd): {held.idxmax()}."
+    else:
+        verdict += " No held-out runs: give --holdout-above to judge extrapolation."
+    say(verdict)
+    out.mkdir(parents=True, exist_ok=True)
+    _files.write_text(out / "pooling.csv", table.to_csv(), overwrite=force)
+    say(f"Wrote {out / 'pooling.csv'}")
+
+
+#: What the columns of the pooling table mean.
+POOLING_LEGEND = (
+    "elpd_loo, p_loo, pareto_k_bad: PSIS-LOO of each choice fitted to every run; "
+    "diagnostics_ok: that fit passed its diagnostics. With --holdout-above, per threshold: "
+    "the choice refitted on the n_train runs at or below it and scored on the larger ones: "
+    "elpd (summed log density, nats; higher is better), elpd_per_run, coverage_* (share "
+    "inside the predictive intervals), r2, mare (mean absolute relative error) and "
+    "diagnostics_ok_refit."
+)
