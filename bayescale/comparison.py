@@ -2604,6 +2604,118 @@ class Average:
         )
         return self._mark(table, active, "averaged budget for the target")
 
+    def save(self, folder: str | Path, overwrite: bool = False) -> dict[str, Path]:
+        """Write the average into a folder: its weights (``average.json``) and its fits.
+
+        A reloaded average (:meth:`load`) pools the same draws, so its forecasts and plans
+        are identical. Laws with weight 0 are saved too (the weights name them). Each file
+        is written atomically, every destination checked before anything is written.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Created if missing.
+        overwrite : bool, default False
+            Replace an earlier average's files (``average.json`` and ``fits/NAME.nc``).
+
+        Returns
+        -------
+        dict of str to Path
+            ``average`` (average.json) and ``fit_<law>`` (fits/<law>.nc) for each law.
+
+        Raises
+        ------
+        OutputExistsError
+            If an output exists and ``overwrite`` is False (nothing is written then).
+        BayescaleError
+            If the folder is a file, or cannot be created or written.
+        """
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise BayescaleError(f"'{folder}' is a file; give a folder for the average")
+        files = {"average": folder / AVERAGE_FILE}
+        files.update({f"fit_{name}": folder / "fits" / f"{name}.nc" for name in self.fits})
+        existing = [str(p) for p in files.values() if p.exists()]
+        if existing and not overwrite:
+            raise OutputExistsError(
+                f"{', '.join(existing)} exist already; choose another folder, or replace "
+                f"them with save(..., overwrite=True)",
+                path=folder,
+            )
+        try:
+            (folder / "fits").mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise BayescaleError(f"cannot create folder '{folder / 'fits'}': {err}") from None
+        for path in files.values():
+            _files.check_destination(path, overwrite=True)
+        for name, f in self.fits.items():
+            f.save(files[f"fit_{name}"], overwrite=overwrite)
+        document = {
+            "format": 1,
+            "weights": {str(k): float(v) for k, v in self.weights.items()},
+            "seed": int(self.seed),
+            "method": self.method,
+            "reason": self.reason,
+            # Which fit each file holds, so that a file swapped in is refused on load.
+            "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
+        }
+        # Written last: a folder without it is not an average, whatever fits it holds.
+        _files.write_text(
+            files["average"], json.dumps(document, indent=1) + "\n", overwrite=overwrite
+        )
+        return files
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Average:
+        """Read an average written by :meth:`save`.
+
+        Parameters
+        ----------
+        folder : str or Path
+            The folder.
+
+        Returns
+        -------
+        Average
+            The same fits, weights, seed and reason: the same forecasts and plans.
+
+        Raises
+        ------
+        BayescaleError
+            If the folder or its ``average.json`` is missing or damaged, or a fit is
+            missing or is not the fit that was saved under its name.
+        """
+        folder = Path(folder)
+        path = folder / AVERAGE_FILE
+        if not path.is_file():
+            hint = (
+                " (it is a comparison's folder: Comparison.load, then .average())"
+                if (folder / "loo.csv").is_file()
+                else ""
+            )
+            raise BayescaleError(f"'{folder}' holds no saved average ({path} not found){hint}")
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            weights = pd.Series({str(k): float(v) for k, v in document["weights"].items()})
+            identities = dict(document["fits"])
+            seed, method, reason = int(document["seed"]), document["method"], document["reason"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise BayescaleError(
+                f"damaged average '{path}' ({type(err).__name__}: {err}); save it again"
+            ) from None
+        fits = {}
+        for name in weights.index:
+            fit_path = folder / "fits" / f"{name}.nc"
+            if not fit_path.is_file():
+                raise BayescaleError(f"'{folder}' lacks the fit of {name} ({fit_path})")
+            fits[name] = load_fit(fit_path)
+            if identities.get(name) != _fit_identity(fits[name]):
+                raise BayescaleError(
+                    f"damaged average '{folder}': {fit_path} is not the fit this average "
+                    f"saved as {name}; restore it or save the average again"
+                )
+        return cls(fits, weights, seed, method, reason)
+
     def _active(self) -> dict[str, Fit]:
         """The fits with weight."""
         return {name: f for name, f in self.fits.items() if self.weights[name] > 0}
@@ -2851,6 +2963,10 @@ def _grouped(active: Mapping[str, Fit], group: Any) -> list[str]:
             f"so leave group out"
         )
     return grouped
+
+
+#: The file naming a folder an average's, and holding its weights.
+AVERAGE_FILE = "average.json"
 
 
 def _laws_fixed(active: Mapping[str, Fit], fixed: Mapping[str, Any]) -> dict[str, float]:

@@ -385,6 +385,21 @@ def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
         invoke("optimal", str(out), "-c", "1e21", "--weights", "stacking"),
         "--weights weighs the laws of a comparison folder",
     )
+    # A saved average is read as saved (its own weights), or reweighted by name.
+    averaged.save(tmp_path / "avg")
+    doc = json.loads(
+        invoke("optimal", str(tmp_path / "avg"), "-c", "1e21", "-c", "1e22", "-f", "json").stdout
+    )
+    assert [r["N_median"] for r in doc["rows"]] == pytest.approx(list(plan["N_median"]))
+    assert doc["laws"] == {"one": 0.3, "two": 0.7}
+    assert_user_error(
+        invoke("forecast", str(tmp_path / "avg"), "--at", AT, "--weights", "stacking"),
+        "is a saved average, without the comparison's scores",
+    )
+    assert_user_error(
+        invoke("next", str(tmp_path / "avg"), "--candidates", "c.csv", "--target", AT),
+        "is a folder of averaged laws (Average.save), not a fit",
+    )
 
 
 def test_compare_pooling_choices_from_the_command_line(runs_csv: Path, tmp_path: Path) -> None:

@@ -1363,3 +1363,37 @@ def test_an_average_of_grouped_fits_plans_per_group(grouped_fit: bs.Fit) -> None
     assert list(mine["group"]) == ["x", "x", "new", "new"]
     assert mine.attrs["per_law_N_median"] == {"a": list(own["N_median"])}
     pd.testing.assert_frame_equal(budget, own_budget, check_exact=True)
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.DataWarning")  # fits of different runs
+def test_an_average_saves_and_reloads_to_the_same_forecasts_and_plans(
+    healthy_fit: bs.Fit, half_fit: bs.Fit, tmp_path: Path
+) -> None:
+    from bayescale.comparison import Average
+
+    both = average(
+        {"healthy": healthy_fit, "half": half_fit}, {"healthy": 0.7, "half": 0.3}, seed=4
+    )
+    folder = tmp_path / "avg"
+    written = both.save(folder)
+    assert sorted(written) == ["average", "fit_half", "fit_healthy"]
+    again = Average.load(folder)
+    assert again.seed == 4 and again.method == "user" and dict(again.weights) == dict(both.weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ExtrapolationWarning)
+        pd.testing.assert_frame_equal(again.forecast(AT), both.forecast(AT), check_exact=True)
+        pd.testing.assert_frame_equal(
+            again.compute_optimal([1e21, 1e22]),
+            both.compute_optimal([1e21, 1e22]),
+            check_exact=True,
+        )
+    # Never silently replaced; a fit swapped in is refused on load.
+    before = (folder / "average.json").read_bytes()
+    with pytest.raises(OutputExistsError, match="exist already"):
+        both.save(folder)
+    assert (folder / "average.json").read_bytes() == before
+    healthy_fit.save(folder / "fits" / "half.nc", overwrite=True)
+    with pytest.raises(BayescaleError, match="is not the fit this average saved as half"):
+        Average.load(folder)
+    with pytest.raises(BayescaleError, match="holds no saved average"):
+        Average.load(tmp_path)

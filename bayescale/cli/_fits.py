@@ -79,6 +79,12 @@ def read_fit(path: str | Path, use: str = "loss", flag: str = "FIT.nc") -> Fit:
 
     where = Path(path)
     if where.is_dir():
+        if (where / "average.json").is_file():
+            raise BayescaleError(
+                f"{flag} '{path}' is a folder of averaged laws (Average.save), not a fit: give "
+                f"one law's fit, e.g. {_comparison_fits(where)}; only 'bayescale forecast', "
+                f"'optimal' and 'target' take the folder itself"
+            )
         if (where / "loo.csv").is_file() or (where / "fits").is_dir():
             averaged = (
                 ""
@@ -193,7 +199,7 @@ def weights_option(text: str | None) -> str | dict[str, float]:
 
 
 def read_average(folder: str | Path, chosen: str | dict[str, float] = "auto") -> Average:
-    """The average of a saved comparison's laws (``bayescale compare --save``).
+    """The averaged laws of a folder: a saved comparison's, or a saved average.
 
     Parameters
     ----------
@@ -205,33 +211,57 @@ def read_average(folder: str | Path, chosen: str | dict[str, float] = "auto") ->
     Returns
     -------
     Average
-        The averaged laws.
+        The averaged laws: a saved average (``Average.save``, its ``average.json``) as
+        saved, or reweighted by NAME=W weights; a comparison's laws by ``chosen``.
 
     Raises
     ------
     typer.BadParameter
-        For a weight given to a name that is not one of the comparison's laws.
+        For a weight given to a name that is not one of the laws, or a weighting method
+        for a saved average (which keeps no scores to weigh by).
     BayescaleError
         If the folder is not a readable comparison (:meth:`Comparison.load`'s message).
     """
     import typer
 
-    from bayescale.comparison import Comparison
+    from bayescale.comparison import AVERAGE_FILE, Average, Comparison, average
 
-    comparison = Comparison.load(folder)
-    if isinstance(chosen, dict):
-        unknown = [name for name in chosen if name not in comparison.fits]
-        if unknown:
-            from bayescale.errors import closest
-
-            match = closest(unknown[0], list(comparison.fits))
-            hint = f"; did you mean {match}?" if match is not None else ""
+    if (Path(folder) / AVERAGE_FILE).is_file():
+        saved = Average.load(folder)
+        if chosen == "auto":
+            return saved
+        if not isinstance(chosen, dict):
             raise typer.BadParameter(
-                f"{', '.join(unknown)} is not a law of the comparison in '{folder}' (its "
-                f"laws: {', '.join(comparison.fits)}){hint}",
+                f"'{folder}' is a saved average, without the comparison's scores that "
+                f"--weights {chosen} needs: leave --weights out (its own weights), or give "
+                f"NAME=W weights",
                 param_hint="'--weights'",
             )
+        _check_weight_names(chosen, list(saved.fits), folder, "saved average")
+        return average(saved.fits, chosen, seed=saved.seed)
+    comparison = Comparison.load(folder)
+    if isinstance(chosen, dict):
+        _check_weight_names(chosen, list(comparison.fits), folder, "comparison")
     return comparison.average(chosen)
+
+
+def _check_weight_names(
+    chosen: dict[str, float], laws: list[str], folder: str | Path, what: str
+) -> None:
+    """Refuse a weight given to a name that is not one of the laws (with a did-you-mean)."""
+    import typer
+
+    unknown = [name for name in chosen if name not in laws]
+    if unknown:
+        from bayescale.errors import closest
+
+        match = closest(unknown[0], laws)
+        hint = f"; did you mean {match}?" if match is not None else ""
+        raise typer.BadParameter(
+            f"{', '.join(unknown)} is not a law of the {what} in '{folder}' (its "
+            f"laws: {', '.join(laws)}){hint}",
+            param_hint="'--weights'",
+        )
 
 
 def average_title(average: Average, folder: str | Path) -> str:

@@ -112,7 +112,7 @@ FitOrComparisonArgument = Annotated[
     typer.Argument(
         metavar="FIT.nc",
         help="A fit saved by 'bayescale fit', or a folder written by 'bayescale compare' "
-        "(its laws averaged with its weights).",
+        "or Average.save (its laws averaged with its weights).",
     ),
 ]
 WeightsOption = Annotated[
