@@ -24,8 +24,14 @@ laws come out paired; :meth:`JointFit.forecast` gives the columns of :func:`chai
 
 A task whose error stays at chance over the runs (its best run is within
 :data:`CHANCE_MARGIN` of chance) has no loss-to-error relation to fit: :func:`near_chance`
-flags it, and :func:`chain` returns its flag and no numbers rather than a confident forecast
-drawn from the prior.
+flags it, :func:`fit_link` refuses it (:class:`~bayescale.errors.NearChanceError`) rather than
+fit a link that would only echo its prior, and :func:`forecast_metrics` gives it a row that
+says so, without numbers. (The report flags, without a forecast, a link fitted by other means
+on such runs.)
+
+:func:`chain` judges each target on its own: where more than :data:`OUTSIDE_SHARE` of a
+target's draws leave what an error can be, it warns once, naming those targets, and lists
+them in the table's ``attrs["outside_unit"]``.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,8 +62,10 @@ __all__ = [
     "CHANCE_MARGIN",
     "LINKS",
     "LINK_PREFIX",
+    "OUTSIDE_SHARE",
     "JointFit",
     "chain",
+    "check_link",
     "fit_joint",
     "fit_link",
     "forecast_metrics",
@@ -72,6 +81,11 @@ CHANCE_MARGIN = 0.05
 #: Prior spread of the error at high loss around a known chance error.
 CHANCE_SIGMA = 0.03
 _CHANCE_PARAMETER = {"exponential": "eps", "sigmoid": "e_max"}
+#: Share of a target's draws outside what an error can be above which :func:`chain` warns.
+OUTSIDE_SHARE = 0.05
+#: Share of the narrower of two loss ranges they must overlap on for a link to be taken as
+#: fitted on the loss fit's loss (below it, :func:`check_link` warns).
+RANGE_OVERLAP = 0.5
 
 
 def link_law(
@@ -105,11 +119,16 @@ def link_law(
     ------
     DataError
         If the law has no input ``L``, or ``chance`` is not in [0, 1).
+    LawError
+        If ``law`` is a name that is neither a link of the catalog nor a file (the message
+        lists the links, with the closest one).
     """
     from bayescale.laws import Law, catalog_dir, get_law
 
     name = law if isinstance(law, str) and law in LINKS else None
     links = catalog_dir() / "links"
+    if name is None and isinstance(law, str):
+        _check_link_name(law)
     if name is not None:
         law = get_law(links / f"{name}.toml")
     elif isinstance(law, str) and not law.endswith(".toml") and "L" in law:
@@ -139,6 +158,35 @@ def link_law(
     return law
 
 
+def _check_link_name(text: str) -> None:
+    """Refuse a bare name that is no link, listing the links rather than the loss laws.
+
+    A name goes to the law catalog otherwise, whose message lists the *loss* laws and never
+    a link. Files, formulas and the loss catalog's names (refused later for lacking ``L``)
+    pass.
+    """
+    from bayescale.errors import LawError
+    from bayescale.laws import _is_dir, _is_file, catalog
+
+    name = text.strip()
+    if (
+        not re.fullmatch(r"[A-Za-z_][\w.-]*", name)
+        or name == "L"
+        or name.lower().endswith(".toml")
+        or name in catalog()
+        or _is_file(name)
+        or _is_dir(name)
+    ):
+        return
+    match = closest(name, list(LINKS))
+    hint = f" (did you mean {match}?)" if match is not None else ""
+    raise LawError(
+        f"unknown link {text!r}{hint}: the link catalog has {', '.join(LINKS)}; or give the "
+        f"path of a .toml link file, or a formula in the loss L, e.g. "
+        f"'eps - k * exp(gamma * (3.5 - L))'"
+    )
+
+
 def _check_chance(chance: float | None, metric: str | None = None) -> None:
     """Refuse a chance accuracy outside [0, 1) (a percent, most likely: 25 for 0.25)."""
     if chance is None:
@@ -149,7 +197,12 @@ def _check_chance(chance: float | None, metric: str | None = None) -> None:
         value = float("nan")
     if isinstance(chance, bool) or not 0 <= value < 1:
         of = f" of {metric!r}" if metric else ""
-        hint = f" (a percent? give {value / 100:g})" if 1 <= value <= 100 else ""
+        if value == 1:
+            hint = " (a chance of 1 leaves nothing to learn; if it is a percent, give 0.01)"
+        elif 1 < value <= 100:
+            hint = f" (a percent? give {value / 100:g})"
+        else:
+            hint = ""
         raise DataError(
             f"chance{of} is an accuracy in [0, 1), got {chance!r}{hint}: a fraction, 0.25 "
             f"for four choices"
@@ -383,27 +436,117 @@ def _warn_rising_error(loss: pd.Series, error: np.ndarray, metric: str, accuracy
     )
 
 
-def _check_loss_columns(loss_fit: Fit, link_fit: Fit) -> None:
-    """Warn when the link was fitted on another loss column than the one the loss fit models.
+def check_link(loss_fit: Fit, link_fit: Fit) -> None:
+    """Check that a link can be chained with a loss fit: the fits' order and their loss.
 
-    A column of another name can hold the same loss (``loss`` in the fit's table,
-    ``val_loss`` in the benchmark's), so only the unambiguous case warns: the link's table
-    also had a column named as the fit's loss, and another was chosen.
+    :func:`chain` runs it; it is public for a caller that shows a link beside a loss fit
+    without chaining them (the command line's report does, to print its warnings).
+
+    Parameters
+    ----------
+    loss_fit : Fit
+        The loss law's fit.
+    link_fit : Fit
+        The link's fit (:func:`fit_link`).
+
+    Raises
+    ------
+    DataError
+        If the fits are given the other way round (the first is a link fit), or the second
+        is not a link from the loss ``L``.
+
+    Warns
+    -----
+    DataWarning
+        If the link was fitted on another loss column than the one the loss fit models
+        (harmless when both name the same loss), or on losses whose range barely overlaps
+        the loss fit's runs'.
     """
     from bayescale.errors import DataWarning
 
+    if _is_link(loss_fit):
+        what = f" of {loss_fit.info['metric']!r}" if "metric" in loss_fit.info else ""
+        second = "" if _is_link(link_fit) else f" (the second is a fit of {link_fit.law.name!r})"
+        raise DataError(
+            f"the first argument is a link fit{what}{second}: chain takes the loss fit first "
+            f"and the link second, chain(loss_fit, link_fit, at)"
+        )
+    if "L" not in link_fit.law.inputs:
+        raise DataError(
+            f"the second argument is a fit of law {link_fit.law.name!r} (inputs "
+            f"{', '.join(link_fit.law.inputs)}), not a link from the loss L: chain takes the "
+            f"loss fit first and a link fit (fit_link) second"
+        )
     linked, modelled = link_fit.info.get("loss"), loss_fit.runs.y_name
-    if linked is None or linked == modelled:
-        return
-    if modelled not in link_fit.info.get("table_columns", ()):
-        return
-    warnings.warn(
-        f"the loss fit models {modelled!r} but the link was fitted on {linked!r}, although "
-        f"its table has {modelled!r} too: the metric's forecast is wrong unless they are the "
-        f"same loss (fit the link with loss={modelled!r})",
-        DataWarning,
-        stacklevel=3,
+    link_loss = np.asarray(link_fit.runs.x("L"), dtype=float)
+    fit_loss = np.asarray(loss_fit.runs.y, dtype=float)
+    spans = {
+        "link": (float(np.nanmin(link_loss)), float(np.nanmax(link_loss))),
+        "fit": (float(np.nanmin(fit_loss)), float(np.nanmax(fit_loss))),
+    }
+    overlap = _overlap(spans["link"], spans["fit"])
+    ranges = (
+        f"the link's runs have losses {_span(spans['link'])}, the loss fit's {_span(spans['fit'])}"
     )
+    apart = ""
+    if overlap < RANGE_OVERLAP:
+        apart = (
+            "; they do not overlap"
+            if overlap <= 0
+            else f"; they overlap on only {overlap:.0%} of the narrower range"
+        )
+    if linked is not None and linked != modelled:
+        had = (
+            f", although its table has {modelled!r} too"
+            if modelled in link_fit.info.get("table_columns", ())
+            else ""
+        )
+        warnings.warn(
+            f"the loss fit models {modelled!r} but the link was fitted on {linked!r}{had} "
+            f"({ranges}{apart}): if these are the same loss under two names, ignore this; "
+            f"otherwise the metric's forecast is wrong: fit the link on the column of "
+            f"{modelled!r} (loss= in Python, --loss on the command line)",
+            DataWarning,
+            stacklevel=3,
+        )
+    elif apart:
+        warnings.warn(
+            f"the link was fitted on other losses than the loss fit's runs have ({ranges}"
+            f"{apart}): if the link's loss is another loss than {modelled!r}, or measured "
+            f"otherwise, the metric's forecast is wrong; if it is the same loss, the link "
+            f"holds only near the losses of its own runs",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
+def _is_link(fit: Fit) -> bool:
+    """Whether a fit is a link's: fitted by :func:`fit_link` (it records its metric), or of
+    a law of the loss ``L`` alone."""
+    return "metric" in fit.info or list(fit.law.inputs) == ["L"]
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """How much two ranges overlap, as a share of the narrower (1 if it is one point inside)."""
+    common = min(a[1], b[1]) - max(a[0], b[0])
+    narrower = min(a[1] - a[0], b[1] - b[0])
+    if common < 0:
+        return 0.0
+    return 1.0 if narrower <= 0 else float(common / narrower)
+
+
+def _span(span: tuple[float, float]) -> str:
+    return f"{span[0]:.3g} to {span[1]:.3g}"
+
+
+def _recorded_chance(link_fit: Fit) -> float | None:
+    """The chance accuracy a link was fitted with, as :func:`fit_link` records it."""
+    value = link_fit.info.get("chance")
+    try:
+        value = None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if value is None or not np.isfinite(value) else value
 
 
 def chain(
@@ -445,25 +588,33 @@ def chain(
         both laws' parameter uncertainty; ``pred_median``, ``pred_lower_l``,
         ``pred_upper_l``: one model's error (a new run's loss noise, the loss fit's
         discrepancy if it has one, and the link's noise). ``attrs`` holds
-        ``diagnostics_ok`` (both fits pass) and, if either failed, ``warning``.
+        ``diagnostics_ok`` (both fits pass) and, if either failed, ``warning``; and
+        ``outside_unit``, the targets where more than :data:`OUTSIDE_SHARE` of the draws of
+        ``error`` or ``pred`` leave what an error can be (one dict per target: ``row``, its
+        inputs, ``error_outside`` and ``pred_outside``, the shares of draws; empty if none).
+        Each target's numbers depend on the seed alone, not on the other targets.
 
     Raises
     ------
     DataError
         If a point lacks an input of the loss law (or two of N, D, C), a value is not a
-        positive number, or both ``at`` and ``points`` are given.
+        positive number, both ``at`` and ``points`` are given, or the fits are given the
+        other way round (see :func:`check_link`).
 
     Warns
     -----
     UserWarning
-        If the loss fit or the link fit failed its diagnostics, or the link puts many error
-        draws outside [0, 1] at the targets.
+        If the loss fit or the link fit failed its diagnostics; once, naming the targets, if
+        more than :data:`OUTSIDE_SHARE` of a target's draws fall outside [0, 1] (for
+        ``error``, also more than :data:`CHANCE_MARGIN` above the chance error, when the
+        link records its chance); and (a ``DataWarning``) if the link was fitted on another
+        loss than the loss fit models (see :func:`check_link`).
     """
     from bayescale.settings import check_levels, check_seed
 
     at = _at_or_points(at, points, "chain")
     check_levels(level)
-    _check_loss_columns(loss_fit, link_fit)  # on every group's runs, as the link's may be
+    check_link(loss_fit, link_fit)  # on every group's runs, as the link's may be
     if group is not None:
         loss_fit = loss_fit.group(group)
     frame = _target_frame(loss_fit.law, at, loss_fit.runs.compute_factor)
@@ -475,7 +626,17 @@ def chain(
         n = len(next(iter(theta.values())))
         log_delta = loss_fit.discrepancy.log_delta(frame, n, seed).T
     phi = link_fit.draws([*link.parameters, *link.likelihood.noise_names])
-    table = _through_link(loss_law, theta, link, phi, frame, level, seed, log_delta=log_delta)
+    table = _through_link(
+        loss_law,
+        theta,
+        link,
+        phi,
+        frame,
+        level,
+        seed,
+        log_delta=log_delta,
+        chance=_recorded_chance(link_fit),
+    )
     return _flag_failed(table, {"the loss fit": loss_fit, "the link fit": link_fit})
 
 
@@ -572,14 +733,17 @@ def forecast_metrics(
         failed`` (the loss fit's or the metric's link's) or ``near chance``), ``note``
         (why, or the chain's warnings), then :func:`chain`'s columns; a metric near chance
         has its reason and no numbers. ``attrs`` holds ``diagnostics_ok`` (the loss fit and
-        every link fitted pass) and, if one failed, ``warning``.
+        every link fitted pass), ``outside_unit`` (the rows whose draws leave what an error
+        can be, as in :func:`chain`, with their ``metric`` and ``row`` in this table) and,
+        if a fit failed, ``warning``.
 
     Raises
     ------
     DataError
-        If a column is missing or not finite (near-chance metrics are rows, not errors), a
-        point lacks an input of the loss law, or a keyword is not one
-        :func:`bayescale.fit` takes.
+        If a column is missing or not finite, a metric is not a fraction, a chance is not
+        in [0, 1) (near-chance metrics are rows, not errors), a point lacks an input of the
+        loss law, or a keyword is not one :func:`bayescale.fit` takes: all checked for
+        every metric before any link is fitted.
 
     Warns
     -----
@@ -593,19 +757,22 @@ def forecast_metrics(
     if group is not None:
         loss_fit = loss_fit.group(group)
     frame = _target_frame(loss_fit.law, at, loss_fit.runs.compute_factor)
+    chances = {
+        metric: chance.get(metric) if isinstance(chance, Mapping) else chance for metric in metrics
+    }
+    at_chance = _check_metrics(table, loss, metrics, link, chances, accuracy)
     fitted: dict[str, Fit] = {"the loss fit": loss_fit}
     rows = []
+    outside: list[dict[str, Any]] = []
     for metric in metrics:
-        task_chance = chance.get(metric) if isinstance(chance, Mapping) else chance
-        try:
-            link_fit = fit_link(
-                table, loss, metric, link, chance=task_chance, accuracy=accuracy, **fit_options
-            )
-        except NearChanceError as err:
+        if metric in at_chance:
             inputs = {name: frame[name].to_numpy() for name in loss_fit.law.inputs}
-            flagged = {"metric": metric, "status": "near chance", "note": str(err)}
+            flagged = {"metric": metric, "status": "near chance", "note": at_chance[metric]}
             rows.append(pd.DataFrame({**flagged, **inputs}))
             continue
+        link_fit = fit_link(
+            table, loss, metric, link, chance=chances[metric], accuracy=accuracy, **fit_options
+        )
         fitted[f"the link of {metric!r}"] = link_fit
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
@@ -616,15 +783,55 @@ def forecast_metrics(
         part.insert(0, "note", note)
         part.insert(0, "status", status)
         part.insert(0, "metric", metric)
+        # The chain's flagged targets, renumbered as rows of the whole table.
+        first = sum(len(r) for r in rows)
+        for flagged in part.attrs.get("outside_unit", []):
+            outside.append({"metric": metric, **flagged, "row": first + flagged["row"]})
         rows.append(part)
     table = pd.concat(rows, ignore_index=True)
-    table.attrs = {}
+    table.attrs = {"outside_unit": outside}
     message = _failed_message(fitted)
     table.attrs["diagnostics_ok"] = message is None
     if message is not None:
         table.attrs["warning"] = message
         warnings.warn(message, UserWarning, stacklevel=2)
     return table
+
+
+def _check_metrics(
+    table: Any,
+    loss: str,
+    metrics: Sequence[str],
+    link: str | Path | Law,
+    chances: Mapping[str, float | None],
+    accuracy: bool,
+) -> dict[str, str]:
+    """Check every metric's column, values, chance and link before any is fitted.
+
+    :func:`fit_link` checks them too, but one metric at a time: a typo in the last of many
+    tasks would surface only after every link before it was sampled, and be lost with them.
+
+    Returns
+    -------
+    dict of str to str
+        The metrics near chance, each with the reason (they get a row, not a fit).
+    """
+    near: dict[str, str] = {}
+    law = None
+    with warnings.catch_warnings():
+        # Their warnings (an accuracy taken for an error) come with each link's fit.
+        warnings.simplefilter("ignore")
+        for metric in metrics:
+            try:
+                data = _link_runs(
+                    _as_table(table, loss, metric), loss, metric, chances[metric], accuracy
+                )
+            except NearChanceError as err:
+                near[metric] = str(err)
+                continue
+            if law is None:
+                law = link_law(link, chances[metric], runs=data)
+    return near
 
 
 def _target_frame(law: Law, at: Any, compute_factor: float) -> pd.DataFrame:
@@ -649,6 +856,7 @@ def _through_link(
     *,
     log_delta: np.ndarray | None = None,
     joint: bool = False,
+    chance: float | None = None,
 ) -> pd.DataFrame:
     """The loss law's draws at the targets, pushed through the link's draws: the forecast table.
 
@@ -665,6 +873,10 @@ def _through_link(
     inputs = {name: frame[name].to_numpy(float)[None, :] for name in loss_law.inputs}
     rng = np.random.default_rng([seed, 15])
     n = len(next(iter(theta.values())))
+    # The pairing first, then one noise term per draw shared by the targets (as
+    # Fit.forecast draws a new run's noise): each target's marginal is exact, and its
+    # numbers do not depend on which other targets are asked for in the same call.
+    pick = np.arange(n) if joint else rng.integers(0, len(next(iter(phi.values()))), n)
     mean_loss = law_value(loss_law, {k: theta[k][:, None] for k in loss_law.parameters}, inputs)
     run_loss = mean_loss
     if not joint:
@@ -674,29 +886,89 @@ def _through_link(
         if log_delta is not None:
             location = location + log_delta
         run_loss = loss_law.likelihood.inverse(
-            location + loss_law.likelihood.draw_noise(noise, rng, mean_loss.shape)
+            location + loss_law.likelihood.draw_noise(noise, rng, (n, 1))
         )
-    pick = np.arange(n) if joint else rng.integers(0, len(next(iter(phi.values()))), n)
     params = {k: phi[k][pick, None] for k in link.parameters}
     link_noise = {k: phi[k][pick, None] for k in link.likelihood.noise_names}
     error = law_value(link, params, {"L": mean_loss})
     one_model = law_value(link, params, {"L": run_loss}) + link.likelihood.draw_noise(
-        link_noise, rng, mean_loss.shape
+        link_noise, rng, (n, 1)
     )
 
-    outside = float(np.mean((error < 0) | (error > 1)))
-    if outside > 0.05:
-        warnings.warn(
-            f"the {link.name!r} link puts {outside:.0%} of the error draws outside [0, 1] at "
-            f"these targets: it extrapolates past what an error can be; a bounded link "
-            f"('sigmoid', from chance to a floor) suits this metric",
-            UserWarning,
-            stacklevel=3,
-        )
+    outside = _outside_unit(link, frame, list(loss_law.inputs), error, one_model, chance)
     out = {name: frame[name].to_numpy() for name in loss_law.inputs}
     for prefix, draws in (("loss", mean_loss), ("error", error), ("pred", one_model)):
         out.update(summarise(draws, prefix, level))
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    table.attrs["outside_unit"] = outside
+    return table
+
+
+def _outside_unit(
+    link: Law,
+    frame: pd.DataFrame,
+    inputs: Sequence[str],
+    error: np.ndarray,
+    one_model: np.ndarray,
+    chance: float | None,
+) -> list[dict[str, Any]]:
+    """The targets whose draws leave what an error can be, each judged on its own; one
+    warning naming them all.
+
+    A target is flagged when more than :data:`OUTSIDE_SHARE` of its draws of the law's error
+    fall outside [0, 1] (or more than :data:`CHANCE_MARGIN` above a known chance error: the
+    links' error at high loss has a prior of sd :data:`CHANCE_SIGMA` around it, so draws
+    just above it are expected), or of one model's error outside [0, 1]. Pooled over the
+    targets, one impossible target among many good ones would pass unseen.
+    """
+    from bayescale._format import clean_exponent
+
+    high = 1.0 if chance is None else min(1.0, 1.0 - chance + CHANCE_MARGIN)
+    error_out = np.mean((error < 0) | (error > high), axis=0)
+    pred_out = np.mean((one_model < 0) | (one_model > 1), axis=0)
+    rows = np.flatnonzero((error_out > OUTSIDE_SHARE) | (pred_out > OUTSIDE_SHARE))
+    flagged = [
+        {
+            "row": int(i),
+            **{name: float(frame[name].iloc[i]) for name in inputs},
+            "error_outside": float(error_out[i]),
+            "pred_outside": float(pred_out[i]),
+        }
+        for i in rows
+    ]
+    if not flagged:
+        return flagged
+    where = "; ".join(
+        ", ".join(f"{name}={clean_exponent(f'{row[name]:.3g}')}" for name in inputs)
+        + f" (error_* {row['error_outside']:.0%} of the draws, pred_* {row['pred_outside']:.0%})"
+        for row in flagged
+    )
+    bounds = "outside [0, 1]"
+    if chance is not None and high < 1:
+        bounds += (
+            f" (error_*: or above the chance error {1 - chance:.3g} by more than {CHANCE_MARGIN:g})"
+        )
+    if any(row["error_outside"] > OUTSIDE_SHARE for row in flagged):
+        if link.name == "sigmoid":
+            advice = "its error at high loss lies above the chance error: is the chance right?"
+        else:
+            advice = (
+                "it extrapolates past what an error can be; a bounded link ('sigmoid', from "
+                "chance to a floor) suits this metric"
+            )
+    else:
+        advice = (
+            "one model's error (pred_*) adds the link's noise, additive on the error "
+            "fraction and bounded by no link: read its interval as ending at 0 (or 1)"
+        )
+    warnings.warn(
+        f"the {link.name!r} link puts more than {OUTSIDE_SHARE:.0%} of the draws {bounds} at "
+        f"{len(flagged)} of {len(frame)} target{'s' if len(frame) != 1 else ''}: {where}; "
+        f"{advice}",
+        UserWarning,
+        stacklevel=4,
+    )
+    return flagged
 
 
 #: Prefix of the link's variables in a joint posterior (both laws have a noise ``sigma``).
@@ -739,6 +1011,9 @@ class JointFit:
     settings : dict
         The sampler settings asked for (draws, tune, chains, target_accept), where the chains
         started and the ladder's attempts (the last one's draws kept).
+    chance : float or None
+        The task's chance accuracy, if given: the forecast judges its error draws against
+        the chance error too.
     """
 
     law: Law
@@ -749,6 +1024,7 @@ class JointFit:
     diagnostics: Diagnostics
     seed: int
     settings: dict[str, Any]
+    chance: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -853,8 +1129,9 @@ class JointFit:
             The columns of :func:`chain`: inputs, ``loss_*`` (the law's loss), ``error_*``
             (the link at that loss: the parameters' uncertainty) and ``pred_*`` (one model's
             error: the link at the law's loss plus the link's noise, which in a joint fit
-            already holds a run's loss noise). ``attrs`` holds ``diagnostics_ok`` and, for a
-            failed fit, ``warning``.
+            already holds a run's loss noise). ``attrs`` holds ``diagnostics_ok``, the
+            targets whose draws leave what an error can be (``outside_unit``, as
+            :func:`chain`) and, for a failed fit, ``warning``.
         """
         from bayescale.settings import check_levels, check_seed
 
@@ -863,7 +1140,9 @@ class JointFit:
         seed = self.seed if seed is None else check_seed(seed)
         frame = _target_frame(self.law, at, self.runs.compute_factor)
         theta, phi = self.loss_draws(), self.link_draws()
-        table = _through_link(self.law, theta, self.link, phi, frame, level, seed, joint=True)
+        table = _through_link(
+            self.law, theta, self.link, phi, frame, level, seed, joint=True, chance=self.chance
+        )
         table.attrs["diagnostics_ok"] = self.ok
         if not self.ok:
             message = (
@@ -975,7 +1254,17 @@ def fit_joint(
     used = {k: getattr(settings, k) for k in ("draws", "tune", "chains", "target_accept")}
     used["starts"] = starts.describe()
     used["attempts"] = [a.to_dict() for a in done]
-    return JointFit(loss_law, link, runs, error, idata.posterior, diagnostics, settings.seed, used)
+    return JointFit(
+        loss_law,
+        link,
+        runs,
+        error,
+        idata.posterior,
+        diagnostics,
+        settings.seed,
+        used,
+        None if chance is None else float(chance),
+    )
 
 
 def _sample_joint(

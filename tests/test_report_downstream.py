@@ -42,21 +42,21 @@ def _link_runs(eps: float, k: float, gamma: float, low: float, seed: int) -> pd.
     rng = np.random.default_rng(seed)
     loss = rng.uniform(low, 3.6, 40)
     error = eps - k * np.exp(gamma * (3.5 - loss)) + 0.005 * rng.standard_normal(40)
-    return pd.DataFrame({"val_loss": loss, "err": error})
+    return pd.DataFrame({"loss": loss, "err": error})
 
 
 @pytest.fixture(scope="module")
 def link_fit() -> bayescale.Fit:
     """A link from a four-choice task's runs, with losses of the conftest's runs."""
     runs = _link_runs(0.72, 0.1, 0.8, low=1.9, seed=0)
-    return downstream.fit_link(runs, "val_loss", "err", chance=0.25, **SETTINGS)
+    return downstream.fit_link(runs, "loss", "err", chance=0.25, **SETTINGS)
 
 
 @pytest.fixture(scope="module")
 def steep_fit() -> bayescale.Fit:
     """A steep link fitted on high losses only: at the far target it falls below an error of 0."""
     runs = _link_runs(0.75, 0.05, 2.5, low=2.6, seed=1)
-    return downstream.fit_link(runs, "val_loss", "err", chance=0.25, **SETTINGS)
+    return downstream.fit_link(runs, "loss", "err", chance=0.25, **SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_a_link_at_chance_is_flagged_not_forecast(healthy_fit, link_fit, chance_
 def test_a_failed_link_is_said_by_its_verdict_not_again_as_a_warning(healthy_fit) -> None:
     runs = _link_runs(0.72, 0.1, 0.8, low=1.9, seed=0)
     starved = downstream.fit_link(
-        runs, "val_loss", "err", chance=0.25, draws=20, tune=20, chains=2, seed=1, retries=0
+        runs, "loss", "err", chance=0.25, draws=20, tune=20, chains=2, seed=1, retries=0
     )
     assert not starved.ok
     with pytest.warns(UserWarning, match="the link fit: DIAGNOSTICS FAIL"):
@@ -272,7 +272,7 @@ def test_cli_report_with_link_shows_the_section(saved, tmp_path) -> None:
 
 def test_cli_link_saves_a_link_the_report_names(saved, tmp_path) -> None:
     link = tmp_path / "cli-link.nc"
-    command = ["link", str(saved["fit"]), str(saved["runs"]), "--loss", "val_loss"]
+    command = ["link", str(saved["fit"]), str(saved["runs"]), "--loss", "loss"]
     command += ["--metric", "hellaswag", "--accuracy", "--chance", "0.25", "--at", "N=1e9,D=2e10"]
     command += ["--draws", "300", "--tune", "300", "--chains", "2", "--format", "csv"]
     result = runner.invoke(app, [*command, "--save", str(link)])
@@ -313,3 +313,28 @@ def test_cli_refuses_a_bad_link_file(saved, tmp_path, which: str, fragment: str)
     assert len(lines) == 1 and lines[0].startswith(f"error: --link {path}"), result.stderr
     assert fragment in lines[0] and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_cli_report_says_on_the_terminal_that_a_link_is_of_another_loss(
+    saved, link_fit, tmp_path
+) -> None:
+    import dataclasses
+
+    # A link fitted on 'val_loss' from a table without the fit's column 'loss' (a rename).
+    renamed = dataclasses.replace(
+        link_fit, info={**link_fit.info, "loss": "val_loss", "table_columns": ["val_loss", "err"]}
+    )
+    path = renamed.save(tmp_path / "renamed.nc")
+    out = tmp_path / "report.html"
+    command = ["report", str(saved["fit"]), "--out", str(out), "--at", "N=1e12,D=2e13"]
+    result = runner.invoke(app, [*command, "--link", str(path)])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "fitted on 'val_loss'" in line]
+    assert len(said) == 1, result.stderr
+    assert said[0].startswith("warning: the link of err: the loss fit models 'loss' but the link")
+    assert "if these are the same loss under two names, ignore this" in said[0]
+    assert "fitted on 'val_loss'" in unescape(section(out.read_text(encoding="utf-8")))
+    # A link on the fit's own loss column: nothing of the kind.
+    fine = runner.invoke(app, [*command, "--link", str(saved["link"]), "--force"])
+    assert fine.exit_code == 0, fine.output
+    assert "fitted on" not in fine.stderr

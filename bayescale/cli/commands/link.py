@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -162,6 +163,7 @@ def link_command(
 
     from bayescale.data import _read
     from bayescale.errors import DataError
+    from bayescale.forecast import forecast_points
     from bayescale.settings import check_level
 
     level = check_level(level, "--level")
@@ -200,6 +202,18 @@ def link_command(
             f"{data}): the link must map the same loss to the metric; use --loss {modelled} "
             f"(or leave --loss out)"
         )
+    # All that the link's fit and its chain need is checked before the link is sampled:
+    # the table (fit_link checks it again and says its warnings then), the group and the
+    # targets, known from the loss fit (a missing input, D of N and D, or a group it lacks).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said once, by fit_link and the chain
+        try:
+            downstream._link_runs(table, loss, metric, chance, accuracy)
+        except DataError as err:
+            raise DataError(_in_data_file(err, data, lines)) from None
+        chained = loss_fit.group(group) if group is not None else loss_fit
+    if points is not None:
+        forecast_points(chained.law, points, chained.runs.compute_factor)
     with warnings_as_lines():
         try:
             link_fit = downstream.fit_link(
@@ -214,11 +228,11 @@ def link_command(
             )
         except DataError as err:
             raise DataError(_in_data_file(err, data, lines)) from None
-        frame = (
-            downstream.chain(loss_fit, link_fit, points, level=level, group=group)
-            if points is not None
-            else None
-        )
+        if points is not None:
+            frame = downstream.chain(loss_fit, link_fit, points, level=level, group=group)
+        else:
+            frame = None
+            downstream.check_link(loss_fit, link_fit)  # what chain would say of the two
     if not link_fit.ok:
         echo_warning(f"the link fit failed its diagnostics: {link_fit.diagnostics.verdict()}")
     if save is not None:
@@ -226,12 +240,21 @@ def link_command(
         typer.echo(f"Saved the link fit to {link_fit.save(save, overwrite=force)}", err=True)
     if frame is None:
         return
+    extra = {"group": group} if group is not None else {}
+    if group is not None:
+        # A group's tables are titled with it (emit splits by the column), and its rows say it.
+        frame.insert(0, "group", group)
+    # An accuracy was given, but every column is of the error: say so beside the numbers.
+    of = f" (error = 1 - accuracy of {metric})" if accuracy else ""
     emit(
         frame,
         output_format,
-        f"Error on {metric} through {loss_fit.law.name} and the {link} link ({level:.0%}): "
-        "'error' the law's, 'pred' one model's",
-        "N" if "N" in frame else frame.columns[0],
+        f"Error on {metric}{of} through {loss_fit.law.name} and the {link} link "
+        f"({level:.0%}): 'error' the law's, 'pred' one model's",
+        "N" if "N" in frame else frame.columns[1 if group is not None else 0],
         law=loss_fit.law.name,
         link=link,
+        metric=metric,
+        error_of="1 - accuracy" if accuracy else "the metric",
+        **extra,
     )

@@ -87,6 +87,28 @@ def _read_links(paths: list[Path]) -> dict[str, Fit]:
     return links
 
 
+def _warn_link_losses(fit: Fit, links: dict[str, Fit]) -> None:
+    """Say on the terminal what the report says of a link fitted on another loss.
+
+    The report's section states it, but a user who reads only the terminal would not see
+    it, and the numbers look plausible (:func:`bayescale.downstream.check_link`).
+    """
+    import warnings
+
+    from bayescale.downstream import check_link
+
+    for name, link in links.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                check_link(fit, link)
+            except BayescaleError:
+                continue  # the report's section says why it has no forecast
+        for item in caught:
+            if issubclass(item.category, UserWarning):
+                echo_warning(f"the link of {name}: {item.message}")
+
+
 def report_command(
     fit_file: FitArgument,
     out: Annotated[Path, out_option("REPORT.html", "The HTML file to write.")],
@@ -191,6 +213,8 @@ def report_command(
             echo_warning(
                 f"the link of {name} failed its diagnostics: {fitted.diagnostics.verdict()}"
             )
+    if downstream:
+        _warn_link_losses(result, downstream)
     with warnings_as_lines():
         files = write_report(
             result,
