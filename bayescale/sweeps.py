@@ -10,8 +10,10 @@ quantiles) plus each fit's ``.nc``, in an output folder:
   row exists (and, unless it raised, its ``.nc``), so an interrupted sweep loses only the
   fits in flight and a rerun skips the rest;
 - ``results.csv``: all rows, rewritten at the end of every run;
-- ``sweep.json``: the spec the folder belongs to: a sweep of another spec is refused there
-  (unless ``overwrite=True``), so that its ``results.csv`` is not replaced by accident.
+- ``sweep.json``: the spec the folder belongs to, as a hash of its content (see
+  :func:`spec_identity`): a sweep of another spec is refused there, and so is a folder that
+  is not a sweep's but holds files (unless ``overwrite=True``), so that a ``results.csv``
+  is never replaced by accident.
 
 The key of a fit is a hash of its data (the slice's values), its law (the full law with
 priors: a law file's or catalog entry's content, not its name) and its settings: change any
@@ -28,22 +30,32 @@ processes by default, or an existing cluster (``scheduler="tcp://host:8786"`` or
 ``Client``). Fits are sent in small chunks of one law each, in law order, so that a worker
 compiles a law once (the compiled model is cached per process) and then only swaps the data;
 a chunk whose worker dies is rerun elsewhere and skips the fits its predecessor finished.
+
+Stopping: Ctrl-C (SIGINT), and SIGTERM while a sweep runs in the main thread of a process
+that left SIGTERM at its default, stop the sweep cleanly: the fits in flight are dropped, a
+local cluster is shut down quietly (its workers ignore Ctrl-C, which a terminal sends to
+them too, and leave it to the sweep) and its scratch folder, which holds the workers'
+temporary files, removed, and :class:`SweepInterrupted` says how many fits are kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import tomllib
 import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -60,6 +72,7 @@ __all__ = [
     "SweepInterrupted",
     "SweepSpec",
     "SweepTask",
+    "folder_conflict",
     "load_spec",
     "plan_sweep",
     "recorded_spec",
@@ -114,11 +127,14 @@ class SweepSpec:
     compute_factor : float, default 6.0
         ``k`` in ``C = k N D``.
     source : str, default "<DataFrame>"
-        Where the spec came from, for messages; a spec file's path also identifies the
-        sweep in its output folder (see :func:`sweep`).
+        Where the spec came from, for messages (and for the output folder's record of its
+        sweep); what identifies the sweep there is the spec's content (see
+        :func:`spec_identity`), not its source.
     data_source : str, default "<DataFrame>"
         Where `data` came from (its file), so that a fit's data error names the file and
-        its row (and line, for a text file) as :func:`bayescale.load_runs` does.
+        its row (and line, for a text file) as :func:`bayescale.load_runs` does. A file
+        also identifies the data in the output folder (its rows may be edited and the
+        sweep rerun there); data without a file are identified by their content.
     folder : str or PathLike, optional
         The folder relative law-file paths are read from; default: the current one
         (:func:`load_spec`: the spec's folder).
@@ -189,7 +205,10 @@ class SweepSpec:
             )
         for q in self.holdout:
             if isinstance(q, bool) or not (isinstance(q, int | float) and 0 < q < 1):
-                raise DataError(f"{where}: holdout.quantiles must be numbers in (0, 1), got {q!r}")
+                raise DataError(
+                    f"{where}: holdout.quantiles must be numbers in (0, 1), got {q!r}"
+                    f"{_percent_hint(q)}"
+                )
         if not self.holdout and not self.full:
             raise DataError(f"{where}: holdout.full is false and there are no quantiles: no fit")
         for values, key, what in (
@@ -330,6 +349,17 @@ class SweepSpec:
         return self._laws[law]  # type: ignore[attr-defined]
 
 
+def _percent_hint(value: Any) -> str:
+    """For a quantile given as a percent (50 for 0.5), the hint that says so."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    if value == 1:
+        return " (a quantile of 1 holds out no runs; if it is a percent, give 0.01)"
+    if 1 < value < 100:
+        return f" (a percent? give {value / 100:g})"
+    return ""
+
+
 def _is_number_text(value: Any) -> bool:
     if not isinstance(value, str):
         return False
@@ -376,14 +406,18 @@ class SweepTask:
 
     def describe(self) -> dict[str, Any]:
         """The task's identity as table columns."""
-        cut = "all runs" if self.holdout is None else f"below {self.holdout:g}"
         return {
             "key": self.key,
             "response": self.response,
             **self.slice,
             "law": self.law,
-            "holdout": cut,
+            "holdout": _cut_label(self.holdout),
         }
+
+
+def _cut_label(cut: float | None) -> str:
+    """A cut as the table's ``holdout`` column writes it."""
+    return "all runs" if cut is None else f"below {cut:g}"
 
 
 def _json_value(value: Any) -> str:
@@ -507,11 +541,10 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     if not isinstance(quantiles, list) or any(
         isinstance(q, bool) or not isinstance(q, int | float) for q in quantiles
     ):
-        example = (
-            quantiles
-            if isinstance(quantiles, int | float) and not isinstance(quantiles, bool)
-            else 0.7
-        )
+        example: Any = 0.7
+        if isinstance(quantiles, int | float) and not isinstance(quantiles, bool):
+            # One number for a list of one; a percent (50) as the fraction it means.
+            example = quantiles / 100 if 1 < quantiles < 100 else quantiles
         raise DataError(
             f"{where}: holdout.quantiles must be a list of numbers in (0, 1), got "
             f"{_json_value(quantiles)}; write e.g. quantiles = [{example}]"
@@ -966,8 +999,159 @@ def _local_client(workers: int, scratch: str | None = None) -> Any:
             dashboard_address=None,
             silence_logs=40,
             local_directory=scratch,
+            # Set up in each worker as it starts (a worker started again too).
+            plugins=(_local_worker_plugin(scratch),),
         )
     return Client(cluster)
+
+
+def _local_worker_class() -> type:
+    """The Dask worker plugin that sets a local cluster's worker up for a sweep.
+
+    - Ctrl-C (SIGINT) is ignored. Ctrl-C in a terminal reaches every process of its group,
+      the workers too: each would die of it on its own, printing its traceback over the
+      sweep's last line. The sweep's own process gets it as well, and shuts them down.
+    - Dask's loggers are silenced (but for CRITICAL): stopped midway, a worker reports the
+      work it drops and the scheduler it loses; the sweep's process says what matters.
+    - Temporary files go into the sweep's scratch folder, which the sweep removes once its
+      cluster is closed: a worker stopped in a fit (killed, once its close times out) runs
+      no clean-up of its own.
+
+    Made on first use (Dask is imported only when a sweep runs on it) and kept as a name of
+    this module, from which a worker process unpickles it (see :func:`__getattr__`).
+    """
+    made = globals().get("_LocalWorker")
+    if made is not None:
+        return made
+    from distributed import WorkerPlugin
+
+    class _LocalWorker(WorkerPlugin):
+        name = "bayescale-local-worker"
+
+        def __init__(self, scratch: str | None = None) -> None:
+            self.scratch = scratch
+
+        def setup(self, worker: Any) -> None:
+            # A worker's event loop, which sets its plugins up, runs in its main thread.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _set_levels(_dask_loggers(), logging.CRITICAL)
+            if self.scratch is not None and os.path.isdir(self.scratch):
+                folder = tempfile.mkdtemp(prefix="worker-", dir=self.scratch)
+                tempfile.tempdir = folder
+                os.environ["TMPDIR"] = folder  # and for the programs it runs
+
+    _LocalWorker.__module__ = __name__
+    _LocalWorker.__qualname__ = "_LocalWorker"
+    globals()["_LocalWorker"] = _LocalWorker
+    return _LocalWorker
+
+
+def _local_worker_plugin(scratch: str | None) -> Any:
+    """The plugin of :func:`_local_worker_class`, with the sweep's scratch folder."""
+    return _local_worker_class()(scratch)
+
+
+def __getattr__(name: str) -> Any:
+    """The module's names made on first use: the Dask worker plugin, for its unpickling.
+
+    Parameters
+    ----------
+    name : str
+        The name.
+
+    Returns
+    -------
+    Any
+        Its value.
+
+    Raises
+    ------
+    AttributeError
+        For a name the module has not.
+    """
+    if name == "_LocalWorker":
+        return _local_worker_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: The loggers a local cluster's shutdown writes to after an interruption: its nannies and
+#: scheduler report the workers they stop and the work they drop, its event loop the tasks
+#: it cancels. The sweep has said what matters (how many fits are kept).
+_DASK_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+def _dask_loggers() -> list[logging.Logger]:
+    """Dask's loggers (and those of its event loop), their children included."""
+    names = [
+        name
+        for name in [*_DASK_LOGGERS, *list(logging.Logger.manager.loggerDict)]
+        if any(name == root or name.startswith(f"{root}.") for root in _DASK_LOGGERS)
+    ]
+    return [logging.getLogger(name) for name in dict.fromkeys(names)]
+
+
+def _set_levels(loggers: Sequence[logging.Logger], level: int) -> list[int]:
+    """Set the loggers' level (whatever their own was); return their levels before."""
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    return before
+
+
+@contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Silence Dask's loggers in the block (see :func:`_dask_loggers`)."""
+    loggers = _dask_loggers()
+    levels = _set_levels(loggers, logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _close_own(client: Any, scratch: str | None) -> None:
+    """Close a client and the cluster it made, then remove the cluster's scratch folder."""
+    cluster = getattr(client, "cluster", None)
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the sweep is, as Ctrl-C raises KeyboardInterrupt."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` in the block: it stops a sweep as Ctrl-C does.
+
+    By default SIGTERM ends the process on the spot, which leaves a local cluster's scratch
+    folder (and its semaphores) behind. Only in the main thread (the one Python runs signal
+    handlers in), and only over the default handler: a program's own handler is left as it
+    is. A second SIGTERM, during the shutdown, ends the process as usual.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _connect(scheduler: str) -> Any:
@@ -985,7 +1169,7 @@ def _connect(scheduler: str) -> Any:
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """A sweep was interrupted (Ctrl-C); the fits finished so far are kept.
+    """A sweep was interrupted (Ctrl-C, or SIGTERM); the fits finished so far are kept.
 
     Parameters
     ----------
@@ -995,20 +1179,85 @@ class SweepInterrupted(KeyboardInterrupt):
         Fits of the sweep.
     out : Path
         The output folder.
+    signum : int, default signal.SIGINT
+        The signal that stopped it: ``SIGINT`` (Ctrl-C) or ``SIGTERM``.
     """
 
-    def __init__(self, finished: int, total: int, out: Path) -> None:
+    def __init__(self, finished: int, total: int, out: Path, signum: int = signal.SIGINT) -> None:
         super().__init__(f"{finished} of {total} fits finished")
         self.finished = finished
         self.total = total
         self.out = out
+        self.signum = int(signum)
+
+
+#: The version of an output folder's record of its spec (``sweep.json``). The first, without
+#: a version, named the spec by its file's path alone.
+_RECORD_VERSION = 2
+#: What ``overwrite=True`` (``--force``) does to a folder that holds something else.
+FORCE_DOES = (
+    "make it this spec's sweep (results.csv and sweep.json are replaced; other files and the "
+    "fits in rows/ and fits/ are kept, those this spec makes reused)"
+)
+
+
+def _relative(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> str:
+    """`path` relative to the folder `out` (absolute if it cannot be: another drive)."""
+    try:
+        return os.path.relpath(Path(path).resolve(), Path(out).resolve())
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _spec_label(spec: SweepSpec, out: str | os.PathLike[str]) -> str:
+    """Where a spec came from, as the folder records it: its file, relative to the folder.
+
+    Relative, so that a project moved or mounted elsewhere, the spec and its output folder
+    together, keeps its record. (The first record identified the spec by this alone.)"""
+    if spec.source == _FRAME:
+        return spec.source
+    return _relative(spec.source, out)
+
+
+def _spec_content(spec: SweepSpec, out: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies a sweep: its spec's content, normalised (see :func:`spec_identity`)."""
+    from bayescale.settings import SamplerSettings
+
+    if spec.data_source == _FRAME:
+        used = list(dict.fromkeys([*spec.x.values(), *spec.y, *spec.split_by]))
+        data = {"frame": _fingerprint(spec.data[used])}
+    else:
+        data = {"file": _relative(spec.data_source, out)}
+    content = {
+        "data": data,
+        "x": dict(sorted(spec.x.items())),
+        "y": sorted(spec.y),
+        "split_by": sorted(spec.split_by),
+        "laws": sorted(spec.laws),
+        "holdout": sorted(float(q) for q in spec.holdout),
+        "full": bool(spec.full),
+        "sampler": SamplerSettings.of(dict(spec.sampler)).to_dict(),
+        "discrepancy": spec.discrepancy,
+        "compute_factor": float(spec.compute_factor),
+    }
+    # In JSON's types, as sweep.json holds it: a record read back compares equal.
+    return json.loads(json.dumps(content, default=str))
 
 
 def spec_identity(spec: SweepSpec, out: str | os.PathLike[str]) -> str:
-    """What identifies a spec in an output folder: its file's path, relative to the folder.
+    """What identifies a spec's sweep in an output folder: a hash of the spec's content.
 
-    Relative, so that a project moved or mounted elsewhere, the spec and its output folder
-    together, keeps its sweeps.
+    The content is what decides the sweep's fits and its table, normalised (the order of a
+    list does not count; sampler settings count with their defaults): the data, the input
+    mapping, the responses, the slicing columns, the laws as written (catalog names, law
+    files' paths, formulas), the cuts, the sampler settings, the discrepancy and the compute
+    factor. The data count as their file, relative to the folder, or, for data given as a
+    DataFrame (no file), as a hash of the columns the spec uses.
+
+    The spec file's path does not count: a spec file renamed, or moved with its data and
+    its output folder, keeps its sweep, and an edited one (a law removed) makes another. Nor
+    does the content of the files it names: a data file's rows or a law file's priors may be
+    edited (a bad value fixed), and a rerun redoes the fits they change.
 
     Parameters
     ----------
@@ -1020,16 +1269,30 @@ def spec_identity(spec: SweepSpec, out: str | os.PathLike[str]) -> str:
     Returns
     -------
     str
-        The path of its file relative to ``out``, or its ``source`` if it was not read from
-        a file.
+        Twenty hexadecimal digits, recorded in ``out/sweep.json``.
     """
-    if spec.source == _FRAME:
-        return spec.source
-    return os.path.relpath(Path(spec.source).resolve(), Path(out).resolve())
+    return _fingerprint(_spec_content(spec, out))
+
+
+def _read_record(out: Path) -> dict[str, Any] | str | None:
+    """``out/sweep.json``: the record, None if there is none, or what is wrong with it."""
+    try:
+        text = (out / SPEC_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        return f"cannot be read ({getattr(err, 'strerror', None) or err})"
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("spec"), str):
+        return "is damaged (not a sweep's record)"
+    return record
 
 
 def recorded_spec(out: str | os.PathLike[str]) -> str | None:
-    """The spec an output folder's sweep belongs to (see :func:`spec_identity`).
+    """Where the spec of an output folder's sweep came from, as ``out/sweep.json`` says.
 
     Parameters
     ----------
@@ -1039,35 +1302,179 @@ def recorded_spec(out: str | os.PathLike[str]) -> str | None:
     Returns
     -------
     str or None
-        The spec recorded in ``out/sweep.json``, or None if the folder records none (it is
-        new, or from before specs were recorded, or the file is damaged).
+        The spec's file relative to ``out`` (or its ``source`` if it was not read from a
+        file), or None if the folder records none (it is new, or not a sweep's folder, or
+        the file is damaged). What identifies the sweep is :func:`spec_identity`.
     """
+    record = _read_record(Path(out))
+    return record["spec"] if isinstance(record, dict) else None
+
+
+def _shown(value: Any, key: str = "") -> str:
+    """A value of a spec's content, short, for a message."""
+    if key == "data" and isinstance(value, dict):
+        if "file" in value:
+            return f"file '{value['file']}'"
+        if "frame" in value:
+            return f"a DataFrame (content {str(value['frame'])[:8]})"
+    if value is None:
+        return "none"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _differences(there: Mapping[str, Any], here: Mapping[str, Any]) -> str:
+    """What differs between two specs' contents, in words."""
+    parts = []
+    for key in dict.fromkeys([*here, *there]):
+        old, new = there.get(key), here.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and key != "data":
+            parts += [
+                f"{key}.{name} {_shown(old.get(name))} there, {_shown(new.get(name))} here"
+                for name in dict.fromkeys([*new, *old])
+                if old.get(name) != new.get(name)
+            ]
+        else:
+            parts.append(f"{key} {_shown(old, key)} there, {_shown(new, key)} here")
+    return "; ".join(parts)
+
+
+def _listed(names: Sequence[str], most: int = 5) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _held_files(out: Path) -> list[str]:
+    """What a folder holds, but for the empty ``rows/`` and ``fits/`` a sweep starts with.
+
+    A folder that cannot be listed holds nothing known here: writing into it fails, and
+    says why, before any fit."""
+    held = []
     try:
-        recorded = json.loads((Path(out) / SPEC_FILE).read_text(encoding="utf-8"))
+        paths = list(out.iterdir())
+    except OSError:
+        return []
+    for path in paths:
+        try:
+            is_dir = path.is_dir()
+            if is_dir and path.name in ("rows", "fits") and not any(path.iterdir()):
+                continue
+        except OSError:
+            is_dir = False
+        held.append(path.name + ("/" if is_dir else ""))
+    # results.csv first: the file a sweep would replace.
+    return sorted(held, key=lambda name: (name != "results.csv", name))
+
+
+def _fits_not_planned(out: Path, spec: SweepSpec) -> list[str]:
+    """The fits of ``out/results.csv`` that `spec` does not make (by response, law and cut)."""
+    try:
+        table = pd.read_csv(
+            out / "results.csv",
+            usecols=["response", "law", "holdout"],
+            dtype=str,
+            keep_default_na=False,
+        )
     except (OSError, ValueError):
+        return []
+    cuts = [*([None] if spec.full else []), *map(float, spec.holdout)]
+    planned = {(y, law, _cut_label(cut)) for y in spec.y for law in spec.laws for cut in cuts}
+    found = set(table.itertuples(index=False, name=None))
+    return [", ".join(fit) for fit in sorted(found - planned)]
+
+
+def folder_conflict(spec: SweepSpec, out: str | os.PathLike[str]) -> str | None:
+    """What in an output folder a sweep of `spec` would replace, or None if nothing.
+
+    A sweep writes ``results.csv`` and ``sweep.json`` at the top of its folder. It may do
+    so without being told (``overwrite=True``, ``--force``) into a folder that is missing,
+    empty, or holds the sweep of the same spec (see :func:`spec_identity`), to resume it.
+    A folder written by an earlier version of bayescale (whose ``sweep.json`` names the spec
+    file alone) is the same spec's if it names the same file and its ``results.csv`` has
+    no fit that the spec does not make.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The spec.
+    out : str or PathLike
+        The output folder.
+
+    Returns
+    -------
+    str or None
+        What is in the way, beginning with the folder's name ("'out' holds the sweep of
+        another spec: ..."), for a message that adds the remedy; None if nothing is.
+    """
+    out = Path(out)
+    if not out.is_dir():
         return None
-    spec = recorded.get("spec") if isinstance(recorded, dict) else None
-    return spec if isinstance(spec, str) else None
+    record = _read_record(out)
+    if isinstance(record, str):
+        return (
+            f"'{out}' has a {SPEC_FILE} that {record}, so the spec of its sweep is unknown; "
+            f"its results.csv would be replaced"
+        )
+    if record is None:
+        held = _held_files(out)
+        if not held:
+            return None
+        replaced = ", replacing its results.csv" if "results.csv" in held else ""
+        return (
+            f"'{out}' is not a sweep's folder (it has no {SPEC_FILE}) and holds "
+            f"{_listed(held)}: the sweep would write results.csv, {SPEC_FILE}, rows/ and fits/ "
+            f"there{replaced}"
+        )
+    label = _spec_label(spec, out)
+    if "identity" not in record:  # recorded by an earlier version: the spec file's path
+        if record["spec"] != label:
+            return (
+                f"'{out}' holds the sweep of another spec: '{record['spec']}' (this spec is "
+                f"'{label}'); its results.csv would be replaced"
+            )
+        extra = _fits_not_planned(out, spec)
+        if not extra:
+            return None
+        return (
+            f"'{out}' holds the sweep of another spec: '{record['spec']}' as an earlier "
+            f"version of bayescale recorded it (by its file alone), and its results.csv has "
+            f"fits this spec does not make ({_listed(extra, 3)}): the spec has changed "
+            f"since; its results.csv would be replaced"
+        )
+    if record["identity"] == spec_identity(spec, out):
+        return None
+    there = record.get("content")
+    differences = _differences(there, _spec_content(spec, out)) if isinstance(there, dict) else ""
+    if record["spec"] != label:
+        named = f": '{record['spec']}', not '{label}'"
+    elif label == _FRAME:
+        named = ", built in Python"
+    else:
+        named = f": '{label}' as it was before an edit"
+    return (
+        f"'{out}' holds the sweep of another spec{named}"
+        + (f" ({differences})" if differences else "")
+        + "; its results.csv would be replaced"
+    )
 
 
 def _check_out(out: Path, spec: SweepSpec, overwrite: bool) -> None:
     """Check the output folder before anything is made or changed in it."""
     if out.exists() and not out.is_dir():
         raise BayescaleError(f"output folder '{out}' is a file; give a folder")
-    identity, recorded = spec_identity(spec, out), recorded_spec(out)
-    if recorded is not None and recorded != identity and not overwrite:
+    conflict = None if overwrite else folder_conflict(spec, out)
+    if conflict is not None:
         raise OutputExistsError(
-            f"'{out}' holds the sweep of another spec ('{recorded}', not '{identity}'); its "
-            f"results.csv would be replaced: choose another output folder or pass "
-            f"overwrite=True",
-            path=out / SPEC_FILE,
+            f"{conflict}; use another output folder, or overwrite=True to {FORCE_DOES}",
+            path=out,
         )
 
 
 def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
     """Check the output folder and make it this spec's, before any fit."""
     _check_out(out, spec, overwrite)
-    identity, recorded = spec_identity(spec, out), recorded_spec(out)
     try:
         (out / "rows").mkdir(parents=True, exist_ok=True)
         (out / "fits").mkdir(exist_ok=True)
@@ -1080,8 +1487,15 @@ def _prepare(out: Path, spec: SweepSpec, overwrite: bool) -> None:
     # (and on Dask each retry), so try once now.
     for probe in (out / "rows" / "probe.json", out / "fits" / "probe.nc", out / SPEC_FILE):
         _files.check_destination(probe, overwrite=True)
-    if recorded != identity:
-        _files.write_text(out / SPEC_FILE, json.dumps({"spec": identity}), overwrite=True)
+    record = {
+        "version": _RECORD_VERSION,
+        "spec": _spec_label(spec, out),
+        "identity": spec_identity(spec, out),
+        "content": _spec_content(spec, out),
+    }
+    # Written when it changes: a new folder, --force, a record of an earlier version.
+    if _read_record(out) != record:
+        _files.write_text(out / SPEC_FILE, json.dumps(record, indent=1), overwrite=True)
 
 
 def sweep(
@@ -1113,8 +1527,12 @@ def sweep(
     retry_failed : bool, default False
         Redo the fits whose row says ``error`` (e.g. after fixing the data).
     overwrite : bool, default False
-        Run even if `out` holds the sweep of another spec file (its ``results.csv`` is then
-        replaced; the finished fits of both stay in ``rows/`` and ``fits/``).
+        Run even if `out` holds the sweep of another spec (see :func:`spec_identity`: a
+        spec edited since counts as another), or is not a sweep's folder but holds files:
+        the folder becomes this spec's sweep. Its ``results.csv`` and ``sweep.json`` are
+        replaced; its other files, and the fits already in ``rows/`` and ``fits/``, are
+        kept, and those this spec makes are reused. Without it, such a folder is refused
+        before anything is written (see :func:`folder_conflict`).
     on_row : callable, optional
         Called with ``(row, finished, total)`` as each fit finishes (progress bars).
 
@@ -1131,13 +1549,15 @@ def sweep(
         If the spec is not valid (checked before the folder is made), or more than one of
         `workers`, `scheduler` and `client` is given.
     OutputExistsError
-        If `out` holds the sweep of another spec and `overwrite` is False.
+        If `out` holds the sweep of another spec, or files but no sweep, and `overwrite`
+        is False.
     BayescaleError
         If `out` cannot be written, or the scheduler cannot be reached (before the folder
         is made, when there are fits to run).
     SweepInterrupted
-        On Ctrl-C (a ``KeyboardInterrupt``): the finished fits are kept, and a rerun
-        resumes.
+        On Ctrl-C (a ``KeyboardInterrupt``), or on SIGTERM when the sweep runs in the main
+        thread and SIGTERM has its default handler: a local cluster is shut down and its
+        scratch folder removed, the finished fits are kept, and a rerun resumes.
 
     Warns
     -----
@@ -1213,26 +1633,32 @@ def _run(
     client: Any,
     on_row: Callable[[dict[str, Any], int, int], None] | None,
 ) -> pd.DataFrame:
-    """Run the fits to do (:func:`sweep` once its folder is ready) and tabulate them all."""
+    """Run the fits to do (:func:`sweep` once its folder is ready) and tabulate them all.
+
+    Ctrl-C, and SIGTERM (see :func:`_terminate_as_interrupt`), stop it as
+    :class:`SweepInterrupted`, once the fits in flight are dropped and a local cluster is
+    shut down."""
     finished = len(done)
-    try:
-        if on_row:
-            for task in tasks:
-                if task.key in done:
-                    on_row(done[task.key], finished, len(tasks))
-        if todo:
-            if workers == 0 and client is None:
-                for task in todo:
-                    row = run_task(task, out)
-                    finished += 1
-                    if on_row:
-                        on_row(row, finished, len(tasks))
-            else:
-                _on_dask(todo, out, workers, None, client, on_row, finished, len(tasks))
-    except KeyboardInterrupt:
-        kept = sum(_row_path(out, t.key).exists() for t in tasks)
-        raise SweepInterrupted(kept, len(tasks), out) from None
-    table = _results(out, tasks)
+    with _terminate_as_interrupt():
+        try:
+            if on_row:
+                for task in tasks:
+                    if task.key in done:
+                        on_row(done[task.key], finished, len(tasks))
+            if todo:
+                if workers == 0 and client is None:
+                    for task in todo:
+                        row = run_task(task, out)
+                        finished += 1
+                        if on_row:
+                            on_row(row, finished, len(tasks))
+                else:
+                    _on_dask(todo, out, workers, None, client, on_row, finished, len(tasks))
+            table = _results(out, tasks)
+        except KeyboardInterrupt as stop:
+            kept = sum(_row_path(out, t.key).exists() for t in tasks)
+            signum = signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT
+            raise SweepInterrupted(kept, len(tasks), out, signum) from None
     table.attrs["fitted"] = [t.key for t in todo]
     return table
 
@@ -1284,6 +1710,7 @@ def _on_dask(
             except BaseException:
                 shutil.rmtree(scratch, ignore_errors=True)
                 raise
+    stopped = True
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         futures = [
@@ -1295,12 +1722,11 @@ def _on_dask(
                 finished += 1
                 if on_row:
                     on_row(row, finished, total)
+        stopped = False
     finally:
         if own:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+            # Stopped midway (Ctrl-C, SIGTERM, an error), the cluster's shutdown would report
+            # every worker and task it drops: the caller says what matters.
+            with _quiet_dask() if stopped else nullcontext():
+                _close_own(client, scratch)
     return finished

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -16,7 +17,14 @@ from conftest import TRUTH
 
 import bayescale
 from bayescale.errors import DataError
-from bayescale.sweeps import SweepSpec, load_spec, plan_sweep, sweep
+from bayescale.sweeps import (
+    SweepSpec,
+    load_spec,
+    plan_sweep,
+    recorded_spec,
+    spec_identity,
+    sweep,
+)
 
 SAMPLER = {"draws": 150, "tune": 150, "chains": 2, "seed": 3, "retries": 0, "prior_draws": 0}
 
@@ -381,19 +389,27 @@ def test_a_folder_of_another_spec_is_refused_unless_forced(tmp_path):
     other.write_text(QUICK_TOML.replace('y = "val_a"', 'y = "val_b"'))
     out = tmp_path / "out"
     sweep(one, out, workers=0)
-    assert json.loads((out / "sweep.json").read_text()) == {"spec": "../sweep.toml"}
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["spec"] == "../sweep.toml" and record["identity"] == spec_identity(
+        load_spec(one), out
+    )
     before = (out / "results.csv").read_text()
-    with pytest.raises(OutputExistsError, match=r"holds the sweep of another spec .*sweep\.toml"):
+    with pytest.raises(
+        OutputExistsError,
+        match=r"holds the sweep of another spec: '\.\./sweep\.toml', not '\.\./other\.toml' "
+        r'\(y \["val_a"\] there, \["val_b"\] here\); .*use another output folder, or '
+        r"overwrite=True",
+    ):
         sweep(other, out, workers=0)
     assert (out / "results.csv").read_text() == before
     result = _cli(other, "--out", out, "--workers", "0")
     assert result.exit_code == 2
-    assert "choose another --out, or add --force" in result.output
+    assert "use another --out, or --force to make it this spec's sweep" in result.output
     assert (out / "results.csv").read_text() == before
     # --force makes the folder the other spec's; the first spec's fits stay.
     forced = _cli(other, "--out", out, "--workers", "0", "--force")
     assert "2 fits in" in forced.output, forced.output
-    assert json.loads((out / "sweep.json").read_text()) == {"spec": "../other.toml"}
+    assert json.loads((out / "sweep.json").read_text())["spec"] == "../other.toml"
     assert len(list((out / "rows").glob("*.json"))) == 4
 
 
@@ -438,6 +454,25 @@ BAD_VALUES = [
         r"data\.x\.N must be a column name .*got 1",
     ),
     ("repeated-cut", "[0.02]", "[0.5, 0.5]", r"holdout\.quantiles gives 0\.5 twice: each cut"),
+    (
+        "quantiles-percent",
+        "[0.02]",
+        "[0.6, 50]",
+        r"sweep\.toml: holdout\.quantiles must be numbers in \(0, 1\), got 50 "
+        r"\(a percent\? give 0\.5\)$",
+    ),
+    (
+        "quantiles-one",
+        "[0.02]",
+        "[1]",
+        r"got 1 \(a quantile of 1 holds out no runs; if it is a percent, give 0\.01\)$",
+    ),
+    (
+        "quantiles-percent-not-a-list",
+        "[0.02]",
+        "70",
+        r"holdout\.quantiles must be a list .*got 70; write e\.g\. quantiles = \[0\.7\]$",
+    ),
     (
         "sampler-typo",
         "full = false",
@@ -727,3 +762,275 @@ def test_the_cli_refuses_an_output_that_is_an_input_or_under_a_missing_folder(
     assert missing.exit_code == 2, missing.output
     assert "folder '" in missing.stderr and "nodir' does not exist" in missing.stderr
     assert not (tmp_path / "nodir").exists()
+
+
+# -- the downstream audit's findings: folders, stopping ------------------------------------
+
+#: QUICK_TOML with two laws: four fits, all raising at once.
+TWO_LAWS_TOML = QUICK_TOML.replace('laws = ["chinchilla"]', 'laws = ["chinchilla", "kaplan"]')
+
+
+def test_a_folder_of_other_files_is_refused_unless_forced(tmp_path):
+    from bayescale.errors import OutputExistsError
+
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    user = tmp_path / "userdir"
+    user.mkdir()
+    (user / "results.csv").write_text("my precious results\n")
+    (user / "notes.txt").write_text("notes\n")
+    with pytest.raises(
+        OutputExistsError,
+        match=r"'.*userdir' is not a sweep's folder \(it has no sweep\.json\) and holds "
+        r"results\.csv, notes\.txt: .*, replacing its results\.csv; use another output "
+        r"folder, or overwrite=True",
+    ):
+        sweep(spec, user, workers=0)
+    result = _cli(spec, "--out", user, "--workers", "0")
+    assert result.exit_code == 2, result.output
+    assert f"--out '{user}' is not a sweep's folder" in result.stderr
+    assert "holds results.csv, notes.txt" in result.stderr
+    assert "use another --out, or --force to make it this spec's sweep" in result.stderr
+    assert (user / "results.csv").read_text() == "my precious results\n"
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "results.csv"]
+    # --force writes the sweep there: its results.csv is replaced, its other files kept.
+    forced = _cli(spec, "--out", user, "--workers", "0", "--force")
+    assert forced.exit_code == 4 and "2 fits in" in forced.output, forced.output
+    assert len(pd.read_csv(user / "results.csv")) == 2
+    assert (user / "notes.txt").read_text() == "notes\n"
+    # An empty folder is the sweep's to fill, as are the empty rows/ and fits/ of a run
+    # stopped before it recorded its spec.
+    empty = tmp_path / "empty"
+    (empty / "rows").mkdir(parents=True)
+    (empty / "fits").mkdir()
+    assert len(sweep(spec, empty, workers=0)) == 2
+
+
+def test_two_dataframe_specs_are_refused_in_one_folder(tmp_path):
+    from bayescale.errors import OutputExistsError
+
+    def quick(frame: pd.DataFrame) -> SweepSpec:
+        return _spec(frame, y=["val_a"], holdout=[0.02], full=False)
+
+    out = tmp_path / "out"
+    sweep(quick(_runs(0)), out, workers=0)
+    before = (out / "results.csv").read_text()
+    with pytest.raises(
+        OutputExistsError,
+        match=r"holds the sweep of another spec, built in Python "
+        r"\(data a DataFrame \(content \w{8}\) there, a DataFrame \(content \w{8}\) here\)",
+    ):
+        sweep(quick(_runs(1)), out, workers=0)
+    assert (out / "results.csv").read_text() == before
+    # The same runs (another copy, with a column the spec does not use) resume it.
+    same = _runs(0).assign(note="unused")
+    assert sweep(quick(same), out, workers=0).attrs["fitted"] == []
+
+
+def test_a_spec_file_edited_in_place_is_refused_and_the_same_spec_resumes(tmp_path):
+    from bayescale.errors import OutputExistsError
+
+    spec = _write_spec(tmp_path, TWO_LAWS_TOML)
+    out = tmp_path / "out"
+    assert len(sweep(spec, out, workers=0)) == 4
+    before = (out / "results.csv").read_text()
+    spec.write_text(QUICK_TOML)  # kaplan removed
+    with pytest.raises(
+        OutputExistsError,
+        match=r"holds the sweep of another spec: '\.\./sweep\.toml' as it was before an edit "
+        r'\(laws \["chinchilla", "kaplan"\] there, \["chinchilla"\] here\); its results\.csv '
+        r"would be replaced",
+    ):
+        sweep(spec, out, workers=0)
+    result = _cli(spec, "--out", out, "--workers", "0")
+    assert result.exit_code == 2, result.output
+    assert "as it was before an edit" in result.stderr and "or --force" in result.stderr
+    assert (out / "results.csv").read_text() == before
+    # Put back, it resumes: nothing is redone. Renamed, its laws reordered, it is the same.
+    spec.write_text(TWO_LAWS_TOML)
+    assert sweep(spec, out, workers=0).attrs["fitted"] == []
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(TWO_LAWS_TOML.replace('"chinchilla", "kaplan"', '"kaplan", "chinchilla"'))
+    assert sweep(renamed, out, workers=0).attrs["fitted"] == []
+    assert recorded_spec(out) == "../renamed.toml"
+    # A sampler setting is part of the spec (with its default, when not given).
+    spec.write_text(TWO_LAWS_TOML + "\n[sampler]\ndraws = 300\n")
+    with pytest.raises(OutputExistsError, match=r"\(sampler\.draws 1000 there, 300 here\)"):
+        sweep(spec, out, workers=0)
+    # Forced, the folder becomes the edited spec's: its table has only its fits, the other
+    # law's rows stay in rows/, and its own fits (finished) are not redone.
+    spec.write_text(QUICK_TOML)
+    forced = sweep(spec, out, workers=0, overwrite=True)
+    assert set(forced["law"]) == {"chinchilla"} and forced.attrs["fitted"] == []
+    assert set(pd.read_csv(out / "results.csv")["law"]) == {"chinchilla"}
+    assert len(list((out / "rows").glob("*.json"))) == 4
+    assert sweep(spec, out, workers=0).attrs["fitted"] == []
+
+
+def test_a_folder_of_an_earlier_version_resumes_only_an_unchanged_spec(tmp_path):
+    from bayescale.errors import OutputExistsError
+
+    spec = _write_spec(tmp_path, TWO_LAWS_TOML)
+    out = tmp_path / "out"
+    sweep(spec, out, workers=0)
+    # As the first version recorded it: the spec file's path alone.
+    legacy = json.dumps({"spec": "../sweep.toml"})
+    (out / "sweep.json").write_text(legacy)
+    assert recorded_spec(out) == "../sweep.toml"
+    assert sweep(spec, out, workers=0).attrs["fitted"] == []
+    # The record is brought up to date.
+    assert json.loads((out / "sweep.json").read_text())["identity"] == spec_identity(
+        load_spec(spec), out
+    )
+    # Edited since: its results.csv has fits that the spec does not make.
+    (out / "sweep.json").write_text(legacy)
+    before = (out / "results.csv").read_text()
+    spec.write_text(QUICK_TOML)
+    with pytest.raises(
+        OutputExistsError,
+        match=r"'\.\./sweep\.toml' as an earlier version of bayescale recorded it .*its "
+        r"results\.csv has fits this spec does not make \(val_a, kaplan, below 0\.02\): the "
+        r"spec has changed since",
+    ):
+        sweep(spec, out, workers=0)
+    other = tmp_path / "other.toml"
+    other.write_text(TWO_LAWS_TOML)
+    with pytest.raises(
+        OutputExistsError,
+        match=r"another spec: '\.\./sweep\.toml' \(this spec is '\.\./other\.toml'\)",
+    ):
+        sweep(other, out, workers=0)
+    # A record that cannot be read names no spec: refused too.
+    (out / "sweep.json").write_text("{")
+    with pytest.raises(OutputExistsError, match=r"has a sweep\.json that is damaged"):
+        sweep(other, out, workers=0)
+    assert (out / "results.csv").read_text() == before
+
+
+class _FakeCluster:
+    """A local cluster's client whose only work is `stop` (a signal, Ctrl-C)."""
+
+    def __init__(self, stop, events: dict) -> None:
+        self.stop = stop
+        self.events = events
+        self.cluster = self
+
+    def scheduler_info(self) -> dict:
+        return {"workers": {"tcp://fake:1": {}}}
+
+    def submit(self, *args, **kwargs):
+        return self
+
+    def result(self):
+        return self.stop()
+
+    def close(self) -> None:
+        # The shutdown's reports (workers lost, tasks dropped) are silenced.
+        quiet = logging.getLogger("distributed.nanny").getEffectiveLevel() > logging.CRITICAL
+        self.events.setdefault("closed quietly", []).append(quiet)
+
+
+def _on_a_fake_cluster(monkeypatch, tmp_path: Path, stop) -> dict:
+    """Run a sweep's local-cluster path on :class:`_FakeCluster`; what it saw."""
+    import tempfile
+
+    import distributed
+
+    import bayescale.sweeps as sweeps_module
+
+    events: dict = {}
+
+    def local_client(workers: int, scratch: str) -> _FakeCluster:
+        events["scratch"] = Path(scratch)
+        (events["scratch"] / "dask-scratch-space").mkdir()
+        return _FakeCluster(stop, events)
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(sweeps_module, "_local_client", local_client)
+    monkeypatch.setattr(distributed, "as_completed", iter)
+    return events
+
+
+def _terminate() -> list:
+    """SIGTERM to this process, as `kill PID` sends it, from inside the sweep."""
+    # Only under the sweep's handler: the default one would end the test run.
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "no SIGTERM handler"
+    signal.raise_signal(signal.SIGTERM)
+    return []
+
+
+def _ctrl_c() -> list:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("stop", "signum"), [(_terminate, 15), (_ctrl_c, 2)], ids=["term", "int"])
+def test_a_stopped_dask_sweep_closes_its_cluster_quietly_and_removes_its_scratch(
+    tmp_path, monkeypatch, stop, signum
+):
+    from bayescale.sweeps import SweepInterrupted
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM has a handler here: the sweep leaves it alone")
+    events = _on_a_fake_cluster(monkeypatch, tmp_path, stop)
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    levels = {name: logging.getLogger(name).level for name in ("distributed", "tornado")}
+    with pytest.raises(SweepInterrupted) as stopped:
+        sweep(spec, tmp_path / "out", workers=1)
+    assert (stopped.value.signum, stopped.value.finished, stopped.value.total) == (signum, 0, 2)
+    # The client and the cluster were closed with Dask's loggers silenced, then restored.
+    assert events["closed quietly"] == [True, True]
+    assert {name: logging.getLogger(name).level for name in levels} == levels
+    # The scratch folder is gone, and SIGTERM has its default handler again.
+    assert events["scratch"].parent == tmp_path / "tmp" and not events["scratch"].exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_the_sweep_command_says_a_sigterm_kept_the_finished_fits(tmp_path, monkeypatch):
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM has a handler here: the sweep leaves it alone")
+    events = _on_a_fake_cluster(monkeypatch, tmp_path, _terminate)
+    spec = _write_spec(tmp_path, QUICK_TOML)
+    result = _cli(spec, "--out", tmp_path / "out", "--workers", "1")
+    assert result.exit_code == 143, result.output
+    assert result.stderr.strip() == (
+        f"error: terminated (SIGTERM): 0 of 2 fits are finished and kept in "
+        f"'{tmp_path / 'out' / 'rows'}'; rerun the same command to resume"
+    )
+    assert not events["scratch"].exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_sigterm_handler_of_the_program_is_left_alone(tmp_path):
+    from bayescale.sweeps import _terminate_as_interrupt
+
+    def own(signum, frame) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with _terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is own
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.slow
+def test_local_workers_ignore_ctrl_c_and_keep_their_temporary_files_in_the_scratch(tmp_path):
+    import tempfile
+
+    from bayescale.sweeps import _close_own, _local_client
+
+    scratch = tmp_path / "bayescale-dask-test"
+    scratch.mkdir()
+    client = _local_client(1, str(scratch))
+    try:
+        # Ctrl-C reaches the workers too: they leave it to the sweep's process.
+        (handler,) = client.run(signal.getsignal, signal.SIGINT).values()
+        (temporary,) = client.run(tempfile.gettempdir).values()
+    finally:
+        _close_own(client, str(scratch))
+    assert handler == signal.SIG_IGN
+    assert Path(temporary).parent == scratch
+    assert not scratch.exists()

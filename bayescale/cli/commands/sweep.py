@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,6 +67,7 @@ def sweep_command(
 
     Exits with 4 when a fit raised an error (its row's status is "error"; the error column
     of results.csv says why, and that of a fit that failed its diagnostics what failed).
+    Ctrl-C (exit 130) and SIGTERM (exit 143) keep the finished fits: rerun to resume.
 
     \f
     Parameters
@@ -81,17 +83,19 @@ def sweep_command(
     retry_failed : bool, default False
         Redo the fits whose row says ``error``.
     force : bool, default False
-        Run even if the folder holds the sweep of another spec (its results.csv is
-        replaced; the finished fits of both are kept).
+        Run even if the folder holds the sweep of another spec (or of this spec file as it
+        was before an edit), or files but no sweep: the folder becomes this spec's sweep
+        (its results.csv and sweep.json are replaced; its other files and earlier fits are
+        kept, and the fits this spec makes reused).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from bayescale.sweeps import (
+        FORCE_DOES,
         SPEC_FILE,
         SweepInterrupted,
+        folder_conflict,
         load_spec,
-        recorded_spec,
-        spec_identity,
         sweep,
     )
 
@@ -111,13 +115,11 @@ def sweep_command(
         [folder / "results.csv", folder / SPEC_FILE],
         [("the spec SPEC", spec), ("the spec's data", plan.data_source)],
     )
-    recorded = recorded_spec(folder)
-    if recorded is not None and recorded != spec_identity(plan, folder) and not force:
+    # Another spec's sweep (this spec file before an edit too), or a folder of other files.
+    conflict = None if force else folder_conflict(plan, folder)
+    if conflict is not None:
         raise OutputExistsError(
-            f"--out '{folder}' holds the sweep of another spec ('{recorded}'); its "
-            f"results.csv would be replaced: choose another --out, or add --force to run "
-            f"this spec there (the finished fits of both are kept)",
-            path=folder,
+            f"--out {conflict}; use another --out, or --force to {FORCE_DOES}", path=folder
         )
     progress = Progress(
         "[progress.description]{task.description}",
@@ -147,11 +149,14 @@ def sweep_command(
             )
     except SweepInterrupted as stop:
         # The guard would say "nothing was written": the finished fits are kept.
+        terminated = stop.signum == signal.SIGTERM
         echo_error(
-            f"interrupted: {stop.finished} of {stop.total} fits are finished and kept in "
-            f"'{stop.out / 'rows'}'; rerun the same command to resume"
+            f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: {stop.finished} of "
+            f"{stop.total} fits are finished and kept in '{stop.out / 'rows'}'; rerun the "
+            f"same command to resume"
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        # As a shell reports a process ended by the signal: 128 + its number.
+        raise typer.Exit(128 + signal.SIGTERM if terminated else EXIT_INTERRUPTED) from None
     results = folder / "results.csv"
     counts = table["status"].value_counts() if len(table) else {}
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "diagnostics failed", "error"))
