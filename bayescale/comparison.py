@@ -49,6 +49,7 @@ from bayescale.errors import (
     ExtrapolationWarning,
     MappingError,
     OutputExistsError,
+    closest,
 )
 from bayescale.fitting import (
     Fit,
@@ -2285,17 +2286,13 @@ class Average:
         check_levels(level)
         active = {name: f for name, f in self.fits.items() if self.weights[name] > 0}
         grouped = _grouped(active, group)
+        _check_average_points(active, at, bool(grouped))
         if not grouped:
             table, judged = self._table(active, at, level)
             if isinstance(at, pd.DataFrame):
                 table.index = at.index
             labels = None
         else:
-            if isinstance(at, pd.DataFrame) and "group" in at.columns:
-                raise DataError(
-                    "an averaged forecast takes its groups as group=, not as a 'group' column "
-                    "of at; drop the column and pass group=[...]"
-                )
             tables, parts = [], []
             for g in active[grouped[0]]._groups_of(group) or []:
                 part, found = self._table({n: f.group(g) for n, f in active.items()}, at, level)
@@ -2948,6 +2945,45 @@ class Average:
         return out
 
 
+def _check_average_points(active: Mapping[str, Fit], at: Any, grouped: bool) -> None:
+    """Refuse points an averaged forecast would misread: groups given with the points
+    (they are ``group=``), a mapping's key that no law with weight takes, or its lists of
+    different lengths."""
+    from bayescale.fitting import _list_lengths
+
+    first = next(iter(active.values()))
+    grouping = ["group", *first.runs.group_by] if grouped else ["group"]
+    if isinstance(at, pd.DataFrame):
+        given = [str(c) for c in at.columns]
+    elif isinstance(at, Mapping):
+        given = [str(k) for k in at]
+    else:
+        return
+    named = [g for g in dict.fromkeys(grouping) if g in given]
+    if named and grouped:
+        raise DataError(
+            f"an averaged forecast takes its groups as group=, not as a {named[0]!r} "
+            f"{'column' if isinstance(at, pd.DataFrame) else 'key'} of at; drop it and pass "
+            f"group=[...]"
+        )
+    if not isinstance(at, Mapping):
+        return  # a DataFrame's other columns are labels, carried to the table
+    inputs = list(dict.fromkeys(i for f in active.values() for i in f.law.inputs))
+    triad = bool({"N", "D", "C"} & set(inputs))
+    known = [*inputs, *(n for n in ("N", "D", "C") if triad and n not in inputs)]
+    unknown = [k for k in given if k not in known]
+    if unknown:
+        match = closest(unknown[0], known)
+        hint = f"; did you mean {match!r}?" if match is not None else ""
+        why = "; these fits have no groups" if unknown[0] in grouping else ""
+        raise DataError(
+            f"at names {unknown[0]!r}, which is not an input of the averaged laws (their "
+            f"inputs: {', '.join(known)}){why}{hint}; to carry a label to the table, give the "
+            f"points as a DataFrame"
+        )
+    _list_lengths({str(k): v for k, v in at.items()})
+
+
 def _grouped(active: Mapping[str, Fit], group: Any) -> list[str]:
     """The averaged laws fitted with groups: all of them or none, and ``group`` only then."""
     grouped = [name for name, f in active.items() if f.pooling is not None]
@@ -3348,6 +3384,18 @@ def compare_pooling(
             "compare_pooling needs runs in groups: give the grouping column, "
             "compare_pooling(table, group='<column>'), or load_runs(..., group='<column>')"
         )
+    if test is not None and test.group is not None and runs.group is not None:
+        known = set(np.asarray(runs.group, dtype=str).tolist())
+        labels = np.asarray(test.group, dtype=str)
+        unseen = [i for i, g in enumerate(labels.tolist()) if g not in known]
+        if unseen:
+            rows = ", ".join(str(i + 1) for i in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+            raise DataError(
+                f"compare_pooling's test runs ({test.source}) hold group(s) "
+                f"{', '.join(dict.fromkeys(labels[unseen].tolist()))} (rows {rows}) that the runs "
+                f"do not ({', '.join(sorted(known))}): a pooling choice is scored on held-out "
+                f"runs of the fitted groups; drop those rows, or add runs of those groups"
+            )
     splits = [] if holdout_above is None else _pooling_splits(runs, holdout_above)
     rows = []
     for choice in choices:

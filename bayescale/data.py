@@ -80,6 +80,10 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 }
 
 _TRIAD = ("N", "D", "C")
+#: The group name that asks a fit with groups for a group not yet observed
+#: (:data:`bayescale.hierarchy.NEW_GROUP`): no group of the runs may be named so. Here, not
+#: imported, so that reading runs does not import the laws (and PyMC).
+_NEW_GROUP = "new"
 #: A forecast point whose C is more than this factor off k N D (either way) is refused: the
 #: user writes all three of one point, and a FLOP count other than k N D (attention) differs
 #: by tens of percent, not 2x.
@@ -823,6 +827,13 @@ def _group_labels(
         raise DataError(
             f"{label}: group must be a column name or a list of column names, not {group!r}"
         )
+    repeated = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if repeated:
+        # ('dataset', 'dataset') would name every group twice ('c4/c4'), as one column does.
+        raise DataError(
+            f"{label}: the group column {repeated[0]!r} is given {names.count(repeated[0])} "
+            f"times; give each group column once"
+        )
     parts = []
     for name in names:
         _find_column(frame, name, label, role="group")
@@ -838,6 +849,17 @@ def _group_labels(
         parts.append([str(v).strip() for v in values])
     labels = tuple("/".join(p) for p in zip(*parts, strict=True))
     _check_distinct_groups(frame, names, labels, label, rows)
+    said = (
+        f"group column {names[0]!r} {{row}} is"
+        if len(names) == 1
+        else f"group columns {_quoted(names)} {{row}} make the group"
+    )
+    _raise_first(
+        np.array([g == _NEW_GROUP for g in labels], dtype=bool),
+        lambda i: f"{label}: {said.format(row=rows(i))} {_NEW_GROUP!r}",
+        f"{_NEW_GROUP!r} is the name that asks a fit for a group not yet observed: rename that "
+        f"group in the data",
+    )
     return names, labels
 
 

@@ -60,6 +60,9 @@ DERIVED_GROUPS = ("log_likelihood",)
 MEMORY_SHARE = 0.5
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100  # Vehtari et al. 2021: bulk and tail ESS above 100 per chain
+#: The key of ``Fit.info`` that marks a group's view (:meth:`Fit.group`): its group, the
+#: fit's groups and pooling, and the whole fit's diagnostics, which a saved view keeps.
+VIEW_OF = "view_of"
 _PACKAGES = ("bayescale", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "pymc-extras")
 
 
@@ -215,6 +218,71 @@ class Diagnostics:
                 f"no divergences ({self.chains} chains x {self.draws} draws)"
             )
         return f"DIAGNOSTICS FAIL{self._tried()}: " + "; ".join(self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (JSON), saved with a group's view to keep the whole fit's verdict.
+
+        Returns
+        -------
+        dict
+            Every field; the table as ``{column: {variable: value}}``.
+        """
+        return {
+            "table": {
+                str(c): {str(k): float(v) for k, v in self.table[c].items()}
+                for c in self.table.columns
+            },
+            "divergences": int(self.divergences),
+            "chains": int(self.chains),
+            "draws": int(self.draws),
+            "target_accept": None if self.target_accept is None else float(self.target_accept),
+            "attempts": [a.to_dict() for a in self.attempts],
+            "modes": [
+                {
+                    "chains": [int(c) for c in m.chains],
+                    "log_density": float(m.log_density),
+                    "medians": {str(k): float(v) for k, v in m.medians.items()},
+                }
+                for m in self.modes
+            ],
+            "prior_notes": [str(n) for n in self.prior_notes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnostics:
+        """Rebuild diagnostics written by :meth:`to_dict`.
+
+        Parameters
+        ----------
+        data : mapping
+            As :meth:`to_dict` returns it (after a JSON round trip).
+
+        Returns
+        -------
+        Diagnostics
+            The same verdict.
+        """
+        table = pd.DataFrame(
+            {str(c): pd.Series(dict(v), dtype=float) for c, v in dict(data["table"]).items()}
+        )
+        target = data.get("target_accept")
+        return cls(
+            table=table,
+            divergences=int(data["divergences"]),
+            chains=int(data["chains"]),
+            draws=int(data["draws"]),
+            target_accept=None if target is None else float(target),
+            attempts=tuple(Attempt.from_dict(a) for a in data.get("attempts", ())),
+            modes=tuple(
+                Mode(
+                    tuple(int(c) for c in m["chains"]),
+                    float(m["log_density"]),
+                    {str(k): float(v) for k, v in dict(m["medians"]).items()},
+                )
+                for m in data.get("modes", ())
+            ),
+            prior_notes=tuple(str(n) for n in data.get("prior_notes", ())),
+        )
 
     @classmethod
     def of(
@@ -474,7 +542,11 @@ class Fit:
         Every method of the returned fit (forecast, compute_optimal, budget_for, prob_below,
         the plots) is that group's. ``"new"`` (:data:`bayescale.hierarchy.NEW_GROUP`) is a
         group not yet observed: each posterior draw's parameters drawn from the population
-        (seeded by the fit's seed, so a reloaded fit gives the same draws).
+        (seeded by the fit's seed, so a reloaded fit gives the same draws); a separate
+        parameter, of which the groups say nothing (every one with ``pooling="none"``), is
+        drawn from the law's prior, with a warning, and with ``pooling="complete"`` the new
+        group is the one law of all groups, with a warning that this assumes it behaves
+        like them.
 
         Parameters
         ----------
@@ -485,7 +557,16 @@ class Fit:
         -------
         Fit
             A fit over that group's runs (all the runs for a new group), with the
-            diagnostics of the whole fit.
+            diagnostics of the whole fit. ``info["view_of"]`` records the group, the fit's
+            groups and pooling and those diagnostics: saved with :meth:`save` and reloaded,
+            the view keeps the whole fit's verdict (a failed fit's forecasts still warn),
+            and its ``repr`` says which group of which fit it is (:attr:`view_of`).
+
+        Warns
+        -----
+        UserWarning
+            Once per fit, for a new group whose parameters come from the law's prior
+            (separate ones) or that is the one law of complete pooling.
 
         Raises
         ------
@@ -519,8 +600,26 @@ class Fit:
                     UserWarning,
                     stacklevel=3,
                 )
+            elif self.pooling.shorthand == "complete":
+                warnings.warn(
+                    "complete pooling (every parameter shared): a new group's forecast is the "
+                    "one law of the observed groups, which assumes that a new group (a new "
+                    "dataset, tokenizer ...) behaves exactly like them; fit with "
+                    "pooling='partial' for a new group drawn from the groups' population",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            # Every parameter separate (pooling="none"): nothing of the posterior is needed,
+            # every value comes from the law's prior.
             flat = self.draws(shared_variables(self.law, self.pooling))
-            values = new_group_draws(self.law, self.pooling, flat, self.log_ref, self.seed)
+            values = new_group_draws(
+                self.law,
+                self.pooling,
+                flat,
+                self.log_ref,
+                self.seed,
+                size=shape[0] * shape[1],
+            )
             runs = self.runs
         elif name in self.groups:
             values = {
@@ -567,6 +666,14 @@ class Fit:
         for derived in DERIVED_GROUPS:
             if derived in idata.groups():
                 delattr(idata, derived)
+        # What the view is, saved with it: reloaded, it keeps the whole fit's verdict (a
+        # failed population spread shaped this group's draws too) and says where it came from.
+        view_of = {
+            "group": name,
+            "groups": list(self.groups),
+            "pooling": self.pooling.to_dict(),
+            "diagnostics": self.diagnostics.to_dict(),
+        }
         view = Fit(
             self.law,
             runs,
@@ -574,7 +681,7 @@ class Fit:
             self.log_ref,
             self.seed,
             {**self.settings, "group": name},
-            self.info,
+            {**self.info, VIEW_OF: view_of},
             self._group_discrepancy(runs),
             None,
             self.diagnostics,
@@ -686,7 +793,7 @@ class Fit:
             return self.group(group).draws(names)
         post = self.idata.posterior
         names = [names] if isinstance(names, str) else names
-        unknown = [n for n in names or () if n not in post.data_vars]
+        unknown = [n for n in (names or ()) if n not in post.data_vars]
         if unknown:
             # The sampler's own transforms (E_log__) are there too, but not what one asks for.
             known = [str(n) for n in post.data_vars if not str(n).endswith("__")]
@@ -696,16 +803,17 @@ class Fit:
                 f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a "
                 f"variable of this fit's posterior (its variables: {', '.join(known)}){hint}"
             )
-        varying = [n for n in (names or self.parameter_names) if "group" in post[n].dims]
+        # None is every parameter; an empty list is no variable (a new group of a fit whose
+        # parameters are all separate needs none of the posterior's).
+        names = self.parameter_names if names is None else list(names)
+        varying = [n for n in names if "group" in post[n].dims]
         if varying:
+            # On the command line "; pass group= one of" reads "; pass --group, one of".
             raise DataError(
-                f"{varying[0]} differs by group in this fit; pass group= one of "
-                f"{', '.join(self.groups)} (or 'new')"
+                f"this fit has groups ({', '.join(self.groups)}); pass group= one of them (or "
+                f"'new' for a group not yet observed)"
             )
-        return {
-            name: np.asarray(post[name].values, dtype=float).reshape(-1)
-            for name in (names or self.parameter_names)
-        }
+        return {name: np.asarray(post[name].values, dtype=float).reshape(-1) for name in names}
 
     def summary(self, level: float = 0.9) -> pd.DataFrame:
         """Return the table of parameters: role, mean, sd, median, HDI, R-hat, ESS.
@@ -755,12 +863,27 @@ class Fit:
             )
         return pd.DataFrame(rows).set_index("parameter")
 
+    @property
+    def view_of(self) -> str | None:
+        """For a group's view (:meth:`group`, saved or not): which group of a fit with groups
+        it is, in words; None for any other fit."""
+        view = self.info.get(VIEW_OF)
+        if not isinstance(view, Mapping):
+            return None
+        groups = ", ".join(map(str, view.get("groups", ())))
+        pooling = Pooling.from_dict(view["pooling"]) if view.get("pooling") else None
+        how = f"; {pooling.describe()}" if pooling is not None else ""
+        return f"group {view.get('group')!r} of a fit with groups ({groups}{how})"
+
     def __repr__(self) -> str:
+        view = self.view_of
         return (
             f"<Fit law={self.law.name!r} runs={len(self.runs)} "
             f"draws={self.diagnostics.chains}x{self.diagnostics.draws} "
             f"discrepancy={'none' if self.discrepancy is None else self.discrepancy.kind} "
-            f"{'ok' if self.ok else 'FAILED DIAGNOSTICS'}>"
+            f"{'ok' if self.ok else 'FAILED DIAGNOSTICS'}"
+            + (f"; {view}" if view is not None else "")
+            + ">"
         )
 
     # ------------------------------------------------------------------ forecast
@@ -778,11 +901,13 @@ class Fit:
         ----------
         at : mapping or DataFrame
             Input values, e.g. ``{"N": [7e10], "D": [1.4e12]}``; of N, D and C any two
-            are enough; records (a list of mappings) work too, and columns that are not
-            inputs (labels) are carried to the table. Points are named by the law's inputs,
-            not by the runs' source columns (``N``, not ``"Model Size"``: the message says
-            which to use). For a hierarchical fit, a ``group`` column (or one named as the
-            runs' grouping column) gives each point's group.
+            are enough; records (a list of mappings) work too, and a DataFrame's (or the
+            records') columns that are not inputs (labels) are carried to the table; a
+            mapping's keys must be inputs, its lists of one length (a single value is used
+            at every point). Points are named by the law's inputs, not by the runs' source
+            columns (``N``, not ``"Model Size"``: the message says which to use). For a
+            hierarchical fit, a ``group`` column or key (or one named as the runs' grouping
+            column) gives each point's group.
         level : float or sequence of float, default 0.9
             Credible level(s).
         seed : int, optional
@@ -833,15 +958,18 @@ class Fit:
         DataError
             For points that lack an input of the law (naming the columns that were not
             used and what to call them), or with values that are not numbers (bools
-            included), not finite, or not positive where the law takes a logarithm.
+            included), not finite, or not positive where the law takes a logarithm; for a
+            mapping with a key that is neither an input nor the group column (naming the
+            closest) or lists of different lengths; for an empty cell of the group column
+            (naming its row).
         """
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
-        at = as_points(at)
+        at = self._points(at)
         column = self._group_column(at, group)
         labels = None
         if column is not None:
-            labels = at[column].astype(str).to_numpy()
+            labels = self._point_groups(at, column)
             at = at.drop(columns=column)
             parts = []
             for g in dict.fromkeys(labels):
@@ -940,11 +1068,11 @@ class Fit:
         >>> float((pred.isel(point=1) < pred.isel(point=0)).mean())  # doctest: +SKIP
         """
         seed = self.seed if seed is None else check_seed(seed)
-        at = as_points(at)
+        at = self._points(at)
         column = self._group_column(at, group)
         labels = None
         if column is not None:
-            labels = at[column].astype(str).to_numpy()
+            labels = self._point_groups(at, column)
             at = at.drop(columns=column)
             named = list(dict.fromkeys(labels))
             rows = [np.flatnonzero(labels == g) for g in named]
@@ -1000,6 +1128,88 @@ class Fit:
         )
         out.attrs.update({"law": self.law.name, "y": self.runs.y_name, "seed": seed})
         return out
+
+    def _points(self, at: Any) -> Mapping[str, Any] | pd.DataFrame:
+        """``at`` as :meth:`forecast` and :meth:`predictive` read it, checked.
+
+        Records become a DataFrame (:func:`~bayescale.forecast.as_points`), and a DataFrame
+        is kept as it is (columns that are not inputs are labels, carried to the table). A
+        mapping's keys must be inputs of the law or, for a fit with groups, the group column
+        (``group`` or the runs' grouping column): then it becomes a DataFrame, one group per
+        point, as that column of a DataFrame does. Its lists must have one length (a single
+        value is used at every point).
+
+        Raises
+        ------
+        DataError
+            For a mapping with a key that is neither (naming the closest input), or lists
+            of different lengths.
+        """
+        at = as_points(at)
+        if isinstance(at, pd.DataFrame):
+            return at
+        given = {str(k): v for k, v in at.items()}
+        grouping = ["group", *self.runs.group_by] if self.pooling is not None else []
+        inputs = list(self.law.inputs)
+        triad = bool({"N", "D", "C"} & set(inputs))
+        known = [*inputs, *(n for n in ("N", "D", "C") if triad and n not in inputs)]
+        unknown = [k for k in given if k not in {*known, "N", "D", "C", *grouping}]
+        if unknown:
+            # A missing input is the first thing to say, with the input a stray key was likely
+            # meant as ('params' for N): forecast_points says it.
+            forecast_points(
+                self.law,
+                {k: v for k, v in given.items() if k not in grouping},
+                self.runs.compute_factor,
+                sources=self.runs.columns,
+            )
+            name = unknown[0]
+            if self.pooling is None and (name == "group" or name in self.runs.other_columns):
+                hint = "; this fit has no groups (its runs were loaded without group=)"
+            else:
+                match = closest(name, [*known, *grouping])
+                hint = f"; did you mean {match!r}?" if match is not None else ""
+            any_two = "; of N, D and C any two are enough" if triad else ""
+            what = (
+                f"not an input of law {self.law.name!r} (its inputs: {', '.join(inputs)}{any_two})"
+            )
+            if grouping:
+                columns = " or ".join(repr(g) for g in dict.fromkeys(grouping))
+                what = (
+                    f"neither an input of law {self.law.name!r} ({', '.join(inputs)}{any_two}) "
+                    f"nor the group column ({columns})"
+                )
+            raise DataError(
+                f"at names {name!r}, which is {what}{hint}; to carry a label to the table, give "
+                f"the points as a DataFrame"
+            )
+        lengths = _list_lengths(given)
+        if not any(k in grouping for k in given):
+            return at
+        size = next(iter(lengths.values()), 1)
+        return pd.DataFrame({k: list(v) if k in lengths else [v] * size for k, v in given.items()})
+
+    def _point_groups(self, at: pd.DataFrame, column: str) -> np.ndarray:
+        """Each point's group from ``at``'s group column, an empty cell refused by its row."""
+        values = at[column].tolist()
+        empty = [
+            i
+            for i, v in enumerate(values)
+            if v is None
+            or (isinstance(v, str) and not v.strip())
+            or (not isinstance(v, str) and bool(np.all(pd.isna(v))))
+        ]
+        if empty:
+            i = empty[0]
+            more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+            label = at.index[i]
+            label = label.item() if isinstance(label, np.generic) else label
+            raise DataError(
+                f"at: the {column!r} cell of point {i + 1} (row {label!r}) is "
+                f"empty{more}; give each point a group, one of {', '.join(self.groups)} or "
+                f"{NEW_GROUP!r} for a group not yet observed"
+            )
+        return np.array([str(v) for v in values], dtype=object)
 
     def _group_column(self, at: Mapping[str, Any] | pd.DataFrame, group: Any) -> str | None:
         """The column of ``at`` that gives each point's group (``group``, or the runs' own
@@ -1935,7 +2145,8 @@ class Fit:
         write (full disk, Ctrl-C) never leaves a broken file and never damages an existing
         one; without ``overwrite`` the move fails if the file appeared meanwhile. Groups
         derived from the posterior (the pointwise log-likelihood) are not stored: they are
-        recomputed on demand, identically.
+        recomputed on demand, identically. A group's view (:meth:`group`) is saved with the
+        whole fit's diagnostics and the group it is of, which :func:`load_fit` restores.
 
         Parameters
         ----------
@@ -2270,6 +2481,21 @@ def flag_far_points(
     warnings.warn(message, ExtrapolationWarning, stacklevel=_outside_level())
 
 
+def _list_lengths(given: Mapping[str, Any]) -> dict[str, int]:
+    """The length of each list of a mapping of points (single values left out), refusing
+    lists of different lengths: numpy would broadcast ``[7e9]`` against two values."""
+    lengths = {
+        str(k): len(v) for k, v in given.items() if np.ndim(v) > 0 and not isinstance(v, str)
+    }
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+        raise DataError(
+            f"at's lists have different lengths ({shown}); give one value per point in each, "
+            f"or a single value (not in a list) to use at every point"
+        )
+    return lengths
+
+
 def points_of_at(
     at: Any,
     keywords: Mapping[str, Any],
@@ -2307,7 +2533,8 @@ def points_of_at(
     ------
     DataError
         For points given both as ``at`` and as keywords, an ``at`` without N, D or C, a
-        column that is not an input (naming the closest), an input given both in ``at`` and
+        mapping's lists of different lengths, a column that is not an input (naming the
+        closest), an input given both in ``at`` and
         in ``fixed``, or several values of one other than N, D and C.
     """
     twice = [name for name, value in keywords.items() if value is not None]
@@ -2320,6 +2547,7 @@ def points_of_at(
         columns = {str(c): points[c].to_numpy() for c in points.columns}
     else:
         columns = {str(c): v for c, v in points.items()}
+        _list_lengths(columns)
     given = {name: columns.pop(name) for name in ("N", "D", "C") if name in columns}
     if not given:
         raise DataError("prob_below(at=...) gives no N, D or C; give two of them, or C alone")
@@ -2734,9 +2962,13 @@ def _pooling_of(law: Law, runs: Runs, pooling: Any) -> Pooling | None:
             f"other groups"
         )
     if NEW_GROUP in runs.group_names:
+        # load_runs refuses it, naming the rows; runs built otherwise are refused here.
+        column = ", ".join(runs.group_by) or "group"
+        count = sum(g == NEW_GROUP for g in runs.group)
         raise DataError(
-            f"a group is named {NEW_GROUP!r}, the name that asks for a group not yet observed; "
-            f"rename it in the data"
+            f"{runs.source}: {count} run{'s' if count != 1 else ''} in group {NEW_GROUP!r} "
+            f"(column {column}), the name that asks for a group not yet observed; rename that "
+            f"group in the data"
         )
     if pooling is None:  # the law file's declaration, else the default
         pooling = law.pooling or None
@@ -2926,7 +3158,15 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         raise BayescaleError(
             f"'{path}' has fit format {found!r}; this bayescale reads {FORMAT_VERSION}"
         )
+    # A group's view keeps the verdict of the whole fit it was cut from (its own posterior
+    # lacks the population spreads the whole fit's diagnostics judged).
+    view = dict(meta.get("info") or {}).get(VIEW_OF)
     try:
+        given = (
+            Diagnostics.from_dict(view["diagnostics"])
+            if isinstance(view, Mapping) and view.get("diagnostics")
+            else None
+        )
         return Fit(
             law=Law.from_dict(meta["law"]),
             runs=Runs.from_dict(meta["runs"]),
@@ -2939,6 +3179,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
                 Discrepancy.from_dict(meta["discrepancy"]) if meta.get("discrepancy") else None
             ),
             pooling=Pooling.from_dict(meta["pooling"]) if meta.get("pooling") else None,
+            _given_diagnostics=given,
         )
     except BayescaleError as err:
         raise BayescaleError(f"'{path}': its saved metadata is not valid: {err}") from None

@@ -170,7 +170,13 @@ class Pooling:
     centring: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, law: Law, pooling: str | Mapping[str, Any] | Pooling | None = None) -> Pooling:
+    def of(
+        cls,
+        law: Law,
+        pooling: str | Mapping[str, Any] | Pooling | None = None,
+        *,
+        saved: bool = False,
+    ) -> Pooling:
         """Resolve a pooling declaration against a law, with defaults and checks.
 
         Parameters
@@ -197,6 +203,11 @@ class Pooling:
             stay for the others; ``{"beta": "shared"}`` with a file declaring ``alpha =
             "shared"`` shares both. A shorthand replaces the file's table, as does a
             resolved ``Pooling``.
+        saved : bool, default False
+            The declaration of a law saved with a fit (:meth:`bayescale.laws.Law.from_dict`):
+            what older versions accepted is accepted with a warning (a spread or centring
+            given to a parameter that is not pooled, which never did anything) or as it was
+            read then (a shorthand as a kind), so that the fit still loads.
 
         Returns
         -------
@@ -206,9 +217,11 @@ class Pooling:
         Raises
         ------
         LawError
-            If a parameter or kind is unknown, a spread is not a positive number, a spread
-            or centring is given to a parameter that is not pooled, or a parameter with a
-            bounded prior is declared pooled.
+            If a parameter or kind is unknown (a shorthand such as ``"partial"`` is not a
+            kind: the message names the kind it stands for), a spread is not a positive
+            number, a spread or centring is given to a parameter that is not pooled (only a
+            pooled parameter has a population), or a parameter with a bounded prior is
+            declared pooled.
         """
         if isinstance(pooling, Pooling):
             # Resolved already: every parameter listed, so the law file's table adds nothing.
@@ -256,16 +269,16 @@ class Pooling:
                     f"'centring'"
                 )
             default = default_entry.get("kind", "pooled")
-        if isinstance(default, str):
+        if saved and isinstance(default, str):
             default = SHORTHANDS.get(default, default)
         if not isinstance(default, str) or default not in KINDS:
             kinds = ", ".join(map(repr, KINDS))
             raise LawError(
                 f"pooling default {default!r} is not a kind; use one of {kinds}, or a table "
-                f"with 'kind', 'spread' and 'centring'"
+                f"with 'kind', 'spread' and 'centring'{_shorthand_hint(default)}"
             )
         if default_entry is not None:
-            _only_pooled("pooling default", default, default_entry)
+            _only_pooled("pooling default", default, default_entry, saved)
         noise = set(law.likelihood.noise_names)
         for name in given:
             if name in noise:
@@ -293,16 +306,18 @@ class Pooling:
                     )
                 spread = entry.get("spread")
                 centring = entry.get("centring")
-                # The default entry's kind was read (shorthands too) and checked above.
+                # The default entry's kind was read and checked above.
                 entry = entry.get("kind", "pooled") if name in given else default
             kind = default if entry is None else entry
             if kind not in KINDS:
                 raise LawError(
                     f"pooling of {name!r}: {kind!r} is not a kind; use one of "
-                    f"{', '.join(map(repr, KINDS))}"
+                    f"{', '.join(map(repr, KINDS))}{_shorthand_hint(kind)}"
                 )
             if name in given:  # the default entry's own was said once, above
-                _only_pooled(f"pooling of {name!r}", kind, {"spread": spread, "centring": centring})
+                _only_pooled(
+                    f"pooling of {name!r}", kind, {"spread": spread, "centring": centring}, saved
+                )
             if kind == "pooled" and not _poolable(p):
                 if name in given:
                     raise LawError(
@@ -418,23 +433,43 @@ class Pooling:
         return Pooling(dict(self.kinds), dict(self.spreads), {})
 
 
-def _only_pooled(where: str, kind: str, entry: Mapping[str, Any]) -> None:
-    """Say so when a spread or centring is declared with a kind that has no population.
+def _shorthand_hint(kind: Any) -> str:
+    """For a ``pooling=`` shorthand written as a kind: the kind it stands for."""
+    if not isinstance(kind, str) or kind not in SHORTHANDS:
+        return ""
+    return (
+        f" (did you mean {SHORTHANDS[kind]!r}? {kind!r} is the shorthand pooling={kind!r}, "
+        f"every parameter {SHORTHANDS[kind]})"
+    )
 
-    A warning, not an error: laws and fits saved with such a declaration must still load
-    (it never did anything), but it must not be ignored without a word.
+
+def _only_pooled(where: str, kind: str, entry: Mapping[str, Any], saved: bool = False) -> None:
+    """Refuse a spread or centring declared with a kind that has no population.
+
+    A law saved with a fit (``saved``) is read with a warning instead: older versions
+    accepted it (it never did anything), and the fit must still load.
+
+    Raises
+    ------
+    LawError
+        For a spread or centring of a shared or separate parameter, unless ``saved``.
     """
     from bayescale.errors import DataWarning
 
     given = [key for key in ("spread", "centring") if entry.get(key) is not None]
-    if given and kind != "pooled":
-        warnings.warn(
-            f"{where}: a {given[0]} applies only to a pooled parameter (the groups' "
-            f"population), not to a {kind!r} one: it is ignored; drop it, or declare the kind "
-            f"'pooled'",
-            DataWarning,
-            stacklevel=4,
-        )
+    if not given or kind == "pooled":
+        return
+    said = (
+        f"{where}: a {given[0]} applies only to a pooled parameter (the groups' population), "
+        f"not to a {kind!r} one"
+    )
+    if not saved:
+        raise LawError(f"{said}; drop it, or declare the kind 'pooled'")
+    warnings.warn(
+        f"{said}: it is ignored; drop it, or declare the kind 'pooled'",
+        DataWarning,
+        stacklevel=4,
+    )
 
 
 def _plain_prior(p: Parameter) -> bool:
@@ -708,13 +743,16 @@ def new_group_draws(
     posterior: Mapping[str, np.ndarray],
     log_ref: Mapping[str, float],
     seed: int,
+    size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Parameter draws of a group not yet observed, one per posterior draw.
 
     A pooled parameter is drawn from its population (``z ~ Normal(0, 1)`` with that draw's
     ``loc`` and ``tau``), a shared one keeps its posterior value, and a separate one, of
     which the other groups say nothing, is drawn from the law's prior: such forecasts are
-    as wide as the prior says.
+    as wide as the prior says. With every parameter separate (``pooling="none"``) the new
+    group is the prior's, and ``posterior`` holds nothing it needs: ``size`` says how many
+    draws to make.
 
     Parameters
     ----------
@@ -730,15 +768,27 @@ def new_group_draws(
     seed : int
         Seed of the new group's offsets (and prior draws): a fit and its reloaded copy give
         identical draws.
+    size : int, optional
+        Number of draws (the posterior's draws); default the length of ``posterior``'s
+        arrays, which must then hold one.
 
     Returns
     -------
     dict of str to numpy.ndarray
         ``{parameter: draws}`` for every law parameter.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not given and ``posterior`` is empty.
     """
     import pymc as pm
 
-    n = len(next(iter(posterior.values())))
+    if size is None:
+        if not posterior:
+            raise ValueError("new_group_draws: give size= when the posterior holds no variable")
+        size = len(next(iter(posterior.values())))
+    n = int(size)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 13]))
     free: dict[str, np.ndarray] = {}
     for name, p in law.parameters.items():

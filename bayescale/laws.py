@@ -372,6 +372,7 @@ class Law:
         source: str,
         text: str = "",
         keys: tuple[str, ...] = _LAW_KEYS,
+        saved: bool = False,
     ) -> Law:
         if not isinstance(data, Mapping):
             raise LawError(
@@ -423,7 +424,9 @@ class Law:
             if law.pooling:
                 from bayescale.hierarchy import Pooling
 
-                Pooling.of(law, law.pooling)  # a wrong declaration fails here, not at a fit
+                # A wrong declaration fails here, not at a fit; a law saved with a fit is read
+                # as it was accepted then (with a warning where it was lenient).
+                Pooling.of(law, law.pooling, saved=saved)
             return law
         except (FormulaError, LawError) as err:
             raise _in_source(err, source) from None
@@ -759,13 +762,20 @@ class Law:
         Raises
         ------
         LawError, FormulaError
-            As :meth:`from_toml`, if the description was edited into an invalid law.
+            As :meth:`from_toml`, if the description was edited into an invalid law. A
+            ``pooling`` declaration that older versions accepted (a spread given to a
+            parameter that is not pooled, a shorthand as the default kind) is read as it
+            was then, with a warning where it was ignored: the fit saved with it loads.
         """
         if not isinstance(data, Mapping):
             return cls._from_dict(data, "law")  # refused there, with the expected form
         source = f"law {data.get('name', '?')!r}"
         return cls._from_dict(
-            data, source, data.get("source_text", ""), keys=(*_LAW_KEYS, "source_text")
+            data,
+            source,
+            data.get("source_text", ""),
+            keys=(*_LAW_KEYS, "source_text"),
+            saved=True,
         )
 
     def to_json(self) -> str:

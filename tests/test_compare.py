@@ -1397,3 +1397,33 @@ def test_an_average_saves_and_reloads_to_the_same_forecasts_and_plans(
         Average.load(folder)
     with pytest.raises(BayescaleError, match="holds no saved average"):
         Average.load(tmp_path)
+
+
+def test_an_averaged_forecast_refuses_points_it_would_misread(
+    healthy_fit: bs.Fit, grouped_fit: bs.Fit
+) -> None:
+    plain = average({"a": healthy_fit, "b": healthy_fit}, {"a": 0.5, "b": 0.5})
+    with pytest.raises(DataError, match=r"at names 'Dd', .*; did you mean 'D'\?"):
+        plain.forecast({"N": [1e9], "Dd": [2e10]})
+    with pytest.raises(DataError, match=r"'group', .*these fits have no groups"):
+        plain.forecast({"N": [1e9], "D": [2e10], "group": ["x"]})
+    with pytest.raises(DataError, match="at's lists have different lengths"):
+        plain.forecast({"N": [1e9, 2e9], "D": [2e10]})
+    grouped = average({"a": grouped_fit, "b": grouped_fit}, {"a": 1.0})
+    for column in ("group", "family"):
+        with pytest.raises(DataError, match=rf"not as a '{column}' key of at"):
+            grouped.forecast({"N": [1e9], "D": [2e10], column: ["x"]})
+        with pytest.raises(DataError, match=rf"not as a '{column}' column of at"):
+            grouped.forecast(pd.DataFrame({"N": [1e9], "D": [2e10], column: ["x"]}))
+
+
+def test_compare_pooling_names_held_out_groups_the_runs_lack(sim_runs: bs.Runs) -> None:
+    from bayescale.comparison import compare_pooling
+
+    frame = pd.DataFrame(
+        {"N": sim_runs.x("N"), "D": sim_runs.x("D"), "loss": sim_runs.y, "family": "x"}
+    )
+    frame.loc[::2, "family"] = "y"
+    test = frame.iloc[:4].assign(family=["x", "z", "x", "z"])
+    with pytest.raises(DataError, match=r"hold group\(s\) z \(rows 2, 4\) that the runs do not"):
+        compare_pooling(frame, test=test, group="family")

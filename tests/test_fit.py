@@ -725,3 +725,22 @@ def test_fit_recommend_names_every_option_of_recommend():
         if name != "fit":
             assert mine[name].default == parameter.default, name
             assert f"{name} :" in bayescale.Fit.recommend.__doc__, name
+
+
+def test_a_mapping_at_names_only_inputs_in_lists_of_one_length(healthy_fit):
+    # Before, a stray key was carried along silently (a 'group' key of a fit without groups
+    # too), and [1e9] against two values of D broadcast to two points.
+    with pytest.raises(DataError, match=r"at names 'group', which is not an input .*no groups"):
+        healthy_fit.forecast({"N": [1e9], "D": [2e10], "group": ["a"]})
+    with pytest.raises(DataError, match=r"at names 'Dd', .*did you mean 'D'\?; to carry a label"):
+        healthy_fit.forecast({"N": [1e9], "D": [2e10], "Dd": [1.0]})
+    with pytest.raises(DataError, match=r"at's lists have different lengths \(N: 1, D: 2\)"):
+        healthy_fit.predictive({"N": [1e9], "D": [2e10, 4e10]})
+    with pytest.raises(DataError, match=r"at's lists have different lengths \(N: 1, D: 2\)"):
+        healthy_fit.prob_below(2.5, at={"N": [1e9], "D": [2e10, 4e10]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        # A single value (not a list) is used at every point, as before.
+        table = healthy_fit.forecast({"N": 1e9, "D": [2e10, 4e10]})
+        labelled = healthy_fit.forecast(pd.DataFrame({"N": [1e9], "D": [2e10], "run": ["x"]}))
+    assert list(table["N"]) == [1e9, 1e9] and list(labelled["run"]) == ["x"]

@@ -3,6 +3,7 @@ per-group and new-group forecasts, save/load."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import warnings
@@ -117,23 +118,39 @@ def test_bad_pooling_is_one_clear_line(pooling: object, words: str) -> None:
             "pooling of 'E': a centring applies only to a pooled parameter",
         ),
         (
-            {"default": {"kind": "none", "spread": 0.3}},
+            {"default": {"kind": "separate", "spread": 0.3}},
             "pooling default: a spread applies only to a pooled parameter .*, not to a 'separate'",
         ),
     ],
 )
-def test_a_spread_without_a_population_is_said_to_be_ignored(pooling: object, words: str) -> None:
-    # It was ignored without a word; an error would keep laws and fits saved with one from
-    # loading, so it warns.
+def test_a_spread_without_a_population_is_refused(pooling: object, words: str) -> None:
+    # It was ignored without a word, then with a warning; only a pooled parameter has a
+    # population to spread. A law saved with a fit still loads, with the warning.
     from bayescale.errors import DataWarning
     from bayescale.laws import Law
 
-    with pytest.warns(DataWarning, match=words + r".*it is ignored") as caught:
+    with pytest.raises(LawError, match=words + r".*; drop it, or declare the kind 'pooled'"):
         Pooling.of(get_law("chinchilla"), pooling)
-    assert len(caught) == 1  # once, not once per parameter the default covers
     saved = {**get_law("chinchilla").to_dict(), "pooling": pooling}
-    with pytest.warns(DataWarning, match="it is ignored"):
+    with pytest.warns(DataWarning, match=words + r".*it is ignored") as caught:
         assert Law.from_dict(saved).pooling == pooling
+    assert len(caught) == 1  # once, not once per parameter the default covers
+
+
+@pytest.mark.parametrize(
+    ("pooling", "kind"),
+    [
+        ({"default": "partial"}, "pooled"),
+        ({"default": {"kind": "complete"}}, "shared"),
+        ({"E": "none"}, "separate"),
+    ],
+)
+def test_a_shorthand_is_not_a_kind(pooling: dict, kind: str) -> None:
+    # Before, default = "partial" was read as "pooled": the kinds are shared, pooled and
+    # separate, the shorthands are for pooling= as a whole.
+    with pytest.raises(LawError, match=rf"is not a kind; .*did you mean '{kind}'\?") as err:
+        Pooling.of(get_law("chinchilla"), pooling)
+    assert "\n" not in str(err.value)
 
 
 def test_bounded_prior_cannot_be_pooled() -> None:
@@ -163,8 +180,11 @@ def test_a_default_entry_applies_to_the_unlisted_parameters() -> None:
     assert pooling.spreads == {"A": 0.05, "B": 0.05, "beta": 0.05}
     assert pooling.centring == {"A": 0.0, "B": 0.0, "beta": 0.0}
     assert Pooling.of(law, {"default": {"kind": "shared"}}) == Pooling.of(law, "complete")
-    # A shorthand as the default entry's kind reads as it does as the default itself.
-    assert Pooling.of(law, {"default": {"kind": "complete"}}) == Pooling.of(law, "complete")
+    # A law saved with a fit by an older version, with a shorthand as the default's kind,
+    # still reads as it did then.
+    assert Pooling.of(law, {"default": {"kind": "complete"}}, saved=True) == Pooling.of(
+        law, "complete"
+    )
 
 
 def test_a_calls_mapping_is_merged_over_the_law_files_pooling() -> None:
@@ -548,7 +568,7 @@ def test_forecasts_per_group_and_for_a_new_group(hierarchical: bayescale.Fit) ->
     assert risk["a"] > 0.9 and risk["c"] < 0.1
     with pytest.raises(DataError, match="not one of this fit's groups"):
         fit.forecast(at, group="d")
-    with pytest.raises(DataError, match="differs by group"):
+    with pytest.raises(DataError, match=r"this fit has groups \(a, b, c\); pass group="):
         fit.draws()
 
 
@@ -844,7 +864,8 @@ def _plot_calls() -> dict[str, object]:
         "plot_rank": lambda f: plots.plot_rank(f),
         "plot_groups": lambda f: plots.plot_groups(f, groups=["c"]),
         "plot_population": lambda f: plots.plot_population(f, ["E", "A"]),
-        "plot_shrinkage": lambda f: plots.plot_shrinkage(f, {"c": f.group("c")}, ["E"]),
+        # The estimates alone: the pooling="none" fit (the test passes its fixture).
+        "plot_shrinkage": lambda f, unpooled=None: plots.plot_shrinkage(f, unpooled, ["E"]),
         "plot_comparison": lambda f: plots.plot_comparison(compare({"one": f, "again": f}).loo),
     }
 
@@ -871,11 +892,14 @@ def test_every_public_plot_is_covered() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_plot_calls()))
 def test_every_plot_draws_a_fit_with_groups_or_asks_for_one_group(
-    hierarchical: bayescale.Fit, name: str
+    hierarchical: bayescale.Fit, name: str, request: pytest.FixtureRequest
 ) -> None:
     # Before, most plots failed on a fit with groups with NumPy's or matplotlib's errors
     # ("x and y must have same first dimension", "cannot reshape array ...").
     make = _plot_calls()[name]
+    if name == "plot_shrinkage":
+        unpooled = request.getfixturevalue("none_fit")
+        make = functools.partial(make, unpooled=unpooled)
     if name not in _DRAW_GROUPS:
         message = f"{name} shows one law: pass fit.group(name) (groups: a, b, c, or 'new')"
         with pytest.raises(DataError, match=re.escape(message)) as err:
@@ -987,3 +1011,276 @@ def test_a_groups_warning_says_which_group_it_is_of(hierarchical: bayescale.Fit)
         "group a: no budget up to 1e40 FLOPs gives it",
         "group b: no budget up to 1e40 FLOPs gives it",
     ]
+
+
+# ----------------------------------------------------------------- the audit of grouped fits
+
+
+def test_a_group_named_new_is_refused_when_the_runs_are_read(tmp_path) -> None:
+    # Before, load_runs took it and only fit refused it, naming no file, column or row.
+    csv = tmp_path / "named.csv"
+    _frame().replace({"family": {"b": NEW_GROUP}}).to_csv(csv, index=False)
+    with pytest.raises(DataError) as err:
+        load_runs(csv, y="loss", group="family")
+    message = str(err.value)
+    assert message.startswith(
+        f"{csv}: group column 'family' row 19 (line 20 of the file) is 'new' (18 rows in total)"
+    )
+    assert "rename that group in the data" in message
+    assert load_runs(csv, y="loss").group is None  # without group=, 'new' is any label
+
+
+def test_a_group_column_given_twice_is_refused() -> None:
+    # Before, groups came out as 'a/a', 'b/b', 'c/c'.
+    with pytest.raises(DataError, match="the group column 'family' is given 2 times; give each"):
+        load_runs(_frame(), y="loss", group=["family", "family"])
+
+
+def test_a_new_group_of_a_fit_with_every_parameter_separate_is_the_laws_prior() -> None:
+    from bayescale.hierarchy import new_group_draws
+
+    law = get_law("chinchilla")
+    none = Pooling.of(law, "none")
+    draws = new_group_draws(law, none, {}, {"N": np.log(1e8), "D": np.log(1e10)}, 0, size=50)
+    assert set(draws) == set(law.parameters) and all(v.shape == (50,) for v in draws.values())
+    with pytest.raises(ValueError, match="give size="):
+        new_group_draws(law, none, {}, {"N": 0.0, "D": 0.0}, 0)
+
+
+def test_next_says_a_new_groups_distance_is_from_every_groups_runs() -> None:
+    from bayescale.cli.commands.next import _distance_line
+
+    attrs = {"extrapolation": 0.02, "extrapolation_along": ["N"], "discrepancy": True}
+    line = _distance_line({**attrs, "group": NEW_GROUP}, law_only=False)
+    assert line is not None and "beyond the range of every group's runs, along N" in line
+    assert line.endswith("(the new group has no runs of its own).")
+    assert _distance_line({**attrs, "group": "a"}, law_only=False) == (
+        "The target lies 0.0 e-folds (x1.02) beyond the runs' range, along N."
+    )
+
+
+def _fit_with(pooling: str) -> bayescale.Fit:
+    runs = load_runs(_frame(), y="loss", group="family")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bayescale.fit(
+            runs,
+            "chinchilla",
+            pooling=pooling,
+            draws=150,
+            tune=150,
+            chains=2,
+            seed=3,
+            prior_draws=0,
+            retries=0,
+        )
+
+
+@pytest.fixture(scope="module")
+def none_fit() -> bayescale.Fit:
+    """The fixture's runs with every parameter separate (short chains: it fails, on purpose)."""
+    return _fit_with("none")
+
+
+@pytest.fixture(scope="module")
+def complete_fit() -> bayescale.Fit:
+    """The fixture's runs with every parameter shared: one law."""
+    return _fit_with("complete")
+
+
+@pytest.mark.slow
+def test_a_new_group_of_a_fit_without_pooling_comes_from_the_prior(
+    none_fit: bayescale.Fit, tmp_path
+) -> None:
+    # Before, every call below said "E differs by group in this fit; pass group= one of a, b,
+    # c (or 'new')", to a caller who had passed 'new': Fit.draws read the empty list of
+    # shared variables as "every parameter".
+    from bayescale.plots.hierarchy import plot_groups
+    from bayescale.report import write_report
+
+    fit = none_fit
+    at = {"N": [3e9], "D": [6e10]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new = fit.forecast(at, group=NEW_GROUP)
+        plan = fit.compute_optimal([1e21], group=NEW_GROUP)
+        risk = fit.prob_below(2.45, N=3e9, D=6e10, group=NEW_GROUP)
+    said = [str(w.message) for w in caught]
+    assert any("separate per group: E, A, B, alpha, beta" in m for m in said), said
+    assert any("drawn from the law's prior" in m for m in said)
+    assert not any("differs by group" in m for m in said)
+    # As wide as the prior: far wider than the widest observed group's.
+    width = lambda t: float((t["law_upper_90"] - t["law_lower_90"]).iloc[0])  # noqa: E731
+    observed = fit.forecast(at)
+    assert width(new) > 5 * max(width(observed.iloc[[i]]) for i in range(3))
+    assert plan["N_median"].iloc[0] > 0 and 0 < risk["prob_law_below"].iloc[0] < 1
+    # The new group's draws reproduce: the prior's draws are seeded by the fit's seed.
+    again = bayescale.load_fit(fit.save(tmp_path / "none.nc"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pd.testing.assert_frame_equal(again.forecast(at, group=NEW_GROUP), new)
+        # The report writes (before, its Groups table's 'new' row failed) and says where a
+        # new group comes from; the per-group panels draw the new group too.
+        written = write_report(fit, tmp_path / "none.html", figures=False)
+        axes = plot_groups(fit, groups=["c"])
+    html = written["html"].read_text(encoding="utf-8")
+    assert 'id="table-groups"' in html and "drawn from the law&#39;s prior" in html
+    # Not said to come from a population the fit has none of.
+    assert "learned from its own runs alone" in html and "drawn from the population" not in html
+    assert len(axes) == 2 and all(ax.has_data() for ax in axes)
+
+
+@pytest.mark.slow
+def test_a_new_group_of_complete_pooling_says_what_it_assumes(
+    complete_fit: bayescale.Fit,
+) -> None:
+    at = {"N": [3e9], "D": [6e10]}
+    with pytest.warns(UserWarning, match=r"complete pooling .* assumes that a new group"):
+        new = complete_fit.forecast(at, group=NEW_GROUP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = complete_fit.forecast(at, group="a")
+    cols = ["law_median", "law_lower_90", "law_upper_90"]
+    np.testing.assert_allclose(new[cols].to_numpy(), a[cols].to_numpy())
+
+
+@pytest.mark.slow
+def test_a_saved_groups_view_keeps_the_whole_fits_verdict(
+    hierarchical: bayescale.Fit, tmp_path
+) -> None:
+    # Before, a view of a failed fit, saved and reloaded, recomputed its diagnostics from its
+    # own draws (without the population spreads that failed), passed, and its forecasts came
+    # back without their warning; nothing said it was a view.
+    runs = load_runs(_frame(), y="loss", group="family")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        failed = bayescale.fit(
+            runs, "chinchilla", draws=20, tune=20, chains=2, seed=5, prior_draws=0, retries=0
+        )
+    assert not failed.ok
+    view = failed.group("c")
+    loaded = bayescale.load_fit(view.save(tmp_path / "c.nc"))
+    assert not loaded.ok and loaded.pooling is None
+    assert loaded.diagnostics.verdict() == failed.diagnostics.verdict()
+    assert "group 'c' of a fit with groups (a, b, c; pooled: E, A, B, alpha, beta)" in repr(loaded)
+    assert "FAILED DIAGNOSTICS" in repr(loaded) and repr(loaded) == repr(view)
+    assert loaded.info["view_of"]["group"] == "c"
+    with pytest.warns(UserWarning, match="from a fit that failed its diagnostics"):
+        table = loaded.forecast({"N": [3e9], "D": [6e10]})
+    assert table.attrs["diagnostics_ok"] is False
+    # A view of a fit that passes keeps passing; a fit that is no view says nothing of one.
+    assert bayescale.load_fit(hierarchical.group("a").save(tmp_path / "a.nc")).ok == (
+        hierarchical.ok
+    )
+    assert hierarchical.view_of is None and "of a fit with groups" not in repr(hierarchical)
+
+
+@pytest.mark.slow
+def test_a_mapping_at_with_the_group_column_is_read_per_point(
+    hierarchical: bayescale.Fit,
+) -> None:
+    fit = hierarchical
+    frame = pd.DataFrame({"N": [3e9, 3e9], "D": [6e10, 6e10], "family": ["c", "a"]})
+    expected = fit.forecast(frame)
+    # Before, the key was dropped and every group forecast.
+    pd.testing.assert_frame_equal(fit.forecast(frame.to_dict("list")), expected)
+    pd.testing.assert_frame_equal(
+        fit.forecast({"N": 3e9, "D": [6e10, 6e10], "group": ["c", "a"]}), expected
+    )
+    drawn = fit.predictive({"N": [3e9], "D": [6e10], "family": "c"})
+    assert list(drawn["group"].values) == ["c"]
+    with pytest.raises(DataError, match="give the groups either as the 'family' column"):
+        fit.forecast({"N": [3e9], "D": [6e10], "family": ["c"]}, group="a")
+    # Lists of different lengths: before, [3e9] against ['c', 'a'] broadcast to 2 points.
+    with pytest.raises(DataError, match=r"at's lists have different lengths \(N: 1, D: 1, "):
+        fit.forecast({"N": [3e9], "D": [6e10], "family": ["c", "a"]})
+    # A key that is neither an input nor the group column: before, silently carried along.
+    with pytest.raises(DataError, match=r"at names 'famly', which is neither .* did you mean"):
+        fit.forecast({"N": [3e9], "D": [6e10], "famly": ["c"]})
+    with pytest.raises(DataError, match="nor the group column \\('group' or 'family'\\)"):
+        fit.forecast({"N": [3e9], "D": [6e10], "note": ["x"]})
+    # A missing input is still said first, with the input a stray key stands for.
+    with pytest.raises(DataError, match=r"missing N .*'n' was not used: did you mean N\?"):
+        fit.forecast({"n": [3e9], "D": [6e10], "family": ["c"]})
+    # A fit without groups (here one group's view) refuses the keys too.
+    view = fit.group("a")
+    with pytest.raises(DataError, match=r"'group', which is not an input .*no groups"):
+        view.forecast({"N": [3e9], "D": [6e10], "group": ["a"]})
+    with pytest.raises(DataError, match=r"at's lists have different lengths"):
+        view.predictive({"N": [3e9], "D": [6e10, 1e11]})
+    # A DataFrame's other columns are labels, carried to the table, as before.
+    labelled = view.forecast(pd.DataFrame({"N": [3e9], "D": [6e10], "run": ["x"]}))
+    assert list(labelled["run"]) == ["x"]
+
+
+@pytest.mark.slow
+def test_an_empty_group_cell_of_at_is_named_by_its_row(hierarchical: bayescale.Fit) -> None:
+    # Before: "group 'nan' is not one of this fit's groups".
+    frame = pd.DataFrame(
+        {"N": [3e9, 3e9, 3e9], "D": [6e10] * 3, "family": ["a", np.nan, None]}, index=[4, 7, 9]
+    )
+    for call in (hierarchical.forecast, hierarchical.predictive):
+        with pytest.raises(
+            DataError,
+            match=r"the 'family' cell of point 2 \(row 7\) is empty \(and 1 more\); give each "
+            r"point a group, one of a, b, c or 'new'",
+        ):
+            call(frame)
+
+
+@pytest.mark.slow
+def test_draws_of_a_fit_with_groups_say_which_groups_to_pass(hierarchical: bayescale.Fit) -> None:
+    from bayescale.cli._guard import cli_words
+
+    with pytest.raises(DataError) as err:
+        hierarchical.draws()
+    message = str(err.value)
+    assert message == (
+        "this fit has groups (a, b, c); pass group= one of them (or 'new' for a group not yet "
+        "observed)"
+    )
+    assert "pass --group, one of them" in cli_words(message)
+    assert set(hierarchical.draws(group=NEW_GROUP)) >= {"E", "sigma"}
+    assert hierarchical.draws([]) == {}
+
+
+@pytest.mark.slow
+def test_shrinkage_refuses_estimates_that_are_not_each_group_alone(
+    hierarchical: bayescale.Fit, none_fit: bayescale.Fit, complete_fit: bayescale.Fit
+) -> None:
+    import copy
+
+    from bayescale import plots
+
+    fit = hierarchical
+    # One law for all the runs is complete pooling, not each group alone (before: drawn,
+    # every group's "alone" bar that one law's).
+    with pytest.raises(DataError, match="unpooled is a fit without groups: one law for all"):
+        plots.plot_shrinkage(fit, fit.group("a"), ["E"])
+    with pytest.raises(DataError, match=r"unpooled is a fit with groups \(shared: E, A, B"):
+        plots.plot_shrinkage(fit, complete_fit, ["E"])
+    with pytest.raises(DataError, match=r"unpooled is a fit with groups \(pooled: E, A"):
+        plots.plot_shrinkage(fit, fit, ["E"])
+    with pytest.raises(DataError, match=r"unpooled\['c'\] is the view of group 'c' .*pooled"):
+        plots.plot_shrinkage(fit, {"c": fit.group("c")}, ["E"])
+    # Another group's runs, or other runs of the same group names (another noise draw).
+    with pytest.raises(DataError, match=r"unpooled\['c'\] was fitted to other runs than those "):
+        plots.plot_shrinkage(fit, {"c": none_fit.group("b")}, ["E"])
+    other = copy.copy(none_fit)
+    other.runs = load_runs(_frame(seed=1), y="loss", group="family")
+    with pytest.raises(DataError, match="the unpooled fit was fitted to other runs than those"):
+        plots.plot_shrinkage(fit, other, ["E"])
+    # The pooling="none" fit, whole or per group in a mapping: each group's own draws (before,
+    # a mapping to the whole fit flattened every group's draws into each bar).
+    post = none_fit.idata.posterior
+    for unpooled in (none_fit, dict.fromkeys(fit.groups, none_fit), {"c": none_fit.group("c")}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            (ax,) = plots.plot_shrinkage(fit, unpooled, ["E"])
+        grey = [line for line in ax.get_lines() if line.get_color() == "0.5"]
+        bars = [line.get_ydata() for line in grey if len(line.get_ydata()) == 2]
+        groups = list(unpooled) if isinstance(unpooled, dict) else fit.groups
+        assert len(bars) == len(groups)
+        for g, bar in zip(groups, bars, strict=True):
+            own = post["E"].sel(group=g).values.reshape(-1)
+            np.testing.assert_allclose(bar, np.quantile(own, [0.05, 0.95]))

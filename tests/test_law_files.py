@@ -498,3 +498,22 @@ def test_a_wrong_pooling_table_is_refused_when_the_file_is_read() -> None:
     assert "must be a table" in refusal(
         CHINCHILLA.replace('name = "chinchilla"', 'pooling = 3\nname = "chinchilla"')
     )
+
+
+def test_a_pooling_table_with_a_shorthand_or_a_spread_without_population_is_refused() -> None:
+    # Before, default = "partial" was read as "pooled", and a shared parameter's spread was
+    # ignored (with a warning that scripts filtering warnings never showed).
+    message = refusal(CHINCHILLA + '\n[pooling]\nalpha = "shared"\ndefault = "partial"\n')
+    assert "bad.toml" in message and "'partial' is not a kind" in message
+    assert "did you mean 'pooled'?" in message
+    message = refusal(CHINCHILLA + '\n[pooling]\nE = { kind = "shared", spread = 0.3 }\n')
+    assert "bad.toml" in message and "a spread applies only to a pooled parameter" in message
+    assert "not to a 'shared' one" in message
+    message = refusal(CHINCHILLA + '\n[pooling]\nE = { kind = "separate", spread = 0.3 }\n')
+    assert "not to a 'separate' one" in message
+    # Declared as documented, the same tables read.
+    law = Law.from_toml(
+        CHINCHILLA + '\n[pooling]\ndefault = "pooled"\nE = { kind = "pooled", spread = 0.3 }\n',
+        source="good.toml",
+    )
+    assert law.pooling["default"] == "pooled"

@@ -45,7 +45,7 @@ app = typer.Typer(
     epilog=(
         "Exit codes: 0 success, 1 unexpected error, 2 bad input, "
         "3 --strict fit failed its diagnostics, 4 some fits of a sweep raised an error, "
-        "130 interrupted."
+        "130 interrupted, 143 terminated (SIGTERM)."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -10,7 +10,7 @@ import numpy as np
 
 from bayescale._format import format_number, size_kind
 from bayescale.errors import DataError, closest
-from bayescale.fitting import Fit
+from bayescale.fitting import VIEW_OF, Fit
 from bayescale.hierarchy import NEW_GROUP
 from bayescale.plots._common import axes_grid
 
@@ -203,20 +203,63 @@ def plot_population(
 def _unpooled_draws(
     unpooled: Fit | Mapping[str, Fit], variable: str, group: str
 ) -> np.ndarray | None:
-    if isinstance(unpooled, Fit):
-        post = unpooled.idata.posterior
-        if variable not in post:
-            return None
-        var = post[variable]
-        return (var.sel(group=group) if "group" in var.dims else var).values.reshape(-1)
-    fit = unpooled.get(group)
-    if fit is None or variable not in fit.idata.posterior:
+    """Group ``group``'s draws of ``variable`` fitted alone (None if the fit has none)."""
+    one = unpooled if isinstance(unpooled, Fit) else unpooled.get(group)
+    if one is None or variable not in one.idata.posterior:
         return None
-    return fit.idata.posterior[variable].values.reshape(-1)
+    var = one.idata.posterior[variable]
+    # The pooling="none" fit holds every group: this group's own draws, not all of them.
+    return (var.sel(group=group) if "group" in var.dims else var).values.reshape(-1)
+
+
+def _group_runs(fit: Fit, group: str) -> Any:
+    """The runs of one group of a fit with groups (all the runs of a fit without, a group's
+    view included)."""
+    if fit.pooling is None:
+        return fit.runs
+    return fit.runs.subset(np.array([g == group for g in fit.runs.group]))
+
+
+def _same_runs(mine: Any, theirs: Any) -> bool:
+    """Whether two tables of runs hold the same runs (inputs and response), in any order."""
+    inputs = [n for n in mine.inputs if n in theirs.inputs]
+    if len(mine) != len(theirs) or not inputs:
+        return False
+
+    def rows(runs: Any) -> np.ndarray:
+        table = np.column_stack([*(runs.x(n) for n in inputs), runs.y])
+        return table[np.lexsort(table.T[::-1])]
+
+    return bool(np.array_equal(rows(mine), rows(theirs)))
+
+
+def _alone_kind(one: Fit) -> str | None:
+    """What keeps a fit's estimates from being each group's alone (None when they are)."""
+    if one.pooling is not None:
+        if one.pooling.shorthand != "none":
+            return f"a fit with groups ({one.pooling.describe()})"
+        return None
+    view = one.info.get(VIEW_OF)
+    if isinstance(view, Mapping) and view.get("pooling"):
+        from bayescale.hierarchy import Pooling
+
+        pooling = Pooling.from_dict(view["pooling"])
+        if pooling.shorthand != "none":
+            return (
+                f"the view of group {view.get('group')!r} (fit.group(...)) of a fit with groups "
+                f"({pooling.describe()})"
+            )
+    return None
 
 
 def _check_unpooled(fit: Fit, unpooled: Any) -> None:
-    """Refuse estimates alone that are not of the fit's groups (e.g. a fit of other runs)."""
+    """Refuse estimates that are not each group's alone: a fit without groups (one law for
+    all the runs is complete pooling), a fit with groups that pools or shares, or a fit of
+    other runs than the group's."""
+    remedy = (
+        "give the same runs fitted with pooling='none', or {group: the fit of that group's "
+        "runs alone}"
+    )
     if isinstance(unpooled, Mapping):
         # A group left out of the mapping is drawn without its estimate alone; a key that is
         # no group is a slip.
@@ -231,6 +274,19 @@ def _check_unpooled(fit: Fit, unpooled: Any) -> None:
                 raise DataError(
                     f"plot_shrinkage: unpooled[{g!r}] is a {type(one).__name__}, not a Fit"
                 )
+            g = str(g)
+            if one.pooling is not None and g not in one.groups:
+                raise DataError(
+                    f"plot_shrinkage: unpooled[{g!r}] is a fit with groups "
+                    f"({', '.join(one.groups)}) but not {g!r}; {remedy}"
+                )
+            kind = _alone_kind(one)
+            if kind is not None:
+                raise DataError(
+                    f"plot_shrinkage: unpooled[{g!r}] is {kind}: its estimates are not those "
+                    f"of group {g!r} alone; {remedy}"
+                )
+            _check_same_runs(fit, one, g, f"unpooled[{g!r}]")
         return
     if not isinstance(unpooled, Fit):
         raise DataError(
@@ -238,7 +294,10 @@ def _check_unpooled(fit: Fit, unpooled: Any) -> None:
             f"a mapping {{group: Fit}}, not {type(unpooled).__name__}"
         )
     if unpooled.pooling is None:
-        return  # one law for all the runs: each group's estimate alone is that law's
+        raise DataError(
+            "plot_shrinkage: unpooled is a fit without groups: one law for all the runs is "
+            f"complete pooling, not each group's estimate alone; {remedy}"
+        )
     theirs = unpooled.groups
     missing = [g for g in fit.groups if g not in theirs]
     if missing:
@@ -246,6 +305,26 @@ def _check_unpooled(fit: Fit, unpooled: Any) -> None:
             f"plot_shrinkage: the unpooled fit has no group {missing[0]!r}"
             f"{_did_you_mean(missing[0], theirs)} (its groups: {', '.join(theirs)}); fit the "
             f"same runs with pooling='none'"
+        )
+    kind = _alone_kind(unpooled)
+    if kind is not None:
+        raise DataError(
+            f"plot_shrinkage: unpooled is {kind}: its groups' estimates are not each group's "
+            f"alone; {remedy}"
+        )
+    for g in fit.groups:
+        _check_same_runs(fit, unpooled, g, "the unpooled fit")
+
+
+def _check_same_runs(fit: Fit, one: Fit, group: str, what: str) -> None:
+    """Refuse an estimate alone of other runs than the group's (another dataset's fit)."""
+    mine, theirs = _group_runs(fit, group), _group_runs(one, group)
+    if not _same_runs(mine, theirs):
+        raise DataError(
+            f"plot_shrinkage: {what} was fitted to other runs than those of group {group!r} "
+            f"({len(theirs)} runs from {theirs.source}, against its {len(mine)} runs from "
+            f"{mine.source}): its estimate is not that group's alone; fit the runs of group "
+            f"{group!r} alone"
         )
 
 
@@ -268,7 +347,8 @@ def plot_shrinkage(
         A hierarchical fit (partial pooling).
     unpooled : Fit or mapping of str to Fit
         The same runs fitted with ``pooling="none"`` (one fit), or each group's runs fitted
-        alone (``{group: fit}``).
+        alone (``{group: fit}``; a value may be the ``pooling="none"`` fit, or its
+        ``fit.group(g)``, whose group ``g`` is then taken).
     parameters : sequence of str, optional
         Parameters; default the pooled ones.
     level : float, default 0.9
@@ -285,7 +365,11 @@ def plot_shrinkage(
     ------
     DataError
         If the fit has no groups, ``parameters`` names no parameter of the law, or
-        ``unpooled`` is not a fit of the same groups.
+        ``unpooled`` is not each group's estimate alone: a fit without groups (one law for
+        all the runs is complete pooling), a fit with groups that pools or shares
+        parameters (not ``pooling="none"``) or a view of one, a fit without one of the
+        groups, or a fit of other runs than that group's (compared by their inputs and
+        response).
     """
     _require_groups(fit)
     names = list(parameters or fit.pooling.pooled)

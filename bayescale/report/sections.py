@@ -702,11 +702,40 @@ def groups_section(
         "level": tag,
         "by": ", ".join(fit.runs.group_by),
         "focus": focus,
-        "pooling": fit.pooling.describe(),
+        "pooling": _pooling_words(fit),
+        # Where a group's parameters come from: a population (partial pooling), nowhere
+        # else (none: each its own law) or one law for all (complete).
+        "kind": fit.pooling.shorthand if fit.pooling.shorthand in ("none", "complete") else "",
         "point": point,
         "rows": rows,
         "population": population,
     }
+
+
+def _pooling_words(fit: Fit) -> str:
+    """The pooling in effect, and where a new group's parameters come from when it is not
+    the population: the Groups section's row ``new`` is read against it."""
+    from bayescale.hierarchy import NEW_GROUP
+
+    pooling = fit.pooling
+    words = pooling.describe()
+    separate = [n for n, kind in pooling.kinds.items() if kind == "separate"]
+    if pooling.shorthand == "none":
+        return (
+            f"{words}; no parameter is pooled, so the row {NEW_GROUP!r} is drawn from the law's "
+            f"prior, not from a population"
+        )
+    if pooling.shorthand == "complete":
+        return (
+            f"{words}; one law for every group, so the row {NEW_GROUP!r} is that law: it "
+            f"assumes a new group behaves exactly like the observed ones"
+        )
+    if separate:
+        return (
+            f"{words}; for the row {NEW_GROUP!r}, {', '.join(separate)} "
+            f"{'is' if len(separate) == 1 else 'are'} drawn from the law's prior"
+        )
+    return words
 
 
 def downstream_section(

@@ -405,12 +405,19 @@ def _distance_line(attrs: Mapping[str, Any], law_only: bool) -> str | None:
     beyond = attrs.get("extrapolation")
     if beyond is None:
         return None
+    from bayescale.hierarchy import NEW_GROUP
+
+    # A new group has no runs of its own: its distance is from every group's runs.
+    new = attrs.get("group") == NEW_GROUP
+    span = "the range of every group's runs" if new else "the runs' range"
+    none_own = " (the new group has no runs of its own)" if new else ""
     if beyond <= 0:
-        return "The target lies within the runs' range."
+        return f"The target lies within {span}{none_own}."
     along = attrs.get("extrapolation_along") or []
     line = (
-        f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond the runs' "
-        f"range" + (f", along {' and '.join(along)}" if along else "") + "."
+        f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond {span}"
+        + (f", along {' and '.join(along)}" if along else "")
+        + f"{none_own}."
     )
     if not attrs.get("discrepancy") and not law_only and beyond > 1.0:
         line += (
