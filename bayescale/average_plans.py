@@ -28,6 +28,8 @@ from bayescale.fitting import (
     _outside_level,
     beyond_backtests_sentence,
     far_rows,
+    file_caveats,
+    judged_budgets,
     plan_columns,
 )
 from bayescale.forecast import level_label
@@ -88,13 +90,38 @@ def optimal_table(
 
     Each law's draws plan as its :meth:`Fit.compute_optimal` plans them, and the pool keeps
     its share; a law without a discrepancy adds none (zero), as in an averaged forecast.
+
+    Parameters
+    ----------
+    average : Average
+        The average (which draws of each law the pool takes).
+    fits : mapping of str to Fit
+        The laws with weight, or one group's views of them.
+    budgets : numpy.ndarray
+        Compute budgets in FLOPs (checked).
+    level : float or sequence of float
+        Credible level(s).
+    fixed : mapping of str to float
+        The laws' other inputs (checked; each law takes those it has).
+    method : str
+        ``"auto"``, ``"closed_form"`` or ``"numerical"``, for every law.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of :meth:`Average.compute_optimal`, before its weights' attrs.
     """
     k = plan_laws(fits, "compute_optimal")
     plans = []
+    own_medians: dict[str, dict[str, list[float]]] = {"N": {}, "tokens_per_parameter": {}}
     for name, f, _, pick in average._picks(fits):
         own = {key: v for key, v in fixed.items() if key in f.law.inputs}
         plan = f._plan_draws(budgets, own, method)
         plans.append((name, f, {key: v[pick] for key, v in plan.items()}))
+        # Each law's own median, from all its draws (its share of the pool may be a few):
+        # as its fit's compute_optimal gives it.
+        for key, medians in own_medians.items():
+            medians[name] = np.quantile(plan[key], 0.5, axis=0, method="inverted_cdf").tolist()
     for optional, base in (("loss_disc", "loss"), ("N_disc", "N")):
         if any(optional in plan for *_, plan in plans):
             for *_, plan in plans:
@@ -121,12 +148,8 @@ def optimal_table(
     columns["distance"] = np.max(list(distances.values()), axis=0)
     table = pd.DataFrame({key: np.asarray(v).reshape(-1) for key, v in columns.items()})
     # Where the laws disagree: each law's own median plan, per row (stacked per group).
-    for name in ("N", "tokens_per_parameter"):
-        table.attrs[f"per_law_{name}_median"] = {
-            # As the table's medians are taken (summarise): the draw at the middle.
-            law: np.quantile(plan[name], 0.5, axis=0, method="inverted_cdf").tolist()
-            for law, _, plan in plans
-        }
+    for key, medians in own_medians.items():
+        table.attrs[f"per_law_{key}_median"] = medians
     _flag_far_plans(table, fits, distances, budgets)
     return table
 
@@ -210,10 +233,31 @@ def budget_table(
 
     The law's budget (the compute at which each pooled draw's optimal loss meets the
     target) and one run's chance at it, from the averaged :meth:`Average.prob_below`.
+
+    Parameters
+    ----------
+    average : Average
+        The average (which draws of each law the pool takes).
+    fits : mapping of str to Fit
+        The laws with weight, or one group's views of them.
+    targets : sequence of float
+        Target losses (checked).
+    level : float or sequence of float
+        Credible level(s).
+    fixed : mapping of str to float
+        The laws' other inputs (checked).
+    probs : sequence of float
+        Chances for ``C_run_prob_*`` (may be empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of :meth:`Average.budget_for`, before its weights' attrs.
     """
-    from bayescale.planning import budget_draws, budget_for_prob, in_compute_alone, summarise
+    from bayescale.planning import budget_draws, in_compute_alone, summarise
 
     k = plan_laws(fits, "budget_for")
+    first = next(iter(fits.values()))
     split = not any(in_compute_alone(f.law) for f in fits.values())
     levels = [level] if np.isscalar(level) else list(level)
     picks = average._picks(fits)
@@ -221,61 +265,92 @@ def budget_table(
     caveats: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
     for position, target in enumerate(targets):
         parts = []
-        for _, f, draws, pick in picks:
+        for name, f, draws, pick in picks:
             own = {key: v for key, v in fixed.items() if key in f.law.inputs}
             theta = {p: np.asarray(draws[p])[pick] for p in f.law.parameters}
             # Each draw's budget is its own bisection: the picked draws alone give the same
             # values as the fit's, at a fraction of the cost.
-            parts.append((f, budget_draws(f.law, theta, target, k, own)))
+            parts.append((name, f, budget_draws(f.law, theta, target, k, own)))
         found = {
-            key: np.concatenate([part[key] for _, part in parts])
+            key: np.concatenate([part[key] for *_, part in parts])
             for key in ("C", "N", "D", "at_least")
-            if all(key in part for _, part in parts)
+            if all(key in part for *_, part in parts)
         }
         row: dict[str, Any] = {"target_loss": target}
         row.update(summarise(found["C"], "C", level))
         for name in ("N", "D") if split else ():
             row.update(summarise(np.where(np.isnan(found[name]), np.inf, found[name]), name, level))
         row["prob_unreachable"] = float(np.isinf(found["C"]).mean())
-        chance = _chance_of_run(average, fits, target, fixed)
+        chance = chance_of_run(average, fits, target, fixed)
         for where in ["median", *(f"upper_{level_label(lv)}" for lv in levels)]:
             budget = float(np.asarray(row[f"C_{where}"]))
             row[f"prob_run_below_{where}_C"] = (
                 float(chance(np.array([budget]))[0]) if np.isfinite(budget) else float("nan")
             )
         for p in probs:
-            reached = budget_for_prob(chance, p, k)
-            _warn_run_prob(target, p, reached)
-            row[f"C_run_prob_{level_label(p)}"] = float(reached["C"])
+            # The fit's own search and words, over the averaged chance.
+            row[f"C_run_prob_{level_label(p)}"] = first._budget_for_run_prob(
+                target, p, fixed, prob_at=chance
+            )
         rows.append({key: np.asarray(v).item() for key, v in row.items()})
-        next(iter(fits.values()))._warn_below_runs(target, found)
+        # Judged against the smallest runs of any law with weight (laws may be fitted to
+        # other runs).
+        min(fits.values(), key=_smallest_compute)._warn_below_runs(target, found)
         _warn_out_of_reach(target, rows[-1], levels, parts)
-        judged = {
-            column: float(value)
-            for column, value in rows[-1].items()
-            if (column == "C_median" or column.startswith(("C_upper_", "C_run_prob_")))
-            and np.isfinite(value)
-        }
+        judged = judged_budgets(rows[-1])
         if judged:
             given = {"C": np.array(list(judged.values()))}
             part, distances = average._prob_part(fits, target, given, fixed)
-            found_caveats = average._prob_caveats(fits, target, given, fixed, part, distances)
-            for key in ("past_peak", "beyond_backtests"):
-                for entry in found_caveats[key]:
-                    column = list(judged)[entry.pop("row")]
-                    caveats[key].append({**entry, "row": position, "column": column})
-            caveats["caveats"] += found_caveats["caveats"]
+            found_caveats = average._prob_caveats(
+                fits, target, given, fixed, part, distances, scan=chance
+            )
+            file_caveats(caveats, found_caveats, judged, position)
     table = pd.DataFrame({key: [r[key] for r in rows] for key in rows[0]})
     table.attrs.update(caveats)
     return table
 
 
-def _chance_of_run(
-    average: Average, fits: Mapping[str, Fit], target: float, fixed: Mapping[str, float]
+def _smallest_compute(f: Fit) -> float:
+    """The compute of a fit's smallest run (C, or k N D), inf when it has neither."""
+    runs = f.runs
+    if "C" in runs.inputs:
+        return float(runs.x("C").min())
+    if {"N", "D"} <= set(runs.inputs):
+        return float((runs.compute_factor * runs.x("N") * runs.x("D")).min())
+    return float("inf")
+
+
+def chance_of_run(
+    average: Average,
+    fits: Mapping[str, Fit],
+    target: float,
+    fixed: Mapping[str, float],
+    known: Mapping[float, float] | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """One run's chance of ``target`` under the average, at budgets split optimally; each
-    budget computed once (the scan for ``C_run_prob_*`` bisects over the same budgets)."""
-    known: dict[float, float] = {}
+    """One run's chance of a target under averaged laws, at budgets split optimally.
+
+    Each budget is computed once: the scans for ``C_run_prob_*`` and for the peak of the
+    chance bisect over the same budgets.
+
+    Parameters
+    ----------
+    average : Average
+        The average (its draws' picks).
+    fits : mapping of str to Fit
+        The laws with weight, or one group's views of them.
+    target : float
+        The target loss.
+    fixed : mapping of str to float
+        The laws' other inputs.
+    known : mapping of float to float, optional
+        Chances computed already, by budget.
+
+    Returns
+    -------
+    callable
+        Budgets (FLOPs, array) to ``prob_run_below`` at each (array).
+    """
+    known = dict(known or {})
 
     def prob_at(budgets: np.ndarray) -> np.ndarray:
         budgets = np.asarray(budgets, dtype=float).reshape(-1)
@@ -288,33 +363,11 @@ def _chance_of_run(
     return prob_at
 
 
-def _warn_run_prob(target: float, prob: float, reached: Mapping[str, Any]) -> None:
-    """Say why ``C_run_prob_*`` is infinite, or is the smallest budget searched."""
-    if not np.isfinite(reached["C"]):
-        warnings.warn(
-            f"no budget up to 1e40 FLOPs gives one run a {prob:.0%} chance of loss {target:g} "
-            f"under the averaged laws: the highest is {reached['prob_max']:.1%}, at "
-            f"{format_number(reached['C_at_max'], 'flops')} FLOPs (the floors, the "
-            f"discrepancies beyond the runs and the runs' noise keep it below); "
-            f"C_run_prob_{level_label(prob)} is inf",
-            UserWarning,
-            stacklevel=_outside_level(),
-        )
-    elif reached["at_least"]:
-        warnings.warn(
-            f"one run meets loss {target:g} with a {prob:.0%} chance even at the smallest "
-            f"budget searched ({format_number(reached['C'], 'flops')} FLOPs, a thousand "
-            f"parameters and tokens), which is shown: the target is above what the runs reach",
-            UserWarning,
-            stacklevel=_outside_level(),
-        )
-
-
 def _warn_out_of_reach(
     target: float,
     row: Mapping[str, Any],
     levels: Sequence[float],
-    parts: Sequence[tuple[Fit, Mapping[str, np.ndarray]]],
+    parts: Sequence[tuple[str, Fit, Mapping[str, np.ndarray]]],
 ) -> None:
     """Say why a budget shows ``inf``: the target is beyond some laws' floors."""
     widest = f"C_upper_{level_label(max(levels))}"
@@ -322,7 +375,7 @@ def _warn_out_of_reach(
     if not share > 0 or np.isfinite(row.get(widest, np.inf)):
         return
     reasons = []
-    for f, found in parts:
+    for name, f, found in parts:
         own = float(np.isinf(found["C"]).mean())
         if not own > 0:
             continue
@@ -330,10 +383,10 @@ def _warn_out_of_reach(
         if floor is not None:
             low, high = np.quantile(f.draws(floor)[floor], [0.05, 0.95])
             reasons.append(
-                f"{f.law.name}: {own:.0%} of its draws, floor {floor} 90% {low:.3g} to {high:.3g}"
+                f"{name}: {own:.0%} of its draws, floor {floor} 90% {low:.3g} to {high:.3g}"
             )
         else:
-            reasons.append(f"{f.law.name}: {own:.0%} of its draws")
+            reasons.append(f"{name}: {own:.0%} of its draws")
     message = (
         f"target loss {target:g} is out of reach (at or below the floor, or beyond 1e40 FLOPs) "
         f"in {share:.0%} of the averaged posterior ({'; '.join(reasons)}): "

@@ -718,6 +718,10 @@ def _check_holdout(
                 f"law could be scored there; raise the threshold (the runs' {name} spans "
                 f"{scale.min():.3g} to {scale.max():.3g}, {int(held.sum())} runs above it)"
             )
+    if runs.group is not None:
+        # Runs in groups: each refit needs every group (a group missing below a threshold
+        # leaves its held-out runs nothing to be forecast from).
+        _pooling_splits(runs, holdout_above)
 
 
 @dataclass
@@ -1399,29 +1403,15 @@ class Comparison:
             If the folder cannot be created or written.
         """
         folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise BayescaleError(f"'{folder}' is a file; give a folder for the comparison")
         files = comparison_files(folder, list(self.fits), self.extrapolation is not None)
         if self.extrapolation is None and self.heldout is not None:
             raise BayescaleError(
                 "a comparison with held-out densities needs its extrapolation table to be saved"
             )
-        existing = [str(p) for p in files.values() if p.exists()]
-        if existing and not overwrite:
-            raise OutputExistsError(
-                f"{', '.join(existing)} exist already; choose another folder, or replace "
-                f"them with save(..., overwrite=True) (bayescale compare --force)",
-                path=folder,
-            )
         # What an earlier comparison here wrote (its notes list its laws), read before they
         # are replaced: only those files are removed below, never a user's own.
-        earlier = _saved_files(folder) if overwrite else None
-        try:
-            (folder / "fits").mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise BayescaleError(f"cannot create folder '{folder / 'fits'}': {err}") from None
-        for path in files.values():
-            _files.check_destination(path, overwrite=True)
+        earlier = _saved_files(folder) if overwrite and folder.is_dir() else None
+        _ready_folder(folder, files, overwrite, "comparison", " (bayescale compare --force)")
         text = {
             "loo": self.loo.to_csv(),
             "verdict": self.verdict() + "\n",
@@ -1610,6 +1600,37 @@ class _Damaged(Exception):
         super().__init__(f"{file}: {what}")
 
 
+def _ready_folder(
+    folder: Path, files: Mapping[str, Path], overwrite: bool, what: str, remedy: str = ""
+) -> None:
+    """Check every destination of a saved comparison or average before anything is written:
+    the folder is one, outputs are not replaced unless asked, ``fits/`` exists, each file
+    can be written.
+
+    Raises
+    ------
+    OutputExistsError
+        If an output exists and ``overwrite`` is False.
+    BayescaleError
+        If the folder is a file, or a destination cannot be created or written.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise BayescaleError(f"'{folder}' is a file; give a folder for the {what}")
+    existing = [str(p) for p in files.values() if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{', '.join(existing)} exist already; choose another folder, or replace "
+            f"them with save(..., overwrite=True){remedy}",
+            path=folder,
+        )
+    try:
+        (folder / "fits").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BayescaleError(f"cannot create folder '{folder / 'fits'}': {err}") from None
+    for path in files.values():
+        _files.check_destination(path, overwrite=True)
+
+
 def _check_whole(path: Path) -> None:
     """Refuse a table cut short: :meth:`Comparison.save` ends every line, the last too."""
     with path.open("rb") as handle:
@@ -1669,8 +1690,9 @@ def _empty_heldout() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in _HELDOUT_COLUMNS})
 
 
-def _shares(weights: pd.Series) -> str:
-    return ", ".join(f"{name} {float(w):.2f}" for name, w in weights.items())
+def _shares(weights: pd.Series, at_least: float = 0.0) -> str:
+    """``"chinchilla 0.70, kaplan 0.30"``: the laws with at least ``at_least`` weight."""
+    return ", ".join(f"{name} {float(w):.2f}" for name, w in weights.items() if w >= at_least)
 
 
 def _fit_identity(fit_: Fit) -> str:
@@ -2309,14 +2331,12 @@ class Average:
             }
         inputs = {i for f in active.values() for i in f.law.inputs}
         flag_far_points(table.attrs, table, inputs, table["extrapolation"], judged, labels)
+        for name, f in active.items():
+            f._warn_without_discrepancy(table.attrs, judged[name][0], name)
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
         table.attrs["weights_method"] = self.method
         table.attrs["weights_reason"] = self.reason
-        failed = [
-            name
-            for name, f in active.items()
-            if not f.ok and self.weights[name] >= NEGLIGIBLE_WEIGHT
-        ]
+        failed = self.failed_laws()
         if failed:
             names = ", ".join(failed)
             message = f"averaged forecast includes fits that failed their diagnostics: {names}"
@@ -2489,18 +2509,22 @@ class Average:
             law's discrepancy has a plan error; ``distance`` (the median plan's e-folds
             outside the runs of any law). ``attrs``: ``per_law_N_median`` and
             ``per_law_tokens_per_parameter_median`` (per law, its own median per row:
-            where the laws disagree),
-            ``caveats`` and ``beyond_backtests`` (each entry naming its ``law`` when there
-            are several), ``weights``, ``weights_method``, ``weights_reason``,
-            ``diagnostics_ok`` and, if a law with weight failed, ``warning``.
+            where the laws disagree: each from all the law's draws),
+            ``caveats`` and ``beyond_backtests`` (with several laws, each entry names the
+            ``laws`` whose backtests it exceeds), ``weights``, ``weights_method``,
+            ``weights_reason``, ``diagnostics_ok`` and, if a law with weight failed,
+            ``warning``. Where the laws disagree the pooled draws are a mixture: a median
+            (of the loss at a far budget, say) can fall between the laws' own medians, where
+            neither law puts its plan; read it with ``per_law_N_median`` and the intervals.
 
         Warns
         -----
         ExtrapolationWarning
-            Per law, as :meth:`Fit.compute_optimal` warns: a budget's median plan lies
-            outside that law's runs by more than
+            As :meth:`Fit.compute_optimal` warns, each law against its own backtests: a
+            budget's median plan lies outside a law's runs by more than
             :data:`bayescale.planning.FAR_BEYOND_BACKTESTS` times the farthest its
-            backtests checked.
+            backtests checked (one sentence for the laws that flag the same budgets alike,
+            naming them when they are not all the laws with weight).
         UserWarning
             When a law with weight failed its diagnostics.
 
@@ -2564,8 +2588,9 @@ class Average:
             target is at or below their law's floor); ``prob_run_below_median_C`` and
             ``prob_run_below_upper_*_C``; ``C_run_prob_*`` when ``prob`` is given.
             ``attrs``: ``caveats``, ``past_peak`` and ``beyond_backtests`` for the row's
-            budgets (each entry names its ``column``), and the weights and diagnostics as
-            in :meth:`compute_optimal`.
+            budgets (each entry names its ``column`` and, with several laws, the ``laws``
+            whose backtests it exceeds), and the weights and diagnostics as in
+            :meth:`compute_optimal`.
 
         Warns
         -----
@@ -2628,23 +2653,9 @@ class Average:
             If the folder is a file, or cannot be created or written.
         """
         folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise BayescaleError(f"'{folder}' is a file; give a folder for the average")
         files = {"average": folder / AVERAGE_FILE}
         files.update({f"fit_{name}": folder / "fits" / f"{name}.nc" for name in self.fits})
-        existing = [str(p) for p in files.values() if p.exists()]
-        if existing and not overwrite:
-            raise OutputExistsError(
-                f"{', '.join(existing)} exist already; choose another folder, or replace "
-                f"them with save(..., overwrite=True)",
-                path=folder,
-            )
-        try:
-            (folder / "fits").mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise BayescaleError(f"cannot create folder '{folder / 'fits'}': {err}") from None
-        for path in files.values():
-            _files.check_destination(path, overwrite=True)
+        _ready_folder(folder, files, overwrite, "average")
         for name, f in self.fits.items():
             f.save(files[f"fit_{name}"], overwrite=overwrite)
         document = {
@@ -2746,16 +2757,27 @@ class Average:
             tables.append(part)
         return stack_tables(tables, groups)
 
+    def failed_laws(self) -> list[str]:
+        """The laws whose fits failed their diagnostics and carry more than a negligible
+        weight (:data:`NEGLIGIBLE_WEIGHT`): those an averaged result warns of.
+
+        Returns
+        -------
+        list of str
+            Their names, in the fits' order.
+        """
+        return [
+            name
+            for name, f in self.fits.items()
+            if not f.ok and self.weights[name] >= NEGLIGIBLE_WEIGHT
+        ]
+
     def _mark(self, table: pd.DataFrame, active: Mapping[str, Fit], what: str) -> pd.DataFrame:
         """Mark a result with the weights and the laws' verdict; warn if a law failed."""
         table.attrs["weights"] = json.dumps({k: float(v) for k, v in self.weights.items()})
         table.attrs["weights_method"] = self.method
         table.attrs["weights_reason"] = self.reason
-        failed = [
-            name
-            for name, f in active.items()
-            if not f.ok and self.weights[name] >= NEGLIGIBLE_WEIGHT
-        ]
+        failed = self.failed_laws()
         table.attrs["diagnostics_ok"] = not failed
         if failed:
             message = f"{what} includes fits that failed their diagnostics: {', '.join(failed)}"
@@ -2869,9 +2891,13 @@ class Average:
         fixed: Mapping[str, float],
         table: pd.DataFrame,
         distances: Mapping[str, np.ndarray],
+        scan: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> dict[str, Any]:
         """Flag budgets past the peak of one run's chance and points far beyond a law's
-        backtests, as :meth:`Fit.prob_below` does; warn once per kind."""
+        backtests, as :meth:`Fit.prob_below` does; warn once per kind. ``scan``: one run's
+        chance at budgets (:func:`bayescale.average_plans.chance_of_run`), shared with a
+        caller that scans the same budgets."""
+        from bayescale.average_plans import chance_of_run
 
         out: dict[str, Any] = {"caveats": [], "past_peak": [], "beyond_backtests": []}
         # Each sentence with its category, as Fit.prob_below warns them.
@@ -2899,15 +2925,7 @@ class Average:
         )
         if budget_alone and budgets.max() > largest:
             known = dict(zip(budgets.tolist(), table["prob_run_below"].tolist(), strict=True))
-
-            def prob_at(scan: np.ndarray) -> np.ndarray:
-                scan = np.asarray(scan, dtype=float).reshape(-1)
-                new = [b for b in dict.fromkeys(scan.tolist()) if b not in known]
-                if new:
-                    found, _ = self._prob_part(fits, target, {"C": np.array(new)}, fixed)
-                    known.update(zip(new, found["prob_run_below"].tolist(), strict=True))
-                return np.array([known[b] for b in scan.tolist()])
-
+            prob_at = scan or chance_of_run(self, fits, target, fixed, known)
             k = next(iter(fits.values())).runs.compute_factor
             flags = past_peak_flags(prob_at, budgets, k, largest, target, where)
             if flags is not None:
@@ -2915,7 +2933,7 @@ class Average:
                 said.append((sentence, UserWarning))
         from bayescale.average_plans import laws_alike_far
 
-        several = len(distances) > 1
+        several = len(fits) > 1
         for laws, far, distance, reach in laws_alike_far(fits, distances):
             if len(distance) != len(table):
                 continue

@@ -411,6 +411,7 @@ class Fit:
                 self.diagnostics = replace(self.diagnostics, prior_notes=notes)
         self._warned = False
         self._warned_prior = False
+        self._warned_no_discrepancy = False
         # The prior checks of this posterior, made once: fit() makes them, the CLI and the
         # report read them again.
         self._prior_table: pd.DataFrame | None = None
@@ -1153,7 +1154,7 @@ class Fit:
         inputs = list(self.law.inputs)
         triad = bool({"N", "D", "C"} & set(inputs))
         known = [*inputs, *(n for n in ("N", "D", "C") if triad and n not in inputs)]
-        unknown = [k for k in given if k not in {*known, "N", "D", "C", *grouping}]
+        unknown = [k for k in given if k not in {*known, *grouping}]
         if unknown:
             # A missing input is the first thing to say, with the input a stray key was likely
             # meant as ('params' for N): forecast_points says it.
@@ -1260,9 +1261,44 @@ class Fit:
         """
         reach = self._backtest_reach()
         far = far_rows(distance, reach)
+        self._warn_without_discrepancy(None, distance)
         if reach is None or not len(far):
             return far, None
         return far, beyond_backtests_sentence(far, distance, reach, name, lead, consequence)
+
+    def _warn_without_discrepancy(
+        self, attrs: dict[str, Any] | None, distance: Any, name: str | None = None
+    ) -> None:
+        """Points well outside the runs (more than
+        :data:`~bayescale.planning.UNCHECKED_BEYOND` e-folds), asked of a fit without a
+        discrepancy: its intervals there allow nothing for the law's own error. Said once
+        per fit (an ExtrapolationWarning), and in every result's ``attrs["caveats"]``;
+        ``name``: the law's name in an average."""
+        from bayescale.planning import UNCHECKED_BEYOND
+
+        if self.discrepancy is not None:
+            return
+        d = np.asarray(distance, dtype=float).reshape(-1)
+        d = d[np.isfinite(d)]
+        if not len(d) or not d.max() > UNCHECKED_BEYOND:
+            return
+        advice = (
+            "; fit with discrepancy='backtest' (--discrepancy backtest) to learn that error"
+            if self.law.likelihood.scale == "log"
+            else ""
+        )
+        message = (
+            f"{name or self.law.name}: points up to {d.max():.1f} e-folds outside the runs' "
+            f"range, from "
+            f"a fit without a discrepancy (why: {self.discrepancy_note}): the intervals there hold "
+            f"the law's parameter uncertainty and the run noise, not the law's own error "
+            f"beyond the runs, and may be too narrow{advice}"
+        )
+        if attrs is not None:
+            attrs["caveats"] = [*attrs.get("caveats", []), message]
+        if not self._root._warned_no_discrepancy:
+            self._root._warned_no_discrepancy = True
+            warnings.warn(message, ExtrapolationWarning, stacklevel=_outside_level())
 
     def _backtest_reach(self) -> float | None:
         """The farthest the discrepancy's backtests held out runs (None: no backtest ran)."""
@@ -1282,6 +1318,7 @@ class Fit:
         """:func:`flag_far_points` for this fit's forecast points (see there)."""
         judged = {self.law.name: (distance, self._backtest_reach())}
         flag_far_points(attrs, points, self.law.inputs, ratio, judged, groups, positions)
+        self._warn_without_discrepancy(attrs, distance)
 
     def _flag_failed(self, table: pd.DataFrame, what: str) -> pd.DataFrame:
         """Mark a result table with the fit's verdict; warn, once per fit, if it failed."""
@@ -1736,21 +1773,12 @@ class Fit:
             self._warn_out_of_reach(float(target), rows[-1], levels, draws)
             # The row's budgets (the law's median and upper ends, one run's chance's): each
             # one judged as prob_below judges a budget.
-            judged = {
-                column: float(value)
-                for column, value in rows[-1].items()
-                if (column == "C_median" or column.startswith(("C_upper_", "C_run_prob_")))
-                and np.isfinite(value)
-            }
+            judged = judged_budgets(rows[-1])
             if judged:
                 found_caveats = self._caveats(
                     float(target), None, None, np.array(list(judged.values())), fixed, scan=scan
                 )
-                for key in ("past_peak", "beyond_backtests"):
-                    for entry in found_caveats[key]:
-                        column = list(judged)[entry.pop("row")]
-                        caveats[key].append({**entry, "row": position, "column": column})
-                caveats["caveats"] += found_caveats["caveats"]
+                file_caveats(caveats, found_caveats, judged, position)
         out = table({k: [r[k] for r in rows] for k in rows[0]})
         out.attrs.update(caveats)
         return self._flag_failed(out, "budget for the target")
@@ -2260,6 +2288,57 @@ def _and(items: Sequence[str], most: int = 4) -> str:
 # ------------------------------------------------------------------ far out, shared with Average
 # One implementation of each sentence and rule, for a fit's results and an average's alike, so
 # that their wording cannot drift apart.
+
+
+def judged_budgets(row: Mapping[str, Any]) -> dict[str, float]:
+    """The budgets of a :meth:`Fit.budget_for` row that :meth:`Fit.prob_below` judges.
+
+    Parameters
+    ----------
+    row : mapping
+        One row of the table, by column.
+
+    Returns
+    -------
+    dict of str to float
+        ``C_median``, the ``C_upper_*`` ends and the ``C_run_prob_*`` budgets that are
+        finite, by column: each one is checked as a budget (past the peak of one run's
+        chance, far beyond the backtests).
+    """
+    return {
+        column: float(value)
+        for column, value in row.items()
+        if (column == "C_median" or column.startswith(("C_upper_", "C_run_prob_")))
+        and np.isfinite(value)
+    }
+
+
+def file_caveats(
+    caveats: dict[str, Any],
+    found: Mapping[str, Any],
+    judged: Mapping[str, float],
+    position: int,
+) -> None:
+    """Add one row's caveats (of its :func:`judged_budgets`) to a budget table's.
+
+    Parameters
+    ----------
+    caveats : dict
+        The table's ``caveats``, ``past_peak`` and ``beyond_backtests``, extended in place.
+    found : mapping
+        The caveats found for the row's budgets, their entries numbered by budget.
+    judged : mapping of str to float
+        The row's budgets, by column, in the order they were judged.
+    position : int
+        The row's position in the table: each entry names its ``row`` and ``column``.
+    """
+    columns = list(judged)
+    for key in ("past_peak", "beyond_backtests"):
+        for entry in found[key]:
+            entry = dict(entry)
+            column = columns[entry.pop("row")]
+            caveats[key].append({**entry, "row": position, "column": column})
+    caveats["caveats"] += found["caveats"]
 
 
 def far_rows(distance: Any, reach: float | None) -> np.ndarray:

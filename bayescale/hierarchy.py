@@ -443,6 +443,42 @@ def _shorthand_hint(kind: Any) -> str:
     )
 
 
+def as_accepted_now(declared: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``[pooling]`` declaration saved by an older version, as this version accepts it.
+
+    Older versions read a shorthand as the default kind (``default = "partial"``) and
+    ignored a spread or centring given to a shared or separate parameter; both are refused
+    now. The same meaning, written as now: the shorthand's kind, without what was ignored.
+
+    Parameters
+    ----------
+    declared : mapping
+        The declaration (``Law.pooling``), already read with ``saved=True``.
+
+    Returns
+    -------
+    dict
+        The declaration with the same effect, that :meth:`Pooling.of` accepts.
+    """
+    out: dict[str, Any] = {}
+    for name, entry in declared.items():
+        if isinstance(entry, str):
+            out[name] = SHORTHANDS.get(entry, entry) if name == "default" else entry
+            continue
+        if not isinstance(entry, Mapping):
+            out[name] = entry
+            continue
+        kept = dict(entry)
+        kind = kept.get("kind", "pooled")
+        if name == "default" and isinstance(kind, str) and kind in SHORTHANDS:
+            kind = kept["kind"] = SHORTHANDS[kind]
+        if kind != "pooled":
+            kept.pop("spread", None)
+            kept.pop("centring", None)
+        out[name] = kept
+    return out
+
+
 def _only_pooled(where: str, kind: str, entry: Mapping[str, Any], saved: bool = False) -> None:
     """Refuse a spread or centring declared with a kind that has no population.
 

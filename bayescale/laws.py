@@ -427,6 +427,12 @@ class Law:
                 # A wrong declaration fails here, not at a fit; a law saved with a fit is read
                 # as it was accepted then (with a warning where it was lenient).
                 Pooling.of(law, law.pooling, saved=saved)
+                if saved:
+                    from bayescale.hierarchy import as_accepted_now
+
+                    # Passed on (a refit of this law, a law file written from it), the
+                    # declaration must pass today's checks: what it meant, said as now.
+                    law = replace(law, pooling=as_accepted_now(law.pooling))
             return law
         except (FormulaError, LawError) as err:
             raise _in_source(err, source) from None

@@ -26,6 +26,7 @@ __all__ = [
     "FAR_BEYOND_BACKTESTS",
     "PEAK_MARGIN",
     "PER_ROW_ATTRS",
+    "UNCHECKED_BEYOND",
     "backtest_reach",
     "budget_draws",
     "budget_normals",
@@ -57,6 +58,9 @@ PEAK_MARGIN = 0.01
 #: A point is flagged when it lies more than this many times the farthest distance at which
 #: the backtests held out runs beyond the runs: the discrepancy's growth is extrapolated there.
 FAR_BEYOND_BACKTESTS = 2.0
+#: A fit without a discrepancy is asked this many e-folds (2.7x) outside its runs' range:
+#: its intervals allow nothing for the law's error there, and it says so once.
+UNCHECKED_BEYOND = 1.0
 
 
 #: A plan table's attrs that hold one value per row (dicts of lists as long as the table).

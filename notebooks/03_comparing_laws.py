@@ -212,6 +212,35 @@ for i, n in enumerate(targets["N"]):
 # table's last column) is down to sampling noise. A hand-set average is not automatically the
 # cautious choice; use hand-set weights only to encode real prior belief about the forms.
 #
+# ## Plans under the average
+#
+# The laws disagree most about how to spend a budget. Kaplan's form puts the compute-optimal
+# model size at a higher power of the budget than Chinchilla's, so at ten times Chinchilla's
+# compute its plan is a larger model trained on fewer tokens. An average's `compute_optimal`
+# lets each pooled draw plan with its own law: the interval of N then spans what both laws
+# say, in proportion to the weights, and `attrs["per_law_N_median"]` keeps each law's own
+# median (from all its draws). `budget_for` does the same for the compute a target needs.
+
+# %%
+budgets = [5.9e23, 5.9e24]  # Chinchilla's compute, and ten times it
+half_half = bayescale.average(comparison.fits, weights={"chinchilla": 0.5, "kaplan": 0.5})
+plan = half_half.compute_optimal(budgets)
+for i, budget in enumerate(budgets):
+    own = {name: medians[i] for name, medians in plan.attrs["per_law_N_median"].items()}
+    print(
+        f"C = {budget:.1e}: N 90% [{plan['N_lower_90'].iloc[i]:.3g}, "
+        f"{plan['N_upper_90'].iloc[i]:.3g}], median {plan['N_median'].iloc[i]:.3g}; "
+        f"chinchilla's own median {own['chinchilla']:.3g}, kaplan's {own['kaplan']:.3g}"
+    )
+
+# %% [markdown]
+# Each law alone gives a narrow interval around its own median; the 50/50 plan's interval runs
+# from one to the other. The plan's median lies between the two, where neither law puts its
+# optimum: with laws this far apart, read the interval (and each law's median), not the
+# mixture's median. Which plan to follow is the question the held-out comparison above
+# answers; the held-out weights here put all the weight on Chinchilla, and so does its
+# plan.
+#
 # ## A recipe
 #
 # 1. Fit the candidate forms and `compare` them with `holdout_above` at one or more thresholds

@@ -356,13 +356,13 @@ def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
             "optimal", str(folder), "-c", "1e21", "-c", "1e22", *weights, "--format", "json"
         ).stdout
     )
-    assert doc["laws"] == {"one": 0.3, "two": 0.7} and doc["weights_method"] == "user"
+    assert doc["weights"] == {"one": 0.3, "two": 0.7} and doc["weights_method"] == "user"
     for row, (_, expected) in zip(doc["rows"], plan.iterrows(), strict=True):
         for column in ("N_median", "N_upper_90", "loss_pred_lower_90"):
             assert row[column] == pytest.approx(float(expected[column]))
     shown = invoke("optimal", str(folder), "-c", "1e21", *weights)
     assert shown.exit_code == 0 and "laws averaged" in shown.stdout
-    assert "Each law's median N: one" in " ".join(shown.stdout.split())
+    assert "Each law's own median N: one" in " ".join(shown.stdout.split())
     doc = json.loads(
         invoke(
             "target", str(folder), "--loss", "2.2", "--prob", "0.9", *weights, "--format", "json"
@@ -372,7 +372,7 @@ def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
     assert doc["budget"][0]["C_run_prob_90"] == pytest.approx(
         float(budget["C_run_prob_90"].iloc[0])
     )
-    assert doc["laws"] == {"one": 0.3, "two": 0.7}
+    assert doc["weights"] == {"one": 0.3, "two": 0.7}
     assert_user_error(
         invoke("optimal", str(folder), "-c", "1e21", "--sweep", "runs=9"), "--sweep simulates one"
     )
@@ -391,7 +391,7 @@ def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
         invoke("optimal", str(tmp_path / "avg"), "-c", "1e21", "-c", "1e22", "-f", "json").stdout
     )
     assert [r["N_median"] for r in doc["rows"]] == pytest.approx(list(plan["N_median"]))
-    assert doc["laws"] == {"one": 0.3, "two": 0.7}
+    assert doc["weights"] == {"one": 0.3, "two": 0.7}
     assert_user_error(
         invoke("forecast", str(tmp_path / "avg"), "--at", AT, "--weights", "stacking"),
         "is a saved average, without the comparison's scores",

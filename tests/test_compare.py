@@ -1251,15 +1251,22 @@ def test_an_averaged_forecast_names_the_laws_whose_backtests_a_point_exceeds(
     # half_fit has no discrepancy, so no backtests to exceed: the point is far for healthy.
     both = average({"healthy": healthy_fit, "half": half_fit}, {"healthy": 0.5, "half": 0.5})
     table, said = said_far(lambda: both.forecast(FAR))
-    assert len(said) == 1
-    assert said[0].startswith("forecast: point 2 at N = 1T, D = 20T, C = 1.2e26 (")
-    assert "the farthest the backtests of healthy checked the discrepancy" in said[0]
-    assert table.attrs["caveats"] == said
+    far = [m for m in said if m.startswith("forecast:")]
+    assert len(far) == 1
+    assert far[0].startswith("forecast: point 2 at N = 1T, D = 20T, C = 1.2e26 (")
+    assert "the farthest the backtests of healthy checked the discrepancy" in far[0]
     assert [e["laws"] for e in table.attrs["beyond_backtests"]] == [["healthy"]]
-    # A law with all the weight and no backtests: nothing to warn of.
+    # half has no discrepancy at all: its sentence says so (warned once per fit, so maybe
+    # by an earlier test; every table keeps it).
+    (unchecked,) = [c for c in table.attrs["caveats"] if c not in far]
+    assert unchecked.startswith("half: points up to")
+    assert "from a fit without a discrepancy" in unchecked
+    assert set(said) <= {*far, unchecked}
+    # A law with all the weight and no backtests: no backtest to exceed.
     alone = average({"healthy": healthy_fit, "half": half_fit}, {"half": 1.0})
-    _, said = said_far(lambda: alone.forecast(FAR))
-    assert said == []
+    table, said = said_far(lambda: alone.forecast(FAR))
+    assert not [m for m in said if m.startswith("forecast:")]
+    assert ["from a fit without a discrepancy" in c for c in table.attrs["caveats"]] == [True]
 
 
 # -- plans under averaged laws ----------------------------------------------------------------
@@ -1427,3 +1434,87 @@ def test_compare_pooling_names_held_out_groups_the_runs_lack(sim_runs: bs.Runs) 
     test = frame.iloc[:4].assign(family=["x", "z", "x", "z"])
     with pytest.raises(DataError, match=r"hold group\(s\) z \(rows 2, 4\) that the runs do not"):
         compare_pooling(frame, test=test, group="family")
+
+
+def test_compare_refuses_a_threshold_that_leaves_a_group_nothing_before_sampling(
+    sim_runs: bs.Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compute = 6 * sim_runs.x("N") * sim_runs.x("D")
+    family = np.where(compute > np.quantile(compute, 0.5), "y", "x")  # y: the larger half
+    runs = load_runs(
+        pd.DataFrame(
+            {"N": sim_runs.x("N"), "D": sim_runs.x("D"), "loss": sim_runs.y, "family": family}
+        ),
+        group="family",
+    )
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled before the threshold was checked")
+
+    monkeypatch.setattr("bayescale.comparison.fit", no_sampling)
+    threshold = float(np.quantile(compute, 0.4))  # enough runs to fit, none of y's
+    with pytest.raises(DataError, match=r"leaves no run to fit in group\(s\) y \("):
+        compare(runs, laws=["chinchilla", "kaplan"], holdout_above={"C": threshold})
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.DataWarning")  # fits of different runs
+def test_an_averaged_plan_keeps_each_laws_own_draws_and_names(
+    healthy_fit: bs.Fit, half_fit: bs.Fit
+) -> None:
+    fits = {"healthy": healthy_fit, "half": half_fit}
+    mixed = average(fits, {"healthy": 0.7, "half": 0.3})
+    budgets = np.array([1e21, 1e22])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.ExtrapolationWarning)
+        plan = mixed.compute_optimal(budgets)
+        own = {name: f.compute_optimal(budgets) for name, f in fits.items()}
+    # Each law's own median, from all its draws (not from its share of the pool).
+    assert plan.attrs["per_law_N_median"] == {n: list(t["N_median"]) for n, t in own.items()}
+    # The pool is each law's plans, each draw with its own noise and discrepancy, in its share.
+    pooled = np.concatenate(
+        [f._plan_draws(budgets, {})["loss_pred"][pick] for _, f, _, pick in mixed._picks(fits)]
+    )
+    expected = np.quantile(pooled, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf")
+    got = plan[["loss_pred_lower_90", "loss_pred_median", "loss_pred_upper_90"]].to_numpy().T
+    np.testing.assert_array_equal(got, expected)
+    # A target out of reach in part of the pool names each law by its name in the average.
+    floor = float(np.median(healthy_fit.draws("E")["E"]))
+    with pytest.warns(UserWarning, match="out of reach") as said:
+        mixed.budget_for(floor)
+    text = " ".join(str(w.message) for w in said)
+    assert "healthy: " in text and "half: " in text and "chinchilla: " not in text
+
+
+def test_an_averages_verdict_leaves_out_laws_of_negligible_weight(
+    healthy_fit: bs.Fit, starved_fit: bs.Fit
+) -> None:
+    from bayescale.cli.commands.plan import _source_facts
+
+    fits = {"healthy": healthy_fit, "starved": starved_fit}
+    slight = average(fits, {"healthy": 0.9995, "starved": 0.0005})
+    heavy = average(fits, {"healthy": 0.7, "starved": 0.3})
+    assert slight.failed_laws() == [] and heavy.failed_laws() == ["starved"]
+    # The CLI's JSON says what the tables say.
+    assert _source_facts(slight)["diagnostics_ok"] is True
+    assert _source_facts(heavy)["diagnostics_ok"] is False
+    assert _source_facts(heavy)["failed_laws"] == ["starved"]
+
+
+def test_a_fit_without_a_discrepancy_says_once_that_far_intervals_lack_the_laws_error(
+    half_fit: bs.Fit, tmp_path: Path
+) -> None:
+    fresh = bs.load_fit(half_fit.save(tmp_path / "half.nc"))  # its own once-per-fit flag
+    near, far = {"N": [1e9], "D": [2e10]}, {"N": [1e9, 1e12], "D": [2e10, 2e13]}
+    table, said = _said(lambda: fresh.forecast(near))
+    assert not [m for m, kind in said if kind is bs.ExtrapolationWarning]
+    assert "caveats" not in table.attrs
+    table, said = _said(lambda: fresh.forecast(far))
+    words = [m for m, kind in said if kind is bs.ExtrapolationWarning]
+    assert len(words) == 1 and "from a fit without a discrepancy" in words[0]
+    assert "fit with discrepancy='backtest'" in words[0]
+    assert table.attrs["caveats"] == words
+    # Once per fit; every result still carries the sentence.
+    _, said = _said(lambda: fresh.compute_optimal([1e26]))
+    assert not [m for m, kind in said if kind is bs.ExtrapolationWarning]
+    table, said = _said(lambda: fresh.forecast(far))
+    assert not said and "from a fit without a discrepancy" in table.attrs["caveats"][0]

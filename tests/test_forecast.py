@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import TRUTH, chinchilla_loss, simulate_runs
 
-from bayescale.errors import DataError
+from bayescale.errors import DataError, ExtrapolationWarning
 from bayescale.fitting import Fit
 from bayescale.forecast import forecast_points, forecast_table, level_label
 from bayescale.laws import get_law
@@ -426,12 +426,25 @@ def test_fit_forecast_records_what_it_forecasts(synthetic_fit):
         synthetic_fit.forecast({"n": [1e9], "D": [2e10]})
 
 
-def test_a_fit_without_a_learned_discrepancy_does_not_warn_however_far(synthetic_fit):
-    # No backtests, no reach to compare with: the distance column says how far.
+def test_a_fit_without_a_learned_discrepancy_says_its_far_intervals_lack_the_laws_error(
+    synthetic_fit,
+):
+    # No backtests, no reach to compare with: the distance column says how far, and the
+    # caveat that its intervals there allow nothing for the law's own error (warned once per
+    # fit; every table keeps it). Within an e-fold of the runs, nothing is said.
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
         warnings.simplefilter("error")
         table = synthetic_fit.forecast({"N": [1e3], "D": [1e4]})
-    assert table["distance"].iloc[0] > 15 and "caveats" not in table.attrs
+    assert table["distance"].iloc[0] > 15
+    (caveat,) = table.attrs["caveats"]
+    assert "from a fit without a discrepancy" in caveat and "e-folds outside" in caveat
+    runs = synthetic_fit.runs
+    inside = {"N": [float(np.median(runs.x("N")))], "D": [float(np.median(runs.x("D")))]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = synthetic_fit.forecast(inside)
+    assert "caveats" not in table.attrs
 
 
 def test_a_law_in_the_loss_is_not_told_about_n_d_and_c() -> None:

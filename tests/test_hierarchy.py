@@ -15,7 +15,7 @@ import pytest
 import bayescale
 from bayescale import discrepancy as dm
 from bayescale.data import Runs, load_runs
-from bayescale.errors import DataError, LawError
+from bayescale.errors import DataError, DataWarning, LawError
 from bayescale.formula import NUMPY
 from bayescale.hierarchy import (
     CENTRING,
@@ -133,8 +133,12 @@ def test_a_spread_without_a_population_is_refused(pooling: object, words: str) -
         Pooling.of(get_law("chinchilla"), pooling)
     saved = {**get_law("chinchilla").to_dict(), "pooling": pooling}
     with pytest.warns(DataWarning, match=words + r".*it is ignored") as caught:
-        assert Law.from_dict(saved).pooling == pooling
+        loaded = Law.from_dict(saved)
     assert len(caught) == 1  # once, not once per parameter the default covers
+    # What it meant, without what was ignored: the loaded law passes today's checks.
+    law = get_law("chinchilla")
+    assert Pooling.of(loaded, loaded.pooling) == Pooling.of(law, pooling, saved=True)
+    assert loaded.pooling != pooling
 
 
 @pytest.mark.parametrize(
@@ -184,6 +188,16 @@ def test_a_default_entry_applies_to_the_unlisted_parameters() -> None:
     # still reads as it did then.
     assert Pooling.of(law, {"default": {"kind": "complete"}}, saved=True) == Pooling.of(
         law, "complete"
+    )
+    # Read from a saved fit, such a law is passed on as this version says it: a refit of
+    # the loaded law (or a law file written from it) is not refused.
+    saved = law.to_dict()
+    saved["pooling"] = {"default": "partial", "E": {"kind": "shared", "spread": 0.3}}
+    with pytest.warns(DataWarning, match="applies only to a pooled parameter"):
+        loaded = Law.from_dict(saved)
+    assert loaded.pooling == {"default": "pooled", "E": {"kind": "shared"}}
+    assert Pooling.of(loaded, loaded.pooling) == Pooling.of(
+        law, {"default": "pooled", "E": "shared"}
     )
 
 

@@ -171,6 +171,16 @@ def _check_comparison(notebook, text: str) -> None:
     assert len(ends) == 2, ends
     for own, half, _ in ends:
         assert float(half) < float(own), ends
+    # The averaged plan's interval of N spans both laws' own medians.
+    plans = re.findall(
+        r"N 90% \[([\d.e+]+), ([\d.e+]+)\], median [\d.e+]+; chinchilla's own median "
+        r"([\d.e+]+), kaplan's ([\d.e+]+)",
+        text,
+    )
+    assert len(plans) == 2, plans
+    for low, high, chinchilla, kaplan in plans:
+        assert float(low) <= min(float(chinchilla), float(kaplan)), plans
+        assert max(float(chinchilla), float(kaplan)) <= float(high), plans
 
 
 def _check_custom_law(notebook, text: str) -> None:

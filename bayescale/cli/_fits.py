@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from bayescale.comparison import Average
     from bayescale.fitting import Fit
 
-__all__ = ["is_comparison", "is_link_fit", "read_average", "read_fit", "weights_option"]
+__all__ = [
+    "average_title",
+    "is_folder",
+    "is_link_fit",
+    "read_average",
+    "read_fit",
+    "weight_shares",
+    "weights_option",
+]
 
 #: Fits of a comparison listed in a message, at most.
 _LISTED = 6
@@ -129,9 +137,9 @@ def read_fit(path: str | Path, use: str = "loss", flag: str = "FIT.nc") -> Fit:
     return fit
 
 
-def is_comparison(path: str | Path) -> bool:
-    """Whether ``path`` is a folder (a comparison's, when it is one: else
-    :func:`read_average` says what it is).
+def is_folder(path: str | Path) -> bool:
+    """Whether the FIT argument is a folder: a comparison's or an average's, which
+    :func:`read_average` reads (and names what else it is).
 
     Parameters
     ----------
@@ -279,6 +287,23 @@ def average_title(average: Average, folder: str | Path) -> str:
     str
         E.g. ``"cmp: chinchilla 0.70, kaplan 0.30"``.
     """
-    # Laws under half a percent barely move the average: left out of the title.
-    shares = ", ".join(f"{name} {w:.2f}" for name, w in average.weights.items() if w >= 0.005)
-    return f"{folder}: {shares}"
+    return f"{folder}: {weight_shares(average)}"
+
+
+def weight_shares(average: Average) -> str:
+    """The laws' weights as a table title shows them: ``"chinchilla 0.70, kaplan 0.30"``.
+
+    Parameters
+    ----------
+    average : Average
+        The averaged laws.
+
+    Returns
+    -------
+    str
+        Each law with at least half a percent of the weight (the others barely move the
+        average) and its weight.
+    """
+    from bayescale.comparison import _shares
+
+    return _shares(average.weights, at_least=0.005)

@@ -470,8 +470,22 @@ def _compare_pooling(
     best = table["elpd_loo"].groupby(level=0).first().idxmax()
     verdict = f"Best by PSIS-LOO (interpolation): {best}."
     if "elpd" in table:
-        held = table["elpd"].groupby(level=0).sum()
-        verdict += f" Best on the held-out larger runs (summed elpd): {held.idxmax()}."
+        # A choice not scored at every threshold (a refit that could not forecast) is not
+        # ranked on a partial sum.
+        held = (
+            table["elpd"]
+            .groupby(level=0, sort=False)
+            .apply(lambda scores: scores.sum() if scores.notna().all() else float("nan"))
+        )
+        unscored = [str(c) for c in held.index[held.isna()]]
+        if held.notna().any():
+            verdict += (
+                f" Best on the held-out larger runs (summed elpd): {held.idxmax()}"
+                + (f" (not scored at every threshold: {', '.join(unscored)})" if unscored else "")
+                + "."
+            )
+        else:
+            verdict += " No choice was scored on every held-out split."
     else:
         verdict += " No held-out runs: give --holdout-above to judge extrapolation."
     say(verdict)

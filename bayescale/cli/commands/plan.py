@@ -10,7 +10,14 @@ import typer
 from bayescale._format import format_number, size_kind
 from bayescale.settings import check_level
 
-from .._fits import average_title, is_comparison, read_average, read_fit, weights_option
+from .._fits import (
+    average_title,
+    is_folder,
+    read_average,
+    read_fit,
+    weight_shares,
+    weights_option,
+)
 from .._guard import echo_warning, warnings_as_lines
 from .._options import (
     AtOption,
@@ -146,25 +153,21 @@ def optimal_command(
             )
         with warnings_as_lines() as shown:
             frame = source.compute_optimal(compute, level=level, fixed=others, group=group or None)
-        k = next(iter(source.fits.values())).runs.compute_factor
+        k = _source_compute_factor(source)
         emit(
             frame,
             output_format,
             f"Compute-optimal split, laws averaged ({average_title(source, fit_file)}; "
             f"C = {k:g} N D, {level:.0%} intervals)",
             "C",
-            **source_facts(source),
+            **_source_facts(source),
             warnings=sorted(shown),
         )
         if output_format is OutputFormat.table:
             say(
                 "Each law's posterior plans with its own law; the table pools the plans by "
-                "the weights. Each law's median N: "
-                + "; ".join(
-                    f"{name} " + ", ".join(format_number(n, size_kind("N")) for n in law)
-                    for name, law in frame.attrs.get("per_law_N_median", {}).items()
-                )
-                + f". Weights: {source.reason}."
+                f"the weights. Each law's own median N: {_per_law_medians(frame)}. Weights: "
+                f"{source.reason}."
             )
         return
     result = source  # a failed fit's plan warns from the library
@@ -345,7 +348,7 @@ def target_command(
     others = fixed_inputs(fixed)
     points = parse_points(at) if at else None
     result = plan_source(fit_file, weights)  # a failed fit's plan warns from the library
-    inputs = source_inputs(result)
+    inputs = _source_inputs(result)
     if points is not None:
         check_point_names(points, inputs, "--at")
     # The budget needs the law's other inputs (U...) fixed: --fixed, or the one value every
@@ -363,7 +366,7 @@ def target_command(
 
         name = given_nowhere[0]
         raise DataError(
-            f"{source_name(result)} also needs {', '.join(given_nowhere)}: give it in each "
+            f"{_source_name(result)} also needs {', '.join(given_nowhere)}: give it in each "
             f"--at point (e.g. --at N=7e10,D=1.4e12,{name}=...) or once with --fixed {name}=..."
         )
     # Only the chances at the points were asked, and no one budget fits them all.
@@ -391,7 +394,7 @@ def target_command(
     if output_format is OutputFormat.json:
         print_json(
             {
-                **source_facts(result),
+                **_source_facts(result),
                 "budget": plan_records(budget) if budget is not None else None,
                 "probability": (plan_records(chances, flags=True) if chances is not None else None),
                 "probability_at": (
@@ -423,7 +426,7 @@ def target_command(
         if held
         else ""
     )
-    averaged = "" if _is_fit(result) else f" under {source_name(result)}"
+    averaged = "" if _is_fit(result) else f" under {_source_name(result)}"
     title = (
         f"Compute at which the law (the average run) reaches loss {loss:g}{with_held}{averaged} "
         f"({level:.0%} credible intervals); prob run below: the chance one run with that "
@@ -472,7 +475,7 @@ def _chances_at(
     if "C" not in table.columns and {"N", "D"} <= set(table.columns):
         # The compute of each point, as a budget's row gives it: the planner's unit.
         at = list(table.columns).index("D") + 1
-        table.insert(at, "C", source_compute_factor(result) * table["N"] * table["D"])
+        table.insert(at, "C", _source_compute_factor(result) * table["N"] * table["D"])
     return table
 
 
@@ -503,7 +506,7 @@ def plan_source(path: str, weights: str | None) -> Fit | Average:
     typer.BadParameter
         For ``--weights`` with one fit, or weights the comparison cannot take.
     """
-    if is_comparison(path):
+    if is_folder(path):
         return read_average(path, weights_option(weights))
     if weights is not None:
         raise typer.BadParameter(
@@ -513,45 +516,59 @@ def plan_source(path: str, weights: str | None) -> Fit | Average:
     return read_fit(path)
 
 
-def source_inputs(source: Fit | Average) -> list[str]:
+def _source_inputs(source: Fit | Average) -> list[str]:
     """The law's inputs, or every input of the averaged laws with weight."""
     if _is_fit(source):
         return list(source.law.inputs)
-    active = [f for name, f in source.fits.items() if source.weights[name] > 0]
-    return list(dict.fromkeys(i for f in active for i in f.law.inputs))
+    return list(dict.fromkeys(i for f in source._active().values() for i in f.law.inputs))
 
 
-def source_name(source: Fit | Average) -> str:
+def _source_name(source: Fit | Average) -> str:
     """``law 'chinchilla'``, or the averaged laws with their weights."""
     if _is_fit(source):
         return f"law {source.law.name!r}"
-    shares = ", ".join(f"{n} {w:.2f}" for n, w in source.weights.items() if w >= 0.005)
-    return f"the averaged laws ({shares})"
+    return f"the averaged laws ({weight_shares(source)})"
 
 
-def source_compute_factor(source: Fit | Average) -> float:
-    """``k`` in ``C = k N D`` of the fit's runs (the averaged laws share one)."""
+def _source_compute_factor(source: Fit | Average) -> float:
+    """``k`` in ``C = k N D`` of the fit's runs (the averaged laws with weight share one)."""
     if _is_fit(source):
         return float(source.runs.compute_factor)
-    return float(next(iter(source.fits.values())).runs.compute_factor)
+    return float(next(iter(source._active().values())).runs.compute_factor)
 
 
-def average_facts(average: Average) -> dict[str, Any]:
-    """What a JSON document says of an average: its weights, their method and reason."""
+def _source_facts(source: Fit | Average) -> dict[str, Any]:
+    """The JSON keys naming what a plan is of: the law, or the averaged laws' weights (as
+    ``forecast`` names them), and whether the fits with weight passed their diagnostics
+    (an average's verdict, as its tables': laws of negligible weight do not count)."""
+    if _is_fit(source):
+        return {"law": source.law.name, "diagnostics_ok": bool(source.ok)}
+    failed = source.failed_laws()
     return {
-        "laws": {str(n): float(w) for n, w in average.weights.items()},
-        "weights_method": average.method,
-        "weights_reason": average.reason,
+        "weights": {str(n): float(w) for n, w in source.weights.items()},
+        "weights_method": source.method,
+        "weights_reason": source.reason,
+        "diagnostics_ok": not failed,
+        "failed_laws": failed,
     }
 
 
-def source_facts(source: Fit | Average) -> dict[str, Any]:
-    """The JSON keys naming what a plan is of: the law (or the averaged laws) and whether
-    every fit with weight passed its diagnostics."""
-    if _is_fit(source):
-        return {"law": source.law.name, "diagnostics_ok": bool(source.ok)}
-    active = [f for name, f in source.fits.items() if source.weights[name] > 0]
-    return {**average_facts(source), "diagnostics_ok": all(bool(f.ok) for f in active)}
+def _per_law_medians(frame: pd.DataFrame) -> str:
+    """Each law's own median N per row of an averaged plan, rows named by budget (and
+    group): where the laws disagree."""
+    labels = [
+        (f"{row['group']}: " if "group" in frame.columns else "")
+        + f"{format_number(float(row['C']), 'flops')}"
+        for _, row in frame.iterrows()
+    ]
+    return "; ".join(
+        f"{name} "
+        + ", ".join(
+            f"{format_number(n, size_kind('N'))} ({label})"
+            for n, label in zip(medians, labels, strict=True)
+        )
+        for name, medians in frame.attrs.get("per_law_N_median", {}).items()
+    )
 
 
 def _flagged_rows(frame: pd.DataFrame, key: str) -> set[int]:
