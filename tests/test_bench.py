@@ -501,3 +501,17 @@ def test_results_lock_excludes_another_process_until_released(tmp_path: Path) ->
     common.write_result(results, '{"a": 1}')  # replaces, atomically
     assert results.read_text() == '{"a": 1}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recommend.json", "recommend.json.lock"]
+
+
+def test_the_downstream_bench_gives_each_fit_only_settings_it_takes() -> None:
+    # The bench passed discrepancy= to fit_joint, which refuses it: `make bench-downstream`
+    # stopped after its first loss and link fits.
+    import dataclasses
+
+    from bayescale.settings import SamplerSettings
+    from bench import downstream as bench
+
+    sampler_keys = {f.name for f in dataclasses.fields(SamplerSettings)}
+    assert set(bench.JOINT_SAMPLER) <= sampler_keys
+    assert set(bench.TASK_SAMPLER) <= sampler_keys | {"discrepancy"}
+    assert set(bench.SAMPLER) - set(bench.JOINT_SAMPLER) == {"discrepancy"}
