@@ -117,3 +117,29 @@ def closest(word: Hashable, choices: Iterable[Hashable]) -> str | None:
         return folded[key]
     match = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
     return folded[match[0]] if match else None
+
+
+def interrupt_in(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind an exception, if it is one.
+
+    A KeyboardInterrupt that lands inside compiled code (numba, a PyTensor function) comes
+    out as another exception, e.g. ``SystemError: ... returned a result with an exception
+    set``, with the interrupt as its cause: it is still the user's Ctrl-C.
+
+    Parameters
+    ----------
+    exc : BaseException or None
+        The exception raised.
+
+    Returns
+    -------
+    KeyboardInterrupt or None
+        The interrupt in its chain of causes and contexts, or None.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

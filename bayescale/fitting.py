@@ -32,6 +32,7 @@ from bayescale.errors import (
     ExtrapolationWarning,
     LawError,
     closest,
+    interrupt_in,
 )
 from bayescale.forecast import (
     as_points,
@@ -3078,7 +3079,14 @@ def _climb(
             *law.likelihood.noise_names,
         ]
     compiled = compiled_model(law, runs, log_ref, pooling, groups)
-    starts = find_starts(compiled, settings.chains, settings.seed)
+    try:
+        starts = find_starts(compiled, settings.chains, settings.seed)
+    except SystemError as err:
+        # Ctrl-C inside the compiled log density surfaces as a SystemError: it is the
+        # user's interrupt, and is raised as one.
+        if interrupt_in(err) is None:
+            raise
+        raise KeyboardInterrupt from err
 
     def sample(attempt: Attempt) -> Any:
         return sample_posterior(

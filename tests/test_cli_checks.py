@@ -389,6 +389,32 @@ def test_ctrl_c_during_a_real_fit_keeps_the_earlier_file(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc", "runs.csv"]
 
 
+def test_ctrl_c_inside_compiled_code_is_an_interrupt() -> None:
+    # A KeyboardInterrupt landing in numba-compiled code (finding the sampler's starts) comes
+    # out as "SystemError: ... returned a result with an exception set", its cause the
+    # interrupt: the CLI said "unexpected SystemError ... please report it" (seen once in a
+    # run of the test above, whose Ctrl-C came during the start search).
+    from bayescale.cli._guard import EXIT_INTERRUPTED, _error_and_code
+    from bayescale.errors import interrupt_in
+
+    def compiled() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from (
+                interrupt
+            )
+
+    with pytest.raises(SystemError) as caught:
+        compiled()
+    assert isinstance(interrupt_in(caught.value), KeyboardInterrupt)
+    message, code = _error_and_code(caught.value)
+    assert code == EXIT_INTERRUPTED and message.startswith("interrupted: ")
+    assert interrupt_in(ValueError("x")) is None
+    message, code = _error_and_code(SystemError("a real one"))
+    assert code != EXIT_INTERRUPTED and message.startswith("unexpected SystemError")
+
+
 def test_a_column_to_map_is_named_with_the_cli_option(runs_csv: Path) -> None:
     # The library's message says x={'N': ...}; the command line says its own option instead.
     result = invoke(

@@ -32,7 +32,13 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperCommand, TyperGroup
 
 from bayescale._files import check_destination
-from bayescale.errors import BayescaleError, ConvergenceError, MappingError, OutputExistsError
+from bayescale.errors import (
+    BayescaleError,
+    ConvergenceError,
+    MappingError,
+    OutputExistsError,
+    interrupt_in,
+)
 
 __all__ = [
     "EXIT_FITS_FAILED",
@@ -581,7 +587,7 @@ def _error_and_code(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, _USER_OS_ERRORS):
         where = f": '{exc.filename}'" if exc.filename is not None else ""
         return f"{exc.strerror or exc}{where}", EXIT_USAGE
-    if isinstance(exc, KeyboardInterrupt | _Interrupted):
+    if isinstance(exc, KeyboardInterrupt | _Interrupted) or interrupt_in(exc) is not None:
         kept = _kept()
         what = (
             f"kept {', '.join(map(str, kept))}, written before the interrupt"
