@@ -1273,3 +1273,75 @@ def test_a_healthy_report_has_no_prior_conflict(parsed, cli_report) -> None:
     assert 'id="verdict-priors"' not in html and 'id="caveat-prior-conflict"' not in html
     assert 'id="prior-checks"' in html  # the checks are shown, with nothing to flag
     assert "priors conflict" not in cli_report["stdout"]
+
+
+# -- the plan under the averaged laws ---------------------------------------------------
+
+
+def test_the_averaged_plan_shows_the_librarys_numbers(
+    parsed, cli_report, comparison_dir, demo_fit
+) -> None:
+    # Regression: with --compare the report's headline forecast was the average's, but its plan
+    # stayed the fit's own: the averaged split and budget are now beside it, as the library
+    # (and ``bayescale optimal FOLDER``) gives them.
+    values = shown(parsed)
+    average = Comparison.load(comparison_dir).average()
+    largest = float(
+        (demo_fit.runs.compute_factor * demo_fit.runs.x("N") * demo_fit.runs.x("D")).max()
+    )
+    budgets = sorted({largest, largest * 10, largest * 100, BUDGET})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = average.compute_optimal(budgets, level=0.9)
+        budget = average.budget_for(TARGET_LOSS, level=0.9, prob=0.9)
+    assert len(table) == 4
+    for i, row in table.iterrows():
+        for column in ("C", "N_median", "N_lower_90", "D_upper_90", "N_disc_upper_90"):
+            assert same(values[f"plan.averaged.{i}.{column}"], row[column]), (i, column)
+        for law, medians in table.attrs["per_law_N_median"].items():
+            assert same(values[f"plan.averaged.{law}.N_median.{i}"], medians[i]), (law, i)
+    for column in ("C_median", "C_lower_90", "C_upper_90", "C_run_prob_90"):
+        assert same(values[f"plan.averaged.budget.{column}"], budget[column].iloc[0]), column
+    words = paragraph(cli_report["html"].read_text(encoding="utf-8"), "averaged-plan-budget")
+    assert words.startswith(f"Under the averaged laws, a loss of {TARGET_LOSS:.3f} needs")
+    assert "for a 90% chance that one run gets there" in words
+
+
+def test_a_law_with_all_the_weight_plans_in_the_report_as_its_fit(split_verdict) -> None:
+    # The failed law is left out of the default average, so chinchilla carries it all: the
+    # averaged plan is then the fit's own, number for number.
+    values = shown(parse(split_verdict))
+    keys = [k for k in values if k.startswith("plan.averaged.") and k.split(".")[2].isdigit()]
+    assert len(keys) >= 4 * 10
+    for key in keys:
+        own = "plan." + key.removeprefix("plan.averaged.")
+        assert values[key] == values[own], key
+
+
+def test_an_average_with_no_split_says_why_it_gives_no_plan(demo_fit, monkeypatch) -> None:
+    # A law of compute alone carrying weight has no N/D split to average: the report says
+    # so in the plan section instead of failing or leaving the fit's plan unexplained.
+    from bayescale.comparison import average
+
+    compute_law = bayescale.fit(demo_runs(0), "power_law_C", **SMALL, prior_draws=0, retries=0)
+    # Its fit fails the diagnostics on these runs, which the default average would leave out.
+    halves = {"chinchilla": 0.5, "power_law_C": 0.5}
+    monkeypatch.setattr(
+        Comparison, "average", lambda self, **_: average(self.fits, halves, comparison=self)
+    )
+    fits = {"chinchilla": demo_fit, "power_law_C": compute_law}
+    loo = pd.DataFrame(
+        {"elpd_loo": [10.0, 9.0], "se": 1.0, "elpd_diff": [0.0, 1.0], "dse": 1.0}
+        | {"weight": [0.5, 0.5], "pareto_k_bad": 0, "diagnostics_ok": True},
+        index=pd.Index(list(fits), name="law"),
+    )
+    comparison = Comparison(fits, loo, pd.DataFrame())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        context = report.build_context(demo_fit, comparison=comparison, figures=False)
+    averaged = context["plan"]["averaged"]
+    assert averaged["rows"] == [] and "power_law_C" in averaged["why_not"]
+    html = report.render_html(context)
+    words = paragraph(html, "averaged-plan-none")
+    assert words.startswith("No plan under the averaged laws: the averaged plan could not be")
+    assert "compute_optimal averages the N/D splits of laws in N and D" in words

@@ -160,6 +160,12 @@ def _averaged_forecast(
         return out
     try:
         averaged = comparison.average()
+    except BayescaleError as err:
+        out["why_not"] = f"the laws could not be averaged: {err}"
+        return out
+    # The plan may still be averaged when the forecast cannot be (and the other way round).
+    out["average"] = averaged
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # failed diagnostics are in attrs
             table = averaged.forecast(target_points(targets), level=levels)
@@ -176,6 +182,43 @@ def _averaged_forecast(
         verdicts={name: f.diagnostics.verdict() for name, f in averaged.fits.items()},
     )
     return out
+
+
+def _averaged_plan(
+    fit: Fit,
+    averaged: dict[str, Any] | None,
+    level: float,
+    budgets: list[float],
+    fixed: dict[str, float] | None,
+    target_loss: float | None,
+    group: str | None,
+) -> dict[str, Any] | None:
+    """The plan under the comparison's averaged laws: each pooled draw splits the budgets
+    with its own law (:meth:`bayescale.Average.compute_optimal`), and the budget for the
+    target loss with one run's chance at ``level``.
+
+    None without a comparison or without an N/D split; ``why_not`` says why when the average
+    gives no plan (it does not apply to this fit, or a law with weight has no split).
+    """
+    if averaged is None or not has_n_and_d(fit):
+        return None
+    average = averaged.get("average")
+    if average is None:
+        return {"why_not": averaged["why_not"]}
+    budgets = sections.plan_budgets(fit, budgets)
+    try:
+        with warnings.catch_warnings():
+            # Said under the table (its caveats), as the fit's own plan's are.
+            warnings.simplefilter("ignore", UserWarning)
+            table = average.compute_optimal(budgets, level=level, fixed=fixed, group=group)
+            budget = None
+            if target_loss is not None:
+                budget = average.budget_for(
+                    target_loss, level=level, fixed=fixed, group=group, prob=level
+                )
+    except BayescaleError as err:
+        return {"why_not": f"the averaged plan could not be made: {err}"}
+    return {"table": table, "budget": budget, "weights": average.weights}
 
 
 def build_context(
@@ -342,7 +385,13 @@ def build_context(
         "law": sections.law_section(fit),
         "diagnostics": sections.diagnostics_section(whole),
         "parameters": sections.parameters_section(whole, level),
-        "plan": sections.plan_section(fit, level, budgets, fixed),
+        "plan": sections.plan_section(
+            fit,
+            level,
+            budgets,
+            fixed,
+            _averaged_plan(fit, averaged, level, budgets, fixed, target_loss, focus),
+        ),
         "sensitivity": sections.sensitivity_section(fit, prior_notes),
         "comparison": sections.comparison_section(fit, tables, averaged, level),
         "reproducibility": reproducibility_section(whole, path, command, created, request),

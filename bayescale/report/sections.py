@@ -365,14 +365,26 @@ def parameters_section(fit: Fit, level: float) -> dict[str, Any]:
     return {"level": tag, "sources": sources, "rows": rows, "noise": noise}
 
 
+def plan_budgets(fit: Fit, compute: list[float]) -> list[float]:
+    """The plan's budgets: the largest run's compute, 10x and 100x it, and the given ones."""
+    largest = float(runs_compute(fit).max())
+    return sorted({largest, largest * 10, largest * 100, *compute})
+
+
 def plan_section(
-    fit: Fit, level: float, compute: list[float], fixed: dict[str, float] | None
+    fit: Fit,
+    level: float,
+    compute: list[float],
+    fixed: dict[str, float] | None,
+    averaged: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The compute-optimal split at the largest run's compute, 10x, 100x and the budgets."""
+    """The compute-optimal split at the largest run's compute, 10x, 100x and the budgets,
+    and, with a comparison, the same split under the averaged laws (``averaged``: see
+    :func:`averaged_plan_section`)."""
     if not has_n_and_d(fit):
         return None
     largest = float(runs_compute(fit).max())
-    budgets = sorted({largest, largest * 10, largest * 100, *compute})
+    budgets = plan_budgets(fit, compute)
     with warnings.catch_warnings():
         # Budgets far beyond the backtests are said under the plan's table (its caveats), as
         # the forecast's are: not on the console too.
@@ -396,6 +408,72 @@ def plan_section(
             name: Num(value, f"plan.fixed.{name}", "size") for name, value in (fixed or {}).items()
         },
         "caveats": [str(sentence) for sentence in table.attrs.get("caveats", [])],
+        "averaged": averaged_plan_section(averaged, level),
+    }
+
+
+def averaged_plan_section(averaged: dict[str, Any] | None, level: float) -> dict[str, Any] | None:
+    """The plan under the comparison's averaged laws, beside the fit's own.
+
+    Parameters
+    ----------
+    averaged : dict or None
+        None without a comparison; else ``table`` (:meth:`bayescale.Average.compute_optimal`
+        at the plan's budgets), ``budget`` (:meth:`bayescale.Average.budget_for` of the
+        target loss with one run's chance at ``level``, or None) and ``weights``, or
+        ``why_not`` when the average gives no plan here.
+    level : float
+        Credible level of the intervals.
+
+    Returns
+    -------
+    dict or None
+        The table's rows and each law's own median N and tokens per parameter (Num), the
+        budget's row, the weights, the caveats; or only ``why_not``.
+    """
+    if averaged is None:
+        return None
+    table = averaged.get("table")
+    if table is None:
+        return {"rows": [], "why_not": averaged.get("why_not")}
+    rows = [nums(r, f"plan.averaged.{i}") for i, r in enumerate(table.to_dict(orient="records"))]
+    # Where the laws disagree: each law's own median plan, from all its draws.
+    per_law = []
+    for law, medians in table.attrs.get("per_law_N_median", {}).items():
+        ratios = table.attrs["per_law_tokens_per_parameter_median"][law]
+        per_law.append(
+            {
+                "law": str(law),
+                "weight": Num(
+                    float(averaged["weights"][law]), f"plan.averaged.weight.{law}", "num"
+                ),
+                "N": [
+                    Num(v, f"plan.averaged.{law}.N_median.{i}", "size")
+                    for i, v in enumerate(medians)
+                ],
+                "ratio": [
+                    Num(v, f"plan.averaged.{law}.tokens_per_parameter_median.{i}", "num")
+                    for i, v in enumerate(ratios)
+                ],
+            }
+        )
+    budget = averaged.get("budget")
+    caveats = [str(c) for c in table.attrs.get("caveats", [])]
+    found = None
+    if budget is not None:
+        found = nums(budget.iloc[0].to_dict(), "plan.averaged.budget")
+        tag = level_label(level)
+        found["reachable"] = bool(np.isfinite(budget["C_median"].iloc[0]))
+        found["upper_finite"] = bool(np.isfinite(budget[f"C_upper_{tag}"].iloc[0]))
+        found["run_prob_finite"] = bool(np.isfinite(budget[f"C_run_prob_{tag}"].iloc[0]))
+        caveats += [str(c) for c in budget.attrs.get("caveats", []) if str(c) not in caveats]
+    return {
+        "rows": rows,
+        "per_law": per_law,
+        "with_disc": f"N_disc_lower_{level_label(level)}" in table.columns,
+        "budget": found,
+        "caveats": caveats,
+        "why_not": None,
     }
 
 
