@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale._format import format_number
 from bayescale.errors import DataError, DataWarning, MappingError, closest
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "RUNS_TRIAD_LIMIT",
     "SPREAD_LIMIT",
     "SUPPORTED_SUFFIXES",
+    "SWAPPED_BELOW",
     "TOKENS_PER_PARAMETER",
     "TRIAD_LIMIT",
     "Runs",
@@ -69,6 +71,8 @@ __all__ = [
     "load_runs",
     "log_inputs",
     "read_table",
+    "swapped_points",
+    "swapped_sentence",
 ]
 
 #: File extensions `load_runs` reads (compared case-insensitively), and their format.
@@ -102,6 +106,10 @@ _TRIAD_NOTE = 1.5
 #: Learning-curve data can fall below the range and be warned about although right: an early
 #: checkpoint has seen few tokens (Pythia-12B after its first step, 2e6 tokens, has 1.7e-4).
 TOKENS_PER_PARAMETER = (1e-3, 1e6)
+#: Runs (by their median) or a point with fewer tokens per parameter than this are most
+#: likely N and D the wrong way round: few runs are trained on less than a token per
+#: parameter, and 20 (Hoffmann et al.'s ratio) swapped is 0.05.
+SWAPPED_BELOW = 0.25
 #: Inputs beyond these draw a warning: 500x the largest models trained (2e12 parameters),
 #: 250x the largest datasets (4e13 tokens) and 1e5x the largest budgets (5e26 FLOPs). Above
 #: them a value is a typo (an extra zero run of digits) or in other units, not a run.
@@ -788,6 +796,7 @@ def load_runs(
     _derive_triad(values, columns, k, rows)
     if "N" in values and "D" in values:
         _check_tokens_per_parameter(values, columns, rows)
+        _check_swapped(values, columns, label)
     for name, column in columns.items():
         if not column.startswith("derived:"):
             _check_plausible(values[name], f"column {column!r} (input {name})", name, rows)
@@ -1665,6 +1674,95 @@ def _check_tokens_per_parameter(
         f"or billions; D in tokens; C in FLOPs, not PF-days)",
         DataWarning,
         stacklevel=3,
+    )
+
+
+def _check_swapped(
+    values: Mapping[str, np.ndarray], columns: Mapping[str, str], label: str
+) -> None:
+    """Warn when most runs have far fewer tokens than parameters: N and D mapped the wrong
+    way round, most likely (each run's ratio is in range, so the units check is silent)."""
+    with np.errstate(all="ignore"):
+        ratio = np.asarray(values["D"], dtype=float) / np.asarray(values["N"], dtype=float)
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    if not len(ratio) or not np.median(ratio) < SWAPPED_BELOW:
+        return
+    n_from, d_from = (
+        columns[name] if columns[name].startswith("derived:") else f"column {columns[name]!r}"
+        for name in ("N", "D")
+    )
+    warnings.warn(
+        f"{label}: the runs have a median of {float(np.median(ratio)):.3g} tokens per "
+        f"parameter (N from {n_from}, D from {d_from}), {float(np.median(1 / ratio)):.3g} the "
+        f"other way round: are N and D swapped? N counts a model's parameters, D its training "
+        f"tokens; map each to its column (x={{'N': ..., 'D': ...}}, or --x N=...,D=...)",
+        DataWarning,
+        stacklevel=3,
+    )
+
+
+def swapped_points(points: pd.DataFrame, runs: Runs) -> np.ndarray:
+    """Positions of the points whose N and D look swapped.
+
+    A point looks swapped when it has fewer than :data:`SWAPPED_BELOW` tokens per parameter,
+    fewer than any run, while D / N the other way round falls among the runs' ratios (a
+    forecast at N = 1.4T, D = 70B from runs of 20 tokens per parameter, say).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Forecast points (checked), with N and D columns where the law has them.
+    runs : Runs
+        The fitted runs.
+
+    Returns
+    -------
+    numpy.ndarray
+        The positions (empty without N and D in both).
+    """
+    if not {"N", "D"} <= set(points.columns) or not {"N", "D"} <= set(runs.inputs):
+        return np.array([], dtype=int)
+    with np.errstate(all="ignore"):
+        ratio = points["D"].to_numpy(dtype=float) / points["N"].to_numpy(dtype=float)
+        known = runs.x("D") / runs.x("N")
+    known = known[np.isfinite(known) & (known > 0)]
+    if not len(known):
+        return np.array([], dtype=int)
+    low, high = float(known.min()), float(known.max())
+    with np.errstate(all="ignore"):
+        odd = (ratio < SWAPPED_BELOW) & (ratio < low) & (1 / ratio >= low) & (1 / ratio <= high)
+    return np.flatnonzero(odd)
+
+
+def swapped_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> str | None:
+    """The warning for points whose N and D look swapped (:func:`swapped_points`), or None.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Forecast points (checked).
+    runs : Runs
+        The fitted runs.
+    what : str, default "point"
+        How the points are named (``"point"``, ``"target"``).
+
+    Returns
+    -------
+    str or None
+        One sentence naming the first such point and how many there are.
+    """
+    odd = swapped_points(points, runs)
+    if not len(odd):
+        return None
+    i = int(odd[0])
+    n, d = float(points["N"].iloc[i]), float(points["D"].iloc[i])
+    known = runs.x("D") / runs.x("N")
+    more = f" ({len(odd)} {what}s like it)" if len(odd) > 1 else ""
+    return (
+        f"{what} {i + 1} (N = {format_number(n, 'size')}, D = {format_number(d, 'size')}) has "
+        f"{d / n:.3g} tokens per parameter, fewer than any run ({float(known.min()):.3g} to "
+        f"{float(known.max()):.3g}), while the other way round ({n / d:.3g}) it would be among "
+        f"them{more}: are N and D swapped? N counts parameters, D training tokens"
     )
 
 

@@ -21,7 +21,7 @@ import xarray as xr
 
 from bayescale import _files
 from bayescale._format import format_number, size_kind
-from bayescale.data import Runs, load_runs
+from bayescale.data import Runs, load_runs, swapped_sentence
 from bayescale.discrepancy import Discrepancy, backtest, beyond_runs, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import (
@@ -1237,6 +1237,7 @@ class Fit:
         points = forecast_points(
             self.law, at, self.runs.compute_factor, triad=triad, sources=self.runs.columns
         )
+        warn_swapped(points, self.runs)
         draws = self.draws()
         noise = self.law.likelihood.draw_noise(draws, seed)
         log_delta = None
@@ -2131,6 +2132,7 @@ class Fit:
             }
         else:
             points = forecast_points(self.law, {**given, **(fixed or {})}, self.runs.compute_factor)
+            warn_swapped(points, self.runs)
             x = {name: points[name].to_numpy()[None, :] for name in self.law.inputs}
             values = self.law.predict({k: v[:, None] for k, v in theta.items()}, x)
             where = points
@@ -3131,6 +3133,22 @@ def _warn_prior_conflicts(result: Fit) -> None:
             UserWarning,
             stacklevel=_outside_level(),
         )
+
+
+def warn_swapped(points: pd.DataFrame, runs: Runs) -> None:
+    """Warn (a :class:`~bayescale.errors.DataWarning` at the user's line) when forecast
+    points look like N and D given the wrong way round (:func:`bayescale.data.swapped_points`).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        The points, checked.
+    runs : Runs
+        The fitted runs.
+    """
+    sentence = swapped_sentence(points, runs)
+    if sentence is not None:
+        warnings.warn(sentence, DataWarning, stacklevel=_outside_level())
 
 
 def _outside_level() -> int:

@@ -982,3 +982,49 @@ def test_a_missing_input_says_which_column_another_input_took() -> None:
         MappingError, match=r"has only 'Q'.*; 'Q' is not an input of law 'chinchilla'$"
     ):
         stray.require(["N", "D"], 1, "chinchilla")
+
+
+# -- N and D the wrong way round --------------------------------------------------------
+
+
+def _chinchilla_like(swapped: bool) -> pd.DataFrame:
+    N = np.array([1e8, 2e8, 4e8, 8e8, 1.6e9])
+    D = 20 * N
+    params, tokens = (D, N) if swapped else (N, D)
+    return pd.DataFrame({"params": params, "tokens": tokens, "loss": [3.0, 2.8, 2.6, 2.5, 2.4]})
+
+
+def test_runs_with_n_and_d_swapped_are_warned_about() -> None:
+    # Each run's 0.05 tokens per parameter is within the units check's range, so only the
+    # runs' median tells: few runs train on less than a token per parameter.
+    with pytest.warns(DataWarning) as caught:
+        load_runs(_chinchilla_like(swapped=True), x={"N": "params", "D": "tokens"})
+    (message,) = [str(w.message) for w in caught if "swapped" in str(w.message)]
+    assert "median of 0.05 tokens per parameter" in message
+    assert "N from column 'params', D from column 'tokens'" in message
+    assert "20 the other way round: are N and D swapped?" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_runs(_chinchilla_like(swapped=False), x={"N": "params", "D": "tokens"})
+
+
+def test_swapped_points_are_those_the_runs_ratios_take_the_other_way_round() -> None:
+    from bayescale.data import swapped_points, swapped_sentence
+
+    runs = load_runs(_chinchilla_like(swapped=False), x={"N": "params", "D": "tokens"})
+    points = pd.DataFrame(
+        {
+            # swapped; right; undertrained but not a swap (1/0.1 = 10 is no run's ratio);
+            # overtrained; swapped again
+            "N": [1.4e12, 7e10, 1e11, 1e9, 2e12],
+            "D": [7e10, 1.4e12, 1e10, 1e12, 1e11],
+        }
+    )
+    assert swapped_points(points, runs).tolist() == [0, 4]
+    sentence = swapped_sentence(points, runs)
+    assert sentence is not None
+    assert sentence.startswith("point 1 (N = 1.4T, D = 70B) has 0.05 tokens per parameter")
+    assert "fewer than any run (20 to 20)" in sentence and "(2 points like it)" in sentence
+    assert swapped_sentence(points.iloc[[1, 2, 3]], runs) is None
+    # A law without N and D has nothing to swap.
+    assert swapped_points(pd.DataFrame({"C": [1e22]}), runs).tolist() == []

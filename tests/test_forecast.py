@@ -460,3 +460,34 @@ def test_a_law_in_the_loss_is_not_told_about_n_d_and_c() -> None:
     chinchilla = Law.from_formula("E + A / N**alpha + B / D**beta", inputs=["N", "D"])
     with pytest.raises(DataError, match=r"any two are enough: C = 6 N D"):
         forecast_points(chinchilla, {"N": [7e10]})
+
+
+def test_a_forecast_with_n_and_d_swapped_is_warned_about(healthy_fit) -> None:
+    # Regression: N = 1.4T, D = 70B (Chinchilla-70B the wrong way round) was forecast without
+    # a word, only 'far outside the runs'. Fit and Average forecasts and prob_below say it.
+    from bayescale.comparison import average
+    from bayescale.errors import DataWarning
+
+    swapped = {"N": [1e11, 1e11], "D": [2e12, 1e9]}
+    calls = {
+        "forecast": lambda: healthy_fit.forecast(swapped),
+        "predictive": lambda: healthy_fit.predictive(swapped),
+        "prob_below": lambda: healthy_fit.prob_below(2.0, **swapped),
+        "average": lambda: average({"chinchilla": healthy_fit}).forecast(swapped),
+        "average prob_below": lambda: average({"chinchilla": healthy_fit}).prob_below(
+            2.0, **swapped
+        ),
+    }
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        said = [w for w in caught if "are N and D swapped?" in str(w.message)]
+        assert len(said) == 1, (name, [str(w.message) for w in caught])
+        assert issubclass(said[0].category, DataWarning)
+        assert str(said[0].message).startswith("point 2 (N = 100B, D = 1B) has 0.01 tokens")
+        assert said[0].filename == __file__, name  # at the user's line
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        healthy_fit.forecast({"N": 1e11, "D": 2e12})
+    assert not [w for w in caught if "swapped" in str(w.message)]
