@@ -60,7 +60,7 @@ from bayescale.fitting import (
     load_fit,
     past_peak_flags,
     points_of_at,
-    warn_swapped,
+    warn_slips,
 )
 from bayescale.forecast import (
     forecast_points,
@@ -2366,7 +2366,7 @@ class Average:
         # combine_first sorts the columns: back to the order of Fit.forecast's tables.
         inputs = [i for f in fits.values() for i in f.law.inputs]
         points = points[point_columns(points.columns, inputs)]
-        warn_swapped(points, next(iter(fits.values())).runs)
+        warn_slips(points, next(iter(fits.values())).runs)
         components = self._components(fits, points)
         # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
         deltas = [
@@ -2850,7 +2850,7 @@ class Average:
             else:
                 part = forecast_points(f.law, {**given, **own}, f.runs.compute_factor)
                 if not parts:
-                    warn_swapped(part, f.runs)
+                    warn_slips(part, f.runs)
                 x = {i: part[i].to_numpy()[None, :] for i in f.law.inputs}
                 values = f.law.predict({k: v[:, None] for k, v in theta.items()}, x)
                 where = part

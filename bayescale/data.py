@@ -58,6 +58,7 @@ from bayescale._format import format_number
 from bayescale.errors import DataError, DataWarning, MappingError, closest
 
 __all__ = [
+    "BELOW_RUNS_LIMIT",
     "PLAUSIBLE_MAX",
     "RUNS_TRIAD_LIMIT",
     "SPREAD_LIMIT",
@@ -66,6 +67,7 @@ __all__ = [
     "TOKENS_PER_PARAMETER",
     "TRIAD_LIMIT",
     "Runs",
+    "below_sentence",
     "check_triad",
     "complete_triad",
     "load_runs",
@@ -110,6 +112,10 @@ TOKENS_PER_PARAMETER = (1e-3, 1e6)
 #: likely N and D the wrong way round: few runs are trained on less than a token per
 #: parameter, and 20 (Hoffmann et al.'s ratio) swapped is 0.05.
 SWAPPED_BELOW = 0.25
+#: A forecast point whose N, D or C is this many times below the smallest run's is most
+#: likely in other units (N typed in billions): no one extrapolates a scaling law that far
+#: down, and a point within the runs' reach upwards would not be flagged as far.
+BELOW_RUNS_LIMIT = 1000.0
 #: Inputs beyond these draw a warning: 500x the largest models trained (2e12 parameters),
 #: 250x the largest datasets (4e13 tokens) and 1e5x the largest budgets (5e26 FLOPs). Above
 #: them a value is a typo (an extra zero run of digits) or in other units, not a run.
@@ -1763,6 +1769,48 @@ def swapped_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> s
         f"{d / n:.3g} tokens per parameter, fewer than any run ({float(known.min()):.3g} to "
         f"{float(known.max()):.3g}), while the other way round ({n / d:.3g}) it would be among "
         f"them{more}: are N and D swapped? N counts parameters, D training tokens"
+    )
+
+
+def below_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> str | None:
+    """The warning for points whose N, D or C lies far below every run (more than
+    :data:`BELOW_RUNS_LIMIT` times below the smallest), or None.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Forecast points (checked).
+    runs : Runs
+        The fitted runs.
+    what : str, default "point"
+        How the points are named.
+
+    Returns
+    -------
+    str or None
+        One sentence naming the first such point and input, and how many points there are.
+    """
+    flagged: dict[int, tuple[str, float, float]] = {}
+    for name in ("N", "D", "C"):
+        if name not in points.columns or name not in runs.inputs:
+            continue
+        smallest = float(runs.x(name).min())
+        values = points[name].to_numpy(dtype=float)
+        with np.errstate(all="ignore"):
+            odd = (values > 0) & (smallest / values > BELOW_RUNS_LIMIT)
+        for i in np.flatnonzero(odd):
+            flagged.setdefault(int(i), (name, float(values[i]), smallest))
+    if not flagged:
+        return None
+    i = min(flagged)
+    name, value, smallest = flagged[i]
+    kind = "flops" if name == "C" else "size"
+    more = f" ({len(flagged)} {what}s like it)" if len(flagged) > 1 else ""
+    return (
+        f"{what} {i + 1}: {name} = {format_number(value, kind)} is {smallest / value:.2g} times "
+        f"below the smallest run's ({format_number(smallest, kind)}){more}: check its units "
+        f"(N in parameters, not millions or billions; D in tokens; C in FLOPs); a forecast "
+        f"that far below the runs rests on nothing they measured"
     )
 
 

@@ -21,7 +21,7 @@ import xarray as xr
 
 from bayescale import _files
 from bayescale._format import format_number, size_kind
-from bayescale.data import Runs, load_runs, swapped_sentence
+from bayescale.data import Runs, below_sentence, load_runs, swapped_sentence
 from bayescale.discrepancy import Discrepancy, backtest, beyond_runs, group_ranges
 from bayescale.discrepancy import resolve as resolve_discrepancy
 from bayescale.errors import (
@@ -1237,7 +1237,7 @@ class Fit:
         points = forecast_points(
             self.law, at, self.runs.compute_factor, triad=triad, sources=self.runs.columns
         )
-        warn_swapped(points, self.runs)
+        warn_slips(points, self.runs)
         draws = self.draws()
         noise = self.law.likelihood.draw_noise(draws, seed)
         log_delta = None
@@ -2132,7 +2132,7 @@ class Fit:
             }
         else:
             points = forecast_points(self.law, {**given, **(fixed or {})}, self.runs.compute_factor)
-            warn_swapped(points, self.runs)
+            warn_slips(points, self.runs)
             x = {name: points[name].to_numpy()[None, :] for name in self.law.inputs}
             values = self.law.predict({k: v[:, None] for k, v in theta.items()}, x)
             where = points
@@ -3135,9 +3135,11 @@ def _warn_prior_conflicts(result: Fit) -> None:
         )
 
 
-def warn_swapped(points: pd.DataFrame, runs: Runs) -> None:
+def warn_slips(points: pd.DataFrame, runs: Runs) -> None:
     """Warn (a :class:`~bayescale.errors.DataWarning` at the user's line) when forecast
-    points look like N and D given the wrong way round (:func:`bayescale.data.swapped_points`).
+    points look like a slip: N and D given the wrong way round
+    (:func:`bayescale.data.swapped_points`), or N, D or C far below every run, in other units
+    most likely (:func:`bayescale.data.below_sentence`).
 
     Parameters
     ----------
@@ -3146,9 +3148,9 @@ def warn_swapped(points: pd.DataFrame, runs: Runs) -> None:
     runs : Runs
         The fitted runs.
     """
-    sentence = swapped_sentence(points, runs)
-    if sentence is not None:
-        warnings.warn(sentence, DataWarning, stacklevel=_outside_level())
+    for sentence in (swapped_sentence(points, runs), below_sentence(points, runs)):
+        if sentence is not None:
+            warnings.warn(sentence, DataWarning, stacklevel=_outside_level())
 
 
 def _outside_level() -> int:

@@ -491,3 +491,24 @@ def test_a_forecast_with_n_and_d_swapped_is_warned_about(healthy_fit) -> None:
         warnings.simplefilter("always")
         healthy_fit.forecast({"N": 1e11, "D": 2e12})
     assert not [w for w in caught if "swapped" in str(w.message)]
+
+
+def test_a_point_far_below_every_run_is_warned_about_as_a_slip_of_units(healthy_fit) -> None:
+    # Regression: N = 70 (70B typed without its unit) was forecast 12 e-folds below the runs
+    # without a word: the far-point rule measures against the backtests' reach, not units.
+    from bayescale.errors import DataWarning
+
+    smallest = float(healthy_fit.runs.x("N").min())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        healthy_fit.forecast({"N": [7e10, 70.0, 60.0], "D": [1.4e12, 1.4e12, 1.4e12]})
+    (said,) = [w for w in caught if "below the smallest run's" in str(w.message)]
+    assert issubclass(said.category, DataWarning) and said.filename == __file__
+    text = str(said.message)
+    assert text.startswith(f"point 2: N = 70 is {smallest / 70:.2g} times below the smallest")
+    assert "(2 points like it): check its units (N in parameters, not millions" in text
+    # Within a factor 1000 of the smallest run: a short extrapolation downward, not a slip.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        healthy_fit.forecast({"N": smallest / 900, "D": 1e10})
+    assert not [w for w in caught if "below the smallest run's" in str(w.message)]
