@@ -13,12 +13,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ __all__ = [
     "temporary_beside",
     "write_atomic",
     "write_bytes",
+    "write_many",
     "write_text",
 ]
 
@@ -244,6 +248,93 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = 
         The destination.
     """
     return write_atomic(path, _write_all(data), overwrite=overwrite)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise it: a few renames done together.
+
+    Only the main thread can set a signal handler; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def write_many(
+    contents: Mapping[Path, bytes], *, overwrite: bool = False, remove: Iterable[Path] = ()
+) -> None:
+    """Write several files as one output: all or none of them replaced.
+
+    Each content goes to a temporary file beside its destination; only when every one is
+    written are they moved into place, and ``remove`` deleted, with Ctrl-C held until the
+    last move (a second or so of writing NetCDF files otherwise leaves a folder half new,
+    half old). A failure or an interrupt before the moves leaves every destination as it
+    was.
+
+    Parameters
+    ----------
+    contents : mapping of Path to bytes
+        Destination to content.
+    overwrite : bool, default False
+        Replace existing files; otherwise a destination that appeared meanwhile is refused
+        and the files already moved are taken back.
+    remove : iterable of Path, default ()
+        Files of an earlier output that this one does not write, deleted with the moves.
+
+    Raises
+    ------
+    OutputExistsError
+        If a destination exists and ``overwrite`` is False.
+    BayescaleError
+        If writing fails (disk full, permissions) or a file of ``remove`` cannot be deleted.
+    """
+    for path in contents:
+        check_destination(path, overwrite)
+    temps: dict[Path, str] = {}
+    try:
+        for path, data in contents.items():
+            temps[path] = temporary_beside(path)
+            _write_all(data)(temps[path])
+        with _interrupts_held():
+            moved: list[Path] = []
+            for path, tmp in temps.items():
+                if overwrite:
+                    os.replace(tmp, path)
+                    continue
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    for done in moved:
+                        done.unlink(missing_ok=True)
+                    raise OutputExistsError(
+                        f"'{path}' was created by someone else while this was being written; "
+                        f"choose another folder",
+                        path=path,
+                    ) from None
+                moved.append(path)
+            for path in remove:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as err:
+                    raise BayescaleError(
+                        f"cannot remove '{path}', left by an earlier output here "
+                        f"({_why(err)}); delete it by hand"
+                    ) from None
+    except OSError as err:
+        raise BayescaleError(f"cannot write '{path}': {_why(err)}") from None
+    finally:
+        for tmp in temps.values():
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> Path:

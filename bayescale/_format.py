@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 from typing import Any
 
@@ -167,6 +168,10 @@ def parse_quantity(text: str) -> float:
             break
     try:
         value = float(body) * factor
+        if factor != 1.0 and math.isfinite(value):
+            # In decimal, so that 34.3B is 34300000000, not 34.3 * 1e9 = 34299999999.999996:
+            # a size read back from bayescale's own output is the number printed.
+            value = float(decimal.Decimal(body.replace("_", "")) * int(factor))
     except ValueError:
         raise ValueError(
             f"{raw!r} is not a number; write e.g. 7e10, 70B or 1.4T (K, M, B, T: thousand, "

@@ -229,9 +229,21 @@ BOUND_RATIO = 3.0
 #: metric reaching -0.48 puts 60%, and is no conflict.)
 FLOOR_ABOVE = 0.9
 
+#: An input whose whole range in the runs moves the fitted law by less than this share (the
+#: posterior median over draws of the largest change at any run): the law ignores it, its
+#: terms switched off by the posterior. The runs' noise is ~1e-2; a law's real dependence on
+#: an input it was written with moves it far more.
+IGNORED_EFFECT = 1e-4
+
 _CHECK_COLUMNS = ["parameter", "check", "value", "message"]
 #: The checks that find a prior-data conflict (the others find what the runs did not teach).
-CONFLICTS = ("at lower bound", "at upper bound", "floor prior above the runs", "shift")
+CONFLICTS = (
+    "at lower bound",
+    "at upper bound",
+    "floor prior above the runs",
+    "shift",
+    "input ignored",
+)
 
 
 def _support(prior: Any) -> tuple[float | None, float | None]:
@@ -355,6 +367,60 @@ def _floor_note(fit: Fit) -> list[dict[str, Any]]:
     ]
 
 
+def _ignored_input_notes(fit: Fit) -> list[dict[str, Any]]:
+    """Inputs the fitted law does not depend on over the runs' range (see
+    :data:`IGNORED_EFFECT`): the posterior switched their terms off, most often because
+    default priors did not suit how the formula uses the input."""
+    if fit.pooling is not None:
+        return []
+    law, runs = fit.law, fit.runs
+    draws = fit.draws(list(law.parameters))
+    count = len(next(iter(draws.values())))
+    pick = np.unique(np.linspace(0, count - 1, min(count, 100)).astype(int))
+    theta = {name: np.asarray(draws[name])[pick][:, None] for name in law.parameters}
+    at_runs = {name: runs.x(name)[None, :] for name in law.inputs}
+    notes = []
+    for name in law.inputs:
+        values = runs.x(name)
+        if not np.ptp(values) > 0:
+            continue  # one value in every run: fit() warns of that
+        ends = [
+            law.predict(theta, {**at_runs, name: np.full_like(at_runs[name], end)})
+            for end in (values.min(), values.max())
+        ]
+        with np.errstate(all="ignore"):
+            change = np.abs(ends[1] - ends[0]) / np.maximum(np.abs(ends[0]), np.abs(ends[1]))
+            effect = float(np.nanmedian(np.nanmax(change, axis=1)))
+        if not effect < IGNORED_EFFECT:
+            continue
+        defaults = [n for n, p in law.parameters.items() if _is_default(p) and n != law.floor]
+        why = (
+            f"; its parameters with default priors ({', '.join(defaults)}) may not suit how the "
+            f"formula uses {name}: give them priors where the runs put them (a law file, or "
+            f"priors=), or use a catalog law if there is one"
+            if defaults
+            else f"; check the priors of the parameters of {name}'s terms"
+        )
+        notes.append(
+            {
+                "parameter": name,
+                "check": "input ignored",
+                "value": effect,
+                "message": (
+                    f"the fitted law does not depend on input {name}: across the runs' range "
+                    f"of {name} ({values.min():.3g} to {values.max():.3g}) it changes by less "
+                    f"than {IGNORED_EFFECT:.2%} of its value ({effect:.1e} at the posterior "
+                    f"median), so its forecasts ignore {name}, whatever the runs say of it{why}"
+                ),
+            }
+        )
+    return notes
+
+
+def _is_default(parameter: Any) -> bool:
+    return str(parameter.why).startswith("Default for")
+
+
 def _correlation_notes(fit: Fit, names: Sequence[str]) -> list[dict[str, Any]]:
     """Pairs of parameters whose posterior correlation is about +-1 and which are each barely
     learned (only a combination of them is), on the scale their priors are stated on."""
@@ -414,6 +480,8 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
       (log scale for a positive prior; ``shift`` of :func:`prior_sensitivity`).
     - ``uninformed``: a law parameter whose posterior variance is more than
       :data:`UNINFORMED_VARIANCE` of its prior's: the runs did not inform it.
+    - ``input ignored``: an input over whose range in the runs the fitted law moves by less
+      than :data:`IGNORED_EFFECT` of its value: the posterior switched its terms off.
     - ``correlated``: two law parameters with posterior correlation beyond
       :data:`CORRELATION_MAX` in absolute value, each learned little alone (contraction
       below :data:`CORRELATED_CONTRACTION`; correlations near 1 between well-learned
@@ -448,7 +516,7 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
         # Said of the name the user wrote (d1, not d1_ref), at its reference scale if any.
         shown = name if variable == name else f"{name} (at the reference scale)"
         parameter = fit.law.parameters.get(name)
-        default = parameter is not None and str(parameter.why).startswith("Default for")
+        default = parameter is not None and _is_default(parameter)
         kind = "default prior" if default else "prior"
         slip = (
             " (is mu the log of the value, as a LogNormal takes it?)"
@@ -500,6 +568,7 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
                 }
             )
     rows += _correlation_notes(fit, law_names)
+    rows += _ignored_input_notes(fit)
     if len(rows) > 1 and rows[0]["check"] == "floor prior above the runs":
         rows[0]["message"] += "; fix it first: the notes that follow may come from it"
     return pd.DataFrame(rows, columns=_CHECK_COLUMNS)

@@ -43,7 +43,7 @@ from bayescale.forecast import (
 )
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
-from bayescale.laws import Law, get_law, refuse_unused_columns
+from bayescale.laws import Law, get_law, refuse_constant_terms, refuse_unused_columns
 from bayescale.settings import (
     DEFAULT_MAX_DRAWS,
     SamplerSettings,
@@ -2205,12 +2205,16 @@ class Fit:
                 f"load_fit and 'bayescale forecast' expect"
             )
         path = _files.check_destination(path, overwrite)
+        return _files.write_bytes(path, self._file_bytes(), overwrite=overwrite)
+
+    def _file_bytes(self) -> bytes:
+        """The content of the fit's file (:meth:`save`), serialised in memory."""
         idata = self.idata.copy()
         for group in DERIVED_GROUPS:
             if group in idata.groups():
                 delattr(idata, group)
         idata.posterior.attrs["bayescale"] = json.dumps(self._metadata())
-        return _files.write_bytes(path, _files.netcdf_bytes(idata), overwrite=overwrite)
+        return _files.netcdf_bytes(idata)
 
     # ------------------------------------------------------------------ derived groups
 
@@ -2954,6 +2958,7 @@ def fit(
     # A name given a prior is a parameter, even one a formula alone would take for a typo.
     law = get_law(law, runs=runs, declared=tuple(priors or ()))
     refuse_unused_columns(law, runs, declared=tuple(priors or ()))
+    refuse_constant_terms(law)
     if priors:
         law = law.with_priors(priors)
     runs.require_law(law)

@@ -35,7 +35,9 @@ from bayescale.formula import (
     Neg,
     Num,
     Ops,
+    _names,
     _shown,
+    _unparse,
 )
 from bayescale.likelihood import Likelihood
 from bayescale.priors import (
@@ -68,6 +70,7 @@ __all__ = [
     "catalog_formula",
     "get_law",
     "prior_from_spec",
+    "refuse_constant_terms",
     "refuse_unused_columns",
 ]
 
@@ -1174,6 +1177,15 @@ def _read_inputs(
     return {n: "" for n in sorted(bases)}
 
 
+def _signed_terms(node: Any) -> list[Any]:
+    """The terms of a top-level sum or difference (``E - k*lr``: ``E`` and ``k*lr``)."""
+    if isinstance(node, BinOp) and node.op in ("+", "-"):
+        return _signed_terms(node.left) + _signed_terms(node.right)
+    if isinstance(node, Neg):
+        return _signed_terms(node.operand)
+    return [node]
+
+
 def _names_text(names: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
@@ -1388,6 +1400,57 @@ def refuse_unused_columns(law: Law, runs: Runs, declared: Iterable[str] = ()) ->
             raise LawError(
                 _unused_column_message(f"law {law.name!r} ({law.formula.text})", name, runs)
             )
+
+
+def refuse_constant_terms(law: Law) -> None:
+    """Refuse terms of the top-level sum that hold parameters but no input, when the runs
+    can learn only their sum (two or more such terms: ``E + k*lr``) or product (one term
+    of several parameters): each parameter alone follows its prior, and the sampler
+    cannot converge. Most often an input left unmapped (``lr``).
+
+    Checked when the law is fitted, after :func:`refuse_unused_columns` (a column of the runs
+    named in the formula is said as such first).
+
+    Parameters
+    ----------
+    law : Law
+        The law to fit.
+
+    Raises
+    ------
+    LawError
+        Naming the terms and what to do.
+    """
+    where = f"law {law.name!r}"
+    terms = [
+        (t, sorted(_names(t) & set(law.parameters)))
+        for t in _signed_terms(law.formula.tree)
+        if not _names(t) & set(law.inputs)
+    ]
+    terms = [(t, names) for t, names in terms if names]
+    if not terms or (len(terms) == 1 and len(terms[0][1]) == 1):
+        return
+    names = sorted({n for _, found in terms for n in found})
+    # _unparse brackets every operation: not the term's own outer one.
+    texts = [_unparse(t)[1:-1] if isinstance(t, BinOp) else _unparse(t) for t, _ in terms]
+    if len(terms) > 1:
+        what = (
+            f"the terms {_names_text(texts)} of the formula hold no input: together they "
+            f"are one constant, and the runs learn only their sum"
+        )
+    else:
+        what = (
+            f"the term {texts[0]} of the formula holds no input: it is one constant, and "
+            f"the runs learn only the product of {_names_text(names)}"
+        )
+    others = [n for n in names if n != law.floor] or names
+    which = f"If {others[0]} is" if len(others) == 1 else f"If one of {_names_text(others)} is"
+    raise LawError(
+        f"{where}: {what}, never {_names_text(names)} apart (the sampler cannot converge "
+        f"on them). {which} an input (a column of the runs), declare it an input and map "
+        f"it (x={{{others[-1]!r}: COLUMN}}, --x {others[-1]}=COLUMN); otherwise merge the "
+        f"constant into one parameter or drop the term"
+    )
 
 
 def _needs_positive(formula: Formula, inputs: Mapping[str, str]) -> set[str]:

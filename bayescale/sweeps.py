@@ -267,7 +267,13 @@ class SweepSpec:
         Checked now, not in every fit: a catalog name (with the closest one if unknown), a
         law file, a formula, and the inputs each needs against ``x``."""
         from bayescale.errors import FormulaError, LawError
-        from bayescale.laws import Law, catalog, get_law, refuse_unused_columns
+        from bayescale.laws import (
+            Law,
+            catalog,
+            get_law,
+            refuse_constant_terms,
+            refuse_unused_columns,
+        )
 
         probe = self._probe_runs()
         entries = catalog()
@@ -283,6 +289,7 @@ class SweepSpec:
                     # A formula; an unknown name is refused here with the closest catalog one.
                     law = get_law(text, runs=probe)
                 refuse_unused_columns(law, probe)
+                refuse_constant_terms(law)
             except (LawError, FormulaError, DataError) as err:
                 message = str(err).replace(_FRAME, self.data_source)
                 raise DataError(f"{self.source}: laws: {message}") from None

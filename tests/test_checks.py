@@ -283,3 +283,21 @@ def test_a_healthy_fits_forecasts_carry_no_prior_conflict(healthy_fit) -> None:
         table = healthy_fit.forecast({"N": [1e9], "D": [2e10]})
         plan = healthy_fit.compute_optimal([1e20])
     assert "prior_conflicts" not in table.attrs and "prior_conflicts" not in plan.attrs
+
+
+def test_an_input_the_fitted_law_ignores_is_a_conflict(healthy_fit) -> None:
+    # Regression: Muennighoff's data-constrained law typed as a formula fitted to a posterior
+    # whose law was constant in D (B's unscaled default prior pushed its term to nothing);
+    # the fit passed and no check said a word. Here: the same fit with its D term switched off.
+    off = _with_posterior(healthy_fit, B=1e-12 * np.ones(_draws(healthy_fit)))
+    table = checks.prior_checks(off)
+    row = table[table["check"] == "input ignored"]
+    assert list(row["parameter"]) == ["D"], table["message"].tolist()
+    assert row["value"].iloc[0] < checks.IGNORED_EFFECT
+    message = row["message"].iloc[0]
+    assert message.startswith("the fitted law does not depend on input D: across the runs'")
+    assert "so its forecasts ignore D, whatever the runs say of it" in message
+    assert "input ignored" in checks.CONFLICTS
+    # N still matters, and the healthy fit's own D term does too.
+    assert "N" not in set(row["parameter"])
+    assert not (healthy_fit.prior_checks()["check"] == "input ignored").any()

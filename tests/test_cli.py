@@ -160,6 +160,16 @@ def test_numbers_read_as_bayescale_writes_them(text: str, value: float) -> None:
     assert parse_quantity(format_number(value, "size")) == pytest.approx(value, rel=1e-3)
 
 
+def test_a_printed_size_reads_back_as_the_number_printed() -> None:
+    # Regression: 34.3B was read as 34.3 * 1e9 = 34299999999.999996, so a size copied from
+    # bayescale's output gave a forecast at a point a hair off the one printed.
+    from bayescale._format import parse_quantity
+
+    for text, value in [("34.3B", 34_300_000_000.0), ("1.93T", 1_930_000_000_000.0)]:
+        assert parse_quantity(text) == value
+    assert parse_quantity("0.7M") == 700_000.0 and parse_quantity("-2.5k") == -2500.0
+
+
 def test_points_and_budgets_take_the_outputs_number_format() -> None:
     assert parse_points(["N=70B,D=1.4T"]) == {"N": [7e10], "D": [1.4e12]}
     for bad, said in [

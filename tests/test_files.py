@@ -54,3 +54,73 @@ def test_a_read_only_file_system_is_not_called_permission_denied(
         f"cannot write into folder '{tmp_path}': the file system is read-only"
     )
     assert "permission denied" not in message
+
+
+# -- several files as one output --------------------------------------------------------
+
+
+def test_write_many_interrupted_while_writing_leaves_every_earlier_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bayescale import _files
+
+    paths = [tmp_path / f"{name}.txt" for name in "abc"]
+    for path in paths:
+        path.write_text("old")
+    real = _files._write_all
+    calls = []
+
+    def interrupted(data: bytes):
+        calls.append(data)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(data)
+
+    monkeypatch.setattr(_files, "_write_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _files.write_many({p: b"new" for p in paths}, overwrite=True, remove=[paths[2]])
+    assert [p.read_text() for p in paths] == ["old", "old", "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_write_many_holds_ctrl_c_until_every_file_is_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from bayescale import _files
+
+    paths = [tmp_path / f"{name}.txt" for name in "abc"]
+    for path in paths:
+        path.write_text("old")
+    stale = tmp_path / "stale.txt"
+    stale.write_text("old")
+    real = os.replace
+    moves = []
+
+    def replace(src, dst):
+        moves.append(dst)
+        if len(moves) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the first move
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        _files.write_many({p: b"new" for p in paths}, overwrite=True, remove=[stale])
+    # Raised only once every file was moved and the stale one removed: all new.
+    assert [p.read_text() for p in paths] == ["new", "new", "new"]
+    assert not stale.exists() and len(moves) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_write_many_without_overwrite_takes_back_what_it_moved(tmp_path: Path) -> None:
+    from bayescale import _files
+    from bayescale.errors import OutputExistsError
+
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    second.write_text("someone's")
+    with pytest.raises(OutputExistsError):
+        _files.write_many({first: b"new", second: b"new"})
+    assert not first.exists() and second.read_text() == "someone's"

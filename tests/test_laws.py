@@ -829,3 +829,46 @@ def test_several_undeclared_names_are_listed_in_the_plural():
     text = BASE.replace("E + A * N**-alpha", "E + 0.5 * N**-0.3")
     with pytest.raises(LawError, match=r"A and alpha are declared but not used"):
         Law.from_toml(text)
+
+
+@pytest.mark.parametrize(
+    ("formula", "said"),
+    [
+        # An unmapped learning rate: k*lr is a constant beside the floor.
+        (
+            "E + A/N**alpha + B/D**beta + k*lr",
+            "the terms E and k * lr of the formula hold no input: together they are one "
+            "constant, and the runs learn only their sum, never E, k and lr apart",
+        ),
+        ("E - k*lr + A/N**alpha", "the terms E and k * lr of the formula hold no input"),
+        (
+            "k*lr + A/N**alpha",
+            "the term k * lr of the formula holds no input: it is one constant, and the runs "
+            "learn only the product of k and lr",
+        ),
+        ("c0 + c1 + A/N**alpha", "the terms c0 and c1 of the formula hold no input"),
+    ],
+)
+def test_constant_terms_the_runs_cannot_tell_apart_are_refused(formula: str, said: str) -> None:
+    # Regression: 'k*lr' (lr meant as an unmapped column) became two parameters; the sampler
+    # retried for two minutes and advised more draws, which cannot help.
+    # Refused when fitted, before any sampling (draws=10 would fail the diagnostics).
+    frame = pd.DataFrame(
+        {"N": [1e8, 2e8, 4e8, 8e8], "D": [2e9, 4e9, 8e9, 2e10], "loss": [3.0, 2.9, 2.8, 2.7]}
+    )
+    with pytest.raises(LawError) as caught:
+        bayescale.fit(frame, formula, draws=10, tune=10)
+    message = str(caught.value)
+    assert said in message, message
+    assert "an input (a column of the runs), declare it an input and map it" in message
+    # The same law built without the runs first, then fitted.
+    law = Law.from_formula(formula, inputs=["N", "D"] if "D" in formula else ["N"])
+    with pytest.raises(LawError, match=r"holds? no input"):
+        bayescale.fit(frame, law, draws=10, tune=10)
+
+
+def test_one_constant_parameter_is_a_floor_not_a_problem() -> None:
+    from bayescale.laws import refuse_constant_terms
+
+    for formula in ["E + A/N**alpha", "E + 2 + A/N**alpha", "A/N**alpha", "E - A/N**alpha"]:
+        refuse_constant_terms(Law.from_formula(formula, inputs=["N"]))
