@@ -88,6 +88,10 @@ PARETO_K_BAD = 0.7  # Vehtari et al. 2024: above 0.7 the PSIS estimate is unreli
 #: Laws weighing less than this together in an average are not worth a remark or a warning:
 #: their forecasts barely move it.
 NEGLIGIBLE_WEIGHT = 1e-3
+#: Laws left out of an ``"auto"`` average for failed diagnostics that would have carried more
+#: than this share of the weight together: the average falls back on the others only because
+#: they failed, and the verdict and warning say so.
+FALLBACK_SHARE = 0.5
 #: Laws whose pointwise log densities all agree to within this many nats predict alike:
 #: stacking splits the weight between them arbitrarily (see :meth:`Comparison.verdict`).
 #: Distinct laws differ by nats at some run; one law refitted with other priors, by hundredths.
@@ -1140,12 +1144,12 @@ class Comparison:
                 + _shares(self.weights.reindex(extra.index))
                 + "."
             )
-            shown = {n: v for n, v in left_out.items() if v[1] >= NEGLIGIBLE_WEIGHT}
-            if shown:
-                many = len(shown) > 1
+            announced = _worth_saying(left_out)
+            if announced:
+                many = len(left_out) > 1
                 lines.append(
                     "Averaged forecasts use the held-out weights without "
-                    + "; ".join(f"{n} ({why}; weight {w:.2f})" for n, (why, w) in shown.items())
+                    + _left_out_list(left_out)
                     + ", stacked again without "
                     + ("them" if many else "it")
                     + ": "
@@ -1153,10 +1157,15 @@ class Comparison:
                     + f"; to include {'them' if many else 'it'}, give the weights explicitly "
                     "(weights='extrapolation' or a dict)."
                 )
+                fallback = _fallback_sentence(left_out, auto)
+                if fallback:
+                    lines.append(fallback)
             else:
                 lines.append("Averaged forecasts use the held-out weights.")
             heaviest = str(extra.idxmax())
-            if len(extra) > 1 and float(extra[heaviest]) >= 1 - NEGLIGIBLE_WEIGHT:
+            # (A law left out carries none of the average: the lines above say so.)
+            dropped = announced and heaviest in left_out
+            if len(extra) > 1 and float(extra[heaviest]) >= 1 - NEGLIGIBLE_WEIGHT and not dropped:
                 lines.append(
                     f"{heaviest} carries all the held-out weight ({float(extra[heaviest]):.3f}"
                     + (", even over bootstrap reweightings of the held-out runs" if bagged else "")
@@ -1183,16 +1192,22 @@ class Comparison:
             complete, missing = _scored_splits(self.extrapolation, list(map(str, self.loo.index)))
             remarks = _left_out_notes(missing, bool(complete))
         if extra is None:
-            _, _, _, left_out = _auto_weights(self.fits, self)
-            shown = {n: v for n, v in left_out.items() if v[1] >= NEGLIGIBLE_WEIGHT}
-            if shown:
-                many = len(shown) > 1
+            auto, _, _, left_out = _auto_weights(self.fits, self)
+            if _worth_saying(left_out):
+                many = len(left_out) > 1
                 lines.append(
                     "Averaged forecasts use the PSIS-LOO weights without "
-                    + "; ".join(f"{n} ({why}; weight {w:.2f})" for n, (why, w) in shown.items())
+                    + _left_out_list(left_out)
+                    + ", stacked again without "
+                    + ("them" if many else "it")
+                    + ": "
+                    + _shares(auto.reindex(self.loo.index))
                     + f"; to include {'them' if many else 'it'}, give the weights explicitly "
                     "(weights='stacking' or a dict)."
                 )
+                fallback = _fallback_sentence(left_out, auto)
+                if fallback:
+                    lines.append(fallback)
         lines.extend(remarks)
         for name, splits in self._failed_refits().items():
             many = len(splits) > 1
@@ -1439,24 +1454,14 @@ class Comparison:
             # comparison alone (see comparison_files).
             heldout = self.heldout if self.heldout is not None else _empty_heldout()
             text["heldout"] = heldout.to_csv(index=False)
-        for name, f in self.fits.items():
-            f.save(files[f"fit_{name}"], overwrite=overwrite)
-        for key, content in text.items():
-            _files.write_text(files[key], content, overwrite=overwrite)
-        if earlier is not None:
-            # What the earlier comparison in this folder wrote and this one does not: its
-            # held-out tables (read back by load as this comparison's) and other laws' fits.
-            written = set(files.values())
-            stale = [path for path in earlier if path not in written]
-            for path in stale:
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError as err:
-                    raise BayescaleError(
-                        f"cannot remove '{path}', left by an earlier comparison in this folder "
-                        f"({err.strerror or err}); delete it by hand, or it is read as this "
-                        f"comparison's"
-                    ) from None
+        contents = {files[f"fit_{name}"]: f._file_bytes() for name, f in self.fits.items()}
+        contents.update({files[key]: content.encode("utf-8") for key, content in text.items()})
+        # What the earlier comparison in this folder wrote and this one does not: its held-out
+        # tables (read back by load as this comparison's) and other laws' fits.
+        written = set(files.values())
+        stale = [path for path in earlier or () if path not in written]
+        # One output: an interrupt or a failure leaves the earlier comparison whole.
+        _files.write_many(contents, overwrite=overwrite, remove=stale)
         return files
 
     @classmethod
@@ -2658,8 +2663,7 @@ class Average:
         files = {"average": folder / AVERAGE_FILE}
         files.update({f"fit_{name}": folder / "fits" / f"{name}.nc" for name in self.fits})
         _ready_folder(folder, files, overwrite, "average")
-        for name, f in self.fits.items():
-            f.save(files[f"fit_{name}"], overwrite=overwrite)
+        contents = {files[f"fit_{name}"]: f._file_bytes() for name, f in self.fits.items()}
         document = {
             "format": 1,
             "weights": {str(k): float(v) for k, v in self.weights.items()},
@@ -2669,10 +2673,9 @@ class Average:
             # Which fit each file holds, so that a file swapped in is refused on load.
             "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
         }
-        # Written last: a folder without it is not an average, whatever fits it holds.
-        _files.write_text(
-            files["average"], json.dumps(document, indent=1) + "\n", overwrite=overwrite
-        )
+        # Moved last (dicts keep order): a folder without it is not an average.
+        contents[files["average"]] = (json.dumps(document, indent=1) + "\n").encode("utf-8")
+        _files.write_many(contents, overwrite=overwrite)
         return files
 
     @classmethod
@@ -3093,7 +3096,9 @@ def average(
         them, else PSIS-LOO stacking, **leaving out every law whose fit failed its
         diagnostics** (for extrapolation weights, also one whose refit for a held-out
         threshold failed): the others are stacked again without it, and a warning names
-        it and the weight it would have had. To include
+        every law left out and the weight each would have had (and says so when those
+        laws would have carried most of the weight, so that the average falls back on the
+        others only because they failed). To include
         such a law, ask for the weights by name (``"extrapolation"``, ``"stacking"``) or
         give them. Or user weights ``{name: weight}``, rescaled to sum to 1 (relative
         weights such as ``{"a": 2, "b": 1}`` work); a law not named gets 0, and weights
@@ -3122,8 +3127,8 @@ def average(
     DataWarning
         If the fits with weight were made on different runs: their forecasts describe
         different data; if user weights leave a law out and do not sum to 1 (the warning
-        gives the weights they were rescaled to); or if ``"auto"`` leaves out a law whose
-        fit failed (the warning gives the weight it would have had).
+        gives the weights they were rescaled to); or if ``"auto"`` leaves out laws whose
+        fits failed (one warning names them all, with the weight each would have had).
 
     Notes
     -----
@@ -3218,7 +3223,7 @@ def _named_weights(
 ) -> tuple[pd.Series, str, str]:
     """The weights a method names (see :data:`WEIGHT_METHODS`), and why.
 
-    ``"auto"`` leaves out laws whose fits failed, with a warning naming each and the weight
+    ``"auto"`` leaves out laws whose fits failed, with one warning naming each and the weight
     it would have had.
     """
     if weights not in WEIGHT_METHODS:
@@ -3228,17 +3233,9 @@ def _named_weights(
         )
     if weights == "auto":
         series, method, reason, left_out = _auto_weights(fits, comparison)
-        for name, (why, weight) in left_out.items():
-            if weight < NEGLIGIBLE_WEIGHT:
-                continue  # it would not have moved the average: nothing to warn about
-            warnings.warn(
-                f"{name} is left out of the averaged forecast: {why}; it would have had "
-                f"weight {weight:.2f} ({method} weights), and the others are re-weighted "
-                f"without it ({_shares(series[series > 0])}). To include it, give the "
-                f"weights explicitly: average(weights='{method}') or weights={{...}}",
-                DataWarning,
-                stacklevel=_outside_level(),
-            )
+        message = _left_out_warning(left_out, series, method)
+        if message is not None:
+            warnings.warn(message, DataWarning, stacklevel=_outside_level())
         return series, method, reason
     plain = weights == "extrapolation_stacking"
     extra, _, basis = (
@@ -3311,9 +3308,99 @@ def _auto_weights(
             weights[[n for n in fits if n not in failed]] = 1.0
         weights = weights / weights.sum()
     reason += "; left out for failed diagnostics: " + ", ".join(
-        f"{name} (would have had {w:.2f})" for name, (_, w) in left_out.items()
+        f"{name} (would have had {w:.2f})" for name, (_, w) in _heaviest_first(left_out)
     )
+    fallback = _fallback_share(left_out)
+    if fallback is not None:
+        kept = [str(n) for n, w in weights.items() if w >= NEGLIGIBLE_WEIGHT]
+        many = len(left_out) > 1
+        reason += (
+            f"; the average falls back on {_names(kept)} only because "
+            f"{'they' if many else next(iter(left_out))} failed (refit "
+            f"{'them' if many else 'it'} with more draws)"
+        )
     return weights, method, reason, left_out
+
+
+def _fallback_share(left_out: Mapping[str, tuple[str, float]]) -> float | None:
+    """The weight the laws left out for failed diagnostics would have carried together,
+    when it is most of it (above :data:`FALLBACK_SHARE`); else None."""
+    total = float(sum(w for _, w in left_out.values()))
+    return total if total > FALLBACK_SHARE else None
+
+
+def _left_out_list(left_out: Mapping[str, tuple[str, float]]) -> str:
+    """``"a (its fit failed its diagnostics; weight 0.80), b (...; weight 0.00)"``: every law
+    left out, the heaviest first."""
+    return ", ".join(
+        f"{name} ({why}; weight {w:.2f})" for name, (why, w) in _heaviest_first(left_out)
+    )
+
+
+def _heaviest_first(
+    left_out: Mapping[str, tuple[str, float]],
+) -> list[tuple[str, tuple[str, float]]]:
+    """The laws left out, by the weight they would have had, heaviest first (stable)."""
+    return sorted(left_out.items(), key=lambda item: -item[1][1])
+
+
+def _fallback_sentence(left_out: Mapping[str, tuple[str, float]], weights: pd.Series) -> str:
+    """Say that the average rests on the laws left only because the heavier ones failed, and
+    what to do; empty when the laws left out would not have carried most of the weight."""
+    share = _fallback_share(left_out)
+    if share is None:
+        return ""
+    kept = [str(n) for n, w in weights.items() if w >= NEGLIGIBLE_WEIGHT and n not in left_out]
+    many = len(left_out) > 1
+    rest = _names(kept) if kept else "the other laws"
+    return (
+        f"The average falls back on {rest} only because "
+        f"{'the laws left out' if many else next(iter(left_out))}, which would have carried "
+        f"{share:.2f} of the weight, failed {'their' if many else 'its'} diagnostics, not "
+        f"because {rest} {'forecasts' if len(kept) == 1 else 'forecast'} better. Refit "
+        f"{'them' if many else 'it'} with more draws (--draws on the command line, draws= "
+        f"in Python, with the sampler's retries left on) until "
+        f"{'they pass' if many else 'it passes'}, then compare again."
+    )
+
+
+def _worth_saying(left_out: Mapping[str, tuple[str, float]]) -> bool:
+    """Whether the laws left out would have moved the average (:data:`NEGLIGIBLE_WEIGHT`)."""
+    return float(sum(w for _, w in left_out.values())) >= NEGLIGIBLE_WEIGHT
+
+
+def _left_out_warning(
+    left_out: Mapping[str, tuple[str, float]], weights: pd.Series, method: str
+) -> str | None:
+    """The warning of an ``"auto"`` average that left out laws for failed diagnostics: every
+    such law, with the weight it would have had; None when together they would not have
+    moved the average (:data:`NEGLIGIBLE_WEIGHT`)."""
+    if not _worth_saying(left_out):
+        return None
+    kept = _shares(weights[weights > 0])
+    fallback = _fallback_sentence(left_out, weights)
+    if len(left_out) == 1:
+        ((name, (why, weight)),) = left_out.items()
+        text = (
+            f"{name} is left out of the averaged forecast: {why}; it would have had "
+            f"weight {weight:.2f} ({method} weights), and the others are re-weighted "
+            f"without it ({kept})."
+        )
+        them = "it"
+    else:
+        text = (
+            f"{_names([name for name, _ in _heaviest_first(left_out)])} are left out of "
+            f"the averaged forecast for failed "
+            f"diagnostics, with the weights they would have had ({method} weights): "
+            f"{_left_out_list(left_out)}; the others are re-weighted without them ({kept})."
+        )
+        them = "them"
+    if fallback:
+        text += " " + fallback
+    return (
+        f"{text} To include {them}, give the weights explicitly: "
+        f"average(weights='{method}') or weights={{...}}"
+    )
 
 
 def compare_pooling(

@@ -446,7 +446,8 @@ class Discrepancy:
         Returns
         -------
         str
-            The slope's median and 90% interval, and what it was learned from.
+            The slope's median and 90% interval, and what it was learned from: with how many
+            backtest refits failed their sampler diagnostics, when any did.
         """
         low, mid, high = self.s_quantiles()
         cuts = len(self.info.get("splits", []))
@@ -455,9 +456,45 @@ class Discrepancy:
             if cuts
             else self.info.get("note", "no backtest: the slope follows its prior")
         )
+        failed = self.failed_refits_note()
         return (
             f"the law's error beyond the runs grows by {mid:.2%} of the loss per e-fold "
-            f"(90%: {low:.2%} to {high:.2%}), {source}"
+            f"(90%: {low:.2%} to {high:.2%}), {source}" + (f" ({failed})" if failed else "")
+        )
+
+    def failed_refits_note(self) -> str | None:
+        """Say how many backtest refits failed their sampler diagnostics, if any did.
+
+        The refits sample once, briefly (:data:`BACKTEST_SAMPLER`): their held-out forecasts
+        still teach the slope, but less surely.
+
+        Returns
+        -------
+        str or None
+            E.g. "2 of 3 backtest refits, 2 chains x 300 draws each, did not pass the
+            sampler's diagnostics: the learned slope is approximate"; None when every refit
+            passed, or for a fit saved before the refits' diagnostics were recorded.
+        """
+        splits = [s for s in self.info.get("splits", []) if "diagnostics_ok" in s]
+        failed = sum(not bool(s["diagnostics_ok"]) for s in splits)
+        if not failed:
+            return None
+        total = len(splits)
+        if total == 1:
+            which = "the backtest refit"
+        elif failed == total:
+            which = f"all {total} backtest refits"
+        else:
+            which = f"{failed} of {total} backtest refits"
+        sampler = self.info.get("sampler") or {}
+        how = (
+            f", {sampler['chains']} chain{'s' if sampler['chains'] != 1 else ''} x "
+            f"{sampler['draws']} draws{' each' if total > 1 else ''},"
+            if "chains" in sampler and "draws" in sampler
+            else ""
+        )
+        return (
+            f"{which}{how} did not pass the sampler's diagnostics: the learned slope is approximate"
         )
 
     def plan_offset_quantiles(self, probs: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:

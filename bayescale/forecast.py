@@ -260,6 +260,14 @@ def forecast_points(
                 else ""
             )
             + f"{_unused_hint(columns, needed, law, sources)}"
+            + (
+                "; a budget alone has no point to forecast at until it is split: "
+                "compute_optimal(C) gives its best split and the loss there, prob_below("
+                "target, C=...) one run's chance (bayescale optimal --compute C, bayescale "
+                "target --compute C)"
+                if {"N", "D"} <= set(missing) and "C" in columns
+                else ""
+            )
         )
     if row is None:
 

@@ -165,6 +165,14 @@ def test_target_flags_a_budget_past_the_peak(runner: CliRunner, fit_file: Path) 
     flagged = next(line for line in table.stdout.splitlines() if line.startswith("│ 1e40"))
     assert "past the peak" in flagged and "far beyond the backtests" in flagged
     assert "more compute than that lowers it" in " ".join(table.stderr.split())
+    # The CSV keeps the flags too (it had only the numbers).
+    import io
+
+    import pandas as pd
+
+    csv = pd.read_csv(io.StringIO(runner.invoke(app, [*args, "-f", "csv"]).stdout))
+    assert csv["past_peak"].tolist() == [False, True]
+    assert csv["beyond_backtests"].tolist() == [False, True]
 
 
 def test_target_at_a_decided_size_gives_one_runs_chance_there(

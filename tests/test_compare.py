@@ -25,6 +25,7 @@ from bayescale.demo import TRUE_PARAMETERS, demo_runs
 from bayescale.errors import (
     BayescaleError,
     DataError,
+    DataWarning,
     ExtrapolationWarning,
     LawError,
     OutputExistsError,
@@ -1518,3 +1519,133 @@ def test_a_fit_without_a_discrepancy_says_once_that_far_intervals_lack_the_laws_
     assert not [m for m, kind in said if kind is bs.ExtrapolationWarning]
     table, said = _said(lambda: fresh.forecast(far))
     assert not said and "from a fit without a discrepancy" in table.attrs["caveats"][0]
+
+
+# ------------------------------------------------- laws left out of the average (audit R3)
+
+
+def _mostly_failed() -> Comparison:
+    """Five laws on one threshold, as in the audit: shared_exp forecasts the held-out runs
+    best (all the weight) but its refit failed; chinchilla, custom_2 and custom_1 failed
+    their fits; kaplan, the worst forecaster, is the only law that passed."""
+    names = ["shared_exp", "chinchilla", "custom_2", "kaplan", "custom_1"]
+    levels = {"shared_exp": 0.0, "chinchilla": -0.5, "custom_2": -1.0, "kaplan": -3.0}
+    levels["custom_1"] = -1.5
+    extrapolation = _scores(
+        *[(n, "C > 1e+20", 1e20, 6, levels[n], n != "shared_exp") for n in names]
+    )
+    result = _stub_comparison(extrapolation, names)
+    for name in ("chinchilla", "custom_2", "custom_1"):
+        result.fits[name] = SimpleNamespace(  # type: ignore[index]
+            ok=False, diagnostics=SimpleNamespace(verdict=lambda: "DIAGNOSTICS FAIL: R-hat")
+        )
+    return result
+
+
+def test_every_law_left_out_of_the_average_is_named_with_its_weight() -> None:
+    # Regression: only the heavy law left out was named; the three others that failed (weight
+    # 0.00) were not, and nothing said that kaplan carried the average only because every
+    # better law failed.
+    result = _mostly_failed()
+    assert result.extrapolation_weights["shared_exp"] > 0.99
+    verdict = result.verdict()
+    line = next(x for x in verdict.splitlines() if x.startswith("Averaged forecasts use"))
+    assert line.startswith(
+        "Averaged forecasts use the held-out weights without shared_exp (its refit for the "
+        "held-out runs at C > 1e+20 failed its diagnostics; weight 1.00), chinchilla (its fit "
+        "failed its diagnostics; weight 0.00), "
+    )
+    for name in ("custom_2", "custom_1"):
+        assert f"{name} (its fit failed its diagnostics; weight 0.00)" in line
+    assert "stacked again without them: " in line and "kaplan 1.00" in line
+    fallback = (
+        "The average falls back on kaplan only because the laws left out, which would have "
+        "carried 1.00 of the weight, failed their diagnostics, not because kaplan forecasts "
+        "better. Refit them with more draws (--draws"
+    )
+    assert fallback in verdict
+    # Nor does the verdict call the average shared_exp's forecast alone: it was left out.
+    assert "so the average is its forecast alone" not in verdict
+    with pytest.warns(DataWarning) as caught:
+        auto = average(result)
+    said = [str(w.message) for w in caught if "left out of the averaged" in str(w.message)]
+    assert len(said) == 1  # one warning naming them all
+    assert said[0].startswith(
+        "shared_exp, chinchilla, custom_2 and custom_1 are left out of the averaged forecast "
+        "for failed diagnostics, with the weights they would have had (extrapolation weights)"
+    )
+    assert "custom_1 (its fit failed its diagnostics; weight 0.00)" in said[0]
+    assert "re-weighted without them (kaplan 1.00)" in said[0] and fallback in said[0]
+    assert auto.weights.to_dict() == pytest.approx(
+        {"shared_exp": 0, "chinchilla": 0, "custom_2": 0, "kaplan": 1, "custom_1": 0}
+    )
+    assert "; the average falls back on kaplan only because they failed (refit" in auto.reason
+
+
+def test_a_law_left_out_with_little_weight_brings_no_fallback_remark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PSIS-LOO weights: "failed" carries 0.3 and is left out, "idle" (also failed) none;
+    # most of the weight stays, so the average does not merely fall back on the others.
+    from bayescale import comparison as module
+
+    bad = SimpleNamespace(ok=False, diagnostics=SimpleNamespace(verdict=lambda: "bad"))
+    fits = {
+        "good": SimpleNamespace(ok=True),
+        "failed": bad,
+        "idle": bad,
+        "poor": SimpleNamespace(ok=True),
+    }
+    loo = _stub_comparison(_scores(("good", "C > 1e+20", 1e20, 1, 0.0, True)), list(fits)).loo
+    loo["weight"] = [0.6, 0.3, 0.0, 0.1]
+    restacked = loo.loc[["good", "poor"]].assign(weight=[0.8, 0.2])
+    monkeypatch.setattr(module, "_loo_table", lambda kept: restacked)
+    result = Comparison(fits, loo)  # type: ignore[arg-type]
+    verdict = result.verdict()
+    assert (
+        "Averaged forecasts use the PSIS-LOO weights without failed (its fit failed its "
+        "diagnostics; weight 0.30), idle (its fit failed its diagnostics; weight 0.00), "
+        "stacked again without them: good 0.80, failed 0.00, idle 0.00, poor 0.20;"
+    ) in verdict
+    assert "falls back" not in verdict
+    with pytest.warns(DataWarning) as caught:
+        average(result)
+    [message] = [str(w.message) for w in caught if "left out of" in str(w.message)]
+    assert message.startswith("failed and idle are left out of the averaged forecast")
+    assert "falls back" not in message
+    # Most of the weight on laws that failed: the fallback is said.
+    loo["weight"] = [0.3, 0.7, 0.0, 0.0]
+    verdict = Comparison(fits, loo).verdict()  # type: ignore[arg-type]
+    assert (
+        "The average falls back on good and poor only because the laws left out, which would "
+        "have carried 0.70 of the weight, failed their diagnostics, not because good and poor "
+        "forecast better."
+    ) in verdict
+
+
+def test_an_interrupted_overwrite_leaves_the_earlier_comparison_whole(
+    comparison: Comparison, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: Ctrl-C during `compare --force` left the folder half new, half old (each
+    # file was written in turn over a second or more), which load then refused.
+    from bayescale import _files
+
+    folder = tmp_path / "cmp"
+    comparison.save(folder)
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    real = _files._write_all
+    calls = []
+
+    def interrupted(data: bytes):
+        calls.append(data)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(data)
+
+    monkeypatch.setattr(_files, "_write_all", interrupted)
+    loo_only = compare(dict(comparison.fits))
+    with pytest.raises(KeyboardInterrupt):
+        loo_only.save(folder, overwrite=True)
+    after = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before
+    assert Comparison.load(folder).extrapolation is not None

@@ -185,6 +185,53 @@ def test_the_default_learns_a_discrepancy_and_its_backtests_sample_no_more_than_
     assert "learned from 3 backtests on the runs" in said
 
 
+def _with_splits(*oks, sampler=None) -> dm.Discrepancy:
+    """A discrepancy whose backtest splits record these refits' diagnostics (None: a split
+    saved before they were recorded)."""
+    splits = [
+        {"quantile": q} | ({} if ok is None else {"diagnostics_ok": ok})
+        for q, ok in zip((0.5, 0.65, 0.8)[: len(oks)], oks, strict=True)
+    ]
+    info = {"splits": splits}
+    if sampler is not False:
+        info["sampler"] = sampler or {"chains": 2, "draws": 300, "tune": 300}
+    return dm.Discrepancy(
+        "backtest", {"N": 0.0}, {"N": 1.0}, s_grid=[0.01, 0.02], s_weights=[0.5, 0.5], info=info
+    )
+
+
+def test_the_discrepancy_says_when_its_backtest_refits_failed_their_diagnostics():
+    # Regression: the refits behind the default discrepancy sample briefly (2 x 300 draws, no
+    # retry) and often fail their diagnostics; this was stored and never said.
+    said = _with_splits(False, True, False).describe()
+    assert said.endswith(
+        "learned from 3 backtests on the runs (2 of 3 backtest refits, 2 chains x 300 draws "
+        "each, did not pass the sampler's diagnostics: the learned slope is approximate)"
+    )
+    assert (
+        "(all 3 backtest refits, 2 chains x 300 draws each, did not pass"
+        in _with_splits(False, False, False).describe()
+    )
+    one = _with_splits(False, sampler={"chains": 2, "draws": 20}).describe()
+    assert one.endswith(
+        "learned from 1 backtest on the runs (the backtest refit, 2 chains x 20 draws, did "
+        "not pass the sampler's diagnostics: the learned slope is approximate)"
+    )
+    # Without the sampler recorded, the count alone; and it survives a save and reload.
+    bare = _with_splits(True, False, sampler=False)
+    assert "(1 of 2 backtest refits did not pass the sampler's diagnostics" in bare.describe()
+    again = dm.Discrepancy.from_dict(json.loads(json.dumps(bare.to_dict())))
+    assert again.describe() == bare.describe()
+
+
+def test_the_discrepancy_says_nothing_of_refits_that_passed_or_were_not_recorded():
+    for disc in (_with_splits(True, True, True), _with_splits(None, None, None)):
+        said = disc.describe()
+        assert said.endswith("learned from 3 backtests on the runs")
+        assert disc.failed_refits_note() is None
+        assert "diagnostics" not in said
+
+
 def test_auto_skips_the_discrepancy_only_where_it_cannot_be_learned():
     chinchilla = bayescale.get_law("chinchilla")
     additive = bayescale.Law.from_formula(

@@ -180,7 +180,7 @@ def test_points_complete_the_compute_triad():
     ("at", "message"),
     [
         ({"N": [1e9]}, r"law 'chinchilla' needs N, D to forecast; missing D"),
-        ({"C": [1e20]}, r"missing N, D"),
+        ({"C": [1e20]}, r"missing N, D .*; a budget alone .*bayescale optimal --compute C"),
         ({"N": [1e9, 0.0], "D": 1e10}, r"forecast input N at point 2 is 0\.0"),
         (
             {"N": [1e9], "D": [-1.0]},

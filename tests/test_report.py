@@ -420,6 +420,14 @@ def test_the_discrepancy_is_worded_as_the_fit_command_words_it(
     low_text, high_text = (report.format_number(v, "percent") for v in (low, high))
     assert f"beyond the data (90%: {low_text} to {high_text})." in words
     assert "95%: up to" not in " ".join(parsed.text)
+    # Backtest refits that did not converge are said, as `bayescale fit` says them.
+    note = demo_fit.discrepancy.failed_refits_note()
+    html = cli_report["html"].read_text(encoding="utf-8")
+    if note is None:
+        assert 'id="discrepancy-refits"' not in html
+    else:
+        assert f"Of the backtests: {note}." in " ".join(words.split())
+        assert note in demo_fit.discrepancy.describe()
 
 
 def reproduce_lines(fit, **options) -> list[str]:
@@ -695,6 +703,8 @@ def test_missing_fit_and_folder(tmp_path, fit_file) -> None:
 
 
 def test_defaults_forecast_ten_times_beyond_the_data(demo_fit) -> None:
+    from html import unescape
+
     context = report.build_context(demo_fit, figures=False)
     rows = context["summary"]["rows"]
     assert len(rows) == 1
@@ -711,6 +721,15 @@ def test_defaults_forecast_ten_times_beyond_the_data(demo_fit) -> None:
     for words in ("No target was given", "No target loss was given", "No comparison was given"):
         assert words in html, words
     assert parse(html).sections == list(report.SECTIONS)
+    # Said as one run: its compute against the largest run's (not "10x bigger").
+    values = shown(parse(html))
+    assert values["meta.default_target.C"] == rows[0]["C"].value
+    assert values["meta.default_target.compute_ratio"] == pytest.approx(compute)
+    sentence = html.split('id="default-compute">')[1].split("in compute.</span>")[0]
+    words = " ".join(unescape("".join(part.split(">")[-1] for part in sentence.split("<"))).split())
+    ratio = report.format_number(compute, "ratio")
+    assert words.startswith("That target is a run of ")
+    assert words.endswith(f"{ratio} the largest run's compute, not a run 10× larger")
 
 
 def test_report_of_a_failed_fit_says_so_everywhere(tmp_path) -> None:
@@ -1305,6 +1324,13 @@ def test_the_averaged_plan_shows_the_librarys_numbers(
     words = paragraph(cli_report["html"].read_text(encoding="utf-8"), "averaged-plan-budget")
     assert words.startswith(f"Under the averaged laws, a loss of {TARGET_LOSS:.3f} needs")
     assert "for a 90% chance that one run gets there" in words
+    # The summary's cards say whose numbers they are: the average's forecast, the fit's odds.
+    html = cli_report["html"].read_text(encoding="utf-8")
+    labels = [part.split("</div>")[0] for part in html.split('<div class="label">')[1:]]
+    assert [label.endswith("(laws averaged)") for label in labels] == [True, True, False, False]
+    assert all(label.endswith("(chinchilla alone)") for label in labels[2:])
+    headline = paragraph(html, "headline-average")
+    assert "under the averaged laws" in headline and "budget for the target" in headline
 
 
 def test_a_law_with_all_the_weight_plans_in_the_report_as_its_fit(split_verdict) -> None:

@@ -15,7 +15,7 @@ from bayescale.errors import BayescaleError, DataError, DataWarning
 from bayescale.fitting import Fit
 from bayescale.forecast import level_label
 from bayescale.planning import in_compute_alone
-from bayescale.plots._common import has_n_and_d, is_n_d_law
+from bayescale.plots._common import has_n_and_d, is_n_d_law, runs_compute
 from bayescale.report import sections
 from bayescale.report.inputs import (
     comparison_tables,
@@ -182,6 +182,19 @@ def _averaged_forecast(
         verdicts={name: f.diagnostics.verdict() for name, f in averaged.fits.items()},
     )
     return out
+
+
+def _default_compute(fit: Fit, forecast: pd.DataFrame) -> dict[str, Num] | None:
+    """A default target's compute and its ratio to the largest run's, for a law of N and D
+    (None otherwise, or with several targets)."""
+    if len(forecast) != 1 or "C" not in forecast.columns or not has_n_and_d(fit):
+        return None
+    compute = float(forecast["C"].iloc[0])
+    largest = float(runs_compute(fit).max())
+    return {
+        "C": Num(compute, "meta.default_target.C", "flops"),
+        "ratio": Num(compute / largest, "meta.default_target.compute_ratio", "ratio"),
+    }
 
 
 def _averaged_plan(
@@ -376,6 +389,10 @@ def build_context(
             # No target given: the inputs held at their median instead of scaled 10x.
             "held_inputs": [] if asked is not None else _held(fit),
             "scaled_inputs": "" if asked is not None else _scaled(fit),
+            # What a default target is as one run: its compute against the largest run's (10x
+            # the largest N and 10x the largest D is 100x the compute, more when they come
+            # from different runs).
+            "default_compute": _default_compute(fit, forecast) if asked is None else None,
             "fan_levels": [level_label(lv) for lv in fan_levels(level)],
         },
         "summary": sections.summary_section(

@@ -144,6 +144,8 @@ def summary_section(
             "s_high": Num(high, "discrepancy.s_95", "percent"),
             "widening": Num(disc_width / law_width, "discrepancy.widening", "ratio"),
             "widening_small": bool(disc_width / law_width < EDGE),
+            # The backtests' refits sample briefly: said when some did not converge.
+            "failed_refits": fit.discrepancy.failed_refits_note(),
         }
     return {
         "inputs": inputs,

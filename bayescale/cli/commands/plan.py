@@ -406,7 +406,8 @@ def target_command(
         return
     if output_format is OutputFormat.csv:
         # One table: each budget's probability beside the compute the target needs.
-        given = [t for t in (chances, at_points) if t is not None]
+        # With the rows' flags, as JSON has them (a CSV has no room for the warnings).
+        given = [_with_flags(t) for t in (chances, at_points) if t is not None]
         if not given:
             print_csv(budget)
             return
@@ -604,6 +605,17 @@ def with_caveats(frame: pd.DataFrame) -> pd.DataFrame:
         for i in range(len(frame))
     ]
     return frame.assign(caveat=notes)
+
+
+def _with_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    """The probability table with ``past_peak`` and ``beyond_backtests`` (bool) columns."""
+    past, far = _flagged_rows(frame, "past_peak"), _flagged_rows(frame, "beyond_backtests")
+    flagged = frame.assign(
+        past_peak=[i in past for i in range(len(frame))],
+        beyond_backtests=[i in far for i in range(len(frame))],
+    )
+    flagged.attrs = frame.attrs
+    return flagged
 
 
 def plan_records(frame: pd.DataFrame, flags: bool = False) -> list[dict[str, Any]]:

@@ -160,8 +160,10 @@ def report_command(
 
     Without --at, the report forecasts at 10x the largest N, D, C (and unique tokens U) in
     the runs, other inputs (a learning rate, a batch size) held at their median there (a
-    law of compute alone: at the --compute budgets, if given); without --compute, the
-    probability and the compute plan use the targets' compute.
+    law of compute alone: at the --compute budgets, if given): for a law of N and D that is
+    100x the largest run's compute or more, as the report says; give --at for a run 10x
+    larger in compute. Without --compute, the probability and the compute plan use the
+    targets' compute.
 
     \f
     Parameters
