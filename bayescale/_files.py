@@ -192,24 +192,7 @@ def write_atomic(
     tmp = temporary_beside(path, suffix)
     try:
         write(tmp)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise OutputExistsError(
-                    f"'{path}' was created by someone else while this was being written; "
-                    f"choose another name",
-                    path=path,
-                ) from None
-            except OSError as err:
-                if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                # No hard links on this file system: the small window between the
-                # check and the rename is the best it allows.
-                check_destination(path, overwrite=False)
-                os.replace(tmp, path)
+        _move_into_place(tmp, path, overwrite)
     except OutputExistsError:
         raise
     except OSError as err:
@@ -252,41 +235,81 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = 
 
 @contextlib.contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, then raise it: a few renames done together.
+    """Hold Ctrl-C (SIGINT) until the block ends, then deliver it: a few renames done together.
 
-    Only the main thread can set a signal handler; elsewhere the block runs as it is.
+    The signal goes, after the block, where it would have gone: Python's handler raises
+    KeyboardInterrupt, an ignored signal stays ignored, a handler of the caller's is called.
+    Only the main thread can set a handler; elsewhere the block runs as it is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    # None: the handler was not set from Python; Python's own is the closest.
+    previous = signal.default_int_handler if previous is None else previous
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
+    if caught and previous is not signal.SIG_IGN:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        else:  # SIG_DFL: the process would have ended; KeyboardInterrupt is the gentle form
+            raise KeyboardInterrupt
+
+
+def _move_into_place(tmp: str, path: Path, overwrite: bool) -> None:
+    """Move a written temporary file to its destination: replacing it with ``overwrite``;
+    without, by a hard link that fails if the destination appeared meanwhile (where the
+    file system has no hard links, after one more check, by a rename).
+
+    Raises
+    ------
+    OutputExistsError
+        If the destination exists and ``overwrite`` is False.
+    OSError
+        If the move fails.
+    """
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExistsError(
+            f"'{path}' was created by someone else while this was being written; "
+            f"choose another name",
+            path=path,
+        ) from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        # No hard links on this file system: the small window between the check and the
+        # rename is the best it allows.
+        check_destination(path, overwrite=False)
+        os.replace(tmp, path)
 
 
 def write_many(
     contents: Mapping[Path, bytes], *, overwrite: bool = False, remove: Iterable[Path] = ()
 ) -> None:
-    """Write several files as one output: all or none of them replaced.
+    """Write several files as one output.
 
     Each content goes to a temporary file beside its destination; only when every one is
     written are they moved into place, and ``remove`` deleted, with Ctrl-C held until the
-    last move (a second or so of writing NetCDF files otherwise leaves a folder half new,
-    half old). A failure or an interrupt before the moves leaves every destination as it
-    was.
+    last move (writing NetCDF files one after the other takes a second or more, which an
+    interrupt would otherwise leave half new, half old). A failure or an interrupt before
+    the moves leaves every destination as it was; a failure during them (a disk that goes
+    away) takes back the new files moved so far when they replaced nothing, and leaves
+    replaced ones replaced.
 
     Parameters
     ----------
     contents : mapping of Path to bytes
         Destination to content.
     overwrite : bool, default False
-        Replace existing files; otherwise a destination that appeared meanwhile is refused
-        and the files already moved are taken back.
+        Replace existing files; otherwise a destination that appeared meanwhile is refused.
     remove : iterable of Path, default ()
         Files of an earlier output that this one does not write, deleted with the moves.
 
@@ -300,27 +323,23 @@ def write_many(
     for path in contents:
         check_destination(path, overwrite)
     temps: dict[Path, str] = {}
+    path = next(iter(contents), Path())
     try:
         for path, data in contents.items():
             temps[path] = temporary_beside(path)
             _write_all(data)(temps[path])
         with _interrupts_held():
-            moved: list[Path] = []
-            for path, tmp in temps.items():
-                if overwrite:
-                    os.replace(tmp, path)
-                    continue
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    for done in moved:
-                        done.unlink(missing_ok=True)
-                    raise OutputExistsError(
-                        f"'{path}' was created by someone else while this was being written; "
-                        f"choose another folder",
-                        path=path,
-                    ) from None
-                moved.append(path)
+            created: list[Path] = []
+            try:
+                for path, tmp in temps.items():
+                    existed = path.exists()
+                    _move_into_place(tmp, path, overwrite)
+                    if not existed:
+                        created.append(path)
+            except BaseException:
+                for done in created:
+                    done.unlink(missing_ok=True)
+                raise
             for path in remove:
                 try:
                     path.unlink(missing_ok=True)

@@ -229,11 +229,14 @@ BOUND_RATIO = 3.0
 #: metric reaching -0.48 puts 60%, and is no conflict.)
 FLOOR_ABOVE = 0.9
 
-#: An input whose whole range in the runs moves the fitted law by less than this share (the
-#: posterior median over draws of the largest change at any run): the law ignores it, its
-#: terms switched off by the posterior. The runs' noise is ~1e-2; a law's real dependence on
-#: an input it was written with moves it far more.
-IGNORED_EFFECT = 1e-4
+#: An input whose whole range in the runs moves the fitted law by less than this share of
+#: the noise (the posterior median over draws of the largest change at any run, against the
+#: noise's median scale: relative for log-scale noise, in y's units for additive noise): the
+#: law ignores it, its terms switched off by the posterior.
+IGNORED_EFFECT = 0.01
+#: ... and the runs' residuals from the fitted law trend with that input (absolute Spearman
+#: correlation at least this): the runs say it matters, so the prior, not the runs, cut it.
+IGNORED_TREND = 0.3
 
 _CHECK_COLUMNS = ["parameter", "check", "value", "message"]
 #: The checks that find a prior-data conflict (the others find what the runs did not teach).
@@ -368,53 +371,70 @@ def _floor_note(fit: Fit) -> list[dict[str, Any]]:
 
 
 def _ignored_input_notes(fit: Fit) -> list[dict[str, Any]]:
-    """Inputs the fitted law does not depend on over the runs' range (see
-    :data:`IGNORED_EFFECT`): the posterior switched their terms off, most often because
-    default priors did not suit how the formula uses the input."""
+    """Inputs the fitted law does not depend on over the runs' range although the runs'
+    residuals trend with them (see :data:`IGNORED_EFFECT`, :data:`IGNORED_TREND`): the
+    posterior switched their terms off, most often because default priors did not suit how
+    the formula uses the input. Fits with groups are not checked."""
     if fit.pooling is not None:
         return []
     law, runs = fit.law, fit.runs
-    draws = fit.draws(list(law.parameters))
+    draws = fit.draws([*law.parameters, "sigma"])
     count = len(next(iter(draws.values())))
     pick = np.unique(np.linspace(0, count - 1, min(count, 100)).astype(int))
     theta = {name: np.asarray(draws[name])[pick][:, None] for name in law.parameters}
+    noise = float(np.median(draws["sigma"]))
+    linear = law.likelihood.scale == "linear"
     at_runs = {name: runs.x(name)[None, :] for name in law.inputs}
     notes = []
-    for name in law.inputs:
-        values = runs.x(name)
-        if not np.ptp(values) > 0:
-            continue  # one value in every run: fit() warns of that
-        ends = [
-            law.predict(theta, {**at_runs, name: np.full_like(at_runs[name], end)})
-            for end in (values.min(), values.max())
-        ]
-        with np.errstate(all="ignore"):
-            change = np.abs(ends[1] - ends[0]) / np.maximum(np.abs(ends[0]), np.abs(ends[1]))
-            effect = float(np.nanmedian(np.nanmax(change, axis=1)))
-        if not effect < IGNORED_EFFECT:
-            continue
-        defaults = [n for n, p in law.parameters.items() if _is_default(p) and n != law.floor]
-        why = (
-            f"; its parameters with default priors ({', '.join(defaults)}) may not suit how the "
-            f"formula uses {name}: give them priors where the runs put them (a law file, or "
-            f"priors=), or use a catalog law if there is one"
-            if defaults
-            else f"; check the priors of the parameters of {name}'s terms"
-        )
-        notes.append(
-            {
-                "parameter": name,
-                "check": "input ignored",
-                "value": effect,
-                "message": (
-                    f"the fitted law does not depend on input {name}: across the runs' range "
-                    f"of {name} ({values.min():.3g} to {values.max():.3g}) it changes by less "
-                    f"than {IGNORED_EFFECT:.2%} of its value ({effect:.1e} at the posterior "
-                    f"median), so its forecasts ignore {name}, whatever the runs say of it{why}"
-                ),
-            }
-        )
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no effect found
+        fitted = np.nanmedian(law.predict(theta, at_runs), axis=0)
+        residual = runs.y - fitted if linear else np.log(runs.y) - np.log(fitted)
+        for name in law.inputs:
+            values = runs.x(name)
+            if not np.ptp(values) > 0:
+                continue  # one value in every run: fit() warns of that
+            ends = [
+                law.predict(theta, {**at_runs, name: np.full_like(at_runs[name], end)})
+                for end in (values.min(), values.max())
+            ]
+            change = np.abs(ends[1] - ends[0])
+            if not linear:
+                change = change / np.maximum(np.abs(ends[0]), np.abs(ends[1]))
+            effect = float(np.nanmedian(np.nanmax(change, axis=1))) / noise
+            if not effect < IGNORED_EFFECT:
+                continue
+            trend = pd.Series(residual).corr(pd.Series(values), method="spearman")
+            if not abs(trend) >= IGNORED_TREND:
+                continue  # the runs show no effect of it either
+            notes.append(_ignored_note(fit, name, values, effect, float(trend)))
     return notes
+
+
+def _ignored_note(
+    fit: Fit, name: str, values: np.ndarray, effect: float, trend: float
+) -> dict[str, Any]:
+    law = fit.law
+    defaults = [n for n, p in law.parameters.items() if _is_default(p) and n != law.floor]
+    why = (
+        f"; its parameters with default priors ({', '.join(defaults)}) may not suit how the "
+        f"formula uses {name}: give them priors where the runs put them (a law file, or "
+        f"priors=), or use a catalog law if there is one"
+        if defaults
+        else f"; check the priors of the parameters of {name}'s terms"
+    )
+    return {
+        "parameter": name,
+        "check": "input ignored",
+        "value": effect,
+        "message": (
+            f"the fitted law does not depend on input {name}: across the runs' range of "
+            f"{name} ({values.min():.3g} to {values.max():.3g}) it changes by "
+            f"{effect:.1e} of the noise's scale (posterior median), yet the runs' residuals "
+            f"trend with {name} (Spearman {trend:+.2f}): its forecasts ignore {name}, whatever "
+            f"the runs say of it{why}"
+        ),
+    }
 
 
 def _is_default(parameter: Any) -> bool:
@@ -481,7 +501,9 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
     - ``uninformed``: a law parameter whose posterior variance is more than
       :data:`UNINFORMED_VARIANCE` of its prior's: the runs did not inform it.
     - ``input ignored``: an input over whose range in the runs the fitted law moves by less
-      than :data:`IGNORED_EFFECT` of its value: the posterior switched its terms off.
+      than :data:`IGNORED_EFFECT` of the noise's scale while the residuals trend with it
+      (:data:`IGNORED_TREND`): the posterior switched its terms off. Not checked for fits
+      with groups.
     - ``correlated``: two law parameters with posterior correlation beyond
       :data:`CORRELATION_MAX` in absolute value, each learned little alone (contraction
       below :data:`CORRELATED_CONTRACTION`; correlations near 1 between well-learned

@@ -49,6 +49,7 @@ from bayescale.errors import (
     ExtrapolationWarning,
     MappingError,
     OutputExistsError,
+    SlipWarning,
     closest,
 )
 from bayescale.fitting import (
@@ -319,6 +320,8 @@ def _score(
         # Scoring runs beyond the fit's reach is the point of a score: that they are far is
         # no news to its caller (nor, from compare, once per law and threshold).
         warnings.simplefilter("ignore", ExtrapolationWarning)
+        # Held-out runs are runs, not points typed by hand: no slip to warn of.
+        warnings.simplefilter("ignore", SlipWarning)
         table = fit_.forecast(at, level=levels)
     y = test.y
     logpd = _log_density(fit_, test, of_y=of_y)
@@ -1606,6 +1609,15 @@ class _Damaged(Exception):
         super().__init__(f"{file}: {what}")
 
 
+def _slip_runs(fits: Mapping[str, Fit]) -> Runs:
+    """The runs an average's points are checked for slips against: those of the first law
+    in N and D, else the first law's."""
+    return next(
+        (f.runs for f in fits.values() if {"N", "D"} <= set(f.runs.inputs)),
+        next(iter(fits.values())).runs,
+    )
+
+
 def _ready_folder(
     folder: Path, files: Mapping[str, Path], overwrite: bool, what: str, remedy: str = ""
 ) -> None:
@@ -2371,7 +2383,9 @@ class Average:
         # combine_first sorts the columns: back to the order of Fit.forecast's tables.
         inputs = [i for f in fits.values() for i in f.law.inputs]
         points = points[point_columns(points.columns, inputs)]
-        warn_slips(points, next(iter(fits.values())).runs)
+        # Judged against the runs of the first law with N and D (laws of C alone have no
+        # tokens per parameter to compare with).
+        warn_slips(points, _slip_runs(fits))
         components = self._components(fits, points)
         # Each law's own discrepancy (none: zero) joins its share of the pooled draws.
         deltas = [
@@ -2840,6 +2854,8 @@ class Average:
             where: Any
             if set(given) == {"C"} and "C" not in f.law.inputs:
                 budgets = np.asarray(given["C"], dtype=float)
+                if not parts:
+                    warn_slips(pd.DataFrame({"C": budgets}), _slip_runs(fits))
                 optimum = optimum_draws(f.law, theta, budgets, f.runs.compute_factor, own)
                 values = optimum["loss"]
                 part = pd.DataFrame({"C": budgets})
@@ -2853,7 +2869,7 @@ class Average:
             else:
                 part = forecast_points(f.law, {**given, **own}, f.runs.compute_factor)
                 if not parts:
-                    warn_slips(part, f.runs)
+                    warn_slips(part, _slip_runs(fits))
                 x = {i: part[i].to_numpy()[None, :] for i in f.law.inputs}
                 values = f.law.predict({k: v[:, None] for k, v in theta.items()}, x)
                 where = part
@@ -3316,8 +3332,8 @@ def _auto_weights(
         many = len(left_out) > 1
         reason += (
             f"; the average falls back on {_names(kept)} only because "
-            f"{'they' if many else next(iter(left_out))} failed (refit "
-            f"{'them' if many else 'it'} with more draws)"
+            f"{'they' if many else next(iter(left_out))} failed (compare again with more "
+            f"draws, or as {'their verdicts say' if many else 'its verdict says'})"
         )
     return weights, method, reason, left_out
 
@@ -3357,10 +3373,11 @@ def _fallback_sentence(left_out: Mapping[str, tuple[str, float]], weights: pd.Se
         f"The average falls back on {rest} only because "
         f"{'the laws left out' if many else next(iter(left_out))}, which would have carried "
         f"{share:.2f} of the weight, failed {'their' if many else 'its'} diagnostics, not "
-        f"because {rest} {'forecasts' if len(kept) == 1 else 'forecast'} better. Refit "
-        f"{'them' if many else 'it'} with more draws (--draws on the command line, draws= "
-        f"in Python, with the sampler's retries left on) until "
-        f"{'they pass' if many else 'it passes'}, then compare again."
+        f"because {rest} {'forecasts' if len(kept) == 1 else 'forecast'} better. Compare "
+        f"again with more draws (--draws on the command line, draws= in Python, with the "
+        f"sampler's retries left on), which refits the held-out splits too; where a fit "
+        f"failed for divergences or a parameter the runs do not inform, its verdict says "
+        f"what to change instead (priors, or the law)."
     )
 
 

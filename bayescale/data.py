@@ -112,6 +112,9 @@ TOKENS_PER_PARAMETER = (1e-3, 1e6)
 #: likely N and D the wrong way round: few runs are trained on less than a token per
 #: parameter, and 20 (Hoffmann et al.'s ratio) swapped is 0.05.
 SWAPPED_BELOW = 0.25
+#: The most tokens per parameter a swapped point's other way round may have and still read
+#: as a run (Llama 3 8B: 1900; heavily overtrained small models reach a few thousand).
+PLAUSIBLE_RATIO = 1e4
 #: A forecast point whose N, D or C is this many times below the smallest run's is most
 #: likely in other units (N typed in billions): no one extrapolates a scaling law that far
 #: down, and a point within the runs' reach upwards would not be flagged as far.
@@ -1693,6 +1696,10 @@ def _check_swapped(
     ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
     if not len(ratio) or not np.median(ratio) < SWAPPED_BELOW:
         return
+    # Learning curves have few models and many checkpoints, early ones with few tokens per
+    # parameter: few distinct N, many D. Swapped, a table has it the other way round.
+    if len(np.unique(values["N"])) < len(np.unique(values["D"])):
+        return
     n_from, d_from = (
         columns[name] if columns[name].startswith("derived:") else f"column {columns[name]!r}"
         for name in ("N", "D")
@@ -1701,7 +1708,8 @@ def _check_swapped(
         f"{label}: the runs have a median of {float(np.median(ratio)):.3g} tokens per "
         f"parameter (N from {n_from}, D from {d_from}), {float(np.median(1 / ratio)):.3g} the "
         f"other way round: are N and D swapped? N counts a model's parameters, D its training "
-        f"tokens; map each to its column (x={{'N': ..., 'D': ...}}, or --x N=...,D=...)",
+        f"tokens; map each to its column (x={{'N': COLUMN, 'D': COLUMN}}, or --x N=COLUMN "
+        f"--x D=COLUMN)",
         DataWarning,
         stacklevel=3,
     )
@@ -1711,8 +1719,9 @@ def swapped_points(points: pd.DataFrame, runs: Runs) -> np.ndarray:
     """Positions of the points whose N and D look swapped.
 
     A point looks swapped when it has fewer than :data:`SWAPPED_BELOW` tokens per parameter,
-    fewer than any run, while D / N the other way round falls among the runs' ratios (a
-    forecast at N = 1.4T, D = 70B from runs of 20 tokens per parameter, say).
+    fewer than any run, while D / N the other way round is at least the runs' smallest ratio
+    and at most their largest or :data:`PLAUSIBLE_RATIO` (a forecast at N = 1.4T, D = 70B
+    from runs of 20 tokens per parameter, say).
 
     Parameters
     ----------
@@ -1734,7 +1743,10 @@ def swapped_points(points: pd.DataFrame, runs: Runs) -> np.ndarray:
     known = known[np.isfinite(known) & (known > 0)]
     if not len(known):
         return np.array([], dtype=int)
-    low, high = float(known.min()), float(known.max())
+    low = float(known.min())
+    # The other way round, a ratio runs are trained at (7B on 2T tokens swapped is 0.0035,
+    # 285 the right way: more than Chinchilla's runs have, well within what runs use).
+    high = max(float(known.max()), PLAUSIBLE_RATIO)
     with np.errstate(all="ignore"):
         odd = (ratio < SWAPPED_BELOW) & (ratio < low) & (1 / ratio >= low) & (1 / ratio <= high)
     return np.flatnonzero(odd)
@@ -1767,8 +1779,8 @@ def swapped_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> s
     return (
         f"{what} {i + 1} (N = {format_number(n, 'size')}, D = {format_number(d, 'size')}) has "
         f"{d / n:.3g} tokens per parameter, fewer than any run ({float(known.min()):.3g} to "
-        f"{float(known.max()):.3g}), while the other way round ({n / d:.3g}) it would be among "
-        f"them{more}: are N and D swapped? N counts parameters, D training tokens"
+        f"{float(known.max()):.3g}), while the other way round ({n / d:.3g}) it would read as "
+        f"a run{more}: are N and D swapped? N counts parameters, D training tokens"
     )
 
 

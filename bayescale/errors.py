@@ -77,6 +77,15 @@ class DataWarning(UserWarning):
     """Something in the data is kept but deserves the user's attention."""
 
 
+class SlipWarning(DataWarning):
+    """Forecast points that look like a slip: N and D given the wrong way round, or an input
+    far below every run (in other units, most likely). The result is computed as asked.
+
+    A :class:`DataWarning`; to silence this one alone (points on a grid of your own):
+    ``warnings.filterwarnings("ignore", category=SlipWarning)``.
+    """
+
+
 class ExtrapolationWarning(UserWarning):
     """A result far beyond what the backtests checked: the discrepancy's growth there is
     extrapolated, and so are the intervals and chances that include it.

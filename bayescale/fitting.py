@@ -31,6 +31,7 @@ from bayescale.errors import (
     DataWarning,
     ExtrapolationWarning,
     LawError,
+    SlipWarning,
     closest,
     interrupt_in,
 )
@@ -2120,6 +2121,7 @@ class Fit:
         # C alone: each draw's compute-optimal split, unless the law is written in C itself.
         if set(given) == {"C"} and not set(self.law.inputs) & {"C"}:
             budgets = given["C"]
+            warn_slips(pd.DataFrame({"C": budgets}), self.runs)
             optimum = optimum_draws(self.law, theta, budgets, self.runs.compute_factor, fixed)
             values = optimum["loss"]
             points = pd.DataFrame({"C": budgets})
@@ -2958,7 +2960,7 @@ def fit(
     # A name given a prior is a parameter, even one a formula alone would take for a typo.
     law = get_law(law, runs=runs, declared=tuple(priors or ()))
     refuse_unused_columns(law, runs, declared=tuple(priors or ()))
-    refuse_constant_terms(law)
+    refuse_constant_terms(law, declared=tuple(priors or ()))
     if priors:
         law = law.with_priors(priors)
     runs.require_law(law)
@@ -3141,7 +3143,7 @@ def _warn_prior_conflicts(result: Fit) -> None:
 
 
 def warn_slips(points: pd.DataFrame, runs: Runs) -> None:
-    """Warn (a :class:`~bayescale.errors.DataWarning` at the user's line) when forecast
+    """Warn (a :class:`~bayescale.errors.SlipWarning` at the user's line) when forecast
     points look like a slip: N and D given the wrong way round
     (:func:`bayescale.data.swapped_points`), or N, D or C far below every run, in other units
     most likely (:func:`bayescale.data.below_sentence`).
@@ -3155,7 +3157,7 @@ def warn_slips(points: pd.DataFrame, runs: Runs) -> None:
     """
     for sentence in (swapped_sentence(points, runs), below_sentence(points, runs)):
         if sentence is not None:
-            warnings.warn(sentence, DataWarning, stacklevel=_outside_level())
+            warnings.warn(sentence, SlipWarning, stacklevel=_outside_level())
 
 
 def _outside_level() -> int:

@@ -1402,19 +1402,24 @@ def refuse_unused_columns(law: Law, runs: Runs, declared: Iterable[str] = ()) ->
             )
 
 
-def refuse_constant_terms(law: Law) -> None:
+def refuse_constant_terms(law: Law, declared: Iterable[str] = ()) -> None:
     """Refuse terms of the top-level sum that hold parameters but no input, when the runs
-    can learn only their sum (two or more such terms: ``E + k*lr``) or product (one term
-    of several parameters): each parameter alone follows its prior, and the sampler
-    cannot converge. Most often an input left unmapped (``lr``).
+    cannot tell those parameters apart: two or more of them learned only through their sum
+    (``E + k*lr``) or one term's combination (``k*lr`` alone). Each then follows its prior
+    and the sampler cannot converge; most often an input was left unmapped (``lr``).
 
-    Checked when the law is fitted, after :func:`refuse_unused_columns` (a column of the runs
-    named in the formula is said as such first).
+    A parameter that also appears in a term with an input (``A`` in ``E - A + A*x**-a``) is
+    learned there, and one with a prior the user gave (``declared``, or a law file's) is
+    held by it: neither counts. Checked when the law is fitted, after
+    :func:`refuse_unused_columns` (a column of the runs named in the formula is said as
+    such first). Terms inside a term with an input (``(A + B)/N**a``) are not looked into.
 
     Parameters
     ----------
     law : Law
         The law to fit.
+    declared : iterable of str, default ()
+        Parameters the caller gives priors to.
 
     Raises
     ------
@@ -1422,34 +1427,37 @@ def refuse_constant_terms(law: Law) -> None:
         Naming the terms and what to do.
     """
     where = f"law {law.name!r}"
-    terms = [
-        (t, sorted(_names(t) & set(law.parameters)))
-        for t in _signed_terms(law.formula.tree)
-        if not _names(t) & set(law.inputs)
+    inputs, parameters = set(law.inputs), set(law.parameters)
+    terms = _signed_terms(law.formula.tree)
+    bound = set().union(*(_names(t) for t in terms if _names(t) & inputs))
+    held = set(declared) | {n for n, p in law.parameters.items() if not _is_default(p)}
+    free_terms = [
+        (t, sorted((_names(t) & parameters) - bound - held))
+        for t in terms
+        if not _names(t) & inputs
     ]
-    terms = [(t, names) for t, names in terms if names]
-    if not terms or (len(terms) == 1 and len(terms[0][1]) == 1):
+    free_terms = [(t, names) for t, names in free_terms if names]
+    names = sorted({n for _, found in free_terms for n in found})
+    if len(names) < 2:
         return
-    names = sorted({n for _, found in terms for n in found})
     # _unparse brackets every operation: not the term's own outer one.
-    texts = [_unparse(t)[1:-1] if isinstance(t, BinOp) else _unparse(t) for t, _ in terms]
-    if len(terms) > 1:
+    texts = [_unparse(t)[1:-1] if isinstance(t, BinOp) else _unparse(t) for t, _ in free_terms]
+    if len(free_terms) > 1:
         what = (
             f"the terms {_names_text(texts)} of the formula hold no input: together they "
             f"are one constant, and the runs learn only their sum"
         )
     else:
         what = (
-            f"the term {texts[0]} of the formula holds no input: it is one constant, and "
-            f"the runs learn only the product of {_names_text(names)}"
+            f"the term {texts[0]} of the formula holds no input: the runs learn it as one constant"
         )
     others = [n for n in names if n != law.floor] or names
     which = f"If {others[0]} is" if len(others) == 1 else f"If one of {_names_text(others)} is"
     raise LawError(
         f"{where}: {what}, never {_names_text(names)} apart (the sampler cannot converge "
-        f"on them). {which} an input (a column of the runs), declare it an input and map "
-        f"it (x={{{others[-1]!r}: COLUMN}}, --x {others[-1]}=COLUMN); otherwise merge the "
-        f"constant into one parameter or drop the term"
+        f"on them). {which} an input (a column of the runs), declare it an input and map it "
+        f"(x={{'NAME': COLUMN}}, --x NAME=COLUMN); otherwise merge the constant into one "
+        f"parameter, give all but one of them a prior (priors=), or drop the term"
     )
 
 

@@ -6,6 +6,8 @@ They use the session's fits of simulated Chinchilla runs (tests/conftest.py): th
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -296,8 +298,24 @@ def test_an_input_the_fitted_law_ignores_is_a_conflict(healthy_fit) -> None:
     assert row["value"].iloc[0] < checks.IGNORED_EFFECT
     message = row["message"].iloc[0]
     assert message.startswith("the fitted law does not depend on input D: across the runs'")
-    assert "so its forecasts ignore D, whatever the runs say of it" in message
+    assert "yet the runs' residuals trend with D (Spearman" in message
+    assert "its forecasts ignore D, whatever the runs say of it" in message
     assert "input ignored" in checks.CONFLICTS
     # N still matters, and the healthy fit's own D term does too.
     assert "N" not in set(row["parameter"])
     assert not (healthy_fit.prior_checks()["check"] == "input ignored").any()
+    # Runs that show no effect of D either: a law without it is right, and nothing is said.
+    flat = healthy_fit.runs
+    law = off.law
+    y = law.predict(
+        {k: np.median(v) for k, v in off.draws(list(law.parameters)).items()},
+        {"N": flat.x("N"), "D": flat.x("D")},
+    )
+    import pandas as pd
+
+    from bayescale import load_runs
+
+    noise = np.exp(0.01 * np.random.default_rng(3).standard_normal(len(flat)))
+    frame = pd.DataFrame({"N": flat.x("N"), "D": flat.x("D"), "loss": np.asarray(y) * noise})
+    quiet = dataclasses.replace(off, runs=load_runs(frame))
+    assert not (checks.prior_checks(quiet)["check"] == "input ignored").any()

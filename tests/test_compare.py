@@ -1561,7 +1561,7 @@ def test_every_law_left_out_of_the_average_is_named_with_its_weight() -> None:
     fallback = (
         "The average falls back on kaplan only because the laws left out, which would have "
         "carried 1.00 of the weight, failed their diagnostics, not because kaplan forecasts "
-        "better. Refit them with more draws (--draws"
+        "better. Compare again with more draws (--draws"
     )
     assert fallback in verdict
     # Nor does the verdict call the average shared_exp's forecast alone: it was left out.
@@ -1579,7 +1579,9 @@ def test_every_law_left_out_of_the_average_is_named_with_its_weight() -> None:
     assert auto.weights.to_dict() == pytest.approx(
         {"shared_exp": 0, "chinchilla": 0, "custom_2": 0, "kaplan": 1, "custom_1": 0}
     )
-    assert "; the average falls back on kaplan only because they failed (refit" in auto.reason
+    assert "; the average falls back on kaplan only because they failed (compare again" in (
+        auto.reason
+    )
 
 
 def test_a_law_left_out_with_little_weight_brings_no_fallback_remark(

@@ -1003,9 +1003,23 @@ def test_runs_with_n_and_d_swapped_are_warned_about() -> None:
     assert "median of 0.05 tokens per parameter" in message
     assert "N from column 'params', D from column 'tokens'" in message
     assert "20 the other way round: are N and D swapped?" in message
+    assert "--x N=COLUMN --x D=COLUMN" in message
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         load_runs(_chinchilla_like(swapped=False), x={"N": "params", "D": "tokens"})
+        # Learning curves: few models, many early checkpoints with few tokens per parameter
+        # (a median of about 0.15 here), which is no swap.
+        sizes = [6.9e9, 1.2e10, 3e10, 7e10]
+        tokens = np.geomspace(1e8, 1e11, 20)
+        curves = pd.DataFrame(
+            {
+                "N": np.repeat(sizes, len(tokens)),
+                "D": np.tile(tokens, len(sizes)),
+                "loss": np.linspace(6.0, 2.0, len(tokens) * len(sizes)),
+            }
+        )
+        assert np.median(curves["D"] / curves["N"]) < 0.25
+        load_runs(curves)
 
 
 def test_swapped_points_are_those_the_runs_ratios_take_the_other_way_round() -> None:
@@ -1014,17 +1028,18 @@ def test_swapped_points_are_those_the_runs_ratios_take_the_other_way_round() -> 
     runs = load_runs(_chinchilla_like(swapped=False), x={"N": "params", "D": "tokens"})
     points = pd.DataFrame(
         {
-            # swapped; right; undertrained but not a swap (1/0.1 = 10 is no run's ratio);
-            # overtrained; swapped again
-            "N": [1.4e12, 7e10, 1e11, 1e9, 2e12],
-            "D": [7e10, 1.4e12, 1e10, 1e12, 1e11],
+            # swapped; right; undertrained but not a swap (1/0.1 = 10 is fewer than any run
+            # has); overtrained; swapped again; 7B on 2T tokens swapped (285 the right way:
+            # more than these runs have, as runs are trained)
+            "N": [1.4e12, 7e10, 1e11, 1e9, 2e12, 2e12],
+            "D": [7e10, 1.4e12, 1e10, 1e12, 1e11, 7e9],
         }
     )
-    assert swapped_points(points, runs).tolist() == [0, 4]
+    assert swapped_points(points, runs).tolist() == [0, 4, 5]
     sentence = swapped_sentence(points, runs)
     assert sentence is not None
     assert sentence.startswith("point 1 (N = 1.4T, D = 70B) has 0.05 tokens per parameter")
-    assert "fewer than any run (20 to 20)" in sentence and "(2 points like it)" in sentence
+    assert "fewer than any run (20 to 20)" in sentence and "(3 points like it)" in sentence
     assert swapped_sentence(points.iloc[[1, 2, 3]], runs) is None
     # A law without N and D has nothing to swap.
     assert swapped_points(pd.DataFrame({"C": [1e22]}), runs).tolist() == []

@@ -124,3 +124,64 @@ def test_write_many_without_overwrite_takes_back_what_it_moved(tmp_path: Path) -
     with pytest.raises(OutputExistsError):
         _files.write_many({first: b"new", second: b"new"})
     assert not first.exists() and second.read_text() == "someone's"
+
+
+def test_write_many_delivers_a_held_ctrl_c_where_it_would_have_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    paths = [tmp_path / f"{name}.txt" for name in "ab"]
+    real = os.replace
+
+    def replace(src, dst):
+        os.kill(os.getpid(), signal.SIGINT)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    # An ignored Ctrl-C (a job started in the background) stays ignored: the save is done.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _files.write_many({p: b"new" for p in paths}, overwrite=True)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        # A handler of the caller's own is called once, after the moves.
+        called = []
+        signal.signal(signal.SIGINT, lambda signum, frame: called.append(signum))
+        _files.write_many({p: b"newer" for p in paths}, overwrite=True)
+        assert called == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [p.read_text() for p in paths] == ["newer", "newer"]
+
+
+def test_write_many_without_hard_links_still_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # exFAT, some FUSE and SMB mounts: os.link is not supported; a rename after a check is.
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    paths = [tmp_path / f"{name}.txt" for name in "ab"]
+    _files.write_many({p: b"new" for p in paths})
+    assert [p.read_text() for p in paths] == ["new", "new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_write_many_takes_back_new_files_when_a_move_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.link
+    calls = []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "link", failing)
+    paths = [tmp_path / f"{name}.txt" for name in "ab"]
+    with pytest.raises(BayescaleError, match="cannot write"):
+        _files.write_many({p: b"new" for p in paths})
+    assert list(tmp_path.iterdir()) == []

@@ -843,8 +843,8 @@ def test_several_undeclared_names_are_listed_in_the_plural():
         ("E - k*lr + A/N**alpha", "the terms E and k * lr of the formula hold no input"),
         (
             "k*lr + A/N**alpha",
-            "the term k * lr of the formula holds no input: it is one constant, and the runs "
-            "learn only the product of k and lr",
+            "the term k * lr of the formula holds no input: the runs learn it as one "
+            "constant, never k and lr apart",
         ),
         ("c0 + c1 + A/N**alpha", "the terms c0 and c1 of the formula hold no input"),
     ],
@@ -861,6 +861,7 @@ def test_constant_terms_the_runs_cannot_tell_apart_are_refused(formula: str, sai
     message = str(caught.value)
     assert said in message, message
     assert "an input (a column of the runs), declare it an input and map it" in message
+    assert "give all but one of them a prior (priors=)" in message
     # The same law built without the runs first, then fitted.
     law = Law.from_formula(formula, inputs=["N", "D"] if "D" in formula else ["N"])
     with pytest.raises(LawError, match=r"holds? no input"):
@@ -870,5 +871,19 @@ def test_constant_terms_the_runs_cannot_tell_apart_are_refused(formula: str, sai
 def test_one_constant_parameter_is_a_floor_not_a_problem() -> None:
     from bayescale.laws import refuse_constant_terms
 
-    for formula in ["E + A/N**alpha", "E + 2 + A/N**alpha", "A/N**alpha", "E - A/N**alpha"]:
+    for formula in [
+        "E + A/N**alpha",
+        "E + 2 + A/N**alpha",
+        "A/N**alpha",
+        "E - A/N**alpha",
+        # A parameter of a constant term learned in a term with an input tells it apart.
+        "E - A + A*(N/1e9)**(-alpha)",
+        "E + alpha + A/N**alpha",
+    ]:
         refuse_constant_terms(Law.from_formula(formula, inputs=["N"]))
+    # A prior the user gives holds a constant: the runs need not tell it from the floor.
+    law = Law.from_formula("E + k + A/N**alpha", inputs=["N"])
+    with pytest.raises(LawError, match="never E and k apart"):
+        refuse_constant_terms(law)
+    refuse_constant_terms(law, declared=("k",))
+    refuse_constant_terms(law.with_priors({"k": {"dist": "Normal", "mu": 0.1, "sigma": 0.01}}))

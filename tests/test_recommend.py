@@ -645,19 +645,28 @@ def test_a_run_worth_nothing_alone_is_chosen_for_what_it_adds_after_another(heal
     # On the compute-optimal frontier of 1e23 FLOPs (30B x 400B), a run alone says nothing of
     # where that frontier lies; after a run far off it (1000 tokens per parameter) it pins the
     # curvature across it. Its reduction alone comes out at or below zero by noise at some
-    # seeds: a rule that dropped such runs for good cut this batch to one run.
+    # seeds: a rule that dropped such runs for good cut this batch to one run. Its marginal
+    # reduction is a few Monte Carlo standard errors above zero, so at a seed (which one
+    # depends on the machine's floating point) it too can fall to zero: counted, not required.
     pool = _pool({"N": 1e9, "D": 1e12}, {"N": 3e10, "D": 4e11})
-    alone, added, se, flagged = [], [], [], 0
+    alone, added, se, flagged, rescued = [], [], [], 0, 0
     for seed in range(6):
         table = recommend(healthy_fit, pool, {"C": 1e23}, batch=2, cost=[1.0, 1.0], seed=seed)
         by = table.set_index("candidate")
-        assert by["chosen"].all() and by.loc[1, "order"] == 2, seed
+        assert by.loc[0, "chosen"] and by.loc[0, "order"] == 1, seed
         alone.append(by.loc[1, "variance_reduction"])
+        if not by.loc[1, "chosen"]:
+            # Then only because its marginal reduction fell to zero by noise, and said so.
+            assert any("batch = 2 but 1 run" in note for note in table.attrs["warnings"])
+            continue
+        assert by.loc[1, "order"] == 2, seed
+        rescued += bool(alone[-1] <= 0)
         added.append(by.loc[1, "marginal_reduction"])
         se.append(by.loc[1, "marginal_reduction_se"])
         flagged += bool(by.loc[1, "marginal_within_noise"])
         assert not any("batch = 2" in note for note in table.attrs["warnings"])
-    assert min(alone) <= 0  # the case arose
+    assert len(added) >= 4, added  # chosen after the first at most seeds
+    assert rescued >= 1  # the case arose: worth nothing alone, chosen for what it adds
     # Worth much more after the first than alone, and clearly above zero over the seeds.
     assert np.mean(added) > 4 * max(np.mean(alone), 0.0)
     assert np.mean(added) > 3 * np.sqrt(np.mean(np.square(se)) / len(se))

@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 
-from bayescale.errors import BayescaleError, ExtrapolationWarning
+from bayescale.errors import BayescaleError, ExtrapolationWarning, SlipWarning
 from bayescale.fitting import Fit
 from bayescale.forecast import forecast_points, level_label
 from bayescale.plots._common import (
@@ -165,6 +165,8 @@ def plot_fit(
         # The curves run over the plot's own grids, beyond the runs by design; the shading
         # shows where the law extrapolates, and fit.forecast at a target says how far.
         warnings.simplefilter("ignore", ExtrapolationWarning)
+        # The plot's own grids (an IsoFLOP curve's large N has few tokens): no user's slip.
+        warnings.simplefilter("ignore", SlipWarning)
         if is_n_d_law(fit):
             _isoflop(ax, fit, _budgets(fit, budgets), targets, level)
         elif len(inputs) == 1:
