@@ -1671,10 +1671,7 @@ def _check_tokens_per_parameter(
         return
     i = int(np.argmax(odd))
     count = int(odd.sum())
-    n_from, d_from = (
-        columns[name] if columns[name].startswith("derived:") else f"column {columns[name]!r}"
-        for name in ("N", "D")
-    )
+    n_from, d_from = (_source_text(columns[name]) for name in ("N", "D"))
     warnings.warn(
         f"{rows.label}: {rows(i)} has {float(ratio[i]):.3g} tokens per parameter (N = "
         f"{float(values['N'][i]):.4g} from {n_from}, D = {float(values['D'][i]):.4g} from "
@@ -1684,6 +1681,12 @@ def _check_tokens_per_parameter(
         DataWarning,
         stacklevel=3,
     )
+
+
+def _source_text(column: str) -> str:
+    """Where an input came from, as a message says it: ``column 'params'``, or how it was
+    derived (``derived: C / (6 N)``)."""
+    return column if column.startswith("derived:") else f"column {column!r}"
 
 
 def _check_swapped(
@@ -1700,10 +1703,7 @@ def _check_swapped(
     # parameter: few distinct N, many D. Swapped, a table has it the other way round.
     if len(np.unique(values["N"])) < len(np.unique(values["D"])):
         return
-    n_from, d_from = (
-        columns[name] if columns[name].startswith("derived:") else f"column {columns[name]!r}"
-        for name in ("N", "D")
-    )
+    n_from, d_from = (_source_text(columns[name]) for name in ("N", "D"))
     warnings.warn(
         f"{label}: the runs have a median of {float(np.median(ratio)):.3g} tokens per "
         f"parameter (N from {n_from}, D from {d_from}), {float(np.median(1 / ratio)):.3g} the "
