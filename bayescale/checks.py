@@ -415,7 +415,7 @@ def _ignored_note(
     fit: Fit, name: str, values: np.ndarray, effect: float, trend: float
 ) -> dict[str, Any]:
     law = fit.law
-    defaults = [n for n, p in law.parameters.items() if _is_default(p) and n != law.floor]
+    defaults = [n for n in law.defaulted_parameters if n != law.floor]
     why = (
         f"; its parameters with default priors ({', '.join(defaults)}) may not suit how the "
         f"formula uses {name}: give them priors where the runs put them (a law file, or "
@@ -435,10 +435,6 @@ def _ignored_note(
             f"the runs say of it{why}"
         ),
     }
-
-
-def _is_default(parameter: Any) -> bool:
-    return str(parameter.why).startswith("Default for")
 
 
 def _correlation_notes(fit: Fit, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -527,6 +523,7 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
     """
     rows: list[dict[str, Any]] = []
     law_names = list(fit.law.parameters)
+    defaulted = fit.law.defaulted_parameters
     rows += _floor_note(fit)
     for name in fit.parameter_names:
         variable, prior = _prior_of(fit, name)
@@ -537,8 +534,7 @@ def prior_checks(fit: Fit) -> pd.DataFrame:
         on = ", on the log scale" if scale == "log" else ""
         # Said of the name the user wrote (d1, not d1_ref), at its reference scale if any.
         shown = name if variable == name else f"{name} (at the reference scale)"
-        parameter = fit.law.parameters.get(name)
-        default = parameter is not None and _is_default(parameter)
+        default = name in defaulted
         kind = "default prior" if default else "prior"
         slip = (
             " (is mu the log of the value, as a LogNormal takes it?)"
