@@ -54,6 +54,7 @@ from bayescale.structure import (
     _factors,
     exp_rates,
     input_like_names,
+    ratio_sizes,
     scale_references,
 )
 
@@ -1505,6 +1506,9 @@ def _default_priors(
                 values = np.asarray(runs.x(inp), dtype=float)
                 if values.size and np.all(values > 0):
                     typical[inp] = float(np.exp(np.mean(np.log(values))))
+    ratios: dict[str, float] = {}
+    if runs is not None and set(inputs) <= set(runs.inputs):
+        ratios = ratio_sizes(formula, {inp: np.asarray(runs.x(inp), float) for inp in inputs})
     out: dict[str, tuple[Prior, tuple[str, str] | None, str]] = {}
     for name, role in structure.roles.items():
         ref: tuple[str, str] | None = None
@@ -1560,6 +1564,21 @@ def _default_priors(
             why = (
                 f"Default for a scale of {inp}, stated as {stated}: LogNormal(0, 2), within a "
                 f"factor of about 50 of the runs' typical {inp} (95%)."
+            )
+        elif role == "scale" and name in ratios:
+            mu = float(np.log(ratios[name]))
+            prior = Prior("LogNormal", mu=mu, sigma=2.0)
+            why = (
+                f"Default for a scale set by a ratio of inputs: LogNormal(log {ratios[name]:.3g} "
+                f"= {mu:.3g}, 2), centred where the product it is in is 1 at the runs "
+                f"(geometric mean), within a factor of about 50 of it (95%)."
+            )
+        elif role == "shape" and name in ratios and name not in positive:
+            prior = Prior("Normal", mu=0.0, sigma=ratios[name])
+            why = (
+                f"Default for a rate of a product of inputs inside exp, of either sign: "
+                f"Normal(0, {ratios[name]:.3g}), so that the product it is in is of order 1 "
+                f"at the runs (geometric mean)."
             )
         elif name in rates and rates[name] in typical and name not in positive:
             inp = rates[name]

@@ -12,13 +12,14 @@ and the exponents written so that a positive value is decay.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bayescale.errors import closest
 from bayescale.formula import (
+    NUMPY,
     BinOp,
     Call,
     Formula,
@@ -28,11 +29,19 @@ from bayescale.formula import (
     Num,
     _additive_terms,
     _children,
+    _linear,
     _names,
     _unparse,
 )
 
-__all__ = ["Structure", "analyse", "exp_rates", "input_like_names", "scale_references"]
+__all__ = [
+    "Structure",
+    "analyse",
+    "exp_rates",
+    "input_like_names",
+    "ratio_sizes",
+    "scale_references",
+]
 
 
 @dataclass(frozen=True)
@@ -307,6 +316,10 @@ class _Walk:
     # Scales met outside a power (exp(-N/N0), minimum(N, Nb)): the law needs no log there.
     soft_scales: dict[str, tuple[str, str]] = field(default_factory=dict)
     rates: dict[str, str] = field(default_factory=dict)  # t in exp(t * N): sign open
+    # R in exp(-D/(R*U)) or minimum(D, R*U): sized by a product of inputs (see _ratio).
+    ratios: dict[str, tuple[int, tuple[tuple[Node, int], ...], bool]] = field(
+        default_factory=dict
+    )  # (side, the other factors, whether the sign is open)
     amplitudes: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     factors: set[str] = field(default_factory=set)
     log_inputs: set[str] = field(default_factory=set)
@@ -393,6 +406,8 @@ def _exp_scales(argument: Node, walk: _Walk) -> None:
             elif (inp := _shifted_input(factor, walk.inputs)) is not None:
                 found.append((inp, side))
                 shifted.append(factor)
+        if _ratio(factors, walk, sign):
+            continue
         if not found:
             inner = _Walk(walk.inputs)
             for factor, _ in factors:
@@ -450,11 +465,49 @@ def _signed_factors(node: Node, side: int = 1) -> tuple[list[tuple[Node, int]], 
     return [(node, side)], 1
 
 
+def _closed(walk: _Walk, name: str) -> bool:
+    """Whether ``name`` has a ratio reading of known sign (a scale, see :func:`_ratio`)."""
+    return name in walk.ratios and not walk.ratios[name][2]
+
+
+def _ratio(factors: list[tuple[Node, int]], walk: _Walk, sign: int = -1) -> bool:
+    """Record the one parameter of a product that must be of order 1 with several inputs.
+
+    ``R`` in ``exp(-D/(R*U))``, ``K`` in ``exp(-N*D/K)``, ``R`` in ``exp(-(D/U - 1)/R)``:
+    the other factors hold inputs only, and either more than one input or an input inside
+    an expression, so no single input's reference states the parameter; its size is where
+    the product is 1 at the runs (:func:`ratio_sizes`). A multiplier in a growing term
+    (``t`` in ``exp(t*N*D)``, ``sign`` > 0) is a rate of either sign, not a scale.
+    Returns whether one was recorded.
+    """
+    params = [(f, side) for f, side in factors if _names(f) - walk.inputs]
+    rest = [(f, side) for f, side in factors if not _names(f) - walk.inputs]
+    held = [f for f, _ in rest if _names(f)]
+    if len(params) != 1 or not isinstance(params[0][0], Name) or not held:
+        return False
+    logs = [n for f in held for n in _iter_nodes(f) if isinstance(n, Call)]
+    if any(n.func in ("log", "log1p") for n in logs):
+        return False  # g in expm1(g * log(N)): a power of N, its exponent
+    if len(held) == 1 and isinstance(held[0], Name):
+        return False  # one input, alone: a scale of it (N0 in exp(-N/N0))
+    name, side = params[0][0].id, params[0][1]
+    walk.ratios.setdefault(name, (side, tuple(rest), side > 0 and sign > 0))
+    return True
+
+
 def _bound_scales(node: Call, walk: _Walk) -> None:
-    """Record ``Nb`` in ``minimum(N, Nb)`` / ``maximum(N, Nb)``: compared with N, in its units."""
+    """Record ``Nb`` in ``minimum(N, Nb)`` / ``maximum(N, Nb)``: compared with N, in its units.
+
+    ``R`` in ``minimum(D, R*U)`` is compared with D through U: a ratio (:func:`_ratio`).
+    """
     inputs = [a.id for a in node.args if isinstance(a, Name) and a.id in walk.inputs]
     if not inputs:
         return
+    if len(node.args) == 2:
+        first, second = node.args
+        for one, other in ((first, second), (second, first)):
+            if isinstance(other, Name) and other.id in walk.inputs:
+                _ratio([*_factors(one), (other, -1)], walk)
     for arg in node.args:
         if isinstance(arg, Name) and arg.id not in walk.inputs:
             walk.soft_scales.setdefault(arg.id, (inputs[0], "1"))
@@ -476,7 +529,65 @@ def _power_base_input(factor: Node, inputs: frozenset[str]) -> str | None:
             found = [a.id for a in base.args if a.id in inputs]
             if len(found) == 1:
                 return found[0]
+    unit = _unit(base, inputs)
+    if isinstance(unit, dict) and len(unit) == 1 and next(iter(unit.values())) == 1:
+        # A compound base in the units of one input (``U*R*(1 - exp(-D/(R*U)))``,
+        # ``D + D0``): its amplitude is the term's size at that input's reference.
+        return next(iter(unit))
     return None
+
+
+def _unit(node: Node, inputs: frozenset[str]) -> dict[str, float] | None:
+    """The inputs a node is in the units of (``{input: power}``), None if unclear.
+
+    Parameters are free (they take whatever units their place needs), numbers and the
+    results of ``exp`` are dimensionless; a sum is in the units its input-holding terms
+    share (a term of parameters only adopts them, a number is dimensionless); a power of
+    an input with a fitted exponent, or a logarithm of one, has no units this can name.
+    """
+    if isinstance(node, Name):
+        return {node.id: 1.0} if node.id in inputs else {}
+    if isinstance(node, Num):
+        return {}
+    if isinstance(node, Neg):
+        return _unit(node.operand, inputs)
+    if isinstance(node, Call):
+        if not _names(node) & inputs or node.func in ("exp", "expm1"):
+            return {}
+        if node.func in ("minimum", "maximum"):
+            # What is compared is in one unit: that of the first input compared bare
+            # (``minimum(D, R*U)`` is in D's units, R*U adopting them).
+            bare = [a.id for a in node.args if isinstance(a, Name) and a.id in inputs]
+            return {bare[0]: 1.0} if bare else _sum_unit(list(node.args), inputs)
+        return None
+    if node.op in ("+", "-"):
+        return _sum_unit(_additive_terms_signed(node), inputs)
+    left = _unit(node.left, inputs)
+    if node.op == "**":
+        if left == {}:
+            return {}
+        if left is None or not isinstance(node.right, Num):
+            return None
+        return {k: v * node.right.value for k, v in left.items()}
+    right = _unit(node.right, inputs)
+    if left is None or right is None:
+        return None
+    sign = 1.0 if node.op == "*" else -1.0
+    out = dict(left)
+    for k, v in right.items():
+        out[k] = out.get(k, 0.0) + sign * v
+    return {k: v for k, v in out.items() if v != 0}
+
+
+def _sum_unit(terms: list[Node], inputs: frozenset[str]) -> dict[str, float] | None:
+    """Units shared by the terms of a sum (see :func:`_unit`); None if they differ."""
+    units = []
+    for term in terms:
+        if isinstance(term, Num) or _names(term) & inputs:
+            units.append(_unit(term, inputs))
+    if not units or any(u is None for u in units) or any(u != units[0] for u in units):
+        return None
+    return units[0]
 
 
 def _joint_power(candidates: list[tuple[int, str, str]]) -> tuple[int, str, str]:
@@ -510,6 +621,15 @@ def _products(node: Node, inherited: list[tuple[int, str, str]], top: bool, walk
             if names and not names & walk.inputs:
                 power = _negated_text(factor.right) if side > 0 else _bare(factor.right)
                 powers.append((walk.position.get(id(factor), 0), base, power))
+    # G in B/D**beta * (1 + G*D/U) sizes G*D/U against 1, not the term B/D**beta: a
+    # product holding inputs with units outside the powers found inherits no amplitude
+    # (a in (g + a*exp(-D/D0)) / N**alpha still does: exp is dimensionless).
+    loose = any(
+        _unit(f, walk.inputs) != {} and not any(p[0] == walk.position.get(id(f)) for p in powers)
+        for f, _ in factors
+    )
+    if loose:
+        inherited = []
     for i, (factor, side) in enumerate(factors):
         if isinstance(factor, Name) and factor.id not in walk.inputs:
             if top and len(factors) > 1:
@@ -573,7 +693,13 @@ def _walk_powers(node: Node, context: int, walk: _Walk) -> None:
             if isinstance(bare, Name):
                 walk.whole.add(bare.id)
             _scales_in(base, walk)
-        _walk_powers(base, context * _sign(exponent), walk)
+        even = _is_whole(exponent) and int(exponent.value) % 2 == 0  # type: ignore[union-attr]
+        if even and _sign(base) != 1:
+            # log(lr/(c0*N**g))**2 rises on both sides of its optimum: no direction of the
+            # base (nor the sign of g) means decay.
+            _walk_powers(base, 0, walk)
+        else:
+            _walk_powers(base, context * _sign(exponent), walk)
         _walk_powers(exponent, 0, walk)
         return
     if node.op in ("+", "*"):
@@ -667,7 +793,7 @@ def analyse(tree: Node, inputs: frozenset[str], names: frozenset[str]) -> Struct
         elif name in walk.exponent:
             sharpness = name in walk.reciprocal and name not in walk.whole
             role = "shape" if sharpness else "exponent"
-        elif name in walk.scales or name in walk.soft_scales:
+        elif name in walk.scales or name in walk.soft_scales or _closed(walk, name):
             role = "scale"
         elif name in walk.amplitudes or name in walk.factors:
             role = "coefficient"
@@ -683,7 +809,11 @@ def analyse(tree: Node, inputs: frozenset[str], names: frozenset[str]) -> Struct
     log_inputs |= {inp for inp, _ in amplitudes.values()}
     # A scale met only inside exp or minimum/maximum needs no log: its input is positive
     # only if its prior is stated at the input's reference (data.log_inputs adds it then).
-    log_inputs |= {walk.scales[n][0] for n in params if roles[n] == "scale" and n in walk.scales}
+    log_inputs |= {
+        walk.scales[n][0]
+        for n in params
+        if roles[n] == "scale" and n in walk.scales and not _closed(walk, n)
+    }
     decay = frozenset(n for n, v in walk.exponent.items() if v < 0 and roles[n] == "exponent")
     return Structure(
         floor=floor,
@@ -717,7 +847,49 @@ def scale_references(formula: Formula, inputs: Iterable[str]) -> dict[str, tuple
     _walk_powers(formula.tree, 1, walk)
     roles = formula.structure(inputs).roles
     found = {**walk.soft_scales, **walk.scales}
-    return {n: ref for n, ref in found.items() if roles.get(n) == "scale"}
+    return {n: ref for n, ref in found.items() if roles.get(n) == "scale" and not _closed(walk, n)}
+
+
+def ratio_sizes(formula: Formula, inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Return ``{parameter: typical size}`` for scales and rates set by a product of inputs.
+
+    ``R`` in ``exp(-D/(R*U))`` or ``minimum(D, R*U)`` (a number of repetitions, D over U),
+    ``K`` in ``exp(-N*D/K)``: no one input's reference states them, so their size is
+    where the product they are in is 1, on the geometric mean over the runs (``R`` of
+    order ``D/U``). Such a reading wins over a power's base (``R`` in
+    ``(U*R*(...))**-beta``, whose units the power's amplitude absorbs). A rate of either
+    sign (a shape: ``t`` in ``exp(t*N*D)``) gets the size of ``1 / (N*D)`` so.
+
+    Parameters
+    ----------
+    formula : Formula
+        The formula.
+    inputs : mapping of str to array
+        The runs' values of the formula's inputs.
+
+    Returns
+    -------
+    dict of str to float
+        The scales found so whose product is finite and non-zero on some runs.
+    """
+    names = frozenset(inputs) & formula.names
+    walk = _Walk(names)
+    walk.order(formula.tree)
+    _walk_powers(formula.tree, 1, walk)
+    roles = formula.structure(names).roles
+    out: dict[str, float] = {}
+    for name, (side, rest, open_sign) in walk.ratios.items():
+        if roles.get(name) != ("shape" if open_sign else "scale"):
+            continue
+        log_rest = np.zeros(np.shape(next(iter(inputs.values()))))
+        with np.errstate(all="ignore"):
+            for factor, f_side in rest:
+                value = np.asarray(_linear(factor, inputs, NUMPY), dtype=float)
+                log_rest = log_rest + f_side * np.log(np.abs(value))
+        finite = log_rest[np.isfinite(log_rest)]
+        if finite.size:
+            out[name] = float(np.exp(-np.mean(finite) / side))
+    return out
 
 
 def exp_rates(formula: Formula, inputs: Iterable[str]) -> dict[str, str]:

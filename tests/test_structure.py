@@ -38,17 +38,22 @@ def test_structural_roles_match_the_catalog(name):
     assert structure.floor == law.floor
 
 
+#: Amplitudes the structure states at another input of the same units as the catalog does.
+TOKEN_UNITS = {("data_constrained", "B", "U"), ("data_constrained_full", "B", "U")}
+
+
 @pytest.mark.parametrize("name", list(catalog()))
 def test_amplitudes_and_scales_match_the_catalog_references(name):
     law = get_law(name)
     structure = law.formula.structure(law.inputs)
     scales = scale_references(law.formula, law.inputs)
     for pname, p in law.parameters.items():
-        # data_constrained's B divides a power of the effective data D', not of an input:
-        # the structure finds no amplitude there (the catalog states B at D_ref by choice).
+        # data_constrained's B divides a power of the effective data D' = minimum(U, D) *
+        # (...), in tokens: the structure states it at U_ref (the first input compared), the
+        # catalog at D_ref by choice; both are token counts, the power is the same.
         if p.reference and p.role == "coefficient" and pname in structure.amplitudes:
             inp, power = structure.amplitudes[pname]
-            assert inp == p.reference[0]
+            assert inp == p.reference[0] or (name, pname, inp) in TOKEN_UNITS
             assert Formula(power).tree == Formula(str(p.reference[1])).tree
         if p.reference and p.role == "scale":
             assert scales[pname] == (p.reference[0], str(p.reference[1]))
@@ -83,8 +88,10 @@ def test_catalog_structures_in_detail():
     # deliberately gives it a prior of either sign (an explicit prior wins over the default).
     assert bnsl.decay_exponents == {"c0", "c1"}
     dc = get_law("data_constrained").formula.structure(["N", "D", "U"])
-    # U and D are factors of the effective data, the base of a power: both must be > 0.
-    assert dc.log_inputs == {"N", "D", "U"} and dc.roles["R"] == "shape"
+    # U and D are factors of the effective data, the base of a power: both must be > 0. R
+    # divides D/U - 1 inside exp: a scale of the number of epochs.
+    assert dc.log_inputs == {"N", "D", "U"} and dc.roles["R"] == "scale"
+    assert dc.amplitudes == {"A": ("N", "alpha"), "B": ("U", "beta")}
     assert "beta" in dc.decay_exponents
 
 
@@ -342,10 +349,6 @@ def test_a_formula_alone_fits(runs):
         ("E + A * exp(-(N - N0)/w)", ["N"], {"N0": ("N", "1"), "w": ("N", "1")}),
         ("E + A * exp(-(N + N1)/N0)", ["N"], {"N0": ("N", "1"), "N1": ("N", "1")}),
         ("E + A * exp(-k*(N + N1))", ["N"], {"k": ("N", "-1"), "N1": ("N", "1")}),
-        # More than one input in a term: K is in units of N*D, not of N; no reference.
-        ("E + A * exp(-N*D/K)", ["N", "D"], {}),
-        ("E + A * exp(-k*N*D)", ["N", "D"], {}),
-        ("E + A * exp(-(N + D)/K)", ["N", "D"], {}),
         ("E + A * minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2", ["N"], {"Nb": ("N", "1")}),
         ("E + A * maximum(Nb, N)**-a", ["N"], {"Nb": ("N", "1")}),
         # Unchanged: a scale inside a power, and no scale where the sign is open.
@@ -359,6 +362,26 @@ def test_a_scale_inside_exp_or_minimum_is_read_as_a_scale_of_its_input(formula, 
     assert scale_references(parsed, inputs) == scales
     roles = parsed.structure(inputs).roles
     assert {n for n, r in roles.items() if r == "scale"} == set(scales)
+
+
+@pytest.mark.parametrize(
+    ("formula", "inputs", "name"),
+    [
+        # More than one input in a term: K is in units of N*D, not of N; a scale with no
+        # reference to one input (its size is read from the runs: ratio_sizes).
+        ("E + A * exp(-N*D/K)", ["N", "D"], "K"),
+        ("E + A * exp(-k*N*D)", ["N", "D"], "k"),
+        ("E + A * exp(-(N + D)/K)", ["N", "D"], "K"),
+        # Muennighoff et al.'s repetitions: R*U is compared with D.
+        ("E + A/N**a + B/(U*R*(1 - exp(-D/(R*U))))**b", ["N", "D", "U"], "R"),
+        ("E + A/N**a + B/(U + U*R*(1 - exp(-(D/U - 1)/R)))**b", ["N", "D", "U"], "R"),
+        ("E + A/N**a + B/minimum(D, R*U)**b", ["N", "D", "U"], "R"),
+    ],
+)
+def test_a_scale_of_several_inputs_has_no_one_reference(formula, inputs, name):
+    parsed = Formula(formula)
+    assert name not in scale_references(parsed, inputs)
+    assert parsed.structure(inputs).roles[name] == "scale"
 
 
 def test_a_scale_outside_a_power_takes_no_logarithm_of_its_input():
@@ -414,15 +437,25 @@ def test_a_scale_of_a_shifted_input_or_of_several_inputs_inside_exp(epoch_like):
         assert (p.role, p.reference) == ("scale", ("N", "1")), name
         assert p.prior.parameters == {"mu": 0.0, "sigma": 2.0}, name
     # exp(-N*D/K): K is in units of N*D; scaled to N alone its prior would put N*D/K near
-    # D_ref ~ 1e10 (a dead term). It keeps a plain default prior, with no reference.
+    # D_ref ~ 1e10 (a dead term), and LogNormal(0, 1) near 1e20 (the same). It is centred
+    # where N*D/K is 1 at the runs, with no reference to one input.
+    n, d = epoch_like.x("N"), epoch_like.x("D")
+    nd_ref = float(np.exp(np.mean(np.log(n * d))))
     law = Law.from_formula("E + A * exp(-N*D/K) + B/D**beta", runs=epoch_like)
     K = law.parameters["K"]
-    assert K.reference is None and K.role == "shape"
-    assert (K.prior.distribution, K.prior.parameters) == ("LogNormal", {"mu": 0.0, "sigma": 1.0})
+    assert K.reference is None and K.role == "scale"
+    assert K.prior.distribution == "LogNormal"
+    assert K.prior.parameters == pytest.approx({"mu": np.log(nd_ref), "sigma": 2.0})
     assert "K" in law.describe_defaults()  # listed before sampling
-    # Nor a rate of either sign on a product of inputs is scaled to one of them.
+    law = Law.from_formula("E + A * exp(-k*N*D) + B/D**beta", runs=epoch_like)
+    assert law.parameters["k"].prior.parameters == pytest.approx(
+        {"mu": -np.log(nd_ref), "sigma": 2.0}
+    )
+    # A rate of either sign on a product of inputs: Normal at the scale of 1 / (N*D)_ref.
     law = Law.from_formula("E + A * exp(t*N*D) + B/D**beta", runs=epoch_like)
-    assert law.parameters["t"].prior.parameters == {"mu": 0.0, "sigma": 1.0}
+    t = law.parameters["t"]
+    assert t.role == "shape" and t.prior.distribution == "Normal"
+    assert t.prior.parameters == pytest.approx({"mu": 0.0, "sigma": 1 / nd_ref})
 
 
 def test_a_scale_of_an_input_that_reaches_zero_keeps_a_plain_prior():
@@ -433,3 +466,49 @@ def test_a_scale_of_an_input_that_reaches_zero_keeps_a_plain_prior():
     assert law.parameters["r0"].prior.distribution == "LogNormal"  # a divisor
     law = Law.from_formula("E + A * exp(t*r)", runs=load_runs(frame, x={"r": "r"}))
     assert law.parameters["t"].prior.parameters == {"mu": 0.0, "sigma": 1.0}
+
+
+def test_muennighoff_s_law_as_written_gets_amplitude_and_repetition_priors():
+    # B divides a power of effective data in tokens: an amplitude at U_ref, like B/D**beta,
+    # not Normal(0, 1) on B itself; R (repetitions, compared with D/U) centred at the runs'
+    # D/U, not at 1/U_ref.
+    rng = np.random.default_rng(3)
+    u = 10 ** rng.uniform(8, 10, 30)
+    d = u * 10 ** rng.uniform(0, 1.5, 30)
+    n = 10 ** rng.uniform(7, 9, 30)
+    runs = load_runs(pd.DataFrame({"N": n, "D": d, "U": u, "loss": 2 + 400 / n**0.3}))
+    epochs = float(np.exp(np.mean(np.log(d / u))))
+    law = Law.from_formula("E + A/N**alpha + B/(U*R*(1 - exp(-D/(R*U))))**beta", runs=runs)
+    B, R = law.parameters["B"], law.parameters["R"]
+    assert (B.role, B.reference, B.prior.distribution) == (
+        "coefficient",
+        ("U", "beta"),
+        "LogNormal",
+    )
+    assert (R.role, R.reference) == ("scale", None)
+    assert R.prior.parameters == pytest.approx({"mu": np.log(epochs), "sigma": 2.0})
+    law = Law.from_formula("E + A/N**alpha + B/minimum(D, R*U)**beta", runs=runs)
+    assert law.parameters["B"].reference == ("D", "beta")
+    assert law.parameters["R"].prior.parameters == pytest.approx(
+        {"mu": np.log(epochs), "sigma": 2.0}
+    )
+
+
+def test_a_factor_of_one_plus_a_ratio_is_no_amplitude_of_the_power_beside_it():
+    # G*D/U is sized against 1, not against B/D**beta (which made G ~ 800 at the reference).
+    s = Formula("E + A/N**alpha + B/D**beta * (1 + G*D/U)").structure(["N", "D", "U"])
+    assert "G" not in s.amplitudes and s.amplitudes["B"] == ("D", "beta")
+    # A dimensionless factor still is: exp(-D/D0) has no units.
+    s = Formula("E + (g + a*exp(-D/D0)) / N**alpha").structure(["N", "D"])
+    assert s.amplitudes["a"] == ("N", "alpha")
+
+
+def test_an_exponent_inside_a_squared_log_has_either_sign():
+    # The learning-rate optimum lr* = c0 * N**g moves down with N in every published law
+    # (g < 0); the squared log rises on both sides, so no sign of g means decay.
+    s = Formula("E + A/N**alpha + k*log(lr/(c0*N**g))**2").structure(["N", "lr"])
+    assert s.roles["g"] == "exponent" and "g" not in s.decay_exponents
+    assert "alpha" in s.decay_exponents
+    # An odd power keeps its direction: (c/N)**a cubed still decays with a.
+    s = Formula("E + ((Nc/N)**a)**3").structure(["N"])
+    assert "a" in s.decay_exponents
