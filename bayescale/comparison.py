@@ -69,6 +69,7 @@ from bayescale.forecast import (
     level_label,
     mixture_table,
     point_columns,
+    warn_thin_tails,
 )
 from bayescale.laws import Law, get_law
 from bayescale.settings import SamplerSettings, check_levels, check_seed
@@ -1266,20 +1267,26 @@ class Comparison:
             return None
         return other, float(diff.sum()), se, n_runs
 
-    def _coverage_lines(self) -> list[str]:
-        """Name every law whose held-out 90% intervals covered clearly too few runs.
+    def narrow_laws(self) -> dict[str, str]:
+        """Return the laws whose held-out 90% intervals covered clearly too few runs.
 
         Pooled over the thresholds where every law was scored; clearly too few is more
         than two binomial standard errors (``sqrt(0.9 * 0.1 / n)``) below 90%.
+
+        Returns
+        -------
+        dict of str to str
+            ``{law: "60% (12 of 20)"}``: the share of held-out runs inside, and the counts;
+            empty without held-out runs.
         """
         table = self.extrapolation
         needed = {"law", "holdout", "coverage_90", "n_test"}
         if table is None or not len(table) or not needed <= set(table.columns):
-            return []
+            return {}
         laws = [str(name) for name in self.loo.index]
         complete, _ = _scored_splits(table, laws)
         used = table[table["holdout"].astype(str).isin(complete)]
-        low = []
+        low = {}
         for name in laws:
             rows = used[used["law"].astype(str) == name]
             n = float(pd.to_numeric(rows["n_test"], errors="coerce").sum())
@@ -1289,7 +1296,12 @@ class Comparison:
             inside = float((cov * pd.to_numeric(rows["n_test"])).sum())
             share = inside / n
             if share < 0.9 - 2 * np.sqrt(0.9 * 0.1 / n):
-                low.append(f"{name} {share:.0%} ({round(inside)} of {round(n)})")
+                low[name] = f"{share:.0%} ({round(inside)} of {round(n)})"
+        return low
+
+    def _coverage_lines(self) -> list[str]:
+        """Name every law whose held-out 90% intervals covered clearly too few runs."""
+        low = [f"{name} {share}" for name, share in self.narrow_laws().items()]
         if not low:
             return []
         many = len(low) > 1
@@ -2220,6 +2232,10 @@ class Average:
         by the user.
     reason : str
         Why these weights were used, in words (shown with the forecast).
+    narrow : dict of str to str, optional
+        Laws whose held-out 90% intervals covered clearly too few of the comparison's
+        held-out runs (:meth:`Comparison.narrow_laws`): every result that draws on one of
+        them with weight says so.
     """
 
     fits: dict[str, Fit]
@@ -2227,6 +2243,25 @@ class Average:
     seed: int = 0
     method: str = "user"
     reason: str = "weights given by the user"
+    narrow: dict[str, str] = field(default_factory=dict)
+
+    def _warn_narrow(self, table: pd.DataFrame) -> None:
+        """Say when laws with weight had held-out intervals that covered too few runs."""
+        laws = [
+            f"{name} (weight {self.weights[name]:.2f}: {share} of its held-out forecasts inside)"
+            for name, share in self.narrow.items()
+            if name in self.weights.index and self.weights[name] >= NEGLIGIBLE_WEIGHT
+        ]
+        if not laws:
+            return
+        many = len(laws) > 1
+        message = (
+            f"the average draws on {_names(laws)}: in the comparison, {'their' if many else 'its'} "
+            f"90% intervals beyond the runs were too narrow, so read these intervals as a "
+            f"lower bound on the uncertainty there"
+        )
+        table.attrs["narrow"] = message
+        warnings.warn(message, ExtrapolationWarning, stacklevel=_outside_level())
 
     def _picks(
         self, fits: Mapping[str, Fit]
@@ -2258,6 +2293,12 @@ class Average:
             pick = np.sort(rng.choice(sizes[name], count, replace=False))
             picks.append((name, fits[name], draws[name], pick))
         return picks
+
+    def _n_draws(self, fits: Mapping[str, Fit]) -> int:
+        """The pooled draws the average's intervals are taken from (see :meth:`_picks`)."""
+        weights = self.weights[self.weights > 0]
+        sizes = {name: fits[name]._n_draws for name in weights.index}
+        return int(min(sizes[name] / w for name, w in weights.items()))
 
     def _components(
         self, fits: Mapping[str, Fit], points: pd.DataFrame
@@ -2325,6 +2366,7 @@ class Average:
         """
         check_levels(level)
         active = {name: f for name, f in self.fits.items() if self.weights[name] > 0}
+        warn_thin_tails(level, self._n_draws(active))
         grouped = _grouped(active, group)
         _check_average_points(active, at, bool(grouped))
         if not grouped:
@@ -2360,6 +2402,7 @@ class Average:
             message = f"averaged forecast includes fits that failed their diagnostics: {names}"
             table.attrs["warning"] = message
             warnings.warn(message, stacklevel=2)
+        self._warn_narrow(table)
         return table
 
     def _table(
@@ -2562,6 +2605,7 @@ class Average:
         check_levels(level)
         budgets = check_budgets(C)
         active = self._active()
+        warn_thin_tails(level, self._n_draws(active))
         fixed = _laws_fixed(active, fixed or {})
         table = self._per_group(
             active,
@@ -2639,6 +2683,7 @@ class Average:
         probs = [] if prob is None else check_levels(prob, "prob")
         targets = [float(t) for t in check_targets(target_loss)]
         active = self._active()
+        warn_thin_tails(level, self._n_draws(active))
         fixed = _laws_fixed(active, fixed or {})
         table = self._per_group(
             active,
@@ -2684,6 +2729,7 @@ class Average:
             "seed": int(self.seed),
             "method": self.method,
             "reason": self.reason,
+            "narrow": dict(self.narrow),
             # Which fit each file holds, so that a file swapped in is refused on load.
             "fits": {name: _fit_identity(f) for name, f in self.fits.items()},
         }
@@ -2726,6 +2772,7 @@ class Average:
             weights = pd.Series({str(k): float(v) for k, v in document["weights"].items()})
             identities = dict(document["fits"])
             seed, method, reason = int(document["seed"]), document["method"], document["reason"]
+            narrow = {str(k): str(v) for k, v in document.get("narrow", {}).items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise BayescaleError(
                 f"damaged average '{path}' ({type(err).__name__}: {err}); save it again"
@@ -2741,7 +2788,7 @@ class Average:
                     f"damaged average '{folder}': {fit_path} is not the fit this average "
                     f"saved as {name}; restore it or save the average again"
                 )
-        return cls(fits, weights, seed, method, reason)
+        return cls(fits, weights, seed, method, reason, narrow)
 
     def _active(self) -> dict[str, Fit]:
         """The fits with weight."""
@@ -2802,6 +2849,7 @@ class Average:
             message = f"{what} includes fits that failed their diagnostics: {', '.join(failed)}"
             table.attrs["warning"] = message
             warnings.warn(message, stacklevel=_outside_level())
+        self._warn_narrow(table)
         return table
 
     def _prob_table(
@@ -3193,7 +3241,8 @@ def average(
         )
     _refuse_other_targets(fits)
     _warn_other_runs({name: f for name, f in fits.items() if series[name] > 0})
-    return Average(fits, series / total, seed, method, reason)
+    narrow = comparison.narrow_laws() if comparison is not None else {}
+    return Average(fits, series / total, seed, method, reason, narrow)
 
 
 def _refuse_other_targets(fits: Mapping[str, Fit]) -> None:

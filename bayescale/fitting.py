@@ -41,6 +41,7 @@ from bayescale.forecast import (
     forecast_points,
     forecast_table,
     level_label,
+    warn_thin_tails,
 )
 from bayescale.hierarchy import NEW_GROUP, Pooling
 from bayescale.ladder import Attempt, Mode, climb, find_modes
@@ -768,6 +769,12 @@ class Fit:
             {k: v for k, v in self.settings.items() if k in known}, seed=self.seed
         )
 
+    @property
+    def _n_draws(self) -> int:
+        """The posterior draws, every chain's."""
+        post = self.idata.posterior
+        return int(post.sizes["chain"] * post.sizes["draw"])
+
     def draws(
         self, names: str | Sequence[str] | None = None, group: str | None = None
     ) -> dict[str, np.ndarray]:
@@ -969,6 +976,7 @@ class Fit:
         check_levels(level)
         seed = self.seed if seed is None else check_seed(seed)
         at = self._points(at)
+        warn_thin_tails(level, self._n_draws)
         column = self._group_column(at, group)
         labels = None
         if column is not None:
@@ -1563,6 +1571,7 @@ class Fit:
 
         check_levels(level)
         budgets = check_budgets(C)
+        warn_thin_tails(level, self._n_draws)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(
@@ -1737,6 +1746,7 @@ class Fit:
         check_levels(level)
         probs = [] if prob is None else check_levels(prob, "prob")
         targets = check_targets(target_loss)
+        warn_thin_tails(level, self._n_draws)
         groups = self._groups_of(group)
         if groups is not None:
             return self._per_group(

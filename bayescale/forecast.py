@@ -11,6 +11,7 @@ law's value itself, evaluated as written for additive noise, whose value may be 
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,7 +36,12 @@ __all__ = [
     "level_label",
     "mixture_table",
     "point_columns",
+    "warn_thin_tails",
 ]
+
+#: Fewest posterior draws beyond each end of an equal-tailed interval for its ends to be
+#: estimated: with fewer, they are the most extreme draws, whose values are chance.
+TAIL_DRAWS = 5
 
 # Points per block: keeps each (points x draws) work array near 8 MB.
 _BLOCK_ELEMENTS = 1_000_000
@@ -689,6 +695,34 @@ def _warn_not_positive(broken: np.ndarray, n_draws: int, undefined: bool) -> Non
         f"discrepancy (disc_*) columns are left NaN at those points; the law_* columns show the "
         f"law's value where it is finite. Forecast closer to the runs, or use a law that stays "
         f"positive there",
+        UserWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def warn_thin_tails(level: float | Sequence[float], n_draws: int) -> None:
+    """Warn when the widest interval asked for leaves too few draws beyond its ends.
+
+    A 99.99% interval from 4000 draws has 0.2 draws beyond each end: its ends are the most
+    extreme draws, not the quantiles they stand for, and change from seed to seed.
+
+    Parameters
+    ----------
+    level : float or sequence of float
+        The credible level(s) asked for (already checked).
+    n_draws : int
+        The posterior draws the intervals are taken from.
+    """
+    widest = max(_levels(level))
+    tail = n_draws * (1 - widest) / 2
+    if tail >= TAIL_DRAWS:
+        return
+    needed = math.ceil(2 * TAIL_DRAWS / (1 - widest))
+    warnings.warn(
+        f"a {level_label(widest)}% interval from {n_draws} posterior draws has {tail:.2g} "
+        f"draws beyond each end: its ends are the most extreme draws, whose values are "
+        f"chance, not the interval's. Take more draws (at least {needed} over all chains: "
+        f"fit(..., draws=..., chains=...), --draws, --chains) or ask for a lower level",
         UserWarning,
         stacklevel=_caller_level(),
     )

@@ -142,6 +142,20 @@ def test_user_weights_reproduce_a_single_law(comparison: Comparison) -> None:
 
 
 @pytest.mark.slow
+def test_an_average_warns_of_an_interval_its_pooled_draws_cannot_estimate(
+    comparison: Comparison,
+) -> None:
+    # Each fit has 2 x 500 draws; half the weight each pools 2000 of them, all the weight 1000.
+    at = {"N": [1e9], "D": [2e10]}
+    half = average(comparison.fits, weights={"chinchilla": 0.5, "kaplan": 0.5})
+    with pytest.warns(UserWarning, match=r"99\.9% interval from 2000 posterior draws has 1 "):
+        half.forecast(at, level=0.999)
+    only = average(comparison.fits, weights={"chinchilla": 1.0, "kaplan": 0.0})
+    with pytest.warns(UserWarning, match=r"99\.9% interval from 1000 posterior draws"):
+        only.compute_optimal(1e21, level=0.999)
+
+
+@pytest.mark.slow
 def test_comparison_saves_and_refuses_to_overwrite(comparison: Comparison, tmp_path: Path) -> None:
     files = comparison.save(tmp_path / "cmp")
     assert pd.read_csv(files["loo"]).shape[0] == 2

@@ -12,7 +12,7 @@ from conftest import TRUTH, chinchilla_loss, simulate_runs
 
 from bayescale.errors import DataError, ExtrapolationWarning, SlipWarning
 from bayescale.fitting import Fit
-from bayescale.forecast import forecast_points, forecast_table, level_label
+from bayescale.forecast import TAIL_DRAWS, forecast_points, forecast_table, level_label
 from bayescale.laws import get_law
 from bayescale.likelihood import Likelihood
 
@@ -513,3 +513,24 @@ def test_a_point_far_below_every_run_is_warned_about_as_a_slip_of_units(healthy_
         warnings.simplefilter("always")
         healthy_fit.forecast({"N": smallest / 900, "D": 1e10})
     assert not [w for w in caught if "below the smallest run's" in str(w.message)]
+
+
+def test_an_interval_wider_than_the_draws_can_estimate_is_warned_about(synthetic_fit) -> None:
+    # 4 chains x 500 draws (synthetic_fit): a 99.9% interval has 1 draw beyond each end, its
+    # ends the most extreme draws; a 99% interval has 10 and is quiet.
+    assert synthetic_fit._n_draws * (1 - 0.99) / 2 >= TAIL_DRAWS
+    at = {"N": [1e9], "D": [2e10]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        synthetic_fit.forecast(at, level=0.99)
+    with pytest.warns(
+        UserWarning, match=r"a 99\.9% interval from 2000 posterior draws has 1 "
+    ) as seen:
+        synthetic_fit.forecast(at, level=[0.5, 0.999])
+    thin = [w for w in seen if "posterior draws has" in str(w.message)]
+    assert f"at least {int(np.ceil(2 * TAIL_DRAWS / 0.001))} over all chains" in str(
+        thin[0].message
+    )
+    assert thin[0].filename == __file__  # points at the caller's line
+    with pytest.warns(UserWarning, match="posterior draws has"):
+        synthetic_fit.compute_optimal(1e21, level=0.999)

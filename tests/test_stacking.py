@@ -20,12 +20,13 @@ import bayescale
 from bayescale.comparison import (
     BOOTSTRAP_REPLICATES,
     BOOTSTRAP_SEED,
+    Average,
     Comparison,
     average,
     bagged_stacking_weights,
     stacking_weights,
 )
-from bayescale.errors import DataError, DataWarning
+from bayescale.errors import DataError, DataWarning, ExtrapolationWarning
 from bayescale.report.context import _averaged_forecast
 from bayescale.report.sections import comparison_section
 
@@ -472,6 +473,34 @@ def test_the_verdict_names_every_law_whose_held_out_intervals_are_too_narrow() -
         "of the held-out forecasts fell inside" in verdict
     )
     assert "close 83%" not in verdict and "farseer 96%" not in verdict
+    # The average carries them: its results say so (see the next test).
+    narrow = {"chinchilla": "33% (17 of 52)", "kaplan": "77% (40 of 52)"}
+    comparison = Comparison(fits, loo, extrapolation, [], held)  # type: ignore[arg-type]
+    assert comparison.narrow_laws() == narrow
+    assert average(comparison, weights="stacking").narrow == narrow
+
+
+def test_an_average_of_laws_whose_held_out_intervals_were_too_narrow_says_so(
+    healthy_fit, tmp_path: Path
+) -> None:
+    fits = {"a": healthy_fit, "b": healthy_fit}
+    narrow = {"a": "33% (17 of 52)"}
+    at = {"N": [1e9], "D": [2e10]}
+    both = Average(fits, pd.Series({"a": 0.7, "b": 0.3}), narrow=narrow)
+    with pytest.warns(ExtrapolationWarning, match=r"draws on a \(weight 0\.70: 33% \(17 of 52\)"):
+        table = both.forecast(at)
+    assert "lower bound on the uncertainty" in table.attrs["narrow"]
+    with pytest.warns(ExtrapolationWarning, match="intervals beyond the runs were too narrow"):
+        both.compute_optimal(1e21)
+    # Saved and reloaded, it still says so; without weight on that law it does not.
+    back = Average.load(both.save(tmp_path / "avg")["average"].parent)
+    assert back.narrow == narrow
+    other = Average(fits, pd.Series({"a": 0.0, "b": 1.0}), narrow=narrow)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        table = other.forecast(at)
+    assert "narrow" not in table.attrs
+    assert not [w for w in seen if "too narrow" in str(w.message)]
 
 
 def test_the_verdict_gives_the_held_out_lead_with_its_standard_error_by_run() -> None:
