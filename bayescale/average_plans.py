@@ -22,7 +22,7 @@ import pandas as pd
 
 from bayescale._format import format_number
 from bayescale.discrepancy import beyond_runs
-from bayescale.errors import DataError, ExtrapolationWarning
+from bayescale.errors import DataError, ExtrapolationWarning, SlipWarning
 from bayescale.fitting import (
     Fit,
     _outside_level,
@@ -356,7 +356,10 @@ def chance_of_run(
         budgets = np.asarray(budgets, dtype=float).reshape(-1)
         new = [b for b in dict.fromkeys(budgets.tolist()) if b not in known]
         if new:
-            found, _ = average._prob_part(fits, target, {"C": np.array(new)}, fixed)
+            with warnings.catch_warnings():
+                # The scan's own budgets (from 1e7 FLOPs) are no slip of the user's.
+                warnings.simplefilter("ignore", SlipWarning)
+                found, _ = average._prob_part(fits, target, {"C": np.array(new)}, fixed)
             known.update(zip(new, found["prob_run_below"].tolist(), strict=True))
         return np.array([known[b] for b in budgets.tolist()])
 

@@ -82,6 +82,7 @@ __all__ = [
     "compare",
     "compare_pooling",
     "name_laws",
+    "pooling_verdict",
     "score",
     "stacking_weights",
 ]
@@ -1070,11 +1071,11 @@ class Comparison:
             ]
             if len(self.loo) > 1:
                 second = self.loo.iloc[1]
-                if second["elpd_diff"] < 2 * second["dse"]:
-                    lines.append(
-                        f"Its lead over {self.loo.index[1]} ({second['elpd_diff']:.1f} +/- "
-                        f"{second['dse']:.1f}) is within two standard errors: not decisive."
-                    )
+                line = _loo_lead_line(
+                    str(self.loo.index[1]), float(second["elpd_diff"]), float(second["dse"])
+                )
+                if line is not None:
+                    lines.append(line)
         lines.extend(_alike_lines(self._loo_alike(), self.weights, "the runs (PSIS-LOO)"))
         no_check = self.extrapolation is None and self.heldout is None
         if no_check:
@@ -1116,15 +1117,7 @@ class Comparison:
                             f"pooled runs disagree, so neither law's lead is decisive."
                         )
                     else:
-                        lines.append(
-                            f"Its held-out lead over {other}: {diff:.1f} +/- {se:.1f} (summed "
-                            f"log density; standard error over the {n_runs} held-out runs)"
-                            + (
-                                ": decisive on these runs."
-                                if diff >= 2 * se
-                                else ", within two standard errors: not decisive."
-                            )
-                        )
+                        lines.append(_held_out_lead_line(other, diff, se, n_runs))
             if not set(ext_tied) & set(loo_tied):
                 lines.append(
                     "The criteria disagree: for forecasts beyond your largest run, trust the "
@@ -1253,19 +1246,8 @@ class Comparison:
             return None
         other = str(others.idxmax())
         laws = [str(name) for name in self.loo.index]
-        frame = self.heldout[self.heldout["law"].astype(str).isin(laws)]
-        complete, _ = _scored_splits(frame, laws)
-        used = frame[frame["holdout"].astype(str).isin(complete)]
-        table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
-        diff = (table[winner] - table[other]).to_numpy(dtype=float)
-        if not len(diff) or not np.isfinite(diff).all():
-            return None
-        per_run = pd.Series(diff).groupby(table.index.get_level_values("run").to_numpy()).sum()
-        n_runs = len(per_run)
-        se = float(per_run.std(ddof=1) * np.sqrt(n_runs)) if n_runs > 1 else float("nan")
-        if not np.isfinite(se):
-            return None
-        return other, float(diff.sum()), se, n_runs
+        lead = _pooled_lead(self.heldout, laws, winner, other)
+        return None if lead is None else (other, *lead)
 
     def narrow_laws(self) -> dict[str, str]:
         """Return the laws whose held-out 90% intervals covered clearly too few runs.
@@ -1544,6 +1526,16 @@ class Comparison:
         identity as saved (none for folders saved before it was), its weighting, and the
         laws in the order they were given (None for folders saved before it was kept)."""
         loo_file = folder / "loo.csv"
+        if not loo_file.is_file() and (folder / "pooling.csv").is_file():
+            choice = _favoured_pooling(folder / "pooling.csv")
+            raise BayescaleError(
+                f"'{folder}' holds pooling.csv, a comparison of pooling choices "
+                f"(compare_pooling; bayescale compare ... --pooling), not a saved comparison "
+                f"of laws: it keeps no fit to forecast from. Fit the runs with the pooling "
+                f"you choose from it (fit(runs, law, pooling='{choice}'); on the command "
+                f"line: bayescale fit DATA ... --group COLUMN --pooling {choice} --out FIT.nc) "
+                f"and forecast or report from that fit"
+            )
         if not loo_file.is_file():
             fits = sorted(p.name for p in folder.glob("*.nc"))
             hint = ""
@@ -1809,6 +1801,59 @@ def _names(names: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     names = list(names)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _pooled_lead(
+    heldout: pd.DataFrame, laws: Sequence[str], winner: str, other: str
+) -> tuple[float, float, int] | None:
+    """``winner``'s lead over ``other`` on the pooled held-out runs.
+
+    ``heldout`` holds pointwise log densities (columns ``law``, ``holdout``, ``run``,
+    ``log_density``; ``law`` may name a pooling choice). Returns the difference of summed log
+    densities over the splits where every one of ``laws`` was scored, its standard error with
+    the runs as units (a run held out at several thresholds is one unit: its differences are
+    summed first), and the number of runs; None when there is nothing finite to compare.
+    """
+    frame = heldout[heldout["law"].astype(str).isin(laws)]
+    complete, _ = _scored_splits(frame, laws)
+    used = frame[frame["holdout"].astype(str).isin(complete)]
+    table = used.set_index(["holdout", "run", "law"])["log_density"].unstack("law")
+    if winner not in table or other not in table:
+        return None
+    diff = (table[winner] - table[other]).to_numpy(dtype=float)
+    if not len(diff) or not np.isfinite(diff).all():
+        return None
+    per_run = pd.Series(diff).groupby(table.index.get_level_values("run").to_numpy()).sum()
+    n_runs = len(per_run)
+    se = float(per_run.std(ddof=1) * np.sqrt(n_runs)) if n_runs > 1 else float("nan")
+    if not np.isfinite(se):
+        return None
+    return float(diff.sum()), se, n_runs
+
+
+def _held_out_lead_line(other: str, diff: float, se: float, n_runs: int) -> str:
+    """The held-out winner's lead over ``other`` (see :func:`_pooled_lead`), and whether it
+    is decisive (two standard errors)."""
+    return (
+        f"Its held-out lead over {other}: {diff:.1f} +/- {se:.1f} (summed log density; "
+        f"standard error over the {n_runs} held-out runs)"
+        + (
+            ": decisive on these runs."
+            if diff >= 2 * se
+            else ", within two standard errors: not decisive."
+        )
+    )
+
+
+def _loo_lead_line(other: str, diff: float, dse: float) -> str | None:
+    """The PSIS-LOO winner's lead over ``other`` when it is within two standard errors (its
+    difference ``dse``): not decisive; None for a decisive lead."""
+    if not diff < 2 * dse:  # decisive, or no standard error to judge by
+        return None
+    return (
+        f"Its lead over {other} ({diff:.1f} +/- {dse:.1f}) is within two standard errors: "
+        f"not decisive."
+    )
 
 
 def _scored_splits(frame: pd.DataFrame, laws: Sequence[str]) -> tuple[list[str], dict[str, list]]:
@@ -3573,11 +3618,15 @@ def compare_pooling(
             )
     splits = [] if holdout_above is None else _pooling_splits(runs, holdout_above)
     rows = []
+    # Pointwise densities, for the standard errors of the verdict's leads.
+    loo_points: dict[str, np.ndarray] = {}
+    pointwise: list[pd.DataFrame] = []
     for choice in choices:
         result = fit(runs, law, pooling=choice, **fit_options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             loo = az.loo(result.with_log_likelihood(), pointwise=True)
+        loo_points[choice] = np.asarray(loo.loo_i, dtype=float).reshape(-1)
         row: dict[str, Any] = {
             "pooling": choice,
             "elpd_loo": float(loo.elpd_loo),
@@ -3588,25 +3637,151 @@ def compare_pooling(
         if test is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                row.update(_score(result, test, chosen, False)[0])
+                scores, logpd = _score(result, test, chosen, False)
+            # A count of runs, not a measurement: written as one (47, not 47.0).
+            row.update({**scores, "n_test": len(test)})
+            pointwise.append(_pointwise(choice, "test", np.arange(len(test)), logpd))
         if not splits:
             rows.append(row)
         for name, threshold, train, held in splits:
             refit = fit(train, law, pooling=choice, **fit_options)
+            split = f"{name}<={_threshold_text(threshold)}"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                scores = _score(refit, runs.subset(held), chosen, False)[0]
+                scores, logpd = _score(refit, runs.subset(held), chosen, False)
             rows.append(
                 {
                     **row,
-                    "holdout": f"{name}<={_threshold_text(threshold)}",
+                    "holdout": split,
                     "n_train": len(train),
                     **scores,
+                    "n_test": int(held.sum()),
                     "diagnostics_ok_refit": refit.ok,
                 }
             )
+            pointwise.append(_pointwise(choice, split, np.flatnonzero(held), logpd))
     index = ["pooling", "holdout"] if splits else "pooling"
-    return pd.DataFrame(rows).set_index(index)
+    table = pd.DataFrame(rows).set_index(index)
+    heldout = pd.concat(pointwise, ignore_index=True) if pointwise else None
+    table.attrs["verdict"] = pooling_verdict(table, loo_points, heldout)
+    return table
+
+
+def _favoured_pooling(path: Path) -> str:
+    """The choice a saved pooling table ranks first (by summed held-out elpd when it has
+    held-out scores, else by PSIS-LOO), or ``"partial"`` when it cannot be read."""
+    try:
+        table = pd.read_csv(path)
+        score = "elpd" if "elpd" in table.columns else "elpd_loo"
+        return str(table.groupby("pooling", sort=False)[score].sum().idxmax())
+    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError):
+        return "partial"
+
+
+def _pointwise(choice: str, split: str, runs: np.ndarray, logpd: np.ndarray) -> pd.DataFrame:
+    """One choice's held-out log densities at one split, as :attr:`Comparison.heldout` has
+    a law's (the choice in the ``law`` column)."""
+    return pd.DataFrame(
+        {"law": choice, "holdout": split, "run": runs, "log_density": np.asarray(logpd, float)}
+    )
+
+
+def pooling_verdict(
+    table: pd.DataFrame,
+    loo_points: Mapping[str, np.ndarray] | None = None,
+    heldout: pd.DataFrame | None = None,
+) -> str:
+    """Say which pooling choice wins on which criterion, how sure that is, and which fits
+    failed their diagnostics.
+
+    As :meth:`Comparison.verdict` judges laws: a PSIS-LOO lead within two standard errors
+    of the difference is not decisive, and the held-out winner's lead over the runner-up is
+    given with its standard error over the held-out runs.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`compare_pooling`'s table.
+    loo_points : mapping of str to numpy.ndarray, optional
+        Each choice's pointwise PSIS-LOO elpd (one value per run), for the LOO lead's
+        standard error; without it the lead is given without one.
+    heldout : pandas.DataFrame, optional
+        Pointwise held-out log densities (columns ``law`` naming the choice, ``holdout``,
+        ``run``, ``log_density``), for the held-out lead's standard error.
+
+    Returns
+    -------
+    str
+        The verdict, one sentence per line.
+    """
+    loo = table["elpd_loo"].groupby(level=0, sort=False).first().sort_values(ascending=False)
+    best = str(loo.index[0])
+    lines = [f"Best by PSIS-LOO (interpolation): {best} (elpd_loo {loo.iloc[0]:.1f})."]
+    if len(loo) > 1:
+        second = str(loo.index[1])
+        diff = float(loo.iloc[0] - loo.iloc[1])
+        dse = float("nan")
+        if loo_points is not None and best in loo_points and second in loo_points:
+            gap = loo_points[best] - loo_points[second]
+            dse = float(np.sqrt(len(gap) * np.var(gap, ddof=1))) if len(gap) > 1 else dse
+        line = _loo_lead_line(second, diff, dse)
+        if line is None and np.isfinite(dse):
+            line = f"Its lead over {second}: {diff:.1f} +/- {dse:.1f}: decisive on these runs."
+        elif line is None:
+            line = f"Its lead over {second}: {diff:.1f} (no pointwise values: no standard error)."
+        lines.append(line)
+    ok = table["diagnostics_ok"].groupby(level=0, sort=False).first()
+    failed = [str(c) for c in ok.index if not bool(ok[c])]
+    if failed:
+        one = len(failed) == 1
+        lines.append(
+            f"The fit of {_names(failed)} to every run failed "
+            f"{'its' if one else 'their'} diagnostics, so {'its' if one else 'their'} PSIS-LOO "
+            f"may be off: refit with more draws and tuning steps before trusting the ranking."
+        )
+    if "elpd" not in table:
+        lines.append(
+            "No held-out runs: give test= or holdout_above={'C': [...]} to judge extrapolation."
+        )
+        return "\n".join(lines)
+    # A choice not scored at every threshold (a refit that could not forecast) is not ranked
+    # on a partial sum.
+    held = (
+        table["elpd"]
+        .groupby(level=0, sort=False)
+        .apply(lambda scores: scores.sum() if scores.notna().all() else float("nan"))
+    )
+    unscored = [str(c) for c in held.index[held.isna()]]
+    if held.notna().any():
+        winner = str(held.idxmax())
+        larger = "larger " if "holdout" in table.index.names else ""
+        lines.append(
+            f"Best on the held-out {larger}runs (summed elpd): {winner} ({held[winner]:.1f})"
+            + (f"; not scored at every threshold: {', '.join(unscored)}" if unscored else "")
+            + "."
+        )
+        others = held.drop(winner).dropna()
+        lead = None
+        if heldout is not None and len(others):
+            other = str(others.idxmax())
+            scored = [str(c) for c in held.index[held.notna()]]
+            lead = _pooled_lead(heldout, scored, winner, other)
+        if lead is not None:
+            lines.append(_held_out_lead_line(other, *lead))
+    else:
+        lines.append("No choice was scored on every held-out split.")
+    if "diagnostics_ok_refit" in table:
+        refits = table["diagnostics_ok_refit"]
+        bad = [(str(c), str(h)) for (c, h), v in refits.items() if not bool(v)]
+        for choice in dict.fromkeys(c for c, _ in bad):
+            where = ", ".join(h for c, h in bad if c == choice)
+            ranked = " (the held-out winner)" if held.notna().any() and choice == winner else ""
+            lines.append(
+                f"{choice}'s refit at {where}{ranked} failed its diagnostics, so its held-out "
+                f"scores may be off: refit with more draws and tuning steps before trusting "
+                f"its rank."
+            )
+    return "\n".join(lines)
 
 
 def _pooling_splits(

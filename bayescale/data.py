@@ -67,6 +67,7 @@ __all__ = [
     "TOKENS_PER_PARAMETER",
     "TRIAD_LIMIT",
     "Runs",
+    "below_points",
     "below_sentence",
     "check_triad",
     "complete_triad",
@@ -921,6 +922,21 @@ def _check_distinct_groups(
             DataWarning,
             stacklevel=4,
         )
+    # 'C4' and 'c4' stay two groups (a name's case may matter), but are more often one
+    # group typed two ways: said, naming where each first appears.
+    spelled: dict[str, tuple[str, int]] = {}
+    said: set[str] = set()
+    for position, name in enumerate(labels):
+        spelling, first = spelled.setdefault(name.casefold(), (name, position))
+        if spelling != name and name not in said:
+            said.add(name)  # once per spelling, at its first run
+            warnings.warn(
+                f"{label}: groups {spelling!r} at {rows(first)} and {name!r} at "
+                f"{rows(position)} differ only in letter case: they are fitted as two groups; "
+                f"if they are the same group, write them the same",
+                DataWarning,
+                stacklevel=4,
+            )
 
 
 def _stripped(value: object) -> tuple[str, ...]:
@@ -1752,7 +1768,12 @@ def swapped_points(points: pd.DataFrame, runs: Runs) -> np.ndarray:
     return np.flatnonzero(odd)
 
 
-def swapped_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> str | None:
+def swapped_sentence(
+    points: pd.DataFrame,
+    runs: Runs,
+    what: str = "point",
+    name: Callable[[int], str] | None = None,
+) -> str | None:
     """The warning for points whose N and D look swapped (:func:`swapped_points`), or None.
 
     Parameters
@@ -1763,6 +1784,9 @@ def swapped_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> s
         The fitted runs.
     what : str, default "point"
         How the points are named (``"point"``, ``"target"``).
+    name : callable, optional
+        Names the point at a position (from 0), for points that are rows of the caller's
+        table (``"line 3"``); default ``what`` and the point's number from 1.
 
     Returns
     -------
@@ -1777,14 +1801,55 @@ def swapped_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> s
     known = runs.x("D") / runs.x("N")
     more = f" ({len(odd)} {what}s like it)" if len(odd) > 1 else ""
     return (
-        f"{what} {i + 1} (N = {format_number(n, 'size')}, D = {format_number(d, 'size')}) has "
+        f"{name(i) if name is not None else f'{what} {i + 1}'} (N = "
+        f"{format_number(n, 'size')}, D = {format_number(d, 'size')}) has "
         f"{d / n:.3g} tokens per parameter, fewer than any run ({float(known.min()):.3g} to "
         f"{float(known.max()):.3g}), while the other way round ({n / d:.3g}) it would read as "
         f"a run{more}: are N and D swapped? N counts parameters, D training tokens"
     )
 
 
-def below_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> str | None:
+def _below(points: pd.DataFrame, runs: Runs) -> dict[int, tuple[str, float, float]]:
+    """Each point far below the runs: its first such input (N, D, then C), value and the
+    smallest run's."""
+    flagged: dict[int, tuple[str, float, float]] = {}
+    for name in ("N", "D", "C"):
+        if name not in points.columns or name not in runs.inputs:
+            continue
+        smallest = float(runs.x(name).min())
+        values = points[name].to_numpy(dtype=float)
+        with np.errstate(all="ignore"):
+            odd = (values > 0) & (smallest / values > BELOW_RUNS_LIMIT)
+        for i in np.flatnonzero(odd):
+            flagged.setdefault(int(i), (name, float(values[i]), smallest))
+    return flagged
+
+
+def below_points(points: pd.DataFrame, runs: Runs) -> np.ndarray:
+    """Positions of the points whose N, D or C lies more than :data:`BELOW_RUNS_LIMIT` times
+    below the smallest run's (in other units, most likely: N = 3 for 3B).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Forecast points (checked).
+    runs : Runs
+        The fitted runs.
+
+    Returns
+    -------
+    numpy.ndarray
+        The positions, in order (empty when none is).
+    """
+    return np.array(sorted(_below(points, runs)), dtype=int)
+
+
+def below_sentence(
+    points: pd.DataFrame,
+    runs: Runs,
+    what: str = "point",
+    name: Callable[[int], str] | None = None,
+) -> str | None:
     """The warning for points whose N, D or C lies far below every run (more than
     :data:`BELOW_RUNS_LIMIT` times below the smallest), or None.
 
@@ -1796,30 +1861,24 @@ def below_sentence(points: pd.DataFrame, runs: Runs, what: str = "point") -> str
         The fitted runs.
     what : str, default "point"
         How the points are named.
+    name : callable, optional
+        Names the point at a position (from 0), as in :func:`swapped_sentence`.
 
     Returns
     -------
     str or None
         One sentence naming the first such point and input, and how many points there are.
     """
-    flagged: dict[int, tuple[str, float, float]] = {}
-    for name in ("N", "D", "C"):
-        if name not in points.columns or name not in runs.inputs:
-            continue
-        smallest = float(runs.x(name).min())
-        values = points[name].to_numpy(dtype=float)
-        with np.errstate(all="ignore"):
-            odd = (values > 0) & (smallest / values > BELOW_RUNS_LIMIT)
-        for i in np.flatnonzero(odd):
-            flagged.setdefault(int(i), (name, float(values[i]), smallest))
+    flagged = _below(points, runs)
     if not flagged:
         return None
     i = min(flagged)
-    name, value, smallest = flagged[i]
-    kind = "flops" if name == "C" else "size"
+    column, value, smallest = flagged[i]
+    kind = "flops" if column == "C" else "size"
     more = f" ({len(flagged)} {what}s like it)" if len(flagged) > 1 else ""
     return (
-        f"{what} {i + 1}: {name} = {format_number(value, kind)} is {smallest / value:.2g} times "
+        f"{name(i) if name is not None else f'{what} {i + 1}'}: {column} = "
+        f"{format_number(value, kind)} is {smallest / value:.2g} times "
         f"below the smallest run's ({format_number(smallest, kind)}){more}: check its units "
         f"(N in parameters, not millions or billions; D in tokens; C in FLOPs); a forecast "
         f"that far below the runs rests on nothing they measured"

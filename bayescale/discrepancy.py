@@ -889,6 +889,14 @@ def group_ranges(fit_: Fit, group_runs: Runs) -> tuple[dict[str, float], dict[st
     its law extrapolates: the range is that of ``group_runs``. With every parameter shared
     (complete pooling) one law is pinned by all the runs: the range is theirs.
 
+    A new group (``"new"``) has no runs; its law is the population's, which every group's
+    runs pin, so its range is that of all the runs and inside it the discrepancy adds
+    nothing. How far a new group may differ from the observed ones is the population
+    spread's part of its interval, not the discrepancy's. An observed group with one run
+    is measured from that run, as the backtests measured each held-out run from its own
+    group's runs in the refit: so it gets the full widening beyond that run, while ``new``
+    at the same point gets none (its interval is already the spread's, much wider).
+
     Parameters
     ----------
     fit_ : Fit

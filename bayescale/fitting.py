@@ -635,9 +635,11 @@ class Fit:
             }
             runs = self.runs.subset(np.array([g == name for g in self.runs.group]))
         else:
+            guess = closest(name, [*self.groups, NEW_GROUP])
             raise DataError(
                 f"group {name!r} is not one of this fit's groups ({', '.join(self.groups)}); "
                 f"use {NEW_GROUP!r} for a group not yet observed"
+                + (f"; did you mean {guess!r}?" if guess is not None else "")
             )
         # A reference-scale parameter's value there (A_ref), as a fit without groups has it.
         from bayescale.formula import NUMPY, Formula
@@ -712,7 +714,8 @@ class Fit:
             return None
         if group is None:
             return list(self.groups)
-        chosen = [str(group)] if one else [str(g) for g in group]
+        # Each group once, in the order asked: group=["c4", "c4"] is c4's rows once.
+        chosen = [str(group)] if one else list(dict.fromkeys(str(g) for g in group))
         if not chosen:
             raise DataError(
                 f"group names no group; give one or more of {', '.join(self.groups)} (or "
@@ -740,10 +743,17 @@ class Fit:
         """Stack a method's table over groups, with a ``group`` column first."""
         tables = []
         said: set[str] = set()
+        # Each group is as far from its own runs as it is: one without a discrepancy is
+        # warned of for every group it holds for, the first time the fit is asked.
+        root = self._root
+        before = said_far = root._warned_no_discrepancy
         for g in groups:
+            root._warned_no_discrepancy = before
             table = self._in_group(g, call, said)
+            said_far |= root._warned_no_discrepancy
             table.insert(0, "group", g)
             tables.append(table)
+        root._warned_no_discrepancy = said_far
         from bayescale.planning import stack_tables
 
         return stack_tables(tables, groups)
@@ -1383,6 +1393,7 @@ class Fit:
         discrepancy: bool = True,
         group: str | None = None,
         seed: int | None = None,
+        keep_slips: bool = False,
     ) -> pd.DataFrame:
         """Which run(s) to train next: the most expected reduction of uncertainty per unit cost.
 
@@ -1400,7 +1411,8 @@ class Fit:
             ``optimal_N``).
         cost : str or sequence of float, optional
             A formula of the candidates' columns (``"6*N*D"``, ``"gpu_hours"``) or one cost
-            per candidate; default ``k N D`` with the runs' compute factor.
+            per candidate; default the candidates' column ``cost`` if they have one, else
+            ``k N D`` with the runs' compute factor.
         budget : float or str, optional
             Most the chosen runs may cost together, in the cost's units; default no limit.
         batch : int, default 1
@@ -1434,6 +1446,9 @@ class Fit:
             For a hierarchical fit: the group whose runs are planned (``"new"`` allowed).
         seed : int, optional
             Seed of the fantasies; default the fit's seed.
+        keep_slips : bool, default False
+            Let candidates far below every run (N = 3 for 3B, a slip of units most likely)
+            be chosen; by default they are warned about and never chosen.
 
         Returns
         -------
@@ -1467,6 +1482,7 @@ class Fit:
             discrepancy=discrepancy,
             group=group,
             seed=seed,
+            keep_slips=keep_slips,
         )
 
     def compute_optimal(
@@ -1921,7 +1937,10 @@ class Fit:
             budgets = np.asarray(budgets, dtype=float).reshape(-1)
             new = [b for b in dict.fromkeys(budgets.tolist()) if b not in known]
             if new:
-                found = self._prob_below(target, None, None, np.array(new), fixed)
+                with warnings.catch_warnings():
+                    # The scan's own budgets (from 1e7 FLOPs) are no slip of the user's.
+                    warnings.simplefilter("ignore", SlipWarning)
+                    found = self._prob_below(target, None, None, np.array(new), fixed)
                 known.update(zip(new, found["prob_run_below"].to_numpy().tolist(), strict=True))
             return np.array([known[b] for b in budgets.tolist()])
 

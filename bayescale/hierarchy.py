@@ -89,7 +89,7 @@ from typing import Any
 
 import numpy as np
 
-from bayescale.errors import DataError, LawError
+from bayescale.errors import DataError, LawError, closest
 from bayescale.formula import Formula
 from bayescale.laws import Law, Parameter
 
@@ -98,10 +98,12 @@ __all__ = [
     "NEW_GROUP",
     "SHORTHANDS",
     "SPREADS",
+    "SPREAD_REASONS",
     "Pooling",
     "group_values",
     "new_group_draws",
     "scalar_view",
+    "spread_priors",
 ]
 
 #: How a parameter varies across groups.
@@ -114,6 +116,19 @@ SPREADS = {"exponent": 0.2, "floor": 0.3, "coefficient": 0.5, "scale": 0.5, "sha
 #: Spreads of parameters with a real-valued prior, in the parameter's own units.
 REAL_SPREADS = {"exponent": 0.1}
 REAL_SPREAD_DEFAULT = 0.5
+#: Why each role's spread has its default (the module's notes), as a report states it.
+SPREAD_REASONS = {
+    "exponent": "published exponents for one architecture on different corpora differ by "
+    "10-20% (e.g. 0.28-0.37 for the Chinchilla data term across refits and datasets); 0.2 "
+    "on log alpha is about 0.06 on an exponent of 0.3",
+    "floor": "the irreducible loss is the data's entropy; corpora of one language differ by a "
+    "few tenths of a nat on 2-3 nats (~10%), code or other languages by more",
+    "coefficient": "the loss a term adds at the runs' typical scale depends on tokenizer and "
+    "data (a factor of 1.6 at one spread), and a coefficient is the least transferable part "
+    "of a law",
+    "scale": "the loss a term adds at the runs' typical scale depends on tokenizer and data "
+    "(a factor of 1.6 at one spread), as for a coefficient",
+}
 #: The name that asks for a group not yet observed (drawn from the population).
 NEW_GROUP = "new"
 #: Default centring ``c`` of pooled parameters (see the module's notes). Measured on the
@@ -246,9 +261,11 @@ class Pooling:
             pooling = law.pooling or "partial"
         if isinstance(pooling, str):
             if pooling not in SHORTHANDS:
+                guess = closest(pooling, SHORTHANDS)
+                hint = f"; did you mean {guess!r}?" if guess is not None else ""
                 raise LawError(
                     f"pooling must be one of {', '.join(map(repr, SHORTHANDS))} or a mapping "
-                    f"{{parameter: kind}}, not {pooling!r}"
+                    f"{{parameter: kind}}, not {pooling!r}{hint}"
                 )
             pooling = {"default": SHORTHANDS[pooling]}
         if not isinstance(pooling, Mapping):
@@ -431,6 +448,64 @@ class Pooling:
             Same kinds and spreads.
         """
         return Pooling(dict(self.kinds), dict(self.spreads), {})
+
+
+def spread_priors(law: Law, pooling: Pooling) -> list[dict[str, Any]]:
+    """The prior of each pooled parameter's population spread, with its reasoning.
+
+    With two or three groups the runs say little about how far groups differ, so these
+    priors, more than the data, set the width of a new group's forecast.
+
+    Parameters
+    ----------
+    law : Law
+        The fit's law.
+    pooling : Pooling
+        The fit's pooling.
+
+    Returns
+    -------
+    list of dict
+        One per pooled parameter, in the law's order: ``name`` (the spread's variable,
+        ``E_tau``), ``parameter``, ``role``, ``spread`` (the half-normal scale),
+        ``log_scale`` (the spread is on the log scale), ``default`` (the role's default,
+        not one set in the pooling), ``prior`` (as text) and ``why``.
+    """
+    out = []
+    for name in pooling.pooled:
+        p = law.parameters[name]
+        spread = float(pooling.spreads.get(name, _default_spread(p)))
+        default = _default_spread(p)
+        if p.positive:
+            unit = (
+                f"on the log scale: groups typically differ by a factor within "
+                f"exp(+-{spread:g}) = {np.exp(spread):.2g}"
+            )
+        else:
+            unit = f"in {name}'s own units: groups typically differ by about {spread:g}"
+        reason = SPREAD_REASONS.get(p.role) if p.positive else None
+        if reason is None:
+            reason = f"the default spread of a {p.role} ({'log scale' if p.positive else 'units'})"
+        if np.isclose(spread, default):
+            why = f"Spread of {name} between groups, {unit}. {reason[0].upper()}{reason[1:]}."
+        else:
+            why = (
+                f"Spread of {name} between groups, {unit}; set in the fit's pooling (the "
+                f"default for a {p.role} is {default:g}: {reason})."
+            )
+        out.append(
+            {
+                "name": f"{name}_tau",
+                "parameter": name,
+                "role": p.role,
+                "spread": spread,
+                "log_scale": bool(p.positive),
+                "default": bool(np.isclose(spread, default)),
+                "prior": f"HalfNormal(sigma={spread:g})",
+                "why": why,
+            }
+        )
+    return out
 
 
 def _shorthand_hint(kind: Any) -> str:

@@ -79,9 +79,21 @@ import numpy as np
 import pandas as pd
 
 from bayescale._format import format_number, parse_quantity, size_kind
+from bayescale.data import (
+    below_points,
+    below_sentence,
+    swapped_points,
+    swapped_sentence,
+)
 from bayescale.data import log_inputs as data_log_inputs
 from bayescale.discrepancy import log_inputs, log_ranges
-from bayescale.errors import DataError, FormulaError, closest
+from bayescale.errors import (
+    DataError,
+    ExtrapolationWarning,
+    FormulaError,
+    SlipWarning,
+    closest,
+)
 from bayescale.forecast import forecast_points, law_mu
 from bayescale.formula import Formula
 from bayescale.settings import DEFAULT_MAX_DRAWS
@@ -107,6 +119,17 @@ MIN_DRAWS = 100
 _INTERVAL = 0.9
 #: Width of a standard normal's 90% equal-tailed interval.
 _Z_WIDTH = 2 * 1.6448536269514722
+#: The columns the plan's table adds beside the candidates' own.
+_ADDED = (
+    "candidate", "cost", "affordable", "slip", "reaches_target", "variance_reduction",
+    "variance_reduction_se", "width_reduction", "width_reduction_se", "value_per_cost", "ess",
+    "estimate", "chosen", "order", "marginal_reduction", "marginal_reduction_se",
+    "marginal_within_noise", "difference", "difference_se",
+)  # fmt: skip
+#: A candidates' column used as the cost when no cost is given.
+COST_COLUMN = "cost"
+#: The cost model's name (``attrs["cost"]``) when that column is used.
+COST_FROM_COLUMN = f"the candidates' column {COST_COLUMN}"
 
 
 def candidate_costs(
@@ -123,8 +146,9 @@ def candidate_costs(
     cost : str, sequence of float or None
         A formula of the candidates' columns (``"6*N*D"``, ``"N*D*epochs"``, ``"gpu_hours"``),
         parsed by :class:`bayescale.formula.Formula` (never evaluated by Python); the costs
-        themselves, one per candidate; or None for ``compute_factor * N * D`` (the column
-        ``C`` when the candidates give compute rather than N and D).
+        themselves, one per candidate; or None for the candidates' column ``cost`` if they
+        have one, else ``compute_factor * N * D`` (the column ``C`` when the candidates give
+        compute rather than N and D).
     compute_factor : float
         ``k`` of the default cost ``k N D`` (the runs' compute factor).
 
@@ -151,7 +175,12 @@ def _costs(
     """The costs, the cost model in words (``6*N*D``) and the costs' units."""
     row = _row_namer(candidates.index)
     columns = ", ".join(map(str, candidates.columns))
-    if cost is None and not {"N", "D"} <= set(candidates.columns) and "C" in candidates.columns:
+    if cost is None and COST_COLUMN in map(str, candidates.columns):
+        # The user's own costs: replacing them by FLOPs unasked would plan in other units
+        # than the budget they wrote beside them.
+        values = _numbers(candidates[COST_COLUMN], COST_COLUMN, row, "candidates")
+        label, units = COST_FROM_COLUMN, f"the units of the column {COST_COLUMN}"
+    elif cost is None and not {"N", "D"} <= set(candidates.columns) and "C" in candidates.columns:
         values = _numbers(candidates["C"], "C", row, "candidates")  # C = k N D already
         label, units = "C (the candidates' compute)", "FLOPs"
     elif cost is None:
@@ -233,6 +262,26 @@ def _rows_text(index: pd.Index, positions: Sequence[int], limit: int = 5) -> str
     return f"{name}s {listed}"
 
 
+def _where(points: pd.DataFrame, i: int, names: Sequence[str] | None = None) -> str:
+    """A point's inputs as bayescale prints them: ``N=70B, D=1.4T``."""
+    names = [n for n in (names or points.columns) if n in points.columns]
+    return ", ".join(f"{n}={format_number(float(points[n].iloc[i]), size_kind(n))}" for n in names)
+
+
+def _rows_with(
+    index: pd.Index, positions: Sequence[int], values: Callable[[int], str], limit: int = 3
+) -> str:
+    """Several rows each with its values, as :func:`_rows_text` names them: ``candidates 0
+    (N=1B, D=20B) and 3 (N=2B, D=40B)``; past ``limit``, how many more."""
+    shown = [f"{_label(index[i])!r} ({values(i)})" for i in positions[:limit]]
+    name = str(index.name) if index.name is not None else "candidate"
+    if len(positions) == 1:
+        return f"{name} {shown[0]}"
+    if len(positions) > limit:
+        return f"{name}s {', '.join(shown)} and {len(positions) - limit} more"
+    return f"{name}s {', '.join(shown[:-1])} and {shown[-1]}"
+
+
 def _numbers(values: pd.Series, column: str, row: Callable[[int], str], what: str) -> np.ndarray:
     """A column as floats, text as bayescale prints numbers ('70B', '1.4T') read; a cell that
     is neither is named by its row."""
@@ -301,13 +350,41 @@ def _candidate_points(frame: pd.DataFrame, law: Any, k: float) -> tuple[pd.DataF
             f"candidates.rename(columns={{'<column>': '{missing[0]}'}})"
         )
     notes: list[str] = []
+    row = _row_namer(frame.index)
     try:
-        points = forecast_points(
-            law, frame.reset_index(drop=True), k, row=_row_namer(frame.index), notes=notes
-        )
+        points = forecast_points(law, frame.reset_index(drop=True), k, row=row, notes=notes)
     except DataError as err:
-        raise DataError(f"candidates: {err}") from None
+        raise DataError(f"candidates: {_every_bad_row(frame, law, k, row, err)}") from None
     return points, [f"candidates: {note}" for note in notes]
+
+
+#: Bad rows named in one message; the rest are counted.
+_BAD_ROWS_SHOWN = 5
+
+
+def _every_bad_row(
+    frame: pd.DataFrame, law: Any, k: float, row: Callable[[int], str], first: DataError
+) -> str:
+    """The bad rows in the candidates' order, each as the check of its own row says it, so
+    that one message lists what to fix (the check of the whole table stops at the first it
+    meets, column by column)."""
+    found = []
+    for i in range(len(frame)):
+        try:
+            forecast_points(
+                law, frame.iloc[[i]].reset_index(drop=True), k, row=lambda _, i=i: row(i), notes=[]
+            )
+        except DataError as err:
+            found.append(str(err))
+    if len(found) <= 1:
+        return str(first)  # a fault of the whole table, or of one row: as the check said it
+    shown = found[:_BAD_ROWS_SHOWN]
+    more = len(found) - len(shown)
+    return (
+        f"{len(found)} rows cannot be used, in order: "
+        + ". Also ".join(shown)
+        + (f". And {more} more row{'s' if more > 1 else ''} like them" if more else "")
+    )
 
 
 def _candidate_groups(fit: Fit, frame: pd.DataFrame, group: str | None) -> str | None:
@@ -409,10 +486,11 @@ def _duplicates(
             taken = set()
         hits = [i for i, k in enumerate(keys) if k in taken]
         if hits:
+            one = len(hits) == 1
             notes.append(
-                f"{_rows_text(index, hits)} repeat{'s' if len(hits) == 1 else ''} a run the "
-                f"fit already has ({where(hits[0])}): such a run adds only a replicate's noise; "
-                f"remove {'it' if len(hits) == 1 else 'them'} unless a replicate is meant"
+                f"{_rows_with(index, hits, where)} repeat{'s a run' if one else ' runs'} the "
+                f"fit already has: such a run adds only a replicate's noise; "
+                f"remove {'it' if one else 'them'} unless a replicate is meant"
             )
     first: dict[tuple[float, ...], int] = {}
     copies = []
@@ -423,10 +501,9 @@ def _duplicates(
             first[k] = i
     if copies:
         row = _row_namer(index)
-        j = copies[0]
         notes.append(
-            f"{_rows_text(index, copies)} repeat{'s' if len(copies) == 1 else ''} the inputs "
-            f"of another candidate ({row(j)} is {row(first[keys[j]])} again: {where(j)}); a "
+            f"{_rows_with(index, copies, lambda j: f'{where(j)}, as {row(first[keys[j]])}')} "
+            f"repeat{'s' if len(copies) == 1 else ''} the inputs of another candidate; a "
             f"batch may choose both, as a replicate with fresh noise: remove the copies unless "
             f"replicates are meant"
         )
@@ -438,6 +515,138 @@ def _duplicates(
             f"(candidates.reset_index(drop=True))"
         )
     return notes
+
+
+def _candidate_slips(
+    points: pd.DataFrame, runs: Runs, index: pd.Index, keep: bool, swaps: bool
+) -> tuple[np.ndarray, list[str]]:
+    """The candidates that look like a slip, checked as forecast points are, and the
+    warnings that name them: ``""``, ``"below"`` (N, D or C far below every run) or
+    ``"swapped"`` (N and D the wrong way round; checked only when ``swaps``) for each.
+
+    A run far below the runs (N = 3 for 3B) costs next to nothing and seems to teach much
+    (the law's curve is steep there): it would win the ranking, so it is left out of the
+    choice unless ``keep``. A swap keeps the cost (N D is the same) and is only warned
+    about: a run with few tokens per parameter may be meant, off the compute-optimal
+    frontier, to learn its curvature.
+    """
+    row = _row_namer(index)
+    kind = np.full(len(points), "", dtype=object)
+    notes = []
+    swapped = swapped_sentence(points, runs, "candidate", row) if swaps else None
+    if swapped is not None:
+        odd = swapped_points(points, runs)
+        kind[odd] = "swapped"
+        notes.append(
+            f"candidates: {swapped}; {_rows_text(index, odd.tolist())} "
+            f"{'is' if len(odd) == 1 else 'are'} valued as given and may be chosen (a swap "
+            f"keeps the cost): swap {'its' if len(odd) == 1 else 'their'} N and D if so"
+        )
+    below = below_sentence(points, runs, "candidate", row)
+    if below is not None:
+        odd = below_points(points, runs)
+        kind[odd] = "below"
+        one = len(odd) == 1
+        named = _rows_text(index, odd.tolist())
+        if keep:
+            tail = (
+                f"{named} {'is' if one else 'are'} valued and may be chosen as given "
+                f"(keep_slips=True)"
+            )
+        else:
+            tail = (
+                f"{named} {'is' if one else 'are'} left out of the choice (valued in the table, "
+                f"never chosen): fix {'its' if one else 'their'} units, or pass keep_slips=True "
+                f"if {'it is' if one else 'they are'} meant as given"
+            )
+        notes.append(f"candidates: {below}; {tail}")
+    return kind, notes
+
+
+def _target_slips(points: pd.DataFrame, runs: Runs) -> list[str]:
+    """The forecast points' slip checks for the target (a plan for N = 70 when 70B was
+    meant values every run for the wrong question)."""
+    found = (swapped_sentence(points, runs), below_sentence(points, runs))
+    return [
+        f"target: {s}; fix the target (N in parameters: 7e10 or '70B'), or plan as given"
+        for s in found
+        if s is not None
+    ]
+
+
+def _target_costs(
+    target: pd.DataFrame, cost: str | Sequence[float] | np.ndarray | None, label: str, k: float
+) -> np.ndarray | None:
+    """What a run at each target point would cost by the candidates' cost model; None when
+    the model cannot say (costs given one per candidate, or a formula of columns the target
+    has not)."""
+    if label == COST_FROM_COLUMN or not (cost is None or isinstance(cost, str)):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _costs(target, cost, k)[0]
+    except (DataError, FormulaError):
+        return None
+
+
+def _reaches_target(
+    points: pd.DataFrame, costs: np.ndarray, target: pd.DataFrame, target_costs: np.ndarray | None
+) -> np.ndarray:
+    """Candidates that cost at least as much as a run at a target point, or lie at or beyond
+    one in N and D: training one is the decision itself, not a step towards it."""
+    out = np.zeros(len(points), dtype=bool)
+    if {"N", "D"} <= set(target.columns) and {"N", "D"} <= set(points.columns):
+        tol = 1 - 1e-9
+        for n, d in target[["N", "D"]].to_numpy(float):
+            out |= (points["N"].to_numpy(float) >= n * tol) & (
+                points["D"].to_numpy(float) >= d * tol
+            )
+        if target_costs is not None and len(target_costs):
+            out |= costs >= float(np.min(target_costs)) * tol
+    return out
+
+
+def _decision_itself_note(
+    chosen: Sequence[int],
+    reaches: np.ndarray,
+    points: pd.DataFrame,
+    inputs: Sequence[str],
+    costs: np.ndarray,
+    label: str,
+    target: pd.DataFrame,
+    target_costs: np.ndarray | None,
+    index: pd.Index,
+) -> str | None:
+    """The warning for chosen runs that cost as much as the target run or reach it."""
+    flagged = [j for j in chosen if reaches[j]]
+    if not flagged:
+        return None
+
+    def where(j: int) -> str:
+        at = ", ".join(
+            f"{n}={format_number(float(points[n].iloc[j]), size_kind(n))}" for n in inputs
+        )
+        return f"{at}; costs {format_number(float(costs[j]), 'short', 3)}"
+
+    t = int(np.argmin(target_costs)) if target_costs is not None and len(target_costs) else 0
+    at = ", ".join(
+        f"{n}={format_number(float(target[n].iloc[t]), size_kind(n))}" for n in ("N", "D")
+    )
+    run = (
+        f", which costs {format_number(float(target_costs[t]), 'short', 3)} by {label}"
+        if target_costs is not None and len(target_costs)
+        else ""
+    )
+    one = len(flagged) == 1
+    return (
+        f"{_rows_with(index, flagged, where)}, chosen, {'costs' if one else 'cost'} at least "
+        f"as much as a run at the target itself (point {t + 1}: {at}{run}), or "
+        f"{'lies' if one else 'lie'} at or beyond it in N and D: "
+        f"{'this run is' if one else 'these runs are'} the decision itself, not a step "
+        f"towards it (once trained, the forecast is moot); train "
+        f"the target run instead, or remove such candidates and plan again"
+    )
 
 
 def _checked_options(
@@ -728,26 +937,29 @@ class _RangeTerm:
 
 def _extrapolation(
     fit: Fit, targets: pd.DataFrame, criterion: str
-) -> tuple[float | None, list[str]]:
-    """E-folds by which the farthest target lies beyond the fit's runs (C for optimal_N), and
-    the inputs along which it does (those whose distance is the largest)."""
+) -> tuple[float | None, list[str], str | None, np.ndarray | None]:
+    """E-folds by which the farthest target lies outside the fit's runs (C for optimal_N),
+    the inputs along which it does (those whose distance is the largest), on which side
+    (``"beyond"``, or ``"below"`` when below the runs along every one of them), and each
+    target's distance."""
     log_min, log_max = log_ranges(fit.runs, list(fit.law.inputs))
     if criterion == "optimal_N":
         log_min = {n: v for n, v in log_min.items() if n == "C"}
         log_max = {n: v for n, v in log_max.items() if n == "C"}
     if not log_max:
-        return None, []
+        return None, [], None, None
     points = {str(c): targets[c].to_numpy(float) for c in targets.columns}
     logs = log_inputs(points, list(log_max), fit.runs.compute_factor)
     if set(log_max) - set(logs):  # a target without an input the runs range over
-        return None, []
+        return None, [], None, None
     beyond = {
         n: np.maximum(np.maximum(logs[n] - log_max[n], log_min[n] - logs[n]), 0.0) for n in logs
     }
     d = np.max(np.stack(list(beyond.values())), axis=0)
     far = int(np.argmax(d))
     along = [n for n, b in beyond.items() if d[far] > 0 and b[far] >= d[far] - 1e-9]
-    return float(d[far]), along
+    below = bool(along) and all(logs[n][far] < log_min[n] for n in along)
+    return float(d[far]), along, "below" if below else "beyond", d
 
 
 def _discrepancy_note(
@@ -760,6 +972,7 @@ def _discrepancy_note(
     points: pd.DataFrame,
     inputs: Sequence[str],
     index: pd.Index,
+    eligible: np.ndarray,
 ) -> str:
     """What the discrepancy's part of the target's variance is, and what would shorten it:
     the inputs along which the farthest target lies beyond the runs (as the plan leaves
@@ -786,10 +999,11 @@ def _discrepancy_note(
     def shown(name: str, log_value: float) -> str:
         return format_number(math.exp(log_value), size_kind(name))
 
-    where, need = [], []
+    where, need, flagged = [], [], []
     for k, name in enumerate(term.names):
         if beyond[far, k] < d[far] - 1e-9:
             continue
+        flagged.append(k)
         above = term.targets[far, k] > high[k]
         edge = high[k] if above else low[k]
         side = ("largest", "above") if above else ("smallest", "below")
@@ -798,14 +1012,15 @@ def _discrepancy_note(
             f"{side[0]} of the runs{' and the plan' if len(chosen) else ''})"
         )
         need.append(f"{name} {side[1]} {shown(name, edge)}")
+    side = "below" if all(term.targets[far, k] < low[k] for k in flagged) else "beyond"
     text += (
-        f": the target lies {d[far]:.1f} e-folds beyond the runs' range"
+        f": the target lies {d[far]:.1f} e-folds {side} the runs' range"
         f"{' as this plan leaves it' if len(chosen) else ''}, in {' and '.join(where)}, and only "
         f"runs with {' and '.join(need)} shorten that"
     )
     now = float(term.variance(low, high).mean())
     after_each = term.variance(*term.widened(low, high, np.arange(len(costs)))).mean(axis=1)
-    helps = after_each < now * (1 - 1e-9)
+    helps = (after_each < now * (1 - 1e-9)) & eligible
     helps[list(chosen)] = False
     if not helps.any():
         return f"{text}. No candidate does: add candidates with {' and '.join(need)}"
@@ -838,15 +1053,64 @@ def _se_text(fantasies: int, draws: int, total: int) -> str:
     return f"over {fantasies} fantasy worlds, each reweighting all {total} of the fit's draws"
 
 
+def _nothing_to_choose_note(
+    alone: Mapping[str, Any],
+    measure: str,
+    pool: np.ndarray,
+    budget: float | None,
+    index: pd.Index,
+    fantasies: int,
+    var_before: float,
+    width_before: float,
+) -> str:
+    """Why no run was chosen though some are affordable: every expected reduction is zero
+    or below; within Monte Carlo noise of zero (a run may still teach a little, which more
+    fantasies would tell), or surely so."""
+    within = " within the budget" if budget is not None else ""
+    gain = np.asarray(alone[f"{measure}_reduction"], dtype=float)
+    se = np.asarray(alone[f"{measure}_reduction_se"], dtype=float)
+    which = np.flatnonzero(pool & np.isfinite(gain))
+    # An expected posterior variance cannot truly rise: a reduction below zero is the Monte
+    # Carlo estimate's error, and within two standard errors of zero it says nothing.
+    noisy = which[np.isfinite(se[which]) & (gain[which] + 2 * se[which] >= 0)]
+    if len(which) and len(noisy) == len(which):
+        best = int(which[np.argmax(gain[which])])
+        before = var_before if measure == "variance" else width_before
+        more = max(4 * fantasies, 128)
+        return (
+            f"no candidate{within} is expected to shorten the target's uncertainty, but every "
+            f"expected reduction{within} is within Monte Carlo noise of zero (the largest, "
+            f"{_row_namer(index)(best)}'s, is {100 * gain[best] / before:.2g}% ± "
+            f"{100 * se[best] / before:.2g}% of the {measure}): these runs may teach the "
+            f"target a little, which {fantasies} fantasies cannot tell from nothing; more "
+            f"fantasies tell (fantasies={more}), or try candidates nearer the target"
+        )
+    return (
+        f"no candidate{within} is expected to shorten the target's uncertainty (every "
+        f"expected reduction{within} is zero or below): what these runs would show does not "
+        f"bear on the target; try candidates nearer the target, or check the target"
+    )
+
+
 def _short_batch_note(
-    run: Mapping[str, Any], batch: int, budget: float | None, costs: np.ndarray, index: pd.Index
+    run: Mapping[str, Any],
+    batch: int,
+    budget: float | None,
+    costs: np.ndarray,
+    index: pd.Index,
+    eligible: np.ndarray,
 ) -> str:
     """Why a batch came back with fewer runs than asked, candidates remaining."""
     chosen = run["chosen"]
     n = len(chosen)
     head = f"batch = {batch} but {n} run{'s were' if n > 1 else ' was'} chosen: "
-    others = np.ones(len(costs), dtype=bool)
+    others = eligible.copy()
     others[chosen] = False
+    if not others.any():
+        return head + (
+            "the other candidates are left out as likely units slips (warned above); fix "
+            "them, or pass keep_slips=True"
+        )
     if run["stop"] == "budget":
         return head + (
             f"the budget {budget:g} affords no other candidate ({run['spent']:g} spent; the "
@@ -883,6 +1147,7 @@ def recommend(
     discrepancy: bool = True,
     group: str | None = None,
     seed: int | None = None,
+    keep_slips: bool = False,
 ) -> pd.DataFrame:
     """Recommend the next run(s): the most expected reduction of uncertainty per unit cost.
 
@@ -904,7 +1169,9 @@ def recommend(
         name that is not an input of the law (nor N, D, C) is refused.
     cost : str, sequence of float, optional
         The cost model: a formula of the candidates' columns (``"6*N*D"``, ``"gpu_hours"``),
-        or one cost per candidate. Default ``k N D`` with ``k`` the runs' compute factor.
+        or one cost per candidate. Default: the candidates' column ``cost`` if they have
+        one (``attrs["cost"]`` then says "the candidates' column cost"), else ``k N D`` with
+        ``k`` the runs' compute factor.
     budget : float or str, optional
         Most the chosen runs may cost together (in the cost's units; ``"1e21"`` is read as
         a number); a candidate costing more is never chosen. Default: no limit. Within a
@@ -965,31 +1232,47 @@ def recommend(
         expected reductions are Monte Carlo averages over the fantasies: another seed moves
         them by about their standard errors (``*_se``), and may flip the order of two
         candidates whose ``difference`` is within about two of its ``difference_se``.
+    keep_slips : bool, default False
+        Let candidates far below every run be chosen. Candidates are checked as forecast
+        points are, each finding a :class:`~bayescale.errors.SlipWarning` naming the rows:
+        N, D or C more than 1000x below the smallest run's
+        (:func:`bayescale.data.below_points`), and, for ``criterion="loss"``, N and D
+        swapped (:func:`bayescale.data.swapped_points`). A run far below the runs (N = 3
+        for 3B) costs next to nothing and seems to teach much, so it would win the ranking:
+        by default it is valued in the table and never chosen. A swap keeps the cost and is
+        only warned about (a run off the compute-optimal frontier may be meant).
 
     Returns
     -------
     pandas.DataFrame
         One row per candidate, the chosen ones first in the order chosen, then those the
         budget affords alone before those it does not, each by value per cost (by the
-        ranking measure's reduction when the batch was chosen by reduction within a
-        budget): ``candidate`` (the row label in ``candidates``), the candidates' columns,
-        ``cost``, ``variance_reduction`` and ``width_reduction`` (expected, if this run
-        alone were added; absolute, in the squared and plain units of the target's
-        quantity: log loss, or log N) each with its Monte Carlo standard error over the
-        fantasies (``variance_reduction_se``, ``width_reduction_se``; NaN for the
-        linear-Gaussian estimate, which is not an average over them), ``value_per_cost``
-        (the ranking measure's reduction per unit cost), ``ess`` (mean effective sample
-        size of the weights), ``estimate`` (``"reweight"`` or ``"gaussian"``), ``chosen``
-        and ``order`` (1, 2 ... in the batch, 0 otherwise), ``marginal_reduction`` and
-        ``marginal_reduction_se`` (the ranking measure's reduction when chosen, given the
-        runs chosen before: a run may be chosen for it though its reduction alone is zero
-        or below), ``marginal_within_noise`` (a chosen run whose marginal reduction is
-        within two of its standard errors of zero), ``difference`` and ``difference_se``
-        (the value that ranked, ``value_per_cost`` or, for the greedy choice by reduction,
-        the reduction, minus the first chosen run's, and its standard error paired over the
-        same worlds; NaN if none was chosen). ``attrs`` holds ``criterion`` (in words),
-        ``measure``, ``target``
-        (records), ``variance_before``, ``width_before``, ``variance_after`` and
+        ranking measure's reduction when the batch was chosen by reduction within a budget),
+        then the likely slips of units left out: ``candidate`` (the row label in
+        ``candidates``), the candidates' columns (one named as a column below is kept as
+        ``<name>_candidates``, with a warning; ``attrs["renamed_columns"]``), ``cost``,
+        ``affordable`` (within the budget by itself; True without one), ``slip`` (``""``;
+        ``"below"``, far below every run, left out of the choice unless ``keep_slips``; or
+        ``"swapped"``, N and D the wrong way round, by the forecasts' checks, warned only),
+        ``reaches_target`` (costs at least as much as
+        a run at a target point by the same cost model, or lies at or beyond one in N and D:
+        a chosen one is warned about, as the decision itself), ``variance_reduction`` and
+        ``width_reduction`` (expected, if this run alone were added; absolute, in the
+        squared and plain units of the target's quantity: log loss, or log N) each with its
+        Monte Carlo standard error over the fantasies (``variance_reduction_se``,
+        ``width_reduction_se``; NaN for the linear-Gaussian estimate, which is not an
+        average over them), ``value_per_cost`` (the ranking measure's reduction per unit
+        cost), ``ess`` (mean effective sample size of the weights), ``estimate``
+        (``"reweight"`` or ``"gaussian"``), ``chosen`` and ``order`` (1, 2 ... in the batch,
+        0 otherwise), ``marginal_reduction`` and ``marginal_reduction_se`` (the ranking
+        measure's reduction when chosen, given the runs chosen before: a run may be chosen
+        for it though its reduction alone is zero or below), ``marginal_within_noise`` (a
+        chosen run whose marginal reduction is within two of its standard errors of zero),
+        ``difference`` and ``difference_se`` (the value that ranked, ``value_per_cost`` or,
+        for the greedy choice by reduction, the reduction, minus the first chosen run's, and
+        its standard error paired over the same worlds; NaN if none was chosen). ``attrs``
+        holds ``criterion`` (in words), ``measure``, ``target`` (records),
+        ``variance_before``, ``width_before``, ``variance_after`` and
         ``width_after`` (expected, after the whole batch), ``strategy`` (the greedy choice
         kept: ``per_cost`` or ``reduction``), ``strategy_rule`` (``per_cost``,
         ``reduction`` or ``better``, ``auto`` resolved), ``spent``, ``budget``, ``batch``,
@@ -999,13 +1282,20 @@ def recommend(
         ``posterior_draws`` (the fit's), ``standard_errors`` (what they cover, in words),
         ``fantasies``, ``marginal_within_noise`` (the labels of those runs), ``law`` and
         ``warnings`` (also issued as ``UserWarning``: among them candidates that repeat a
-        run or each other, a batch shorter than asked and why, and, when the discrepancy is
-        most of the target's variance after the plan, what would shorten it); with a fit's
+        run or each other, a batch shorter than asked and why, chosen runs that reach the
+        target, and, when the discrepancy is most of the target's variance after the plan,
+        what would shorten it; as a :class:`~bayescale.errors.SlipWarning`, candidates or
+        target points that look like a slip of units, checked as forecast points are; as an
+        :class:`~bayescale.errors.ExtrapolationWarning`, target points far beyond what the
+        discrepancy's backtests checked); with a fit's
         discrepancy, the variances and widths include it, ``discrepancy`` says so and
         ``discrepancy_variance_before`` and ``discrepancy_variance_after`` give its part
         (mean over the targets); ``extrapolation``, the e-folds by which the farthest target
-        lies beyond the runs' range (in C for ``optimal_N``; None if it cannot be measured)
-        and ``extrapolation_along``, the inputs along which it does; ``diagnostics_ok`` and,
+        lies outside the runs' range (in C for ``optimal_N``; None if it cannot be measured),
+        ``extrapolation_along``, the inputs along which it does, and ``extrapolation_side``
+        (``"beyond"`` or ``"below"``); ``slips_left_out`` (labels) and ``keep_slips``;
+        ``caveats``, sentences on what the plan rests on (backtest refits behind the
+        discrepancy it counts that failed their diagnostics); ``diagnostics_ok`` and,
         from a fit that failed its diagnostics, ``warning`` (also issued once per fit as a
         ``UserWarning``).
 
@@ -1058,6 +1348,19 @@ def recommend(
     criterion = _criterion_of(criterion, target_frame, list(law.inputs))
     points, found = _candidate_points(frame, law, k)
     notes += found
+    # Each note's category: slips of units are SlipWarnings and a target far beyond the
+    # backtests an ExtrapolationWarning, as forecasts warn them; the rest UserWarnings.
+    kinds: dict[str, type[Warning]] = {}
+    # Slips are judged against every run a fit has (a group's or a new group's plan too).
+    slips = _target_slips(target_frame, fit.runs)
+    # Off the frontier is the point of a compute-optimal plan's runs: no swap is suspected.
+    slip, said = _candidate_slips(
+        points, fit.runs, index, bool(keep_slips), swaps=criterion == "loss"
+    )
+    slips += said
+    notes += slips
+    kinds.update(dict.fromkeys(slips, SlipWarning))
+    eligible = (slip != "below") | bool(keep_slips)
     columns = frame.assign(**{n: points[n].to_numpy() for n in points.columns})
     costs, cost_label, cost_units = _costs(columns, cost, k)
     inputs = list(law.inputs)
@@ -1117,7 +1420,28 @@ def recommend(
     term = None if counted is None else _RangeTerm(counted, criterion, target_points, columns, k)
     n_targets = q.shape[1]
     disc_before = term.variance(*term.start) if term is not None else np.zeros(n_targets)
-    extrapolation, along = _extrapolation(view, target_points, criterion)
+    extrapolation, along, side, distances = _extrapolation(view, target_points, criterion)
+    if term is not None and distances is not None:
+        # The plan values runs by the discrepancy's growth at the target: checked by the
+        # backtests only so far out, as forecasts say of the same points.
+        from bayescale.fitting import beyond_backtests_sentence, far_rows
+        from bayescale.planning import backtest_reach
+
+        reach = backtest_reach(counted.info)
+        far = far_rows(distances, reach)
+        if reach is not None and len(far):
+            far_note = beyond_backtests_sentence(
+                far,
+                distances,
+                reach,
+                lambda i: f"point {i + 1} at {_where(target_points, i)}",
+                "target: ",
+                "and so is the part of the target's variance this plan values runs for "
+                "shortening; check the target's units, or plan on the law alone "
+                "(discrepancy=False)",
+            )
+            notes.append(far_note)
+            kinds[far_note] = ExtrapolationWarning
     w0 = _normalized(base)[:, None, :]
     # Per fantasy world (F,): the worlds are the Monte Carlo replicates of every estimate.
     law_var_worlds = _weighted_variance(w0, qz_w, q2z_w)[:, 0]
@@ -1125,6 +1449,14 @@ def recommend(
     law_var_before = float(law_var_worlds.mean())
     var_before = law_var_before + float(disc_before.mean())
     width_before = float(width_worlds.mean())
+    caveats = []
+    if term is not None and counted.failed_refits_note() is not None:
+        caveats.append(
+            f"the discrepancy this plan counts ({float(disc_before.mean()) / var_before:.0%} "
+            f"of the target's variance now) was learned from backtests on the runs, and "
+            f"{counted.failed_refits_note()}, and so is what a run nearer the target is "
+            f"valued for; compare with the plan on the law alone (discrepancy=False)"
+        )
 
     # Fantasised noise of each step, shared by both greedy strategies (common random numbers).
     eps_steps = [law.likelihood.draw_noise(truth_noise, rng) for _ in range(batch)]
@@ -1194,9 +1526,9 @@ def recommend(
         spent = 0.0
         stop = None  # why fewer than batch were chosen: "all", "budget" or "gain"
         for step in range(batch):
-            active = np.ones(n_cand, dtype=bool)
+            active = eligible.copy()  # a likely slip of units is never chosen unasked
             active[chosen] = False
-            if not active.any():
+            if step and not active.any():
                 stop = "all"
                 break
             if budget is not None:
@@ -1338,28 +1670,50 @@ def recommend(
     # add nothing given the runs before it: another seed may leave it out.
     noisy = [j for j in chosen if np.isfinite(marginal_se[j]) and marginal[j] < 2 * marginal_se[j]]
 
+    n_eligible = int(eligible.sum())
     if batch > n_cand:
         notes.append(
             f"batch = {batch} but there are {n_cand} candidates: at most {n_cand} can be "
             f"chosen; add candidates to choose from"
         )
-    if budget is not None and not chosen and costs.min() > budget:
+    cheapest = float(costs[eligible].min()) if n_eligible else math.inf
+    affordable = costs <= budget * (1 + 1e-12) if budget is not None else np.ones(n_cand, bool)
+    if not n_eligible:
         notes.append(
-            f"no candidate fits the budget {budget:g} (the cheapest costs {costs.min():g})"
+            "every candidate is left out as a likely slip of units (warned above), so none "
+            "was chosen: fix their units, or pass keep_slips=True to value them as given"
+        )
+    elif budget is not None and not chosen and cheapest > budget:
+        notes.append(
+            f"no candidate fits the budget {budget:g} (the cheapest costs {cheapest:g}): raise "
+            f"the budget or add cheaper candidates"
         )
     elif not chosen:
-        # Every expected reduction is zero or below (Monte Carlo noise around nothing to
-        # learn): the target's uncertainty does not depend on what these runs would show.
-        within = " within the budget" if budget is not None else ""
         notes.append(
-            f"no candidate{within} is expected to shorten the target's uncertainty (every "
-            f"expected reduction{within} is zero or below): what these runs would show does "
-            f"not bear on the target; try candidates nearer the target, or check the target"
-        )
+            _nothing_to_choose_note(
+                alone, measure, eligible & affordable, budget, index, fantasies, var_before,
+                width_before,
+            )
+        )  # fmt: skip
     if chosen and len(chosen) < min(batch, n_cand):
-        notes.append(_short_batch_note(run, batch, budget, costs, index))
+        notes.append(_short_batch_note(run, batch, budget, costs, index, eligible))
+    # Runs that are the decision itself: as costly as the target run, or at or past it.
+    target_costs = (
+        _target_costs(target_points, cost, cost_label, k) if criterion == "loss" else None
+    )
+    # A target that looks like a slip itself (warned) would flag every run as reaching it.
+    reaches = (
+        _reaches_target(points, costs, target_points, target_costs)
+        if criterion == "loss" and not _target_slips(target_points, fit.runs)
+        else np.zeros(n_cand, dtype=bool)
+    )
+    itself = _decision_itself_note(
+        chosen, reaches, points, inputs, costs, cost_label, target_points, target_costs, index
+    )
+    if itself is not None:
+        notes.append(itself)
     # A plan that chose nothing because nothing fits the budget has no "after" to speak of.
-    unaffordable = budget is not None and not chosen and costs.min() > budget
+    unaffordable = budget is not None and not chosen and cheapest > budget
     if term is not None and var_now > 0 and disc_final / var_now > 0.5 and not unaffordable:
         notes.append(
             _discrepancy_note(
@@ -1372,18 +1726,41 @@ def recommend(
                 points,
                 inputs,
                 index,
+                eligible,
             )
         )
-    for note in dict.fromkeys(notes):  # both strategies see the same first step
-        # At the user's line, whether they called recommend or Fit.recommend.
-        warnings.warn(note, UserWarning, stacklevel=_outside_level())
 
     out = frame.reset_index(drop=True)
     out.attrs = {}  # the candidates' own attrs (a reader's) are not the plan's
+    # A column of the user's named as one the plan adds is kept under another name, never
+    # overwritten (their own costs beside the cost model's, say).
+    renamed = {}
+    for name in _ADDED:
+        used = name == "cost" and cost_label == COST_FROM_COLUMN  # the same values: kept
+        if name in map(str, out.columns) and not used:
+            new = f"{name}_candidates"
+            while new in map(str, out.columns):
+                new += "_"
+            renamed[name] = new
+    if renamed:
+        out = out.rename(columns=renamed)
+        notes.append(
+            "the candidates' "
+            + ", ".join(f"column {a} is kept as {b}" for a, b in renamed.items())
+            + ": the plan's table has columns of those names (its cost is by "
+            + f"{cost_label}); rename them in the candidates to keep their names"
+        )
+    for note in dict.fromkeys(notes):  # both strategies see the same first step
+        # At the user's line, whether they called recommend or Fit.recommend.
+        warnings.warn(note, kinds.get(note, UserWarning), stacklevel=_outside_level())
     out.insert(0, "candidate", [_label(v) for v in index])
     for name in points.columns:
-        out[name] = points[name].to_numpy()
+        if name not in renamed:  # the inputs read as numbers, not the plan's own columns
+            out[name] = points[name].to_numpy()
     out["cost"] = costs
+    out["affordable"] = affordable
+    out["slip"] = slip
+    out["reaches_target"] = reaches
     for name, values in alone.items():
         out[name] = np.nan if values is None else values
     rank = {j: i + 1 for i, j in enumerate(chosen)}
@@ -1395,8 +1772,8 @@ def recommend(
     out["difference"] = difference
     out["difference_se"] = difference_se
     # Chosen first, in order; then what the budget affords alone; then the rest.
-    over = budget is not None and np.asarray(costs) > budget * (1 + 1e-12)
-    out["_sort"] = np.where(out["chosen"], out["order"], np.where(over, n_cand + 2, n_cand + 1))
+    last = np.where(~affordable, n_cand + 2, np.where(eligible, n_cand + 1, n_cand + 3))
+    out["_sort"] = np.where(out["chosen"], out["order"], last)
     # The others as the batch was chosen: per unit cost, or (within a budget, by reduction)
     # by what they would reduce, so that the table's first rows are the pick's alternatives.
     after = "value_per_cost" if chose == "per_cost" else f"{measure}_reduction"
@@ -1438,6 +1815,11 @@ def recommend(
             "discrepancy_variance_before": float(disc_before.mean()),
             "extrapolation": extrapolation,
             "extrapolation_along": along,
+            "extrapolation_side": side,
+            "slips_left_out": [_label(index[j]) for j in np.flatnonzero(~eligible)],
+            "keep_slips": bool(keep_slips),
+            "renamed_columns": renamed,
+            "caveats": caveats,
             "discrepancy_variance_after": disc_final,
         }
     )

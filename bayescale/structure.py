@@ -541,9 +541,11 @@ def _unit(node: Node, inputs: frozenset[str]) -> dict[str, float] | None:
     """The inputs a node is in the units of (``{input: power}``), None if unclear.
 
     Parameters are free (they take whatever units their place needs), numbers and the
-    results of ``exp`` are dimensionless; a sum is in the units its input-holding terms
-    share (a term of parameters only adopts them, a number is dimensionless); a power of
-    an input with a fitted exponent, or a logarithm of one, has no units this can name.
+    results of ``exp`` are dimensionless (a product with a number other than 1, like
+    ``N/1e8``, is unclear: its size is not the input's); a sum is in the units its
+    input-holding terms share (a term of parameters only adopts them, a number is
+    dimensionless); a power of an input with a fitted exponent, or a logarithm of one,
+    has no units this can name.
     """
     if isinstance(node, Name):
         return {node.id: 1.0} if node.id in inputs else {}
@@ -571,6 +573,10 @@ def _unit(node: Node, inputs: frozenset[str]) -> dict[str, float] | None:
         return {k: v * node.right.value for k, v in left.items()}
     right = _unit(node.right, inputs)
     if left is None or right is None:
+        return None
+    if any(isinstance(n, Num) and n.value != 1 for n in (node.left, node.right)):
+        # N/1e8 is N's units, but its value at N_ref is not N_ref: an amplitude stated at
+        # N_ref would be off by 1e8**alpha (the law author normalised the base already).
         return None
     sign = 1.0 if node.op == "*" else -1.0
     out = dict(left)

@@ -438,7 +438,13 @@ def test_compare_pooling_choices_from_the_command_line(runs_csv: Path, tmp_path:
     written = pd.read_csv(tmp_path / "p" / "pooling.csv")
     assert list(written["pooling"]) == ["partial", "complete"]
     assert {"elpd_loo", "n_train", "n_test", "elpd", "coverage_90"} <= set(written.columns)
-    assert "Best on the held-out larger runs (summed elpd):" in " ".join(done.stdout.split())
+    shown = " ".join(done.stdout.split())
+    assert "Best on the held-out larger runs (summed elpd):" in shown
+    assert "Its held-out lead over" in shown and "+/-" in shown
+    # Shares in percent on screen (as the README says), fractions in the file; counts whole.
+    coverage = written["coverage_90"].iloc[0]
+    assert f"{100 * coverage:.0f}%" in shown
+    assert pd.api.types.is_integer_dtype(written["n_test"])
     # The table is not overwritten without --force.
     before = (tmp_path / "p" / "pooling.csv").read_bytes()
     assert_user_error(invoke(*args), "pooling.csv")
@@ -532,6 +538,73 @@ def test_forecast_table(fitted: tuple[Path, Result]) -> None:
     median = pd.read_csv(io.StringIO(csv.stdout)).loc[0, "law_median"]
     assert 1 < median < 10
     assert f"{median:.3f}" in text
+
+
+def test_a_point_inside_the_runs_reads_inside_not_as_a_tiny_ratio(
+    fitted: tuple[Path, Result],
+) -> None:
+    out, _ = fitted
+    # Inside the runs' range on N, D and C: its ratio to the largest run is about 0.01.
+    result = invoke("forecast", str(out), "--at", "N=1e8,D=3e9", "--at", AT)
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines() if " law " in f" {line} "]
+    assert rows[0][-1] == "inside" and rows[1][-1].endswith("x")  # 70B is far beyond
+    assert "inside: within the data's range" in " ".join(result.stdout.split())
+
+
+def test_target_at_points_shows_sizes_as_the_other_tables_do(fitted: tuple[Path, Result]) -> None:
+    out, _ = fitted
+    result = invoke("target", str(out), "--loss", "2.3", "--at", "N=6.9e9,D=1.38e11")
+    assert result.exit_code == 0, result.output
+    assert "6.9B" in result.stdout and "138B" in result.stdout
+    assert "6.900e9" not in result.stdout and "1.380e11" not in result.stdout
+
+
+def test_group_words_on_the_command_line(fitted: tuple[Path, Result], tmp_path: Path) -> None:
+    from bayescale.cli._guard import cli_words
+
+    out, _ = fitted
+    # A report's group on a fit without groups: in the command line's words.
+    message = assert_user_error(
+        invoke("report", str(out), "--group", "c4", "--out", str(tmp_path / "r.html")),
+        "this fit has no groups, so the report cannot be about group 'c4'",
+        "fit the runs with 'bayescale fit ... --group COLUMN'",
+        "or leave out --group",
+    )
+    assert "group=" not in message
+    # A group the fit lacks, from Fit.group: the group most likely meant.
+    said = cli_words(
+        "group 'nwe' is not one of this fit's groups (c4, rpj, rw); use 'new' for a group not "
+        "yet observed"
+    )
+    assert said.endswith("; did you mean 'new'?")
+    assert cli_words(
+        "group 'zzz' is not one of this fit's groups (c4, rpj); use 'new' for a group not yet "
+        "observed"
+    ).endswith("not yet observed")
+    assert "--pooling partial for a new group" in cli_words(
+        "...; fit with pooling='partial' for a new group drawn from the groups' population"
+    )
+
+
+def test_fit_refuses_a_single_group_and_a_pooling_typo_before_its_header(
+    runs_csv: Path, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(runs_csv)
+    one = tmp_path / "one.csv"
+    frame.assign(family="a").to_csv(one, index=False)
+    base = ["fit", str(one), "--law", "chinchilla", *X_MAP, "--out", str(tmp_path / "f.nc")]
+    done = invoke(*base, "--group", "family")
+    assert_user_error(done, "every one of the 40 runs is in group 'a'")
+    assert "Fitting chinchilla" not in done.stdout and "pooling:" not in done.stdout
+    two = tmp_path / "two.csv"
+    frame.assign(family=np.resize(["a", "b"], len(frame))).to_csv(two, index=False)
+    base[1] = str(two)
+    done = invoke(*base, "--group", "family", "--pooling", "partiall")
+    message = assert_user_error(
+        done, "--pooling must be partial, none, complete or NAME=KIND", "did you mean 'partial'?"
+    )
+    assert "{parameter: kind}" not in message and "Fitting" not in done.stdout
 
 
 @pytest.mark.parametrize(

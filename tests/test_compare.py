@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -553,6 +554,26 @@ def grouped_fit(sim_runs: bs.Runs) -> bs.Fit:
     return bs.fit(runs, "chinchilla", draws=300, tune=300, chains=2, seed=0, prior_draws=0)
 
 
+def test_every_group_far_from_its_runs_is_warned_of_and_each_asked_once(
+    grouped_fit: bs.Fit,
+) -> None:
+    # The CLI shows the warnings said: each group beyond its runs without a discrepancy is
+    # named, not only the first (it once said "group x" alone, for x, y and new alike).
+    grouped_fit._warned_no_discrepancy = False  # as a fit asked for the first time
+    far = {"N": [7e10], "D": [1.4e12]}
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        table = grouped_fit.forecast(far, group=["x", "y", "new", "x"])
+    assert table["group"].tolist() == ["x", "y", "new"]  # x once
+    said = [str(w.message) for w in seen if "a fit without a discrepancy" in str(w.message)]
+    assert [m.split(":")[0] for m in said] == ["group x", "group y", "group new"]
+    assert len(table.attrs["caveats"]) >= 3
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        grouped_fit.forecast(far)
+    assert not [w for w in again if "a fit without a discrepancy" in str(w.message)]
+
+
 def test_fits_with_groups_average_per_group(grouped_fit: bs.Fit) -> None:
     only = average({"a": grouped_fit, "b": grouped_fit}, {"a": 1.0, "b": 0.0})
     pd.testing.assert_frame_equal(only.forecast(AT), grouped_fit.forecast(AT), check_like=True)
@@ -1080,6 +1101,14 @@ def test_compare_pooling_scores_the_runs_own_larger_runs(sim_runs: bs.Runs) -> N
     assert (table["n_train"] == below).all() and (table["n_test"] == len(runs) - below).all()
     assert table[["coverage_90", "mare", "elpd"]].notna().all().all()
     assert {"elpd_loo", "diagnostics_ok", "diagnostics_ok_refit"} <= set(table.columns)
+    # A count is written as one (47, not 47.0), and the verdict weighs the held-out lead.
+    assert pd.api.types.is_integer_dtype(table["n_test"])
+    assert f",{len(runs) - below}," in table.to_csv().splitlines()[1]
+    assert re.search(
+        rf"Its held-out lead over \w+: -?[\d.]+ \+/- [\d.]+ \(summed log density; standard "
+        rf"error over the {len(runs) - below} held-out runs\)",
+        table.attrs["verdict"],
+    ), table.attrs["verdict"]
     # Before any sampling: a threshold that leaves a group nothing to fit, or test= as well.
     lowest = {g: float(runs.x("C")[np.asarray(runs.group) == g].min()) for g in ("x", "y")}
     later = max(lowest, key=lowest.__getitem__)  # the group whose smallest run is larger
@@ -1087,6 +1116,85 @@ def test_compare_pooling_scores_the_runs_own_larger_runs(sim_runs: bs.Runs) -> N
         compare_pooling(runs, holdout_above={"C": lowest[later] * 0.999})
     with pytest.raises(DataError, match="either held-out runs given as test= or the runs' own"):
         compare_pooling(runs, test=runs, holdout_above={"C": threshold})
+
+
+def _pooling_table(
+    refit_ok: dict[str, bool], noise: float = 0.0
+) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """A pooling comparison's table, pointwise LOO and held-out densities, made up: partial
+    leads none on 20 held-out runs by 1.0 nat in all (by 0.05 a run, give or take ``noise``),
+    complete trails far; on PSIS-LOO partial and none are alike, complete trails."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(0.0, 1.0, 20)
+    jitter = rng.normal(0.0, 1.0, 20)
+    jitter = noise * (jitter - jitter.mean())  # the total lead stays 1.0
+    held = {"none": base, "partial": base + 0.05 + jitter, "complete": base - 2.0}
+    loo = {"partial": rng.normal(2.0, 0.5, 30), "none": rng.normal(2.0, 0.5, 30)}
+    loo["complete"] = loo["partial"] - 3.0
+    rows = [
+        {
+            "pooling": c,
+            "holdout": "C<=1e19",
+            "elpd_loo": float(loo[c].sum()),
+            "diagnostics_ok": True,
+            "n_test": 20,
+            "elpd": float(held[c].sum()),
+            "diagnostics_ok_refit": refit_ok.get(c, True),
+        }
+        for c in ("none", "partial", "complete")
+    ]
+    heldout = pd.concat(
+        pd.DataFrame({"law": c, "holdout": "C<=1e19", "run": np.arange(20), "log_density": v})
+        for c, v in held.items()
+    )
+    return pd.DataFrame(rows).set_index(["pooling", "holdout"]), loo, heldout
+
+
+def test_the_pooling_verdict_gives_each_leads_standard_error_and_names_failed_refits() -> None:
+    from bayescale.comparison import pooling_verdict
+
+    # The same small lead on every run: decisive; and the winner's refit failed.
+    verdict = pooling_verdict(*_pooling_table({"partial": False}))
+    assert "Best on the held-out larger runs (summed elpd): partial" in verdict
+    assert (
+        "Its held-out lead over none: 1.0 +/- 0.0 (summed log density; standard error over "
+        "the 20 held-out runs): decisive on these runs." in verdict
+    )
+    assert "partial's refit at C<=1e19 (the held-out winner) failed its diagnostics" in verdict
+    # The same total lead from runs that disagree: within two standard errors.
+    verdict = pooling_verdict(*_pooling_table({}, noise=1.0))
+    lead = next(line for line in verdict.splitlines() if "held-out lead over none" in line)
+    se = float(re.search(r"1\.0 \+/- ([\d.]+)", lead).group(1))
+    assert se > 2.0 and lead.endswith("within two standard errors: not decisive.")
+    assert "failed its diagnostics" not in verdict
+    # PSIS-LOO names its runner-up's gap with the standard error of the difference.
+    table, loo, _ = _pooling_table({})
+    best, second = table["elpd_loo"].droplevel(1).sort_values(ascending=False).index[:2]
+    gap = loo[best] - loo[second]
+    dse = float(np.sqrt(len(gap) * np.var(gap, ddof=1)))
+    verdict = pooling_verdict(table, loo)
+    assert f"{gap.sum():.1f} +/- {dse:.1f}" in verdict.splitlines()[1]
+    decisive = gap.sum() >= 2 * dse
+    assert ("not decisive" in verdict.splitlines()[1]) is not decisive
+
+
+def test_a_pooling_comparison_folder_is_named_as_one(tmp_path: Path) -> None:
+    folder = tmp_path / "pool_cmp"
+    folder.mkdir()
+    table, _, _ = _pooling_table({})
+    table.to_csv(folder / "pooling.csv")
+    with pytest.raises(BayescaleError) as err:
+        Comparison.load(folder)
+    message = str(err.value)
+    assert "holds pooling.csv, a comparison of pooling choices" in message
+    assert "pooling='partial'" in message  # the choice it ranks first on held-out runs
+    shown = _invoke("forecast", str(folder), "--at", "N=1e9,D=2e10")
+    assert shown.exit_code == 2
+    assert "a comparison of pooling choices (bayescale compare ... --pooling)" in shown.stderr
+    assert "'bayescale fit DATA ... --group COLUMN --pooling partial --out FIT.nc'" in (
+        " ".join(shown.stderr.split())
+    )
+    assert "fit(runs" not in shown.stderr
 
 
 @pytest.fixture(scope="module")
@@ -1312,6 +1420,8 @@ def test_an_average_of_one_law_plans_as_its_fit(healthy_fit: bs.Fit) -> None:
     for key in ("caveats", "past_peak", "beyond_backtests"):
         assert mine.attrs[key] == own.attrs[key]
     assert mine_said == own_said
+    # The chance's scan of budgets from 1e7 FLOPs is no slip of units of the user's.
+    assert not [m for m, category in own_said if issubclass(category, bs.SlipWarning)]
 
 
 @pytest.mark.filterwarnings("ignore::bayescale.DataWarning")  # fits of different runs

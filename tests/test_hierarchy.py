@@ -702,6 +702,105 @@ def test_report_has_a_groups_section(hierarchical: bayescale.Fit) -> None:
 
 
 @pytest.mark.slow
+def test_a_groups_report_takes_its_default_target_and_budgets_from_every_groups_runs(
+    hierarchical: bayescale.Fit,
+) -> None:
+    import html as html_module
+
+    from bayescale.plots._common import runs_compute
+    from bayescale.report import build_context
+    from bayescale.report.render import render_html
+
+    fit = hierarchical
+    context = build_context(fit, figures=False)
+    assert context["groups"]["focus"] == "c"  # four small runs: its own largest N is 1e8
+    own = fit.runs.subset(np.array([g == "c" for g in fit.runs.group]))
+    row = context["summary"]["rows"][0]
+    # 10x the largest N and D of every group's runs, not of group c's.
+    assert row["N"].value == pytest.approx(10 * fit.runs.x("N").max())
+    assert row["D"].value == pytest.approx(10 * fit.runs.x("D").max())
+    assert row["N"].value > 50 * own.x("N").max()
+    largest = float(runs_compute(fit).max())
+    plan = context["plan"]
+    assert plan["largest"].value == pytest.approx(largest) and plan["of_every_group"]
+    assert min(r["C"].value for r in plan["rows"]) == pytest.approx(largest)
+    # The default target is 10x N and 10x D of the largest run: 100x its compute.
+    assert context["meta"]["default_compute"]["ratio"].value == pytest.approx(100, rel=1e-6)
+    meta = context["meta"]
+    assert meta["runs_words"] == "group c's 4 runs"
+    assert meta["whole_reach"].value == pytest.approx(100, rel=1e-6)
+    # The forecast column is still measured against the group's own runs: far beyond them.
+    assert context["summary"]["max_extrapolation"].value > 1000
+    text = " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", render_html(context))).split())
+    assert "to its largest value in group c's 4 runs." in text
+    assert "10× the largest value of each input in every group's runs (all 40 runs" in text
+    assert "the compute of the fit's largest run, of any group" in text
+    assert "the fit's largest run, of any group, used" in text
+    # A new group's report measures from every group's runs: no second ratio.
+    new = build_context(fit, figures=False, group=NEW_GROUP)
+    assert new["meta"]["whole_reach"] is None
+    assert new["summary"]["rows"][0]["N"].value == pytest.approx(row["N"].value)
+    with pytest.raises(DataError, match=r"did you mean 'new'\?"):
+        build_context(fit, figures=False, group="nwe")
+
+
+@pytest.mark.slow
+def test_a_groups_report_states_the_spread_priors_and_whose_parameters_it_checks(
+    hierarchical: bayescale.Fit,
+) -> None:
+    import html as html_module
+
+    from bayescale.hierarchy import SPREADS
+    from bayescale.report import build_context
+    from bayescale.report.render import render_html
+
+    context = build_context(hierarchical, figures=False)
+    spreads = {row["name"]: row for row in context["law"]["spreads"]}
+    assert list(spreads) == ["E_tau", "A_tau", "B_tau", "alpha_tau", "beta_tau"]
+    assert spreads["alpha_tau"]["prior"] == f"HalfNormal(sigma={SPREADS['exponent']:g})"
+    assert spreads["E_tau"]["prior"] == f"HalfNormal(sigma={SPREADS['floor']:g})"
+    assert "entropy" in spreads["E_tau"]["why"] and spreads["E_tau"]["log_scale"]
+    rows = {row["name"]: row for row in context["sensitivity"]["rows"]}
+    assert rows["E"]["of"] == "group c" and rows["sigma"]["of"] == "shared"
+    assert rows["E_tau"]["of"] == "population"
+    assert rows["E_tau"]["diagnosis"] == "not computed"
+    text = " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", render_html(context))).split())
+    assert "E_tau population spread HalfNormal(sigma=0.3) (log scale)" in text
+    assert "the population median (E_loc, A_loc, B_loc, alpha_loc, beta_loc)" in text
+    assert "E (group c)" in text and "E_tau (population)" in text
+    assert "Power-scaling sensitivity is computed from the law's priors only" in text
+    assert "Runs are assumed comparable within each group (by family)" in text
+    assert "Runs are assumed comparable: same data" not in text
+
+
+def test_spread_priors_say_when_the_pooling_sets_its_own() -> None:
+    from bayescale.hierarchy import spread_priors
+
+    law = get_law("chinchilla")
+    rows = {r["name"]: r for r in spread_priors(law, Pooling.of(law, {"E": {"spread": 0.1}}))}
+    assert rows["E_tau"]["spread"] == 0.1 and not rows["E_tau"]["default"]
+    assert "set in the fit's pooling (the default for a floor is 0.3" in rows["E_tau"]["why"]
+    assert rows["A_tau"]["default"] and rows["A_tau"]["spread"] == 0.5
+    assert spread_priors(law, Pooling.of(law, "complete")) == []
+
+
+def test_a_pooling_shorthand_typo_gets_a_did_you_mean() -> None:
+    with pytest.raises(LawError, match=r"not 'partiall'; did you mean 'partial'\?"):
+        Pooling.of(get_law("chinchilla"), "partiall")
+
+
+def test_group_names_differing_only_in_case_are_said_at_load() -> None:
+    frame = _frame()
+    frame.loc[frame["family"] == "b", "family"] = "A"
+    with pytest.warns(DataWarning, match=r"groups 'a' at row 1 and 'A' at row 19 differ only in "):
+        runs = load_runs(frame, y="loss", group="family")
+    assert set(runs.group_names) == {"a", "A", "c"}  # still two groups: said, not merged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_runs(_frame(), y="loss", group="family")  # distinct names: silent
+
+
+@pytest.mark.slow
 def test_a_reused_compiled_model_takes_the_new_groups_names(hierarchical: bayescale.Fit) -> None:
     # Same structure (three groups, all pooled) as the fixture: the compiled model is reused.
     frame = _frame().replace({"family": {"a": "x", "b": "y", "c": "z"}})

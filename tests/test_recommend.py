@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 import warnings
@@ -916,8 +917,12 @@ def test_candidates_that_repeat_a_run_or_each_other_are_flagged(healthy_fit, sim
     with pytest.warns(UserWarning) as caught:
         table = recommend(healthy_fit, pool, TARGET, seed=3)
     said = [str(w.message) for w in caught]
-    assert any(m.startswith("candidate 0 repeats a run the fit already has") for m in said)
-    assert any(m.startswith("candidates 3 and 4 repeat the inputs of another") for m in said)
+    assert any(
+        m.startswith("candidate 0 (N=") and "repeats a run the fit already" in m for m in said
+    )
+    # Each copy with its own values and the row it copies, not the first one's for all.
+    copies = "candidates 3 (N=20B, D=400B, as candidate 1) and 4 (N=300M, D=10B, as candidate 2)"
+    assert any(m.startswith(f"{copies} repeat the inputs of another") for m in said)
     assert len([m for m in said if "repeat" in m]) == 2  # once each, naming them all
     assert len([m for m in table.attrs["warnings"] if "repeat" in m]) == 2
     with pytest.warns(UserWarning, match=r"the candidates' labels repeat \(0\)"):
@@ -957,3 +962,245 @@ def test_within_a_budget_the_table_lists_the_picks_alternatives_first(healthy_fi
     assert affordable.iloc[:first_over].all() and not affordable.iloc[first_over:].any()
     ranked = rest[affordable]["variance_reduction"].to_numpy()
     assert np.all(np.diff(ranked) <= 0)
+
+
+# --------------------------------------------------------------------------- the second audit
+
+
+def _quick(**kw):
+    """Small settings for the checks of inputs and messages (not of the estimates)."""
+    return {"seed": 3, "fantasies": 8, "max_draws": 300, **kw}
+
+
+def test_a_candidate_far_below_the_runs_is_warned_and_never_chosen_unasked(healthy_fit, tmp_path):
+    from bayescale.errors import SlipWarning
+
+    # N = 3 for 3B: a run costing next to nothing, which would win the ranking per unit cost.
+    pool = _pool({"N": 3.0, "D": 6e10}, INSIDE, TOWARDS)
+    with pytest.warns(SlipWarning, match=r"^candidates: candidate 0: N = 3 is .* times below") as w:
+        table = recommend(healthy_fit, pool, TARGET, **_quick())
+    said = " ".join(str(m.message) for m in w if issubclass(m.category, SlipWarning))
+    assert "candidate 0 is left out of the choice" in said and "keep_slips=True" in said
+    by = table.set_index("candidate")
+    assert by.loc[0, "slip"] == "below" and not by.loc[0, "chosen"]
+    assert by.loc[[1, 2], "slip"].tolist() == ["", ""] and by["chosen"].sum() == 1
+    assert table.attrs["slips_left_out"] == [0]
+    assert table["candidate"].iloc[-1] == 0  # listed after every run that may be chosen
+    # Insisted on, it is valued as given: and it does win, which is why it is left out.
+    kept = recommend(healthy_fit, pool, TARGET, keep_slips=True, **_quick())
+    assert kept.set_index("candidate").loc[0, "chosen"] and kept.attrs["slips_left_out"] == []
+    # Only slips: nothing is chosen, and the warning says why and what to do.
+    with pytest.warns(UserWarning, match="every candidate is left out as a likely slip"):
+        none = recommend(healthy_fit, _pool({"N": 3.0, "D": 6e10}), TARGET, **_quick())
+    assert not none["chosen"].any()
+    # On the command line: the file and its line, the flag in the table and its legend.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--fantasies", "8", "--seed", "3")
+    said = " ".join(done.output.split())
+    assert done.exit_code == 0, done.output
+    assert f"warning: --candidates {grid}: line 2: N = 3 is" in said
+    assert "line 2 is left out of the choice" in said and "pass --keep-slips if" in said
+    row = next(line for line in done.output.splitlines() if line.startswith("│   │    2 │"))
+    assert "units?" in row
+    assert "flag: units? N, D or C 1000x below every run" in said
+    kept = json.loads(_invoke(*args, "--fantasies", "8", "--keep-slips", "-f", "json").stdout)
+    assert [r["candidate"] for r in kept["rows"] if r["chosen"]] == [2]
+
+
+def test_candidates_with_n_and_d_swapped_are_warned_and_kept(healthy_fit):
+    from bayescale.errors import SlipWarning
+
+    swapped = {"N": 4e11, "D": 2e10}  # TOWARDS the wrong way round: the same cost
+    with pytest.warns(SlipWarning, match=r"candidate 1 \(N = 400B, D = 20B\) has 0\.05 tokens"):
+        table = recommend(healthy_fit, _pool(INSIDE, swapped), TARGET, **_quick())
+    assert table.set_index("candidate").loc[1, "slip"] == "swapped"
+    assert table.attrs["slips_left_out"] == []
+    # A compute-optimal plan wants runs off the frontier: no swap is suspected there.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlipWarning)
+        recommend(healthy_fit, _pool(INSIDE, swapped), {"C": 1e23}, **_quick())
+
+
+def test_a_target_that_looks_like_a_slip_is_warned_as_a_forecast_would_be(healthy_fit, tmp_path):
+    from bayescale.errors import ExtrapolationWarning, SlipWarning
+
+    fit, found = _with_discrepancy(healthy_fit, 0.03)
+    found = dataclasses.replace(found, info={"splits": [{"max_distance": 1.0}]})
+    fit = dataclasses.replace(fit, discrepancy=found)
+    slip = {"N": 70.0, "D": 1.4e12}  # 70 for 70B
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = recommend(fit, _pool(INSIDE, TOWARDS), slip, **_quick())
+        forecast = [str(w.message) for w in caught if w.category is SlipWarning]
+    said = {w.category: str(w.message) for w in caught}
+    assert said[SlipWarning].startswith("target: point 1: N = 70 is ")
+    assert "fix the target (N in parameters" in said[SlipWarning]
+    assert said[ExtrapolationWarning].startswith("target: point 1 at N=70, D=1.4T (")
+    assert (
+        "the farthest the backtests checked the discrepancy (1.0 e-folds)"
+        in said[ExtrapolationWarning]
+    )
+    assert said[SlipWarning] in table.attrs["warnings"]
+    # The same check as a forecast's (its sentence, after the plan's "target: ").
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit.forecast(at=slip)
+    assert next(str(w.message) for w in caught if w.category is SlipWarning) in forecast[0]
+    # Below the runs, not beyond: said so. A target inside the backtests' reach: no warning.
+    assert table.attrs["extrapolation_side"] == "below"
+    assert table.attrs["extrapolation_along"] == ["N"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlipWarning)
+        warnings.simplefilter("error", ExtrapolationWarning)
+        right = recommend(fit, _pool(INSIDE, TOWARDS), {"N": 4e9, "D": 1.4e11}, **_quick())
+    assert right.attrs["extrapolation_side"] == "beyond"
+    fit_file = fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    _pool(INSIDE, TOWARDS).to_csv(grid, index=False)
+    done = _invoke("next", str(fit_file), "--candidates", str(grid), "--target", "N=70,D=1.4T")
+    said = " ".join(done.output.split())
+    assert done.exit_code == 0, done.output
+    assert "warning: target: point 1: N = 70 is" in said
+    assert "e-folds (x" in said and ") below the runs' range, along N." in said
+    assert "plan on the law alone (--law-only)" in said
+
+
+def test_a_cost_column_is_the_cost_unless_another_is_given_and_is_never_lost(healthy_fit, tmp_path):
+    pool = _pool(INSIDE, TOWARDS).assign(cost=[500.0, 4000.0], note=["a", "b"])
+    table = recommend(healthy_fit, pool, TARGET, budget=3000, **_quick())
+    assert table.attrs["cost"] == "the candidates' column cost"
+    by = table.set_index("candidate").sort_index()
+    assert by["cost"].tolist() == [500.0, 4000.0]
+    assert by["affordable"].tolist() == [True, False] and by.loc[0, "chosen"]
+    assert candidate_costs(pool, None, 6.0).tolist() == [500.0, 4000.0]
+    # Another cost given: it is the table's cost, and the user's column is kept beside it.
+    with pytest.warns(UserWarning, match=r"the candidates' column cost is kept as cost_candid"):
+        flops = recommend(healthy_fit, pool, TARGET, cost="6*N*D", **_quick())
+    by = flops.set_index("candidate").sort_index()
+    assert by["cost_candidates"].tolist() == [500.0, 4000.0]
+    assert np.allclose(by["cost"], 6 * pool["N"] * pool["D"])
+    assert flops.attrs["renamed_columns"] == {"cost": "cost_candidates"}
+    assert by["note"].tolist() == ["a", "b"]
+    # The command line: said in the cost line; the file's values in the CSV.
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    said = " ".join(_invoke(*args, "--budget", "3000", "--fantasies", "8").output.split())
+    assert "Cost: the candidates' column cost, in its own units (used as --cost was not" in said
+    as_csv = pd.read_csv(io.StringIO(_invoke(*args, "-f", "csv", "--fantasies", "8").stdout))
+    assert sorted(as_csv["cost"]) == [500.0, 4000.0]
+    other = _invoke(*args, "-f", "csv", "--fantasies", "8", "--cost", "6*N*D")
+    as_csv = pd.read_csv(io.StringIO(other.stdout))
+    assert sorted(as_csv["cost_candidates"]) == [500.0, 4000.0]
+    assert as_csv["cost"].min() > 1e18
+
+
+def test_a_chosen_run_that_reaches_the_target_is_the_decision_itself(healthy_fit):
+    bigger = {"N": 1.4e11, "D": 2.8e12}  # beyond the target in N and D
+    costlier = {"N": 2e11, "D": 5e11}  # not beyond it in D, but costs more than its run
+    pool = _pool(TARGET, bigger, costlier, TOWARDS)
+    with pytest.warns(UserWarning, match="the decision itself") as caught:
+        table = recommend(healthy_fit, pool, TARGET, budget=1e25, batch=2, **_quick())
+    by = table.set_index("candidate").sort_index()
+    assert by["reaches_target"].tolist() == [True, True, True, False]
+    note = next(str(w.message) for w in caught if "the decision itself" in str(w.message))
+    chosen = table.loc[table["chosen"], "candidate"].tolist()
+    assert set(chosen) <= {0, 1, 2}  # the decision itself is what teaches most
+    for j in chosen:
+        assert f"{j} (N=" in note
+    assert "(point 1: N=70B, D=1.4T, which costs 5.88e23 by 6*N*D)" in note
+    # A cost model that cannot price the target run: only being at or past it counts.
+    pool = pool.assign(gpu_hours=[1.0, 2.0, 3.0, 0.5])
+    priced = recommend(healthy_fit, pool, TARGET, cost="gpu_hours", **_quick())
+    priced = priced.set_index("candidate").sort_index()
+    assert priced["reaches_target"].tolist() == [True, True, False, False]
+    # Runs short of the target in cost and in N or D: no warning.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recommend(healthy_fit, _pool(INSIDE, TOWARDS), TARGET, budget=1e25, **_quick())
+    assert not [w for w in caught if "decision itself" in str(w.message)]
+
+
+def test_failed_backtest_refits_are_a_caveat_of_the_plan(healthy_fit, tmp_path):
+    fit, found = _with_discrepancy(healthy_fit, 0.03)
+    failed = {
+        "splits": [{"max_distance": 3.0, "diagnostics_ok": False}] * 3,
+        "sampler": {"chains": 2, "draws": 300},
+    }
+    fit = dataclasses.replace(fit, discrepancy=dataclasses.replace(found, info=failed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = recommend(fit, _pool(INSIDE, TOWARDS), TARGET, **_quick())
+        alone = recommend(fit, _pool(INSIDE, TOWARDS), TARGET, discrepancy=False, **_quick())
+    (caveat,) = table.attrs["caveats"]
+    assert "all 3 backtest refits, 2 chains x 300 draws each, did not pass" in caveat
+    assert alone.attrs["caveats"] == []  # the plan on the law alone does not rest on them
+    fit_file = fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    _pool(INSIDE, TOWARDS).to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    said = " ".join(_invoke(*args, "--fantasies", "8").output.split())
+    assert "Caveat: the discrepancy this plan counts (" in said
+    assert "compare with the plan on the law alone (--law-only)" in said
+    doc = json.loads(_invoke(*args, "--fantasies", "8", "-f", "json").stdout)
+    assert doc["caveats"] == [caveat]
+    assert "caveat: the discrepancy" in _invoke(*args, "--fantasies", "8", "-f", "csv").output
+
+
+def test_cli_next_flags_the_candidates_the_budget_cannot_afford(healthy_fit, tmp_path):
+    pool = _pool(INSIDE, TOWARDS, {"N": 5e9, "D": 1e11})
+    budget = 1.01 * 6 * 5e9 * 1e11  # affords the last and INSIDE, not TOWARDS
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pool.to_csv(grid, index=False)
+    args = ["next", str(fit_file), "--candidates", str(grid), "--target", "N=7e10,D=1.4e12"]
+    done = _invoke(*args, "--budget", f"{budget:g}", "--fantasies", "8")
+    assert done.exit_code == 0, done.output
+    rows = {line.split("│")[2].strip(): line for line in done.output.splitlines()
+            if line.startswith("│")}  # fmt: skip
+    assert "over budget" in rows["3"]
+    assert "over budget" not in rows["2"] and "over budget" not in rows["4"]
+    said = " ".join(done.output.split())
+    assert "flag: over budget costs more than --budget by itself, so it is never chosen" in said
+    doc = json.loads(_invoke(*args, "--budget", f"{budget:g}", "-f", "json").stdout)
+    assert {r["candidate"]: r["affordable"] for r in doc["rows"]} == {2: True, 3: False, 4: True}
+
+
+def test_nothing_chosen_within_monte_carlo_noise_says_so(healthy_fit):
+    from bayescale.recommendation import _nothing_to_choose_note
+
+    index = pd.Index([2, 3], name="line")
+    pool = np.array([True, True])
+
+    def note(gains, ses):
+        alone = {"variance_reduction": np.array(gains), "variance_reduction_se": np.array(ses)}
+        return _nothing_to_choose_note(alone, "variance", pool, 1e21, index, 32, 1e-4, 0.05)
+
+    noisy = note([-2.2e-10, -5e-9], [1.4e-8, 4e-9])
+    assert "within Monte Carlo noise of zero (the largest, line 2's, is -0.00022% ±" in noisy
+    assert "more fantasies tell (fantasies=128)" in noisy and "does not bear" not in noisy
+    sure = note([-2.2e-10, -5e-8], [1.4e-8, 4e-9])  # line 3 is surely below zero
+    assert "does not bear on the target" in sure and "noise" not in sure
+    from bayescale.cli.commands.next import _cli_words
+
+    assert "(--fantasies 128)" in _cli_words(noisy)
+
+
+def test_cli_next_names_every_bad_candidate_row_in_file_order(healthy_fit, tmp_path):
+    fit_file = healthy_fit.save(tmp_path / "fit.nc")
+    path = tmp_path / "bad.csv"
+    path.write_text("N,D\n1e9,2e10\n,3e10\n-1e9,2e10\n2e9,abc\n3e9,6e10\n")
+    done = _invoke("next", str(fit_file), "--candidates", str(path), "--target", "N=7e10,D=1.4e12")
+    assert done.exit_code == 2
+    said = " ".join(done.output.split())
+    assert f"--candidates {path}: 3 rows cannot be used, in order: line 3: N is empty;" in said
+    assert said.index("line 3:") < said.index("line 4: N is -1e+09") < said.index("line 5: D is")
+    assert said.count("error:") == 1 and "nan" not in said
+    # In Python: the same, the rows named by their labels; a NaN given is said as such.
+    pool = pd.DataFrame({"N": [1e9, np.nan, -1e9], "D": [2e10, 3e10, 2e10]})
+    with pytest.raises(DataError, match=r"2 rows cannot be used, in order: candidate 1: N is nan"):
+        recommend(healthy_fit, pool, TARGET)

@@ -494,6 +494,15 @@ def test_muennighoff_s_law_as_written_gets_amplitude_and_repetition_priors():
     )
 
 
+def test_a_base_normalised_by_a_number_states_no_amplitude_at_the_input_s_reference():
+    # A * (N/1e8)**-a at N_ref is A * N_ref**-a * 1e8**a: stated at N_ref, its prior would be
+    # off by 1e8**a and the sampler's A-a decorrelation would add one (found by the ladder's
+    # two-mode test). The author normalised the base already: A keeps a plain prior.
+    s = Formula("E + A * (N / 1e8)**-a + B * (N / 1e8)**-b").structure(["N"])
+    assert s.amplitudes == {} and s.roles["A"] == "coefficient"
+    assert Formula("E + A/(2*N)**a").structure(["N"]).amplitudes == {}
+
+
 def test_a_factor_of_one_plus_a_ratio_is_no_amplitude_of_the_power_beside_it():
     # G*D/U is sized against 1, not against B/D**beta (which made G ~ 800 at the reference).
     s = Formula("E + A/N**alpha + B/D**beta * (1 + G*D/U)").structure(["N", "D", "U"])

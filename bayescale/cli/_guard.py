@@ -166,6 +166,25 @@ _CLI_WORDS = (
         "bayescale fit ... --group COLUMN)",
         "fit the runs with 'bayescale fit ... --group COLUMN'",
     ),
+    # fitting.Fit.group (complete pooling's warning for a new group)
+    ("fit with pooling='partial' for a new group", "fit with --pooling partial for a new group"),
+    # hierarchy.Pooling.of (an unknown shorthand)
+    (
+        "pooling must be one of 'partial', 'none', 'complete' or a mapping {parameter: kind}, not ",
+        "--pooling must be partial, none, complete or NAME=KIND items (e.g. "
+        "--pooling alpha=shared,E=separate), not ",
+    ),
+    # comparison: a pooling comparison's folder given as a comparison of laws; its verdict
+    ("(compare_pooling; bayescale compare ... --pooling)", "(bayescale compare ... --pooling)"),
+    (
+        "give test= or holdout_above={'C': [...]} to judge extrapolation",
+        "give --holdout-above C=VALUE to judge extrapolation",
+    ),
+    # report.context.build_context (a group asked of a fit without groups)
+    (
+        "to report on one group, or report on this fit without a group",
+        "to report on one group, or leave out --group",
+    ),
     # comparison: average weights and best()
     (
         "compare(runs, laws=[...], holdout_above={'C': [...]}), then .average()",
@@ -240,6 +259,9 @@ _WEIGHTS_GOT = re.compile(
 _POOLING_ARGUMENT = re.compile(r"pool it \(pooling=\{'(\w+)': 'pooled'\}\)")
 #: hierarchy (a pooling that names a noise parameter or none of the law's).
 _POOLING_FIRST = re.compile(r"^pooling: (?='[^']*' is a noise parameter|law '[^']*' has no )")
+#: comparison (a pooling comparison's folder): ``(fit(runs, law, pooling='partial'); on the
+#: command line: bayescale fit ...)``: the command alone.
+_FIT_POOLING = re.compile(r"\(fit\(runs, law, pooling='(\w+)'\); on the command line: ([^()]*)\)")
 #: A setting named as the library's argument at the start of a message: the option.
 _ARGUMENT_FIRST = re.compile(
     r"^(draws|tune|chains|target_accept|seed|compute_factor|mode|level|fantasies|max_draws|"
@@ -282,8 +304,9 @@ def cli_words(text: str) -> str:
         by its argument (``draws must ...``) by its option (``--draws must ...``); a
         formula's remedies (``load_runs(..., x=...)``, ``priors=``, ``inputs=[...]``) as
         ``--x NAME=COLUMN`` and a law file; the Python calls of a remedy that gives the
-        command too (``compare(..., holdout_above=...)``) as the command alone; otherwise
-        unchanged.
+        command too (``compare(..., holdout_above=...)``) as the command alone; a group the
+        fit does not have with the group most likely meant (``did you mean 'new'?``);
+        otherwise unchanged.
     """
     for python, command in _CLI_WORDS:
         text = text.replace(python, command)
@@ -299,6 +322,7 @@ def cli_words(text: str) -> str:
     text = _WEIGHTS_GOT.sub(_weights_as_option, text)
     text = _ARGUMENT_FIRST.sub(lambda m: f"--{m.group(1).replace('_', '-')} must", text)
     text = _POOLING_FIRST.sub("--pooling: ", text)
+    text = _FIT_POOLING.sub(r"('\2')", text)
     return _POOLING_ARGUMENT.sub(r"pool it (--pooling \1=pooled)", text)
 
 

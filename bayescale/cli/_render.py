@@ -211,7 +211,7 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
             )
             + "new run: the loss of one more run (predictive interval); extrap.: largest "
             "ratio of an input or of C to its maximum in the data (> 1: beyond the data; "
-            "below: under the data's range)"
+            "inside: within the data's range; below: under it)"
         ),
         caption_justify="left",
     )
@@ -228,6 +228,9 @@ def forecast_table(frame: pd.DataFrame, title: str) -> Table:
         ratio = format_number(extrapolation, "ratio")
         if extrapolation <= 1 and float(row.get("distance", 0.0)) > 0:
             ratio, extrapolation = "below", 2.0  # outside the data all the same: flagged
+        elif extrapolation <= 1 and "distance" in row:
+            # A ratio below 1 would read as "under the data's range", as "below" does.
+            ratio = "inside"
         table.add_row(
             *[
                 escape(str(row[name]))
@@ -387,7 +390,9 @@ def emit(
     elif any(c.endswith("_median") for c in frame.columns):
         console().print(interval_table(frame, key, title))
     else:
-        console().print(frame_table(frame, title, [key]))
+        # The points' sizes as every other table shows them (6.9B, not 6.900e9).
+        sized = [key, *(c for c in frame.columns if c in SIZED and c != key)]
+        console().print(frame_table(frame, title, sized))
 
 
 def print_law(law: Law) -> None:

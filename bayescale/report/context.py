@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bayescale.comparison import Comparison
 from bayescale.errors import BayescaleError, DataError, DataWarning
 from bayescale.fitting import Fit
@@ -186,7 +188,11 @@ def _averaged_forecast(
 
 def _default_compute(fit: Fit, forecast: pd.DataFrame) -> dict[str, Num] | None:
     """A default target's compute and its ratio to the largest run's, for a law of N and D
-    (None otherwise, or with several targets)."""
+    (None otherwise, or with several targets).
+
+    ``fit`` is the whole fit: for a fit with groups the default target is 10x every group's
+    runs, so it is measured against the largest run of any group.
+    """
     if len(forecast) != 1 or "C" not in forecast.columns or not has_n_and_d(fit):
         return None
     compute = float(forecast["C"].iloc[0])
@@ -205,10 +211,12 @@ def _averaged_plan(
     fixed: dict[str, float] | None,
     target_loss: float | None,
     group: str | None,
+    whole: Fit | None = None,
 ) -> dict[str, Any] | None:
     """The plan under the comparison's averaged laws: each pooled draw splits the budgets
     with its own law (:meth:`bayescale.Average.compute_optimal`), and the budget for the
-    target loss with one run's chance at ``level``.
+    target loss with one run's chance at ``level``; the budgets are those of the fit's own
+    plan (from ``whole``'s largest run: every group's, for a fit with groups).
 
     None without a comparison or without an N/D split; ``why_not`` says why when the average
     gives no plan (it does not apply to this fit, or a law with weight has no split).
@@ -218,7 +226,7 @@ def _averaged_plan(
     average = averaged.get("average")
     if average is None:
         return {"why_not": averaged["why_not"]}
-    budgets = sections.plan_budgets(fit, budgets)
+    budgets = sections.plan_budgets(fit if whole is None else whole, budgets)
     try:
         with warnings.catch_warnings():
             # Said under the table (its caveats), as the fit's own plan's are.
@@ -265,7 +273,8 @@ def build_context(
         Target points, in any form :meth:`bayescale.Fit.forecast` takes:
         ``{"N": [7e10], "D": [1.4e12]}``, a DataFrame, or records
         ``[{"N": 7e10, "D": 1.4e12}]`` (of N, D, C any two); default
-        10x the largest N, D and C in the runs, other inputs (a learning rate, a batch
+        10x the largest N, D and C in the runs (for a fit with groups, every group's runs,
+        whichever group the report is about), other inputs (a learning rate, a batch
         size ...) held at their median in the runs (see
         :func:`~bayescale.report.inputs.default_targets`; for a law of compute alone given
         ``compute``: the budgets).
@@ -275,8 +284,9 @@ def build_context(
         compute-optimally; or laws of compute C, by inverting the law, without a split).
     compute : float, str or sequence of float, optional
         One budget in FLOPs or several (``1e24``, ``[1e23, 1e24]``, ``"1e24"``), for the
-        probability and the compute plan; default the targets' compute. A law of compute
-        alone given no ``at`` forecasts at these budgets.
+        probability and the compute plan; default the targets' compute. The plan adds the
+        largest run's compute, 10x and 100x it (of every group's runs, for a fit with
+        groups). A law of compute alone given no ``at`` forecasts at these budgets.
     level : float, default 0.9
         Credible level of the intervals, in (0, 1).
     command : str, optional
@@ -289,7 +299,8 @@ def build_context(
     group : str, optional
         For a hierarchical fit: the group the forecast, plan and plots are about (``"new"``
         for a group not yet observed); default the group with the fewest runs, usually the
-        new setup being asked about. A "Groups" section shows every group.
+        new setup being asked about. A "Groups" section shows every group, and the priors
+        and sensitivity sections add the population spreads (``E_tau`` ...).
     downstream : mapping of str to Fit or path, optional
         Downstream metrics: name -> the fit of its link from the loss
         (:func:`bayescale.downstream.fit_link`), or the file it was saved to. A "Downstream
@@ -307,8 +318,8 @@ def build_context(
     ------
     DataError
         If ``fit`` is not a fit or its file, a target, budget, target loss or level is
-        invalid, ``comparison`` is of another type, or a downstream entry is not a link's
-        fit.
+        invalid, ``comparison`` is of another type, a downstream entry is not a link's
+        fit, or ``group`` is given for a fit without groups or is not one of its groups.
     BayescaleError
         If the fit's file, the comparison folder or a link's file cannot be read.
 
@@ -336,11 +347,19 @@ def build_context(
         # parameters are the whole fit's, and the Groups section compares the groups.
         counts = {g: int(sum(1 for x in fit.runs.group if x == g)) for g in fit.groups}
         focus = group if group is not None else min(fit.groups, key=lambda g: counts[g])
+        _check_group(whole, focus)
         fit = whole.group(focus)
     elif group is not None:
-        raise DataError(f"group={group!r} is for fits with groups; this fit has none")
-    # A law of compute alone forecasts at the budgets when no target is given.
-    targets = asked if asked is not None else default_targets(fit, given)
+        # Fit.group's own words, which the command line says as its options.
+        raise DataError(
+            f"this fit has no groups, so the report cannot be about group {group!r}; fit runs "
+            f"loaded with load_runs(..., group='<column>') (on the command line: bayescale fit "
+            f"... --group COLUMN) to report on one group, or report on this fit without a group"
+        )
+    # The default target and the plan's budgets come from every group's runs, as for a fit
+    # without groups: the group the report is about (by default the one with the fewest runs,
+    # often a new dataset's few small runs) would otherwise set them far below the fit's runs.
+    targets = asked if asked is not None else default_targets(whole, given)
     levels = sorted({*FORECAST_LEVELS, level})
     with warnings.catch_warnings():
         # The report states failed diagnostics, and the forecast's caveats under its table.
@@ -387,19 +406,21 @@ def build_context(
             # No target given, a law of compute alone: the budgets are its targets.
             "targets_from_compute": bool(asked is None and given and in_compute_alone(fit.law)),
             # No target given: the inputs held at their median instead of scaled 10x.
-            "held_inputs": [] if asked is not None else _held(fit),
-            "scaled_inputs": "" if asked is not None else _scaled(fit),
+            "held_inputs": [] if asked is not None else _held(whole),
+            "scaled_inputs": "" if asked is not None else _scaled(whole),
             # What a default target is as one run: its compute against the largest run's (10x
             # the largest N and 10x the largest D is 100x the compute, more when they come
             # from different runs).
-            "default_compute": _default_compute(fit, forecast) if asked is None else None,
+            "default_compute": _default_compute(whole, forecast) if asked is None else None,
+            # Whose runs "x largest run" and the default target are measured against.
+            **_runs_words(whole, focus, forecast),
             "fan_levels": [level_label(lv) for lv in fan_levels(level)],
         },
         "summary": sections.summary_section(
             fit, forecast, levels, level, target_loss, budgets, fixed
         ),
         "data": sections.data_section(whole),
-        "law": sections.law_section(fit),
+        "law": sections.law_section(fit, whole.pooling),
         "diagnostics": sections.diagnostics_section(whole),
         "parameters": sections.parameters_section(whole, level),
         "plan": sections.plan_section(
@@ -407,9 +428,10 @@ def build_context(
             level,
             budgets,
             fixed,
-            _averaged_plan(fit, averaged, level, budgets, fixed, target_loss, focus),
+            _averaged_plan(fit, averaged, level, budgets, fixed, target_loss, focus, whole),
+            whole=whole,
         ),
-        "sensitivity": sections.sensitivity_section(fit, prior_notes),
+        "sensitivity": sections.sensitivity_section(fit, prior_notes, whole=whole, group=focus),
         "comparison": sections.comparison_section(fit, tables, averaged, level),
         "reproducibility": reproducibility_section(whole, path, command, created, request),
         "figures": _figures(fit, targets, level, budgets, fixed, tables) if figures else {},
@@ -436,6 +458,59 @@ def build_context(
         if figures:
             out["figures"].update(_group_figures(whole, level))
     return out
+
+
+def _check_group(fit: Fit, group: str) -> None:
+    """Refuse a group the fit does not have, with the name most likely meant.
+
+    Raises
+    ------
+    DataError
+        If ``group`` is neither one of the fit's groups nor ``"new"``.
+    """
+    from bayescale.hierarchy import NEW_GROUP
+
+    if str(group) not in [*fit.groups, NEW_GROUP]:
+        fit.group(str(group))  # raises, naming the group most likely meant
+
+
+def _runs_words(whole: Fit, focus: str | None, forecast: pd.DataFrame) -> dict[str, Any]:
+    """Whose runs the report's distances are measured from, in words, and for a group's
+    report how far the targets reach beyond every group's runs.
+
+    ``runs_words`` names the runs of "x largest run" (the report's group's: a group's law is
+    pinned by its own runs); ``default_runs`` those of a default target and of the plan's
+    budgets (every group's); ``whole_reach`` (a Num, or None) is the farthest target's ratio
+    to the largest value in every group's runs, when that differs from the group's own.
+    """
+    from bayescale.discrepancy import beyond_runs
+    from bayescale.hierarchy import NEW_GROUP
+
+    if focus is None:
+        return {
+            "grouped": False,
+            "runs_words": "the runs",
+            "default_runs": "the runs",
+            "whole_reach": None,
+        }
+    count = Num(len(whole.runs), "meta.whole_runs", "int")
+    default = f"every group's runs (all {count.text} runs of the fit)"
+    if focus == NEW_GROUP:
+        # A new group has no runs: its forecasts are measured from every group's.
+        return {
+            "grouped": True,
+            "runs_words": "every group's runs (a new group has none of its own)",
+            "default_runs": default,
+            "whole_reach": None,
+        }
+    own = int(sum(1 for g in whole.runs.group if g == focus))
+    ratio, _ = beyond_runs(forecast, whole.runs, list(whole.law.inputs))
+    return {
+        "grouped": True,
+        "runs_words": f"group {focus}'s {own} run{'s' if own != 1 else ''}",
+        "default_runs": default,
+        "whole_reach": Num(float(np.max(ratio)), "meta.whole_reach", "ratio"),
+    }
 
 
 def _group_figures(fit: Fit, level: float) -> dict[str, str]:

@@ -14,6 +14,7 @@ from bayescale.checks import CONFLICTS, PSENS_THRESHOLD, prior_sensitivity
 from bayescale.errors import ExtrapolationWarning
 from bayescale.fitting import RHAT_MAX, Fit
 from bayescale.forecast import level_label
+from bayescale.hierarchy import Pooling
 from bayescale.planning import in_compute_alone
 from bayescale.plots._common import has_n_and_d, runs_compute
 from bayescale.report.numbers import Num, nums
@@ -267,8 +268,26 @@ def data_section(fit: Fit) -> dict[str, Any]:
     }
 
 
-def law_section(fit: Fit) -> dict[str, Any]:
-    """The law's formula, inputs, priors with their reasoning, likelihood and reference."""
+def law_section(fit: Fit, pooling: Pooling | None = None) -> dict[str, Any]:
+    """The law's formula, inputs, priors with their reasoning, likelihood and reference.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit (one group's view, for a fit with groups).
+    pooling : Pooling, optional
+        The whole fit's pooling, for a fit with groups: the priors of the population spreads
+        (``E_tau`` ...), which set a new group's width, are stated with their reasoning.
+
+    Returns
+    -------
+    dict
+        The law's text, ``priors`` (law parameters), ``noise``, and for a fit with groups
+        ``spreads`` (:func:`bayescale.hierarchy.spread_priors`) and ``pooled``, ``shared``,
+        ``separate`` (parameter names by kind); else ``spreads`` empty.
+    """
+    from bayescale.hierarchy import spread_priors
+
     law = fit.law
     priors = [
         {
@@ -298,6 +317,12 @@ def law_section(fit: Fit) -> dict[str, Any]:
         "noise": noise,
         "noise_why": " ".join(lik.why.split()),
         "references": references,
+        "grouped": pooling is not None,
+        "spreads": [] if pooling is None else spread_priors(law, pooling),
+        **{
+            kind: [n for n, k in (pooling.kinds if pooling else {}).items() if k == kind]
+            for kind in ("pooled", "shared", "separate")
+        },
     }
 
 
@@ -368,7 +393,21 @@ def parameters_section(fit: Fit, level: float) -> dict[str, Any]:
 
 
 def plan_budgets(fit: Fit, compute: list[float]) -> list[float]:
-    """The plan's budgets: the largest run's compute, 10x and 100x it, and the given ones."""
+    """The plan's budgets: the largest run's compute, 10x and 100x it, and the given ones.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit whose runs set the budgets: for a fit with groups the whole fit (every
+        group's runs), not one group's view.
+    compute : list of float
+        Budgets given, in FLOPs.
+
+    Returns
+    -------
+    list of float
+        The budgets, sorted, each once.
+    """
     largest = float(runs_compute(fit).max())
     return sorted({largest, largest * 10, largest * 100, *compute})
 
@@ -379,14 +418,39 @@ def plan_section(
     compute: list[float],
     fixed: dict[str, float] | None,
     averaged: dict[str, Any] | None = None,
+    *,
+    whole: Fit | None = None,
 ) -> dict[str, Any] | None:
     """The compute-optimal split at the largest run's compute, 10x, 100x and the budgets,
     and, with a comparison, the same split under the averaged laws (``averaged``: see
-    :func:`averaged_plan_section`)."""
+    :func:`averaged_plan_section`).
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit whose law splits the budgets (one group's view, for a fit with groups).
+    level : float
+        Credible level of the intervals.
+    compute : list of float
+        Budgets given, in FLOPs.
+    fixed : dict, optional
+        The law's inputs other than N, D and C.
+    averaged : dict, optional
+        The plan under the averaged laws (see :func:`averaged_plan_section`).
+    whole : Fit, optional
+        The fit whose largest run sets the default budgets: the whole fit, for a fit with
+        groups (every group's runs); default ``fit``.
+
+    Returns
+    -------
+    dict or None
+        None for a law without an N/D split.
+    """
     if not has_n_and_d(fit):
         return None
-    largest = float(runs_compute(fit).max())
-    budgets = plan_budgets(fit, compute)
+    source = fit if whole is None else whole
+    largest = float(runs_compute(source).max())
+    budgets = plan_budgets(source, compute)
     with warnings.catch_warnings():
         # Budgets far beyond the backtests are said under the plan's table (its caveats), as
         # the forecast's are: not on the console too.
@@ -406,6 +470,8 @@ def plan_section(
         "loss_pred": f"loss_pred_lower_{tag}" in table.columns,
         "discrepancy": _plan_discrepancy(fit),
         "largest": Num(largest, "plan.largest_run_compute", "flops"),
+        # A group's plan still takes its budgets from every group's runs.
+        "of_every_group": source.pooling is not None,
         "fixed": {
             name: Num(value, f"plan.fixed.{name}", "size") for name, value in (fixed or {}).items()
         },
@@ -518,7 +584,13 @@ def _plan_discrepancy(fit: Fit) -> dict[str, Any] | None:
     }
 
 
-def sensitivity_section(fit: Fit, checks: pd.DataFrame | None = None) -> dict[str, Any]:
+def sensitivity_section(
+    fit: Fit,
+    checks: pd.DataFrame | None = None,
+    *,
+    whole: Fit | None = None,
+    group: str | None = None,
+) -> dict[str, Any]:
     """:func:`bayescale.checks.prior_sensitivity`, with the parameters it flags, and the
     prior checks (:meth:`bayescale.Fit.prior_checks`) beside it.
 
@@ -528,13 +600,20 @@ def sensitivity_section(fit: Fit, checks: pd.DataFrame | None = None) -> dict[st
         The fit (one group's, for a fit with groups).
     checks : pandas.DataFrame, optional
         ``Fit.prior_checks()`` of the whole fit; default that of ``fit``.
+    whole : Fit, optional
+        The whole fit, for a fit with groups: the population spreads (``E_tau`` ...) get
+        rows of their prior-to-posterior shift (power-scaling sensitivity is computed from
+        the law's priors, which have no spread).
+    group : str, optional
+        The group ``fit`` is the view of, named by the rows of its parameters.
 
     Returns
     -------
     dict
         The sensitivity table's rows (each with the prior checks' ``checks`` of its
-        parameter), what it flags, and the prior checks' ``notes`` and ``conflicts`` (the
-        notes of the :data:`~bayescale.checks.CONFLICTS` kinds).
+        parameter, and ``of``: whose parameter it is, "" without groups), what it flags, the
+        prior checks' ``notes`` and ``conflicts`` (the notes of the
+        :data:`~bayescale.checks.CONFLICTS` kinds), and ``group``.
     """
     table = prior_sensitivity(fit)
     notes = fit.prior_checks() if checks is None else checks
@@ -560,8 +639,10 @@ def sensitivity_section(fit: Fit, checks: pd.DataFrame | None = None) -> dict[st
                 "diagnosis": row["diagnosis"],
                 "contraction": Num(row["contraction"], f"shift.{name}.contraction", digits=3),
                 "shift": Num(row["shift"], f"shift.{name}.shift", digits=3),
+                "of": _parameter_owner(whole, str(name), group),
             }
         )
+    rows += _spread_rows(whole, notes)
     flagged = [r["name"] for r in rows if r["diagnosis"] not in ("none", "not computed")]
     return {
         "rows": rows,
@@ -584,7 +665,54 @@ def sensitivity_section(fit: Fit, checks: pd.DataFrame | None = None) -> dict[st
             f"{p}: {c}" for p, c in zip(conflicts["parameter"], conflicts["check"], strict=True)
         ],
         "conflict_messages": [str(m) for m in conflicts["message"]],
+        "group": group,
+        "spreads": [r["name"] for r in rows if r["of"] == "population"],
     }
+
+
+def _parameter_owner(whole: Fit | None, name: str, group: str | None) -> str:
+    """Whose value a sensitivity row is: "" without groups, "shared" for the noise and a
+    parameter every group shares, else the group's ("a new group" for one not observed)."""
+    from bayescale.hierarchy import NEW_GROUP
+
+    if group is None or whole is None or whole.pooling is None:
+        return ""
+    if name not in whole.law.parameters or whole.pooling.kinds.get(name) == "shared":
+        return "shared"
+    return "a new group" if group == NEW_GROUP else f"group {group}"
+
+
+def _spread_rows(whole: Fit | None, notes: pd.DataFrame) -> list[dict[str, Any]]:
+    """The population spreads' rows of the sensitivity table: their prior-to-posterior shift
+    (from the whole fit's prior draws); power-scaling sensitivity is not computed for them."""
+    from bayescale.checks import _prior_shift
+
+    if whole is None or whole.pooling is None:
+        return []
+    rows = []
+    for name in whole.pooling.pooled:
+        variable = f"{name}_tau"
+        contraction, shift, scale = _prior_shift(whole, variable)
+        found = [
+            {"check": str(check), "conflict": check in CONFLICTS}
+            for parameter, check in zip(notes["parameter"], notes["check"], strict=True)
+            if variable in {p.strip() for p in str(parameter).split(",")}
+        ]
+        rows.append(
+            {
+                "checks": found,
+                "name": variable,
+                "variable": variable,
+                "scale": scale,
+                "psens_prior": Num(float("nan"), f"psens.{variable}.prior", digits=3),
+                "psens_likelihood": Num(float("nan"), f"psens.{variable}.likelihood", digits=3),
+                "diagnosis": "not computed",
+                "contraction": Num(contraction, f"shift.{variable}.contraction", digits=3),
+                "shift": Num(shift, f"shift.{variable}.shift", digits=3),
+                "of": "population",
+            }
+        )
+    return rows
 
 
 _LOO_COLUMNS = ("elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "pareto_k_bad")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._guard import check_folder_outputs, warnings_as_lines
+from .._guard import check_folder_outputs, cli_words, warnings_as_lines
 from .._options import (
     SAMPLER_DEFAULTS,
     ChainsOption,
@@ -105,9 +105,28 @@ def held_out_rows(extrapolation: pd.DataFrame) -> pd.DataFrame:
         :data:`HELD_OUT_COLUMNS` indexed by law, coverages and ``mare`` as text in percent,
         ``r2`` as text.
     """
+    out = extrapolation[[c for c in HELD_OUT_COLUMNS if c in extrapolation.columns]].copy()
+    return score_cells(out).set_index("law")
+
+
+def score_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Held-out scores as printed: coverages and ``mare`` as text in percent, a clipped
+    R^2 as '≤ -1', a missing score as '–'.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns of :func:`bayescale.comparison.score` (``coverage_*``, ``mare``, ``r2``)
+        among others, which are kept as they are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with those columns as text.
+    """
     import math
 
-    out = extrapolation[[c for c in HELD_OUT_COLUMNS if c in extrapolation.columns]].copy()
+    out = table.copy()
 
     def percent(value: float) -> str:
         return "–" if not math.isfinite(float(value)) else f"{100 * float(value):.0f}%"
@@ -118,16 +137,15 @@ def held_out_rows(extrapolation: pd.DataFrame) -> pd.DataFrame:
             return "–"
         return "≤ -1" if value <= -1.0 else f"{value:.3f}"
 
-    for column in ("coverage_50", "coverage_90"):
-        if column in out.columns:
-            out[column] = [percent(v) for v in out[column]]
+    for column in [c for c in out.columns if str(c).startswith("coverage_")]:
+        out[column] = [percent(v) for v in out[column]]
     if "mare" in out.columns:
         out["mare"] = [
             "–" if not math.isfinite(float(v)) else f"{100 * float(v):.1f}%" for v in out["mare"]
         ]
     if "r2" in out.columns:
         out["r2"] = [r2(v) for v in out["r2"]]
-    return out.set_index("law")
+    return out
 
 
 def loo_flags(loo: pd.DataFrame, held_out: bool = True) -> tuple[pd.DataFrame, list[str]]:
@@ -420,9 +438,13 @@ def _pooling_choices(
     known = ("none", "partial", "complete")
     unknown = [c for c in choices if c not in known]
     if unknown or len(choices) < 2 or len(set(choices)) < len(choices):
+        from bayescale.errors import closest
+
+        guess = closest(unknown[0], known) if unknown else None
+        hint = f" ({unknown[0]!r}: did you mean {guess!r}?)" if guess is not None else ""
         raise typer.BadParameter(
             f"{pooling!r}: give two or more different choices of {', '.join(known)}, e.g. "
-            f"--pooling none,partial,complete",
+            f"--pooling none,partial,complete{hint}",
             param_hint="'--pooling'",
         )
     return choices
@@ -465,30 +487,11 @@ def _compare_pooling(
             sampler=sampler,
             discrepancy=discrepancy.value,
         )
-    console().print(frame_table(table.reset_index(), "Pooling choices"))
+    console().print(frame_table(score_cells(table.reset_index()), "Pooling choices"))
     say(POOLING_LEGEND)
-    best = table["elpd_loo"].groupby(level=0).first().idxmax()
-    verdict = f"Best by PSIS-LOO (interpolation): {best}."
-    if "elpd" in table:
-        # A choice not scored at every threshold (a refit that could not forecast) is not
-        # ranked on a partial sum.
-        held = (
-            table["elpd"]
-            .groupby(level=0, sort=False)
-            .apply(lambda scores: scores.sum() if scores.notna().all() else float("nan"))
-        )
-        unscored = [str(c) for c in held.index[held.isna()]]
-        if held.notna().any():
-            verdict += (
-                f" Best on the held-out larger runs (summed elpd): {held.idxmax()}"
-                + (f" (not scored at every threshold: {', '.join(unscored)})" if unscored else "")
-                + "."
-            )
-        else:
-            verdict += " No choice was scored on every held-out split."
-    else:
-        verdict += " No held-out runs: give --holdout-above to judge extrapolation."
-    say(verdict)
+    # The library's verdict (leads with their standard errors, failed fits named).
+    for line in table.attrs["verdict"].splitlines():
+        say(cli_words(line))
     out.mkdir(parents=True, exist_ok=True)
     _files.write_text(out / "pooling.csv", table.to_csv(), overwrite=force)
     say(f"Wrote {out / 'pooling.csv'}")
@@ -498,8 +501,8 @@ def _compare_pooling(
 POOLING_LEGEND = (
     "elpd_loo, p_loo, pareto_k_bad: PSIS-LOO of each choice fitted to every run; "
     "diagnostics_ok: that fit passed its diagnostics. With --holdout-above, per threshold: "
-    "the choice refitted on the n_train runs at or below it and scored on the larger ones: "
-    "elpd (summed log density, nats; higher is better), elpd_per_run, coverage_* (share "
-    "inside the predictive intervals), r2, mare (mean absolute relative error) and "
-    "diagnostics_ok_refit."
+    "the choice refitted on the n_train runs at or below it and scored on the n_test larger "
+    "ones: elpd (summed log density, nats; higher is better), elpd_per_run, coverage_* (share "
+    "inside the predictive intervals, in percent), r2, mare (mean absolute relative error, in "
+    "percent) and diagnostics_ok_refit. pooling.csv keeps the fractions."
 )

@@ -255,10 +255,11 @@ def fit_command(
         _check_mapped_inputs(mapping, chosen, runs)
         # fit() checks this too, but only after the header below has been printed.
         runs.require_law(chosen)
-        if pooling_spec is not None:
-            from bayescale.hierarchy import Pooling
+        from bayescale.fitting import _pooling_of
 
-            Pooling.of(chosen, pooling_spec)  # its names and kinds, before the header
+        # The pooling's names and kinds, and groups that fit() refuses (one group only, a
+        # group named 'new'), before the header says what is fitted.
+        _pooling_of(chosen, runs, pooling_spec)
     _describe(runs, chosen, pooling_spec)
 
     from bayescale.fitting import fit

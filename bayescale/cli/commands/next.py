@@ -20,6 +20,7 @@ from .._options import (
     FixedOption,
     FormatOption,
     OutputFormat,
+    _quantity,
     check_point_names,
     fixed_inputs,
     parse_mapping,
@@ -107,7 +108,7 @@ def _display(table: pd.DataFrame, inputs: list[str], id_name: str) -> pd.DataFra
     for name in table.columns:
         values = table[name]
         numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
-        if name not in inputs and not numeric and name not in ("estimate", "candidate"):
+        if name not in inputs and not numeric and name not in ("estimate", "candidate", "slip"):
             out[name] = values.astype(str).to_numpy()
     for name in inputs:
         out[name] = table[name].to_numpy()
@@ -145,7 +146,44 @@ def _display(table: pd.DataFrame, inputs: list[str], id_name: str) -> pd.DataFra
     out["ESS"] = table["ess"].round().astype(int).to_numpy()
     if (table["estimate"] != "reweight").any():
         out["estimate"] = table["estimate"].to_numpy()
+    flags = _flags(table)
+    if any(flags):
+        out["flag"] = flags
     return out
+
+
+#: The table's flags, and what each means (for the legend).
+_FLAGS = {
+    "over budget": "costs more than --budget by itself, so it is never chosen (a better "
+    "vs #1 is out of reach)",
+    "units?": "N, D or C 1000x below every run, a slip of units most likely (warned "
+    "above): left out of the choice unless --keep-slips",
+    "swapped?": "N and D look swapped (warned above): valued and chosen as given",
+    "target-sized": "costs at least as much as a run at the target, or lies at or beyond "
+    "it in N and D: training it is the decision itself",
+}
+
+
+def _flags(table: pd.DataFrame) -> list[str]:
+    """Each row's flags, in words of :data:`_FLAGS` (empty for a plain row)."""
+    shown = []
+    for _, row in table.iterrows():
+        marks = {
+            "over budget": not row.get("affordable", True),
+            "units?": row.get("slip") == "below",
+            "swapped?": row.get("slip") == "swapped",
+            "target-sized": bool(row.get("reaches_target", False)),
+        }
+        shown.append(", ".join(flag for flag, on in marks.items() if on))
+    return shown
+
+
+def _flags_line(table: pd.DataFrame) -> str | None:
+    """The legend of the flags the table shows."""
+    shown = {flag for row in _flags(table) for flag in row.split(", ") if flag}
+    if not shown:
+        return None
+    return "flag: " + "; ".join(f"{f} {m}" for f, m in _FLAGS.items() if f in shown) + "."
 
 
 #: The library's remedies in Python's words, and the same on the command line.
@@ -158,6 +196,9 @@ _CLI_WORDS = (
     ("its own group= (on the command line: --group NAME)", "its own --group NAME"),
     ("as group=", "as --group"),
     ("attrs['group_label']", "group_label in -f json"),
+    ("keep_slips=True", "--keep-slips"),
+    ("(discrepancy=False)", "(--law-only)"),
+    ("rename them in the candidates", "rename them in the file"),
 )
 
 
@@ -166,6 +207,9 @@ def _cli_words(text: str) -> str:
     for python, command in _CLI_WORDS:
         text = text.replace(python, command)
     text = re.sub(r"group='([^']*)'", r"--group \1", text)
+    text = re.sub(r"\(fantasies=(\d+)\)", r"(--fantasies \1)", text)
+    # A file's empty cell is read as NaN: said as what the user sees in the file.
+    text = re.sub(r"\b((?:line|row) \d+): (.+?) is nan;", r"\1: \2 is empty;", text)
     return re.sub(
         r"name a column (\w+), e\.g\. candidates\.rename\(columns=\{[^}]*\}\)",
         r"map a column to it with --x \1=COLUMN",
@@ -333,6 +377,13 @@ def _cost_line(attrs: Mapping[str, Any]) -> str:
         )
     if attrs["cost_units"] == "FLOPs":
         return "Cost: the candidates' C, in FLOPs; --budget in FLOPs."
+    from bayescale.recommendation import COST_FROM_COLUMN
+
+    if attrs["cost"] == COST_FROM_COLUMN:
+        return (
+            f"Cost: {COST_FROM_COLUMN}, in its own units (used as --cost was not given; "
+            f"--cost FORMULA for another, e.g. --cost '6*N*D' for FLOPs); --budget in the same."
+        )
     return f"Cost: {attrs['cost']} (--cost), in the units of its columns; --budget in the same."
 
 
@@ -414,8 +465,9 @@ def _distance_line(attrs: Mapping[str, Any], law_only: bool) -> str | None:
     if beyond <= 0:
         return f"The target lies within {span}{none_own}."
     along = attrs.get("extrapolation_along") or []
+    side = attrs.get("extrapolation_side") or "beyond"
     line = (
-        f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) beyond {span}"
+        f"The target lies {beyond:.1f} e-folds (x{math.exp(beyond):.3g}) {side} {span}"
         + (f", along {' and '.join(along)}" if along else "")
         + f"{none_own}."
     )
@@ -450,6 +502,12 @@ def _header(
             "the first chosen run's; difference_se: its standard error paired over the same "
             "fantasies (within two of it, the order is Monte Carlo noise)",
             "ess": "effective sample size of the importance weights",
+            "affordable": "costs no more than --budget by itself (True without one)",
+            "slip": "'below': N, D or C 1000x below every run, a slip of units most likely, "
+            "never chosen unless --keep-slips (slips_left_out); 'swapped': N and D look "
+            "swapped, warned only",
+            "reaches_target": "costs at least as much as a run at the target, or lies at or "
+            "beyond it in N and D: a chosen one is the decision itself (warned)",
         },
     }
 
@@ -479,7 +537,9 @@ def next_command(
         float | None,
         typer.Option(
             "--budget",
-            help="Most the chosen runs may cost together (cost units). With a budget, the "
+            parser=_quantity,
+            help="Most the chosen runs may cost together (cost units: 1e21, 10^21 or 1e21 "
+            "FLOPs for FLOPs). With a budget, the "
             "runs that reduce the uncertainty most within it are chosen (--strategy).",
         ),
     ] = None,
@@ -564,6 +624,15 @@ def next_command(
             "target shortens the extrapolation), or the law's posterior uncertainty alone.",
         ),
     ] = True,
+    keep_slips: Annotated[
+        bool,
+        typer.Option(
+            "--keep-slips",
+            help="Let candidates that look like a slip of units (N, D or C 1000x below every "
+            "run, or N and D swapped) be chosen; by default they are warned about, shown "
+            "(flag units?) and never chosen.",
+        ),
+    ] = False,
 ) -> None:
     """Which runs to train next: most expected reduction of uncertainty, per unit cost or
     within --budget.
@@ -608,6 +677,8 @@ def next_command(
         Group of a hierarchical fit.
     discrepancy : bool, default True
         Count the fit's discrepancy in the uncertainty to reduce.
+    keep_slips : bool, default False
+        Let candidates that look like a slip of units be chosen.
 
     Raises
     ------
@@ -632,26 +703,38 @@ def next_command(
     with warnings_as_lines(), _naming(candidates), warnings.catch_warnings():
         # Said below as the error it is on the command line (exit code 2), not a warning.
         warnings.filterwarnings("ignore", message="no candidate fits the budget")
-        table = recommend(
-            result,
-            pool,
-            target=points,
-            cost=cost,
-            budget=budget,
-            batch=batch,
-            criterion=criterion.value,
-            measure=measure.value,
-            fixed=others,
-            fantasies=fantasies,
-            **({} if max_draws is None else {"max_draws": max_draws}),
-            strategy=strategy.value,
-            seed=seed,
-            group=group,
-            discrepancy=discrepancy,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = recommend(
+                result,
+                pool,
+                target=points,
+                cost=cost,
+                budget=budget,
+                batch=batch,
+                criterion=criterion.value,
+                measure=measure.value,
+                fixed=others,
+                fantasies=fantasies,
+                **({} if max_draws is None else {"max_draws": max_draws}),
+                strategy=strategy.value,
+                seed=seed,
+                group=group,
+                discrepancy=discrepancy,
+                keep_slips=keep_slips,
+            )
+        # The library's remedies in this command's words (keep_slips=True: --keep-slips).
+        for item in caught:
+            text = _cli_words(str(item.message))
+            if text.startswith("candidates: "):  # named by the file, as its errors are
+                text = f"--candidates {candidates}: {text.removeprefix('candidates: ')}"
+            warnings.warn_explicit(text, item.category, item.filename, item.lineno)
     attrs = dict(table.attrs)
-    if budget is not None and not table["chosen"].any() and table["cost"].min() > budget:
-        cheapest = table.loc[table["cost"].idxmin()]
+    # A likely slip of units is never chosen: the budget is judged by the others.
+    left_out = (table["slip"] == "below") & (not keep_slips)
+    pool_rows = table[~left_out] if (~left_out).any() else table
+    if budget is not None and not table["chosen"].any() and pool_rows["cost"].min() > budget:
+        cheapest = pool_rows.loc[pool_rows["cost"].idxmin()]
         raise DataError(
             f"--budget {format_number(budget, 'flops')} is less than every candidate's cost: "
             f"the cheapest, {id_name} {cheapest['candidate']} of {candidates}, costs "
@@ -675,6 +758,8 @@ def next_command(
         typer.echo(settings, err=True)
         if note:
             typer.echo(f"note: {note}", err=True)
+        for caveat in attrs.get("caveats") or []:
+            typer.echo(f"caveat: {_cli_words(caveat)}", err=True)
         return
     if output_format is OutputFormat.json:
         print_json(
@@ -702,6 +787,9 @@ def next_command(
     if len(table) > shown:
         say(f"(the first {shown} of {len(table)} candidates; --top N shows more, -f csv all)")
     say(_legend(attrs, id_name, candidates, bool((table["estimate"] != "reweight").any())))
+    flags = _flags_line(table.head(shown))
+    if flags:
+        say(flags)
     say(_cost_line(attrs))
     if mapped:
         from_fit = set(pool.attrs.get("from_fit", []))
@@ -749,3 +837,5 @@ def next_command(
     distance = _distance_line(attrs, not discrepancy)
     if distance:
         say(distance)
+    for caveat in attrs.get("caveats") or []:
+        say(f"Caveat: {_cli_words(caveat)}.")
