@@ -2320,9 +2320,7 @@ class Average:
         weights = self.weights[self.weights > 0].sort_index()
         draws = {name: fits[name].draws() for name in weights.index}
         sizes = {name: len(next(iter(d.values()))) for name, d in draws.items()}
-        # As many pooled draws as the weights allow without repeating one: a law with weight
-        # 0 does not limit them, and a law with all the weight brings all its draws.
-        total = int(min(sizes[name] / w for name, w in weights.items()))
+        total = _pooled_size(weights, sizes)
         # Largest-remainder rounding: the pooled draws follow the weights as closely as possible.
         raw = weights * total
         counts = np.floor(raw).astype(int)
@@ -2342,8 +2340,7 @@ class Average:
     def _n_draws(self, fits: Mapping[str, Fit]) -> int:
         """The pooled draws the average's intervals are taken from (see :meth:`_picks`)."""
         weights = self.weights[self.weights > 0]
-        sizes = {name: fits[name]._n_draws for name in weights.index}
-        return int(min(sizes[name] / w for name, w in weights.items()))
+        return _pooled_size(weights, {name: fits[name]._n_draws for name in weights.index})
 
     def _components(
         self, fits: Mapping[str, Fit], points: pd.DataFrame
@@ -3077,6 +3074,12 @@ class Average:
             out["caveats"].append(message)
             warnings.warn(message, category, stacklevel=_outside_level())
         return out
+
+
+def _pooled_size(weights: pd.Series, sizes: Mapping[str, int]) -> int:
+    """How many draws an average pools: as many as the weights allow without repeating one
+    (a law with weight 0 does not limit them, a law with all the weight brings all its)."""
+    return int(min(sizes[name] / w for name, w in weights.items()))
 
 
 def _check_average_points(active: Mapping[str, Fit], at: Any, grouped: bool) -> None:

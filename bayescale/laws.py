@@ -1580,6 +1580,14 @@ def _default_priors(
                 f"Normal(0, {ratios[name]:.3g}), so that the product it is in is of order 1 "
                 f"at the runs (geometric mean)."
             )
+        elif role == "scale" and name not in positive:
+            # A scale is positive by what it is (exp(-R*D/U) grows without bound for R < 0);
+            # with no runs to size it, a wide prior around 1.
+            prior = Prior("LogNormal", mu=0.0, sigma=2.0)
+            why = (
+                "Default for a scale whose size the runs do not give (no runs, or an input "
+                "that reaches 0): LogNormal(0, 2), positive, within a factor of about 50 of 1."
+            )
         elif name in rates and rates[name] in typical and name not in positive:
             inp = rates[name]
             width = 1.0 / typical[inp]

@@ -1353,6 +1353,7 @@ def recommend(
     kinds: dict[str, type[Warning]] = {}
     # Slips are judged against every run a fit has (a group's or a new group's plan too).
     slips = _target_slips(target_frame, fit.runs)
+    target_slipped = bool(slips)
     # Off the frontier is the point of a compute-optimal plan's runs: no swap is suspected.
     slip, said = _candidate_slips(
         points, fit.runs, index, bool(keep_slips), swaps=criterion == "loss"
@@ -1704,7 +1705,7 @@ def recommend(
     # A target that looks like a slip itself (warned) would flag every run as reaching it.
     reaches = (
         _reaches_target(points, costs, target_points, target_costs)
-        if criterion == "loss" and not _target_slips(target_points, fit.runs)
+        if criterion == "loss" and not target_slipped
         else np.zeros(n_cand, dtype=bool)
     )
     itself = _decision_itself_note(
@@ -1771,8 +1772,9 @@ def recommend(
     out["marginal_within_noise"] = [j in noisy for j in range(n_cand)]
     out["difference"] = difference
     out["difference_se"] = difference_se
-    # Chosen first, in order; then what the budget affords alone; then the rest.
-    last = np.where(~affordable, n_cand + 2, np.where(eligible, n_cand + 1, n_cand + 3))
+    # Chosen first, in order; then what the budget affords alone; then the rest; the slips
+    # left out of the choice last.
+    last = np.where(~eligible, n_cand + 3, np.where(~affordable, n_cand + 2, n_cand + 1))
     out["_sort"] = np.where(out["chosen"], out["order"], last)
     # The others as the batch was chosen: per unit cost, or (within a budget, by reduction)
     # by what they would reduce, so that the table's first rows are the pick's alternatives.

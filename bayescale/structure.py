@@ -488,7 +488,10 @@ def _ratio(factors: list[tuple[Node, int]], walk: _Walk, sign: int = -1) -> bool
     logs = [n for f in held for n in _iter_nodes(f) if isinstance(n, Call)]
     if any(n.func in ("log", "log1p") for n in logs):
         return False  # g in expm1(g * log(N)): a power of N, its exponent
-    if len(held) == 1 and isinstance(held[0], Name):
+    # A number far from 1 beside the input (w in exp(-N/(1e9*w))) sizes the parameter
+    # away from the input's reference: the runs' product says where instead.
+    scaled = any(isinstance(f, Num) and not 0.01 < abs(f.value) < 100 for f, _ in rest)
+    if len(held) == 1 and isinstance(held[0], Name) and not scaled:
         return False  # one input, alone: a scale of it (N0 in exp(-N/N0))
     name, side = params[0][0].id, params[0][1]
     walk.ratios.setdefault(name, (side, tuple(rest), side > 0 and sign > 0))
@@ -513,11 +516,14 @@ def _bound_scales(node: Call, walk: _Walk) -> None:
             walk.soft_scales.setdefault(arg.id, (inputs[0], "1"))
 
 
-def _power_base_input(factor: Node, inputs: frozenset[str]) -> str | None:
+def _power_base_input(
+    factor: Node, inputs: frozenset[str], free: frozenset[str] = frozenset()
+) -> str | None:
     """The input ``x`` of a power ``x**p`` or ``minimum(x, b)**p`` / ``maximum(x, b)**p``.
 
     A hard break ``minimum(N, Nb)**-a1 * maximum(N, Nb)**-a2`` is a power of N on each side
-    of ``Nb``; ``b`` a bare parameter (a scale of x).
+    of ``Nb``; ``b`` a bare parameter (a scale of x). Also a compound base in one input's
+    units (see :func:`_unit`; ``free``: the parameters without units of their own).
     """
     if not (isinstance(factor, BinOp) and factor.op == "**"):
         return None
@@ -529,30 +535,47 @@ def _power_base_input(factor: Node, inputs: frozenset[str]) -> str | None:
             found = [a.id for a in base.args if a.id in inputs]
             if len(found) == 1:
                 return found[0]
-    unit = _unit(base, inputs)
-    if isinstance(unit, dict) and len(unit) == 1 and next(iter(unit.values())) == 1:
-        # A compound base in the units of one input (``U*R*(1 - exp(-D/(R*U)))``,
-        # ``D + D0``): its amplitude is the term's size at that input's reference.
-        return next(iter(unit))
+    unit = _unit(base, inputs, free)
+    if isinstance(unit, dict) and len(unit) == 1:
+        ((name, power),) = unit.items()
+        if name in inputs and power == 1:
+            # A compound base in the units of one input (``U*R*(1 - exp(-D/(R*U)))``,
+            # ``D + D0``): its amplitude is the term's size at that input's reference.
+            return name
     return None
 
 
-def _unit(node: Node, inputs: frozenset[str]) -> dict[str, float] | None:
+#: The units of a parameter that is not free (``N0`` in ``N/N0``): unknown, so that
+#: ``N/N0`` is not read as in N's units (its value at N_ref is not N_ref).
+_OWN = "?"
+
+
+def _plain(unit: dict[str, float] | None) -> bool:
+    """Whether a unit (see :func:`_unit`) is an input's, known: ``D/U``, ``N``; not ``{}``."""
+    return isinstance(unit, dict) and bool(unit) and _OWN not in unit
+
+
+def _unit(
+    node: Node, inputs: frozenset[str], free: frozenset[str] = frozenset()
+) -> dict[str, float] | None:
     """The inputs a node is in the units of (``{input: power}``), None if unclear.
 
-    Parameters are free (they take whatever units their place needs), numbers and the
-    results of ``exp`` are dimensionless (a product with a number other than 1, like
-    ``N/1e8``, is unclear: its size is not the input's); a sum is in the units its
-    input-holding terms share (a term of parameters only adopts them, a number is
-    dimensionless); a power of an input with a fitted exponent, or a logarithm of one,
-    has no units this can name.
+    Numbers and the results of ``exp`` are dimensionless (a product with a number other
+    than 1, like ``N/1e8``, is unclear: its size is not the input's). A parameter in
+    ``free`` takes whatever units its place needs (``R`` in ``U*R*(...)``, set by the
+    ratio ``D/(R*U)``); any other has units of its own, unknown (``_OWN``): ``N/N0`` is
+    not in N's units. A sum is in the units its input-holding terms share (a term of
+    parameters only adopts them, a number is dimensionless); a power of an input with a
+    fitted exponent, or a logarithm of one, has no units this can name.
     """
     if isinstance(node, Name):
-        return {node.id: 1.0} if node.id in inputs else {}
+        if node.id in inputs:
+            return {node.id: 1.0}
+        return {} if node.id in free else {_OWN: 1.0}
     if isinstance(node, Num):
         return {}
     if isinstance(node, Neg):
-        return _unit(node.operand, inputs)
+        return _unit(node.operand, inputs, free)
     if isinstance(node, Call):
         if not _names(node) & inputs or node.func in ("exp", "expm1"):
             return {}
@@ -560,18 +583,18 @@ def _unit(node: Node, inputs: frozenset[str]) -> dict[str, float] | None:
             # What is compared is in one unit: that of the first input compared bare
             # (``minimum(D, R*U)`` is in D's units, R*U adopting them).
             bare = [a.id for a in node.args if isinstance(a, Name) and a.id in inputs]
-            return {bare[0]: 1.0} if bare else _sum_unit(list(node.args), inputs)
+            return {bare[0]: 1.0} if bare else _sum_unit(list(node.args), inputs, free)
         return None
     if node.op in ("+", "-"):
-        return _sum_unit(_additive_terms_signed(node), inputs)
-    left = _unit(node.left, inputs)
+        return _sum_unit(_additive_terms_signed(node), inputs, free)
+    left = _unit(node.left, inputs, free)
     if node.op == "**":
         if left == {}:
             return {}
         if left is None or not isinstance(node.right, Num):
             return None
         return {k: v * node.right.value for k, v in left.items()}
-    right = _unit(node.right, inputs)
+    right = _unit(node.right, inputs, free)
     if left is None or right is None:
         return None
     if any(isinstance(n, Num) and n.value != 1 for n in (node.left, node.right)):
@@ -585,12 +608,17 @@ def _unit(node: Node, inputs: frozenset[str]) -> dict[str, float] | None:
     return {k: v for k, v in out.items() if v != 0}
 
 
-def _sum_unit(terms: list[Node], inputs: frozenset[str]) -> dict[str, float] | None:
+def _sum_unit(
+    terms: list[Node], inputs: frozenset[str], free: frozenset[str] = frozenset()
+) -> dict[str, float] | None:
     """Units shared by the terms of a sum (see :func:`_unit`); None if they differ."""
     units = []
     for term in terms:
         if isinstance(term, Num) or _names(term) & inputs:
-            units.append(_unit(term, inputs))
+            unit = _unit(term, inputs, free)
+            if unit is not None and unit and set(unit) == {_OWN}:
+                continue  # R*(1 - exp(...)) in 1 + R*(...): its parameter's units adopt the sum's
+            units.append(unit)
     if not units or any(u is None for u in units) or any(u != units[0] for u in units):
         return None
     return units[0]
@@ -619,23 +647,27 @@ def _products(node: Node, inherited: list[tuple[int, str, str]], top: bool, walk
         _products(node.operand, inherited, top, walk)
         return
     factors = _factors(node)
+    free = frozenset(walk.ratios)
     powers: list[tuple[int, str, str]] = []
     for factor, side in factors:
-        base = _power_base_input(factor, walk.inputs)
+        base = _power_base_input(factor, walk.inputs, free)
         if base is not None:
             names = _names(factor.right)
             if names and not names & walk.inputs:
                 power = _negated_text(factor.right) if side > 0 else _bare(factor.right)
                 powers.append((walk.position.get(id(factor), 0), base, power))
-    # G in B/D**beta * (1 + G*D/U) sizes G*D/U against 1, not the term B/D**beta: a
-    # product holding inputs with units outside the powers found inherits no amplitude
-    # (a in (g + a*exp(-D/D0)) / N**alpha still does: exp is dimensionless).
+    # G in B/D**beta * (1 + G*D/U) sizes G*D/U against 1, not the term B/D**beta, and A in
+    # A*N/D**beta is not the term's size at D_ref: a product holding an input with units
+    # outside the powers found states no amplitude (a in (g + a*exp(-D/D0)) / N**alpha
+    # still does: exp is dimensionless; so does A in A*N**-a*(1 + D/Dc): D/Dc's units are
+    # not known to be D's).
     loose = any(
-        _unit(f, walk.inputs) != {} and not any(p[0] == walk.position.get(id(f)) for p in powers)
+        _plain(_unit(f, walk.inputs, free))
+        and not any(p[0] == walk.position.get(id(f)) for p in powers)
         for f, _ in factors
     )
     if loose:
-        inherited = []
+        inherited, powers = [], []
     for i, (factor, side) in enumerate(factors):
         if isinstance(factor, Name) and factor.id not in walk.inputs:
             if top and len(factors) > 1:
@@ -651,7 +683,13 @@ def _products(node: Node, inherited: list[tuple[int, str, str]], top: bool, walk
                 for p in powers
                 if p[0] == walk.position.get(id(f))
             ]
-            _products(factor, inherited + others, top, walk)
+            # (G + D/U) * B/D**beta: a sum with a term in an input's units is no sum of
+            # amplitudes of the power beside it (g / G**gamma + a, in G's fitted power, is).
+            if any(_plain(_unit(t, walk.inputs, free)) for t in _additive_terms_signed(factor)):
+                others, inherited_here = [], []
+            else:
+                inherited_here = inherited
+            _products(factor, inherited_here + others, top, walk)
         elif len(factors) > 1 or not isinstance(factor, Name):
             for child in _children(factor):
                 _products(child, [], False, walk)

@@ -1204,3 +1204,29 @@ def test_cli_next_names_every_bad_candidate_row_in_file_order(healthy_fit, tmp_p
     pool = pd.DataFrame({"N": [1e9, np.nan, -1e9], "D": [2e10, 3e10, 2e10]})
     with pytest.raises(DataError, match=r"2 rows cannot be used, in order: candidate 1: N is nan"):
         recommend(healthy_fit, pool, TARGET)
+
+
+def test_the_advice_to_give_a_budget_names_only_a_run_the_plan_could_choose() -> None:
+    from bayescale.cli.commands.next import _cheap_but_weak
+
+    # Without a budget the cheap run was chosen; the rows that would shorten the variance
+    # more are a slip of units left out (N = 3) and the target run itself.
+    table = pd.DataFrame(
+        {
+            "N": [3.0, 1e9, 7e10, 5e9],
+            "D": [6e10, 2e10, 1.4e12, 1e11],
+            "cost": [1.1e12, 1.2e20, 5.9e23, 3e21],
+            "chosen": [False, True, False, False],
+            "variance_reduction": [0.8, 0.05, 0.9, 0.5],
+            "slip": ["below", "", "", ""],
+            "reaches_target": [False, False, True, False],
+        }
+    )
+    attrs = {"budget": None, "strategy": "per_cost", "variance_before": 1.0}
+    attrs |= {"variance_after": 0.95, "keep_slips": False}
+    said = _cheap_but_weak(table, attrs, ["N", "D"])
+    assert said is not None and "(N=5B, D=100B) would by 50%" in said
+    assert _cheap_but_weak(table.drop(index=3), attrs, ["N", "D"]) is None
+    # Insisted on, a slip may be chosen, so it may be named.
+    kept = _cheap_but_weak(table, {**attrs, "keep_slips": True}, ["N", "D"])
+    assert kept is not None and "(N=3, D=60B)" in kept

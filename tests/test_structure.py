@@ -23,6 +23,11 @@ DISAGREE = {
     # exp(c) * (N / 1e9)**-s, so s is a slope (the catalog's exponent) and g a curvature; the
     # structure sees s and g only inside exp(...), as shapes.
     **{("farseer", f"s{i}"): ("shape", "exponent") for i in "123"},
+    # Muennighoff's repetitions divide D/U - 1 inside exp: a scale of the number of epochs to
+    # the structure. The catalog keeps them shapes, so that a fit with groups keeps their
+    # population spread (0.3 on the log scale, not a scale's 0.5).
+    ("data_constrained", "R"): ("scale", "shape"),
+    ("data_constrained_full", "RD_star"): ("scale", "shape"),
 }
 
 
@@ -501,12 +506,40 @@ def test_a_base_normalised_by_a_number_states_no_amplitude_at_the_input_s_refere
     s = Formula("E + A * (N / 1e8)**-a + B * (N / 1e8)**-b").structure(["N"])
     assert s.amplitudes == {} and s.roles["A"] == "coefficient"
     assert Formula("E + A/(2*N)**a").structure(["N"]).amplitudes == {}
+    # Nor by a fitted scale: N/N0 is N over a scale stated at N_ref, of order 1 there.
+    for formula in (
+        "E + A*(N/N0)**-a",
+        "E + A*(N/Nb)**-a1 * (1 + (N/Nb)**(1/f))**(-(a2 - a1)*f)",  # a broken power law
+        "E + A*(N0/N)**a",
+    ):
+        assert Formula(formula).structure(["N"]).amplitudes == {}, formula
+    # A term with an input's units outside its powers is not sized at D_ref either.
+    assert Formula("E + A*N/D**beta").structure(["N", "D"]).amplitudes == {}
+
+
+def test_a_number_beside_an_input_in_exp_sizes_its_scale_from_the_runs():
+    # w in exp(-N/(1e9*w)) is of order N_ref/1e9, 20 e-folds from N_ref.
+    n = np.geomspace(1e7, 1e10, 20)
+    runs = load_runs(pd.DataFrame({"N": n, "loss": 2 + np.exp(-n / 3e8)}))
+    w = Law.from_formula("E + A * exp(-N/(1e9*w))", runs=runs).parameters["w"]
+    n_ref = float(np.exp(np.mean(np.log(n))))
+    assert (w.role, w.reference) == ("scale", None)
+    assert w.prior.parameters == pytest.approx({"mu": np.log(n_ref / 1e9), "sigma": 2.0})
+    # A small number leaves the input's reference: 2*k*N is k at 1/N_ref.
+    k = Law.from_formula("E + A * exp(-2*k*N)", runs=runs).parameters["k"]
+    assert k.reference == ("N", "-1")
+    # With no runs to size it, a scale set by several inputs is still positive.
+    R = Law.from_formula("E + A*exp(-R*D/U)", inputs=["D", "U"]).parameters["R"]
+    assert (R.role, R.prior.distribution) == ("scale", "LogNormal")
 
 
 def test_a_factor_of_one_plus_a_ratio_is_no_amplitude_of_the_power_beside_it():
     # G*D/U is sized against 1, not against B/D**beta (which made G ~ 800 at the reference).
     s = Formula("E + A/N**alpha + B/D**beta * (1 + G*D/U)").structure(["N", "D", "U"])
     assert "G" not in s.amplitudes and s.amplitudes["B"] == ("D", "beta")
+    for rewrite in ("(B/D**beta)*(G + D/U)", "G*D/U/D**beta"):
+        s = Formula(f"E + A/N**alpha + {rewrite}").structure(["N", "D", "U"])
+        assert "G" not in s.amplitudes, rewrite
     # A dimensionless factor still is: exp(-D/D0) has no units.
     s = Formula("E + (g + a*exp(-D/D0)) / N**alpha").structure(["N", "D"])
     assert s.amplitudes["a"] == ("N", "alpha")

@@ -354,7 +354,17 @@ def _cheap_but_weak(table: pd.DataFrame, attrs: dict, inputs: list[str]) -> str 
         return None
     variance = float(attrs["variance_before"])
     gained = variance - float(attrs["variance_after"])
-    best = table.loc[table["variance_reduction"].idxmax()]
+    import pandas as pd
+
+    # Only what the plan could choose: not a slip of units it left out, nor the target run.
+    could = pd.Series(True, index=table.index)
+    if "slip" in table and not attrs.get("keep_slips"):
+        could &= table["slip"] != "below"
+    if "reaches_target" in table:
+        could &= ~table["reaches_target"].astype(bool)
+    if not could.any():
+        return None
+    best = table.loc[table.loc[could, "variance_reduction"].idxmax()]
     if variance <= 0 or float(best["variance_reduction"]) < max(4 * gained, 0.05 * variance):
         return None
     where = ", ".join(f"{n}={format_number(float(best[n]), size_kind(n))}" for n in inputs)
@@ -550,7 +560,8 @@ def next_command(
             "--cost",
             metavar="FORMULA",
             help="Cost of a run, a formula of the candidates' columns, e.g. '6*N*D' or "
-            "'gpu_hours' (default: k N D FLOPs with the fit's compute factor k).",
+            "'gpu_hours' (default: the candidates' column cost if they have one, else k N D "
+            "FLOPs with the fit's compute factor k).",
         ),
     ] = None,
     criterion: Annotated[
@@ -629,8 +640,8 @@ def next_command(
         typer.Option(
             "--keep-slips",
             help="Let candidates that look like a slip of units (N, D or C 1000x below every "
-            "run, or N and D swapped) be chosen; by default they are warned about, shown "
-            "(flag units?) and never chosen.",
+            "run) be chosen; by default they are warned about, shown (flag units?) and never "
+            "chosen. Candidates with N and D swapped are only warned about (flag swapped?).",
         ),
     ] = False,
 ) -> None:
