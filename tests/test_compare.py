@@ -572,6 +572,11 @@ def test_every_group_far_from_its_runs_is_warned_of_and_each_asked_once(
         warnings.simplefilter("always")
         grouped_fit.forecast(far)
     assert not [w for w in again if "a fit without a discrepancy" in str(w.message)]
+    # A group the fit lacks: the one most likely meant, if one is close.
+    with pytest.raises(DataError, match=r"use 'new' for a group not yet observed; did you mean"):
+        grouped_fit.group("nwe")
+    with pytest.raises(DataError, match=r"not yet observed$"):
+        grouped_fit.group("zzzzzz")
 
 
 def test_fits_with_groups_average_per_group(grouped_fit: bs.Fit) -> None:

@@ -458,9 +458,10 @@ def test_cli_next_says_when_the_cheap_choice_helps_little(healthy_fit, tmp_path)
 
 
 def _invoke(*args: str):
+    # Wide enough that no cell wraps (a terminal of 80 columns wraps 'units?' over two lines).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CliRunner().invoke(_app(), list(args))
+        return CliRunner(env={"COLUMNS": "200"}).invoke(_app(), list(args))
 
 
 def test_with_a_budget_one_run_is_the_best_the_budget_affords(healthy_fit, tmp_path):
