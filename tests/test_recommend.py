@@ -775,6 +775,12 @@ def test_plot_for_optimal_n_draws_the_interval_the_plan_is_valued_on(healthy_fit
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         what = "with the law's discrepancy" if counted else "the law's posterior"
         assert f"optimal N now, 90% interval the plan is valued on ({what})" in labels
+        # The budget's IsoFLOP line does not stretch the axes past what they show (it once
+        # reached 1e15 tokens at the smallest N drawn).
+        tallest = max(pool["D"].max(), healthy_fit.runs.x("D").max(), plan["D_median"].max())
+        assert ax.get_ylim()[1] < 3 * tallest
+        # The colours are relative to the best candidate: 0 at the best.
+        assert ax.collections[1].get_array().max() == pytest.approx(0.0)
 
 
 def test_cli_next_explains_its_columns_and_records_its_settings(healthy_fit, tmp_path):

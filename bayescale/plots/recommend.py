@@ -74,7 +74,10 @@ def plot_recommendation(
     )
     value = table["value_per_cost"].to_numpy(float)
     positive = np.where(value > 0, value, np.nan)
-    shown = np.log10(positive)
+    # Relative to the best candidate: the absolute value, (log loss)^2 per FLOP, means
+    # nothing to read off a colour.
+    best = np.nanmax(positive) if np.isfinite(positive).any() else 1.0
+    shown = np.log10(positive / best)
     cand = ax.scatter(
         table["N"],
         table["D"],
@@ -87,7 +90,8 @@ def plot_recommendation(
         plotnonfinite=True,
     )
     colorbar = ax.figure.colorbar(cand, ax=ax)
-    colorbar.set_label(f"log10 expected {table.attrs.get('measure', 'variance')} reduction / cost")
+    measure = table.attrs.get("measure", "variance")
+    colorbar.set_label(f"expected {measure} reduction per cost\n(log10 of its ratio to the best)")
     chosen = table[table["chosen"]].sort_values("order")
     ax.scatter(
         chosen["N"],
@@ -97,21 +101,28 @@ def plot_recommendation(
         edgecolors="crimson",
         linewidths=1.8,
         label="chosen",
+        zorder=6,
     )
     if annotate:
         for _, row in chosen.iterrows():
+            # Above the target's star, which a chosen run can sit under.
             ax.annotate(
                 str(int(row["order"])),
                 (row["N"], row["D"]),
-                xytext=(5, 5),
+                xytext=(6, 6),
                 textcoords="offset points",
                 color="crimson",
                 fontsize=9,
+                fontweight="bold",
+                zorder=7,
             )
     _draw_target(ax, fit, table.attrs)
     ax.set_xlabel(input_label(fit, "N"))
     ax.set_ylabel(input_label(fit, "D"))
-    ax.legend(fontsize=8, loc="best")
+    # Below the axes: inside, a long label spills off the figure and hides runs.
+    _, labels = ax.get_legend_handles_labels()
+    ncol = 2 if max(map(len, labels), default=0) <= 40 else 1
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, frameon=False)
     criterion = table.attrs.get("criterion", "")
     finish(ax.figure, owned, f"Which run next: {criterion}" if criterion else "Which run next")
     return ax
@@ -134,9 +145,11 @@ def _draw_target(ax: Axes, fit: Fit, attrs: dict[str, Any]) -> None:
         )
         return
     if "C" in points.columns:
-        # A compute budget: its IsoFLOP line N D = C / k.
-        low, high = ax.get_xlim()
-        n = np.geomspace(low, high * 10, 50)
+        # A compute budget: its IsoFLOP line N D = C / k, across the runs and candidates
+        # only (drawn further, it stretches the axes to 1e14 tokens).
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        low, high = xlim
+        n = np.geomspace(low, high, 50)
         budgets = points["C"].to_numpy(float)
         for i, c in enumerate(budgets):
             ax.plot(
@@ -170,3 +183,8 @@ def _draw_target(ax: Axes, fit: Fit, attrs: dict[str, Any]) -> None:
             label=f"optimal N now, 90% interval the plan is valued on ({what})",
             zorder=5,
         )
+        # The axes hold the runs, the candidates and the optimum with its interval.
+        n_ends = [plan[low].min(), plan[high].max()]
+        d_ends = [plan["D_median"].min(), plan["D_median"].max()]
+        ax.set_xlim(min(xlim[0], n_ends[0] / 1.5), max(xlim[1], n_ends[1] * 1.5))
+        ax.set_ylim(min(ylim[0], d_ends[0] / 1.5), max(ylim[1], d_ends[1] * 1.5))
