@@ -372,7 +372,9 @@ def test_optimal_and_target_plan_under_a_saved_comparisons_laws(
             assert row[column] == pytest.approx(float(expected[column]))
     shown = invoke("optimal", str(folder), "-c", "1e21", *weights)
     assert shown.exit_code == 0 and "laws averaged" in shown.stdout
-    assert "Each law's own median N: one" in " ".join(shown.stdout.split())
+    said = " ".join(shown.stdout.split())
+    assert "Each law's own median N: one" in said
+    assert re.search(r"one \S+ \(at 1e\+?21 FLOPs\); two \S+ \(at 1e\+?21 FLOPs\)", said), said
     doc = json.loads(
         invoke(
             "target", str(folder), "--loss", "2.2", "--prob", "0.9", *weights, "--format", "json"

@@ -557,9 +557,10 @@ def _source_facts(source: Fit | Average) -> dict[str, Any]:
 def _per_law_medians(frame: pd.DataFrame) -> str:
     """Each law's own median N per row of an averaged plan, rows named by budget (and
     group): where the laws disagree."""
+    # "(at 1e22 FLOPs, group new)": a bare "(new: 1e22)" read as neither.
     labels = [
-        (f"{row['group']}: " if "group" in frame.columns else "")
-        + f"{format_number(float(row['C']), 'flops')}"
+        f"at {format_number(float(row['C']), 'flops')} FLOPs"
+        + (f", group {row['group']}" if "group" in frame.columns else "")
         for _, row in frame.iterrows()
     ]
     return "; ".join(
